@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * execwatch: one record per exec on the machine, successful or failed.
+ *
+ * sys_enter_execve(at) stashes the user pointers in exec_state, keyed by thread id.
+ * sched_process_exec means the exec succeeded: everything is read from the new image
+ * (bprm->filename, argv from mm->arg_start..arg_end, as /proc/PID/cmdline shows it) and the state,
+ * looked up by old_pid because a non-leader thread that execs takes the leader's pid, is dropped.
+ * sys_exit_execve(at) that still finds the state means the exec failed: the record is built from
+ * the caller's own memory, which a failed exec leaves untouched.
+ */
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+#include "kernel_types.h"
+#include "execwatch.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Load-time knobs, set by the addon before load. */
+const volatile __u32 argv_max_bytes = EXECWATCH_ARGV_DEFAULT;
+
+/* Failed execs read argv pointer by pointer: bound the walk for the verifier. */
+#define MAX_FAILED_ARGS 128
+
+struct exec_state {
+	const char *filename;
+	const char *const *argv;
+	__u32 flags;
+};
+
+/* The largest record: header, filename (+1 to tell a full PATH_MAX name from a cut one), argv. The
+ * argv area is twice the ceiling so that a masked offset plus a bounded length always stays inside
+ * it, which is what the verifier needs to see. */
+struct scratch {
+	struct execwatch_record rec;
+	char data[EXECWATCH_FILENAME_MAX + 8 + 2 * EXECWATCH_ARGV_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024); /* resized by the addon (--ringbuf-bytes) */
+} events SEC(".maps");
+
+/* LRU: a thread that dies inside exec never leaks an entry. An eviction is noticed (and counted)
+ * only if the evicted exec then fails; a successful exec needs no state to be reported. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u32);
+	__type(value, struct exec_state);
+} exec_state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EXECWATCH_CTR_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+/* A plain array indexed by CPU (resized to the number of possible CPUs by the addon): a per-CPU
+ * array value cannot exceed 32 KiB, and a record can. Tracepoint programs do not migrate. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch SEC(".maps");
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &which);
+
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+static __always_inline struct scratch *scratch_get(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&scratch, &cpu);
+}
+
+static __always_inline int enter(const char *filename, const char *const *argv, __u32 flags)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct exec_state st = {.filename = filename, .argv = argv, .flags = flags};
+
+	bpf_map_update_elem(&exec_state, &tid, &st, BPF_ANY);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_execve")
+int handle_enter_execve(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter((const char *)ctx->args[0], (const char *const *)ctx->args[1], 0);
+}
+
+SEC("tp/syscalls/sys_enter_execveat")
+int handle_enter_execveat(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter((const char *)ctx->args[1], (const char *const *)ctx->args[2],
+		     EXECWATCH_F_EXECVEAT);
+}
+
+static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
+{
+	struct kernfs_node___rcu *rcu = (void *)kn;
+
+	if (bpf_core_field_exists(rcu->__parent))
+		return BPF_CORE_READ(rcu, __parent);
+	return BPF_CORE_READ(kn, parent);
+}
+
+static __always_inline void read_cgroup_name(char *dst, struct kernfs_node *kn, __u32 *flags)
+{
+	const char *name = BPF_CORE_READ(kn, name);
+	long n;
+
+	if (!name)
+		return;
+	n = bpf_probe_read_kernel_str(dst, EXECWATCH_CGROUP_NAME_LEN, name);
+	if (n == EXECWATCH_CGROUP_NAME_LEN)
+		*flags |= EXECWATCH_F_CGROUP_NAME_TRUNCATED;
+}
+
+/* The cgroup leaf and parent names, from the cgroup v2 hierarchy; on a host where the task sits in
+ * the v2 root (cgroup v1 only, or hybrid with v1 in use), from the memory controller's hierarchy,
+ * then the pids controller's: the ones container runtimes always use. */
+static __always_inline void fill_cgroup(struct execwatch_record *rec, struct task_struct *task)
+{
+	struct css_set *cs = BPF_CORE_READ(task, cgroups);
+	struct kernfs_node *kn = BPF_CORE_READ(cs, dfl_cgrp, kn);
+	struct kernfs_node *parent = kn ? kn_parent(kn) : NULL;
+
+	rec->cgroup_id = bpf_get_current_cgroup_id();
+	if (!parent) {
+		struct cgroup_subsys_state *css = NULL;
+		int ids[2] = {-1, -1};
+
+		if (bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id))
+			ids[0] = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+		if (bpf_core_enum_value_exists(enum cgroup_subsys_id, pids_cgrp_id))
+			ids[1] = bpf_core_enum_value(enum cgroup_subsys_id, pids_cgrp_id);
+#pragma unroll
+		for (int i = 0; i < 2; i++) {
+			struct kernfs_node *v1kn, *v1parent;
+
+			if (ids[i] < 0 || ids[i] >= 64)
+				continue;
+			bpf_probe_read_kernel(&css, sizeof(css), &cs->subsys[ids[i]]);
+			if (!css)
+				continue;
+			v1kn = BPF_CORE_READ(css, cgroup, kn);
+			v1parent = v1kn ? kn_parent(v1kn) : NULL;
+			if (v1parent) {
+				kn = v1kn;
+				parent = v1parent;
+				rec->flags |= EXECWATCH_F_CGROUP_V1;
+				break;
+			}
+		}
+	}
+	if (kn)
+		read_cgroup_name(rec->cgroup_leaf, kn, &rec->flags);
+	if (parent)
+		read_cgroup_name(rec->cgroup_parent, parent, &rec->flags);
+}
+
+static __always_inline struct scratch *begin_record(void)
+{
+	struct scratch *s = scratch_get();
+	struct task_struct *task, *parent;
+	struct execwatch_record *rec;
+	__u64 ugid, pidtgid;
+
+	if (!s)
+		return NULL;
+	rec = &s->rec;
+	/* The scratch area is reused: every header byte is rewritten here. */
+	__builtin_memset(rec, 0, sizeof(*rec));
+	task = (struct task_struct *)bpf_get_current_task();
+	parent = BPF_CORE_READ(task, real_parent);
+	pidtgid = bpf_get_current_pid_tgid();
+	ugid = bpf_get_current_uid_gid();
+	rec->pid = pidtgid >> 32;
+	rec->tid = (__u32)pidtgid;
+	rec->ppid = BPF_CORE_READ(parent, tgid);
+	rec->uid = (__u32)ugid;
+	rec->gid = ugid >> 32;
+	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
+	BPF_CORE_READ_STR_INTO(&rec->parent_comm, parent, comm);
+	fill_cgroup(rec, task);
+	return s;
+}
+
+/* Copies the filename (kernel or user string) to the start of the data area; returns its length. */
+static __always_inline __u32 put_filename(struct scratch *s, const char *filename, bool user)
+{
+	long n;
+
+	if (!filename)
+		return 0;
+	if (user)
+		n = bpf_probe_read_user_str(s->data, EXECWATCH_FILENAME_MAX + 1, filename);
+	else
+		n = bpf_probe_read_kernel_str(s->data, EXECWATCH_FILENAME_MAX + 1, filename);
+	if (n <= 0) {
+		s->rec.flags |= EXECWATCH_F_READ_ERROR;
+		count(EXECWATCH_CTR_ARGV_READ_ERROR);
+		return 0;
+	}
+	if (n > EXECWATCH_FILENAME_MAX) {
+		s->rec.flags |= EXECWATCH_F_FILENAME_TRUNCATED;
+		n = EXECWATCH_FILENAME_MAX;
+	}
+	return (__u32)(n - 1); /* without the NUL */
+}
+
+static __always_inline int submit(struct scratch *s, __u32 filename_len, __u32 argv_len)
+{
+	__u64 len = sizeof(s->rec) + filename_len + argv_len;
+
+	len = (len + 7) & ~7ULL;
+	if (len > sizeof(*s))
+		return 0;
+	s->rec.filename_len = filename_len;
+	s->rec.argv_len = argv_len;
+	s->rec.record_len = len;
+	s->rec.boot_ns = bpf_ktime_get_boot_ns();
+	if (bpf_ringbuf_output(&events, s, len, 0))
+		count(EXECWATCH_CTR_RINGBUF_FULL);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 key = old_pid, flen, alen = 0;
+	struct exec_state *st;
+	struct scratch *s;
+	unsigned long start, end;
+	__u64 len;
+
+	s = begin_record();
+	if (!s)
+		return 0;
+	st = bpf_map_lookup_elem(&exec_state, &key);
+	if (st) {
+		s->rec.flags |= st->flags;
+		bpf_map_delete_elem(&exec_state, &key);
+	} else {
+		s->rec.flags |= EXECWATCH_F_NO_ENTER_STATE;
+	}
+	/* The thread that called exec; after exec it has taken the thread-group leader's id. */
+	s->rec.tid = key;
+	s->rec.argc = BPF_CORE_READ(bprm, argc);
+	if (BPF_CORE_READ(bprm, file, f_inode, __i_nlink) == 0)
+		s->rec.flags |= EXECWATCH_F_FILELESS;
+
+	flen = put_filename(s, BPF_CORE_READ(bprm, filename), false);
+	if (flen > EXECWATCH_FILENAME_MAX)
+		return 0;
+
+	start = BPF_CORE_READ(p, mm, arg_start);
+	end = BPF_CORE_READ(p, mm, arg_end);
+	len = end > start ? end - start : 0;
+	if (len > argv_max_bytes) {
+		len = argv_max_bytes;
+		s->rec.flags |= EXECWATCH_F_ARGV_TRUNCATED;
+	}
+	if (len > EXECWATCH_ARGV_MAX) {
+		len = EXECWATCH_ARGV_MAX;
+		s->rec.flags |= EXECWATCH_F_ARGV_TRUNCATED;
+	}
+	if (len > 0) {
+		if (bpf_probe_read_user(s->data + flen, len, (void *)start)) {
+			s->rec.flags |= EXECWATCH_F_READ_ERROR;
+			count(EXECWATCH_CTR_ARGV_READ_ERROR);
+		} else {
+			alen = len;
+		}
+	}
+	return submit(s, flen, alen);
+}
+
+/* argv of a failed exec, pointer by pointer from the caller's memory. 64-bit arithmetic throughout:
+ * clang compares 32-bit copies otherwise, and the verifier then loses the bounds it needs. */
+static __always_inline __u32 put_user_argv(struct scratch *s, __u32 flen, const char *const *argv)
+{
+	__u64 off = 0, budget = argv_max_bytes;
+
+	if (budget > EXECWATCH_ARGV_MAX)
+		budget = EXECWATCH_ARGV_MAX;
+	if (!argv)
+		return 0;
+	for (int i = 0; i < MAX_FAILED_ARGS; i++) {
+		const char *arg = NULL;
+		__u64 room;
+		long n;
+
+		if (bpf_probe_read_user(&arg, sizeof(arg), &argv[i])) {
+			s->rec.flags |= EXECWATCH_F_READ_ERROR;
+			break;
+		}
+		if (!arg)
+			break;
+		if (off >= budget) {
+			s->rec.flags |= EXECWATCH_F_ARGV_TRUNCATED;
+			break;
+		}
+		/* No-ops at run time (off < budget <= ARGV_MAX): bounds for the verifier. */
+		off &= EXECWATCH_ARGV_MAX - 1;
+		room = (budget - off) & (2 * EXECWATCH_ARGV_MAX - 1);
+		if (room > EXECWATCH_ARGV_MAX)
+			room = EXECWATCH_ARGV_MAX;
+		asm volatile("" : "+r"(room));
+		n = bpf_probe_read_user_str(s->data + flen + off, room, arg);
+		if (n < 0) {
+			s->rec.flags |= EXECWATCH_F_READ_ERROR;
+			count(EXECWATCH_CTR_ARGV_READ_ERROR);
+			break;
+		}
+		s->rec.argc++;
+		if ((__u64)n >= room) {
+			/* A full read may have cut the string: keep the bytes, drop the NUL. */
+			s->rec.flags |= EXECWATCH_F_ARGV_TRUNCATED;
+			off += room - 1;
+			break;
+		}
+		off += n;
+	}
+	return off > budget ? budget : off;
+}
+
+static __always_inline int exit_exec(long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid(), flen, alen;
+	struct exec_state *st;
+	struct scratch *s;
+
+	st = bpf_map_lookup_elem(&exec_state, &tid);
+	if (!st) {
+		/* A failure whose state was evicted from the LRU: lost, and said so. */
+		if (ret < 0)
+			count(EXECWATCH_CTR_STATE_MAP_FULL);
+		return 0;
+	}
+	if (ret >= 0) {
+		/* Success already reported by sched_process_exec under old_pid; nothing to emit. */
+		bpf_map_delete_elem(&exec_state, &tid);
+		return 0;
+	}
+	s = begin_record();
+	if (!s) {
+		bpf_map_delete_elem(&exec_state, &tid);
+		return 0;
+	}
+	s->rec.flags |= st->flags;
+	s->rec.retval = ret;
+	flen = put_filename(s, st->filename, true);
+	if (flen > EXECWATCH_FILENAME_MAX)
+		flen = 0;
+	alen = put_user_argv(s, flen, st->argv);
+	bpf_map_delete_elem(&exec_state, &tid);
+	return submit(s, flen, alen);
+}
+
+SEC("tp/syscalls/sys_exit_execve")
+int handle_exit_execve(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit_exec(ctx->ret);
+}
+
+SEC("tp/syscalls/sys_exit_execveat")
+int handle_exit_execveat(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit_exec(ctx->ret);
+}

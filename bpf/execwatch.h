@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The record layout shared by bpf/execwatch.bpf.c (producer) and native/ (which hands records to
+ * src/capture/decode.ts, the consumer). Keep the three in step: the decoder's offsets are checked
+ * against EXECWATCH_HEADER_SIZE in the tests.
+ *
+ * A record is little-endian and 8-byte aligned:
+ *   struct execwatch_record | filename (filename_len bytes, no NUL) | argv (argv_len bytes, each
+ *   argument NUL-terminated) | padding to record_len.
+ */
+#ifndef EXECWATCH_H
+#define EXECWATCH_H
+
+#define EXECWATCH_COMM_LEN 16
+#define EXECWATCH_CGROUP_NAME_LEN 128
+/* PATH_MAX: bprm->filename is never longer. */
+#define EXECWATCH_FILENAME_MAX 4096
+/* Hard ceiling of the load-time argv budget (--argv-max-bytes); a power of two for the verifier. */
+#define EXECWATCH_ARGV_MAX 32768
+#define EXECWATCH_ARGV_DEFAULT 4096
+
+enum execwatch_flag {
+	EXECWATCH_F_ARGV_TRUNCATED = 1 << 0,
+	EXECWATCH_F_FILENAME_TRUNCATED = 1 << 1,
+	/* Reading argv or the filename from memory failed: what was read is kept. */
+	EXECWATCH_F_READ_ERROR = 1 << 2,
+	EXECWATCH_F_EXECVEAT = 1 << 3,
+	/* The executed file has no link in any directory (memfd, deleted file). */
+	EXECWATCH_F_FILELESS = 1 << 4,
+	/* Cgroup names come from a cgroup v1 controller hierarchy (host without cgroup v2 default).
+	 */
+	EXECWATCH_F_CGROUP_V1 = 1 << 5,
+	/* The exec was seen without its syscall entry (begun before attach, or state evicted). */
+	EXECWATCH_F_NO_ENTER_STATE = 1 << 6,
+	EXECWATCH_F_CGROUP_NAME_TRUNCATED = 1 << 7,
+};
+
+/* Indexes of the per-CPU counters array; the names are the metric's stage labels. */
+enum execwatch_counter {
+	EXECWATCH_CTR_RINGBUF_FULL = 0,	   /* event dropped: ring buffer had no room */
+	EXECWATCH_CTR_STATE_MAP_FULL = 1,  /* failed exec dropped: its entry state was evicted */
+	EXECWATCH_CTR_ARGV_READ_ERROR = 2, /* event delivered, argv or filename unreadable */
+	EXECWATCH_CTR_MAX = 4,
+};
+
+struct execwatch_record {
+	__u64 boot_ns;	  /* bpf_ktime_get_boot_ns() at emission */
+	__u64 cgroup_id;  /* cgroup v2 id (kernfs inode number), 0 when unknown */
+	__u32 record_len; /* whole record incl. padding, multiple of 8 */
+	__u32 flags;	  /* enum execwatch_flag */
+	__u32 pid;	  /* tgid */
+	__u32 tid;
+	__u32 ppid; /* real_parent->tgid */
+	__u32 uid;
+	__u32 gid;
+	__s32 retval; /* 0, or the negative errno of a failed exec */
+	__u32 argc;
+	__u16 filename_len;
+	__u16 reserved0;
+	__u32 argv_len;
+	__u32 reserved1;
+	char comm[EXECWATCH_COMM_LEN];
+	char parent_comm[EXECWATCH_COMM_LEN];
+	char cgroup_leaf[EXECWATCH_CGROUP_NAME_LEN];
+	char cgroup_parent[EXECWATCH_CGROUP_NAME_LEN];
+};
+
+#define EXECWATCH_HEADER_SIZE 352
+
+#endif /* EXECWATCH_H */

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The few kernel types execwatch.bpf.c reads, kept by hand instead of a generated vmlinux.h so the
+ * build needs neither bpftool nor the build machine's BTF. Every struct is marked
+ * preserve_access_index: libbpf relocates each field access against the running kernel's BTF
+ * (CO-RE), so only the field names and types matter here, never the offsets or the order.
+ */
+#ifndef EXECWATCH_KERNEL_TYPES_H
+#define EXECWATCH_KERNEL_TYPES_H
+
+typedef int pid_t;
+typedef _Bool bool;
+#define true 1
+#define false 0
+
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+
+struct kernfs_node {
+	const char *name;
+	/* Renamed to __parent in Linux 6.15, when the parent became RCU-protected; see below. */
+	struct kernfs_node *parent;
+};
+
+/* Layout since Linux 6.15. */
+struct kernfs_node___rcu {
+	struct kernfs_node *__parent;
+};
+
+struct cgroup {
+	struct kernfs_node *kn;
+};
+
+struct cgroup_subsys_state {
+	struct cgroup *cgroup;
+};
+
+struct css_set {
+	/* CGROUP_SUBSYS_COUNT depends on the kernel config; indexed through bpf_core_enum_value. */
+	struct cgroup_subsys_state *subsys[1];
+	struct cgroup *dfl_cgrp;
+};
+
+struct mm_struct {
+	unsigned long arg_start;
+	unsigned long arg_end;
+};
+
+struct task_struct {
+	int pid;
+	int tgid;
+	char comm[16];
+	struct task_struct *real_parent;
+	struct css_set *cgroups;
+	struct mm_struct *mm;
+};
+
+struct inode {
+	/* In an anonymous union with the const i_nlink; libbpf finds it through the union. */
+	unsigned int __i_nlink;
+};
+
+struct file {
+	struct inode *f_inode;
+};
+
+struct linux_binprm {
+	struct file *file;
+	int argc;
+	const char *filename;
+};
+
+#pragma clang attribute pop
+
+enum cgroup_subsys_id {
+	memory_cgrp_id,
+	pids_cgrp_id,
+};
+
+/* Context of the syscalls tracepoints: the format files' stable layout, not BTF-relocated. */
+struct trace_entry {
+	unsigned short type;
+	unsigned char flags;
+	unsigned char preempt_count;
+	int pid;
+};
+
+struct trace_event_raw_sys_enter {
+	struct trace_entry ent;
+	long id;
+	unsigned long args[6];
+};
+
+struct trace_event_raw_sys_exit {
+	struct trace_entry ent;
+	long id;
+	long ret;
+};
+
+#endif /* EXECWATCH_KERNEL_TYPES_H */

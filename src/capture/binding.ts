@@ -1,0 +1,58 @@
+/**
+ * The raw surface of the native addon (native/execwatch.cc). Only src/capture/tracer.ts touches
+ * it; everything else sees the Tracer class, which takes this binding as a constructor parameter
+ * so unit tests can run with a fake.
+ */
+
+/** Options of the native Tracer constructor (open + load of the BPF object). */
+export interface NativeTracerOptions {
+  /** Path to the compiled BPF object (build/execwatch.bpf.o). */
+  objectPath: string;
+  /** Load-time argv byte budget, 1..32768. */
+  argvMaxBytes: number;
+  /** Ring buffer size in bytes: a power of two, a multiple of the page size. */
+  ringbufBytes: number;
+}
+
+/** Kernel-side counters, summed over CPUs; keys are the metric's stage labels. */
+export interface NativeCounters {
+  ringbuf_full: number;
+  state_map_full: number;
+  argv_read_error: number;
+}
+
+export interface NativeStats {
+  counters: NativeCounters;
+  /** Names of the BPF programs currently attached. */
+  attached: string[];
+}
+
+/** The native tracer object. Every method throws a NativeError on failure. */
+export interface NativeTracer {
+  /** Attaches every program; returns their names. */
+  attach(): string[];
+  /**
+   * Starts delivering records: one call per ring-buffer wake-up with every record of that
+   * wake-up concatenated in one Buffer. The handle is unref'd: it never keeps Node alive.
+   * The callback must not throw.
+   */
+  start(onBatch: (batch: Buffer) => void): void;
+  stats(): NativeStats;
+  /** Detaches and frees everything. Idempotent. */
+  close(): void;
+}
+
+/** The module object exported by execwatch.node. */
+export interface NativeBinding {
+  Tracer: new (options: NativeTracerOptions) => NativeTracer;
+  /** CLOCK_REALTIME minus CLOCK_BOOTTIME, in nanoseconds, read now. */
+  bootTimeOffsetNs(): bigint;
+  /** mount(2) of a tracefs at `target` (the directory must exist). Throws a NativeError. */
+  mountTracefs(target: string): void;
+}
+
+/** What the addon throws: message "<operation>: <strerror>", plus errno and its symbolic code. */
+export interface NativeError extends Error {
+  code: string;
+  errno: number;
+}

@@ -1,0 +1,108 @@
+/**
+ * The one owner of the native tracer: opens, attaches and closes it, and turns each ring-buffer
+ * batch into ExecEvents. Takes the binding as a parameter so unit tests run with a fake.
+ */
+import type { ExecEvent } from '../events/types.js';
+import type { NativeBinding, NativeCounters, NativeTracer } from './binding.js';
+import { decodeBatch } from './decode.js';
+
+/** What the tracer needs to know at open time. */
+export interface TracerOptions {
+  objectPath: string;
+  argvMaxBytes: number;
+  ringbufBytes: number;
+  /** The node name stamped on every event. */
+  node: string;
+}
+
+/** Capture-side counters and state, read at scrape time. */
+export interface CaptureStats {
+  counters: NativeCounters;
+  attached: string[];
+  /** Records that could not be framed or decoded (each such record is lost). */
+  decodeErrors: number;
+}
+
+/** Receives every decoded event with its kernel-to-user-space delay in seconds. */
+export type EventSink = (event: ExecEvent, delaySeconds: number) => void;
+
+const ZERO_COUNTERS: NativeCounters = { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0 };
+
+export class Tracer {
+  readonly #binding: NativeBinding;
+  readonly #options: TracerOptions;
+  readonly #sink: EventSink;
+  #native: NativeTracer | null = null;
+  #closed = false;
+  #seq = 0;
+  #decodeErrors = 0;
+  /** Kernel counters as last read before close, so metrics never go backwards after close. */
+  #lastCounters: NativeCounters = ZERO_COUNTERS;
+
+  constructor(binding: NativeBinding, options: TracerOptions, sink: EventSink) {
+    this.#binding = binding;
+    this.#options = options;
+    this.#sink = sink;
+  }
+
+  /** Loads the BPF object, attaches every program and starts delivery; returns the programs. */
+  start(): string[] {
+    if (this.#closed || this.#native) throw new Error('tracer already started or closed');
+    const native = new this.#binding.Tracer({
+      objectPath: this.#options.objectPath,
+      argvMaxBytes: this.#options.argvMaxBytes,
+      ringbufBytes: this.#options.ringbufBytes,
+    });
+    this.#native = native;
+    try {
+      const attached = native.attach();
+      native.start((batch) => this.#onBatch(batch));
+      return attached;
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+  }
+
+  #onBatch(batch: Buffer): void {
+    // Read the clock pair once per batch: cheap, and it follows NTP steps of the wall clock.
+    const bootOffsetNs = this.#binding.bootTimeOffsetNs();
+    const nowBootNs = Number(BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)) - bootOffsetNs);
+    const ctx = { node: this.#options.node, bootOffsetNs, nextSeq: () => ++this.#seq };
+    try {
+      const { malformed } = decodeBatch(batch, ctx, (event, bootNs) => {
+        this.#sink(event, Math.max(0, nowBootNs - Number(bootNs)) / 1e9);
+      });
+      this.#decodeErrors += malformed;
+    } catch (err) {
+      // The native side must never see a throw; a sink failure must not stop capture either.
+      this.#decodeErrors += 1;
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+
+  stats(): CaptureStats {
+    if (this.#native) {
+      const { counters, attached } = this.#native.stats();
+      this.#lastCounters = counters;
+      return { counters, attached, decodeErrors: this.#decodeErrors };
+    }
+    return { counters: this.#lastCounters, attached: [], decodeErrors: this.#decodeErrors };
+  }
+
+  /** Detaches every program and frees the ring buffer. Idempotent. */
+  close(): void {
+    this.#closed = true;
+    const native = this.#native;
+    if (!native) return;
+    try {
+      this.#lastCounters = native.stats().counters;
+    } catch {
+      // Counters unreadable while tearing down: keep the last values read.
+    }
+    this.#native = null;
+    native.close();
+  }
+}
