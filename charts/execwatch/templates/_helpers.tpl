@@ -1,0 +1,107 @@
+{{/*
+execwatch.name: the chart name, or nameOverride.
+*/}}
+{{- define "execwatch.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+execwatch.fullname: the name of every resource; the release name alone when it already contains
+the chart name, so `helm install execwatch` gives "execwatch", not "execwatch-execwatch".
+*/}}
+{{- define "execwatch.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+execwatch.chart: chart name and version, for the helm.sh/chart label.
+*/}}
+{{- define "execwatch.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+execwatch.selectorLabels: the only labels selectors use. They must never change between
+upgrades (a DaemonSet's selector is immutable), so nothing versioned goes here.
+*/}}
+{{- define "execwatch.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "execwatch.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+execwatch.labels: labels on every resource.
+*/}}
+{{- define "execwatch.labels" -}}
+helm.sh/chart: {{ include "execwatch.chart" . }}
+{{ include "execwatch.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: execwatch
+{{- end }}
+
+{{/*
+execwatch.serviceAccountName: the ServiceAccount the agent runs as.
+*/}}
+{{- define "execwatch.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "execwatch.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+execwatch.image: repository:tag, or repository@digest when a digest is set.
+*/}}
+{{- define "execwatch.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+execwatch.args: the agent's command line, one "--flag=value" element per setting. The "=" form
+keeps values that start with "-" (a --redact regex, say) from being read as flags.
+*/}}
+{{- define "execwatch.args" -}}
+{{- $a := .Values.agent -}}
+- --metrics-address=0.0.0.0:{{ .Values.metrics.port }}
+- --api-address={{ .Values.api.address }}:{{ .Values.api.port }}
+- --recent-events={{ int64 $a.recentEvents }}
+- --argv-max-bytes={{ int64 $a.argvMaxBytes }}
+{{- with $a.ringbufBytes }}
+- --ringbuf-bytes={{ . }}
+{{- end }}
+- --metric-labels={{ join "," $a.metricLabels }}
+{{- range $a.redact }}
+- {{ printf "--redact=%s" . | quote }}
+{{- end }}
+{{- if $a.logEvents }}
+- --log-events
+{{- end }}
+- --log-level={{ $a.logLevel }}
+{{- with $a.podGracePeriod }}
+- --pod-grace-period={{ . }}
+{{- end }}
+{{- if not (kindIs "invalid" $a.maxSeries) }}
+- --max-series={{ int64 $a.maxSeries }}
+{{- end }}
+{{- with $a.enrichWait }}
+- --enrich-wait={{ . }}
+{{- end }}
+{{- range $a.extraArgs }}
+- {{ . | quote }}
+{{- end }}
+{{- end }}

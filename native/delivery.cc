@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Delivery without threads: the ring buffer's epoll fd is watched by a uv_poll_t on the Node
+ * loop; each wake-up drains the ring into one Buffer and makes one call into JS.
+ */
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+
+#include "errors.h"
+#include "tracer.h"
+
+namespace execwatch
+{
+
+/* The closing handle outlives its Tracer (finalizers may run first at shutdown): own state. */
+struct Poll {
+	uv_poll_t handle;
+	Tracer *owner;
+	napi_async_cleanup_hook_handle finished = nullptr;
+
+	static void OnReadable(uv_poll_t *handle, int status, int)
+	{
+		static_cast<Poll *>(handle->data)->owner->Deliver(status);
+	}
+	static void OnClosed(uv_handle_t *handle)
+	{
+		Poll *poll = static_cast<Poll *>(handle->data);
+		if (poll->finished)
+			napi_remove_async_cleanup_hook(poll->finished);
+		delete poll;
+	}
+};
+
+Napi::Value Tracer::Start(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	ThrowIfClosed(env, "start");
+	if (!info[0].IsFunction())
+		throw CodedError(Napi::TypeError::New(env, "onBatch must be a function"),
+				 "ERR_INVALID_ARG_TYPE");
+	if (poll_)
+		throw CodedError(Napi::Error::New(env, "start: delivery already started"),
+				 "ERR_TRACER_STARTED");
+
+	uv_loop_t *loop = nullptr;
+	if (napi_get_uv_event_loop(env, &loop) != napi_ok)
+		throw Napi::Error::New(env, "start: no event loop");
+	ringbuf_ = ring_buffer__new(bpf_map__fd(events_), OnSample, this, nullptr);
+	if (!ringbuf_)
+		throw ErrnoError(env, "create ring buffer", errno);
+
+	poll_ = new Poll{};
+	poll_->owner = this;
+	int err = uv_poll_init(loop, &poll_->handle, ring_buffer__epoll_fd(ringbuf_));
+	if (err) {
+		// Not initialised, so not known to the loop: no uv_close needed.
+		delete poll_;
+		poll_ = nullptr;
+		StopDelivery(nullptr);
+		throw ErrnoError(env, "watch ring buffer", err);
+	}
+	poll_->handle.data = poll_;
+	// Delivery must never be the reason a process stays up.
+	uv_unref(reinterpret_cast<uv_handle_t *>(&poll_->handle));
+	on_batch_ = Napi::Persistent(info[0].As<Napi::Function>());
+	async_context_ = std::make_unique<Napi::AsyncContext>(env, "execwatch:batch", Value());
+	err = uv_poll_start(&poll_->handle, UV_READABLE, Poll::OnReadable);
+	if (err) {
+		StopDelivery(nullptr);
+		ReleaseCallback();
+		throw ErrnoError(env, "watch ring buffer", err);
+	}
+	return env.Undefined();
+}
+
+int Tracer::OnSample(void *ctx, void *data, size_t size)
+{
+	auto *self = static_cast<Tracer *>(ctx);
+	const auto *bytes = static_cast<const uint8_t *>(data);
+	self->batch_.insert(self->batch_.end(), bytes, bytes + size);
+	return 0;
+}
+
+void Tracer::Deliver(int status)
+{
+	Napi::Env env(env_);
+	Napi::HandleScope scope(env);
+	batch_.clear();
+	int consumed = status < 0 ? status : ring_buffer__consume(ringbuf_);
+	try {
+		if (consumed < 0) {
+			// Cannot happen with a healthy ring; say so loudly rather than stall
+			// silently.
+			StopDelivery(nullptr);
+			napi_fatal_exception(env, ErrnoError(env,
+							     status < 0 ? "poll ring buffer"
+									: "consume ring buffer",
+							     consumed)
+							  .Value());
+		} else if (!batch_.empty()) {
+			CallOnBatch(env);
+		}
+	} catch (const Napi::Error &) {
+		/*
+		 * Only N-API itself fails here: the loop can still turn while the environment shuts
+		 * down and may no longer run JS. The batch has nowhere to go.
+		 */
+	}
+}
+
+void Tracer::CallOnBatch(Napi::Env env)
+{
+	Napi::Buffer<uint8_t> batch =
+		Napi::Buffer<uint8_t>::Copy(env, batch_.data(), batch_.size());
+	// A local handle on the wrapper keeps it (and so `this`) alive through the call.
+	Napi::Object self = Value();
+	napi_value argv[] = {batch};
+	napi_value result;
+	delivering_ = true;
+	napi_status status =
+		napi_make_callback(env, *async_context_, self, on_batch_.Value(), 1, argv, &result);
+	delivering_ = false;
+	if (closed_)
+		ReleaseCallback();
+	bool pending = false;
+	if (status != napi_ok && napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+		// The TS side promises not to throw; if it does, that is a bug the process must
+		// hear of.
+		napi_value error;
+		napi_get_and_clear_last_exception(env, &error);
+		napi_fatal_exception(env, error);
+	}
+}
+
+void Tracer::StopDelivery(napi_async_cleanup_hook_handle finished)
+{
+	if (poll_) {
+		// Stop before the ring (and its epoll fd) goes: the loop must not watch a dead fd.
+		uv_poll_stop(&poll_->handle);
+		poll_->owner = nullptr;
+		poll_->finished = finished;
+		finished = nullptr;
+		uv_close(reinterpret_cast<uv_handle_t *>(&poll_->handle), Poll::OnClosed);
+		poll_ = nullptr;
+	}
+	ring_buffer__free(ringbuf_);
+	ringbuf_ = nullptr;
+	// Nothing left to wait for: the environment may go on tearing down now.
+	if (finished)
+		napi_remove_async_cleanup_hook(finished);
+}
+
+void Tracer::ReleaseCallback()
+{
+	on_batch_.Reset();
+	async_context_.reset();
+}
+
+} // namespace execwatch

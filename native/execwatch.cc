@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * execwatch.node: the Tracer class plus two small system calls the agent needs before it can
+ * trace (declared for JS in src/capture/binding.ts).
+ */
+#include <napi.h>
+#include <sys/mount.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <ctime>
+
+#include "errors.h"
+#include "tracer.h"
+
+namespace execwatch
+{
+
+namespace
+{
+
+int64_t ReadClockNs(clockid_t clock)
+{
+	timespec ts;
+	clock_gettime(clock, &ts);
+	return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * Kernel timestamps are CLOCK_BOOTTIME; adding this offset makes them wall-clock time. Reading
+ * boot time on both sides of the real-time read and taking the midpoint halves the skew.
+ */
+Napi::Value BootTimeOffsetNs(const Napi::CallbackInfo &info)
+{
+	int64_t before = ReadClockNs(CLOCK_BOOTTIME);
+	int64_t real = ReadClockNs(CLOCK_REALTIME);
+	int64_t after = ReadClockNs(CLOCK_BOOTTIME);
+	return Napi::BigInt::New(info.Env(), real - (before + (after - before) / 2));
+}
+
+/* Attaching the syscall tracepoints goes through tracefs, which many hosts do not mount. */
+Napi::Value MountTracefs(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	if (!info[0].IsString() || info[0].As<Napi::String>().Utf8Value().empty())
+		throw CodedError(Napi::TypeError::New(env, "target must be a non-empty string"),
+				 "ERR_INVALID_ARG_TYPE");
+	std::string target = info[0].As<Napi::String>().Utf8Value();
+	// The flags every distribution mounts tracefs with.
+	if (mount("tracefs", target.c_str(), "tracefs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  nullptr) != 0)
+		throw ErrnoError(env, "mount tracefs on " + target, errno);
+	return env.Undefined();
+}
+
+} // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports)
+{
+	InstallLibbpfLogger();
+	exports.Set("Tracer", Tracer::Define(env));
+	exports.Set("bootTimeOffsetNs",
+		    Napi::Function::New<BootTimeOffsetNs>(env, "bootTimeOffsetNs"));
+	exports.Set("mountTracefs", Napi::Function::New<MountTracefs>(env, "mountTracefs"));
+	return exports;
+}
+
+} // namespace execwatch
+
+// The macro pastes its argument into an identifier, so it needs an unqualified name.
+using execwatch::Init;
+NODE_API_MODULE(execwatch, Init)

@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "tracer.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/types.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+
+#include "errors.h"
+#include "execwatch.h"
+#include "rodata.h"
+
+namespace execwatch
+{
+
+namespace
+{
+
+/* The largest ring the agent has a use for; a bigger one is a typo, not a wish. */
+constexpr double kRingbufMaxBytes = 1 << 30;
+/* Smaller rings overflow on the first burst of execs with full argv. */
+constexpr double kRingbufMinBytes = 1 << 16;
+
+const struct {
+	const char *name;
+	__u32 key;
+} kCounters[] = {
+	{"ringbuf_full", EXECWATCH_CTR_RINGBUF_FULL},
+	{"state_map_full", EXECWATCH_CTR_STATE_MAP_FULL},
+	{"argv_read_error", EXECWATCH_CTR_ARGV_READ_ERROR},
+};
+
+double ReadInteger(Napi::Object options, const char *name)
+{
+	Napi::Value value = options.Get(name);
+	double number = value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : NAN;
+	// NaN fails this test too; infinities pass and are left to the range checks.
+	if (std::trunc(number) != number)
+		throw CodedError(Napi::TypeError::New(options.Env(), std::string("options.") +
+									     name +
+									     " must be an integer"),
+				 "ERR_INVALID_ARG_TYPE");
+	return number;
+}
+
+Napi::Error OutOfRange(Napi::Env env, const std::string &what, double got)
+{
+	return CodedError(Napi::RangeError::New(
+				  env, "options." + what + ", got " +
+					       Napi::Number::New(env, got).ToString().Utf8Value()),
+			  "ERR_OUT_OF_RANGE");
+}
+
+bpf_map *RequireMap(Napi::Env env, bpf_object *obj, const char *name, const std::string &path)
+{
+	bpf_map *map = bpf_object__find_map_by_name(obj, name);
+	if (!map)
+		throw ErrnoError(env, std::string("find map '") + name + "' in " + path, ENOENT);
+	return map;
+}
+
+} // namespace
+
+Napi::Function Tracer::Define(Napi::Env env)
+{
+	return DefineClass(env, "Tracer",
+			   {
+				   InstanceMethod<&Tracer::Attach>("attach"),
+				   InstanceMethod<&Tracer::Start>("start"),
+				   InstanceMethod<&Tracer::Stats>("stats"),
+				   InstanceMethod<&Tracer::Close>("close"),
+			   });
+}
+
+Tracer::Options Tracer::ParseOptions(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	if (!info[0].IsObject())
+		throw CodedError(Napi::TypeError::New(env, "options must be an object"),
+				 "ERR_INVALID_ARG_TYPE");
+	Napi::Object options = info[0].As<Napi::Object>();
+	Napi::Value path = options.Get("objectPath");
+	if (!path.IsString() || path.As<Napi::String>().Utf8Value().empty())
+		throw CodedError(
+			Napi::TypeError::New(env, "options.objectPath must be a non-empty string"),
+			"ERR_INVALID_ARG_TYPE");
+
+	double argv = ReadInteger(options, "argvMaxBytes");
+	if (argv < 1 || argv > EXECWATCH_ARGV_MAX)
+		throw OutOfRange(env,
+				 "argvMaxBytes must be between 1 and " +
+					 std::to_string(EXECWATCH_ARGV_MAX),
+				 argv);
+
+	double ring = ReadInteger(options, "ringbufBytes");
+	double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+	double min = std::max(page, kRingbufMinBytes);
+	// A power of two at least one page long is a whole number of pages, as the kernel wants.
+	if (ring < min || ring > kRingbufMaxBytes ||
+	    (static_cast<uint64_t>(ring) & (static_cast<uint64_t>(ring) - 1)))
+		throw OutOfRange(env,
+				 "ringbufBytes must be a power of two between " +
+					 std::to_string(static_cast<uint64_t>(min)) + " and " +
+					 std::to_string(static_cast<uint64_t>(kRingbufMaxBytes)) +
+					 " (a multiple of the page size)",
+				 ring);
+	return {path.As<Napi::String>().Utf8Value(), static_cast<uint32_t>(argv),
+		static_cast<uint32_t>(ring)};
+}
+
+Tracer::Tracer(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Tracer>(info), env_(info.Env())
+{
+	Options options = ParseOptions(info);
+	try {
+		Open(info.Env(), options);
+	} catch (...) {
+		// The destructor does not run for a constructor that throws.
+		Teardown();
+		throw;
+	}
+	napi_status status = napi_add_async_cleanup_hook(env_, OnEnvCleanup, this, &cleanup_hook_);
+	if (status != napi_ok) {
+		Teardown();
+		throw Napi::Error::New(info.Env(), "register environment cleanup hook failed");
+	}
+}
+
+Tracer::~Tracer()
+{
+	Teardown();
+}
+
+void Tracer::Open(Napi::Env env, const Options &options)
+{
+	const std::string &path = options.object_path;
+	ncpus_ = libbpf_num_possible_cpus();
+	if (ncpus_ <= 0)
+		throw ErrnoError(env, "count possible CPUs", ncpus_);
+
+	ResetLibbpfLog();
+	obj_ = bpf_object__open_file(path.c_str(), nullptr);
+	if (!obj_) {
+		int err = errno;
+		throw ErrnoError(env, "open BPF object " + path, err,
+				 err == ENOENT ? "" : LibbpfLogTail());
+	}
+
+	events_ = RequireMap(env, obj_, "events", path);
+	counters_ = RequireMap(env, obj_, "counters", path);
+	// Indexed by CPU id in the kernel, so it needs one slot per possible CPU.
+	bpf_map *scratch = RequireMap(env, obj_, "scratch", path);
+	int err = bpf_map__set_max_entries(events_, options.ringbuf_bytes);
+	if (!err)
+		err = bpf_map__set_max_entries(scratch, static_cast<__u32>(ncpus_));
+	if (err)
+		throw ErrnoError(env, "size maps of " + path, err);
+
+	std::string why;
+	err = SetRodataU32(obj_, "argv_max_bytes", options.argv_max_bytes, &why);
+	if (err)
+		throw ErrnoError(env, "set argv_max_bytes in " + path, err, why);
+
+	ResetLibbpfLog();
+	err = bpf_object__load(obj_);
+	if (err)
+		throw ErrnoError(env, "load BPF object " + path, err, LibbpfLogTail());
+}
+
+void Tracer::ThrowIfClosed(Napi::Env env, const char *method) const
+{
+	if (!closed_)
+		return;
+	Napi::Error error = Napi::Error::New(env, std::string(method) + ": tracer is closed");
+	// EBADF: like any call on a closed descriptor; the code says which descriptor.
+	error.Set("errno", Napi::Number::New(env, EBADF));
+	throw CodedError(error, "ERR_TRACER_CLOSED");
+}
+
+Napi::Value Tracer::Attach(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	ThrowIfClosed(env, "attach");
+	if (!attached_) {
+		ResetLibbpfLog();
+		bpf_program *prog;
+		bpf_object__for_each_program(prog, obj_)
+		{
+			if (!bpf_program__autoload(prog) || !bpf_program__autoattach(prog))
+				continue;
+			bpf_link *link = bpf_program__attach(prog);
+			if (!link) {
+				int err = errno;
+				// All or nothing: a half-attached tracer would undercount silently.
+				DetachAll();
+				throw ErrnoError(env,
+						 std::string("attach ") + bpf_program__name(prog) +
+							 " (" + bpf_program__section_name(prog) +
+							 ")",
+						 err, LibbpfLogTail());
+			}
+			links_.push_back(link);
+			attached_names_.emplace_back(bpf_program__name(prog));
+		}
+		attached_ = true;
+	}
+	Napi::Array names = Napi::Array::New(env, attached_names_.size());
+	for (size_t i = 0; i < attached_names_.size(); i++)
+		names.Set(i, attached_names_[i]);
+	return names;
+}
+
+Napi::Value Tracer::Stats(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	ThrowIfClosed(env, "stats");
+	Napi::Object counters = Napi::Object::New(env);
+	std::vector<__u64> values(static_cast<size_t>(ncpus_));
+	for (const auto &counter : kCounters) {
+		int err = bpf_map__lookup_elem(counters_, &counter.key, sizeof(counter.key),
+					       values.data(), values.size() * sizeof(__u64), 0);
+		if (err)
+			throw ErrnoError(env, std::string("read counter ") + counter.name, err);
+		__u64 sum = 0;
+		for (__u64 value : values)
+			sum += value;
+		counters.Set(counter.name, Napi::Number::New(env, static_cast<double>(sum)));
+	}
+	Napi::Array attached = Napi::Array::New(env, attached_names_.size());
+	for (size_t i = 0; i < attached_names_.size(); i++)
+		attached.Set(i, attached_names_[i]);
+	Napi::Object stats = Napi::Object::New(env);
+	stats.Set("counters", counters);
+	stats.Set("attached", attached);
+	return stats;
+}
+
+void Tracer::DetachAll()
+{
+	for (bpf_link *link : links_)
+		bpf_link__destroy(link);
+	links_.clear();
+	attached_names_.clear();
+}
+
+void Tracer::Teardown(napi_async_cleanup_hook_handle finished)
+{
+	if (closed_)
+		return;
+	closed_ = true;
+	if (cleanup_hook_ && !finished)
+		napi_remove_async_cleanup_hook(cleanup_hook_);
+	cleanup_hook_ = nullptr;
+	StopDelivery(finished);
+	DetachAll();
+	bpf_object__close(obj_);
+	obj_ = nullptr;
+	// Mid-callback the async context is still in use; Deliver() releases it on return.
+	if (!delivering_)
+		ReleaseCallback();
+}
+
+void Tracer::OnEnvCleanup(napi_async_cleanup_hook_handle handle, void *arg)
+{
+	static_cast<Tracer *>(arg)->Teardown(handle);
+}
+
+Napi::Value Tracer::Close(const Napi::CallbackInfo &info)
+{
+	Teardown();
+	return info.Env().Undefined();
+}
+
+} // namespace execwatch

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The Tracer owns one loaded BPF object: its links, its ring buffer and the uv_poll_t that
+ * delivers records to JS on the Node event loop (no threads). Everything it holds is released by
+ * one idempotent Teardown(), reached from close(), the finalizer and the environment's cleanup.
+ */
+#ifndef EXECWATCH_TRACER_H
+#define EXECWATCH_TRACER_H
+
+#include <napi.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+struct bpf_object;
+struct bpf_map;
+struct bpf_link;
+struct ring_buffer;
+
+namespace execwatch
+{
+
+struct Poll;
+
+class Tracer : public Napi::ObjectWrap<Tracer>
+{
+      public:
+	static Napi::Function Define(Napi::Env env);
+	explicit Tracer(const Napi::CallbackInfo &info);
+	~Tracer() override;
+
+      private:
+	struct Options {
+		std::string object_path;
+		uint32_t argv_max_bytes;
+		uint32_t ringbuf_bytes;
+	};
+
+	static Options ParseOptions(const Napi::CallbackInfo &info);
+	void Open(Napi::Env env, const Options &options);
+
+	Napi::Value Attach(const Napi::CallbackInfo &info);
+	Napi::Value Start(const Napi::CallbackInfo &info);
+	Napi::Value Stats(const Napi::CallbackInfo &info);
+	Napi::Value Close(const Napi::CallbackInfo &info);
+
+	void ThrowIfClosed(Napi::Env env, const char *method) const;
+	void DetachAll();
+	void StopDelivery(napi_async_cleanup_hook_handle finished);
+	void ReleaseCallback();
+	void Teardown(napi_async_cleanup_hook_handle finished = nullptr);
+
+	friend struct Poll;
+	static void OnEnvCleanup(napi_async_cleanup_hook_handle handle, void *arg);
+	static int OnSample(void *ctx, void *data, size_t size);
+	void Deliver(int status);
+	void CallOnBatch(Napi::Env env);
+
+	napi_env env_;
+	bpf_object *obj_ = nullptr;
+	bpf_map *events_ = nullptr;
+	bpf_map *counters_ = nullptr;
+	int ncpus_ = 0;
+	bool attached_ = false;
+	std::vector<bpf_link *> links_;
+	std::vector<std::string> attached_names_;
+	ring_buffer *ringbuf_ = nullptr;
+	Poll *poll_ = nullptr;
+	Napi::FunctionReference on_batch_;
+	std::unique_ptr<Napi::AsyncContext> async_context_;
+	// Reused between wake-ups: a steady stream of events then allocates nothing here.
+	std::vector<uint8_t> batch_;
+	bool delivering_ = false;
+	bool closed_ = false;
+	napi_async_cleanup_hook_handle cleanup_hook_ = nullptr;
+};
+
+} // namespace execwatch
+
+#endif // EXECWATCH_TRACER_H

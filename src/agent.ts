@@ -1,0 +1,138 @@
+/**
+ * Wiring of the data path: capture → redact → enrich → store, stream, metrics, log. Each arrow goes
+ * one way; nothing downstream calls back upstream, and the kernel never waits for Node.
+ */
+import { readFileSync } from 'node:fs';
+import type { Writable } from 'node:stream';
+import type { NativeBinding } from './capture/binding.js';
+import { checkRequirements } from './capture/requirements.js';
+import { Tracer } from './capture/tracer.js';
+import type { Config } from './config.js';
+import { Enricher } from './enrich/enricher.js';
+import { createRedactor } from './events/redact.js';
+import { EventStore } from './events/store.js';
+import { EventHub } from './events/stream.js';
+import type { ExecEvent } from './events/types.js';
+import { startServers } from './http/server.js';
+import { createPodCache } from './kube/podcache.js';
+import { createMetrics } from './metrics/index.js';
+
+/** A start-up failure: one line per unmet requirement, ready to print. */
+export class StartupError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+    this.name = 'StartupError';
+  }
+}
+
+/** What the agent needs from its surroundings; tests substitute them. */
+export interface AgentDeps {
+  binding: NativeBinding;
+  /** Where --log-events lines go (process.stdout). */
+  stdout: Writable;
+  /** Root of the /proc and /sys trees the requirement checks read (default '/'). */
+  root?: string;
+  version: string;
+}
+
+export interface Agent {
+  attached: string[];
+  metricsUrl: string;
+  apiUrl: string;
+  /** Notes from start-up (e.g. that tracefs was mounted). */
+  notes: string[];
+  close(): Promise<void>;
+}
+
+/** Bytes of --log-events output allowed to wait for a slow stdout reader before events are dropped. */
+const LOG_BACKLOG_BYTES = 16 * 1024 * 1024;
+
+/** Checks the requirements, then loads and attaches the programs; used by --check and by startAgent. */
+export async function openTracer(config: Config, deps: AgentDeps, sink: (event: ExecEvent, delaySeconds: number) => void) {
+  const req = await checkRequirements({ root: deps.root ?? '/', mountTracefs: (target) => deps.binding.mountTracefs(target) });
+  if (!req.ok) throw new StartupError(req.problems);
+  const tracer = new Tracer(
+    deps.binding,
+    { objectPath: config.bpfObject, argvMaxBytes: config.argvMaxBytes, ringbufBytes: config.ringbufBytes, node: config.nodeName },
+    sink,
+  );
+  const attached = tracer.start();
+  return { tracer, attached, notes: req.notes };
+}
+
+export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent> {
+  let tracer: Tracer | null = null;
+  const metrics = createMetrics({
+    labels: config.metricLabels,
+    maxSeries: config.maxSeries,
+    version: deps.version,
+    kernel: readFileSync(`${deps.root ?? '/'}proc/sys/kernel/osrelease`, 'utf8').trim(),
+    captureStats: () => tracer?.stats() ?? { counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0 }, attached: [], decodeErrors: 0 },
+    podCount: () => podCache?.size ?? 0,
+  });
+  const store = new EventStore({ maxEvents: config.recentEvents });
+  const hub = new EventHub({ maxQueue: 1024, onOverflow: () => metrics.lost('subscriber_overflow') });
+  const redact = createRedactor(config.redact);
+  const podCache = createPodCache(config, metrics);
+
+  const deliver = (event: ExecEvent): void => {
+    store.push(event);
+    hub.publish(event);
+    metrics.observeExec(event);
+    if (config.logEvents) {
+      if (deps.stdout.writableLength > LOG_BACKLOG_BYTES) metrics.lost('log_overflow');
+      else deps.stdout.write(`${JSON.stringify(event)}\n`);
+    }
+  };
+  const enricher = new Enricher({ podCache, waitMs: config.enrichWaitMs, maxPending: 10_000, metrics, emit: deliver });
+
+  const opened = await openTracer(config, deps, (event, delaySeconds) => {
+    metrics.eventDelay(delaySeconds);
+    redact(event);
+    enricher.push(event);
+  });
+  tracer = opened.tracer;
+  const { attached } = opened;
+
+  let servers;
+  try {
+    await podCache?.start();
+    servers = await startServers({
+      metricsAddress: config.metricsAddress,
+      apiAddress: config.apiAddress,
+      metrics,
+      store,
+      hub,
+      logLevel: config.logLevel,
+      readiness: () => {
+        const reasons: string[] = [];
+        if ((tracer?.stats().attached.length ?? 0) === 0) reasons.push('BPF programs are not attached');
+        if (podCache) reasons.push(...podCache.readiness().reasons);
+        return { ready: reasons.length === 0, reasons };
+      },
+    });
+  } catch (err) {
+    tracer.close();
+    await podCache?.stop();
+    throw err;
+  }
+
+  let closing: Promise<void> | null = null;
+  return {
+    attached,
+    metricsUrl: servers.metricsUrl,
+    apiUrl: servers.apiUrl,
+    notes: opened.notes,
+    close() {
+      closing ??= (async () => {
+        // Detach first: nothing new arrives, and what was already read still flows downstream.
+        tracer?.close();
+        enricher.flush();
+        await podCache?.stop();
+        hub.closeAll();
+        await servers.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,166 @@
+/**
+ * Fills the pod fields of each ExecEvent from its cgroup names and the pod cache, before the event
+ * reaches the store, stream, metrics and log. A new container's first execs usually come before
+ * its pod status names the container id: those events wait (bounded in time, count and bytes) and
+ * leave as soon as the pod cache learns the container, else at their deadline with what is known.
+ * Nothing is dropped: when the waiting room is full, the oldest waiting event leaves early.
+ */
+import type { ExecEvent } from '../events/types.js';
+import type { PodInfo, PodLookup } from '../kube/types.js';
+import { CgroupCache, type CgroupIds } from './cgroup.js';
+import { eventBytes, PendingQueue, type PendingEntry } from './pending.js';
+
+/** Label values of execwatch_enrichment_total. */
+export type EnrichmentResult = 'pod' | 'host' | 'unresolved';
+
+/** The part of src/metrics the enricher calls. */
+export interface EnrichMetrics {
+  /** Counts one emitted event by how far it was enriched. */
+  enrichment(result: EnrichmentResult): void;
+}
+
+/** Time source and the one timer of the waiting room (injectable for tests). */
+export interface EnricherClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const realClock: EnricherClock = {
+  now: () => performance.now(),
+  // Unref'd: a waiting event must not keep a stopping agent alive; shutdown calls flush().
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+/** Options of {@link Enricher}. */
+export interface EnricherOptions {
+  /** Null in standalone mode: events then get their container id only, at once. */
+  podCache: PodLookup | null;
+  /** How long an event of an unknown container waits, in milliseconds (Config.enrichWaitMs). */
+  waitMs: number;
+  /** Most events waiting at once. */
+  maxPending: number;
+  /** Most bytes (estimated) waiting at once; default 16 MiB. */
+  maxPendingBytes?: number;
+  metrics: EnrichMetrics;
+  /** Receives every event exactly once, enriched or not. */
+  emit: (event: ExecEvent) => void;
+  clock?: EnricherClock;
+}
+
+interface Match {
+  pod: PodInfo;
+  container: string | null;
+}
+
+function match(lookup: PodLookup, ids: CgroupIds): Match | undefined {
+  const pod = lookup.byContainerId(ids.containerId);
+  // A pod found by container id always names that container.
+  if (pod) return { pod, container: pod.containers.get(ids.containerId) as string };
+  const byUid = ids.podUid === null ? undefined : lookup.byPodUid(ids.podUid);
+  return byUid ? { pod: byUid, container: null } : undefined;
+}
+
+/** Enriches events in the order given and hands them to `emit`; see the module comment. */
+export class Enricher {
+  readonly #opts: EnricherOptions;
+  readonly #clock: EnricherClock;
+  readonly #maxBytes: number;
+  readonly #cgroups = new CgroupCache();
+  readonly #queue = new PendingQueue();
+  #timer: unknown = undefined;
+  #overflowed = 0;
+
+  constructor(opts: EnricherOptions) {
+    this.#opts = opts;
+    this.#clock = opts.clock ?? realClock;
+    this.#maxBytes = opts.maxPendingBytes ?? 16 * 1024 * 1024;
+    opts.podCache?.onChange?.(() => this.#retry());
+  }
+
+  /** Events waiting for their pod. */
+  get pending(): number {
+    return this.#queue.length;
+  }
+
+  /** Events that left the waiting room early because it was full. */
+  get overflowed(): number {
+    return this.#overflowed;
+  }
+
+  push(event: ExecEvent): void {
+    const ids = this.#cgroups.lookup(event.cgroupId, event.cgroup, event.cgroupParent);
+    if (ids === null) {
+      this.#fill(event, null, undefined);
+      return;
+    }
+    const lookup = this.#opts.podCache;
+    const found = lookup ? match(lookup, ids) : undefined;
+    if (!lookup || (found && found.container !== null) || this.#opts.waitMs <= 0 || this.#opts.maxPending <= 0) {
+      // Earlier events of this container resolve the same way and must leave first.
+      if (found && this.#queue.has(ids.containerId)) {
+        for (const entry of this.#queue.extract((e) => e.ids.containerId === ids.containerId)) this.#finish(entry);
+      }
+      this.#fill(event, ids, found);
+      return;
+    }
+    const bytes = eventBytes(event);
+    while (this.#queue.length > 0 && (this.#queue.length >= this.#opts.maxPending || this.#queue.bytes + bytes > this.#maxBytes)) {
+      this.#overflowed += 1;
+      this.#finish(this.#queue.shift() as PendingEntry);
+    }
+    this.#queue.push({ event, ids, deadline: this.#clock.now() + this.#opts.waitMs, bytes });
+    if (this.#timer === undefined) this.#arm();
+  }
+
+  /** Emits every waiting event now, in order, with what is known (shutdown). */
+  flush(): void {
+    this.#disarm();
+    for (let entry = this.#queue.shift(); entry; entry = this.#queue.shift()) this.#finish(entry);
+  }
+
+  /** The pod cache changed: let out, in order, the events whose container it now names. */
+  #retry(): void {
+    const lookup = this.#opts.podCache as PodLookup;
+    const ready = this.#queue.extract((entry) => match(lookup, entry.ids)?.container != null);
+    for (const entry of ready) this.#finish(entry);
+  }
+
+  #finish(entry: PendingEntry): void {
+    const lookup = this.#opts.podCache as PodLookup;
+    this.#fill(entry.event, entry.ids, match(lookup, entry.ids));
+  }
+
+  #fill(event: ExecEvent, ids: CgroupIds | null, found: Match | undefined): void {
+    event.containerId = ids?.containerId ?? null;
+    event.namespace = found?.pod.namespace ?? null;
+    event.pod = found?.pod.name ?? null;
+    event.podUid = found?.pod.uid ?? null;
+    event.container = found?.container ?? null;
+    event.workload = found ? { ...found.pod.workload } : null;
+    this.#opts.metrics.enrichment(ids === null ? 'host' : found ? 'pod' : 'unresolved');
+    this.#opts.emit(event);
+  }
+
+  #arm(): void {
+    const head = this.#queue.peek() as PendingEntry;
+    const delay = Math.max(0, head.deadline - this.#clock.now());
+    this.#timer = this.#clock.setTimeout(() => this.#expire(), delay);
+  }
+
+  #disarm(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** The one timer: lets out every event past its deadline, then waits for the next one. */
+  #expire(): void {
+    this.#timer = undefined;
+    const now = this.#clock.now();
+    for (let head = this.#queue.peek(); head && head.deadline <= now; head = this.#queue.peek()) {
+      this.#finish(this.#queue.shift() as PendingEntry);
+    }
+    if (this.#queue.length > 0) this.#arm();
+  }
+}

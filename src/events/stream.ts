@@ -1,0 +1,165 @@
+/**
+ * Live subscribers of GET /api/events/stream. publish() is called on the capture path, so it
+ * must never wait and never let a slow client grow memory: each subscriber has a bounded queue,
+ * and one that overflows it is cut off and counted. Frames are Server-Sent Events, built at most
+ * once per event however many subscribers receive it.
+ */
+import type { ExecEvent } from './types.js';
+
+/** The SSE frame of one event: its seq is the id, so EventSource resumes with Last-Event-ID. */
+export function sseFrame(event: ExecEvent): string {
+  return `id: ${event.seq}\nevent: exec\ndata: ${JSON.stringify(event)}\n\n`;
+}
+
+/** An SSE comment: ignored by clients, keeps proxies and port-forwards from idling out. */
+export const HEARTBEAT = ': keep-alive\n\n';
+
+/** Why the hub let go of a subscriber. */
+export type CloseReason = 'overflow' | 'shutdown';
+
+/** The transport under a subscriber (an HTTP response in production). */
+export interface Sink {
+  /** Writes a chunk; false when the transport's buffer is full: the hub waits for drained(). */
+  write(chunk: string): boolean;
+  /** The hub dropped this subscriber; called at most once, never after unsubscribe(). */
+  close(reason: CloseReason): void;
+}
+
+/** The handle subscribe() returns to the transport. */
+export interface Subscription {
+  /** The transport's buffer emptied (the 'drain' event): resume writing. */
+  drained(): void;
+  /** The client went away. Idempotent. */
+  unsubscribe(): void;
+}
+
+export interface EventHubOptions {
+  /** Most frames a subscriber may have waiting while its transport is full. */
+  maxQueue: number;
+  /** Called once per subscriber cut off for falling behind. */
+  onOverflow: () => void;
+}
+
+/** One published event, serialized lazily and shared by every subscriber it goes to. */
+class Outgoing {
+  private text: string | undefined;
+  constructor(private readonly event: ExecEvent) {}
+  get frame(): string {
+    this.text ??= sseFrame(this.event);
+    return this.text;
+  }
+}
+
+class Subscriber implements Subscription {
+  /** The transport said its buffer is full; write nothing until drained(). */
+  private waiting = false;
+  private readonly queue: Outgoing[] = [];
+  private replayAt = 0;
+
+  constructor(
+    private readonly hub: EventHub,
+    readonly filter: (event: ExecEvent) => boolean,
+    readonly sink: Sink,
+    private readonly replay: readonly ExecEvent[],
+    private readonly maxQueue: number,
+  ) {}
+
+  /** Takes a live frame; false when the queue would exceed its bound. */
+  offer(item: Outgoing): boolean {
+    if (this.waiting || this.queue.length > 0 || this.replayAt < this.replay.length) {
+      if (this.queue.length >= this.maxQueue) return false;
+      this.queue.push(item);
+      return true;
+    }
+    this.waiting = !this.sink.write(item.frame);
+    return true;
+  }
+
+  heartbeat(): void {
+    if (!this.waiting && this.queue.length === 0) this.waiting = !this.sink.write(HEARTBEAT);
+  }
+
+  /** Writes replayed events (held by the ring already), then queued frames, until full. */
+  flush(): void {
+    while (!this.waiting) {
+      let frame: string;
+      if (this.replayAt < this.replay.length) {
+        frame = sseFrame(this.replay[this.replayAt] as ExecEvent);
+        this.replayAt += 1;
+      } else {
+        const item = this.queue.shift();
+        if (item === undefined) return;
+        frame = item.frame;
+      }
+      this.waiting = !this.sink.write(frame);
+    }
+  }
+
+  drained(): void {
+    this.waiting = false;
+    this.flush();
+  }
+
+  unsubscribe(): void {
+    this.hub.remove(this);
+  }
+}
+
+/** Fan-out of published events to live subscribers. */
+export class EventHub {
+  private readonly subscribers = new Set<Subscriber>();
+
+  constructor(private readonly opts: EventHubOptions) {}
+
+  /** Live subscribers now. */
+  get count(): number {
+    return this.subscribers.size;
+  }
+
+  /**
+   * Adds a subscriber. `replay` (oldest first, e.g. EventStore.after for Last-Event-ID) is
+   * written before any live event; it is not counted against the queue bound, being made of
+   * events the ring holds anyway.
+   */
+  subscribe(
+    filter: (event: ExecEvent) => boolean,
+    sink: Sink,
+    replay: readonly ExecEvent[] = [],
+  ): Subscription {
+    const subscriber = new Subscriber(this, filter, sink, replay, this.opts.maxQueue);
+    this.subscribers.add(subscriber);
+    subscriber.flush();
+    return subscriber;
+  }
+
+  /** Offers the event to every matching subscriber; O(subscribers), never waits. */
+  publish(event: ExecEvent): void {
+    if (this.subscribers.size === 0) return;
+    const item = new Outgoing(event);
+    for (const subscriber of this.subscribers) {
+      if (!subscriber.filter(event)) continue;
+      if (!subscriber.offer(item)) this.drop(subscriber, 'overflow');
+    }
+  }
+
+  /** Writes an SSE comment to every subscriber that is keeping up. */
+  heartbeat(): void {
+    for (const subscriber of this.subscribers) subscriber.heartbeat();
+  }
+
+  /** Lets go of every subscriber (shutdown): their transports are closed. */
+  closeAll(): void {
+    for (const subscriber of this.subscribers) this.drop(subscriber, 'shutdown');
+  }
+
+  /** @internal Subscriber.unsubscribe. */
+  remove(subscriber: Subscriber): void {
+    this.subscribers.delete(subscriber);
+  }
+
+  private drop(subscriber: Subscriber, reason: CloseReason): void {
+    this.subscribers.delete(subscriber);
+    if (reason === 'overflow') this.opts.onOverflow();
+    subscriber.sink.close(reason);
+  }
+}

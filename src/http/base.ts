@@ -1,0 +1,74 @@
+/**
+ * What both listeners share: a fastify instance with the TypeBox type provider, strict query
+ * validation, 400 messages that name the bad parameter, and one error handler that never leaks
+ * internals on 5xx. Every error body is {"error", "message"}.
+ */
+import { STATUS_CODES } from 'node:http';
+import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifySchemaValidationError } from 'fastify';
+import type { LogLevel } from '../config.js';
+
+/** The body of every 4xx/5xx answer. */
+export const ErrorBody = Type.Object({ error: Type.String(), message: Type.String() });
+
+/** Response schemas for the error answers a route can give. */
+export const errorResponses = { 400: ErrorBody, 404: ErrorBody, 500: ErrorBody } as const;
+
+/** One line per validation failure, naming the parameter: "querystring/limit must be <= 10000". */
+export function formatValidationError(error: FastifySchemaValidationError, part: string): string {
+  const params = error.params as Record<string, unknown>;
+  if (error.keyword === 'additionalProperties') {
+    return `${part}/${String(params.additionalProperty)} is not a known parameter`;
+  }
+  const path = `${part}${error.instancePath}`;
+  if (error.keyword === 'format' && params.format === 'date-time') {
+    return `${path} must be an RFC 3339 date-time such as 2026-01-02T03:04:05Z`;
+  }
+  if (error.keyword === 'enum') {
+    return `${path} must be one of: ${(params.allowedValues as unknown[]).join(', ')}`;
+  }
+  return `${path} ${error.message ?? 'is invalid'}`;
+}
+
+export interface BaseOptions {
+  logLevel: LogLevel;
+}
+
+/** A configured but empty app; the caller registers its routes plugin. */
+export function createApp(opts: BaseOptions) {
+  const app = Fastify({
+    logger: { level: opts.logLevel },
+    // Unknown query parameters must be rejected (400), not silently stripped (fastify's default).
+    ajv: { customOptions: { removeAdditional: false, allErrors: false } },
+    schemaErrorFormatter: (errors, part) =>
+      new Error(errors.map((e) => formatValidationError(e, part)).join('; ')),
+    // Streams are ended by their own plugin on close; idle keep-alive sockets must not hold it.
+    forceCloseConnections: 'idle',
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('x-content-type-options', 'nosniff');
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    void reply
+      .code(404)
+      .send({ error: 'Not Found', message: `${request.method} ${request.url.split('?')[0]} is not a route` });
+  });
+
+  app.setErrorHandler((error: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
+    const status = error.validation !== undefined ? 400 : (error.statusCode ?? 500);
+    if (status >= 500) {
+      request.log.error({ err: error }, 'request failed');
+      void reply.code(500).send({ error: 'Internal Server Error', message: 'internal error' });
+      return;
+    }
+    void reply.code(status).send({ error: STATUS_CODES[status] ?? 'Error', message: error.message });
+  });
+
+  return app;
+}
+
+/** A fastify instance typed for TypeBox schemas. */
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,125 @@
+/**
+ * GET /api/events (the recent-events ring, newest first) and GET /api/events/stream (Server-Sent
+ * Events from the hub, replaying from the ring after Last-Event-ID or ?after=).
+ */
+import type { ServerResponse } from 'node:http';
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import {
+  compileFilter,
+  EventsQuery,
+  FilterError,
+  StreamQuery,
+  type EventFilter,
+} from '../events/filter.js';
+import type { EventStore } from '../events/store.js';
+import type { CloseReason, EventHub, Sink } from '../events/stream.js';
+import type { ExecEvent } from '../events/types.js';
+import { errorResponses } from './base.js';
+
+/** Default interval of SSE heartbeat comments: below common 30-60 s idle timeouts. */
+export const HEARTBEAT_MS = 15_000;
+/** How long a closing stream may take to flush before its socket is destroyed. */
+export const END_GRACE_MS = 1_000;
+
+export interface EventsRoutesOptions {
+  store: EventStore;
+  hub: EventHub;
+  heartbeatMs?: number;
+}
+
+/** Events are typed by src/events/types.ts; the schema only frames the array. */
+const EventsBody = Type.Object({
+  events: Type.Array(Type.Unsafe<ExecEvent>({ type: 'object', additionalProperties: true })),
+});
+
+/** The filter, or a 400 message naming the parameter that cannot be used. */
+function filterOf(query: EventFilter): ((event: ExecEvent) => boolean) | string {
+  try {
+    return compileFilter(query);
+  } catch (err) {
+    /* c8 ignore next -- compileFilter throws nothing but FilterError; anything else is a bug. */
+    if (!(err instanceof FilterError)) throw err;
+    return `querystring/${err.parameter} ${err.message}`;
+  }
+}
+
+/** Last-Event-ID is only ever one of our seqs; anything else is ignored rather than refused. */
+function lastEventId(header: string | string[] | undefined): number | undefined {
+  return typeof header === 'string' && /^\d{1,15}$/.test(header) ? Number(header) : undefined;
+}
+
+/** The part of an HTTP response a sink uses. */
+export type SinkResponse = Pick<ServerResponse, 'write' | 'end' | 'destroy' | 'once'>;
+
+/**
+ * An HTTP response as a hub sink: an overflowing subscriber is destroyed at once; on shutdown
+ * the response is ended, and destroyed if it has not closed within END_GRACE_MS.
+ */
+export function responseSink(res: SinkResponse): Sink {
+  return {
+    write: (chunk) => res.write(chunk),
+    close(reason: CloseReason) {
+      if (reason === 'overflow') {
+        res.destroy();
+        return;
+      }
+      res.end();
+      // A client that stopped reading would keep end() from finishing, and shutdown waiting.
+      const timer = setTimeout(() => res.destroy(), END_GRACE_MS);
+      timer.unref();
+      res.once('close', () => clearTimeout(timer));
+    },
+  };
+}
+
+/** The two events routes, plus the heartbeat timer and closing of open streams on shutdown. */
+export const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = async (app, opts) => {
+  const { store, hub } = opts;
+  const heartbeat = setInterval(() => hub.heartbeat(), opts.heartbeatMs ?? HEARTBEAT_MS);
+  heartbeat.unref();
+  app.addHook('preClose', async () => {
+    clearInterval(heartbeat);
+    hub.closeAll();
+  });
+
+  app.get(
+    '/api/events',
+    { schema: { querystring: EventsQuery, response: { 200: EventsBody, ...errorResponses } } },
+    async (request, reply) => {
+      const filter = filterOf(request.query);
+      if (typeof filter === 'string') {
+        return reply.code(400).send({ error: 'Bad Request', message: filter });
+      }
+      const events = store.query(filter, request.query.limit);
+      return reply.header('cache-control', 'no-store').send({ events });
+    },
+  );
+
+  app.get(
+    '/api/events/stream',
+    { schema: { querystring: StreamQuery, response: errorResponses } },
+    async (request, reply) => {
+      const filter = filterOf(request.query);
+      if (typeof filter === 'string') {
+        return reply.code(400).send({ error: 'Bad Request', message: filter });
+      }
+      const from = lastEventId(request.headers['last-event-id']) ?? request.query.after;
+      const replay = from === undefined ? [] : store.after(from, filter);
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+        // nginx and similar proxies buffer responses unless told not to.
+        'x-accel-buffering': 'no',
+      });
+      res.write('retry: 3000\n: connected\n\n');
+      const subscription = hub.subscribe(filter, responseSink(res), replay);
+      res.on('drain', () => subscription.drained());
+      res.on('close', () => subscription.unsubscribe());
+      return reply;
+    },
+  );
+};

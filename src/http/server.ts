@@ -1,0 +1,65 @@
+/**
+ * Starts both listeners and closes them gracefully: open event streams are ended first (the
+ * events plugin's preClose hook), so they never hold shutdown.
+ */
+import type { AddressInfo } from 'node:net';
+import type { ListenAddress, LogLevel } from '../config.js';
+import type { EventStore } from '../events/store.js';
+import type { EventHub } from '../events/stream.js';
+import type { Metrics } from '../metrics/index.js';
+import { buildApiApp } from './api-app.js';
+import type { App } from './base.js';
+import { buildMetricsApp, type Readiness } from './metrics-app.js';
+
+export { buildApiApp } from './api-app.js';
+export { buildMetricsApp } from './metrics-app.js';
+
+export interface ServersOptions {
+  metricsAddress: ListenAddress;
+  apiAddress: ListenAddress;
+  metrics: Metrics;
+  store: EventStore;
+  hub: EventHub;
+  readiness: Readiness;
+  logLevel: LogLevel;
+  /** Interval of SSE heartbeat comments (default HEARTBEAT_MS). */
+  heartbeatMs?: number;
+}
+
+export interface Servers {
+  /** Base URLs actually bound (the port resolved when 0 was asked). */
+  metricsUrl: string;
+  apiUrl: string;
+  /** Closes both listeners; idempotent. */
+  close(): Promise<void>;
+}
+
+async function listen(app: App, address: ListenAddress): Promise<string> {
+  await app.listen({ host: address.host, port: address.port });
+  // A TCP listener's address() is always an AddressInfo (a string only for pipes).
+  const { port } = app.server.address() as AddressInfo;
+  const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+  return `http://${host}:${port}`;
+}
+
+/** Listens on both addresses; if the second fails, the first is closed before rethrowing. */
+export async function startServers(opts: ServersOptions): Promise<Servers> {
+  const metricsApp = buildMetricsApp({ metrics: opts.metrics, readiness: opts.readiness, logLevel: opts.logLevel });
+  const apiApp = buildApiApp({ store: opts.store, hub: opts.hub, heartbeatMs: opts.heartbeatMs, logLevel: opts.logLevel });
+  try {
+    const metricsUrl = await listen(metricsApp, opts.metricsAddress);
+    const apiUrl = await listen(apiApp, opts.apiAddress);
+    let closing: Promise<void> | null = null;
+    return {
+      metricsUrl,
+      apiUrl,
+      close() {
+        closing ??= Promise.all([metricsApp.close(), apiApp.close()]).then(() => undefined);
+        return closing;
+      },
+    };
+  } catch (err) {
+    await Promise.all([metricsApp.close(), apiApp.close()]);
+    throw err;
+  }
+}

@@ -1,0 +1,252 @@
+/**
+ * The pod cache: one informer (the client library's ListWatch) on the pods of this node, indexed
+ * for the enricher. The library gives up for good on any error other than 410 Gone; this class
+ * restarts it with capped, jittered backoff and keeps serving the last known pods meanwhile.
+ */
+import { CoreV1Api, KubeConfig, ListWatch, Watch } from '@kubernetes/client-node';
+import type { V1Pod, V1PodList } from '@kubernetes/client-node';
+import type { Config } from '../config.js';
+import { Backoff } from './backoff.js';
+import { loadKubeConfig } from './kubeconfig.js';
+import { PodIndex } from './podindex.js';
+import type { PodCacheMetrics, PodInfo, PodLookup } from './types.js';
+
+/** Options of {@link PodCache}; the optional ones exist for tests and tuning. */
+export interface PodCacheOptions {
+  kubeConfig: KubeConfig;
+  nodeName: string;
+  metrics: PodCacheMetrics;
+  /** Delay between a pod's deletion and `metrics.forgetPod`. */
+  gracePeriodMs: number;
+  /** Deleted pods kept resolvable for late events (default 512). */
+  maxDeletedPods?: number;
+  /** First restart delay (default 1 s); doubles up to `backoffMaxMs` (default 30 s). */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  random?: () => number;
+  /** Pods per list request (default 500). */
+  pageSize?: number;
+}
+
+type WatchCallback = Parameters<Watch['watch']>[2];
+type WatchDone = Parameters<Watch['watch']>[3];
+
+/** The `message` of a Kubernetes Status body, whether parsed already or still JSON text. */
+function statusMessage(body: unknown): string | undefined {
+  let parsed = body;
+  if (typeof body === 'string') {
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return undefined;
+    }
+  }
+  const message = (parsed as { message?: unknown } | null | undefined)?.message;
+  return typeof message === 'string' ? message : undefined;
+}
+
+/** Renders an error of the client library as one short line (no URLs, headers or bodies). */
+export function describeError(err: unknown): string {
+  const e = err as { message?: unknown; statusCode?: unknown; code?: unknown; body?: unknown };
+  const status = typeof e.statusCode === 'number' ? e.statusCode : typeof e.code === 'number' ? e.code : null;
+  if (status !== null) {
+    // ApiException's message spans lines ("HTTP-Code: …\nMessage: …\nBody: …\nHeaders: …").
+    const detail = statusMessage(e.body) ?? String(e.message).split('\n')[0];
+    return `HTTP ${status}: ${detail}`;
+  }
+  const message = String(e.message ?? err);
+  // node-fetch: "request to <url> failed, reason: connect ECONNREFUSED 127.0.0.1:6443"
+  const reason = / failed, reason: (.*)$/.exec(message);
+  return reason ? (reason[1] as string) : message;
+}
+
+function formatDelay(ms: number): string {
+  return ms < 1000 ? `${ms}ms` : `${Math.round(ms / 100) / 10}s`;
+}
+
+/** Pods of one node, kept in sync with the API server. See {@link PodLookup}. */
+export class PodCache implements PodLookup {
+  readonly #opts: PodCacheOptions;
+  readonly #index: PodIndex;
+  readonly #informer: ListWatch<V1Pod>;
+  readonly #api: CoreV1Api;
+  readonly #backoff: Backoff;
+  readonly #listeners = new Set<() => void>();
+  #synced = false;
+  #stopped = true;
+  #restarts = 0;
+  #restartTimer: NodeJS.Timeout | undefined;
+  #lastError: string | null = null;
+  #notifyQueued = false;
+
+  constructor(opts: PodCacheOptions) {
+    this.#opts = opts;
+    this.#index = new PodIndex({
+      metrics: opts.metrics,
+      gracePeriodMs: opts.gracePeriodMs,
+      maxDeleted: opts.maxDeletedPods ?? 512,
+    });
+    this.#backoff = new Backoff({
+      baseMs: opts.backoffBaseMs ?? 1000,
+      maxMs: opts.backoffMaxMs ?? 30_000,
+      random: opts.random,
+    });
+    this.#api = opts.kubeConfig.makeApiClient(CoreV1Api);
+    const fieldSelector = `spec.nodeName=${opts.nodeName}`;
+    const list = (): Promise<V1PodList> => this.#list(fieldSelector);
+    this.#informer = new ListWatch('/api/v1/pods', this.#makeWatch(), list, false, undefined, fieldSelector);
+    this.#informer.on('add', (pod) => this.#changed(() => this.#index.upsert(pod)));
+    this.#informer.on('update', (pod) => this.#changed(() => this.#index.upsert(pod)));
+    this.#informer.on('delete', (pod) => this.#changed(() => this.#index.delete(pod)));
+    this.#informer.on('error', this.#failed);
+  }
+
+  /** Starts listing and watching; resolves before the first sync (see {@link readiness}). */
+  async start(): Promise<void> {
+    this.#stopped = false;
+    this.#informer.start().catch(this.#failed);
+  }
+
+  /** Stops watching for good and cancels restart and grace timers. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#restartTimer);
+    await this.#informer.stop();
+    this.#index.close();
+  }
+
+  byContainerId(id: string): PodInfo | undefined {
+    return this.#index.byContainerId(id);
+  }
+
+  byPodUid(uid: string): PodInfo | undefined {
+    return this.#index.byPodUid(uid);
+  }
+
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  /** Pods of this node currently cached (execwatch_pods). */
+  get size(): number {
+    return this.#index.size;
+  }
+
+  /** Restarts of the informer after errors since start. */
+  get restarts(): number {
+    return this.#restarts;
+  }
+
+  /** Ready once the first list has been received; until then, why not. */
+  readiness(): { ready: boolean; reasons: string[] } {
+    if (this.#synced) return { ready: true, reasons: [] };
+    const reason = this.#lastError ?? `waiting for the first list of pods on node ${this.#opts.nodeName}`;
+    return { ready: false, reasons: [`pod watch: ${reason}`] };
+  }
+
+  async #list(fieldSelector: string): Promise<V1PodList> {
+    const items: V1Pod[] = [];
+    let resourceVersion: string | undefined;
+    let cont: string | undefined;
+    do {
+      const page = await this.#api.listPodForAllNamespaces({
+        fieldSelector,
+        limit: this.#opts.pageSize ?? 500,
+        _continue: cont,
+      });
+      items.push(...page.items);
+      resourceVersion = page.metadata?.resourceVersion;
+      cont = page.metadata?._continue || undefined;
+    } while (cont);
+    return { apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion }, items };
+  }
+
+  /**
+   * The library's Watch, plus bookmarks, a server-side timeout (a half-open connection must not
+   * hang the watch forever) and the hooks this class needs: the list has been applied when the
+   * informer opens its watch, and a watch that opened means the API server is back.
+   */
+  #makeWatch(): Watch {
+    const cache = this;
+    return new (class extends Watch {
+      override async watch(path: string, params: Record<string, string | number | boolean | undefined>,
+        callback: WatchCallback, done: WatchDone): Promise<AbortController> {
+        const aborted = new AbortController();
+        aborted.abort();
+        if (cache.#stopped) return aborted;
+        cache.#listed();
+        let failed = false;
+        const onDone: WatchDone = (err) => {
+          failed ||= Boolean(err);
+          done(err);
+        };
+        const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
+        try {
+          const controller = await super.watch(path, { ...params, allowWatchBookmarks: true, timeoutSeconds }, callback, onDone);
+          if (!failed) cache.#backoff.reset();
+          // stop() ran while the request was in flight: it could not abort what it did not have.
+          if (cache.#stopped) controller.abort();
+          return controller;
+        } catch (err) {
+          // Raised before the request (credentials): the library would leave it unhandled.
+          onDone(err);
+          return aborted;
+        }
+      }
+    })(this.#opts.kubeConfig);
+  }
+
+  #listed(): void {
+    if (this.#synced) return;
+    this.#synced = true;
+    this.#lastError = null;
+    this.#notify();
+  }
+
+  #changed(apply: () => void): void {
+    apply();
+    this.#notify();
+  }
+
+  /** One notification per burst of changes (a relist delivers every pod synchronously). */
+  #notify(): void {
+    if (this.#notifyQueued) return;
+    this.#notifyQueued = true;
+    queueMicrotask(() => {
+      this.#notifyQueued = false;
+      for (const listener of this.#listeners) listener();
+    });
+  }
+
+  readonly #failed = (err: unknown): void => {
+    if (this.#stopped) return;
+    const delay = this.#backoff.next();
+    this.#lastError = `${describeError(err)} (retrying in ${formatDelay(delay)})`;
+    clearTimeout(this.#restartTimer);
+    this.#restartTimer = setTimeout(() => {
+      this.#restarts += 1;
+      this.#opts.metrics.kubeWatchRestart();
+      this.#informer.start().catch(this.#failed);
+    }, delay);
+    this.#restartTimer.unref();
+  };
+}
+
+/**
+ * The pod cache for this configuration, or null in standalone mode (no kubeconfig and not in a
+ * cluster). Throws when an explicit kubeconfig cannot be loaded.
+ */
+export function createPodCache(
+  config: Pick<Config, 'kubeconfig' | 'nodeName' | 'podGracePeriodMs'>,
+  metrics: PodCacheMetrics,
+  tuning: Partial<PodCacheOptions> = {},
+): PodCache | null {
+  const kubeConfig = loadKubeConfig(config.kubeconfig);
+  if (!kubeConfig) return null;
+  return new PodCache({ kubeConfig, nodeName: config.nodeName, metrics, gracePeriodMs: config.podGracePeriodMs, ...tuning });
+}

@@ -1,0 +1,35 @@
+/**
+ * What the pod cache offers downstream (src/enrich) and what it needs from src/metrics. Types only:
+ * the enricher depends on this shape, not on the informer behind it.
+ */
+import type { Workload } from '../events/types.js';
+
+/** A pod as the enricher needs it. */
+export interface PodInfo {
+  uid: string;
+  namespace: string;
+  name: string;
+  /** The owning controller (Deployment, StatefulSet, …), or the pod itself when bare. */
+  workload: Workload;
+  /** Container id (64 hex, runtime prefix stripped) → container name, init and ephemeral included. */
+  containers: Map<string, string>;
+}
+
+/** Read side of the pod cache, as the enricher uses it. Never calls the API server. */
+export interface PodLookup {
+  byContainerId(id: string): PodInfo | undefined;
+  /** By the UID in the pod's cgroup name (a static pod's config hash resolves to its mirror pod). */
+  byPodUid(uid: string): PodInfo | undefined;
+  /** True once the first list of pods has been received. */
+  readonly synced: boolean;
+  /** Called after every change of the cache, so waiting events can be retried; returns an unsubscribe. */
+  onChange?(listener: () => void): () => void;
+}
+
+/** The part of src/metrics the pod cache calls. */
+export interface PodCacheMetrics {
+  /** Counts a restart of the pod informer after an error (execwatch_kube_watch_restarts_total). */
+  kubeWatchRestart(): void;
+  /** Drops the series of a pod deleted longer than the grace period ago. */
+  forgetPod(namespace: string, pod: string): void;
+}

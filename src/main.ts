@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+/**
+ * The execwatch command: parses the configuration, runs the agent (or --check), and shuts down
+ * cleanly on SIGINT/SIGTERM. Everything else lives in agent.ts.
+ */
+import { readFileSync } from 'node:fs';
+import { loadNativeBinding, packageRoot } from './capture/native.js';
+import { ConfigError, parseConfig } from './config.js';
+import { openTracer, startAgent, StartupError } from './agent.js';
+
+/** Longest a shutdown may take before the process exits anyway. */
+const SHUTDOWN_TIMEOUT_MS = 5000;
+
+function fail(message: string, code: number): never {
+  for (const line of message.split('\n')) process.stderr.write(`execwatch: ${line}\n`);
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseConfig(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message, 2);
+    throw err;
+  }
+  const version = (JSON.parse(readFileSync(`${packageRoot()}/package.json`, 'utf8')) as { version: string }).version;
+  if (parsed.kind === 'help') {
+    process.stdout.write(parsed.text);
+    return;
+  }
+  if (parsed.kind === 'version') {
+    process.stdout.write(`execwatch ${version}\n`);
+    return;
+  }
+  const { config } = parsed;
+  const deps = { binding: loadNativeBinding(), stdout: process.stdout, version };
+
+  if (config.check) {
+    const { tracer, attached, notes } = await openTracer(config, deps, () => {});
+    tracer.close();
+    for (const note of notes) process.stdout.write(`${note}\n`);
+    process.stdout.write(`ok: ${attached.length} programs attached and detached: ${attached.join(', ')}\n`);
+    return;
+  }
+
+  const agent = await startAgent(config, deps);
+  for (const note of agent.notes) process.stderr.write(`execwatch: ${note}\n`);
+  process.stderr.write(
+    `execwatch: capturing execs on ${config.nodeName} (${agent.attached.length} programs attached)\n` +
+      `execwatch: metrics   ${agent.metricsUrl}/metrics\n` +
+      `execwatch: events    ${agent.apiUrl}/  (API ${agent.apiUrl}/api/events)\n`,
+  );
+  const stop = (signal: string) => {
+    process.stderr.write(`execwatch: ${signal}: detaching\n`);
+    setTimeout(() => fail(`shutdown took longer than ${SHUTDOWN_TIMEOUT_MS} ms`, 1), SHUTDOWN_TIMEOUT_MS).unref();
+    agent.close().then(
+      () => process.exit(0),
+      (err: unknown) => fail(`shutdown failed: ${String(err)}`, 1),
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof StartupError) fail(err.message, 1);
+  const e = err as Error & { code?: string };
+  fail(`${e.message}${e.code ? ` (${e.code})` : ''}`, 1);
+});

@@ -1,0 +1,209 @@
+/**
+ * The agent's Prometheus metrics (DESIGN.md "Metrics"), in an app-owned registry. Kernel
+ * counters and attach state are read in collect() at scrape time, never on a timer.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { NativeCounters } from '../capture/binding.js';
+import type { MetricLabel } from '../config.js';
+import type { ExecEvent } from '../events/types.js';
+import { ExecSeries } from './execs.js';
+
+/** What the capture layer reports at scrape time. */
+export interface CaptureStats {
+  /** Kernel counters as absolute values since the tracer was loaded. */
+  counters: NativeCounters;
+  /** Names of the BPF programs attached now. */
+  attached: string[];
+  /** Records the decoder could not make sense of. */
+  decodeErrors: number;
+}
+
+export interface MetricsOptions {
+  /** Pod-level labels kept on execwatch_execs_total (result is always kept). */
+  labels: MetricLabel[];
+  /** Cap on execwatch_execs_total series; beyond it pods count under "_other". */
+  maxSeries: number;
+  version: string;
+  /** Kernel release (uname -r). */
+  kernel: string;
+  /** Read at every scrape; may throw (e.g. tracer closed): the previous values then stand. */
+  captureStats: () => CaptureStats;
+  podCount?: () => number;
+}
+
+/** Every stage label of execwatch_events_lost_total; all exist at 0 from the start. */
+export const LOST_STAGES = [
+  'ringbuf_full',
+  'state_map_full',
+  'decode_error',
+  'subscriber_overflow',
+  'log_overflow',
+  'enrich_overflow',
+] as const;
+export type LostStage = (typeof LOST_STAGES)[number];
+
+export const ENRICHMENT_RESULTS = ['pod', 'host', 'unresolved'] as const;
+export type EnrichmentResult = (typeof ENRICHMENT_RESULTS)[number];
+
+/** Buckets of execwatch_event_delay_seconds: 1 ms to 5 s. */
+export const DELAY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+const MISNAMED_DEFAULTS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+] as const;
+
+/** What the pipeline records into. */
+export interface Metrics {
+  registry: Registry;
+  /** Counts one exec (execs_total, argv_truncated_total). */
+  observeExec(event: ExecEvent): void;
+  /** Kernel timestamp → user space delay of one event. */
+  eventDelay(seconds: number): void;
+  enrichment(result: EnrichmentResult): void;
+  /** Counts lost events of a user-space stage (kernel stages are read at scrape). */
+  lost(stage: string, n?: number): void;
+  kubeWatchRestart(): void;
+  /** Drops a deleted pod's execs_total series (call after the grace period). */
+  forgetPod(namespace: string, pod: string): void;
+}
+
+/** Adds to `counter` what an absolute, monotonic reading grew by since the last one. */
+function follow(): (counter: Counter<string>, labels: Record<string, string>, value: number) => void {
+  const last = new Map<string, number>();
+  return (counter, labels, value) => {
+    const key = Object.values(labels).join('\u0000');
+    const delta = value - (last.get(key) ?? 0);
+    if (delta > 0) {
+      counter.inc(labels, delta);
+      last.set(key, value);
+    }
+  };
+}
+
+/** Builds the registry and every execwatch_* family, expected series at zero. */
+export function createMetrics(opts: MetricsOptions): Metrics {
+  const registry = new Registry();
+  const registers = [registry];
+  let stats: CaptureStats | null = null;
+  const readStats = (): CaptureStats | null => {
+    try {
+      stats = opts.captureStats();
+    } catch {
+      // Keep the last reading: a scrape must not fail because the tracer is going away.
+    }
+    return stats;
+  };
+  const advance = follow();
+
+  const execs = new Counter({
+    name: 'execwatch_execs_total',
+    help: 'Program executions seen, by pod and result (success or failure).',
+    labelNames: [...opts.labels, 'result'],
+    registers,
+  });
+  const series = new ExecSeries(execs, opts.labels, opts.maxSeries);
+
+  const lostTotal = new Counter({
+    name: 'execwatch_events_lost_total',
+    help: 'Exec events lost, by the stage that lost them.',
+    labelNames: ['stage'] as const,
+    registers,
+    collect() {
+      const now = readStats();
+      if (now === null) return;
+      advance(this, { stage: 'ringbuf_full' }, now.counters.ringbuf_full);
+      advance(this, { stage: 'state_map_full' }, now.counters.state_map_full);
+      advance(this, { stage: 'decode_error' }, now.decodeErrors);
+    },
+  });
+  for (const stage of LOST_STAGES) lostTotal.inc({ stage }, 0);
+
+  const truncated = new Counter({
+    name: 'execwatch_argv_truncated_total',
+    help: 'Exec events whose argv exceeded the byte budget and was cut.',
+    registers,
+  });
+  new Counter({
+    name: 'execwatch_argv_read_errors_total',
+    help: 'Exec events whose argv or filename could not be read completely by the kernel.',
+    registers,
+    collect() {
+      const now = readStats();
+      if (now !== null) advance(this, {}, now.counters.argv_read_error);
+    },
+  });
+
+  const enrichment = new Counter({
+    name: 'execwatch_enrichment_total',
+    help: 'Exec events by enrichment outcome: pod, host or unresolved.',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  for (const result of ENRICHMENT_RESULTS) enrichment.inc({ result }, 0);
+
+  new Gauge({
+    name: 'execwatch_pods',
+    help: 'Pods in the agent cache.',
+    registers,
+    collect() {
+      this.set(opts.podCount?.() ?? 0);
+    },
+  });
+
+  const restarts = new Counter({
+    name: 'execwatch_kube_watch_restarts_total',
+    help: 'Restarts of the pod informer after it stopped on an error.',
+    registers,
+  });
+
+  const seenPrograms = new Set<string>();
+  new Gauge({
+    name: 'execwatch_bpf_attached',
+    help: 'Whether each BPF program is attached (1) or not (0).',
+    labelNames: ['program'] as const,
+    registers,
+    collect() {
+      const now = readStats();
+      if (now === null) return;
+      // A program seen once stays as a 0 series when detached, so alerts can see it drop.
+      for (const program of now.attached) seenPrograms.add(program);
+      for (const program of seenPrograms) {
+        this.set({ program }, now.attached.includes(program) ? 1 : 0);
+      }
+    },
+  });
+
+  const delay = new Histogram({
+    name: 'execwatch_event_delay_seconds',
+    help: 'Delay from the kernel timestamp of an exec to its decoding in user space.',
+    buckets: DELAY_BUCKETS,
+    registers,
+  });
+
+  new Gauge({
+    name: 'execwatch_build_info',
+    help: 'Build and kernel of this agent; always 1.',
+    labelNames: ['version', 'kernel'] as const,
+    registers,
+  }).set({ version: opts.version, kernel: opts.kernel }, 1);
+
+  collectDefaultMetrics({ register: registry });
+  // prom-client names these gauges *_total, which promtool rejects; their per-type siblings
+  // (nodejs_active_handles{type}, ...) carry the same numbers.
+  for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name);
+
+  return {
+    registry,
+    observeExec(event) {
+      series.observe(event);
+      if (event.argvTruncated) truncated.inc();
+    },
+    eventDelay: (seconds) => delay.observe(seconds),
+    enrichment: (result) => enrichment.inc({ result }),
+    lost: (stage, n = 1) => lostTotal.inc({ stage }, n),
+    kubeWatchRestart: () => restarts.inc(),
+    forgetPod: (namespace, pod) => series.forgetPod(namespace, pod),
+  };
+}

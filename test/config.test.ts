@@ -1,0 +1,221 @@
+// Configuration: every flag, its environment variable, defaults, and one-line errors.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { ConfigError, LOG_LEVELS, METRIC_LABELS, OPTIONS, packageRoot, parseConfig, type Config } from '../src/config.js';
+
+const repoRoot = join(import.meta.dirname, '..');
+
+function run(argv: string[], env: Record<string, string> = {}): Config {
+  const parsed = parseConfig(argv, env);
+  if (parsed.kind !== 'run') throw new Error(`expected a run, got ${parsed.kind}`);
+  return parsed.config;
+}
+
+function errorOf(argv: string[], env: Record<string, string> = {}): string {
+  try {
+    parseConfig(argv, env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.message;
+    throw err;
+  }
+  return '(no error)';
+}
+
+t.test('defaults', async (t) => {
+  t.same(
+    run([]),
+    {
+      metricsAddress: { host: '0.0.0.0', port: 9464 },
+      apiAddress: { host: '127.0.0.1', port: 9465 },
+      nodeName: hostname(),
+      kubeconfig: null,
+      recentEvents: 10000,
+      argvMaxBytes: 4096,
+      ringbufBytes: 8388608,
+      metricLabels: [...METRIC_LABELS],
+      redact: [],
+      logEvents: false,
+      logLevel: 'info',
+      check: false,
+      bpfObject: join(repoRoot, 'build', 'execwatch.bpf.o'),
+      podGracePeriodMs: 120_000,
+      maxSeries: 10000,
+      enrichWaitMs: 2000,
+    },
+    'every option has its documented default',
+  );
+});
+
+t.test('valid values, as flags and as environment variables', async (t) => {
+  const cases = [
+    ['--metrics-address', '[::]:9464', 'metricsAddress', { host: '::', port: 9464 }],
+    ['--metrics-address', '10.0.0.1:0', 'metricsAddress', { host: '10.0.0.1', port: 0 }],
+    ['--api-address', 'localhost:65535', 'apiAddress', { host: 'localhost', port: 65535 }],
+    ['--api-address', '[::1]:9465', 'apiAddress', { host: '::1', port: 9465 }],
+    ['--node-name', 'worker-7.example', 'nodeName', 'worker-7.example'],
+    ['--node-name', 'n'.repeat(253), 'nodeName', 'n'.repeat(253)],
+    ['--kubeconfig', '/etc/kube/config', 'kubeconfig', '/etc/kube/config'],
+    ['--recent-events', '1', 'recentEvents', 1],
+    ['--recent-events', '1000000', 'recentEvents', 1_000_000],
+    ['--argv-max-bytes', '32768', 'argvMaxBytes', 32768],
+    ['--argv-max-bytes', '1', 'argvMaxBytes', 1],
+    ['--ringbuf-bytes', '65536', 'ringbufBytes', 65536],
+    ['--ringbuf-bytes', '64Ki', 'ringbufBytes', 65536],
+    ['--ringbuf-bytes', '16Mi', 'ringbufBytes', 16 * 1024 * 1024],
+    ['--ringbuf-bytes', '1Gi', 'ringbufBytes', 1073741824],
+    ['--metric-labels', 'namespace,pod', 'metricLabels', ['namespace', 'pod']],
+    ['--metric-labels', ' container , workload ', 'metricLabels', ['container', 'workload']],
+    ['--metric-labels', '', 'metricLabels', []],
+    ['--log-level', 'trace', 'logLevel', 'trace'],
+    ['--log-level', 'fatal', 'logLevel', 'fatal'],
+    ['--bpf-object', '/opt/x.o', 'bpfObject', '/opt/x.o'],
+    ['--pod-grace-period', '500ms', 'podGracePeriodMs', 500],
+    ['--pod-grace-period', '30s', 'podGracePeriodMs', 30_000],
+    ['--pod-grace-period', '5m', 'podGracePeriodMs', 300_000],
+    ['--pod-grace-period', '24h', 'podGracePeriodMs', 86_400_000],
+    ['--pod-grace-period', '90', 'podGracePeriodMs', 90_000],
+    ['--pod-grace-period', '1.5', 'podGracePeriodMs', 1500],
+    ['--pod-grace-period', '0', 'podGracePeriodMs', 0],
+    ['--max-series', '20000', 'maxSeries', 20000],
+    ['--enrich-wait', '60s', 'enrichWaitMs', 60_000],
+    ['--enrich-wait', '0ms', 'enrichWaitMs', 0],
+    ['--log-events', 'yes', 'logEvents', true],
+    ['--log-events', 'FALSE', 'logEvents', false],
+    ['--log-events', '1', 'logEvents', true],
+    ['--log-events', '0', 'logEvents', false],
+    ['--log-events', 'true', 'logEvents', true],
+    ['--log-events', 'No', 'logEvents', false],
+  ] as const;
+  for (const [flag, value, key, want] of cases) {
+    t.same(run([`${flag}=${value}`])[key], want, `${flag}=${value}`);
+    const option = OPTIONS.find((o) => o.flag === flag);
+    if (option?.env) t.same(run([], { [option.env]: value })[key], want, `${option.env}=${value}`);
+    if (flag !== '--log-events') t.same(run([flag, value])[key], want, `${flag} ${value}`);
+  }
+});
+
+t.test('boolean flags', async (t) => {
+  t.equal(run(['--log-events']).logEvents, true, '--log-events alone turns it on');
+  t.equal(run(['--log-events=false'], { EXECWATCH_LOG_EVENTS: 'true' }).logEvents, false, '--log-events=false wins over the environment');
+  t.equal(run(['--check']).check, true, '--check alone turns it on');
+  t.equal(run([], { EXECWATCH_CHECK: '1' }).check, false, '--check has no environment variable');
+  t.equal(run(['--log-events', '--check']).logEvents, true, 'a boolean flag does not eat the next flag');
+});
+
+t.test('flags override the environment, which overrides the fallbacks', async (t) => {
+  t.equal(run(['--recent-events=5'], { EXECWATCH_RECENT_EVENTS: '7' }).recentEvents, 5, 'flag over env');
+  t.equal(run([], { EXECWATCH_RECENT_EVENTS: '7' }).recentEvents, 7, 'env over default');
+  t.equal(run([], { NODE_NAME: 'from-downward-api' }).nodeName, 'from-downward-api', 'NODE_NAME is read');
+  t.equal(run([], { NODE_NAME: 'a', EXECWATCH_NODE_NAME: 'b' }).nodeName, 'b', 'EXECWATCH_NODE_NAME over NODE_NAME');
+  t.equal(run(['--node-name=c'], { NODE_NAME: 'a', EXECWATCH_NODE_NAME: 'b' }).nodeName, 'c', 'flag over both');
+  t.equal(run([], { KUBECONFIG: '/a/config' }).kubeconfig, '/a/config', 'KUBECONFIG is read');
+  t.equal(run([], { KUBECONFIG: ':/first:/second' }).kubeconfig, '/first', 'a KUBECONFIG list gives its first entry');
+  t.equal(run([], { KUBECONFIG: '' }).kubeconfig, null, 'an empty KUBECONFIG is no kubeconfig');
+  t.equal(run([], { KUBECONFIG: '/a', EXECWATCH_KUBECONFIG: '/b:c' }).kubeconfig, '/b:c', 'EXECWATCH_KUBECONFIG is one path, over KUBECONFIG');
+  t.equal(run([], { EXECWATCH_METRIC_LABELS: '' }).metricLabels.length, 0, 'an empty label list from the environment');
+});
+
+t.test('--redact: repeatable, one regex per line in the environment, compiled global', async (t) => {
+  const fromFlags = run(['--redact', '-p\\S+', '--redact=(password|token)=\\S+']).redact;
+  t.same(fromFlags.map((r) => r.source), ['-p\\S+', '(password|token)=\\S+'], 'both flags, in order; a value may start with -');
+  t.ok(fromFlags.every((r) => r.flags === 'g'), 'compiled with the g flag');
+  t.equal('x -psecret -pmore'.replace(fromFlags[0] as RegExp, '***'), 'x *** ***', 'replaces every occurrence');
+  const fromEnv = run([], { EXECWATCH_REDACT: 'a,b\r\n\nc d\n' }).redact;
+  t.same(fromEnv.map((r) => r.source), ['a,b', 'c d'], 'one per line; commas, spaces kept; empty lines skipped');
+  t.same(run(['--redact=x'], { EXECWATCH_REDACT: 'y' }).redact.map((r) => r.source), ['x'], 'flags replace the environment list');
+});
+
+t.test('bad values stop with one line naming the flag or variable, the value and what is allowed', async (t) => {
+  const cases = [
+    [['--argv-max-bytes', '99999'], {}, '--argv-max-bytes: "99999" is out of range (an integer from 1 to 32768)'],
+    [['--argv-max-bytes=0'], {}, '--argv-max-bytes: "0" is out of range (an integer from 1 to 32768)'],
+    [[], { EXECWATCH_RECENT_EVENTS: 'abc' }, 'EXECWATCH_RECENT_EVENTS (--recent-events): "abc" is not an integer (an integer from 1 to 1000000)'],
+    [['--recent-events=-1'], {}, '--recent-events: "-1" is not an integer (an integer from 1 to 1000000)'],
+    [['--recent-events=1e3'], {}, '--recent-events: "1e3" is not an integer (an integer from 1 to 1000000)'],
+    [['--max-series=1000001'], {}, '--max-series: "1000001" is out of range (an integer from 1 to 1000000)'],
+    [['--metrics-address=9464'], {}, '--metrics-address: "9464" is not host:port (host:port with a port from 0 to 65535, an IPv6 host in brackets as [::]:9464)'],
+    [['--metrics-address=:::9464'], {}, '--metrics-address: ":::9464" is not host:port (host:port with a port from 0 to 65535, an IPv6 host in brackets as [::]:9464)'],
+    [['--metrics-address=0.0.0.0:65536'], {}, '--metrics-address: "0.0.0.0:65536" has a port out of range (host:port with a port from 0 to 65535, an IPv6 host in brackets as [::]:9464)'],
+    [['--api-address=[nothost]:1'], {}, '--api-address: "[nothost]:1" has an invalid host "nothost" (host:port with a port from 0 to 65535, an IPv6 host in brackets as [::]:9464)'],
+    [['--api-address=:9465'], {}, '--api-address: ":9465" has an invalid host "" (host:port with a port from 0 to 65535, an IPv6 host in brackets as [::]:9464)'],
+    [[], { EXECWATCH_API_ADDRESS: 'bad_host:1' }, 'EXECWATCH_API_ADDRESS (--api-address): "bad_host:1" has an invalid host "bad_host" (host:port with a port from 0 to 65535, an IPv6 host in brackets as [::]:9464)'],
+    [['--node-name='], {}, '--node-name: "" is empty (a non-empty node name of at most 253 characters)'],
+    [[], { NODE_NAME: '' }, 'NODE_NAME (--node-name): "" is empty (a non-empty node name of at most 253 characters)'],
+    [['--node-name', 'n'.repeat(254)], {}, `--node-name: "${'n'.repeat(254)}" is too long (a non-empty node name of at most 253 characters)`],
+    [[], { EXECWATCH_KUBECONFIG: '' }, 'EXECWATCH_KUBECONFIG (--kubeconfig): "" is empty (a non-empty path of at most 4096 characters)'],
+    [['--bpf-object='], {}, '--bpf-object: "" is empty (a non-empty path of at most 4096 characters)'],
+    [['--ringbuf-bytes=8MB'], {}, '--ringbuf-bytes: "8MB" is not a byte size (a power of two from 64Ki to 1Gi, in bytes or with a Ki, Mi or Gi suffix)'],
+    [['--ringbuf-bytes=32Ki'], {}, '--ringbuf-bytes: "32Ki" is out of range (a power of two from 64Ki to 1Gi, in bytes or with a Ki, Mi or Gi suffix)'],
+    [['--ringbuf-bytes=2Gi'], {}, '--ringbuf-bytes: "2Gi" is out of range (a power of two from 64Ki to 1Gi, in bytes or with a Ki, Mi or Gi suffix)'],
+    [['--ringbuf-bytes=100000'], {}, '--ringbuf-bytes: "100000" is not a power of two (a power of two from 64Ki to 1Gi, in bytes or with a Ki, Mi or Gi suffix)'],
+    [['--metric-labels=namespace,node'], {}, '--metric-labels: "namespace,node" names an unknown label "node" (a comma-separated subset of namespace, workload, pod, container, or empty)'],
+    [['--metric-labels=pod,,container'], {}, '--metric-labels: "pod,,container" names an unknown label "" (a comma-separated subset of namespace, workload, pod, container, or empty)'],
+    [['--metric-labels=pod,pod'], {}, '--metric-labels: "pod,pod" repeats "pod" (a comma-separated subset of namespace, workload, pod, container, or empty)'],
+    [['--redact', '('], {}, '--redact: "(" is not a valid regular expression (Invalid regular expression: /(/g: Unterminated group)'],
+    [['--redact='], {}, '--redact: "" is empty (a non-empty JavaScript regular expression)'],
+    [[], { EXECWATCH_REDACT: 'ok\n[z-a]' }, 'EXECWATCH_REDACT (--redact): "[z-a]" is not a valid regular expression (Invalid regular expression: /[z-a]/g: Range out of order in character class)'],
+    [['--log-events=maybe'], {}, '--log-events: "maybe" is not a boolean (one of 1, 0, true, false, yes, no)'],
+    [['--check=2'], {}, '--check: "2" is not a boolean (one of 1, 0, true, false, yes, no)'],
+    [[], { EXECWATCH_LOG_LEVEL: 'verbose' }, `EXECWATCH_LOG_LEVEL (--log-level): "verbose" is not a log level (one of ${LOG_LEVELS.join(', ')})`],
+    [['--pod-grace-period=25h'], {}, '--pod-grace-period: "25h" is out of range (a duration from 0 to 24h: 500ms, 30s, 2m, 1h or plain seconds)'],
+    [['--pod-grace-period=2d'], {}, '--pod-grace-period: "2d" is not a duration (a duration from 0 to 24h: 500ms, 30s, 2m, 1h or plain seconds)'],
+    [['--enrich-wait=61s'], {}, '--enrich-wait: "61s" is out of range (a duration from 0 to 60s: 500ms, 30s, 2m, 1h or plain seconds)'],
+    [['--foo'], {}, 'unknown flag --foo (see --help)'],
+    [['--foo=1'], {}, 'unknown flag --foo (see --help)'],
+    [['-x'], {}, 'unknown flag -x (see --help)'],
+    [['serve'], {}, 'unexpected argument "serve": execwatch takes only flags (see --help)'],
+    [['--log-level'], {}, '--log-level: a value is missing (--log-level <level>; see --help)'],
+    [['--recent-events=1', '--recent-events', '2'], {}, '--recent-events is given twice (it takes one value)'],
+    [['--log-events', '--log-events'], {}, '--log-events is given twice (it takes one value)'],
+    [['--redact', 'a\n('], {}, '--redact: "a\\n(" is not a valid regular expression (Invalid regular expression: /a\n(/g: Unterminated group)'],
+  ] as const;
+  for (const [argv, env, want] of cases) {
+    const message = errorOf([...argv], env);
+    t.equal(message.replace(/\n/g, '\\n'), want.replace(/\n/g, '\\n'), `${JSON.stringify(argv)} ${JSON.stringify(env)}`);
+  }
+  const multiline = errorOf(['--node-name', 'a'.repeat(300) + '\nb']);
+  t.notMatch(multiline, /\n/, 'a value with a newline still gives a one-line message');
+});
+
+t.test('--help and --version', async (t) => {
+  const version = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
+  for (const flag of ['--help', '-h']) {
+    const parsed = parseConfig(['--recent-events=1', flag, '--bogus'], {});
+    t.equal(parsed.kind, 'help', `${flag} asks for help, whatever follows`);
+    if (parsed.kind !== 'help') continue;
+    t.match(parsed.text, /^Usage: execwatch \[options\]/, 'starts with usage');
+    t.match(parsed.text, `execwatch ${version}`, 'names the version');
+    for (const o of OPTIONS) {
+      const block = parsed.text.slice(parsed.text.indexOf(`  ${o.flag}`));
+      t.match(block, o.description, `${o.flag} described`);
+      t.match(block.split('\n')[2], `default ${o.default}`, `${o.flag} default shown`);
+      if (o.env) t.match(block.split('\n')[2], `env ${o.env}`, `${o.flag} names ${o.env}`);
+    }
+  }
+  t.same(parseConfig(['--version'], {}), { kind: 'version', version }, '--version from package.json');
+});
+
+t.test('the option table is consistent', async (t) => {
+  t.equal(new Set(OPTIONS.map((o) => o.flag)).size, OPTIONS.length, 'flags are unique');
+  for (const o of OPTIONS) {
+    const derived = `EXECWATCH_${o.flag.slice(2).toUpperCase().replace(/-/g, '_')}`;
+    t.equal(o.env ?? derived, derived, `${o.flag}: environment variable named after the flag`);
+    t.ok(o.description.length > 0 && !o.description.includes('\n'), `${o.flag}: a one-line description`);
+  }
+});
+
+t.test('the package root is found by walking up to the package.json named execwatch', async (t) => {
+  const dir = t.testdir({
+    'package.json': JSON.stringify({ name: 'execwatch', version: '9.9.9' }),
+    nested: { 'package.json': JSON.stringify({ name: 'other' }), deeper: { 'package.json': '{not json', dist: {} } },
+  });
+  t.equal(packageRoot(join(dir, 'nested', 'deeper', 'dist')), dir, 'skips other and broken package.json files');
+  t.equal(packageRoot(), repoRoot, 'from this module, the repository');
+  const outside = mkdtempSync(join(tmpdir(), 'execwatch-config-'));
+  t.teardown(() => rmSync(outside, { recursive: true, force: true }));
+  mkdirSync(join(outside, 'a'));
+  writeFileSync(join(outside, 'package.json'), JSON.stringify(null));
+  t.throws(() => packageRoot(join(outside, 'a')), /package root not found: no package.json named "execwatch" above/, 'says when there is none');
+});

@@ -1,0 +1,261 @@
+// The record decoder: kernel bytes (bpf/execwatch.h) → ExecEvent, malformed input counted, never thrown.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import {
+  ARGV_MAX,
+  CGROUP_NAME_LEN,
+  COMM_LEN,
+  COUNTERS,
+  decodeBatch,
+  FILENAME_MAX,
+  FLAGS,
+  formatTimeNs,
+  HEADER_SIZE,
+  RECORD_OFFSETS,
+  type DecodeContext,
+} from '../src/capture/decode.js';
+import type { ExecEvent } from '../src/events/types.js';
+import { encodeBatch, encodeRecord, type RecordFields } from './helpers/records.js';
+
+const header = readFileSync(join(import.meta.dirname, '..', 'bpf', 'execwatch.h'), 'utf8');
+
+/** 2026-11-24T16:02:03Z as ns since the epoch, minus 1000 s of uptime: the default offset. */
+const WALL_2026 = BigInt(Date.UTC(2026, 10, 24, 16, 2, 3)) * 1_000_000n;
+const OFFSET = WALL_2026 - 1000n * 1_000_000_000n;
+
+function decodeAll(batch: Buffer, bootOffsetNs = OFFSET) {
+  let seq = 100;
+  const ctx: DecodeContext = { node: 'node-1', bootOffsetNs, nextSeq: () => ++seq };
+  const events: { event: ExecEvent; bootNs: bigint }[] = [];
+  const result = decodeBatch(batch, ctx, (event, bootNs) => events.push({ event, bootNs }));
+  return { ...result, events: events.map((e) => e.event), bootNs: events.map((e) => e.bootNs) };
+}
+
+function decodeOne(fields: Partial<RecordFields>): ExecEvent {
+  const { events, decoded, malformed } = decodeAll(encodeRecord(fields));
+  if (decoded !== 1 || malformed !== 0 || !events[0]) throw new Error(`decoded ${decoded}, malformed ${malformed}`);
+  return events[0];
+}
+
+t.test('the constants mirror bpf/execwatch.h', async (t) => {
+  const define = (name: string) => Number(new RegExp(`#define ${name} (\\d+)`).exec(header)?.[1]);
+  t.equal(HEADER_SIZE, define('EXECWATCH_HEADER_SIZE'), 'HEADER_SIZE');
+  t.equal(COMM_LEN, define('EXECWATCH_COMM_LEN'), 'COMM_LEN');
+  t.equal(CGROUP_NAME_LEN, define('EXECWATCH_CGROUP_NAME_LEN'), 'CGROUP_NAME_LEN');
+  t.equal(FILENAME_MAX, define('EXECWATCH_FILENAME_MAX'), 'FILENAME_MAX');
+  t.equal(ARGV_MAX, define('EXECWATCH_ARGV_MAX'), 'ARGV_MAX');
+
+  const enumOf = (name: string, prefix: string) => {
+    const body = new RegExp(`enum ${name} \\{([^}]*)\\}`).exec(header)?.[1] ?? '';
+    const entries = [...body.matchAll(new RegExp(`${prefix}(\\w+) = ([^,]+),`, 'g'))];
+    return Object.fromEntries(entries.map(([, key, value]) => [key, Function(`return ${value}`)() as number]));
+  };
+  t.same(FLAGS, enumOf('execwatch_flag', 'EXECWATCH_F_'), 'FLAGS = enum execwatch_flag');
+  t.same(COUNTERS, enumOf('execwatch_counter', 'EXECWATCH_CTR_'), 'COUNTERS = enum execwatch_counter');
+
+  // Lay the struct out as the C compiler does (natural alignment; all fields here are naturally sized).
+  const sizes: Record<string, number> = { __u64: 8, __s64: 8, __u32: 4, __s32: 4, __u16: 2, char: 1 };
+  const body = /struct execwatch_record \{([^}]*)\}/.exec(header)?.[1] ?? '';
+  const offsets: Record<string, number> = {};
+  let at = 0;
+  for (const [, type, name, count] of body.matchAll(/(\w+)\s+(\w+)(?:\[(\w+)\])?;/g)) {
+    const size = sizes[type as string] as number;
+    at = Math.ceil(at / size) * size;
+    offsets[name as string] = at;
+    at += size * (count === undefined ? 1 : define(count));
+  }
+  t.same(offsets, RECORD_OFFSETS, 'RECORD_OFFSETS = the C layout');
+  t.equal(at, HEADER_SIZE, 'the fields end at EXECWATCH_HEADER_SIZE');
+});
+
+t.test('a record decodes into the ExecEvent contract', async (t) => {
+  const { events, bootNs, decoded, malformed } = decodeAll(
+    encodeRecord({
+      bootNs: 1000n * 1_000_000_000n + 123_456_789n,
+      cgroupId: 4711n,
+      pid: 4242, tid: 4243, ppid: 4200, uid: 1000, gid: 1001, retval: 0,
+      comm: 'curl', parentComm: 'sh', cgroup: 'cri-containerd-3f1c.scope', cgroupParent: 'kubepods-pod12.slice',
+      filename: '/usr/bin/curl', argv: ['curl', '-s', 'http://example'],
+    }),
+  );
+  t.same({ decoded, malformed }, { decoded: 1, malformed: 0 }, 'one record, nothing malformed');
+  t.same(
+    events[0],
+    {
+      seq: 101, time: '2026-11-24T16:02:03.123456789Z', node: 'node-1',
+      pid: 4242, tid: 4243, ppid: 4200, uid: 1000, gid: 1001,
+      comm: 'curl', parentComm: 'sh', filename: '/usr/bin/curl', argv: ['curl', '-s', 'http://example'], argc: 3,
+      argvTruncated: false, filenameTruncated: false, retval: 0, fileless: false, execveat: false, readError: false,
+      cgroupId: '4711', cgroup: 'cri-containerd-3f1c.scope', cgroupParent: 'kubepods-pod12.slice',
+      containerId: null, namespace: null, pod: null, podUid: null, container: null, workload: null,
+    },
+    'every field, enrichment fields null',
+  );
+  t.same(Object.keys(events[0] as ExecEvent).filter((k) => k.endsWith('Base64')), [], 'no base64 fields for UTF-8 input');
+  t.same(bootNs, [1000n * 1_000_000_000n + 123_456_789n], 'emit receives the record boot_ns');
+});
+
+t.test('flags', async (t) => {
+  const booleans = ['argvTruncated', 'filenameTruncated', 'readError', 'execveat', 'fileless'] as const;
+  const cases = [
+    [FLAGS.ARGV_TRUNCATED, ['argvTruncated']],
+    [FLAGS.FILENAME_TRUNCATED, ['filenameTruncated']],
+    [FLAGS.READ_ERROR, ['readError']],
+    [FLAGS.EXECVEAT, ['execveat']],
+    [FLAGS.FILELESS, ['fileless']],
+    [FLAGS.CGROUP_V1 | FLAGS.NO_ENTER_STATE | FLAGS.CGROUP_NAME_TRUNCATED, []],
+    [0, []],
+    [0xff, booleans],
+  ] as const;
+  for (const [flags, set] of cases) {
+    const event = decodeOne({ flags });
+    for (const field of booleans) {
+      t.equal(event[field], (set as readonly string[]).includes(field), `flags 0x${flags.toString(16)}: ${field}`);
+    }
+  }
+});
+
+t.test('numbers: retval, ids, cgroup id', async (t) => {
+  const cases = [
+    [{ retval: -2 }, 'retval', -2],
+    [{ retval: -13 }, 'retval', -13],
+    [{ uid: 4294967295 }, 'uid', 4294967295],
+    [{ gid: 65534 }, 'gid', 65534],
+    [{ pid: 4194304, tid: 4194303 }, 'tid', 4194303],
+    [{ argc: 70000 }, 'argc', 70000],
+    [{ cgroupId: 0n }, 'cgroupId', '0'],
+    [{ cgroupId: 2n ** 53n - 1n }, 'cgroupId', '9007199254740991'],
+    [{ cgroupId: 2n ** 53n + 1n }, 'cgroupId', '9007199254740993'],
+    [{ cgroupId: 2n ** 64n - 1n }, 'cgroupId', '18446744073709551615'],
+  ] as const;
+  for (const [fields, key, want] of cases) {
+    t.equal(decodeOne(fields)[key], want, `${key} ${String(want)}`);
+  }
+});
+
+t.test('argv', async (t) => {
+  const cases = [
+    ['empty region', Buffer.alloc(0), []],
+    ['one empty argument', Buffer.from('\0'), ['']],
+    ['empty arguments kept', Buffer.from('printf\0\0x\0\0'), ['printf', '', 'x', '']],
+    ['last argument truncated without NUL', Buffer.from('echo\0hel'), ['echo', 'hel']],
+    ['spaces and quotes stay inside one argument', Buffer.from('sh\0-c\0echo "a b"\0'), ['sh', '-c', 'echo "a b"']],
+    ['UTF-8', Buffer.from('echo\0héllo wörld 🌍\0'), ['echo', 'héllo wörld 🌍']],
+  ] as const;
+  for (const [name, argv, want] of cases) {
+    const event = decodeOne({ argv, argc: want.length });
+    t.same(event.argv, want, name);
+    t.equal(event.argvBase64, undefined, `${name}: valid UTF-8, no argvBase64`);
+  }
+  const atBatchEnd = encodeRecord({ filename: '/x', argv: Buffer.from('ab\0cde') });
+  t.equal(atBatchEnd.length, HEADER_SIZE + 8, 'no padding: the last argument ends the batch');
+  t.same(decodeAll(atBatchEnd).events[0]?.argv, ['ab', 'cde'], 'an unterminated argument at the very end of the batch');
+  const truncated = decodeOne({ argv: Buffer.from('ls\0-l\0/v'), argc: 9, flags: FLAGS.ARGV_TRUNCATED });
+  t.same([truncated.argv, truncated.argc, truncated.argvTruncated], [['ls', '-l', '/v'], 9, true], 'argc counts what the kernel saw');
+});
+
+t.test('bytes that are not UTF-8 show as U+FFFD and are kept exactly in base64', async (t) => {
+  const rawArgv = Buffer.from([0x63, 0x61, 0x74, 0, 0x66, 0xff, 0x6f, 0, 0xc3, 0x28, 0, 0xe2, 0x82]);
+  const event = decodeOne({ argv: rawArgv });
+  t.same(event.argv, ['cat', 'f\ufffdo', '\ufffd(', '\ufffd'], 'bad bytes replaced in argv strings');
+  t.ok(Buffer.from(event.argvBase64 as string, 'base64').equals(rawArgv), 'argvBase64 round-trips to the exact bytes');
+  t.equal(event.filenameBase64, undefined, 'the filename was valid: no filenameBase64');
+
+  const rawFilename = Buffer.from([0x2f, 0x74, 0x6d, 0x70, 0x2f, 0xfe, 0x78]);
+  const named = decodeOne({ filename: rawFilename });
+  t.equal(named.filename, '/tmp/\ufffdx', 'bad byte replaced in filename');
+  t.ok(Buffer.from(named.filenameBase64 as string, 'base64').equals(rawFilename), 'filenameBase64 round-trips');
+  t.equal(named.argvBase64, undefined, 'argv was valid: no argvBase64');
+
+  const utf8 = decodeOne({ filename: '/opt/café/bin', argv: ['naïve'] });
+  t.same([utf8.filename, utf8.argv, 'filenameBase64' in utf8, 'argvBase64' in utf8], ['/opt/café/bin', ['naïve'], false, false], 'valid non-ASCII UTF-8 needs no base64');
+});
+
+t.test('fixed-size names', async (t) => {
+  const full = decodeOne({ comm: 'x'.repeat(16), parentComm: 'abc\0garbage', cgroup: 'c'.repeat(128), cgroupParent: '' });
+  t.equal(full.comm, 'x'.repeat(16), 'a comm filling its 16 bytes has no NUL and is read whole');
+  t.equal(full.parentComm, 'abc', 'bytes after the NUL are ignored');
+  t.equal(full.cgroup, 'c'.repeat(128), 'a 128-byte cgroup name is read whole');
+  t.equal(full.cgroupParent, '', 'an empty name');
+});
+
+t.test('maximum sizes', async (t) => {
+  const filename = `/${'f'.repeat(FILENAME_MAX - 1)}`;
+  const args = Array.from({ length: ARGV_MAX / 8 }, (_, i) => `a${String(i).padStart(6, '0')}`);
+  const event = decodeOne({ filename, argv: args });
+  t.equal(event.filename, filename, `${FILENAME_MAX}-byte filename`);
+  t.equal(event.argv.length, args.length, `${ARGV_MAX}-byte argv: every argument`);
+  t.same([event.argv[0], event.argv.at(-1)], [args[0], args.at(-1)], 'first and last argument intact');
+  const unterminated = Buffer.alloc(ARGV_MAX, 0x41);
+  t.same(decodeOne({ argv: unterminated }).argv, ['A'.repeat(ARGV_MAX)], `one ${ARGV_MAX}-byte argument without NUL`);
+});
+
+t.test('time: boot ns + offset as RFC 3339 UTC with nanoseconds', async (t) => {
+  const S = 1_000_000_000n;
+  const epoch2017 = BigInt(Date.UTC(2017, 0, 1)) * 1_000_000n;
+  const cases = [
+    ['nanoseconds', 5n * S + 7n, OFFSET, '2026-11-24T15:45:28.000000007Z'],
+    ['last ns of a second', 999_999_999n, epoch2017 - 2n * S, '2016-12-31T23:59:58.999999999Z'],
+    ['crossing into the next second', 999_999_999n, epoch2017 - 2n * S + 1n, '2016-12-31T23:59:59.000000000Z'],
+    ['no leap second 23:59:60: straight to the new year', 1_999_999_999n, epoch2017 - 2n * S + 1n, '2017-01-01T00:00:00.000000000Z'],
+    ['boot time 0', 0n, OFFSET, '2026-11-24T15:45:23.000000000Z'],
+    ['large uptime (1096 days, past 2^53 ns)', 1096n * 86400n * S, 0n, '1973-01-01T00:00:00.000000000Z'],
+  ] as const;
+  for (const [name, bootNs, offset, want] of cases) {
+    t.equal(decodeAll(encodeRecord({ bootNs }), offset).events[0]?.time, want, name);
+  }
+  t.equal(formatTimeNs(-1n), '1969-12-31T23:59:59.999999999Z', 'before the epoch the fraction counts forward');
+  t.equal(formatTimeNs(-S), '1969-12-31T23:59:59.000000000Z', 'a whole second before the epoch');
+
+  // The per-second prefix cache must follow records that go back and forth across a second.
+  const times = decodeAll(encodeBatch({ bootNs: 999_999_999n }, { bootNs: S }, { bootNs: S - 1n }, { bootNs: S + 5n }), epoch2017 - S)
+    .events.map((e) => e.time);
+  t.same(times, ['2016-12-31T23:59:59.999999999Z', '2017-01-01T00:00:00.000000000Z', '2016-12-31T23:59:59.999999999Z', '2017-01-01T00:00:00.000000005Z'], 'each time right in record order');
+});
+
+t.test('several records in one batch', async (t) => {
+  const batch = encodeBatch(
+    { pid: 1, bootNs: 10n, argv: ['a'] },
+    { pid: 2, bootNs: 20n, argv: ['b', 'x'.repeat(37)] },
+    { pid: 3, bootNs: 30n, filename: '/x', argv: [] },
+  );
+  const { events, bootNs, decoded, malformed } = decodeAll(batch);
+  t.same({ decoded, malformed }, { decoded: 3, malformed: 0 }, 'three decoded');
+  t.same(events.map((e) => [e.seq, e.pid, e.argv.length]), [[101, 1, 1], [102, 2, 2], [103, 3, 0]], 'in order, seq increasing');
+  t.same(bootNs, [10n, 20n, 30n], 'each with its boot_ns');
+  t.same(decodeAll(Buffer.alloc(0)), { decoded: 0, malformed: 0, events: [], bootNs: [] }, 'an empty batch is nothing');
+  const padded = encodeRecord({ recordLen: 512, argv: ['p'] });
+  const after = decodeAll(Buffer.concat([padded, encodeRecord({ pid: 9 })])).events;
+  t.same(after.map((e) => [e.argv, e.pid]), [[['p'], 4242], [['true'], 9]], 'extra padding is skipped by record_len');
+});
+
+t.test('malformed records are counted, end the batch, and never throw', async (t) => {
+  const good = encodeRecord({ pid: 1 });
+  const full = encodeRecord({ pid: 2, argv: ['abc'] });
+  // A cut batch can only be noticed at its end: records after it would be framed from garbage.
+  const cases = [
+    ['record_len 0', encodeRecord({ recordLen: 0 }), good],
+    ['record_len not a multiple of 8', encodeRecord({ recordLen: 380 }), good],
+    ['record_len shorter than the header', encodeRecord({ recordLen: 344 }), good],
+    ['filename_len beyond the record', encodeRecord({ filenameLen: 200 }), good],
+    ['argv_len beyond the record', encodeRecord({ argvLen: 4096 }), good],
+    ['record_len beyond the batch', encodeRecord({ recordLen: 1024 }).subarray(0, 512), good],
+    ['batch cut inside a record', full.subarray(0, full.length - 8), Buffer.alloc(0)],
+    ['batch cut inside a header', full.subarray(0, 100), Buffer.alloc(0)],
+  ] as const;
+  for (const [name, bad, after] of cases) {
+    let result: ReturnType<typeof decodeAll> | undefined;
+    t.doesNotThrow(() => {
+      result = decodeAll(Buffer.concat([good, bad, after]));
+    }, `${name}: no throw`);
+    t.same([result?.decoded, result?.malformed, result?.events.map((e) => e.pid)], [1, 1, [1]], `${name}: the record before is decoded, then one malformed`);
+  }
+});
+
+t.test('an exception from emit propagates (the tracer owns that policy)', async (t) => {
+  const ctx: DecodeContext = { node: 'n', bootOffsetNs: 0n, nextSeq: () => 1 };
+  t.throws(() => decodeBatch(encodeRecord(), ctx, () => {
+    throw new Error('sink failed');
+  }), /sink failed/, 'not swallowed');
+});

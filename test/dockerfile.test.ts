@@ -1,0 +1,113 @@
+// The Dockerfile, checked without a Docker engine: every path it copies exists (in the build
+// context, or after `npm run build`), its RUN steps call only npm scripts that exist, and the
+// runtime stage installs every shared library the addon links.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { repoRoot } from './helpers/helm.js';
+
+interface Instruction { stage: number; op: string; args: string }
+
+/** Instructions of a Dockerfile with continuation lines joined, tagged with their stage index. */
+function instructions(text: string): Instruction[] {
+  const out: Instruction[] = [];
+  let stage = -1;
+  const lines = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  for (const line of lines) {
+    const [op = '', ...rest] = line.split(/\s+/);
+    if (op.toUpperCase() === 'FROM') stage += 1;
+    out.push({ stage, op: op.toUpperCase(), args: rest.join(' ') });
+  }
+  return out;
+}
+
+const dockerfile = instructions(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'));
+const WORKDIR = '/app';
+const stages = dockerfile.filter((i) => i.op === 'FROM').map((i) => i.args);
+const builderStage = stages.findIndex((s) => /\bAS builder$/i.test(s));
+const runtimeStage = stages.length - 1;
+const copies = dockerfile.filter((i) => i.op === 'COPY').map((i) => {
+  const words = i.args.split(/\s+/);
+  const from = words.find((w) => w.startsWith('--from='))?.slice('--from='.length) ?? null;
+  const paths = words.filter((w) => !w.startsWith('--'));
+  return { stage: i.stage, from, sources: paths.slice(0, -1) };
+});
+
+/** Whether .dockerignore keeps `path` out of the build context (plain names, `dir/` and `*.ext`). */
+function ignored(path: string, patterns: string[]): boolean {
+  return patterns.some((p) => {
+    if (p.startsWith('*.')) return path.endsWith(p.slice(1));
+    const base = p.replace(/\/$/, '');
+    return path === base || path.startsWith(`${base}/`);
+  });
+}
+
+t.test('two stages: a Debian bookworm builder and a slim runtime', async (t) => {
+  t.equal(stages.length, 2, 'two stages');
+  t.match(stages[builderStage] ?? '', /^node:\$\{NODE_VERSION\}-bookworm AS builder$/, 'builder on node bookworm');
+  t.match(stages[runtimeStage] ?? '', /^node:\$\{NODE_VERSION\}-bookworm-slim$/, 'runtime on node bookworm-slim');
+  t.equal(dockerfile.find((i) => i.op === 'ARG')?.args, 'NODE_VERSION=20', 'Node 20, as package.json engines');
+  t.same(dockerfile.filter((i) => i.op === 'HEALTHCHECK'), [], 'no HEALTHCHECK: Kubernetes probes do that');
+  t.same(dockerfile.filter((i) => i.op === 'ENTRYPOINT').map((i) => i.args), ['["node", "/app/dist/main.js"]'], 'runs dist/main.js');
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+  t.equal(pkg.bin.execwatch, 'dist/main.js', 'the same entry point as the package bin');
+});
+
+t.test('the build context holds every source the builder copies', async (t) => {
+  const patterns = readFileSync(join(repoRoot, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const sources = copies.filter((c) => c.from === null).flatMap((c) => c.sources.map((s) => s.replace(/\/$/, '')));
+  t.ok(sources.includes('package-lock.json'), 'the lock file is copied (npm ci needs it)');
+  for (const src of sources) {
+    t.ok(existsSync(join(repoRoot, src)), `${src} exists in the repository`);
+    t.notOk(ignored(src, patterns), `${src} is not excluded by .dockerignore`);
+  }
+  for (const out of ['node_modules', 'dist', 'build', 'native/build', '.git']) {
+    t.ok(ignored(out, patterns), `${out} stays out of the build context`);
+  }
+});
+
+t.test('the runtime stage copies build outputs that `npm run build` produces', async (t) => {
+  const fromBuilder = copies.filter((c) => c.stage === runtimeStage);
+  t.ok(fromBuilder.every((c) => c.from === 'builder'), 'the runtime stage copies only from the builder');
+  const paths = fromBuilder.flatMap((c) => c.sources).map((s) => s.replace(/\/$/, ''));
+  for (const wanted of ['dist', 'node_modules', 'package.json', 'native/build/Release/execwatch.node', 'build/execwatch.bpf.o', 'src/http/page']) {
+    t.ok(paths.includes(`${WORKDIR}/${wanted}`), `copies ${wanted}`);
+  }
+  for (const p of paths) {
+    const local = join(repoRoot, p.slice(WORKDIR.length + 1));
+    t.ok(existsSync(local), `${local} exists (run \`npm run build\` first if it does not)`);
+  }
+  t.ok(existsSync(join(repoRoot, 'dist', 'main.js')), 'dist/main.js, the entry point, is built');
+});
+
+t.test('RUN steps call only npm commands and scripts that exist', async (t) => {
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const npmCalls = dockerfile.filter((i) => i.op === 'RUN').flatMap((i) => [...i.args.matchAll(/\bnpm\s+([\w-]+)(?:\s+([\w:-]+))?/g)]);
+  const commands = npmCalls.map((m) => m[1]);
+  t.same(commands, ['ci', 'run', 'prune'], 'npm ci, npm run build, npm prune, in that order');
+  for (const m of npmCalls.filter((x) => x[1] === 'run')) {
+    t.ok(m[2] !== undefined && m[2] in pkg.scripts, `npm run ${m[2]} is a package.json script`);
+  }
+  t.match(pkg.scripts.build ?? '', /build:bpf.*build:addon.*build:ts/, 'npm run build runs build:bpf, build:addon and build:ts');
+  t.match(dockerfile.map((i) => i.args).join('\n'), /npm prune --omit=dev/, 'dev dependencies are pruned');
+});
+
+t.test('the runtime stage installs every library the addon links', async (t) => {
+  const addon = join(repoRoot, 'native', 'build', 'Release', 'execwatch.node');
+  const elf = spawnSync('readelf', ['-d', addon], { encoding: 'utf8' });
+  t.equal(elf.status, 0, `readelf reads the addon (build it with npm run build:addon): ${elf.stderr}`);
+  const needed = [...elf.stdout.matchAll(/\(NEEDED\)\s+Shared library: \[(.+)\]/g)].map((m) => m[1] ?? '');
+  t.ok(needed.includes('libbpf.so.1'), 'the addon links the system libbpf');
+  const runtimeApt = dockerfile.filter((i) => i.stage === runtimeStage && i.op === 'RUN').map((i) => i.args).join(' ');
+  const installed = new Set(/apt-get install -y --no-install-recommends ([\w.+\- ]+?)(?: &&|$)/.exec(runtimeApt)?.[1]?.split(/\s+/));
+  // What node:20-bookworm-slim already has, because Node itself needs it.
+  const base = new Set(['libc6', 'libstdc++6', 'libgcc-s1', 'zlib1g']);
+  for (const lib of needed) {
+    // The host is Debian bookworm too, so its package of each library is the image's.
+    const owner = spawnSync('dpkg', ['-S', `*/${lib}`], { encoding: 'utf8' });
+    const pkgs = owner.stdout.split('\n').filter(Boolean).map((l) => l.split(':')[0] ?? '');
+    t.ok(pkgs.some((p) => installed.has(p) || base.has(p)), `${lib} (from ${pkgs.join(', ') || 'no package'}) is in the runtime image`);
+  }
+  t.ok(installed.has('libelf1'), 'libelf1, which libbpf1 loads, is installed');
+});

@@ -1,0 +1,304 @@
+import t from 'tap';
+import { Enricher, type EnricherClock, type EnrichmentResult } from '../src/enrich/enricher.js';
+import { eventBytes, PendingQueue } from '../src/enrich/pending.js';
+import type { ExecEvent } from '../src/events/types.js';
+import { createPodCache, type PodCache } from '../src/kube/podcache.js';
+import type { PodInfo, PodLookup } from '../src/kube/types.js';
+import { makePod, startApiServer } from './helpers/apiserver.js';
+import { makeEvent } from './helpers/events.js';
+
+const X = 'a'.repeat(64);
+const Y = 'b'.repeat(64);
+const UID = '0b6d2c3e-1f2a-4b5c-8d9e-0a1b2c3d4e5f';
+
+/** A manual clock: timers run only when the test advances time. */
+class FakeClock implements EnricherClock {
+  time = 0;
+  armed = new Set<{ at: number; fn: () => void }>();
+  maxArmed = 0;
+  now(): number {
+    return this.time;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    const timer = { at: this.time + ms, fn };
+    this.armed.add(timer);
+    this.maxArmed = Math.max(this.maxArmed, this.armed.size);
+    return timer;
+  }
+  clearTimeout(handle: unknown): void {
+    this.armed.delete(handle as { at: number; fn: () => void });
+  }
+  advance(ms: number): void {
+    this.time += ms;
+    for (;;) {
+      const due = [...this.armed].filter((timer) => timer.at <= this.time).sort((a, b) => a.at - b.at)[0];
+      if (!due) return;
+      this.armed.delete(due);
+      due.fn();
+    }
+  }
+}
+
+/** A pod cache stand-in: pods are added by the test, which also decides when to notify. */
+class FakeLookup implements PodLookup {
+  synced = true;
+  readonly pods: PodInfo[] = [];
+  readonly #listeners: (() => void)[] = [];
+  byContainerId(id: string): PodInfo | undefined {
+    return this.pods.find((pod) => pod.containers.has(id));
+  }
+  byPodUid(uid: string): PodInfo | undefined {
+    return this.pods.find((pod) => pod.uid === uid);
+  }
+  onChange(listener: () => void): () => void {
+    this.#listeners.push(listener);
+    return () => {};
+  }
+  add(containers: [string, string][], notify = true): void {
+    this.pods.push({
+      uid: UID,
+      namespace: 'shop',
+      name: 'web-7d9f8-abcde',
+      workload: { kind: 'Deployment', name: 'web' },
+      containers: new Map(containers),
+    });
+    if (notify) for (const listener of this.#listeners) listener();
+  }
+}
+
+/** An event as capture hands it over: cgroup names set, pod fields still empty. */
+function captured(seq: number, containerId: string | null, podUid: string | null = UID): ExecEvent {
+  const leaf = containerId ? `cri-containerd-${containerId}.scope` : 'sshd.service';
+  const parent = podUid ? `kubepods-besteffort-pod${podUid.replaceAll('-', '_')}.slice` : 'system.slice';
+  return makeEvent({
+    seq,
+    cgroupId: String(1000 + (containerId ?? 'host').charCodeAt(0)),
+    cgroup: leaf,
+    cgroupParent: parent,
+    containerId: null,
+    namespace: null,
+    pod: null,
+    podUid: null,
+    container: null,
+    workload: null,
+  });
+}
+
+function setup(opts: { lookup?: FakeLookup | null; waitMs?: number; maxPending?: number; maxPendingBytes?: number } = {}) {
+  const clock = new FakeClock();
+  const lookup = opts.lookup === undefined ? new FakeLookup() : opts.lookup;
+  const emitted: ExecEvent[] = [];
+  const results: EnrichmentResult[] = [];
+  const enricher = new Enricher({
+    podCache: lookup,
+    waitMs: opts.waitMs ?? 2000,
+    maxPending: opts.maxPending ?? 100,
+    maxPendingBytes: opts.maxPendingBytes,
+    metrics: { enrichment: (result) => results.push(result) },
+    emit: (event) => emitted.push(event),
+    clock,
+  });
+  const seqs = () => emitted.map((event) => event.seq);
+  return { clock, lookup: lookup as FakeLookup, emitted, results, enricher, seqs };
+}
+
+t.test('a host process leaves at once with empty pod fields', async (t) => {
+  const { enricher, emitted, results } = setup();
+  enricher.push(captured(1, null, null));
+  t.equal(emitted.length, 1, 'emitted without waiting');
+  t.match(emitted[0], { containerId: null, namespace: null, pod: null, podUid: null, container: null, workload: null }, 'no pod fields');
+  t.same(results, ['host'], 'counted as host');
+});
+
+t.test('a known container is enriched at once', async (t) => {
+  const { enricher, lookup, emitted, results } = setup();
+  lookup.add([[X, 'app']]);
+  enricher.push(captured(1, X));
+  t.match(emitted[0], {
+    containerId: X, namespace: 'shop', pod: 'web-7d9f8-abcde', podUid: UID, container: 'app',
+    workload: { kind: 'Deployment', name: 'web' },
+  }, 'every pod field filled');
+  t.same(results, ['pod'], 'counted as pod');
+});
+
+t.test('standalone: container id only, at once', async (t) => {
+  const { enricher, emitted, results } = setup({ lookup: null });
+  enricher.push(captured(1, X));
+  t.match(emitted[0], { containerId: X, namespace: null, pod: null, container: null }, 'container id kept, no pod');
+  t.same(results, ['unresolved'], 'counted as unresolved');
+});
+
+t.test('an unknown container waits until the pod cache names it', async (t) => {
+  const { enricher, lookup, emitted, results, clock, seqs } = setup();
+  enricher.push(captured(1, X));
+  enricher.push(captured(2, X));
+  t.equal(emitted.length, 0, 'held back');
+  t.equal(enricher.pending, 2, 'two waiting');
+  clock.advance(1000);
+  lookup.add([[X, 'app']]);
+  t.same(seqs(), [1, 2], 'released in order when the pod appears, before the deadline');
+  t.equal(emitted[1]?.container, 'app', 'with the container name');
+  t.same(results, ['pod', 'pod'], 'counted as pod');
+  t.equal(enricher.pending, 0, 'nothing left waiting');
+  clock.advance(5000);
+  t.equal(emitted.length, 2, 'the stale timer emits nothing twice');
+});
+
+t.test('an unknown container leaves unenriched at its deadline', async (t) => {
+  const { enricher, emitted, results, clock, seqs } = setup();
+  enricher.push(captured(1, X, null));
+  clock.advance(1000);
+  enricher.push(captured(2, Y, null));
+  clock.advance(999);
+  t.equal(emitted.length, 0, 'still waiting before 2 s');
+  clock.advance(1);
+  t.same(seqs(), [1], 'the first leaves at its own deadline');
+  t.match(emitted[0], { containerId: X, namespace: null, pod: null, podUid: null, container: null, workload: null }, 'unenriched, container id kept');
+  clock.advance(1000);
+  t.same(seqs(), [1, 2], 'the second at its own deadline');
+  t.same(results, ['unresolved', 'unresolved'], 'counted as unresolved');
+});
+
+t.test('a pod known by UID: waits for the container name, else leaves with the pod', async (t) => {
+  const { enricher, lookup, emitted, results, clock } = setup();
+  lookup.add([]);
+  enricher.push(captured(1, X));
+  t.equal(emitted.length, 0, 'waits for the container name');
+  clock.advance(2000);
+  t.match(emitted[0], { containerId: X, namespace: 'shop', pod: 'web-7d9f8-abcde', podUid: UID, container: null }, 'pod fields without the container');
+  t.same(results, ['pod'], 'counted as pod');
+});
+
+t.test('events of one container keep their order', async (t) => {
+  const { enricher, lookup, emitted, seqs } = setup();
+  enricher.push(captured(1, X));
+  enricher.push(captured(2, Y));
+  enricher.push(captured(3, X));
+  lookup.add([[X, 'app']], false);
+  enricher.push(captured(4, X));
+  t.same(seqs(), [1, 3, 4], 'waiting events of X leave before the newer, resolved one');
+  t.equal(emitted[0]?.container, 'app', 'and are enriched too');
+  t.equal(enricher.pending, 1, 'the other container still waits');
+});
+
+t.test('one timer for the whole waiting room', async (t) => {
+  const { enricher, clock, seqs } = setup();
+  for (let seq = 1; seq <= 50; seq++) {
+    enricher.push(captured(seq, seq % 2 ? X : Y, null));
+    clock.advance(10);
+  }
+  t.equal(clock.maxArmed, 1, 'never more than one timer armed');
+  clock.advance(2000);
+  t.same(seqs(), Array.from({ length: 50 }, (_, i) => i + 1), 'all left, in order');
+  t.equal(clock.armed.size, 0, 'no timer left');
+});
+
+t.test('a full waiting room lets the oldest out early, never drops', async (t) => {
+  await t.test('by count', async (t) => {
+    const { enricher, emitted, results, seqs } = setup({ maxPending: 3 });
+    for (let seq = 1; seq <= 5; seq++) enricher.push(captured(seq, X, null));
+    t.same(seqs(), [1, 2], 'the two oldest left at once');
+    t.equal(enricher.pending, 3, 'bounded');
+    t.equal(enricher.overflowed, 2, 'counted');
+    t.same(results, ['unresolved', 'unresolved'], 'as unresolved');
+    enricher.flush();
+    t.same(seqs(), [1, 2, 3, 4, 5], 'flush lets the rest out in order: nothing lost');
+    t.equal(emitted.length, 5, 'each event exactly once');
+  });
+  await t.test('by bytes', async (t) => {
+    const big = captured(2, X, null);
+    big.argv = ['x'.repeat(10_000)];
+    const limit = eventBytes(big) + 100;
+    const { enricher, seqs } = setup({ maxPendingBytes: limit });
+    enricher.push(captured(1, X, null));
+    enricher.push(big);
+    t.same(seqs(), [1], 'the older event made room for the big one');
+    enricher.push(captured(3, X, null));
+    t.same(seqs(), [1, 2], 'the big one made room in turn');
+  });
+});
+
+t.test('no wait configured: leaves at once with what is known', async (t) => {
+  for (const opts of [{ waitMs: 0 }, { maxPending: 0 }] as const) {
+    const { enricher, lookup, emitted, results } = setup(opts);
+    lookup.add([]);
+    enricher.push(captured(1, X));
+    t.equal(emitted[0]?.pod, 'web-7d9f8-abcde', `${JSON.stringify(opts)}: emitted at once with the pod`);
+    t.same(results, ['pod'], `${JSON.stringify(opts)}: counted`);
+  }
+});
+
+t.test('the real clock', async (t) => {
+  const emitted: ExecEvent[] = [];
+  const enricher = new Enricher({
+    podCache: new FakeLookup(),
+    waitMs: 20,
+    maxPending: 10,
+    metrics: { enrichment: () => {} },
+    emit: (event) => emitted.push(event),
+  });
+  enricher.push(captured(1, X));
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  t.equal(emitted.length, 1, 'the event left after its wait');
+  enricher.push(captured(2, X));
+  enricher.flush();
+  t.equal(emitted.length, 2, 'flush cancels the timer and emits');
+});
+
+t.test('the waiting room queue stays FIFO across compactions', async (t) => {
+  const queue = new PendingQueue();
+  const entry = (seq: number) => {
+    const event = captured(seq, seq % 3 ? X : Y);
+    return { event, ids: { containerId: seq % 3 ? X : Y, podUid: null }, deadline: seq, bytes: 10 };
+  };
+  for (let seq = 0; seq < 3000; seq++) queue.push(entry(seq));
+  const out: number[] = [];
+  for (let i = 0; i < 2500; i++) out.push(queue.shift()!.event.seq);
+  t.same(out, Array.from({ length: 2500 }, (_, i) => i), 'oldest first');
+  t.equal(queue.length, 500, 'the rest kept');
+  t.equal(queue.bytes, 5000, 'bytes follow');
+  t.equal(queue.peek()?.event.seq, 2500, 'next in line');
+  const ys = queue.extract((e) => e.ids.containerId === Y);
+  t.ok(ys.every((e, i) => i === 0 || e.event.seq > ys[i - 1]!.event.seq), 'extracted in order');
+  t.notOk(queue.has(Y), 'no Y left');
+  t.ok(queue.has(X), 'X still waiting');
+  while (queue.shift());
+  t.equal(queue.length, 0, 'empty');
+  t.equal(queue.shift(), undefined, 'nothing to shift');
+});
+
+t.test('the size estimate grows with every string an event holds', async (t) => {
+  const event = captured(1, X);
+  const base = eventBytes(event);
+  t.ok(eventBytes({ ...event, argv: [...event.argv, 'x'.repeat(100)] }) >= base + 200, 'argv (UTF-16)');
+  t.equal(eventBytes({ ...event, argvBase64: 'QUJD' }), base + 4, 'raw argv');
+  t.equal(eventBytes({ ...event, filenameBase64: 'QUJD' }), base + 4, 'raw filename');
+  t.ok(eventBytes({ ...event, filename: `/${'d'.repeat(50)}` }) > base, 'filename');
+});
+
+t.test('with the real pod cache: a pod that appears after the first exec', async (t) => {
+  const api = await startApiServer();
+  const cache = createPodCache(
+    { kubeconfig: api.kubeconfigPath(t.testdir()), nodeName: 'node-1', podGracePeriodMs: 1000 },
+    { kubeWatchRestart: () => {}, forgetPod: () => {} },
+  ) as PodCache;
+  t.teardown(async () => {
+    await cache.stop();
+    await api.close();
+  });
+  const emitted: ExecEvent[] = [];
+  const enricher = new Enricher({
+    podCache: cache, waitMs: 2000, maxPending: 100,
+    metrics: { enrichment: () => {} },
+    emit: (event) => emitted.push(event),
+  });
+  await cache.start();
+  enricher.push(captured(1, X));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.equal(emitted.length, 0, 'the first exec waits');
+  const started = Date.now();
+  api.addPod(makePod({ name: 'web-7d9f8-abcde', namespace: 'shop', uid: UID, containers: [{ name: 'app', id: X }] }));
+  while (emitted.length === 0 && Date.now() - started < 3000) await new Promise((resolve) => setTimeout(resolve, 5));
+  t.ok(Date.now() - started < 1000, 'released when the pod arrived, not at the deadline');
+  t.match(emitted[0], { namespace: 'shop', pod: 'web-7d9f8-abcde', container: 'app', workload: { kind: 'Pod', name: 'web-7d9f8-abcde' } }, 'fully enriched');
+});

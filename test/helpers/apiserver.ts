@@ -1,0 +1,307 @@
+/**
+ * A Kubernetes API server double for pods: a real HTTP server on 127.0.0.1 that speaks the list
+ * and watch protocol (resource versions, limit/continue chunking, field selectors, bookmarks,
+ * 410 Gone) to the real @kubernetes/client-node, with controls to make it misbehave.
+ * No kube-apiserver can be installed here; this is the one fake the tests allow.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { V1Pod } from '@kubernetes/client-node';
+
+/** Input of {@link makePod}. */
+export interface MakePodInput {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  nodeName?: string;
+  /** `id` is 64 hex (the runtime prefix is added) or null when the status has none yet. */
+  containers?: { name: string; id?: string | null; runtime?: string; lastId?: string }[];
+  initContainers?: { name: string; id?: string | null }[];
+  ephemeralContainers?: { name: string; id?: string | null }[];
+  owner?: { kind: string; name: string; controller?: boolean };
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+let uidCounter = 0;
+
+/** A pod as the API server returns it, with container statuses. */
+export function makePod(input: MakePodInput): V1Pod {
+  const status = (c: { name: string; id?: string | null; runtime?: string; lastId?: string }) => ({
+    name: c.name,
+    image: `registry.example/${c.name}:1`,
+    imageID: '',
+    ready: Boolean(c.id),
+    restartCount: c.lastId ? 1 : 0,
+    ...(c.id ? { containerID: `${c.runtime ?? 'containerd'}://${c.id}` } : {}),
+    ...(c.lastId ? { lastState: { terminated: { exitCode: 1, containerID: `containerd://${c.lastId}` } } } : {}),
+  });
+  const uid = input.uid ?? `00000000-0000-4000-8000-${String(++uidCounter).padStart(12, '0')}`;
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: input.name,
+      namespace: input.namespace ?? 'default',
+      uid,
+      labels: input.labels,
+      annotations: input.annotations,
+      ownerReferences: input.owner
+        ? [{ apiVersion: 'apps/v1', kind: input.owner.kind, name: input.owner.name, uid: `owner-${uid}`, controller: input.owner.controller ?? true }]
+        : undefined,
+    },
+    spec: {
+      nodeName: input.nodeName ?? 'node-1',
+      containers: (input.containers ?? []).map((c) => ({ name: c.name, image: `registry.example/${c.name}:1` })),
+    },
+    status: {
+      phase: 'Running',
+      containerStatuses: (input.containers ?? []).map(status),
+      initContainerStatuses: (input.initContainers ?? []).map(status),
+      ephemeralContainerStatuses: (input.ephemeralContainers ?? []).map(status),
+    },
+  };
+}
+
+/** One request as the double received it. */
+export interface RecordedRequest {
+  path: string;
+  query: Record<string, string>;
+  authorization: string | undefined;
+}
+
+/** Controls of a running double. */
+export interface ApiServerDouble {
+  url: string;
+  /** Every request received, oldest first. */
+  requests: RecordedRequest[];
+  /** Open watch connections. */
+  readonly watchers: number;
+  /** Writes `<dir>/kubeconfig` pointing at this server (plain http, bearer token) and returns its path. */
+  kubeconfigPath(dir: string): string;
+  addPod(pod: V1Pod): void;
+  /** Replaces the pod of that namespace/name. */
+  updatePod(pod: V1Pod): void;
+  deletePod(namespace: string, name: string): void;
+  /** Sends a BOOKMARK at the current resource version to watchers that asked for them. */
+  bookmark(): void;
+  /** Ends every open watch from the server side (as a real server does on its timeout). */
+  closeWatches(): void;
+  /** Forgets history: watches resuming from an older resource version get 410 Gone in-stream. */
+  compact(): void;
+  /** Stops delivering changes to open watches (a lagging watch cache); history still records them. */
+  hold(on: boolean): void;
+  /** Leaves the next request unanswered until the returned function is called. */
+  stall(): () => void;
+  /** Answers the next `count` requests with this HTTP status and a Status body. */
+  failNext(status: number, count?: number): void;
+  /** Stops listening (connections are refused) and drops open connections. */
+  stopListening(): Promise<void>;
+  /** Listens again on the same port. */
+  listen(): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface Change {
+  rv: number;
+  old: V1Pod | undefined;
+  now: V1Pod | undefined;
+}
+
+interface Watcher {
+  res: ServerResponse;
+  selector: (pod: V1Pod) => boolean;
+  bookmarks: boolean;
+}
+
+function fieldValue(pod: V1Pod, path: string): string {
+  let value: unknown = pod;
+  for (const key of path.split('.')) value = (value as Record<string, unknown> | undefined)?.[key];
+  return value === undefined ? '' : String(value);
+}
+
+/** `a=b,c!=d` as a predicate, the subset of field selectors pods support. */
+function parseSelector(selector: string | undefined): (pod: V1Pod) => boolean {
+  const terms = (selector ?? '').split(',').filter(Boolean).map((term) => {
+    const m = /^([^!=]+)(!=|==|=)(.*)$/.exec(term) as RegExpExecArray;
+    return { path: m[1] as string, negate: m[2] === '!=', value: m[3] as string };
+  });
+  return (pod) => terms.every((t) => (fieldValue(pod, t.path) === t.value) !== t.negate);
+}
+
+function status(code: number, message: string): string {
+  const reason = code === 410 ? 'Expired' : code === 500 ? 'InternalError' : 'Unknown';
+  return JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
+}
+
+/** Starts a double on an ephemeral port of 127.0.0.1. */
+export async function startApiServer(): Promise<ApiServerDouble> {
+  const pods = new Map<string, V1Pod>();
+  const history: Change[] = [];
+  const watchers = new Set<Watcher>();
+  const requests: RecordedRequest[] = [];
+  let rv = 100;
+  let compactedRv = 0;
+  let failures: { status: number; count: number } | null = null;
+  let holding = false;
+  let stalled: Promise<void> | null = null;
+
+  const stamp = (pod: V1Pod): V1Pod => {
+    const copy = structuredClone(pod);
+    (copy.metadata ??= {}).resourceVersion = String(++rv);
+    return copy;
+  };
+  const keyOf = (pod: V1Pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+
+  const send = (w: Watcher, type: string, object: unknown) => {
+    // An ended watch stays in the set until its socket closes.
+    if (!w.res.writableEnded) w.res.write(`${JSON.stringify({ type, object })}\n`);
+  };
+  const deliver = (w: Watcher, change: Change) => {
+    const was = change.old !== undefined && w.selector(change.old);
+    const is = change.now !== undefined && w.selector(change.now);
+    // A field-selected watch sees an object enter and leave its selection as ADDED/DELETED.
+    if (is) send(w, was ? 'MODIFIED' : 'ADDED', change.now);
+    else if (was) send(w, 'DELETED', { ...change.old, metadata: { ...change.old?.metadata, resourceVersion: String(change.rv) } });
+  };
+  const record = (change: Change) => {
+    history.push(change);
+    if (!holding) for (const w of watchers) deliver(w, change);
+  };
+
+  const list = (query: Record<string, string>, res: ServerResponse) => {
+    const selector = parseSelector(query.fieldSelector);
+    const all = [...pods.values()].filter(selector).sort((a, b) => keyOf(a).localeCompare(keyOf(b)));
+    const token = query.continue ? (JSON.parse(Buffer.from(query.continue, 'base64url').toString()) as { rv: number; start: number }) : null;
+    const start = token?.start ?? 0;
+    const limit = query.limit ? Number(query.limit) : all.length;
+    const items = all.slice(start, start + limit).map(({ apiVersion: _a, kind: _k, ...item }) => item);
+    const more = start + limit < all.length;
+    const listRv = String(token?.rv ?? rv);
+    const next = more ? Buffer.from(JSON.stringify({ rv: Number(listRv), start: start + limit })).toString('base64url') : undefined;
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: listRv, continue: next }, items }));
+  };
+
+  const watch = (query: Record<string, string>, res: ServerResponse) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    // A real API server answers a watch at once, before any event.
+    res.flushHeaders();
+    const w: Watcher = { res, selector: parseSelector(query.fieldSelector), bookmarks: query.allowWatchBookmarks === 'true' };
+    const from = Number(query.resourceVersion ?? '0');
+    if (from !== 0 && from < compactedRv) {
+      send(w, 'ERROR', JSON.parse(status(410, `too old resource version: ${from} (${compactedRv})`)));
+      res.end();
+      return;
+    }
+    if (from === 0) for (const pod of pods.values()) deliver(w, { rv, old: undefined, now: pod });
+    else for (const change of history) if (change.rv > from) deliver(w, change);
+    watchers.add(w);
+    res.on('close', () => watchers.delete(w));
+    if (query.timeoutSeconds) setTimeout(() => res.end(), Number(query.timeoutSeconds) * 1000).unref();
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url as string, 'http://double');
+    const query = Object.fromEntries(url.searchParams);
+    requests.push({ path: url.pathname, query, authorization: req.headers.authorization });
+    if (stalled) {
+      const wait = stalled;
+      stalled = null;
+      await wait;
+    }
+    if (failures) {
+      const { status: code } = failures;
+      if (--failures.count === 0) failures = null;
+      res.writeHead(code, { 'content-type': 'application/json' });
+      res.end(status(code, `injected failure ${code}`));
+    } else if (url.pathname !== '/api/v1/pods') {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(status(404, `not found: ${url.pathname}`));
+    } else if (query.watch === 'true') {
+      watch(query, res);
+    } else {
+      list(query, res);
+    }
+  };
+
+  const server = createServer(handle);
+  const listenOn = (port: number) =>
+    new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
+  await listenOn(0);
+  const { port } = server.address() as AddressInfo;
+  const url = `http://127.0.0.1:${port}`;
+
+  const stopListening = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+
+  return {
+    url,
+    requests,
+    get watchers() {
+      return watchers.size;
+    },
+    kubeconfigPath(dir) {
+      const file = join(dir, 'kubeconfig');
+      const config = {
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'double', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
+        users: [{ name: 'agent', user: { token: 'double-token' } }],
+        contexts: [{ name: 'double', context: { cluster: 'double', user: 'agent' } }],
+        'current-context': 'double',
+      };
+      writeFileSync(file, JSON.stringify(config, null, 2));
+      return file;
+    },
+    addPod(pod) {
+      const now = stamp(pod);
+      pods.set(keyOf(now), now);
+      record({ rv, old: undefined, now });
+    },
+    updatePod(pod) {
+      const now = stamp(pod);
+      const old = pods.get(keyOf(now));
+      pods.set(keyOf(now), now);
+      record({ rv, old, now });
+    },
+    deletePod(namespace, name) {
+      const key = `${namespace}/${name}`;
+      const old = pods.get(key);
+      pods.delete(key);
+      record({ rv: ++rv, old, now: undefined });
+    },
+    bookmark() {
+      for (const w of watchers) {
+        if (w.bookmarks) send(w, 'BOOKMARK', { kind: 'Pod', apiVersion: 'v1', metadata: { resourceVersion: String(rv) } });
+      }
+    },
+    closeWatches() {
+      for (const w of watchers) w.res.end();
+      watchers.clear();
+    },
+    compact() {
+      compactedRv = rv;
+      history.length = 0;
+    },
+    hold(on) {
+      holding = on;
+    },
+    stall() {
+      let release!: () => void;
+      stalled = new Promise<void>((resolve) => (release = resolve));
+      return release;
+    },
+    failNext(code, count = 1) {
+      failures = { status: code, count };
+    },
+    stopListening,
+    listen: () => listenOn(port),
+    close: stopListening,
+  };
+}

@@ -1,0 +1,56 @@
+/** Synthetic ExecEvents for unit tests: a plausible pod exec, overridable field by field. */
+import type { ExecEvent } from '../../src/events/types.js';
+
+let nextSeq = 1;
+
+/** A successful exec of /usr/bin/true in shop/web-1/app; seq increases per call unless given. */
+export function makeEvent(overrides: Partial<ExecEvent> = {}): ExecEvent {
+  const seq = overrides.seq ?? nextSeq++;
+  if (seq >= nextSeq) nextSeq = seq + 1;
+  return {
+    seq,
+    time: new Date(Date.UTC(2026, 10, 24, 16, 2, 3) + seq).toISOString().replace('Z', '123456Z'),
+    node: 'node-1',
+    pid: 4000 + seq,
+    tid: 4000 + seq,
+    ppid: 4000,
+    uid: 1000,
+    gid: 1000,
+    comm: 'true',
+    parentComm: 'sh',
+    filename: '/usr/bin/true',
+    argv: ['true'],
+    argc: 1,
+    argvTruncated: false,
+    filenameTruncated: false,
+    retval: 0,
+    fileless: false,
+    execveat: false,
+    readError: false,
+    cgroupId: '4711',
+    cgroup: 'cri-containerd-3f1c.scope',
+    cgroupParent: 'kubepods-pod1234.slice',
+    containerId: '3f1c'.padEnd(64, '0'),
+    namespace: 'shop',
+    pod: 'web-1',
+    podUid: '1234',
+    container: 'app',
+    workload: { kind: 'Deployment', name: 'web' },
+    ...overrides,
+  };
+}
+
+/** A host process: no container, no pod. */
+export function makeHostEvent(overrides: Partial<ExecEvent> = {}): ExecEvent {
+  return makeEvent({
+    containerId: null,
+    namespace: null,
+    pod: null,
+    podUid: null,
+    container: null,
+    workload: null,
+    cgroup: 'session-1.scope',
+    cgroupParent: 'user-1000.slice',
+    ...overrides,
+  });
+}

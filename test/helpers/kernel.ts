@@ -1,0 +1,105 @@
+/**
+ * Shared by the real-kernel tests: whether they may run, tracefs and cgroup v2 locations, the
+ * compiled exec helper, and waiting for events.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+export const repoRoot = join(here, '..', '..');
+
+/**
+ * tap options for a test that needs root and the real kernel: skipped with the reason when not
+ * root, unless EXECWATCH_REQUIRE_BPF=1 (CI), where running without root is a failure.
+ */
+export function kernelTest(): { skip: string | false } {
+  if (process.getuid?.() === 0) return { skip: false };
+  if (process.env.EXECWATCH_REQUIRE_BPF === '1') {
+    throw new Error('EXECWATCH_REQUIRE_BPF=1 but the tests do not run as root: the real-kernel tests cannot run');
+  }
+  return { skip: 'needs root and the real kernel (set EXECWATCH_REQUIRE_BPF=1 to fail instead of skipping)' };
+}
+
+function mountsOf(fstype: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter((f) => f[f.indexOf('-') + 1] === fstype)
+    .map((f) => f[4] as string);
+}
+
+/** Mounts tracefs at /sys/kernel/tracing when no tracefs is mounted (the CI machine boots without). */
+export function ensureTracefs(): void {
+  if (mountsOf('tracefs').length > 0) return;
+  execFileSync('mount', ['-t', 'tracefs', 'tracefs', '/sys/kernel/tracing']);
+}
+
+/** The cgroup v2 mount point: /sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts. */
+export function cgroup2Root(): string {
+  const m = mountsOf('cgroup2')[0];
+  if (!m) throw new Error('no cgroup2 mount in /proc/self/mountinfo');
+  return m;
+}
+
+/** Creates a cgroup v2 directory path (parents included) and returns its inode number. */
+export function makeCgroup(path: string): number {
+  mkdirSync(path, { recursive: true });
+  return statSync(path).ino;
+}
+
+let helperPath: string | null = null;
+
+/** Compiles test/fixtures/exec-helper.c once per process and returns the binary's path. */
+export function execHelper(): string {
+  if (helperPath && existsSync(helperPath)) return helperPath;
+  const out = join(repoRoot, 'build', 'test', 'exec-helper');
+  mkdirSync(join(repoRoot, 'build', 'test'), { recursive: true });
+  const tmp = `${out}.${process.pid}`;
+  execFileSync('clang', ['-O2', '-Wall', '-pthread', '-o', tmp, join(repoRoot, 'test', 'fixtures', 'exec-helper.c')]);
+  execFileSync('mv', ['-f', tmp, out]);
+  helperPath = out;
+  return out;
+}
+
+/** A marker unique to this test run, to find our own execs among the machine's. */
+export function marker(label: string): string {
+  return `execwatch-${label}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+}
+
+/** Resolves when `pred` holds, polling every 20 ms; rejects with `what` after `timeoutMs`. */
+export async function waitFor(pred: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** IDs of the BPF programs a process holds open, from /proc/PID/fdinfo. */
+export function bpfProgIds(pid: number): number[] {
+  const dir = `/proc/${pid}/fdinfo`;
+  const ids: number[] = [];
+  for (const fd of execFileSync('ls', [dir], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
+    let info = '';
+    try {
+      info = readFileSync(join(dir, fd), 'utf8');
+    } catch {
+      continue;
+    }
+    const m = /^prog_id:\s+(\d+)/m.exec(info);
+    if (m) ids.push(Number(m[1]));
+  }
+  return ids;
+}
+
+/** Whether a BPF program with this id is still loaded anywhere (bpftool prog show id N). */
+export function progLoaded(id: number): boolean {
+  try {
+    execFileSync('bpftool', ['prog', 'show', 'id', String(id)], { stdio: 'pipe' });
+    return true;
+  } catch {
+    return false;
+  }
+}

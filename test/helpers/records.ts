@@ -1,0 +1,92 @@
+/**
+ * Builds kernel records byte for byte as bpf/execwatch.bpf.c lays them out (bpf/execwatch.h),
+ * for tests of the decoder and of everything fed by it. The offsets are written out here on
+ * purpose, not imported from src/capture/decode.ts, so a wrong offset there cannot hide.
+ */
+
+/** The fields of one record; strings are written as UTF-8, Buffers as their exact bytes. */
+export interface RecordFields {
+  bootNs: bigint;
+  cgroupId: bigint;
+  flags: number;
+  pid: number;
+  tid: number;
+  ppid: number;
+  uid: number;
+  gid: number;
+  retval: number;
+  /** Defaults to the number of arguments in `argv` when it is an array. */
+  argc: number;
+  comm: string | Buffer;
+  parentComm: string | Buffer;
+  cgroup: string | Buffer;
+  cgroupParent: string | Buffer;
+  filename: string | Buffer;
+  /** An array is written NUL-terminated argument by argument; a Buffer is the argv region as is. */
+  argv: readonly string[] | Buffer;
+  /** Overrides of the length fields, for malformed records (the bytes written stay as given). */
+  recordLen: number;
+  filenameLen: number;
+  argvLen: number;
+}
+
+const HEADER = 352;
+
+const DEFAULTS = {
+  bootNs: 1_000_000_000n,
+  cgroupId: 4711n,
+  flags: 0,
+  pid: 4242,
+  tid: 4242,
+  ppid: 4200,
+  uid: 1000,
+  gid: 1000,
+  retval: 0,
+  comm: 'true',
+  parentComm: 'sh',
+  cgroup: 'session-1.scope',
+  cgroupParent: 'user-1000.slice',
+  filename: '/usr/bin/true',
+  argv: ['true'],
+} as const satisfies Partial<RecordFields>;
+
+function writeFixed(buf: Buffer, at: number, size: number, value: string | Buffer): void {
+  const bytes = typeof value === 'string' ? Buffer.from(value) : value;
+  bytes.copy(buf, at, 0, Math.min(size, bytes.length));
+}
+
+/** One record, padded to a multiple of 8 (or to `recordLen` when that is larger). */
+export function encodeRecord(fields: Partial<RecordFields> = {}): Buffer {
+  const f = { ...DEFAULTS, ...fields };
+  const filename = typeof f.filename === 'string' ? Buffer.from(f.filename) : f.filename;
+  const argv = Buffer.isBuffer(f.argv) ? f.argv : Buffer.from(f.argv.map((a) => `${a}\0`).join(''));
+  const content = HEADER + filename.length + argv.length;
+  const padded = Math.ceil(content / 8) * 8;
+  const buf = Buffer.alloc(Math.max(padded, Math.ceil((f.recordLen ?? 0) / 8) * 8));
+
+  buf.writeBigUInt64LE(f.bootNs, 0);
+  buf.writeBigUInt64LE(f.cgroupId, 8);
+  buf.writeUInt32LE(f.recordLen ?? padded, 16);
+  buf.writeUInt32LE(f.flags, 20);
+  buf.writeUInt32LE(f.pid, 24);
+  buf.writeUInt32LE(f.tid, 28);
+  buf.writeUInt32LE(f.ppid, 32);
+  buf.writeUInt32LE(f.uid, 36);
+  buf.writeUInt32LE(f.gid, 40);
+  buf.writeInt32LE(f.retval, 44);
+  buf.writeUInt32LE(f.argc ?? (Buffer.isBuffer(f.argv) ? 0 : f.argv.length), 48);
+  buf.writeUInt16LE(f.filenameLen ?? filename.length, 52);
+  buf.writeUInt32LE(f.argvLen ?? argv.length, 56);
+  writeFixed(buf, 64, 16, f.comm);
+  writeFixed(buf, 80, 16, f.parentComm);
+  writeFixed(buf, 96, 128, f.cgroup);
+  writeFixed(buf, 224, 128, f.cgroupParent);
+  filename.copy(buf, HEADER);
+  argv.copy(buf, HEADER + filename.length);
+  return buf;
+}
+
+/** Several records back to back, as the addon delivers one ring-buffer wake-up. */
+export function encodeBatch(...records: Partial<RecordFields>[]): Buffer {
+  return Buffer.concat(records.map((r) => encodeRecord(r)));
+}

@@ -1,0 +1,154 @@
+// The metrics listener and startServers: /metrics (text and OpenMetrics), probes, promtool on a
+// real scrape, both listeners bound and closed.
+import { spawnSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
+import t from 'tap';
+import { EventStore } from '../src/events/store.js';
+import { EventHub } from '../src/events/stream.js';
+import { buildApiApp, buildMetricsApp, startServers } from '../src/http/server.js';
+import { createMetrics } from '../src/metrics/index.js';
+import { makeEvent, makeHostEvent } from './helpers/events.js';
+
+const metricsFor = () =>
+  createMetrics({
+    labels: ['namespace', 'workload', 'pod', 'container'],
+    maxSeries: 100,
+    version: '0.1.0',
+    kernel: '6.18.0',
+    captureStats: () => ({
+      counters: { ringbuf_full: 2, state_map_full: 1, argv_read_error: 3 },
+      attached: ['execwatch_enter_execve', 'execwatch_sched_exec'],
+      decodeErrors: 0,
+    }),
+    podCount: () => 7,
+  });
+
+t.test('/metrics serves the text format, or OpenMetrics when Accept asks', async (t) => {
+  const metrics = metricsFor();
+  metrics.observeExec(makeEvent());
+  const app = buildMetricsApp({ metrics, readiness: () => ({ ready: true, reasons: [] }), logLevel: 'fatal' });
+  t.teardown(() => app.close());
+  const text = await app.inject({ method: 'GET', url: '/metrics' });
+  t.equal(text.statusCode, 200, '200');
+  t.equal(text.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8', 'Prometheus text');
+  t.match(text.body, /^execwatch_execs_total\{namespace="shop",workload="Deployment\/web",pod="web-1",container="app",result="success"\} 1$/m, 'exec counted');
+  t.match(text.body, /^execwatch_pods 7$/m, 'pods gauge');
+  t.match(text.body, /^execwatch_bpf_attached\{program="execwatch_sched_exec"\} 1$/m, 'attached program');
+  const om = await app.inject({
+    method: 'GET',
+    url: '/metrics',
+    headers: { accept: 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5' },
+  });
+  t.equal(om.headers['content-type'], 'application/openmetrics-text; version=1.0.0; charset=utf-8', 'OpenMetrics');
+  t.match(om.body, /# EOF\n$/, 'OpenMetrics ends with # EOF');
+});
+
+t.test('/healthz is 200 while running; /readyz follows readiness', async (t) => {
+  let state = { ready: false, reasons: ['BPF programs are not attached', 'pod cache not synced'] };
+  const app = buildMetricsApp({ metrics: metricsFor(), readiness: () => state, logLevel: 'fatal' });
+  t.teardown(() => app.close());
+  const health = await app.inject({ method: 'GET', url: '/healthz' });
+  t.same([health.statusCode, health.json()], [200, { status: 'ok' }], 'healthz');
+  const notReady = await app.inject({ method: 'GET', url: '/readyz' });
+  t.same([notReady.statusCode, notReady.json()], [503, { status: 'not ready', reasons: state.reasons }], '503 with reasons');
+  state = { ready: true, reasons: [] };
+  const ready = await app.inject({ method: 'GET', url: '/readyz' });
+  t.same([ready.statusCode, ready.json()], [200, { status: 'ready' }], '200 ready');
+  const other = await app.inject({ method: 'GET', url: '/api/events' });
+  t.equal(other.statusCode, 404, 'the events API is not on the metrics listener');
+});
+
+/** A port free right now. */
+async function freePort(host = '127.0.0.1'): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+t.test('startServers binds both listeners; a real scrape passes promtool check metrics', async (t) => {
+  const metrics = metricsFor();
+  const store = new EventStore({ maxEvents: 10 });
+  const hub = new EventHub({ maxQueue: 10, onOverflow: () => metrics.lost('subscriber_overflow') });
+  const servers = await startServers({
+    metricsAddress: { host: '127.0.0.1', port: 0 },
+    apiAddress: { host: '::1', port: 0 },
+    metrics,
+    store,
+    hub,
+    readiness: () => ({ ready: true, reasons: [] }),
+    logLevel: 'fatal',
+  });
+  t.teardown(() => servers.close());
+  t.match(servers.metricsUrl, /^http:\/\/127\.0\.0\.1:\d+$/, 'metrics URL with the bound port');
+  t.match(servers.apiUrl, /^http:\/\/\[::1\]:\d+$/, 'IPv6 API URL in brackets');
+  for (const e of [makeEvent(), makeEvent({ retval: -2, argvTruncated: true }), makeHostEvent()]) {
+    metrics.observeExec(e);
+    store.push(e);
+  }
+  metrics.eventDelay(0.004);
+  metrics.enrichment('pod');
+  const scrape = await fetch(`${servers.metricsUrl}/metrics`);
+  const body = await scrape.text();
+  t.equal(scrape.status, 200, 'scrape 200');
+  const lint = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8' });
+  t.equal(lint.error, undefined, 'promtool runs (Debian package prometheus)');
+  t.equal(lint.status, 0, 'promtool exit 0');
+  t.equal(`${lint.stdout}${lint.stderr}`, '', 'promtool reports nothing');
+  for (const family of [
+    'execwatch_execs_total',
+    'execwatch_events_lost_total',
+    'execwatch_argv_truncated_total',
+    'execwatch_argv_read_errors_total',
+    'execwatch_enrichment_total',
+    'execwatch_pods',
+    'execwatch_kube_watch_restarts_total',
+    'execwatch_bpf_attached',
+    'execwatch_event_delay_seconds',
+    'execwatch_build_info',
+    'process_cpu_seconds_total',
+  ] as const) {
+    t.match(body, new RegExp(`^# TYPE ${family} `, 'm'), `${family} exposed`);
+  }
+  const events = await fetch(`${servers.apiUrl}/api/events?limit=1`);
+  t.equal(((await events.json()) as { events: unknown[] }).events.length, 1, 'API served on the API address');
+  const both = [servers.close(), servers.close()];
+  t.equal(both[0], both[1], 'close is idempotent');
+  await Promise.all(both);
+  await t.rejects(fetch(`${servers.metricsUrl}/metrics`), 'metrics listener closed');
+});
+
+t.test('if the API address cannot be bound, the metrics listener is released and the error surfaces', async (t) => {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => blocker.close(resolve)));
+  const taken = (blocker.address() as AddressInfo).port;
+  const metricsPort = await freePort();
+  const metrics = metricsFor();
+  await t.rejects(
+    startServers({
+      metricsAddress: { host: '127.0.0.1', port: metricsPort },
+      apiAddress: { host: '127.0.0.1', port: taken },
+      metrics,
+      store: new EventStore({ maxEvents: 1 }),
+      hub: new EventHub({ maxQueue: 1, onOverflow: () => undefined }),
+      readiness: () => ({ ready: true, reasons: [] }),
+      logLevel: 'fatal',
+    }),
+    { code: 'EADDRINUSE' },
+    'EADDRINUSE surfaces',
+  );
+  const again = createServer();
+  await new Promise<void>((resolve, reject) => {
+    again.once('error', reject);
+    again.listen(metricsPort, '127.0.0.1', resolve);
+  });
+  t.pass('the metrics port is free again');
+  await new Promise((resolve) => again.close(resolve));
+});
+
+t.test('the app builders are re-exported from server.ts', async (t) => {
+  t.type(buildApiApp, 'function', 'buildApiApp');
+  t.type(buildMetricsApp, 'function', 'buildMetricsApp');
+});

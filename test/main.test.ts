@@ -1,0 +1,97 @@
+// The execwatch command as a user runs it: flags, errors, --check, --log-events and shutdown.
+import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { chmodSync, existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import type { ExecEvent } from '../src/events/types.js';
+import { bpfProgIds, ensureTracefs, kernelTest, marker, progLoaded, repoRoot, waitFor } from './helpers/kernel.js';
+
+const main = join(repoRoot, 'src', 'main.ts');
+const node = (args: string[], opts: SpawnSyncOptions = {}) =>
+  spawnSync(process.execPath, [...process.execArgv, main, ...args], { encoding: 'utf8', timeout: 60_000, ...opts });
+
+t.test('--help lists every flag and exits 0', async (t) => {
+  const r = node(['--help']);
+  t.equal(r.status, 0, 'exit 0');
+  for (const flag of ['--metrics-address', '--api-address', '--argv-max-bytes', '--log-events', '--check', '--redact']) {
+    t.match(r.stdout, flag, `mentions ${flag}`);
+  }
+});
+
+t.test('--version prints the package version', async (t) => {
+  const r = node(['--version']);
+  t.equal(r.status, 0, 'exit 0');
+  t.match(r.stdout, /^execwatch \d+\.\d+\.\d+/, 'version line');
+});
+
+t.test('a bad flag stops the agent with one line naming it', async (t) => {
+  const cases = [
+    { args: ['--argv-max-bytes', '99999'], names: '--argv-max-bytes' },
+    { args: ['--no-such-flag'], names: '--no-such-flag' },
+  ] as const;
+  for (const c of cases) {
+    const r = node([...c.args]);
+    t.equal(r.status, 2, `${c.args.join(' ')}: exit 2`);
+    const lines = String(r.stderr).trim().split('\n');
+    t.equal(lines.length, 1, `${c.args.join(' ')}: one line`);
+    t.match(lines[0], c.names, `${c.args.join(' ')}: names the flag`);
+  }
+});
+
+t.test('--check as an unprivileged user says what is missing and exits 1', async (t) => {
+  // tap's process tracking and coverage write from the child too: let the unprivileged child in.
+  const tapDirs = [join(repoRoot, '.tap', 'processinfo'), process.env.NODE_V8_COVERAGE].filter(
+    (d): d is string => !!d && existsSync(d),
+  );
+  const modes = tapDirs.map((d) => statSync(d).mode & 0o7777);
+  tapDirs.forEach((d) => chmodSync(d, 0o1777));
+  t.teardown(() => tapDirs.forEach((d, i) => chmodSync(d, modes[i] as number)));
+  const r = node(['--check'], { uid: 65534, gid: 65534, env: { ...process.env, HOME: '/tmp' } });
+  t.equal(r.status, 1, 'exit 1');
+  const lines = String(r.stderr).trim().split('\n');
+  t.equal(lines.length, 1, `one line: ${r.stderr}`);
+  t.match(lines[0], /CAP_BPF/, 'names the missing capability');
+}, process.getuid?.() === 0 ? {} : { skip: 'needs root to switch to an unprivileged user' });
+
+t.test('the agent on the real kernel', kernelTest(), async (t) => {
+  ensureTracefs();
+
+  t.test('--check attaches, reports and exits 0', async (t) => {
+    const r = node(['--check']);
+    t.equal(r.status, 0, `exit 0 (${r.stderr})`);
+    t.match(r.stdout, /5 programs attached and detached: .*handle_exec/, 'lists the programs');
+  });
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    t.test(`--log-events prints execs; ${signal} detaches everything`, async (t) => {
+      const child = spawn(
+        process.execPath,
+        [...process.execArgv, main, '--log-events', '--metrics-address', '127.0.0.1:0', '--api-address', '127.0.0.1:0', '--node-name', 'cli-test'],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      await waitFor(() => /events\s+http:\/\//.test(err), `the start-up lines (${err})`, 30_000);
+      t.match(err, /metrics\s+http:\/\/127\.0\.0\.1:\d+\/metrics/, 'prints the metrics URL');
+      const progs = bpfProgIds(child.pid as number);
+      t.ok(progs.length >= 5, `the agent holds its programs (${progs.join(',')})`);
+
+      const m = marker('cli');
+      spawnSync('/usr/bin/true', [m]);
+      await waitFor(() => out.includes(m), 'the JSON line of our exec');
+      const line = out.split('\n').find((l) => l.includes(m)) as string;
+      const event = JSON.parse(line) as ExecEvent;
+      t.same(event.argv, ['/usr/bin/true', m], 'one JSON ExecEvent per exec');
+      t.equal(event.node, 'cli-test', 'node name from the flag');
+
+      const t0 = Date.now();
+      child.kill(signal);
+      t.equal(await exited, 0, `${signal}: exit 0`);
+      t.ok(Date.now() - t0 < 2000, `detached within 2 s (${Date.now() - t0} ms)`);
+      t.same(progs.filter(progLoaded), [], 'no program of ours is left loaded');
+    });
+  }
+});

@@ -1,0 +1,262 @@
+// The execwatch_* families: names, labels, values, the series cap and the OpenMetrics rendering.
+import t from 'tap';
+import type { MetricLabel } from '../src/config.js';
+import { prefersOpenMetrics, renderOpenMetrics, scrape } from '../src/metrics/exposition.js';
+import { createMetrics, type CaptureStats, type Metrics } from '../src/metrics/index.js';
+import { makeEvent, makeHostEvent } from './helpers/events.js';
+
+const ALL_LABELS: MetricLabel[] = ['namespace', 'workload', 'pod', 'container'];
+
+function stats(over: Partial<CaptureStats> = {}): CaptureStats {
+  return {
+    counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0 },
+    attached: ['handle_exec'],
+    decodeErrors: 0,
+    ...over,
+  };
+}
+
+function build(over: { labels?: MetricLabel[]; maxSeries?: number; read?: () => CaptureStats; podCount?: () => number } = {}) {
+  return createMetrics({
+    labels: over.labels ?? ALL_LABELS,
+    maxSeries: over.maxSeries ?? 100,
+    version: '1.2.3',
+    kernel: '6.18.0-test',
+    captureStats: over.read ?? (() => stats()),
+    podCount: over.podCount,
+  });
+}
+
+type Sample = { labels: Record<string, string | number>; value: number; metricName?: string };
+
+/** Every sample of a family, as a scrape would see it (collect() runs). */
+async function samples(metrics: Metrics, name: string): Promise<Sample[]> {
+  const json = await metrics.registry.getMetricsAsJSON();
+  const family = json.find((m) => m.name === name);
+  if (family === undefined) throw new Error(`${name} not registered`);
+  return family.values as Sample[];
+}
+
+async function value(metrics: Metrics, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
+  const found = (await samples(metrics, name)).find((s) =>
+    Object.entries(labels).every(([k, v]) => String(s.labels[k]) === v),
+  );
+  return found?.value;
+}
+
+t.test('every family exists from the start, with expected series at zero', async (t) => {
+  const metrics = build({ read: () => stats({ attached: [] }) });
+  const cases = [
+    ['execwatch_execs_total', { namespace: '', workload: '', pod: '', container: '', result: 'success' }, 0],
+    ['execwatch_execs_total', { namespace: '', workload: '', pod: '', container: '', result: 'failure' }, 0],
+    ['execwatch_events_lost_total', { stage: 'ringbuf_full' }, 0],
+    ['execwatch_events_lost_total', { stage: 'state_map_full' }, 0],
+    ['execwatch_events_lost_total', { stage: 'decode_error' }, 0],
+    ['execwatch_events_lost_total', { stage: 'subscriber_overflow' }, 0],
+    ['execwatch_events_lost_total', { stage: 'enrich_overflow' }, 0],
+    ['execwatch_argv_truncated_total', {}, 0],
+    ['execwatch_argv_read_errors_total', {}, 0],
+    ['execwatch_enrichment_total', { result: 'pod' }, 0],
+    ['execwatch_enrichment_total', { result: 'host' }, 0],
+    ['execwatch_enrichment_total', { result: 'unresolved' }, 0],
+    ['execwatch_pods', {}, 0],
+    ['execwatch_kube_watch_restarts_total', {}, 0],
+    ['execwatch_event_delay_seconds', { le: '+Inf' }, 0],
+    ['execwatch_build_info', { version: '1.2.3', kernel: '6.18.0-test' }, 1],
+  ] as const;
+  for (const [name, labels, want] of cases) {
+    t.equal(await value(metrics, name, labels), want, `${name}${JSON.stringify(labels)} = ${want}`);
+  }
+  t.same(await samples(metrics, 'execwatch_bpf_attached'), [], 'no program attached yet: no series');
+  t.ok(await value(metrics, 'process_cpu_seconds_total'), 'default process metrics in the same registry');
+});
+
+t.test('observeExec counts by pod labels and result; host processes have empty labels', async (t) => {
+  const metrics = build();
+  metrics.observeExec(makeEvent());
+  metrics.observeExec(makeEvent());
+  metrics.observeExec(makeEvent({ retval: -13, argvTruncated: true }));
+  metrics.observeExec(makeHostEvent({ retval: -2 }));
+  metrics.observeExec(makeEvent({ namespace: null, pod: null, container: null, workload: null }));
+  const pod = { namespace: 'shop', workload: 'Deployment/web', pod: 'web-1', container: 'app' };
+  const host = { namespace: '', workload: '', pod: '', container: '' };
+  t.equal(await value(metrics, 'execwatch_execs_total', { ...pod, result: 'success' }), 2, 'pod successes');
+  t.equal(await value(metrics, 'execwatch_execs_total', { ...pod, result: 'failure' }), 1, 'pod failure');
+  t.equal(await value(metrics, 'execwatch_execs_total', { ...host, result: 'failure' }), 1, 'host failure');
+  t.equal(await value(metrics, 'execwatch_execs_total', { ...host, result: 'success' }), 1, 'unresolved pod counts as empty labels');
+  t.equal(await value(metrics, 'execwatch_argv_truncated_total'), 1, 'truncated argv counted');
+  const bare = build();
+  bare.observeExec(makeEvent({ workload: null }));
+  t.equal(await value(bare, 'execwatch_execs_total', { pod: 'web-1', workload: '', result: 'success' }), 1, 'a pod without controller has an empty workload');
+});
+
+t.test('the label set follows --metric-labels, result always kept', async (t) => {
+  const metrics = build({ labels: ['namespace'] });
+  metrics.observeExec(makeEvent({ pod: 'a' }));
+  metrics.observeExec(makeEvent({ pod: 'b' }));
+  const found = await samples(metrics, 'execwatch_execs_total');
+  t.same(found.map((s) => s.labels).at(-1), { namespace: 'shop', result: 'success' }, 'only namespace and result');
+  t.equal(await value(metrics, 'execwatch_execs_total', { namespace: 'shop' }), 2, 'pods aggregated');
+  metrics.forgetPod('shop', 'a');
+  t.equal(await value(metrics, 'execwatch_execs_total', { namespace: 'shop' }), 2, 'a shared series is not removed for one pod');
+});
+
+t.test('beyond maxSeries new pods are counted under _other', async (t) => {
+  const metrics = build({ maxSeries: 2 });
+  for (const pod of ['a', 'b', 'c', 'd']) metrics.observeExec(makeEvent({ pod }));
+  metrics.observeExec(makeEvent({ pod: 'a' }));
+  metrics.observeExec(makeEvent({ pod: 'd', retval: -1 }));
+  const other = { namespace: '_other', workload: '_other', pod: '_other', container: '_other' };
+  t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'a' }), 2, 'a pod under the cap keeps counting');
+  t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'c' }), undefined, 'no series for c');
+  t.equal(await value(metrics, 'execwatch_execs_total', { ...other, result: 'success' }), 2, 'c and d successes in _other');
+  t.equal(await value(metrics, 'execwatch_execs_total', { ...other, result: 'failure' }), 1, 'd failure in _other');
+  const podSeries = (await samples(metrics, 'execwatch_execs_total')).filter((s) => !['', '_other'].includes(String(s.labels.pod)));
+  t.equal(podSeries.length, 2, 'pod series capped at maxSeries');
+});
+
+t.test('forgetPod removes a deleted pod’s series and frees room under the cap', async (t) => {
+  const metrics = build({ maxSeries: 3 });
+  metrics.observeExec(makeEvent({ pod: 'a' }));
+  metrics.observeExec(makeEvent({ pod: 'a', retval: -1 }));
+  metrics.observeExec(makeEvent({ pod: 'b' }));
+  metrics.forgetPod('shop', 'a');
+  metrics.forgetPod('shop', 'unknown');
+  t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'a' }), undefined, 'series of a gone');
+  t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'b' }), 1, 'b untouched');
+  metrics.observeExec(makeEvent({ pod: 'c' }));
+  metrics.observeExec(makeEvent({ pod: 'd' }));
+  metrics.observeExec(makeEvent({ pod: 'e' }));
+  t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'c' }), 1, 'c gets its own series in the freed room');
+  t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'd' }), 1, 'd too');
+  t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'e' }), undefined, 'e is beyond the cap again');
+});
+
+t.test('kernel counters are read at scrape time and never decrease', async (t) => {
+  let now = stats();
+  let reads = 0;
+  const metrics = build({
+    read: () => {
+      reads += 1;
+      return now;
+    },
+  });
+  const readsAtStart = reads;
+  now = stats({ counters: { ringbuf_full: 5, state_map_full: 2, argv_read_error: 3 }, decodeErrors: 1 });
+  t.equal(reads, readsAtStart, 'nothing read before a scrape');
+  t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'ringbuf_full' }), 5, 'ringbuf_full');
+  t.ok(reads > readsAtStart, 'read during the scrape');
+  t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'state_map_full' }), 2, 'state_map_full');
+  t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'decode_error' }), 1, 'decode_error');
+  t.equal(await value(metrics, 'execwatch_argv_read_errors_total'), 3, 'argv read errors');
+  now = stats({ counters: { ringbuf_full: 1, state_map_full: 2, argv_read_error: 4 }, decodeErrors: 1 });
+  t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'ringbuf_full' }), 5, 'a lower reading does not decrease the counter');
+  t.equal(await value(metrics, 'execwatch_argv_read_errors_total'), 4, 'a higher reading raises it to the value');
+  metrics.lost('subscriber_overflow');
+  metrics.lost('enrich_overflow', 3);
+  t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'subscriber_overflow' }), 1, 'user-space loss');
+  t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'enrich_overflow' }), 3, 'user-space loss by n');
+});
+
+t.test('a failing stats read keeps the last values and the scrape succeeds', async (t) => {
+  let fail = true;
+  const metrics = build({
+    read: () => {
+      if (fail) throw new Error('tracer closed');
+      return stats({ counters: { ringbuf_full: 7, state_map_full: 0, argv_read_error: 0 } });
+    },
+  });
+  t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'ringbuf_full' }), 0, 'zero before any reading');
+  t.same(await samples(metrics, 'execwatch_bpf_attached'), [], 'no attach state before any reading');
+  fail = false;
+  t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'ringbuf_full' }), 7, 'read once it works');
+  fail = true;
+  t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'ringbuf_full' }), 7, 'kept when the read fails');
+  t.equal(await value(metrics, 'execwatch_argv_read_errors_total'), 0, 'other kernel counters too');
+});
+
+t.test('bpf_attached is 1 per attached program and drops to 0 on detach', async (t) => {
+  let attached = ['handle_exec', 'handle_exit'];
+  const metrics = build({ read: () => stats({ attached }) });
+  t.equal(await value(metrics, 'execwatch_bpf_attached', { program: 'handle_exit' }), 1, 'attached');
+  attached = ['handle_exec'];
+  t.equal(await value(metrics, 'execwatch_bpf_attached', { program: 'handle_exit' }), 0, 'detached shows 0');
+  t.equal(await value(metrics, 'execwatch_bpf_attached', { program: 'handle_exec' }), 1, 'other still 1');
+});
+
+t.test('the other recorders: pods, enrichment, restarts, delay', async (t) => {
+  let pods = 3;
+  const metrics = build({ podCount: () => pods });
+  t.equal(await value(metrics, 'execwatch_pods'), 3, 'pods read at scrape');
+  pods = 4;
+  t.equal(await value(metrics, 'execwatch_pods'), 4, 'and again');
+  metrics.enrichment('pod');
+  metrics.enrichment('unresolved');
+  metrics.enrichment('unresolved');
+  t.equal(await value(metrics, 'execwatch_enrichment_total', { result: 'unresolved' }), 2, 'unresolved');
+  t.equal(await value(metrics, 'execwatch_enrichment_total', { result: 'pod' }), 1, 'pod');
+  metrics.kubeWatchRestart();
+  t.equal(await value(metrics, 'execwatch_kube_watch_restarts_total'), 1, 'restart');
+  for (const s of [0.0005, 0.003, 0.2, 7]) metrics.eventDelay(s);
+  const delay = await samples(metrics, 'execwatch_event_delay_seconds');
+  const bucket = (le: number | string) => delay.find((s) => s.labels.le === le)?.value;
+  t.equal(bucket(0.001), 1, '≤ 1 ms');
+  t.equal(bucket(0.005), 2, '≤ 5 ms');
+  t.equal(bucket(5), 3, '≤ 5 s');
+  t.equal(bucket('+Inf'), 4, 'all');
+});
+
+t.test('Accept negotiation picks OpenMetrics only when preferred', async (t) => {
+  const cases = [
+    { accept: undefined, om: false },
+    { accept: '*/*', om: false },
+    { accept: 'text/plain', om: false },
+    { accept: 'application/openmetrics-text', om: true },
+    { accept: 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1', om: true },
+    { accept: 'text/plain;version=0.0.4;q=1,application/openmetrics-text;q=0.5', om: false },
+    { accept: 'application/openmetrics-text;q=0', om: false },
+    { accept: 'application/openmetrics-text;q=abc, text/plain', om: false },
+  ] as const;
+  for (const c of cases) t.equal(prefersOpenMetrics(c.accept), c.om, `Accept: ${c.accept}`);
+});
+
+t.test('OpenMetrics rendering: families, suffixes, info, escaping, EOF', async (t) => {
+  const metrics = build();
+  metrics.observeExec(makeEvent({ namespace: 'we"ird\\ns', pod: 'p\nq' }));
+  metrics.eventDelay(0.002);
+  const { contentType, body } = await scrape(metrics.registry, 'application/openmetrics-text; version=1.0.0');
+  t.match(contentType, /^application\/openmetrics-text; version=1\.0\.0/, 'content type');
+  const lines = body.split('\n');
+  t.equal(lines.at(-2), '# EOF', 'ends with # EOF');
+  t.equal(lines.at(-1), '', 'and a final newline');
+  t.ok(lines.includes('# TYPE execwatch_execs counter'), 'counter family without _total');
+  t.ok(lines.some((l) => l.startsWith('execwatch_execs_total{namespace="we\\"ird\\\\ns",workload="Deployment/web",pod="p\\nq"')), 'sample with _total, labels escaped');
+  t.ok(lines.includes('# TYPE execwatch_build info'), 'build_info as an info family');
+  t.ok(lines.includes('execwatch_build_info{version="1.2.3",kernel="6.18.0-test"} 1'), 'info sample');
+  t.ok(lines.includes('execwatch_event_delay_seconds_bucket{le="+Inf"} 1'), 'histogram buckets');
+  t.ok(lines.includes('execwatch_event_delay_seconds_count 1'), 'histogram count');
+  t.ok(lines.includes('# TYPE execwatch_pods gauge'), 'gauge family');
+  t.notOk(lines.some((l) => l.startsWith('# TYPE') && l.endsWith('_total counter')), 'no counter family keeps _total');
+  const text = await scrape(metrics.registry, undefined);
+  t.match(text.contentType, /^text\/plain; version=0\.0\.4/, 'text format by default');
+  t.match(text.body, /^execwatch_execs_total\{/m, 'text format keeps the _total family names after an OpenMetrics scrape');
+});
+
+t.test('OpenMetrics special values and unsuffixed counters', async (t) => {
+  const { Registry, Counter, Gauge } = await import('prom-client');
+  const registry = new Registry();
+  new Counter({ name: 'odd_counter', help: 'no suffix', registers: [registry] }).inc(2);
+  const g = new Gauge({ name: 'special', help: 'a\\b\nc', labelNames: ['k'], registers: [registry] });
+  g.set({ k: 'nan' }, Number.NaN);
+  g.set({ k: 'inf' }, Infinity);
+  g.set({ k: 'ninf' }, -Infinity);
+  new Gauge({ name: 'not_really_info', help: 'x', registers: [registry] }).set(2);
+  const body = await renderOpenMetrics(registry);
+  t.match(body, /^odd_counter_total 2$/m, 'counter sample gets _total');
+  t.match(body, /^# TYPE odd_counter counter$/m, 'family name as given');
+  t.match(body, /^special\{k="nan"\} NaN$/m, 'NaN');
+  t.match(body, /^special\{k="inf"\} \+Inf$/m, '+Inf');
+  t.match(body, /^special\{k="ninf"\} -Inf$/m, '-Inf');
+  t.match(body, /^# HELP special a\\\\b\\nc$/m, 'help escaped');
+  t.match(body, /^# TYPE not_really_info gauge$/m, 'an _info gauge not at 1 stays a gauge');
+});

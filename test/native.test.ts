@@ -1,0 +1,379 @@
+// The native addon against the real kernel (privileged), and its loader (unprivileged).
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import t from 'tap';
+import type { NativeError, NativeTracer } from '../src/capture/binding.js';
+import { defaultBpfObjectPath, loadNativeBinding, nativeAddonPath, packageRoot } from '../src/capture/native.js';
+import { bpfProgIds, kernelTest, progLoaded, repoRoot, waitFor } from './helpers/kernel.js';
+
+const PROGRAMS = ['handle_enter_execve', 'handle_enter_execveat', 'handle_exec', 'handle_exit_execve', 'handle_exit_execveat'];
+const RECORD_LEN_OFFSET = 16;
+const PID_OFFSET = 24;
+const PPID_OFFSET = 32;
+const OPTIONS = { argvMaxBytes: 4096, ringbufBytes: 1 << 20 } as const;
+
+/** Splits a batch into its records, following record_len, and returns the u32 at `field` of each. */
+function fieldOf(batch: Buffer, field: number): number[] {
+  const values: number[] = [];
+  for (let off = 0; off + PPID_OFFSET + 4 <= batch.length; ) {
+    const len = batch.readUInt32LE(off + RECORD_LEN_OFFSET);
+    if (len < PPID_OFFSET + 4) throw new Error(`record at ${off} claims length ${len}`);
+    values.push(batch.readUInt32LE(off + field));
+    off += len;
+  }
+  return values;
+}
+const pidsOf = (batch: Buffer) => fieldOf(batch, PID_OFFSET);
+
+function thrown(fn: () => unknown): NativeError {
+  try {
+    fn();
+  } catch (err) {
+    return err as NativeError;
+  }
+  throw new Error('expected a throw');
+}
+
+t.test('package layout', async (t) => {
+  t.equal(packageRoot(), repoRoot.replace(/\/$/, ''), 'the root is found from src/ by walking up to package.json');
+  const nested = t.testdir({ package: { 'package.json': '{"name":"other"}', deep: {} }, broken: { 'package.json': '{' } });
+  t.equal(packageRoot(join(nested, 'package', 'deep')), packageRoot(), 'a package.json of another name is walked past');
+  t.equal(packageRoot(join(nested, 'broken')), packageRoot(), 'an unparsable package.json is walked past');
+  const outside = mkdtempSync(join(tmpdir(), 'execwatch-noroot-'));
+  t.teardown(() => rmSync(outside, { recursive: true, force: true }));
+  t.throws(() => packageRoot(outside), /package root not found: no package.json named "execwatch"/, 'outside any package it says so');
+  t.equal(defaultBpfObjectPath(), join(packageRoot(), 'build', 'execwatch.bpf.o'), 'the BPF object is under build/');
+  t.equal(defaultBpfObjectPath('/r'), '/r/build/execwatch.bpf.o', 'the BPF object path follows the given root');
+  t.equal(nativeAddonPath('/r'), '/r/native/build/Release/execwatch.node', 'the addon is node-gyp Release output');
+});
+
+t.test('loadNativeBinding', async (t) => {
+  const dir = t.testdir({
+    'fake.cjs': 'module.exports = { Tracer: function () {}, bootTimeOffsetNs() { return 0n; }, mountTracefs() {} };',
+    'stale.cjs': 'module.exports = { Tracer: function () {} };',
+  });
+  t.throws(() => loadNativeBinding(join(dir, 'none.node')), /native addon not built: run npm run build:addon/, 'a missing addon names the fix');
+  t.equal(typeof loadNativeBinding(join(dir, 'fake.cjs')).bootTimeOffsetNs, 'function', 'a module with the surface loads');
+  t.throws(
+    () => loadNativeBinding(join(dir, 'stale.cjs')),
+    /does not export bootTimeOffsetNs, mountTracefs/,
+    'a module missing functions is refused, naming them',
+  );
+});
+
+t.test('scripts/build-addon.mjs', async (t) => {
+  const script = join(repoRoot, 'scripts', 'build-addon.mjs');
+  const dir = t.testdir({
+    'fail.cjs': "console.log('compiler noise'); console.error('error: boom'); process.exit(3);",
+    'killed.cjs': "process.kill(process.pid, 'SIGKILL');",
+    'ok.cjs': "console.log('gyp info ok'); require('fs').writeFileSync(process.env.ARGS_OUT, JSON.stringify(process.argv.slice(2)));",
+  });
+  const env: NodeJS.ProcessEnv = { ...process.env, ARGS_OUT: join(dir, 'args.json') };
+  delete env.npm_config_node_gyp;
+  delete env.npm_config_nodedir;
+  delete env.EXECWATCH_BUILD_VERBOSE;
+  const cases = [
+    { gyp: '/nonexistent/node-gyp.js', status: 1, stderr: /^build-addon: npm's bundled node-gyp not found at \/nonexistent\/node-gyp.js\n$/ },
+    { gyp: join(dir, 'fail.cjs'), status: 1, stderr: /^compiler noise\nerror: boom\nbuild-addon: node-gyp rebuild failed \(exit status 3\)\n$/ },
+    { gyp: join(dir, 'killed.cjs'), status: 1, stderr: /node-gyp rebuild failed \(killed by SIGKILL\)/ },
+    { gyp: join(dir, 'ok.cjs'), status: 0, stderr: /^$/ },
+  ] as const;
+  for (const c of cases) {
+    const run = spawnSync(process.execPath, [script], { env: { ...env, npm_config_node_gyp: c.gyp, npm_config_nodedir: '/opt/headers' }, encoding: 'utf8' });
+    t.equal(run.status, c.status, `${c.gyp}: exit status ${c.status}`);
+    t.match(run.stderr, c.stderr, `${c.gyp}: stderr`);
+    t.equal(run.stdout, '', `${c.gyp}: nothing on stdout`);
+  }
+  t.same(
+    JSON.parse(readFileSync(join(dir, 'args.json'), 'utf8')),
+    ['rebuild', '--directory', join(repoRoot, 'native'), '--nodedir=/opt/headers'],
+    "node-gyp rebuilds native/ with npm's nodedir",
+  );
+
+  // The real thing, on a copy of the sources so the addon other tests load is left alone.
+  const copy = t.testdir({ native: {}, bpf: {} });
+  for (const f of readdirSync(join(repoRoot, 'native')).filter((f) => /\.(cc|h|gyp)$/.test(f))) {
+    cpSync(join(repoRoot, 'native', f), join(copy, 'native', f));
+  }
+  cpSync(join(repoRoot, 'bpf', 'execwatch.h'), join(copy, 'bpf', 'execwatch.h'));
+  const build = spawnSync(process.execPath, [script, join(copy, 'native')], { env: { ...env, EXECWATCH_BUILD_VERBOSE: '1' }, encoding: 'utf8' });
+  t.equal(build.status, 0, `the bundled node-gyp builds the addon: ${build.stderr}`);
+  t.match(build.stderr, /^build-addon: built .*native\/build\/Release\/execwatch\.node in \d+ ms\n$/, 'reporting only the time');
+  t.comment(build.stderr.trim());
+  // In a child: a second copy of the addon in this process would take over libbpf's log callback.
+  const probe = spawnSync(process.execPath, ['-p', 'Object.keys(require(process.argv[1])).sort().join()', join(copy, 'native', 'build', 'Release', 'execwatch.node')], {
+    encoding: 'utf8',
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  t.equal(probe.stdout.trim(), 'Tracer,bootTimeOffsetNs,mountTracefs', 'the built addon loads and exports the surface');
+});
+
+t.test('native addon on the real kernel', kernelTest(), async (t) => {
+  if (!existsSync(nativeAddonPath())) execFileSync(process.execPath, [join(repoRoot, 'scripts', 'build-addon.mjs')]);
+  if (!existsSync(defaultBpfObjectPath())) execFileSync(process.execPath, [join(repoRoot, 'scripts', 'build-bpf.mjs')]);
+  const binding = loadNativeBinding();
+  const objectPath = defaultBpfObjectPath();
+  const open = (extra: Record<string, unknown> = {}): NativeTracer => new binding.Tracer({ objectPath, ...OPTIONS, ...extra } as never);
+
+  t.test('options are validated, naming the option', async (t) => {
+    const cases = [
+      { options: undefined, type: TypeError, match: /^options must be an object/ },
+      { options: { objectPath: '', ...OPTIONS }, type: TypeError, match: /options\.objectPath must be a non-empty string/ },
+      { options: { objectPath: 7, ...OPTIONS }, type: TypeError, match: /options\.objectPath/ },
+      { options: { objectPath, ...OPTIONS, argvMaxBytes: '4096' }, type: TypeError, match: /options\.argvMaxBytes must be an integer/ },
+      { options: { objectPath, ...OPTIONS, argvMaxBytes: 1.5 }, type: TypeError, match: /options\.argvMaxBytes must be an integer/ },
+      { options: { objectPath, ...OPTIONS, argvMaxBytes: 0 }, type: RangeError, match: /options\.argvMaxBytes must be between 1 and 32768, got 0/ },
+      { options: { objectPath, ...OPTIONS, argvMaxBytes: 32769 }, type: RangeError, match: /options\.argvMaxBytes .* got 32769/ },
+      { options: { objectPath, argvMaxBytes: 4096 }, type: TypeError, match: /options\.ringbufBytes must be an integer/ },
+      { options: { objectPath, ...OPTIONS, ringbufBytes: 3 << 20 }, type: RangeError, match: /options\.ringbufBytes must be a power of two .* got 3145728/ },
+      { options: { objectPath, ...OPTIONS, ringbufBytes: 4096 }, type: RangeError, match: /options\.ringbufBytes .* got 4096/ },
+      { options: { objectPath, ...OPTIONS, ringbufBytes: 2 ** 31 }, type: RangeError, match: /options\.ringbufBytes .* got 2147483648/ },
+    ] as const;
+    for (const c of cases) {
+      const err = thrown(() => new binding.Tracer(c.options as never));
+      t.type(err, c.type, `${JSON.stringify(c.options)} throws a ${c.type.name}`);
+      t.match(err.message, c.match, `${JSON.stringify(c.options)}: ${err.message}`);
+      t.equal(err.code, c.type === TypeError ? 'ERR_INVALID_ARG_TYPE' : 'ERR_OUT_OF_RANGE', 'with a Node-style code');
+    }
+  });
+
+  t.test('objects that cannot be used say why', async (t) => {
+    const dir = t.testdir({ 'not-elf.o': 'hello\n' });
+    const missing = thrown(() => open({ objectPath: join(dir, 'missing.o') }));
+    t.equal(missing.message, `open BPF object ${join(dir, 'missing.o')}: No such file or directory`, 'the message is operation: strerror');
+    t.equal(missing.code, 'ENOENT', 'the code is the errno name');
+    t.equal(missing.errno, 2, 'errno is positive');
+    const notElf = thrown(() => open({ objectPath: join(dir, 'not-elf.o') }));
+    t.equal(notElf.code, 'LIBBPF_ERRNO__FORMAT', "libbpf's own errors keep libbpf's name");
+    t.match(notElf.message, /BPF object format invalid\nlibbpf: elf: .* is not a proper ELF object/, "with libbpf's explanation");
+
+    const variants = [
+      { flag: 'NO_ARGV_MAX', code: 'ENOENT', match: /^set argv_max_bytes in .*: No such file or directory\nno rodata variable 'argv_max_bytes'/ },
+      { flag: 'ARGV_MAX_U64', code: 'EINVAL', match: /rodata variable 'argv_max_bytes' is not a u32/ },
+      { flag: 'NO_SCRATCH', code: 'ENOENT', match: /^find map 'scratch' in .*: No such file or directory$/ },
+      { flag: 'REJECTED', code: 'EACCES', match: /^load BPF object .*: Permission denied\n[^]*invalid mem access 'map_value_or_null'/ },
+    ] as const;
+    const machine = execFileSync('gcc', ['-dumpmachine'], { encoding: 'utf8' }).trim();
+    for (const v of variants) {
+      const out = join(dir, `${v.flag}.o`);
+      execFileSync('clang', ['-O2', '-g', '-target', 'bpf', `-D${v.flag}`, `-I${join(repoRoot, 'bpf')}`, `-I/usr/include/${machine}`,
+        '-c', join(repoRoot, 'test', 'fixtures', 'native', 'variant.bpf.c'), '-o', out]);
+      const err = thrown(() => open({ objectPath: out }));
+      t.equal(err.code, v.code, `${v.flag}: code ${v.code}`);
+      t.match(err.message, v.match, `${v.flag}: the message explains`);
+    }
+  });
+
+  t.test('bootTimeOffsetNs is wall clock minus boot time', async (t) => {
+    const offset = binding.bootTimeOffsetNs();
+    t.type(offset, 'bigint', 'a BigInt: nanoseconds since 1970 overflow a double');
+    const uptimeS = Number((readFileSync('/proc/uptime', 'utf8').split(' ')[0]));
+    const expected = Date.now() * 1e6 - uptimeS * 1e9;
+    t.ok(Math.abs(Number(offset) - expected) < 50e6, `within 50 ms of Date.now() - /proc/uptime (off by ${(Number(offset) - expected) / 1e6} ms)`);
+  });
+
+  t.test('mountTracefs', async (t) => {
+    const dir = t.testdir({ mnt: {} });
+    const target = join(dir, 'mnt');
+    binding.mountTracefs(target);
+    try {
+      t.ok(existsSync(join(target, 'events', 'syscalls')), 'a tracefs is mounted at the target');
+    } finally {
+      execFileSync('umount', [target]);
+    }
+    const missing = thrown(() => binding.mountTracefs(join(dir, 'absent')));
+    t.equal(missing.code, 'ENOENT', 'a missing target gives ENOENT');
+    t.match(missing.message, /^mount tracefs on .*absent: No such file or directory$/, 'naming the target');
+    t.throws(() => (binding.mountTracefs as (x: unknown) => void)(42), TypeError, 'a non-string target is a TypeError');
+    // The syscall tracepoints need tracefs at the usual place; the CI machine boots without it.
+    if (!readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => / - tracefs /.test(l) && l.split(' ')[4] === '/sys/kernel/tracing')) {
+      binding.mountTracefs('/sys/kernel/tracing');
+    }
+  });
+
+  t.test('attach, deliver, count, close', async (t) => {
+    // Loading opens the program fds; attaching adds link fds, which also name their program.
+    const baseline = new Set(bpfProgIds(process.pid));
+    const tracer = open();
+    t.teardown(() => tracer.close());
+    t.same([...tracer.attach()].sort(), PROGRAMS, 'attach returns the five program names');
+    t.same([...tracer.attach()].sort(), PROGRAMS, 'attaching again changes nothing');
+    const ours = [...new Set(bpfProgIds(process.pid).filter((id) => !baseline.has(id)))];
+    t.equal(ours.length, PROGRAMS.length, 'the process holds the five programs');
+
+    t.throws(() => (tracer.start as (x: unknown) => void)('nope'), TypeError, 'start needs a function');
+    const batches: Buffer[] = [];
+    tracer.start((batch) => batches.push(batch));
+    t.match(thrown(() => tracer.start(() => {})), { code: 'ERR_TRACER_STARTED' }, 'starting twice is refused');
+
+    const child = spawnSync('/bin/true');
+    await waitFor(() => batches.some((b) => pidsOf(b).includes(child.pid)), `a record with pid ${child.pid}`);
+    t.ok(batches.every((b) => Buffer.isBuffer(b) && b.length % 8 === 0), 'batches are Buffers of whole 8-byte aligned records');
+
+    // While JS is busy the ring fills; the next wake-up hands everything over in one call.
+    batches.length = 0;
+    const execs = 300;
+    const loop = `i=0; while [ $i -lt ${execs} ]; do /bin/true; i=$((i+1)); done`;
+    const blocked = spawnSync('/bin/sh', ['-c', loop]);
+    const fromBlocked = () => batches.filter((b) => fieldOf(b, PPID_OFFSET).includes(blocked.pid));
+    await waitFor(() => fromBlocked().reduce((n, b) => n + fieldOf(b, PPID_OFFSET).filter((p) => p === blocked.pid).length, 0) >= execs, `${execs} records`);
+    t.equal(fromBlocked().length, 1, `${execs} execs made while the loop was blocked arrive in one batch`);
+    t.comment(`loop blocked during ${execs} execs: ${batches.length} batch(es), largest ${Math.max(...batches.map((b) => b.length))} bytes`);
+
+    batches.length = 0;
+    const live = spawn('/bin/sh', ['-c', loop], { stdio: 'ignore' });
+    const fromLive = () => batches.flatMap((b) => fieldOf(b, PPID_OFFSET)).filter((p) => p === live.pid).length;
+    await waitFor(() => fromLive() >= execs, `${execs} records`);
+    t.comment(`idle loop during ${execs} execs: ${batches.reduce((n, b) => n + pidsOf(b).length, 0)} records in ${batches.length} batches, largest ${Math.max(...batches.map((b) => b.length))} bytes`);
+
+    const stats = tracer.stats();
+    t.same(Object.keys(stats.counters).sort(), ['argv_read_error', 'ringbuf_full', 'state_map_full'], 'the three kernel counters');
+    t.ok(Object.values(stats.counters).every((v) => Number.isInteger(v) && v >= 0), 'counters are non-negative integers');
+    t.same([...stats.attached].sort(), PROGRAMS, 'stats lists the attached programs');
+
+    tracer.close();
+    tracer.close();
+    t.same(bpfProgIds(process.pid).filter((id) => !baseline.has(id)), [], 'close releases every program fd');
+    await waitFor(() => !ours.some(progLoaded), 'the programs to be unloaded');
+    t.pass('no program of ours remains loaded');
+    for (const [method, call] of [['attach', () => tracer.attach()], ['start', () => tracer.start(() => {})], ['stats', () => tracer.stats()]] as const) {
+      const err = thrown(call);
+      t.equal(err.message, `${method}: tracer is closed`, `${method} after close says the tracer is closed`);
+      t.equal(err.code, 'ERR_TRACER_CLOSED', `${method} after close has code ERR_TRACER_CLOSED`);
+    }
+  });
+
+  t.test('close() from inside the callback stops delivery', async (t) => {
+    const tracer = open();
+    tracer.attach();
+    let calls = 0;
+    tracer.start(() => {
+      calls++;
+      tracer.close();
+    });
+    spawnSync('/bin/true');
+    await waitFor(() => calls > 0, 'the first batch');
+    spawnSync('/bin/true');
+    await new Promise((r) => setTimeout(r, 200));
+    t.equal(calls, 1, 'no batch arrives after close');
+    t.match(thrown(() => tracer.stats()), { code: 'ERR_TRACER_CLOSED' }, 'the tracer is closed');
+  });
+
+  t.test('argvMaxBytes reaches the kernel through .rodata', async (t) => {
+    const ARGV_LEN_OFFSET = 56;
+    const tracer = open({ argvMaxBytes: 16 });
+    t.teardown(() => tracer.close());
+    tracer.attach();
+    const batches: Buffer[] = [];
+    tracer.start((batch) => batches.push(batch));
+    const child = spawnSync('/bin/true', ['x'.repeat(100)]);
+    const ours = () => batches.flatMap((b) => {
+      const pids = pidsOf(b);
+      const lens = fieldOf(b, ARGV_LEN_OFFSET);
+      return pids.flatMap((pid, i) => (pid === child.pid ? [lens[i] as number] : []));
+    });
+    await waitFor(() => ours().length > 0, `the record of pid ${child.pid}`);
+    t.ok(ours().every((len) => len > 0 && len <= 16), `argv was cut to the 16-byte budget (argv_len ${ours().join()})`);
+  });
+
+  t.test('the environment cleanup hook detaches a Worker tracer', async (t) => {
+    const baseline = new Set(bpfProgIds(process.pid));
+    // The worker counts for itself: once its script ends it is torn down before a message lands.
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       const { readdirSync, readFileSync } = require('node:fs');
+       const progFds = () => readdirSync('/proc/self/fdinfo').filter((fd) => {
+         try { return /^prog_id:/m.test(readFileSync('/proc/self/fdinfo/' + fd, 'utf8')); } catch { return false; }
+       }).length;
+       const before = progFds();
+       const tracer = new (require(workerData.addon).Tracer)(workerData.options);
+       tracer.attach();
+       tracer.start(() => {});
+       parentPort.postMessage(progFds() - before);`,
+      { eval: true, workerData: { addon: nativeAddonPath(), options: { objectPath, ...OPTIONS } } },
+    );
+    let held = 0;
+    worker.on('message', (n: number) => (held = n));
+    const exitCode = await new Promise<number>((resolve, reject) => {
+      worker.on('error', reject);
+      worker.on('exit', resolve);
+    });
+    t.ok(held >= PROGRAMS.length, `the worker's tracer held its program fds (${held})`);
+    t.equal(exitCode, 0, 'a worker with a started tracer ends by itself');
+    t.same(bpfProgIds(process.pid).filter((id) => !baseline.has(id)), [], 'its environment teardown closed every program fd');
+  });
+
+  const runNode = (args: string[], script: string) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [...args, '--input-type=module', '-e', script], {
+        env: { ...process.env, ADDON: nativeAddonPath(), OBJECT: objectPath, NODE_OPTIONS: '' },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d));
+      child.stderr.on('data', (d: Buffer) => (stderr += d));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
+    });
+  const prelude = `import { createRequire } from 'node:module';
+    import { spawnSync } from 'node:child_process';
+    import { readdirSync, readFileSync } from 'node:fs';
+    const b = createRequire(import.meta.url)(process.env.ADDON);
+    const open = () => new b.Tracer({ objectPath: process.env.OBJECT, argvMaxBytes: 4096, ringbufBytes: 1 << 20 });
+    const progFds = () => readdirSync('/proc/self/fdinfo').filter((fd) => {
+      try { return /^prog_id:/m.test(readFileSync('/proc/self/fdinfo/' + fd, 'utf8')); } catch { return false; }
+    }).length;`;
+
+  t.test('a started tracer does not keep a process alive', async (t) => {
+    const started = Date.now();
+    const run = await runNode([], `${prelude}
+      const tracer = open();
+      tracer.attach();
+      tracer.start(() => {});
+      process.on('exit', () => console.log('exited'));`);
+    t.equal(run.code, 0, `the process exits by itself with status 0 (${run.stderr})`);
+    t.equal(run.stdout.trim(), 'exited', 'through a normal exit');
+    t.ok(Date.now() - started < 10_000, 'promptly');
+  });
+
+  t.test('a throwing callback is an uncaught exception', async (t) => {
+    const run = await runNode([], `${prelude}
+      const tracer = open();
+      tracer.attach();
+      tracer.start(() => { throw new Error('boom from onBatch'); });
+      process.on('uncaughtException', (err) => { console.log('uncaught: ' + err.message); tracer.close(); });
+      spawnSync('/bin/true');
+      setTimeout(() => {}, 2000);`);
+    t.equal(run.code, 0, `the process survives through its handler (${run.stderr})`);
+    t.equal(run.stdout.trim(), 'uncaught: boom from onBatch', 'the error reaches uncaughtException, once');
+    const unhandled = await runNode([], `${prelude}
+      const tracer = open();
+      tracer.attach();
+      tracer.start(() => { throw new Error('boom without handler'); });
+      spawnSync('/bin/true');
+      setTimeout(() => {}, 2000);`);
+    t.equal(unhandled.code, 1, 'without a handler the process exits 1, as for any uncaught error');
+    t.match(unhandled.stderr, /Error: boom without handler/, 'and prints the error');
+  });
+
+  t.test('the finalizer releases a dropped tracer', async (t) => {
+    const run = await runNode(['--expose-gc'], `${prelude}
+      const before = progFds();
+      (() => { open().attach(); })();
+      const attached = progFds() - before;
+      for (let i = 0; i < 10 && progFds() > before; i++) {
+        globalThis.gc();
+        await new Promise((r) => setImmediate(r));
+      }
+      console.log(JSON.stringify({ attached, left: progFds() - before }));`);
+    const fds = JSON.parse(run.stdout) as { attached: number; left: number };
+    t.ok(fds.attached >= PROGRAMS.length, `the tracer held program fds (${fds.attached}) ${run.stderr}`);
+    t.equal(fds.left, 0, 'garbage collection closed them all');
+  });
+});
