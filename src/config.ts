@@ -2,11 +2,10 @@
  * The agent's configuration: every option is a flag and an EXECWATCH_* environment variable,
  * validated at start. (The parser and its option table are added below this contract.)
  */
-import { readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot, packageVersion } from './package.js';
 
 /** A host and port to listen on. */
 export interface ListenAddress {
@@ -241,35 +240,6 @@ const everyFieldHasAnOption: [Unset] extends [never] ? true : Unset = true;
 void everyFieldHasAnOption;
 
 const BY_FLAG = new Map<string, AnyOption>(OPTIONS.map((o) => [o.flag, o]));
-
-/**
- * The directory of execwatch's package.json, searched upwards from `from`: this module runs from
- * src/ under tap and from dist/ in production, so no fixed relative path is right in both.
- */
-export function packageRoot(from: string = dirname(fileURLToPath(import.meta.url))): string {
-  let dir = from;
-  while (!isExecwatchPackage(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`package root not found: no package.json named "execwatch" above ${from}`);
-    dir = parent;
-  }
-  return dir;
-}
-
-function isExecwatchPackage(file: string): boolean {
-  try {
-    return (JSON.parse(readFileSync(file, 'utf8')) as { name?: unknown } | null)?.name === 'execwatch';
-  } catch {
-    // No package.json here, or not JSON: keep walking up.
-    return false;
-  }
-}
-
-/** execwatch's version, read from package.json now (not cached at import). */
-export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 /** The --help text, generated from OPTIONS. */
 export function helpText(version: string = packageVersion()): string {

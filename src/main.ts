@@ -3,8 +3,8 @@
  * The execwatch command: parses the configuration, runs the agent (or --check), and shuts down
  * cleanly on SIGINT/SIGTERM. Everything else lives in agent.ts.
  */
-import { readFileSync } from 'node:fs';
-import { loadNativeBinding, packageRoot } from './capture/native.js';
+import { loadNativeBinding } from './capture/native.js';
+import { packageVersion } from './package.js';
 import { ConfigError, parseConfig } from './config.js';
 import { openTracer, startAgent, StartupError } from './agent.js';
 
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
     if (err instanceof ConfigError) fail(err.message, 2);
     throw err;
   }
-  const version = (JSON.parse(readFileSync(`${packageRoot()}/package.json`, 'utf8')) as { version: string }).version;
+  const version = packageVersion();
   if (parsed.kind === 'help') {
     process.stdout.write(parsed.text);
     return;

@@ -1,9 +1,9 @@
 // Configuration: every flag, its environment variable, defaults, and one-line errors.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { ConfigError, LOG_LEVELS, METRIC_LABELS, OPTIONS, packageRoot, parseConfig, type Config } from '../src/config.js';
+import { ConfigError, LOG_LEVELS, METRIC_LABELS, OPTIONS, parseConfig, type Config } from '../src/config.js';
 
 const repoRoot = join(import.meta.dirname, '..');
 
@@ -204,18 +204,4 @@ t.test('the option table is consistent', async (t) => {
     t.equal(o.env ?? derived, derived, `${o.flag}: environment variable named after the flag`);
     t.ok(o.description.length > 0 && !o.description.includes('\n'), `${o.flag}: a one-line description`);
   }
-});
-
-t.test('the package root is found by walking up to the package.json named execwatch', async (t) => {
-  const dir = t.testdir({
-    'package.json': JSON.stringify({ name: 'execwatch', version: '9.9.9' }),
-    nested: { 'package.json': JSON.stringify({ name: 'other' }), deeper: { 'package.json': '{not json', dist: {} } },
-  });
-  t.equal(packageRoot(join(dir, 'nested', 'deeper', 'dist')), dir, 'skips other and broken package.json files');
-  t.equal(packageRoot(), repoRoot, 'from this module, the repository');
-  const outside = mkdtempSync(join(tmpdir(), 'execwatch-config-'));
-  t.teardown(() => rmSync(outside, { recursive: true, force: true }));
-  mkdirSync(join(outside, 'a'));
-  writeFileSync(join(outside, 'package.json'), JSON.stringify(null));
-  t.throws(() => packageRoot(join(outside, 'a')), /package root not found: no package.json named "execwatch" above/, 'says when there is none');
 });

@@ -38,7 +38,10 @@ t.test('a bad flag stops the agent with one line naming it', async (t) => {
   }
 });
 
-t.test('--check as an unprivileged user says what is missing and exits 1', async (t) => {
+t.test(
+  '--check as an unprivileged user says what is missing and exits 1',
+  process.getuid?.() === 0 ? {} : { skip: 'needs root to switch to an unprivileged user' },
+  async (t) => {
   // tap's process tracking and coverage write from the child too: let the unprivileged child in.
   const tapDirs = [join(repoRoot, '.tap', 'processinfo'), process.env.NODE_V8_COVERAGE].filter(
     (d): d is string => !!d && existsSync(d),
@@ -51,7 +54,8 @@ t.test('--check as an unprivileged user says what is missing and exits 1', async
   const lines = String(r.stderr).trim().split('\n');
   t.equal(lines.length, 1, `one line: ${r.stderr}`);
   t.match(lines[0], /CAP_BPF/, 'names the missing capability');
-}, process.getuid?.() === 0 ? {} : { skip: 'needs root to switch to an unprivileged user' });
+  },
+);
 
 t.test('the agent on the real kernel', kernelTest(), async (t) => {
   ensureTracefs();

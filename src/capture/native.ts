@@ -3,39 +3,11 @@
  * package root, which is found by walking up from this module: it runs from src/ under tap and
  * from dist/ in production, so a path relative to this file would be right only in one of them.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from '../package.js';
 import type { NativeBinding } from './binding.js';
-
-const PACKAGE_NAME = 'execwatch';
-
-function isOurPackageJson(file: string): boolean {
-  try {
-    const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
-    return (parsed as { name?: unknown } | null)?.name === PACKAGE_NAME;
-  } catch {
-    // Absent, unreadable or not JSON: some other directory, keep walking up.
-    return false;
-  }
-}
-
-/**
- * The directory holding execwatch's package.json, searched upwards from `from` (default: this
- * module's directory).
- */
-export function packageRoot(from: string = dirname(fileURLToPath(import.meta.url))): string {
-  let dir = from;
-  while (!isOurPackageJson(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) {
-      throw new Error(`package root not found: no package.json named "${PACKAGE_NAME}" above ${from}`);
-    }
-    dir = parent;
-  }
-  return dir;
-}
 
 /** Where `npm run build:bpf` writes the BPF object. */
 export function defaultBpfObjectPath(root: string = packageRoot()): string {
