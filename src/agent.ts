@@ -30,6 +30,8 @@ export interface AgentDeps {
   binding: NativeBinding;
   /** Where --log-events lines go (process.stdout). */
   stdout: Writable;
+  /** Where pipeline failures are reported (default process.stderr). */
+  stderr?: Writable;
   /** Root of the /proc and /sys trees the requirement checks read (default '/'). */
   root?: string;
   version: string;
@@ -47,6 +49,19 @@ export interface Agent {
 /** Bytes of --log-events output allowed to wait for a slow stdout reader before events are dropped. */
 const LOG_BACKLOG_BYTES = 16 * 1024 * 1024;
 
+/**
+ * Reports events the pipeline threw on (a bug: each one is also counted as lost, stage
+ * pipeline_error): the first one in full, then one line per 1,000 so a hot bug cannot flood the log.
+ */
+export function sinkErrorReporter(out: Writable): (err: unknown) => void {
+  let count = 0;
+  return (err) => {
+    count += 1;
+    if (count === 1) out.write(`execwatch: an event was lost in the pipeline: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    else if (count % 1000 === 0) out.write(`execwatch: ${count} events lost in the pipeline so far\n`);
+  };
+}
+
 /** Checks the requirements, then loads and attaches the programs; used by --check and by startAgent. */
 export async function openTracer(config: Config, deps: AgentDeps, sink: (event: ExecEvent, delaySeconds: number) => void) {
   const req = await checkRequirements({ root: deps.root ?? '/', mountTracefs: (target) => deps.binding.mountTracefs(target) });
@@ -55,6 +70,7 @@ export async function openTracer(config: Config, deps: AgentDeps, sink: (event: 
     deps.binding,
     { objectPath: config.bpfObject, argvMaxBytes: config.argvMaxBytes, ringbufBytes: config.ringbufBytes, node: config.nodeName },
     sink,
+    sinkErrorReporter(deps.stderr ?? process.stderr),
   );
   const attached = tracer.start();
   return { tracer, attached, notes: req.notes };
@@ -67,7 +83,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     maxSeries: config.maxSeries,
     version: deps.version,
     kernel: readFileSync(`${deps.root ?? '/'}proc/sys/kernel/osrelease`, 'utf8').trim(),
-    captureStats: () => tracer?.stats() ?? { counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0 }, attached: [], decodeErrors: 0 },
+    captureStats: () => tracer?.stats() ?? { counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0 }, attached: [], decodeErrors: 0, pipelineErrors: 0 },
     podCount: () => podCache?.size ?? 0,
   });
   const store = new EventStore({ maxEvents: config.recentEvents });

@@ -17,13 +17,7 @@ function fail(message: string, code: number): never {
 }
 
 async function main(): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseConfig(process.argv.slice(2), process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) fail(err.message, 2);
-    throw err;
-  }
+  const parsed = parseConfig(process.argv.slice(2), process.env);
   const version = packageVersion();
   if (parsed.kind === 'help') {
     process.stdout.write(parsed.text);
@@ -64,6 +58,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  if (err instanceof ConfigError) fail(err.message, 2);
   if (err instanceof StartupError) fail(err.message, 1);
   const e = err as Error & { code?: string };
   fail(`${e.message}${e.code ? ` (${e.code})` : ''}`, 1);

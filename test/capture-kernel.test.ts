@@ -18,6 +18,7 @@ t.test('exec capture on the real kernel', kernelTest(), async (t) => {
     loadNativeBinding(),
     { objectPath: defaultBpfObjectPath(), argvMaxBytes: ARGV_BUDGET, ringbufBytes: 16 << 20, node: 'test-node' },
     (event) => events.push(event),
+    (err) => t.fail(`the sink threw: ${String(err)}`),
   );
   const attached = tracer.start();
   t.teardown(() => tracer.close());

@@ -19,6 +19,7 @@ const metricsFor = () =>
       counters: { ringbuf_full: 2, state_map_full: 1, argv_read_error: 3 },
       attached: ['execwatch_enter_execve', 'execwatch_sched_exec'],
       decodeErrors: 0,
+      pipelineErrors: 0,
     }),
     podCount: () => 7,
   });

@@ -66,6 +66,14 @@ t.test('the agent on the real kernel', kernelTest(), async (t) => {
     t.match(r.stdout, /5 programs attached and detached: .*handle_exec/, 'lists the programs');
   });
 
+  t.test('a BPF object that cannot be opened stops start-up with the path and errno code', async (t) => {
+    const r = node(['--check', '--bpf-object', '/nonexistent/execwatch.bpf.o']);
+    t.equal(r.status, 1, 'exit 1');
+    const lines = String(r.stderr).trim().split('\n');
+    t.equal(lines.length, 1, `one line: ${r.stderr}`);
+    t.match(lines[0], /^execwatch: .*\/nonexistent\/execwatch\.bpf\.o.*\(ENOENT\)$/, 'names the file and the error code');
+  });
+
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     t.test(`--log-events prints execs; ${signal} detaches everything`, async (t) => {
       const child = spawn(

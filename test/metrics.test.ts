@@ -12,6 +12,7 @@ function stats(over: Partial<CaptureStats> = {}): CaptureStats {
     counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0 },
     attached: ['handle_exec'],
     decodeErrors: 0,
+    pipelineErrors: 0,
     ...over,
   };
 }
@@ -52,7 +53,9 @@ t.test('every family exists from the start, with expected series at zero', async
     ['execwatch_events_lost_total', { stage: 'ringbuf_full' }, 0],
     ['execwatch_events_lost_total', { stage: 'state_map_full' }, 0],
     ['execwatch_events_lost_total', { stage: 'decode_error' }, 0],
+    ['execwatch_events_lost_total', { stage: 'pipeline_error' }, 0],
     ['execwatch_events_lost_total', { stage: 'subscriber_overflow' }, 0],
+    ['execwatch_events_lost_total', { stage: 'log_overflow' }, 0],
     ['execwatch_events_lost_total', { stage: 'enrich_overflow' }, 0],
     ['execwatch_argv_truncated_total', {}, 0],
     ['execwatch_argv_read_errors_total', {}, 0],
@@ -142,12 +145,13 @@ t.test('kernel counters are read at scrape time and never decrease', async (t) =
     },
   });
   const readsAtStart = reads;
-  now = stats({ counters: { ringbuf_full: 5, state_map_full: 2, argv_read_error: 3 }, decodeErrors: 1 });
+  now = stats({ counters: { ringbuf_full: 5, state_map_full: 2, argv_read_error: 3 }, decodeErrors: 1, pipelineErrors: 2 });
   t.equal(reads, readsAtStart, 'nothing read before a scrape');
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'ringbuf_full' }), 5, 'ringbuf_full');
   t.ok(reads > readsAtStart, 'read during the scrape');
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'state_map_full' }), 2, 'state_map_full');
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'decode_error' }), 1, 'decode_error');
+  t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'pipeline_error' }), 2, 'pipeline_error');
   t.equal(await value(metrics, 'execwatch_argv_read_errors_total'), 3, 'argv read errors');
   now = stats({ counters: { ringbuf_full: 1, state_map_full: 2, argv_read_error: 4 }, decodeErrors: 1 });
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'ringbuf_full' }), 5, 'a lower reading does not decrease the counter');

@@ -21,10 +21,15 @@ export interface CaptureStats {
   attached: string[];
   /** Records that could not be framed or decoded (each such record is lost). */
   decodeErrors: number;
+  /** Decoded events the pipeline threw on (each such event is lost). */
+  pipelineErrors: number;
 }
 
 /** Receives every decoded event with its kernel-to-user-space delay in seconds. */
 export type EventSink = (event: ExecEvent, delaySeconds: number) => void;
+
+/** Told about an event the sink threw on; the event is counted as lost and capture goes on. */
+export type SinkErrorHandler = (err: unknown) => void;
 
 const ZERO_COUNTERS: NativeCounters = { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0 };
 
@@ -32,17 +37,20 @@ export class Tracer {
   readonly #binding: NativeBinding;
   readonly #options: TracerOptions;
   readonly #sink: EventSink;
+  readonly #onSinkError: SinkErrorHandler;
   #native: NativeTracer | null = null;
   #closed = false;
   #seq = 0;
   #decodeErrors = 0;
+  #pipelineErrors = 0;
   /** Kernel counters as last read before close, so metrics never go backwards after close. */
   #lastCounters: NativeCounters = ZERO_COUNTERS;
 
-  constructor(binding: NativeBinding, options: TracerOptions, sink: EventSink) {
+  constructor(binding: NativeBinding, options: TracerOptions, sink: EventSink, onSinkError: SinkErrorHandler) {
     this.#binding = binding;
     this.#options = options;
     this.#sink = sink;
+    this.#onSinkError = onSinkError;
   }
 
   /** Loads the BPF object, attaches every program and starts delivery; returns the programs. */
@@ -69,27 +77,26 @@ export class Tracer {
     const bootOffsetNs = this.#binding.bootTimeOffsetNs();
     const nowBootNs = Number(BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)) - bootOffsetNs);
     const ctx = { node: this.#options.node, bootOffsetNs, nextSeq: () => ++this.#seq };
-    try {
-      const { malformed } = decodeBatch(batch, ctx, (event, bootNs) => {
+    // The native side must never see a throw, and one event the pipeline chokes on must cost
+    // that event only: it is counted, reported, and the rest of the batch still flows.
+    const { malformed } = decodeBatch(batch, ctx, (event, bootNs) => {
+      try {
         this.#sink(event, Math.max(0, nowBootNs - Number(bootNs)) / 1e9);
-      });
-      this.#decodeErrors += malformed;
-    } catch (err) {
-      // The native side must never see a throw; a sink failure must not stop capture either.
-      this.#decodeErrors += 1;
-      queueMicrotask(() => {
-        throw err;
-      });
-    }
+      } catch (err) {
+        this.#pipelineErrors += 1;
+        this.#onSinkError(err);
+      }
+    });
+    this.#decodeErrors += malformed;
   }
 
   stats(): CaptureStats {
     if (this.#native) {
       const { counters, attached } = this.#native.stats();
       this.#lastCounters = counters;
-      return { counters, attached, decodeErrors: this.#decodeErrors };
+      return { counters, attached, decodeErrors: this.#decodeErrors, pipelineErrors: this.#pipelineErrors };
     }
-    return { counters: this.#lastCounters, attached: [], decodeErrors: this.#decodeErrors };
+    return { counters: this.#lastCounters, attached: [], decodeErrors: this.#decodeErrors, pipelineErrors: this.#pipelineErrors };
   }
 
   /** Detaches every program and frees the ring buffer. Idempotent. */

@@ -16,6 +16,8 @@ export interface CaptureStats {
   attached: string[];
   /** Records the decoder could not make sense of. */
   decodeErrors: number;
+  /** Decoded events the user-space pipeline failed on. */
+  pipelineErrors: number;
 }
 
 export interface MetricsOptions {
@@ -36,6 +38,7 @@ export const LOST_STAGES = [
   'ringbuf_full',
   'state_map_full',
   'decode_error',
+  'pipeline_error',
   'subscriber_overflow',
   'log_overflow',
   'enrich_overflow',
@@ -116,6 +119,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       advance(this, { stage: 'ringbuf_full' }, now.counters.ringbuf_full);
       advance(this, { stage: 'state_map_full' }, now.counters.state_map_full);
       advance(this, { stage: 'decode_error' }, now.decodeErrors);
+      advance(this, { stage: 'pipeline_error' }, now.pipelineErrors);
     },
   });
   for (const stage of LOST_STAGES) lostTotal.inc({ stage }, 0);

@@ -1,0 +1,388 @@
+/// <reference lib="dom" />
+// The whole agent on the real kernel, enriching from the API-server double: fake containers are
+// real cgroup v2 directories named as each runtime names them, pods come from list+watch, and the
+// result is checked where a user looks: /api/events, /metrics and the browse page.
+import { spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { chromium } from 'playwright-core';
+import t from 'tap';
+import { startAgent, type Agent } from '../src/agent.js';
+import { loadNativeBinding } from '../src/capture/native.js';
+import { parseConfig, type Config } from '../src/config.js';
+import type { ExecEvent } from '../src/events/types.js';
+import { makePod, startApiServer, type ApiServerDouble } from './helpers/apiserver.js';
+import { cgroup2Root, ensureTracefs, execHelper, kernelTest, makeCgroup, marker, repoRoot } from './helpers/kernel.js';
+
+/** The type of a subtest's `t` (the last overload of t.test takes only the callback). */
+type Test = Parameters<Parameters<typeof t.test>[0]>[0];
+
+const NODE = 'kube-e2e-node';
+const NAMESPACE = 'shop';
+const GRACE_MS = 2000;
+
+/**
+ * Each runtime's cgroup path of a container, from the pod level down (the levels above are
+ * named kubepods… too, but the kernel hands the agent only the leaf and its parent).
+ * `runtime` is the prefix the kubelet puts on `containerID` in the pod status.
+ */
+const RUNTIMES = [
+  {
+    what: 'containerd, systemd driver',
+    runtime: 'containerd',
+    path: (uid: string, id: string) => ['kubepods.slice', 'kubepods-burstable.slice', `kubepods-burstable-pod${uid.replaceAll('-', '_')}.slice`, `cri-containerd-${id}.scope`],
+  },
+  {
+    what: 'containerd, cgroupfs driver',
+    runtime: 'containerd',
+    path: (uid: string, id: string) => ['kubepods', 'burstable', `pod${uid}`, id],
+  },
+  {
+    what: 'CRI-O, systemd driver',
+    runtime: 'cri-o',
+    path: (uid: string, id: string) => ['kubepods.slice', 'kubepods-besteffort.slice', `kubepods-besteffort-pod${uid.replaceAll('-', '_')}.slice`, `crio-${id}.scope`],
+  },
+  {
+    what: 'CRI-O, cgroupfs driver',
+    runtime: 'cri-o',
+    path: (uid: string, id: string) => ['kubepods', 'besteffort', `pod${uid}`, `crio-${id}`],
+  },
+  {
+    what: 'Docker (cri-dockerd), systemd driver',
+    runtime: 'docker',
+    path: (uid: string, id: string) => ['kubepods.slice', `kubepods-pod${uid.replaceAll('-', '_')}.slice`, `docker-${id}.scope`],
+  },
+  {
+    what: 'Docker (cri-dockerd), cgroupfs driver',
+    runtime: 'docker',
+    path: (uid: string, id: string) => ['kubepods', `pod${uid}`, id],
+  },
+  {
+    what: 'containerd in a kind node',
+    runtime: 'containerd',
+    path: (uid: string, id: string) => ['kubelet.slice', 'kubelet-kubepods.slice', `kubelet-kubepods-besteffort-pod${uid.replaceAll('-', '_')}.slice`, `cri-containerd-${id}.scope`],
+  },
+  {
+    what: 'kubelet cgroupfs with systemd-style containerd names',
+    runtime: 'containerd',
+    path: (uid: string, id: string) => ['kubepods', 'besteffort', `kubepods-besteffort-pod${uid.replaceAll('-', '_')}.slice:cri-containerd:${id}`],
+  },
+] as const;
+
+/** Resolves when the async `check` holds, polling every 50 ms; rejects with `what` after `ms`. */
+async function eventually(check: () => Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** One sample of a Prometheus text exposition. */
+interface Sample {
+  labels: Record<string, string>;
+  value: number;
+}
+
+async function samples(metricsUrl: string, name: string): Promise<Sample[]> {
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+  const found: Sample[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const labels: Record<string, string> = {};
+    for (const [, key, value] of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[key as string] = value as string;
+    found.push({ labels, value: Number(m[3]) });
+  }
+  return found;
+}
+
+/** The execwatch_execs_total samples of one pod. */
+async function execsOfPod(metricsUrl: string, pod: string): Promise<Sample[]> {
+  return (await samples(metricsUrl, 'execwatch_execs_total')).filter((s) => s.labels.pod === pod);
+}
+
+async function podsGauge(metricsUrl: string): Promise<number> {
+  return (await samples(metricsUrl, 'execwatch_pods'))[0]?.value ?? Number.NaN;
+}
+
+async function events(apiUrl: string, query: Record<string, string>): Promise<ExecEvent[]> {
+  const res = await fetch(`${apiUrl}/api/events?${new URLSearchParams(query)}`);
+  if (!res.ok) throw new Error(`GET /api/events: HTTP ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { events: ExecEvent[] }).events;
+}
+
+/** The exec of /usr/bin/true carrying marker `m` (not the helper's own exec, made outside the cgroup). */
+async function execOf(apiUrl: string, m: string): Promise<ExecEvent | undefined> {
+  return (await events(apiUrl, { q: m })).find((e) => e.filename === '/usr/bin/true');
+}
+
+async function ready(metricsUrl: string): Promise<boolean> {
+  return (await fetch(`${metricsUrl}/readyz`)).status === 200;
+}
+
+/** Removes a cgroup tree, deepest first (a cgroup directory holds only its interface files). */
+function removeCgroupTree(path: string): void {
+  let entries;
+  try {
+    entries = readdirSync(path, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const entry of entries) if (entry.isDirectory()) removeCgroupTree(join(path, entry.name));
+  rmdirSync(path);
+}
+
+/** A fake container: its pod (owned by a Deployment's ReplicaSet) and its cgroup directory. */
+interface FakeContainer {
+  podName: string;
+  deployment: string;
+  uid: string;
+  id: string;
+  cgroup: string;
+  pod: (withStatus?: boolean) => ReturnType<typeof makePod>;
+}
+
+/** Test-owned cgroup parents, removed when the file's tests end. */
+function cgroupArea(t: Test): (label: string, layout: (uid: string, id: string) => readonly string[], runtime: string, node?: string) => FakeContainer {
+  const area = join(cgroup2Root(), marker('kube'));
+  makeCgroup(area);
+  t.teardown(() => removeCgroupTree(area));
+  let n = 0;
+  return (label, layout, runtime, node = NODE) => {
+    n += 1;
+    const deployment = `${label}-${n}`;
+    const hash = randomBytes(5).toString('hex').slice(0, 9);
+    const podName = `${deployment}-${hash}-${randomBytes(3).toString('hex').slice(0, 5)}`;
+    const uid = randomUUID();
+    const id = randomBytes(32).toString('hex');
+    const cgroup = join(area, `case-${n}`, ...layout(uid, id));
+    makeCgroup(cgroup);
+    const pod = (withStatus = true) =>
+      makePod({
+        name: podName,
+        namespace: NAMESPACE,
+        uid,
+        nodeName: node,
+        containers: [{ name: 'app', id: withStatus ? id : null, runtime }],
+        owner: { kind: 'ReplicaSet', name: `${deployment}-${hash}` },
+        labels: { app: deployment, 'pod-template-hash': hash },
+      });
+    return { podName, deployment, uid, id, cgroup, pod };
+  };
+}
+
+/** Runs /usr/bin/true with marker `m` inside `cgroup` (the helper joins it, then execs). */
+function runInCgroup(cgroup: string, m: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(execHelper(), ['cgroup', cgroup, '/usr/bin/true', 'true', m], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`exec-helper cgroup exited ${code}: ${err}`))));
+  });
+}
+
+function configOf(args: string[]): Config {
+  // An empty environment: the flags alone decide, whatever KUBECONFIG the shell has.
+  const parsed = parseConfig(args, {});
+  if (parsed.kind !== 'run') throw new Error(`not a run command: ${args.join(' ')}`);
+  return parsed.config;
+}
+
+/** What a user sees of an exec's pod, in the API and on /metrics. */
+async function assertEnriched(t: Test, agent: Agent, c: FakeContainer, m: string): Promise<void> {
+  const event = (await execOf(agent.apiUrl, m)) as ExecEvent;
+  t.match(
+    event,
+    {
+      namespace: NAMESPACE,
+      pod: c.podName,
+      podUid: c.uid,
+      container: 'app',
+      containerId: c.id,
+      workload: { kind: 'Deployment', name: c.deployment },
+      node: NODE,
+      argv: ['true', m],
+      retval: 0,
+    },
+    'the event names namespace, pod, container and the Deployment',
+  );
+  const byPod = await events(agent.apiUrl, { namespace: NAMESPACE, pod: c.podName, container: 'app' });
+  t.same(byPod.map((e) => e.argv), [['true', m]], 'filtering /api/events by namespace, pod and container finds it');
+  t.same(
+    await execsOfPod(agent.metricsUrl, c.podName),
+    [{ labels: { namespace: NAMESPACE, workload: `Deployment/${c.deployment}`, pod: c.podName, container: 'app', result: 'success' }, value: 1 }],
+    'execwatch_execs_total counts it under the pod labels',
+  );
+}
+
+t.test('the agent enriches execs from the API server on the real kernel', kernelTest(), async (t) => {
+  ensureTracefs();
+  execHelper();
+  const api = await startApiServer();
+  t.teardown(() => api.close());
+  const kubeconfig = api.kubeconfigPath(t.testdir());
+  const container = cgroupArea(t);
+
+  const agent = await startAgent(
+    configOf([
+      '--kubeconfig', kubeconfig,
+      '--node-name', NODE,
+      '--metrics-address', '127.0.0.1:0',
+      '--api-address', '127.0.0.1:0',
+      '--pod-grace-period', `${GRACE_MS}ms`,
+      // Long enough for the late pod below (1 s) on a loaded machine.
+      '--enrich-wait', '5s',
+      // Other tests may exec in bursts on this machine meanwhile: keep ours in the ring.
+      '--recent-events', '200000',
+      '--log-level', 'warn',
+    ]),
+    { binding: loadNativeBinding(), stdout: new Writable({ write: (_c, _e, done) => done() }), version: '0.0.0-test' },
+  );
+  t.teardown(() => agent.close());
+  await eventually(() => ready(agent.metricsUrl), '/readyz to report the pod cache synced');
+
+  t.test('every runtime layout resolves to its pod and workload', async (t) => {
+    for (const layout of RUNTIMES) {
+      await t.test(layout.what, async (t) => {
+        const c = container(layout.runtime === 'cri-o' ? 'crio' : layout.runtime, layout.path, layout.runtime);
+        const pods = await podsGauge(agent.metricsUrl);
+        api.addPod(c.pod());
+        // The pod is known before the exec: this is the path without waiting.
+        await eventually(async () => (await podsGauge(agent.metricsUrl)) === pods + 1, 'execwatch_pods to count the new pod');
+        const m = marker('runtime');
+        await runInCgroup(c.cgroup, m);
+        await eventually(async () => (await execOf(agent.apiUrl, m)) !== undefined, 'the exec in /api/events');
+        await assertEnriched(t, agent, c, m);
+      });
+    }
+  });
+
+  t.test('a container whose pod appears 1 s after its first exec is still enriched', async (t) => {
+    const c = container('late', RUNTIMES[0].path, 'containerd');
+    const m = marker('late');
+    await runInCgroup(c.cgroup, m);
+    // The pod object reaches the API server only after the container has started execing.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    t.equal(await execOf(agent.apiUrl, m), undefined, 'the exec waits for its pod instead of being shown without one');
+    const addedAt = Date.now();
+    api.addPod(c.pod());
+    await eventually(async () => (await execOf(agent.apiUrl, m)) !== undefined, 'the exec in /api/events once its pod is known');
+    const event = (await execOf(agent.apiUrl, m)) as ExecEvent;
+    t.ok(Date.parse(event.time) <= addedAt - 900, `the exec (${event.time}) came ~1 s before its pod (${new Date(addedAt).toISOString()})`);
+    await assertEnriched(t, agent, c, m);
+  });
+
+  t.test('a pod whose status names its container only later is enriched with the container', async (t) => {
+    const c = container('starting', RUNTIMES[1].path, 'containerd');
+    api.addPod(c.pod(false));
+    const m = marker('starting');
+    await runInCgroup(c.cgroup, m);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    api.updatePod(c.pod(true));
+    await eventually(async () => (await execOf(agent.apiUrl, m)) !== undefined, 'the exec in /api/events');
+    await assertEnriched(t, agent, c, m);
+  });
+
+  t.test('a deleted pod keeps its series for the grace period, then they disappear', async (t) => {
+    const c = container('gone', RUNTIMES[2].path, 'cri-o');
+    api.addPod(c.pod());
+    const m = marker('gone');
+    await runInCgroup(c.cgroup, m);
+    await eventually(async () => (await execsOfPod(agent.metricsUrl, c.podName)).length === 1, 'the pod series on /metrics');
+    const pods = await podsGauge(agent.metricsUrl);
+    const deletedAt = Date.now();
+    api.deletePod(NAMESPACE, c.podName);
+    await eventually(async () => (await podsGauge(agent.metricsUrl)) === pods - 1, 'execwatch_pods to drop the deleted pod');
+    if (Date.now() - deletedAt < GRACE_MS / 2) {
+      t.equal((await execsOfPod(agent.metricsUrl, c.podName)).length, 1, 'the series stays within the grace period');
+    } else {
+      t.comment('the deletion took more than half the grace period to arrive: not checking the series within it');
+    }
+    await eventually(async () => (await execsOfPod(agent.metricsUrl, c.podName)).length === 0, 'the series to leave /metrics', GRACE_MS + 8000);
+    t.ok(Date.now() - deletedAt >= GRACE_MS, `gone after the ${GRACE_MS} ms grace period (${Date.now() - deletedAt} ms)`);
+    const event = (await execOf(agent.apiUrl, m)) as ExecEvent;
+    t.equal(event.pod, c.podName, 'the recorded event still names the deleted pod');
+  });
+
+  t.test('the browse page shows the pod of an exec', async (t) => {
+    const c = container('page', RUNTIMES[3].path, 'cri-o');
+    api.addPod(c.pod());
+    const m = marker('page');
+    // The exec may come before the informer delivers the pod: it then waits for it.
+    await runInCgroup(c.cgroup, m);
+    await eventually(async () => (await execOf(agent.apiUrl, m)) !== undefined, 'the exec in /api/events');
+    const event = (await execOf(agent.apiUrl, m)) as ExecEvent;
+
+    const profile = mkdtempSync(join(tmpdir(), 'execwatch-chromium-'));
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    t.teardown(async () => {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    await page.goto(`${agent.apiUrl}/?pod=${encodeURIComponent(c.podName)}`);
+    const row = page.locator(`tr[data-seq="${event.seq}"]`);
+    await row.waitFor();
+    t.equal(await row.locator('td.where').textContent(), `${NAMESPACE}/${c.podName}/app`, 'namespace/pod/container shown');
+    t.equal(await row.locator('td.where').getAttribute('title'), `Deployment/${c.deployment}`, 'the workload on hover');
+    t.equal(await row.locator('td.argv').textContent(), `true ${m}`, 'the exec’s argv');
+    t.equal(await page.locator('#events tbody tr').count(), 1, 'only that pod’s exec under its pod filter');
+    t.same(errors, [], 'no page errors');
+  });
+});
+
+t.test('execwatch with --kubeconfig at the double shows a fake container’s pod', kernelTest(), async (t) => {
+  ensureTracefs();
+  execHelper();
+  const node = 'kube-e2e-cli';
+  const api = await startApiServer();
+  t.teardown(() => api.close());
+  const kubeconfig = api.kubeconfigPath(t.testdir());
+  const c = cgroupArea(t)('cli', RUNTIMES[0].path, 'containerd', node);
+  api.addPod(c.pod());
+
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, join(repoRoot, 'src', 'main.ts'), '--kubeconfig', kubeconfig, '--node-name', node,
+      '--metrics-address', '127.0.0.1:0', '--api-address', '127.0.0.1:0', '--recent-events', '200000'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  await eventually(async () => /events\s+http:\/\//.test(err) || child.exitCode !== null, `the start-up lines (${err})`, 30_000);
+  const metricsUrl = (/metrics\s+(http:\/\/\S+)\/metrics/.exec(err) as RegExpExecArray)[1] as string;
+  const apiUrl = (/events\s+(http:\/\/\S+?)\/\s/.exec(err) as RegExpExecArray)[1] as string;
+  await eventually(() => ready(metricsUrl), '/readyz once the pods are listed');
+
+  const m = marker('cli');
+  await runInCgroup(c.cgroup, m);
+  await eventually(async () => (await execOf(apiUrl, m)) !== undefined, 'the exec in /api/events');
+  t.match(
+    await execOf(apiUrl, m),
+    { namespace: NAMESPACE, pod: c.podName, container: 'app', containerId: c.id, workload: { kind: 'Deployment', name: c.deployment }, node },
+    '/api/events shows the pod of the exec',
+  );
+  t.same(
+    await execsOfPod(metricsUrl, c.podName),
+    [{ labels: { namespace: NAMESPACE, workload: `Deployment/${c.deployment}`, pod: c.podName, container: 'app', result: 'success' }, value: 1 }],
+    '/metrics counts it under the pod',
+  );
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'SIGTERM: exit 0');
+});

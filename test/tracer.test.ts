@@ -1,0 +1,218 @@
+// The owner of the native tracer, with a fake binding: start and close, batches to events, and what
+// happens when the native side or the pipeline fails.
+import { PassThrough } from 'node:stream';
+import t from 'tap';
+import { sinkErrorReporter } from '../src/agent.js';
+import type { NativeBinding, NativeCounters, NativeTracer, NativeTracerOptions } from '../src/capture/binding.js';
+import { Tracer } from '../src/capture/tracer.js';
+import type { ExecEvent } from '../src/events/types.js';
+import { encodeBatch, encodeRecord } from './helpers/records.js';
+
+const PROGRAMS = ['handle_enter_execve', 'handle_exec'];
+
+interface FakeNative extends NativeTracer {
+  options: NativeTracerOptions;
+  closes: number;
+  deliver(batch: Buffer): void;
+  counters: NativeCounters;
+  statsThrows: boolean;
+}
+
+function fakeBinding(opts: { attachThrows?: Error; offsetNs?: bigint } = {}) {
+  const made: FakeNative[] = [];
+  class Tracer implements FakeNative {
+    closes = 0;
+    counters: NativeCounters = { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0 };
+    statsThrows = false;
+    #onBatch: ((batch: Buffer) => void) | null = null;
+    #attached: string[] = [];
+    constructor(readonly options: NativeTracerOptions) {
+      made.push(this);
+    }
+    attach(): string[] {
+      if (opts.attachThrows) throw opts.attachThrows;
+      this.#attached = [...PROGRAMS];
+      return this.#attached;
+    }
+    start(onBatch: (batch: Buffer) => void): void {
+      this.#onBatch = onBatch;
+    }
+    deliver(batch: Buffer): void {
+      (this.#onBatch as (batch: Buffer) => void)(batch);
+    }
+    stats() {
+      if (this.statsThrows) throw new Error('stats: Bad file descriptor');
+      return { counters: { ...this.counters }, attached: this.#attached };
+    }
+    close(): void {
+      this.closes += 1;
+      this.#attached = [];
+    }
+  }
+  const binding: NativeBinding = {
+    Tracer,
+    bootTimeOffsetNs: () => opts.offsetNs ?? 0n,
+    mountTracefs: () => {},
+  };
+  return { binding, made };
+}
+
+const OPTIONS = { objectPath: '/x/execwatch.bpf.o', argvMaxBytes: 4096, ringbufBytes: 1 << 20, node: 'node-a' };
+const noSinkError = (t: { fail: (message: string) => unknown }) => (err: unknown) => t.fail(`unexpected sink error: ${String(err)}`);
+
+t.test('start opens the object with the options, attaches, and returns the programs', async (t) => {
+  const { binding, made } = fakeBinding();
+  const tracer = new Tracer(binding, OPTIONS, () => {}, noSinkError(t));
+  t.same(tracer.start(), PROGRAMS, 'the attached programs');
+  t.same(made[0]?.options, { objectPath: '/x/execwatch.bpf.o', argvMaxBytes: 4096, ringbufBytes: 1 << 20 }, 'native options');
+  t.same(tracer.stats().attached, PROGRAMS, 'stats list them');
+  t.throws(() => tracer.start(), /already started/, 'a second start is refused');
+  tracer.close();
+  t.throws(() => tracer.start(), /already started or closed/, 'a start after close is refused');
+  t.equal(made.length, 1, 'only one native tracer was ever opened');
+});
+
+t.test('an attach failure closes the native tracer and surfaces the error', async (t) => {
+  const failure = Object.assign(new Error('attach handle_exec: Operation not permitted'), { code: 'EPERM', errno: 1 });
+  const { binding, made } = fakeBinding({ attachThrows: failure });
+  const tracer = new Tracer(binding, OPTIONS, () => {}, noSinkError(t));
+  t.throws(() => tracer.start(), failure, 'the native error, unchanged');
+  t.equal(made[0]?.closes, 1, 'the half-open tracer was closed');
+  t.same(tracer.stats().attached, [], 'nothing reported attached');
+  tracer.close();
+  t.equal(made[0]?.closes, 1, 'closing again does not touch it');
+});
+
+t.test('each batch becomes events in order, stamped with the node, a sequence and the delay', async (t) => {
+  const offsetNs = 1_700_000_000_000_000_000n;
+  const { binding, made } = fakeBinding({ offsetNs });
+  const got: { event: ExecEvent; delay: number }[] = [];
+  const tracer = new Tracer(binding, OPTIONS, (event, delay) => got.push({ event, delay }), noSinkError(t));
+  tracer.start();
+  // Boot-time stamps half a second and two seconds before now.
+  const nowBootNs = BigInt(Date.now()) * 1_000_000n - offsetNs;
+  made[0]?.deliver(
+    encodeBatch(
+      { bootNs: nowBootNs - 500_000_000n, pid: 10, argv: ['a'] },
+      { bootNs: nowBootNs - 2_000_000_000n, pid: 11, argv: ['b'] },
+    ),
+  );
+  made[0]?.deliver(encodeRecord({ bootNs: nowBootNs, pid: 12 }));
+  t.same(
+    got.map((g) => [g.event.pid, g.event.seq, g.event.node]),
+    [
+      [10, 1, 'node-a'],
+      [11, 2, 'node-a'],
+      [12, 3, 'node-a'],
+    ],
+    'three events in kernel order with increasing seq',
+  );
+  t.ok(Math.abs((got[0]?.delay ?? 0) - 0.5) < 0.25, `delay of the first ≈ 0.5 s (${got[0]?.delay})`);
+  t.ok(Math.abs((got[1]?.delay ?? 0) - 2) < 0.25, `delay of the second ≈ 2 s (${got[1]?.delay})`);
+  t.equal(new Date(got[0]?.event.time as string).getTime() - (Date.now() - 500) < 250, true, 'wall-clock time from the offset');
+  tracer.close();
+});
+
+t.test('a delay is never negative, even for a stamp slightly ahead of the clock read', async (t) => {
+  const { binding, made } = fakeBinding();
+  const delays: number[] = [];
+  const tracer = new Tracer(binding, OPTIONS, (_e, d) => delays.push(d), noSinkError(t));
+  tracer.start();
+  made[0]?.deliver(encodeRecord({ bootNs: BigInt(Date.now() + 60_000) * 1_000_000n }));
+  t.same(delays, [0], 'clamped to 0');
+  tracer.close();
+});
+
+t.test('a malformed batch is counted as a decode error and what came before it is kept', async (t) => {
+  const { binding, made } = fakeBinding();
+  const pids: number[] = [];
+  const tracer = new Tracer(binding, OPTIONS, (e) => pids.push(e.pid), noSinkError(t));
+  tracer.start();
+  made[0]?.deliver(Buffer.concat([encodeRecord({ pid: 1 }), encodeRecord({ pid: 2, recordLen: 12 })]));
+  t.same(pids, [1], 'the well-formed record before it was delivered');
+  t.equal(tracer.stats().decodeErrors, 1, 'one decode error');
+  t.equal(tracer.stats().pipelineErrors, 0, 'no pipeline error');
+  tracer.close();
+});
+
+t.test('an event the pipeline throws on is counted and reported; the rest of the batch flows', async (t) => {
+  const { binding, made } = fakeBinding();
+  const pids: number[] = [];
+  const errors: unknown[] = [];
+  const boom = new Error('enricher bug');
+  const tracer = new Tracer(
+    binding,
+    OPTIONS,
+    (e) => {
+      if (e.pid === 2) throw boom;
+      pids.push(e.pid);
+    },
+    (err) => errors.push(err),
+  );
+  tracer.start();
+  t.doesNotThrow(() => made[0]?.deliver(encodeBatch({ pid: 1 }, { pid: 2 }, { pid: 3 })), 'the native callback never sees a throw');
+  t.same(pids, [1, 3], 'the other events of the batch were delivered');
+  t.same(errors, [boom], 'the failure was reported once, with the error');
+  t.equal(tracer.stats().pipelineErrors, 1, 'counted as one pipeline error');
+  t.equal(tracer.stats().decodeErrors, 0, 'not a decode error');
+  tracer.close();
+});
+
+t.test('counters survive close, including a close whose last read fails', async (t) => {
+  const { binding, made } = fakeBinding();
+  const tracer = new Tracer(binding, OPTIONS, () => {}, noSinkError(t));
+  t.same(tracer.stats().counters, { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0 }, 'zero before anything');
+  tracer.start();
+  const native = made[0] as FakeNative;
+  native.counters = { ringbuf_full: 3, state_map_full: 1, argv_read_error: 2 };
+  tracer.stats();
+  native.counters = { ringbuf_full: 7, state_map_full: 1, argv_read_error: 2 };
+  tracer.close();
+  t.same(tracer.stats(), { counters: { ringbuf_full: 7, state_map_full: 1, argv_read_error: 2 }, attached: [], decodeErrors: 0, pipelineErrors: 0 }, 'read at close, kept after');
+  tracer.close();
+  t.equal(native.closes, 1, 'close is idempotent');
+
+  const second = fakeBinding();
+  const other = new Tracer(second.binding, OPTIONS, () => {}, noSinkError(t));
+  other.start();
+  const n2 = second.made[0] as FakeNative;
+  n2.counters = { ringbuf_full: 5, state_map_full: 0, argv_read_error: 0 };
+  t.equal(other.stats().counters.ringbuf_full, 5, 'read while open');
+  n2.counters = { ringbuf_full: 9, state_map_full: 0, argv_read_error: 0 };
+  n2.statsThrows = true;
+  t.doesNotThrow(() => other.close(), 'close goes on when the last read fails');
+  t.equal(n2.closes, 1, 'and still closes the native tracer');
+  t.equal(other.stats().counters.ringbuf_full, 5, 'the last successful reading stands');
+});
+
+t.test('pipeline failures are logged once in full, then once per thousand', async (t) => {
+  const out = new PassThrough();
+  let text = '';
+  out.on('data', (d: Buffer) => (text += d.toString()));
+  const report = sinkErrorReporter(out);
+  report(new Error('enricher bug'));
+  for (let i = 2; i <= 2500; i++) report('again');
+  await new Promise((r) => setImmediate(r));
+  const lines = text.trim().split('\n');
+  t.match(lines[0], /^execwatch: an event was lost in the pipeline: Error: enricher bug/, 'the first with its stack');
+  t.ok(lines.some((l) => l.startsWith('    at ')), 'the stack is there');
+  t.same(
+    lines.filter((l) => /so far/.test(l)),
+    ['execwatch: 1000 events lost in the pipeline so far', 'execwatch: 2000 events lost in the pipeline so far'],
+    'then a count per thousand, not a line each',
+  );
+
+  const plain = new PassThrough();
+  let plainText = '';
+  plain.on('data', (d: Buffer) => (plainText += d.toString()));
+  sinkErrorReporter(plain)('not an Error');
+  const stackless = new Error('no stack here');
+  delete stackless.stack;
+  sinkErrorReporter(plain)(stackless);
+  await new Promise((r) => setImmediate(r));
+  t.equal(
+    plainText,
+    'execwatch: an event was lost in the pipeline: not an Error\nexecwatch: an event was lost in the pipeline: no stack here\n',
+    'a non-Error is shown as is, an Error without a stack by its message',
+  );
+});
