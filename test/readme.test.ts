@@ -1,0 +1,43 @@
+// The README documents what the code does: every flag (the table is generated from OPTIONS), every
+// metric family, every loss stage, every query parameter of the event routes.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { EventsQuery, StreamQuery } from '../src/events/filter.js';
+import { createMetrics, LOST_STAGES } from '../src/metrics/index.js';
+import { repoRoot } from './helpers/kernel.js';
+import { optionsTable } from './helpers/readme.js';
+
+const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+
+t.test('the configuration table is the one OPTIONS generates', async (t) => {
+  const block = /<!-- options-table -->\n([\s\S]*?)\n<!-- \/options-table -->/.exec(readme);
+  t.ok(block, 'the README has the marked table');
+  t.equal(block?.[1], optionsTable(), 'README table matches OPTIONS (replace the block with the expected text)');
+});
+
+t.test('every metric family and loss stage is documented', async (t) => {
+  const metrics = createMetrics({
+    labels: ['namespace', 'workload', 'pod', 'container'],
+    maxSeries: 10,
+    version: '0.0.0',
+    kernel: '6.1.0',
+    captureStats: () => ({ counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0 }, attached: [], decodeErrors: 0, pipelineErrors: 0 }),
+  });
+  const families = (await metrics.registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => n.startsWith('execwatch_'));
+  t.ok(families.length >= 10, `found the agent's families (${families.length})`);
+  for (const name of families) t.match(readme, `\`${name}\``, `${name} is in the README`);
+  for (const stage of LOST_STAGES) t.match(readme, `\`${stage}\``, `loss stage ${stage} is in the README`);
+});
+
+t.test('every query parameter of the event routes is documented', async (t) => {
+  const section = readme.slice(readme.indexOf('## Endpoints'), readme.indexOf('## Metrics'));
+  const names = new Set([...Object.keys(EventsQuery.properties), ...Object.keys(StreamQuery.properties)]);
+  for (const name of names) t.match(section, new RegExp(`\`${name}\``), `${name} is in the Endpoints section`);
+});
+
+t.test('the quick start is the two commands, in the first screen', async (t) => {
+  const firstScreen = readme.split('\n').slice(0, 40).join('\n');
+  t.match(firstScreen, 'sudo npm start', 'npm start');
+  t.match(firstScreen, 'sudo npm test', 'npm test');
+});
