@@ -96,6 +96,7 @@ t.test('bad input → 400 naming the parameter', async (t) => {
     { query: '?foo=1', message: 'querystring/foo is not a known parameter' },
     { query: '?comm=sh&Limit=5', message: 'querystring/Limit is not a known parameter' },
     { query: '?after=3', message: 'querystring/after is not a known parameter' },
+    { query: '?=5', message: 'querystring has a parameter with an empty name, which is not a known parameter' },
     { query: '?result=maybe', message: 'querystring/result must be one of: success, failure' },
     { query: '?result=', message: 'querystring/result must be one of: success, failure' },
     { query: '?uid=-1', message: 'querystring/uid must be >= 0' },

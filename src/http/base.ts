@@ -19,7 +19,10 @@ export const errorResponses = { 400: ErrorBody, 404: ErrorBody, 500: ErrorBody }
 export function formatValidationError(error: FastifySchemaValidationError, part: string): string {
   const params = error.params as Record<string, unknown>;
   if (error.keyword === 'additionalProperties') {
-    return `${part}/${String(params.additionalProperty)} is not a known parameter`;
+    const name = String(params.additionalProperty);
+    // "?=x" has a parameter without a name: say so rather than print an empty one.
+    if (name === '') return `${part} has a parameter with an empty name, which is not a known parameter`;
+    return `${part}/${name} is not a known parameter`;
   }
   const path = `${part}${error.instancePath}`;
   if (error.keyword === 'format' && params.format === 'date-time') {
