@@ -7,7 +7,7 @@
 //   node scripts/setup.mjs [--for start|test]   (default: start; npm test passes --for test)
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -77,12 +77,29 @@ function digest(paths) {
   return h.digest('hex');
 }
 
+/** True when the directory (or, when it does not exist yet, its nearest existing parent) is writable. */
+function writable(dir) {
+  while (!existsSync(dir)) dir = dirname(dir);
+  try {
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const stampsFile = join(root, 'build', '.setup-stamps.json');
 const stamps = existsSync(stampsFile) ? JSON.parse(readFileSync(stampsFile, 'utf8')) : {};
 
 function step(name, inputs, output, action) {
   const d = digest(inputs);
   if (stamps[name] === d && existsSync(join(root, output))) return;
+  if (!writable(dirname(join(root, output)))) {
+    process.stderr.write(
+      `setup: ${name} is needed, but this user cannot write to ${root}: run the same command as root once (sudo npm start)\n`,
+    );
+    process.exit(1);
+  }
   say(name);
   action();
   stamps[name] = d;
@@ -91,7 +108,8 @@ function step(name, inputs, output, action) {
 }
 
 ensurePackages();
-step('npm ci', ['package.json', 'package-lock.json'], 'node_modules/.package-lock.json', () =>
+// The lock file alone decides what npm ci installs (it refuses a package.json that disagrees).
+step('npm ci', ['package-lock.json'], 'node_modules/.package-lock.json', () =>
   run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error']),
 );
 step('building the BPF object', ['bpf', 'scripts/build-bpf.mjs'], 'build/execwatch.bpf.o', () =>
