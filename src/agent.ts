@@ -3,10 +3,11 @@
  * one way; nothing downstream calls back upstream, and the kernel never waits for Node.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { NativeBinding } from './capture/binding.js';
 import { checkRequirements } from './capture/requirements.js';
-import { Tracer } from './capture/tracer.js';
+import { Tracer, type EventSink } from './capture/tracer.js';
 import type { Config } from './config.js';
 import { Enricher } from './enrich/enricher.js';
 import { createRedactor } from './events/redact.js';
@@ -14,7 +15,7 @@ import { EventStore } from './events/store.js';
 import { EventHub } from './events/stream.js';
 import type { ExecEvent } from './events/types.js';
 import { startServers } from './http/server.js';
-import { createPodCache } from './kube/podcache.js';
+import { createPodCache, type PodCache } from './kube/podcache.js';
 import { createMetrics } from './metrics/index.js';
 
 /** A start-up failure: one line per unmet requirement, ready to print. */
@@ -62,8 +63,8 @@ export function sinkErrorReporter(out: Writable): (err: unknown) => void {
   };
 }
 
-/** Checks the requirements, then loads and attaches the programs; used by --check and by startAgent. */
-export async function openTracer(config: Config, deps: AgentDeps, sink: (event: ExecEvent, delaySeconds: number) => void) {
+/** Checks the requirements and creates the tracer, not started yet. */
+async function prepareTracer(config: Config, deps: AgentDeps, sink: EventSink) {
   const req = await checkRequirements({ root: deps.root ?? '/', mountTracefs: (target) => deps.binding.mountTracefs(target) });
   if (!req.ok) throw new StartupError(req.problems);
   const tracer = new Tracer(
@@ -72,18 +73,35 @@ export async function openTracer(config: Config, deps: AgentDeps, sink: (event: 
     sink,
     sinkErrorReporter(deps.stderr ?? process.stderr),
   );
-  const attached = tracer.start();
-  return { tracer, attached, notes: req.notes };
+  return { tracer, notes: req.notes };
+}
+
+/** Checks the requirements, then loads and attaches the programs; used by --check. */
+export async function openTracer(config: Config, deps: AgentDeps, sink: EventSink) {
+  const { tracer, notes } = await prepareTracer(config, deps, sink);
+  return { tracer, attached: tracer.start(), notes };
+}
+
+/** Why /readyz says no: programs detached, or the pod cache not synced. Empty when ready. */
+export function notReadyReasons(attached: readonly string[], podCache: Pick<PodCache, 'readiness'> | null): string[] {
+  const reasons = attached.length === 0 ? ['BPF programs are not attached'] : [];
+  if (podCache) reasons.push(...podCache.readiness().reasons);
+  return reasons;
 }
 
 export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent> {
-  let tracer: Tracer | null = null;
+  // The sink runs only after tracer.start() below, when everything it uses exists.
+  const { tracer, notes } = await prepareTracer(config, deps, (event, delaySeconds) => {
+    metrics.eventDelay(delaySeconds);
+    redact(event);
+    enricher.push(event);
+  });
   const metrics = createMetrics({
     labels: config.metricLabels,
     maxSeries: config.maxSeries,
     version: deps.version,
-    kernel: readFileSync(`${deps.root ?? '/'}proc/sys/kernel/osrelease`, 'utf8').trim(),
-    captureStats: () => tracer?.stats() ?? { counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0 }, attached: [], decodeErrors: 0, pipelineErrors: 0 },
+    kernel: readFileSync(join(deps.root ?? '/', 'proc/sys/kernel/osrelease'), 'utf8').trim(),
+    captureStats: () => tracer.stats(),
     podCount: () => podCache?.size ?? 0,
   });
   const store = new EventStore({ maxEvents: config.recentEvents });
@@ -102,13 +120,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
   };
   const enricher = new Enricher({ podCache, waitMs: config.enrichWaitMs, maxPending: 10_000, metrics, emit: deliver });
 
-  const opened = await openTracer(config, deps, (event, delaySeconds) => {
-    metrics.eventDelay(delaySeconds);
-    redact(event);
-    enricher.push(event);
-  });
-  tracer = opened.tracer;
-  const { attached } = opened;
+  const attached = tracer.start();
 
   let servers;
   try {
@@ -121,9 +133,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
       hub,
       logLevel: config.logLevel,
       readiness: () => {
-        const reasons: string[] = [];
-        if ((tracer?.stats().attached.length ?? 0) === 0) reasons.push('BPF programs are not attached');
-        if (podCache) reasons.push(...podCache.readiness().reasons);
+        const reasons = notReadyReasons(tracer.stats().attached, podCache);
         return { ready: reasons.length === 0, reasons };
       },
     });
@@ -138,11 +148,11 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     attached,
     metricsUrl: servers.metricsUrl,
     apiUrl: servers.apiUrl,
-    notes: opened.notes,
+    notes,
     close() {
       closing ??= (async () => {
         // Detach first: nothing new arrives, and what was already read still flows downstream.
-        tracer?.close();
+        tracer.close();
         enricher.flush();
         await podCache?.stop();
         hub.closeAll();
