@@ -1,0 +1,149 @@
+// The agent's real command line from the chart: for the default values and every ci/ scenario,
+// the DaemonSet container's command (the image's ENTRYPOINT) and args exactly as `helm template`
+// renders them, run as a process on the real kernel from the image's layout: `--check` attaches,
+// and the daemon starts, serves and stops on SIGTERM.
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { readDockerfile, runtimeStage } from './helpers/dockerfile.js';
+import { buildImageLayout, type ImageLayout } from './helpers/layout.js';
+import { chartDir, renderChart, type K8sObject } from './helpers/helm.js';
+import { kernelTest } from './helpers/kernel.js';
+
+interface EnvVar { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }
+interface Container { command?: string[]; args?: string[]; env?: EnvVar[] }
+
+const ciDir = join(chartDir, 'ci');
+const SCENARIOS = [
+  { name: 'default values', files: [] as string[] },
+  ...readdirSync(ciDir).filter((f) => f.endsWith('-values.yaml')).sort().map((f) => ({ name: `ci/${f}`, files: [join(ciDir, f)] })),
+];
+
+const runtime = runtimeStage(readDockerfile());
+/** The node name the downward API would give (spec.nodeName). */
+const NODE = 'chart-node-1';
+
+/**
+ * The substitutions this machine needs, and only these:
+ * - the image: its file system is re-created from the Dockerfile in a temporary directory
+ *   (dependencies linked, see helpers/layout.ts), so `node /app/dist/main.js` runs this Node on
+ *   that directory's dist/main.js, in its WORKDIR;
+ * - fieldRef env values, which the kubelet fills, get fixed values;
+ * - for the long-running start only, listen ports become 0 (the host and the flag stay), so the
+ *   run never depends on 9464/9465 being free here.
+ */
+const FIELD_REFS: Record<string, string> = { 'spec.nodeName': NODE };
+
+function agentContainer(objects: K8sObject[]): Container {
+  const ds = objects.filter((o) => o.kind === 'DaemonSet');
+  if (ds.length !== 1) throw new Error(`expected one DaemonSet, rendered ${ds.length}`);
+  const containers = (ds[0] as K8sObject & { spec: { template: { spec: { containers: Container[] } } } }).spec.template.spec.containers;
+  if (containers.length !== 1) throw new Error(`expected one container, rendered ${containers.length}`);
+  return containers[0] as Container;
+}
+
+/**
+ * The process environment of the container: PATH (the base image sets it), the image's ENV, then
+ * the container's env (values, and fieldRefs filled in). Nothing else of this process' environment
+ * passes, so no EXECWATCH_* variable here can stand in for a flag the chart forgot.
+ */
+function containerEnv(c: Container): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, ...runtime.env };
+  for (const e of c.env ?? []) {
+    if (e.value !== undefined) env[e.name] = e.value;
+    else if (e.valueFrom?.fieldRef && e.valueFrom.fieldRef.fieldPath in FIELD_REFS) env[e.name] = FIELD_REFS[e.valueFrom.fieldRef.fieldPath];
+    else throw new Error(`env ${e.name}: ${JSON.stringify(e.valueFrom)} has no stand-in here`);
+  }
+  return env;
+}
+
+/** The container's command line: its command, else the image's ENTRYPOINT (the image has no CMD), then its args. */
+function commandLine(c: Container): string[] {
+  const entry = c.command ?? runtime.entrypoint;
+  if (entry === null) throw new Error('neither the container nor the image has a command');
+  return [...entry, ...(c.args ?? [])];
+}
+
+/** The image's command line as a local one: only the ENTRYPOINT words are mapped into the layout. */
+function localCommand(layout: ImageLayout, line: string[]): { file: string; args: string[] } {
+  const entry = runtime.entrypoint ?? [];
+  if (JSON.stringify(line.slice(0, entry.length)) !== JSON.stringify(entry)) throw new Error(`the command ${JSON.stringify(line)} does not start with the image's ENTRYPOINT`);
+  return { file: layout.entrypoint.file, args: [...layout.entrypoint.args, ...line.slice(entry.length)] };
+}
+
+/** The same arguments with the port of each listen address replaced by 0. */
+function ephemeralPorts(args: string[]): string[] {
+  return args.map((a) => a.replace(/^(--(?:metrics|api)-address=.*:)\d+$/, '$10'));
+}
+
+let layout: ImageLayout | null = null;
+/** The layout, built by the first test that needs it (the privileged ones only). */
+function image(): ImageLayout {
+  layout ??= buildImageLayout('linked');
+  return layout;
+}
+t.teardown(() => layout?.remove());
+
+/**
+ * Each scenario's container as rendered, grouped by identical command line and environment: most
+ * scenarios change the pod, not the agent, and each attach on the real kernel takes seconds.
+ */
+const COMMANDS = new Map<string, { scenarios: string[]; container: Container }>();
+for (const s of SCENARIOS) {
+  const container = agentContainer(renderChart(s.files));
+  const key = JSON.stringify([commandLine(container), containerEnv(container)]);
+  const group = COMMANDS.get(key) ?? { scenarios: [], container };
+  group.scenarios.push(s.name);
+  COMMANDS.set(key, group);
+}
+
+t.test('every scenario renders a command line that is run below', async (t) => {
+  t.same([...COMMANDS.values()].flatMap((g) => g.scenarios).sort(), SCENARIOS.map((s) => s.name).sort(), 'every scenario is in one group');
+  t.ok(COMMANDS.size >= 2, `${COMMANDS.size} distinct command lines (ci/custom-args-values.yaml changes the flags)`);
+});
+
+for (const { scenarios, container } of COMMANDS.values()) {
+  t.test(`${scenarios.join(', ')}: the agent accepts the chart's command line`, kernelTest(), async (t) => {
+    const line = commandLine(container);
+    const env = containerEnv(container);
+    t.ok((container.args ?? []).length > 0, `the chart passes arguments: ${(container.args ?? []).join(' ')}`);
+
+    // --check: everything the daemon would do up to attaching, then exit.
+    const check = localCommand(image(), [...line, '--check']);
+    const r = spawnSync(check.file, check.args, { cwd: image().workdir, env, encoding: 'utf8', timeout: 60_000 });
+    t.equal(r.status, 0, `--check exits 0 (2 would be a rejected flag): ${r.stderr}`);
+    t.match(r.stdout, /^ok: 5 programs attached and detached: /m, 'and reports the programs attached');
+
+    // The daemon itself, as the pod runs it (standalone: no API server here).
+    const args = ephemeralPorts(line);
+    t.same(
+      args.map((a, i) => (a === line[i] ? null : [line[i], a])).filter((d) => d !== null),
+      line.filter((a) => /^--(metrics|api)-address=/.test(a)).map((a) => [a, a.replace(/\d+$/, '0')]),
+      'only the listen ports differ from the chart',
+    );
+    const run = localCommand(image(), args);
+    const child = spawn(run.file, run.args, { cwd: image().workdir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stdout.resume();
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    t.teardown(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    const deadline = Date.now() + 30_000;
+    let urls: RegExpExecArray | null = null;
+    while (!(urls = /metrics +(http:\S+)\/metrics\n.*events +(http:\S+)\//.exec(stderr))) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the agent did not start (exit ${child.exitCode}): ${stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const [, metricsUrl, apiUrl] = urls as unknown as [string, string, string];
+    t.match(stderr, `capturing execs on ${NODE} (5 programs attached)`, 'the node name from NODE_NAME, every program attached');
+    t.equal((await fetch(`${metricsUrl}/readyz`)).status, 200, '/readyz answers 200, as the readiness probe asks');
+    t.equal((await fetch(`${metricsUrl}/healthz`)).status, 200, '/healthz answers 200, as the liveness probe asks');
+    t.match(await (await fetch(`${metricsUrl}/metrics`)).text(), /^execwatch_build_info\{/m, '/metrics serves the agent metrics');
+    t.equal((await fetch(`${apiUrl}/api/events`)).status, 200, 'the events API answers on its address');
+    child.kill('SIGTERM');
+    t.equal(await exited, 0, `SIGTERM stops it with exit 0: ${stderr}`);
+  });
+}
