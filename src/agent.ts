@@ -132,6 +132,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
       store,
       hub,
       logLevel: config.logLevel,
+      maxStreams: config.maxStreams,
       readiness: () => {
         const reasons = notReadyReasons(tracer.stats().attached, podCache);
         return { ready: reasons.length === 0, reasons };

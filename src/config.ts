@@ -40,6 +40,8 @@ export interface Config {
   podGracePeriodMs: number;
   /** Cap on execwatch_execs_total series; beyond it pods are counted under pod="_other". */
   maxSeries: number;
+  /** Concurrent GET /api/events/stream subscribers allowed; more get 429. */
+  maxStreams: number;
   /** How long an event of a not-yet-known container waits for its pod, in milliseconds. */
   enrichWaitMs: number;
 }
@@ -229,6 +231,9 @@ export const OPTIONS = [
   { key: 'maxSeries', flag: '--max-series', env: 'EXECWATCH_MAX_SERIES', value: '<count>',
     description: 'Cap on execwatch_execs_total series; beyond it pods count under pod="_other".', default: '10000',
     parse: integer(1, 1_000_000) },
+  { key: 'maxStreams', flag: '--max-streams', env: 'EXECWATCH_MAX_STREAMS', value: '<count>',
+    description: 'Live streams served at once; one more is refused with 429.', default: '32',
+    parse: integer(1, 10_000) },
   { key: 'enrichWaitMs', flag: '--enrich-wait', env: 'EXECWATCH_ENRICH_WAIT', value: '<duration>',
     description: 'How long an event of a not-yet-known container waits for its pod.', default: '2s',
     parse: duration(60_000, '60s') },

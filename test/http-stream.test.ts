@@ -11,7 +11,7 @@ import { createMetrics } from '../src/metrics/index.js';
 import { makeEvent } from './helpers/events.js';
 import { openSse, type SseFrame } from './helpers/sse.js';
 
-async function setup(t: Test, opts: { maxQueue?: number; heartbeatMs?: number } = {}) {
+async function setup(t: Test, opts: { maxQueue?: number; heartbeatMs?: number; maxStreams?: number } = {}) {
   const metrics = createMetrics({
     labels: ['namespace', 'pod'],
     maxSeries: 10,
@@ -21,7 +21,7 @@ async function setup(t: Test, opts: { maxQueue?: number; heartbeatMs?: number } 
   });
   const store = new EventStore({ maxEvents: 100 });
   const hub = new EventHub({ maxQueue: opts.maxQueue ?? 64, onOverflow: () => metrics.lost('subscriber_overflow') });
-  const app = buildApiApp({ store, hub, logLevel: 'fatal', heartbeatMs: opts.heartbeatMs ?? 60_000 });
+  const app = buildApiApp({ store, hub, logLevel: 'fatal', heartbeatMs: opts.heartbeatMs ?? 60_000, maxStreams: opts.maxStreams });
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   let closed = false;
   const close = async () => {
@@ -41,6 +41,14 @@ async function setup(t: Test, opts: { maxQueue?: number; heartbeatMs?: number } 
 }
 
 const isExec = (f: SseFrame) => f.event === 'exec';
+
+async function waitUntil(pred: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 const seqsOf = (frames: SseFrame[]) => frames.filter(isExec).map((f) => Number(f.id));
 
 t.test('each event is one SSE frame: id = seq, event exec, data = the JSON', async (t) => {
@@ -150,6 +158,41 @@ async function until(cond: () => boolean, what: string, ms = 10_000): Promise<vo
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+t.test('streams beyond --max-streams get 429 naming the flag; a closed one frees its place', async (t) => {
+  const { base, hub } = await setup(t, { maxStreams: 2 });
+  const first = await openSse(`${base}/api/events/stream`);
+  const second = await openSse(`${base}/api/events/stream?comm=sh`);
+  t.equal(hub.count, 2, 'two streams open');
+  const refused = await fetch(`${base}/api/events/stream`);
+  t.equal(refused.status, 429, 'the third is refused');
+  t.equal(refused.headers.get('retry-after'), '5', 'with Retry-After');
+  t.same(await refused.json(), {
+    error: 'Too Many Requests',
+    message: '2 streams are open already (--max-streams): close one or retry later',
+  }, 'a message naming the flag');
+  t.equal(hub.count, 2, 'the refused one holds nothing');
+  const list = await fetch(`${base}/api/events`);
+  t.equal(list.status, 200, 'the list is not capped');
+  await list.arrayBuffer();
+  first.close();
+  await waitUntil(() => hub.count === 1);
+  const third = await openSse(`${base}/api/events/stream`);
+  t.equal(third.response.statusCode, 200, 'a place freed by a closed stream is taken again');
+  second.close();
+  third.close();
+});
+
+t.test('the default cap is 32 streams', async (t) => {
+  const { base, hub } = await setup(t);
+  const clients = [];
+  for (let i = 0; i < 32; i += 1) clients.push(await openSse(`${base}/api/events/stream`));
+  t.equal(hub.count, 32, '32 open');
+  const refused = await fetch(`${base}/api/events/stream`);
+  t.equal(refused.status, 429, 'the 33rd is refused');
+  await refused.arrayBuffer();
+  for (const c of clients) c.close();
+});
 
 t.test('a client that stops reading is cut off and counted; a reading one is not slowed', async (t) => {
   const { base, hub, publish, overflows } = await setup(t, { maxQueue: 16 });

@@ -15,7 +15,7 @@ export interface ApiAppOptions extends EventsRoutesOptions {
 /** The API app, not listening yet (tests use inject or listen on port 0). */
 export function buildApiApp(opts: ApiAppOptions): App {
   const app = createApp({ logLevel: opts.logLevel });
-  void app.register(eventsRoutes, { store: opts.store, hub: opts.hub, heartbeatMs: opts.heartbeatMs });
+  void app.register(eventsRoutes, { store: opts.store, hub: opts.hub, heartbeatMs: opts.heartbeatMs, maxStreams: opts.maxStreams });
   void app.register(pageRoutes, opts.page ?? {});
   return app;
 }

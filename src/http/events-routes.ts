@@ -15,17 +15,23 @@ import {
 import type { EventStore } from '../events/store.js';
 import type { CloseReason, EventHub, Sink } from '../events/stream.js';
 import type { ExecEvent } from '../events/types.js';
-import { errorResponses } from './base.js';
+import { ErrorBody, errorResponses } from './base.js';
 
 /** Default interval of SSE heartbeat comments: below common 30-60 s idle timeouts. */
 export const HEARTBEAT_MS = 15_000;
 /** How long a closing stream may take to flush before its socket is destroyed. */
 export const END_GRACE_MS = 1_000;
+/** Default cap on concurrent streams (--max-streams). */
+export const MAX_STREAMS_DEFAULT = 32;
+/** Seconds a client refused for too many streams is asked to wait (Retry-After). */
+const STREAMS_RETRY_AFTER_S = 5;
 
 export interface EventsRoutesOptions {
   store: EventStore;
   hub: EventHub;
   heartbeatMs?: number;
+  /** Concurrent streams served; one more gets 429 (default MAX_STREAMS_DEFAULT). */
+  maxStreams?: number;
 }
 
 /** Events are typed by src/events/types.ts; the schema only frames the array. */
@@ -76,6 +82,7 @@ export function responseSink(res: SinkResponse): Sink {
 /** The two events routes, plus the heartbeat timer and closing of open streams on shutdown. */
 export const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = async (app, opts) => {
   const { store, hub } = opts;
+  const maxStreams = opts.maxStreams ?? MAX_STREAMS_DEFAULT;
   const heartbeat = setInterval(() => hub.heartbeat(), opts.heartbeatMs ?? HEARTBEAT_MS);
   heartbeat.unref();
   app.addHook('preClose', async () => {
@@ -98,11 +105,18 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = asyn
 
   app.get(
     '/api/events/stream',
-    { schema: { querystring: StreamQuery, response: errorResponses } },
+    { schema: { querystring: StreamQuery, response: { ...errorResponses, 429: ErrorBody } } },
     async (request, reply) => {
       const filter = filterOf(request.query);
       if (typeof filter === 'string') {
         return reply.code(400).send({ error: 'Bad Request', message: filter });
+      }
+      // Each stream holds a socket and a queue: the cap bounds what readers can make the agent hold.
+      if (hub.count >= maxStreams) {
+        return reply
+          .code(429)
+          .header('retry-after', String(STREAMS_RETRY_AFTER_S))
+          .send({ error: 'Too Many Requests', message: `${maxStreams} streams are open already (--max-streams): close one or retry later` });
       }
       const from = lastEventId(request.headers['last-event-id']) ?? request.query.after;
       const replay = from === undefined ? [] : store.after(from, filter);

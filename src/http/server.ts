@@ -24,6 +24,8 @@ export interface ServersOptions {
   logLevel: LogLevel;
   /** Interval of SSE heartbeat comments (default HEARTBEAT_MS). */
   heartbeatMs?: number;
+  /** Concurrent event streams served (default MAX_STREAMS_DEFAULT). */
+  maxStreams?: number;
 }
 
 export interface Servers {
@@ -45,7 +47,13 @@ async function listen(app: App, address: ListenAddress): Promise<string> {
 /** Listens on both addresses; if the second fails, the first is closed before rethrowing. */
 export async function startServers(opts: ServersOptions): Promise<Servers> {
   const metricsApp = buildMetricsApp({ metrics: opts.metrics, readiness: opts.readiness, logLevel: opts.logLevel });
-  const apiApp = buildApiApp({ store: opts.store, hub: opts.hub, heartbeatMs: opts.heartbeatMs, logLevel: opts.logLevel });
+  const apiApp = buildApiApp({
+    store: opts.store,
+    hub: opts.hub,
+    heartbeatMs: opts.heartbeatMs,
+    maxStreams: opts.maxStreams,
+    logLevel: opts.logLevel,
+  });
   try {
     const metricsUrl = await listen(metricsApp, opts.metricsAddress);
     const apiUrl = await listen(apiApp, opts.apiAddress);

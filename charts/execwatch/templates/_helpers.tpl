@@ -98,6 +98,9 @@ keeps values that start with "-" (a --redact regex, say) from being read as flag
 {{- if not (kindIs "invalid" $a.maxSeries) }}
 - --max-series={{ int64 $a.maxSeries }}
 {{- end }}
+{{- if not (kindIs "invalid" $a.maxStreams) }}
+- --max-streams={{ int64 $a.maxStreams }}
+{{- end }}
 {{- with $a.enrichWait }}
 - --enrich-wait={{ . }}
 {{- end }}
