@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 // The whole agent on the real kernel, enriching from the API-server double: fake containers are
 // real cgroup v2 directories named as each runtime names them, pods come from list+watch, and the
 // result is checked where a user looks: /api/events, /metrics and the browse page.
@@ -6,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { chromium } from 'playwright-core';
 import t from 'tap';
@@ -66,11 +65,22 @@ const RUNTIMES = [
     path: (uid: string, id: string) => ['kubelet.slice', 'kubelet-kubepods.slice', `kubelet-kubepods-besteffort-pod${uid.replaceAll('-', '_')}.slice`, `cri-containerd-${id}.scope`],
   },
   {
-    what: 'kubelet cgroupfs with systemd-style containerd names',
-    runtime: 'containerd',
-    path: (uid: string, id: string) => ['kubepods', 'besteffort', `kubepods-besteffort-pod${uid.replaceAll('-', '_')}.slice:cri-containerd:${id}`],
+    // runc on cgroupfs given a systemd-style cgroupsPath makes the "slice:prefix:id" a directory.
+    what: 'kubelet systemd driver with runc on cgroupfs (CRI-O, guaranteed QoS)',
+    runtime: 'cri-o',
+    path: (uid: string, id: string) => ['kubepods', `kubepods-pod${uid.replaceAll('-', '_')}.slice:crio:${id}`],
   },
 ] as const;
+
+/**
+ * The same driver mismatch with containerd and a QoS class: a 145-character leaf, longer than the
+ * 127 the kernel side captures (EXECWATCH_CGROUP_NAME_LEN), so the id at its end is cut off.
+ */
+const OVERLONG = {
+  what: 'kubelet systemd driver with runc on cgroupfs (containerd, besteffort QoS)',
+  runtime: 'containerd',
+  path: (uid: string, id: string) => ['kubepods', 'besteffort', `kubepods-besteffort-pod${uid.replaceAll('-', '_')}.slice:cri-containerd:${id}`],
+} as const;
 
 /** Resolves when the async `check` holds, polling every 50 ms; rejects with `what` after `ms`. */
 async function eventually(check: () => Promise<boolean>, what: string, ms = 10_000): Promise<void> {
@@ -186,6 +196,16 @@ function runInCgroup(cgroup: string, m: string): Promise<void> {
   });
 }
 
+/**
+ * A kubeconfig pointing at `api`, in a directory of its own: t.testdir() is named after the test,
+ * and a second run of this file at the same time (the whole suite next door) would overwrite it.
+ */
+function kubeconfigFor(t: Test, api: ApiServerDouble): string {
+  const dir = mkdtempSync(join(tmpdir(), 'execwatch-kubeconfig-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return api.kubeconfigPath(dir);
+}
+
 function configOf(args: string[]): Config {
   // An empty environment: the flags alone decide, whatever KUBECONFIG the shell has.
   const parsed = parseConfig(args, {});
@@ -225,7 +245,7 @@ t.test('the agent enriches execs from the API server on the real kernel', kernel
   execHelper();
   const api = await startApiServer();
   t.teardown(() => api.close());
-  const kubeconfig = api.kubeconfigPath(t.testdir());
+  const kubeconfig = kubeconfigFor(t, api);
   const container = cgroupArea(t);
 
   const agent = await startAgent(
@@ -260,6 +280,20 @@ t.test('the agent enriches execs from the API server on the real kernel', kernel
         await assertEnriched(t, agent, c, m);
       });
     }
+  });
+
+  t.test(`${OVERLONG.what}: a cgroup name over 127 characters`, async (t) => {
+    // Known gap, reported as TODO assertions (a todo subtest would not run at all).
+    const todo = 'the BPF record keeps 127 bytes of a cgroup name; this leaf has 145 (EXECWATCH_CGROUP_NAME_LEN in bpf/execwatch.h)';
+    const c = container('containerd', OVERLONG.path, OVERLONG.runtime);
+    api.addPod(c.pod());
+    const m = marker('overlong');
+    await runInCgroup(c.cgroup, m);
+    await eventually(async () => (await execOf(agent.apiUrl, m)) !== undefined, 'the exec in /api/events');
+    const event = (await execOf(agent.apiUrl, m)) as ExecEvent;
+    t.equal(event.cgroup, basename(c.cgroup), 'the event carries the whole leaf name', { todo });
+    t.equal(event.containerId, c.id, 'the container id is read from it', { todo });
+    t.equal(event.pod, c.podName, 'and the exec is shown with its pod', { todo });
   });
 
   t.test('a container whose pod appears 1 s after its first exec is still enriched', async (t) => {
@@ -349,7 +383,7 @@ t.test('execwatch with --kubeconfig at the double shows a fake container’s pod
   const node = 'kube-e2e-cli';
   const api = await startApiServer();
   t.teardown(() => api.close());
-  const kubeconfig = api.kubeconfigPath(t.testdir());
+  const kubeconfig = kubeconfigFor(t, api);
   const c = cgroupArea(t)('cli', RUNTIMES[0].path, 'containerd', node);
   api.addPod(c.pod());
 
@@ -366,8 +400,9 @@ t.test('execwatch with --kubeconfig at the double shows a fake container’s pod
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   await eventually(async () => /events\s+http:\/\//.test(err) || child.exitCode !== null, `the start-up lines (${err})`, 30_000);
-  const metricsUrl = (/metrics\s+(http:\/\/\S+)\/metrics/.exec(err) as RegExpExecArray)[1] as string;
-  const apiUrl = (/events\s+(http:\/\/\S+?)\/\s/.exec(err) as RegExpExecArray)[1] as string;
+  const metricsUrl = /metrics\s+(http:\/\/\S+)\/metrics/.exec(err)?.[1];
+  const apiUrl = /events\s+(http:\/\/\S+?)\/\s/.exec(err)?.[1];
+  if (metricsUrl === undefined || apiUrl === undefined) throw new Error(`execwatch did not start (exit ${child.exitCode}): ${err}`);
   await eventually(() => ready(metricsUrl), '/readyz once the pods are listed');
 
   const m = marker('cli');

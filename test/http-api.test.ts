@@ -188,3 +188,34 @@ t.test('buildApiApp accepts a page directory', async (t) => {
   t.teardown(() => app.close());
   t.equal((await app.inject({ method: 'GET', url: '/' })).body, 'HELLO', 'served from there');
 });
+
+t.test('request size limits: a body over 1 KiB gets 413, a URL over 16 KiB gets 431', async (t) => {
+  const { app } = setup(t);
+  const base = await app.listen({ host: '127.0.0.1', port: 0 });
+  const big = await fetch(`${base}/api/events`, { method: 'POST', body: 'x'.repeat(2048), headers: { 'content-type': 'text/plain' } });
+  t.equal(big.status, 413, 'body too large');
+  t.match(await big.json(), { error: 'Payload Too Large' }, 'named');
+  const small = await fetch(`${base}/api/events`, { method: 'POST', body: 'x', headers: { 'content-type': 'text/plain' } });
+  t.equal(small.status, 404, 'a small body still reaches routing: POST is not a route');
+  await small.arrayBuffer();
+  const long = await fetch(`${base}/api/events?q=${'a'.repeat(20_000)}`);
+  t.equal(long.status, 431, 'URL beyond the header limit');
+  await long.arrayBuffer();
+  const ok = await fetch(`${base}/api/events?q=${'a'.repeat(4096)}`);
+  t.equal(ok.status, 200, 'a 4 KiB filter, the most the schema allows, is fine');
+  await ok.arrayBuffer();
+});
+
+t.test('no CORS: other origins get no grant, preflights are not answered', async (t) => {
+  const { app } = setup(t);
+  const res = await app.inject({ method: 'GET', url: '/api/events', headers: { origin: 'https://evil.example' } });
+  t.equal(res.statusCode, 200, 'served (same-origin reads are fine)');
+  t.equal(res.headers['access-control-allow-origin'], undefined, 'no Access-Control-Allow-Origin');
+  const pre = await app.inject({
+    method: 'OPTIONS',
+    url: '/api/events',
+    headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' },
+  });
+  t.equal(pre.statusCode, 404, 'preflight is not a route');
+  t.equal(pre.headers['access-control-allow-origin'], undefined, 'no grant there either');
+});

@@ -48,6 +48,9 @@ export function createApp(opts: BaseOptions) {
       new Error(errors.map((e) => formatValidationError(e, part)).join('; ')),
     // Streams are ended by their own plugin on close; idle keep-alive sockets must not hold it.
     forceCloseConnections: 'idle',
+    // Every route is a GET: nothing legitimate sends a body, and a URL is bounded by Node's 16 KiB
+    // header limit (431 beyond it).
+    bodyLimit: 1024,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.addHook('onSend', async (_request, reply) => {
