@@ -22,6 +22,10 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Load-time knobs, set by the addon before load. */
 const volatile __u32 argv_max_bytes = EXECWATCH_ARGV_DEFAULT;
+/* Wake user space only once this many bytes wait in the ring (0: the kernel's default, a wake-up
+ * for every record the consumer has caught up with). Below the threshold the consumer collects
+ * records on its own timer, so an exec storm costs one wake-up per batch instead of per exec. */
+const volatile __u32 wakeup_bytes = 0;
 
 /* Failed execs read argv pointer by pointer: bound the walk for the verifier. */
 #define MAX_FAILED_ARGS 128
@@ -221,6 +225,17 @@ static __always_inline __u32 put_filename(struct scratch *s, const char *filenam
 	return (__u32)(n - 1); /* without the NUL */
 }
 
+/* Forced past the threshold, not left to the kernel's default: earlier records were submitted
+ * without a wake-up, so the consumer's position no longer tells the kernel that it is waiting. */
+static __always_inline __u64 wakeup_flags(__u64 len)
+{
+	if (!wakeup_bytes)
+		return 0;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + len >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline int submit(struct scratch *s, __u32 filename_len, __u32 argv_len)
 {
 	__u64 len = sizeof(s->rec) + filename_len + argv_len;
@@ -232,7 +247,7 @@ static __always_inline int submit(struct scratch *s, __u32 filename_len, __u32 a
 	s->rec.argv_len = argv_len;
 	s->rec.record_len = len;
 	s->rec.boot_ns = bpf_ktime_get_boot_ns();
-	if (bpf_ringbuf_output(&events, s, len, 0))
+	if (bpf_ringbuf_output(&events, s, len, wakeup_flags(len)))
 		count(EXECWATCH_CTR_RINGBUF_FULL);
 	return 0;
 }

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Delivery without threads: the ring buffer's epoll fd is watched by a uv_poll_t on the Node
- * loop; each wake-up drains the ring into one Buffer and makes one call into JS.
+ * loop; each wake-up drains the ring into one Buffer and makes one call into JS. With a wake-up
+ * threshold (bpf/execwatch.bpf.c wakeup_bytes) the kernel stays quiet below it, and a uv_timer_t
+ * drains the ring every flush interval instead: an exec storm then costs one call per batch, and
+ * a lone exec still arrives within the interval.
  */
 #include <bpf/libbpf.h>
 
@@ -13,22 +16,41 @@
 namespace execwatch
 {
 
-/* The closing handle outlives its Tracer (finalizers may run first at shutdown): own state. */
+/* The closing handles outlive their Tracer (finalizers may run first at shutdown): own state. */
 struct Poll {
 	uv_poll_t handle;
+	uv_timer_t timer;
 	Tracer *owner;
 	napi_async_cleanup_hook_handle finished = nullptr;
+	/* Handles initialised and not yet closed: the last close callback frees this. */
+	int open = 0;
 
 	static void OnReadable(uv_poll_t *handle, int status, int)
 	{
 		static_cast<Poll *>(handle->data)->owner->Deliver(status);
 	}
+	static void OnTimer(uv_timer_t *timer)
+	{
+		static_cast<Poll *>(timer->data)->owner->Deliver(0);
+	}
 	static void OnClosed(uv_handle_t *handle)
 	{
 		Poll *poll = static_cast<Poll *>(handle->data);
+		if (--poll->open > 0)
+			return;
 		if (poll->finished)
 			napi_remove_async_cleanup_hook(poll->finished);
 		delete poll;
+	}
+	void Close()
+	{
+		int handles = open;
+		uv_poll_stop(&handle);
+		if (handles > 1) {
+			uv_timer_stop(&timer);
+			uv_close(reinterpret_cast<uv_handle_t *>(&timer), OnClosed);
+		}
+		uv_close(reinterpret_cast<uv_handle_t *>(&handle), OnClosed);
 	}
 };
 
@@ -61,11 +83,22 @@ Napi::Value Tracer::Start(const Napi::CallbackInfo &info)
 		throw ErrnoError(env, "watch ring buffer", err);
 	}
 	poll_->handle.data = poll_;
+	poll_->open = 1;
 	// Delivery must never be the reason a process stays up.
 	uv_unref(reinterpret_cast<uv_handle_t *>(&poll_->handle));
+	if (flush_interval_ms_ > 0) {
+		// uv_timer_init cannot fail.
+		uv_timer_init(loop, &poll_->timer);
+		poll_->timer.data = poll_;
+		poll_->open = 2;
+		uv_unref(reinterpret_cast<uv_handle_t *>(&poll_->timer));
+	}
 	on_batch_ = Napi::Persistent(info[0].As<Napi::Function>());
 	async_context_ = std::make_unique<Napi::AsyncContext>(env, "execwatch:batch", Value());
 	err = uv_poll_start(&poll_->handle, UV_READABLE, Poll::OnReadable);
+	if (!err && flush_interval_ms_ > 0)
+		err = uv_timer_start(&poll_->timer, Poll::OnTimer, flush_interval_ms_,
+				     flush_interval_ms_);
 	if (err) {
 		StopDelivery(nullptr);
 		ReleaseCallback();
@@ -137,11 +170,10 @@ void Tracer::StopDelivery(napi_async_cleanup_hook_handle finished)
 {
 	if (poll_) {
 		// Stop before the ring (and its epoll fd) goes: the loop must not watch a dead fd.
-		uv_poll_stop(&poll_->handle);
 		poll_->owner = nullptr;
 		poll_->finished = finished;
 		finished = nullptr;
-		uv_close(reinterpret_cast<uv_handle_t *>(&poll_->handle), Poll::OnClosed);
+		poll_->Close();
 		poll_ = nullptr;
 	}
 	ring_buffer__free(ringbuf_);

@@ -24,6 +24,16 @@ namespace
 constexpr double kRingbufMaxBytes = 1 << 30;
 /* Smaller rings overflow on the first burst of execs with full argv. */
 constexpr double kRingbufMinBytes = 1 << 16;
+/*
+ * Wake-up policy defaults. At the machine's maximum exec rate (a few thousand per second) a
+ * wake-up per record costs user space far more than the records themselves: the kernel wakes us
+ * once 32 KiB (about 80 small records) wait, and a timer collects whatever is below that every
+ * 25 ms, which bounds the delay of a lone exec. A quarter of the ring at most, so a burst still
+ * wakes us long before the ring is full.
+ */
+constexpr double kWakeupBytesDefault = 32 * 1024;
+constexpr double kFlushIntervalMsDefault = 25;
+constexpr double kFlushIntervalMsMax = 1000;
 
 const struct {
 	const char *name;
@@ -34,9 +44,11 @@ const struct {
 	{"argv_read_error", EXECWATCH_CTR_ARGV_READ_ERROR},
 };
 
-double ReadInteger(Napi::Object options, const char *name)
+double ReadInteger(Napi::Object options, const char *name, double fallback = NAN)
 {
 	Napi::Value value = options.Get(name);
+	if (value.IsUndefined() && !std::isnan(fallback))
+		return fallback;
 	double number = value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : NAN;
 	// NaN fails this test too; infinities pass and are left to the range checks.
 	if (std::trunc(number) != number)
@@ -108,8 +120,20 @@ Tracer::Options Tracer::ParseOptions(const Napi::CallbackInfo &info)
 					 std::to_string(static_cast<uint64_t>(kRingbufMaxBytes)) +
 					 " (a multiple of the page size)",
 				 ring);
+
+	double wakeup =
+		ReadInteger(options, "wakeupBytes", std::min(kWakeupBytesDefault, ring / 4));
+	if (wakeup < 0 || wakeup > ring / 2)
+		throw OutOfRange(env,
+				 "wakeupBytes must be between 0 and half of ringbufBytes (" +
+					 std::to_string(static_cast<uint64_t>(ring / 2)) + ")",
+				 wakeup);
+	double interval = ReadInteger(options, "flushIntervalMs", kFlushIntervalMsDefault);
+	if (interval < 1 || interval > kFlushIntervalMsMax)
+		throw OutOfRange(env, "flushIntervalMs must be between 1 and 1000", interval);
 	return {path.As<Napi::String>().Utf8Value(), static_cast<uint32_t>(argv),
-		static_cast<uint32_t>(ring)};
+		static_cast<uint32_t>(ring), static_cast<uint32_t>(wakeup),
+		static_cast<uint32_t>(interval)};
 }
 
 Tracer::Tracer(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Tracer>(info), env_(info.Env())
@@ -163,6 +187,11 @@ void Tracer::Open(Napi::Env env, const Options &options)
 	err = SetRodataU32(obj_, "argv_max_bytes", options.argv_max_bytes, &why);
 	if (err)
 		throw ErrnoError(env, "set argv_max_bytes in " + path, err, why);
+	err = SetRodataU32(obj_, "wakeup_bytes", options.wakeup_bytes, &why);
+	if (err)
+		throw ErrnoError(env, "set wakeup_bytes in " + path, err, why);
+	// Without a threshold the kernel wakes us for every record: no timer needed.
+	flush_interval_ms_ = options.wakeup_bytes ? options.flush_interval_ms : 0;
 
 	ResetLibbpfLog();
 	err = bpf_object__load(obj_);

@@ -37,6 +37,10 @@ class Tracer : public Napi::ObjectWrap<Tracer>
 		std::string object_path;
 		uint32_t argv_max_bytes;
 		uint32_t ringbuf_bytes;
+		/* Bytes waiting in the ring that make the kernel wake us; 0: every record. */
+		uint32_t wakeup_bytes;
+		/* How often the records below the threshold are collected, in ms. */
+		uint32_t flush_interval_ms;
 	};
 
 	static Options ParseOptions(const Napi::CallbackInfo &info);
@@ -68,6 +72,7 @@ class Tracer : public Napi::ObjectWrap<Tracer>
 	std::vector<bpf_link *> links_;
 	std::vector<std::string> attached_names_;
 	ring_buffer *ringbuf_ = nullptr;
+	uint32_t flush_interval_ms_ = 0;
 	Poll *poll_ = nullptr;
 	Napi::FunctionReference on_batch_;
 	std::unique_ptr<Napi::AsyncContext> async_context_;

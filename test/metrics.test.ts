@@ -91,6 +91,18 @@ t.test('observeExec counts by pod labels and result; host processes have empty l
   const bare = build();
   bare.observeExec(makeEvent({ workload: null }));
   t.equal(await value(bare, 'execwatch_execs_total', { pod: 'web-1', workload: '', result: 'success' }), 1, 'a pod without controller has an empty workload');
+  bare.observeExec(makeEvent({ container: null }));
+  t.equal(await value(bare, 'execwatch_execs_total', { pod: 'web-1', container: '', result: 'success' }), 1, 'a pod found by UID only has an empty container');
+});
+
+t.test('counts accumulate between scrapes and each scrape adds only what is new', async (t) => {
+  const metrics = build();
+  const pod = { namespace: 'shop', workload: 'Deployment/web', pod: 'web-1', container: 'app', result: 'success' };
+  for (let i = 0; i < 3; i += 1) metrics.observeExec(makeEvent());
+  t.equal(await value(metrics, 'execwatch_execs_total', pod), 3, 'first scrape');
+  t.equal(await value(metrics, 'execwatch_execs_total', pod), 3, 'a second scrape counts nothing twice');
+  metrics.observeExec(makeEvent());
+  t.equal(await value(metrics, 'execwatch_execs_total', pod), 4, 'a later exec is added');
 });
 
 t.test('the label set follows --metric-labels, result always kept', async (t) => {

@@ -124,6 +124,12 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
       { options: { objectPath, ...OPTIONS, ringbufBytes: 3 << 20 }, type: RangeError, match: /options\.ringbufBytes must be a power of two .* got 3145728/ },
       { options: { objectPath, ...OPTIONS, ringbufBytes: 4096 }, type: RangeError, match: /options\.ringbufBytes .* got 4096/ },
       { options: { objectPath, ...OPTIONS, ringbufBytes: 2 ** 31 }, type: RangeError, match: /options\.ringbufBytes .* got 2147483648/ },
+      { options: { objectPath, ...OPTIONS, wakeupBytes: 1.5 }, type: TypeError, match: /options\.wakeupBytes must be an integer/ },
+      { options: { objectPath, ...OPTIONS, wakeupBytes: -1 }, type: RangeError, match: /options\.wakeupBytes must be between 0 and half of ringbufBytes \(524288\), got -1/ },
+      { options: { objectPath, ...OPTIONS, wakeupBytes: (1 << 19) + 1 }, type: RangeError, match: /options\.wakeupBytes .* got 524289/ },
+      { options: { objectPath, ...OPTIONS, flushIntervalMs: '25' }, type: TypeError, match: /options\.flushIntervalMs must be an integer/ },
+      { options: { objectPath, ...OPTIONS, flushIntervalMs: 0 }, type: RangeError, match: /options\.flushIntervalMs must be between 1 and 1000, got 0/ },
+      { options: { objectPath, ...OPTIONS, flushIntervalMs: 1001 }, type: RangeError, match: /options\.flushIntervalMs .* got 1001/ },
     ] as const;
     for (const c of cases) {
       const err = thrown(() => new binding.Tracer(c.options as never));
@@ -253,6 +259,31 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
     await new Promise((r) => setTimeout(r, 200));
     t.equal(calls, 1, 'no batch arrives after close');
     t.match(thrown(() => tracer.stats()), { code: 'ERR_TRACER_CLOSED' }, 'the tracer is closed');
+  });
+
+  t.test('wake-up policy: a storm arrives in few batches, a lone exec within the flush interval', async (t) => {
+    const run = async (extra: Record<string, unknown>) => {
+      const tracer = open(extra);
+      t.teardown(() => tracer.close());
+      tracer.attach();
+      const batches: Buffer[] = [];
+      tracer.start((batch) => batches.push(batch));
+      const loop = spawn('/bin/sh', ['-c', 'i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done'], { stdio: 'ignore' });
+      const fromLoop = () => batches.filter((b) => fieldOf(b, PPID_OFFSET).includes(loop.pid as number));
+      const records = () => fromLoop().reduce((n, b) => n + fieldOf(b, PPID_OFFSET).filter((p) => p === loop.pid).length, 0);
+      await waitFor(() => records() >= 300, '300 records');
+      const storm = fromLoop().length;
+      const started = Date.now();
+      const lone = spawnSync('/bin/true');
+      await waitFor(() => batches.some((b) => pidsOf(b).includes(lone.pid)), `the record of pid ${lone.pid}`);
+      tracer.close();
+      return { storm, lone: Date.now() - started };
+    };
+    const everyRecord = await run({ wakeupBytes: 0 });
+    const threshold = await run({ wakeupBytes: 1 << 16, flushIntervalMs: 100 });
+    t.comment(`300 execs: ${everyRecord.storm} batches waking per record, ${threshold.storm} with a 64 KiB threshold`);
+    t.ok(threshold.storm < everyRecord.storm, 'a wake-up threshold delivers a storm in fewer batches');
+    t.ok(threshold.lone < 1000, `a lone exec below the threshold still arrives, by the flush timer (${threshold.lone} ms)`);
   });
 
   t.test('argvMaxBytes reaches the kernel through .rodata', async (t) => {

@@ -1,6 +1,8 @@
 /**
  * The series of execwatch_execs_total: label values from an event, the cap on the number of
- * series (overflow goes to "_other"), and removal of a deleted pod's series.
+ * series (overflow goes to "_other"), and removal of a deleted pod's series. Counts accumulate
+ * in plain numbers and reach prom-client at scrape time (flush(), from the counter's collect()):
+ * an exec storm then costs a Map lookup per event, not prom-client's label hashing.
  */
 import type { Counter } from 'prom-client';
 import type { MetricLabel } from '../config.js';
@@ -15,6 +17,8 @@ interface Series {
   labels: Labels;
   /** namespace/pod owning the series, when the pod label makes it pod-specific. */
   podKey: string | null;
+  /** Execs counted since the last flush. */
+  pending: number;
 }
 
 const podKeyOf = (namespace: string, pod: string): string => `${namespace}\u0000${pod}`;
@@ -24,6 +28,9 @@ export class ExecSeries {
   private readonly series = new Map<string, Series>();
   private readonly byPod = new Map<string, Set<string>>();
   private readonly perPod: boolean;
+  /** The empty-label series (host processes, unresolved pods) and the overflow ones. */
+  private readonly host: { success: Series; failure: Series };
+  private readonly other: { success: Series; failure: Series };
 
   constructor(
     private readonly counter: Counter<string>,
@@ -31,33 +38,47 @@ export class ExecSeries {
     private readonly maxSeries: number,
   ) {
     this.perPod = labels.includes('pod');
+    const fixed = (labels: Labels): Series => ({ labels, podKey: null, pending: 0 });
+    this.host = { success: fixed(this.valuesOf(null, 'success')), failure: fixed(this.valuesOf(null, 'failure')) };
+    this.other = { success: fixed(this.overflow('success')), failure: fixed(this.overflow('failure')) };
     // Expected series exist at zero before the first exec: those of host processes.
-    for (const result of ['success', 'failure']) counter.inc(this.valuesOf(null, result), 0);
+    counter.inc(this.host.success.labels, 0);
+    counter.inc(this.host.failure.labels, 0);
   }
 
   observe(event: ExecEvent): void {
     const result = event.retval === 0 ? 'success' : 'failure';
     // No pod (host process, or a container whose pod is unknown): the empty-label series.
     if (event.pod === null) {
-      this.counter.inc(this.valuesOf(null, result));
+      this.host[result].pending += 1;
       return;
     }
-    const labels = this.valuesOf(event, result);
-    const key = Object.values(labels).join('\u0000');
-    if (!this.series.has(key)) {
+    const key = this.keyOf(event, result);
+    let found = this.series.get(key);
+    if (found === undefined) {
       if (this.series.size >= this.maxSeries) {
-        this.counter.inc(this.overflow(result));
+        this.other[result].pending += 1;
         return;
       }
       const podKey = this.perPod ? podKeyOf(`${event.namespace}`, event.pod) : null;
-      this.series.set(key, { labels, podKey });
+      found = { labels: this.valuesOf(event, result), podKey, pending: 0 };
+      this.series.set(key, found);
       if (podKey !== null) {
         let keys = this.byPod.get(podKey);
         if (keys === undefined) this.byPod.set(podKey, (keys = new Set()));
         keys.add(key);
       }
     }
-    this.counter.inc(labels);
+    found.pending += 1;
+  }
+
+  /** Hands the counts accumulated since the last call to prom-client (at scrape time). */
+  flush(): void {
+    for (const fixed of [this.host, this.other]) {
+      this.add(fixed.success);
+      this.add(fixed.failure);
+    }
+    for (const found of this.series.values()) this.add(found);
   }
 
   /** Removes every series of a deleted pod (only when the pod label is kept). */
@@ -71,6 +92,26 @@ export class ExecSeries {
       this.series.delete(key);
     }
     this.byPod.delete(podKey);
+  }
+
+  private add(found: Series): void {
+    if (found.pending === 0) return;
+    this.counter.inc(found.labels, found.pending);
+    found.pending = 0;
+  }
+
+  /** The same string as the label values joined, without building the labels object. */
+  private keyOf(event: ExecEvent, result: string): string {
+    let key = '';
+    for (const name of this.labels) {
+      if (name === 'workload') {
+        const workload = event.workload;
+        key += workload ? `${workload.kind}/${workload.name}\u0000` : '\u0000';
+      } else {
+        key += `${event[name] ?? ''}\u0000`;
+      }
+    }
+    return key + result;
   }
 
   private valuesOf(event: ExecEvent | null, result: string): Labels {
