@@ -120,15 +120,16 @@ static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 	return BPF_CORE_READ(kn, parent);
 }
 
-static __always_inline void read_cgroup_name(char *dst, struct kernfs_node *kn, __u32 *flags)
+static __always_inline void read_cgroup_name(char *dst, __u32 size, struct kernfs_node *kn,
+					     __u32 *flags)
 {
 	const char *name = BPF_CORE_READ(kn, name);
 	long n;
 
 	if (!name)
 		return;
-	n = bpf_probe_read_kernel_str(dst, EXECWATCH_CGROUP_NAME_LEN, name);
-	if (n == EXECWATCH_CGROUP_NAME_LEN)
+	n = bpf_probe_read_kernel_str(dst, size, name);
+	if (n == size)
 		*flags |= EXECWATCH_F_CGROUP_NAME_TRUNCATED;
 }
 
@@ -170,9 +171,10 @@ static __always_inline void fill_cgroup(struct execwatch_record *rec, struct tas
 		}
 	}
 	if (kn)
-		read_cgroup_name(rec->cgroup_leaf, kn, &rec->flags);
+		read_cgroup_name(rec->cgroup_leaf, sizeof(rec->cgroup_leaf), kn, &rec->flags);
 	if (parent)
-		read_cgroup_name(rec->cgroup_parent, parent, &rec->flags);
+		read_cgroup_name(rec->cgroup_parent, sizeof(rec->cgroup_parent), parent,
+				 &rec->flags);
 }
 
 static __always_inline struct scratch *begin_record(void)

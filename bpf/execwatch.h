@@ -12,7 +12,11 @@
 #define EXECWATCH_H
 
 #define EXECWATCH_COMM_LEN 16
-#define EXECWATCH_CGROUP_NAME_LEN 128
+/* A cgroup directory name is at most 255 bytes: the leaf (the container's cgroup, e.g.
+ * "kubepods-burstable-pod<uid>.slice:cri-containerd:<64 hex>" of a driver mismatch, 145 bytes) is
+ * kept whole; the parent (a pod slice or a runtime scope, under 80 bytes) gets half of that. */
+#define EXECWATCH_CGROUP_LEAF_LEN 256
+#define EXECWATCH_CGROUP_PARENT_LEN 128
 /* PATH_MAX: bprm->filename is never longer. */
 #define EXECWATCH_FILENAME_MAX 4096
 /* Hard ceiling of the load-time argv budget (--argv-max-bytes); a power of two for the verifier. */
@@ -61,10 +65,10 @@ struct execwatch_record {
 	__u32 reserved1;
 	char comm[EXECWATCH_COMM_LEN];
 	char parent_comm[EXECWATCH_COMM_LEN];
-	char cgroup_leaf[EXECWATCH_CGROUP_NAME_LEN];
-	char cgroup_parent[EXECWATCH_CGROUP_NAME_LEN];
+	char cgroup_leaf[EXECWATCH_CGROUP_LEAF_LEN];
+	char cgroup_parent[EXECWATCH_CGROUP_PARENT_LEN];
 };
 
-#define EXECWATCH_HEADER_SIZE 352
+#define EXECWATCH_HEADER_SIZE 480
 
 #endif /* EXECWATCH_H */

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import {
   ARGV_MAX,
-  CGROUP_NAME_LEN,
+  CGROUP_LEAF_LEN,
+  CGROUP_PARENT_LEN,
   COMM_LEN,
   COUNTERS,
   decodeBatch,
@@ -42,7 +43,8 @@ t.test('the constants mirror bpf/execwatch.h', async (t) => {
   const define = (name: string) => Number(new RegExp(`#define ${name} (\\d+)`).exec(header)?.[1]);
   t.equal(HEADER_SIZE, define('EXECWATCH_HEADER_SIZE'), 'HEADER_SIZE');
   t.equal(COMM_LEN, define('EXECWATCH_COMM_LEN'), 'COMM_LEN');
-  t.equal(CGROUP_NAME_LEN, define('EXECWATCH_CGROUP_NAME_LEN'), 'CGROUP_NAME_LEN');
+  t.equal(CGROUP_LEAF_LEN, define('EXECWATCH_CGROUP_LEAF_LEN'), 'CGROUP_LEAF_LEN');
+  t.equal(CGROUP_PARENT_LEN, define('EXECWATCH_CGROUP_PARENT_LEN'), 'CGROUP_PARENT_LEN');
   t.equal(FILENAME_MAX, define('EXECWATCH_FILENAME_MAX'), 'FILENAME_MAX');
   t.equal(ARGV_MAX, define('EXECWATCH_ARGV_MAX'), 'ARGV_MAX');
 
@@ -87,7 +89,7 @@ t.test('a record decodes into the ExecEvent contract', async (t) => {
       pid: 4242, tid: 4243, ppid: 4200, uid: 1000, gid: 1001,
       comm: 'curl', parentComm: 'sh', filename: '/usr/bin/curl', argv: ['curl', '-s', 'http://example'], argc: 3,
       argvTruncated: false, filenameTruncated: false, retval: 0, fileless: false, execveat: false, readError: false,
-      cgroupId: '4711', cgroup: 'cri-containerd-3f1c.scope', cgroupParent: 'kubepods-pod12.slice',
+      cgroupId: '4711', cgroup: 'cri-containerd-3f1c.scope', cgroupParent: 'kubepods-pod12.slice', cgroupTruncated: false,
       containerId: null, namespace: null, pod: null, podUid: null, container: null, workload: null,
     },
     'every field, enrichment fields null',
@@ -97,14 +99,15 @@ t.test('a record decodes into the ExecEvent contract', async (t) => {
 });
 
 t.test('flags', async (t) => {
-  const booleans = ['argvTruncated', 'filenameTruncated', 'readError', 'execveat', 'fileless'] as const;
+  const booleans = ['argvTruncated', 'filenameTruncated', 'readError', 'execveat', 'fileless', 'cgroupTruncated'] as const;
   const cases = [
     [FLAGS.ARGV_TRUNCATED, ['argvTruncated']],
     [FLAGS.FILENAME_TRUNCATED, ['filenameTruncated']],
     [FLAGS.READ_ERROR, ['readError']],
     [FLAGS.EXECVEAT, ['execveat']],
     [FLAGS.FILELESS, ['fileless']],
-    [FLAGS.CGROUP_V1 | FLAGS.NO_ENTER_STATE | FLAGS.CGROUP_NAME_TRUNCATED, []],
+    [FLAGS.CGROUP_NAME_TRUNCATED, ['cgroupTruncated']],
+    [FLAGS.CGROUP_V1 | FLAGS.NO_ENTER_STATE, []],
     [0, []],
     [0xff, booleans],
   ] as const;
@@ -173,11 +176,16 @@ t.test('bytes that are not UTF-8 show as U+FFFD and are kept exactly in base64',
 });
 
 t.test('fixed-size names', async (t) => {
-  const full = decodeOne({ comm: 'x'.repeat(16), parentComm: 'abc\0garbage', cgroup: 'c'.repeat(128), cgroupParent: '' });
+  const full = decodeOne({ comm: 'x'.repeat(16), parentComm: 'abc\0garbage', cgroup: 'c'.repeat(256), cgroupParent: 'p'.repeat(128) });
   t.equal(full.comm, 'x'.repeat(16), 'a comm filling its 16 bytes has no NUL and is read whole');
   t.equal(full.parentComm, 'abc', 'bytes after the NUL are ignored');
-  t.equal(full.cgroup, 'c'.repeat(128), 'a 128-byte cgroup name is read whole');
-  t.equal(full.cgroupParent, '', 'an empty name');
+  t.equal(full.cgroup, 'c'.repeat(256), 'a 256-byte leaf name is read whole, not into the parent');
+  t.equal(full.cgroupParent, 'p'.repeat(128), 'a 128-byte parent name is read whole, not into the filename');
+  const mismatch = `kubepods-burstable-pod${'1'.repeat(8)}_${'2'.repeat(4)}_${'3'.repeat(4)}_${'4'.repeat(4)}_${'5'.repeat(12)}.slice:cri-containerd:${'a'.repeat(64)}`;
+  t.equal(decodeOne({ cgroup: mismatch }).cgroup, mismatch, `a driver-mismatch leaf (${mismatch.length} bytes) keeps its container id`);
+  t.equal(decodeOne({ cgroupParent: '' }).cgroupParent, '', 'an empty name');
+  t.equal(decodeOne({ flags: FLAGS.CGROUP_NAME_TRUNCATED }).cgroupTruncated, true, 'the truncation flag reaches the event');
+  t.equal(full.cgroupTruncated, false, 'not truncated unless the kernel says so');
 });
 
 t.test('maximum sizes', async (t) => {

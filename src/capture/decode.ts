@@ -8,9 +8,10 @@ import { isUtf8 } from 'node:buffer';
 import type { ExecEvent } from '../events/types.js';
 
 /** sizeof(struct execwatch_record): EXECWATCH_HEADER_SIZE. */
-export const HEADER_SIZE = 352;
+export const HEADER_SIZE = 480;
 export const COMM_LEN = 16;
-export const CGROUP_NAME_LEN = 128;
+export const CGROUP_LEAF_LEN = 256;
+export const CGROUP_PARENT_LEN = 128;
 export const FILENAME_MAX = 4096;
 export const ARGV_MAX = 32768;
 
@@ -34,7 +35,7 @@ export const RECORD_OFFSETS = {
   comm: 64,
   parent_comm: 80,
   cgroup_leaf: 96,
-  cgroup_parent: 224,
+  cgroup_parent: 352,
 } as const;
 
 /** enum execwatch_flag, without the EXECWATCH_F_ prefix. */
@@ -167,8 +168,9 @@ function decodeRecord(buf: Buffer, at: number, ctx: DecodeContext, bootNs: bigin
     execveat: (flags & FLAGS.EXECVEAT) !== 0,
     readError: (flags & FLAGS.READ_ERROR) !== 0,
     cgroupId: u64String(buf, at + O.cgroup_id),
-    cgroup: fixedString(buf, at + O.cgroup_leaf, CGROUP_NAME_LEN),
-    cgroupParent: fixedString(buf, at + O.cgroup_parent, CGROUP_NAME_LEN),
+    cgroup: fixedString(buf, at + O.cgroup_leaf, CGROUP_LEAF_LEN),
+    cgroupParent: fixedString(buf, at + O.cgroup_parent, CGROUP_PARENT_LEN),
+    cgroupTruncated: (flags & FLAGS.CGROUP_NAME_TRUNCATED) !== 0,
     containerId: null,
     namespace: null,
     pod: null,

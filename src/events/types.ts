@@ -50,6 +50,8 @@ export interface ExecEvent {
   /** Names of the process's cgroup directory and its parent, as the kernel saw them. */
   cgroup: string;
   cgroupParent: string;
+  /** A cgroup name was longer than the record keeps (255 bytes for the leaf, 127 for the parent). */
+  cgroupTruncated: boolean;
   containerId: string | null;
   namespace: string | null;
   pod: string | null;

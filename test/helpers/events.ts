@@ -30,6 +30,7 @@ export function makeEvent(overrides: Partial<ExecEvent> = {}): ExecEvent {
     cgroupId: '4711',
     cgroup: 'cri-containerd-3f1c.scope',
     cgroupParent: 'kubepods-pod1234.slice',
+    cgroupTruncated: false,
     containerId: '3f1c'.padEnd(64, '0'),
     namespace: 'shop',
     pod: 'web-1',
@@ -51,6 +52,7 @@ export function makeHostEvent(overrides: Partial<ExecEvent> = {}): ExecEvent {
     workload: null,
     cgroup: 'session-1.scope',
     cgroupParent: 'user-1000.slice',
+    cgroupTruncated: false,
     ...overrides,
   });
 }

@@ -30,7 +30,7 @@ export interface RecordFields {
   argvLen: number;
 }
 
-const HEADER = 352;
+const HEADER = 480;
 
 const DEFAULTS = {
   bootNs: 1_000_000_000n,
@@ -79,8 +79,8 @@ export function encodeRecord(fields: Partial<RecordFields> = {}): Buffer {
   buf.writeUInt32LE(f.argvLen ?? argv.length, 56);
   writeFixed(buf, 64, 16, f.comm);
   writeFixed(buf, 80, 16, f.parentComm);
-  writeFixed(buf, 96, 128, f.cgroup);
-  writeFixed(buf, 224, 128, f.cgroupParent);
+  writeFixed(buf, 96, 256, f.cgroup);
+  writeFixed(buf, 352, 128, f.cgroupParent);
   filename.copy(buf, HEADER);
   argv.copy(buf, HEADER + filename.length);
   return buf;
