@@ -6,7 +6,7 @@
 import { loadNativeBinding } from './capture/native.js';
 import { packageVersion } from './package.js';
 import { ConfigError, parseConfig } from './config.js';
-import { openTracer, startAgent, StartupError } from './agent.js';
+import { openTracer, startAgent } from './agent.js';
 
 /** Longest a shutdown may take before the process exits anyway. */
 const SHUTDOWN_TIMEOUT_MS = 5000;
@@ -33,18 +33,20 @@ async function main(): Promise<void> {
   if (config.check) {
     const { tracer, attached, notes } = await openTracer(config, deps, () => {});
     tracer.close();
-    for (const note of notes) process.stdout.write(`${note}\n`);
-    process.stdout.write(`ok: ${attached.length} programs attached and detached: ${attached.join(', ')}\n`);
+    process.stdout.write(
+      [...notes, `ok: ${attached.length} programs attached and detached: ${attached.join(', ')}`].map((l) => `${l}\n`).join(''),
+    );
     return;
   }
 
   const agent = await startAgent(config, deps);
-  for (const note of agent.notes) process.stderr.write(`execwatch: ${note}\n`);
-  process.stderr.write(
-    `execwatch: capturing execs on ${config.nodeName} (${agent.attached.length} programs attached)\n` +
-      `execwatch: metrics   ${agent.metricsUrl}/metrics\n` +
-      `execwatch: events    ${agent.apiUrl}/  (API ${agent.apiUrl}/api/events)\n`,
-  );
+  const startLines = [
+    ...agent.notes,
+    `capturing execs on ${config.nodeName} (${agent.attached.length} programs attached)`,
+    `metrics   ${agent.metricsUrl}/metrics`,
+    `events    ${agent.apiUrl}/  (API ${agent.apiUrl}/api/events)`,
+  ];
+  process.stderr.write(startLines.map((line) => `execwatch: ${line}\n`).join(''));
   const stop = (signal: string) => {
     process.stderr.write(`execwatch: ${signal}: detaching\n`);
     setTimeout(() => fail(`shutdown took longer than ${SHUTDOWN_TIMEOUT_MS} ms`, 1), SHUTDOWN_TIMEOUT_MS).unref();
@@ -57,9 +59,9 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => stop('SIGTERM'));
 }
 
+// A configuration error exits 2; anything else that stops start-up (unmet requirements, one line
+// each; a load error with its errno code) exits 1.
 main().catch((err: unknown) => {
-  if (err instanceof ConfigError) fail(err.message, 2);
-  if (err instanceof StartupError) fail(err.message, 1);
   const e = err as Error & { code?: string };
-  fail(`${e.message}${e.code ? ` (${e.code})` : ''}`, 1);
+  fail(`${e.message}${e.code ? ` (${e.code})` : ''}`, err instanceof ConfigError ? 2 : 1);
 });
