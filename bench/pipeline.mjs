@@ -20,6 +20,7 @@ if (!existsSync(join(root, 'dist', 'agent.js'))) {
   process.exit(1);
 }
 const { Tracer } = await import(join(root, 'dist/capture/tracer.js'));
+const { HEADER_SIZE: HEADER, RECORD_OFFSETS: O } = await import(join(root, 'dist/capture/decode.js'));
 const { Enricher } = await import(join(root, 'dist/enrich/enricher.js'));
 const { EventStore } = await import(join(root, 'dist/events/store.js'));
 const { EventHub } = await import(join(root, 'dist/events/stream.js'));
@@ -94,10 +95,9 @@ function argvOf(filename) {
   return { bytes, argc: count, flags };
 }
 
-const HEADER = 352;
 let bootNs = 10_000_000_000n;
 
-/** One record, as bpf/execwatch.h lays it out. */
+/** One record, as bpf/execwatch.h lays it out (the offsets the decoder declares). */
 function record(i) {
   const inContainer = random() < 0.5;
   const filename = Buffer.from(pick(BINARIES));
@@ -121,23 +121,23 @@ function record(i) {
     parent = s < 4 ? 'user-1000.slice' : 'system.slice';
   }
   bootNs += 300_000n;
-  buf.writeBigUInt64LE(bootNs, 0);
-  buf.writeBigUInt64LE(cgroupId, 8);
-  buf.writeUInt32LE(len, 16);
-  buf.writeUInt32LE(flags, 20);
-  buf.writeUInt32LE(10_000 + i, 24);
-  buf.writeUInt32LE(10_000 + i, 28);
-  buf.writeUInt32LE(4_000 + (i % 50), 32);
-  buf.writeUInt32LE(inContainer ? 0 : 1000, 36);
-  buf.writeUInt32LE(inContainer ? 0 : 1000, 40);
-  buf.writeInt32LE(random() < 0.02 ? -2 : 0, 44);
-  buf.writeUInt32LE(argc, 48);
-  buf.writeUInt16LE(filename.length, 52);
-  buf.writeUInt32LE(argv.length, 56);
-  buf.write(filename.toString().slice(filename.lastIndexOf('/') + 1).slice(0, 15), 64, 'latin1');
-  buf.write('containerd-shim', 80, 'latin1');
-  buf.write(leaf, 96, 'latin1');
-  buf.write(parent, 224, 'latin1');
+  buf.writeBigUInt64LE(bootNs, O.boot_ns);
+  buf.writeBigUInt64LE(cgroupId, O.cgroup_id);
+  buf.writeUInt32LE(len, O.record_len);
+  buf.writeUInt32LE(flags, O.flags);
+  buf.writeUInt32LE(10_000 + i, O.pid);
+  buf.writeUInt32LE(10_000 + i, O.tid);
+  buf.writeUInt32LE(4_000 + (i % 50), O.ppid);
+  buf.writeUInt32LE(inContainer ? 0 : 1000, O.uid);
+  buf.writeUInt32LE(inContainer ? 0 : 1000, O.gid);
+  buf.writeInt32LE(random() < 0.02 ? -2 : 0, O.retval);
+  buf.writeUInt32LE(argc, O.argc);
+  buf.writeUInt16LE(filename.length, O.filename_len);
+  buf.writeUInt32LE(argv.length, O.argv_len);
+  buf.write(filename.toString().slice(filename.lastIndexOf('/') + 1).slice(0, 15), O.comm, 'latin1');
+  buf.write('containerd-shim', O.parent_comm, 'latin1');
+  buf.write(leaf, O.cgroup_leaf, 'latin1');
+  buf.write(parent, O.cgroup_parent, 'latin1');
   filename.copy(buf, HEADER);
   argv.copy(buf, HEADER + filename.length);
   return buf;

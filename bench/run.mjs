@@ -5,6 +5,7 @@
  * A script, not a test: it needs root, takes a few minutes and its figures depend on the host.
  *
  *   sudo npm run bench [-- --rounds=5 --execs=8000 --no-execsnoop --no-pipeline]
+ *   sudo npm run bench -- --soak=600
  *
  * 1. Compiles bench/storm.c and bench/noop.c (static) with clang into a temporary directory.
  * 2. Throughput: B A B E B A B E … where B is the storm alone (2 workers spawning the do-nothing
@@ -24,6 +25,11 @@
  * 5. The user-space pipeline without the kernel (bench/pipeline.mjs), pinned to one core.
  *
  * Prints a table and writes bench/results/latest.json. The sysctl is restored on every exit.
+ *
+ * --soak=SECONDS runs only the soak instead: the agent under an exec storm at the machine's maximum
+ * rate (one worker per CPU, back-to-back bursts) for that long, its RSS (VmRSS) sampled every 10 s.
+ * Memory is bounded when the last third's highest sample is within 10% of the first third's and
+ * every sample is under 150 MB. Prints the series and the verdict, writes bench/results/soak.json.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
@@ -37,7 +43,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
-    if (!m) die(`unknown argument ${a} (use --rounds=N --execs=N --no-execsnoop --no-pipeline)`);
+    if (!m) die(`unknown argument ${a} (use --rounds=N --execs=N --no-execsnoop --no-pipeline, or --soak=SECONDS)`);
     return [m[1], m[2] ?? true];
   }),
 );
@@ -49,6 +55,11 @@ const LATENCY_EXECS = Number(args['latency-execs'] ?? 2000);
 const RING_EVENTS = 10_000;
 /** Execs run through a fresh agent before its measured storm (fewer than the ring minus EXECS). */
 const WARMUP_EXECS = 1500;
+/** Soak: seconds of storm (0: no soak), RSS sample period, growth allowed from first to last third. */
+const SOAK_SECONDS = args.soak === undefined ? 0 : Number(args.soak);
+if (args.soak !== undefined && !(Number.isInteger(SOAK_SECONDS) && SOAK_SECONDS >= 30)) die(`--soak=${args.soak}: give whole seconds, at least 30`);
+const SOAK_SAMPLE_MS = 10_000;
+const SOAK_GROWTH = 0.1;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 /** Targets of issue 6; `ok` gets the measured value. */
@@ -58,6 +69,7 @@ const TARGETS = {
   cpu: { text: '≤ 15 µs/event', ok: (v) => v <= 15 },
   bpf: { text: '≤ 10 µs/exec', ok: (v) => v <= 10 },
   rss: { text: '≤ 150 MB', ok: (v) => v <= 150 },
+  soak: { text: 'last third ≤ first third + 10%, all ≤ 150 MB', ok: (first, last, peak) => last <= first * (1 + SOAK_GROWTH) && peak <= 150 },
   latency: { text: 'p99 ≤ 200 ms', ok: (v) => v <= 200 },
   pipeline: { text: '≥ 200,000 /s', ok: (v) => v >= 200_000 },
 };
@@ -486,6 +498,102 @@ function summarize(runs, ratios) {
   };
 }
 
+/**
+ * The soak: back-to-back bursts, one worker per CPU, sized to end at the deadline, while RSS,
+ * execs performed and the agent's counters are sampled every SOAK_SAMPLE_MS.
+ */
+async function soak(tools, seconds) {
+  const log = (s) => process.stderr.write(`bench: ${s}\n`);
+  const workers = Math.max(2, cpus().length);
+  const agent = await startAgent();
+  log(`soak: ${seconds} s of exec storm from ${workers} workers, agent pid ${agent.pid}, RSS every ${SOAK_SAMPLE_MS / 1000} s`);
+  const t0 = performance.now();
+  const elapsed = () => (performance.now() - t0) / 1000;
+  const cpu0 = procCpuSeconds(agent.pid);
+  let execs = 0;
+  let rate = 2000;
+  const samples = [];
+  const sample = async () => {
+    const rss = procStatus(agent.pid, 'VmRSS');
+    const m = await scrape(agent);
+    const s = { t: Math.round(elapsed()), rssMB: Number((rss / 2 ** 20).toFixed(1)), execs, seen: m.execs, lost: sum(Object.values(m.lost)) };
+    samples.push(s);
+    log(`soak: t=${String(s.t).padStart(4)} s  RSS ${s.rssMB.toFixed(1).padStart(6)} MB  execs ${s.execs}  seen ${s.seen}  lost ${s.lost}`);
+  };
+  await sample();
+  let next = SOAK_SAMPLE_MS;
+  let sampling = Promise.resolve();
+  const timer = setInterval(() => {
+    if (elapsed() * 1000 >= next) {
+      next += SOAK_SAMPLE_MS;
+      sampling = sampling.then(sample);
+    }
+  }, 100);
+  while (elapsed() < seconds) {
+    // Bursts of about one sample period at the rate seen so far (the execs count moves between
+    // samples), the last one sized to the time left: the storm stops near the deadline.
+    const count = Math.max(workers * 100, Math.round(rate * Math.min(SOAK_SAMPLE_MS / 1000, seconds - elapsed())));
+    const burst = await runStormAsync(tools, 'burst', workers, count);
+    execs += burst.execs;
+    rate = burst.rate;
+  }
+  clearInterval(timer);
+  await sampling;
+  const stormSeconds = elapsed();
+  // Let the last events drain, then the closing sample.
+  await sleep(1000);
+  await sample();
+  const cpu = procCpuSeconds(agent.pid) - cpu0;
+  const peak = procStatus(agent.pid, 'VmHWM') / 2 ** 20;
+  const final = samples[samples.length - 1];
+  const lost = (await scrape(agent)).lost;
+  await agent.stop();
+
+  const third = seconds / 3;
+  const maxOf = (xs) => Math.max(...xs.map((s) => s.rssMB));
+  const firstMax = maxOf(samples.filter((s) => s.t <= third));
+  const lastMax = maxOf(samples.filter((s) => s.t >= seconds - third));
+  const maxMB = maxOf(samples);
+  const bounded = TARGETS.soak.ok(firstMax, lastMax, maxMB);
+  const verdict = {
+    firstThirdMaxMB: firstMax,
+    lastThirdMaxMB: lastMax,
+    growth: lastMax / firstMax - 1,
+    maxSampleMB: maxMB,
+    peakRssMB: Number(peak.toFixed(1)),
+    withinGrowth: lastMax <= firstMax * (1 + SOAK_GROWTH),
+    under150MB: maxMB <= 150,
+    bounded,
+  };
+  const rows = [
+    ['storm', `${execs} execs in ${stormSeconds.toFixed(0)} s = ${Math.round(execs / stormSeconds)}/s from ${workers} workers`],
+    ['events seen / lost', `${final.seen} / ${lostText(lost)}`],
+    ['agent CPU', `${cpu.toFixed(1)} s (${((cpu / stormSeconds) * 100).toFixed(0)}% of one core)`],
+    ['RSS first third max', `${firstMax.toFixed(1)} MB`],
+    ['RSS last third max', `${lastMax.toFixed(1)} MB (${(verdict.growth * 100).toFixed(1)}%)`],
+    ['RSS highest sample / VmHWM', `${maxMB.toFixed(1)} MB / ${verdict.peakRssMB.toFixed(1)} MB`],
+    ['verdict', `${bounded ? 'PASS' : 'FAIL'}: ${TARGETS.soak.text}`],
+  ];
+  const series = samples.map((s) => `${String(s.t).padStart(5)} s  ${s.rssMB.toFixed(1).padStart(6)} MB`).join('\n');
+  const width = Math.max(...rows.map((r) => r[0].length));
+  process.stdout.write(`RSS over time (VmRSS)\n${series}\n\n${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n`);
+
+  const result = {
+    date: new Date().toISOString(),
+    host: { cpus: cpus().length, kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(), node: process.version, staticNoop: tools.staticNoop },
+    config: { seconds, workers, sampleSeconds: SOAK_SAMPLE_MS / 1000, growthAllowed: SOAK_GROWTH },
+    storm: { execs, seconds: stormSeconds, rate: execs / stormSeconds },
+    agent: { seen: final.seen, lost, cpuSeconds: cpu },
+    samples,
+    verdict,
+  };
+  mkdirSync(join(root, 'bench', 'results'), { recursive: true });
+  writeFileSync(join(root, 'bench', 'results', 'soak.json'), `${JSON.stringify(result, null, 2)}\n`);
+  log('wrote bench/results/soak.json');
+}
+
+const lostText = (lost) => Object.entries(lost).filter(([, v]) => v > 0).map(([k, v]) => `${k}=${v}`).join(' ') || '0';
+
 // ------------------------------------------------------------------------------------------
 
 async function main() {
@@ -493,6 +601,11 @@ async function main() {
   const work = mkdtempSync(join(tmpdir(), 'execwatch-bench-'));
   workDir = work;
   const tools = compile(work);
+  if (SOAK_SECONDS > 0) {
+    await soak(tools, SOAK_SECONDS);
+    rmSync(work, { recursive: true, force: true });
+    return;
+  }
   const execsnoop = args['no-execsnoop']
     ? null
     : (['/usr/sbin/execsnoop', '/usr/bin/execsnoop', '/usr/sbin/execsnoop-bpfcc'].find((p) => existsSync(p)) ?? null);
@@ -540,7 +653,6 @@ async function main() {
 
   const untracedRate = median(base.map((b) => b.rate));
   const fmt = (v, digits = 2) => (v === undefined || v === null || Number.isNaN(v) ? 'n/a' : v.toFixed(digits));
-  const lostText = (lost) => Object.entries(lost).filter(([, v]) => v > 0).map(([k, v]) => `${k}=${v}`).join(' ') || '0';
   const agentLost = agent.lostTotal + sum(Object.values(memory.lost)) + sum(Object.values(latency.lost));
   const rows = [
     ['untraced exec rate (median)', `${Math.round(untracedRate)}/s`, '', '', null],

@@ -249,6 +249,9 @@ static __always_inline int submit(struct scratch *s, __u32 filename_len, __u32 a
 	s->rec.argv_len = argv_len;
 	s->rec.record_len = len;
 	s->rec.boot_ns = bpf_ktime_get_boot_ns();
+	/* Before the output, so that a reader who sees a record or a ringbuf_full count also sees
+	 * this count: delivered + lost never exceeds it, and equals it once the ring is drained. */
+	count(EXECWATCH_CTR_EVENTS);
 	if (bpf_ringbuf_output(&events, s, len, wakeup_flags(len)))
 		count(EXECWATCH_CTR_RINGBUF_FULL);
 	return 0;

@@ -44,6 +44,10 @@ enum execwatch_counter {
 	EXECWATCH_CTR_RINGBUF_FULL = 0,	   /* event dropped: ring buffer had no room */
 	EXECWATCH_CTR_STATE_MAP_FULL = 1,  /* failed exec dropped: its entry state was evicted */
 	EXECWATCH_CTR_ARGV_READ_ERROR = 2, /* event delivered, argv or filename unreadable */
+	/* Every event the programs tried to emit, delivered or not (execwatch_kernel_events_total):
+	 * counted before the ring buffer is asked, so it equals what user space delivered plus what
+	 * was lost from the ring buffer on (ringbuf_full, decode_error, pipeline_error, ...). */
+	EXECWATCH_CTR_EVENTS = 3,
 	EXECWATCH_CTR_MAX = 4,
 };
 

@@ -7,7 +7,8 @@
         "tracer.cc",
         "delivery.cc",
         "rodata.cc",
-        "errors.cc"
+        "errors.cc",
+        "capabilities.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

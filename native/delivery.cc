@@ -162,6 +162,7 @@ void Tracer::CallOnBatch(Napi::Env env)
 		// hear of.
 		napi_value error;
 		napi_get_and_clear_last_exception(env, &error);
+		callback_threw_ = true;
 		napi_fatal_exception(env, error);
 	}
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * execwatch.node: the Tracer class plus two small system calls the agent needs before it can
- * trace (declared for JS in src/capture/binding.ts).
+ * execwatch.node: the Tracer class, two small system calls the agent needs before it can trace,
+ * and the capability drop once it does (declared for JS in src/capture/binding.ts).
  */
 #include <napi.h>
 #include <sys/mount.h>
@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <ctime>
 
+#include "capabilities.h"
 #include "errors.h"
 #include "tracer.h"
 
@@ -62,6 +63,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports)
 	exports.Set("bootTimeOffsetNs",
 		    Napi::Function::New<BootTimeOffsetNs>(env, "bootTimeOffsetNs"));
 	exports.Set("mountTracefs", Napi::Function::New<MountTracefs>(env, "mountTracefs"));
+	exports.Set("dropCapabilities",
+		    Napi::Function::New<DropCapabilities>(env, "dropCapabilities"));
+	exports.Set("bpfRefusesUnprivileged",
+		    Napi::Function::New<BpfRefusesUnprivileged>(env, "bpfRefusesUnprivileged"));
 	return exports;
 }
 

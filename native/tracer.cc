@@ -42,6 +42,7 @@ const struct {
 	{"ringbuf_full", EXECWATCH_CTR_RINGBUF_FULL},
 	{"state_map_full", EXECWATCH_CTR_STATE_MAP_FULL},
 	{"argv_read_error", EXECWATCH_CTR_ARGV_READ_ERROR},
+	{"events", EXECWATCH_CTR_EVENTS},
 };
 
 double ReadInteger(Napi::Object options, const char *name, double fallback = NAN)
@@ -299,6 +300,15 @@ void Tracer::OnEnvCleanup(napi_async_cleanup_hook_handle handle, void *arg)
 
 Napi::Value Tracer::Close(const Napi::CallbackInfo &info)
 {
+	/*
+	 * Detach first, then hand JS what the ring still holds: every exec recorded before
+	 * the programs went away is delivered, none after. Only close() can drain: the
+	 * finalizer and the environment cleanup may not call into JS.
+	 */
+	if (poll_ && !delivering_ && !callback_threw_) {
+		DetachAll();
+		Deliver(0);
+	}
 	Teardown();
 	return info.Env().Undefined();
 }

@@ -79,6 +79,8 @@ class Tracer : public Napi::ObjectWrap<Tracer>
 	// Reused between wake-ups: a steady stream of events then allocates nothing here.
 	std::vector<uint8_t> batch_;
 	bool delivering_ = false;
+	/* The callback threw once: its error is reported, close() does not drain into it again. */
+	bool callback_threw_ = false;
 	bool closed_ = false;
 	napi_async_cleanup_hook_handle cleanup_hook_ = nullptr;
 };

@@ -10,12 +10,15 @@ import { checkRequirements } from './capture/requirements.js';
 import { Tracer, type EventSink } from './capture/tracer.js';
 import type { Config } from './config.js';
 import { Enricher } from './enrich/enricher.js';
+import { eventJson } from './events/json.js';
 import { createRedactor } from './events/redact.js';
 import { EventStore } from './events/store.js';
 import { EventHub } from './events/stream.js';
 import type { ExecEvent } from './events/types.js';
+import { openApiToken } from './http/auth.js';
 import { startServers } from './http/server.js';
-import { createPodCache, type PodCache } from './kube/podcache.js';
+import { createPodCache } from './kube/kubeconfig.js';
+import type { PodCache } from './kube/podcache.js';
 import { createMetrics } from './metrics/index.js';
 
 /** A start-up failure: one line per unmet requirement, ready to print. */
@@ -90,6 +93,10 @@ export function notReadyReasons(attached: readonly string[], podCache: Pick<PodC
 }
 
 export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent> {
+  // Before anything is loaded: a bad token file is a configuration error (exit 2).
+  const apiToken = config.apiTokenFile === null
+    ? null
+    : await openApiToken(config.apiTokenFile, deps.stderr ?? process.stderr);
   // The sink runs only after tracer.start() below, when everything it uses exists.
   const { tracer, notes } = await prepareTracer(config, deps, (event, delaySeconds) => {
     metrics.eventDelay(delaySeconds);
@@ -107,7 +114,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
   const store = new EventStore({ maxEvents: config.recentEvents });
   const hub = new EventHub({ maxQueue: 1024, onOverflow: () => metrics.lost('subscriber_overflow') });
   const redact = createRedactor(config.redact);
-  const podCache = createPodCache(config, metrics);
+  const podCache = await createPodCache(config, metrics);
 
   const deliver = (event: ExecEvent): void => {
     store.push(event);
@@ -115,7 +122,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     metrics.observeExec(event);
     if (config.logEvents) {
       if (deps.stdout.writableLength > LOG_BACKLOG_BYTES) metrics.lost('log_overflow');
-      else deps.stdout.write(`${JSON.stringify(event)}\n`);
+      else deps.stdout.write(`${eventJson(event)}\n`);
     }
   };
   const enricher = new Enricher({ podCache, waitMs: config.enrichWaitMs, maxPending: 10_000, metrics, emit: deliver });
@@ -133,6 +140,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
       hub,
       logLevel: config.logLevel,
       maxStreams: config.maxStreams,
+      apiToken,
       readiness: () => {
         const reasons = notReadyReasons(tracer.stats().attached, podCache);
         return { ready: reasons.length === 0, reasons };

@@ -2,7 +2,7 @@
  * The agent's configuration: every option is a flag and an EXECWATCH_* environment variable,
  * validated at start. (The parser and its option table are added below this contract.)
  */
-import { isIPv6 } from 'node:net';
+import { BlockList, isIP, isIPv6 } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot, packageVersion } from './package.js';
@@ -24,6 +24,10 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export interface Config {
   metricsAddress: ListenAddress;
   apiAddress: ListenAddress;
+  /** File holding the bearer token the events API requires, or null: no token. */
+  apiTokenFile: string | null;
+  /** Serve the events API beyond loopback without a token. */
+  apiInsecure: boolean;
   nodeName: string;
   /** Explicit kubeconfig path, or null: in-cluster when available, else standalone. */
   kubeconfig: string | null;
@@ -35,6 +39,8 @@ export interface Config {
   logEvents: boolean;
   logLevel: LogLevel;
   check: boolean;
+  /** Keep every capability after start-up instead of dropping them once the programs are attached. */
+  keepCapabilities: boolean;
   bpfObject: string;
   /** How long series and cache entries of a deleted pod are kept, in milliseconds. */
   podGracePeriodMs: number;
@@ -195,6 +201,11 @@ export const OPTIONS = [
   { key: 'apiAddress', flag: '--api-address', env: 'EXECWATCH_API_ADDRESS', value: '<host:port>',
     description: 'Listen address of the events API and browse page (argv can hold secrets: keep it on loopback).',
     default: '127.0.0.1:9465', parse: parseAddress },
+  { key: 'apiTokenFile', flag: '--api-token-file', env: 'EXECWATCH_API_TOKEN_FILE', value: '<path>',
+    description: 'File holding a bearer token the events API then requires; re-read when it changes.',
+    default: 'none', computeDefault: () => null, parse: text('path', 4096) },
+  { key: 'apiInsecure', flag: '--api-insecure', env: 'EXECWATCH_API_INSECURE', value: '', boolean: true,
+    description: 'Allow an --api-address beyond loopback without --api-token-file.', default: 'false', parse: boolean },
   { key: 'nodeName', flag: '--node-name', env: 'EXECWATCH_NODE_NAME', fallbackEnv: 'NODE_NAME', value: '<name>',
     description: 'Name of this node: stamped on events, selects the pods to watch.', default: 'the host name',
     computeDefault: () => hostname(), parse: text('node name', 253) },
@@ -222,6 +233,9 @@ export const OPTIONS = [
   { key: 'check', flag: '--check', env: null, value: '', boolean: true,
     description: 'Check requirements, load and attach the programs, report and exit (0 ok, 1 not).',
     default: 'false', parse: boolean },
+  { key: 'keepCapabilities', flag: '--keep-capabilities', env: 'EXECWATCH_KEEP_CAPABILITIES', value: '', boolean: true,
+    description: 'Keep every capability after start-up (by default each thread drops them all once the programs are attached).',
+    default: 'false', parse: boolean },
   { key: 'bpfObject', flag: '--bpf-object', env: 'EXECWATCH_BPF_OBJECT', value: '<path>',
     description: 'The compiled BPF object.', default: '<package root>/build/execwatch.bpf.o',
     computeDefault: () => join(packageRoot(), 'build', 'execwatch.bpf.o'), parse: text('path', 4096) },
@@ -245,6 +259,31 @@ const everyFieldHasAnOption: [Unset] extends [never] ? true : Unset = true;
 void everyFieldHasAnOption;
 
 const BY_FLAG = new Map<string, AnyOption>(OPTIONS.map((o) => [o.flag, o]));
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/**
+ * Whether a listen host is this machine's loopback: 127.0.0.0/8, ::1 (any spelling, and
+ * IPv4-mapped 127.x) or "localhost". Any other name may resolve anywhere, so it counts as beyond.
+ */
+export function isLoopbackHost(host: string): boolean {
+  if (host.toLowerCase() === 'localhost') return true;
+  const family = isIP(host);
+  return family !== 0 && LOOPBACK.check(host, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+/** argv can hold secrets: the events API goes beyond loopback only with a token, or when told to. */
+function refuseUnauthenticatedExposure(config: Config): void {
+  const { host, port } = config.apiAddress;
+  if (isLoopbackHost(host) || config.apiTokenFile !== null || config.apiInsecure) return;
+  const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  throw new ConfigError(
+    `--api-address ${address} is beyond loopback and would serve argv to anyone who can connect: ` +
+      'give --api-token-file <path> to require a token, or --api-insecure to serve it without one',
+  );
+}
 
 /** The --help text, generated from OPTIONS. */
 export function helpText(version: string = packageVersion()): string {
@@ -333,5 +372,6 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
   }
   const config: Partial<Record<keyof Config, unknown>> = {};
   for (const o of OPTIONS) config[o.key] = resolve(o, given.get(o), env);
+  refuseUnauthenticatedExposure(config as Config);
   return { kind: 'run', config: config as Config };
 }

@@ -3,6 +3,7 @@
  * The execwatch command: parses the configuration, runs the agent (or --check), and shuts down
  * cleanly on SIGINT/SIGTERM. Everything else lives in agent.ts.
  */
+import { describeDrop, dropCapabilities } from './capture/capabilities.js';
 import { loadNativeBinding } from './capture/native.js';
 import { packageVersion } from './package.js';
 import { ConfigError, parseConfig } from './config.js';
@@ -40,8 +41,12 @@ async function main(): Promise<void> {
   }
 
   const agent = await startAgent(config, deps);
+  // Attached, ring open, listening: nothing left needs a capability. A failed drop ends the
+  // process, and its exit closes every descriptor, so the programs go with it.
+  const privileges = config.keepCapabilities ? '--keep-capabilities: every capability is kept' : describeDrop(dropCapabilities(deps.binding));
   const startLines = [
     ...agent.notes,
+    privileges,
     `capturing execs on ${config.nodeName} (${agent.attached.length} programs attached)`,
     `metrics   ${agent.metricsUrl}/metrics`,
     `events    ${agent.apiUrl}/  (API ${agent.apiUrl}/api/events)`,
@@ -51,7 +56,9 @@ async function main(): Promise<void> {
     process.stderr.write(`execwatch: ${signal}: detaching\n`);
     setTimeout(() => fail(`shutdown took longer than ${SHUTDOWN_TIMEOUT_MS} ms`, 1), SHUTDOWN_TIMEOUT_MS).unref();
     agent.close().then(
-      () => process.exit(0),
+      // Every event the agent had read is in the --log-events output before it exits: writes to
+      // a pipe can still be queued, and the callback of an empty write runs after them.
+      () => process.stdout.write('', () => process.exit(0)),
       (err: unknown) => fail(`shutdown failed: ${String(err)}`, 1),
     );
   };

@@ -14,7 +14,7 @@ import t from 'tap';
 import { notReadyReasons, startAgent, StartupError, type Agent } from '../src/agent.js';
 import type { NativeBinding, NativeTracer, NativeTracerOptions } from '../src/capture/binding.js';
 import { loadNativeBinding } from '../src/capture/native.js';
-import { parseConfig, type Config } from '../src/config.js';
+import { ConfigError, parseConfig, type Config } from '../src/config.js';
 import type { ExecEvent } from '../src/events/types.js';
 import { packageVersion } from '../src/package.js';
 import { startApiServer } from './helpers/apiserver.js';
@@ -131,7 +131,7 @@ function recordingBinding(real: NativeBinding): { binding: NativeBinding; loaded
     }
   }
   return {
-    binding: { Tracer: RecordingTracer, bootTimeOffsetNs: () => real.bootTimeOffsetNs(), mountTracefs: (target) => real.mountTracefs(target) },
+    binding: { ...real, Tracer: RecordingTracer },
     loaded,
   };
 }
@@ -215,6 +215,28 @@ t.test('start-up fails with every unmet requirement and loads nothing', async (t
   );
   t.equal((err as Error).message, (err as StartupError).problems.join('\n'), 'the message is those lines');
   t.same(mountedAt, [join(root, 'sys/kernel/tracing')], 'the mount was tried under the given root, not on the host');
+});
+
+t.test('an unusable --api-token-file stops start-up before anything is loaded', async (t) => {
+  const dir = t.testdir({ empty: '\n' });
+  const binding = {
+    Tracer: () => {
+      throw new Error('must not load a program');
+    },
+    bootTimeOffsetNs: () => 0n,
+    mountTracefs: () => {
+      throw new Error('must not mount');
+    },
+  } as unknown as NativeBinding;
+  for (const file of ['empty', 'absent']) {
+    const path = join(dir, file);
+    const config = configOf([...LISTEN_ANYWHERE, '--api-token-file', path]);
+    // With and without a stderr of its own: later warnings about the file go there.
+    const stderr = file === 'empty' ? new Writable() : undefined;
+    const err: unknown = await startAgent(config, { binding, stdout: new Writable(), stderr, root: dir, version: '0.0.0' }).catch((e: unknown) => e);
+    t.type(err, ConfigError, `${file}: a ConfigError (exit 2)`);
+    t.match((err as Error).message, `--api-token-file: ${JSON.stringify(path)}`, `${file}: names the flag and the file`);
+  }
 });
 
 t.test('the agent on the real kernel', kernelTest(), async (t) => {
@@ -518,6 +540,24 @@ t.test('the agent on the real kernel', kernelTest(), async (t) => {
     const text = await (await fetch(`${agent.metricsUrl}/metrics`)).text();
     t.ok(sampleSum(text, 'execwatch_events_lost_total', { stage: 'log_overflow' }) >= 1, 'execwatch_events_lost_total{stage="log_overflow"} counts it');
     t.equal(stuck.writableLength, 17 * 1024 * 1024, 'nothing more piled up on the stuck stdout');
+  });
+
+  t.test('with --api-token-file: the events API needs the token, metrics do not', async (t) => {
+    const dir = t.testdir({ token: 'agent-token\n' });
+    const agent = await startAgent(
+      configOf([...LISTEN_ANYWHERE, '--api-token-file', join(dir, 'token'), '--log-level', 'fatal']),
+      { binding: real, stdout: new Writable(), version: packageVersion() },
+    );
+    t.teardown(() => agent.close());
+    const status = async (url: string, headers: Record<string, string> = {}) => {
+      const res = await fetch(url, { headers });
+      await res.arrayBuffer();
+      return res.status;
+    };
+    t.equal(await status(`${agent.apiUrl}/api/events`), 401, '/api/events without the token: 401');
+    t.equal(await status(`${agent.apiUrl}/api/events`, { authorization: 'Bearer agent-token' }), 200, 'with it: 200');
+    t.equal(await status(`${agent.apiUrl}/`), 200, 'the page itself is public');
+    t.equal(await status(`${agent.metricsUrl}/metrics`), 200, '/metrics is unaffected');
   });
 
   t.test('a listen address in use: the error surfaces, the programs are detached', async (t) => {

@@ -8,8 +8,8 @@ import { METRIC_LABELS, OPTIONS, parseConfig } from '../src/config.js';
 import { createMetrics } from '../src/metrics/index.js';
 import { chartDir, helm, type K8sObject, release, renderChart, repoRoot, runFetchHelm } from './helpers/helm.js';
 
-interface Mount { name: string; mountPath: string; readOnly?: boolean }
-interface Volume { name: string; hostPath?: { path: string } }
+interface Mount { name: string; mountPath: string; readOnly?: boolean; subPath?: string }
+interface Volume { name: string; hostPath?: { path: string }; secret?: { secretName: string; defaultMode?: number; items?: { key: string; path: string }[] } }
 interface Container {
   image: string;
   args: string[];
@@ -64,6 +64,7 @@ const SCENARIOS = [
   { file: 'servicemonitor-values.yaml', privileged: true, serviceMonitor: true, promAnnotations: false, rbac: true, dashboardNs: 'monitoring', testPod: true },
   { file: 'custom-args-values.yaml', privileged: true, serviceMonitor: false, promAnnotations: true, rbac: true, dashboardNs: release.namespace, testPod: true },
   { file: 'minimal-values.yaml', privileged: true, serviceMonitor: false, promAnnotations: true, rbac: false, dashboardNs: null, testPod: false },
+  { file: 'api-token-values.yaml', privileged: true, serviceMonitor: false, promAnnotations: true, rbac: true, dashboardNs: release.namespace, testPod: true, apiHost: '0.0.0.0' },
 ] as const;
 
 const LEAST_PRIVILEGE_CAPS = ['BPF', 'PERFMON', 'DAC_READ_SEARCH', 'SYS_RESOURCE'];
@@ -147,7 +148,7 @@ for (const s of SCENARIOS) {
 
     for (const m of container.volumeMounts) t.equal(m.readOnly, true, `mount ${m.mountPath} is read-only`);
     const hostPaths = Object.fromEntries(pod.volumes.map((v) => [v.name, v.hostPath?.path]));
-    const mounted = container.volumeMounts.map((m) => [m.mountPath, hostPaths[m.name]]);
+    const mounted = container.volumeMounts.filter((m) => hostPaths[m.name] !== undefined).map((m) => [m.mountPath, hostPaths[m.name]]);
     const expected = [['/sys/fs/cgroup', '/sys/fs/cgroup'], ['/sys/kernel/btf', '/sys/kernel/btf']];
     if (!s.privileged) expected.push(['/sys/kernel/tracing', '/sys/kernel/tracing']);
     t.same(mounted, expected, 'host paths mounted at the same place');
@@ -187,7 +188,8 @@ for (const s of SCENARIOS) {
     const parsed = parseConfig(container.args, { NODE_NAME: 'node-1' });
     t.equal(parsed.kind, 'run', 'the agent accepts the rendered arguments');
     if (parsed.kind === 'run') {
-      t.same(parsed.config.apiAddress, { host: '127.0.0.1', port: 9465 }, 'events API on the loopback');
+      const apiHost = 'apiHost' in s ? s.apiHost : '127.0.0.1';
+      t.same(parsed.config.apiAddress, { host: apiHost, port: 9465 }, `events API on ${apiHost}`);
       t.same(parsed.config.metricsAddress, { host: '0.0.0.0', port: 9464 }, 'metrics on every address');
       t.equal(parsed.config.nodeName, 'node-1', 'node name from NODE_NAME');
     }
@@ -226,15 +228,37 @@ t.test('custom agent flags reach the agent as the values say', async (t) => {
       recentEvents: c.recentEvents, argvMaxBytes: c.argvMaxBytes, ringbufBytes: c.ringbufBytes, metricLabels: c.metricLabels,
       redact: c.redact.map((r) => r.source), logEvents: c.logEvents, logLevel: c.logLevel,
       podGracePeriodMs: c.podGracePeriodMs, maxSeries: c.maxSeries, enrichWaitMs: c.enrichWaitMs,
+      apiTokenFile: c.apiTokenFile, apiInsecure: c.apiInsecure,
     },
     {
       recentEvents: 50000, argvMaxBytes: 8192, ringbufBytes: 16 * 1024 * 1024, metricLabels: ['namespace', 'workload'],
       redact: ['(password|passwd|token|secret)=\\S+', '-p\\S+', 'AKIA[0-9A-Z]{16}'], logEvents: true, logLevel: 'debug',
       podGracePeriodMs: 300_000, maxSeries: 20000, enrichWaitMs: 3000,
+      apiTokenFile: '/etc/execwatch/api-token/token', apiInsecure: true,
     },
     'every flag parsed to the configured value',
   );
   t.equal(container.env.find((e) => e.name === 'EXECWATCH_EXAMPLE')?.value, '1', 'extraEnv is passed');
+});
+
+t.test('the events API token comes from a Secret mounted as a directory; none by default', async (t) => {
+  const { pod, container } = agentOf(renderChart([join(ciDir, 'api-token-values.yaml')]));
+  const volume = pod.volumes.find((v) => v.name === 'api-token');
+  t.same(volume?.secret, { secretName: 'execwatch-api-token', defaultMode: 0o400, items: [{ key: 'api-token', path: 'token' }] }, 'the Secret key as a file named token, readable by the agent only');
+  const mount = container.volumeMounts.find((m) => m.name === 'api-token');
+  t.same(mount, { name: 'api-token', mountPath: '/etc/execwatch/api-token', readOnly: true }, 'mounted read-only as a directory (a subPath would never see a rotation)');
+  const parsed = parseConfig(container.args, { NODE_NAME: 'node-1' });
+  if (parsed.kind !== 'run') throw new Error(`parseConfig returned ${parsed.kind}`);
+  t.equal(parsed.config.apiTokenFile, `${mount?.mountPath}/token`, '--api-token-file names the mounted file');
+  t.equal(parsed.config.apiInsecure, false, 'not insecure');
+
+  const plain = agentOf(renderChart());
+  t.notOk(plain.pod.volumes.some((v) => v.name === 'api-token'), 'no token volume by default');
+  t.notOk(plain.container.args.some((a) => a.startsWith('--api-token-file') || a === '--api-insecure'), 'nor its flags');
+
+  const insecure = agentOf(renderChart([], ['api.address=0.0.0.0', 'api.insecure=true']));
+  const open = parseConfig(insecure.container.args, { NODE_NAME: 'node-1' });
+  t.ok(open.kind === 'run' && open.config.apiInsecure && open.config.apiTokenFile === null, 'api.insecure: beyond loopback without a token, as asked');
 });
 
 /** Agent flags the chart sets no value for, and why. */
@@ -262,6 +286,9 @@ const BAD_VALUES = [
   { set: 'securityContext.privilegd=false', message: "additional properties 'privilegd' not allowed" },
   { set: 'metrics.port=70000', message: "at '/metrics/port': maximum: got 70,000, want 65,535" },
   { set: 'agent.enrichWait=2 seconds', message: "at '/agent/enrichWait'" },
+  { set: 'api.address=0.0.0.0', message: 'api.address 0.0.0.0 is beyond loopback: set api.tokenSecret.name to require a token, or api.insecure=true' },
+  { set: 'api.tokenSecret.key=', message: "at '/api/tokenSecret/key'" },
+  { set: 'api.insecure=maybe', message: "at '/api/insecure'" },
 ] as const;
 
 t.test('the schema rejects bad values with a message naming the key', async (t) => {
@@ -363,7 +390,7 @@ t.test('the dashboard ConfigMap holds the dashboard, querying only what the agen
   // What a running agent exports: its real registry, with the default process metrics.
   const metrics = createMetrics({
     labels: [...METRIC_LABELS], maxSeries: 100, version: '0', kernel: '0', podCount: () => 0,
-    captureStats: () => ({ counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0 }, attached: ['x'], decodeErrors: 0, pipelineErrors: 0 }),
+    captureStats: () => ({ counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0 }, attached: ['x'], decodeErrors: 0, pipelineErrors: 0 }),
   });
   const exposition = await metrics.registry.metrics();
   const families = [...exposition.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => ({ name: m[1] ?? '', type: m[2] }));

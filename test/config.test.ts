@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { ConfigError, LOG_LEVELS, METRIC_LABELS, OPTIONS, parseConfig, type Config } from '../src/config.js';
+import { ConfigError, isLoopbackHost, LOG_LEVELS, METRIC_LABELS, OPTIONS, parseConfig, type Config } from '../src/config.js';
 
 const repoRoot = join(import.meta.dirname, '..');
 
@@ -29,6 +29,8 @@ t.test('defaults', async (t) => {
     {
       metricsAddress: { host: '0.0.0.0', port: 9464 },
       apiAddress: { host: '127.0.0.1', port: 9465 },
+      apiTokenFile: null,
+      apiInsecure: false,
       nodeName: hostname(),
       kubeconfig: null,
       recentEvents: 10000,
@@ -44,6 +46,7 @@ t.test('defaults', async (t) => {
       maxSeries: 10000,
       maxStreams: 32,
       enrichWaitMs: 2000,
+      keepCapabilities: false,
     },
     'every option has its documented default',
   );
@@ -58,6 +61,7 @@ t.test('valid values, as flags and as environment variables', async (t) => {
     ['--node-name', 'worker-7.example', 'nodeName', 'worker-7.example'],
     ['--node-name', 'n'.repeat(253), 'nodeName', 'n'.repeat(253)],
     ['--kubeconfig', '/etc/kube/config', 'kubeconfig', '/etc/kube/config'],
+    ['--api-token-file', '/var/run/secrets/execwatch/token', 'apiTokenFile', '/var/run/secrets/execwatch/token'],
     ['--recent-events', '1', 'recentEvents', 1],
     ['--recent-events', '1000000', 'recentEvents', 1_000_000],
     ['--argv-max-bytes', '32768', 'argvMaxBytes', 32768],
@@ -148,6 +152,8 @@ t.test('bad values stop with one line naming the flag or variable, the value and
     [['--node-name', 'n'.repeat(254)], {}, `--node-name: "${'n'.repeat(254)}" is too long (a non-empty node name of at most 253 characters)`],
     [[], { EXECWATCH_KUBECONFIG: '' }, 'EXECWATCH_KUBECONFIG (--kubeconfig): "" is empty (a non-empty path of at most 4096 characters)'],
     [['--bpf-object='], {}, '--bpf-object: "" is empty (a non-empty path of at most 4096 characters)'],
+    [['--api-token-file='], {}, '--api-token-file: "" is empty (a non-empty path of at most 4096 characters)'],
+    [['--api-insecure=maybe'], {}, '--api-insecure: "maybe" is not a boolean (one of 1, 0, true, false, yes, no)'],
     [['--ringbuf-bytes=8MB'], {}, '--ringbuf-bytes: "8MB" is not a byte size (a power of two from 64Ki to 1Gi, in bytes or with a Ki, Mi or Gi suffix)'],
     [['--ringbuf-bytes=32Ki'], {}, '--ringbuf-bytes: "32Ki" is out of range (a power of two from 64Ki to 1Gi, in bytes or with a Ki, Mi or Gi suffix)'],
     [['--ringbuf-bytes=2Gi'], {}, '--ringbuf-bytes: "2Gi" is out of range (a power of two from 64Ki to 1Gi, in bytes or with a Ki, Mi or Gi suffix)'],
@@ -179,6 +185,52 @@ t.test('bad values stop with one line naming the flag or variable, the value and
   }
   const multiline = errorOf(['--node-name', 'a'.repeat(300) + '\nb']);
   t.notMatch(multiline, /\n/, 'a value with a newline still gives a one-line message');
+});
+
+/** Listen hosts of the events API: loopback or not. */
+const LISTEN_HOSTS = [
+  { address: '127.0.0.1:9465', loopback: true },
+  { address: '127.0.0.53:9465', loopback: true },
+  { address: '127.255.255.254:1', loopback: true },
+  { address: 'localhost:9465', loopback: true },
+  { address: 'LocalHost:9465', loopback: true },
+  { address: '[::1]:9465', loopback: true },
+  { address: '[0:0:0:0:0:0:0:1]:9465', loopback: true },
+  { address: '[::ffff:127.0.0.1]:9465', loopback: true },
+  { address: '0.0.0.0:9465', loopback: false },
+  { address: '[::]:9465', loopback: false },
+  { address: '10.0.0.7:9465', loopback: false },
+  { address: '128.0.0.1:9465', loopback: false },
+  { address: '126.255.255.255:9465', loopback: false },
+  { address: '[::2]:9465', loopback: false },
+  { address: '[::ffff:10.0.0.1]:9465', loopback: false },
+  { address: 'node-1.example:9465', loopback: false },
+  { address: 'localhost.example:9465', loopback: false },
+  { address: '127.0.0.1.nip.io:9465', loopback: false },
+] as const;
+
+t.test('the events API binds beyond loopback only with --api-token-file or --api-insecure', async (t) => {
+  for (const { address, loopback } of LISTEN_HOSTS) {
+    const host = address.slice(0, address.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+    t.equal(isLoopbackHost(host), loopback, `${host}: ${loopback ? 'loopback' : 'beyond loopback'}`);
+    const bare = errorOf(['--api-address', address]);
+    if (loopback) t.equal(bare, '(no error)', `${address}: allowed without a token`);
+    else {
+      t.equal(
+        bare,
+        `--api-address ${address} is beyond loopback and would serve argv to anyone who can connect: ` +
+          'give --api-token-file <path> to require a token, or --api-insecure to serve it without one',
+        `${address}: refused, naming both flags`,
+      );
+    }
+    t.equal(errorOf(['--api-address', address, '--api-token-file', '/run/token']), '(no error)', `${address}: allowed with a token file`);
+    t.equal(errorOf(['--api-address', address, '--api-insecure']), '(no error)', `${address}: allowed with --api-insecure`);
+  }
+  t.match(errorOf([], { EXECWATCH_API_ADDRESS: '0.0.0.0:9465' }), /^--api-address 0\.0\.0\.0:9465 is beyond loopback/, 'from the environment too');
+  t.equal(errorOf([], { EXECWATCH_API_ADDRESS: '0.0.0.0:9465', EXECWATCH_API_TOKEN_FILE: '/run/token' }), '(no error)', 'EXECWATCH_API_TOKEN_FILE counts');
+  t.equal(errorOf([], { EXECWATCH_API_ADDRESS: '0.0.0.0:9465', EXECWATCH_API_INSECURE: 'true' }), '(no error)', 'EXECWATCH_API_INSECURE counts');
+  t.match(errorOf(['--api-address=0.0.0.0:9465', '--api-insecure=false']), /beyond loopback/, '--api-insecure=false does not');
+  t.equal(errorOf(['--metrics-address=0.0.0.0:1', '--api-address=127.0.0.1:2']), '(no error)', 'the metrics listener is not concerned');
 });
 
 t.test('--help and --version', async (t) => {

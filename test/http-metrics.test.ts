@@ -16,7 +16,7 @@ const metricsFor = () =>
     version: '0.1.0',
     kernel: '6.18.0',
     captureStats: () => ({
-      counters: { ringbuf_full: 2, state_map_full: 1, argv_read_error: 3 },
+      counters: { ringbuf_full: 2, state_map_full: 1, argv_read_error: 3, events: 9 },
       attached: ['execwatch_enter_execve', 'execwatch_sched_exec'],
       decodeErrors: 0,
       pipelineErrors: 0,
@@ -100,6 +100,7 @@ t.test('startServers binds both listeners; a real scrape passes promtool check m
   for (const family of [
     'execwatch_execs_total',
     'execwatch_events_lost_total',
+    'execwatch_kernel_events_total',
     'execwatch_argv_truncated_total',
     'execwatch_argv_read_errors_total',
     'execwatch_enrichment_total',

@@ -17,7 +17,7 @@ async function setup(t: Test, opts: { maxQueue?: number; heartbeatMs?: number; m
     maxSeries: 10,
     version: 'test',
     kernel: 'test',
-    captureStats: () => ({ counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0 }, attached: [], decodeErrors: 0, pipelineErrors: 0 }),
+    captureStats: () => ({ counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0 }, attached: [], decodeErrors: 0, pipelineErrors: 0 }),
   });
   const store = new EventStore({ maxEvents: 100 });
   const hub = new EventHub({ maxQueue: opts.maxQueue ?? 64, onOverflow: () => metrics.lost('subscriber_overflow') });

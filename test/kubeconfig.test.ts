@@ -1,13 +1,19 @@
+import { renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import t from 'tap';
-import { loadKubeConfig } from '../src/kube/kubeconfig.js';
-import { createPodCache, PodCache } from '../src/kube/podcache.js';
-import { startApiServer } from './helpers/apiserver.js';
+import { createPodCache, loadKubeConfig } from '../src/kube/kubeconfig.js';
+import { makePod, startApiServer } from './helpers/apiserver.js';
 
 /** The type of a subtest's `t` (the last overload of t.test takes only the callback). */
 type Test = Parameters<Parameters<typeof t.test>[0]>[0];
 
 const TOKEN_DIR = 'var/run/secrets/kubernetes.io/serviceaccount';
 const metrics = { kubeWatchRestart: () => {}, forgetPod: () => {} };
+
+/** Whether the client library has been loaded in this process (its CommonJS node-fetch is). */
+const clientLibraryLoaded = (): boolean =>
+  Object.keys(createRequire(import.meta.url).cache).some((path) => path.includes('/node_modules/node-fetch/'));
 
 /** Runs with KUBERNETES_SERVICE_HOST/PORT set as given (undefined = unset), restored afterwards. */
 function withServiceEnv(t: Test, host: string | undefined, port = '443'): void {
@@ -24,12 +30,25 @@ function withServiceEnv(t: Test, host: string | undefined, port = '443'): void {
   });
 }
 
+// First: every later test loads the library.
+t.test('standalone never loads the client library; a kubeconfig does', async (t) => {
+  withServiceEnv(t, undefined);
+  const config = { kubeconfig: null, nodeName: 'node-1', podGracePeriodMs: 1000 };
+  t.equal(await createPodCache(config, metrics), null, 'standalone: no pod cache');
+  t.equal(await loadKubeConfig(null), null, 'standalone: no configuration');
+  t.notOk(clientLibraryLoaded(), 'standalone: @kubernetes/client-node not loaded');
+  const api = await startApiServer();
+  t.teardown(() => api.close());
+  await createPodCache({ ...config, kubeconfig: api.kubeconfigPath(t.testdir()) }, metrics);
+  t.ok(clientLibraryLoaded(), 'with a kubeconfig: loaded');
+});
+
 t.test('an explicit kubeconfig wins', async (t) => {
   const api = await startApiServer();
   t.teardown(() => api.close());
   withServiceEnv(t, '10.96.0.1');
   const root = t.testdir({ [TOKEN_DIR]: { token: 'sa-token' } });
-  const kc = loadKubeConfig(api.kubeconfigPath(t.testdir()), { root });
+  const kc = await loadKubeConfig(api.kubeconfigPath(t.testdir()), { root });
   t.equal(kc?.getCurrentCluster()?.server, api.url, 'the file is used even in a cluster');
 });
 
@@ -37,16 +56,17 @@ t.test('an explicit kubeconfig that cannot be used stops the agent with its path
   const dir = t.testdir({
     'no-context': JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [], users: [], contexts: [] }),
   });
-  t.throws(() => loadKubeConfig(`${dir}/missing`), { message: /^--kubeconfig .*\/missing: ENOENT/ }, 'a missing file');
-  t.throws(() => loadKubeConfig(`${dir}/no-context`), { message: /no current context with a cluster$/ }, 'a file without a cluster');
+  await t.rejects(loadKubeConfig(`${dir}/missing`), { message: /^--kubeconfig .*\/missing: ENOENT/ }, 'a missing file');
+  await t.rejects(loadKubeConfig(`${dir}/no-context`), { message: /no current context with a cluster$/ }, 'a file without a cluster');
 });
 
 t.test('in-cluster when the service account and KUBERNETES_SERVICE_HOST exist', async (t) => {
   withServiceEnv(t, '10.96.0.1');
   const root = t.testdir({ [TOKEN_DIR]: { token: 'sa-token', 'ca.crt': 'x', namespace: 'execwatch' } });
-  const kc = loadKubeConfig(null, { root });
+  const kc = await loadKubeConfig(null, { root });
   t.equal(kc?.getCurrentCluster()?.server, 'https://10.96.0.1:443', 'the in-cluster API server');
-  t.equal(kc?.getCurrentUser()?.authProvider?.config?.tokenFile, `${root}/${TOKEN_DIR}/token`, 'the projected token file');
+  t.same(kc?.getCurrentUser()?.authProvider, { name: 'execwatch-token-file', config: { path: `${root}/${TOKEN_DIR}/token` } },
+    'the projected token file, read by execwatch');
 });
 
 /** [what, KUBERNETES_SERVICE_HOST, token file present]: all standalone. */
@@ -61,7 +81,7 @@ t.test('standalone otherwise', async (t) => {
     await t.test(what, async (t) => {
       withServiceEnv(t, host);
       const root = t.testdir(token ? { [TOKEN_DIR]: { token: 'x' } } : {});
-      t.equal(loadKubeConfig(null, { root }), null, 'no API server configuration');
+      t.equal(await loadKubeConfig(null, { root }), null, 'no API server configuration');
     });
   }
 });
@@ -69,10 +89,76 @@ t.test('standalone otherwise', async (t) => {
 t.test('createPodCache: null in standalone mode, a cache with a kubeconfig', async (t) => {
   withServiceEnv(t, undefined);
   const config = { kubeconfig: null, nodeName: 'node-1', podGracePeriodMs: 1000 };
-  t.equal(createPodCache(config, metrics), null, 'standalone: no pod cache');
+  t.equal(await createPodCache(config, metrics), null, 'standalone: no pod cache');
   const api = await startApiServer();
   t.teardown(() => api.close());
-  const cache = createPodCache({ ...config, kubeconfig: api.kubeconfigPath(t.testdir()) }, metrics);
+  const { PodCache } = await import('../src/kube/podcache.js');
+  const cache = await createPodCache({ ...config, kubeconfig: api.kubeconfigPath(t.testdir()) }, metrics);
   t.type(cache, PodCache, 'a pod cache');
   t.equal(cache?.synced, false, 'not started, not synced');
+});
+
+/** Polls until `check` holds; fails the test with `what` after `ms`. */
+async function waitFor(t: Test, check: () => boolean, what: string, ms = 5000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) {
+      t.fail(`timed out waiting: ${what}`);
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  t.pass(what);
+}
+
+t.test('in-cluster, the service-account token is read from disk for every request', async (t) => {
+  const api = await startApiServer({ tls: true });
+  t.teardown(() => api.close());
+  withServiceEnv(t, '127.0.0.1', String(api.port));
+  const root = t.testdir({ [TOKEN_DIR]: { token: 'expired\n', 'ca.crt': api.ca as string, namespace: 'execwatch' } });
+  const tokenFile = join(root, TOKEN_DIR, 'token');
+  // As the kubelet does: a new file swapped in, never one half written.
+  const rotate = (token: string) => {
+    writeFileSync(`${tokenFile}.new`, token);
+    renameSync(`${tokenFile}.new`, tokenFile);
+  };
+  const bearer = () => api.requests.at(-1)?.authorization;
+  api.acceptTokens(['first']);
+  api.addPod(makePod({ name: 'a' }));
+
+  const kubeConfig = await loadKubeConfig(null, { root });
+  const { PodCache } = await import('../src/kube/podcache.js');
+  const cache = new PodCache({ kubeConfig: kubeConfig!, nodeName: 'node-1', metrics, gracePeriodMs: 1000, backoffBaseMs: 50, backoffMaxMs: 100 });
+  t.teardown(() => cache.stop());
+  await cache.start();
+  await waitFor(t, () => /HTTP 401/.test(cache.readiness().reasons.join()), 'an expired token at start');
+  t.match(cache.readiness().reasons, [/^pod watch: HTTP 401: Unauthorized \(retrying in \d+ms\)$/], 'readiness says the API server refused it');
+  rotate('first');
+  await waitFor(t, () => cache.synced && api.watchers === 1, 'synced over TLS once the file holds a valid token');
+  t.equal(bearer(), 'Bearer first', 'with the token from the file, without its newline');
+
+  await t.test('rotated, the old token revoked: the next request carries the new one', async (t) => {
+    const restarts = cache.restarts;
+    rotate('second');
+    api.acceptTokens(['second']);
+    api.closeWatches();
+    api.addPod(makePod({ name: 'b' }));
+    await waitFor(t, () => cache.size === 2 && api.watchers === 1, 'the pod added after the rotation arrives');
+    t.equal(cache.restarts, restarts, 'no request was refused: no restart');
+    t.equal(bearer(), 'Bearer second', 'the new token');
+  });
+
+  await t.test('expired before the file is rotated: retried until it is', async (t) => {
+    const restarts = cache.restarts;
+    const asked = api.requests.length;
+    api.acceptTokens(['third']);
+    api.closeWatches();
+    api.addPod(makePod({ name: 'c' }));
+    await waitFor(t, () => cache.restarts >= restarts + 2, 'refused with 401 and retried');
+    t.ok(api.requests.slice(asked).every((r) => r.authorization === 'Bearer second'), 'the only token on disk, each time');
+    t.ok(cache.readiness().ready, 'still ready: the cache keeps serving');
+    rotate('third');
+    await waitFor(t, () => cache.size === 3 && api.watchers === 1, 'back in sync with the rotated token');
+    t.equal(bearer(), 'Bearer third', 'the rotated token');
+  });
 });

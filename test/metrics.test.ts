@@ -9,7 +9,7 @@ const ALL_LABELS: MetricLabel[] = ['namespace', 'workload', 'pod', 'container'];
 
 function stats(over: Partial<CaptureStats> = {}): CaptureStats {
   return {
-    counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0 },
+    counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0 },
     attached: ['handle_exec'],
     decodeErrors: 0,
     pipelineErrors: 0,
@@ -56,7 +56,7 @@ t.test('every family exists from the start, with expected series at zero', async
     ['execwatch_events_lost_total', { stage: 'pipeline_error' }, 0],
     ['execwatch_events_lost_total', { stage: 'subscriber_overflow' }, 0],
     ['execwatch_events_lost_total', { stage: 'log_overflow' }, 0],
-    ['execwatch_events_lost_total', { stage: 'enrich_overflow' }, 0],
+    ['execwatch_kernel_events_total', {}, 0],
     ['execwatch_argv_truncated_total', {}, 0],
     ['execwatch_argv_read_errors_total', {}, 0],
     ['execwatch_enrichment_total', { result: 'pod' }, 0],
@@ -157,7 +157,7 @@ t.test('kernel counters are read at scrape time and never decrease', async (t) =
     },
   });
   const readsAtStart = reads;
-  now = stats({ counters: { ringbuf_full: 5, state_map_full: 2, argv_read_error: 3 }, decodeErrors: 1, pipelineErrors: 2 });
+  now = stats({ counters: { ringbuf_full: 5, state_map_full: 2, argv_read_error: 3, events: 40 }, decodeErrors: 1, pipelineErrors: 2 });
   t.equal(reads, readsAtStart, 'nothing read before a scrape');
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'ringbuf_full' }), 5, 'ringbuf_full');
   t.ok(reads > readsAtStart, 'read during the scrape');
@@ -165,13 +165,15 @@ t.test('kernel counters are read at scrape time and never decrease', async (t) =
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'decode_error' }), 1, 'decode_error');
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'pipeline_error' }), 2, 'pipeline_error');
   t.equal(await value(metrics, 'execwatch_argv_read_errors_total'), 3, 'argv read errors');
-  now = stats({ counters: { ringbuf_full: 1, state_map_full: 2, argv_read_error: 4 }, decodeErrors: 1 });
+  t.equal(await value(metrics, 'execwatch_kernel_events_total'), 40, 'events the kernel produced');
+  now = stats({ counters: { ringbuf_full: 1, state_map_full: 2, argv_read_error: 4, events: 30 }, decodeErrors: 1 });
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'ringbuf_full' }), 5, 'a lower reading does not decrease the counter');
+  t.equal(await value(metrics, 'execwatch_kernel_events_total'), 40, 'nor the kernel events');
   t.equal(await value(metrics, 'execwatch_argv_read_errors_total'), 4, 'a higher reading raises it to the value');
   metrics.lost('subscriber_overflow');
-  metrics.lost('enrich_overflow', 3);
+  metrics.lost('log_overflow', 3);
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'subscriber_overflow' }), 1, 'user-space loss');
-  t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'enrich_overflow' }), 3, 'user-space loss by n');
+  t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'log_overflow' }), 3, 'user-space loss by n');
 });
 
 t.test('a failing stats read keeps the last values and the scrape succeeds', async (t) => {
@@ -179,7 +181,7 @@ t.test('a failing stats read keeps the last values and the scrape succeeds', asy
   const metrics = build({
     read: () => {
       if (fail) throw new Error('tracer closed');
-      return stats({ counters: { ringbuf_full: 7, state_map_full: 0, argv_read_error: 0 } });
+      return stats({ counters: { ringbuf_full: 7, state_map_full: 0, argv_read_error: 0, events: 12 } });
     },
   });
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'ringbuf_full' }), 0, 'zero before any reading');
@@ -189,6 +191,28 @@ t.test('a failing stats read keeps the last values and the scrape succeeds', asy
   fail = true;
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'ringbuf_full' }), 7, 'kept when the read fails');
   t.equal(await value(metrics, 'execwatch_argv_read_errors_total'), 0, 'other kernel counters too');
+  t.equal(await value(metrics, 'execwatch_kernel_events_total'), 12, 'the kernel events too');
+});
+
+t.test('in one scrape the kernel events are read after the losses, so they never fall short', async (t) => {
+  // A kernel that goes on emitting while the agent scrapes: every read returns the counters as
+  // they are, then one more event is counted and lost (events first, as the BPF program does).
+  const kernel = { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0 };
+  const metrics = build({
+    read: () => {
+      const snapshot = stats({ counters: { ...kernel } });
+      kernel.events += 1;
+      kernel.ringbuf_full += 1;
+      return snapshot;
+    },
+  });
+  for (let scrape = 1; scrape <= 3; scrape += 1) {
+    const text = await metrics.registry.metrics();
+    const read = (re: RegExp) => Number(re.exec(text)?.[1]);
+    const lost = read(/^execwatch_events_lost_total\{stage="ringbuf_full"\} (\d+)$/m);
+    const events = read(/^execwatch_kernel_events_total (\d+)$/m);
+    t.ok(lost < events, `scrape ${scrape}: ringbuf_full ${lost} < kernel events ${events}`);
+  }
 });
 
 t.test('bpf_attached is 1 per attached program and drops to 0 on detach', async (t) => {

@@ -45,14 +45,14 @@ t.test('package layout', async (t) => {
 
 t.test('loadNativeBinding', async (t) => {
   const dir = t.testdir({
-    'fake.cjs': 'module.exports = { Tracer: function () {}, bootTimeOffsetNs() { return 0n; }, mountTracefs() {} };',
+    'fake.cjs': 'module.exports = { Tracer: function () {}, bootTimeOffsetNs() { return 0n; }, mountTracefs() {}, dropCapabilities() {}, bpfRefusesUnprivileged() {} };',
     'stale.cjs': 'module.exports = { Tracer: function () {} };',
   });
   t.throws(() => loadNativeBinding(join(dir, 'none.node')), /native addon not built: run npm run build:addon/, 'a missing addon names the fix');
   t.equal(typeof loadNativeBinding(join(dir, 'fake.cjs')).bootTimeOffsetNs, 'function', 'a module with the surface loads');
   t.throws(
     () => loadNativeBinding(join(dir, 'stale.cjs')),
-    /does not export bootTimeOffsetNs, mountTracefs/,
+    /does not export bootTimeOffsetNs, mountTracefs, dropCapabilities, bpfRefusesUnprivileged/,
     'a module missing functions is refused, naming them',
   );
 });
@@ -101,7 +101,7 @@ t.test('scripts/build-addon.mjs', async (t) => {
     encoding: 'utf8',
     env: { ...process.env, NODE_OPTIONS: '' },
   });
-  t.equal(probe.stdout.trim(), 'Tracer,bootTimeOffsetNs,mountTracefs', 'the built addon loads and exports the surface');
+  t.equal(probe.stdout.trim(), 'Tracer,bootTimeOffsetNs,bpfRefusesUnprivileged,dropCapabilities,mountTracefs', 'the built addon loads and exports the surface');
 });
 
 t.test('native addon on the real kernel', kernelTest(), async (t) => {
@@ -229,7 +229,7 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
     t.comment(`idle loop during ${execs} execs: ${batches.reduce((n, b) => n + pidsOf(b).length, 0)} records in ${batches.length} batches, largest ${Math.max(...batches.map((b) => b.length))} bytes`);
 
     const stats = tracer.stats();
-    t.same(Object.keys(stats.counters).sort(), ['argv_read_error', 'ringbuf_full', 'state_map_full'], 'the three kernel counters');
+    t.same(Object.keys(stats.counters).sort(), ['argv_read_error', 'events', 'ringbuf_full', 'state_map_full'], 'the four kernel counters');
     t.ok(Object.values(stats.counters).every((v) => Number.isInteger(v) && v >= 0), 'counters are non-negative integers');
     t.same([...stats.attached].sort(), PROGRAMS, 'stats lists the attached programs');
 

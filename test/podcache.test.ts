@@ -2,9 +2,10 @@ import t from 'tap';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Backoff } from '../src/kube/backoff.js';
-import { createPodCache, describeError, type PodCache, type PodCacheOptions } from '../src/kube/podcache.js';
+import { createPodCache } from '../src/kube/kubeconfig.js';
+import { describeError, type PodCache, type PodCacheOptions } from '../src/kube/podcache.js';
 import { PodIndex, podInfoOf } from '../src/kube/podindex.js';
-import { makePod, startApiServer, type ApiServerDouble } from './helpers/apiserver.js';
+import { makePod, startApiServer, type ApiServerDouble, type ApiServerOptions } from './helpers/apiserver.js';
 
 const hex = (c: string) => c.repeat(64);
 
@@ -30,22 +31,29 @@ interface Setup {
   api: ApiServerDouble;
   cache: PodCache;
   restarts: number[];
+  /** Before the first sync: the delay each restart waited, from the readiness reason. */
+  delays: number[];
   forgotten: string[];
   lists: () => number;
   watches: () => { resourceVersion?: string; allowWatchBookmarks?: string; timeoutSeconds?: string; fieldSelector?: string }[];
 }
 
 /** A double with the given pods, and a pod cache for node-1 pointed at it (not started). */
-async function setup(t: Test, tuning: Partial<PodCacheOptions> & { gracePeriodMs?: number } = {}): Promise<Setup> {
-  const api = await startApiServer();
+async function setup(t: Test, tuning: Partial<PodCacheOptions> & { gracePeriodMs?: number } = {}, apiOptions: ApiServerOptions = {}): Promise<Setup> {
+  const api = await startApiServer(apiOptions);
   const restarts: number[] = [];
+  const delays: number[] = [];
   const forgotten: string[] = [];
   const metrics = {
-    kubeWatchRestart: () => restarts.push(Date.now()),
+    kubeWatchRestart: () => {
+      restarts.push(Date.now());
+      const waited = /\(retrying in (\d+)ms\)$/.exec(cache.readiness().reasons[0] ?? '');
+      if (waited) delays.push(Number(waited[1]));
+    },
     forgetPod: (namespace: string, pod: string) => forgotten.push(`${namespace}/${pod}`),
   };
   const config = { kubeconfig: api.kubeconfigPath(t.testdir()), nodeName: 'node-1', podGracePeriodMs: tuning.gracePeriodMs ?? 60_000 };
-  const cache = createPodCache(config, metrics, { backoffBaseMs: 20, backoffMaxMs: 200, ...tuning }) as PodCache;
+  const cache = (await createPodCache(config, metrics, { backoffBaseMs: 20, backoffMaxMs: 200, ...tuning })) as PodCache;
   t.teardown(async () => {
     await cache.stop();
     await api.close();
@@ -54,6 +62,7 @@ async function setup(t: Test, tuning: Partial<PodCacheOptions> & { gracePeriodMs
     api,
     cache,
     restarts,
+    delays,
     forgotten,
     lists: () => api.requests.filter((r) => r.query.watch !== 'true').length,
     watches: () => api.requests.filter((r) => r.query.watch === 'true').map((r) => r.query),
@@ -240,6 +249,121 @@ t.test('a bookmark moves the resume point past changes of other nodes', async (t
   t.equal(s.lists(), 1, 'no 410, no relist');
 });
 
+t.test('API server unreachable at start: not ready with the reason, retries growing to a cap', async (t) => {
+  const s = await setup(t, { backoffBaseMs: 20, backoffMaxMs: 80, random: () => 1 });
+  await s.api.stopListening();
+  await s.cache.start();
+  await waitFor(t, () => s.delays.length >= 5, 'five restarts while refused');
+  t.same(s.delays.slice(0, 5), [20, 40, 80, 80, 80], 'each delay doubles, then stays at the cap');
+  t.equal(s.restarts.length, s.cache.restarts, 'every restart counted in execwatch_kube_watch_restarts_total');
+  t.match(s.cache.readiness(), { ready: false, reasons: [/^pod watch: connect ECONNREFUSED 127\.0\.0\.1:\d+ \(retrying in 80ms\)$/] }, 'not ready, saying why');
+  t.equal(s.cache.byContainerId(hex('a')), undefined, 'lookups answer (nothing) instead of waiting or throwing');
+  s.api.addPod(makePod({ name: 'a', containers: [{ name: 'app', id: hex('a') }] }));
+  await s.api.listen();
+  await waitFor(t, () => s.cache.synced && s.cache.byContainerId(hex('a')) !== undefined, 'synced once the server answers');
+  t.same(s.cache.readiness(), { ready: true, reasons: [] }, 'ready');
+});
+
+t.test('jittered delays stay between half the ceiling and the ceiling', async (t) => {
+  const draws = [0, 0.5, 1, 0, 0.5, 1];
+  const s = await setup(t, { backoffBaseMs: 20, backoffMaxMs: 80, random: () => draws.shift() ?? 1 });
+  await s.api.stopListening();
+  await s.cache.start();
+  await waitFor(t, () => s.delays.length >= 6, 'six restarts while refused');
+  // Ceilings 20, 40, 80, 80, 80, 80: the upper half of each, as drawn.
+  t.same(s.delays.slice(0, 6), [10, 30, 80, 40, 60, 80], 'spread by the random draw, never above the cap');
+});
+
+/** The names of the pods the cache resolves these containers to. */
+function names(s: Setup, ids: string[]): (string | undefined)[] {
+  return ids.map((id) => s.cache.byContainerId(hex(id))?.name);
+}
+
+t.test('API server gone mid-run and back', async (t) => {
+  for (const compacted of [false, true]) {
+    await t.test(compacted ? 'its history compacted meanwhile: 410, one relist' : 'resuming where the watch was', async (t) => {
+      const s = await setup(t, { backoffBaseMs: 10, backoffMaxMs: 40 });
+      for (const name of ['a', 'b', 'c']) s.api.addPod(makePod({ name, containers: [{ name: 'app', id: hex(name) }] }));
+      await started(t, s);
+      const uidOfB = s.cache.byContainerId(hex('b'))?.uid;
+      await s.api.stopListening();
+      s.api.addPod(makePod({ name: 'd', containers: [{ name: 'app', id: hex('d') }] }));
+      s.api.deletePod('default', 'a');
+      s.api.updatePod(makePod({ name: 'b', uid: uidOfB, containers: [{ name: 'app', id: hex('e') }] }));
+      if (compacted) s.api.compact();
+      await waitFor(t, () => s.cache.restarts >= 2, 'restarting while the server is gone');
+      t.same(names(s, ['a', 'b', 'c', 'd']), ['a', 'b', 'c', undefined], 'the last known pods still resolve meanwhile');
+      t.same(s.cache.readiness(), { ready: true, reasons: [] }, 'still ready: it keeps serving');
+      await s.api.listen();
+      await waitFor(t, () => s.cache.byContainerId(hex('d')) !== undefined && s.api.watchers === 1, 'watching again, the new pod known');
+      await waitFor(t, () => s.cache.size === 3, 'the pod deleted meanwhile is no longer counted');
+      t.same(names(s, ['b', 'c', 'd', 'e']), [undefined, 'c', 'd', 'b'], 'every change made meanwhile applied (b runs e now)');
+      t.equal(s.cache.byPodUid(uidOfB as string)?.containers.size, 1, 'the modified pod once, with its new container only');
+      t.equal(s.cache.byContainerId(hex('a'))?.name, 'a', 'the deleted pod kept resolvable for late events');
+      t.equal(s.lists(), compacted ? 2 : 1, compacted ? 'one relist after 410 Gone' : 'no relist');
+      t.equal(s.restarts.length, s.cache.restarts, 'every restart counted');
+    });
+  }
+});
+
+t.test('410 Gone on a continue token starts the list over', async (t) => {
+  const s = await setup(t, { pageSize: 2 });
+  for (const name of ['a', 'b', 'c', 'd', 'e']) s.api.addPod(makePod({ name, containers: [{ name: 'app', id: hex(name) }] }));
+  const first = s.api.stall();
+  await s.cache.start();
+  await waitFor(t, () => s.lists() === 1, 'the first page is asked for');
+  const second = s.api.stall();
+  first();
+  await waitFor(t, () => s.lists() === 2, 'the second page is asked for');
+  s.api.addPod(makePod({ name: 'f', containers: [{ name: 'app', id: hex('f') }] }));
+  s.api.compact();
+  second();
+  await waitFor(t, () => s.cache.synced && s.api.watchers === 1, 'synced after listing again');
+  t.equal(s.lists(), 5, 'two pages, the expired one, then three pages from the start');
+  t.equal(s.cache.size, 6, 'every pod once, the one added meanwhile included');
+  t.equal(s.cache.restarts, 1, 'the library does not handle a 410 on a list: one restart');
+});
+
+t.test('a watch that stalls without closing', async (t) => {
+  await t.test('silent after answering: ended after the idle timeout, resumed, counted', async (t) => {
+    const s = await setup(t, { watchIdleMs: 300, backoffBaseMs: 10, backoffMaxMs: 10 });
+    s.api.addPod(makePod({ name: 'a', containers: [{ name: 'app', id: hex('a') }] }));
+    await started(t, s);
+    s.api.stallWatches();
+    const stalledAt = Date.now();
+    s.api.addPod(makePod({ name: 'b', containers: [{ name: 'app', id: hex('b') }] }));
+    await sleep(150);
+    t.equal(s.cache.byContainerId(hex('b')), undefined, 'the stalled watch delivers nothing');
+    t.equal(s.cache.byContainerId(hex('a'))?.name, 'a', 'the cache still answers');
+    await waitFor(t, () => s.cache.byContainerId(hex('b')) !== undefined, 'the pod added during the stall arrives');
+    const took = Date.now() - stalledAt;
+    t.ok(took >= 290 && took < 2000, `restarted after the idle timeout, not before nor much later (${took} ms)`);
+    t.equal(s.api.watchers, 1, 'the stalled connection was closed: one watch open');
+    t.equal(s.cache.restarts, 1, 'one restart');
+    t.equal(s.restarts.length, 1, 'counted in execwatch_kube_watch_restarts_total');
+    t.equal(s.lists(), 1, 'resumed from the resource version: no relist');
+    t.equal(s.cache.size, 2, 'no duplicate');
+  });
+  await t.test('a watch request never answered: given up after the idle timeout', async (t) => {
+    const s = await setup(t, { watchIdleMs: 300, backoffBaseMs: 10, backoffMaxMs: 10 });
+    await started(t, s);
+    const release = s.api.stall();
+    s.api.closeWatches();
+    await waitFor(t, () => s.watches().length === 3 && s.api.watchers === 1, 'a new watch after the unanswered one');
+    t.equal(s.cache.restarts, 1, 'one restart');
+    release();
+    await sleep(50);
+    t.equal(s.api.watchers, 1, 'the abandoned request, answered late, opens no second watch');
+  });
+  await t.test('a quiet watch kept alive by bookmarks is left alone', async (t) => {
+    const s = await setup(t, { watchIdleMs: 300 }, { bookmarkEveryMs: 100 });
+    await started(t, s);
+    await sleep(1000);
+    t.equal(s.cache.restarts, 0, 'no restart');
+    t.equal(s.watches().length, 1, 'the same watch all along');
+  });
+});
+
 t.test('stop', async (t) => {
   await t.test('during the backoff: no restart', async (t) => {
     const s = await setup(t, { backoffBaseMs: 200, random: () => 1 });
@@ -295,8 +419,8 @@ echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","s
     contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
   }));
   let restarts = 0;
-  const cache = createPodCache({ kubeconfig, nodeName: 'node-1', podGracePeriodMs: 1000 },
-    { kubeWatchRestart: () => restarts++, forgetPod: () => {} }, { backoffBaseMs: 10 }) as PodCache;
+  const cache = (await createPodCache({ kubeconfig, nodeName: 'node-1', podGracePeriodMs: 1000 },
+    { kubeWatchRestart: () => restarts++, forgetPod: () => {} }, { backoffBaseMs: 10 })) as PodCache;
   t.teardown(() => cache.stop());
   await cache.start();
   await waitFor(t, () => api.watchers === 1, 'watching after the failure');
@@ -310,7 +434,8 @@ const errors = [
   ['watch status', Object.assign(new Error('Internal Server Error'), { statusCode: 500 }), 'HTTP 500: Internal Server Error'],
   ['API exception with a Status body', Object.assign(new Error('HTTP-Code: 403\nMessage: x\nBody: {}'), { code: 403, body: { message: 'pods is forbidden' } }), 'HTTP 403: pods is forbidden'],
   ['API exception with a Status as text', Object.assign(new Error('HTTP-Code: 500\nMessage: x'), { code: 500, body: '{"kind":"Status","message":"etcdserver: timeout"}' }), 'HTTP 500: etcdserver: timeout'],
-  ['API exception with a body that is not JSON', Object.assign(new Error('HTTP-Code: 502\nMessage: Bad Gateway'), { code: 502, body: '<html>' }), 'HTTP 502: HTTP-Code: 502'],
+  ['API exception with a body that is not JSON', Object.assign(new Error('HTTP-Code: 502\nMessage: Bad Gateway'), { code: 502, body: '<html>' }), 'HTTP 502: Bad Gateway'],
+  ['API exception without a body (401)', Object.assign(new Error('HTTP-Code: 401\nMessage: Unauthorized\nBody: undefined\nHeaders: {}'), { code: 401 }), 'HTTP 401: Unauthorized'],
   ['API exception with a JSON body without message', Object.assign(new Error('HTTP-Code: 502'), { code: 502, body: null }), 'HTTP 502: HTTP-Code: 502'],
   ['plain error', new Error('boom'), 'boom'],
   ['not an error', 'weird', 'weird'],

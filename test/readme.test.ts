@@ -22,7 +22,7 @@ t.test('every metric family and loss stage is documented', async (t) => {
     maxSeries: 10,
     version: '0.0.0',
     kernel: '6.1.0',
-    captureStats: () => ({ counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0 }, attached: [], decodeErrors: 0, pipelineErrors: 0 }),
+    captureStats: () => ({ counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0 }, attached: [], decodeErrors: 0, pipelineErrors: 0 }),
   });
   const families = (await metrics.registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => n.startsWith('execwatch_'));
   t.ok(families.length >= 10, `found the agent's families (${families.length})`);

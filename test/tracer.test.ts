@@ -22,7 +22,7 @@ function fakeBinding(opts: { attachThrows?: Error; offsetNs?: bigint } = {}) {
   const made: FakeNative[] = [];
   class Tracer implements FakeNative {
     closes = 0;
-    counters: NativeCounters = { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0 };
+    counters: NativeCounters = { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0 };
     statsThrows = false;
     #onBatch: ((batch: Buffer) => void) | null = null;
     #attached: string[] = [];
@@ -53,6 +53,8 @@ function fakeBinding(opts: { attachThrows?: Error; offsetNs?: bigint } = {}) {
     Tracer,
     bootTimeOffsetNs: () => opts.offsetNs ?? 0n,
     mountTracefs: () => {},
+    dropCapabilities: () => ({ threads: 1, boundingSetCleared: true }),
+    bpfRefusesUnprivileged: () => false,
   };
   return { binding, made };
 }
@@ -161,14 +163,14 @@ t.test('an event the pipeline throws on is counted and reported; the rest of the
 t.test('counters survive close, including a close whose last read fails', async (t) => {
   const { binding, made } = fakeBinding();
   const tracer = new Tracer(binding, OPTIONS, () => {}, noSinkError(t));
-  t.same(tracer.stats().counters, { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0 }, 'zero before anything');
+  t.same(tracer.stats().counters, { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0 }, 'zero before anything');
   tracer.start();
   const native = made[0] as FakeNative;
-  native.counters = { ringbuf_full: 3, state_map_full: 1, argv_read_error: 2 };
+  native.counters = { ringbuf_full: 3, state_map_full: 1, argv_read_error: 2, events: 10 };
   tracer.stats();
-  native.counters = { ringbuf_full: 7, state_map_full: 1, argv_read_error: 2 };
+  native.counters = { ringbuf_full: 7, state_map_full: 1, argv_read_error: 2, events: 20 };
   tracer.close();
-  t.same(tracer.stats(), { counters: { ringbuf_full: 7, state_map_full: 1, argv_read_error: 2 }, attached: [], decodeErrors: 0, pipelineErrors: 0 }, 'read at close, kept after');
+  t.same(tracer.stats(), { counters: { ringbuf_full: 7, state_map_full: 1, argv_read_error: 2, events: 20 }, attached: [], decodeErrors: 0, pipelineErrors: 0 }, 'read at close, kept after');
   tracer.close();
   t.equal(native.closes, 1, 'close is idempotent');
 
@@ -176,9 +178,9 @@ t.test('counters survive close, including a close whose last read fails', async 
   const other = new Tracer(second.binding, OPTIONS, () => {}, noSinkError(t));
   other.start();
   const n2 = second.made[0] as FakeNative;
-  n2.counters = { ringbuf_full: 5, state_map_full: 0, argv_read_error: 0 };
+  n2.counters = { ringbuf_full: 5, state_map_full: 0, argv_read_error: 0, events: 5 };
   t.equal(other.stats().counters.ringbuf_full, 5, 'read while open');
-  n2.counters = { ringbuf_full: 9, state_map_full: 0, argv_read_error: 0 };
+  n2.counters = { ringbuf_full: 9, state_map_full: 0, argv_read_error: 0, events: 9 };
   n2.statsThrows = true;
   t.doesNotThrow(() => other.close(), 'close goes on when the last read fails');
   t.equal(n2.closes, 1, 'and still closes the native tracer');

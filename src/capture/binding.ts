@@ -14,11 +14,16 @@ export interface NativeTracerOptions {
   ringbufBytes: number;
 }
 
-/** Kernel-side counters, summed over CPUs; keys are the metric's stage labels. */
+/**
+ * Kernel-side counters, summed over CPUs (enum execwatch_counter). The loss counters' keys are
+ * the stage labels of execwatch_events_lost_total.
+ */
 export interface NativeCounters {
   ringbuf_full: number;
   state_map_full: number;
   argv_read_error: number;
+  /** Every event the programs tried to emit, delivered or not (execwatch_kernel_events_total). */
+  events: number;
 }
 
 export interface NativeStats {
@@ -49,6 +54,26 @@ export interface NativeBinding {
   bootTimeOffsetNs(): bigint;
   /** mount(2) of a tracefs at `target` (the directory must exist). Throws a NativeError. */
   mountTracefs(target: string): void;
+  /**
+   * On every thread of the process: empties the bounding set (when CAP_SETPCAP allows) and the
+   * ambient set, and lowers permitted and effective to `keep` (a mask of capability numbers).
+   * Throws a NativeError naming the thread that could not be changed.
+   */
+  dropCapabilities(keep: bigint): NativeDropResult;
+  /**
+   * Whether bpf(2) refuses every command to a thread without CAP_BPF, even on a descriptor the
+   * process holds (Linux before 6.5 with kernel.unprivileged_bpf_disabled set): the loss counters
+   * are then unreadable without it.
+   */
+  bpfRefusesUnprivileged(): boolean;
+}
+
+/** What dropCapabilities did. */
+export interface NativeDropResult {
+  /** Threads that gave up their capabilities, the calling one included. */
+  threads: number;
+  /** False when the process lacked CAP_SETPCAP, which emptying the bounding set needs. */
+  boundingSetCleared: boolean;
 }
 
 /** What the addon throws: message "<operation>: <strerror>", plus errno and its symbolic code. */

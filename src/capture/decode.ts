@@ -55,6 +55,7 @@ export const COUNTERS = {
   RINGBUF_FULL: 0,
   STATE_MAP_FULL: 1,
   ARGV_READ_ERROR: 2,
+  EVENTS: 3,
   MAX: 4,
 } as const;
 

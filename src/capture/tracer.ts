@@ -31,7 +31,7 @@ export type EventSink = (event: ExecEvent, delaySeconds: number) => void;
 /** Told about an event the sink threw on; the event is counted as lost and capture goes on. */
 export type SinkErrorHandler = (err: unknown) => void;
 
-const ZERO_COUNTERS: NativeCounters = { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0 };
+const ZERO_COUNTERS: NativeCounters = { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0 };
 
 export class Tracer {
   readonly #binding: NativeBinding;

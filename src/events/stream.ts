@@ -4,11 +4,12 @@
  * and one that overflows it is cut off and counted. Frames are Server-Sent Events, built at most
  * once per event however many subscribers receive it.
  */
+import { eventJson } from './json.js';
 import type { ExecEvent } from './types.js';
 
 /** The SSE frame of one event: its seq is the id, so EventSource resumes with Last-Event-ID. */
 export function sseFrame(event: ExecEvent): string {
-  return `id: ${event.seq}\nevent: exec\ndata: ${JSON.stringify(event)}\n\n`;
+  return `id: ${event.seq}\nevent: exec\ndata: ${eventJson(event)}\n\n`;
 }
 
 /** An SSE comment: ignored by clients, keeps proxies and port-forwards from idling out. */

@@ -3,19 +3,31 @@
  * JSON API, the SSE stream and the browse page.
  */
 import type { LogLevel } from '../config.js';
-import { createApp, type App } from './base.js';
+import { requireToken, type ApiToken } from './auth.js';
+import { createApp, type App, type BaseOptions } from './base.js';
 import { eventsRoutes, type EventsRoutesOptions } from './events-routes.js';
 import { pageRoutes, type PageRoutesOptions } from './page.js';
 
 export interface ApiAppOptions extends EventsRoutesOptions {
   logLevel: LogLevel;
+  logStream?: BaseOptions['logStream'];
   page?: PageRoutesOptions;
+  /**
+   * With a token, every /api/ route answers 401 without it. The page's files stay public: they
+   * hold no data, and the page asks for the token itself.
+   */
+  token?: ApiToken | null;
 }
 
 /** The API app, not listening yet (tests use inject or listen on port 0). */
 export function buildApiApp(opts: ApiAppOptions): App {
-  const app = createApp({ logLevel: opts.logLevel });
-  void app.register(eventsRoutes, { store: opts.store, hub: opts.hub, heartbeatMs: opts.heartbeatMs, maxStreams: opts.maxStreams });
+  const app = createApp({ logLevel: opts.logLevel, logStream: opts.logStream });
+  const { token } = opts;
+  // An unwrapped plugin: the hook applies to the events routes only, not to the page or 404s.
+  void app.register(async (scope) => {
+    if (token) scope.addHook('onRequest', requireToken(token));
+    await scope.register(eventsRoutes, { store: opts.store, hub: opts.hub, heartbeatMs: opts.heartbeatMs, maxStreams: opts.maxStreams });
+  });
   void app.register(pageRoutes, opts.page ?? {});
   return app;
 }

@@ -36,12 +36,14 @@ export function formatValidationError(error: FastifySchemaValidationError, part:
 
 export interface BaseOptions {
   logLevel: LogLevel;
+  /** Where log lines go (default stdout); tests read them. */
+  logStream?: { write(line: string): void };
 }
 
 /** A configured but empty app; the caller registers its routes plugin. */
 export function createApp(opts: BaseOptions) {
   const app = Fastify({
-    logger: { level: opts.logLevel },
+    logger: { level: opts.logLevel, ...(opts.logStream ? { stream: opts.logStream } : {}) },
     // Unknown query parameters must be rejected (400), not silently stripped (fastify's default).
     ajv: { customOptions: { removeAdditional: false, allErrors: false } },
     schemaErrorFormatter: (errors, part) =>

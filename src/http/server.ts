@@ -8,6 +8,7 @@ import type { EventStore } from '../events/store.js';
 import type { EventHub } from '../events/stream.js';
 import type { Metrics } from '../metrics/index.js';
 import { buildApiApp } from './api-app.js';
+import type { ApiToken } from './auth.js';
 import type { App } from './base.js';
 import { buildMetricsApp, type Readiness } from './metrics-app.js';
 
@@ -26,6 +27,8 @@ export interface ServersOptions {
   heartbeatMs?: number;
   /** Concurrent event streams served (default MAX_STREAMS_DEFAULT). */
   maxStreams?: number;
+  /** The token the events API requires (--api-token-file), or none. */
+  apiToken?: ApiToken | null;
 }
 
 export interface Servers {
@@ -53,6 +56,7 @@ export async function startServers(opts: ServersOptions): Promise<Servers> {
     heartbeatMs: opts.heartbeatMs,
     maxStreams: opts.maxStreams,
     logLevel: opts.logLevel,
+    token: opts.apiToken,
   });
   try {
     const metricsUrl = await listen(metricsApp, opts.metricsAddress);

@@ -1,15 +1,16 @@
 /**
  * The pod cache: one informer (the client library's ListWatch) on the pods of this node, indexed
  * for the enricher. The library gives up for good on any error other than 410 Gone; this class
- * restarts it with capped, jittered backoff and keeps serving the last known pods meanwhile.
+ * restarts it with capped, jittered backoff and keeps serving the last known pods meanwhile. A watch
+ * that stalls without closing is ended by its idle timeout (watch.ts) and restarted the same way.
+ * Imported only through createPodCache (kubeconfig.ts), so standalone never loads the library.
  */
-import { CoreV1Api, KubeConfig, ListWatch, Watch } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, ListWatch } from '@kubernetes/client-node';
 import type { V1Pod, V1PodList } from '@kubernetes/client-node';
-import type { Config } from '../config.js';
 import { Backoff } from './backoff.js';
-import { loadKubeConfig } from './kubeconfig.js';
 import { PodIndex } from './podindex.js';
 import type { PodCacheMetrics, PodInfo, PodLookup } from './types.js';
+import { formatDelay, IdleWatch } from './watch.js';
 
 /** Options of {@link PodCache}; the optional ones exist for tests and tuning. */
 export interface PodCacheOptions {
@@ -26,10 +27,12 @@ export interface PodCacheOptions {
   random?: () => number;
   /** Pods per list request (default 500). */
   pageSize?: number;
+  /**
+   * A watch silent this long (no event, no bookmark) is stalled and restarted (default 3 min: the
+   * API server sends a bookmark about every minute, so three in a row went missing).
+   */
+  watchIdleMs?: number;
 }
-
-type WatchCallback = Parameters<Watch['watch']>[2];
-type WatchDone = Parameters<Watch['watch']>[3];
 
 /** The `message` of a Kubernetes Status body, whether parsed already or still JSON text. */
 function statusMessage(body: unknown): string | undefined {
@@ -51,17 +54,14 @@ export function describeError(err: unknown): string {
   const status = typeof e.statusCode === 'number' ? e.statusCode : typeof e.code === 'number' ? e.code : null;
   if (status !== null) {
     // ApiException's message spans lines ("HTTP-Code: …\nMessage: …\nBody: …\nHeaders: …").
-    const detail = statusMessage(e.body) ?? String(e.message).split('\n')[0];
+    const message = String(e.message);
+    const detail = statusMessage(e.body) ?? /^Message: (.+)$/m.exec(message)?.[1] ?? message.split('\n')[0];
     return `HTTP ${status}: ${detail}`;
   }
   const message = String(e.message ?? err);
   // node-fetch: "request to <url> failed, reason: connect ECONNREFUSED 127.0.0.1:6443"
   const reason = / failed, reason: (.*)$/.exec(message);
   return reason ? (reason[1] as string) : message;
-}
-
-function formatDelay(ms: number): string {
-  return ms < 1000 ? `${ms}ms` : `${Math.round(ms / 100) / 10}s`;
 }
 
 /** Pods of one node, kept in sync with the API server. See {@link PodLookup}. */
@@ -94,7 +94,13 @@ export class PodCache implements PodLookup {
     this.#api = opts.kubeConfig.makeApiClient(CoreV1Api);
     const fieldSelector = `spec.nodeName=${opts.nodeName}`;
     const list = (): Promise<V1PodList> => this.#list(fieldSelector);
-    this.#informer = new ListWatch('/api/v1/pods', this.#makeWatch(), list, false, undefined, fieldSelector);
+    const watch = new IdleWatch(opts.kubeConfig, {
+      idleMs: opts.watchIdleMs ?? 180_000,
+      stopped: () => this.#stopped,
+      watching: () => this.#listed(),
+      answered: () => this.#backoff.reset(),
+    });
+    this.#informer = new ListWatch('/api/v1/pods', watch, list, false, undefined, fieldSelector);
     this.#informer.on('add', (pod) => this.#changed(() => this.#index.upsert(pod)));
     this.#informer.on('update', (pod) => this.#changed(() => this.#index.upsert(pod)));
     this.#informer.on('delete', (pod) => this.#changed(() => this.#index.delete(pod)));
@@ -166,41 +172,6 @@ export class PodCache implements PodLookup {
     return { apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion }, items };
   }
 
-  /**
-   * The library's Watch, plus bookmarks, a server-side timeout (a half-open connection must not
-   * hang the watch forever) and the hooks this class needs: the list has been applied when the
-   * informer opens its watch, and a watch that opened means the API server is back.
-   */
-  #makeWatch(): Watch {
-    const cache = this;
-    return new (class extends Watch {
-      override async watch(path: string, params: Record<string, string | number | boolean | undefined>,
-        callback: WatchCallback, done: WatchDone): Promise<AbortController> {
-        const aborted = new AbortController();
-        aborted.abort();
-        if (cache.#stopped) return aborted;
-        cache.#listed();
-        let failed = false;
-        const onDone: WatchDone = (err) => {
-          failed ||= Boolean(err);
-          done(err);
-        };
-        const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
-        try {
-          const controller = await super.watch(path, { ...params, allowWatchBookmarks: true, timeoutSeconds }, callback, onDone);
-          if (!failed) cache.#backoff.reset();
-          // stop() ran while the request was in flight: it could not abort what it did not have.
-          if (cache.#stopped) controller.abort();
-          return controller;
-        } catch (err) {
-          // Raised before the request (credentials): the library would leave it unhandled.
-          onDone(err);
-          return aborted;
-        }
-      }
-    })(this.#opts.kubeConfig);
-  }
-
   #listed(): void {
     if (this.#synced) return;
     this.#synced = true;
@@ -235,18 +206,4 @@ export class PodCache implements PodLookup {
     }, delay);
     this.#restartTimer.unref();
   };
-}
-
-/**
- * The pod cache for this configuration, or null in standalone mode (no kubeconfig and not in a
- * cluster). Throws when an explicit kubeconfig cannot be loaded.
- */
-export function createPodCache(
-  config: Pick<Config, 'kubeconfig' | 'nodeName' | 'podGracePeriodMs'>,
-  metrics: PodCacheMetrics,
-  tuning: Partial<PodCacheOptions> = {},
-): PodCache | null {
-  const kubeConfig = loadKubeConfig(config.kubeconfig);
-  if (!kubeConfig) return null;
-  return new PodCache({ kubeConfig, nodeName: config.nodeName, metrics, gracePeriodMs: config.podGracePeriodMs, ...tuning });
 }

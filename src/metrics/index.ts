@@ -41,7 +41,6 @@ export const LOST_STAGES = [
   'pipeline_error',
   'subscriber_overflow',
   'log_overflow',
-  'enrich_overflow',
 ] as const;
 export type LostStage = (typeof LOST_STAGES)[number];
 
@@ -99,6 +98,8 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     return stats;
   };
   const advance = follow();
+  // Its own follower: readings are keyed by label values, and {} is also argv_read_errors' key.
+  const advanceEvents = follow();
 
   const execs = new Counter({
     name: 'execwatch_execs_total',
@@ -126,6 +127,19 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
   });
   for (const stage of LOST_STAGES) lostTotal.inc({ stage }, 0);
+
+  // Registered after execs_total and events_lost_total, so collected after them in a scrape: the
+  // kernel count read here is never older than the deliveries and losses read there, and
+  // sum(execs_total) + the stages lost past the kernel's emit equals it once the ring is drained.
+  new Counter({
+    name: 'execwatch_kernel_events_total',
+    help: 'Exec events the kernel programs produced, delivered or not.',
+    registers,
+    collect() {
+      const now = readStats();
+      if (now !== null) advanceEvents(this, {}, now.counters.events);
+    },
+  });
 
   const truncated = new Counter({
     name: 'execwatch_argv_truncated_total',

@@ -1,12 +1,16 @@
 /**
  * A Kubernetes API server double for pods: a real HTTP server on 127.0.0.1 that speaks the list
  * and watch protocol (resource versions, limit/continue chunking, field selectors, bookmarks,
- * 410 Gone) to the real @kubernetes/client-node, with controls to make it misbehave.
+ * 410 Gone, bearer tokens, optionally TLS) to the real @kubernetes/client-node, with controls to
+ * make it misbehave.
  * No kube-apiserver can be installed here; this is the one fake the tests allow.
  */
+import { execFileSync } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 
@@ -72,9 +76,20 @@ export interface RecordedRequest {
   authorization: string | undefined;
 }
 
+/** Options of {@link startApiServer}. */
+export interface ApiServerOptions {
+  /** Serve HTTPS with a fresh self-signed certificate for 127.0.0.1 (see `ca`), as in a cluster. */
+  tls?: boolean;
+  /** Send every watch that asked for bookmarks one this often, as kube-apiserver does (every minute). */
+  bookmarkEveryMs?: number;
+}
+
 /** Controls of a running double. */
 export interface ApiServerDouble {
   url: string;
+  port: number;
+  /** The PEM certificate to trust with `tls`, else null. */
+  ca: string | null;
   /** Every request received, oldest first. */
   requests: RecordedRequest[];
   /** Open watch connections. */
@@ -95,6 +110,13 @@ export interface ApiServerDouble {
   hold(on: boolean): void;
   /** Leaves the next request unanswered until the returned function is called. */
   stall(): () => void;
+  /**
+   * The watches open now go silent for good: no event, no bookmark, no end at their timeout; the
+   * connection stays open until the client closes it (a half-open connection, a wedged server).
+   */
+  stallWatches(): void;
+  /** Only these bearer tokens are accepted from now on, others get 401 (null: any, the default). */
+  acceptTokens(tokens: string[] | null): void;
   /** Answers the next `count` requests with this HTTP status and a Status body. */
   failNext(status: number, count?: number): void;
   /** Stops listening (connections are refused) and drops open connections. */
@@ -114,6 +136,7 @@ interface Watcher {
   res: ServerResponse;
   selector: (pod: V1Pod) => boolean;
   bookmarks: boolean;
+  stalled: boolean;
 }
 
 function fieldValue(pod: V1Pod, path: string): string {
@@ -132,12 +155,25 @@ function parseSelector(selector: string | undefined): (pod: V1Pod) => boolean {
 }
 
 function status(code: number, message: string): string {
-  const reason = code === 410 ? 'Expired' : code === 500 ? 'InternalError' : 'Unknown';
+  const reason = ({ 401: 'Unauthorized', 410: 'Expired', 500: 'InternalError' } as Record<number, string>)[code] ?? 'Unknown';
   return JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
 }
 
+/** A self-signed certificate and key for 127.0.0.1, made with openssl. */
+function selfSigned(): { cert: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'execwatch-apiserver-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1',
+      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    return { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Starts a double on an ephemeral port of 127.0.0.1. */
-export async function startApiServer(): Promise<ApiServerDouble> {
+export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiServerDouble> {
   const pods = new Map<string, V1Pod>();
   const history: Change[] = [];
   const watchers = new Set<Watcher>();
@@ -147,6 +183,7 @@ export async function startApiServer(): Promise<ApiServerDouble> {
   let failures: { status: number; count: number } | null = null;
   let holding = false;
   let stalled: Promise<void> | null = null;
+  let tokens: string[] | null = null;
 
   const stamp = (pod: V1Pod): V1Pod => {
     const copy = structuredClone(pod);
@@ -157,7 +194,7 @@ export async function startApiServer(): Promise<ApiServerDouble> {
 
   const send = (w: Watcher, type: string, object: unknown) => {
     // An ended watch stays in the set until its socket closes.
-    if (!w.res.writableEnded) w.res.write(`${JSON.stringify({ type, object })}\n`);
+    if (!w.res.writableEnded && !w.stalled) w.res.write(`${JSON.stringify({ type, object })}\n`);
   };
   const deliver = (w: Watcher, change: Change) => {
     const was = change.old !== undefined && w.selector(change.old);
@@ -175,6 +212,11 @@ export async function startApiServer(): Promise<ApiServerDouble> {
     const selector = parseSelector(query.fieldSelector);
     const all = [...pods.values()].filter(selector).sort((a, b) => keyOf(a).localeCompare(keyOf(b)));
     const token = query.continue ? (JSON.parse(Buffer.from(query.continue, 'base64url').toString()) as { rv: number; start: number }) : null;
+    if (token && token.rv < compactedRv) {
+      res.writeHead(410, { 'content-type': 'application/json' });
+      res.end(status(410, 'The provided continue parameter is too old to display a consistent list result.'));
+      return;
+    }
     const start = token?.start ?? 0;
     const limit = query.limit ? Number(query.limit) : all.length;
     const items = all.slice(start, start + limit).map(({ apiVersion: _a, kind: _k, ...item }) => item);
@@ -189,7 +231,7 @@ export async function startApiServer(): Promise<ApiServerDouble> {
     res.writeHead(200, { 'content-type': 'application/json' });
     // A real API server answers a watch at once, before any event.
     res.flushHeaders();
-    const w: Watcher = { res, selector: parseSelector(query.fieldSelector), bookmarks: query.allowWatchBookmarks === 'true' };
+    const w: Watcher = { res, selector: parseSelector(query.fieldSelector), bookmarks: query.allowWatchBookmarks === 'true', stalled: false };
     const from = Number(query.resourceVersion ?? '0');
     if (from !== 0 && from < compactedRv) {
       send(w, 'ERROR', JSON.parse(status(410, `too old resource version: ${from} (${compactedRv})`)));
@@ -200,7 +242,7 @@ export async function startApiServer(): Promise<ApiServerDouble> {
     else for (const change of history) if (change.rv > from) deliver(w, change);
     watchers.add(w);
     res.on('close', () => watchers.delete(w));
-    if (query.timeoutSeconds) setTimeout(() => res.end(), Number(query.timeoutSeconds) * 1000).unref();
+    if (query.timeoutSeconds) setTimeout(() => w.stalled || res.end(), Number(query.timeoutSeconds) * 1000).unref();
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -211,8 +253,13 @@ export async function startApiServer(): Promise<ApiServerDouble> {
       const wait = stalled;
       stalled = null;
       await wait;
+      // The client gave up meanwhile: nothing to answer.
+      if (req.socket.destroyed) return;
     }
-    if (failures) {
+    if (tokens && !tokens.some((token) => req.headers.authorization === `Bearer ${token}`)) {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(status(401, 'Unauthorized'));
+    } else if (failures) {
       const { status: code } = failures;
       if (--failures.count === 0) failures = null;
       res.writeHead(code, { 'content-type': 'application/json' });
@@ -227,12 +274,20 @@ export async function startApiServer(): Promise<ApiServerDouble> {
     }
   };
 
-  const server = createServer(handle);
+  const ca = opts.tls ? selfSigned() : null;
+  const server = ca ? createTlsServer(ca, handle) : createServer(handle);
   const listenOn = (port: number) =>
     new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
   await listenOn(0);
   const { port } = server.address() as AddressInfo;
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${ca ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const bookmark = () => {
+    for (const w of watchers) {
+      if (w.bookmarks) send(w, 'BOOKMARK', { kind: 'Pod', apiVersion: 'v1', metadata: { resourceVersion: String(rv) } });
+    }
+  };
+  const bookmarks = opts.bookmarkEveryMs ? setInterval(bookmark, opts.bookmarkEveryMs) : undefined;
+  bookmarks?.unref();
 
   const stopListening = () =>
     new Promise<void>((resolve) => {
@@ -242,6 +297,8 @@ export async function startApiServer(): Promise<ApiServerDouble> {
 
   return {
     url,
+    port,
+    ca: ca?.cert ?? null,
     requests,
     get watchers() {
       return watchers.size;
@@ -251,7 +308,9 @@ export async function startApiServer(): Promise<ApiServerDouble> {
       const config = {
         apiVersion: 'v1',
         kind: 'Config',
-        clusters: [{ name: 'double', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
+        clusters: [{ name: 'double', cluster: ca
+          ? { server: url, 'certificate-authority-data': Buffer.from(ca.cert).toString('base64') }
+          : { server: url, 'insecure-skip-tls-verify': true } }],
         users: [{ name: 'agent', user: { token: 'double-token' } }],
         contexts: [{ name: 'double', context: { cluster: 'double', user: 'agent' } }],
         'current-context': 'double',
@@ -276,11 +335,7 @@ export async function startApiServer(): Promise<ApiServerDouble> {
       pods.delete(key);
       record({ rv: ++rv, old, now: undefined });
     },
-    bookmark() {
-      for (const w of watchers) {
-        if (w.bookmarks) send(w, 'BOOKMARK', { kind: 'Pod', apiVersion: 'v1', metadata: { resourceVersion: String(rv) } });
-      }
-    },
+    bookmark,
     closeWatches() {
       for (const w of watchers) w.res.end();
       watchers.clear();
@@ -297,11 +352,20 @@ export async function startApiServer(): Promise<ApiServerDouble> {
       stalled = new Promise<void>((resolve) => (release = resolve));
       return release;
     },
+    stallWatches() {
+      for (const w of watchers) w.stalled = true;
+    },
+    acceptTokens(accepted) {
+      tokens = accepted;
+    },
     failNext(code, count = 1) {
       failures = { status: code, count };
     },
     stopListening,
     listen: () => listenOn(port),
-    close: stopListening,
+    close: () => {
+      clearInterval(bookmarks);
+      return stopListening();
+    },
   };
 }

@@ -72,13 +72,32 @@ execwatch.image: repository:tag, or repository@digest when a digest is set.
 {{- end }}
 
 {{/*
+execwatch.apiTokenDir: where the events API token Secret is mounted. A directory, not a subPath:
+the kubelet updates only directory mounts when the Secret changes.
+*/}}
+{{- define "execwatch.apiTokenDir" -}}
+/etc/execwatch/api-token
+{{- end }}
+
+{{/*
 execwatch.args: the agent's command line, one "--flag=value" element per setting. The "=" form
 keeps values that start with "-" (a --redact regex, say) from being read as flags.
 */}}
 {{- define "execwatch.args" -}}
 {{- $a := .Values.agent -}}
+{{- $api := .Values.api -}}
+{{- $loopback := or (hasPrefix "127." $api.address) (eq (lower $api.address) "localhost") -}}
+{{- if not (or $loopback $api.tokenSecret.name $api.insecure) -}}
+{{- fail (printf "api.address %s is beyond loopback: set api.tokenSecret.name to require a token, or api.insecure=true to serve argv without one" $api.address) -}}
+{{- end -}}
 - --metrics-address=0.0.0.0:{{ .Values.metrics.port }}
-- --api-address={{ .Values.api.address }}:{{ .Values.api.port }}
+- --api-address={{ $api.address }}:{{ $api.port }}
+{{- if $api.tokenSecret.name }}
+- --api-token-file={{ include "execwatch.apiTokenDir" . }}/token
+{{- end }}
+{{- if $api.insecure }}
+- --api-insecure
+{{- end }}
 - --recent-events={{ int64 $a.recentEvents }}
 - --argv-max-bytes={{ int64 $a.argvMaxBytes }}
 {{- with $a.ringbufBytes }}
@@ -90,6 +109,9 @@ keeps values that start with "-" (a --redact regex, say) from being read as flag
 {{- end }}
 {{- if $a.logEvents }}
 - --log-events
+{{- end }}
+{{- if $a.keepCapabilities }}
+- --keep-capabilities
 {{- end }}
 - --log-level={{ $a.logLevel }}
 {{- with $a.podGracePeriod }}

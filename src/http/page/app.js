@@ -1,5 +1,10 @@
 // The browse page. Every event field is untrusted (argv can hold markup): text only ever goes
 // into the DOM through textContent, never innerHTML.
+//
+// When the agent requires a token (--api-token-file), the first data request gets 401: the page
+// asks for the token, keeps it in sessionStorage (this tab only, gone when it closes) and sends it
+// as an Authorization header. That is why the live stream is read with fetch, not EventSource:
+// EventSource cannot send headers, and a token in the URL would end up in logs and history.
 
 const FILTERS = ['namespace', 'pod', 'container', 'comm', 'filename', 'q', 'result', 'uid', 'since'];
 const ERRNO = {
@@ -12,10 +17,17 @@ const form = document.getElementById('filters');
 const tbody = document.querySelector('#events tbody');
 const status = document.getElementById('status');
 const errorBox = document.getElementById('error');
+const login = document.getElementById('login');
+const loginMessage = document.getElementById('login-message');
+
+const TOKEN_KEY = 'execwatch-token';
+/** Reconnect delay of the live stream, as the agent advertises with `retry:`. */
+const RETRY_MS = 3000;
 
 /** seq of every row shown, so a stream replay never duplicates one. */
 const shown = new Set();
-let source = null;
+/** The AbortController of the live stream, or null when not following. */
+let live = null;
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -113,10 +125,28 @@ function showError(message) {
 }
 
 function updateStatus(extra) {
-  const live = source === null ? '' : ' · live';
-  status.textContent = `${tbody.rows.length} execs${live}${extra ? ` · ${extra}` : ''}`;
+  const following = live === null ? '' : ' · live';
+  status.textContent = `${tbody.rows.length} execs${following}${extra ? ` · ${extra}` : ''}`;
 }
 
+/** The Authorization header of the token this tab was given, if any. */
+function authHeaders() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  return token === null ? {} : { authorization: `Bearer ${token}` };
+}
+
+/** The agent refused (no token, or a rotated one): forget it and ask. */
+function needToken(message) {
+  stopLive();
+  sessionStorage.removeItem(TOKEN_KEY);
+  showError(null);
+  loginMessage.textContent = message;
+  login.hidden = false;
+  login.elements.token.focus();
+  updateStatus('token needed');
+}
+
+/** Loads the rows; true when they were shown. */
 async function load() {
   const params = filterParams();
   const rawLimit = form.elements.limit.value.trim();
@@ -124,15 +154,19 @@ async function load() {
   let response;
   let body;
   try {
-    response = await fetch(`/api/events?${params}`);
+    response = await fetch(`/api/events?${params}`, { headers: authHeaders() });
     body = await response.json();
   } catch {
     showError('cannot reach the agent');
-    return;
+    return false;
+  }
+  if (response.status === 401) {
+    needToken(body.message);
+    return false;
   }
   if (!response.ok) {
     showError(body.message);
-    return;
+    return false;
   }
   showError(null);
   shown.clear();
@@ -141,43 +175,108 @@ async function load() {
     return row(event);
   }));
   updateStatus();
+  return true;
 }
 
 function stopLive() {
-  if (source !== null) source.close();
-  source = null;
+  if (live !== null) live.abort();
+  live = null;
 }
 
-/** Follows the stream from the newest row shown; new rows go on top, the oldest drop off. */
+/** A new event from the stream goes on top; the oldest rows drop off. */
+function showLive(event) {
+  if (shown.has(event.seq)) return;
+  shown.add(event.seq);
+  const tr = row(event);
+  tr.classList.add('new');
+  tbody.prepend(tr);
+  while (tbody.rows.length > limit()) {
+    shown.delete(Number(tbody.lastElementChild.dataset.seq));
+    tbody.lastElementChild.remove();
+  }
+  updateStatus();
+}
+
+/** Calls onFrame(id, data) for each `exec` event of a Server-Sent Events body, until it ends. */
+async function readFrames(body, onFrame) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const frame = { event: 'message', id: undefined, data: [] };
+      for (const line of buffer.slice(0, end).split('\n')) {
+        const colon = line.indexOf(':');
+        const field = colon < 0 ? line : line.slice(0, colon);
+        const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+        if (field === 'event') frame.event = value;
+        else if (field === 'id') frame.id = value;
+        else if (field === 'data') frame.data.push(value);
+      }
+      buffer = buffer.slice(end + 2);
+      if (frame.event === 'exec') onFrame(frame.id, frame.data.join('\n'));
+    }
+  }
+}
+
+const pause = (ms, signal) => new Promise((resolve) => {
+  const timer = setTimeout(resolve, ms);
+  signal.addEventListener('abort', () => {
+    clearTimeout(timer);
+    resolve();
+  });
+});
+
+/** Follows the stream until stopped, reconnecting after the last event received (as EventSource would). */
+async function follow(signal, after) {
+  let last = after;
+  while (!signal.aborted) {
+    const params = filterParams();
+    if (last !== undefined) params.set('after', last);
+    let retryMs = RETRY_MS;
+    let problem = 'reconnecting';
+    try {
+      const response = await fetch(`/api/events/stream?${params}`, { headers: authHeaders(), signal });
+      if (response.status === 401) {
+        needToken((await response.json()).message);
+        return;
+      }
+      if (response.ok) {
+        updateStatus();
+        await readFrames(response.body, (id, data) => {
+          last = id;
+          showLive(JSON.parse(data));
+        });
+      } else {
+        // Too many streams (429) or a bad filter: say so, and try again later.
+        problem = `${(await response.json()).message} · retrying`;
+        retryMs = Math.max(RETRY_MS, Number(response.headers.get('retry-after')) * 1000 || 0);
+      }
+    } catch {
+      // The agent went away, or the stream was stopped: the loop condition tells which.
+    }
+    if (signal.aborted) return;
+    updateStatus(problem);
+    await pause(retryMs, signal);
+  }
+}
+
+/** Follows the stream from the newest row shown. */
 function startLive() {
   stopLive();
-  const params = filterParams();
-  const newest = tbody.rows[0]?.dataset.seq;
-  if (newest !== undefined) params.set('after', newest);
-  source = new EventSource(`/api/events/stream?${params}`);
-  source.addEventListener('exec', (message) => {
-    const event = JSON.parse(message.data);
-    if (shown.has(event.seq)) return;
-    shown.add(event.seq);
-    const tr = row(event);
-    tr.classList.add('new');
-    tbody.prepend(tr);
-    while (tbody.rows.length > limit()) {
-      shown.delete(Number(tbody.lastElementChild.dataset.seq));
-      tbody.lastElementChild.remove();
-    }
-    updateStatus();
-  });
-  source.addEventListener('open', () => updateStatus());
-  source.addEventListener('error', () => updateStatus('reconnecting'));
+  live = new AbortController();
+  void follow(live.signal, tbody.rows[0]?.dataset.seq);
   updateStatus();
 }
 
 async function apply() {
   syncUrl();
   stopLive();
-  await load();
-  if (form.elements.live.checked && errorBox.hidden) startLive();
+  const loaded = await load();
+  if (form.elements.live.checked && loaded) startLive();
 }
 
 form.addEventListener('submit', (submitEvent) => {
@@ -192,6 +291,16 @@ form.elements.live.addEventListener('change', () => {
     stopLive();
     updateStatus();
   }
+});
+
+login.addEventListener('submit', (submitEvent) => {
+  submitEvent.preventDefault();
+  const token = login.elements.token.value.trim();
+  if (token === '') return;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  login.elements.token.value = '';
+  login.hidden = true;
+  void apply();
 });
 
 fromUrl();

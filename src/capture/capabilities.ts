@@ -1,0 +1,113 @@
+/**
+ * Least privilege after start-up. Loading and attaching the programs needs CAP_BPF and
+ * CAP_PERFMON (or CAP_SYS_ADMIN); once they are attached and the ring buffer is open, the agent
+ * needs none: consuming the ring is reading shared memory, detaching is closing descriptors, and
+ * everything it reads afterwards (its own /proc, the page files, the service-account token) is
+ * readable by its uid. So every thread gives up every capability, and a compromise of the HTTP
+ * side can neither load BPF nor read kernel memory. One exception: on kernels where bpf(2) turns
+ * away any caller without CAP_BPF, reading the loss counters needs it, so it alone is kept.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { NativeBinding } from './binding.js';
+
+/** Capability names by number (linux/capability.h), up to CAP_CHECKPOINT_RESTORE (Linux 5.9). */
+export const CAPABILITY_NAMES = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID',
+  'CAP_SETUID', 'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN',
+  'CAP_NET_RAW', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER', 'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE',
+  'CAP_SYS_PACCT', 'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME',
+  'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD', 'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', 'CAP_SETFCAP',
+  'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG', 'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ',
+  'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
+] as const;
+
+const CAP_BPF = 39n;
+
+/** The names of the capabilities in a mask; numbers this table does not know yet as CAP_<n>. */
+export function capabilityNames(mask: bigint): string[] {
+  const names: string[] = [];
+  for (let cap = 0; mask >> BigInt(cap) !== 0n; cap += 1) {
+    if ((mask >> BigInt(cap)) & 1n) names.push(CAPABILITY_NAMES[cap] ?? `CAP_${cap}`);
+  }
+  return names;
+}
+
+/** One thread's capability sets, from /proc/PID/task/TID/status. */
+export interface ThreadCapabilities {
+  tid: number;
+  name: string;
+  effective: bigint;
+  permitted: bigint;
+  bounding: bigint;
+}
+
+function capField(status: string, field: string): bigint {
+  const m = new RegExp(`^${field}:\\s*([0-9a-f]+)$`, 'm').exec(status);
+  if (!m) throw new Error(`no ${field} line in a thread's status`);
+  return BigInt(`0x${m[1]}`);
+}
+
+/** The capabilities of every thread of a process (default: this one), under `root`'s /proc. */
+export function threadCapabilities(pid: number | 'self' = 'self', root = '/'): ThreadCapabilities[] {
+  const tasks = join(root, 'proc', String(pid), 'task');
+  const threads: ThreadCapabilities[] = [];
+  for (const tid of readdirSync(tasks)) {
+    let status: string;
+    try {
+      status = readFileSync(join(tasks, tid, 'status'), 'utf8');
+    } catch {
+      continue; // the thread ended after the listing: it holds nothing any more
+    }
+    threads.push({
+      tid: Number(tid),
+      name: /^Name:\s*(.*)$/m.exec(status)?.[1] ?? '',
+      effective: capField(status, 'CapEff'),
+      permitted: capField(status, 'CapPrm'),
+      bounding: capField(status, 'CapBnd'),
+    });
+  }
+  return threads;
+}
+
+/** What was dropped, for the start-up log line. */
+export interface DropReport {
+  threads: number;
+  /** Capabilities the process held before and gave up. */
+  dropped: string[];
+  /** Capabilities still held, with why. */
+  kept: string[];
+  boundingSetCleared: boolean;
+}
+
+/**
+ * Drops every capability on every thread (keeping CAP_BPF only where the loss counters need it),
+ * then checks each thread in /proc: a thread still holding more than that is an error, never a
+ * silent partial drop.
+ */
+export function dropCapabilities(
+  binding: Pick<NativeBinding, 'dropCapabilities' | 'bpfRefusesUnprivileged'>,
+  root = '/',
+): DropReport {
+  const before = threadCapabilities('self', root).reduce((all, t) => all | t.permitted, 0n);
+  const keep = binding.bpfRefusesUnprivileged() ? 1n << CAP_BPF : 0n;
+  const result = binding.dropCapabilities(keep);
+  const held = threadCapabilities('self', root).filter((t) => ((t.effective | t.permitted) & ~keep) !== 0n);
+  if (held.length > 0) {
+    const which = held.map((t) => `${t.tid} (${t.name}): ${capabilityNames((t.effective | t.permitted) & ~keep).join(',')}`);
+    throw Object.assign(new Error(`capabilities still held after the drop by thread ${which.join('; ')}`), { code: 'ERR_CAPABILITIES_HELD' });
+  }
+  return {
+    threads: result.threads,
+    dropped: capabilityNames(before & ~keep),
+    kept: (before & keep) !== 0n ? ['CAP_BPF (this kernel refuses bpf(2) to unprivileged callers: the loss counters need it)'] : [],
+    boundingSetCleared: result.boundingSetCleared,
+  };
+}
+
+/** The start-up line that says what was dropped. */
+export function describeDrop(report: DropReport): string {
+  const dropped = report.dropped.length > 0 ? `${report.dropped.length} (${report.dropped.join(',')})` : 'none (none were held)';
+  const bounding = report.boundingSetCleared ? 'bounding set emptied' : 'bounding set left as is (no CAP_SETPCAP)';
+  return `dropped capabilities on all ${report.threads} threads: ${dropped}; kept ${report.kept.length > 0 ? report.kept.join(', ') : 'none'}; ${bounding}`;
+}
