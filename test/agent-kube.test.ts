@@ -7,9 +7,9 @@ import { mkdtempSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Writable } from 'node:stream';
-import { chromium } from 'playwright-core';
 import t from 'tap';
 import { startAgent, type Agent } from '../src/agent.js';
+import { launchChromium } from './helpers/chromium.js';
 import { loadNativeBinding } from '../src/capture/native.js';
 import { parseConfig, type Config } from '../src/config.js';
 import type { ExecEvent } from '../src/events/types.js';
@@ -351,18 +351,9 @@ t.test('the agent enriches execs from the API server on the real kernel', kernel
     await eventually(async () => (await execOf(agent.apiUrl, m)) !== undefined, 'the exec in /api/events');
     const event = (await execOf(agent.apiUrl, m)) as ExecEvent;
 
-    const profile = mkdtempSync(join(tmpdir(), 'execwatch-chromium-'));
-    const context = await chromium.launchPersistentContext(profile, {
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    t.teardown(async () => {
-      await context.close();
-      rmSync(profile, { recursive: true, force: true });
-    });
-    const page = await context.newPage();
+    const browser = await launchChromium();
+    t.teardown(() => browser.close());
+    const page = await browser.context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (err) => errors.push(err.message));
     await page.goto(`${agent.apiUrl}/?pod=${encodeURIComponent(c.podName)}`);

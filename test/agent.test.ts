@@ -4,12 +4,10 @@
 // filters, the SSE stream, --redact, the browse page in Chromium, and a shutdown that detaches
 // every program and frees both ports. Then the ways start-up can fail.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, readFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import t from 'tap';
 import { notReadyReasons, startAgent, StartupError, type Agent } from '../src/agent.js';
 import type { NativeBinding, NativeTracer, NativeTracerOptions } from '../src/capture/binding.js';
@@ -19,20 +17,10 @@ import type { ExecEvent } from '../src/events/types.js';
 import { packageVersion } from '../src/package.js';
 import { startApiServer } from './helpers/apiserver.js';
 import { bpfProgIds, ensureTracefs, execHelper, kernelTest, marker, progLoaded, repoRoot, waitFor } from './helpers/kernel.js';
+import { launchChromium, watchedPage } from './helpers/chromium.js';
 import { openSse, type SseClient } from './helpers/sse.js';
 
 const PROGRAMS = ['handle_enter_execve', 'handle_enter_execveat', 'handle_exec', 'handle_exit_execve', 'handle_exit_execveat'];
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const LISTEN_ANYWHERE = ['--metrics-address', '127.0.0.1:0', '--api-address', '127.0.0.1:0'];
 
 /** The configuration of these flags, with no EXECWATCH_* variable of the test's environment. */
@@ -406,26 +394,12 @@ t.test('the agent on the real kernel', kernelTest(), async (t) => {
       const pid = await run(bin, [m]);
       await waitFor(() => logged(m).length === 1, 'the exec to show');
       const shownEvent = logged(m)[0] as ExecEvent;
-      const profile = mkdtempSync(join(tmpdir(), 'execwatch-chromium-'));
-      const context: BrowserContext = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-      t.teardown(async () => {
-        await context.close();
-        rmSync(profile, { recursive: true, force: true });
-      });
+      const browser = await launchChromium();
+      t.teardown(() => browser.close());
       const open = async (path: string) => {
-        const page: Page = await context.newPage();
-        const dialogs: string[] = [];
-        const errors: string[] = [];
-        page.on('dialog', (dialog) => {
-          dialogs.push(dialog.message());
-          void dialog.dismiss();
-        });
-        page.on('pageerror', (err) => errors.push(err.message));
-        page.on('console', (msg) => {
-          if (msg.type() === 'error') errors.push(msg.text());
-        });
-        await page.goto(`${apiUrl}${path}`);
-        return { page, dialogs, errors };
+        const watched = await watchedPage(browser.context);
+        await watched.page.goto(`${apiUrl}${path}`);
+        return watched;
       };
 
       const { page, errors } = await open(`/?comm=${comm}&q=${m}`);

@@ -3,12 +3,14 @@
 // renders them, run as a process on the real kernel from the image's layout: `--check` attaches,
 // and the daemon starts, serves and stops on SIGTERM.
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import t from 'tap';
 import { readDockerfile, runtimeStage } from './helpers/dockerfile.js';
 import { buildImageLayout, type ImageLayout } from './helpers/layout.js';
 import { chartDir, renderChart, type K8sObject } from './helpers/helm.js';
+import { watchStartup } from './helpers/command.js';
 import { kernelTest } from './helpers/kernel.js';
 
 interface EnvVar { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }
@@ -77,6 +79,23 @@ function ephemeralPorts(args: string[]): string[] {
   return args.map((a) => a.replace(/^(--(?:metrics|api)-address=.*:)\d+$/, '$10'));
 }
 
+/**
+ * Files the pod gets from its volumes (the API token Secret): a file of the same name in a
+ * temporary directory stands in, and the flag points there.
+ */
+const TOKEN = 'chart-command-test-token';
+const volumeDir = mkdtempSync(join(tmpdir(), 'execwatch-chart-volume-'));
+t.teardown(() => rmSync(volumeDir, { recursive: true, force: true }));
+function mountedFiles(args: string[]): string[] {
+  return args.map((a) => {
+    const m = /^--api-token-file=(.*)$/.exec(a);
+    if (!m) return a;
+    const local = join(volumeDir, basename(m[1] as string));
+    writeFileSync(local, `${TOKEN}\n`);
+    return `--api-token-file=${local}`;
+  });
+}
+
 let layout: ImageLayout | null = null;
 /** The layout, built by the first test that needs it (the privileged ones only). */
 function image(): ImageLayout {
@@ -122,28 +141,22 @@ for (const { scenarios, container } of COMMANDS.values()) {
       line.filter((a) => /^--(metrics|api)-address=/.test(a)).map((a) => [a, a.replace(/\d+$/, '0')]),
       'only the listen ports differ from the chart',
     );
-    const run = localCommand(image(), args);
-    const child = spawn(run.file, run.args, { cwd: image().workdir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stdout.resume();
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const run = localCommand(image(), mountedFiles(args));
+    const token = args.some((a) => a.startsWith('--api-token-file=')) ? TOKEN : null;
+    const agent = await watchStartup(spawn(run.file, run.args, { cwd: image().workdir, env, stdio: ['ignore', 'pipe', 'pipe'] }));
     t.teardown(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (agent.child.exitCode === null && agent.child.signalCode === null) agent.child.kill('SIGKILL');
     });
-    const deadline = Date.now() + 30_000;
-    let urls: RegExpExecArray | null = null;
-    while (!(urls = /metrics +(http:\S+)\/metrics\n.*events +(http:\S+)\//.exec(stderr))) {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the agent did not start (exit ${child.exitCode}): ${stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const [, metricsUrl, apiUrl] = urls as unknown as [string, string, string];
-    t.match(stderr, `capturing execs on ${NODE} (5 programs attached)`, 'the node name from NODE_NAME, every program attached');
+    const metricsUrl = agent.metricsUrl.replace(/\/metrics$/, '');
+    const { apiUrl } = agent;
+    t.match(agent.err(), `capturing execs on ${NODE} (5 programs attached)`, 'the node name from NODE_NAME, every program attached');
     t.equal((await fetch(`${metricsUrl}/readyz`)).status, 200, '/readyz answers 200, as the readiness probe asks');
     t.equal((await fetch(`${metricsUrl}/healthz`)).status, 200, '/healthz answers 200, as the liveness probe asks');
     t.match(await (await fetch(`${metricsUrl}/metrics`)).text(), /^execwatch_build_info\{/m, '/metrics serves the agent metrics');
-    t.equal((await fetch(`${apiUrl}/api/events`)).status, 200, 'the events API answers on its address');
-    child.kill('SIGTERM');
-    t.equal(await exited, 0, `SIGTERM stops it with exit 0: ${stderr}`);
+    const auth: Record<string, string> = token === null ? {} : { authorization: `Bearer ${token}` };
+    t.equal((await fetch(`${apiUrl}/api/events`, { headers: auth })).status, 200, 'the events API answers on its address');
+    if (token !== null) t.equal((await fetch(`${apiUrl}/api/events`)).status, 401, 'and asks for the token the chart mounts');
+    agent.child.kill('SIGTERM');
+    t.equal(await agent.exited, 0, `SIGTERM stops it with exit 0: ${agent.err()}`);
   });
 }

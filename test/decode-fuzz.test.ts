@@ -5,18 +5,7 @@ import t from 'tap';
 import { decodeBatch, type DecodeContext } from '../src/capture/decode.js';
 import type { ExecEvent } from '../src/events/types.js';
 import { encodeBatch, encodeRecord } from './helpers/records.js';
-
-/** mulberry32: a small seeded PRNG, so every case can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from './helpers/rng.js';
 
 const ctx = (): DecodeContext => {
   let seq = 0;

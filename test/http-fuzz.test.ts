@@ -5,17 +5,7 @@ import { buildApiApp } from '../src/http/api-app.js';
 import { EventStore } from '../src/events/store.js';
 import { EventHub } from '../src/events/stream.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from './helpers/rng.js';
 
 const KEYS = ['namespace', 'pod', 'container', 'comm', 'filename', 'q', 'result', 'uid', 'since', 'limit', 'after', 'x', '', '__proto__', 'constructor', 'limit[]', 'q.x', '%ZZ', 'since%00'];
 const VALUES = [

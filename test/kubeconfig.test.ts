@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { createPodCache, loadKubeConfig } from '../src/kube/kubeconfig.js';
 import { makePod, startApiServer } from './helpers/apiserver.js';
+import { pollUntil, type Test } from './helpers/poll.js';
 
-/** The type of a subtest's `t` (the last overload of t.test takes only the callback). */
-type Test = Parameters<Parameters<typeof t.test>[0]>[0];
 
 const TOKEN_DIR = 'var/run/secrets/kubernetes.io/serviceaccount';
 const metrics = { kubeWatchRestart: () => {}, forgetPod: () => {} };
@@ -98,19 +97,6 @@ t.test('createPodCache: null in standalone mode, a cache with a kubeconfig', asy
   t.equal(cache?.synced, false, 'not started, not synced');
 });
 
-/** Polls until `check` holds; fails the test with `what` after `ms`. */
-async function waitFor(t: Test, check: () => boolean, what: string, ms = 5000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) {
-      t.fail(`timed out waiting: ${what}`);
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  t.pass(what);
-}
-
 t.test('in-cluster, the service-account token is read from disk for every request', async (t) => {
   const api = await startApiServer({ tls: true });
   t.teardown(() => api.close());
@@ -131,10 +117,10 @@ t.test('in-cluster, the service-account token is read from disk for every reques
   const cache = new PodCache({ kubeConfig: kubeConfig!, nodeName: 'node-1', metrics, gracePeriodMs: 1000, backoffBaseMs: 50, backoffMaxMs: 100 });
   t.teardown(() => cache.stop());
   await cache.start();
-  await waitFor(t, () => /HTTP 401/.test(cache.readiness().reasons.join()), 'an expired token at start');
+  await pollUntil(t, () => /HTTP 401/.test(cache.readiness().reasons.join()), 'an expired token at start');
   t.match(cache.readiness().reasons, [/^pod watch: HTTP 401: Unauthorized \(retrying in \d+ms\)$/], 'readiness says the API server refused it');
   rotate('first');
-  await waitFor(t, () => cache.synced && api.watchers === 1, 'synced over TLS once the file holds a valid token');
+  await pollUntil(t, () => cache.synced && api.watchers === 1, 'synced over TLS once the file holds a valid token');
   t.equal(bearer(), 'Bearer first', 'with the token from the file, without its newline');
 
   await t.test('rotated, the old token revoked: the next request carries the new one', async (t) => {
@@ -143,7 +129,7 @@ t.test('in-cluster, the service-account token is read from disk for every reques
     api.acceptTokens(['second']);
     api.closeWatches();
     api.addPod(makePod({ name: 'b' }));
-    await waitFor(t, () => cache.size === 2 && api.watchers === 1, 'the pod added after the rotation arrives');
+    await pollUntil(t, () => cache.size === 2 && api.watchers === 1, 'the pod added after the rotation arrives');
     t.equal(cache.restarts, restarts, 'no request was refused: no restart');
     t.equal(bearer(), 'Bearer second', 'the new token');
   });
@@ -154,11 +140,11 @@ t.test('in-cluster, the service-account token is read from disk for every reques
     api.acceptTokens(['third']);
     api.closeWatches();
     api.addPod(makePod({ name: 'c' }));
-    await waitFor(t, () => cache.restarts >= restarts + 2, 'refused with 401 and retried');
+    await pollUntil(t, () => cache.restarts >= restarts + 2, 'refused with 401 and retried');
     t.ok(api.requests.slice(asked).every((r) => r.authorization === 'Bearer second'), 'the only token on disk, each time');
     t.ok(cache.readiness().ready, 'still ready: the cache keeps serving');
     rotate('third');
-    await waitFor(t, () => cache.size === 3 && api.watchers === 1, 'back in sync with the rotated token');
+    await pollUntil(t, () => cache.size === 3 && api.watchers === 1, 'back in sync with the rotated token');
     t.equal(bearer(), 'Bearer third', 'the rotated token');
   });
 });

@@ -5,26 +5,15 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page, type Request } from 'playwright-core';
+import type { Page, Request } from 'playwright-core';
 import t, { type Test } from 'tap';
 import { buildApiApp } from '../src/http/api-app.js';
 import { openApiToken } from '../src/http/auth.js';
 import { EventStore } from '../src/events/store.js';
 import { EventHub } from '../src/events/stream.js';
 import type { ExecEvent } from '../src/events/types.js';
+import { launchChromium } from './helpers/chromium.js';
 import { makeEvent } from './helpers/events.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 const TOKEN = 'page-token-7d9f8';
 const tokenDir = mkdtempSync(join(tmpdir(), 'execwatch-token-'));
@@ -36,16 +25,11 @@ const hub = new EventHub({ maxQueue: 256, onOverflow: () => undefined });
 const token = await openApiToken(tokenPath, { write: () => true });
 const app = buildApiApp({ store, hub, logLevel: 'fatal', heartbeatMs: 1000, token });
 const base = await app.listen({ host: '127.0.0.1', port: 0 });
-const profile = mkdtempSync(join(tmpdir(), 'execwatch-chromium-'));
-const context: BrowserContext = await chromium.launchPersistentContext(profile, {
-  executablePath: CHROMIUM,
-  headless: true,
-  args: ARGS,
-});
+const browser = await launchChromium();
+const { context } = browser;
 t.teardown(async () => {
-  await context.close();
+  await browser.close();
   await app.close();
-  rmSync(profile, { recursive: true, force: true });
   rmSync(tokenDir, { recursive: true, force: true });
 });
 

@@ -1,43 +1,23 @@
 /// <reference lib="dom" />
 // The browse page in headless Chromium: rows, filters kept in the URL, live mode, failed execs
 // marked, and hostile argv shown as text that runs nothing.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import t, { type Test } from 'tap';
 import { buildApiApp } from '../src/http/api-app.js';
 import { EventStore } from '../src/events/store.js';
 import { EventHub } from '../src/events/stream.js';
 import type { ExecEvent } from '../src/events/types.js';
+import { launchChromium, watchedPage, type WatchedPage } from './helpers/chromium.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 const store = new EventStore({ maxEvents: 1000 });
 const hub = new EventHub({ maxQueue: 256, onOverflow: () => undefined });
 const app = buildApiApp({ store, hub, logLevel: 'fatal', heartbeatMs: 1000 });
 const base = await app.listen({ host: '127.0.0.1', port: 0 });
-const profile = mkdtempSync(join(tmpdir(), 'execwatch-chromium-'));
-const context: BrowserContext = await chromium.launchPersistentContext(profile, {
-  executablePath: CHROMIUM,
-  headless: true,
-  args: ARGS,
-});
+const browser = await launchChromium();
 t.teardown(async () => {
-  await context.close();
+  await browser.close();
   await app.close();
-  rmSync(profile, { recursive: true, force: true });
 });
 
 const publish = (event: ExecEvent) => {
@@ -46,21 +26,12 @@ const publish = (event: ExecEvent) => {
 };
 
 /** A fresh tab that records dialogs and page errors. */
-async function open(t: Test, path: string): Promise<{ page: Page; dialogs: string[]; errors: string[] }> {
-  const page = await context.newPage();
-  const dialogs: string[] = [];
-  const errors: string[] = [];
-  page.on('dialog', (dialog) => {
-    dialogs.push(dialog.message());
-    void dialog.dismiss();
-  });
-  page.on('pageerror', (err) => errors.push(err.message));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') errors.push(msg.text());
-  });
+async function open(t: Test, path: string): Promise<WatchedPage> {
+  const watched = await watchedPage(browser.context);
+  const { page } = watched;
   t.teardown(() => page.close());
   await page.goto(`${base}${path}`);
-  return { page, dialogs, errors };
+  return watched;
 }
 
 const rowsOf = (page: Page) => page.locator('#events tbody tr');

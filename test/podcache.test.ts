@@ -6,24 +6,10 @@ import { createPodCache } from '../src/kube/kubeconfig.js';
 import { describeError, type PodCache, type PodCacheOptions } from '../src/kube/podcache.js';
 import { PodIndex, podInfoOf } from '../src/kube/podindex.js';
 import { makePod, startApiServer, type ApiServerDouble, type ApiServerOptions } from './helpers/apiserver.js';
+import { pollUntil, type Test } from './helpers/poll.js';
 
 const hex = (c: string) => c.repeat(64);
 
-/** The type of a subtest's `t` (the last overload of t.test takes only the callback). */
-type Test = Parameters<Parameters<typeof t.test>[0]>[0];
-
-/** Polls until `check` holds; fails the test with `what` after `ms`. */
-async function waitFor(t: Test, check: () => boolean, what: string, ms = 5000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) {
-      t.fail(`timed out waiting: ${what}`);
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  t.pass(what);
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -71,7 +57,7 @@ async function setup(t: Test, tuning: Partial<PodCacheOptions> & { gracePeriodMs
 
 async function started(t: Test, s: Setup): Promise<void> {
   await s.cache.start();
-  await waitFor(t, () => s.cache.synced && s.api.watchers === 1, 'synced and watching');
+  await pollUntil(t, () => s.cache.synced && s.api.watchers === 1, 'synced and watching');
 }
 
 t.test('first sync: chunked list of this node only, then a watch with bookmarks', async (t) => {
@@ -101,7 +87,7 @@ t.test('add, modify (the container id appears), delete', async (t) => {
   const uid = '0b6d2c3e-1f2a-4b5c-8d9e-0a1b2c3d4e5f';
   const spec = { name: 'web-7d9f8-abcde', namespace: 'shop', uid, owner: { kind: 'ReplicaSet', name: 'web-7d9f8' }, labels: { 'pod-template-hash': '7d9f8' } };
   s.api.addPod(makePod({ ...spec, containers: [{ name: 'app', id: null }] }));
-  await waitFor(t, () => s.cache.byPodUid(uid) !== undefined, 'the new pod is known by UID');
+  await pollUntil(t, () => s.cache.byPodUid(uid) !== undefined, 'the new pod is known by UID');
   t.same(s.cache.byPodUid(uid)?.workload, { kind: 'Deployment', name: 'web' }, 'with its workload');
   t.equal(s.cache.byPodUid(uid)?.containers.size, 0, 'no container id yet');
   t.ok(changes > 0, 'listeners told');
@@ -111,20 +97,20 @@ t.test('add, modify (the container id appears), delete', async (t) => {
     initContainers: [{ name: 'init', id: hex('3') }],
     ephemeralContainers: [{ name: 'debugger', id: hex('4') }],
   }));
-  await waitFor(t, () => s.cache.byContainerId(hex('1')) !== undefined, 'the container id is known once it appears');
+  await pollUntil(t, () => s.cache.byContainerId(hex('1')) !== undefined, 'the container id is known once it appears');
   const names = ['0', '1', '2', '3', '4'].map((c) => s.cache.byContainerId(hex(c))?.containers.get(hex(c)));
   t.same(names, ['app', 'app', 'sidecar', 'init', 'debugger'], 'every kind of container, previous instance included, prefixes stripped');
   s.api.deletePod('shop', 'web-7d9f8-abcde');
-  await waitFor(t, () => s.cache.size === 0, 'the deleted pod is no longer counted');
+  await pollUntil(t, () => s.cache.size === 0, 'the deleted pod is no longer counted');
   t.equal(s.cache.byContainerId(hex('1'))?.name, 'web-7d9f8-abcde', 'still resolvable for late events');
   t.equal(s.cache.byPodUid(uid)?.name, 'web-7d9f8-abcde', 'by UID too');
   t.same(s.forgotten, [], 'series kept during the grace period');
-  await waitFor(t, () => s.forgotten.length === 1, 'series forgotten after the grace period');
+  await pollUntil(t, () => s.forgotten.length === 1, 'series forgotten after the grace period');
   t.same(s.forgotten, ['shop/web-7d9f8-abcde'], 'by namespace and name');
   unsubscribe();
   const seen = changes;
   s.api.addPod(makePod({ name: 'late' }));
-  await waitFor(t, () => s.cache.size === 1, 'another pod arrives');
+  await pollUntil(t, () => s.cache.size === 1, 'another pod arrives');
   await sleep(10);
   t.equal(changes, seen, 'an unsubscribed listener is not told');
 });
@@ -134,9 +120,9 @@ t.test('a pod back under the same name keeps its series', async (t) => {
   s.api.addPod(makePod({ name: 'db-0', uid: '11111111-1111-4111-8111-111111111111', containers: [{ name: 'db', id: hex('a') }] }));
   await started(t, s);
   s.api.deletePod('default', 'db-0');
-  await waitFor(t, () => s.cache.size === 0, 'deleted');
+  await pollUntil(t, () => s.cache.size === 0, 'deleted');
   s.api.addPod(makePod({ name: 'db-0', uid: '22222222-2222-4222-8222-222222222222', containers: [{ name: 'db', id: hex('b') }] }));
-  await waitFor(t, () => s.cache.size === 1, 'recreated');
+  await pollUntil(t, () => s.cache.size === 1, 'recreated');
   await sleep(250);
   t.same(s.forgotten, [], 'no forgetPod: the grace timer was cancelled');
   t.equal(s.cache.byContainerId(hex('a'))?.uid, '11111111-1111-4111-8111-111111111111', 'the old instance still resolves');
@@ -150,7 +136,7 @@ t.test('a watch closed by the server resumes without losing or duplicating pods'
   s.api.closeWatches();
   s.api.addPod(makePod({ name: 'b', containers: [{ name: 'app', id: hex('b') }] }));
   s.api.updatePod(makePod({ name: 'a', uid: s.cache.byContainerId(hex('a'))!.uid, containers: [{ name: 'app', id: hex('c') }] }));
-  await waitFor(t, () => s.api.watchers === 1 && s.cache.byContainerId(hex('c')) !== undefined, 'changes made meanwhile arrive');
+  await pollUntil(t, () => s.api.watchers === 1 && s.cache.byContainerId(hex('c')) !== undefined, 'changes made meanwhile arrive');
   t.equal(s.cache.size, 2, 'two pods, no duplicate');
   t.ok(s.cache.byContainerId(hex('b')), 'the pod added meanwhile is there');
   t.equal(s.lists(), 1, 'resumed from the resource version: no relist');
@@ -169,8 +155,8 @@ t.test('410 Gone in the watch stream relists', async (t) => {
   s.api.compact();
   s.api.closeWatches();
   s.api.hold(false);
-  await waitFor(t, () => s.lists() === 2 && s.api.watchers === 1, 'relisted and watching again');
-  await waitFor(t, () => s.cache.size === 2 && s.cache.byContainerId(hex('c')) !== undefined, 'the relist brought the missed pod');
+  await pollUntil(t, () => s.lists() === 2 && s.api.watchers === 1, 'relisted and watching again');
+  await pollUntil(t, () => s.cache.size === 2 && s.cache.byContainerId(hex('c')) !== undefined, 'the relist brought the missed pod');
   t.equal(s.cache.byContainerId(hex('a'))?.name, 'a', 'the pod deleted meanwhile moved to the deleted pods');
   t.equal(s.cache.restarts, 0, 'the library handles 410 itself');
 });
@@ -181,7 +167,7 @@ t.test('410 Gone answering the watch request relists', async (t) => {
   s.api.failNext(410);
   s.api.closeWatches();
   s.api.addPod(makePod({ name: 'a', containers: [{ name: 'app', id: hex('a') }] }));
-  await waitFor(t, () => s.lists() === 2 && s.cache.size === 1, 'relisted');
+  await pollUntil(t, () => s.lists() === 2 && s.cache.size === 1, 'relisted');
   t.equal(s.cache.restarts, 0, 'not a restart');
 });
 
@@ -191,10 +177,10 @@ t.test('a 500 restarts the informer with backoff, serving the last cache meanwhi
   await started(t, s);
   s.api.failNext(500, 2);
   s.api.closeWatches();
-  await waitFor(t, () => s.api.requests.length === 3, 'the failing watch request');
+  await pollUntil(t, () => s.api.requests.length === 3, 'the failing watch request');
   t.equal(s.cache.byContainerId(hex('a'))?.name, 'a', 'the cache still answers while failing');
   t.same(s.cache.readiness(), { ready: true, reasons: [] }, 'still ready: it synced once');
-  await waitFor(t, () => s.cache.restarts === 2 && s.api.watchers === 1, 'two restarts, then watching again');
+  await pollUntil(t, () => s.cache.restarts === 2 && s.api.watchers === 1, 'two restarts, then watching again');
   t.equal(s.restarts.length, 2, 'each restart counted in the metrics');
   t.ok((s.restarts[1] as number) - (s.restarts[0] as number) >= 45, 'the second restart waited longer (backoff)');
   t.equal(s.lists(), 1, 'resumed from the last resource version: no relist needed');
@@ -205,9 +191,9 @@ t.test('errors before the first sync show in readiness', async (t) => {
     const s = await setup(t, { backoffBaseMs: 400, backoffMaxMs: 400, random: () => 1 });
     s.api.failNext(500);
     await s.cache.start();
-    await waitFor(t, () => /HTTP 500/.test(s.cache.readiness().reasons.join()), 'the failed list is reported');
+    await pollUntil(t, () => /HTTP 500/.test(s.cache.readiness().reasons.join()), 'the failed list is reported');
     t.same(s.cache.readiness(), { ready: false, reasons: ['pod watch: HTTP 500: injected failure 500 (retrying in 400ms)'] }, 'the error and the delay');
-    await waitFor(t, () => s.cache.synced, 'synced after the restart');
+    await pollUntil(t, () => s.cache.synced, 'synced after the restart');
     t.equal(s.cache.restarts, 1, 'one restart');
   });
   await t.test('a refused connection', async (t) => {
@@ -215,10 +201,10 @@ t.test('errors before the first sync show in readiness', async (t) => {
     await s.api.stopListening();
     await s.cache.start();
     const port = new URL(s.api.url).port;
-    await waitFor(t, () => /ECONNREFUSED/.test(s.cache.readiness().reasons.join()), 'the refusal is reported');
+    await pollUntil(t, () => /ECONNREFUSED/.test(s.cache.readiness().reasons.join()), 'the refusal is reported');
     t.same(s.cache.readiness(), { ready: false, reasons: [`pod watch: connect ECONNREFUSED 127.0.0.1:${port} (retrying in 1s)`] }, 'in one line with the delay');
     await s.api.listen();
-    await waitFor(t, () => s.cache.synced, 'synced once the server is back');
+    await pollUntil(t, () => s.cache.synced, 'synced once the server is back');
   });
 });
 
@@ -227,12 +213,12 @@ t.test('a refused connection after sync: restarts until the server is back', asy
   s.api.addPod(makePod({ name: 'a', containers: [{ name: 'app', id: hex('a') }] }));
   await started(t, s);
   await s.api.stopListening();
-  await waitFor(t, () => s.cache.restarts >= 3, 'keeps restarting while refused');
+  await pollUntil(t, () => s.cache.restarts >= 3, 'keeps restarting while refused');
   t.equal(s.cache.byContainerId(hex('a'))?.name, 'a', 'serving the last cache');
   t.ok(s.cache.readiness().ready, 'still ready');
   await s.api.listen();
   s.api.addPod(makePod({ name: 'b', containers: [{ name: 'app', id: hex('b') }] }));
-  await waitFor(t, () => s.cache.byContainerId(hex('b')) !== undefined && s.api.watchers === 1, 'back in sync');
+  await pollUntil(t, () => s.cache.byContainerId(hex('b')) !== undefined && s.api.watchers === 1, 'back in sync');
   t.equal(s.restarts.length, s.cache.restarts, 'every restart counted in the metrics');
 });
 
@@ -244,7 +230,7 @@ t.test('a bookmark moves the resume point past changes of other nodes', async (t
   s.api.bookmark();
   s.api.compact();
   s.api.closeWatches();
-  await waitFor(t, () => s.watches().length === 2 && s.api.watchers === 1, 'watching again');
+  await pollUntil(t, () => s.watches().length === 2 && s.api.watchers === 1, 'watching again');
   t.equal(s.watches()[1]?.resourceVersion, '102', 'resumed from the bookmark');
   t.equal(s.lists(), 1, 'no 410, no relist');
 });
@@ -253,14 +239,14 @@ t.test('API server unreachable at start: not ready with the reason, retries grow
   const s = await setup(t, { backoffBaseMs: 20, backoffMaxMs: 80, random: () => 1 });
   await s.api.stopListening();
   await s.cache.start();
-  await waitFor(t, () => s.delays.length >= 5, 'five restarts while refused');
+  await pollUntil(t, () => s.delays.length >= 5, 'five restarts while refused');
   t.same(s.delays.slice(0, 5), [20, 40, 80, 80, 80], 'each delay doubles, then stays at the cap');
   t.equal(s.restarts.length, s.cache.restarts, 'every restart counted in execwatch_kube_watch_restarts_total');
   t.match(s.cache.readiness(), { ready: false, reasons: [/^pod watch: connect ECONNREFUSED 127\.0\.0\.1:\d+ \(retrying in 80ms\)$/] }, 'not ready, saying why');
   t.equal(s.cache.byContainerId(hex('a')), undefined, 'lookups answer (nothing) instead of waiting or throwing');
   s.api.addPod(makePod({ name: 'a', containers: [{ name: 'app', id: hex('a') }] }));
   await s.api.listen();
-  await waitFor(t, () => s.cache.synced && s.cache.byContainerId(hex('a')) !== undefined, 'synced once the server answers');
+  await pollUntil(t, () => s.cache.synced && s.cache.byContainerId(hex('a')) !== undefined, 'synced once the server answers');
   t.same(s.cache.readiness(), { ready: true, reasons: [] }, 'ready');
 });
 
@@ -269,7 +255,7 @@ t.test('jittered delays stay between half the ceiling and the ceiling', async (t
   const s = await setup(t, { backoffBaseMs: 20, backoffMaxMs: 80, random: () => draws.shift() ?? 1 });
   await s.api.stopListening();
   await s.cache.start();
-  await waitFor(t, () => s.delays.length >= 6, 'six restarts while refused');
+  await pollUntil(t, () => s.delays.length >= 6, 'six restarts while refused');
   // Ceilings 20, 40, 80, 80, 80, 80: the upper half of each, as drawn.
   t.same(s.delays.slice(0, 6), [10, 30, 80, 40, 60, 80], 'spread by the random draw, never above the cap');
 });
@@ -291,12 +277,12 @@ t.test('API server gone mid-run and back', async (t) => {
       s.api.deletePod('default', 'a');
       s.api.updatePod(makePod({ name: 'b', uid: uidOfB, containers: [{ name: 'app', id: hex('e') }] }));
       if (compacted) s.api.compact();
-      await waitFor(t, () => s.cache.restarts >= 2, 'restarting while the server is gone');
+      await pollUntil(t, () => s.cache.restarts >= 2, 'restarting while the server is gone');
       t.same(names(s, ['a', 'b', 'c', 'd']), ['a', 'b', 'c', undefined], 'the last known pods still resolve meanwhile');
       t.same(s.cache.readiness(), { ready: true, reasons: [] }, 'still ready: it keeps serving');
       await s.api.listen();
-      await waitFor(t, () => s.cache.byContainerId(hex('d')) !== undefined && s.api.watchers === 1, 'watching again, the new pod known');
-      await waitFor(t, () => s.cache.size === 3, 'the pod deleted meanwhile is no longer counted');
+      await pollUntil(t, () => s.cache.byContainerId(hex('d')) !== undefined && s.api.watchers === 1, 'watching again, the new pod known');
+      await pollUntil(t, () => s.cache.size === 3, 'the pod deleted meanwhile is no longer counted');
       t.same(names(s, ['b', 'c', 'd', 'e']), [undefined, 'c', 'd', 'b'], 'every change made meanwhile applied (b runs e now)');
       t.equal(s.cache.byPodUid(uidOfB as string)?.containers.size, 1, 'the modified pod once, with its new container only');
       t.equal(s.cache.byContainerId(hex('a'))?.name, 'a', 'the deleted pod kept resolvable for late events');
@@ -311,14 +297,14 @@ t.test('410 Gone on a continue token starts the list over', async (t) => {
   for (const name of ['a', 'b', 'c', 'd', 'e']) s.api.addPod(makePod({ name, containers: [{ name: 'app', id: hex(name) }] }));
   const first = s.api.stall();
   await s.cache.start();
-  await waitFor(t, () => s.lists() === 1, 'the first page is asked for');
+  await pollUntil(t, () => s.lists() === 1, 'the first page is asked for');
   const second = s.api.stall();
   first();
-  await waitFor(t, () => s.lists() === 2, 'the second page is asked for');
+  await pollUntil(t, () => s.lists() === 2, 'the second page is asked for');
   s.api.addPod(makePod({ name: 'f', containers: [{ name: 'app', id: hex('f') }] }));
   s.api.compact();
   second();
-  await waitFor(t, () => s.cache.synced && s.api.watchers === 1, 'synced after listing again');
+  await pollUntil(t, () => s.cache.synced && s.api.watchers === 1, 'synced after listing again');
   t.equal(s.lists(), 5, 'two pages, the expired one, then three pages from the start');
   t.equal(s.cache.size, 6, 'every pod once, the one added meanwhile included');
   t.equal(s.cache.restarts, 1, 'the library does not handle a 410 on a list: one restart');
@@ -335,7 +321,7 @@ t.test('a watch that stalls without closing', async (t) => {
     await sleep(150);
     t.equal(s.cache.byContainerId(hex('b')), undefined, 'the stalled watch delivers nothing');
     t.equal(s.cache.byContainerId(hex('a'))?.name, 'a', 'the cache still answers');
-    await waitFor(t, () => s.cache.byContainerId(hex('b')) !== undefined, 'the pod added during the stall arrives');
+    await pollUntil(t, () => s.cache.byContainerId(hex('b')) !== undefined, 'the pod added during the stall arrives');
     const took = Date.now() - stalledAt;
     t.ok(took >= 290 && took < 2000, `restarted after the idle timeout, not before nor much later (${took} ms)`);
     t.equal(s.api.watchers, 1, 'the stalled connection was closed: one watch open');
@@ -349,7 +335,7 @@ t.test('a watch that stalls without closing', async (t) => {
     await started(t, s);
     const release = s.api.stall();
     s.api.closeWatches();
-    await waitFor(t, () => s.watches().length === 3 && s.api.watchers === 1, 'a new watch after the unanswered one');
+    await pollUntil(t, () => s.watches().length === 3 && s.api.watchers === 1, 'a new watch after the unanswered one');
     t.equal(s.cache.restarts, 1, 'one restart');
     release();
     await sleep(50);
@@ -369,7 +355,7 @@ t.test('stop', async (t) => {
     const s = await setup(t, { backoffBaseMs: 200, random: () => 1 });
     await s.api.stopListening();
     await s.cache.start();
-    await waitFor(t, () => /ECONNREFUSED/.test(s.cache.readiness().reasons.join()), 'refused, waiting to restart');
+    await pollUntil(t, () => /ECONNREFUSED/.test(s.cache.readiness().reasons.join()), 'refused, waiting to restart');
     await s.cache.stop();
     await s.api.listen();
     await sleep(300);
@@ -381,7 +367,7 @@ t.test('stop', async (t) => {
     await started(t, s);
     const release = s.api.stall();
     s.api.closeWatches();
-    await waitFor(t, () => s.watches().length === 2, 'the new watch request is in flight');
+    await pollUntil(t, () => s.watches().length === 2, 'the new watch request is in flight');
     await s.cache.stop();
     release();
     await sleep(100);
@@ -391,7 +377,7 @@ t.test('stop', async (t) => {
     const s = await setup(t);
     const release = s.api.stall();
     await s.cache.start();
-    await waitFor(t, () => s.lists() === 1, 'the list is in flight');
+    await pollUntil(t, () => s.lists() === 1, 'the list is in flight');
     await s.cache.stop();
     release();
     await sleep(100);
@@ -423,7 +409,7 @@ echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","s
     { kubeWatchRestart: () => restarts++, forgetPod: () => {} }, { backoffBaseMs: 10 })) as PodCache;
   t.teardown(() => cache.stop());
   await cache.start();
-  await waitFor(t, () => api.watchers === 1, 'watching after the failure');
+  await pollUntil(t, () => api.watchers === 1, 'watching after the failure');
   t.equal(restarts, 1, 'one restart');
   t.ok(api.requests.every((r) => /^Bearer t\d$/.test(r.authorization ?? '')), 'with the plugin tokens');
 });

@@ -6,6 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import t from 'tap';
+import { watchStartup } from './helpers/command.js';
 import { buildImageLayout, type ImageLayout } from './helpers/layout.js';
 import { kernelTest, repoRoot } from './helpers/kernel.js';
 
@@ -61,30 +62,23 @@ t.test('from the layout, --check attaches every program on the real kernel', ker
 
 t.test('from the layout, the agent serves metrics and the browse page', kernelTest(), async (t) => {
   const { entrypoint, workdir } = image();
-  const child = spawn(entrypoint.file, [...entrypoint.args, '--metrics-address=127.0.0.1:0', '--api-address=127.0.0.1:0', '--node-name=layout-node'], {
-    cwd: workdir,
-    env: imageEnv(),
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const agent = await watchStartup(
+    spawn(entrypoint.file, [...entrypoint.args, '--metrics-address=127.0.0.1:0', '--api-address=127.0.0.1:0', '--node-name=layout-node'], {
+      cwd: workdir,
+      env: imageEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (agent.child.exitCode === null && agent.child.signalCode === null) agent.child.kill('SIGKILL');
   });
-  const deadline = Date.now() + 30_000;
-  let urls: RegExpExecArray | null = null;
-  while (!(urls = /metrics +(http:\S+)\/metrics\n.*events +(http:\S+)\//.exec(stderr))) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the agent did not start (exit ${child.exitCode}): ${stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const [, metricsUrl, apiUrl] = urls as unknown as [string, string, string];
-  const metrics = await (await fetch(`${metricsUrl}/metrics`)).text();
+  const { metricsUrl, apiUrl } = agent;
+  const metrics = await (await fetch(metricsUrl)).text();
   t.match(metrics, `execwatch_build_info{version="${pkg.version}",`, 'the version read from the layout package.json');
   t.match(metrics, /^execwatch_bpf_attached\{program="handle_exec"\} 1$/m, 'the programs are attached');
   const page = await fetch(`${apiUrl}/`);
   t.equal(page.status, 200, 'the browse page is served (its files are copied into the image)');
   t.match(page.headers.get('content-type') ?? '', /^text\/html/, 'as HTML');
-  child.kill('SIGTERM');
-  t.equal(await exited, 0, `SIGTERM stops it with exit 0: ${stderr}`);
+  agent.child.kill('SIGTERM');
+  t.equal(await agent.exited, 0, `SIGTERM stops it with exit 0: ${agent.err()}`);
 });

@@ -22,12 +22,21 @@ export interface RunningAgent {
 }
 
 /** Starts `execwatch --log-events` on free loopback ports with `args`; resolves once it serves. */
-export async function startCommand(args: string[] = []): Promise<RunningAgent> {
-  const child = spawn(
-    process.execPath,
-    [...process.execArgv, join(repoRoot, 'src', 'main.ts'), '--log-events', '--metrics-address', '127.0.0.1:0', '--api-address', '127.0.0.1:0', ...args],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+export function startCommand(args: string[] = []): Promise<RunningAgent> {
+  return watchStartup(
+    spawn(
+      process.execPath,
+      [...process.execArgv, join(repoRoot, 'src', 'main.ts'), '--log-events', '--metrics-address', '127.0.0.1:0', '--api-address', '127.0.0.1:0', ...args],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    ),
   );
+}
+
+/**
+ * Follows an execwatch process spawned with piped stdout and stderr until it prints its URLs;
+ * rejects with its stderr when it exits first or takes longer than 30 s.
+ */
+export async function watchStartup(child: ChildProcessByStdio<null, Readable, Readable>): Promise<RunningAgent> {
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -1,0 +1,18 @@
+/** Polling a condition inside a test: passes or fails an assertion rather than throwing. */
+import type t from 'tap';
+
+/** The type of a subtest's `t` (the last overload of t.test takes only the callback). */
+export type Test = Parameters<Parameters<typeof t.test>[0]>[0];
+
+/** Polls every 5 ms until `check` holds, then passes `what`; fails the test with `what` after `ms`. */
+export async function pollUntil(t: Test, check: () => boolean, what: string, ms = 5000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) {
+      t.fail(`timed out waiting: ${what}`);
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  t.pass(what);
+}
