@@ -36,14 +36,19 @@ export function formatValidationError(error: FastifySchemaValidationError, part:
 
 export interface BaseOptions {
   logLevel: LogLevel;
-  /** Where log lines go (default stdout); tests read them. */
+  /**
+   * Where log lines go (default stderr: stdout belongs to --log-events, whose readers expect
+   * nothing but ExecEvent lines there); tests read them.
+   */
   logStream?: { write(line: string): void };
 }
 
 /** A configured but empty app; the caller registers its routes plugin. */
 export function createApp(opts: BaseOptions) {
   const app = Fastify({
-    logger: { level: opts.logLevel, ...(opts.logStream ? { stream: opts.logStream } : {}) },
+    logger: { level: opts.logLevel, stream: opts.logStream ?? process.stderr },
+    // Two lines per request at info would bury the log under probes and scrapes.
+    disableRequestLogging: opts.logLevel !== 'debug' && opts.logLevel !== 'trace',
     // Unknown query parameters must be rejected (400), not silently stripped (fastify's default).
     ajv: { customOptions: { removeAdditional: false, allErrors: false } },
     schemaErrorFormatter: (errors, part) =>
