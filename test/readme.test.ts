@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { EventsQuery, StreamQuery } from '../src/events/filter.js';
+import { EVENT_FIELDS } from '../src/events/json.js';
 import { createMetrics, LOST_STAGES } from '../src/metrics/index.js';
 import { repoRoot } from './helpers/kernel.js';
 import { optionsTable } from './helpers/readme.js';
@@ -34,6 +35,11 @@ t.test('every query parameter of the event routes is documented', async (t) => {
   const section = readme.slice(readme.indexOf('## Endpoints'), readme.indexOf('## Metrics'));
   const names = new Set([...Object.keys(EventsQuery.properties), ...Object.keys(StreamQuery.properties)]);
   for (const name of names) t.match(section, new RegExp(`\`${name}\``), `${name} is in the Endpoints section`);
+});
+
+t.test('every field of an event is in the field table', async (t) => {
+  const table = readme.slice(readme.indexOf('| field | type | meaning |'), readme.indexOf('## Endpoints'));
+  for (const field of Object.keys(EVENT_FIELDS)) t.match(table, new RegExp(`\`${field}\``), `${field} is documented`);
 });
 
 t.test('the quick start is the two commands, in the first screen', async (t) => {
