@@ -23,6 +23,7 @@ const { Tracer } = await import(join(root, 'dist/capture/tracer.js'));
 const { HEADER_SIZE: HEADER, RECORD_OFFSETS: O } = await import(join(root, 'dist/capture/decode.js'));
 const { Enricher } = await import(join(root, 'dist/enrich/enricher.js'));
 const { EventStore } = await import(join(root, 'dist/events/store.js'));
+const { eventRecord } = await import(join(root, 'dist/events/record.js'));
 const { EventHub } = await import(join(root, 'dist/events/stream.js'));
 const { createRedactor } = await import(join(root, 'dist/events/redact.js'));
 const { createMetrics } = await import(join(root, 'dist/metrics/index.js'));
@@ -196,8 +197,9 @@ if (args.subscribers !== '0') hub.subscribe(() => true, {
 const redact = createRedactor([]);
 let delivered = 0;
 const deliver = (event) => {
-  store.push(event);
-  hub.publish(event);
+  const record = eventRecord(event);
+  store.push(record);
+  hub.publish(record);
   metrics.observeExec(event);
   delivered += 1;
 };

@@ -10,7 +10,7 @@ import { checkRequirements } from './capture/requirements.js';
 import { Tracer, type EventSink } from './capture/tracer.js';
 import type { Config } from './config.js';
 import { Enricher } from './enrich/enricher.js';
-import { eventJson } from './events/json.js';
+import { eventRecord } from './events/record.js';
 import { createRedactor } from './events/redact.js';
 import { EventStore } from './events/store.js';
 import { EventHub } from './events/stream.js';
@@ -117,12 +117,14 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
   const podCache = await createPodCache(config, metrics);
 
   const deliver = (event: ExecEvent): void => {
-    store.push(event);
-    hub.publish(event);
+    // Serialized once here; the ring, the stream and the log share the text.
+    const record = eventRecord(event);
+    store.push(record);
+    hub.publish(record);
     metrics.observeExec(event);
     if (config.logEvents) {
       if (deps.stdout.writableLength > LOG_BACKLOG_BYTES) metrics.lost('log_overflow');
-      else deps.stdout.write(`${eventJson(event)}\n`);
+      else deps.stdout.write(`${record.json}\n`);
     }
   };
   const enricher = new Enricher({ podCache, waitMs: config.enrichWaitMs, maxPending: 10_000, metrics, emit: deliver });

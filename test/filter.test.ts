@@ -1,7 +1,13 @@
 // The query → predicate compiler shared by GET /api/events and the stream.
 import t from 'tap';
 import { compileFilter, FilterError, timeMs, type EventFilter } from '../src/events/filter.js';
+import { eventRecord } from '../src/events/record.js';
+import type { ExecEvent } from '../src/events/types.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
+import { rng } from './helpers/rng.js';
+
+/** Whether the query matches the event, as the ring and the stream apply it. */
+const matches = (query: EventFilter, event: ExecEvent): boolean => compileFilter(query)(eventRecord(event));
 
 const event = makeEvent({
   comm: 'curl',
@@ -44,18 +50,18 @@ const cases: readonly { name: string; query: EventFilter; matches: boolean }[] =
 ];
 
 t.test('each parameter narrows as documented', async (t) => {
-  for (const c of cases) t.equal(compileFilter(c.query)(event), c.matches, c.name);
+  for (const c of cases) t.equal(matches(c.query, event), c.matches, c.name);
 });
 
 t.test('result failure matches a negative retval, pod filters never match host processes', async (t) => {
-  t.equal(compileFilter({ result: 'failure' })(failed), true, 'failed exec is a failure');
-  t.equal(compileFilter({ result: 'success' })(failed), false, 'failed exec is not a success');
-  t.equal(compileFilter({ namespace: 'shop' })(host), false, 'host process has no namespace');
-  t.equal(compileFilter({ container: 'app' })(host), false, 'host process has no container');
+  t.equal(matches({ result: 'failure' }, failed), true, 'failed exec is a failure');
+  t.equal(matches({ result: 'success' }, failed), false, 'failed exec is not a success');
+  t.equal(matches({ namespace: 'shop' }, host), false, 'host process has no namespace');
+  t.equal(matches({ container: 'app' }, host), false, 'host process has no container');
 });
 
 t.test('an event whose time cannot be parsed never passes a since filter', async (t) => {
-  t.equal(compileFilter({ since: '2000-01-01T00:00:00Z' })(makeEvent({ time: 'garbage' })), false, 'excluded');
+  t.equal(matches({ since: '2000-01-01T00:00:00Z' }, makeEvent({ time: 'garbage' })), false, 'excluded');
 });
 
 t.test('a schema-valid but unrepresentable since is a FilterError naming since', async (t) => {
@@ -72,4 +78,76 @@ t.test('timeMs keeps sub-millisecond digits', async (t) => {
   ] as const;
   for (const c of cases) t.ok(Math.abs(timeMs(c.time) - c.ms) < 1e-6, `${c.time} → ${c.ms}`);
   t.ok(Number.isNaN(timeMs('yesterday')), 'NaN for text without a time');
+});
+
+/** What `q` and `filename` mean, on the strings themselves. */
+const reference = (query: { q?: string; filename?: string }, e: ExecEvent): boolean =>
+  (query.filename === undefined || e.filename.includes(query.filename)) &&
+  (query.q === undefined || e.filename.includes(query.q) || e.argv.some((arg) => arg.includes(query.q as string)));
+
+t.test('q and filename search the text as the strings hold it, whatever JSON escapes', async (t) => {
+  const cases: readonly { name: string; filename?: string; argv: readonly string[]; query: { q?: string; filename?: string }; matches: boolean }[] = [
+    { name: 'a quote', argv: ['echo', 'say "hi"'], query: { q: 'y "h' }, matches: true },
+    { name: 'a quote absent', argv: ['echo', 'say hi'], query: { q: '"' }, matches: false },
+    { name: 'a backslash', argv: ['grep', 'a\\.b'], query: { q: '\\.' }, matches: true },
+    { name: 'a backslash absent', argv: ['grep', 'a.b'], query: { q: '\\' }, matches: false },
+    { name: 'an escape is not its letter', argv: ['printf', 'a\nb'], query: { q: 'anb' }, matches: false },
+    { name: 'n is not part of a newline', filename: '/x', argv: ['x', '\n'], query: { q: 'n' }, matches: false },
+    { name: 'u00 is not part of a control character', argv: ['x', '\u0001'], query: { q: 'u0001' }, matches: false },
+    { name: 'a newline', argv: ['sh', '-c', 'a\nb'], query: { q: 'a\nb' }, matches: true },
+    { name: 'a control character', argv: ['x', 'a\u0001b'], query: { q: '\u0001' }, matches: true },
+    { name: 'unicode', argv: ['echo', 'héllo 日本 😀'], query: { q: '日本 😀' }, matches: true },
+    { name: 'unicode absent', argv: ['echo', 'hello'], query: { q: 'é' }, matches: false },
+    { name: 'across two arguments', argv: ['ab', 'cd'], query: { q: 'bc' }, matches: false },
+    { name: 'across two arguments, with the separator', argv: ['ab', 'cd'], query: { q: 'b","c' }, matches: false },
+    { name: 'across two escaped arguments', argv: ['a\\', 'cd'], query: { q: '\\",' }, matches: false },
+    { name: 'a comma between arguments', argv: ['ab', 'cd'], query: { q: ',' }, matches: false },
+    { name: 'a comma in an argument', argv: ['ab', 'c,d'], query: { q: ',' }, matches: true },
+    { name: 'a comma after an escape', argv: ['a\n', 'b'], query: { q: ',' }, matches: false },
+    { name: 'the argv key', argv: ['ls'], query: { q: 'argv' }, matches: false },
+    { name: 'a key of the JSON', argv: ['ls'], query: { q: 'cgroup' }, matches: false },
+    { name: 'a bracket', argv: ['ls'], query: { q: '[' }, matches: false },
+    { name: 'from the filename into argv', filename: '/bin/ab', argv: ['cd'], query: { q: 'abcd' }, matches: false },
+    { name: 'an empty argv', argv: [], query: { q: 'x' }, matches: false },
+    { name: 'an empty argument', argv: ['', ''], query: { q: '"' }, matches: false },
+    { name: 'in the filename', filename: '/opt/x "y"/run', argv: ['run'], query: { q: 'x "y' }, matches: true },
+    { name: 'filename: only the filename', argv: ['/usr/bin/true'], filename: '/bin/true', query: { filename: 'usr' }, matches: false },
+    { name: 'filename: an escaped filename', filename: '/tmp/a\nb', argv: ['x'], query: { filename: 'a\nb' }, matches: true },
+    { name: 'filename: an escape is not its letter', filename: '/tmp/a\nb', argv: ['anb'], query: { filename: 'anb' }, matches: false },
+    { name: 'filename: not into argv', filename: '/bin/ls', argv: ['ls'], query: { filename: 'ls"' }, matches: false },
+    { name: 'a lone surrogate', argv: ['😀'], query: { q: '\ud83d' }, matches: true },
+    { name: 'a lone surrogate absent', argv: ['x'], query: { q: '\ud83d' }, matches: false },
+    { name: 'a lone surrogate in the filename', filename: '/tmp/😀', argv: [], query: { filename: '\ude00' }, matches: true },
+  ];
+  for (const c of cases) {
+    const event = makeEvent({ filename: c.filename ?? '/usr/bin/true', argv: [...c.argv] });
+    t.equal(reference(c.query, event), c.matches, `${c.name}: the reference agrees`);
+    t.equal(matches(c.query, event), c.matches, c.name);
+  }
+});
+
+t.test('q and filename agree with the strings over many random events and needles', async (t) => {
+  const random = rng(11);
+  const ALPHABET = ['a', 'b', ',', '"', '\\', '\n', '\t', '\u0001', 'é', '😀', '\ud83d', ' ', '[', ']', ':', 'n', 'u'] as const;
+  const text = (max: number): string =>
+    Array.from({ length: Math.floor(random() * max) }, () => ALPHABET[Math.floor(random() * ALPHABET.length)]).join('');
+  let checked = 0;
+  let found = 0;
+  for (let i = 0; i < 3000; i += 1) {
+    const event = makeEvent({ filename: text(6), argv: Array.from({ length: Math.floor(random() * 4) }, () => text(6)) });
+    const needle = text(4) || 'a';
+    const whole = [event.filename, ...event.argv].join('');
+    // Half the needles are taken from the event, so that hits are as common as misses.
+    const query = random() < 0.5 && whole.length > 0
+      ? whole.slice(Math.floor(random() * whole.length)).slice(0, 1 + Math.floor(random() * 3))
+      : needle;
+    for (const q of [{ q: query }, { filename: query }]) {
+      const expected = reference(q, event);
+      if (matches(q, event) !== expected) t.fail(`${JSON.stringify(q)} on ${JSON.stringify([event.filename, event.argv])}: expected ${expected}`);
+      checked += 1;
+      if (expected) found += 1;
+    }
+  }
+  t.ok(found > checked / 5, `${found} of ${checked} checks matched: both outcomes exercised`);
+  t.pass('every random case agreed');
 });

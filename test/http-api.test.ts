@@ -5,6 +5,7 @@ import { formatValidationError } from '../src/http/base.js';
 import { pageDirectory } from '../src/http/page.js';
 import { EventStore } from '../src/events/store.js';
 import { EventHub } from '../src/events/stream.js';
+import { eventRecord, type EventRecord } from '../src/events/record.js';
 import type { ExecEvent } from '../src/events/types.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
 
@@ -32,7 +33,7 @@ const fixture = (): ExecEvent[] => [
 
 t.test('filters, newest first', async (t) => {
   const { app, store } = setup(t);
-  for (const e of fixture()) store.push(e);
+  for (const e of fixture()) store.push(eventRecord(e));
   const cases = [
     { query: '', seqs: [6, 5, 4, 3, 2, 1] },
     { query: '?namespace=shop', seqs: [6, 3, 2, 1] },
@@ -61,7 +62,7 @@ t.test('filters, newest first', async (t) => {
 t.test('events come back whole, and are not cached', async (t) => {
   const { app, store } = setup(t);
   const event = makeEvent({ argv: ['echo', '<script>alert(1)</script>'], argvBase64: 'ZWNobwA=' });
-  store.push(event);
+  store.push(eventRecord(event));
   const { body, res } = await getEvents(app, '');
   t.same(body.events[0], event, 'every field of the event');
   t.equal(res.headers['cache-control'], 'no-store', 'argv may hold secrets: no-store');
@@ -70,7 +71,7 @@ t.test('events come back whole, and are not cached', async (t) => {
 
 t.test('limit defaults to 100 and allows 10000', async (t) => {
   const { app, store } = setup(t);
-  for (let seq = 1; seq <= 10_050; seq += 1) store.push(makeEvent({ seq }));
+  for (let seq = 1; seq <= 10_050; seq += 1) store.push(eventRecord(makeEvent({ seq })));
   const byDefault = await getEvents(app, '');
   t.equal(byDefault.body.events.length, 100, 'default 100');
   t.equal(byDefault.body.events[0]?.seq, 10_050, 'starting from the newest');
@@ -121,7 +122,7 @@ t.test('unknown routes → 404 with the error body', async (t) => {
 
 t.test('a failure inside a route → 500 without internals; other errors keep their status', async (t) => {
   class BrokenStore extends EventStore {
-    override query(): ExecEvent[] {
+    override query(): EventRecord[] {
       throw new Error('secret internal detail');
     }
   }

@@ -7,6 +7,7 @@ import t, { type Test } from 'tap';
 import { ConfigError } from '../src/config.js';
 import { buildApiApp } from '../src/http/api-app.js';
 import { bearerOf, openApiToken, sameToken, type ApiToken } from '../src/http/auth.js';
+import { eventRecord } from '../src/events/record.js';
 import { EventStore } from '../src/events/store.js';
 import { EventHub } from '../src/events/stream.js';
 import { makeEvent } from './helpers/events.js';
@@ -81,7 +82,7 @@ t.test('Authorization header parsing and comparison', async (t) => {
 t.test('with a token: the API routes answer 401 without it, 200 with it; the page stays public', async (t) => {
   const { token } = await tokenFile(t);
   const { app, store } = setup(t, token);
-  store.push(makeEvent({ comm: 'secretive', argv: ['mysql', '-psecret'] }));
+  store.push(eventRecord(makeEvent({ comm: 'secretive', argv: ['mysql', '-psecret'] })));
   const cases = [
     { url: '/api/events', headers: {}, status: 401, challenge: 'Bearer realm="execwatch"', message: /needs a token: send Authorization: Bearer <token>/ },
     { url: '/api/events', headers: bearer('wrong'), status: 401, challenge: 'Bearer realm="execwatch", error="invalid_token"', message: /not the one in --api-token-file/ },
@@ -144,8 +145,9 @@ t.test('on a real port: the list and the stream need the token; the stream deliv
   t.equal(stream.response.statusCode, 200, 'stream with the token: 200');
   await stream.waitFor((f) => f.comment === 'connected');
   const event = makeEvent({ comm: 'streamed' });
-  store.push(event);
-  hub.publish(event);
+  const record = eventRecord(event);
+  store.push(record);
+  hub.publish(record);
   const [frame] = await stream.waitFor((f) => f.event === 'exec');
   t.equal(frame?.id, String(event.seq), 'the event arrives');
   stream.close();

@@ -2,6 +2,7 @@
 // never a 500 and never a hang. Seeded, so a failure names the query that reproduces it.
 import t from 'tap';
 import { buildApiApp } from '../src/http/api-app.js';
+import { eventRecord } from '../src/events/record.js';
 import { EventStore } from '../src/events/store.js';
 import { EventHub } from '../src/events/stream.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
@@ -33,7 +34,7 @@ function randomQuery(seed: number): string {
 
 function setup() {
   const store = new EventStore({ maxEvents: 100 });
-  for (let i = 1; i <= 20; i += 1) store.push(i % 3 ? makeEvent({ seq: i, retval: i % 2 ? 0 : -2 }) : makeHostEvent({ seq: i }));
+  for (let i = 1; i <= 20; i += 1) store.push(eventRecord(i % 3 ? makeEvent({ seq: i, retval: i % 2 ? 0 : -2 }) : makeHostEvent({ seq: i })));
   const hub = new EventHub({ maxQueue: 10, onOverflow: () => undefined });
   return { app: buildApiApp({ store, hub, logLevel: 'fatal' }), hub };
 }

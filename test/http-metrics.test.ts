@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import t from 'tap';
+import { eventRecord } from '../src/events/record.js';
 import { EventStore } from '../src/events/store.js';
 import { EventHub } from '../src/events/stream.js';
 import { buildApiApp, buildMetricsApp, startServers } from '../src/http/server.js';
@@ -86,7 +87,7 @@ t.test('startServers binds both listeners; a real scrape passes promtool check m
   t.match(servers.apiUrl, /^http:\/\/\[::1\]:\d+$/, 'IPv6 API URL in brackets');
   for (const e of [makeEvent(), makeEvent({ retval: -2, argvTruncated: true }), makeHostEvent()]) {
     metrics.observeExec(e);
-    store.push(e);
+    store.push(eventRecord(e));
   }
   metrics.eventDelay(0.004);
   metrics.enrichment('pod');

@@ -4,6 +4,7 @@ import t, { type Test } from 'tap';
 import { EventEmitter } from 'node:events';
 import { buildApiApp } from '../src/http/api-app.js';
 import { END_GRACE_MS, responseSink } from '../src/http/events-routes.js';
+import { eventRecord } from '../src/events/record.js';
 import { EventStore } from '../src/events/store.js';
 import { EventHub } from '../src/events/stream.js';
 import type { ExecEvent } from '../src/events/types.js';
@@ -30,8 +31,9 @@ async function setup(t: Test, opts: { maxQueue?: number; heartbeatMs?: number; m
   };
   t.teardown(close);
   const publish = (event: ExecEvent) => {
-    store.push(event);
-    hub.publish(event);
+    const record = eventRecord(event);
+    store.push(record);
+    hub.publish(record);
   };
   const overflows = async () => {
     const json = await metrics.registry.getSingleMetric('execwatch_events_lost_total')!.get();

@@ -1,7 +1,7 @@
 // The hand-written event serializer against JSON.stringify, over many varied events.
 import t from 'tap';
 import { decodeBatch } from '../src/capture/decode.js';
-import { EVENT_FIELDS, eventJson } from '../src/events/json.js';
+import { EVENT_FIELDS, eventJson, PLACE_CACHE_MAX } from '../src/events/json.js';
 import type { ExecEvent } from '../src/events/types.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
 import { encodeBatch } from './helpers/records.js';
@@ -68,4 +68,22 @@ t.test('eventJson writes every field of the contract and nothing else', async (t
   const event = makeEvent({ argvBase64: 'QQ==', filenameBase64: 'Lw==' });
   t.same(Object.keys(JSON.parse(eventJson(event))).sort(), Object.keys(EVENT_FIELDS).sort(), 'EVENT_FIELDS');
   t.same(Object.keys(event).sort(), Object.keys(EVENT_FIELDS).sort(), 'the test helper builds every field');
+});
+
+t.test('the cgroup and pod text of a cgroup is reused only while every value it came from is the same', async (t) => {
+  const base = makeEvent({ cgroupId: '77' });
+  const variants: readonly [string, ExecEvent][] = [
+    ['first', base], ['again', base], ['pod', { ...base, pod: 'other' }], ['namespace', { ...base, namespace: null }],
+    ['podUid', { ...base, podUid: null }], ['container', { ...base, container: null }], ['containerId', { ...base, containerId: null }],
+    ['no workload', { ...base, workload: null }], ['workload kind', { ...base, workload: { kind: 'Job', name: 'web' } }],
+    ['workload name', { ...base, workload: { kind: 'Deployment', name: 'api' } }], ['cgroup', { ...base, cgroup: 'x' }],
+    ['cgroupParent', { ...base, cgroupParent: 'y' }], ['cgroupTruncated', { ...base, cgroupTruncated: true }], ['back', base],
+  ];
+  for (const [name, event] of variants) t.equal(eventJson(event), JSON.stringify(event), name);
+});
+
+t.test('the cgroup text cache is bounded', async (t) => {
+  for (let id = 0; id <= PLACE_CACHE_MAX; id += 1) eventJson(makeEvent({ cgroupId: `c${id}` }));
+  const event = makeEvent({ cgroupId: 'c1', pod: 'after-clear' });
+  t.equal(eventJson(event), JSON.stringify(event), 'still right after the cache was cleared');
 });

@@ -9,6 +9,7 @@ import type { Page, Request } from 'playwright-core';
 import t, { type Test } from 'tap';
 import { buildApiApp } from '../src/http/api-app.js';
 import { openApiToken } from '../src/http/auth.js';
+import { eventRecord } from '../src/events/record.js';
 import { EventStore } from '../src/events/store.js';
 import { EventHub } from '../src/events/stream.js';
 import type { ExecEvent } from '../src/events/types.js';
@@ -34,8 +35,9 @@ t.teardown(async () => {
 });
 
 const publish = (event: ExecEvent) => {
-  store.push(event);
-  hub.publish(event);
+  const record = eventRecord(event);
+  store.push(record);
+  hub.publish(record);
 };
 
 /** A fresh tab that records its API requests and page errors (a 401's console line is expected). */

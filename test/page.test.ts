@@ -4,6 +4,7 @@
 import type { Page } from 'playwright-core';
 import t, { type Test } from 'tap';
 import { buildApiApp } from '../src/http/api-app.js';
+import { eventRecord } from '../src/events/record.js';
 import { EventStore } from '../src/events/store.js';
 import { EventHub } from '../src/events/stream.js';
 import type { ExecEvent } from '../src/events/types.js';
@@ -21,8 +22,9 @@ t.teardown(async () => {
 });
 
 const publish = (event: ExecEvent) => {
-  store.push(event);
-  hub.publish(event);
+  const record = eventRecord(event);
+  store.push(record);
+  hub.publish(record);
 };
 
 /** A fresh tab that records dialogs and page errors. */

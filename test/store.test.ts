@@ -1,15 +1,16 @@
 // The bounded recent-events ring: order, limits, filters, replay and both memory bounds.
 import t from 'tap';
 import { compileFilter } from '../src/events/filter.js';
-import { DEFAULT_MAX_BYTES, estimateBytes, EventStore } from '../src/events/store.js';
-import { makeEvent } from './helpers/events.js';
+import { RECORD_BYTES } from '../src/events/record.js';
+import { DEFAULT_MAX_BYTES, EventStore } from '../src/events/store.js';
+import { makeRecord } from './helpers/events.js';
 
 const all = () => true;
 const seqs = (events: { seq: number }[]) => events.map((e) => e.seq);
 
 t.test('query returns the newest first, up to limit, filtered', async (t) => {
   const store = new EventStore({ maxEvents: 10 });
-  for (let seq = 1; seq <= 5; seq += 1) store.push(makeEvent({ seq, comm: seq % 2 ? 'odd' : 'even' }));
+  for (let seq = 1; seq <= 5; seq += 1) store.push(makeRecord({ seq, comm: seq % 2 ? 'odd' : 'even' }));
   t.same(seqs(store.query(all, 100)), [5, 4, 3, 2, 1], 'newest first');
   t.same(seqs(store.query(all, 2)), [5, 4], 'limit keeps the newest');
   t.same(seqs(store.query(compileFilter({ comm: 'odd' }), 2)), [5, 3], 'limit counts matches only');
@@ -19,14 +20,14 @@ t.test('query returns the newest first, up to limit, filtered', async (t) => {
 
 t.test('the ring keeps only the newest maxEvents', async (t) => {
   const store = new EventStore({ maxEvents: 3 });
-  for (let seq = 1; seq <= 7; seq += 1) store.push(makeEvent({ seq }));
+  for (let seq = 1; seq <= 7; seq += 1) store.push(makeRecord({ seq }));
   t.same(seqs(store.query(all, 10)), [7, 6, 5], 'oldest evicted');
   t.equal(store.size, 3, 'size capped');
-  t.equal(store.bytes, 3 * estimateBytes(makeEvent({ seq: 99 })), 'bytes follow evictions');
+  t.equal(store.bytes, store.query(all, 10).reduce((sum, r) => sum + r.bytes, 0), 'bytes follow evictions');
 });
 
 t.test('the byte budget bounds memory whatever the argv sizes', async (t) => {
-  const big = (seq: number) => makeEvent({ seq, argv: ['x'.repeat(100_000)] });
+  const big = (seq: number) => makeRecord({ seq, argv: ['x'.repeat(100_000)] });
   const store = new EventStore({ maxEvents: 10_000, maxBytes: 350_000 });
   for (let seq = 1; seq <= 50; seq += 1) store.push(big(seq));
   t.equal(store.size, 3, 'only three 100 kB events fit in 350 kB');
@@ -41,21 +42,20 @@ t.test('the byte budget bounds memory whatever the argv sizes', async (t) => {
 t.test('the default byte budget applies when none is given', async (t) => {
   const store = new EventStore({ maxEvents: 1000 });
   const huge = 'y'.repeat(DEFAULT_MAX_BYTES / 4);
-  for (let seq = 1; seq <= 10; seq += 1) store.push(makeEvent({ seq, argv: [huge] }));
+  for (let seq = 1; seq <= 10; seq += 1) store.push(makeRecord({ seq, argv: [huge] }));
   t.equal(store.size, 3, 'three quarter-budget events fit, not four');
 });
 
-t.test('estimateBytes grows with every string an event holds', async (t) => {
-  const base = estimateBytes(makeEvent({ argv: [] }));
-  t.ok(estimateBytes(makeEvent({ argv: ['abcd'] })) >= base + 4, 'argv counted');
-  t.ok(estimateBytes(makeEvent({ argv: [], argvBase64: 'QUJD' })) >= base + 4, 'argvBase64 counted');
-  t.ok(estimateBytes(makeEvent({ argv: [], filenameBase64: 'QUJD' })) >= base + 4, 'filenameBase64 counted');
-  t.ok(estimateBytes(makeEvent({ argv: [], filename: '/a/much/longer/file/name' })) > base, 'filename counted');
+t.test('a record is estimated at its JSON text plus a fixed overhead', async (t) => {
+  for (const overrides of [{ argv: [] }, { argv: ['abcd'] }, { argvBase64: 'QUJD' }, { filenameBase64: 'QUJD' }, { filename: '/a/much/longer/file/name' }]) {
+    const record = makeRecord(overrides);
+    t.equal(record.bytes, RECORD_BYTES + record.json.length, JSON.stringify(overrides));
+  }
 });
 
 t.test('after returns what the ring still holds after a seq, oldest first', async (t) => {
   const store = new EventStore({ maxEvents: 5 });
-  for (let seq = 1; seq <= 8; seq += 1) store.push(makeEvent({ seq, comm: seq === 7 ? 'skip' : 'keep' }));
+  for (let seq = 1; seq <= 8; seq += 1) store.push(makeRecord({ seq, comm: seq === 7 ? 'skip' : 'keep' }));
   t.same(seqs(store.after(5, all)), [6, 7, 8], 'after 5');
   t.same(seqs(store.after(5, compileFilter({ comm: 'keep' }))), [6, 8], 'filtered');
   t.same(seqs(store.after(0, all)), [4, 5, 6, 7, 8], 'older than the ring: everything held');

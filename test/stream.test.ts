@@ -1,8 +1,8 @@
 // The live-subscriber hub: SSE frames, bounded queues, overflow, replay, heartbeats, shutdown.
 import t from 'tap';
 import { EventHub, HEARTBEAT, sseFrame, type CloseReason, type Sink } from '../src/events/stream.js';
-import type { ExecEvent } from '../src/events/types.js';
-import { makeEvent } from './helpers/events.js';
+import { eventRecord, type EventRecord } from '../src/events/record.js';
+import { makeEvent, makeRecord } from './helpers/events.js';
 
 /** A transport that accepts `room` chunks before reporting itself full. */
 class FakeSink implements Sink {
@@ -26,7 +26,7 @@ const all = () => true;
 
 t.test('an SSE frame carries the seq as id and the event as one data line', async (t) => {
   const event = makeEvent({ seq: 42, argv: ['sh', '-c', 'echo a\nb\r\nc'] });
-  const frame = sseFrame(event);
+  const frame = sseFrame(eventRecord(event));
   const lines = frame.split('\n');
   t.equal(lines[0], 'id: 42', 'id line');
   t.equal(lines[1], 'event: exec', 'event name');
@@ -42,8 +42,8 @@ t.test('publish reaches matching subscribers only, in order', async (t) => {
   hub.subscribe(all, everything);
   hub.subscribe((e) => e.comm === 'curl', curlOnly);
   t.equal(hub.count, 2, 'two subscribers');
-  hub.publish(makeEvent({ seq: 1, comm: 'sh' }));
-  hub.publish(makeEvent({ seq: 2, comm: 'curl' }));
+  hub.publish(makeRecord({ seq: 1, comm: 'sh' }));
+  hub.publish(makeRecord({ seq: 2, comm: 'curl' }));
   t.same(everything.seqs, [1, 2], 'unfiltered gets both');
   t.same(curlOnly.seqs, [2], 'filtered gets curl only');
   t.equal(overflows, 0, 'no overflow');
@@ -53,12 +53,12 @@ t.test('a full transport queues up to maxQueue, then resumes in order on drain',
   const hub = new EventHub({ maxQueue: 3, onOverflow: () => t.fail('must not overflow') });
   const sink = new FakeSink(1);
   const sub = hub.subscribe(all, sink);
-  for (let seq = 1; seq <= 4; seq += 1) hub.publish(makeEvent({ seq }));
+  for (let seq = 1; seq <= 4; seq += 1) hub.publish(makeRecord({ seq }));
   t.same(sink.seqs, [1], 'only the first was written before the transport filled');
   sink.room = Infinity;
   sub.drained();
   t.same(sink.seqs, [1, 2, 3, 4], 'queued frames flushed in order');
-  hub.publish(makeEvent({ seq: 5 }));
+  hub.publish(makeRecord({ seq: 5 }));
   t.same(sink.seqs, [1, 2, 3, 4, 5], 'live again after the drain');
 });
 
@@ -66,7 +66,7 @@ t.test('a drain that fills the transport again keeps the rest queued', async (t)
   const hub = new EventHub({ maxQueue: 10, onOverflow: () => t.fail('must not overflow') });
   const sink = new FakeSink(1);
   const sub = hub.subscribe(all, sink);
-  for (let seq = 1; seq <= 5; seq += 1) hub.publish(makeEvent({ seq }));
+  for (let seq = 1; seq <= 5; seq += 1) hub.publish(makeRecord({ seq }));
   sink.room = 3;
   sub.drained();
   t.same(sink.seqs, [1, 2, 3], 'stopped when full again');
@@ -82,7 +82,7 @@ t.test('a subscriber that falls behind is cut off and counted, others unaffected
   const fast = new FakeSink();
   hub.subscribe(all, slow);
   hub.subscribe(all, fast);
-  for (let seq = 1; seq <= 10; seq += 1) hub.publish(makeEvent({ seq }));
+  for (let seq = 1; seq <= 10; seq += 1) hub.publish(makeRecord({ seq }));
   t.equal(slow.closed, 'overflow', 'slow subscriber closed for overflow');
   t.equal(overflows, 1, 'counted once');
   t.equal(hub.count, 1, 'only the fast one remains');
@@ -90,37 +90,36 @@ t.test('a subscriber that falls behind is cut off and counted, others unaffected
   t.same(slow.seqs, [1], 'the slow one got nothing more after its transport filled');
 });
 
-t.test('an event is serialized once however many subscribers receive it', async (t) => {
+t.test('an event is serialized once, at delivery, however many subscribers receive it', async (t) => {
   const hub = new EventHub({ maxQueue: 10, onOverflow: () => undefined });
   const sinks = Array.from({ length: 50 }, () => new FakeSink());
-  for (const sink of sinks) hub.subscribe((e) => e.comm === 'true', sink);
+  for (const sink of sinks) hub.subscribe((r) => r.comm === 'true', sink);
   let reads = 0;
   const event = makeEvent({ seq: 7 });
   const argv = event.argv;
   Object.defineProperty(event, 'argv', { enumerable: true, get: () => ((reads += 1), argv) });
-  hub.publish(event);
-  t.equal(reads, 1, 'argv read by a single JSON.stringify');
-  t.ok(sinks.every((s) => s.seqs[0] === 7), 'every subscriber got it');
-  const nobody = makeEvent({ seq: 8, comm: 'other' });
-  Object.defineProperty(nobody, 'argv', { enumerable: true, get: () => ((reads += 1), argv) });
-  hub.publish(nobody);
-  t.equal(reads, 1, 'not serialized at all when no subscriber wants it');
+  const record = eventRecord(event);
+  t.equal(reads, 1, 'argv read once, to build the record');
+  hub.publish(record);
+  t.equal(reads, 1, 'publishing reads the event no more');
+  t.ok(sinks.every((s) => s.seqs[0] === 7 && s.chunks[0] === sinks[0]?.chunks[0]), 'every subscriber got the same frame');
+  t.same(JSON.parse((sinks[0]?.chunks[0] as string).split('\n')[2]?.slice('data: '.length) as string), event, 'the frame carries the event');
 });
 
 t.test('replay is written before live events and is not bounded by the queue', async (t) => {
   const hub = new EventHub({ maxQueue: 1, onOverflow: () => t.fail('must not overflow') });
   const sink = new FakeSink(2);
-  const replay: ExecEvent[] = [1, 2, 3, 4].map((seq) => makeEvent({ seq }));
+  const replay: EventRecord[] = [1, 2, 3, 4].map((seq) => makeRecord({ seq }));
   const sub = hub.subscribe(all, sink, replay);
   t.same(sink.seqs, [1, 2], 'replay written until the transport filled');
-  hub.publish(makeEvent({ seq: 5 }));
+  hub.publish(makeRecord({ seq: 5 }));
   t.same(sink.seqs, [1, 2], 'live event waits behind the replay');
   sink.room = Infinity;
   sub.drained();
   t.same(sink.seqs, [1, 2, 3, 4, 5], 'replay then live, in order');
   const idle = new FakeSink();
   hub.subscribe(all, idle, replay.slice(0, 1));
-  hub.publish(makeEvent({ seq: 6 }));
+  hub.publish(makeRecord({ seq: 6 }));
   t.same(idle.seqs, [1, 6], 'a replay that fit lets live events straight through');
 });
 
@@ -130,7 +129,7 @@ t.test('heartbeats go only to subscribers that are keeping up', async (t) => {
   const full = new FakeSink(1);
   const filling = new FakeSink(1);
   hub.subscribe(all, idle);
-  hub.subscribe(all, full, [makeEvent({ seq: 1 })]);
+  hub.subscribe(all, full, [makeRecord({ seq: 1 })]);
   hub.subscribe((e) => e.seq === 2, filling);
   hub.heartbeat();
   t.same(idle.chunks, [HEARTBEAT], 'idle subscriber gets a comment');
@@ -156,6 +155,6 @@ t.test('closeAll and unsubscribe let go of subscribers', async (t) => {
   t.equal(a.closed, null, 'an unsubscribed one is not closed by the hub');
   t.equal(hub.count, 0, 'none left');
   t.equal(overflows, 0, 'shutdown is not an overflow');
-  hub.publish(makeEvent());
+  hub.publish(makeRecord());
   t.same(b.seqs, [], 'nothing published after close');
 });

@@ -4,7 +4,8 @@
  * validated query to a predicate, shared by the recent-events ring and the live stream.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import type { ExecEvent } from './types.js';
+import { ARGV_KEY } from './json.js';
+import type { EventRecord } from './record.js';
 
 /** Kubernetes object names are at most 253 characters; free-text filters get a generous cap. */
 const Name = Type.String({ minLength: 1, maxLength: 253 });
@@ -80,34 +81,85 @@ export function timeMs(time: string): number {
   return Date.parse(`${whole}${zone}`) + (fraction === undefined ? 0 : Number(fraction) * 1000);
 }
 
-type Check = (event: ExecEvent) => boolean;
+type Check = (record: EventRecord) => boolean;
+
+/** The characters of a string's JSON text, without its quotes. */
+const escapedText = (value: string): string => JSON.stringify(value).slice(1, -1);
+
+const SURROGATE = /[\ud800-\udfff]/;
+
+/** The record's filename, from its JSON. */
+const filenameOf = (r: EventRecord): string =>
+  JSON.parse(r.json.slice(r.filenameAt - 1, r.argvAt - ARGV_KEY.length)) as string;
+
+/** The record's argv, from its JSON. */
+const argvOf = (r: EventRecord): string[] => JSON.parse(r.json.slice(r.argvAt, r.argvEnd)) as string[];
 
 /**
- * Turns a validated query into a predicate. Extra properties (limit, after) are ignored.
- * Strings match exactly except `filename` and `q`, which are case-sensitive substrings
- * (`q` over the filename and every argument). `since` is inclusive.
+ * A substring test of `needle` over the filename (and, with `inArgv`, over each argument) of a
+ * record, searched in its JSON text rather than in strings the record would have to keep.
+ *
+ * Escaping each character on its own (JSON.stringify does, surrogates aside), the needle occurs in
+ * a string only if its escaped form occurs in the string's JSON: a miss there is a miss. A hit is
+ * certain only when nothing in the searched text was escaped (an escape like `\n` holds an `n`)
+ * and, in argv, the hit cannot be the `,` between two arguments; otherwise the hit is checked on
+ * the parsed strings. A needle with a surrogate code unit is always checked that way (a lone one
+ * escapes as `\udXXX` in the needle but may be half of a literal pair in the text).
+ */
+function substringCheck(needle: string, inArgv: boolean): Check {
+  const exact = (r: EventRecord): boolean =>
+    filenameOf(r).includes(needle) || (inArgv && argvOf(r).some((arg) => arg.includes(needle)));
+  if (SURROGATE.test(needle)) return exact;
+  const escaped = escapedText(needle);
+  // A backslash in the escaped needle can only match a backslash of the text.
+  const needsEscapes = escaped !== needle;
+  const comma = needle.includes(',');
+  const length = escaped.length;
+  return (r) => {
+    if (needsEscapes && !r.escaped) return false;
+    const json = r.json;
+    const filenameEnd = r.argvAt - ARGV_KEY.length - 1;
+    let at = json.indexOf(escaped, r.filenameAt);
+    if (at < 0) return false;
+    if (at + length <= filenameEnd) return r.escaped ? exact(r) : true;
+    if (!inArgv) return false;
+    // Inside the array, after `[` and before `]`.
+    const argvStart = r.argvAt + 1;
+    const argvStop = r.argvEnd - 1;
+    if (at < argvStart) at = json.indexOf(escaped, argvStart);
+    if (at < 0 || at + length > argvStop) return false;
+    return r.escaped || comma ? exact(r) : true;
+  };
+}
+
+/**
+ * Turns a validated query into a predicate over event records. Extra properties (limit, after) are
+ * ignored. Strings match exactly except `filename` and `q`, which are case-sensitive substrings
+ * (`q` over the filename and every argument, never across two). `since` is inclusive.
  * @throws FilterError when `since` is a valid-looking date-time that Date cannot represent.
  */
-export function compileFilter(query: EventFilter): (event: ExecEvent) => boolean {
+export function compileFilter(query: EventFilter): (record: EventRecord) => boolean {
   const checks: Check[] = [];
   const { namespace, pod, container, comm, filename, q, result, uid, since } = query;
-  if (namespace !== undefined) checks.push((e) => e.namespace === namespace);
-  if (pod !== undefined) checks.push((e) => e.pod === pod);
-  if (container !== undefined) checks.push((e) => e.container === container);
-  if (comm !== undefined) checks.push((e) => e.comm === comm);
-  if (filename !== undefined) checks.push((e) => e.filename.includes(filename));
-  if (q !== undefined) {
-    checks.push((e) => e.filename.includes(q) || e.argv.some((arg) => arg.includes(q)));
-  }
+  if (namespace !== undefined) checks.push((r) => r.namespace === namespace);
+  if (pod !== undefined) checks.push((r) => r.pod === pod);
+  if (container !== undefined) checks.push((r) => r.container === container);
+  if (comm !== undefined) checks.push((r) => r.comm === comm);
+  if (filename !== undefined) checks.push(substringCheck(filename, false));
+  if (q !== undefined) checks.push(substringCheck(q, true));
   if (result !== undefined) {
-    const success = result === 'success';
-    checks.push((e) => (e.retval === 0) === success);
+    const failure = result === 'failure';
+    checks.push((r) => r.failed === failure);
   }
-  if (uid !== undefined) checks.push((e) => e.uid === uid);
+  if (uid !== undefined) checks.push((r) => r.uid === uid);
   if (since !== undefined) {
     const from = timeMs(since);
     if (Number.isNaN(from)) throw new FilterError('since', `"${since}" is not a representable time`);
-    checks.push((e) => timeMs(e.time) >= from);
+    checks.push((r) => r.timeMs >= from);
   }
-  return (event) => checks.every((check) => check(event));
+  if (checks.length === 0) return () => true;
+  return (record) => {
+    for (const check of checks) if (!check(record)) return false;
+    return true;
+  };
 }

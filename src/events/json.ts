@@ -1,10 +1,14 @@
 /**
- * ExecEvent → JSON text, by hand for the fixed shape of types.ts. Every event is serialized on
- * the hot path once per SSE fan-out and once per --log-events line; JSON.stringify of the whole
- * object spends most of its time discovering the shape it is given, which never changes. Strings
- * still go through JSON.stringify (escaping is its job); numbers, booleans and nulls are written
- * directly. The result parses to the same value as JSON.stringify(event), keys in the same order
- * as an event the decoder builds; test/json.test.ts holds the two to that over varied events.
+ * ExecEvent → JSON text, by hand for the fixed shape of types.ts. Every event is serialized once on
+ * the hot path (src/events/record.ts); JSON.stringify of the whole object spends most of its time
+ * discovering the shape it is given, which never changes. Strings still go through JSON.stringify
+ * (escaping is its job); numbers, booleans and nulls are written directly. The result parses to
+ * the same value as JSON.stringify(event), keys in the same order as an event the decoder builds;
+ * test/json.test.ts holds the two to that over varied events.
+ *
+ * The text is written in three parts — up to `"filename":`, then filename and argv, then the rest —
+ * so that record.ts can note where filename and argv lie in it (the `q` and `filename` filters
+ * search there).
  */
 import type { ExecEvent } from './types.js';
 
@@ -26,22 +30,83 @@ export const EVENT_FIELDS: Readonly<Record<keyof ExecEvent, true>> = {
   container: true, workload: true,
 };
 
-/** JSON of one event (see the module comment). */
-export function eventJson(e: ExecEvent): string {
-  const w = e.workload;
-  let json =
+/** What comes between the filename's closing quote and argv's `[`. */
+export const ARGV_KEY = ',"argv":';
+
+/** The text up to and including `"filename":`. */
+export function jsonHead(e: ExecEvent): string {
+  return (
     `{"seq":${e.seq},"time":${str(e.time)},"node":${str(e.node)},"pid":${e.pid},"tid":${e.tid},"ppid":${e.ppid}` +
-    `,"uid":${e.uid},"gid":${e.gid},"comm":${str(e.comm)},"parentComm":${str(e.parentComm)}` +
-    `,"filename":${str(e.filename)},"argv":${str(e.argv)},"argc":${e.argc},"argvTruncated":${e.argvTruncated}` +
-    `,"filenameTruncated":${e.filenameTruncated},"retval":${e.retval},"fileless":${e.fileless}` +
-    `,"execveat":${e.execveat},"readError":${e.readError},"cgroupId":${str(e.cgroupId)}` +
+    `,"uid":${e.uid},"gid":${e.gid},"comm":${str(e.comm)},"parentComm":${str(e.parentComm)},"filename":`
+  );
+}
+
+/** The JSON of an event's cgroup and pod fields, and the values it was written from. */
+interface PlaceText {
+  cgroup: string;
+  cgroupParent: string;
+  cgroupTruncated: boolean;
+  containerId: string | null;
+  namespace: string | null;
+  pod: string | null;
+  podUid: string | null;
+  container: string | null;
+  kind: string | null;
+  name: string | null;
+  text: string;
+}
+
+/**
+ * The cgroup and pod fields are the same for every exec of a container (nine strings to escape),
+ * so their text is kept per cgroup id and reused while every value still equals what it was
+ * written from (pod fields change when the pod cache learns the pod). Cleared when full.
+ */
+const places = new Map<string, PlaceText>();
+/** Most cgroups whose text is kept: far more than the containers of one node. */
+export const PLACE_CACHE_MAX = 4096;
+
+/** `,"cgroupId":…,"workload":…` of an event. */
+function placeJson(e: ExecEvent): string {
+  const w = e.workload;
+  const kind = w === null ? null : w.kind;
+  const name = w === null ? null : w.name;
+  const cached = places.get(e.cgroupId);
+  if (
+    cached !== undefined && cached.cgroup === e.cgroup && cached.cgroupParent === e.cgroupParent &&
+    cached.cgroupTruncated === e.cgroupTruncated && cached.containerId === e.containerId &&
+    cached.namespace === e.namespace && cached.pod === e.pod && cached.podUid === e.podUid &&
+    cached.container === e.container && cached.kind === kind && cached.name === name
+  ) {
+    return cached.text;
+  }
+  const text =
+    `,"cgroupId":${str(e.cgroupId)}` +
     `,"cgroup":${str(e.cgroup)},"cgroupParent":${str(e.cgroupParent)},"cgroupTruncated":${e.cgroupTruncated}` +
     `,"containerId":${nullable(e.containerId)}` +
     `,"namespace":${nullable(e.namespace)},"pod":${nullable(e.pod)},"podUid":${nullable(e.podUid)}` +
     `,"container":${nullable(e.container)}` +
     `,"workload":${w === null ? 'null' : `{"kind":${str(w.kind)},"name":${str(w.name)}}`}`;
+  if (places.size >= PLACE_CACHE_MAX) places.clear();
+  places.set(e.cgroupId, {
+    cgroup: e.cgroup, cgroupParent: e.cgroupParent, cgroupTruncated: e.cgroupTruncated, containerId: e.containerId,
+    namespace: e.namespace, pod: e.pod, podUid: e.podUid, container: e.container, kind, name, text,
+  });
+  return text;
+}
+
+/** The text after argv's `]`. */
+export function jsonTail(e: ExecEvent): string {
+  let json =
+    `,"argc":${e.argc},"argvTruncated":${e.argvTruncated}` +
+    `,"filenameTruncated":${e.filenameTruncated},"retval":${e.retval},"fileless":${e.fileless}` +
+    `,"execveat":${e.execveat},"readError":${e.readError}${placeJson(e)}`;
   // Optional fields: present only when set, like JSON.stringify skipping undefined.
   if (e.argvBase64 !== undefined) json += `,"argvBase64":${str(e.argvBase64)}`;
   if (e.filenameBase64 !== undefined) json += `,"filenameBase64":${str(e.filenameBase64)}`;
   return `${json}}`;
+}
+
+/** JSON of one event (see the module comment). */
+export function eventJson(e: ExecEvent): string {
+  return `${jsonHead(e)}${str(e.filename)}${ARGV_KEY}${str(e.argv)}${jsonTail(e)}`;
 }

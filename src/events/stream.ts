@@ -2,14 +2,13 @@
  * Live subscribers of GET /api/events/stream. publish() is called on the capture path, so it
  * must never wait and never let a slow client grow memory: each subscriber has a bounded queue,
  * and one that overflows it is cut off and counted. Frames are Server-Sent Events, built at most
- * once per event however many subscribers receive it.
+ * once per event however many subscribers receive it, around the JSON text the record holds.
  */
-import { eventJson } from './json.js';
-import type { ExecEvent } from './types.js';
+import type { EventRecord } from './record.js';
 
 /** The SSE frame of one event: its seq is the id, so EventSource resumes with Last-Event-ID. */
-export function sseFrame(event: ExecEvent): string {
-  return `id: ${event.seq}\nevent: exec\ndata: ${eventJson(event)}\n\n`;
+export function sseFrame(record: EventRecord): string {
+  return `id: ${record.seq}\nevent: exec\ndata: ${record.json}\n\n`;
 }
 
 /** An SSE comment: ignored by clients, keeps proxies and port-forwards from idling out. */
@@ -41,12 +40,12 @@ export interface EventHubOptions {
   onOverflow: () => void;
 }
 
-/** One published event, serialized lazily and shared by every subscriber it goes to. */
+/** One published event, framed lazily and shared by every subscriber it goes to. */
 class Outgoing {
   private text: string | undefined;
-  constructor(private readonly event: ExecEvent) {}
+  constructor(private readonly record: EventRecord) {}
   get frame(): string {
-    this.text ??= sseFrame(this.event);
+    this.text ??= sseFrame(this.record);
     return this.text;
   }
 }
@@ -59,9 +58,9 @@ class Subscriber implements Subscription {
 
   constructor(
     private readonly hub: EventHub,
-    readonly filter: (event: ExecEvent) => boolean,
+    readonly filter: (record: EventRecord) => boolean,
     readonly sink: Sink,
-    private readonly replay: readonly ExecEvent[],
+    private readonly replay: readonly EventRecord[],
     private readonly maxQueue: number,
   ) {}
 
@@ -85,7 +84,7 @@ class Subscriber implements Subscription {
     while (!this.waiting) {
       let frame: string;
       if (this.replayAt < this.replay.length) {
-        frame = sseFrame(this.replay[this.replayAt] as ExecEvent);
+        frame = sseFrame(this.replay[this.replayAt] as EventRecord);
         this.replayAt += 1;
       } else {
         const item = this.queue.shift();
@@ -123,9 +122,9 @@ export class EventHub {
    * events the ring holds anyway.
    */
   subscribe(
-    filter: (event: ExecEvent) => boolean,
+    filter: (record: EventRecord) => boolean,
     sink: Sink,
-    replay: readonly ExecEvent[] = [],
+    replay: readonly EventRecord[] = [],
   ): Subscription {
     const subscriber = new Subscriber(this, filter, sink, replay, this.opts.maxQueue);
     this.subscribers.add(subscriber);
@@ -134,11 +133,11 @@ export class EventHub {
   }
 
   /** Offers the event to every matching subscriber; O(subscribers), never waits. */
-  publish(event: ExecEvent): void {
+  publish(record: EventRecord): void {
     if (this.subscribers.size === 0) return;
-    const item = new Outgoing(event);
+    const item = new Outgoing(record);
     for (const subscriber of this.subscribers) {
-      if (!subscriber.filter(event)) continue;
+      if (!subscriber.filter(record)) continue;
       if (!subscriber.offer(item)) this.drop(subscriber, 'overflow');
     }
   }

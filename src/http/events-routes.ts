@@ -14,8 +14,8 @@ import {
   type EventFilter,
 } from '../events/filter.js';
 import type { EventStore } from '../events/store.js';
-import { eventJson } from '../events/json.js';
 import type { CloseReason, EventHub, Sink } from '../events/stream.js';
+import type { EventRecord } from '../events/record.js';
 import type { ExecEvent } from '../events/types.js';
 import { ErrorBody, errorResponses } from './base.js';
 
@@ -49,10 +49,11 @@ const CHUNK_CHARS = 64 * 1024;
  * a full ring is ~20 MB of JSON with 2 KiB argv, and as one string (plus its Buffer copy, plus
  * the garbage of building it) it more than doubled the agent's peak RSS.
  */
-export function* eventsJsonChunks(events: readonly ExecEvent[]): Generator<string> {
+export function* eventsJsonChunks(records: readonly EventRecord[]): Generator<string> {
   let chunk = '{"events":[';
-  for (let i = 0; i < events.length; i += 1) {
-    chunk += i === 0 ? eventJson(events[i] as ExecEvent) : `,${eventJson(events[i] as ExecEvent)}`;
+  for (let i = 0; i < records.length; i += 1) {
+    const json = (records[i] as EventRecord).json;
+    chunk += i === 0 ? json : `,${json}`;
     if (chunk.length >= CHUNK_CHARS) {
       yield chunk;
       chunk = '';
@@ -62,7 +63,7 @@ export function* eventsJsonChunks(events: readonly ExecEvent[]): Generator<strin
 }
 
 /** The filter, or a 400 message naming the parameter that cannot be used. */
-function filterOf(query: EventFilter): ((event: ExecEvent) => boolean) | string {
+function filterOf(query: EventFilter): ((record: EventRecord) => boolean) | string {
   try {
     return compileFilter(query);
   } catch (err) {
@@ -120,12 +121,12 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = asyn
       if (typeof filter === 'string') {
         return reply.code(400).send({ error: 'Bad Request', message: filter });
       }
-      const events = store.query(filter, request.query.limit);
+      const records = store.query(filter, request.query.limit);
       return reply
         .header('cache-control', 'no-store')
         .type('application/json; charset=utf-8')
         // fastify pipes a stream as is (no response serializer): the chunks make an EventsBody.
-        .send(Readable.from(eventsJsonChunks(events)) as unknown as Static<typeof EventsBody>);
+        .send(Readable.from(eventsJsonChunks(records)) as unknown as Static<typeof EventsBody>);
     },
   );
 

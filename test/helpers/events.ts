@@ -1,4 +1,5 @@
 /** Synthetic ExecEvents for unit tests: a plausible pod exec, overridable field by field. */
+import { eventRecord, type EventRecord } from '../../src/events/record.js';
 import type { ExecEvent } from '../../src/events/types.js';
 
 let nextSeq = 1;
@@ -55,4 +56,9 @@ export function makeHostEvent(overrides: Partial<ExecEvent> = {}): ExecEvent {
     cgroupTruncated: false,
     ...overrides,
   });
+}
+
+/** makeEvent as the ring and the stream hold it. */
+export function makeRecord(overrides: Partial<ExecEvent> = {}): EventRecord {
+  return eventRecord(makeEvent(overrides));
 }

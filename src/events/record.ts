@@ -1,0 +1,90 @@
+/**
+ * What the recent-events ring, the live stream and --log-events keep of an event: its JSON text,
+ * built once at delivery, and the few fields the filters read. An ExecEvent is 15-20 heap objects
+ * (argv and one string per argument, time, comm, cgroup names…); keeping 10,000 of them alive made
+ * every event survive the young-generation scavenges and get copied, and cost most of the
+ * pipeline's CPU in GC. A record is one small object, one flat string and strings it shares.
+ */
+import { timeMs } from './filter.js';
+import { ARGV_KEY, jsonHead, jsonTail } from './json.js';
+import type { ExecEvent } from './types.js';
+
+/** One delivered event, as the ring, the stream and the log hold it. */
+export interface EventRecord {
+  readonly seq: number;
+  /** The event's JSON (src/events/json.ts): what every reader gets. */
+  readonly json: string;
+  /** Pod fields, shared with the pod index: null for host processes and unresolved pods. */
+  readonly namespace: string | null;
+  readonly pod: string | null;
+  readonly container: string | null;
+  readonly comm: string;
+  readonly uid: number;
+  /** retval is not 0. */
+  readonly failed: boolean;
+  /** `time` in milliseconds since the epoch, sub-millisecond digits kept (filter.ts timeMs). */
+  readonly timeMs: number;
+  /** Where the filename's characters start in `json` (just after its opening quote). */
+  readonly filenameAt: number;
+  /** Where argv's `[` is in `json`; the filename's closing quote is at argvAt - 1 - ARGV_KEY.length. */
+  readonly argvAt: number;
+  /** Just after argv's `]`. */
+  readonly argvEnd: number;
+  /** The filename or an argument needed a JSON escape: the text holds a backslash there. */
+  readonly escaped: boolean;
+  /** Estimated heap bytes (the ring's byte budget). */
+  readonly bytes: number;
+}
+
+/** The record object, its numbers and its share of the shared strings, rounded up. */
+export const RECORD_BYTES = 160;
+
+// `time` is RFC 3339 with nanoseconds and events come in bursts within one second: the Date work of
+// timeMs is done once per second, the fraction added as timeMs adds it (same double, bit for bit).
+let cachedSecond = '';
+let cachedSecondMs = Number.NaN;
+const DECODED_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/;
+const FRACTION_DIGITS = /^\.\d{9}$/;
+
+/** timeMs of an event's time, fast for the decoder's `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`. */
+export function eventTimeMs(time: string): number {
+  if (time.length !== 30 || time.charCodeAt(29) !== 0x5a /* Z */) return timeMs(time);
+  const second = time.slice(0, 19);
+  if (second !== cachedSecond) {
+    if (!DECODED_TIME.test(second)) return timeMs(time);
+    cachedSecond = second;
+    cachedSecondMs = Date.parse(`${second}Z`);
+  }
+  const fraction = time.slice(19, 29);
+  if (!FRACTION_DIGITS.test(fraction)) return timeMs(time);
+  return cachedSecondMs + Number(fraction) * 1000;
+}
+
+/** Builds the record of a delivered (enriched, redacted) event. */
+export function eventRecord(e: ExecEvent): EventRecord {
+  const head = jsonHead(e);
+  const filename = JSON.stringify(e.filename);
+  const argv = JSON.stringify(e.argv);
+  const json = `${head}${filename}${ARGV_KEY}${argv}${jsonTail(e)}`;
+  const filenameAt = head.length + 1;
+  const argvAt = head.length + filename.length + ARGV_KEY.length;
+  const argvEnd = argvAt + argv.length;
+  // The search also flattens the concatenation into one string, as the ring should hold it.
+  const backslash = json.indexOf('\\', filenameAt);
+  return {
+    seq: e.seq,
+    json,
+    namespace: e.namespace,
+    pod: e.pod,
+    container: e.container,
+    comm: e.comm,
+    uid: e.uid,
+    failed: e.retval !== 0,
+    timeMs: eventTimeMs(e.time),
+    filenameAt,
+    argvAt,
+    argvEnd,
+    escaped: backslash >= 0 && backslash < argvEnd,
+    bytes: RECORD_BYTES + json.length,
+  };
+}
