@@ -46,9 +46,10 @@ export interface BaseOptions {
 /** A configured but empty app; the caller registers its routes plugin. */
 export function createApp(opts: BaseOptions) {
   const app = Fastify({
-    logger: { level: opts.logLevel, stream: opts.logStream ?? process.stderr },
-    // Two lines per request at info would bury the log under probes and scrapes.
-    disableRequestLogging: opts.logLevel !== 'debug' && opts.logLevel !== 'trace',
+    // At --log-level info the HTTP layer reports what needs attention (warnings, errors): its own
+    // info lines are two per request, which would bury the log under probes and scrapes, and
+    // "Server listening", which the agent prints itself. debug and trace show them.
+    logger: { level: opts.logLevel === 'info' ? 'warn' : opts.logLevel, stream: opts.logStream ?? process.stderr },
     // Unknown query parameters must be rejected (400), not silently stripped (fastify's default).
     ajv: { customOptions: { removeAdditional: false, allErrors: false } },
     schemaErrorFormatter: (errors, part) =>
