@@ -28,8 +28,9 @@
  *
  * --soak=SECONDS runs only the soak instead: the agent under an exec storm at the machine's maximum
  * rate (one worker per CPU, back-to-back bursts) for that long, its RSS (VmRSS) sampled every 10 s.
- * Memory is bounded when the last third's highest sample is within 10% of the first third's and
- * every sample is under 150 MB. Prints the series and the verdict, writes bench/results/soak.json.
+ * Memory is bounded when the last third's highest sample is within 10% of the first third's (no
+ * growth); the peak is checked separately against the 150 MB target. Prints the series and both
+ * verdicts, writes bench/results/soak.json.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
@@ -69,7 +70,7 @@ const TARGETS = {
   cpu: { text: '≤ 15 µs/event', ok: (v) => v <= 15 },
   bpf: { text: '≤ 10 µs/exec', ok: (v) => v <= 10 },
   rss: { text: '≤ 150 MB', ok: (v) => v <= 150 },
-  soak: { text: 'last third ≤ first third + 10%, all ≤ 150 MB', ok: (first, last, peak) => last <= first * (1 + SOAK_GROWTH) && peak <= 150 },
+  soak: { text: 'last third ≤ first third + 10%', ok: (first, last) => last <= first * (1 + SOAK_GROWTH) },
   latency: { text: 'p99 ≤ 200 ms', ok: (v) => v <= 200 },
   pipeline: { text: '≥ 200,000 /s', ok: (v) => v >= 200_000 },
 };
@@ -554,7 +555,8 @@ async function soak(tools, seconds) {
   const firstMax = maxOf(samples.filter((s) => s.t <= third));
   const lastMax = maxOf(samples.filter((s) => s.t >= seconds - third));
   const maxMB = maxOf(samples);
-  const bounded = TARGETS.soak.ok(firstMax, lastMax, maxMB);
+  const bounded = TARGETS.soak.ok(firstMax, lastMax);
+  const underTarget = TARGETS.rss.ok(maxMB);
   const verdict = {
     firstThirdMaxMB: firstMax,
     lastThirdMaxMB: lastMax,
@@ -572,7 +574,8 @@ async function soak(tools, seconds) {
     ['RSS first third max', `${firstMax.toFixed(1)} MB`],
     ['RSS last third max', `${lastMax.toFixed(1)} MB (${(verdict.growth * 100).toFixed(1)}%)`],
     ['RSS highest sample / VmHWM', `${maxMB.toFixed(1)} MB / ${verdict.peakRssMB.toFixed(1)} MB`],
-    ['verdict', `${bounded ? 'PASS' : 'FAIL'}: ${TARGETS.soak.text}`],
+    ['bounded (no growth)', `${bounded ? 'PASS' : 'FAIL'}: ${TARGETS.soak.text}`],
+    ['every sample', `${underTarget ? 'PASS' : 'FAIL'}: ${TARGETS.rss.text}`],
   ];
   const series = samples.map((s) => `${String(s.t).padStart(5)} s  ${s.rssMB.toFixed(1).padStart(6)} MB`).join('\n');
   const width = Math.max(...rows.map((r) => r[0].length));
