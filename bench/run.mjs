@@ -227,23 +227,29 @@ async function freePorts() {
   return ports;
 }
 
-function runStorm(tools, mode, n, count, extra = []) {
-  const r = spawnSync(tools.storm, [mode, String(n), String(count), tools.noop, ...extra], { encoding: 'utf8', maxBuffer: 1 << 20 });
-  if (r.status !== 0) die(`storm failed: ${r.stderr}`);
-  const result = JSON.parse(r.stdout.trim().split('\n').pop());
+const stormArgs = (tools, mode, n, count, extra) => [mode, String(n), String(count), tools.noop, ...extra];
+
+/** The storm's closing JSON line, with its rate; a failed spawn invalidates the measurement. */
+function stormResult(stdout) {
+  const result = JSON.parse(stdout.trim().split('\n').pop());
   if (result.failed > 0) die(`storm: ${result.failed} spawns failed`);
   return { ...result, rate: result.execs / result.seconds };
 }
 
+function runStorm(tools, mode, n, count, extra = []) {
+  const r = spawnSync(tools.storm, stormArgs(tools, mode, n, count, extra), { encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (r.status !== 0) die(`storm failed: ${r.stderr}`);
+  return stormResult(r.stdout);
+}
+
 function runStormAsync(tools, mode, n, count, extra = []) {
   return new Promise((resolve) => {
-    const child = spawn(tools.storm, [mode, String(n), String(count), tools.noop, ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(tools.storm, stormArgs(tools, mode, n, count, extra), { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.on('close', (code) => {
       if (code !== 0) die(`storm exited with ${code}`);
-      const result = JSON.parse(out.trim().split('\n').pop());
-      resolve({ ...result, rate: result.execs / result.seconds });
+      resolve(stormResult(out));
     });
   });
 }
@@ -563,8 +569,8 @@ async function soak(tools, seconds) {
     growth: lastMax / firstMax - 1,
     maxSampleMB: maxMB,
     peakRssMB: Number(peak.toFixed(1)),
-    withinGrowth: lastMax <= firstMax * (1 + SOAK_GROWTH),
-    under150MB: maxMB <= 150,
+    withinGrowth: bounded,
+    under150MB: underTarget,
     bounded,
   };
   const rows = [
@@ -593,6 +599,8 @@ async function soak(tools, seconds) {
   mkdirSync(join(root, 'bench', 'results'), { recursive: true });
   writeFileSync(join(root, 'bench', 'results', 'soak.json'), `${JSON.stringify(result, null, 2)}\n`);
   log('wrote bench/results/soak.json');
+  // A regression must be visible to whatever runs the benchmark, not only in the table.
+  if (!bounded || !underTarget) process.exitCode = 1;
 }
 
 const lostText = (lost) => Object.entries(lost).filter(([, v]) => v > 0).map(([k, v]) => `${k}=${v}`).join(' ') || '0';
@@ -697,6 +705,7 @@ async function main() {
   mkdirSync(join(root, 'bench', 'results'), { recursive: true });
   writeFileSync(join(root, 'bench', 'results', 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
   process.stderr.write('bench: wrote bench/results/latest.json\n');
+  if (rows.some((r) => r[4] === false)) process.exitCode = 1;
   rmSync(work, { recursive: true, force: true });
 }
 

@@ -24,6 +24,10 @@ bool debug_to_stderr = false;
 
 int OnLibbpfPrint(enum libbpf_print_level level, const char *format, va_list args)
 {
+	// Debug output is far too chatty to keep and never explains a failure by itself: unless it
+	// is asked for on stderr, it is dropped before any formatting.
+	if (level == LIBBPF_DEBUG && !debug_to_stderr)
+		return 0;
 	// One call can carry a whole verifier log: size the text instead of truncating it.
 	va_list copy;
 	va_copy(copy, args);
@@ -37,7 +41,6 @@ int OnLibbpfPrint(enum libbpf_print_level level, const char *format, va_list arg
 
 	if (debug_to_stderr)
 		fputs(line.c_str(), stderr);
-	// Debug output is far too chatty to keep and never explains a failure by itself.
 	if (level == LIBBPF_DEBUG)
 		return 0;
 	std::lock_guard<std::mutex> lock(log_mutex);

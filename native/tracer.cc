@@ -237,6 +237,11 @@ Napi::Value Tracer::Attach(const Napi::CallbackInfo &info)
 		}
 		attached_ = true;
 	}
+	return AttachedNames(env);
+}
+
+Napi::Array Tracer::AttachedNames(Napi::Env env) const
+{
 	Napi::Array names = Napi::Array::New(env, attached_names_.size());
 	for (size_t i = 0; i < attached_names_.size(); i++)
 		names.Set(i, attached_names_[i]);
@@ -259,12 +264,9 @@ Napi::Value Tracer::Stats(const Napi::CallbackInfo &info)
 			sum += value;
 		counters.Set(counter.name, Napi::Number::New(env, static_cast<double>(sum)));
 	}
-	Napi::Array attached = Napi::Array::New(env, attached_names_.size());
-	for (size_t i = 0; i < attached_names_.size(); i++)
-		attached.Set(i, attached_names_[i]);
 	Napi::Object stats = Napi::Object::New(env);
 	stats.Set("counters", counters);
-	stats.Set("attached", attached);
+	stats.Set("attached", AttachedNames(env));
 	return stats;
 }
 

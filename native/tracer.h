@@ -62,6 +62,8 @@ class Tracer : public Napi::ObjectWrap<Tracer>
 	static int OnSample(void *ctx, void *data, size_t size);
 	void Deliver(int status);
 	void CallOnBatch(Napi::Env env);
+	/* attached_names_ as a JS array. */
+	Napi::Array AttachedNames(Napi::Env env) const;
 
 	napi_env env_;
 	bpf_object *obj_ = nullptr;

@@ -95,10 +95,7 @@ function step(name, inputs, output, action) {
   const d = digest(inputs);
   if (stamps[name] === d && existsSync(join(root, output))) return;
   if (!writable(dirname(join(root, output)))) {
-    process.stderr.write(
-      `setup: ${name} is needed, but this user cannot write to ${root}: run the same command as root once (sudo npm start)\n`,
-    );
-    process.exit(1);
+    fail(`${name} is needed, but this user cannot write to ${root}: run the same command as root once (sudo npm start)`);
   }
   say(name);
   action();

@@ -2,8 +2,6 @@
  * Wiring of the data path: capture → redact → enrich → store, stream, metrics, log. Each arrow goes
  * one way; nothing downstream calls back upstream, and the kernel never waits for Node.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { NativeBinding } from './capture/binding.js';
 import { checkRequirements } from './capture/requirements.js';
@@ -76,7 +74,7 @@ async function prepareTracer(config: Config, deps: AgentDeps, sink: EventSink) {
     sink,
     sinkErrorReporter(deps.stderr ?? process.stderr),
   );
-  return { tracer, notes: req.notes };
+  return { tracer, notes: req.notes, kernelRelease: req.kernelRelease };
 }
 
 /** Checks the requirements, then loads and attaches the programs; used by --check. */
@@ -98,7 +96,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     ? null
     : await openApiToken(config.apiTokenFile, deps.stderr ?? process.stderr);
   // The sink runs only after tracer.start() below, when everything it uses exists.
-  const { tracer, notes } = await prepareTracer(config, deps, (event, delaySeconds) => {
+  const { tracer, notes, kernelRelease } = await prepareTracer(config, deps, (event, delaySeconds) => {
     metrics.eventDelay(delaySeconds);
     redact(event);
     enricher.push(event);
@@ -107,7 +105,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     labels: config.metricLabels,
     maxSeries: config.maxSeries,
     version: deps.version,
-    kernel: readFileSync(join(deps.root ?? '/', 'proc/sys/kernel/osrelease'), 'utf8').trim(),
+    kernel: kernelRelease,
     captureStats: () => tracer.stats(),
     podCount: () => podCache?.size ?? 0,
   });
@@ -144,7 +142,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
       maxStreams: config.maxStreams,
       apiToken,
       readiness: () => {
-        const reasons = notReadyReasons(tracer.stats().attached, podCache);
+        const reasons = notReadyReasons(tracer.attached, podCache);
         return { ready: reasons.length === 0, reasons };
       },
     });

@@ -4,8 +4,8 @@
  */
 import { BlockList, isIP, isIPv6 } from 'node:net';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
-import { packageRoot, packageVersion } from './package.js';
+import { defaultBpfObjectPath } from './capture/native.js';
+import { packageVersion } from './package.js';
 
 /** A host and port to listen on. */
 export interface ListenAddress {
@@ -238,7 +238,7 @@ export const OPTIONS = [
     default: 'false', parse: boolean },
   { key: 'bpfObject', flag: '--bpf-object', env: 'EXECWATCH_BPF_OBJECT', value: '<path>',
     description: 'The compiled BPF object.', default: '<package root>/build/execwatch.bpf.o',
-    computeDefault: () => join(packageRoot(), 'build', 'execwatch.bpf.o'), parse: text('path', 4096) },
+    computeDefault: () => defaultBpfObjectPath(), parse: text('path', 4096) },
   { key: 'podGracePeriodMs', flag: '--pod-grace-period', env: 'EXECWATCH_POD_GRACE_PERIOD', value: '<duration>',
     description: 'How long a deleted pod stays resolvable and keeps its metric series.', default: '2m',
     parse: duration(86_400_000, '24h') },

@@ -172,6 +172,7 @@ t.test('on the real kernel', kernelTest(), async (t) => {
     t.comment(`threads: ${threads.length}; CapEff before: ${hex(ours)}; after: ${[...new Set(threads.map((th) => hex(th.effective)))].join(',')}`);
     t.same(threads.filter((th) => th.effective !== 0n || th.permitted !== 0n), [], 'CapEff 0 and CapPrm 0 on every thread');
     const progs = bpfProgIds(agent.pid);
+    t.ok(progs.length >= 5, `the agent holds its programs (${progs.length} ids)`);
 
     const m = marker('caps');
     spawnSync('/usr/bin/true', [m]);

@@ -6,7 +6,8 @@ import t from 'tap';
 import { eventRecord } from '../src/events/record.js';
 import { EventStore } from '../src/events/store.js';
 import { EventHub } from '../src/events/stream.js';
-import { buildApiApp, buildMetricsApp, startServers } from '../src/http/server.js';
+import { buildMetricsApp } from '../src/http/metrics-app.js';
+import { startServers } from '../src/http/server.js';
 import { createMetrics } from '../src/metrics/index.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
 
@@ -151,7 +152,3 @@ t.test('if the API address cannot be bound, the metrics listener is released and
   await new Promise((resolve) => again.close(resolve));
 });
 
-t.test('the app builders are re-exported from server.ts', async (t) => {
-  t.type(buildApiApp, 'function', 'buildApiApp');
-  t.type(buildMetricsApp, 'function', 'buildMetricsApp');
-});

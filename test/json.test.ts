@@ -1,10 +1,15 @@
 // The hand-written event serializer against JSON.stringify, over many varied events.
 import t from 'tap';
 import { decodeBatch } from '../src/capture/decode.js';
-import { EVENT_FIELDS, eventJson, PLACE_CACHE_MAX } from '../src/events/json.js';
+import { EVENT_FIELDS, PLACE_CACHE_MAX } from '../src/events/json.js';
+import { eventRecord } from '../src/events/record.js';
 import type { ExecEvent } from '../src/events/types.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
 import { encodeBatch } from './helpers/records.js';
+import { rng } from './helpers/rng.js';
+
+/** The event's JSON as the agent writes it (once per event, in its record). */
+const eventJson = (event: ExecEvent): string => eventRecord(event).json;
 
 /** Strings that need every kind of escaping JSON has, and some that need none. */
 const STRINGS = [
@@ -13,11 +18,7 @@ const STRINGS = [
   '</script>', 'x'.repeat(5000),
 ] as const;
 
-let seed = 7;
-const random = (): number => {
-  seed = (seed * 1103515245 + 12345) % 2147483648;
-  return seed / 2147483648;
-};
+const random = rng(7);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
 const maybeNull = (): string | null => (random() < 0.3 ? null : pick(STRINGS));
 

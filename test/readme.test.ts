@@ -11,6 +11,14 @@ import { optionsTable } from './helpers/readme.js';
 
 const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
 
+/** The README between two markers, failing the test when either is missing or out of order. */
+function between(t: { ok: (v: unknown, m: string) => unknown }, from: string, to: string): string {
+  const start = readme.indexOf(from);
+  const end = readme.indexOf(to, start);
+  t.ok(start >= 0 && end > start, `the README has ${JSON.stringify(from)} before ${JSON.stringify(to)}`);
+  return start >= 0 && end > start ? readme.slice(start, end) : '';
+}
+
 t.test('the configuration table is the one OPTIONS generates', async (t) => {
   const block = /<!-- options-table -->\n([\s\S]*?)\n<!-- \/options-table -->/.exec(readme);
   t.ok(block, 'the README has the marked table');
@@ -32,13 +40,13 @@ t.test('every metric family and loss stage is documented', async (t) => {
 });
 
 t.test('every query parameter of the event routes is documented', async (t) => {
-  const section = readme.slice(readme.indexOf('## Endpoints'), readme.indexOf('## Metrics'));
+  const section = between(t, '## Endpoints', '## Metrics');
   const names = new Set([...Object.keys(EventsQuery.properties), ...Object.keys(StreamQuery.properties)]);
   for (const name of names) t.match(section, new RegExp(`\`${name}\``), `${name} is in the Endpoints section`);
 });
 
 t.test('every field of an event is in the field table', async (t) => {
-  const table = readme.slice(readme.indexOf('| field | type | meaning |'), readme.indexOf('## Endpoints'));
+  const table = between(t, '| field | type | meaning |', '## Endpoints');
   for (const field of Object.keys(EVENT_FIELDS)) t.match(table, new RegExp(`\`${field}\``), `${field} is documented`);
 });
 
@@ -46,4 +54,12 @@ t.test('the quick start is the two commands, in the first screen', async (t) => 
   const firstScreen = readme.split('\n').slice(0, 40).join('\n');
   t.match(firstScreen, 'sudo npm start', 'npm start');
   t.match(firstScreen, 'sudo npm test', 'npm test');
+  t.match(firstScreen, /Requirements: Linux ≥ 5\.8 with BTF/, 'the requirements');
+  t.match(firstScreen, /execwatch: metrics +http:\/\/.*\/metrics/, 'what the agent prints');
+});
+
+t.test('the README has the sections the issues ask for', async (t) => {
+  for (const heading of ['Quick start', 'Endpoints', 'Metrics', 'Kubernetes', 'Security', 'Reliability', 'Performance', 'Configuration', 'Troubleshooting']) {
+    t.match(readme, new RegExp(`^## ${heading}$`, 'm'), `## ${heading}`);
+  }
 });

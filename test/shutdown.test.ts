@@ -24,6 +24,7 @@ t.test('shutdown and restart on the real kernel', kernelTest(), async (t) => {
   t.test('SIGTERM right after a burst: every exec of it is printed before exit', async (t) => {
     const agent = await startCommand();
     const progs = bpfProgIds(agent.pid);
+    t.ok(progs.length >= 5, `the agent holds its programs (${progs.length} ids)`);
     const m = marker('burst');
     const n = 2000;
     // The burst ends well inside one flush interval (25 ms) of the SIGTERM below: the last
@@ -40,6 +41,7 @@ t.test('shutdown and restart on the real kernel', kernelTest(), async (t) => {
   t.test('SIGTERM during an exec storm: detached within 2 s, nothing already read is lost', async (t) => {
     const agent = await startCommand();
     const progs = bpfProgIds(agent.pid);
+    t.ok(progs.length >= 5, `the agent holds its programs (${progs.length} ids)`);
     const m = marker('storm');
     // One exec after another, each numbered, and the number printed once it has finished.
     const storm = spawn('/bin/sh', ['-c', `i=0; while :; do i=$((i+1)); /usr/bin/true ${m} $i || exit 1; echo $i; done`], {
@@ -82,6 +84,7 @@ t.test('shutdown and restart on the real kernel', kernelTest(), async (t) => {
   t.test('two agents on one node: each has its own programs and ring, both capture every exec', async (t) => {
     const [a, b] = await Promise.all([startCommand(['--node-name', 'agent-a']), startCommand(['--node-name', 'agent-b'])]);
     const [pa, pb] = [new Set(bpfProgIds(a.pid)), new Set(bpfProgIds(b.pid))];
+    t.ok(pa.size >= 5 && pb.size >= 5, `each agent holds its programs (${pa.size} and ${pb.size} ids)`);
     t.same([...pa].filter((id) => pb.has(id)), [], 'no program is shared');
     const progs = [...pa, ...pb];
     const m = marker('two');

@@ -68,8 +68,10 @@ t.test('start opens the object with the options, attaches, and returns the progr
   t.same(tracer.start(), PROGRAMS, 'the attached programs');
   t.same(made[0]?.options, { objectPath: '/x/execwatch.bpf.o', argvMaxBytes: 4096, ringbufBytes: 1 << 20 }, 'native options');
   t.same(tracer.stats().attached, PROGRAMS, 'stats list them');
+  t.same(tracer.attached, PROGRAMS, 'and so does attached, without a stats read');
   t.throws(() => tracer.start(), /already started/, 'a second start is refused');
   tracer.close();
+  t.same(tracer.attached, [], 'nothing attached after close');
   t.throws(() => tracer.start(), /already started or closed/, 'a start after close is refused');
   t.equal(made.length, 1, 'only one native tracer was ever opened');
 });

@@ -38,6 +38,8 @@ export interface RequirementsReport {
   cgroup2Mount: string | null;
   /** Where tracefs is mounted (as the host sees it), or null when it is not. */
   tracefs: string | null;
+  /** The kernel release (uname -r), '' when it could not be read (then `problems` says so). */
+  kernelRelease: string;
 }
 
 /** One line of /proc/self/mountinfo, with the path escapes (\040 for a space) decoded. */
@@ -135,8 +137,10 @@ export async function checkRequirements(opts: RequirementsOptions = {}): Promise
   }
 
   const release = await readText(join(root, 'proc/sys/kernel/osrelease'));
+  let kernelRelease = '';
   if ('error' in release) problems.push(`cannot read the kernel version from /proc/sys/kernel/osrelease (${release.error})`);
   else {
+    kernelRelease = release.text.trim();
     const problem = kernelProblem(release.text);
     if (problem) problems.push(problem);
   }
@@ -173,5 +177,5 @@ export async function checkRequirements(opts: RequirementsOptions = {}): Promise
   if (cgroup2Mount === null) {
     notes.push('no cgroup v2 mount in /proc/self/mountinfo: pods are resolved from the cgroup names the kernel reports only');
   }
-  return { ok: problems.length === 0, problems, notes, cgroup2Mount, tracefs };
+  return { ok: problems.length === 0, problems, notes, cgroup2Mount, tracefs, kernelRelease };
 }

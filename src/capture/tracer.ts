@@ -38,6 +38,7 @@ export class Tracer {
   readonly #options: TracerOptions;
   readonly #sink: EventSink;
   readonly #onSinkError: SinkErrorHandler;
+  #attached: readonly string[] = [];
   #native: NativeTracer | null = null;
   #closed = false;
   #seq = 0;
@@ -65,6 +66,7 @@ export class Tracer {
     try {
       const attached = native.attach();
       native.start((batch) => this.#onBatch(batch));
+      this.#attached = attached;
       return attached;
     } catch (err) {
       this.close();
@@ -90,6 +92,11 @@ export class Tracer {
     this.#decodeErrors += malformed;
   }
 
+  /** The programs attached now (known without asking the kernel: they change only here). */
+  get attached(): readonly string[] {
+    return this.#attached;
+  }
+
   stats(): CaptureStats {
     if (this.#native) {
       const { counters, attached } = this.#native.stats();
@@ -110,6 +117,7 @@ export class Tracer {
       // Counters unreadable while tearing down: keep the last values read.
     }
     this.#native = null;
+    this.#attached = [];
     native.close();
   }
 }

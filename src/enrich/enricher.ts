@@ -10,14 +10,13 @@ import type { PodInfo, PodLookup } from '../kube/types.js';
 import { CgroupCache, type CgroupIds } from './cgroup.js';
 import { eventBytes, PendingQueue, type PendingEntry } from './pending.js';
 
-/** Label values of execwatch_enrichment_total. */
-export type EnrichmentResult = 'pod' | 'host' | 'unresolved';
+import type { EnrichmentResult, Metrics } from '../metrics/index.js';
 
-/** The part of src/metrics the enricher calls. */
-export interface EnrichMetrics {
-  /** Counts one emitted event by how far it was enriched. */
-  enrichment(result: EnrichmentResult): void;
-}
+/** Label values of execwatch_enrichment_total (defined with the metric). */
+export type { EnrichmentResult };
+
+/** The part of src/metrics the enricher calls: counts one emitted event by how far it was enriched. */
+export type EnrichMetrics = Pick<Metrics, 'enrichment'>;
 
 /** Time source and the one timer of the waiting room (injectable for tests). */
 export interface EnricherClock {
@@ -138,7 +137,8 @@ export class Enricher {
     event.pod = found?.pod.name ?? null;
     event.podUid = found?.pod.uid ?? null;
     event.container = found?.container ?? null;
-    event.workload = found ? { ...found.pod.workload } : null;
+    // Shared with the pod index, which replaces a pod's info on update and never changes it.
+    event.workload = found?.pod.workload ?? null;
     this.#opts.metrics.enrichment(ids === null ? 'host' : found ? 'pod' : 'unresolved');
     this.#opts.emit(event);
   }

@@ -18,8 +18,8 @@ const str = JSON.stringify;
 const nullable = (value: string | null): string => (value === null ? 'null' : str(value));
 
 /**
- * Every field eventJson writes. Typed so that a field added to ExecEvent fails to compile until it
- * is added here, and then test/json.test.ts fails until eventJson writes it.
+ * Every field of the event JSON. Typed so that a field added to ExecEvent fails to compile until it
+ * is added here, and then test/json.test.ts fails until the text holds it.
  */
 export const EVENT_FIELDS: Readonly<Record<keyof ExecEvent, true>> = {
   seq: true, time: true, node: true, pid: true, tid: true, ppid: true, uid: true, gid: true,
@@ -104,9 +104,4 @@ export function jsonTail(e: ExecEvent): string {
   if (e.argvBase64 !== undefined) json += `,"argvBase64":${str(e.argvBase64)}`;
   if (e.filenameBase64 !== undefined) json += `,"filenameBase64":${str(e.filenameBase64)}`;
   return `${json}}`;
-}
-
-/** JSON of one event (see the module comment). */
-export function eventJson(e: ExecEvent): string {
-  return `${jsonHead(e)}${str(e.filename)}${ARGV_KEY}${str(e.argv)}${jsonTail(e)}`;
 }

@@ -12,9 +12,6 @@ import type { ApiToken } from './auth.js';
 import type { App } from './base.js';
 import { buildMetricsApp, type Readiness } from './metrics-app.js';
 
-export { buildApiApp } from './api-app.js';
-export { buildMetricsApp } from './metrics-app.js';
-
 export interface ServersOptions {
   metricsAddress: ListenAddress;
   apiAddress: ListenAddress;

@@ -101,8 +101,9 @@ export class PodCache implements PodLookup {
       answered: () => this.#backoff.reset(),
     });
     this.#informer = new ListWatch('/api/v1/pods', watch, list, false, undefined, fieldSelector);
-    this.#informer.on('add', (pod) => this.#changed(() => this.#index.upsert(pod)));
-    this.#informer.on('update', (pod) => this.#changed(() => this.#index.upsert(pod)));
+    const upsert = (pod: V1Pod): void => this.#changed(() => this.#index.upsert(pod));
+    this.#informer.on('add', upsert);
+    this.#informer.on('update', upsert);
     this.#informer.on('delete', (pod) => this.#changed(() => this.#index.delete(pod)));
     this.#informer.on('error', this.#failed);
   }

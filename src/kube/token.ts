@@ -11,7 +11,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { User } from '@kubernetes/client-node';
 
 /** `authProvider.name` of a user authenticated by {@link TokenFileAuth}. */
-export const TOKEN_FILE_PROVIDER = 'execwatch-token-file';
+const TOKEN_FILE_PROVIDER = 'execwatch-token-file';
 
 /** The user of an in-cluster configuration whose token is read from `path` for every request. */
 export function tokenFileUser(name: string, path: string): User {

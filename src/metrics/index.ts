@@ -3,22 +3,13 @@
  * counters and attach state are read in collect() at scrape time, never on a timer.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { NativeCounters } from '../capture/binding.js';
+import type { CaptureStats } from '../capture/tracer.js';
 import type { MetricLabel } from '../config.js';
 import type { ExecEvent } from '../events/types.js';
 import { ExecSeries } from './execs.js';
 
-/** What the capture layer reports at scrape time. */
-export interface CaptureStats {
-  /** Kernel counters as absolute values since the tracer was loaded. */
-  counters: NativeCounters;
-  /** Names of the BPF programs attached now. */
-  attached: string[];
-  /** Records the decoder could not make sense of. */
-  decodeErrors: number;
-  /** Decoded events the user-space pipeline failed on. */
-  pipelineErrors: number;
-}
+/** What the capture layer reports at scrape time: the tracer's own statistics. */
+export type { CaptureStats } from '../capture/tracer.js';
 
 export interface MetricsOptions {
   /** Pod-level labels kept on execwatch_execs_total (result is always kept). */
