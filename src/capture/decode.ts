@@ -5,6 +5,7 @@
  * beyond the event itself.
  */
 import { isUtf8 } from 'node:buffer';
+import { DecodedEvent } from '../events/decoded.js';
 import type { ExecEvent } from '../events/types.js';
 
 /** sizeof(struct execwatch_record): EXECWATCH_HEADER_SIZE. */
@@ -77,8 +78,17 @@ const NS_PER_S = 1_000_000_000n;
 let cachedSecond = Number.NaN;
 let cachedPrefix = '';
 
-/** Wall-clock ns since the epoch → `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` (UTC, POSIX: no leap seconds). */
-export function formatTimeNs(wallNs: bigint): string {
+/** Seconds since the epoch and nanoseconds → `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`. */
+function formatTime(second: number, nanos: number): string {
+  if (second !== cachedSecond) {
+    cachedPrefix = new Date(second * 1000).toISOString().slice(0, -4);
+    cachedSecond = second;
+  }
+  return `${cachedPrefix}${String(nanos).padStart(9, '0')}Z`;
+}
+
+/** Wall-clock seconds and nanoseconds [0, 1e9) of a wall-clock time in ns (floor division). */
+function splitNs(wallNs: bigint): [second: number, nanos: number] {
   let second = Number(wallNs / NS_PER_S);
   let nanos = Number(wallNs % NS_PER_S);
   if (nanos < 0) {
@@ -86,11 +96,38 @@ export function formatTimeNs(wallNs: bigint): string {
     nanos += 1e9;
     second -= 1;
   }
-  if (second !== cachedSecond) {
-    cachedPrefix = new Date(second * 1000).toISOString().slice(0, -4);
-    cachedSecond = second;
+  return [second, nanos];
+}
+
+/** Wall-clock ns since the epoch → `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` (UTC, POSIX: no leap seconds). */
+export function formatTimeNs(wallNs: bigint): string {
+  const [second, nanos] = splitNs(wallNs);
+  return formatTime(second, nanos);
+}
+
+// boot_ns + offset, without BigInt work per event: boot_ns is hi·2^32 + lo, and hi·2^32 + offset
+// is split into seconds and nanoseconds once per value of hi (every 4.3 s) and of the offset (read
+// once per batch). lo (< 2^32) plus those nanoseconds stays far below 2^53: exact in a double.
+let baseHi = -1;
+let baseOffsetNs = 0n;
+let baseSecond = 0;
+let baseNanos = 0;
+
+/** The wall-clock time of a record: its RFC 3339 text and its epoch milliseconds. */
+function wallTime(buf: Buffer, at: number, offsetNs: bigint): [time: string, ms: number] {
+  const hi = buf.readUInt32LE(at + O.boot_ns + 4);
+  if (hi !== baseHi || offsetNs !== baseOffsetNs) {
+    [baseSecond, baseNanos] = splitNs((BigInt(hi) << 32n) + offsetNs);
+    baseHi = hi;
+    baseOffsetNs = offsetNs;
   }
-  return `${cachedPrefix}${String(nanos).padStart(9, '0')}Z`;
+  const sum = baseNanos + buf.readUInt32LE(at + O.boot_ns);
+  const carry = Math.floor(sum / 1e9);
+  const second = baseSecond + carry;
+  const nanos = sum - carry * 1e9;
+  // nanos / 1e9 is the double Number(".nnnnnnnnn") parses to: the same value filter.ts's timeMs
+  // gives for the text, bit for bit.
+  return [formatTime(second, nanos), second * 1000 + (nanos / 1e9) * 1000];
 }
 
 /** True when every byte of buf[start, end) is below 0x80. */
@@ -100,24 +137,21 @@ function isAscii(buf: Buffer, start: number, end: number): boolean {
   return bits < 0x80;
 }
 
-/** A NUL-terminated string in a fixed-size field (the whole field when it has no NUL). */
-function fixedString(buf: Buffer, start: number, size: number): string {
+/** Bytes before the first NUL of a fixed-size field (the whole field when it has no NUL). */
+function fieldLength(buf: Buffer, start: number, size: number): number {
   const limit = start + size;
   let end = start;
   while (end < limit && buf[end] !== 0) end += 1;
-  return buf.toString('utf8', start, end);
+  return end - start;
+}
+
+/** A NUL-terminated string in a fixed-size field (the whole field when it has no NUL). */
+function fixedString(buf: Buffer, start: number, size: number): string {
+  return buf.toString('utf8', start, start + fieldLength(buf, start, size));
 }
 
 /** Splits NUL-terminated arguments; the last may lack its NUL (truncated), "" arguments are kept. */
 function splitArgs(buf: Buffer, start: number, end: number, encoding: 'latin1' | 'utf8'): string[] {
-  if (encoding === 'latin1') {
-    // The common case in one string and one split: a toString per argument costs several times
-    // more than the bytes it decodes. A NUL byte decodes to U+0000 in latin1, so this is exact.
-    if (start === end) return [];
-    const args = buf.toString('latin1', start, end).split('\0');
-    if (buf[end - 1] === 0) args.pop();
-    return args;
-  }
   const args: string[] = [];
   let from = start;
   while (from < end) {
@@ -129,14 +163,96 @@ function splitArgs(buf: Buffer, start: number, end: number, encoding: 'latin1' |
   return args;
 }
 
-/** Reads the u64 at `at` as a decimal string; a number while exact (cgroup ids stay far below 2^53). */
-function u64String(buf: Buffer, at: number): string {
-  const hi = buf.readUInt32LE(at + 4);
-  if (hi < 0x200000) return String(hi * 0x1_0000_0000 + buf.readUInt32LE(at));
-  return buf.readBigUInt64LE(at).toString();
+/** Where argvJson writes: room for the longest argv, every byte a NUL (3 bytes of JSON each). */
+const scratch = Buffer.allocUnsafe(3 * ARGV_MAX + 4);
+
+/**
+ * The JSON of the arguments in buf[start, end), written from the bytes, or undefined when a byte
+ * would need escaping or is not ASCII (splitArgs and JSON.stringify then do it). Same arguments
+ * as splitArgs: one per NUL, the last NUL optional.
+ */
+function argvJson(buf: Buffer, start: number, end: number): string | undefined {
+  if (start === end) return '[]';
+  const last = buf[end - 1] === 0 ? end - 1 : end;
+  if ((last - start) * 3 + 4 > scratch.length) return undefined;
+  scratch[0] = 0x5b; // [
+  scratch[1] = 0x22; // "
+  let p = 2;
+  for (let i = start; i < last; i += 1) {
+    const c = buf[i] as number;
+    if (c >= 0x20 && c < 0x80 && c !== 0x22 && c !== 0x5c) {
+      scratch[p] = c;
+      p += 1;
+    } else if (c === 0) {
+      scratch[p] = 0x22; // ","
+      scratch[p + 1] = 0x2c;
+      scratch[p + 2] = 0x22;
+      p += 3;
+    } else {
+      return undefined;
+    }
+  }
+  scratch[p] = 0x22;
+  scratch[p + 1] = 0x5d; // ]
+  return scratch.toString('latin1', 0, p + 2);
 }
 
-function decodeRecord(buf: Buffer, at: number, ctx: DecodeContext, bootNs: bigint): ExecEvent {
+/** The decoded cgroup fields of one cgroup, and the bytes they were decoded from. */
+interface CgroupText {
+  leafLength: number;
+  parentLength: number;
+  /** The leaf name's bytes, then the parent's. */
+  bytes: Buffer;
+  cgroupId: string;
+  cgroup: string;
+  cgroupParent: string;
+}
+
+/**
+ * Every exec of a container carries the same cgroup id and names: decoded once, then recognised
+ * by comparing bytes, so the events of one cgroup share their strings (and the enricher's and
+ * the serializer's caches compare them by identity). The bytes are compared because an id alone
+ * can be stale: on cgroup v1 hosts every task reports the same v2 id. Cleared when full.
+ */
+const cgroupTexts = new Map<number | string, CgroupText>();
+/** Most cgroups whose text is kept: far more than the containers of one node. */
+const CGROUP_TEXTS_MAX = 4096;
+
+/** Whether a fixed-size field holds exactly bytes[from, from + length) and then a NUL or its end. */
+function fieldIs(buf: Buffer, start: number, size: number, bytes: Buffer, from: number, length: number): boolean {
+  return (length === size || buf[start + length] === 0) && buf.compare(bytes, from, from + length, start, start + length) === 0;
+}
+
+function cgroupText(buf: Buffer, at: number): CgroupText {
+  // The id as a number while exact (cgroup ids stay far below 2^53), else its decimal text.
+  const hi = buf.readUInt32LE(at + O.cgroup_id + 4);
+  const key = hi < 0x200000 ? hi * 0x1_0000_0000 + buf.readUInt32LE(at + O.cgroup_id) : buf.readBigUInt64LE(at + O.cgroup_id).toString();
+  const leafAt = at + O.cgroup_leaf;
+  const parentAt = at + O.cgroup_parent;
+  const hit = cgroupTexts.get(key);
+  if (
+    hit !== undefined &&
+    fieldIs(buf, leafAt, CGROUP_LEAF_LEN, hit.bytes, 0, hit.leafLength) &&
+    fieldIs(buf, parentAt, CGROUP_PARENT_LEN, hit.bytes, hit.leafLength, hit.parentLength)
+  ) {
+    return hit;
+  }
+  const leafLength = fieldLength(buf, leafAt, CGROUP_LEAF_LEN);
+  const parentLength = fieldLength(buf, parentAt, CGROUP_PARENT_LEN);
+  const text: CgroupText = {
+    leafLength,
+    parentLength,
+    bytes: Buffer.concat([buf.subarray(leafAt, leafAt + leafLength), buf.subarray(parentAt, parentAt + parentLength)]),
+    cgroupId: String(key),
+    cgroup: buf.toString('utf8', leafAt, leafAt + leafLength),
+    cgroupParent: buf.toString('utf8', parentAt, parentAt + parentLength),
+  };
+  if (hit === undefined && cgroupTexts.size >= CGROUP_TEXTS_MAX) cgroupTexts.clear();
+  cgroupTexts.set(key, text);
+  return text;
+}
+
+function decodeRecord(buf: Buffer, at: number, ctx: DecodeContext): DecodedEvent {
   const flags = buf.readUInt32LE(at + O.flags);
   const filenameStart = at + HEADER_SIZE;
   const filenameEnd = filenameStart + buf.readUInt16LE(at + O.filename_len);
@@ -145,40 +261,37 @@ function decodeRecord(buf: Buffer, at: number, ctx: DecodeContext, bootNs: bigin
   // ASCII (the usual case) is valid UTF-8 and decodes fastest as latin1.
   const filenameAscii = isAscii(buf, filenameStart, filenameEnd);
   const filenameValid = filenameAscii || isUtf8(buf.subarray(filenameStart, filenameEnd));
-  const argvAscii = isAscii(buf, filenameEnd, argvEnd);
-  const argvValid = argvAscii || isUtf8(buf.subarray(filenameEnd, argvEnd));
+  // argv straight to its JSON when no byte needs escaping, else as strings (bad bytes → U+FFFD).
+  let argv: string | string[] | undefined = argvJson(buf, filenameEnd, argvEnd);
+  let argvValid = true;
+  if (argv === undefined) {
+    const argvAscii = isAscii(buf, filenameEnd, argvEnd);
+    argvValid = argvAscii || isUtf8(buf.subarray(filenameEnd, argvEnd));
+    argv = splitArgs(buf, filenameEnd, argvEnd, argvAscii ? 'latin1' : 'utf8');
+  }
 
-  const event: ExecEvent = {
-    seq: ctx.nextSeq(),
-    time: formatTimeNs(bootNs + ctx.bootOffsetNs),
-    node: ctx.node,
-    pid: buf.readUInt32LE(at + O.pid),
-    tid: buf.readUInt32LE(at + O.tid),
-    ppid: buf.readUInt32LE(at + O.ppid),
-    uid: buf.readUInt32LE(at + O.uid),
-    gid: buf.readUInt32LE(at + O.gid),
-    comm: fixedString(buf, at + O.comm, COMM_LEN),
-    parentComm: fixedString(buf, at + O.parent_comm, COMM_LEN),
-    filename: buf.toString(filenameAscii ? 'latin1' : 'utf8', filenameStart, filenameEnd),
-    argv: splitArgs(buf, filenameEnd, argvEnd, argvAscii ? 'latin1' : 'utf8'),
-    argc: buf.readUInt32LE(at + O.argc),
-    argvTruncated: (flags & FLAGS.ARGV_TRUNCATED) !== 0,
-    filenameTruncated: (flags & FLAGS.FILENAME_TRUNCATED) !== 0,
-    retval: buf.readInt32LE(at + O.retval),
-    fileless: (flags & FLAGS.FILELESS) !== 0,
-    execveat: (flags & FLAGS.EXECVEAT) !== 0,
-    readError: (flags & FLAGS.READ_ERROR) !== 0,
-    cgroupId: u64String(buf, at + O.cgroup_id),
-    cgroup: fixedString(buf, at + O.cgroup_leaf, CGROUP_LEAF_LEN),
-    cgroupParent: fixedString(buf, at + O.cgroup_parent, CGROUP_PARENT_LEN),
-    cgroupTruncated: (flags & FLAGS.CGROUP_NAME_TRUNCATED) !== 0,
-    containerId: null,
-    namespace: null,
-    pod: null,
-    podUid: null,
-    container: null,
-    workload: null,
-  };
+  const [time, timeMs] = wallTime(buf, at, ctx.bootOffsetNs);
+  const event = new DecodedEvent(ctx.nextSeq(), time, timeMs, ctx.node, argv);
+  event.pid = buf.readUInt32LE(at + O.pid);
+  event.tid = buf.readUInt32LE(at + O.tid);
+  event.ppid = buf.readUInt32LE(at + O.ppid);
+  event.uid = buf.readUInt32LE(at + O.uid);
+  event.gid = buf.readUInt32LE(at + O.gid);
+  event.comm = fixedString(buf, at + O.comm, COMM_LEN);
+  event.parentComm = fixedString(buf, at + O.parent_comm, COMM_LEN);
+  event.filename = buf.toString(filenameAscii ? 'latin1' : 'utf8', filenameStart, filenameEnd);
+  event.argc = buf.readUInt32LE(at + O.argc);
+  event.argvTruncated = (flags & FLAGS.ARGV_TRUNCATED) !== 0;
+  event.filenameTruncated = (flags & FLAGS.FILENAME_TRUNCATED) !== 0;
+  event.retval = buf.readInt32LE(at + O.retval);
+  event.fileless = (flags & FLAGS.FILELESS) !== 0;
+  event.execveat = (flags & FLAGS.EXECVEAT) !== 0;
+  event.readError = (flags & FLAGS.READ_ERROR) !== 0;
+  const cgroup = cgroupText(buf, at);
+  event.cgroupId = cgroup.cgroupId;
+  event.cgroup = cgroup.cgroup;
+  event.cgroupParent = cgroup.cgroupParent;
+  event.cgroupTruncated = (flags & FLAGS.CGROUP_NAME_TRUNCATED) !== 0;
   // The strings above carry U+FFFD for bad bytes; the exact bytes are kept beside them.
   if (!argvValid) event.argvBase64 = buf.toString('base64', filenameEnd, argvEnd);
   if (!filenameValid) event.filenameBase64 = buf.toString('base64', filenameStart, filenameEnd);
@@ -204,7 +317,7 @@ export function decodeBatch(
     const contentLen = HEADER_SIZE + batch.readUInt16LE(at + O.filename_len) + batch.readUInt32LE(at + O.argv_len);
     if (recordLen % 8 !== 0 || contentLen > recordLen || recordLen > batch.length - at) return { decoded, malformed: 1 };
     const bootNs = batch.readBigUInt64LE(at + O.boot_ns);
-    emit(decodeRecord(batch, at, ctx, bootNs), bootNs);
+    emit(decodeRecord(batch, at, ctx), bootNs);
     decoded += 1;
     at += recordLen;
   }

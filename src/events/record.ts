@@ -5,6 +5,7 @@
  * every event survive the young-generation scavenges and get copied, and cost most of the
  * pipeline's CPU in GC. A record is one small object, one flat string and strings it shares.
  */
+import { DecodedEvent } from './decoded.js';
 import { timeMs } from './filter.js';
 import { ARGV_KEY, jsonHead, jsonTail } from './json.js';
 import type { ExecEvent } from './types.js';
@@ -64,7 +65,7 @@ export function eventTimeMs(time: string): number {
 export function eventRecord(e: ExecEvent): EventRecord {
   const head = jsonHead(e);
   const filename = JSON.stringify(e.filename);
-  const argv = JSON.stringify(e.argv);
+  const argv = DecodedEvent.argvJson(e) ?? JSON.stringify(e.argv);
   const json = `${head}${filename}${ARGV_KEY}${argv}${jsonTail(e)}`;
   const filenameAt = head.length + 1;
   const argvAt = head.length + filename.length + ARGV_KEY.length;
@@ -80,7 +81,7 @@ export function eventRecord(e: ExecEvent): EventRecord {
     comm: e.comm,
     uid: e.uid,
     failed: e.retval !== 0,
-    timeMs: eventTimeMs(e.time),
+    timeMs: DecodedEvent.timeMs(e) ?? eventTimeMs(e.time),
     filenameAt,
     argvAt,
     argvEnd,
