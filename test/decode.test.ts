@@ -28,7 +28,7 @@ const OFFSET = WALL_2026 - 1000n * 1_000_000_000n;
 function decodeAll(batch: Buffer, bootOffsetNs = OFFSET) {
   let seq = 100;
   const ctx: DecodeContext = { node: 'node-1', bootOffsetNs, nextSeq: () => ++seq };
-  const events: { event: ExecEvent; bootNs: bigint }[] = [];
+  const events: { event: ExecEvent; bootNs: number }[] = [];
   const result = decodeBatch(batch, ctx, (event, bootNs) => events.push({ event, bootNs }));
   return { ...result, events: events.map((e) => e.event), bootNs: events.map((e) => e.bootNs) };
 }
@@ -95,7 +95,7 @@ t.test('a record decodes into the ExecEvent contract', async (t) => {
     'every field, enrichment fields null',
   );
   t.same(Object.keys(events[0] as ExecEvent).filter((k) => k.endsWith('Base64')), [], 'no base64 fields for UTF-8 input');
-  t.same(bootNs, [1000n * 1_000_000_000n + 123_456_789n], 'emit receives the record boot_ns');
+  t.same(bootNs, [1000 * 1_000_000_000 + 123_456_789], 'emit receives the record boot_ns');
 });
 
 t.test('flags', async (t) => {

@@ -83,7 +83,7 @@ export class Tracer {
     // that event only: it is counted, reported, and the rest of the batch still flows.
     const { malformed } = decodeBatch(batch, ctx, (event, bootNs) => {
       try {
-        this.#sink(event, Math.max(0, nowBootNs - Number(bootNs)) / 1e9);
+        this.#sink(event, Math.max(0, nowBootNs - bootNs) / 1e9);
       } catch (err) {
         this.#pipelineErrors += 1;
         this.#onSinkError(err);

@@ -10,6 +10,7 @@
  * so that record.ts can note where filename and argv lie in it (the `q` and `filename` filters
  * search there).
  */
+import { DecodedEvent } from './decoded.js';
 import type { ExecEvent } from './types.js';
 
 const str = JSON.stringify;
@@ -33,10 +34,20 @@ export const EVENT_FIELDS: Readonly<Record<keyof ExecEvent, true>> = {
 /** What comes between the filename's closing quote and argv's `[`. */
 export const ARGV_KEY = ',"argv":';
 
+// Every event of an agent has the same node.
+let lastNode = '';
+let lastNodeJson = '""';
+
 /** The text up to and including `"filename":`. */
 export function jsonHead(e: ExecEvent): string {
+  if (e.node !== lastNode) {
+    lastNodeJson = str(e.node);
+    lastNode = e.node;
+  }
+  // The decoder's time is digits and `-:.TZ`: nothing to escape.
+  const time = e instanceof DecodedEvent ? `"${e.time}"` : str(e.time);
   return (
-    `{"seq":${e.seq},"time":${str(e.time)},"node":${str(e.node)},"pid":${e.pid},"tid":${e.tid},"ppid":${e.ppid}` +
+    `{"seq":${e.seq},"time":${time},"node":${lastNodeJson},"pid":${e.pid},"tid":${e.tid},"ppid":${e.ppid}` +
     `,"uid":${e.uid},"gid":${e.gid},"comm":${str(e.comm)},"parentComm":${str(e.parentComm)},"filename":`
   );
 }

@@ -147,11 +147,21 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
   });
 
+  // Counted in plain numbers, handed to prom-client at scrape time (per-event label hashing is
+  // a measurable share of an exec storm's CPU).
+  const enriched: Record<EnrichmentResult, number> = { pod: 0, host: 0, unresolved: 0 };
   const enrichment = new Counter({
     name: 'execwatch_enrichment_total',
     help: 'Exec events by enrichment outcome: pod, host or unresolved.',
     labelNames: ['result'] as const,
     registers,
+    collect() {
+      for (const result of ENRICHMENT_RESULTS) {
+        if (enriched[result] === 0) continue;
+        this.inc({ result }, enriched[result]);
+        enriched[result] = 0;
+      }
+    },
   });
   for (const result of ENRICHMENT_RESULTS) enrichment.inc({ result }, 0);
 
@@ -213,7 +223,9 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       if (event.argvTruncated) truncated.inc();
     },
     eventDelay: (seconds) => delay.observe(seconds),
-    enrichment: (result) => enrichment.inc({ result }),
+    enrichment: (result) => {
+      enriched[result] += 1;
+    },
     lost: (stage, n = 1) => lostTotal.inc({ stage }, n),
     kubeWatchRestart: () => restarts.inc(),
     forgetPod: (namespace, pod) => series.forgetPod(namespace, pod),
