@@ -16,6 +16,10 @@ import {
   RECORD_OFFSETS,
   type DecodeContext,
 } from '../src/capture/decode.js';
+import { DecodedEvent } from '../src/events/decoded.js';
+import { timeMs } from '../src/events/filter.js';
+import { eventRecord } from '../src/events/record.js';
+import { createRedactor } from '../src/events/redact.js';
 import type { ExecEvent } from '../src/events/types.js';
 import { encodeBatch, encodeRecord, type RecordFields } from './helpers/records.js';
 
@@ -32,6 +36,9 @@ function decodeAll(batch: Buffer, bootOffsetNs = OFFSET) {
   const result = decodeBatch(batch, ctx, (event, bootNs) => events.push({ event, bootNs }));
   return { ...result, events: events.map((e) => e.event), bootNs: events.map((e) => e.bootNs) };
 }
+
+/** An ExecEvent that did not come from the decoder. */
+const makeEventLike = (): ExecEvent => JSON.parse(JSON.stringify(decodeOne({}))) as ExecEvent;
 
 function decodeOne(fields: Partial<RecordFields>): ExecEvent {
   const { events, decoded, malformed } = decodeAll(encodeRecord(fields));
@@ -231,7 +238,7 @@ t.test('several records in one batch', async (t) => {
   const { events, bootNs, decoded, malformed } = decodeAll(batch);
   t.same({ decoded, malformed }, { decoded: 3, malformed: 0 }, 'three decoded');
   t.same(events.map((e) => [e.seq, e.pid, e.argv.length]), [[101, 1, 1], [102, 2, 2], [103, 3, 0]], 'in order, seq increasing');
-  t.same(bootNs, [10n, 20n, 30n], 'each with its boot_ns');
+  t.same(bootNs, [10, 20, 30], 'each with its boot_ns');
   t.same(decodeAll(Buffer.alloc(0)), { decoded: 0, malformed: 0, events: [], bootNs: [] }, 'an empty batch is nothing');
   const padded = encodeRecord({ recordLen: 512, argv: ['p'] });
   const after = decodeAll(Buffer.concat([padded, encodeRecord({ pid: 9 })])).events;
@@ -266,4 +273,80 @@ t.test('an exception from emit propagates (the tracer owns that policy)', async 
   t.throws(() => decodeBatch(encodeRecord(), ctx, () => {
     throw new Error('sink failed');
   }), /sink failed/, 'not swallowed');
+});
+
+t.test('argv is kept as the JSON the record needs, and made an array when asked', async (t) => {
+  const cases: [string, readonly string[] | Buffer, string[]][] = [
+    ['plain ASCII', ['ls', '-l', '/var/log'], ['ls', '-l', '/var/log']],
+    ['empty arguments kept', ['a', '', 'b', ''], ['a', '', 'b', '']],
+    ['no arguments', [], []],
+    ['only a NUL', Buffer.from([0]), ['']],
+    ['unterminated last argument', Buffer.from('x\0yz'), ['x', 'yz']],
+    ['quote, backslash, tab, DEL', ['sh', '-c', 'echo "a\\b"\t\x7f'], ['sh', '-c', 'echo "a\\b"\t\x7f']],
+    ['a control character', ['printf', '\x1b[31m'], ['printf', '\x1b[31m']],
+    ['valid UTF-8', ['echo', 'naïve', '日本'], ['echo', 'naïve', '日本']],
+    ['invalid UTF-8', Buffer.from('cat\0f\xffo\0', 'latin1'), ['cat', 'f\ufffdo']],
+    ['longer than the argv budget', ['x'.repeat(ARGV_MAX), 'y'.repeat(ARGV_MAX)], ['x'.repeat(ARGV_MAX), 'y'.repeat(ARGV_MAX)]],
+  ];
+  for (const [name, argv, want] of cases) {
+    const event = decodeOne({ argv });
+    t.ok(event instanceof DecodedEvent, `${name}: a DecodedEvent`);
+    const kept = DecodedEvent.argvJson(event);
+    if (kept !== undefined) t.equal(kept, JSON.stringify(want), `${name}: its JSON is exactly JSON.stringify(argv)`);
+    const fast = eventRecord(event).json;
+    // The same event as a plain object (toJSON makes the array) must give the same text.
+    const plain = (event as DecodedEvent).toJSON();
+    t.same(plain.argv, want, `${name}: the array`);
+    t.equal(DecodedEvent.argvJson(event), undefined, `${name}: once made, the array is the truth`);
+    t.equal(fast, eventRecord(plain).json, `${name}: the record text is the same either way`);
+    t.same(JSON.parse(fast), JSON.parse(JSON.stringify(event)), `${name}: and parses to the event`);
+  }
+  t.equal(DecodedEvent.argvJson(decodeOne({ argv: ['ls'] })), '["ls"]', 'the common case is kept as JSON');
+  t.equal(DecodedEvent.argvJson(decodeOne({ argv: ['a"b'] })), undefined, 'a byte needing an escape is left to JSON.stringify');
+  t.equal(DecodedEvent.argvJson(makeEventLike()), undefined, 'a plain object has no kept JSON');
+  t.equal(DecodedEvent.timeMs(makeEventLike()), undefined, 'nor a decoder time');
+
+  const replaced = decodeOne({ argv: ['old', 'args'] });
+  replaced.argv = ['new'];
+  t.equal(JSON.parse(eventRecord(replaced).json).argv[0], 'new', 'an assigned array replaces the kept JSON');
+  t.same(Object.keys(JSON.parse(eventRecord(replaced).json)).slice(10, 13), ['filename', 'argv', 'argc'], 'argv stays in its place');
+});
+
+t.test('redaction reaches the record text of a decoded event', async (t) => {
+  const event = decodeOne({ argv: ['mysql', '--password=hunter2', '-u', 'root'] });
+  t.ok(createRedactor([/--password=\S+/g])(event), 'redacted');
+  const json = eventRecord(event).json;
+  t.notMatch(json, /hunter2/, 'the secret is not in the text');
+  t.same(JSON.parse(json).argv, ['mysql', '***', '-u', 'root'], 'the redacted argv is');
+});
+
+t.test('the decoder time gives the record the same milliseconds as parsing the text', async (t) => {
+  const S = 1_000_000_000n;
+  for (const bootNs of [0n, 1n, 999_999_999n, 123_456_789n * S + 987_654_321n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 60n + 12_345n]) {
+    const event = decodeOne({ bootNs });
+    t.equal(DecodedEvent.timeMs(event), timeMs(event.time), `boot ns ${bootNs}`);
+  }
+});
+
+t.test('cgroup names are decoded once per cgroup, and follow its bytes', async (t) => {
+  const v1 = decodeAll(encodeBatch(
+    { cgroupId: 1n, cgroup: 'a.scope', cgroupParent: 'p.slice' },
+    { cgroupId: 1n, cgroup: 'b.scope', cgroupParent: 'p.slice' },
+    { cgroupId: 1n, cgroup: 'b.scope', cgroupParent: 'q.slice' },
+    { cgroupId: 1n, cgroup: 'b.scopeX', cgroupParent: 'q.slice' },
+    { cgroupId: 1n, cgroup: 'b.scope', cgroupParent: 'q.slice' },
+    { cgroupId: 1n, cgroup: 'c'.repeat(CGROUP_LEAF_LEN), cgroupParent: 'p'.repeat(CGROUP_PARENT_LEN) },
+    { cgroupId: 1n, cgroup: 'c'.repeat(CGROUP_LEAF_LEN), cgroupParent: 'p'.repeat(CGROUP_PARENT_LEN) },
+    { cgroupId: 1n, cgroup: 'c'.repeat(CGROUP_LEAF_LEN - 1), cgroupParent: 'p'.repeat(CGROUP_PARENT_LEN) },
+  )).events;
+  t.same(
+    v1.map((e) => [e.cgroup.length > 20 ? e.cgroup.length : e.cgroup, e.cgroupParent.length > 20 ? e.cgroupParent.length : e.cgroupParent]),
+    [['a.scope', 'p.slice'], ['b.scope', 'p.slice'], ['b.scope', 'q.slice'], ['b.scopeX', 'q.slice'], ['b.scope', 'q.slice'],
+      [CGROUP_LEAF_LEN, CGROUP_PARENT_LEN], [CGROUP_LEAF_LEN, CGROUP_PARENT_LEN], [CGROUP_LEAF_LEN - 1, CGROUP_PARENT_LEN]],
+    'one id, names changing from record to record (cgroup v1): each event has its own',
+  );
+  // More cgroups than are remembered, then the first ones again.
+  const many = Array.from({ length: 5000 }, (_, i) => ({ cgroupId: BigInt(10_000 + i), cgroup: `s${i}.scope` }));
+  const events = decodeAll(encodeBatch(...many, ...many.slice(0, 10))).events;
+  t.ok(events.every((e, i) => e.cgroup === `s${i % 5000}.scope` && e.cgroupId === String(10_000 + (i % 5000))), 'every name and id right past the bound');
 });
