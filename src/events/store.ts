@@ -94,6 +94,12 @@ class StoredRecord implements EventRecord {
     return this.#json !== undefined;
   }
 
+  /** The text as UTF-8: the ring's own bytes while they are still there (use them at once). */
+  utf8(): Buffer {
+    if (this.#chunk === null) return Buffer.from(this.#json as string);
+    return this.#chunk.buf.subarray(this.at, this.at + this.length);
+  }
+
   get json(): string {
     if (this.#json === undefined) {
       this.#json = (this.#chunk as Chunk).buf.toString('utf8', this.at, this.at + this.length);
@@ -101,6 +107,14 @@ class StoredRecord implements EventRecord {
     }
     return this.#json;
   }
+}
+
+/**
+ * A record's JSON as UTF-8 bytes: for a record of the ring, a view of its bytes there, valid until
+ * the ring is next pushed to; for any other record, its text encoded.
+ */
+export function recordText(record: EventRecord): Buffer {
+  return record instanceof StoredRecord ? record.utf8() : Buffer.from(record.json);
 }
 
 const FAILED = 1;
