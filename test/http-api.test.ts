@@ -2,13 +2,12 @@
 import t, { type Test } from 'tap';
 import { buildApiApp } from '../src/http/api-app.js';
 import { formatValidationError } from '../src/http/base.js';
-import { eventsJsonChunks } from '../src/http/events-routes.js';
 import { pageDirectory } from '../src/http/page.js';
 import { EventStore } from '../src/events/store.js';
 import { EventHub } from '../src/events/stream.js';
 import { eventRecord, type EventRecord } from '../src/events/record.js';
 import type { ExecEvent } from '../src/events/types.js';
-import { makeEvent, makeHostEvent, makeRecord } from './helpers/events.js';
+import { makeEvent, makeHostEvent } from './helpers/events.js';
 
 function setup(t: Test, store = new EventStore({ maxEvents: 20_000 })) {
   const hub = new EventHub({ maxQueue: 10, onOverflow: () => undefined });
@@ -220,17 +219,4 @@ t.test('no CORS: other origins get no grant, preflights are not answered', async
   });
   t.equal(pre.statusCode, 404, 'preflight is not a route');
   t.equal(pre.headers['access-control-allow-origin'], undefined, 'no grant there either');
-});
-
-t.test('the events answer is cut in chunks of about 64 KiB, whatever the texts sizes', async (t) => {
-  const text = (n: number) => JSON.stringify({ pad: 'é'.repeat(n) });
-  const sizes = [[10, 20], [32_756], [32_757], [32_758], [100_000, 5], [0, 0, 0], []];
-  for (const chars of sizes) {
-    const records = chars.map((n, i) => ({ ...makeRecord({ seq: i + 1 }), json: text(n) }));
-    const chunks = [...eventsJsonChunks(records)];
-    const body = chunks.join('');
-    t.equal(body, `{"events":[${records.map((r) => r.json).join(',')}]}`, `${chars.join('+')}: the whole answer, in order`);
-    const biggest = Math.max(0, ...records.map((r) => Buffer.byteLength(r.json)));
-    t.ok(chunks.every((c) => Buffer.byteLength(c) <= Math.max(64 * 1024, biggest + 3)), `${chars.join('+')}: no chunk above 64 KiB but for a longer text`);
-  }
 });

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { compileFilter } from '../src/events/filter.js';
 import { RECORD_BYTES } from '../src/events/record.js';
-import { CHUNK_BYTES, DEFAULT_MAX_BYTES, EventStore } from '../src/events/store.js';
+import { DEFAULT_MAX_BYTES, EventStore } from '../src/events/store.js';
 import { makeRecord } from './helpers/events.js';
 
 const all = () => true;
@@ -66,67 +66,4 @@ t.test('maxEvents must be a positive integer', async (t) => {
   for (const maxEvents of [0, -1, 1.5, Number.NaN] as const) {
     t.throws(() => new EventStore({ maxEvents }), RangeError, `rejects ${maxEvents}`);
   }
-});
-
-t.test('records handed out keep their text after the ring has moved past them', async (t) => {
-  // About 20 kB each: a 1 MiB chunk holds ~50, so 400 pushes into a ring of 100 reuse chunks.
-  const record = (seq: number) => makeRecord({ seq, argv: [`${seq}:`.padEnd(20_000, 'a')] });
-  const store = new EventStore({ maxEvents: 100 });
-  const texts = new Map<number, string>();
-  for (let seq = 1; seq <= 100; seq += 1) {
-    const r = record(seq);
-    texts.set(seq, r.json);
-    store.push(r);
-  }
-  const old = store.query(all, 100);
-  const replay = store.after(50, all);
-  for (let seq = 101; seq <= 500; seq += 1) store.push(record(seq));
-  t.same(seqs(store.query(all, 1)), [500], 'the ring moved on');
-  t.ok(old.every((r) => r.json === texts.get(r.seq)), 'every record of an earlier query reads its own text');
-  t.ok(replay.every((r) => r.json === texts.get(r.seq)), 'so does a replay');
-  t.equal(old.length + replay.length, 150, 'all of them');
-});
-
-t.test('the texts take a bounded number of chunks, reused', async (t) => {
-  const store = new EventStore({ maxEvents: 100 });
-  const text = 'b'.repeat(20_000);
-  let highest = 0;
-  for (let seq = 1; seq <= 5000; seq += 1) {
-    store.push(makeRecord({ seq, argv: [text] }));
-    highest = Math.max(highest, store.chunkBytes);
-  }
-  // 100 texts of ~20 kB are 2 MiB: the chunks they span, the one written to, and two spares.
-  t.ok(highest <= 5 * CHUNK_BYTES, `at most 5 chunks (${highest / CHUNK_BYTES})`);
-  t.same(seqs(store.query(all, 3)), [5000, 4999, 4998], 'the newest are held');
-  t.equal(store.query(all, 1)[0]?.json, makeRecord({ seq: 5000, argv: [text] }).json, 'with their text');
-});
-
-t.test('a text longer than a chunk gets its own, which is not kept once evicted', async (t) => {
-  const store = new EventStore({ maxEvents: 2 });
-  const huge = makeRecord({ seq: 1, argv: ['h'.repeat(CHUNK_BYTES + 10)] });
-  store.push(huge);
-  t.ok(store.chunkBytes > CHUNK_BYTES, 'a chunk of its size');
-  t.equal(store.query(all, 1)[0]?.json, huge.json, 'read back whole');
-  store.push(makeRecord({ seq: 2 }));
-  store.push(makeRecord({ seq: 3 }));
-  store.push(makeRecord({ seq: 4 }));
-  t.same(seqs(store.query(all, 10)), [4, 3], 'evicted');
-  t.ok(store.chunkBytes <= 2 * CHUNK_BYTES, `its chunk is gone (${store.chunkBytes} bytes of chunks)`);
-});
-
-t.test('a ring polled many times while nothing new arrives keeps unread records readable', async (t) => {
-  const store = new EventStore({ maxEvents: 60 });
-  const record = (seq: number) => makeRecord({ seq, argv: [`${seq}:`.padEnd(20_000, 'c')] });
-  for (let seq = 1; seq <= 60; seq += 1) store.push(record(seq));
-  const unread = store.query(all, 60);
-  // A page polling the idle ring: each answer is read and forgotten.
-  for (let i = 0; i < 5000; i += 1) void store.query(all, 2)[1]?.json;
-  for (let seq = 61; seq <= 300; seq += 1) store.push(record(seq));
-  t.ok(unread.every((r) => r.json === record(r.seq).json), 'the records held since read their own text');
-});
-
-t.test('a ring of one holds the newest record and its text', async (t) => {
-  const store = new EventStore({ maxEvents: 1 });
-  for (let seq = 1; seq <= 3; seq += 1) store.push(makeRecord({ seq, comm: `c${seq}` }));
-  t.same(store.query(all, 10).map((r) => [r.seq, r.comm, r.json]), [[3, 'c3', makeRecord({ seq: 3, comm: 'c3' }).json]], 'the last one');
 });
