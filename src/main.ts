@@ -25,7 +25,7 @@ async function main(): Promise<void> {
     return;
   }
   if (parsed.kind === 'version') {
-    process.stdout.write(`execwatch ${version}\n`);
+    process.stdout.write(`execwatch ${parsed.version}\n`);
     return;
   }
   const { config } = parsed;

@@ -20,10 +20,12 @@ import { DecodedEvent } from '../src/events/decoded.js';
 import { timeMs } from '../src/events/filter.js';
 import { eventRecord } from '../src/events/record.js';
 import { createRedactor } from '../src/events/redact.js';
+import { eventBytes } from '../src/enrich/pending.js';
 import type { ExecEvent } from '../src/events/types.js';
+import { repoRoot } from './helpers/kernel.js';
 import { encodeBatch, encodeRecord, type RecordFields } from './helpers/records.js';
 
-const header = readFileSync(join(import.meta.dirname, '..', 'bpf', 'execwatch.h'), 'utf8');
+const header = readFileSync(join(repoRoot, 'bpf', 'execwatch.h'), 'utf8');
 
 /** 2026-11-24T16:02:03Z as ns since the epoch, minus 1000 s of uptime: the default offset. */
 const WALL_2026 = BigInt(Date.UTC(2026, 10, 24, 16, 2, 3)) * 1_000_000n;
@@ -276,23 +278,27 @@ t.test('an exception from emit propagates (the tracer owns that policy)', async 
 });
 
 t.test('argv is kept as the JSON the record needs, and made an array when asked', async (t) => {
-  const cases: [string, readonly string[] | Buffer, string[]][] = [
-    ['plain ASCII', ['ls', '-l', '/var/log'], ['ls', '-l', '/var/log']],
-    ['empty arguments kept', ['a', '', 'b', ''], ['a', '', 'b', '']],
-    ['no arguments', [], []],
-    ['only a NUL', Buffer.from([0]), ['']],
-    ['unterminated last argument', Buffer.from('x\0yz'), ['x', 'yz']],
-    ['quote, backslash, tab, DEL', ['sh', '-c', 'echo "a\\b"\t\x7f'], ['sh', '-c', 'echo "a\\b"\t\x7f']],
-    ['a control character', ['printf', '\x1b[31m'], ['printf', '\x1b[31m']],
-    ['valid UTF-8', ['echo', 'naïve', '日本'], ['echo', 'naïve', '日本']],
-    ['invalid UTF-8', Buffer.from('cat\0f\xffo\0', 'latin1'), ['cat', 'f\ufffdo']],
-    ['longer than the argv budget', ['x'.repeat(ARGV_MAX), 'y'.repeat(ARGV_MAX)], ['x'.repeat(ARGV_MAX), 'y'.repeat(ARGV_MAX)]],
+  // The last column: whether the decoder keeps argv as its JSON (no byte to escape, all ASCII).
+  const cases: [string, readonly string[] | Buffer, string[], boolean][] = [
+    ['plain ASCII', ['ls', '-l', '/var/log'], ['ls', '-l', '/var/log'], true],
+    ['empty arguments kept', ['a', '', 'b', ''], ['a', '', 'b', ''], true],
+    ['no arguments', [], [], true],
+    ['only a NUL', Buffer.from([0]), [''], true],
+    ['unterminated last argument', Buffer.from('x\0yz'), ['x', 'yz'], true],
+    ['quote, backslash, tab, DEL', ['sh', '-c', 'echo "a\\b"\t\x7f'], ['sh', '-c', 'echo "a\\b"\t\x7f'], false],
+    ['a control character', ['printf', '\x1b[31m'], ['printf', '\x1b[31m'], false],
+    ['DEL needs no escape', ['a\x7fb'], ['a\x7fb'], true],
+    ['valid UTF-8', ['echo', 'naïve', '日本'], ['echo', 'naïve', '日本'], false],
+    ['invalid UTF-8', Buffer.from('cat\0f\xffo\0', 'latin1'), ['cat', 'f\ufffdo'], false],
+    ['exactly the argv budget', ['x'.repeat(ARGV_MAX - 1)], ['x'.repeat(ARGV_MAX - 1)], true],
+    ['every byte a NUL', Buffer.alloc(ARGV_MAX), Array<string>(ARGV_MAX).fill(''), true],
+    ['one byte over the budget', Buffer.alloc(ARGV_MAX + 1, 0x78), ['x'.repeat(ARGV_MAX + 1)], false],
+    ['longer than the argv budget', ['x'.repeat(ARGV_MAX), 'y'.repeat(ARGV_MAX)], ['x'.repeat(ARGV_MAX), 'y'.repeat(ARGV_MAX)], false],
   ];
-  for (const [name, argv, want] of cases) {
+  for (const [name, argv, want, kept] of cases) {
     const event = decodeOne({ argv });
     t.ok(event instanceof DecodedEvent, `${name}: a DecodedEvent`);
-    const kept = DecodedEvent.argvJson(event);
-    if (kept !== undefined) t.equal(kept, JSON.stringify(want), `${name}: its JSON is exactly JSON.stringify(argv)`);
+    t.equal(DecodedEvent.argvJson(event), kept ? JSON.stringify(want) : undefined, `${name}: ${kept ? 'kept as exactly JSON.stringify(argv)' : 'left to JSON.stringify'}`);
     const fast = eventRecord(event).json;
     // The same event as a plain object (toJSON makes the array) must give the same text.
     const plain = (event as DecodedEvent).toJSON();
@@ -301,8 +307,6 @@ t.test('argv is kept as the JSON the record needs, and made an array when asked'
     t.equal(fast, eventRecord(plain).json, `${name}: the record text is the same either way`);
     t.same(JSON.parse(fast), JSON.parse(JSON.stringify(event)), `${name}: and parses to the event`);
   }
-  t.equal(DecodedEvent.argvJson(decodeOne({ argv: ['ls'] })), '["ls"]', 'the common case is kept as JSON');
-  t.equal(DecodedEvent.argvJson(decodeOne({ argv: ['a"b'] })), undefined, 'a byte needing an escape is left to JSON.stringify');
   t.equal(DecodedEvent.argvJson(makeEventLike()), undefined, 'a plain object has no kept JSON');
   t.equal(DecodedEvent.timeMs(makeEventLike()), undefined, 'nor a decoder time');
 
@@ -318,13 +322,24 @@ t.test('redaction reaches the record text of a decoded event', async (t) => {
   const json = eventRecord(event).json;
   t.notMatch(json, /hunter2/, 'the secret is not in the text');
   t.same(JSON.parse(json).argv, ['mysql', '***', '-u', 'root'], 'the redacted argv is');
+  const clean = decodeOne({ argv: ['mysql', '-u', 'root'] });
+  t.notOk(createRedactor([/--password=\S+/g])(clean), 'nothing to redact');
+  t.equal(DecodedEvent.argvJson(clean), '["mysql","-u","root"]', 'an event without secrets keeps the decoder text');
+});
+
+t.test("the waiting room's estimate of a decoded event leaves its argv JSON in place", async (t) => {
+  const argv = ['java', '-jar', 'x'.repeat(1000)];
+  const event = decodeOne({ argv });
+  t.ok(eventBytes(event) >= 1000 + 512, `the arguments count (${eventBytes(event)})`);
+  t.equal(DecodedEvent.argvJson(event), JSON.stringify(argv), 'the text is still kept');
+  t.ok(Math.abs(eventBytes(event) - eventBytes({ ...(event as DecodedEvent).toJSON() })) < 2 * 1000, 'near the estimate of the same event as an array');
 });
 
 t.test('the decoder time gives the record the same milliseconds as parsing the text', async (t) => {
   const S = 1_000_000_000n;
   for (const bootNs of [0n, 1n, 999_999_999n, 123_456_789n * S + 987_654_321n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 60n + 12_345n]) {
     const event = decodeOne({ bootNs });
-    t.equal(DecodedEvent.timeMs(event), timeMs(event.time), `boot ns ${bootNs}`);
+    t.ok(Object.is(eventRecord(event).timeMs, timeMs(event.time)), `boot ns ${bootNs}: ${event.time}`);
   }
 });
 
@@ -348,5 +363,6 @@ t.test('cgroup names are decoded once per cgroup, and follow its bytes', async (
   // More cgroups than are remembered, then the first ones again.
   const many = Array.from({ length: 5000 }, (_, i) => ({ cgroupId: BigInt(10_000 + i), cgroup: `s${i}.scope` }));
   const events = decodeAll(encodeBatch(...many, ...many.slice(0, 10))).events;
+  t.equal(events.length, 5010, 'all decoded');
   t.ok(events.every((e, i) => e.cgroup === `s${i % 5000}.scope` && e.cgroupId === String(10_000 + (i % 5000))), 'every name and id right past the bound');
 });

@@ -62,7 +62,8 @@ t.test('eventJson of decoded events, with and without the optional fields', asyn
   decodeBatch(batch, { node: 'n', bootOffsetNs: 0n, nextSeq: () => events.length + 1 }, (e) => events.push(e));
   t.equal(events.length, 2, 'decoded');
   for (const event of events) t.equal(eventJson(event), JSON.stringify(event), `byte for byte: ${event.filename}`);
-  t.ok('argvBase64' in (events[1] as ExecEvent), 'the optional fields were exercised');
+  t.ok('argvBase64' in (events[1] as ExecEvent), 'the optional argv field was exercised');
+  t.ok('filenameBase64' in (events[1] as ExecEvent), 'and the optional filename field');
 });
 
 t.test('eventJson writes every field of the contract and nothing else', async (t) => {

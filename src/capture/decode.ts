@@ -114,15 +114,14 @@ let baseOffsetNs = 0n;
 let baseSecond = 0;
 let baseNanos = 0;
 
-/** The wall-clock time of a record: its RFC 3339 text and its epoch milliseconds. */
-function wallTime(buf: Buffer, at: number, offsetNs: bigint): [time: string, ms: number] {
-  const hi = buf.readUInt32LE(at + O.boot_ns + 4);
+/** The wall-clock time of boot_ns hi·2^32 + lo: its RFC 3339 text and its epoch milliseconds. */
+function wallTime(hi: number, lo: number, offsetNs: bigint): [time: string, ms: number] {
   if (hi !== baseHi || offsetNs !== baseOffsetNs) {
     [baseSecond, baseNanos] = splitNs((BigInt(hi) << 32n) + offsetNs);
     baseHi = hi;
     baseOffsetNs = offsetNs;
   }
-  const sum = baseNanos + buf.readUInt32LE(at + O.boot_ns);
+  const sum = baseNanos + lo;
   const carry = Math.floor(sum / 1e9);
   const second = baseSecond + carry;
   const nanos = sum - carry * 1e9;
@@ -150,7 +149,6 @@ function fieldLength(buf: Buffer, start: number, size: number): number {
 function fixedString(buf: Buffer, start: number, size: number): string {
   return buf.toString('utf8', start, start + fieldLength(buf, start, size));
 }
-
 
 /** Splits NUL-terminated arguments; the last may lack its NUL (truncated), "" arguments are kept. */
 function splitArgs(buf: Buffer, start: number, end: number, encoding: 'latin1' | 'utf8'): string[] {
@@ -254,7 +252,8 @@ function cgroupText(buf: Buffer, at: number): CgroupText {
   return text;
 }
 
-function decodeRecord(buf: Buffer, at: number, ctx: DecodeContext): DecodedEvent {
+/** One framed record; bootHi and bootLo are its boot_ns's two 32-bit halves. */
+function decodeRecord(buf: Buffer, at: number, ctx: DecodeContext, bootHi: number, bootLo: number): DecodedEvent {
   const flags = buf.readUInt32LE(at + O.flags);
   const filenameStart = at + HEADER_SIZE;
   const filenameEnd = filenameStart + buf.readUInt16LE(at + O.filename_len);
@@ -272,7 +271,7 @@ function decodeRecord(buf: Buffer, at: number, ctx: DecodeContext): DecodedEvent
     argv = splitArgs(buf, filenameEnd, argvEnd, argvAscii ? 'latin1' : 'utf8');
   }
 
-  const [time, timeMs] = wallTime(buf, at, ctx.bootOffsetNs);
+  const [time, timeMs] = wallTime(bootHi, bootLo, ctx.bootOffsetNs);
   const event = new DecodedEvent(ctx.nextSeq(), time, timeMs, ctx.node, argv);
   event.pid = buf.readUInt32LE(at + O.pid);
   event.tid = buf.readUInt32LE(at + O.tid);
@@ -318,9 +317,10 @@ export function decodeBatch(
     const recordLen = batch.readUInt32LE(at + O.record_len);
     const contentLen = HEADER_SIZE + batch.readUInt16LE(at + O.filename_len) + batch.readUInt32LE(at + O.argv_len);
     if (recordLen % 8 !== 0 || contentLen > recordLen || recordLen > batch.length - at) return { decoded, malformed: 1 };
-    // A double: exact up to 2^53 ns of uptime (104 days), within 0.1 µs for centuries after.
-    const bootNs = batch.readUInt32LE(at + O.boot_ns + 4) * 0x1_0000_0000 + batch.readUInt32LE(at + O.boot_ns);
-    emit(decodeRecord(batch, at, ctx), bootNs);
+    const bootHi = batch.readUInt32LE(at + O.boot_ns + 4);
+    const bootLo = batch.readUInt32LE(at + O.boot_ns);
+    // boot_ns as a double: exact up to 2^53 ns of uptime (104 days), within 0.1 µs for centuries after.
+    emit(decodeRecord(batch, at, ctx, bootHi, bootLo), bootHi * 0x1_0000_0000 + bootLo);
     decoded += 1;
     at += recordLen;
   }

@@ -40,27 +40,6 @@ export interface EventRecord {
 /** The record object, its numbers and its share of the shared strings, rounded up. */
 export const RECORD_BYTES = 160;
 
-// `time` is RFC 3339 with nanoseconds and events come in bursts within one second: the Date work of
-// timeMs is done once per second, the fraction added as timeMs adds it (same double, bit for bit).
-let cachedSecond = '';
-let cachedSecondMs = Number.NaN;
-const DECODED_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/;
-const FRACTION_DIGITS = /^\.\d{9}$/;
-
-/** timeMs of an event's time, fast for the decoder's `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`. */
-export function eventTimeMs(time: string): number {
-  if (time.length !== 30 || time.charCodeAt(29) !== 0x5a /* Z */) return timeMs(time);
-  const second = time.slice(0, 19);
-  if (second !== cachedSecond) {
-    if (!DECODED_TIME.test(second)) return timeMs(time);
-    cachedSecond = second;
-    cachedSecondMs = Date.parse(`${second}Z`);
-  }
-  const fraction = time.slice(19, 29);
-  if (!FRACTION_DIGITS.test(fraction)) return timeMs(time);
-  return cachedSecondMs + Number(fraction) * 1000;
-}
-
 /** Builds the record of a delivered (enriched, redacted) event. */
 export function eventRecord(e: ExecEvent): EventRecord {
   const head = jsonHead(e);
@@ -81,7 +60,8 @@ export function eventRecord(e: ExecEvent): EventRecord {
     comm: e.comm,
     uid: e.uid,
     failed: e.retval !== 0,
-    timeMs: DecodedEvent.timeMs(e) ?? eventTimeMs(e.time),
+    // The decoder computed it with the text; other events (tests) are parsed.
+    timeMs: DecodedEvent.timeMs(e) ?? timeMs(e.time),
     filenameAt,
     argvAt,
     argvEnd,

@@ -2,6 +2,7 @@
  * --redact: argv substrings matching any pattern become `***` before an event is stored,
  * streamed or logged. The pipeline calls the redactor once per event, before the fan-out.
  */
+import { DecodedEvent } from './decoded.js';
 import type { ExecEvent } from './types.js';
 
 /** What a redacted substring is replaced with. */
@@ -18,7 +19,10 @@ export function createRedactor(patterns: readonly RegExp[]): (event: ExecEvent) 
   if (patterns.length === 0) return () => false;
   return (event) => {
     let changed = false;
-    const argv = event.argv;
+    // A decoded event's argv is JSON until asked for: redact a copy, and give it back only when
+    // something changed, so an event without secrets keeps the decoder's text.
+    const kept = DecodedEvent.argvJson(event);
+    const argv = kept === undefined ? event.argv : (JSON.parse(kept) as string[]);
     for (let i = 0; i < argv.length; i += 1) {
       const original = argv[i] as string;
       let arg = original;
@@ -28,7 +32,10 @@ export function createRedactor(patterns: readonly RegExp[]): (event: ExecEvent) 
         changed = true;
       }
     }
-    if (changed) delete event.argvBase64;
+    if (changed) {
+      if (kept !== undefined) event.argv = argv;
+      delete event.argvBase64;
+    }
     return changed;
   };
 }
