@@ -82,6 +82,13 @@ function die(message) {
   process.exit(1);
 }
 
+/** Node's flags for the agent as `npm start` runs it (package.json; the Dockerfile's ENTRYPOINT has the same). */
+const NODE_FLAGS = (() => {
+  const start = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start.split(' ');
+  if (start[0] !== 'node' || start.at(-1) !== 'dist/main.js') die(`package.json start is not "node [flags] dist/main.js": ${start.join(' ')}`);
+  return start.slice(1, -1);
+})();
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -274,7 +281,7 @@ async function startAgent() {
   for (const key of ['KUBECONFIG', 'EXECWATCH_KUBECONFIG', 'KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT']) delete env[key];
   const child = spawn(
     process.execPath,
-    [join(root, 'dist', 'main.js'), '--metrics-address', `127.0.0.1:${metricsPort}`, '--api-address', `127.0.0.1:${apiPort}`, '--log-level', 'warn'],
+    [...NODE_FLAGS, join(root, 'dist', 'main.js'), '--metrics-address', `127.0.0.1:${metricsPort}`, '--api-address', `127.0.0.1:${apiPort}`, '--log-level', 'warn'],
     { env, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   children.add(child);
@@ -475,7 +482,8 @@ function pipelineRun() {
   const script = join(root, 'bench', 'pipeline.mjs');
   // Pinned to one CPU: "events/s on one core", GC helper threads included.
   const taskset = spawnSync('taskset', ['--version']).status === 0;
-  const argv = taskset ? ['taskset', '-c', '0', process.execPath, script, '--json'] : [process.execPath, script, '--json'];
+  const node = [process.execPath, ...NODE_FLAGS, script, '--json'];
+  const argv = taskset ? ['taskset', '-c', '0', ...node] : node;
   const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', cwd: root });
   if (r.status !== 0) die(`bench/pipeline.mjs failed:\n${r.stderr}`);
   return { ...JSON.parse(r.stdout.trim().split('\n').pop()), pinned: taskset };

@@ -49,8 +49,12 @@ t.test('two stages: a Debian bookworm builder and a slim runtime', async (t) => 
   t.match(stages[runtimeStage] ?? '', /^node:\$\{NODE_VERSION\}-bookworm-slim$/, 'runtime on node bookworm-slim');
   t.equal(dockerfile.find((i) => i.op === 'ARG')?.args, 'NODE_VERSION=20', 'Node 20, as package.json engines');
   t.same(dockerfile.filter((i) => i.op === 'HEALTHCHECK'), [], 'no HEALTHCHECK: Kubernetes probes do that');
-  t.same(dockerfile.filter((i) => i.op === 'ENTRYPOINT').map((i) => i.args), ['["node", "/app/dist/main.js"]'], 'runs dist/main.js');
-  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { bin: Record<string, string>; scripts: Record<string, string> };
+  const start = (pkg.scripts.start as string).split(' ');
+  t.same([start[0], start.at(-1)], ['node', 'dist/main.js'], 'npm start runs node [flags] dist/main.js');
+  t.ok(start.includes('--max-semi-space-size=4'), 'with the young-generation bound the memory figures are measured with');
+  const entrypoint = JSON.stringify(['node', ...start.slice(1, -1), '/app/dist/main.js']).replaceAll('","', '", "');
+  t.same(dockerfile.filter((i) => i.op === 'ENTRYPOINT').map((i) => i.args), [entrypoint], 'the image runs dist/main.js with the same Node flags');
   t.equal(pkg.bin.execwatch, 'dist/main.js', 'the same entry point as the package bin');
 });
 
