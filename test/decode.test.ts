@@ -31,9 +31,9 @@ const header = readFileSync(join(repoRoot, 'bpf', 'execwatch.h'), 'utf8');
 const WALL_2026 = BigInt(Date.UTC(2026, 10, 24, 16, 2, 3)) * 1_000_000n;
 const OFFSET = WALL_2026 - 1000n * 1_000_000_000n;
 
-function decodeAll(batch: Buffer, bootOffsetNs = OFFSET) {
-  let seq = 100;
-  const ctx: DecodeContext = { node: 'node-1', bootOffsetNs, nextSeq: () => ++seq };
+function decodeAll(batch: Buffer, bootOffsetNs = OFFSET, node = 'node-1', firstSeq = 100) {
+  let seq = firstSeq;
+  const ctx: DecodeContext = { node, bootOffsetNs, nextSeq: () => ++seq };
   const events: { event: ExecEvent; bootNs: number }[] = [];
   const result = decodeBatch(batch, ctx, (event, bootNs) => events.push({ event, bootNs }));
   return { ...result, events: events.map((e) => e.event), bootNs: events.map((e) => e.bootNs) };
@@ -314,6 +314,38 @@ t.test('argv is kept as the JSON the record needs, and made an array when asked'
   replaced.argv = ['new'];
   t.equal(JSON.parse(eventRecord(replaced).json).argv[0], 'new', 'an assigned array replaces the kept JSON');
   t.same(Object.keys(JSON.parse(eventRecord(replaced).json)).slice(10, 13), ['filename', 'argv', 'argc'], 'argv stays in its place');
+});
+
+t.test('the front text the decoder writes is the text the fields give, and only plain fields get one', async (t) => {
+  const FRONT = true;
+  // [name, record fields, node, first seq, whether the decoder writes the front text]
+  const cases: [string, Partial<RecordFields>, string, number, boolean][] = [
+    ['defaults', {}, 'node-1', 100, FRONT],
+    ['every flag, a failed exec, the largest numbers', { flags: 0xff, retval: -2147483648, pid: 2 ** 32 - 1, tid: 0, ppid: 1, uid: 2 ** 32 - 2, gid: 10, argc: 2 ** 32 - 1 }, 'node-1', 2 ** 53 - 2, FRONT],
+    ['a positive retval, seq 0', { retval: 7 }, 'ip-10-0-0-1.ec2.internal', -1, FRONT],
+    ['an empty node name, comm, parentComm, filename and argv', { comm: '', parentComm: '', filename: '', argv: [] }, '', 0, FRONT],
+    ['a 16-byte comm without NUL', { comm: 'abcdefghijklmnop', parentComm: 'ABCDEFGHIJKLMNOP' }, 'n', 1, FRONT],
+    ['DEL in the filename', { filename: '/tmp/a\x7fb' }, 'n', 1, FRONT],
+    ['a quote in comm', { comm: 'a"b' }, 'n', 1, false],
+    ['a non-ASCII parentComm', { parentComm: 'naïve' }, 'n', 1, false],
+    ['a backslash in the filename', { filename: 'C:\\x' }, 'n', 1, false],
+    ['a tab in an argument', { argv: ['printf', 'a\tb'] }, 'n', 1, false],
+    ['a node name JSON escapes', {}, 'node"1', 1, FRONT],
+    ['a non-ASCII node name', {}, 'nœud', 1, false],
+    ['a node name longer than DNS allows', {}, 'n'.repeat(600), 1, false],
+    ['a filename longer than the kernel sends', { filename: '/'.repeat(FILENAME_MAX + 1) }, 'n', 1, false],
+  ];
+  for (const [name, fields, node, firstSeq, front] of cases) {
+    const { events } = decodeAll(encodeRecord(fields), OFFSET, node, firstSeq);
+    const event = events[0] as DecodedEvent;
+    t.equal(DecodedEvent.front(event) !== undefined, front, `${name}: ${front ? 'written from the bytes' : 'left to the serializer'}`);
+    const fast = eventRecord(event);
+    const plain = eventRecord(event.toJSON());
+    t.equal(fast.json, plain.json, `${name}: the same text as from the fields`);
+    t.same([fast.filenameAt, fast.argvAt, fast.argvEnd, fast.escaped], [plain.filenameAt, plain.argvAt, plain.argvEnd, plain.escaped], `${name}: filename and argv at the same places`);
+    t.same(JSON.parse(fast.json), JSON.parse(JSON.stringify(event)), `${name}: and it parses to the event`);
+  }
+  t.equal(DecodedEvent.front(makeEventLike()), undefined, 'a plain object has no front text');
 });
 
 t.test('redaction reaches the record text of a decoded event', async (t) => {

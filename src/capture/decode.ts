@@ -6,7 +6,7 @@
  * decodes a cgroup's names once, and allocates little beyond the event itself.
  */
 import { isUtf8 } from 'node:buffer';
-import { DecodedEvent } from '../events/decoded.js';
+import { DecodedEvent, type DecodedFront } from '../events/decoded.js';
 import type { ExecEvent } from '../events/types.js';
 
 /** sizeof(struct execwatch_record): EXECWATCH_HEADER_SIZE. */
@@ -163,24 +163,65 @@ function splitArgs(buf: Buffer, start: number, end: number, encoding: 'latin1' |
   return args;
 }
 
-/** Where argvJson writes: room for the longest argv, every byte a NUL (3 bytes of JSON each). */
-const scratch = Buffer.allocUnsafe(3 * ARGV_MAX + 4);
+/** Longest node name JSON written from bytes (DNS names have at most 253 characters). */
+const NODE_JSON_MAX = 512;
+/** Room for the keys, time, numbers, comm and parentComm of the front text (under 600 bytes) and the node. */
+const FRONT_FIXED_MAX = 1024 + NODE_JSON_MAX;
 
 /**
- * The JSON of the arguments in buf[start, end), written from the bytes, or undefined when a byte
- * would need escaping or is not ASCII (splitArgs and JSON.stringify then do it). Same arguments
- * as splitArgs: one per NUL, the last NUL optional.
+ * Where the JSON written from bytes goes: room for the event's fields, the longest filename and the
+ * longest argv with every byte a NUL (3 bytes of JSON each).
  */
-function argvJson(buf: Buffer, start: number, end: number): string | undefined {
-  if (start === end) return '[]';
+const scratch = Buffer.allocUnsafe(FRONT_FIXED_MAX + FILENAME_MAX + 3 * ARGV_MAX);
+
+/** Writes `text` (ASCII) into scratch at p; returns the end. */
+function put(text: string, p: number): number {
+  for (let i = 0; i < text.length; i += 1) scratch[p + i] = text.charCodeAt(i);
+  return p + text.length;
+}
+
+/** Writes a non-negative integer below 2^53 in decimal; returns the end. */
+function putUint(n: number, p: number): number {
+  let digits = 1;
+  for (let m = n; m >= 10; m = (m - (m % 10)) / 10) digits += 1;
+  let rest = n;
+  for (let i = p + digits - 1; i >= p; i -= 1) {
+    const d = rest % 10;
+    scratch[i] = 0x30 + d;
+    rest = (rest - d) / 10;
+  }
+  return p + digits;
+}
+
+/** True for the bytes a JSON string holds as they are and that are ASCII. */
+const plain = (c: number): boolean => c >= 0x20 && c < 0x80 && c !== 0x22 && c !== 0x5c;
+
+/** Copies buf[start, end) into scratch at p when every byte is plain; the end, or -1. */
+function putPlain(buf: Buffer, start: number, end: number, p: number): number {
+  for (let i = start; i < end; i += 1) {
+    const c = buf[i] as number;
+    if (!plain(c)) return -1;
+    scratch[p] = c;
+    p += 1;
+  }
+  return p;
+}
+
+/**
+ * Writes the JSON array of the arguments in buf[start, end) (one per NUL, the last NUL optional,
+ * as splitArgs splits them) at p; the end, or -1 when a byte is not plain or argv exceeds
+ * ARGV_MAX (splitArgs and JSON.stringify then do it).
+ */
+function putArgv(buf: Buffer, start: number, end: number, p: number): number {
+  if (start === end) return put('[]', p);
   const last = buf[end - 1] === 0 ? end - 1 : end;
-  if ((last - start) * 3 + 4 > scratch.length) return undefined;
-  scratch[0] = 0x5b; // [
-  scratch[1] = 0x22; // "
-  let p = 2;
+  if (last - start > ARGV_MAX) return -1;
+  scratch[p] = 0x5b; // [
+  scratch[p + 1] = 0x22; // "
+  p += 2;
   for (let i = start; i < last; i += 1) {
     const c = buf[i] as number;
-    if (c >= 0x20 && c < 0x80 && c !== 0x22 && c !== 0x5c) {
+    if (plain(c)) {
       scratch[p] = c;
       p += 1;
     } else if (c === 0) {
@@ -189,12 +230,79 @@ function argvJson(buf: Buffer, start: number, end: number): string | undefined {
       scratch[p + 2] = 0x22;
       p += 3;
     } else {
-      return undefined;
+      return -1;
     }
   }
   scratch[p] = 0x22;
   scratch[p + 1] = 0x5d; // ]
-  return scratch.toString('latin1', 0, p + 2);
+  return p + 2;
+}
+
+/** The JSON of the arguments in buf[start, end), written from the bytes, or undefined (putArgv). */
+function argvJson(buf: Buffer, start: number, end: number): string | undefined {
+  const p = putArgv(buf, start, end, 0);
+  return p < 0 ? undefined : scratch.toString('latin1', 0, p);
+}
+
+// The node name's JSON, for the last name seen (every event of an agent has the same).
+let frontNode = '';
+let frontNodeJson: string | null = '""';
+
+/** The node name as JSON when that is ASCII and short, else null (no front text is written). */
+function nodeJson(node: string): string | null {
+  if (node !== frontNode) {
+    const json = JSON.stringify(node);
+    frontNodeJson = json.length <= NODE_JSON_MAX && /^[\x20-\x7f]*$/.test(json) ? json : null;
+    frontNode = node;
+  }
+  return frontNodeJson;
+}
+
+const bool = (value: boolean): string => (value ? 'true' : 'false');
+
+/**
+ * The event's JSON from `{` through `"readError":…` — every field the decoder alone decides, in
+ * the order src/events/json.ts writes them — written straight from the record's bytes; undefined
+ * when comm, parentComm, the filename or an argument has a byte to escape or beyond ASCII, or the
+ * node name is not plain (record.ts then serializes the fields one by one).
+ */
+function frontJson(buf: Buffer, at: number, seq: number, time: string, node: string, flags: number): DecodedFront | undefined {
+  const name = nodeJson(node);
+  if (name === null) return undefined;
+  const filenameStart = at + HEADER_SIZE;
+  const filenameEnd = filenameStart + buf.readUInt16LE(at + O.filename_len);
+  const argvEnd = filenameEnd + buf.readUInt32LE(at + O.argv_len);
+  // A filename_len beyond the kernel's bound (a corrupt record) would not fit the scratch.
+  if (filenameEnd - filenameStart > FILENAME_MAX) return undefined;
+  let p = putUint(seq, put('{"seq":', 0));
+  p = put(name, put('","node":', put(time, put(',"time":"', p))));
+  p = putUint(buf.readUInt32LE(at + O.pid), put(',"pid":', p));
+  p = putUint(buf.readUInt32LE(at + O.tid), put(',"tid":', p));
+  p = putUint(buf.readUInt32LE(at + O.ppid), put(',"ppid":', p));
+  p = putUint(buf.readUInt32LE(at + O.uid), put(',"uid":', p));
+  p = putUint(buf.readUInt32LE(at + O.gid), put(',"gid":', p));
+  const comm = at + O.comm;
+  p = putPlain(buf, comm, comm + fieldLength(buf, comm, COMM_LEN), put(',"comm":"', p));
+  if (p < 0) return undefined;
+  const parentComm = at + O.parent_comm;
+  p = putPlain(buf, parentComm, parentComm + fieldLength(buf, parentComm, COMM_LEN), put('","parentComm":"', p));
+  if (p < 0) return undefined;
+  const filenameAt = put('","filename":"', p);
+  p = putPlain(buf, filenameStart, filenameEnd, filenameAt);
+  if (p < 0) return undefined;
+  const argvAt = put('","argv":', p);
+  const argvEndAt = putArgv(buf, filenameEnd, argvEnd, argvAt);
+  if (argvEndAt < 0) return undefined;
+  p = putUint(buf.readUInt32LE(at + O.argc), put(',"argc":', argvEndAt));
+  p = put(bool((flags & FLAGS.ARGV_TRUNCATED) !== 0), put(',"argvTruncated":', p));
+  p = put(bool((flags & FLAGS.FILENAME_TRUNCATED) !== 0), put(',"filenameTruncated":', p));
+  const retval = buf.readInt32LE(at + O.retval);
+  p = put(',"retval":', p);
+  p = retval < 0 ? putUint(-retval, put('-', p)) : putUint(retval, p);
+  p = put(bool((flags & FLAGS.FILELESS) !== 0), put(',"fileless":', p));
+  p = put(bool((flags & FLAGS.EXECVEAT) !== 0), put(',"execveat":', p));
+  p = put(bool((flags & FLAGS.READ_ERROR) !== 0), put(',"readError":', p));
+  return { text: scratch.toString('latin1', 0, p), filenameAt, argvAt, argvEnd: argvEndAt };
 }
 
 /** The decoded cgroup fields of one cgroup, and the bytes they were decoded from. */
@@ -258,21 +366,28 @@ function decodeRecord(buf: Buffer, at: number, ctx: DecodeContext, bootHi: numbe
   const filenameStart = at + HEADER_SIZE;
   const filenameEnd = filenameStart + buf.readUInt16LE(at + O.filename_len);
   const argvEnd = filenameEnd + buf.readUInt32LE(at + O.argv_len);
+  const [time, timeMs] = wallTime(bootHi, bootLo, ctx.bootOffsetNs);
+  const seq = ctx.nextSeq();
 
-  // ASCII (the usual case) is valid UTF-8 and decodes fastest as latin1.
-  const filenameAscii = isAscii(buf, filenameStart, filenameEnd);
-  const filenameValid = filenameAscii || isUtf8(buf.subarray(filenameStart, filenameEnd));
-  // argv straight to its JSON when no byte needs escaping, else as strings (bad bytes → U+FFFD).
-  let argv: string | string[] | undefined = argvJson(buf, filenameEnd, argvEnd);
+  // Usually every text is plain ASCII and the JSON up to readError is written here at once.
+  let argv: DecodedFront | string | string[] | undefined = frontJson(buf, at, seq, time, ctx.node, flags);
+  let filenameAscii = true;
+  let filenameValid = true;
   let argvValid = true;
   if (argv === undefined) {
-    const argvAscii = isAscii(buf, filenameEnd, argvEnd);
-    argvValid = argvAscii || isUtf8(buf.subarray(filenameEnd, argvEnd));
-    argv = splitArgs(buf, filenameEnd, argvEnd, argvAscii ? 'latin1' : 'utf8');
+    // ASCII is valid UTF-8 and decodes fastest as latin1.
+    filenameAscii = isAscii(buf, filenameStart, filenameEnd);
+    filenameValid = filenameAscii || isUtf8(buf.subarray(filenameStart, filenameEnd));
+    // argv straight to its JSON when no byte needs escaping, else as strings (bad bytes → U+FFFD).
+    argv = argvJson(buf, filenameEnd, argvEnd);
+    if (argv === undefined) {
+      const argvAscii = isAscii(buf, filenameEnd, argvEnd);
+      argvValid = argvAscii || isUtf8(buf.subarray(filenameEnd, argvEnd));
+      argv = splitArgs(buf, filenameEnd, argvEnd, argvAscii ? 'latin1' : 'utf8');
+    }
   }
 
-  const [time, timeMs] = wallTime(bootHi, bootLo, ctx.bootOffsetNs);
-  const event = new DecodedEvent(ctx.nextSeq(), time, timeMs, ctx.node, argv);
+  const event = new DecodedEvent(seq, time, timeMs, ctx.node, argv);
   event.pid = buf.readUInt32LE(at + O.pid);
   event.tid = buf.readUInt32LE(at + O.tid);
   event.ppid = buf.readUInt32LE(at + O.ppid);

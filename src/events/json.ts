@@ -6,9 +6,10 @@
  * the same value as JSON.stringify(event), keys in the same order as an event the decoder builds;
  * test/json.test.ts holds the two to that over varied events.
  *
- * The text is written in three parts — up to `"filename":`, then filename and argv, then the rest —
- * so that record.ts can note where filename and argv lie in it (the `q` and `filename` filters
- * search there).
+ * The text is written in parts — up to `"filename":`, then filename and argv, then the flags, then
+ * the cgroup and pod fields — so that record.ts can note where filename and argv lie in it (the `q`
+ * and `filename` filters search there) and put the decoder's front text (seq through the flags,
+ * src/events/decoded.ts) before the last part.
  */
 import { DecodedEvent } from './decoded.js';
 import type { ExecEvent } from './types.js';
@@ -105,14 +106,22 @@ function placeJson(e: ExecEvent): string {
   return text;
 }
 
-/** The text after argv's `]`. */
-export function jsonTail(e: ExecEvent): string {
-  let json =
+/** The text after argv's `]` up to the cgroup fields: what the decoder's front text ends with. */
+export function jsonFlags(e: ExecEvent): string {
+  return (
     `,"argc":${e.argc},"argvTruncated":${e.argvTruncated}` +
     `,"filenameTruncated":${e.filenameTruncated},"retval":${e.retval},"fileless":${e.fileless}` +
-    `,"execveat":${e.execveat},"readError":${e.readError}${placeJson(e)}`;
+    `,"execveat":${e.execveat},"readError":${e.readError}`
+  );
+}
+
+/** The text from the cgroup fields to the end. */
+export function jsonPlace(e: ExecEvent): string {
+  const json = placeJson(e);
   // Optional fields: present only when set, like JSON.stringify skipping undefined.
-  if (e.argvBase64 !== undefined) json += `,"argvBase64":${str(e.argvBase64)}`;
-  if (e.filenameBase64 !== undefined) json += `,"filenameBase64":${str(e.filenameBase64)}`;
-  return `${json}}`;
+  if (e.argvBase64 === undefined && e.filenameBase64 === undefined) return `${json}}`;
+  let rest = '';
+  if (e.argvBase64 !== undefined) rest += `,"argvBase64":${str(e.argvBase64)}`;
+  if (e.filenameBase64 !== undefined) rest += `,"filenameBase64":${str(e.filenameBase64)}`;
+  return `${json}${rest}}`;
 }

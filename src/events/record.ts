@@ -3,11 +3,12 @@
  * built once at delivery, and the few fields the filters read. An ExecEvent is 15-20 heap objects
  * (argv and one string per argument, time, comm, cgroup names…); keeping 10,000 of them alive made
  * every event survive the young-generation scavenges and get copied, and cost most of the
- * pipeline's CPU in GC. A record is one small object, one flat string and strings it shares.
+ * pipeline's CPU in GC. A record is one small object and its text: usually the decoder's front
+ * text joined to the cgroup and pod fields' text, which every exec of the container shares.
  */
 import { DecodedEvent } from './decoded.js';
 import { timeMs } from './filter.js';
-import { ARGV_KEY, jsonHead, jsonTail } from './json.js';
+import { ARGV_KEY, jsonFlags, jsonHead, jsonPlace } from './json.js';
 import type { ExecEvent } from './types.js';
 
 /** One delivered event, as the ring, the stream and the log hold it. */
@@ -42,15 +43,22 @@ export const RECORD_BYTES = 160;
 
 /** Builds the record of a delivered (enriched, redacted) event. */
 export function eventRecord(e: ExecEvent): EventRecord {
+  // The text stays a concatenation of two parts (readers flatten it as they need): the decoder's
+  // front text and the cgroup and pod fields, shared by every exec of the container.
+  const front = DecodedEvent.front(e);
+  if (front !== undefined) {
+    // The decoder wrote filename and argv only when nothing in them needed an escape.
+    return record(e, front.text + jsonPlace(e), front.filenameAt, front.argvAt, front.argvEnd, false);
+  }
   const head = jsonHead(e);
   const filename = JSON.stringify(e.filename);
   const argv = DecodedEvent.argvJson(e) ?? JSON.stringify(e.argv);
-  const json = `${head}${filename}${ARGV_KEY}${argv}${jsonTail(e)}`;
-  const filenameAt = head.length + 1;
+  const json = `${head}${filename}${ARGV_KEY}${argv}${jsonFlags(e)}${jsonPlace(e)}`;
   const argvAt = head.length + filename.length + ARGV_KEY.length;
-  const argvEnd = argvAt + argv.length;
-  // The search also flattens the concatenation into one string, as the ring should hold it.
-  const backslash = json.indexOf('\\', filenameAt);
+  return record(e, json, head.length + 1, argvAt, argvAt + argv.length, filename.includes('\\') || argv.includes('\\'));
+}
+
+function record(e: ExecEvent, json: string, filenameAt: number, argvAt: number, argvEnd: number, escaped: boolean): EventRecord {
   return {
     seq: e.seq,
     json,
@@ -65,7 +73,7 @@ export function eventRecord(e: ExecEvent): EventRecord {
     filenameAt,
     argvAt,
     argvEnd,
-    escaped: backslash >= 0 && backslash < argvEnd,
+    escaped,
     bytes: RECORD_BYTES + json.length,
   };
 }

@@ -6,7 +6,7 @@
  */
 import type { Counter } from 'prom-client';
 import type { MetricLabel } from '../config.js';
-import type { ExecEvent } from '../events/types.js';
+import type { ExecEvent, Workload } from '../events/types.js';
 
 /** Label value standing for every pod beyond the series cap. */
 export const OTHER = '_other';
@@ -23,9 +23,28 @@ interface Series {
 
 const podKeyOf = (namespace: string, pod: string): string => `${namespace}\u0000${pod}`;
 
+/** A container's series, and the label strings of the event they were found for. */
+interface Known {
+  namespace: string | null;
+  pod: string;
+  container: string | null;
+  workload: Workload | null;
+  success: Series | undefined;
+  failure: Series | undefined;
+}
+
+/** Most containers whose series are remembered: far more than one node runs. */
+const KNOWN_MAX = 4096;
+
 /** Keeps execwatch_execs_total within `maxSeries` label sets. */
 export class ExecSeries {
   private readonly series = new Map<string, Series>();
+  /**
+   * Series by container id. The enricher gives every event of a container the same strings
+   * (the cgroup's id text, the pod index's names), so an event whose strings are those its
+   * container's series were found with skips building the key; any other event looks up again.
+   */
+  private readonly known = new Map<string, Known>();
   private readonly byPod = new Map<string, Set<string>>();
   private readonly perPod: boolean;
   /** The empty-label series (host processes, unresolved pods) and the overflow ones. */
@@ -47,29 +66,47 @@ export class ExecSeries {
   }
 
   observe(event: ExecEvent): void {
-    const result = event.retval === 0 ? 'success' : 'failure';
+    const failed = event.retval !== 0;
     // No pod (host process, or a container whose pod is unknown): the empty-label series.
     if (event.pod === null) {
-      this.host[result].pending += 1;
+      (failed ? this.host.failure : this.host.success).pending += 1;
       return;
     }
-    const key = this.keyOf(event, result);
-    let found = this.series.get(key);
+    // An event with a pod has a container id (the cgroup named it); '' would do as well.
+    const id = event.containerId ?? '';
+    let known = this.known.get(id);
+    if (
+      known === undefined || known.pod !== event.pod || known.namespace !== event.namespace ||
+      known.container !== event.container || known.workload !== event.workload
+    ) {
+      known = { namespace: event.namespace, pod: event.pod, container: event.container, workload: event.workload, success: undefined, failure: undefined };
+      if (this.known.size >= KNOWN_MAX) this.known.clear();
+      this.known.set(id, known);
+    }
+    let found = failed ? known.failure : known.success;
     if (found === undefined) {
-      if (this.series.size >= this.maxSeries) {
-        this.other[result].pending += 1;
-        return;
-      }
-      const podKey = this.perPod ? podKeyOf(`${event.namespace}`, event.pod) : null;
-      found = { labels: this.valuesOf(event, result), podKey, pending: 0 };
-      this.series.set(key, found);
-      if (podKey !== null) {
-        let keys = this.byPod.get(podKey);
-        if (keys === undefined) this.byPod.set(podKey, (keys = new Set()));
-        keys.add(key);
-      }
+      found = this.find(event, failed ? 'failure' : 'success');
+      if (failed) known.failure = found;
+      else known.success = found;
     }
     found.pending += 1;
+  }
+
+  /** The series of an event with a pod: found by its label values, made, or the overflow one. */
+  private find(event: ExecEvent, result: 'success' | 'failure'): Series {
+    const key = this.keyOf(event, result);
+    let found = this.series.get(key);
+    if (found !== undefined) return found;
+    if (this.series.size >= this.maxSeries) return this.other[result];
+    const podKey = this.perPod ? podKeyOf(`${event.namespace}`, `${event.pod}`) : null;
+    found = { labels: this.valuesOf(event, result), podKey, pending: 0 };
+    this.series.set(key, found);
+    if (podKey !== null) {
+      let keys = this.byPod.get(podKey);
+      if (keys === undefined) this.byPod.set(podKey, (keys = new Set()));
+      keys.add(key);
+    }
+    return found;
   }
 
   /** Hands the counts accumulated since the last call to prom-client (at scrape time). */
@@ -86,6 +123,8 @@ export class ExecSeries {
     const podKey = podKeyOf(namespace, pod);
     const keys = this.byPod.get(podKey);
     if (keys === undefined) return;
+    // Containers may point at the removed series, or at "_other" while a slot is now free.
+    this.known.clear();
     for (const key of keys) {
       const found = this.series.get(key) as Series;
       this.counter.remove(found.labels);
