@@ -17,7 +17,7 @@ import {
   type DecodeContext,
 } from '../src/capture/decode.js';
 import { DecodedEvent } from '../src/events/decoded.js';
-import { timeMs } from '../src/events/filter.js';
+import { compileFilter, timeMs } from '../src/events/filter.js';
 import { eventRecord } from '../src/events/record.js';
 import { createRedactor } from '../src/events/redact.js';
 import { eventBytes } from '../src/enrich/pending.js';
@@ -344,6 +344,10 @@ t.test('the front text the decoder writes is the text the fields give, and only 
     t.equal(fast.json, plain.json, `${name}: the same text as from the fields`);
     t.same([fast.filenameAt, fast.argvAt, fast.argvEnd, fast.escaped], [plain.filenameAt, plain.argvAt, plain.argvEnd, plain.escaped], `${name}: filename and argv at the same places`);
     t.same(JSON.parse(fast.json), JSON.parse(JSON.stringify(event)), `${name}: and it parses to the event`);
+    t.ok(fast.json.startsWith(fast.front) && fast.front.length >= fast.argvEnd, `${name}: the front the filters search begins the text and holds argv`);
+    const needle = event.filename.slice(-3);
+    t.ok(compileFilter({ q: needle })(fast), `${name}: the q filter finds the filename's end (${needle})`);
+    t.equal(compileFilter({ filename: `${event.filename}x` })(fast), false, `${name}: and the filename filter a wrong name not`);
   }
   t.equal(DecodedEvent.front(makeEventLike()), undefined, 'a plain object has no front text');
 });
@@ -376,7 +380,7 @@ t.test('the decoder time gives the record the same milliseconds as parsing the t
 });
 
 t.test('cgroup names are decoded once per cgroup, and follow its bytes', async (t) => {
-  const v1 = decodeAll(encodeBatch(
+  const v1Fields: Partial<RecordFields>[] = [
     { cgroupId: 1n, cgroup: 'a.scope', cgroupParent: 'p.slice' },
     { cgroupId: 1n, cgroup: 'b.scope', cgroupParent: 'p.slice' },
     { cgroupId: 1n, cgroup: 'b.scope', cgroupParent: 'q.slice' },
@@ -385,13 +389,27 @@ t.test('cgroup names are decoded once per cgroup, and follow its bytes', async (
     { cgroupId: 1n, cgroup: 'c'.repeat(CGROUP_LEAF_LEN), cgroupParent: 'p'.repeat(CGROUP_PARENT_LEN) },
     { cgroupId: 1n, cgroup: 'c'.repeat(CGROUP_LEAF_LEN), cgroupParent: 'p'.repeat(CGROUP_PARENT_LEN) },
     { cgroupId: 1n, cgroup: 'c'.repeat(CGROUP_LEAF_LEN - 1), cgroupParent: 'p'.repeat(CGROUP_PARENT_LEN) },
-  )).events;
+  ];
+  const names = (events: ExecEvent[]) =>
+    events.map((e) => [e.cgroup.length > 20 ? e.cgroup.length : e.cgroup, e.cgroupParent.length > 20 ? e.cgroupParent.length : e.cgroupParent]);
+  const v1 = decodeAll(encodeBatch(...v1Fields.map((f) => ({ ...f, flags: FLAGS.CGROUP_V1 })))).events;
   t.same(
-    v1.map((e) => [e.cgroup.length > 20 ? e.cgroup.length : e.cgroup, e.cgroupParent.length > 20 ? e.cgroupParent.length : e.cgroupParent]),
+    names(v1),
     [['a.scope', 'p.slice'], ['b.scope', 'p.slice'], ['b.scope', 'q.slice'], ['b.scopeX', 'q.slice'], ['b.scope', 'q.slice'],
       [CGROUP_LEAF_LEN, CGROUP_PARENT_LEN], [CGROUP_LEAF_LEN, CGROUP_PARENT_LEN], [CGROUP_LEAF_LEN - 1, CGROUP_PARENT_LEN]],
-    'one id, names changing from record to record (cgroup v1): each event has its own',
+    'one id, names changing from record to record (cgroup v1, the flag set): each event has its own',
   );
+  // On cgroup v2 an id names one cgroup for the whole boot (v2 cgroups cannot be renamed).
+  const v2 = decodeAll(encodeBatch({ cgroupId: 2n, cgroup: 'a.scope', cgroupParent: 'p.slice' }, { cgroupId: 2n, cgroup: 'b.scope', cgroupParent: 'q.slice' })).events;
+  t.same(names(v2), [['a.scope', 'p.slice'], ['a.scope', 'p.slice']], 'cgroup v2: the names of an id are decoded once');
+  t.equal(v2[0]?.cgroup, v2[1]?.cgroup, 'and shared');
+  // A hybrid host: the v2 root's id also carries the names of cgroup v1 records.
+  const hybrid = decodeAll(encodeBatch(
+    { cgroupId: 3n, cgroup: '', cgroupParent: '' },
+    { cgroupId: 3n, cgroup: 'docker-1.scope', cgroupParent: 'system.slice', flags: FLAGS.CGROUP_V1 },
+    { cgroupId: 3n, cgroup: '', cgroupParent: '' },
+  )).events;
+  t.same(names(hybrid), [['', ''], ['docker-1.scope', 'system.slice'], ['', '']], 'one id for v2 and v1 names: each record has its own');
   // More cgroups than are remembered, then the first ones again.
   const many = Array.from({ length: 5000 }, (_, i) => ({ cgroupId: BigInt(10_000 + i), cgroup: `s${i}.scope` }));
   const events = decodeAll(encodeBatch(...many, ...many.slice(0, 10))).events;

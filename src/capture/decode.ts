@@ -266,12 +266,26 @@ const bool = (value: boolean): string => (value ? 'true' : 'false');
  * when comm, parentComm, the filename or an argument has a byte to escape or beyond ASCII, or the
  * node name is not plain (record.ts then serializes the fields one by one).
  */
-function frontJson(buf: Buffer, at: number, seq: number, time: string, node: string, flags: number): DecodedFront | undefined {
+/** The front text, and the texts of comm, parentComm and filename, which it holds as they are. */
+interface Front extends DecodedFront {
+  comm: string;
+  parentComm: string;
+  filename: string;
+}
+
+function frontJson(
+  buf: Buffer,
+  at: number,
+  filenameStart: number,
+  filenameEnd: number,
+  argvEnd: number,
+  flags: number,
+  seq: number,
+  time: string,
+  node: string,
+): Front | undefined {
   const name = nodeJson(node);
   if (name === null) return undefined;
-  const filenameStart = at + HEADER_SIZE;
-  const filenameEnd = filenameStart + buf.readUInt16LE(at + O.filename_len);
-  const argvEnd = filenameEnd + buf.readUInt32LE(at + O.argv_len);
   // A filename_len beyond the kernel's bound (a corrupt record) would not fit the scratch.
   if (filenameEnd - filenameStart > FILENAME_MAX) return undefined;
   let p = putUint(seq, put('{"seq":', 0));
@@ -282,15 +296,17 @@ function frontJson(buf: Buffer, at: number, seq: number, time: string, node: str
   p = putUint(buf.readUInt32LE(at + O.uid), put(',"uid":', p));
   p = putUint(buf.readUInt32LE(at + O.gid), put(',"gid":', p));
   const comm = at + O.comm;
-  p = putPlain(buf, comm, comm + fieldLength(buf, comm, COMM_LEN), put(',"comm":"', p));
-  if (p < 0) return undefined;
+  const commAt = put(',"comm":"', p);
+  const commEnd = putPlain(buf, comm, comm + fieldLength(buf, comm, COMM_LEN), commAt);
+  if (commEnd < 0) return undefined;
   const parentComm = at + O.parent_comm;
-  p = putPlain(buf, parentComm, parentComm + fieldLength(buf, parentComm, COMM_LEN), put('","parentComm":"', p));
-  if (p < 0) return undefined;
-  const filenameAt = put('","filename":"', p);
-  p = putPlain(buf, filenameStart, filenameEnd, filenameAt);
-  if (p < 0) return undefined;
-  const argvAt = put('","argv":', p);
+  const parentCommAt = put('","parentComm":"', commEnd);
+  const parentCommEnd = putPlain(buf, parentComm, parentComm + fieldLength(buf, parentComm, COMM_LEN), parentCommAt);
+  if (parentCommEnd < 0) return undefined;
+  const filenameAt = put('","filename":"', parentCommEnd);
+  const filenameEndAt = putPlain(buf, filenameStart, filenameEnd, filenameAt);
+  if (filenameEndAt < 0) return undefined;
+  const argvAt = put('","argv":', filenameEndAt);
   const argvEndAt = putArgv(buf, filenameEnd, argvEnd, argvAt);
   if (argvEndAt < 0) return undefined;
   p = putUint(buf.readUInt32LE(at + O.argc), put(',"argc":', argvEndAt));
@@ -302,13 +318,26 @@ function frontJson(buf: Buffer, at: number, seq: number, time: string, node: str
   p = put(bool((flags & FLAGS.FILELESS) !== 0), put(',"fileless":', p));
   p = put(bool((flags & FLAGS.EXECVEAT) !== 0), put(',"execveat":', p));
   p = put(bool((flags & FLAGS.READ_ERROR) !== 0), put(',"readError":', p));
-  return { text: scratch.toString('latin1', 0, p), filenameAt, argvAt, argvEnd: argvEndAt };
+  const text = scratch.toString('latin1', 0, p);
+  // The texts are plain: each is its JSON without the quotes, cut from the text (cheaper than
+  // decoding the bytes again).
+  return {
+    text,
+    filenameAt,
+    argvAt,
+    argvEnd: argvEndAt,
+    comm: text.slice(commAt, commEnd),
+    parentComm: text.slice(parentCommAt, parentCommEnd),
+    filename: text.slice(filenameAt, filenameEndAt),
+  };
 }
 
 /** The decoded cgroup fields of one cgroup, and the bytes they were decoded from. */
 interface CgroupText {
   leafLength: number;
   parentLength: number;
+  /** The record's flags: EXECWATCH_F_CGROUP_V1 set when the names are cgroup v1's. */
+  flags: number;
   /** The leaf name's bytes, then the parent's. */
   bytes: Buffer;
   cgroupId: string;
@@ -317,10 +346,11 @@ interface CgroupText {
 }
 
 /**
- * Every exec of a container carries the same cgroup id and names: decoded once, then recognised
- * by comparing bytes, so the events of one cgroup share their strings (and the enricher's and
- * the serializer's caches compare them by identity). The bytes are compared because an id alone
- * can be stale: on cgroup v1 hosts every task reports the same v2 id. Cleared when full.
+ * Every exec of a container carries the same cgroup id and names: decoded once, so the events of
+ * one cgroup share their strings (and the enricher's and the serializer's caches compare them by
+ * identity). On cgroup v2 the id is the cgroup's for the whole boot (and v2 cgroups cannot be
+ * renamed); records whose names come from cgroup v1 (EXECWATCH_F_CGROUP_V1) all carry the same
+ * v2 id, so when the record or the kept names are v1's the bytes are compared. Cleared when full.
  */
 const cgroupTexts = new Map<number | string, CgroupText>();
 /** Most cgroups whose text is kept: far more than the containers of one node. */
@@ -331,7 +361,7 @@ function fieldIs(buf: Buffer, start: number, size: number, bytes: Buffer, from: 
   return (length === size || buf[start + length] === 0) && buf.compare(bytes, from, from + length, start, start + length) === 0;
 }
 
-function cgroupText(buf: Buffer, at: number): CgroupText {
+function cgroupText(buf: Buffer, at: number, flags: number): CgroupText {
   // The id as a number while exact (cgroup ids stay far below 2^53), else its decimal text.
   const hi = buf.readUInt32LE(at + O.cgroup_id + 4);
   const key = hi < 0x200000 ? hi * 0x1_0000_0000 + buf.readUInt32LE(at + O.cgroup_id) : buf.readBigUInt64LE(at + O.cgroup_id).toString();
@@ -340,8 +370,9 @@ function cgroupText(buf: Buffer, at: number): CgroupText {
   const hit = cgroupTexts.get(key);
   if (
     hit !== undefined &&
-    fieldIs(buf, leafAt, CGROUP_LEAF_LEN, hit.bytes, 0, hit.leafLength) &&
-    fieldIs(buf, parentAt, CGROUP_PARENT_LEN, hit.bytes, hit.leafLength, hit.parentLength)
+    (((flags | hit.flags) & FLAGS.CGROUP_V1) === 0 ||
+      (fieldIs(buf, leafAt, CGROUP_LEAF_LEN, hit.bytes, 0, hit.leafLength) &&
+        fieldIs(buf, parentAt, CGROUP_PARENT_LEN, hit.bytes, hit.leafLength, hit.parentLength)))
   ) {
     return hit;
   }
@@ -350,6 +381,7 @@ function cgroupText(buf: Buffer, at: number): CgroupText {
   const text: CgroupText = {
     leafLength,
     parentLength,
+    flags,
     bytes: Buffer.concat([buf.subarray(leafAt, leafAt + leafLength), buf.subarray(parentAt, parentAt + parentLength)]),
     cgroupId: String(key),
     cgroup: buf.toString('utf8', leafAt, leafAt + leafLength),
@@ -370,32 +402,36 @@ function decodeRecord(buf: Buffer, at: number, ctx: DecodeContext, bootHi: numbe
   const seq = ctx.nextSeq();
 
   // Usually every text is plain ASCII and the JSON up to readError is written here at once.
-  let argv: DecodedFront | string | string[] | undefined = frontJson(buf, at, seq, time, ctx.node, flags);
-  let filenameAscii = true;
+  const front = frontJson(buf, at, filenameStart, filenameEnd, argvEnd, flags, seq, time, ctx.node);
+  let event: DecodedEvent;
   let filenameValid = true;
   let argvValid = true;
-  if (argv === undefined) {
+  if (front !== undefined) {
+    event = new DecodedEvent(seq, time, timeMs, ctx.node, front);
+    event.comm = front.comm;
+    event.parentComm = front.parentComm;
+    event.filename = front.filename;
+  } else {
     // ASCII is valid UTF-8 and decodes fastest as latin1.
-    filenameAscii = isAscii(buf, filenameStart, filenameEnd);
+    const filenameAscii = isAscii(buf, filenameStart, filenameEnd);
     filenameValid = filenameAscii || isUtf8(buf.subarray(filenameStart, filenameEnd));
     // argv straight to its JSON when no byte needs escaping, else as strings (bad bytes → U+FFFD).
-    argv = argvJson(buf, filenameEnd, argvEnd);
+    let argv: string | string[] | undefined = argvJson(buf, filenameEnd, argvEnd);
     if (argv === undefined) {
       const argvAscii = isAscii(buf, filenameEnd, argvEnd);
       argvValid = argvAscii || isUtf8(buf.subarray(filenameEnd, argvEnd));
       argv = splitArgs(buf, filenameEnd, argvEnd, argvAscii ? 'latin1' : 'utf8');
     }
+    event = new DecodedEvent(seq, time, timeMs, ctx.node, argv);
+    event.comm = fixedString(buf, at + O.comm, COMM_LEN);
+    event.parentComm = fixedString(buf, at + O.parent_comm, COMM_LEN);
+    event.filename = buf.toString(filenameAscii ? 'latin1' : 'utf8', filenameStart, filenameEnd);
   }
-
-  const event = new DecodedEvent(seq, time, timeMs, ctx.node, argv);
   event.pid = buf.readUInt32LE(at + O.pid);
   event.tid = buf.readUInt32LE(at + O.tid);
   event.ppid = buf.readUInt32LE(at + O.ppid);
   event.uid = buf.readUInt32LE(at + O.uid);
   event.gid = buf.readUInt32LE(at + O.gid);
-  event.comm = fixedString(buf, at + O.comm, COMM_LEN);
-  event.parentComm = fixedString(buf, at + O.parent_comm, COMM_LEN);
-  event.filename = buf.toString(filenameAscii ? 'latin1' : 'utf8', filenameStart, filenameEnd);
   event.argc = buf.readUInt32LE(at + O.argc);
   event.argvTruncated = (flags & FLAGS.ARGV_TRUNCATED) !== 0;
   event.filenameTruncated = (flags & FLAGS.FILENAME_TRUNCATED) !== 0;
@@ -403,7 +439,7 @@ function decodeRecord(buf: Buffer, at: number, ctx: DecodeContext, bootHi: numbe
   event.fileless = (flags & FLAGS.FILELESS) !== 0;
   event.execveat = (flags & FLAGS.EXECVEAT) !== 0;
   event.readError = (flags & FLAGS.READ_ERROR) !== 0;
-  const cgroup = cgroupText(buf, at);
+  const cgroup = cgroupText(buf, at, flags);
   event.cgroupId = cgroup.cgroupId;
   event.cgroup = cgroup.cgroup;
   event.cgroupParent = cgroup.cgroupParent;

@@ -90,10 +90,10 @@ const SURROGATE = /[\ud800-\udfff]/;
 
 /** The record's filename, from its JSON. */
 const filenameOf = (r: EventRecord): string =>
-  JSON.parse(r.json.slice(r.filenameAt - 1, r.argvAt - ARGV_KEY.length)) as string;
+  JSON.parse(r.front.slice(r.filenameAt - 1, r.argvAt - ARGV_KEY.length)) as string;
 
 /** The record's argv, from its JSON. */
-const argvOf = (r: EventRecord): string[] => JSON.parse(r.json.slice(r.argvAt, r.argvEnd)) as string[];
+const argvOf = (r: EventRecord): string[] => JSON.parse(r.front.slice(r.argvAt, r.argvEnd)) as string[];
 
 /**
  * A substring test of `needle` over the filename (and, with `inArgv`, over each argument) of a
@@ -117,7 +117,7 @@ function substringCheck(needle: string, inArgv: boolean): Check {
   const length = escaped.length;
   return (r) => {
     if (needsEscapes && !r.escaped) return false;
-    const json = r.json;
+    const json = r.front;
     const filenameEnd = r.argvAt - ARGV_KEY.length - 1;
     let at = json.indexOf(escaped, r.filenameAt);
     if (at < 0) return false;

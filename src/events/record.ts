@@ -16,6 +16,12 @@ export interface EventRecord {
   readonly seq: number;
   /** The event's JSON (src/events/json.ts): what every reader gets. */
   readonly json: string;
+  /**
+   * The JSON's beginning, at least through argv, as one flat string: what the filters search and
+   * cut. `json` is often two strings joined, and a search in it would flatten it in place, giving
+   * each record searched a copy of its whole text.
+   */
+  readonly front: string;
   /** Pod fields, shared with the pod index: null for host processes and unresolved pods. */
   readonly namespace: string | null;
   readonly pod: string | null;
@@ -26,7 +32,7 @@ export interface EventRecord {
   readonly failed: boolean;
   /** `time` in milliseconds since the epoch, sub-millisecond digits kept (filter.ts timeMs). */
   readonly timeMs: number;
-  /** Where the filename's characters start in `json` (just after its opening quote). */
+  /** Where the filename's characters start in `json` and `front` (just after its opening quote). */
   readonly filenameAt: number;
   /** Where argv's `[` is in `json`; the filename's closing quote is at argvAt - 1 - ARGV_KEY.length. */
   readonly argvAt: number;
@@ -48,20 +54,25 @@ export function eventRecord(e: ExecEvent): EventRecord {
   const front = DecodedEvent.front(e);
   if (front !== undefined) {
     // The decoder wrote filename and argv only when nothing in them needed an escape.
-    return record(e, front.text + jsonPlace(e), front.filenameAt, front.argvAt, front.argvEnd, false);
+    return record(e, front.text + jsonPlace(e), front.text, front.filenameAt, front.argvAt, front.argvEnd, false);
   }
   const head = jsonHead(e);
   const filename = JSON.stringify(e.filename);
   const argv = DecodedEvent.argvJson(e) ?? JSON.stringify(e.argv);
   const json = `${head}${filename}${ARGV_KEY}${argv}${jsonFlags(e)}${jsonPlace(e)}`;
+  const filenameAt = head.length + 1;
   const argvAt = head.length + filename.length + ARGV_KEY.length;
-  return record(e, json, head.length + 1, argvAt, argvAt + argv.length, filename.includes('\\') || argv.includes('\\'));
+  const argvEnd = argvAt + argv.length;
+  // The search also flattens the many parts into one string, which serves as the front.
+  const backslash = json.indexOf('\\', filenameAt);
+  return record(e, json, json, filenameAt, argvAt, argvEnd, backslash >= 0 && backslash < argvEnd);
 }
 
-function record(e: ExecEvent, json: string, filenameAt: number, argvAt: number, argvEnd: number, escaped: boolean): EventRecord {
+function record(e: ExecEvent, json: string, front: string, filenameAt: number, argvAt: number, argvEnd: number, escaped: boolean): EventRecord {
   return {
     seq: e.seq,
     json,
+    front,
     namespace: e.namespace,
     pod: e.pod,
     container: e.container,

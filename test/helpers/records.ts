@@ -7,6 +7,7 @@
 /** The fields of one record; strings are written as UTF-8, Buffers as their exact bytes. */
 export interface RecordFields {
   bootNs: bigint;
+  /** Defaults to an id derived from the cgroup names (cgroupIdOf). */
   cgroupId: bigint;
   flags: number;
   pid: number;
@@ -34,7 +35,6 @@ const HEADER = 480;
 
 const DEFAULTS = {
   bootNs: 1_000_000_000n,
-  cgroupId: 4711n,
   flags: 0,
   pid: 4242,
   tid: 4242,
@@ -50,9 +50,21 @@ const DEFAULTS = {
   argv: ['true'],
 } as const satisfies Partial<RecordFields>;
 
+const bytesOf = (value: string | Buffer): Buffer => (typeof value === 'string' ? Buffer.from(value) : value);
+
 function writeFixed(buf: Buffer, at: number, size: number, value: string | Buffer): void {
-  const bytes = typeof value === 'string' ? Buffer.from(value) : value;
+  const bytes = bytesOf(value);
   bytes.copy(buf, at, 0, Math.min(size, bytes.length));
+}
+
+/**
+ * The id of a cgroup the test names but gives no id: the same for the same names, different for
+ * different ones, as on cgroup v2 (where an id is one cgroup's for the whole boot).
+ */
+function cgroupIdOf(leaf: Buffer, parent: Buffer): bigint {
+  let hash = 0x811c9dc5; // FNV-1a
+  for (const byte of [...leaf, 0x2f, ...parent]) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  return 1_000_000n + BigInt(hash);
 }
 
 /** One record, padded to a multiple of 8 (or to `recordLen` when that is larger). */
@@ -65,7 +77,7 @@ export function encodeRecord(fields: Partial<RecordFields> = {}): Buffer {
   const buf = Buffer.alloc(Math.max(padded, Math.ceil((f.recordLen ?? 0) / 8) * 8));
 
   buf.writeBigUInt64LE(f.bootNs, 0);
-  buf.writeBigUInt64LE(f.cgroupId, 8);
+  buf.writeBigUInt64LE(f.cgroupId ?? cgroupIdOf(bytesOf(f.cgroup), bytesOf(f.cgroupParent)), 8);
   buf.writeUInt32LE(f.recordLen ?? padded, 16);
   buf.writeUInt32LE(f.flags, 20);
   buf.writeUInt32LE(f.pid, 24);
