@@ -142,7 +142,10 @@ static __always_inline void fill_cgroup(struct execwatch_record *rec, struct tas
 	struct kernfs_node *kn = BPF_CORE_READ(cs, dfl_cgrp, kn);
 	struct kernfs_node *parent = kn ? kn_parent(kn) : NULL;
 
-	rec->cgroup_id = bpf_get_current_cgroup_id();
+	/* The id of the same cgroup v2 the names come from (bpf_get_current_cgroup_id() would read
+	 * the task's cgroups again, and a task moved in between would pair one cgroup's id with
+	 * another's names). */
+	rec->cgroup_id = kn ? BPF_CORE_READ(kn, id) : bpf_get_current_cgroup_id();
 	if (!parent) {
 		struct cgroup_subsys_state *css = NULL;
 		int ids[2] = {-1, -1};

@@ -16,6 +16,9 @@ typedef _Bool bool;
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
 struct kernfs_node {
+	/* u64 since Linux 5.5 (the inode number, and the generation in the high bits on 32-bit
+	 * ino_t); a cgroup's id is its directory's. */
+	__u64 id;
 	const char *name;
 	/* Renamed to __parent in Linux 6.15, when the parent became RCU-protected; see below. */
 	struct kernfs_node *parent;

@@ -3,6 +3,9 @@
 // names the case that reproduces it.
 import t from 'tap';
 import { decodeBatch, type DecodeContext } from '../src/capture/decode.js';
+import type { DecodedEvent } from '../src/events/decoded.js';
+import { ARGV_KEY } from '../src/events/json.js';
+import { eventRecord } from '../src/events/record.js';
 import type { ExecEvent } from '../src/events/types.js';
 import { encodeBatch, encodeRecord } from './helpers/records.js';
 import { rng } from './helpers/rng.js';
@@ -22,6 +25,12 @@ function decodeChecked(batch: Buffer): { events: ExecEvent[]; malformed: number;
     return { events, malformed, problem: `threw ${String(err)}` };
   }
   for (const e of events) {
+    // First the record (the decoder's front text, when it wrote one: reading argv drops it).
+    const record = eventRecord(e);
+    const filename = JSON.parse(record.front.slice(record.filenameAt - 1, record.argvAt - ARGV_KEY.length)) as string;
+    const argv = JSON.parse(record.front.slice(record.argvAt, record.argvEnd)) as string[];
+    if (record.json !== eventRecord((e as DecodedEvent).toJSON()).json) return { events, malformed, problem: 'record text differs from the fields' };
+    if (filename !== e.filename || argv.join('\0') !== e.argv.join('\0')) return { events, malformed, problem: 'record offsets wrong' };
     if (!Array.isArray(e.argv) || e.argv.some((a) => typeof a !== 'string')) return { events, malformed, problem: 'argv not strings' };
     if (Number.isNaN(Date.parse(e.time))) return { events, malformed, problem: `bad time ${e.time}` };
     const back = JSON.parse(JSON.stringify(e)) as ExecEvent;

@@ -56,6 +56,8 @@ t.test('two stages: a Debian bookworm builder and a slim runtime', async (t) => 
   const entrypoint = JSON.stringify(['node', ...start.slice(1, -1), '/app/dist/main.js']).replaceAll('","', '", "');
   t.same(dockerfile.filter((i) => i.op === 'ENTRYPOINT').map((i) => i.args), [entrypoint], 'the image runs dist/main.js with the same Node flags');
   t.equal(pkg.bin.execwatch, 'dist/main.js', 'the same entry point as the package bin');
+  const shebang = readFileSync(join(repoRoot, 'src', 'main.ts'), 'utf8').split('\n')[0];
+  t.equal(shebang, `#!/usr/bin/env -S ${start.slice(0, -1).join(' ')}`, 'which runs with the same Node flags');
 });
 
 t.test('the build context holds every source the builder copies', async (t) => {

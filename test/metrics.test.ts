@@ -150,26 +150,35 @@ t.test('forgetPod removes a deleted pod’s series and frees room under the cap'
 t.test('each exec counts under its own label values, whatever its container counted before', async (t) => {
   const metrics = build({ maxSeries: 2 });
   const id = (n: number) => String(n).padStart(64, '0');
-  // One container id, label strings that change (a pod update) and equal values in new strings.
-  metrics.observeExec(makeEvent({ containerId: id(1), pod: 'a' }));
-  metrics.observeExec(makeEvent({ containerId: id(1), pod: 'a', workload: { kind: 'Deployment', name: 'web' } }));
-  metrics.observeExec(makeEvent({ containerId: id(1), pod: 'a', workload: { kind: 'StatefulSet', name: 'web' } }));
-  t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'a', workload: 'Deployment/web' }), 2, 'equal values in new strings: the same series');
+  // The enricher hands every event of a container the same strings and workload object.
+  const web = { kind: 'Deployment', name: 'web' };
+  const inA = { containerId: id(1), pod: 'a', workload: web };
+  metrics.observeExec(makeEvent(inA));
+  metrics.observeExec(makeEvent(inA));
+  // The same container id, then label values in new objects: equal ones, then a changed one.
+  metrics.observeExec(makeEvent({ ...inA, workload: { kind: 'Deployment', name: 'web' } }));
+  metrics.observeExec(makeEvent({ ...inA, workload: { kind: 'StatefulSet', name: 'web' } }));
+  metrics.observeExec(makeEvent(inA));
+  t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'a', workload: 'Deployment/web' }), 4, 'equal values: the same series');
   t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'a', workload: 'StatefulSet/web' }), 1, 'a changed value: its own series');
   // The cap reached: container 2 counts under _other until a forgotten pod frees room.
-  metrics.observeExec(makeEvent({ containerId: id(2), pod: 'b' }));
-  t.equal(await value(metrics, 'execwatch_execs_total', { pod: '_other' }), 1, 'b beyond the cap');
+  const inB = { containerId: id(2), pod: 'b', workload: web };
+  metrics.observeExec(makeEvent(inB));
+  metrics.observeExec(makeEvent(inB));
+  t.equal(await value(metrics, 'execwatch_execs_total', { pod: '_other' }), 2, 'b beyond the cap, every exec');
   metrics.forgetPod('shop', 'a');
-  metrics.observeExec(makeEvent({ containerId: id(2), pod: 'b' }));
+  metrics.observeExec(makeEvent(inB));
   t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'b' }), 1, 'b gets the freed room');
-  t.equal(await value(metrics, 'execwatch_execs_total', { pod: '_other' }), 1, 'and _other keeps what it counted');
-  metrics.observeExec(makeEvent({ containerId: null, pod: 'b' }));
+  t.equal(await value(metrics, 'execwatch_execs_total', { pod: '_other' }), 2, 'and _other keeps what it counted');
+  metrics.observeExec(makeEvent(inA));
+  t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'a', workload: 'Deployment/web' }), 1, 'a forgotten pod that execs again counts in a new series');
+  metrics.observeExec(makeEvent({ ...inB, containerId: null }));
   t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'b' }), 2, 'an event without container id counts by its labels too');
 
   // Past the 4,096 containers remembered: still one series per pod, every exec counted.
   const many = build({ maxSeries: 10_000 });
   for (let round = 0; round < 2; round += 1) {
-    for (let n = 0; n < 5000; n += 1) many.observeExec(makeEvent({ containerId: id(n), pod: `p${n}` }));
+    for (let n = 0; n < 5000; n += 1) many.observeExec(makeEvent({ containerId: id(n), pod: `p${n}`, workload: web }));
   }
   const series = (await samples(many, 'execwatch_execs_total')).filter((s) => String(s.labels.pod).startsWith('p'));
   t.equal(series.length, 5000, 'one series per pod');

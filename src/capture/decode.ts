@@ -1,12 +1,14 @@
 /**
  * Decodes the kernel's records (bpf/execwatch.h) into ExecEvents. This is the hot path: one call
  * per ring-buffer wake-up, over 200k records/s on one core. It reads fields straight off the
- * batch Buffer (no DataView, no per-record subarrays in the common all-ASCII case), writes argv's
- * JSON straight from its bytes (the event makes the array only if asked: events/decoded.ts),
- * decodes a cgroup's names once, and allocates little beyond the event itself.
+ * batch Buffer (no DataView, no per-record subarrays), writes the event's JSON up to its cgroup
+ * fields straight from the bytes when they are plain ASCII (argv included: the event makes the
+ * array only if asked, events/decoded.ts), decodes a cgroup's names and each comm once, and
+ * allocates little beyond the event itself.
  */
 import { isUtf8 } from 'node:buffer';
 import { DecodedEvent, type DecodedFront } from '../events/decoded.js';
+import { NODE_JSON_MAX, plainNodeJson } from '../events/json.js';
 import type { ExecEvent } from '../events/types.js';
 
 /** sizeof(struct execwatch_record): EXECWATCH_HEADER_SIZE. */
@@ -163,9 +165,7 @@ function splitArgs(buf: Buffer, start: number, end: number, encoding: 'latin1' |
   return args;
 }
 
-/** Longest node name JSON written from bytes (DNS names have at most 253 characters). */
-const NODE_JSON_MAX = 512;
-/** Room for the keys, time, numbers, comm and parentComm of the front text (under 600 bytes) and the node. */
+/** Room for the keys, time, numbers, comm and parentComm of the front text (about 450 bytes) and the node. */
 const FRONT_FIXED_MAX = 1024 + NODE_JSON_MAX;
 
 /**
@@ -244,21 +244,34 @@ function argvJson(buf: Buffer, start: number, end: number): string | undefined {
   return p < 0 ? undefined : scratch.toString('latin1', 0, p);
 }
 
-// The node name's JSON, for the last name seen (every event of an agent has the same).
-let frontNode = '';
-let frontNodeJson: string | null = '""';
+const bool = (value: boolean): string => (value ? 'true' : 'false');
 
-/** The node name as JSON when that is ASCII and short, else null (no front text is written). */
-function nodeJson(node: string): string | null {
-  if (node !== frontNode) {
-    const json = JSON.stringify(node);
-    frontNodeJson = json.length <= NODE_JSON_MAX && /^[\x20-\x7f]*$/.test(json) ? json : null;
-    frontNode = node;
-  }
-  return frontNodeJson;
+/** The front text, and comm, parentComm and filename, whose texts it holds as they are. */
+interface Front extends DecodedFront {
+  comm: string;
+  parentComm: string;
+  filename: string;
 }
 
-const bool = (value: boolean): string => (value ? 'true' : 'false');
+/**
+ * comm and parentComm values seen, each its own string, found by the text cut from a front text:
+ * events share them, and a record never holds a cut of a front text (V8 keeps a cut of 13 or
+ * more characters as a view of the whole text, which after redaction would keep the unredacted
+ * argv alive). Cleared when full.
+ */
+const comms = new Map<string, string>();
+/** Most comm values kept: far more than the programs a node runs. */
+const COMMS_MAX = 4096;
+
+function commOf(cut: string, buf: Buffer, start: number): string {
+  let comm = comms.get(cut);
+  if (comm === undefined) {
+    comm = fixedString(buf, start, COMM_LEN);
+    if (comms.size >= COMMS_MAX) comms.clear();
+    comms.set(comm, comm);
+  }
+  return comm;
+}
 
 /**
  * The event's JSON from `{` through `"readError":…` — every field the decoder alone decides, in
@@ -266,13 +279,6 @@ const bool = (value: boolean): string => (value ? 'true' : 'false');
  * when comm, parentComm, the filename or an argument has a byte to escape or beyond ASCII, or the
  * node name is not plain (record.ts then serializes the fields one by one).
  */
-/** The front text, and the texts of comm, parentComm and filename, which it holds as they are. */
-interface Front extends DecodedFront {
-  comm: string;
-  parentComm: string;
-  filename: string;
-}
-
 function frontJson(
   buf: Buffer,
   at: number,
@@ -284,7 +290,7 @@ function frontJson(
   time: string,
   node: string,
 ): Front | undefined {
-  const name = nodeJson(node);
+  const name = plainNodeJson(node);
   if (name === null) return undefined;
   // A filename_len beyond the kernel's bound (a corrupt record) would not fit the scratch.
   if (filenameEnd - filenameStart > FILENAME_MAX) return undefined;
@@ -319,15 +325,14 @@ function frontJson(
   p = put(bool((flags & FLAGS.EXECVEAT) !== 0), put(',"execveat":', p));
   p = put(bool((flags & FLAGS.READ_ERROR) !== 0), put(',"readError":', p));
   const text = scratch.toString('latin1', 0, p);
-  // The texts are plain: each is its JSON without the quotes, cut from the text (cheaper than
-  // decoding the bytes again).
+  // The texts are plain: each is its JSON without the quotes (cheaper to cut than to decode).
   return {
     text,
     filenameAt,
     argvAt,
     argvEnd: argvEndAt,
-    comm: text.slice(commAt, commEnd),
-    parentComm: text.slice(parentCommAt, parentCommEnd),
+    comm: commOf(text.slice(commAt, commEnd), buf, comm),
+    parentComm: commOf(text.slice(parentCommAt, parentCommEnd), buf, parentComm),
     filename: text.slice(filenameAt, filenameEndAt),
   };
 }

@@ -2,8 +2,9 @@
  * An ExecEvent as the decoder builds it. Its argv usually stays JSON text the decoder wrote
  * straight from the record's bytes: the event record (record.ts) needs exactly that text, and
  * splitting the arguments into strings only to serialize them again cost more than the rest of
- * decoding. The array is made on first access (redaction, the enricher's waiting room, tests) and
- * from then on is the truth: the text is dropped, since the caller may change the array.
+ * decoding. The array is made on first access (redaction that changed an argument assigns one,
+ * tests read it) and from then on is the truth: the text is dropped, since the caller may change
+ * the array.
  *
  * Most often the decoder wrote more: the front text, every field it alone decides (seq through
  * readError, argv included) as the record's JSON begins. That text stands for those fields as

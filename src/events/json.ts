@@ -35,16 +35,30 @@ export const EVENT_FIELDS: Readonly<Record<keyof ExecEvent, true>> = {
 /** What comes between the filename's closing quote and argv's `[`. */
 export const ARGV_KEY = ',"argv":';
 
-// Every event of an agent has the same node.
+/** Longest node name JSON the decoder writes from bytes (DNS names have at most 253 characters). */
+export const NODE_JSON_MAX = 512;
+
+// Every event of an agent has the same node: its JSON is made once.
 let lastNode = '';
 let lastNodeJson = '""';
+let lastNodePlain = true;
+
+function refreshNode(node: string): void {
+  if (node === lastNode) return;
+  lastNodeJson = str(node);
+  lastNodePlain = lastNodeJson.length <= NODE_JSON_MAX && /^[\x20-\x7f]*$/.test(lastNodeJson);
+  lastNode = node;
+}
+
+/** The node name as JSON when that is ASCII and at most NODE_JSON_MAX long, else null. */
+export function plainNodeJson(node: string): string | null {
+  refreshNode(node);
+  return lastNodePlain ? lastNodeJson : null;
+}
 
 /** The text up to and including `"filename":`. */
 export function jsonHead(e: ExecEvent): string {
-  if (e.node !== lastNode) {
-    lastNodeJson = str(e.node);
-    lastNode = e.node;
-  }
+  refreshNode(e.node);
   // The decoder's time is digits and `-:.TZ`: nothing to escape.
   const time = e instanceof DecodedEvent ? `"${e.time}"` : str(e.time);
   return (
@@ -66,6 +80,8 @@ interface PlaceText {
   kind: string | null;
   name: string | null;
   text: string;
+  /** `text` and the closing `}`: the end of an event without optional fields. */
+  closed: string;
 }
 
 /**
@@ -77,8 +93,8 @@ const places = new Map<string, PlaceText>();
 /** Most cgroups whose text is kept: far more than the containers of one node. */
 export const PLACE_CACHE_MAX = 4096;
 
-/** `,"cgroupId":…,"workload":…` of an event. */
-function placeJson(e: ExecEvent): string {
+/** `,"cgroupId":…,"workload":…` of an event, in its cache entry. */
+function place(e: ExecEvent): PlaceText {
   const w = e.workload;
   const kind = w === null ? null : w.kind;
   const name = w === null ? null : w.name;
@@ -89,7 +105,7 @@ function placeJson(e: ExecEvent): string {
     cached.namespace === e.namespace && cached.pod === e.pod && cached.podUid === e.podUid &&
     cached.container === e.container && cached.kind === kind && cached.name === name
   ) {
-    return cached.text;
+    return cached;
   }
   const text =
     `,"cgroupId":${str(e.cgroupId)}` +
@@ -98,12 +114,13 @@ function placeJson(e: ExecEvent): string {
     `,"namespace":${nullable(e.namespace)},"pod":${nullable(e.pod)},"podUid":${nullable(e.podUid)}` +
     `,"container":${nullable(e.container)}` +
     `,"workload":${w === null ? 'null' : `{"kind":${str(w.kind)},"name":${str(w.name)}}`}`;
-  if (places.size >= PLACE_CACHE_MAX) places.clear();
-  places.set(e.cgroupId, {
+  const entry: PlaceText = {
     cgroup: e.cgroup, cgroupParent: e.cgroupParent, cgroupTruncated: e.cgroupTruncated, containerId: e.containerId,
-    namespace: e.namespace, pod: e.pod, podUid: e.podUid, container: e.container, kind, name, text,
-  });
-  return text;
+    namespace: e.namespace, pod: e.pod, podUid: e.podUid, container: e.container, kind, name, text, closed: `${text}}`,
+  };
+  if (places.size >= PLACE_CACHE_MAX) places.clear();
+  places.set(e.cgroupId, entry);
+  return entry;
 }
 
 /** The text after argv's `]` up to the cgroup fields: what the decoder's front text ends with. */
@@ -117,11 +134,11 @@ export function jsonFlags(e: ExecEvent): string {
 
 /** The text from the cgroup fields to the end. */
 export function jsonPlace(e: ExecEvent): string {
-  const json = placeJson(e);
+  const cached = place(e);
   // Optional fields: present only when set, like JSON.stringify skipping undefined.
-  if (e.argvBase64 === undefined && e.filenameBase64 === undefined) return `${json}}`;
+  if (e.argvBase64 === undefined && e.filenameBase64 === undefined) return cached.closed;
   let rest = '';
   if (e.argvBase64 !== undefined) rest += `,"argvBase64":${str(e.argvBase64)}`;
   if (e.filenameBase64 !== undefined) rest += `,"filenameBase64":${str(e.filenameBase64)}`;
-  return `${json}${rest}}`;
+  return `${cached.text}${rest}}`;
 }

@@ -49,8 +49,10 @@ export const RECORD_BYTES = 160;
 
 /** Builds the record of a delivered (enriched, redacted) event. */
 export function eventRecord(e: ExecEvent): EventRecord {
-  // The text stays a concatenation of two parts (readers flatten it as they need): the decoder's
-  // front text and the cgroup and pod fields, shared by every exec of the container.
+  // The text stays two strings joined: the decoder's front text and the cgroup and pod fields,
+  // shared by every exec of the container. Readers only ever embed `json` in a string of their
+  // own (a frame, a line, a chunk of a response); one that searched or cut `json` itself would
+  // flatten it in place, giving each record a copy of its whole text: they use `front`.
   const front = DecodedEvent.front(e);
   if (front !== undefined) {
     // The decoder wrote filename and argv only when nothing in them needed an escape.

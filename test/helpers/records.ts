@@ -63,7 +63,7 @@ function writeFixed(buf: Buffer, at: number, size: number, value: string | Buffe
  */
 function cgroupIdOf(leaf: Buffer, parent: Buffer): bigint {
   let hash = 0x811c9dc5; // FNV-1a
-  for (const byte of [...leaf, 0x2f, ...parent]) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  for (const byte of [...leaf, 0, ...parent]) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
   return 1_000_000n + BigInt(hash);
 }
 
