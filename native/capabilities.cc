@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "clock.h"
 #include "errors.h"
 
 #ifndef __GLIBC__
@@ -55,7 +56,7 @@ constexpr int kSigSetxid = __SIGRTMIN + 1;
 /* The kernel's flag for a user-supplied signal return trampoline; the same on every arch. */
 constexpr unsigned long kSaRestorer = 0x04000000;
 /* How long a thread may take to answer before the drop is reported as failed. */
-constexpr long kAnswerTimeoutNs = 2000000000;
+constexpr int64_t kAnswerTimeoutNs = 2000000000;
 
 /* struct sigaction as rt_sigaction(2) takes it (not glibc's layout). */
 struct KernelSigaction {
@@ -247,13 +248,6 @@ std::string ThreadName(pid_t tid)
 	return name;
 }
 
-long NowNs()
-{
-	timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000L + ts.tv_nsec;
-}
-
 /* Makes one thread drop its capabilities and waits for its answer: 0 or an errno. */
 int DropOnThread(pid_t tid)
 {
@@ -264,12 +258,12 @@ int DropOnThread(pid_t tid)
 	// ESRCH: the thread ended since it was listed, and its capabilities with it.
 	if (syscall(SYS_tgkill, pid, tid, kSigCancel) != 0)
 		return errno == ESRCH ? 0 : errno;
-	long deadline = NowNs() + kAnswerTimeoutNs;
+	int64_t deadline = ReadClockNs(CLOCK_MONOTONIC) + kAnswerTimeoutNs;
 	const timespec pause = {0, 50000};
 	while (broadcast.answered.load() != tid) {
 		if (syscall(SYS_tgkill, pid, tid, 0) != 0 && errno == ESRCH)
 			return 0;
-		if (NowNs() > deadline)
+		if (ReadClockNs(CLOCK_MONOTONIC) > deadline)
 			return ETIMEDOUT;
 		nanosleep(&pause, nullptr);
 	}
@@ -314,8 +308,8 @@ Napi::Value DropCapabilities(const Napi::CallbackInfo &info)
 	if (err)
 		throw ErrnoError(env, "drop capabilities of thread " + std::to_string(self), err);
 
+	// Every thread in `seen` has dropped (or ended): a failure throws before the next.
 	std::set<pid_t> seen = {self};
-	uint32_t dropped = 1;
 	{
 		SignalSlot slot;
 		err = slot.Install();
@@ -342,12 +336,11 @@ Napi::Value DropCapabilities(const Napi::CallbackInfo &info)
 								 std::to_string(tid) + " (" +
 								 ThreadName(tid) + ")",
 							 err);
-				dropped++;
 			}
 		}
 	}
 	Napi::Object result = Napi::Object::New(env);
-	result.Set("threads", Napi::Number::New(env, dropped));
+	result.Set("threads", Napi::Number::New(env, static_cast<double>(seen.size())));
 	result.Set("boundingSetCleared", Napi::Boolean::New(env, bounding_cleared));
 	return result;
 }

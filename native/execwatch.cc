@@ -11,6 +11,7 @@
 #include <ctime>
 
 #include "capabilities.h"
+#include "clock.h"
 #include "errors.h"
 #include "tracer.h"
 
@@ -19,13 +20,6 @@ namespace execwatch
 
 namespace
 {
-
-int64_t ReadClockNs(clockid_t clock)
-{
-	timespec ts;
-	clock_gettime(clock, &ts);
-	return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 /*
  * Kernel timestamps are CLOCK_BOOTTIME; adding this offset makes them wall-clock time. Reading

@@ -111,6 +111,11 @@ function parseAddress(raw: string): ListenAddress {
   return { host, port };
 }
 
+/** host:port as a user writes it, an IPv6 host in brackets: [::1]:9465 (parseAddress reads it back). */
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 function integer(min: number, max: number): (raw: string) => number {
   const allowed = `an integer from ${min} to ${max}`;
   return (raw) => {
@@ -234,7 +239,7 @@ export const OPTIONS = [
     description: 'Check requirements, load and attach the programs, report and exit (0 ok, 1 not).',
     default: 'false', parse: boolean },
   { key: 'keepCapabilities', flag: '--keep-capabilities', env: 'EXECWATCH_KEEP_CAPABILITIES', value: '', boolean: true,
-    description: 'Keep every capability after start-up (by default each thread drops them all once the programs are attached).',
+    description: 'Keep every capability after start-up (by default each thread drops them once the programs are attached, all but CAP_BPF on kernels that refuse bpf(2) to unprivileged callers: the loss counters need it).',
     default: 'false', parse: boolean },
   { key: 'bpfObject', flag: '--bpf-object', env: 'EXECWATCH_BPF_OBJECT', value: '<path>',
     description: 'The compiled BPF object.', default: '<package root>/build/execwatch.bpf.o',
@@ -278,9 +283,8 @@ export function isLoopbackHost(host: string): boolean {
 function refuseUnauthenticatedExposure(config: Config): void {
   const { host, port } = config.apiAddress;
   if (isLoopbackHost(host) || config.apiTokenFile !== null || config.apiInsecure) return;
-  const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   throw new ConfigError(
-    `--api-address ${address} is beyond loopback and would serve argv to anyone who can connect: ` +
+    `--api-address ${formatHostPort(host, port)} is beyond loopback and would serve argv to anyone who can connect: ` +
       'give --api-token-file <path> to require a token, or --api-insecure to serve it without one',
   );
 }
@@ -314,8 +318,9 @@ function envValues(o: AnyOption, env: NodeJS.ProcessEnv): Raw[] | null {
   if (o.env !== null && env[o.env] !== undefined) {
     const value = env[o.env] as string;
     const source = `${o.env} (${o.flag})`;
-    // One regex per line: a regex may contain commas or spaces, never a newline worth keeping.
-    if (o.key === 'redact') return value.split(/\r?\n/).filter((line) => line !== '').map((v) => ({ value: v, source }));
+    // A repeatable option's variable holds one value per line: a value (--redact's regex) may
+    // contain commas or spaces, never a newline worth keeping.
+    if (o.repeatable) return value.split(/\r?\n/).filter((line) => line !== '').map((v) => ({ value: v, source }));
     return [{ value, source }];
   }
   const fallback = 'fallbackEnv' in o ? o.fallbackEnv : undefined;
@@ -342,7 +347,8 @@ function parseRaw(o: AnyOption, raw: Raw): Config[keyof Config] {
 function resolve(o: AnyOption, given: Raw[] | undefined, env: NodeJS.ProcessEnv): Config[keyof Config] {
   const raws = given ?? envValues(o, env);
   if (raws === null) return o.computeDefault ? o.computeDefault() : o.parse(o.default);
-  if (o.key === 'redact') return raws.flatMap((raw) => parseRaw(o, raw) as RegExp[]);
+  // A repeatable option parses each value to a list; the lists of every value are joined.
+  if (o.repeatable) return raws.flatMap((raw) => parseRaw(o, raw) as readonly unknown[]) as Config[keyof Config];
   return parseRaw(o, raws[0] as Raw);
 }
 

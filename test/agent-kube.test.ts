@@ -2,25 +2,21 @@
 // real cgroup v2 directories named as each runtime names them, pods come from list+watch, and the
 // result is checked where a user looks: /api/events, /metrics and the browse page.
 import { spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Writable } from 'node:stream';
 import t from 'tap';
 import { startAgent, type Agent } from '../src/agent.js';
 import { launchChromium } from './helpers/chromium.js';
 import { loadNativeBinding } from '../src/capture/native.js';
-import { parseConfig, type Config } from '../src/config.js';
 import type { ExecEvent } from '../src/events/types.js';
-import { makePod, startApiServer, type ApiServerDouble } from './helpers/apiserver.js';
-import { cgroup2Root, ensureTracefs, execHelper, kernelTest, makeCgroup, marker, repoRoot } from './helpers/kernel.js';
-
-/** The type of a subtest's `t` (the last overload of t.test takes only the callback). */
-type Test = Parameters<Parameters<typeof t.test>[0]>[0];
+import { startApiServer } from './helpers/apiserver.js';
+import { ensureTracefs, execHelper, kernelTest, marker, repoRoot } from './helpers/kernel.js';
+import {
+  cgroupArea, configOf, events, execOf, kubeconfigFor, NAMESPACE, podsGauge, ready, runInCgroup, samples, type FakeContainer, type Sample,
+} from './helpers/kube.js';
+import { eventually, type Test } from './helpers/poll.js';
 
 const NODE = 'kube-e2e-node';
-const NAMESPACE = 'shop';
 const GRACE_MS = 2000;
 
 /**
@@ -82,135 +78,9 @@ const OVERLONG = {
   path: (uid: string, id: string) => ['kubepods', 'besteffort', `kubepods-besteffort-pod${uid.replaceAll('-', '_')}.slice:cri-containerd:${id}`],
 } as const;
 
-/** Resolves when the async `check` holds, polling every 50 ms; rejects with `what` after `ms`. */
-async function eventually(check: () => Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/** One sample of a Prometheus text exposition. */
-interface Sample {
-  labels: Record<string, string>;
-  value: number;
-}
-
-async function samples(metricsUrl: string, name: string): Promise<Sample[]> {
-  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
-  const found: Sample[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const labels: Record<string, string> = {};
-    for (const [, key, value] of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[key as string] = value as string;
-    found.push({ labels, value: Number(m[3]) });
-  }
-  return found;
-}
-
 /** The execwatch_execs_total samples of one pod. */
 async function execsOfPod(metricsUrl: string, pod: string): Promise<Sample[]> {
   return (await samples(metricsUrl, 'execwatch_execs_total')).filter((s) => s.labels.pod === pod);
-}
-
-async function podsGauge(metricsUrl: string): Promise<number> {
-  return (await samples(metricsUrl, 'execwatch_pods'))[0]?.value ?? Number.NaN;
-}
-
-async function events(apiUrl: string, query: Record<string, string>): Promise<ExecEvent[]> {
-  const res = await fetch(`${apiUrl}/api/events?${new URLSearchParams(query)}`);
-  if (!res.ok) throw new Error(`GET /api/events: HTTP ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { events: ExecEvent[] }).events;
-}
-
-/** The exec of /usr/bin/true carrying marker `m` (not the helper's own exec, made outside the cgroup). */
-async function execOf(apiUrl: string, m: string): Promise<ExecEvent | undefined> {
-  return (await events(apiUrl, { q: m })).find((e) => e.filename === '/usr/bin/true');
-}
-
-async function ready(metricsUrl: string): Promise<boolean> {
-  return (await fetch(`${metricsUrl}/readyz`)).status === 200;
-}
-
-/** Removes a cgroup tree, deepest first (a cgroup directory holds only its interface files). */
-function removeCgroupTree(path: string): void {
-  let entries;
-  try {
-    entries = readdirSync(path, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const entry of entries) if (entry.isDirectory()) removeCgroupTree(join(path, entry.name));
-  rmdirSync(path);
-}
-
-/** A fake container: its pod (owned by a Deployment's ReplicaSet) and its cgroup directory. */
-interface FakeContainer {
-  podName: string;
-  deployment: string;
-  uid: string;
-  id: string;
-  cgroup: string;
-  pod: (withStatus?: boolean) => ReturnType<typeof makePod>;
-}
-
-/** Test-owned cgroup parents, removed when the file's tests end. */
-function cgroupArea(t: Test): (label: string, layout: (uid: string, id: string) => readonly string[], runtime: string, node?: string) => FakeContainer {
-  const area = join(cgroup2Root(), marker('kube'));
-  makeCgroup(area);
-  t.teardown(() => removeCgroupTree(area));
-  let n = 0;
-  return (label, layout, runtime, node = NODE) => {
-    n += 1;
-    const deployment = `${label}-${n}`;
-    const hash = randomBytes(5).toString('hex').slice(0, 9);
-    const podName = `${deployment}-${hash}-${randomBytes(3).toString('hex').slice(0, 5)}`;
-    const uid = randomUUID();
-    const id = randomBytes(32).toString('hex');
-    const cgroup = join(area, `case-${n}`, ...layout(uid, id));
-    makeCgroup(cgroup);
-    const pod = (withStatus = true) =>
-      makePod({
-        name: podName,
-        namespace: NAMESPACE,
-        uid,
-        nodeName: node,
-        containers: [{ name: 'app', id: withStatus ? id : null, runtime }],
-        owner: { kind: 'ReplicaSet', name: `${deployment}-${hash}` },
-        labels: { app: deployment, 'pod-template-hash': hash },
-      });
-    return { podName, deployment, uid, id, cgroup, pod };
-  };
-}
-
-/** Runs /usr/bin/true with marker `m` inside `cgroup` (the helper joins it, then execs). */
-function runInCgroup(cgroup: string, m: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(execHelper(), ['cgroup', cgroup, '/usr/bin/true', 'true', m], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`exec-helper cgroup exited ${code}: ${err}`))));
-  });
-}
-
-/**
- * A kubeconfig pointing at `api`, in a directory of its own: t.testdir() is named after the test,
- * and a second run of this file at the same time (the whole suite next door) would overwrite it.
- */
-function kubeconfigFor(t: Test, api: ApiServerDouble): string {
-  const dir = mkdtempSync(join(tmpdir(), 'execwatch-kubeconfig-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return api.kubeconfigPath(dir);
-}
-
-function configOf(args: string[]): Config {
-  // An empty environment: the flags alone decide, whatever KUBECONFIG the shell has.
-  const parsed = parseConfig(args, {});
-  if (parsed.kind !== 'run') throw new Error(`not a run command: ${args.join(' ')}`);
-  return parsed.config;
 }
 
 /** What a user sees of an exec's pod, in the API and on /metrics. */
@@ -246,7 +116,7 @@ t.test('the agent enriches execs from the API server on the real kernel', kernel
   const api = await startApiServer();
   t.teardown(() => api.close());
   const kubeconfig = kubeconfigFor(t, api);
-  const container = cgroupArea(t);
+  const container = cgroupArea(t, NODE);
 
   const agent = await startAgent(
     configOf([
@@ -372,7 +242,7 @@ t.test('execwatch with --kubeconfig at the double shows a fake container’s pod
   const api = await startApiServer();
   t.teardown(() => api.close());
   const kubeconfig = kubeconfigFor(t, api);
-  const c = cgroupArea(t)('cli', RUNTIMES[0].path, 'containerd', node);
+  const c = cgroupArea(t, node)('cli', RUNTIMES[0].path, 'containerd');
   api.addPod(c.pod());
 
   const child = spawn(

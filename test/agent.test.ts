@@ -12,32 +12,18 @@ import t from 'tap';
 import { notReadyReasons, startAgent, StartupError, type Agent } from '../src/agent.js';
 import type { NativeBinding, NativeTracer, NativeTracerOptions } from '../src/capture/binding.js';
 import { loadNativeBinding } from '../src/capture/native.js';
-import { ConfigError, parseConfig, type Config } from '../src/config.js';
+import { ConfigError } from '../src/config.js';
 import type { ExecEvent } from '../src/events/types.js';
 import { packageVersion } from '../src/package.js';
 import { startApiServer } from './helpers/apiserver.js';
 import { bpfProgIds, ensureTracefs, execHelper, kernelTest, marker, progLoaded, repoRoot, waitFor } from './helpers/kernel.js';
 import { launchChromium, watchedPage } from './helpers/chromium.js';
+import { configOf } from './helpers/kube.js';
+import { eventually } from './helpers/poll.js';
 import { openSse, type SseClient } from './helpers/sse.js';
 
 const PROGRAMS = ['handle_enter_execve', 'handle_enter_execveat', 'handle_exec', 'handle_exit_execve', 'handle_exit_execveat'];
 const LISTEN_ANYWHERE = ['--metrics-address', '127.0.0.1:0', '--api-address', '127.0.0.1:0'];
-
-/** The configuration of these flags, with no EXECWATCH_* variable of the test's environment. */
-function configOf(args: string[]): Config {
-  const parsed = parseConfig(args, {});
-  if (parsed.kind !== 'run') throw new Error(`not a run configuration: ${args.join(' ')}`);
-  return parsed.config;
-}
-
-/** Resolves when the async `check` holds, polling every 50 ms; rejects with `what` after `ms`. */
-async function eventually(check: () => Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /** Runs a command to its end; resolves with its pid (undefined when it could not be started). */
 function run(cmd: string, args: string[]): Promise<number | undefined> {
@@ -219,11 +205,12 @@ t.test('an unusable --api-token-file stops start-up before anything is loaded', 
   for (const file of ['empty', 'absent']) {
     const path = join(dir, file);
     const config = configOf([...LISTEN_ANYWHERE, '--api-token-file', path]);
-    // With and without a stderr of its own: later warnings about the file go there.
-    const stderr = file === 'empty' ? new Writable() : undefined;
+    // With a stderr of its own (where later warnings about the file go) and with the default.
+    const stderr = file === 'empty' ? textSink() : undefined;
     const err: unknown = await startAgent(config, { binding, stdout: new Writable(), stderr, root: dir, version: '0.0.0' }).catch((e: unknown) => e);
     t.type(err, ConfigError, `${file}: a ConfigError (exit 2)`);
     t.match((err as Error).message, `--api-token-file: ${JSON.stringify(path)}`, `${file}: names the flag and the file`);
+    if (stderr) t.equal(stderr.text(), '', `${file}: the ConfigError is the only report, nothing is written to stderr`);
   }
 });
 

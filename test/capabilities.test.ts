@@ -5,7 +5,18 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chownSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { capabilityNames, describeDrop, dropCapabilities, threadCapabilities, type DropReport } from '../src/capture/capabilities.js';
+import {
+  CAP_BPF,
+  CAP_PERFMON,
+  CAP_SYS_ADMIN,
+  CAPABILITY_NAMES,
+  capabilityNames,
+  describeDrop,
+  dropCapabilities,
+  parseCapabilityField,
+  threadCapabilities,
+  type DropReport,
+} from '../src/capture/capabilities.js';
 import { defaultBpfObjectPath } from '../src/capture/native.js';
 import { loggedEvents, startCommand } from './helpers/command.js';
 import { bpfProgIds, ensureTracefs, kernelTest, marker, progLoaded, repoRoot, waitFor } from './helpers/kernel.js';
@@ -24,6 +35,18 @@ t.test('capabilityNames names each bit, unknown ones by number', async (t) => {
   ] as const;
   for (const c of cases) t.same(capabilityNames(c.mask), c.names, `0x${c.mask.toString(16)}`);
   t.equal(capabilityNames(ALL).length, 41, 'every capability of Linux 6.x has a name');
+  t.same(
+    [CAPABILITY_NAMES[CAP_SYS_ADMIN], CAPABILITY_NAMES[CAP_PERFMON], CAPABILITY_NAMES[CAP_BPF]],
+    ['CAP_SYS_ADMIN', 'CAP_PERFMON', 'CAP_BPF'],
+    'the named numbers agree with the table',
+  );
+});
+
+t.test('parseCapabilityField reads a mask line in hex of either case', async (t) => {
+  const text = 'Name:\tnode\nCapPrm:\t000001FFFFFFFFFF\nCapEff:\t000000c000000000\n';
+  t.equal(parseCapabilityField(text, 'CapPrm'), ALL, 'upper-case hex');
+  t.equal(parseCapabilityField(text, 'CapEff'), (1n << 39n) | (1n << 38n), 'lower-case hex');
+  t.equal(parseCapabilityField(text, 'CapBnd'), null, 'null when the line is absent');
 });
 
 /** A fake /proc/self/task with these threads (tid → status text, or {} for one that ended). */
@@ -39,9 +62,9 @@ t.test('threadCapabilities reads every thread of /proc/PID/task', async (t) => {
   t.same(
     threads,
     [
-      { tid: 10, name: 'node', effective: ALL, permitted: ALL, bounding: ALL },
-      { tid: 11, name: 'libuv-worker', effective: 0n, permitted: 0n, bounding: 0n },
-      { tid: 13, name: '', effective: 0n, permitted: 0n, bounding: 0n },
+      { tid: 10, name: 'node', effective: ALL, permitted: ALL },
+      { tid: 11, name: 'libuv-worker', effective: 0n, permitted: 0n },
+      { tid: 13, name: '', effective: 0n, permitted: 0n },
     ],
     'one entry per thread; a thread gone since the listing is skipped; a missing name is empty',
   );
@@ -110,9 +133,12 @@ t.test('describeDrop says what was dropped, kept and whether the bounding set we
   for (const c of cases) t.match(describeDrop(c.report), c.line, c.line.source);
 });
 
-/** CapEff, CapPrm and CapBnd of every thread of `pid`, read from outside. */
+/** CapEff, CapPrm, CapBnd and SigBlk of every thread of `pid`, read from outside. */
 function capsOf(pid: number) {
-  return threadCapabilities(pid).map((th) => ({ ...th, sigBlk: /^SigBlk:\s*(\S+)$/m.exec(readFileSync(`/proc/${pid}/task/${th.tid}/status`, 'utf8'))?.[1] }));
+  return threadCapabilities(pid).map((th) => {
+    const text = readFileSync(`/proc/${pid}/task/${th.tid}/status`, 'utf8');
+    return { ...th, bounding: parseCapabilityField(text, 'CapBnd'), sigBlk: /^SigBlk:\s*(\S+)$/m.exec(text)?.[1] };
+  });
 }
 
 t.test('on the real kernel', kernelTest(), async (t) => {

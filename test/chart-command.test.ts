@@ -96,6 +96,9 @@ function mountedFiles(args: string[]): string[] {
   });
 }
 
+/** Whether a command line names a token file, so the events API must refuse requests without it. */
+const hasTokenFile = (args: readonly string[]): boolean => args.some((a) => a.startsWith('--api-token-file='));
+
 let layout: ImageLayout | null = null;
 /** The layout, built by the first test that needs it (the privileged ones only). */
 function image(): ImageLayout {
@@ -120,6 +123,8 @@ for (const s of SCENARIOS) {
 t.test('every scenario renders a command line that is run below', async (t) => {
   t.same([...COMMANDS.values()].flatMap((g) => g.scenarios).sort(), SCENARIOS.map((s) => s.name).sort(), 'every scenario is in one group');
   t.ok(COMMANDS.size >= 2, `${COMMANDS.size} distinct command lines (ci/custom-args-values.yaml changes the flags)`);
+  const guarded = [...COMMANDS.values()].filter((g) => hasTokenFile(g.container.args ?? [])).flatMap((g) => g.scenarios);
+  t.ok(guarded.length > 0, `some command line has a token file, so the 401 check below runs (${guarded.join(', ')})`);
 });
 
 for (const { scenarios, container } of COMMANDS.values()) {
@@ -142,7 +147,7 @@ for (const { scenarios, container } of COMMANDS.values()) {
       'only the listen ports differ from the chart',
     );
     const run = localCommand(image(), mountedFiles(args));
-    const token = args.some((a) => a.startsWith('--api-token-file=')) ? TOKEN : null;
+    const token = hasTokenFile(args) ? TOKEN : null;
     const agent = await watchStartup(spawn(run.file, run.args, { cwd: image().workdir, env, stdio: ['ignore', 'pipe', 'pipe'] }));
     t.teardown(() => {
       if (agent.child.exitCode === null && agent.child.signalCode === null) agent.child.kill('SIGKILL');

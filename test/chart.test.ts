@@ -2,7 +2,7 @@
 // of every ci/ scenario, the schema, the agent command line, NOTES, the dashboard and skaffold.
 import { accessSync, chmodSync, constants, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { parse } from 'yaml';
 import { METRIC_LABELS, OPTIONS, parseConfig } from '../src/config.js';
 import { createMetrics } from '../src/metrics/index.js';
@@ -258,7 +258,49 @@ t.test('the events API token comes from a Secret mounted as a directory; none by
 
   const insecure = agentOf(renderChart([], ['api.address=0.0.0.0', 'api.insecure=true']));
   const open = parseConfig(insecure.container.args, { NODE_NAME: 'node-1' });
-  t.ok(open.kind === 'run' && open.config.apiInsecure && open.config.apiTokenFile === null, 'api.insecure: beyond loopback without a token, as asked');
+  if (open.kind !== 'run') throw new Error(`parseConfig returned ${open.kind}`);
+  t.equal(open.config.apiInsecure, true, 'api.insecure: --api-insecure is passed');
+  t.equal(open.config.apiTokenFile, null, 'api.insecure: beyond loopback without a token, as asked');
+});
+
+/** api.address values, and whether the agent (isLoopbackHost) counts them as loopback. */
+const API_ADDRESSES = [
+  { address: '127.0.0.1', loopback: true },
+  { address: '127.255.0.9', loopback: true },
+  { address: 'localhost', loopback: true },
+  { address: 'LocalHost', loopback: true },
+  { address: '[::1]', loopback: true },
+  { address: '[0:0:0:0:0:0:0:1]', loopback: true },
+  { address: '[0::0001]', loopback: true },
+  { address: '[::0.0.0.1]', loopback: true },
+  { address: '[::1%lo]', loopback: true },
+  { address: '[::ffff:127.1.2.3]', loopback: true },
+  { address: '[::FFFF:7f00:1]', loopback: true },
+  { address: '127.example.com', loopback: false },
+  { address: 'localhost.example.com', loopback: false },
+  { address: '127.1', loopback: false },
+  { address: '127.0.0.01', loopback: false },
+  { address: '0.0.0.0', loopback: false },
+  { address: '[::]', loopback: false },
+  { address: '[::2]', loopback: false },
+  { address: '[::1:0]', loopback: false },
+  { address: '[::127.0.0.1]', loopback: false },
+  { address: '[::ffff:128.0.0.1]', loopback: false },
+] as const;
+
+t.test('the chart counts an api.address as loopback exactly when the agent does', async (t) => {
+  for (const { address, loopback } of API_ADDRESSES) {
+    const agent = () => parseConfig([`--api-address=${address}:9465`], { NODE_NAME: 'node-1' });
+    const r = helm(['template', release.name, chartDir, '--set-string', `api.address=${address}`]);
+    if (loopback) {
+      t.doesNotThrow(agent, `${address}: the agent serves it without a token`);
+      t.equal(r.status, 0, `${address}: the chart renders it without a token: ${r.stderr}`);
+    } else {
+      t.throws(agent, { message: /is beyond loopback/ }, `${address}: the agent refuses it without a token`);
+      t.not(r.status, 0, `${address}: the chart refuses it without a token`);
+      t.match(r.stderr, `api.address ${address} is beyond loopback`, `${address}: and says why`);
+    }
+  }
 });
 
 /** Agent flags the chart sets no value for, and why. */
@@ -329,20 +371,48 @@ t.test('values.yaml, values.schema.json and the README agree', async (t) => {
   t.same(keys.filter((k) => !inReadme(k)), [], 'the README values table lists every key');
 });
 
+/** NOTES.txt of `helm install --dry-run` with these values; fails the test when install fails. */
+function notes(t: Test, args: readonly string[]): string {
+  const r = helm(['install', release.name, chartDir, '--dry-run=client', '--namespace', release.namespace, ...args]);
+  t.equal(r.status, 0, `install --dry-run ${args.join(' ')}: ${r.stderr}`);
+  const at = r.stdout.indexOf('NOTES:');
+  t.ok(at >= 0, `install --dry-run ${args.join(' ')}: prints NOTES`);
+  return at >= 0 ? r.stdout.slice(at) : '';
+}
+
 t.test('NOTES print a working port-forward for one node', async (t) => {
   const cases = [
     { set: [], port: '9465' },
     { set: ['api.port=19465'], port: '19465' },
   ] as const;
   for (const c of cases) {
-    const r = helm(['install', release.name, chartDir, '--dry-run=client', '--namespace', release.namespace, ...c.set.flatMap((s) => ['--set', s])]);
-    t.equal(r.status, 0, `install --dry-run ${c.set.join(' ')}: ${r.stderr}`);
-    const forward = r.stdout.split('\n').find((l) => l.includes('kubectl') && l.includes('port-forward'));
+    const out = notes(t, c.set.flatMap((s) => ['--set', s]));
+    const forward = out.split('\n').find((l) => l.includes('kubectl') && l.includes('port-forward'));
     const m = /kubectl -n (\S+) port-forward \$\(kubectl -n (\S+) get pod -l (\S+) --field-selector spec\.nodeName=\$NODE -o name\) (\d+)$/.exec(forward?.trim() ?? '');
     t.ok(m, `a port-forward command line: ${forward}`);
     t.same(m?.slice(1), [release.namespace, release.namespace, 'app.kubernetes.io/name=execwatch,app.kubernetes.io/instance=execwatch', c.port], 'right namespace, selector and port');
-    t.match(r.stdout, `http://localhost:${c.port}/`, 'the URL to open');
+    t.match(out, `http://localhost:${c.port}/`, 'the URL to open');
   }
+});
+
+t.test('NOTES say how to reach a token-guarded or insecure events API', async (t) => {
+  const guarded = notes(t, ['--values', join(ciDir, 'api-token-values.yaml')]);
+  t.match(guarded, `The API requires the token in Secret ${release.namespace}/execwatch-api-token`, 'token: names the Secret');
+  const curl = guarded.split('\n').find((l) => l.includes('curl'))?.trim();
+  t.equal(
+    curl,
+    `curl -H "Authorization: Bearer $(kubectl -n ${release.namespace} get secret execwatch-api-token -o jsonpath='{.data.api-token}' | base64 -d)" http://localhost:9465/api/events`,
+    'token: a curl line that reads the Secret key and sends it as a bearer token',
+  );
+  t.notMatch(guarded, 'api.insecure is set', 'token: no insecure warning');
+
+  const insecure = notes(t, ['--set', 'api.address=0.0.0.0', '--set', 'api.insecure=true']);
+  t.match(insecure, 'api.insecure is set: the events API serves argv without a token to anyone who can reach 0.0.0.0:9465.', 'insecure: the warning, with the address');
+  t.notMatch(insecure, 'curl', 'insecure: no token curl line');
+
+  const plain = notes(t, []);
+  t.notMatch(plain, 'requires the token', 'default: no token text');
+  t.notMatch(plain, 'api.insecure', 'default: no insecure warning');
 });
 
 /** Dashboard JSON, as much of it as the tests read. */

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { ConfigError, isLoopbackHost, LOG_LEVELS, METRIC_LABELS, OPTIONS, parseConfig, type Config } from '../src/config.js';
+import { ConfigError, formatHostPort, isLoopbackHost, LOG_LEVELS, METRIC_LABELS, OPTIONS, parseConfig, type Config } from '../src/config.js';
 
 const repoRoot = join(import.meta.dirname, '..');
 
@@ -208,6 +208,13 @@ const LISTEN_HOSTS = [
   { address: 'localhost.example:9465', loopback: false },
   { address: '127.0.0.1.nip.io:9465', loopback: false },
 ] as const;
+
+t.test('formatHostPort writes an address as --api-address reads it, an IPv6 host in brackets', async (t) => {
+  for (const { address } of LISTEN_HOSTS) {
+    const { host, port } = run(['--api-address', address, '--api-insecure']).apiAddress;
+    t.equal(formatHostPort(host, port), address, address);
+  }
+});
 
 t.test('the events API binds beyond loopback only with --api-token-file or --api-insecure', async (t) => {
   for (const { address, loopback } of LISTEN_HOSTS) {

@@ -5,34 +5,14 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { parseDockerfile, runtimeStage } from './helpers/dockerfile.js';
 import { repoRoot } from './helpers/helm.js';
 
-interface Instruction { stage: number; op: string; args: string }
-
-/** Instructions of a Dockerfile with continuation lines joined, tagged with their stage index. */
-function instructions(text: string): Instruction[] {
-  const out: Instruction[] = [];
-  let stage = -1;
-  const lines = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
-  for (const line of lines) {
-    const [op = '', ...rest] = line.split(/\s+/);
-    if (op.toUpperCase() === 'FROM') stage += 1;
-    out.push({ stage, op: op.toUpperCase(), args: rest.join(' ') });
-  }
-  return out;
-}
-
-const dockerfile = instructions(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'));
+const text = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8');
+const stages = parseDockerfile(text);
 const WORKDIR = '/app';
-const stages = dockerfile.filter((i) => i.op === 'FROM').map((i) => i.args);
-const builderStage = stages.findIndex((s) => /\bAS builder$/i.test(s));
-const runtimeStage = stages.length - 1;
-const copies = dockerfile.filter((i) => i.op === 'COPY').map((i) => {
-  const words = i.args.split(/\s+/);
-  const from = words.find((w) => w.startsWith('--from='))?.slice('--from='.length) ?? null;
-  const paths = words.filter((w) => !w.startsWith('--'));
-  return { stage: i.stage, from, sources: paths.slice(0, -1) };
-});
+const builder = stages.find((s) => s.name === 'builder');
+const runtime = runtimeStage(stages);
 
 /** Whether .dockerignore keeps `path` out of the build context (plain names, `dir/` and `*.ext`). */
 function ignored(path: string, patterns: string[]): boolean {
@@ -45,16 +25,17 @@ function ignored(path: string, patterns: string[]): boolean {
 
 t.test('two stages: a Debian bookworm builder and a slim runtime', async (t) => {
   t.equal(stages.length, 2, 'two stages');
-  t.match(stages[builderStage] ?? '', /^node:\$\{NODE_VERSION\}-bookworm AS builder$/, 'builder on node bookworm');
-  t.match(stages[runtimeStage] ?? '', /^node:\$\{NODE_VERSION\}-bookworm-slim$/, 'runtime on node bookworm-slim');
-  t.equal(dockerfile.find((i) => i.op === 'ARG')?.args, 'NODE_VERSION=20', 'Node 20, as package.json engines');
-  t.same(dockerfile.filter((i) => i.op === 'HEALTHCHECK'), [], 'no HEALTHCHECK: Kubernetes probes do that');
+  t.match(builder?.from ?? '', /^node:\$\{NODE_VERSION\}-bookworm AS builder$/, 'builder on node bookworm');
+  t.match(runtime.from, /^node:\$\{NODE_VERSION\}-bookworm-slim$/, 'runtime on node bookworm-slim');
+  t.equal(/^\s*ARG\s+(.*?)\s*$/m.exec(text)?.[1], 'NODE_VERSION=20', 'Node 20, as package.json engines');
+  // parseDockerfile refuses a HEALTHCHECK too; this says why there is none.
+  t.notMatch(text, /^\s*HEALTHCHECK\b/im, 'no HEALTHCHECK: Kubernetes probes do that');
   const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { bin: Record<string, string>; scripts: Record<string, string> };
   const start = (pkg.scripts.start as string).split(' ');
   t.same([start[0], start.at(-1)], ['node', 'dist/main.js'], 'npm start runs node [flags] dist/main.js');
   t.ok(start.includes('--max-semi-space-size=4'), 'with the young-generation bound the memory figures are measured with');
-  const entrypoint = JSON.stringify(['node', ...start.slice(1, -1), '/app/dist/main.js']).replaceAll('","', '", "');
-  t.same(dockerfile.filter((i) => i.op === 'ENTRYPOINT').map((i) => i.args), [entrypoint], 'the image runs dist/main.js with the same Node flags');
+  const entrypoint = ['node', ...start.slice(1, -1), '/app/dist/main.js'];
+  t.same(stages.map((s) => s.entrypoint).filter((e) => e !== null), [entrypoint], 'the image runs dist/main.js with the same Node flags');
   t.equal(pkg.bin.execwatch, 'dist/main.js', 'the same entry point as the package bin');
   const shebang = readFileSync(join(repoRoot, 'src', 'main.ts'), 'utf8').split('\n')[0];
   t.equal(shebang, `#!/usr/bin/env -S ${start.slice(0, -1).join(' ')}`, 'which runs with the same Node flags');
@@ -62,7 +43,7 @@ t.test('two stages: a Debian bookworm builder and a slim runtime', async (t) => 
 
 t.test('the build context holds every source the builder copies', async (t) => {
   const patterns = readFileSync(join(repoRoot, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
-  const sources = copies.filter((c) => c.from === null).flatMap((c) => c.sources.map((s) => s.replace(/\/$/, '')));
+  const sources = stages.flatMap((s) => s.copies).filter((c) => c.from === null).flatMap((c) => c.sources.map((s) => s.replace(/\/$/, '')));
   t.ok(sources.includes('package-lock.json'), 'the lock file is copied (npm ci needs it)');
   for (const src of sources) {
     t.ok(existsSync(join(repoRoot, src)), `${src} exists in the repository`);
@@ -74,7 +55,7 @@ t.test('the build context holds every source the builder copies', async (t) => {
 });
 
 t.test('the runtime stage copies build outputs that `npm run build` produces', async (t) => {
-  const fromBuilder = copies.filter((c) => c.stage === runtimeStage);
+  const fromBuilder = runtime.copies;
   t.ok(fromBuilder.every((c) => c.from === 'builder'), 'the runtime stage copies only from the builder');
   const paths = fromBuilder.flatMap((c) => c.sources).map((s) => s.replace(/\/$/, ''));
   for (const wanted of ['dist', 'node_modules', 'package.json', 'native/build/Release/execwatch.node', 'build/execwatch.bpf.o', 'src/http/page']) {
@@ -89,14 +70,15 @@ t.test('the runtime stage copies build outputs that `npm run build` produces', a
 
 t.test('RUN steps call only npm commands and scripts that exist', async (t) => {
   const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-  const npmCalls = dockerfile.filter((i) => i.op === 'RUN').flatMap((i) => [...i.args.matchAll(/\bnpm\s+([\w-]+)(?:\s+([\w:-]+))?/g)]);
+  const runs = stages.flatMap((s) => s.runs);
+  const npmCalls = runs.flatMap((run) => [...run.matchAll(/\bnpm\s+([\w-]+)(?:\s+([\w:-]+))?/g)]);
   const commands = npmCalls.map((m) => m[1]);
   t.same(commands, ['ci', 'run', 'prune'], 'npm ci, npm run build, npm prune, in that order');
   for (const m of npmCalls.filter((x) => x[1] === 'run')) {
     t.ok(m[2] !== undefined && m[2] in pkg.scripts, `npm run ${m[2]} is a package.json script`);
   }
   t.match(pkg.scripts.build ?? '', /build:bpf.*build:addon.*build:ts/, 'npm run build runs build:bpf, build:addon and build:ts');
-  t.match(dockerfile.map((i) => i.args).join('\n'), /npm prune --omit=dev/, 'dev dependencies are pruned');
+  t.match(runs.join('\n'), /npm prune --omit=dev/, 'dev dependencies are pruned');
 });
 
 t.test('the runtime stage installs every library the addon links', async (t) => {
@@ -105,7 +87,7 @@ t.test('the runtime stage installs every library the addon links', async (t) => 
   t.equal(elf.status, 0, `readelf reads the addon (build it with npm run build:addon): ${elf.stderr}`);
   const needed = [...elf.stdout.matchAll(/\(NEEDED\)\s+Shared library: \[(.+)\]/g)].map((m) => m[1] ?? '');
   t.ok(needed.includes('libbpf.so.1'), 'the addon links the system libbpf');
-  const runtimeApt = dockerfile.filter((i) => i.stage === runtimeStage && i.op === 'RUN').map((i) => i.args).join(' ');
+  const runtimeApt = runtime.runs.join(' ');
   const installed = new Set(/apt-get install -y --no-install-recommends ([\w.+\- ]+?)(?: &&|$)/.exec(runtimeApt)?.[1]?.split(/\s+/));
   // What node:20-bookworm-slim already has, because Node itself needs it.
   const base = new Set(['libc6', 'libstdc++6', 'libgcc-s1', 'zlib1g']);

@@ -188,6 +188,31 @@ t.test('rotation: the file is re-read when it changes, and a bad version refuses
   t.equal(await status('third-token'), 200, 'written again: served again');
 });
 
+t.test('requests that see a change together share one read of the file, and one warning', async (t) => {
+  const { path, token, warnings } = await tokenFile(t);
+  const { app } = setup(t, token);
+  writeFileSync(path, 'two words\n');
+  const statuses = await Promise.all(
+    Array.from({ length: 20 }, async () => (await app.inject({ method: 'GET', url: '/api/events', headers: bearer(TOKEN) })).statusCode),
+  );
+  t.same(statuses, Array.from({ length: 20 }, () => 401), 'every request is refused');
+  t.same(
+    warnings,
+    [`execwatch: --api-token-file ${path} holds characters an Authorization header cannot carry (visible ASCII only, no spaces): every events API request is refused until it holds a token\n`],
+    'the bad version is reported once',
+  );
+});
+
+t.test('a request without a token is refused before the file is looked at', async (t) => {
+  const { path, token, warnings } = await tokenFile(t);
+  const { app } = setup(t, token);
+  writeFileSync(path, '');
+  t.equal((await app.inject({ method: 'GET', url: '/api/events' })).statusCode, 401, 'no token: 401');
+  t.same(warnings, [], 'the emptied file was not read');
+  t.equal((await app.inject({ method: 'GET', url: '/api/events', headers: bearer(TOKEN) })).statusCode, 401, 'a token: 401 too');
+  t.equal(warnings.length, 1, 'that request read the file and reported it');
+});
+
 t.test('rotation of a Kubernetes Secret volume: the ..data symlink swap', async (t) => {
   // How the kubelet lays out a Secret volume: token → ..data/token, ..data → a timestamped dir.
   const dir = t.testdir({ '..2026_01_01': { token: 'old-secret\n' } });

@@ -10,6 +10,7 @@ import { buildMetricsApp } from '../src/http/metrics-app.js';
 import { startServers } from '../src/http/server.js';
 import { createMetrics } from '../src/metrics/index.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
+import { freePort } from './helpers/prometheus.js';
 
 const metricsFor = () =>
   createMetrics({
@@ -62,14 +63,6 @@ t.test('/healthz is 200 while running; /readyz follows readiness', async (t) => 
 });
 
 /** A port free right now. */
-async function freePort(host = '127.0.0.1'): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 t.test('startServers binds both listeners; a real scrape passes promtool check metrics', async (t) => {
   const metrics = metricsFor();
   const store = new EventStore({ maxEvents: 10 });

@@ -10,6 +10,7 @@ import { EventHub } from '../src/events/stream.js';
 import type { ExecEvent } from '../src/events/types.js';
 import { createMetrics } from '../src/metrics/index.js';
 import { makeEvent } from './helpers/events.js';
+import { eventually } from './helpers/poll.js';
 import { openSse, type SseFrame } from './helpers/sse.js';
 
 async function setup(t: Test, opts: { maxQueue?: number; heartbeatMs?: number; maxStreams?: number } = {}) {
@@ -154,14 +155,6 @@ function stuckClient(base: string, path = '/api/events/stream'): Promise<Socket>
 
 const bigEvent = () => makeEvent({ argv: ['x'.repeat(64 * 1024)] });
 
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 t.test('streams beyond --max-streams get 429 naming the flag; a closed one frees its place', async (t) => {
   const { base, hub } = await setup(t, { maxStreams: 2 });
   const first = await openSse(`${base}/api/events/stream`);
@@ -201,7 +194,7 @@ t.test('a client that stops reading is cut off and counted; a reading one is not
   const { base, hub, publish, overflows } = await setup(t, { maxQueue: 16 });
   const stuck = await stuckClient(base);
   const fast = await openSse(`${base}/api/events/stream`);
-  await until(() => hub.count === 2, 'both subscribed');
+  await eventually(() => hub.count === 2, 'both subscribed');
   let published = 0;
   let bytes = 0;
   // Publish in slices so the fast client's socket can drain between them, as capture would.
@@ -247,7 +240,7 @@ t.test('even a client that stopped reading does not hold shutdown', async (t) =>
   app.server.on('connection', (socket: Socket) => serverSide.push(socket));
   const stuck = await stuckClient(base);
   t.teardown(() => stuck.destroy());
-  await until(() => hub.count === 1, 'subscribed');
+  await eventually(() => hub.count === 1, 'subscribed');
   for (let i = 0; i < 200; i += 1) publish(bigEvent());
   await new Promise((r) => setTimeout(r, 50));
   t.equal(hub.count, 1, 'still subscribed: its queue is large');

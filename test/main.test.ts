@@ -1,8 +1,9 @@
 // The execwatch command as a user runs it: flags, errors, --check, --log-events and shutdown.
-import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { join } from 'node:path';
 import t from 'tap';
 import type { ExecEvent } from '../src/events/types.js';
+import { startCommand } from './helpers/command.js';
 import { bpfProgIds, ensureTracefs, kernelTest, marker, progLoaded, repoRoot, waitFor } from './helpers/kernel.js';
 
 const main = join(repoRoot, 'src', 'main.ts');
@@ -78,25 +79,15 @@ t.test('the agent on the real kernel', kernelTest(), async (t) => {
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     t.test(`--log-events prints execs; ${signal} detaches everything`, async (t) => {
-      const child = spawn(
-        process.execPath,
-        [...process.execArgv, main, '--log-events', '--metrics-address', '127.0.0.1:0', '--api-address', '127.0.0.1:0', '--node-name', 'cli-test'],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-      await waitFor(() => /events\s+http:\/\//.test(err), `the start-up lines (${err})`, 30_000);
-      t.match(err, /metrics\s+http:\/\/127\.0\.0\.1:\d+\/metrics/, 'prints the metrics URL');
-      const progs = bpfProgIds(child.pid as number);
+      const { child, pid, out, err, exited } = await startCommand(['--node-name', 'cli-test']);
+      t.match(err(), /metrics\s+http:\/\/127\.0\.0\.1:\d+\/metrics/, 'prints the metrics URL');
+      const progs = bpfProgIds(pid);
       t.ok(progs.length >= 5, `the agent holds its programs (${progs.join(',')})`);
 
       const m = marker('cli');
       spawnSync('/usr/bin/true', [m]);
-      await waitFor(() => out.includes(m), 'the JSON line of our exec');
-      const line = out.split('\n').find((l) => l.includes(m)) as string;
+      await waitFor(() => out().includes(m), 'the JSON line of our exec');
+      const line = out().split('\n').find((l) => l.includes(m)) as string;
       const event = JSON.parse(line) as ExecEvent;
       t.same(event.argv, ['/usr/bin/true', m], 'one JSON ExecEvent per exec');
       t.equal(event.node, 'cli-test', 'node name from the flag');

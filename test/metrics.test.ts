@@ -2,7 +2,7 @@
 import t from 'tap';
 import type { MetricLabel } from '../src/config.js';
 import { prefersOpenMetrics, renderOpenMetrics, scrape } from '../src/metrics/exposition.js';
-import { createMetrics, type CaptureStats, type Metrics } from '../src/metrics/index.js';
+import { createMetrics, DELAY_BUCKETS, type CaptureStats, type Metrics } from '../src/metrics/index.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
 
 const ALL_LABELS: MetricLabel[] = ['namespace', 'workload', 'pod', 'container'];
@@ -88,6 +88,7 @@ t.test('observeExec counts by pod labels and result; host processes have empty l
   t.equal(await value(metrics, 'execwatch_execs_total', { ...host, result: 'failure' }), 1, 'host failure');
   t.equal(await value(metrics, 'execwatch_execs_total', { ...host, result: 'success' }), 1, 'unresolved pod counts as empty labels');
   t.equal(await value(metrics, 'execwatch_argv_truncated_total'), 1, 'truncated argv counted');
+  t.equal(await value(metrics, 'execwatch_argv_truncated_total'), 1, 'and once only, however many scrapes');
   const bare = build();
   bare.observeExec(makeEvent({ workload: null }));
   t.equal(await value(bare, 'execwatch_execs_total', { pod: 'web-1', workload: '', result: 'success' }), 1, 'a pod without controller has an empty workload');
@@ -286,6 +287,13 @@ t.test('the other recorders: pods, enrichment, restarts, delay', async (t) => {
   t.equal(bucket(0.005), 2, '≤ 5 ms');
   t.equal(bucket(5), 3, '≤ 5 s');
   t.equal(bucket('+Inf'), 4, 'all');
+  const sample = (name: string) => delay.find((s) => s.metricName === name)?.value;
+  t.equal(sample('execwatch_event_delay_seconds_count'), 4, 'count');
+  t.equal(sample('execwatch_event_delay_seconds_sum'), 0.0005 + 0.003 + 0.2 + 7, 'sum');
+  metrics.eventDelay(0.0025);
+  const again = await samples(metrics, 'execwatch_event_delay_seconds');
+  t.equal(again.find((s) => s.labels.le === 0.0025)?.value, 2, 'a delay equal to a bound counts in that bucket');
+  t.same(again.map((s) => s.labels.le).filter((le) => le !== undefined), [...DELAY_BUCKETS, '+Inf'], 'every bound, in order');
 });
 
 t.test('Accept negotiation picks OpenMetrics only when preferred', async (t) => {

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import type { ExecEvent } from '../src/events/types.js';
-import { ensureTracefs, execHelper, kernelTest, marker, repoRoot, waitFor } from './helpers/kernel.js';
+import { watchStartup } from './helpers/command.js';
+import { ensureTracefs, execHelper, kernelTest, marker, repoRoot } from './helpers/kernel.js';
 
 const main = join(repoRoot, 'src', 'main.ts');
 /** The smallest ring the agent accepts (--ringbuf-bytes): about 110 records of a short exec. */
@@ -45,9 +46,9 @@ interface Reading {
   lost: Record<string, number>;
 }
 
-/** The agent's own accounting, from one scrape. */
+/** The agent's own accounting, from one scrape of its /metrics URL. */
 async function read(metricsUrl: string): Promise<Reading> {
-  const { body } = await get(`${metricsUrl}/metrics`);
+  const { body } = await get(metricsUrl);
   const reading: Reading = { kernel: Number.NaN, execs: 0, lost: {} };
   for (const [, name, labels, value] of body.matchAll(/^(execwatch_\w+?)(?:\{([^}]*)\})? (\S+)$/gm)) {
     if (name === 'execwatch_kernel_events_total') reading.kernel = Number(value);
@@ -62,21 +63,17 @@ const accounted = (r: Reading): number => r.execs + DOWNSTREAM.reduce((n, stage)
 t.test('a stalled agent during an exec storm: delivered + counted losses = produced, exactly', kernelTest(), async (t) => {
   ensureTracefs();
   const helper = execHelper();
+  // Without --log-events: nothing on stdout.
   const agent = spawn(
     process.execPath,
     [...process.execArgv, main, '--ringbuf-bytes', RING, '--metrics-address', '127.0.0.1:0', '--api-address', '127.0.0.1:0', '--recent-events', String(2 * EXECS)],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  let err = '';
-  agent.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) => agent.on('exit', (code) => resolve(code)));
   t.teardown(() => {
     agent.kill('SIGCONT');
     agent.kill('SIGKILL');
   });
-  await waitFor(() => /events\s+http:\/\//.test(err), `the start-up lines (${err})`, 60_000);
-  const metricsUrl = (/metrics\s+(http:\/\/\S+)\/metrics/.exec(err) as RegExpExecArray)[1] as string;
-  const apiUrl = (/events\s+(http:\/\/\S+)\//.exec(err) as RegExpExecArray)[1] as string;
+  const { metricsUrl, apiUrl, exited } = await watchStartup(agent, 60_000);
 
   const m = marker('stall');
   const storm = spawn(helper, ['burst', String(EXECS), '2', '/usr/bin/true', 'true', m], { stdio: 'ignore' });

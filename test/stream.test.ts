@@ -104,6 +104,18 @@ t.test('an event is serialized once, at delivery, however many subscribers recei
   t.equal(reads, 1, 'publishing reads the event no more');
   t.ok(sinks.every((s) => s.seqs[0] === 7 && s.chunks[0] === sinks[0]?.chunks[0]), 'every subscriber got the same frame');
   t.same(JSON.parse((sinks[0]?.chunks[0] as string).split('\n')[2]?.slice('data: '.length) as string), event, 'the frame carries the event');
+
+  // Framed once for all of them (the text read once), and not at all when none matches.
+  let framed = 0;
+  const counted = (seq: number, comm: string): EventRecord => {
+    const r = makeRecord({ seq, comm });
+    return Object.defineProperty({ ...r }, 'json', { get: () => ((framed += 1), r.json) });
+  };
+  hub.publish(counted(8, 'true'));
+  t.equal(framed, 1, 'one frame for 50 subscribers');
+  t.ok(sinks.every((s) => s.seqs[1] === 8), 'and every one got it');
+  hub.publish(counted(9, 'false'));
+  t.equal(framed, 1, 'no frame when no subscriber matches');
 });
 
 t.test('replay is written before live events and is not bounded by the queue', async (t) => {

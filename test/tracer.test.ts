@@ -42,7 +42,8 @@ function fakeBinding(opts: { attachThrows?: Error; offsetNs?: bigint } = {}) {
     }
     stats() {
       if (this.statsThrows) throw new Error('stats: Bad file descriptor');
-      return { counters: { ...this.counters }, attached: this.#attached };
+      // A fresh array each call, as the addon returns.
+      return { counters: { ...this.counters }, attached: [...this.#attached] };
     }
     close(): void {
       this.closes += 1;
@@ -69,6 +70,7 @@ t.test('start opens the object with the options, attaches, and returns the progr
   t.same(made[0]?.options, { objectPath: '/x/execwatch.bpf.o', argvMaxBytes: 4096, ringbufBytes: 1 << 20 }, 'native options');
   t.same(tracer.stats().attached, PROGRAMS, 'stats list them');
   t.same(tracer.attached, PROGRAMS, 'and so does attached, without a stats read');
+  t.equal(tracer.stats().attached, tracer.attached, 'the very list attached returns: /metrics and /readyz agree');
   t.throws(() => tracer.start(), /already started/, 'a second start is refused');
   tracer.close();
   t.same(tracer.attached, [], 'nothing attached after close');

@@ -22,7 +22,13 @@ export const CAPABILITY_NAMES = [
   'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
 ] as const;
 
-const CAP_BPF = 39n;
+/** The capability numbers the agent reasons about (linux/capability.h); names from CAPABILITY_NAMES. */
+export const CAP_SYS_ADMIN = 21;
+export const CAP_PERFMON = 38;
+export const CAP_BPF = 39;
+
+/** The bit of one capability in a mask. */
+export const capabilityBit = (cap: number): bigint => 1n << BigInt(cap);
 
 /** The names of the capabilities in a mask; numbers this table does not know yet as CAP_<n>. */
 export function capabilityNames(mask: bigint): string[] {
@@ -39,13 +45,18 @@ export interface ThreadCapabilities {
   name: string;
   effective: bigint;
   permitted: bigint;
-  bounding: bigint;
+}
+
+/** A capability mask line of /proc/PID/status (CapEff, CapPrm…) in hex, or null when absent. */
+export function parseCapabilityField(status: string, field: string): bigint | null {
+  const m = new RegExp(`^${field}:\\s*([0-9a-fA-F]+)$`, 'm').exec(status);
+  return m ? BigInt(`0x${m[1]}`) : null;
 }
 
 function capField(status: string, field: string): bigint {
-  const m = new RegExp(`^${field}:\\s*([0-9a-f]+)$`, 'm').exec(status);
-  if (!m) throw new Error(`no ${field} line in a thread's status`);
-  return BigInt(`0x${m[1]}`);
+  const mask = parseCapabilityField(status, field);
+  if (mask === null) throw new Error(`no ${field} line in a thread's status`);
+  return mask;
 }
 
 /** The capabilities of every thread of a process (default: this one), under `root`'s /proc. */
@@ -64,7 +75,6 @@ export function threadCapabilities(pid: number | 'self' = 'self', root = '/'): T
       name: /^Name:\s*(.*)$/m.exec(status)?.[1] ?? '',
       effective: capField(status, 'CapEff'),
       permitted: capField(status, 'CapPrm'),
-      bounding: capField(status, 'CapBnd'),
     });
   }
   return threads;
@@ -90,7 +100,7 @@ export function dropCapabilities(
   root = '/',
 ): DropReport {
   const before = threadCapabilities('self', root).reduce((all, t) => all | t.permitted, 0n);
-  const keep = binding.bpfRefusesUnprivileged() ? 1n << CAP_BPF : 0n;
+  const keep = binding.bpfRefusesUnprivileged() ? capabilityBit(CAP_BPF) : 0n;
   const result = binding.dropCapabilities(keep);
   const held = threadCapabilities('self', root).filter((t) => ((t.effective | t.permitted) & ~keep) !== 0n);
   if (held.length > 0) {
@@ -100,7 +110,7 @@ export function dropCapabilities(
   return {
     threads: result.threads,
     dropped: capabilityNames(before & ~keep),
-    kept: (before & keep) !== 0n ? ['CAP_BPF (this kernel refuses bpf(2) to unprivileged callers: the loss counters need it)'] : [],
+    kept: (before & keep) !== 0n ? [`${CAPABILITY_NAMES[CAP_BPF]} (this kernel refuses bpf(2) to unprivileged callers: the loss counters need it)`] : [],
     boundingSetCleared: result.boundingSetCleared,
   };
 }

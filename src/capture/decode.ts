@@ -8,7 +8,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { DecodedEvent, type DecodedFront } from '../events/decoded.js';
-import { NODE_JSON_MAX, plainNodeJson } from '../events/json.js';
+import { ARGV_KEY, NODE_JSON_MAX, plainNodeJson } from '../events/json.js';
 import type { ExecEvent } from '../events/types.js';
 
 /** sizeof(struct execwatch_record): EXECWATCH_HEADER_SIZE. */
@@ -102,12 +102,6 @@ function splitNs(wallNs: bigint): [second: number, nanos: number] {
   return [second, nanos];
 }
 
-/** Wall-clock ns since the epoch → `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` (UTC, POSIX: no leap seconds). */
-export function formatTimeNs(wallNs: bigint): string {
-  const [second, nanos] = splitNs(wallNs);
-  return formatTime(second, nanos);
-}
-
 // boot_ns + offset, without BigInt work per event: boot_ns is hi·2^32 + lo, and hi·2^32 + offset
 // is split into seconds and nanoseconds once per value of hi (every 4.3 s) and of the offset (read
 // once per batch). lo (< 2^32) plus those nanoseconds stays far below 2^53: exact in a double.
@@ -116,8 +110,14 @@ let baseOffsetNs = 0n;
 let baseSecond = 0;
 let baseNanos = 0;
 
-/** The wall-clock time of boot_ns hi·2^32 + lo: its RFC 3339 text and its epoch milliseconds. */
-function wallTime(hi: number, lo: number, offsetNs: bigint): [time: string, ms: number] {
+/** The epoch milliseconds of the last wallTime() (no array per event to return both). */
+let wallMs = 0;
+
+/**
+ * The wall-clock time of boot_ns hi·2^32 + lo as RFC 3339 UTC with nanoseconds (POSIX: no leap
+ * seconds); its epoch milliseconds are left in wallMs.
+ */
+function wallTime(hi: number, lo: number, offsetNs: bigint): string {
   if (hi !== baseHi || offsetNs !== baseOffsetNs) {
     [baseSecond, baseNanos] = splitNs((BigInt(hi) << 32n) + offsetNs);
     baseHi = hi;
@@ -129,7 +129,8 @@ function wallTime(hi: number, lo: number, offsetNs: bigint): [time: string, ms: 
   const nanos = sum - carry * 1e9;
   // nanos / 1e9 is the double Number(".nnnnnnnnn") parses to: the same value filter.ts's timeMs
   // gives for the text, bit for bit.
-  return [formatTime(second, nanos), second * 1000 + (nanos / 1e9) * 1000];
+  wallMs = second * 1000 + (nanos / 1e9) * 1000;
+  return formatTime(second, nanos);
 }
 
 /** True when every byte of buf[start, end) is below 0x80. */
@@ -238,12 +239,6 @@ function putArgv(buf: Buffer, start: number, end: number, p: number): number {
   return p + 2;
 }
 
-/** The JSON of the arguments in buf[start, end), written from the bytes, or undefined (putArgv). */
-function argvJson(buf: Buffer, start: number, end: number): string | undefined {
-  const p = putArgv(buf, start, end, 0);
-  return p < 0 ? undefined : scratch.toString('latin1', 0, p);
-}
-
 const bool = (value: boolean): string => (value ? 'true' : 'false');
 
 /** The front text, and comm, parentComm and filename, whose texts it holds as they are. */
@@ -282,25 +277,22 @@ function commOf(cut: string, buf: Buffer, start: number): string {
 function frontJson(
   buf: Buffer,
   at: number,
+  e: DecodedEvent,
   filenameStart: number,
   filenameEnd: number,
   argvEnd: number,
-  flags: number,
-  seq: number,
-  time: string,
-  node: string,
 ): Front | undefined {
-  const name = plainNodeJson(node);
+  const name = plainNodeJson(e.node);
   if (name === null) return undefined;
   // A filename_len beyond the kernel's bound (a corrupt record) would not fit the scratch.
   if (filenameEnd - filenameStart > FILENAME_MAX) return undefined;
-  let p = putUint(seq, put('{"seq":', 0));
-  p = put(name, put('","node":', put(time, put(',"time":"', p))));
-  p = putUint(buf.readUInt32LE(at + O.pid), put(',"pid":', p));
-  p = putUint(buf.readUInt32LE(at + O.tid), put(',"tid":', p));
-  p = putUint(buf.readUInt32LE(at + O.ppid), put(',"ppid":', p));
-  p = putUint(buf.readUInt32LE(at + O.uid), put(',"uid":', p));
-  p = putUint(buf.readUInt32LE(at + O.gid), put(',"gid":', p));
+  let p = putUint(e.seq, put('{"seq":', 0));
+  p = put(name, put('","node":', put(e.time, put(',"time":"', p))));
+  p = putUint(e.pid, put(',"pid":', p));
+  p = putUint(e.tid, put(',"tid":', p));
+  p = putUint(e.ppid, put(',"ppid":', p));
+  p = putUint(e.uid, put(',"uid":', p));
+  p = putUint(e.gid, put(',"gid":', p));
   const comm = at + O.comm;
   const commAt = put(',"comm":"', p);
   const commEnd = putPlain(buf, comm, comm + fieldLength(buf, comm, COMM_LEN), commAt);
@@ -312,18 +304,17 @@ function frontJson(
   const filenameAt = put('","filename":"', parentCommEnd);
   const filenameEndAt = putPlain(buf, filenameStart, filenameEnd, filenameAt);
   if (filenameEndAt < 0) return undefined;
-  const argvAt = put('","argv":', filenameEndAt);
+  const argvAt = put(ARGV_KEY, put('"', filenameEndAt));
   const argvEndAt = putArgv(buf, filenameEnd, argvEnd, argvAt);
   if (argvEndAt < 0) return undefined;
-  p = putUint(buf.readUInt32LE(at + O.argc), put(',"argc":', argvEndAt));
-  p = put(bool((flags & FLAGS.ARGV_TRUNCATED) !== 0), put(',"argvTruncated":', p));
-  p = put(bool((flags & FLAGS.FILENAME_TRUNCATED) !== 0), put(',"filenameTruncated":', p));
-  const retval = buf.readInt32LE(at + O.retval);
+  p = putUint(e.argc, put(',"argc":', argvEndAt));
+  p = put(bool(e.argvTruncated), put(',"argvTruncated":', p));
+  p = put(bool(e.filenameTruncated), put(',"filenameTruncated":', p));
   p = put(',"retval":', p);
-  p = retval < 0 ? putUint(-retval, put('-', p)) : putUint(retval, p);
-  p = put(bool((flags & FLAGS.FILELESS) !== 0), put(',"fileless":', p));
-  p = put(bool((flags & FLAGS.EXECVEAT) !== 0), put(',"execveat":', p));
-  p = put(bool((flags & FLAGS.READ_ERROR) !== 0), put(',"readError":', p));
+  p = e.retval < 0 ? putUint(-e.retval, put('-', p)) : putUint(e.retval, p);
+  p = put(bool(e.fileless), put(',"fileless":', p));
+  p = put(bool(e.execveat), put(',"execveat":', p));
+  p = put(bool(e.readError), put(',"readError":', p));
   const text = scratch.toString('latin1', 0, p);
   // The texts are plain: each is its JSON without the quotes (cheaper to cut than to decode).
   return {
@@ -341,8 +332,8 @@ function frontJson(
 interface CgroupText {
   leafLength: number;
   parentLength: number;
-  /** The record's flags: EXECWATCH_F_CGROUP_V1 set when the names are cgroup v1's. */
-  flags: number;
+  /** The names are cgroup v1's (EXECWATCH_F_CGROUP_V1). */
+  v1: boolean;
   /** The leaf name's bytes, then the parent's. */
   bytes: Buffer;
   cgroupId: string;
@@ -366,7 +357,7 @@ function fieldIs(buf: Buffer, start: number, size: number, bytes: Buffer, from: 
   return (length === size || buf[start + length] === 0) && buf.compare(bytes, from, from + length, start, start + length) === 0;
 }
 
-function cgroupText(buf: Buffer, at: number, flags: number): CgroupText {
+function cgroupText(buf: Buffer, at: number, v1: boolean): CgroupText {
   // The id as a number while exact (cgroup ids stay far below 2^53), else its decimal text.
   const hi = buf.readUInt32LE(at + O.cgroup_id + 4);
   const key = hi < 0x200000 ? hi * 0x1_0000_0000 + buf.readUInt32LE(at + O.cgroup_id) : buf.readBigUInt64LE(at + O.cgroup_id).toString();
@@ -375,7 +366,7 @@ function cgroupText(buf: Buffer, at: number, flags: number): CgroupText {
   const hit = cgroupTexts.get(key);
   if (
     hit !== undefined &&
-    (((flags | hit.flags) & FLAGS.CGROUP_V1) === 0 ||
+    (!(v1 || hit.v1) ||
       (fieldIs(buf, leafAt, CGROUP_LEAF_LEN, hit.bytes, 0, hit.leafLength) &&
         fieldIs(buf, parentAt, CGROUP_PARENT_LEN, hit.bytes, hit.leafLength, hit.parentLength)))
   ) {
@@ -386,7 +377,7 @@ function cgroupText(buf: Buffer, at: number, flags: number): CgroupText {
   const text: CgroupText = {
     leafLength,
     parentLength,
-    flags,
+    v1,
     bytes: Buffer.concat([buf.subarray(leafAt, leafAt + leafLength), buf.subarray(parentAt, parentAt + parentLength)]),
     cgroupId: String(key),
     cgroup: buf.toString('utf8', leafAt, leafAt + leafLength),
@@ -398,40 +389,21 @@ function cgroupText(buf: Buffer, at: number, flags: number): CgroupText {
 }
 
 /** One framed record; bootHi and bootLo are its boot_ns's two 32-bit halves. */
-function decodeRecord(buf: Buffer, at: number, ctx: DecodeContext, bootHi: number, bootLo: number): DecodedEvent {
+function decodeRecord(
+  buf: Buffer,
+  at: number,
+  ctx: DecodeContext,
+  bootHi: number,
+  bootLo: number,
+  filenameLen: number,
+  argvLen: number,
+): DecodedEvent {
   const flags = buf.readUInt32LE(at + O.flags);
   const filenameStart = at + HEADER_SIZE;
-  const filenameEnd = filenameStart + buf.readUInt16LE(at + O.filename_len);
-  const argvEnd = filenameEnd + buf.readUInt32LE(at + O.argv_len);
-  const [time, timeMs] = wallTime(bootHi, bootLo, ctx.bootOffsetNs);
-  const seq = ctx.nextSeq();
-
-  // Usually every text is plain ASCII and the JSON up to readError is written here at once.
-  const front = frontJson(buf, at, filenameStart, filenameEnd, argvEnd, flags, seq, time, ctx.node);
-  let event: DecodedEvent;
-  let filenameValid = true;
-  let argvValid = true;
-  if (front !== undefined) {
-    event = new DecodedEvent(seq, time, timeMs, ctx.node, front);
-    event.comm = front.comm;
-    event.parentComm = front.parentComm;
-    event.filename = front.filename;
-  } else {
-    // ASCII is valid UTF-8 and decodes fastest as latin1.
-    const filenameAscii = isAscii(buf, filenameStart, filenameEnd);
-    filenameValid = filenameAscii || isUtf8(buf.subarray(filenameStart, filenameEnd));
-    // argv straight to its JSON when no byte needs escaping, else as strings (bad bytes → U+FFFD).
-    let argv: string | string[] | undefined = argvJson(buf, filenameEnd, argvEnd);
-    if (argv === undefined) {
-      const argvAscii = isAscii(buf, filenameEnd, argvEnd);
-      argvValid = argvAscii || isUtf8(buf.subarray(filenameEnd, argvEnd));
-      argv = splitArgs(buf, filenameEnd, argvEnd, argvAscii ? 'latin1' : 'utf8');
-    }
-    event = new DecodedEvent(seq, time, timeMs, ctx.node, argv);
-    event.comm = fixedString(buf, at + O.comm, COMM_LEN);
-    event.parentComm = fixedString(buf, at + O.parent_comm, COMM_LEN);
-    event.filename = buf.toString(filenameAscii ? 'latin1' : 'utf8', filenameStart, filenameEnd);
-  }
+  const filenameEnd = filenameStart + filenameLen;
+  const argvEnd = filenameEnd + argvLen;
+  const time = wallTime(bootHi, bootLo, ctx.bootOffsetNs);
+  const event = new DecodedEvent(ctx.nextSeq(), time, wallMs, ctx.node);
   event.pid = buf.readUInt32LE(at + O.pid);
   event.tid = buf.readUInt32LE(at + O.tid);
   event.ppid = buf.readUInt32LE(at + O.ppid);
@@ -444,7 +416,28 @@ function decodeRecord(buf: Buffer, at: number, ctx: DecodeContext, bootHi: numbe
   event.fileless = (flags & FLAGS.FILELESS) !== 0;
   event.execveat = (flags & FLAGS.EXECVEAT) !== 0;
   event.readError = (flags & FLAGS.READ_ERROR) !== 0;
-  const cgroup = cgroupText(buf, at, flags);
+
+  // Usually every text is plain ASCII and the JSON up to readError is written here at once.
+  const front = frontJson(buf, at, event, filenameStart, filenameEnd, argvEnd);
+  let filenameValid = true;
+  let argvValid = true;
+  if (front !== undefined) {
+    DecodedEvent.keepFront(event, front);
+    event.comm = front.comm;
+    event.parentComm = front.parentComm;
+    event.filename = front.filename;
+  } else {
+    // ASCII is valid UTF-8 and decodes fastest as latin1; bad bytes become U+FFFD.
+    const filenameAscii = isAscii(buf, filenameStart, filenameEnd);
+    filenameValid = filenameAscii || isUtf8(buf.subarray(filenameStart, filenameEnd));
+    const argvAscii = isAscii(buf, filenameEnd, argvEnd);
+    argvValid = argvAscii || isUtf8(buf.subarray(filenameEnd, argvEnd));
+    event.argv = splitArgs(buf, filenameEnd, argvEnd, argvAscii ? 'latin1' : 'utf8');
+    event.comm = fixedString(buf, at + O.comm, COMM_LEN);
+    event.parentComm = fixedString(buf, at + O.parent_comm, COMM_LEN);
+    event.filename = buf.toString(filenameAscii ? 'latin1' : 'utf8', filenameStart, filenameEnd);
+  }
+  const cgroup = cgroupText(buf, at, (flags & FLAGS.CGROUP_V1) !== 0);
   event.cgroupId = cgroup.cgroupId;
   event.cgroup = cgroup.cgroup;
   event.cgroupParent = cgroup.cgroupParent;
@@ -471,12 +464,13 @@ export function decodeBatch(
   for (let at = 0; at < batch.length; ) {
     if (batch.length - at < HEADER_SIZE) return { decoded, malformed: 1 };
     const recordLen = batch.readUInt32LE(at + O.record_len);
-    const contentLen = HEADER_SIZE + batch.readUInt16LE(at + O.filename_len) + batch.readUInt32LE(at + O.argv_len);
-    if (recordLen % 8 !== 0 || contentLen > recordLen || recordLen > batch.length - at) return { decoded, malformed: 1 };
+    const filenameLen = batch.readUInt16LE(at + O.filename_len);
+    const argvLen = batch.readUInt32LE(at + O.argv_len);
+    if (recordLen % 8 !== 0 || HEADER_SIZE + filenameLen + argvLen > recordLen || recordLen > batch.length - at) return { decoded, malformed: 1 };
     const bootHi = batch.readUInt32LE(at + O.boot_ns + 4);
     const bootLo = batch.readUInt32LE(at + O.boot_ns);
     // boot_ns as a double: exact up to 2^53 ns of uptime (104 days), within 0.1 µs for centuries after.
-    emit(decodeRecord(batch, at, ctx, bootHi, bootLo), bootHi * 0x1_0000_0000 + bootLo);
+    emit(decodeRecord(batch, at, ctx, bootHi, bootLo, filenameLen, argvLen), bootHi * 0x1_0000_0000 + bootLo);
     decoded += 1;
     at += recordLen;
   }

@@ -6,11 +6,7 @@
  */
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-
-/** Capability numbers from linux/capability.h. */
-const CAP_SYS_ADMIN = 21;
-const CAP_PERFMON = 38;
-const CAP_BPF = 39;
+import { CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN, CAPABILITY_NAMES, capabilityBit, parseCapabilityField } from './capabilities.js';
 
 /** CAP_BPF, CAP_PERFMON and the BPF ring buffer all arrived in Linux 5.8. */
 const MIN_KERNEL = [5, 8] as const;
@@ -73,19 +69,18 @@ export function findMount(mountinfoText: string, fstype: string): string | null 
   return parseMountinfo(mountinfoText).find((m) => m.fstype === fstype)?.mountPoint ?? null;
 }
 
-/** Major and minor of a kernel release such as '6.18.44-fc-v669' or '5.4.0-150-generic'. */
+/** Major and minor of a kernel release (trimmed) such as '6.18.44-fc-v669' or '5.4.0-150-generic'. */
 export function parseKernelRelease(release: string): [number, number] | null {
-  const m = /^(\d+)\.(\d+)/.exec(release.trim());
+  const m = /^(\d+)\.(\d+)/.exec(release);
   return m ? [Number(m[1]), Number(m[2])] : null;
 }
 
 /** The effective capability set from /proc/PID/status, or null when absent. */
 export function parseCapEff(statusText: string): bigint | null {
-  const m = /^CapEff:\s*([0-9a-fA-F]+)$/m.exec(statusText);
-  return m ? BigInt(`0x${m[1]}`) : null;
+  return parseCapabilityField(statusText, 'CapEff');
 }
 
-const has = (caps: bigint, cap: number) => (caps & (1n << BigInt(cap))) !== 0n;
+const has = (caps: bigint, cap: number) => (caps & capabilityBit(cap)) !== 0n;
 
 /** The file's text, or the error code (ENOENT, EACCES…) when it cannot be read. */
 async function readText(file: string): Promise<{ text: string } | { error: string }> {
@@ -99,19 +94,20 @@ async function readText(file: string): Promise<{ text: string } | { error: strin
 
 function privilegeProblem(caps: bigint): string | null {
   if (has(caps, CAP_SYS_ADMIN)) return null;
-  const missing = [CAP_BPF, CAP_PERFMON].filter((cap) => !has(caps, cap)).map((cap) => (cap === CAP_BPF ? 'CAP_BPF' : 'CAP_PERFMON'));
+  const missing = [CAP_BPF, CAP_PERFMON].filter((cap) => !has(caps, cap)).map((cap) => CAPABILITY_NAMES[cap]);
   if (missing.length === 0) return null;
   return (
-    `missing privileges: ${missing.join(' and ')} (or CAP_SYS_ADMIN) ${missing.length > 1 ? 'are' : 'is'} required to load eBPF ` +
+    `missing privileges: ${missing.join(' and ')} (or ${CAPABILITY_NAMES[CAP_SYS_ADMIN]}) ${missing.length > 1 ? 'are' : 'is'} required to load eBPF ` +
     "programs — run as root (sudo npm start), or in Kubernetes with the chart's securityContext"
   );
 }
 
+/** `release` as uname -r prints it, already trimmed. */
 function kernelProblem(release: string): string | null {
   const version = parseKernelRelease(release);
   const [major, minor] = MIN_KERNEL;
   if (version && (version[0] > major || (version[0] === major && version[1] >= minor))) return null;
-  const found = version ? `Linux ${release.trim()} is too old` : `unrecognised kernel release "${release.trim()}"`;
+  const found = version ? `Linux ${release} is too old` : `unrecognised kernel release "${release}"`;
   return `${found}: execwatch needs Linux ${major}.${minor} or newer (BPF ring buffer and CAP_BPF)`;
 }
 
@@ -141,7 +137,7 @@ export async function checkRequirements(opts: RequirementsOptions = {}): Promise
   if ('error' in release) problems.push(`cannot read the kernel version from /proc/sys/kernel/osrelease (${release.error})`);
   else {
     kernelRelease = release.text.trim();
-    const problem = kernelProblem(release.text);
+    const problem = kernelProblem(kernelRelease);
     if (problem) problems.push(problem);
   }
 

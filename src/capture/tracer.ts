@@ -18,7 +18,8 @@ export interface TracerOptions {
 /** Capture-side counters and state, read at scrape time. */
 export interface CaptureStats {
   counters: NativeCounters;
-  attached: string[];
+  /** The programs attached now: the same list as Tracer.attached, which /readyz reads. */
+  attached: readonly string[];
   /** Records that could not be framed or decoded (each such record is lost). */
   decodeErrors: number;
   /** Decoded events the pipeline threw on (each such event is lost). */
@@ -98,12 +99,8 @@ export class Tracer {
   }
 
   stats(): CaptureStats {
-    if (this.#native) {
-      const { counters, attached } = this.#native.stats();
-      this.#lastCounters = counters;
-      return { counters, attached, decodeErrors: this.#decodeErrors, pipelineErrors: this.#pipelineErrors };
-    }
-    return { counters: this.#lastCounters, attached: [], decodeErrors: this.#decodeErrors, pipelineErrors: this.#pipelineErrors };
+    if (this.#native) this.#lastCounters = this.#native.stats().counters;
+    return { counters: this.#lastCounters, attached: this.#attached, decodeErrors: this.#decodeErrors, pipelineErrors: this.#pipelineErrors };
   }
 
   /** Detaches every program and frees the ring buffer. Idempotent. */

@@ -1,15 +1,12 @@
 /**
- * An ExecEvent as the decoder builds it. Its argv usually stays JSON text the decoder wrote
- * straight from the record's bytes: the event record (record.ts) needs exactly that text, and
+ * An ExecEvent as the decoder builds it. When every text of the record is plain ASCII the decoder
+ * writes the event's JSON from `{` through `"readError":…` (argv included) straight from the
+ * bytes: the front text. The event record (record.ts) begins with exactly that text, and
  * splitting the arguments into strings only to serialize them again cost more than the rest of
  * decoding. The array is made on first access (redaction that changed an argument assigns one,
  * tests read it) and from then on is the truth: the text is dropped, since the caller may change
- * the array.
- *
- * Most often the decoder wrote more: the front text, every field it alone decides (seq through
- * readError, argv included) as the record's JSON begins. That text stands for those fields as
- * decoded; the pipeline changes only argv after decoding (redaction, through the setter, which
- * drops the text) and the cgroup and pod fields, which come after it.
+ * the array. The text stands for the fields as decoded; the pipeline changes only argv after
+ * decoding and the cgroup and pod fields, which come after it.
  *
  * Every ExecEvent field other than argv is a plain own property, in the order the JSON has them.
  */
@@ -59,29 +56,24 @@ export class DecodedEvent implements ExecEvent {
   declare argvBase64?: string;
   declare filenameBase64?: string;
 
-  #argv: string[] | undefined;
-  /** argv as JSON while #argv has not been made (when there is no front text). */
-  #argvJson: string | undefined;
-  /** The front text while #argv has not been made. */
+  #argv: string[] = [];
+  /** The front text while the array has not been made. */
   #front: DecodedFront | undefined;
   /** `time` in milliseconds since the epoch, as filter.ts timeMs would parse it. */
   readonly #timeMs: number;
 
-  /** `argv` is the array, its JSON text (an array of strings, exactly), or the front text. */
-  constructor(seq: number, time: string, timeMs: number, node: string, argv: string[] | string | DecodedFront) {
+  /** argv is given afterwards: the array (the setter) or the front text (keepFront). */
+  constructor(seq: number, time: string, timeMs: number, node: string) {
     this.seq = seq;
     this.time = time;
     this.node = node;
     this.#timeMs = timeMs;
-    if (typeof argv === 'string') this.#argvJson = argv;
-    else if (Array.isArray(argv)) this.#argv = argv;
-    else this.#front = argv;
   }
 
   get argv(): string[] {
-    if (this.#argv === undefined) {
-      this.#argv = JSON.parse(DecodedEvent.argvJson(this) as string) as string[];
-      this.#argvJson = undefined;
+    const front = this.#front;
+    if (front !== undefined) {
+      this.#argv = JSON.parse(front.text.slice(front.argvAt, front.argvEnd)) as string[];
       this.#front = undefined;
     }
     return this.#argv;
@@ -89,7 +81,6 @@ export class DecodedEvent implements ExecEvent {
 
   set argv(argv: string[]) {
     this.#argv = argv;
-    this.#argvJson = undefined;
     this.#front = undefined;
   }
 
@@ -99,11 +90,15 @@ export class DecodedEvent implements ExecEvent {
     return { seq, time, node, pid, tid, ppid, uid, gid, comm, parentComm, filename, argv: this.argv, ...rest };
   }
 
+  /** Gives the event the decoder's front text: until the array is asked for, argv is its JSON there. */
+  static keepFront(event: DecodedEvent, front: DecodedFront): void {
+    event.#front = front;
+  }
+
   /** argv's JSON text when the decoder wrote it and nobody has asked for the array since. */
   static argvJson(event: ExecEvent): string | undefined {
-    if (!(#front in event)) return undefined;
-    const front = event.#front;
-    return front === undefined ? event.#argvJson : front.text.slice(front.argvAt, front.argvEnd);
+    const front = DecodedEvent.front(event);
+    return front === undefined ? undefined : front.text.slice(front.argvAt, front.argvEnd);
   }
 
   /** The front text when the decoder wrote it and nobody has asked for the array since. */

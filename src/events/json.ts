@@ -11,7 +11,6 @@
  * and `filename` filters search there) and put the decoder's front text (seq through the flags,
  * src/events/decoded.ts) before the last part.
  */
-import { DecodedEvent } from './decoded.js';
 import type { ExecEvent } from './types.js';
 
 const str = JSON.stringify;
@@ -59,10 +58,8 @@ export function plainNodeJson(node: string): string | null {
 /** The text up to and including `"filename":`. */
 export function jsonHead(e: ExecEvent): string {
   refreshNode(e.node);
-  // The decoder's time is digits and `-:.TZ`: nothing to escape.
-  const time = e instanceof DecodedEvent ? `"${e.time}"` : str(e.time);
   return (
-    `{"seq":${e.seq},"time":${time},"node":${lastNodeJson},"pid":${e.pid},"tid":${e.tid},"ppid":${e.ppid}` +
+    `{"seq":${e.seq},"time":${str(e.time)},"node":${lastNodeJson},"pid":${e.pid},"tid":${e.tid},"ppid":${e.ppid}` +
     `,"uid":${e.uid},"gid":${e.gid},"comm":${str(e.comm)},"parentComm":${str(e.parentComm)},"filename":`
   );
 }

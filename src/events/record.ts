@@ -60,7 +60,7 @@ export function eventRecord(e: ExecEvent): EventRecord {
   }
   const head = jsonHead(e);
   const filename = JSON.stringify(e.filename);
-  const argv = DecodedEvent.argvJson(e) ?? JSON.stringify(e.argv);
+  const argv = JSON.stringify(e.argv);
   const json = `${head}${filename}${ARGV_KEY}${argv}${jsonFlags(e)}${jsonPlace(e)}`;
   const filenameAt = head.length + 1;
   const argvAt = head.length + filename.length + ARGV_KEY.length;

@@ -33,14 +33,16 @@ async function versionOf(path: string): Promise<string> {
 /**
  * Reads the token file (trimmed); a missing, unreadable, empty or malformed file stops start-up
  * with a ConfigError naming --api-token-file. Later, each current() stats the file (cheap) and
- * re-reads it when it changed. A later bad version refuses every request (fail closed) until the
- * file is fixed; `stderr` hears of it once per version, without the token.
+ * re-reads it when it changed; requests that see the change together share that one read. A later
+ * bad version refuses every request (fail closed) until the file is fixed; `stderr` hears of it
+ * once per version, without the token.
  */
 export async function openApiToken(path: string, stderr: { write(line: string): unknown }): Promise<ApiToken> {
-  const load = async (): Promise<{ version: string; token: string | null; problem: string | null }> => {
-    let version = 'missing';
+  type State = { version: string; token: string | null; problem: string | null };
+  const currentVersion = () => versionOf(path).catch(() => 'missing');
+  /** Reads the file, whose version (stat) the caller has just taken. */
+  const load = async (version: string): Promise<State> => {
     try {
-      version = await versionOf(path);
       const token = (await readFile(path, 'utf8')).trim();
       const problem = problemOf(token);
       return { version, token: problem === null ? token : null, problem };
@@ -48,20 +50,28 @@ export async function openApiToken(path: string, stderr: { write(line: string): 
       return { version, token: null, problem: `cannot be read (${(err as NodeJS.ErrnoException).code})` };
     }
   };
-  let state = await load();
+  let state = await load(await currentVersion());
   if (state.problem !== null) {
     throw new ConfigError(`--api-token-file: ${JSON.stringify(path)} ${state.problem} (a readable file holding the token)`);
   }
+  /** The re-read under way, shared by every request that saw the file change meanwhile. */
+  let pending: Promise<State> | null = null;
   return {
     async current() {
-      const version = await versionOf(path).catch(() => 'missing');
-      if (version !== state.version) {
-        state = await load();
-        if (state.problem !== null) {
-          stderr.write(`execwatch: --api-token-file ${path} ${state.problem}: every events API request is refused until it holds a token\n`);
-        }
-      }
-      return state.token;
+      const version = await currentVersion();
+      if (version === state.version) return state.token;
+      pending ??= load(version)
+        .then((next) => {
+          state = next;
+          if (next.problem !== null) {
+            stderr.write(`execwatch: --api-token-file ${path} ${next.problem}: every events API request is refused until it holds a token\n`);
+          }
+          return next;
+        })
+        .finally(() => {
+          pending = null;
+        });
+      return (await pending).token;
     },
   };
 }
@@ -82,8 +92,11 @@ export function sameToken(given: string, expected: string): boolean {
 export function requireToken(token: ApiToken) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const given = bearerOf(request.headers.authorization);
-    const expected = await token.current();
-    if (given !== null && expected !== null && sameToken(given, expected)) return;
+    // Without a token there is nothing to compare: the file is not even looked at.
+    if (given !== null) {
+      const expected = await token.current();
+      if (expected !== null && sameToken(given, expected)) return;
+    }
     // RFC 6750 §3: say which scheme, and whether a token was sent but refused.
     const challenge = given === null ? 'Bearer realm="execwatch"' : 'Bearer realm="execwatch", error="invalid_token"';
     const message = given === null

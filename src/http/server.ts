@@ -3,7 +3,7 @@
  * events plugin's preClose hook), so they never hold shutdown.
  */
 import type { AddressInfo } from 'node:net';
-import type { ListenAddress, LogLevel } from '../config.js';
+import { formatHostPort, type ListenAddress, type LogLevel } from '../config.js';
 import type { EventStore } from '../events/store.js';
 import type { EventHub } from '../events/stream.js';
 import type { Metrics } from '../metrics/index.js';
@@ -40,8 +40,7 @@ async function listen(app: App, address: ListenAddress): Promise<string> {
   await app.listen({ host: address.host, port: address.port });
   // A TCP listener's address() is always an AddressInfo (a string only for pipes).
   const { port } = app.server.address() as AddressInfo;
-  const host = address.host.includes(':') ? `[${address.host}]` : address.host;
-  return `http://${host}:${port}`;
+  return `http://${formatHostPort(address.host, port)}`;
 }
 
 /** Listens on both addresses; if the second fails, the first is closed before rethrowing. */

@@ -36,12 +36,10 @@ export function formatDelay(ms: number): string {
  * each request through a fresh library Watch of its own, to hold that request's connection.
  */
 export class IdleWatch extends Watch {
-  readonly #kubeConfig: KubeConfig;
   readonly #hooks: WatchHooks;
 
   constructor(kubeConfig: KubeConfig, hooks: WatchHooks) {
     super(kubeConfig);
-    this.#kubeConfig = kubeConfig;
     this.#hooks = hooks;
   }
 
@@ -79,10 +77,10 @@ export class IdleWatch extends Watch {
     };
     // The library's Watch uses these two methods of its configuration; this one also keeps the
     // request's agent, the handle on its connection, and starts the clock as the request leaves.
-    const config = {
-      getCurrentCluster: () => this.#kubeConfig.getCurrentCluster(),
+    const tracked = {
+      getCurrentCluster: () => this.config.getCurrentCluster(),
       applyToFetchOptions: async (opts: Parameters<KubeConfig['applyToFetchOptions']>[0]) => {
-        const init = await this.#kubeConfig.applyToFetchOptions(opts);
+        const init = await this.config.applyToFetchOptions(opts);
         agent = init.agent as Agent;
         arm();
         return init;
@@ -92,7 +90,7 @@ export class IdleWatch extends Watch {
     // The server ends the watch after 5–10 min (spread, so agents do not all resume at once).
     const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
     try {
-      const controller = await new Watch(config).watch(path, { ...params, allowWatchBookmarks: true, timeoutSeconds }, onEvent, onEnd);
+      const controller = await new Watch(tracked).watch(path, { ...params, allowWatchBookmarks: true, timeoutSeconds }, onEvent, onEnd);
       if (!failed) this.#hooks.answered();
       // Answered: from now on the clock measures the silence between events.
       arm();

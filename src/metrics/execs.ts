@@ -94,12 +94,15 @@ export class ExecSeries {
 
   /** The series of an event with a pod: found by its label values, made, or the overflow one. */
   private find(event: ExecEvent, result: 'success' | 'failure'): Series {
-    const key = this.keyOf(event, result);
+    // Only a container's first exec (or one with new label strings) gets here: the labels object
+    // is built to look the series up and kept if it is new.
+    const labels = this.valuesOf(event, result);
+    const key = Object.values(labels).join('\u0000');
     let found = this.series.get(key);
     if (found !== undefined) return found;
     if (this.series.size >= this.maxSeries) return this.other[result];
     const podKey = this.perPod ? podKeyOf(`${event.namespace}`, `${event.pod}`) : null;
-    found = { labels: this.valuesOf(event, result), podKey, pending: 0 };
+    found = { labels, podKey, pending: 0 };
     this.series.set(key, found);
     if (podKey !== null) {
       let keys = this.byPod.get(podKey);
@@ -137,20 +140,6 @@ export class ExecSeries {
     if (found.pending === 0) return;
     this.counter.inc(found.labels, found.pending);
     found.pending = 0;
-  }
-
-  /** The same string as the label values joined, without building the labels object. */
-  private keyOf(event: ExecEvent, result: string): string {
-    let key = '';
-    for (const name of this.labels) {
-      if (name === 'workload') {
-        const workload = event.workload;
-        key += workload ? `${workload.kind}/${workload.name}\u0000` : '\u0000';
-      } else {
-        key += `${event[name] ?? ''}\u0000`;
-      }
-    }
-    return key + result;
   }
 
   private valuesOf(event: ExecEvent | null, result: string): Labels {

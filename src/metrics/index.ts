@@ -2,7 +2,8 @@
  * The agent's Prometheus metrics (DESIGN.md "Metrics"), in an app-owned registry. Kernel
  * counters and attach state are read in collect() at scrape time, never on a timer.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client';
+import { DelayHistogram } from './delay.js';
 import type { CaptureStats } from '../capture/tracer.js';
 import type { MetricLabel } from '../config.js';
 import type { ExecEvent } from '../events/types.js';
@@ -132,10 +133,15 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
   });
 
-  const truncated = new Counter({
+  let truncatedPending = 0;
+  new Counter({
     name: 'execwatch_argv_truncated_total',
     help: 'Exec events whose argv exceeded the byte budget and was cut.',
     registers,
+    collect() {
+      this.inc(truncatedPending);
+      truncatedPending = 0;
+    },
   });
   new Counter({
     name: 'execwatch_argv_read_errors_total',
@@ -148,7 +154,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   });
 
   // Counted in plain numbers, handed to prom-client at scrape time (per-event label hashing is
-  // a measurable share of an exec storm's CPU).
+  // a measurable share of an exec storm's CPU), as are truncations and the delay histogram.
   const enriched: Record<EnrichmentResult, number> = { pod: 0, host: 0, unresolved: 0 };
   const enrichment = new Counter({
     name: 'execwatch_enrichment_total',
@@ -197,12 +203,12 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
   });
 
-  const delay = new Histogram({
-    name: 'execwatch_event_delay_seconds',
-    help: 'Delay from the kernel timestamp of an exec to its decoding in user space.',
-    buckets: DELAY_BUCKETS,
-    registers,
-  });
+  const delay = new DelayHistogram(
+    'execwatch_event_delay_seconds',
+    'Delay from the kernel timestamp of an exec to its decoding in user space.',
+    DELAY_BUCKETS,
+  );
+  registry.registerMetric(delay as unknown as Metric);
 
   new Gauge({
     name: 'execwatch_build_info',
@@ -220,7 +226,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     registry,
     observeExec(event) {
       series.observe(event);
-      if (event.argvTruncated) truncated.inc();
+      if (event.argvTruncated) truncatedPending += 1;
     },
     eventDelay: (seconds) => delay.observe(seconds),
     enrichment: (result) => {

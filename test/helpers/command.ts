@@ -34,9 +34,9 @@ export function startCommand(args: string[] = []): Promise<RunningAgent> {
 
 /**
  * Follows an execwatch process spawned with piped stdout and stderr until it prints its URLs;
- * rejects with its stderr when it exits first or takes longer than 30 s.
+ * rejects with its stderr when it exits first or takes longer than `timeoutMs`.
  */
-export async function watchStartup(child: ChildProcessByStdio<null, Readable, Readable>): Promise<RunningAgent> {
+export async function watchStartup(child: ChildProcessByStdio<null, Readable, Readable>, timeoutMs = 30_000): Promise<RunningAgent> {
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -45,7 +45,7 @@ export async function watchStartup(child: ChildProcessByStdio<null, Readable, Re
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   let gone = false;
   void exited.then(() => (gone = true));
-  await waitFor(() => gone || /events\s+http:\/\//.test(err), `the start-up lines (${err})`, 30_000);
+  await waitFor(() => gone || /events\s+http:\/\//.test(err), `the start-up lines (${err})`, timeoutMs);
   if (gone) throw new Error(`execwatch exited at start-up: ${err}`);
   return {
     child,

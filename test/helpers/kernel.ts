@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { eventually } from './poll.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 export const repoRoot = join(here, '..', '..');
@@ -69,12 +70,8 @@ export function marker(label: string): string {
 }
 
 /** Resolves when `pred` holds, polling every 20 ms; rejects with `what` after `timeoutMs`. */
-export async function waitFor(pred: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+export function waitFor(pred: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  return eventually(pred, what, timeoutMs, 20);
 }
 
 /** IDs of the BPF programs a process holds open, from /proc/PID/fdinfo. */
