@@ -64,18 +64,11 @@ export function jsonHead(e: ExecEvent): string {
   );
 }
 
+/** The values an event's cgroup and pod fields' JSON is written from. */
+type PlaceFields = 'cgroup' | 'cgroupParent' | 'cgroupTruncated' | 'containerId' | 'namespace' | 'pod' | 'podUid' | 'container' | 'workload';
+
 /** The JSON of an event's cgroup and pod fields, and the values it was written from. */
-interface PlaceText {
-  cgroup: string;
-  cgroupParent: string;
-  cgroupTruncated: boolean;
-  containerId: string | null;
-  namespace: string | null;
-  pod: string | null;
-  podUid: string | null;
-  container: string | null;
-  kind: string | null;
-  name: string | null;
+interface PlaceText extends Pick<ExecEvent, PlaceFields> {
   text: string;
   /** `text` and the closing `}`: the end of an event without optional fields. */
   closed: string;
@@ -92,18 +85,18 @@ export const PLACE_CACHE_MAX = 4096;
 
 /** `,"cgroupId":…,"workload":…` of an event, in its cache entry. */
 function place(e: ExecEvent): PlaceText {
-  const w = e.workload;
-  const kind = w === null ? null : w.kind;
-  const name = w === null ? null : w.name;
   const cached = places.get(e.cgroupId);
+  // Compared by identity: the decoder and the pod index share their strings and workload objects
+  // between the events of a container; anything else is merely written again.
   if (
     cached !== undefined && cached.cgroup === e.cgroup && cached.cgroupParent === e.cgroupParent &&
     cached.cgroupTruncated === e.cgroupTruncated && cached.containerId === e.containerId &&
     cached.namespace === e.namespace && cached.pod === e.pod && cached.podUid === e.podUid &&
-    cached.container === e.container && cached.kind === kind && cached.name === name
+    cached.container === e.container && cached.workload === e.workload
   ) {
     return cached;
   }
+  const w = e.workload;
   const text =
     `,"cgroupId":${str(e.cgroupId)}` +
     `,"cgroup":${str(e.cgroup)},"cgroupParent":${str(e.cgroupParent)},"cgroupTruncated":${e.cgroupTruncated}` +
@@ -113,7 +106,7 @@ function place(e: ExecEvent): PlaceText {
     `,"workload":${w === null ? 'null' : `{"kind":${str(w.kind)},"name":${str(w.name)}}`}`;
   const entry: PlaceText = {
     cgroup: e.cgroup, cgroupParent: e.cgroupParent, cgroupTruncated: e.cgroupTruncated, containerId: e.containerId,
-    namespace: e.namespace, pod: e.pod, podUid: e.podUid, container: e.container, kind, name, text, closed: `${text}}`,
+    namespace: e.namespace, pod: e.pod, podUid: e.podUid, container: e.container, workload: w, text, closed: `${text}}`,
   };
   if (places.size >= PLACE_CACHE_MAX) places.clear();
   places.set(e.cgroupId, entry);
