@@ -87,51 +87,15 @@ token
 {{- end }}
 
 {{/*
-execwatch.isLoopback: "true" when the api.address given is loopback by the agent's own rule
-(isLoopbackHost in src/config.ts), empty otherwise. The agent reads "HOST:PORT", an IPv6 host in
-brackets, and counts as loopback "localhost" in any case, 127.0.0.0/8 as Node's isIPv4 spells it
-(four decimal parts, no leading zeros), and a bracketed address Node's isIPv6 accepts (its regular
-expression below, zone included) that is ::1 or IPv4-mapped 127.x in any spelling. Any other
-name (127.example.com) may resolve anywhere, so it is beyond loopback.
+execwatch.isLoopback: "true" when api.address is written as 127.x.y.z (four decimal parts without
+leading zeros), localhost (any case) or [::1], empty otherwise. The agent (isLoopbackHost in
+src/config.ts) counts these as loopback and refuses every name beyond them (127.example.com may
+resolve anywhere); it also takes rarer spellings of ::1, for which the chart asks for a token or
+api.insecure rather than parse IPv6 here: the chart never lets through what the agent refuses.
 */}}
 {{- define "execwatch.isLoopback" -}}
-{{- $v4seg := "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])" -}}
-{{- $v4 := printf "(?:%s\\.){3}%s" $v4seg $v4seg -}}
-{{- if regexMatch "^\\[[^\\]]*\\]$" . -}}
-{{- $ip := trimSuffix "]" (trimPrefix "[" .) -}}
-{{- $g := "(?:[0-9a-fA-F]{1,4})" -}}
-{{- $v6 := list
-  (printf "(?:%s:){7}(?:%s|:)" $g $g)
-  (printf "(?:%s:){6}(?:%s|:%s|:)" $g $v4 $g)
-  (printf "(?:%s:){5}(?::%s|(?::%s){1,2}|:)" $g $v4 $g)
-  (printf "(?:%s:){4}(?:(?::%s){0,1}:%s|(?::%s){1,3}|:)" $g $g $v4 $g)
-  (printf "(?:%s:){3}(?:(?::%s){0,2}:%s|(?::%s){1,4}|:)" $g $g $v4 $g)
-  (printf "(?:%s:){2}(?:(?::%s){0,3}:%s|(?::%s){1,5}|:)" $g $g $v4 $g)
-  (printf "(?:%s:){1}(?:(?::%s){0,4}:%s|(?::%s){1,6}|:)" $g $g $v4 $g)
-  (printf "(?::(?:(?::%s){0,5}:%s|(?::%s){1,7}|:))" $g $v4 $g) -}}
-{{- if regexMatch (printf "^(?:%s)(?:%%[0-9a-zA-Z.:-]{1,})?$" (join "|" $v6)) $ip -}}
-{{- /* Drop the zone; a trailing dotted quad becomes the two groups it stands for. */ -}}
-{{- $ip = lower (regexReplaceAll "%.*$" $ip "") -}}
-{{- $quad := regexFind (printf "%s$" $v4) $ip -}}
-{{- if $quad -}}
-{{- $o := splitList "." $quad -}}
-{{- $ip = printf "%s%x:%x" (trimSuffix $quad $ip) (add (mul (atoi (index $o 0)) 256) (atoi (index $o 1))) (add (mul (atoi (index $o 2)) 256) (atoi (index $o 3))) -}}
-{{- end -}}
-{{- /* The eight groups without leading zeros (0 is ""), "::" expanded, joined by ":". */ -}}
-{{- $halves := splitList "::" $ip -}}
-{{- $left := list -}}
-{{- $right := list -}}
-{{- with first $halves }}{{ $left = splitList ":" . }}{{ end -}}
-{{- if eq (len $halves) 2 }}{{ with last $halves }}{{ $right = splitList ":" . }}{{ end }}{{ end -}}
-{{- $groups := list -}}
-{{- range $left }}{{ $groups = append $groups (regexReplaceAll "^0+" . "") }}{{ end -}}
-{{- range until (sub 8 (add (len $left) (len $right)) | int) }}{{ $groups = append $groups "" }}{{ end -}}
-{{- range $right }}{{ $groups = append $groups (regexReplaceAll "^0+" . "") }}{{ end -}}
-{{- if regexMatch "^(?::{7}1|:{5}ffff:7f[0-9a-f]{2}:[0-9a-f]{0,4})$" (join ":" $groups) -}}
-true
-{{- end -}}
-{{- end -}}
-{{- else if or (eq (lower .) "localhost") (regexMatch (printf "^127\\.%s\\.%s\\.%s$" $v4seg $v4seg $v4seg) .) -}}
+{{- $octet := "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])" -}}
+{{- if or (eq (lower .) "localhost") (eq . "[::1]") (regexMatch (printf "^127\\.%s\\.%s\\.%s$" $octet $octet $octet) .) -}}
 true
 {{- end -}}
 {{- end }}
@@ -144,7 +108,7 @@ keeps values that start with "-" (a --redact regex, say) from being read as flag
 {{- $a := .Values.agent -}}
 {{- $api := .Values.api -}}
 {{- if not (or (include "execwatch.isLoopback" $api.address) $api.tokenSecret.name $api.insecure) -}}
-{{- fail (printf "api.address %s is beyond loopback: set api.tokenSecret.name to require a token, or api.insecure=true to serve argv without one" $api.address) -}}
+{{- fail (printf "api.address %s is not 127.x.y.z, localhost or [::1]: set api.tokenSecret.name to require a token, or api.insecure=true to serve argv without one" $api.address) -}}
 {{- end -}}
 - --metrics-address=0.0.0.0:{{ .Values.metrics.port }}
 - --api-address={{ $api.address }}:{{ $api.port }}
