@@ -12,7 +12,7 @@ import { eventRecord } from './events/record.js';
 import { createRedactor } from './events/redact.js';
 import { EventStore } from './events/store.js';
 import { EventHub } from './events/stream.js';
-import type { ExecEvent } from './events/types.js';
+import type { ExecEvent } from './events/schema.js';
 import { openApiToken } from './http/auth.js';
 import { startServers } from './http/server.js';
 import { createPodCache } from './kube/kubeconfig.js';

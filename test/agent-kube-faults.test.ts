@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import t from 'tap';
 import { startAgent } from '../src/agent.js';
 import { loadNativeBinding } from '../src/capture/native.js';
-import type { ExecEvent } from '../src/events/types.js';
+import type { ExecEvent } from '../src/events/schema.js';
 import { makePod, startApiServer } from './helpers/apiserver.js';
 import { ensureTracefs, execHelper, kernelTest, marker } from './helpers/kernel.js';
 import {

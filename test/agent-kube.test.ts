@@ -8,7 +8,7 @@ import t from 'tap';
 import { startAgent, type Agent } from '../src/agent.js';
 import { launchChromium } from './helpers/chromium.js';
 import { loadNativeBinding } from '../src/capture/native.js';
-import type { ExecEvent } from '../src/events/types.js';
+import type { ExecEvent } from '../src/events/schema.js';
 import { startApiServer } from './helpers/apiserver.js';
 import { ensureTracefs, execHelper, kernelTest, marker, repoRoot } from './helpers/kernel.js';
 import {

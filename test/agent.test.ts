@@ -13,7 +13,7 @@ import { notReadyReasons, startAgent, StartupError, type Agent } from '../src/ag
 import type { NativeBinding, NativeTracer, NativeTracerOptions } from '../src/capture/binding.js';
 import { loadNativeBinding } from '../src/capture/native.js';
 import { ConfigError } from '../src/config.js';
-import type { ExecEvent } from '../src/events/types.js';
+import type { ExecEvent } from '../src/events/schema.js';
 import { packageVersion } from '../src/package.js';
 import { startApiServer } from './helpers/apiserver.js';
 import { bpfProgIds, ensureTracefs, execHelper, kernelTest, marker, progLoaded, repoRoot, waitFor } from './helpers/kernel.js';

@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import t from 'tap';
 import { defaultBpfObjectPath, loadNativeBinding } from '../src/capture/native.js';
 import { Tracer } from '../src/capture/tracer.js';
-import type { ExecEvent } from '../src/events/types.js';
+import type { ExecEvent } from '../src/events/schema.js';
 import { cgroup2Root, ensureTracefs, execHelper, kernelTest, makeCgroup, marker, waitFor } from './helpers/kernel.js';
 
 const ARGV_BUDGET = 4096;

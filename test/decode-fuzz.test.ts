@@ -6,7 +6,7 @@ import { decodeBatch, type DecodeContext } from '../src/capture/decode.js';
 import type { DecodedEvent } from '../src/events/decoded.js';
 import { ARGV_KEY } from '../src/events/json.js';
 import { eventRecord } from '../src/events/record.js';
-import type { ExecEvent } from '../src/events/types.js';
+import type { ExecEvent } from '../src/events/schema.js';
 import { encodeBatch, encodeRecord } from './helpers/records.js';
 import { rng } from './helpers/rng.js';
 

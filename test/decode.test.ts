@@ -20,7 +20,7 @@ import { compileFilter, timeMs } from '../src/events/filter.js';
 import { eventRecord } from '../src/events/record.js';
 import { createRedactor } from '../src/events/redact.js';
 import { eventBytes } from '../src/enrich/pending.js';
-import type { ExecEvent } from '../src/events/types.js';
+import type { ExecEvent } from '../src/events/schema.js';
 import { repoRoot } from './helpers/kernel.js';
 import { encodeBatch, encodeRecord, type RecordFields } from './helpers/records.js';
 

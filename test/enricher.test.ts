@@ -1,7 +1,7 @@
 import t from 'tap';
 import { Enricher, type EnricherClock, type EnrichmentResult } from '../src/enrich/enricher.js';
 import { eventBytes, PendingQueue } from '../src/enrich/pending.js';
-import type { ExecEvent } from '../src/events/types.js';
+import type { ExecEvent } from '../src/events/schema.js';
 import { createPodCache } from '../src/kube/kubeconfig.js';
 import type { PodCache } from '../src/kube/podcache.js';
 import type { PodInfo, PodLookup } from '../src/kube/types.js';

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { compileFilter, FilterError, timeMs, type EventFilter } from '../src/events/filter.js';
 import { eventRecord } from '../src/events/record.js';
-import type { ExecEvent } from '../src/events/types.js';
+import type { ExecEvent } from '../src/events/schema.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
 import { rng } from './helpers/rng.js';
 

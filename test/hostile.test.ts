@@ -8,7 +8,7 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import type { ExecEvent } from '../src/events/types.js';
+import type { ExecEvent } from '../src/events/schema.js';
 import { launchChromium, watchedPage } from './helpers/chromium.js';
 import { startCommand } from './helpers/command.js';
 import { ensureTracefs, execHelper, kernelTest, marker, waitFor } from './helpers/kernel.js';

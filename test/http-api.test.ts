@@ -6,7 +6,7 @@ import { pageDirectory } from '../src/http/page.js';
 import { EventStore } from '../src/events/store.js';
 import { EventHub } from '../src/events/stream.js';
 import { eventRecord, type EventRecord } from '../src/events/record.js';
-import type { ExecEvent } from '../src/events/types.js';
+import type { ExecEvent } from '../src/events/schema.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
 
 function setup(t: Test, store = new EventStore({ maxEvents: 20_000 })) {

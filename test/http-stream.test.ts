@@ -7,7 +7,7 @@ import { END_GRACE_MS, responseSink } from '../src/http/events-routes.js';
 import { eventRecord } from '../src/events/record.js';
 import { EventStore } from '../src/events/store.js';
 import { EventHub } from '../src/events/stream.js';
-import type { ExecEvent } from '../src/events/types.js';
+import type { ExecEvent } from '../src/events/schema.js';
 import { createMetrics } from '../src/metrics/index.js';
 import { makeEvent } from './helpers/events.js';
 import { eventually } from './helpers/poll.js';

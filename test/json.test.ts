@@ -3,7 +3,7 @@ import t from 'tap';
 import { decodeBatch } from '../src/capture/decode.js';
 import { EVENT_FIELDS, PLACE_CACHE_MAX } from '../src/events/json.js';
 import { eventRecord } from '../src/events/record.js';
-import type { ExecEvent } from '../src/events/types.js';
+import type { ExecEvent } from '../src/events/schema.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
 import { encodeBatch } from './helpers/records.js';
 import { rng } from './helpers/rng.js';

@@ -2,7 +2,7 @@
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { join } from 'node:path';
 import t from 'tap';
-import type { ExecEvent } from '../src/events/types.js';
+import type { ExecEvent } from '../src/events/schema.js';
 import { startCommand } from './helpers/command.js';
 import { bpfProgIds, ensureTracefs, kernelTest, marker, progLoaded, repoRoot, waitFor } from './helpers/kernel.js';
 

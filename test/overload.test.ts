@@ -5,7 +5,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import type { ExecEvent } from '../src/events/types.js';
+import type { ExecEvent } from '../src/events/schema.js';
 import { watchStartup } from './helpers/command.js';
 import { ensureTracefs, execHelper, kernelTest, marker, repoRoot } from './helpers/kernel.js';
 

@@ -12,7 +12,7 @@ import { openApiToken } from '../src/http/auth.js';
 import { eventRecord } from '../src/events/record.js';
 import { EventStore } from '../src/events/store.js';
 import { EventHub } from '../src/events/stream.js';
-import type { ExecEvent } from '../src/events/types.js';
+import type { ExecEvent } from '../src/events/schema.js';
 import { launchChromium } from './helpers/chromium.js';
 import { makeEvent } from './helpers/events.js';
 

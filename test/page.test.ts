@@ -7,7 +7,7 @@ import { buildApiApp } from '../src/http/api-app.js';
 import { eventRecord } from '../src/events/record.js';
 import { EventStore } from '../src/events/store.js';
 import { EventHub } from '../src/events/stream.js';
-import type { ExecEvent } from '../src/events/types.js';
+import type { ExecEvent } from '../src/events/schema.js';
 import { launchChromium, watchedPage, type WatchedPage } from './helpers/chromium.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
 

@@ -1,7 +1,7 @@
 // What the ring, the stream and the log keep of an event: its JSON once, and the filter fields.
 import t from 'tap';
 import { eventRecord, RECORD_BYTES } from '../src/events/record.js';
-import type { ExecEvent } from '../src/events/types.js';
+import type { ExecEvent } from '../src/events/schema.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
 
 t.test('a record holds the event JSON and the fields the filters read', async (t) => {

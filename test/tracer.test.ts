@@ -5,7 +5,7 @@ import t from 'tap';
 import { sinkErrorReporter } from '../src/agent.js';
 import type { NativeBinding, NativeCounters, NativeTracer, NativeTracerOptions } from '../src/capture/binding.js';
 import { Tracer } from '../src/capture/tracer.js';
-import type { ExecEvent } from '../src/events/types.js';
+import type { ExecEvent } from '../src/events/schema.js';
 import { encodeBatch, encodeRecord } from './helpers/records.js';
 
 const PROGRAMS = ['handle_enter_execve', 'handle_exec'];

@@ -9,7 +9,7 @@
 import { isUtf8 } from 'node:buffer';
 import { DecodedEvent, type DecodedFront } from '../events/decoded.js';
 import { ARGV_KEY, NODE_JSON_MAX, plainNodeJson } from '../events/json.js';
-import type { ExecEvent } from '../events/types.js';
+import type { ExecEvent } from '../events/schema.js';
 
 /** sizeof(struct execwatch_record): EXECWATCH_HEADER_SIZE. */
 export const HEADER_SIZE = 480;

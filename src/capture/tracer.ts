@@ -2,7 +2,7 @@
  * The one owner of the native tracer: opens, attaches and closes it, and turns each ring-buffer
  * batch into ExecEvents. Takes the binding as a parameter so unit tests run with a fake.
  */
-import type { ExecEvent } from '../events/types.js';
+import type { ExecEvent } from '../events/schema.js';
 import type { NativeBinding, NativeCounters, NativeTracer } from './binding.js';
 import { decodeBatch } from './decode.js';
 

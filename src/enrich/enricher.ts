@@ -5,7 +5,7 @@
  * leave as soon as the pod cache learns the container, else at their deadline with what is known.
  * Nothing is dropped: when the waiting room is full, the oldest waiting event leaves early.
  */
-import type { ExecEvent } from '../events/types.js';
+import type { ExecEvent } from '../events/schema.js';
 import type { PodInfo, PodLookup } from '../kube/types.js';
 import { CgroupCache, type CgroupIds } from './cgroup.js';
 import { eventBytes, PendingQueue, type PendingEntry } from './pending.js';

@@ -4,7 +4,7 @@
  * O(1) in an exec storm.
  */
 import { DecodedEvent } from '../events/decoded.js';
-import type { ExecEvent } from '../events/types.js';
+import type { ExecEvent } from '../events/schema.js';
 import type { CgroupIds } from './cgroup.js';
 
 /** One waiting event. */

@@ -10,7 +10,7 @@
  *
  * Every ExecEvent field other than argv is a plain own property, in the order the JSON has them.
  */
-import type { ExecEvent, Workload } from './types.js';
+import type { ExecEvent, Workload } from './schema.js';
 
 /** The JSON of an event from `{` through `"readError":…`, and where filename and argv lie in it. */
 export interface DecodedFront {

@@ -11,7 +11,7 @@
  * and `filename` filters search there) and put the decoder's front text (seq through the flags,
  * src/events/decoded.ts) before the last part.
  */
-import type { ExecEvent } from './types.js';
+import type { ExecEvent } from './schema.js';
 
 const str = JSON.stringify;
 

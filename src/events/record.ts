@@ -9,7 +9,7 @@
 import { DecodedEvent } from './decoded.js';
 import { timeMs } from './filter.js';
 import { ARGV_KEY, jsonFlags, jsonHead, jsonPlace } from './json.js';
-import type { ExecEvent } from './types.js';
+import type { ExecEvent } from './schema.js';
 
 /** One delivered event, as the ring, the stream and the log hold it. */
 export interface EventRecord {

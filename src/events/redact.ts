@@ -3,7 +3,7 @@
  * streamed or logged. The pipeline calls the redactor once per event, before the fan-out.
  */
 import { DecodedEvent } from './decoded.js';
-import type { ExecEvent } from './types.js';
+import type { ExecEvent } from './schema.js';
 
 /** What a redacted substring is replaced with. */
 export const REDACTED = '***';

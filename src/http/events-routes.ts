@@ -16,7 +16,7 @@ import {
 import type { EventStore } from '../events/store.js';
 import type { CloseReason, EventHub, Sink } from '../events/stream.js';
 import type { EventRecord } from '../events/record.js';
-import type { ExecEvent } from '../events/types.js';
+import type { ExecEvent } from '../events/schema.js';
 import { ErrorBody, errorResponses } from './base.js';
 
 /** Default interval of SSE heartbeat comments: below common 30-60 s idle timeouts. */

@@ -2,7 +2,7 @@
  * What the pod cache offers downstream (src/enrich) and what it needs from src/metrics. Types only:
  * the enricher depends on this shape, not on the informer behind it.
  */
-import type { Workload } from '../events/types.js';
+import type { Workload } from '../events/schema.js';
 
 /** A pod as the enricher needs it. */
 export interface PodInfo {

@@ -4,7 +4,7 @@
  * generate rather than fetched.
  */
 import type { V1OwnerReference, V1Pod } from '@kubernetes/client-node';
-import type { Workload } from '../events/types.js';
+import type { Workload } from '../events/schema.js';
 
 /**
  * A CronJob names its Jobs `<cronjob>-<scheduled time in minutes since the epoch>`, eight digits

@@ -6,7 +6,7 @@
  */
 import type { Counter } from 'prom-client';
 import type { MetricLabel } from '../config.js';
-import type { ExecEvent, Workload } from '../events/types.js';
+import type { ExecEvent, Workload } from '../events/schema.js';
 
 /** Label value standing for every pod beyond the series cap. */
 export const OTHER = '_other';

@@ -6,7 +6,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'pr
 import { DelayHistogram } from './delay.js';
 import type { CaptureStats } from '../capture/tracer.js';
 import type { MetricLabel } from '../config.js';
-import type { ExecEvent } from '../events/types.js';
+import type { ExecEvent } from '../events/schema.js';
 import { ExecSeries } from './execs.js';
 
 /** What the capture layer reports at scrape time: the tracer's own statistics. */

@@ -1,6 +1,6 @@
 /** Synthetic ExecEvents for unit tests: a plausible pod exec, overridable field by field. */
 import { eventRecord, type EventRecord } from '../../src/events/record.js';
-import type { ExecEvent } from '../../src/events/types.js';
+import type { ExecEvent } from '../../src/events/schema.js';
 
 let nextSeq = 1;
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { parseConfig, type Config } from '../../src/config.js';
-import type { ExecEvent } from '../../src/events/types.js';
+import type { ExecEvent } from '../../src/events/schema.js';
 import { makePod, type ApiServerDouble } from './apiserver.js';
 import { cgroup2Root, execHelper, makeCgroup, marker } from './kernel.js';
 import type { Test } from './poll.js';

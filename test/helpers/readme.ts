@@ -1,8 +1,10 @@
 /**
  * The README's generated parts, rebuilt from the code they document: the configuration table
- * from OPTIONS. test/readme.test.ts fails, printing the expected block, when the README drifts.
+ * from OPTIONS, the event's field table from its schema. test/readme.test.ts fails, printing the
+ * expected block, when the README drifts.
  */
 import { OPTIONS } from '../../src/config.js';
+import { ExecEventSchema } from '../../src/events/schema.js';
 
 const code = (s: string) => `\`${s}\``;
 
@@ -15,6 +17,23 @@ export function optionsTable(): string {
     const flag = code(`${o.flag}${o.value ? ` ${o.value}` : ''}`);
     const dflt = /^(none|the .*)$/.test(o.default) ? o.default : code(o.default);
     rows.push(`| ${flag} | ${env} | ${dflt} | ${o.description.replaceAll('|', '\\|')} |`);
+  }
+  return rows.join('\n');
+}
+
+/** A field's JSON type as the table shows it. */
+function typeOf(schema: { type?: string | string[]; items?: { type?: string } }): string {
+  const types = Array.isArray(schema.type) ? schema.type : [schema.type as string];
+  return types
+    .map((type) => (type === 'integer' ? 'number' : type === 'array' ? `${schema.items?.type}[]` : type))
+    .join(' \\| ');
+}
+
+/** The rows between <!-- event-fields --> and <!-- /event-fields -->: one per schema property. */
+export function eventFieldsTable(): string {
+  const rows = ['| field | type | meaning |', '|---|---|---|'];
+  for (const [name, schema] of Object.entries(ExecEventSchema.properties)) {
+    rows.push(`| ${code(name)} | ${typeOf(schema as Parameters<typeof typeOf>[0])} | ${(schema.description as string).replaceAll('|', '\\|')} |`);
   }
   return rows.join('\n');
 }

@@ -1,0 +1,97 @@
+/**
+ * The event's shape, once. The ExecEvent type, the one serializer (fast-json-stringify compiled
+ * from this schema), the response schemas of GET /api/events and of the stream, and the README's
+ * field table all derive from it. Field names never change; fields are added, here, with the
+ * place their value comes from (src/capture/decode.ts for the kernel's, src/enrich for the pod's).
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import fastJson from 'fast-json-stringify';
+
+/** A string or null. `type: [..., 'null']` rather than a union: the serializer writes it without validating. */
+const NullableString = (description: string) => Type.Unsafe<string | null>({ type: ['string', 'null'], description });
+
+const U32 = (description: string) => Type.Integer({ minimum: 0, maximum: 4_294_967_295, description });
+
+/** The controller that owns a pod, resolved through owner references. */
+export const WorkloadSchema = Type.Object(
+  { kind: Type.String(), name: Type.String() },
+  { additionalProperties: false },
+);
+export type Workload = Static<typeof WorkloadSchema>;
+
+/** One exec seen by the kernel, successful or failed, enriched with pod metadata when known. */
+export const ExecEventSchema = Type.Object(
+  {
+    seq: Type.Integer({ minimum: 1, description: 'Increases by one per delivered event within one agent run, in delivery order; the SSE `id`.' }),
+    time: Type.String({ description: 'Wall-clock time of the exec, RFC 3339 with nanoseconds, UTC.' }),
+    node: Type.String({ description: '`--node-name`.' }),
+    pid: U32('The process (thread-group id).'),
+    tid: U32('The thread that called exec (after exec the process runs as its thread-group leader).'),
+    ppid: U32('The parent process (`real_parent`).'),
+    uid: U32('Real user id.'),
+    gid: U32('Real group id.'),
+    comm: Type.String({ description: 'Process name of the new image (15 bytes, as the kernel keeps it).' }),
+    parentComm: Type.String({ description: 'Process name of the parent.' }),
+    filename: Type.String({
+      description:
+        'The path as passed to exec. For `execveat`, what the kernel reports: `/dev/fd/N/relative` with a directory fd, `/dev/fd/N` with `AT_EMPTY_PATH`.',
+    }),
+    argv: Type.Array(Type.String(), {
+      description:
+        'Read from the new process image, so it matches `/proc/PID/cmdline`; cut at `--argv-max-bytes`. Bytes that are not UTF-8 show as U+FFFD. For an exec with `argv == NULL` it is `[]`, or `[""]` on kernels that insert an empty argument (5.18 and later).',
+    }),
+    argc: U32('Arguments the kernel counted (more than `argv` holds when truncated).'),
+    argvTruncated: Type.Boolean({ description: 'argv was cut at the byte budget.' }),
+    filenameTruncated: Type.Boolean({ description: 'The filename was cut at 4096 bytes.' }),
+    retval: Type.Integer({ description: '0 for a successful exec, the negative errno of a failed one (`-2` ENOENT, `-13` EACCES).' }),
+    fileless: Type.Boolean({ description: 'The executed file has no link in any directory (memfd, deleted file).' }),
+    execveat: Type.Boolean({ description: 'The exec came through `execveat(2)`.' }),
+    readError: Type.Boolean({ description: 'argv or the filename could not be read completely; what was read is kept.' }),
+    cgroupId: Type.String({ description: 'cgroup v2 id (the cgroup directory\'s inode number), decimal.' }),
+    cgroup: Type.String({ description: 'Name of the process\'s cgroup directory at exec time (up to 255 bytes).' }),
+    cgroupParent: Type.String({ description: 'Name of that directory\'s parent (up to 127 bytes).' }),
+    cgroupTruncated: Type.Boolean({ description: 'A cgroup name was longer than that.' }),
+    containerId: NullableString('From the cgroup names (all 64 hex digits), for every runtime layout in use; null for host processes.'),
+    namespace: NullableString('The pod\'s namespace, from the API server; null for host processes and for containers whose pod is not known.'),
+    pod: NullableString('The pod\'s name; null likewise.'),
+    podUid: NullableString('The pod\'s UID; null likewise.'),
+    container: NullableString('The container\'s name in the pod spec; null likewise.'),
+    workload: Type.Unsafe<Workload | null>({
+      ...WorkloadSchema,
+      type: ['object', 'null'],
+      description:
+        '`{"kind", "name"}` of the pod\'s controller (a ReplicaSet resolves to its Deployment, a Job to its CronJob; a bare pod is `Pod`); null without a pod.',
+    }),
+    argvBase64: Type.Optional(
+      Type.String({ description: 'Only when some argument is not UTF-8: the exact argv bytes, NUL-separated, so nothing is replaced silently.' }),
+    ),
+    filenameBase64: Type.Optional(Type.String({ description: 'Only when the filename is not UTF-8: its exact bytes.' })),
+  },
+  { additionalProperties: false },
+);
+
+/** One exec seen by the kernel: what /api/events, the stream, the page and --log-events carry. */
+export type ExecEvent = Static<typeof ExecEventSchema>;
+
+/** The event's JSON text: the one serializer, keys in schema order, optional fields only when set. */
+export const serializeEvent: (event: ExecEvent) => string = fastJson(ExecEventSchema as TSchema);
+
+const NS_PER_S = 1_000_000_000n;
+
+/**
+ * `time` of an event at `ns` nanoseconds since the epoch: RFC 3339, UTC, always nine fraction
+ * digits (POSIX time: no leap seconds). Fixed width, so two such texts compare as their times do.
+ */
+export function formatTime(ns: bigint): string {
+  let second = ns / NS_PER_S;
+  let nanos = ns % NS_PER_S;
+  // BigInt division truncates toward zero; before 1970 the fraction must still count forward.
+  if (nanos < 0n) {
+    nanos += NS_PER_S;
+    second -= 1n;
+  }
+  return `${new Date(Number(second) * 1000).toISOString().slice(0, 20)}${String(nanos).padStart(9, '0')}Z`;
+}
+
+/** The body of GET /api/events. */
+export const EventsBody = Type.Object({ events: Type.Array(ExecEventSchema) });
