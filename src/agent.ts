@@ -1,23 +1,18 @@
 /**
- * Wiring of the data path: capture → redact → enrich → store, stream, metrics, log. Each arrow goes
- * one way; nothing downstream calls back upstream, and the kernel never waits for Node.
+ * The agent: requirement checks, the tracer, the pod cache, the pipeline (src/pipeline.ts) and the
+ * HTTP servers, started in order and closed in the reverse. The kernel never waits for Node.
  */
 import type { Writable } from 'node:stream';
 import type { NativeBinding } from './capture/binding.js';
 import { checkRequirements } from './capture/requirements.js';
 import { Tracer, type EventSink } from './capture/tracer.js';
 import type { Config } from './config.js';
-import { Enricher } from './enrich/enricher.js';
-import { eventRecord } from './events/record.js';
-import { createRedactor } from './events/redact.js';
-import { EventStore } from './events/store.js';
-import { EventHub } from './events/stream.js';
-import type { ExecEvent } from './events/schema.js';
 import { openApiToken } from './http/auth.js';
 import { startServers } from './http/server.js';
 import { createPodCache } from './kube/kubeconfig.js';
 import type { PodCache } from './kube/podcache.js';
 import { createMetrics } from './metrics/index.js';
+import { createPipeline } from './pipeline.js';
 
 /** A start-up failure: one line per unmet requirement, ready to print. */
 export class StartupError extends Error {
@@ -47,9 +42,6 @@ export interface Agent {
   notes: string[];
   close(): Promise<void>;
 }
-
-/** Bytes of --log-events output allowed to wait for a slow stdout reader before events are dropped. */
-const LOG_BACKLOG_BYTES = 16 * 1024 * 1024;
 
 /**
  * Reports events the pipeline threw on (a bug: each one is also counted as lost, stage
@@ -95,12 +87,8 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
   const apiToken = config.apiTokenFile === null
     ? null
     : await openApiToken(config.apiTokenFile, deps.stderr ?? process.stderr);
-  // The sink runs only after tracer.start() below, when everything it uses exists.
-  const { tracer, notes, kernelRelease } = await prepareTracer(config, deps, (event, delaySeconds) => {
-    metrics.eventDelay(delaySeconds);
-    redact(event);
-    enricher.push(event);
-  });
+  // The sink runs only after tracer.start() below, when the pipeline it feeds exists.
+  const { tracer, notes, kernelRelease } = await prepareTracer(config, deps, (event, delaySeconds) => pipeline.sink(event, delaySeconds));
   const metrics = createMetrics({
     labels: config.metricLabels,
     maxSeries: config.maxSeries,
@@ -109,23 +97,9 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     captureStats: () => tracer.stats(),
     podCount: () => podCache?.size ?? 0,
   });
-  const store = new EventStore({ maxEvents: config.recentEvents });
-  const hub = new EventHub({ maxQueue: 1024, onOverflow: () => metrics.lost('subscriber_overflow') });
-  const redact = createRedactor(config.redact);
   const podCache = await createPodCache(config, metrics);
-
-  const deliver = (event: ExecEvent): void => {
-    // Serialized once here; the ring, the stream and the log share the text.
-    const record = eventRecord(event);
-    store.push(record);
-    hub.publish(record);
-    metrics.observeExec(event);
-    if (config.logEvents) {
-      if (deps.stdout.writableLength > LOG_BACKLOG_BYTES) metrics.lost('log_overflow');
-      else deps.stdout.write(`${record.json}\n`);
-    }
-  };
-  const enricher = new Enricher({ podCache, waitMs: config.enrichWaitMs, maxPending: 10_000, metrics, emit: deliver });
+  const pipeline = createPipeline(config, { metrics, podCache, stdout: deps.stdout });
+  const { store, hub } = pipeline;
 
   const attached = tracer.start();
 
@@ -162,7 +136,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
       closing ??= (async () => {
         // Detach first: nothing new arrives, and what was already read still flows downstream.
         tracer.close();
-        enricher.flush();
+        pipeline.flush();
         await podCache?.stop();
         hub.closeAll();
         await servers.close();

@@ -15,12 +15,8 @@ import {
   RECORD_OFFSETS,
   type DecodeContext,
 } from '../src/capture/decode.js';
-import { DecodedEvent } from '../src/events/decoded.js';
-import { compileFilter, timeMs } from '../src/events/filter.js';
-import { eventRecord } from '../src/events/record.js';
 import { createRedactor } from '../src/events/redact.js';
-import { eventBytes } from '../src/enrich/pending.js';
-import type { ExecEvent } from '../src/events/schema.js';
+import { serializeEvent, type ExecEvent } from '../src/events/schema.js';
 import { repoRoot } from './helpers/kernel.js';
 import { encodeBatch, encodeRecord, type RecordFields } from './helpers/records.js';
 
@@ -30,16 +26,12 @@ const header = readFileSync(join(repoRoot, 'bpf', 'execwatch.h'), 'utf8');
 const WALL_2026 = BigInt(Date.UTC(2026, 10, 24, 16, 2, 3)) * 1_000_000n;
 const OFFSET = WALL_2026 - 1000n * 1_000_000_000n;
 
-function decodeAll(batch: Buffer, bootOffsetNs = OFFSET, node = 'node-1', firstSeq = 100) {
-  let seq = firstSeq;
-  const ctx: DecodeContext = { node, bootOffsetNs, nextSeq: () => ++seq };
+function decodeAll(batch: Buffer, bootOffsetNs = OFFSET, node = 'node-1') {
+  const ctx: DecodeContext = { node, bootOffsetNs };
   const events: { event: ExecEvent; bootNs: number }[] = [];
   const result = decodeBatch(batch, ctx, (event, bootNs) => events.push({ event, bootNs }));
   return { ...result, events: events.map((e) => e.event), bootNs: events.map((e) => e.bootNs) };
 }
-
-/** An ExecEvent that did not come from the decoder. */
-const makeEventLike = (): ExecEvent => JSON.parse(JSON.stringify(decodeOne({}))) as ExecEvent;
 
 function decodeOne(fields: Partial<RecordFields>): ExecEvent {
   const { events, decoded, malformed } = decodeAll(encodeRecord(fields));
@@ -93,14 +85,14 @@ t.test('a record decodes into the ExecEvent contract', async (t) => {
   t.same(
     events[0],
     {
-      seq: 101, time: '2026-11-24T16:02:03.123456789Z', node: 'node-1',
+      seq: 0, time: '2026-11-24T16:02:03.123456789Z', node: 'node-1',
       pid: 4242, tid: 4243, ppid: 4200, uid: 1000, gid: 1001,
       comm: 'curl', parentComm: 'sh', filename: '/usr/bin/curl', argv: ['curl', '-s', 'http://example'], argc: 3,
       argvTruncated: false, filenameTruncated: false, retval: 0, fileless: false, execveat: false, readError: false,
       cgroupId: '4711', cgroup: 'cri-containerd-3f1c.scope', cgroupParent: 'kubepods-pod12.slice', cgroupTruncated: false,
       containerId: null, namespace: null, pod: null, podUid: null, container: null, workload: null,
     },
-    'every field, enrichment fields null',
+    'every field; seq (given at delivery) 0, enrichment fields null',
   );
   t.same(Object.keys(events[0] as ExecEvent).filter((k) => k.endsWith('Base64')), [], 'no base64 fields for UTF-8 input');
   t.same(bootNs, [1000 * 1_000_000_000 + 123_456_789], 'emit receives the record boot_ns');
@@ -121,8 +113,8 @@ t.test('flags', async (t) => {
   ] as const;
   for (const [flags, set] of cases) {
     const event = decodeOne({ flags });
-    // What readers get: the text the decoder wrote.
-    const json = JSON.parse(eventRecord(event).json) as Record<string, unknown>;
+    // What readers get.
+    const json = JSON.parse(serializeEvent(event)) as Record<string, unknown>;
     for (const field of booleans) {
       t.equal(event[field], (set as readonly string[]).includes(field), `flags 0x${flags.toString(16)}: ${field}`);
       t.equal(json[field], (set as readonly string[]).includes(field), `flags 0x${flags.toString(16)}: ${field} in the JSON`);
@@ -209,13 +201,11 @@ t.test('maximum sizes', async (t) => {
   const unterminated = Buffer.alloc(ARGV_MAX, 0x41);
   t.same(decodeOne({ argv: unterminated }).argv, ['A'.repeat(ARGV_MAX)], `one ${ARGV_MAX}-byte argument without NUL`);
 
-  // Everything at its largest at once still fits the decoder's scratch (a write past a Buffer's
-  // end would be dropped silently and cut the text).
+  // Everything at its largest at once.
   const node = `${'n'.repeat(252)}.`;
-  const largest = decodeAll(encodeRecord({ filename, argv: Buffer.alloc(ARGV_MAX), comm: 'c'.repeat(16), parentComm: 'p'.repeat(16), retval: -2147483648, pid: 2 ** 32 - 1 }), OFFSET, node, 2 ** 53 - 2).events[0] as DecodedEvent;
-  t.ok(DecodedEvent.front(largest) !== undefined, 'the largest plain record gets its front text');
-  const parsed = JSON.parse(eventRecord(largest).json) as ExecEvent;
-  t.same([parsed.seq, parsed.node, parsed.filename, parsed.argv.length, parsed.readError], [2 ** 53 - 1, node, filename, ARGV_MAX, false], 'whole: seq, node, filename, every argument, the last field');
+  const largest = decodeAll(encodeRecord({ filename, argv: Buffer.alloc(ARGV_MAX), comm: 'c'.repeat(16), parentComm: 'p'.repeat(16), retval: -2147483648, pid: 2 ** 32 - 1 }), OFFSET, node).events[0] as ExecEvent;
+  const parsed = JSON.parse(serializeEvent(largest)) as ExecEvent;
+  t.same([parsed.node, parsed.filename, parsed.argv.length, parsed.retval, parsed.pid], [node, filename, ARGV_MAX, -2147483648, 2 ** 32 - 1], 'whole: node, filename, every argument, the extreme numbers');
 });
 
 t.test('time: boot ns + offset as RFC 3339 UTC with nanoseconds', async (t) => {
@@ -235,7 +225,7 @@ t.test('time: boot ns + offset as RFC 3339 UTC with nanoseconds', async (t) => {
   t.equal(decodeAll(encodeRecord({ bootNs: 0n }), -1n).events[0]?.time, '1969-12-31T23:59:59.999999999Z', 'before the epoch the fraction counts forward');
   t.equal(decodeAll(encodeRecord({ bootNs: 0n }), -S).events[0]?.time, '1969-12-31T23:59:59.000000000Z', 'a whole second before the epoch');
 
-  // The per-second prefix cache must follow records that go back and forth across a second.
+  // Records that go back and forth across a second.
   const times = decodeAll(encodeBatch({ bootNs: 999_999_999n }, { bootNs: S }, { bootNs: S - 1n }, { bootNs: S + 5n }), epoch2017 - S)
     .events.map((e) => e.time);
   t.same(times, ['2016-12-31T23:59:59.999999999Z', '2017-01-01T00:00:00.000000000Z', '2016-12-31T23:59:59.999999999Z', '2017-01-01T00:00:00.000000005Z'], 'each time right in record order');
@@ -249,7 +239,7 @@ t.test('several records in one batch', async (t) => {
   );
   const { events, bootNs, decoded, malformed } = decodeAll(batch);
   t.same({ decoded, malformed }, { decoded: 3, malformed: 0 }, 'three decoded');
-  t.same(events.map((e) => [e.seq, e.pid, e.argv.length]), [[101, 1, 1], [102, 2, 2], [103, 3, 0]], 'in order, seq increasing');
+  t.same(events.map((e) => [e.pid, e.argv.length]), [[1, 1], [2, 2], [3, 0]], 'in order');
   t.same(bootNs, [10, 20, 30], 'each with its boot_ns');
   t.same(decodeAll(Buffer.alloc(0)), { decoded: 0, malformed: 0, events: [], bootNs: [] }, 'an empty batch is nothing');
   const padded = encodeRecord({ recordLen: 512, argv: ['p'] });
@@ -281,128 +271,44 @@ t.test('malformed records are counted, end the batch, and never throw', async (t
 });
 
 t.test('an exception from emit propagates (the tracer owns that policy)', async (t) => {
-  const ctx: DecodeContext = { node: 'n', bootOffsetNs: 0n, nextSeq: () => 1 };
+  const ctx: DecodeContext = { node: 'n', bootOffsetNs: 0n };
   t.throws(() => decodeBatch(encodeRecord(), ctx, () => {
     throw new Error('sink failed');
   }), /sink failed/, 'not swallowed');
 });
 
-t.test('argv is kept as the JSON the record needs, and made an array when asked', async (t) => {
-  // The last column: whether the decoder keeps argv as its JSON (no byte to escape, all ASCII).
-  const cases: [string, readonly string[] | Buffer, string[], boolean][] = [
-    ['plain ASCII', ['ls', '-l', '/var/log'], ['ls', '-l', '/var/log'], true],
-    ['empty arguments kept', ['a', '', 'b', ''], ['a', '', 'b', ''], true],
-    ['no arguments', [], [], true],
-    ['only a NUL', Buffer.from([0]), [''], true],
-    ['unterminated last argument', Buffer.from('x\0yz'), ['x', 'yz'], true],
-    ['quote, backslash, tab, DEL', ['sh', '-c', 'echo "a\\b"\t\x7f'], ['sh', '-c', 'echo "a\\b"\t\x7f'], false],
-    ['a control character', ['printf', '\x1b[31m'], ['printf', '\x1b[31m'], false],
-    ['DEL needs no escape', ['a\x7fb'], ['a\x7fb'], true],
-    ['valid UTF-8', ['echo', 'naïve', '日本'], ['echo', 'naïve', '日本'], false],
-    ['invalid UTF-8', Buffer.from('cat\0f\xffo\0', 'latin1'), ['cat', 'f\ufffdo'], false],
-    ['exactly the argv budget', ['x'.repeat(ARGV_MAX - 1)], ['x'.repeat(ARGV_MAX - 1)], true],
-    ['every byte a NUL', Buffer.alloc(ARGV_MAX), Array<string>(ARGV_MAX).fill(''), true],
-    ['one byte over the budget', Buffer.alloc(ARGV_MAX + 1, 0x78), ['x'.repeat(ARGV_MAX + 1)], false],
-    ['longer than the argv budget', ['x'.repeat(ARGV_MAX), 'y'.repeat(ARGV_MAX)], ['x'.repeat(ARGV_MAX), 'y'.repeat(ARGV_MAX)], false],
+t.test('argv at the edges of its encoding and of the budget', async (t) => {
+  const cases: [string, readonly string[] | Buffer, string[]][] = [
+    ['plain ASCII', ['ls', '-l', '/var/log'], ['ls', '-l', '/var/log']],
+    ['no arguments', [], []],
+    ['only a NUL', Buffer.from([0]), ['']],
+    ['quote, backslash, tab, DEL', ['sh', '-c', 'echo "a\\b"\t\x7f'], ['sh', '-c', 'echo "a\\b"\t\x7f']],
+    ['a control character', ['printf', '\x1b[31m'], ['printf', '\x1b[31m']],
+    ['valid UTF-8', ['echo', 'naïve', '日本'], ['echo', 'naïve', '日本']],
+    ['invalid UTF-8', Buffer.from('cat\0f\xffo\0', 'latin1'), ['cat', 'f\ufffdo']],
+    ['exactly the argv budget', ['x'.repeat(ARGV_MAX - 1)], ['x'.repeat(ARGV_MAX - 1)]],
+    ['every byte a NUL', Buffer.alloc(ARGV_MAX), Array<string>(ARGV_MAX).fill('')],
+    ['longer than the argv budget', ['x'.repeat(ARGV_MAX), 'y'.repeat(ARGV_MAX)], ['x'.repeat(ARGV_MAX), 'y'.repeat(ARGV_MAX)]],
   ];
-  for (const [name, argv, want, kept] of cases) {
+  for (const [name, argv, want] of cases) {
     const event = decodeOne({ argv });
-    t.ok(event instanceof DecodedEvent, `${name}: a DecodedEvent`);
-    t.equal(DecodedEvent.argvJson(event), kept ? JSON.stringify(want) : undefined, `${name}: ${kept ? 'kept as exactly JSON.stringify(argv)' : 'left to JSON.stringify'}`);
-    const fast = eventRecord(event).json;
-    // The same event as a plain object (toJSON makes the array) must give the same text.
-    const plain = (event as DecodedEvent).toJSON();
-    t.same(plain.argv, want, `${name}: the array`);
-    t.equal(DecodedEvent.argvJson(event), undefined, `${name}: once made, the array is the truth`);
-    t.equal(fast, eventRecord(plain).json, `${name}: the record text is the same either way`);
-    t.same(JSON.parse(fast), JSON.parse(JSON.stringify(event)), `${name}: and parses to the event`);
+    t.same(event.argv, want, `${name}: the array`);
+    t.same(JSON.parse(serializeEvent(event)).argv, want, `${name}: and its JSON`);
   }
-  t.equal(DecodedEvent.argvJson(makeEventLike()), undefined, 'a plain object has no kept JSON');
-  t.equal(DecodedEvent.timeMs(makeEventLike()), undefined, 'nor a decoder time');
-
-  const replaced = decodeOne({ argv: ['old', 'args'] });
-  replaced.argv = ['new'];
-  t.equal(JSON.parse(eventRecord(replaced).json).argv[0], 'new', 'an assigned array replaces the kept JSON');
-  t.same(Object.keys(JSON.parse(eventRecord(replaced).json)).slice(10, 13), ['filename', 'argv', 'argc'], 'argv stays in its place');
 });
 
-t.test('the front text the decoder writes is the text the fields give, and only plain fields get one', async (t) => {
-  const FRONT = true;
-  // [name, record fields, node, first seq, whether the decoder writes the front text]
-  const cases: [string, Partial<RecordFields>, string, number, boolean][] = [
-    ['defaults', {}, 'node-1', 100, FRONT],
-    ['every flag, a failed exec, the largest numbers', { flags: 0xff, retval: -2147483648, pid: 2 ** 32 - 1, tid: 0, ppid: 1, uid: 2 ** 32 - 2, gid: 10, argc: 2 ** 32 - 1 }, 'node-1', 2 ** 53 - 2, FRONT],
-    ['a positive retval, seq 0', { retval: 7 }, 'ip-10-0-0-1.ec2.internal', -1, FRONT],
-    ['an empty node name, comm, parentComm, filename and argv', { comm: '', parentComm: '', filename: '', argv: [] }, '', 0, FRONT],
-    ['a 16-byte comm without NUL', { comm: 'abcdefghijklmnop', parentComm: 'ABCDEFGHIJKLMNOP' }, 'n', 1, FRONT],
-    ['DEL in the filename', { filename: '/tmp/a\x7fb' }, 'n', 1, FRONT],
-    ['a quote in comm', { comm: 'a"b' }, 'n', 1, false],
-    ['a non-ASCII parentComm', { parentComm: 'naïve' }, 'n', 1, false],
-    ['a backslash in the filename', { filename: 'C:\\x' }, 'n', 1, false],
-    ['a tab in an argument', { argv: ['printf', 'a\tb'] }, 'n', 1, false],
-    ['a node name JSON escapes', {}, 'node"1', 1, FRONT],
-    ['a non-ASCII node name', {}, 'nœud', 1, false],
-    ['a node name whose JSON is 512 characters', {}, 'n'.repeat(510), 1, FRONT],
-    ['a node name whose JSON is 513 characters', {}, 'n'.repeat(511), 1, false],
-    ['a filename longer than the kernel sends', { filename: '/'.repeat(FILENAME_MAX + 1) }, 'n', 1, false],
-  ];
-  for (const [name, fields, node, firstSeq, front] of cases) {
-    const { events } = decodeAll(encodeRecord(fields), OFFSET, node, firstSeq);
-    const event = events[0] as DecodedEvent;
-    t.equal(DecodedEvent.front(event) !== undefined, front, `${name}: ${front ? 'written from the bytes' : 'left to the serializer'}`);
-    const fast = eventRecord(event);
-    const plain = eventRecord(event.toJSON());
-    t.equal(fast.json, plain.json, `${name}: the same text as from the fields`);
-    t.same([fast.filenameAt, fast.argvAt, fast.argvEnd, fast.escaped], [plain.filenameAt, plain.argvAt, plain.argvEnd, plain.escaped], `${name}: filename and argv at the same places`);
-    t.same(JSON.parse(fast.json), JSON.parse(JSON.stringify(event)), `${name}: and it parses to the event`);
-    t.ok(fast.json.startsWith(fast.front) && fast.front.length >= fast.argvEnd, `${name}: the front the filters search begins the text and holds argv`);
-    t.ok(compileFilter({ filename: event.filename })(fast), `${name}: the filename filter matches its filename`);
-    t.notOk(compileFilter({ filename: `${event.filename}x` })(fast), `${name}: and no other`);
-  }
-  t.equal(DecodedEvent.front(makeEventLike()), undefined, 'a plain object has no front text');
-
-  // The q filter searches filename and arguments in the front text, and nothing else of it.
-  const found = (q: string, fields: Partial<RecordFields>) => {
-    const event = decodeOne(fields);
-    t.ok(DecodedEvent.front(event) !== undefined, `${JSON.stringify(fields)}: a front text`);
-    return compileFilter({ q })(eventRecord(event));
-  };
-  t.ok(found('bin/tr', {}), 'q: in the filename');
-  t.ok(found('-rf', { argv: ['rm', '-rf', '/tmp/x'] }), 'q: in an argument');
-  t.notOk(found('a,b', { argv: ['a', 'b'] }), 'q: not across two arguments');
-  t.ok(found('a,b', { argv: ['x', 'a,b'] }), 'q: a comma inside an argument');
-  t.notOk(found('zzcomm', { comm: 'zzcomm' }), 'q: not in comm');
-  t.notOk(found('4242', { pid: 4242 }), 'q: not in the numbers');
-});
-
-t.test('redaction reaches the record text of a decoded event', async (t) => {
+t.test('redaction reaches the text of a decoded event', async (t) => {
   const event = decodeOne({ argv: ['mysql', '--password=hunter2', '-u', 'root'] });
   t.ok(createRedactor([/--password=\S+/g])(event), 'redacted');
-  const json = eventRecord(event).json;
+  const json = serializeEvent(event);
   t.notMatch(json, /hunter2/, 'the secret is not in the text');
   t.same(JSON.parse(json).argv, ['mysql', '***', '-u', 'root'], 'the redacted argv is');
   const clean = decodeOne({ argv: ['mysql', '-u', 'root'] });
   t.notOk(createRedactor([/--password=\S+/g])(clean), 'nothing to redact');
-  t.equal(DecodedEvent.argvJson(clean), '["mysql","-u","root"]', 'an event without secrets keeps the decoder text');
+  t.same(clean.argv, ['mysql', '-u', 'root'], 'an event without secrets keeps its argv');
 });
 
-t.test("the waiting room's estimate of a decoded event leaves its argv JSON in place", async (t) => {
-  const argv = ['java', '-jar', 'x'.repeat(1000)];
-  const event = decodeOne({ argv });
-  t.ok(eventBytes(event) >= 1000 + 512, `the arguments count (${eventBytes(event)})`);
-  t.equal(DecodedEvent.argvJson(event), JSON.stringify(argv), 'the text is still kept');
-  t.ok(Math.abs(eventBytes(event) - eventBytes({ ...(event as DecodedEvent).toJSON() })) < 2 * 1000, 'near the estimate of the same event as an array');
-});
-
-t.test('the decoder time gives the record the same milliseconds as parsing the text', async (t) => {
-  const S = 1_000_000_000n;
-  for (const bootNs of [0n, 1n, 999_999_999n, 123_456_789n * S + 987_654_321n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 60n + 12_345n]) {
-    const event = decodeOne({ bootNs });
-    t.ok(Object.is(eventRecord(event).timeMs, timeMs(event.time)), `boot ns ${bootNs}: ${event.time}`);
-  }
-});
-
-t.test('cgroup names are decoded once per cgroup, and follow its bytes', async (t) => {
+t.test('cgroup names are each record\'s own, whatever its cgroup id', async (t) => {
   const v1Fields: Partial<RecordFields>[] = [
     { cgroupId: 1n, cgroup: 'a.scope', cgroupParent: 'p.slice' },
     { cgroupId: 1n, cgroup: 'b.scope', cgroupParent: 'p.slice' },
@@ -422,9 +328,8 @@ t.test('cgroup names are decoded once per cgroup, and follow its bytes', async (
       [CGROUP_LEAF_LEN, CGROUP_PARENT_LEN], [CGROUP_LEAF_LEN, CGROUP_PARENT_LEN], [CGROUP_LEAF_LEN - 1, CGROUP_PARENT_LEN]],
     'one id, names changing from record to record (cgroup v1, the flag set): each event has its own',
   );
-  // On cgroup v2 an id names one cgroup for the whole boot (v2 cgroups cannot be renamed).
   const v2 = decodeAll(encodeBatch({ cgroupId: 2n, cgroup: 'a.scope', cgroupParent: 'p.slice' }, { cgroupId: 2n, cgroup: 'b.scope', cgroupParent: 'q.slice' })).events;
-  t.same(names(v2), [['a.scope', 'p.slice'], ['a.scope', 'p.slice']], 'cgroup v2: the names of an id are decoded once');
+  t.same(names(v2), [['a.scope', 'p.slice'], ['b.scope', 'q.slice']], 'one id, other names without the v1 flag: still each record\'s own');
   // A hybrid host: the v2 root's id also carries the names of cgroup v1 records.
   const hybrid = decodeAll(encodeBatch(
     { cgroupId: 3n, cgroup: '', cgroupParent: '' },
@@ -432,19 +337,4 @@ t.test('cgroup names are decoded once per cgroup, and follow its bytes', async (
     { cgroupId: 3n, cgroup: '', cgroupParent: '' },
   )).events;
   t.same(names(hybrid), [['', ''], ['docker-1.scope', 'system.slice'], ['', '']], 'one id for v2 and v1 names: each record has its own');
-  // More cgroups than are remembered, then the first ones again.
-  const many = Array.from({ length: 5000 }, (_, i) => ({ cgroupId: BigInt(10_000 + i), cgroup: `s${i}.scope` }));
-  const events = decodeAll(encodeBatch(...many, ...many.slice(0, 10))).events;
-  t.equal(events.length, 5010, 'all decoded');
-  t.ok(events.every((e, i) => e.cgroup === `s${i % 5000}.scope` && e.cgroupId === String(10_000 + (i % 5000))), 'every name and id right past the bound');
-  // The cache was cleared when full: ids from before (and not seen since) are read again when
-  // they come back with other names (not possible on v2, but it shows what is still held).
-  const renamed = decodeAll(encodeBatch(...many.slice(10, 20).map((f) => ({ ...f, cgroup: `${f.cgroup}.new` })))).events;
-  t.ok(renamed.every((e, i) => e.cgroup === `s${10 + i}.scope.new`), 'early ids were dropped when the cache filled');
-  const held = decodeAll(encodeBatch(...many.slice(4990).map((f) => ({ ...f, cgroup: 'other.scope' })))).events;
-  t.ok(held.every((e, i) => e.cgroup === `s${4990 + i}.scope`), 'the latest ids are still held (names decoded once per id on v2)');
-  // The same for comm and parentComm, which are kept once per value.
-  const comms = Array.from({ length: 5000 }, (_, i) => ({ comm: `worker-${i}`, parentComm: `parent-${i % 4500}` }));
-  const named = decodeAll(encodeBatch(...comms, ...comms.slice(0, 10))).events;
-  t.ok(named.every((e, i) => e.comm === `worker-${i % 5000}` && e.parentComm === `parent-${(i % 5000) % 4500}`), 'every comm right past the bound');
 });

@@ -60,7 +60,7 @@ t.test('decoded events serialize byte for byte, with and without the optional fi
     { argv: Buffer.from([0x61, 0xff, 0x00]), filename: Buffer.from([0x2f, 0xfe]) },
   );
   const events: ExecEvent[] = [];
-  decodeBatch(batch, { node: 'n', bootOffsetNs: 0n, nextSeq: () => events.length + 1 }, (e) => events.push(e));
+  decodeBatch(batch, { node: 'n', bootOffsetNs: 0n }, (e) => events.push(e));
   t.equal(events.length, 2, 'decoded');
   for (const event of events) t.equal(serializeEvent(event), JSON.stringify(event), `byte for byte: ${event.filename}`);
   t.ok('argvBase64' in (events[1] as ExecEvent), 'the optional argv field was exercised');

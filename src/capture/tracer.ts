@@ -42,7 +42,6 @@ export class Tracer {
   #attached: readonly string[] = [];
   #native: NativeTracer | null = null;
   #closed = false;
-  #seq = 0;
   #decodeErrors = 0;
   #pipelineErrors = 0;
   /** Kernel counters as last read before close, so metrics never go backwards after close. */
@@ -79,7 +78,7 @@ export class Tracer {
     // Read the clock pair once per batch: cheap, and it follows NTP steps of the wall clock.
     const bootOffsetNs = this.#binding.bootTimeOffsetNs();
     const nowBootNs = Number(BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)) - bootOffsetNs);
-    const ctx = { node: this.#options.node, bootOffsetNs, nextSeq: () => ++this.#seq };
+    const ctx = { node: this.#options.node, bootOffsetNs };
     // The native side must never see a throw, and one event the pipeline chokes on must cost
     // that event only: it is counted, reported, and the rest of the batch still flows.
     const { malformed } = decodeBatch(batch, ctx, (event, bootNs) => {

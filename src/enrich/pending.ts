@@ -3,7 +3,6 @@
  * order, bounded in count and in bytes. A deque (array + head index) so that taking the oldest is
  * O(1) in an exec storm.
  */
-import { DecodedEvent } from '../events/decoded.js';
 import type { ExecEvent } from '../events/schema.js';
 import type { CgroupIds } from './cgroup.js';
 
@@ -19,10 +18,6 @@ export interface PendingEntry {
 /** Rough heap cost of an event: its strings dominate. */
 export function eventBytes(event: ExecEvent): number {
   let bytes = 512 + event.filename.length * 2 + (event.argvBase64?.length ?? 0) + (event.filenameBase64?.length ?? 0);
-  // The decoder's argv JSON, when kept, is what the event holds (asking for the array would
-  // throw that text away): its length bounds the arguments' characters plus their quotes.
-  const kept = DecodedEvent.argvJson(event);
-  if (kept !== undefined) return bytes + kept.length;
   for (const arg of event.argv) bytes += 16 + arg.length * 2;
   return bytes;
 }

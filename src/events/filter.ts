@@ -4,8 +4,8 @@
  * validated query to a predicate, shared by the recent-events ring and the live stream.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { ARGV_KEY } from './json.js';
-import type { EventRecord } from './record.js';
+import { eventOf, type EventRecord } from './record.js';
+import { formatTime } from './schema.js';
 
 /** Kubernetes object names are at most 253 characters; free-text filters get a generous cap. */
 const Name = Type.String({ minLength: 1, maxLength: 253 });
@@ -67,75 +67,40 @@ export class FilterError extends Error {
   }
 }
 
-const FRACTION = /^(.*T\d{2}:\d{2}:\d{2})(\.\d+)?(.*)$/i;
+const RFC3339 = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$/i;
 
 /**
- * Milliseconds since the epoch of an RFC 3339 time, keeping the sub-millisecond digits that
- * Date.parse drops (a double still resolves well under a microsecond for current dates).
- * NaN when unparseable.
+ * An RFC 3339 time as an event's `time` writes it (UTC, nine fraction digits), so that it compares
+ * with events' times as text; fraction digits beyond the ninth round up (`since` is inclusive).
+ * Null when Date cannot represent it (a leap second).
  */
-export function timeMs(time: string): number {
-  const match = FRACTION.exec(time);
-  if (match === null) return Number.NaN;
-  const [, whole, fraction, zone] = match;
-  return Date.parse(`${whole}${zone}`) + (fraction === undefined ? 0 : Number(fraction) * 1000);
+export function eventTimeOf(time: string): string | null {
+  const match = RFC3339.exec(time);
+  if (match === null) return null;
+  const [, whole, fraction = '', zone] = match;
+  const ms = Date.parse(`${whole}${zone}`);
+  if (Number.isNaN(ms)) return null;
+  const rest = fraction.slice(9);
+  const nanos = BigInt(fraction.slice(0, 9).padEnd(9, '0')) + (/[1-9]/.test(rest) ? 1n : 0n);
+  return formatTime(BigInt(ms) * 1_000_000n + nanos);
 }
 
 type Check = (record: EventRecord) => boolean;
 
-/** The characters of a string's JSON text, without its quotes. */
-const escapedText = (value: string): string => JSON.stringify(value).slice(1, -1);
-
-const SURROGATE = /[\ud800-\udfff]/;
-
-/** The record's filename, from its JSON. */
-const filenameOf = (r: EventRecord): string =>
-  JSON.parse(r.front.slice(r.filenameAt - 1, r.argvAt - ARGV_KEY.length)) as string;
-
-/** The record's argv, from its JSON. */
-const argvOf = (r: EventRecord): string[] => JSON.parse(r.front.slice(r.argvAt, r.argvEnd)) as string[];
-
-/**
- * A substring test of `needle` over the filename (and, with `inArgv`, over each argument) of a
- * record, searched in its JSON text rather than in strings the record would have to keep.
- *
- * Escaping each character on its own (JSON.stringify does, surrogates aside), the needle occurs in
- * a string only if its escaped form occurs in the string's JSON: a miss there is a miss. A hit is
- * certain only when nothing in the searched text was escaped (an escape like `\n` holds an `n`)
- * and, in argv, the hit cannot be the `,` between two arguments; otherwise the hit is checked on
- * the parsed strings. A needle with a surrogate code unit is always checked that way (a lone one
- * escapes as `\udXXX` in the needle but may be half of a literal pair in the text).
- */
-function substringCheck(needle: string, inArgv: boolean): Check {
-  const exact = (r: EventRecord): boolean =>
-    filenameOf(r).includes(needle) || (inArgv && argvOf(r).some((arg) => arg.includes(needle)));
-  if (SURROGATE.test(needle)) return exact;
-  const escaped = escapedText(needle);
-  // A backslash in the escaped needle can only match a backslash of the text.
-  const needsEscapes = escaped !== needle;
-  const comma = needle.includes(',');
-  const length = escaped.length;
-  return (r) => {
-    if (needsEscapes && !r.escaped) return false;
-    const json = r.front;
-    const filenameEnd = r.argvAt - ARGV_KEY.length - 1;
-    let at = json.indexOf(escaped, r.filenameAt);
-    if (at < 0) return false;
-    if (at + length <= filenameEnd) return r.escaped ? exact(r) : true;
-    if (!inArgv) return false;
-    // Inside the array, after `[` and before `]`.
-    const argvStart = r.argvAt + 1;
-    const argvStop = r.argvEnd - 1;
-    if (at < argvStart) at = json.indexOf(escaped, argvStart);
-    if (at < 0 || at + length > argvStop) return false;
-    return r.escaped || comma ? exact(r) : true;
+/** `q` over the filename and each argument (never across two), `filename` over the filename. */
+function textCheck(filename: string | undefined, q: string | undefined): Check {
+  return (record) => {
+    const event = eventOf(record);
+    if (filename !== undefined && !event.filename.includes(filename)) return false;
+    return q === undefined || event.filename.includes(q) || event.argv.some((arg) => arg.includes(q));
   };
 }
 
 /**
- * Turns a validated query into a predicate over event records. Extra properties (limit, after) are
- * ignored. Strings match exactly except `filename` and `q`, which are case-sensitive substrings
- * (`q` over the filename and every argument, never across two). `since` is inclusive.
+ * Turns a validated query into a predicate over event records. Extra properties (limit, after)
+ * are ignored. Strings match exactly except `filename` and `q`, which are case-sensitive
+ * substrings (`q` over the filename and every argument, never across two), tested last on the
+ * event the record holds. `since` is inclusive.
  * @throws FilterError when `since` is a valid-looking date-time that Date cannot represent.
  */
 export function compileFilter(query: EventFilter): (record: EventRecord) => boolean {
@@ -145,21 +110,17 @@ export function compileFilter(query: EventFilter): (record: EventRecord) => bool
   if (pod !== undefined) checks.push((r) => r.pod === pod);
   if (container !== undefined) checks.push((r) => r.container === container);
   if (comm !== undefined) checks.push((r) => r.comm === comm);
-  if (filename !== undefined) checks.push(substringCheck(filename, false));
-  if (q !== undefined) checks.push(substringCheck(q, true));
   if (result !== undefined) {
     const failure = result === 'failure';
     checks.push((r) => r.failed === failure);
   }
   if (uid !== undefined) checks.push((r) => r.uid === uid);
   if (since !== undefined) {
-    const from = timeMs(since);
-    if (Number.isNaN(from)) throw new FilterError('since', `"${since}" is not a representable time`);
-    checks.push((r) => r.timeMs >= from);
+    const from = eventTimeOf(since);
+    if (from === null) throw new FilterError('since', `"${since}" is not a representable time`);
+    checks.push((r) => r.time >= from);
   }
+  if (filename !== undefined || q !== undefined) checks.push(textCheck(filename, q));
   if (checks.length === 0) return () => true;
-  return (record) => {
-    for (const check of checks) if (!check(record)) return false;
-    return true;
-  };
+  return (record) => checks.every((check) => check(record));
 }

@@ -2,7 +2,6 @@
  * --redact: argv substrings matching any pattern become `***` before an event is stored,
  * streamed or logged. The pipeline calls the redactor once per event, before the fan-out.
  */
-import { DecodedEvent } from './decoded.js';
 import type { ExecEvent } from './schema.js';
 
 /** What a redacted substring is replaced with. */
@@ -19,10 +18,7 @@ export function createRedactor(patterns: readonly RegExp[]): (event: ExecEvent) 
   if (patterns.length === 0) return () => false;
   return (event) => {
     let changed = false;
-    // A decoded event's argv is JSON until asked for: redact a copy, and give it back only when
-    // something changed, so an event without secrets keeps the decoder's text.
-    const kept = DecodedEvent.argvJson(event);
-    const argv = kept === undefined ? event.argv : (JSON.parse(kept) as string[]);
+    const { argv } = event;
     for (let i = 0; i < argv.length; i += 1) {
       const original = argv[i] as string;
       let arg = original;
@@ -32,10 +28,7 @@ export function createRedactor(patterns: readonly RegExp[]): (event: ExecEvent) 
         changed = true;
       }
     }
-    if (changed) {
-      if (kept !== undefined) event.argv = argv;
-      delete event.argvBase64;
-    }
+    if (changed) delete event.argvBase64;
     return changed;
   };
 }

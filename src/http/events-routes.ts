@@ -4,7 +4,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { Type, type Static } from '@sinclair/typebox';
+import type { Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import {
   compileFilter,
@@ -16,7 +16,7 @@ import {
 import type { EventStore } from '../events/store.js';
 import type { CloseReason, EventHub, Sink } from '../events/stream.js';
 import type { EventRecord } from '../events/record.js';
-import type { ExecEvent } from '../events/schema.js';
+import { EventsBody, ExecEventSchema } from '../events/schema.js';
 import { ErrorBody, errorResponses } from './base.js';
 
 /** Default interval of SSE heartbeat comments: below common 30-60 s idle timeouts. */
@@ -36,10 +36,14 @@ export interface EventsRoutesOptions {
   maxStreams?: number;
 }
 
-/** Events are typed by src/events/types.ts; the schema only frames the array. */
-const EventsBody = Type.Object({
-  events: Type.Array(Type.Unsafe<ExecEvent>({ type: 'object', additionalProperties: true })),
-});
+/**
+ * What the stream carries: Server-Sent Events whose `exec` data is one ExecEvent each. The route
+ * writes the frames itself (the schema documents them; fastify's serializer is not involved).
+ */
+const StreamBody = {
+  description: 'Server-Sent Events: `id` the seq, `event: exec`, `data` one ExecEvent.',
+  content: { 'text/event-stream': { schema: ExecEventSchema } },
+} as const;
 
 /** Characters of JSON per chunk of a GET /api/events answer. */
 const CHUNK_CHARS = 64 * 1024;
@@ -132,7 +136,7 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = asyn
 
   app.get(
     '/api/events/stream',
-    { schema: { querystring: StreamQuery, response: { ...errorResponses, 429: ErrorBody } } },
+    { schema: { querystring: StreamQuery, response: { 200: StreamBody, ...errorResponses, 429: ErrorBody } } },
     async (request, reply) => {
       const filter = filterOf(request.query);
       if (typeof filter === 'string') {

@@ -1,0 +1,93 @@
+/**
+ * The data path after capture, wired in one place for the agent and the benchmark: redact →
+ * enrich → deliver (seq given here) → the recent-events ring, the live stream, the metrics and
+ * the --log-events lines. Each arrow goes one way.
+ */
+import type { Writable } from 'node:stream';
+import type { EventSink } from './capture/tracer.js';
+import type { Config } from './config.js';
+import { Enricher } from './enrich/enricher.js';
+import { createRedactor } from './events/redact.js';
+import { eventRecord } from './events/record.js';
+import type { ExecEvent } from './events/schema.js';
+import { EventStore } from './events/store.js';
+import { EventHub } from './events/stream.js';
+import type { PodLookup } from './kube/types.js';
+import type { Metrics } from './metrics/index.js';
+
+/** The options the pipeline reads. */
+export type PipelineConfig = Pick<Config, 'recentEvents' | 'redact' | 'enrichWaitMs' | 'logEvents'>;
+
+export interface PipelineDeps {
+  metrics: Metrics;
+  /** Null in standalone mode: events get their container id only. */
+  podCache: PodLookup | null;
+  /** Where --log-events lines go (process.stdout). */
+  stdout: Writable;
+}
+
+export interface Pipeline {
+  /** What the tracer hands every decoded event to. */
+  sink: EventSink;
+  store: EventStore;
+  hub: EventHub;
+  /** Events delivered so far: the last seq given. */
+  readonly delivered: number;
+  /** Events waiting for their pod. */
+  readonly pending: number;
+  /** Lets every waiting event out now, in order (shutdown). */
+  flush(): void;
+}
+
+/** Bytes of --log-events output allowed to wait for a slow stdout reader before events are dropped. */
+const LOG_BACKLOG_BYTES = 16 * 1024 * 1024;
+/** Most events waiting for their pod at once. */
+const MAX_PENDING = 10_000;
+/** Frames a stream subscriber may have waiting before it is cut off. */
+const SUBSCRIBER_QUEUE = 1024;
+
+export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipeline {
+  const { metrics, stdout } = deps;
+  const store = new EventStore({ maxEvents: config.recentEvents });
+  const hub = new EventHub({ maxQueue: SUBSCRIBER_QUEUE, onOverflow: () => metrics.lost('subscriber_overflow') });
+  const redact = createRedactor(config.redact);
+  let seq = 0;
+  const deliver = (event: ExecEvent): void => {
+    // Given here, after the event may have waited for its pod: seq order is delivery order, so
+    // a stream resumed after a seq misses nothing delivered later.
+    seq += 1;
+    event.seq = seq;
+    // Serialized once here; the ring, the stream and the log share the text.
+    const record = eventRecord(event);
+    store.push(record);
+    hub.publish(record);
+    metrics.observeExec(event);
+    if (config.logEvents) {
+      if (stdout.writableLength > LOG_BACKLOG_BYTES) metrics.lost('log_overflow');
+      else stdout.write(`${record.json}\n`);
+    }
+  };
+  const enricher = new Enricher({
+    podCache: deps.podCache,
+    waitMs: config.enrichWaitMs,
+    maxPending: MAX_PENDING,
+    metrics,
+    emit: deliver,
+  });
+  return {
+    sink(event, delaySeconds) {
+      metrics.eventDelay(delaySeconds);
+      redact(event);
+      enricher.push(event);
+    },
+    store,
+    hub,
+    get delivered() {
+      return seq;
+    },
+    get pending() {
+      return enricher.pending;
+    },
+    flush: () => enricher.flush(),
+  };
+}

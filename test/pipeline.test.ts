@@ -1,0 +1,115 @@
+// The data path after capture (createPipeline): seq is given at delivery, so delivery order is
+// seq order and a stream resumed from any seq misses nothing delivered after it.
+import { PassThrough } from 'node:stream';
+import t from 'tap';
+import { eventOf, type EventRecord } from '../src/events/record.js';
+import type { ExecEvent } from '../src/events/schema.js';
+import { buildApiApp } from '../src/http/api-app.js';
+import type { PodInfo, PodLookup } from '../src/kube/types.js';
+import { createMetrics } from '../src/metrics/index.js';
+import { createPipeline, type PipelineConfig } from '../src/pipeline.js';
+import { makeHostEvent } from './helpers/events.js';
+import { openSse } from './helpers/sse.js';
+
+const CONTAINER = 'c'.repeat(64);
+
+/** A pod cache that learns one pod when told to, and says so. */
+function lateLookup() {
+  const pods: PodInfo[] = [];
+  const listeners: (() => void)[] = [];
+  const lookup: PodLookup = {
+    synced: true,
+    byContainerId: (id) => pods.find((p) => p.containers.has(id)),
+    byPodUid: (uid) => pods.find((p) => p.uid === uid),
+    onChange(listener) {
+      listeners.push(listener);
+      return () => {};
+    },
+  };
+  const learn = () => {
+    pods.push({ uid: 'u-1', namespace: 'shop', name: 'web-1', workload: { kind: 'Deployment', name: 'web' }, containers: new Map([[CONTAINER, 'app']]) });
+    for (const listener of listeners) listener();
+  };
+  return { lookup, learn };
+}
+
+function setup(config: Partial<PipelineConfig> = {}) {
+  const metrics = createMetrics({
+    labels: ['namespace', 'pod'],
+    maxSeries: 10,
+    version: 'test',
+    kernel: 'test',
+    captureStats: () => ({ counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0 }, attached: [], decodeErrors: 0, pipelineErrors: 0 }),
+  });
+  const { lookup, learn } = lateLookup();
+  const stdout = new PassThrough();
+  const lines: string[] = [];
+  stdout.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter((l) => l !== '')));
+  const pipeline = createPipeline(
+    { recentEvents: 100, redact: [], enrichWaitMs: 60_000, logEvents: false, ...config },
+    { metrics, podCache: lookup, stdout },
+  );
+  /** An exec as the decoder hands it over: no seq yet, no pod fields. */
+  const captured = (overrides: Partial<ExecEvent>): ExecEvent =>
+    ({ ...makeHostEvent(overrides), seq: 0 });
+  return { pipeline, learn, captured, lines };
+}
+
+t.test('an event that waited for its pod gets its seq when delivered, after those that went ahead', async (t) => {
+  const { pipeline, learn, captured } = setup();
+  const held = captured({ pid: 1, cgroup: `cri-containerd-${CONTAINER}.scope`, cgroupParent: 'kubepods-podx.slice' });
+  pipeline.sink(held, 0);
+  pipeline.sink(captured({ pid: 2 }), 0);
+  pipeline.sink(captured({ pid: 3 }), 0);
+  t.equal(pipeline.pending, 1, 'the container\'s exec waits for its pod');
+  learn();
+  t.equal(pipeline.pending, 0, 'and leaves when the pod is known');
+  const delivered = pipeline.store.query(() => true, 10).reverse().map(eventOf);
+  t.same(delivered.map((e) => [e.seq, e.pid, e.pod]), [[1, 2, null], [2, 3, null], [3, 1, 'web-1']], 'seq follows delivery');
+  t.equal(pipeline.delivered, 3, 'delivered counts them');
+});
+
+t.test('a stream resumed from a seq given before a held event was delivered replays that event', async (t) => {
+  const { pipeline, learn, captured } = setup();
+  const app = buildApiApp({ store: pipeline.store, hub: pipeline.hub, logLevel: 'fatal', heartbeatMs: 60_000 });
+  const base = await app.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => app.close());
+
+  pipeline.sink(captured({ pid: 1, cgroup: `cri-containerd-${CONTAINER}.scope`, cgroupParent: 'kubepods-podx.slice' }), 0);
+  pipeline.sink(captured({ pid: 2 }), 0);
+  const first = await openSse(`${base}/api/events/stream?after=0`);
+  const [seen] = await first.waitFor((f) => f.event === 'exec');
+  first.close();
+  t.equal(JSON.parse(seen?.data as string).pid, 2, 'a client saw the event that went ahead');
+
+  // While it is away: another event, then the held one leaves.
+  pipeline.sink(captured({ pid: 3 }), 0);
+  learn();
+  const resumed = await openSse(`${base}/api/events/stream`, { 'last-event-id': seen?.id as string });
+  const frames = await resumed.waitFor((f) => f.event === 'exec', 2);
+  resumed.close();
+  t.same(frames.map((f) => JSON.parse(f.data as string).pid), [3, 1], 'the resume replays both, the held one included');
+});
+
+t.test('--log-events writes each delivered event once, as the API serves it', async (t) => {
+  const { pipeline, captured, lines } = setup({ logEvents: true });
+  pipeline.sink(captured({ pid: 7, argv: ['sh', '-c', 'echo "hi"\n'] }), 0);
+  await new Promise((resolve) => setImmediate(resolve));
+  const [record] = pipeline.store.query(() => true, 1);
+  t.same(lines, [record?.json], 'one line, the event\'s JSON');
+  t.equal(eventOf(record as EventRecord).pid, 7, 'of that event');
+});
+
+t.test('redaction happens before anything is kept', async (t) => {
+  const { pipeline, captured } = setup({ redact: [/hunter\d/g] });
+  pipeline.sink(captured({ argv: ['mysql', '-phunter2'] }), 0);
+  t.same(pipeline.store.query(() => true, 1).map(eventOf)[0]?.argv, ['mysql', '-p***'], 'the ring holds the redacted argv');
+});
+
+t.test('flush lets waiting events out at shutdown, in order', async (t) => {
+  const { pipeline, captured } = setup();
+  pipeline.sink(captured({ pid: 1, cgroup: `cri-containerd-${CONTAINER}.scope`, cgroupParent: 'kubepods-podx.slice' }), 0);
+  pipeline.flush();
+  t.same(pipeline.store.query(() => true, 10).map(eventOf).map((e) => [e.seq, e.containerId, e.pod]), [[1, CONTAINER, null]], 'delivered unresolved, with its container id');
+});
+
