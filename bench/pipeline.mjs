@@ -2,9 +2,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * The user-space pipeline without the kernel: synthetic ring-buffer batches laid out as
- * bpf/execwatch.h says, through the agent's own modules from dist/ wired as src/agent.ts wires
- * them — Tracer (decode) → enrich (pod index of 100 fake pods) → store, metrics, and one SSE
- * subscriber of the hub whose transport accepts every frame (the frame is built; no socket).
+ * bpf/execwatch.h says, through the agent's own wiring from dist/ (src/pipeline.ts
+ * createPipeline, which src/agent.ts uses) — Tracer (decode) → redact → enrich (pod index of 100
+ * fake pods) → store, metrics, and one SSE subscriber of the hub whose transport accepts every
+ * frame (the frame is built; no socket).
  *
  *   node bench/pipeline.mjs [--events=N] [--batch=N] [--json]
  *
@@ -21,11 +22,7 @@ if (!existsSync(join(root, 'dist', 'agent.js'))) {
 }
 const { Tracer } = await import(join(root, 'dist/capture/tracer.js'));
 const { HEADER_SIZE: HEADER, RECORD_OFFSETS: O } = await import(join(root, 'dist/capture/decode.js'));
-const { Enricher } = await import(join(root, 'dist/enrich/enricher.js'));
-const { EventStore } = await import(join(root, 'dist/events/store.js'));
-const { eventRecord } = await import(join(root, 'dist/events/record.js'));
-const { EventHub } = await import(join(root, 'dist/events/stream.js'));
-const { createRedactor } = await import(join(root, 'dist/events/redact.js'));
+const { createPipeline } = await import(join(root, 'dist/pipeline.js'));
 const { createMetrics } = await import(join(root, 'dist/metrics/index.js'));
 const { PodIndex } = await import(join(root, 'dist/kube/podindex.js'));
 
@@ -151,7 +148,7 @@ for (let i = 0; i < RECORDS; i += BATCH) batches.push(Buffer.concat(records.slic
 const meanRecordBytes = records.reduce((a, r) => a + r.length, 0) / RECORDS;
 
 // ------------------------------------------------------------------------------------------
-// The pipeline, wired as src/agent.ts wires it
+// The pipeline, wired by the agent's own createPipeline
 
 let onBatch = null;
 const binding = {
@@ -180,8 +177,11 @@ const index = new PodIndex({ metrics, gracePeriodMs: 120_000, maxDeleted: 1000 }
 for (const pod of pods) index.upsert(pod.object);
 const podCache = { byContainerId: (id) => index.byContainerId(id), byPodUid: (uid) => index.byPodUid(uid), synced: true };
 
-const store = new EventStore({ maxEvents: 10_000 });
-const hub = new EventHub({ maxQueue: 1024, onOverflow: () => metrics.lost('subscriber_overflow') });
+const pipeline = createPipeline(
+  { recentEvents: 10_000, redact: [], enrichWaitMs: 2000, logEvents: false },
+  { metrics, podCache, stdout: process.stdout },
+);
+const { store, hub } = pipeline;
 let streamedBytes = 0;
 let streamed = 0;
 if (args.subscribers !== '0') hub.subscribe(() => true, {
@@ -194,20 +194,8 @@ if (args.subscribers !== '0') hub.subscribe(() => true, {
     throw new Error('subscriber closed');
   },
 });
-const redact = createRedactor([]);
-let delivered = 0;
-const deliver = (event) => {
-  const record = eventRecord(event);
-  store.push(record);
-  hub.publish(record);
-  metrics.observeExec(event);
-  delivered += 1;
-};
-const enricher = new Enricher({ podCache, waitMs: 2000, maxPending: 10_000, metrics, emit: deliver });
-tracer = new Tracer(binding, { objectPath: 'bench', argvMaxBytes: 4096, ringbufBytes: 1 << 23, node: 'bench-node' }, (event, delay) => {
-  metrics.eventDelay(delay);
-  redact(event);
-  enricher.push(event);
+tracer = new Tracer(binding, { objectPath: 'bench', argvMaxBytes: 4096, ringbufBytes: 1 << 23, node: 'bench-node' }, pipeline.sink, (err) => {
+  throw err;
 });
 tracer.start();
 
@@ -223,13 +211,13 @@ function run(events) {
 }
 
 run(100_000); // warm-up: JIT, the metric series, a full store
-const before = delivered;
+const before = pipeline.delivered;
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 const sent = run(EVENTS);
 const seconds = (performance.now() - t0) / 1000;
 const cpu = process.cpuUsage(cpu0);
-if (delivered - before !== sent || enricher.pending !== 0) throw new Error(`sent ${sent}, delivered ${delivered - before}, pending ${enricher.pending}`);
+if (pipeline.delivered - before !== sent || pipeline.pending !== 0) throw new Error(`sent ${sent}, delivered ${pipeline.delivered - before}, pending ${pipeline.pending}`);
 await metrics.registry.metrics(); // one scrape, to show the registry is sane (not timed)
 
 const result = {
