@@ -296,6 +296,33 @@ t.test('the other recorders: pods, enrichment, restarts, delay', async (t) => {
   t.same(again.map((s) => s.labels.le).filter((le) => le !== undefined), [...DELAY_BUCKETS, '+Inf'], 'every bound, in order');
 });
 
+t.test('execwatch_event_delay_seconds is a histogram on /metrics, cumulative over DELAY_BUCKETS', async (t) => {
+  const metrics = build();
+  const observed = [0.0004, 0.001, 0.003, 0.04, 0.04, 1.5, 9] as const;
+  for (const s of observed) metrics.eventDelay(s);
+  const text = await metrics.registry.metrics();
+  t.match(text, /^# TYPE execwatch_event_delay_seconds histogram$/m, 'typed histogram');
+  const cases = [
+    ['0.001', 2],
+    ['0.0025', 2],
+    ['0.005', 3],
+    ['0.025', 3],
+    ['0.05', 5],
+    ['1', 5],
+    ['2.5', 6],
+    ['5', 6],
+    ['+Inf', 7],
+  ] as const;
+  for (const [le, want] of cases) {
+    t.match(text, new RegExp(`^execwatch_event_delay_seconds_bucket\\{le="${le.replace('+', '\\+')}"\\} ${want}$`, 'm'), `le=${le}: ${want}`);
+  }
+  const bounds = [...text.matchAll(/^execwatch_event_delay_seconds_bucket\{le="([^"]+)"\}/gm)].map((m) => m[1]);
+  t.same(bounds, [...DELAY_BUCKETS.map(String), '+Inf'], 'one bucket per DELAY_BUCKETS bound, in order, then +Inf');
+  t.match(text, /^execwatch_event_delay_seconds_count 7$/m, 'count');
+  const sum = Number(/^execwatch_event_delay_seconds_sum (\S+)$/m.exec(text)?.[1]);
+  t.ok(Math.abs(sum - observed.reduce((a, b) => a + b, 0)) < 1e-9, `sum ${sum}`);
+});
+
 t.test('Accept negotiation picks OpenMetrics only when preferred', async (t) => {
   const cases = [
     { accept: undefined, om: false },

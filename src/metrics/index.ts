@@ -2,8 +2,7 @@
  * The agent's Prometheus metrics (DESIGN.md "Metrics"), in an app-owned registry. Kernel
  * counters and attach state are read in collect() at scrape time, never on a timer.
  */
-import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client';
-import { DelayHistogram } from './delay.js';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CaptureStats } from '../capture/tracer.js';
 import type { MetricLabel } from '../config.js';
 import type { ExecEvent } from '../events/types.js';
@@ -154,7 +153,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   });
 
   // Counted in plain numbers, handed to prom-client at scrape time (per-event label hashing is
-  // a measurable share of an exec storm's CPU), as are truncations and the delay histogram.
+  // a measurable share of an exec storm's CPU), as are truncations.
   const enriched: Record<EnrichmentResult, number> = { pod: 0, host: 0, unresolved: 0 };
   const enrichment = new Counter({
     name: 'execwatch_enrichment_total',
@@ -203,12 +202,12 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
   });
 
-  const delay = new DelayHistogram(
-    'execwatch_event_delay_seconds',
-    'Delay from the kernel timestamp of an exec to its decoding in user space.',
-    DELAY_BUCKETS,
-  );
-  registry.registerMetric(delay as unknown as Metric);
+  const delay = new Histogram({
+    name: 'execwatch_event_delay_seconds',
+    help: 'Delay from the kernel timestamp of an exec to its decoding in user space.',
+    buckets: DELAY_BUCKETS,
+    registers,
+  });
 
   new Gauge({
     name: 'execwatch_build_info',
