@@ -132,15 +132,10 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
   });
 
-  let truncatedPending = 0;
-  new Counter({
+  const truncated = new Counter({
     name: 'execwatch_argv_truncated_total',
     help: 'Exec events whose argv exceeded the byte budget and was cut.',
     registers,
-    collect() {
-      this.inc(truncatedPending);
-      truncatedPending = 0;
-    },
   });
   new Counter({
     name: 'execwatch_argv_read_errors_total',
@@ -152,23 +147,20 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
   });
 
-  // Counted in plain numbers, handed to prom-client at scrape time (per-event label hashing is
-  // a measurable share of an exec storm's CPU), as are truncations.
-  const enriched: Record<EnrichmentResult, number> = { pod: 0, host: 0, unresolved: 0 };
   const enrichment = new Counter({
     name: 'execwatch_enrichment_total',
     help: 'Exec events by enrichment outcome: pod, host or unresolved.',
     labelNames: ['result'] as const,
     registers,
-    collect() {
-      for (const result of ENRICHMENT_RESULTS) {
-        if (enriched[result] === 0) continue;
-        this.inc({ result }, enriched[result]);
-        enriched[result] = 0;
-      }
-    },
   });
-  for (const result of ENRICHMENT_RESULTS) enrichment.inc({ result }, 0);
+  // One child per outcome, made (and its series set to 0) up front: an event picks it by key.
+  const enriched = Object.fromEntries(
+    ENRICHMENT_RESULTS.map((result) => {
+      const child = enrichment.labels({ result });
+      child.inc(0);
+      return [result, child];
+    }),
+  ) as Record<EnrichmentResult, Counter.Internal>;
 
   new Gauge({
     name: 'execwatch_pods',
@@ -225,12 +217,10 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     registry,
     observeExec(event) {
       series.observe(event);
-      if (event.argvTruncated) truncatedPending += 1;
+      if (event.argvTruncated) truncated.inc();
     },
     eventDelay: (seconds) => delay.observe(seconds),
-    enrichment: (result) => {
-      enriched[result] += 1;
-    },
+    enrichment: (result) => enriched[result].inc(),
     lost: (stage, n = 1) => lostTotal.inc({ stage }, n),
     kubeWatchRestart: () => restarts.inc(),
     forgetPod: (namespace, pod) => series.forgetPod(namespace, pod),
