@@ -119,6 +119,8 @@ t.test('the label set follows --metric-labels, result always kept', async (t) =>
 
 t.test('beyond maxSeries new pods are counted under _other', async (t) => {
   const metrics = build({ maxSeries: 2 });
+  // Host processes count under the empty-label series, which take no slot under the cap.
+  metrics.observeExec(makeHostEvent());
   for (const pod of ['a', 'b', 'c', 'd']) metrics.observeExec(makeEvent({ pod }));
   metrics.observeExec(makeEvent({ pod: 'a' }));
   metrics.observeExec(makeEvent({ pod: 'd', retval: -1 }));
@@ -176,14 +178,51 @@ t.test('each exec counts under its own label values, whatever its container coun
   metrics.observeExec(makeEvent({ ...inB, containerId: null }));
   t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'b' }), 2, 'an event without container id counts by its labels too');
 
-  // Past the 4,096 containers remembered: still one series per pod, every exec counted.
+});
+
+t.test('containers evicted from the cache (4,096 kept) lose no counts and make no new series', async (t) => {
+  const id = (n: number) => String(n).padStart(64, '0');
+  const web = { kind: 'Deployment', name: 'web' };
   const many = build({ maxSeries: 10_000 });
-  for (let round = 0; round < 2; round += 1) {
-    for (let n = 0; n < 5000; n += 1) many.observeExec(makeEvent({ containerId: id(n), pod: `p${n}`, workload: web }));
+  // Cycling through 5,000 containers evicts each one before it comes round again.
+  for (let round = 0; round < 3; round += 1) {
+    for (let n = 0; n < 5000; n += 1) many.observeExec(makeEvent({ containerId: id(n), pod: `p${n}`, workload: web, retval: round === 2 ? -1 : 0 }));
   }
   const series = (await samples(many, 'execwatch_execs_total')).filter((s) => String(s.labels.pod).startsWith('p'));
-  t.equal(series.length, 5000, 'one series per pod');
-  t.ok(series.every((s) => s.value === 2), 'two execs in each');
+  const success = series.filter((s) => s.labels.result === 'success');
+  const failure = series.filter((s) => s.labels.result === 'failure');
+  t.equal(success.length, 5000, 'one success series per pod');
+  t.ok(success.every((s) => s.value === 2), 'two successes in each, the one after the eviction included');
+  t.equal(failure.length, 5000, 'one failure series per pod');
+  t.ok(failure.every((s) => s.value === 1), 'one failure in each');
+  t.equal(await value(many, 'execwatch_execs_total', { pod: '_other' }), undefined, 'nothing overflowed');
+});
+
+t.test('forgetPod then the same pod again: a new series, inside the cap, removable again', async (t) => {
+  const cases = [
+    { name: 'every label', labels: ALL_LABELS, again: { namespace: 'shop' } },
+    // Without namespace, shop/web-1 and dev/web-1 share the series shop/web-1 made: forgetting
+    // shop/web-1 removes it, and dev/web-1's cached container must not bring it back unseen.
+    { name: 'no namespace label', labels: ['pod', 'container'] as MetricLabel[], again: { namespace: 'dev' } },
+  ] as const;
+  for (const c of cases) {
+    const metrics = build({ labels: [...c.labels], maxSeries: 1 });
+    // As the enricher does, every event of a container carries the same workload object.
+    const workload = { kind: 'Deployment', name: 'web' };
+    const again = { ...c.again, containerId: 'd'.repeat(64), workload };
+    metrics.observeExec(makeEvent({ workload }));
+    metrics.observeExec(makeEvent(again));
+    t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'web-1' }), 2, `${c.name}: counted before`);
+    metrics.forgetPod('shop', 'web-1');
+    t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'web-1' }), undefined, `${c.name}: series gone`);
+    metrics.observeExec(makeEvent(again));
+    t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'web-1' }), 1, `${c.name}: the pod's next exec counts from 1`);
+    metrics.observeExec(makeEvent({ pod: 'web-2', containerId: 'e'.repeat(64), workload }));
+    t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'web-2' }), undefined, `${c.name}: the new series holds the only slot`);
+    t.equal(await value(metrics, 'execwatch_execs_total', { pod: '_other' }), 1, `${c.name}: so another pod overflows`);
+    metrics.forgetPod(c.again.namespace, 'web-1');
+    t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'web-1' }), undefined, `${c.name}: and forgetPod removes the new series too`);
+  }
 });
 
 t.test('kernel counters are read at scrape time and never decrease', async (t) => {

@@ -97,11 +97,8 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     help: 'Program executions seen, by pod and result (success or failure).',
     labelNames: [...opts.labels, 'result'],
     registers,
-    collect() {
-      series.flush();
-    },
   });
-  const series: ExecSeries = new ExecSeries(execs, opts.labels, opts.maxSeries);
+  const series = new ExecSeries(execs, opts.labels, opts.maxSeries);
 
   const lostTotal = new Counter({
     name: 'execwatch_events_lost_total',
