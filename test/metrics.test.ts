@@ -2,7 +2,7 @@
 import t from 'tap';
 import type { MetricLabel } from '../src/config.js';
 import { prefersOpenMetrics, renderOpenMetrics, scrape } from '../src/metrics/exposition.js';
-import { createMetrics, DELAY_BUCKETS, type CaptureStats, type Metrics } from '../src/metrics/index.js';
+import { createMetrics, DELAY_BUCKETS, LOST_STAGES, type CaptureStats, type Metrics } from '../src/metrics/index.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
 
 const ALL_LABELS: MetricLabel[] = ['namespace', 'workload', 'pod', 'container'];
@@ -256,6 +256,15 @@ t.test('kernel counters are read at scrape time and never decrease', async (t) =
   metrics.lost('log_overflow', 3);
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'subscriber_overflow' }), 1, 'user-space loss');
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'log_overflow' }), 3, 'user-space loss by n');
+});
+
+t.test('loss stages are a closed set: a misspelt stage does not compile, nor count', async (t) => {
+  const metrics = build();
+  // @ts-expect-error -- 'subscriber_overflw' is not a LostStage: npm run typecheck fails if it becomes one.
+  const typo = () => metrics.lost('subscriber_overflw');
+  t.throws(typo, 'refused at run time too (a JavaScript caller)');
+  const stages = (await samples(metrics, 'execwatch_events_lost_total')).map((s) => s.labels.stage);
+  t.same(stages, [...LOST_STAGES], 'no series for the misspelt stage, every known one present');
 });
 
 t.test('a failing stats read keeps the last values and the scrape succeeds', async (t) => {

@@ -56,7 +56,7 @@ export interface Metrics {
   eventDelay(seconds: number): void;
   enrichment(result: EnrichmentResult): void;
   /** Counts lost events of a user-space stage (kernel stages are read at scrape). */
-  lost(stage: string, n?: number): void;
+  lost(stage: LostStage, n?: number): void;
   kubeWatchRestart(): void;
   /** Drops a deleted pod's execs_total series (call after the grace period). */
   forgetPod(namespace: string, pod: string): void;
@@ -114,7 +114,14 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       advance(this, { stage: 'pipeline_error' }, now.pipelineErrors);
     },
   });
-  for (const stage of LOST_STAGES) lostTotal.inc({ stage }, 0);
+  // Every stage's child made (and its series set to 0) up front: a loss picks it by key.
+  const lostIn = Object.fromEntries(
+    LOST_STAGES.map((stage) => {
+      const child = lostTotal.labels({ stage });
+      child.inc(0);
+      return [stage, child];
+    }),
+  ) as Record<LostStage, Counter.Internal>;
 
   // Registered after execs_total and events_lost_total, so collected after them in a scrape: the
   // kernel count read here is never older than the deliveries and losses read there, and
@@ -218,7 +225,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
     eventDelay: (seconds) => delay.observe(seconds),
     enrichment: (result) => enriched[result].inc(),
-    lost: (stage, n = 1) => lostTotal.inc({ stage }, n),
+    lost: (stage, n = 1) => lostIn[stage].inc(n),
     kubeWatchRestart: () => restarts.inc(),
     forgetPod: (namespace, pod) => series.forgetPod(namespace, pod),
   };
