@@ -1,4 +1,5 @@
 // The execwatch_* families: names, labels, values, the series cap and the OpenMetrics rendering.
+import { Counter, Gauge, Registry, type Metric, type RegistryContentType } from 'prom-client';
 import t from 'tap';
 import type { MetricLabel } from '../src/config.js';
 import { prefersOpenMetrics, renderOpenMetrics, scrape } from '../src/metrics/exposition.js';
@@ -407,8 +408,62 @@ t.test('OpenMetrics rendering: families, suffixes, info, escaping, EOF', async (
   t.match(text.body, /^execwatch_execs_total\{/m, 'text format keeps the _total family names after an OpenMetrics scrape');
 });
 
+t.test('why OpenMetrics is rendered here: prom-client cannot serve both formats from one set of metrics', async (t) => {
+  // Every way prom-client offers to get OpenMetrics out of metrics that also serve the text
+  // format. Each OpenMetrics scrape renames the counter objects themselves (execwatch_execs_total
+  // becomes execwatch_execs), so the text scrape after it exposes the wrong series name. When
+  // these assertions fail, prom-client can do it: serve OpenMetrics through it and delete
+  // renderOpenMetrics. (prom-client's typings already bind a registry to one format; the casts
+  // are to try anyway.)
+  type AnyRegistry = Registry<RegistryContentType>;
+  const cases = [
+    {
+      name: 'setContentType on the registry, and back',
+      openMetrics: async (registry: AnyRegistry) => {
+        registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+        const body = await registry.metrics();
+        registry.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);
+        return body;
+      },
+    },
+    {
+      name: 'a second, OpenMetrics registry holding the same metrics',
+      openMetrics: async (registry: AnyRegistry) => {
+        const om: AnyRegistry = new Registry<RegistryContentType>();
+        om.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+        for (const metric of registry.getMetricsAsArray()) om.registerMetric(metric as unknown as Metric);
+        return om.metrics();
+      },
+    },
+    {
+      name: 'Registry.merge, switched to OpenMetrics',
+      openMetrics: async (registry: AnyRegistry) => {
+        const merged = Registry.merge([registry as Registry]) as AnyRegistry;
+        merged.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+        return merged.metrics();
+      },
+    },
+  ] as const;
+  for (const c of cases) {
+    const metrics = build();
+    metrics.observeExec(makeEvent());
+    const before = await metrics.registry.metrics();
+    t.match(before, /^execwatch_execs_total\{/m, `${c.name}: the text format names the series execwatch_execs_total`);
+    const om = await c.openMetrics(metrics.registry as AnyRegistry);
+    t.match(om, /^# TYPE execwatch_execs counter$/m, `${c.name}: prom-client's OpenMetrics names the family without _total`);
+    t.match(om, /^# TYPE execwatch_build_info gauge$/m, `${c.name}: and has no info type (ours: # TYPE execwatch_build info)`);
+    const after = await metrics.registry.metrics();
+    t.notMatch(after, /^execwatch_execs_total\{/m, `${c.name}: the next text scrape has lost execwatch_execs_total`);
+    t.match(after, /^execwatch_execs\{/m, `${c.name}: it exposes execwatch_execs instead, a series no query or alert knows`);
+  }
+  // The hand-written renderer leaves the registry as it was.
+  const metrics = build();
+  metrics.observeExec(makeEvent());
+  await scrape(metrics.registry, 'application/openmetrics-text');
+  t.match(await metrics.registry.metrics(), /^execwatch_execs_total\{/m, 'after renderOpenMetrics the text scrape still has execwatch_execs_total');
+});
+
 t.test('OpenMetrics special values and unsuffixed counters', async (t) => {
-  const { Registry, Counter, Gauge } = await import('prom-client');
   const registry = new Registry();
   new Counter({ name: 'odd_counter', help: 'no suffix', registers: [registry] }).inc(2);
   const g = new Gauge({ name: 'special', help: 'a\\b\nc', labelNames: ['k'], registers: [registry] });
