@@ -181,6 +181,25 @@ t.test('each exec counts under its own label values, whatever its container coun
 
 });
 
+t.test('freed room goes to a container that so far counted under _other, whichever result', async (t) => {
+  const workload = { kind: 'Deployment', name: 'web' };
+  const cases = [
+    { name: 'failures only', retval: -2, result: 'failure' },
+    { name: 'successes', retval: 0, result: 'success' },
+  ] as const;
+  for (const c of cases) {
+    const metrics = build({ maxSeries: 1 });
+    metrics.observeExec(makeEvent({ pod: 'a', containerId: 'a'.repeat(64), workload }));
+    const inB = { pod: 'b', containerId: 'b'.repeat(64), workload, retval: c.retval };
+    metrics.observeExec(makeEvent(inB));
+    t.equal(await value(metrics, 'execwatch_execs_total', { pod: '_other', result: c.result }), 1, `${c.name}: b overflows`);
+    metrics.forgetPod('shop', 'a');
+    metrics.observeExec(makeEvent(inB));
+    t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'b', result: c.result }), 1, `${c.name}: b's next exec takes the freed slot`);
+    t.equal(await value(metrics, 'execwatch_execs_total', { pod: '_other', result: c.result }), 1, `${c.name}: _other keeps what it counted`);
+  }
+});
+
 t.test('containers evicted from the cache (4,096 kept) lose no counts and make no new series', async (t) => {
   const id = (n: number) => String(n).padStart(64, '0');
   const web = { kind: 'Deployment', name: 'web' };
