@@ -1,8 +1,9 @@
 // The execwatch_* families: names, labels, values, the series cap and the OpenMetrics rendering.
+import { Counter, Gauge, Registry, type Metric, type RegistryContentType } from 'prom-client';
 import t from 'tap';
 import type { MetricLabel } from '../src/config.js';
 import { prefersOpenMetrics, renderOpenMetrics, scrape } from '../src/metrics/exposition.js';
-import { createMetrics, DELAY_BUCKETS, type CaptureStats, type Metrics } from '../src/metrics/index.js';
+import { createMetrics, DELAY_BUCKETS, LOST_STAGES, type CaptureStats, type Metrics } from '../src/metrics/index.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
 
 const ALL_LABELS: MetricLabel[] = ['namespace', 'workload', 'pod', 'container'];
@@ -119,6 +120,8 @@ t.test('the label set follows --metric-labels, result always kept', async (t) =>
 
 t.test('beyond maxSeries new pods are counted under _other', async (t) => {
   const metrics = build({ maxSeries: 2 });
+  // Host processes count under the empty-label series, which take no slot under the cap.
+  metrics.observeExec(makeHostEvent());
   for (const pod of ['a', 'b', 'c', 'd']) metrics.observeExec(makeEvent({ pod }));
   metrics.observeExec(makeEvent({ pod: 'a' }));
   metrics.observeExec(makeEvent({ pod: 'd', retval: -1 }));
@@ -176,14 +179,70 @@ t.test('each exec counts under its own label values, whatever its container coun
   metrics.observeExec(makeEvent({ ...inB, containerId: null }));
   t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'b' }), 2, 'an event without container id counts by its labels too');
 
-  // Past the 4,096 containers remembered: still one series per pod, every exec counted.
+});
+
+t.test('freed room goes to a container that so far counted under _other, whichever result', async (t) => {
+  const workload = { kind: 'Deployment', name: 'web' };
+  const cases = [
+    { name: 'failures only', retval: -2, result: 'failure' },
+    { name: 'successes', retval: 0, result: 'success' },
+  ] as const;
+  for (const c of cases) {
+    const metrics = build({ maxSeries: 1 });
+    metrics.observeExec(makeEvent({ pod: 'a', containerId: 'a'.repeat(64), workload }));
+    const inB = { pod: 'b', containerId: 'b'.repeat(64), workload, retval: c.retval };
+    metrics.observeExec(makeEvent(inB));
+    t.equal(await value(metrics, 'execwatch_execs_total', { pod: '_other', result: c.result }), 1, `${c.name}: b overflows`);
+    metrics.forgetPod('shop', 'a');
+    metrics.observeExec(makeEvent(inB));
+    t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'b', result: c.result }), 1, `${c.name}: b's next exec takes the freed slot`);
+    t.equal(await value(metrics, 'execwatch_execs_total', { pod: '_other', result: c.result }), 1, `${c.name}: _other keeps what it counted`);
+  }
+});
+
+t.test('containers evicted from the cache (4,096 kept) lose no counts and make no new series', async (t) => {
+  const id = (n: number) => String(n).padStart(64, '0');
+  const web = { kind: 'Deployment', name: 'web' };
   const many = build({ maxSeries: 10_000 });
-  for (let round = 0; round < 2; round += 1) {
-    for (let n = 0; n < 5000; n += 1) many.observeExec(makeEvent({ containerId: id(n), pod: `p${n}`, workload: web }));
+  // Cycling through 5,000 containers evicts each one before it comes round again.
+  for (let round = 0; round < 3; round += 1) {
+    for (let n = 0; n < 5000; n += 1) many.observeExec(makeEvent({ containerId: id(n), pod: `p${n}`, workload: web, retval: round === 2 ? -1 : 0 }));
   }
   const series = (await samples(many, 'execwatch_execs_total')).filter((s) => String(s.labels.pod).startsWith('p'));
-  t.equal(series.length, 5000, 'one series per pod');
-  t.ok(series.every((s) => s.value === 2), 'two execs in each');
+  const success = series.filter((s) => s.labels.result === 'success');
+  const failure = series.filter((s) => s.labels.result === 'failure');
+  t.equal(success.length, 5000, 'one success series per pod');
+  t.ok(success.every((s) => s.value === 2), 'two successes in each, the one after the eviction included');
+  t.equal(failure.length, 5000, 'one failure series per pod');
+  t.ok(failure.every((s) => s.value === 1), 'one failure in each');
+  t.equal(await value(many, 'execwatch_execs_total', { pod: '_other' }), undefined, 'nothing overflowed');
+});
+
+t.test('forgetPod then the same pod again: a new series, inside the cap, removable again', async (t) => {
+  const cases = [
+    { name: 'every label', labels: ALL_LABELS, again: { namespace: 'shop' } },
+    // Without namespace, shop/web-1 and dev/web-1 share the series shop/web-1 made: forgetting
+    // shop/web-1 removes it, and dev/web-1's cached container must not bring it back unseen.
+    { name: 'no namespace label', labels: ['pod', 'container'] as MetricLabel[], again: { namespace: 'dev' } },
+  ] as const;
+  for (const c of cases) {
+    const metrics = build({ labels: [...c.labels], maxSeries: 1 });
+    // As the enricher does, every event of a container carries the same workload object.
+    const workload = { kind: 'Deployment', name: 'web' };
+    const again = { ...c.again, containerId: 'd'.repeat(64), workload };
+    metrics.observeExec(makeEvent({ workload }));
+    metrics.observeExec(makeEvent(again));
+    t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'web-1' }), 2, `${c.name}: counted before`);
+    metrics.forgetPod('shop', 'web-1');
+    t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'web-1' }), undefined, `${c.name}: series gone`);
+    metrics.observeExec(makeEvent(again));
+    t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'web-1' }), 1, `${c.name}: the pod's next exec counts from 1`);
+    metrics.observeExec(makeEvent({ pod: 'web-2', containerId: 'e'.repeat(64), workload }));
+    t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'web-2' }), undefined, `${c.name}: the new series holds the only slot`);
+    t.equal(await value(metrics, 'execwatch_execs_total', { pod: '_other' }), 1, `${c.name}: so another pod overflows`);
+    metrics.forgetPod(c.again.namespace, 'web-1');
+    t.equal(await value(metrics, 'execwatch_execs_total', { pod: 'web-1' }), undefined, `${c.name}: and forgetPod removes the new series too`);
+  }
 });
 
 t.test('kernel counters are read at scrape time and never decrease', async (t) => {
@@ -217,6 +276,15 @@ t.test('kernel counters are read at scrape time and never decrease', async (t) =
   metrics.lost('log_overflow', 3);
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'subscriber_overflow' }), 1, 'user-space loss');
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'log_overflow' }), 3, 'user-space loss by n');
+});
+
+t.test('loss stages are a closed set: a misspelt stage does not compile, nor count', async (t) => {
+  const metrics = build();
+  // @ts-expect-error -- 'subscriber_overflw' is not a LostStage: npm run typecheck fails if it becomes one.
+  const typo = () => metrics.lost('subscriber_overflw');
+  t.throws(typo, 'refused at run time too (a JavaScript caller)');
+  const stages = (await samples(metrics, 'execwatch_events_lost_total')).map((s) => s.labels.stage);
+  t.same(stages, [...LOST_STAGES], 'no series for the misspelt stage, every known one present');
 });
 
 t.test('a failing stats read keeps the last values and the scrape succeeds', async (t) => {
@@ -296,6 +364,33 @@ t.test('the other recorders: pods, enrichment, restarts, delay', async (t) => {
   t.same(again.map((s) => s.labels.le).filter((le) => le !== undefined), [...DELAY_BUCKETS, '+Inf'], 'every bound, in order');
 });
 
+t.test('execwatch_event_delay_seconds is a histogram on /metrics, cumulative over DELAY_BUCKETS', async (t) => {
+  const metrics = build();
+  const observed = [0.0004, 0.001, 0.003, 0.04, 0.04, 1.5, 9] as const;
+  for (const s of observed) metrics.eventDelay(s);
+  const text = await metrics.registry.metrics();
+  t.match(text, /^# TYPE execwatch_event_delay_seconds histogram$/m, 'typed histogram');
+  const cases = [
+    ['0.001', 2],
+    ['0.0025', 2],
+    ['0.005', 3],
+    ['0.025', 3],
+    ['0.05', 5],
+    ['1', 5],
+    ['2.5', 6],
+    ['5', 6],
+    ['+Inf', 7],
+  ] as const;
+  for (const [le, want] of cases) {
+    t.match(text, new RegExp(`^execwatch_event_delay_seconds_bucket\\{le="${le.replace('+', '\\+')}"\\} ${want}$`, 'm'), `le=${le}: ${want}`);
+  }
+  const bounds = [...text.matchAll(/^execwatch_event_delay_seconds_bucket\{le="([^"]+)"\}/gm)].map((m) => m[1]);
+  t.same(bounds, [...DELAY_BUCKETS.map(String), '+Inf'], 'one bucket per DELAY_BUCKETS bound, in order, then +Inf');
+  t.match(text, /^execwatch_event_delay_seconds_count 7$/m, 'count');
+  const sum = Number(/^execwatch_event_delay_seconds_sum (\S+)$/m.exec(text)?.[1]);
+  t.ok(Math.abs(sum - observed.reduce((a, b) => a + b, 0)) < 1e-9, `sum ${sum}`);
+});
+
 t.test('Accept negotiation picks OpenMetrics only when preferred', async (t) => {
   const cases = [
     { accept: undefined, om: false },
@@ -332,8 +427,62 @@ t.test('OpenMetrics rendering: families, suffixes, info, escaping, EOF', async (
   t.match(text.body, /^execwatch_execs_total\{/m, 'text format keeps the _total family names after an OpenMetrics scrape');
 });
 
+t.test('why OpenMetrics is rendered here: prom-client cannot serve both formats from one set of metrics', async (t) => {
+  // Every way prom-client offers to get OpenMetrics out of metrics that also serve the text
+  // format. Each OpenMetrics scrape renames the counter objects themselves (execwatch_execs_total
+  // becomes execwatch_execs), so the text scrape after it exposes the wrong series name. When
+  // these assertions fail, prom-client can do it: serve OpenMetrics through it and delete
+  // renderOpenMetrics. (prom-client's typings already bind a registry to one format; the casts
+  // are to try anyway.)
+  type AnyRegistry = Registry<RegistryContentType>;
+  const cases = [
+    {
+      name: 'setContentType on the registry, and back',
+      openMetrics: async (registry: AnyRegistry) => {
+        registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+        const body = await registry.metrics();
+        registry.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);
+        return body;
+      },
+    },
+    {
+      name: 'a second, OpenMetrics registry holding the same metrics',
+      openMetrics: async (registry: AnyRegistry) => {
+        const om: AnyRegistry = new Registry<RegistryContentType>();
+        om.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+        for (const metric of registry.getMetricsAsArray()) om.registerMetric(metric as unknown as Metric);
+        return om.metrics();
+      },
+    },
+    {
+      name: 'Registry.merge, switched to OpenMetrics',
+      openMetrics: async (registry: AnyRegistry) => {
+        const merged = Registry.merge([registry as Registry]) as AnyRegistry;
+        merged.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+        return merged.metrics();
+      },
+    },
+  ] as const;
+  for (const c of cases) {
+    const metrics = build();
+    metrics.observeExec(makeEvent());
+    const before = await metrics.registry.metrics();
+    t.match(before, /^execwatch_execs_total\{/m, `${c.name}: the text format names the series execwatch_execs_total`);
+    const om = await c.openMetrics(metrics.registry as AnyRegistry);
+    t.match(om, /^# TYPE execwatch_execs counter$/m, `${c.name}: prom-client's OpenMetrics names the family without _total`);
+    t.match(om, /^# TYPE execwatch_build_info gauge$/m, `${c.name}: and has no info type (ours: # TYPE execwatch_build info)`);
+    const after = await metrics.registry.metrics();
+    t.notMatch(after, /^execwatch_execs_total\{/m, `${c.name}: the next text scrape has lost execwatch_execs_total`);
+    t.match(after, /^execwatch_execs\{/m, `${c.name}: it exposes execwatch_execs instead, a series no query or alert knows`);
+  }
+  // The hand-written renderer leaves the registry as it was.
+  const metrics = build();
+  metrics.observeExec(makeEvent());
+  await scrape(metrics.registry, 'application/openmetrics-text');
+  t.match(await metrics.registry.metrics(), /^execwatch_execs_total\{/m, 'after renderOpenMetrics the text scrape still has execwatch_execs_total');
+});
+
 t.test('OpenMetrics special values and unsuffixed counters', async (t) => {
-  const { Registry, Counter, Gauge } = await import('prom-client');
   const registry = new Registry();
   new Counter({ name: 'odd_counter', help: 'no suffix', registers: [registry] }).inc(2);
   const g = new Gauge({ name: 'special', help: 'a\\b\nc', labelNames: ['k'], registers: [registry] });

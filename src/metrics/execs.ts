@@ -1,9 +1,10 @@
 /**
  * The series of execwatch_execs_total: label values from an event, the cap on the number of
- * series (overflow goes to "_other"), and removal of a deleted pod's series. Counts accumulate
- * in plain numbers and reach prom-client at scrape time (flush(), from the counter's collect()):
- * an exec storm then costs a Map lookup per event, not prom-client's label hashing.
+ * series (overflow goes to "_other"), and removal of a deleted pod's series. Every series is a
+ * prom-client Counter child; a container's children are cached by container id, so an exec of a
+ * known container costs one cache lookup and one child inc(), with no label object built.
  */
+import { LRUCache } from 'lru-cache';
 import type { Counter } from 'prom-client';
 import type { MetricLabel } from '../config.js';
 import type { ExecEvent, Workload } from '../events/schema.js';
@@ -12,44 +13,51 @@ import type { ExecEvent, Workload } from '../events/schema.js';
 export const OTHER = '_other';
 
 type Labels = Record<string, string>;
+type Child = Counter.Internal;
+type Result = 'success' | 'failure';
 
+/**
+ * A series that exists: its child, and the pod that made it (forgetPod removes it with that pod).
+ * Kept while the series exists; their number is what the cap counts.
+ */
 interface Series {
+  child: Child;
   labels: Labels;
-  /** namespace/pod owning the series, when the pod label makes it pod-specific. */
-  podKey: string | null;
-  /** Execs counted since the last flush. */
-  pending: number;
+  namespace: string | null;
+  pod: string;
 }
 
-const podKeyOf = (namespace: string, pod: string): string => `${namespace}\u0000${pod}`;
-
-/** A container's series, and the label strings of the event they were found for. */
-interface Known {
+/**
+ * A container's children, and the label strings of the event they were found for. The enricher
+ * gives every event of a container the same strings (the pod index's names) and workload object,
+ * so an event whose strings are these uses the children as they are; any other event looks up
+ * again.
+ */
+interface Cached {
   namespace: string | null;
   pod: string;
   container: string | null;
   workload: Workload | null;
-  success: Series | undefined;
-  failure: Series | undefined;
+  success: Child | undefined;
+  failure: Child | undefined;
 }
 
-/** Most containers whose series are remembered: far more than one node runs. */
-const KNOWN_MAX = 4096;
+/**
+ * Most containers whose children are cached: far more than one node runs. One rule, least
+ * recently used goes first; an evicted container only loses the shortcut (its counts are in
+ * prom-client, and its series are found again by their labels).
+ */
+const CACHED_CONTAINERS = 4096;
 
 /** Keeps execwatch_execs_total within `maxSeries` label sets. */
 export class ExecSeries {
+  /** Every series made for a pod, by its label values joined. */
   private readonly series = new Map<string, Series>();
-  /**
-   * Series by container id. The enricher gives every event of a container the same strings
-   * (the cgroup's id text, the pod index's names), so an event whose strings are those its
-   * container's series were found with skips building the key; any other event looks up again.
-   */
-  private readonly known = new Map<string, Known>();
-  private readonly byPod = new Map<string, Set<string>>();
+  private readonly cache = new LRUCache<string, Cached>({ max: CACHED_CONTAINERS });
   private readonly perPod: boolean;
-  /** The empty-label series (host processes, unresolved pods) and the overflow ones. */
-  private readonly host: { success: Series; failure: Series };
-  private readonly other: { success: Series; failure: Series };
+  /** The empty-label children (host processes, unresolved pods) and the overflow ones. */
+  private readonly host: Record<Result, Child>;
+  private readonly other: Record<Result, Child>;
 
   constructor(
     private readonly counter: Counter<string>,
@@ -57,92 +65,86 @@ export class ExecSeries {
     private readonly maxSeries: number,
   ) {
     this.perPod = labels.includes('pod');
-    const fixed = (labels: Labels): Series => ({ labels, podKey: null, pending: 0 });
-    this.host = { success: fixed(this.valuesOf(null, 'success')), failure: fixed(this.valuesOf(null, 'failure')) };
-    this.other = { success: fixed(this.overflow('success')), failure: fixed(this.overflow('failure')) };
+    this.host = {
+      success: counter.labels(this.valuesOf(null, 'success')),
+      failure: counter.labels(this.valuesOf(null, 'failure')),
+    };
+    this.other = {
+      success: counter.labels(this.overflow('success')),
+      failure: counter.labels(this.overflow('failure')),
+    };
     // Expected series exist at zero before the first exec: those of host processes.
-    counter.inc(this.host.success.labels, 0);
-    counter.inc(this.host.failure.labels, 0);
+    this.host.success.inc(0);
+    this.host.failure.inc(0);
   }
 
   observe(event: ExecEvent): void {
     const failed = event.retval !== 0;
     // No pod (host process, or a container whose pod is unknown): the empty-label series.
     if (event.pod === null) {
-      (failed ? this.host.failure : this.host.success).pending += 1;
+      (failed ? this.host.failure : this.host.success).inc();
       return;
     }
     // An event with a pod has a container id (the cgroup named it); '' would do as well.
     const id = event.containerId ?? '';
-    let known = this.known.get(id);
+    let cached = this.cache.get(id);
     if (
-      known === undefined || known.pod !== event.pod || known.namespace !== event.namespace ||
-      known.container !== event.container || known.workload !== event.workload
+      cached === undefined || cached.pod !== event.pod || cached.namespace !== event.namespace ||
+      cached.container !== event.container || cached.workload !== event.workload
     ) {
-      known = { namespace: event.namespace, pod: event.pod, container: event.container, workload: event.workload, success: undefined, failure: undefined };
-      if (this.known.size >= KNOWN_MAX) this.known.clear();
-      this.known.set(id, known);
+      cached = { namespace: event.namespace, pod: event.pod, container: event.container, workload: event.workload, success: undefined, failure: undefined };
+      this.cache.set(id, cached);
     }
-    let found = failed ? known.failure : known.success;
-    if (found === undefined) {
-      found = this.find(event, failed ? 'failure' : 'success');
-      if (failed) known.failure = found;
-      else known.success = found;
+    let child = failed ? cached.failure : cached.success;
+    if (child === undefined) {
+      child = this.find(event, cached.pod, failed ? 'failure' : 'success');
+      if (failed) cached.failure = child;
+      else cached.success = child;
     }
-    found.pending += 1;
+    child.inc();
   }
 
-  /** The series of an event with a pod: found by its label values, made, or the overflow one. */
-  private find(event: ExecEvent, result: 'success' | 'failure'): Series {
-    // Only a container's first exec (or one with new label strings) gets here: the labels object
-    // is built to look the series up and kept if it is new.
+  /** The child of an event with a pod: its series', a new series', or the overflow one. */
+  private find(event: ExecEvent, pod: string, result: Result): Child {
+    // Only a container's first exec of a result (or one with new label strings) gets here.
     const labels = this.valuesOf(event, result);
     const key = Object.values(labels).join('\u0000');
-    let found = this.series.get(key);
-    if (found !== undefined) return found;
+    const found = this.series.get(key);
+    if (found !== undefined) return found.child;
     if (this.series.size >= this.maxSeries) return this.other[result];
-    const podKey = this.perPod ? podKeyOf(`${event.namespace}`, `${event.pod}`) : null;
-    found = { labels, podKey, pending: 0 };
-    this.series.set(key, found);
-    if (podKey !== null) {
-      let keys = this.byPod.get(podKey);
-      if (keys === undefined) this.byPod.set(podKey, (keys = new Set()));
-      keys.add(key);
-    }
-    return found;
-  }
-
-  /** Hands the counts accumulated since the last call to prom-client (at scrape time). */
-  flush(): void {
-    for (const fixed of [this.host, this.other]) {
-      this.add(fixed.success);
-      this.add(fixed.failure);
-    }
-    for (const found of this.series.values()) this.add(found);
+    const child = this.counter.labels(labels);
+    this.series.set(key, { child, labels, namespace: event.namespace, pod });
+    return child;
   }
 
   /** Removes every series of a deleted pod (only when the pod label is kept). */
   forgetPod(namespace: string, pod: string): void {
-    const podKey = podKeyOf(namespace, pod);
-    const keys = this.byPod.get(podKey);
-    if (keys === undefined) return;
-    // Containers may point at the removed series, or at "_other" while a slot is now free.
-    this.known.clear();
-    for (const key of keys) {
-      const found = this.series.get(key) as Series;
+    if (!this.perPod) return;
+    const removed = new Set<Child>();
+    for (const [key, found] of this.series) {
+      if (found.pod !== pod || found.namespace !== namespace) continue;
       this.counter.remove(found.labels);
       this.series.delete(key);
+      removed.add(found.child);
     }
-    this.byPod.delete(podKey);
+    if (removed.size === 0) return;
+    // A removed child's inc() would bring its series back, outside the cap and never removed
+    // again; and a container counting under "_other" may now have room of its own. Neither kind
+    // of cached container may be handed back.
+    const stale: string[] = [];
+    for (const [id, cached] of this.cache.entries()) {
+      const { success, failure } = cached;
+      if (
+        (success !== undefined && (removed.has(success) || success === this.other.success)) ||
+        (failure !== undefined && (removed.has(failure) || failure === this.other.failure))
+      ) {
+        stale.push(id);
+      }
+    }
+    for (const id of stale) this.cache.delete(id);
   }
 
-  private add(found: Series): void {
-    if (found.pending === 0) return;
-    this.counter.inc(found.labels, found.pending);
-    found.pending = 0;
-  }
-
-  private valuesOf(event: ExecEvent | null, result: string): Labels {
+  private valuesOf(event: ExecEvent | null, result: Result): Labels {
     const labels: Labels = {};
     for (const name of this.labels) {
       if (name === 'workload') {
@@ -156,7 +158,7 @@ export class ExecSeries {
     return labels;
   }
 
-  private overflow(result: string): Labels {
+  private overflow(result: Result): Labels {
     const labels: Labels = {};
     for (const name of this.labels) labels[name] = OTHER;
     labels.result = result;

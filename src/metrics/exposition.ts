@@ -1,8 +1,11 @@
 /**
  * GET /metrics bodies: the Prometheus text format from prom-client, or OpenMetrics when the
- * scraper's Accept header prefers it. prom-client can only switch formats for a whole registry
- * and, in OpenMetrics mode, renames counter objects in place (breaking the next text-format
- * scrape), so OpenMetrics is rendered here from the registry's JSON instead.
+ * scraper's Accept header prefers it. prom-client (15.1) sets the format per registry, and an
+ * OpenMetrics scrape renames the counter objects themselves (execwatch_execs_total becomes
+ * execwatch_execs), whichever registry it goes through: setContentType and back, a second
+ * registry holding the same metrics, Registry.merge. The next text-format scrape then exposes
+ * the wrong names (test/metrics.test.ts shows each way). So OpenMetrics is rendered here from the
+ * registry's JSON, which leaves the metrics as they are.
  */
 import { Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 

@@ -2,8 +2,7 @@
  * The agent's Prometheus metrics (DESIGN.md "Metrics"), in an app-owned registry. Kernel
  * counters and attach state are read in collect() at scrape time, never on a timer.
  */
-import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client';
-import { DelayHistogram } from './delay.js';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CaptureStats } from '../capture/tracer.js';
 import type { MetricLabel } from '../config.js';
 import type { ExecEvent } from '../events/schema.js';
@@ -57,7 +56,7 @@ export interface Metrics {
   eventDelay(seconds: number): void;
   enrichment(result: EnrichmentResult): void;
   /** Counts lost events of a user-space stage (kernel stages are read at scrape). */
-  lost(stage: string, n?: number): void;
+  lost(stage: LostStage, n?: number): void;
   kubeWatchRestart(): void;
   /** Drops a deleted pod's execs_total series (call after the grace period). */
   forgetPod(namespace: string, pod: string): void;
@@ -98,11 +97,8 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     help: 'Program executions seen, by pod and result (success or failure).',
     labelNames: [...opts.labels, 'result'],
     registers,
-    collect() {
-      series.flush();
-    },
   });
-  const series: ExecSeries = new ExecSeries(execs, opts.labels, opts.maxSeries);
+  const series = new ExecSeries(execs, opts.labels, opts.maxSeries);
 
   const lostTotal = new Counter({
     name: 'execwatch_events_lost_total',
@@ -118,7 +114,14 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       advance(this, { stage: 'pipeline_error' }, now.pipelineErrors);
     },
   });
-  for (const stage of LOST_STAGES) lostTotal.inc({ stage }, 0);
+  // Every stage's child made (and its series set to 0) up front: a loss picks it by key.
+  const lostIn = Object.fromEntries(
+    LOST_STAGES.map((stage) => {
+      const child = lostTotal.labels({ stage });
+      child.inc(0);
+      return [stage, child];
+    }),
+  ) as Record<LostStage, Counter.Internal>;
 
   // Registered after execs_total and events_lost_total, so collected after them in a scrape: the
   // kernel count read here is never older than the deliveries and losses read there, and
@@ -133,15 +136,10 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
   });
 
-  let truncatedPending = 0;
-  new Counter({
+  const truncated = new Counter({
     name: 'execwatch_argv_truncated_total',
     help: 'Exec events whose argv exceeded the byte budget and was cut.',
     registers,
-    collect() {
-      this.inc(truncatedPending);
-      truncatedPending = 0;
-    },
   });
   new Counter({
     name: 'execwatch_argv_read_errors_total',
@@ -153,23 +151,20 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
   });
 
-  // Counted in plain numbers, handed to prom-client at scrape time (per-event label hashing is
-  // a measurable share of an exec storm's CPU), as are truncations and the delay histogram.
-  const enriched: Record<EnrichmentResult, number> = { pod: 0, host: 0, unresolved: 0 };
   const enrichment = new Counter({
     name: 'execwatch_enrichment_total',
     help: 'Exec events by enrichment outcome: pod, host or unresolved.',
     labelNames: ['result'] as const,
     registers,
-    collect() {
-      for (const result of ENRICHMENT_RESULTS) {
-        if (enriched[result] === 0) continue;
-        this.inc({ result }, enriched[result]);
-        enriched[result] = 0;
-      }
-    },
   });
-  for (const result of ENRICHMENT_RESULTS) enrichment.inc({ result }, 0);
+  // One child per outcome, made (and its series set to 0) up front: an event picks it by key.
+  const enriched = Object.fromEntries(
+    ENRICHMENT_RESULTS.map((result) => {
+      const child = enrichment.labels({ result });
+      child.inc(0);
+      return [result, child];
+    }),
+  ) as Record<EnrichmentResult, Counter.Internal>;
 
   new Gauge({
     name: 'execwatch_pods',
@@ -203,12 +198,12 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
   });
 
-  const delay = new DelayHistogram(
-    'execwatch_event_delay_seconds',
-    'Delay from the kernel timestamp of an exec to its decoding in user space.',
-    DELAY_BUCKETS,
-  );
-  registry.registerMetric(delay as unknown as Metric);
+  const delay = new Histogram({
+    name: 'execwatch_event_delay_seconds',
+    help: 'Delay from the kernel timestamp of an exec to its decoding in user space.',
+    buckets: DELAY_BUCKETS,
+    registers,
+  });
 
   new Gauge({
     name: 'execwatch_build_info',
@@ -226,13 +221,11 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     registry,
     observeExec(event) {
       series.observe(event);
-      if (event.argvTruncated) truncatedPending += 1;
+      if (event.argvTruncated) truncated.inc();
     },
     eventDelay: (seconds) => delay.observe(seconds),
-    enrichment: (result) => {
-      enriched[result] += 1;
-    },
-    lost: (stage, n = 1) => lostTotal.inc({ stage }, n),
+    enrichment: (result) => enriched[result].inc(),
+    lost: (stage, n = 1) => lostIn[stage].inc(n),
     kubeWatchRestart: () => restarts.inc(),
     forgetPod: (namespace, pod) => series.forgetPod(namespace, pod),
   };
