@@ -2,7 +2,7 @@
  * The agent's configuration: every option is a flag and an EXECWATCH_* environment variable,
  * validated at start. (The parser and its option table are added below this contract.)
  */
-import { BlockList, isIP, isIPv6 } from 'node:net';
+import { isIPv6 } from 'node:net';
 import { hostname } from 'node:os';
 import { defaultBpfObjectPath } from './capture/native.js';
 import { packageVersion } from './package.js';
@@ -265,30 +265,6 @@ void everyFieldHasAnOption;
 
 const BY_FLAG = new Map<string, AnyOption>(OPTIONS.map((o) => [o.flag, o]));
 
-const LOOPBACK = new BlockList();
-LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
-LOOPBACK.addAddress('::1', 'ipv6');
-
-/**
- * Whether a listen host is this machine's loopback: 127.0.0.0/8, ::1 (any spelling, and
- * IPv4-mapped 127.x) or "localhost". Any other name may resolve anywhere, so it counts as beyond.
- */
-export function isLoopbackHost(host: string): boolean {
-  if (host.toLowerCase() === 'localhost') return true;
-  const family = isIP(host);
-  return family !== 0 && LOOPBACK.check(host, family === 4 ? 'ipv4' : 'ipv6');
-}
-
-/** argv can hold secrets: the events API goes beyond loopback only with a token, or when told to. */
-function refuseUnauthenticatedExposure(config: Config): void {
-  const { host, port } = config.apiAddress;
-  if (isLoopbackHost(host) || config.apiTokenFile !== null || config.apiInsecure) return;
-  throw new ConfigError(
-    `--api-address ${formatHostPort(host, port)} is beyond loopback and would serve argv to anyone who can connect: ` +
-      'give --api-token-file <path> to require a token, or --api-insecure to serve it without one',
-  );
-}
-
 /** The --help text, generated from OPTIONS. */
 export function helpText(version: string = packageVersion()): string {
   const lines = [
@@ -378,6 +354,5 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
   }
   const config: Partial<Record<keyof Config, unknown>> = {};
   for (const o of OPTIONS) config[o.key] = resolve(o, given.get(o), env);
-  refuseUnauthenticatedExposure(config as Config);
   return { kind: 'run', config: config as Config };
 }

@@ -7,6 +7,7 @@ import { describeDrop, dropCapabilities } from './capture/capabilities.js';
 import { loadNativeBinding } from './capture/native.js';
 import { packageVersion } from './package.js';
 import { ConfigError, parseConfig } from './config.js';
+import { refuseUnauthenticatedExposure } from './http/exposure.js';
 import { openTracer, startAgent } from './agent.js';
 
 /** Longest a shutdown may take before the process exits anyway. */
@@ -29,6 +30,7 @@ async function main(): Promise<void> {
     return;
   }
   const { config } = parsed;
+  refuseUnauthenticatedExposure(config);
   const deps = { binding: loadNativeBinding(), stdout: process.stdout, version };
 
   if (config.check) {
