@@ -6,7 +6,8 @@
 import { describeDrop, dropCapabilities } from './capture/capabilities.js';
 import { loadNativeBinding } from './capture/native.js';
 import { packageVersion } from './package.js';
-import { ConfigError, parseConfig } from './config.js';
+import { ConfigError } from './config.js';
+import { parseConfig } from './config/parse.js';
 import { refuseUnauthenticatedExposure } from './http/exposure.js';
 import { openTracer, startAgent } from './agent.js';
 

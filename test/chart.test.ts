@@ -4,7 +4,9 @@ import { accessSync, chmodSync, constants, readdirSync, readFileSync } from 'nod
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { parse } from 'yaml';
-import { METRIC_LABELS, OPTIONS, parseConfig } from '../src/config.js';
+import { METRIC_LABELS } from '../src/config.js';
+import { OPTIONS } from '../src/config/options.js';
+import { parseConfig } from '../src/config/parse.js';
 import { refuseUnauthenticatedExposure } from '../src/http/exposure.js';
 import { createMetrics } from '../src/metrics/index.js';
 import { chartDir, helm, type K8sObject, release, renderChart, repoRoot, runFetchHelm } from './helpers/helm.js';

@@ -1,6 +1,7 @@
 // Who can reach the events API: loopback, or beyond it only with a token or --api-insecure.
 import t from 'tap';
-import { ConfigError, parseConfig } from '../src/config.js';
+import { ConfigError } from '../src/config.js';
+import { parseConfig } from '../src/config/parse.js';
 import { isLoopbackHost, refuseUnauthenticatedExposure } from '../src/http/exposure.js';
 
 /** The message of the ConfigError (exit 2) the rule throws for these flags and variables, or '(no error)'. */
@@ -58,6 +59,7 @@ t.test('the events API binds beyond loopback only with --api-token-file or --api
   t.match(errorOf([], { EXECWATCH_API_ADDRESS: '0.0.0.0:9465' }), /^--api-address 0\.0\.0\.0:9465 is beyond loopback/, 'from the environment too');
   t.equal(errorOf([], { EXECWATCH_API_ADDRESS: '0.0.0.0:9465', EXECWATCH_API_TOKEN_FILE: '/run/token' }), '(no error)', 'EXECWATCH_API_TOKEN_FILE counts');
   t.equal(errorOf([], { EXECWATCH_API_ADDRESS: '0.0.0.0:9465', EXECWATCH_API_INSECURE: 'true' }), '(no error)', 'EXECWATCH_API_INSECURE counts');
-  t.match(errorOf(['--api-address=0.0.0.0:9465', '--api-insecure=false']), /beyond loopback/, '--api-insecure=false does not');
+  t.match(errorOf(['--api-address=0.0.0.0:9465', '--no-api-insecure'], { EXECWATCH_API_INSECURE: '1' }), /beyond loopback/, '--no-api-insecure does not');
+  t.match(errorOf([], { EXECWATCH_API_ADDRESS: '0.0.0.0:9465', EXECWATCH_API_INSECURE: 'no' }), /beyond loopback/, 'EXECWATCH_API_INSECURE=no does not');
   t.equal(errorOf(['--metrics-address=0.0.0.0:1', '--api-address=127.0.0.1:2']), '(no error)', 'the metrics listener is not concerned');
 });

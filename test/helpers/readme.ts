@@ -2,7 +2,7 @@
  * The README's generated parts, rebuilt from the code they document: the configuration table
  * from OPTIONS. test/readme.test.ts fails, printing the expected block, when the README drifts.
  */
-import { OPTIONS } from '../../src/config.js';
+import { OPTIONS } from '../../src/config/options.js';
 
 const code = (s: string) => `\`${s}\``;
 
