@@ -15,7 +15,7 @@ import { EventHub } from './events/stream.js';
 import type { ExecEvent } from './events/types.js';
 import { openApiToken } from './http/auth.js';
 import { startServers } from './http/server.js';
-import { createPodCache } from './kube/kubeconfig.js';
+import { createPodCache, loadKubeConfig } from './kube/kubeconfig.js';
 import type { PodCache } from './kube/podcache.js';
 import { createMetrics } from './metrics/index.js';
 
@@ -91,10 +91,11 @@ export function notReadyReasons(attached: readonly string[], podCache: Pick<PodC
 }
 
 export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent> {
-  // Before anything is loaded: a bad token file is a configuration error (exit 2).
+  // Before anything is loaded: a bad token file or kubeconfig is a configuration error (exit 2).
   const apiToken = config.apiTokenFile === null
     ? null
     : await openApiToken(config.apiTokenFile, deps.stderr ?? process.stderr);
+  const kubeConfig = await loadKubeConfig(config.kubeconfig);
   // The sink runs only after tracer.start() below, when everything it uses exists.
   const { tracer, notes, kernelRelease } = await prepareTracer(config, deps, (event, delaySeconds) => {
     metrics.eventDelay(delaySeconds);
@@ -112,7 +113,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
   const store = new EventStore({ maxEvents: config.recentEvents });
   const hub = new EventHub({ maxQueue: 1024, onOverflow: () => metrics.lost('subscriber_overflow') });
   const redact = createRedactor(config.redact);
-  const podCache = await createPodCache(config, metrics);
+  const podCache = await createPodCache(kubeConfig, config, metrics);
 
   const deliver = (event: ExecEvent): void => {
     // Serialized once here; the ring, the stream and the log share the text.

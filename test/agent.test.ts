@@ -214,6 +214,30 @@ t.test('an unusable --api-token-file stops start-up before anything is loaded', 
   }
 });
 
+t.test('an unusable --kubeconfig stops start-up before the requirements are checked or anything is loaded', async (t) => {
+  // A root where every requirement is unmet: checked first, they would end start-up with exit 1.
+  const root = t.testdir({ proc: { self: { status: 'Name:\tnode\nCapEff:\t0000000000000000\n' } } });
+  const touched: string[] = [];
+  const binding = {
+    Tracer: () => {
+      touched.push('Tracer');
+      throw new Error('must not load a program');
+    },
+    bootTimeOffsetNs: () => 0n,
+    mountTracefs: () => {
+      touched.push('mountTracefs');
+      throw new Error('must not mount');
+    },
+  } as unknown as NativeBinding;
+  const path = join(root, 'missing-kubeconfig');
+  const err: unknown = await startAgent(configOf([...LISTEN_ANYWHERE, '--kubeconfig', path]), { binding, stdout: new Writable(), root, version: '0.0.0' })
+    .catch((e: unknown) => e);
+  t.type(err, ConfigError, 'a ConfigError (exit 2), not the unmet requirements');
+  t.equal((err as Error).message, `--kubeconfig: ${JSON.stringify(path)} cannot be loaded (ENOENT: no such file or directory, open '${path}')`,
+    'one line naming the flag and the file');
+  t.same(touched, [], 'nothing was mounted or loaded');
+});
+
 t.test('the agent on the real kernel', kernelTest(), async (t) => {
   ensureTracefs();
   const real = loadNativeBinding();

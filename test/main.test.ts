@@ -63,6 +63,33 @@ t.test(
   },
 );
 
+t.test(
+  'a bad kubeconfig exits 2 before the kernel is looked at, even without privileges',
+  process.getuid?.() === 0 ? {} : { skip: 'needs root to switch to an unprivileged user' },
+  async (t) => {
+    // As the --check test above: the built command, an unprivileged user, an empty environment.
+    // Were the kernel requirements checked first, it would exit 1 naming the missing capabilities.
+    const run = (args: string[], env: string[] = []) => spawnSync(
+      '/usr/bin/env',
+      ['-i', 'HOME=/tmp', 'PATH=/usr/bin:/bin', ...env, process.execPath, join(repoRoot, 'dist', 'main.js'), ...args],
+      { encoding: 'utf8', timeout: 60_000, uid: 65534, gid: 65534 },
+    );
+    const cases = [
+      { what: '--kubeconfig', r: run(['--kubeconfig', '/nonexistent/kubeconfig']) },
+      { what: 'KUBECONFIG, its first entry', r: run([], ['KUBECONFIG=/nonexistent/kubeconfig:/other']) },
+    ];
+    for (const { what, r } of cases) {
+      t.equal(r.status, 2, `${what}: exit 2`);
+      t.equal(
+        r.stderr,
+        `execwatch: --kubeconfig: "/nonexistent/kubeconfig" cannot be loaded (ENOENT: no such file or directory, open '/nonexistent/kubeconfig')\n`,
+        `${what}: one line naming the flag and the file, nothing about privileges or programs`,
+      );
+      t.equal(r.stdout, '', `${what}: nothing on stdout`);
+    }
+  },
+);
+
 t.test('the agent on the real kernel', kernelTest(), async (t) => {
   ensureTracefs();
 
