@@ -18,14 +18,7 @@ import { startServers } from './http/server.js';
 import { createPodCache, loadKubeConfig } from './kube/kubeconfig.js';
 import type { PodCache } from './kube/podcache.js';
 import { createMetrics } from './metrics/index.js';
-
-/** A start-up failure: one line per unmet requirement, ready to print. */
-export class StartupError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join('\n'));
-    this.name = 'StartupError';
-  }
-}
+import { StartupError } from './startup-error.js';
 
 /** What the agent needs from its surroundings; tests substitute them. */
 export interface AgentDeps {

@@ -3,6 +3,7 @@
  * vocabularies. How it is read from flags and EXECWATCH_* variables lives in src/config/: the
  * option table (options.ts, values.ts), the parser (parse.ts) and --help (help.ts).
  */
+import { StartupError } from './startup-error.js';
 
 /** A host and port to listen on. */
 export interface ListenAddress {
@@ -54,7 +55,14 @@ export interface Config {
   enrichWaitMs: number;
 }
 
-/** A bad flag or environment value; the message is one line naming it, the value and what is allowed. */
-export class ConfigError extends Error {
+/**
+ * A bad flag or environment value, or a file a flag names that cannot be used: one line naming the
+ * flag (or variable), the value and what is allowed. The agent exits 2.
+ */
+export class ConfigError extends StartupError {
   override name = 'ConfigError';
+
+  constructor(line: string) {
+    super([line], 2);
+  }
 }
