@@ -9,18 +9,11 @@ import { Tracer, type EventSink } from './capture/tracer.js';
 import type { Config } from './config.js';
 import { openApiToken } from './http/auth.js';
 import { startServers } from './http/server.js';
-import { createPodCache } from './kube/kubeconfig.js';
+import { createPodCache, loadKubeConfig } from './kube/kubeconfig.js';
 import type { PodCache } from './kube/podcache.js';
 import { createMetrics } from './metrics/index.js';
 import { createPipeline } from './pipeline.js';
-
-/** A start-up failure: one line per unmet requirement, ready to print. */
-export class StartupError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join('\n'));
-    this.name = 'StartupError';
-  }
-}
+import { StartupError } from './startup-error.js';
 
 /** What the agent needs from its surroundings; tests substitute them. */
 export interface AgentDeps {
@@ -83,10 +76,11 @@ export function notReadyReasons(attached: readonly string[], podCache: Pick<PodC
 }
 
 export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent> {
-  // Before anything is loaded: a bad token file is a configuration error (exit 2).
+  // Before anything is loaded: a bad token file or kubeconfig is a configuration error (exit 2).
   const apiToken = config.apiTokenFile === null
     ? null
     : await openApiToken(config.apiTokenFile, deps.stderr ?? process.stderr);
+  const kubeConfig = await loadKubeConfig(config.kubeconfig);
   // The sink runs only after tracer.start() below, when the pipeline it feeds exists.
   const { tracer, notes, kernelRelease } = await prepareTracer(config, deps, (event, delaySeconds) => pipeline.sink(event, delaySeconds));
   const metrics = createMetrics({
@@ -97,7 +91,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     captureStats: () => tracer.stats(),
     podCount: () => podCache?.size ?? 0,
   });
-  const podCache = await createPodCache(config, metrics);
+  const podCache = await createPodCache(kubeConfig, config, metrics);
   const pipeline = createPipeline(config, { metrics, podCache, stdout: deps.stdout });
   const { store, hub } = pipeline;
 

@@ -6,14 +6,16 @@
 import { describeDrop, dropCapabilities } from './capture/capabilities.js';
 import { loadNativeBinding } from './capture/native.js';
 import { packageVersion } from './package.js';
-import { ConfigError, parseConfig } from './config.js';
+import { parseConfig } from './config/parse.js';
+import { refuseUnauthenticatedExposure } from './http/exposure.js';
+import { asStartupError } from './startup-error.js';
 import { openTracer, startAgent } from './agent.js';
 
 /** Longest a shutdown may take before the process exits anyway. */
 const SHUTDOWN_TIMEOUT_MS = 5000;
 
-function fail(message: string, code: number): never {
-  for (const line of message.split('\n')) process.stderr.write(`execwatch: ${line}\n`);
+function fail(lines: readonly string[], code: number): never {
+  for (const line of lines) process.stderr.write(`execwatch: ${line}\n`);
   process.exit(code);
 }
 
@@ -29,6 +31,7 @@ async function main(): Promise<void> {
     return;
   }
   const { config } = parsed;
+  refuseUnauthenticatedExposure(config);
   const deps = { binding: loadNativeBinding(), stdout: process.stdout, version };
 
   if (config.check) {
@@ -54,21 +57,21 @@ async function main(): Promise<void> {
   process.stderr.write(startLines.map((line) => `execwatch: ${line}\n`).join(''));
   const stop = (signal: string) => {
     process.stderr.write(`execwatch: ${signal}: detaching\n`);
-    setTimeout(() => fail(`shutdown took longer than ${SHUTDOWN_TIMEOUT_MS} ms`, 1), SHUTDOWN_TIMEOUT_MS).unref();
+    setTimeout(() => fail([`shutdown took longer than ${SHUTDOWN_TIMEOUT_MS} ms`], 1), SHUTDOWN_TIMEOUT_MS).unref();
     agent.close().then(
       // Every event the agent had read is in the --log-events output before it exits: writes to
       // a pipe can still be queued, and the callback of an empty write runs after them.
       () => process.stdout.write('', () => process.exit(0)),
-      (err: unknown) => fail(`shutdown failed: ${String(err)}`, 1),
+      (err: unknown) => fail([`shutdown failed: ${String(err)}`], 1),
     );
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
 }
 
-// A configuration error exits 2; anything else that stops start-up (unmet requirements, one line
-// each; a load error with its errno code) exits 1.
+// Whatever stopped start-up, one line per problem: a configuration error exits 2, anything else
+// (unmet requirements, a load error with its errno code) exits 1.
 main().catch((err: unknown) => {
-  const e = err as Error & { code?: string };
-  fail(`${e.message}${e.code ? ` (${e.code})` : ''}`, err instanceof ConfigError ? 2 : 1);
+  const { problems, exitCode } = asStartupError(err);
+  fail(problems, exitCode);
 });

@@ -9,12 +9,13 @@ import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import t from 'tap';
-import { notReadyReasons, startAgent, StartupError, type Agent } from '../src/agent.js';
+import { notReadyReasons, startAgent, type Agent } from '../src/agent.js';
 import type { NativeBinding, NativeTracer, NativeTracerOptions } from '../src/capture/binding.js';
 import { loadNativeBinding } from '../src/capture/native.js';
 import { ConfigError } from '../src/config.js';
 import type { ExecEvent } from '../src/events/schema.js';
 import { packageVersion } from '../src/package.js';
+import { StartupError } from '../src/startup-error.js';
 import { startApiServer } from './helpers/apiserver.js';
 import { bpfProgIds, ensureTracefs, execHelper, kernelTest, marker, progLoaded, repoRoot, waitFor } from './helpers/kernel.js';
 import { launchChromium, watchedPage } from './helpers/chromium.js';
@@ -188,6 +189,7 @@ t.test('start-up fails with every unmet requirement and loads nothing', async (t
     'one line per unmet requirement',
   );
   t.equal((err as Error).message, (err as StartupError).problems.join('\n'), 'the message is those lines');
+  t.equal((err as StartupError).exitCode, 1, 'exit 1: not a configuration error');
   t.same(mountedAt, [join(root, 'sys/kernel/tracing')], 'the mount was tried under the given root, not on the host');
 });
 
@@ -212,6 +214,31 @@ t.test('an unusable --api-token-file stops start-up before anything is loaded', 
     t.match((err as Error).message, `--api-token-file: ${JSON.stringify(path)}`, `${file}: names the flag and the file`);
     if (stderr) t.equal(stderr.text(), '', `${file}: the ConfigError is the only report, nothing is written to stderr`);
   }
+});
+
+t.test('an unusable --kubeconfig stops start-up before the requirements are checked or anything is loaded', async (t) => {
+  // A root where every requirement is unmet: checked first, they would end start-up with exit 1.
+  const root = t.testdir({ proc: { self: { status: 'Name:\tnode\nCapEff:\t0000000000000000\n' } } });
+  const touched: string[] = [];
+  const binding = {
+    Tracer: () => {
+      touched.push('Tracer');
+      throw new Error('must not load a program');
+    },
+    bootTimeOffsetNs: () => 0n,
+    mountTracefs: () => {
+      touched.push('mountTracefs');
+      throw new Error('must not mount');
+    },
+  } as unknown as NativeBinding;
+  const path = join(root, 'missing-kubeconfig');
+  const err: unknown = await startAgent(configOf([...LISTEN_ANYWHERE, '--kubeconfig', path]), { binding, stdout: new Writable(), root, version: '0.0.0' })
+    .catch((e: unknown) => e);
+  t.type(err, ConfigError, 'a ConfigError, not the unmet requirements');
+  t.equal((err as StartupError).exitCode, 2, 'exit 2');
+  t.equal((err as Error).message, `--kubeconfig: ${JSON.stringify(path)} cannot be loaded (ENOENT: no such file or directory, open '${path}')`,
+    'one line naming the flag and the file');
+  t.same(touched, [], 'nothing was mounted or loaded');
 });
 
 t.test('the agent on the real kernel', kernelTest(), async (t) => {

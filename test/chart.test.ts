@@ -4,7 +4,10 @@ import { accessSync, chmodSync, constants, readdirSync, readFileSync } from 'nod
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { parse } from 'yaml';
-import { METRIC_LABELS, OPTIONS, parseConfig } from '../src/config.js';
+import { METRIC_LABELS } from '../src/config.js';
+import { OPTIONS } from '../src/config/options.js';
+import { parseConfig } from '../src/config/parse.js';
+import { refuseUnauthenticatedExposure } from '../src/http/exposure.js';
 import { createMetrics } from '../src/metrics/index.js';
 import { chartDir, helm, type K8sObject, release, renderChart, repoRoot, runFetchHelm } from './helpers/helm.js';
 
@@ -192,6 +195,7 @@ for (const s of SCENARIOS) {
       t.same(parsed.config.apiAddress, { host: apiHost, port: 9465 }, `events API on ${apiHost}`);
       t.same(parsed.config.metricsAddress, { host: '0.0.0.0', port: 9464 }, 'metrics on every address');
       t.equal(parsed.config.nodeName, 'node-1', 'node name from NODE_NAME');
+      t.doesNotThrow(() => refuseUnauthenticatedExposure(parsed.config), 'the events API exposure is one the agent allows');
     }
   });
 }
@@ -264,7 +268,7 @@ t.test('the events API token comes from a Secret mounted as a directory; none by
 });
 
 /**
- * api.address values, whether the agent (isLoopbackHost) counts them as loopback, and whether the
+ * api.address values, whether the agent (isLoopbackHost, src/http/exposure.ts) counts them as loopback, and whether the
  * chart renders them without a token: the usual spellings, never one the agent refuses.
  */
 const API_ADDRESSES = [
@@ -287,7 +291,10 @@ const API_ADDRESSES = [
 
 t.test('the chart renders an api.address without a token only when the agent counts it as loopback', async (t) => {
   for (const { address, agent, chart } of API_ADDRESSES) {
-    const parse = () => parseConfig([`--api-address=${address}:9465`], { NODE_NAME: 'node-1' });
+    const parse = () => {
+      const parsed = parseConfig([`--api-address=${address}:9465`], { NODE_NAME: 'node-1' });
+      if (parsed.kind === 'run') refuseUnauthenticatedExposure(parsed.config);
+    };
     if (agent) t.doesNotThrow(parse, `${address}: the agent serves it without a token`);
     else t.throws(parse, { message: /is beyond loopback/ }, `${address}: the agent refuses it without a token`);
     const r = helm(['template', release.name, chartDir, '--set-string', `api.address=${address}`]);

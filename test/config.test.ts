@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { ConfigError, formatHostPort, isLoopbackHost, LOG_LEVELS, METRIC_LABELS, OPTIONS, parseConfig, type Config } from '../src/config.js';
+import { ConfigError, formatHostPort, LOG_LEVELS, METRIC_LABELS, type Config } from '../src/config.js';
+import { OPTIONS } from '../src/config/options.js';
+import { parseConfig } from '../src/config/parse.js';
 
 const repoRoot = join(import.meta.dirname, '..');
 
@@ -87,27 +89,26 @@ t.test('valid values, as flags and as environment variables', async (t) => {
     ['--max-series', '20000', 'maxSeries', 20000],
     ['--enrich-wait', '60s', 'enrichWaitMs', 60_000],
     ['--enrich-wait', '0ms', 'enrichWaitMs', 0],
-    ['--log-events', 'yes', 'logEvents', true],
-    ['--log-events', 'FALSE', 'logEvents', false],
-    ['--log-events', '1', 'logEvents', true],
-    ['--log-events', '0', 'logEvents', false],
-    ['--log-events', 'true', 'logEvents', true],
-    ['--log-events', 'No', 'logEvents', false],
   ] as const;
   for (const [flag, value, key, want] of cases) {
     t.same(run([`${flag}=${value}`])[key], want, `${flag}=${value}`);
+    t.same(run([flag, value])[key], want, `${flag} ${value}`);
     const option = OPTIONS.find((o) => o.flag === flag);
     if (option?.env) t.same(run([], { [option.env]: value })[key], want, `${option.env}=${value}`);
-    if (flag !== '--log-events') t.same(run([flag, value])[key], want, `${flag} ${value}`);
   }
 });
 
-t.test('boolean flags', async (t) => {
+t.test('switches: --x turns one on, --no-x off; its variable takes 1, 0, true, false, yes, no', async (t) => {
   t.equal(run(['--log-events']).logEvents, true, '--log-events alone turns it on');
-  t.equal(run(['--log-events=false'], { EXECWATCH_LOG_EVENTS: 'true' }).logEvents, false, '--log-events=false wins over the environment');
+  t.equal(run(['--no-log-events'], { EXECWATCH_LOG_EVENTS: 'true' }).logEvents, false, '--no-log-events wins over the environment');
+  t.equal(run(['--log-events'], { EXECWATCH_LOG_EVENTS: 'no' }).logEvents, true, '--log-events wins over the environment');
   t.equal(run(['--check']).check, true, '--check alone turns it on');
   t.equal(run([], { EXECWATCH_CHECK: '1' }).check, false, '--check has no environment variable');
-  t.equal(run(['--log-events', '--check']).logEvents, true, 'a boolean flag does not eat the next flag');
+  t.equal(run(['--log-events', '--check']).logEvents, true, 'a switch does not eat the next flag');
+  const values = [['yes', true], ['FALSE', false], ['1', true], ['0', false], ['true', true], ['No', false]] as const;
+  for (const [value, want] of values) {
+    t.equal(run([], { EXECWATCH_LOG_EVENTS: value }).logEvents, want, `EXECWATCH_LOG_EVENTS=${value}`);
+  }
 });
 
 t.test('flags override the environment, which overrides the fallbacks', async (t) => {
@@ -124,8 +125,9 @@ t.test('flags override the environment, which overrides the fallbacks', async (t
 });
 
 t.test('--redact: repeatable, one regex per line in the environment, compiled global', async (t) => {
-  const fromFlags = run(['--redact', '-p\\S+', '--redact=(password|token)=\\S+']).redact;
-  t.same(fromFlags.map((r) => r.source), ['-p\\S+', '(password|token)=\\S+'], 'both flags, in order; a value may start with -');
+  const fromFlags = run(['--redact=-p\\S+', '--redact', '(password|token)=\\S+']).redact;
+  t.same(fromFlags.map((r) => r.source), ['-p\\S+', '(password|token)=\\S+'], 'both flags, in order; a value starting with - after =');
+  t.same(run(['--redact', '-']).redact.map((r) => r.source), ['-'], 'a lone - is a value, not a flag');
   t.ok(fromFlags.every((r) => r.flags === 'g'), 'compiled with the g flag');
   t.equal('x -psecret -pmore'.replace(fromFlags[0] as RegExp, '***'), 'x *** ***', 'replaces every occurrence');
   const fromEnv = run([], { EXECWATCH_REDACT: 'a,b\r\n\nc d\n' }).redact;
@@ -153,7 +155,7 @@ t.test('bad values stop with one line naming the flag or variable, the value and
     [[], { EXECWATCH_KUBECONFIG: '' }, 'EXECWATCH_KUBECONFIG (--kubeconfig): "" is empty (a non-empty path of at most 4096 characters)'],
     [['--bpf-object='], {}, '--bpf-object: "" is empty (a non-empty path of at most 4096 characters)'],
     [['--api-token-file='], {}, '--api-token-file: "" is empty (a non-empty path of at most 4096 characters)'],
-    [['--api-insecure=maybe'], {}, '--api-insecure: "maybe" is not a boolean (one of 1, 0, true, false, yes, no)'],
+    [[], { EXECWATCH_API_INSECURE: 'maybe' }, 'EXECWATCH_API_INSECURE (--api-insecure): "maybe" is not a boolean (one of 1, 0, true, false, yes, no)'],
     [['--ringbuf-bytes=8MB'], {}, '--ringbuf-bytes: "8MB" is not a byte size (a power of two from 64Ki to 1Gi, in bytes or with a Ki, Mi or Gi suffix)'],
     [['--ringbuf-bytes=32Ki'], {}, '--ringbuf-bytes: "32Ki" is out of range (a power of two from 64Ki to 1Gi, in bytes or with a Ki, Mi or Gi suffix)'],
     [['--ringbuf-bytes=2Gi'], {}, '--ringbuf-bytes: "2Gi" is out of range (a power of two from 64Ki to 1Gi, in bytes or with a Ki, Mi or Gi suffix)'],
@@ -164,19 +166,16 @@ t.test('bad values stop with one line naming the flag or variable, the value and
     [['--redact', '('], {}, '--redact: "(" is not a valid regular expression (Invalid regular expression: /(/g: Unterminated group)'],
     [['--redact='], {}, '--redact: "" is empty (a non-empty JavaScript regular expression)'],
     [[], { EXECWATCH_REDACT: 'ok\n[z-a]' }, 'EXECWATCH_REDACT (--redact): "[z-a]" is not a valid regular expression (Invalid regular expression: /[z-a]/g: Range out of order in character class)'],
-    [['--log-events=maybe'], {}, '--log-events: "maybe" is not a boolean (one of 1, 0, true, false, yes, no)'],
-    [['--check=2'], {}, '--check: "2" is not a boolean (one of 1, 0, true, false, yes, no)'],
+    [['--log-events=maybe'], {}, '--log-events: "maybe" is not allowed: a switch takes no value (--log-events turns it on, --no-log-events off)'],
+    [['--log-events=false'], {}, '--log-events: "false" is not allowed: a switch takes no value (--log-events turns it on, --no-log-events off)'],
+    [['--check='], {}, '--check: "" is not allowed: a switch takes no value (--check turns it on, --no-check off)'],
     [[], { EXECWATCH_LOG_LEVEL: 'verbose' }, `EXECWATCH_LOG_LEVEL (--log-level): "verbose" is not a log level (one of ${LOG_LEVELS.join(', ')})`],
     [['--pod-grace-period=25h'], {}, '--pod-grace-period: "25h" is out of range (a duration from 0 to 24h: 500ms, 30s, 2m, 1h or plain seconds)'],
     [['--pod-grace-period=2d'], {}, '--pod-grace-period: "2d" is not a duration (a duration from 0 to 24h: 500ms, 30s, 2m, 1h or plain seconds)'],
     [['--enrich-wait=61s'], {}, '--enrich-wait: "61s" is out of range (a duration from 0 to 60s: 500ms, 30s, 2m, 1h or plain seconds)'],
-    [['--foo'], {}, 'unknown flag --foo (see --help)'],
-    [['--foo=1'], {}, 'unknown flag --foo (see --help)'],
-    [['-x'], {}, 'unknown flag -x (see --help)'],
-    [['serve'], {}, 'unexpected argument "serve": execwatch takes only flags (see --help)'],
-    [['--log-level'], {}, '--log-level: a value is missing (--log-level <level>; see --help)'],
     [['--recent-events=1', '--recent-events', '2'], {}, '--recent-events is given twice (it takes one value)'],
     [['--log-events', '--log-events'], {}, '--log-events is given twice (it takes one value)'],
+    [['--log-events', '--no-log-events'], {}, '--log-events is given twice (it takes one value)'],
     [['--redact', 'a\n('], {}, '--redact: "a\\n(" is not a valid regular expression (Invalid regular expression: /a\n(/g: Unterminated group)'],
   ] as const;
   for (const [argv, env, want] of cases) {
@@ -187,64 +186,48 @@ t.test('bad values stop with one line naming the flag or variable, the value and
   t.notMatch(multiline, /\n/, 'a value with a newline still gives a one-line message');
 });
 
-/** Listen hosts of the events API: loopback or not. */
-const LISTEN_HOSTS = [
-  { address: '127.0.0.1:9465', loopback: true },
-  { address: '127.0.0.53:9465', loopback: true },
-  { address: '127.255.255.254:1', loopback: true },
-  { address: 'localhost:9465', loopback: true },
-  { address: 'LocalHost:9465', loopback: true },
-  { address: '[::1]:9465', loopback: true },
-  { address: '[0:0:0:0:0:0:0:1]:9465', loopback: true },
-  { address: '[::ffff:127.0.0.1]:9465', loopback: true },
-  { address: '0.0.0.0:9465', loopback: false },
-  { address: '[::]:9465', loopback: false },
-  { address: '10.0.0.7:9465', loopback: false },
-  { address: '128.0.0.1:9465', loopback: false },
-  { address: '126.255.255.255:9465', loopback: false },
-  { address: '[::2]:9465', loopback: false },
-  { address: '[::ffff:10.0.0.1]:9465', loopback: false },
-  { address: 'node-1.example:9465', loopback: false },
-  { address: 'localhost.example:9465', loopback: false },
-  { address: '127.0.0.1.nip.io:9465', loopback: false },
+/** What node:util parseArgs refuses, as our one line. */
+const PARSE_ARGS_ERRORS = [
+  // ERR_PARSE_ARGS_UNKNOWN_OPTION
+  [['--foo'], 'unknown flag --foo (see --help)'],
+  [['--foo=1'], 'unknown flag --foo (see --help)'],
+  [['-x'], 'unknown flag -x (see --help)'],
+  [['-hx'], 'unknown flag -x (see --help)'],
+  [['--no-redact'], 'unknown flag --no-redact (see --help)'],
+  // ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL
+  [['serve'], 'unexpected argument "serve": execwatch takes only flags (see --help)'],
+  [['--node-name', 'a', "it's"], 'unexpected argument "it\'s": execwatch takes only flags (see --help)'],
+  [['--', '--check'], 'unexpected argument "--check": execwatch takes only flags (see --help)'],
+  [['-'], 'unexpected argument "-": execwatch takes only flags (see --help)'],
+  // ERR_PARSE_ARGS_INVALID_OPTION_VALUE: no value, or one that starts with - (parseArgs takes it for a flag)
+  [['--log-level'], '--log-level: a value is missing (--log-level <level>, or --log-level=<level> for one that starts with -)'],
+  [['--node-name', '--check'], '--node-name: a value is missing (--node-name <name>, or --node-name=<name> for one that starts with -)'],
+  [['--redact', '-x'], '--redact: a value is missing (--redact <regex>, or --redact=<regex> for one that starts with -)'],
+  [['--redact=a', '--redact', '--b'], '--redact: a value is missing (--redact <regex>, or --redact=<regex> for one that starts with -)'],
+  [['--recent-events', '-1'], '--recent-events: a value is missing (--recent-events <count>, or --recent-events=<count> for one that starts with -)'],
+  // ERR_PARSE_ARGS_INVALID_OPTION_VALUE: a switch given a value
+  [['--help=please'], '--help: "please" is not allowed: a switch takes no value (--help turns it on, --no-help off)'],
 ] as const;
 
+t.test('what parseArgs refuses stops with one line naming the flag or argument', async (t) => {
+  for (const [argv, want] of PARSE_ARGS_ERRORS) t.equal(errorOf([...argv]), want, JSON.stringify(argv));
+});
+
+/** Listen addresses as a user writes them, IPv4, IPv6 and names. */
+const ADDRESSES = ['127.0.0.1:9465', '0.0.0.0:1', 'localhost:9465', '[::1]:9465', '[::]:9465', '[::ffff:10.0.0.1]:9465', 'node-1.example:9465'] as const;
+
 t.test('formatHostPort writes an address as --api-address reads it, an IPv6 host in brackets', async (t) => {
-  for (const { address } of LISTEN_HOSTS) {
+  for (const address of ADDRESSES) {
     const { host, port } = run(['--api-address', address, '--api-insecure']).apiAddress;
     t.equal(formatHostPort(host, port), address, address);
   }
 });
 
-t.test('the events API binds beyond loopback only with --api-token-file or --api-insecure', async (t) => {
-  for (const { address, loopback } of LISTEN_HOSTS) {
-    const host = address.slice(0, address.lastIndexOf(':')).replace(/^\[|\]$/g, '');
-    t.equal(isLoopbackHost(host), loopback, `${host}: ${loopback ? 'loopback' : 'beyond loopback'}`);
-    const bare = errorOf(['--api-address', address]);
-    if (loopback) t.equal(bare, '(no error)', `${address}: allowed without a token`);
-    else {
-      t.equal(
-        bare,
-        `--api-address ${address} is beyond loopback and would serve argv to anyone who can connect: ` +
-          'give --api-token-file <path> to require a token, or --api-insecure to serve it without one',
-        `${address}: refused, naming both flags`,
-      );
-    }
-    t.equal(errorOf(['--api-address', address, '--api-token-file', '/run/token']), '(no error)', `${address}: allowed with a token file`);
-    t.equal(errorOf(['--api-address', address, '--api-insecure']), '(no error)', `${address}: allowed with --api-insecure`);
-  }
-  t.match(errorOf([], { EXECWATCH_API_ADDRESS: '0.0.0.0:9465' }), /^--api-address 0\.0\.0\.0:9465 is beyond loopback/, 'from the environment too');
-  t.equal(errorOf([], { EXECWATCH_API_ADDRESS: '0.0.0.0:9465', EXECWATCH_API_TOKEN_FILE: '/run/token' }), '(no error)', 'EXECWATCH_API_TOKEN_FILE counts');
-  t.equal(errorOf([], { EXECWATCH_API_ADDRESS: '0.0.0.0:9465', EXECWATCH_API_INSECURE: 'true' }), '(no error)', 'EXECWATCH_API_INSECURE counts');
-  t.match(errorOf(['--api-address=0.0.0.0:9465', '--api-insecure=false']), /beyond loopback/, '--api-insecure=false does not');
-  t.equal(errorOf(['--metrics-address=0.0.0.0:1', '--api-address=127.0.0.1:2']), '(no error)', 'the metrics listener is not concerned');
-});
-
 t.test('--help and --version', async (t) => {
   const version = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
   for (const flag of ['--help', '-h']) {
-    const parsed = parseConfig(['--recent-events=1', flag, '--bogus'], {});
-    t.equal(parsed.kind, 'help', `${flag} asks for help, whatever follows`);
+    const parsed = parseConfig(['--recent-events=1', '--recent-events=2', flag], { EXECWATCH_RECENT_EVENTS: 'x' });
+    t.equal(parsed.kind, 'help', `${flag} asks for help, whatever the other values are`);
     if (parsed.kind !== 'help') continue;
     t.match(parsed.text, /^Usage: execwatch \[options\]/, 'starts with usage');
     t.match(parsed.text, `execwatch ${version}`, 'names the version');
@@ -256,6 +239,7 @@ t.test('--help and --version', async (t) => {
     }
   }
   t.same(parseConfig(['--version'], {}), { kind: 'version', version }, '--version from package.json');
+  t.equal(errorOf(['--help', '--bogus']), 'unknown flag --bogus (see --help)', 'every argument is read first: an unknown one is refused');
 });
 
 t.test('the option table is consistent', async (t) => {

@@ -2,7 +2,7 @@ import t from 'tap';
 import { Enricher, type EnricherClock, type EnrichmentResult } from '../src/enrich/enricher.js';
 import { eventBytes, PendingQueue } from '../src/enrich/pending.js';
 import type { ExecEvent } from '../src/events/schema.js';
-import { createPodCache } from '../src/kube/kubeconfig.js';
+import { createPodCache, loadKubeConfig } from '../src/kube/kubeconfig.js';
 import type { PodCache } from '../src/kube/podcache.js';
 import type { PodInfo, PodLookup } from '../src/kube/types.js';
 import { makePod, startApiServer } from './helpers/apiserver.js';
@@ -282,7 +282,8 @@ t.test('the size estimate grows with every string an event holds', async (t) => 
 t.test('with the real pod cache: a pod that appears after the first exec', async (t) => {
   const api = await startApiServer();
   const cache = (await createPodCache(
-    { kubeconfig: api.kubeconfigPath(t.testdir()), nodeName: 'node-1', podGracePeriodMs: 1000 },
+    await loadKubeConfig(api.kubeconfigPath(t.testdir())),
+    { nodeName: 'node-1', podGracePeriodMs: 1000 },
     { kubeWatchRestart: () => {}, forgetPod: () => {} },
   )) as PodCache;
   t.teardown(async () => {

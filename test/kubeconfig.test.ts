@@ -2,6 +2,7 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import t from 'tap';
+import { ConfigError } from '../src/config.js';
 import { createPodCache, loadKubeConfig } from '../src/kube/kubeconfig.js';
 import { makePod, startApiServer } from './helpers/apiserver.js';
 import { pollUntil, type Test } from './helpers/poll.js';
@@ -32,13 +33,14 @@ function withServiceEnv(t: Test, host: string | undefined, port = '443'): void {
 // First: every later test loads the library.
 t.test('standalone never loads the client library; a kubeconfig does', async (t) => {
   withServiceEnv(t, undefined);
-  const config = { kubeconfig: null, nodeName: 'node-1', podGracePeriodMs: 1000 };
-  t.equal(await createPodCache(config, metrics), null, 'standalone: no pod cache');
-  t.equal(await loadKubeConfig(null), null, 'standalone: no configuration');
+  const config = { nodeName: 'node-1', podGracePeriodMs: 1000 };
+  const kubeConfig = await loadKubeConfig(null);
+  t.equal(kubeConfig, null, 'standalone: no configuration');
+  t.equal(await createPodCache(kubeConfig, config, metrics), null, 'standalone: no pod cache');
   t.notOk(clientLibraryLoaded(), 'standalone: @kubernetes/client-node not loaded');
   const api = await startApiServer();
   t.teardown(() => api.close());
-  await createPodCache({ ...config, kubeconfig: api.kubeconfigPath(t.testdir()) }, metrics);
+  await loadKubeConfig(api.kubeconfigPath(t.testdir()));
   t.ok(clientLibraryLoaded(), 'with a kubeconfig: loaded');
 });
 
@@ -51,12 +53,44 @@ t.test('an explicit kubeconfig wins', async (t) => {
   t.equal(kc?.getCurrentCluster()?.server, api.url, 'the file is used even in a cluster');
 });
 
-t.test('an explicit kubeconfig that cannot be used stops the agent with its path', async (t) => {
+/** A kubeconfig of one context, its cluster and user as given. */
+const kubeconfigWith = (cluster: object, user: object, currentContext = 'c') => JSON.stringify({
+  apiVersion: 'v1', kind: 'Config', 'current-context': currentContext,
+  clusters: [{ name: 'c', cluster: { server: 'https://10.0.0.1:6443', ...cluster } }],
+  users: [{ name: 'u', user }],
+  contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
+});
+
+t.test('an explicit kubeconfig that cannot be used is a configuration error: one line with --kubeconfig and the file', async (t) => {
   const dir = t.testdir({
     'no-context': JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [], users: [], contexts: [] }),
+    'other-context': kubeconfigWith({}, { token: 'x' }, 'elsewhere'),
+    'not-yaml': 'apiVersion: v1\nclusters: [\n  oops',
+    'token-file': kubeconfigWith({}, { 'token-file': 'missing-token' }),
+    'ca-file': kubeconfigWith({ 'certificate-authority': 'missing-ca.crt' }, { token: 'x' }),
+    'client-cert': kubeconfigWith({ 'insecure-skip-tls-verify': true }, { 'client-certificate': 'adir', 'client-key': 'adir' }),
+    'client-key': kubeconfigWith({ 'insecure-skip-tls-verify': true }, { 'client-certificate': 'other-context', 'client-key': 'nokey' }),
+    adir: {},
   });
-  await t.rejects(loadKubeConfig(`${dir}/missing`), { message: /^--kubeconfig .*\/missing: ENOENT/ }, 'a missing file');
-  await t.rejects(loadKubeConfig(`${dir}/no-context`), { message: /no current context with a cluster$/ }, 'a file without a cluster');
+  const cases = [
+    ['missing', `cannot be loaded (ENOENT: no such file or directory, open '${dir}/missing')`],
+    ['adir', 'cannot be loaded (EISDIR: illegal operation on a directory, read)'],
+    ['not-yaml', 'cannot be loaded (unexpected end of the stream within a flow collection (4:1))'],
+    ['no-context', 'has no current context with a cluster (current-context must name a context whose cluster is listed)'],
+    ['other-context', 'has no current context with a cluster (current-context must name a context whose cluster is listed)'],
+    // The client reads a token-file while loading, and an absolute path is what it opens.
+    ['token-file', "cannot be loaded (ENOENT: no such file or directory, open 'missing-token')"],
+    // Certificate files are relative to the kubeconfig's directory; the client reads them at its first request.
+    ['ca-file', `names a file that cannot be read (ENOENT: no such file or directory, open '${dir}/missing-ca.crt')`],
+    ['client-cert', 'names a file that cannot be read (EISDIR: illegal operation on a directory, read)'],
+    ['client-key', `names a file that cannot be read (ENOENT: no such file or directory, open '${dir}/nokey')`],
+  ] as const;
+  for (const [file, problem] of cases) {
+    const path = join(dir, file);
+    const err: unknown = await loadKubeConfig(path).catch((e: unknown) => e);
+    t.type(err, ConfigError, `${file}: a ConfigError (exit 2)`);
+    t.equal((err as Error).message, `--kubeconfig: ${JSON.stringify(path)} ${problem}`, `${file}: one line naming the flag, the file and the problem`);
+  }
 });
 
 t.test('in-cluster when the service account and KUBERNETES_SERVICE_HOST exist', async (t) => {
@@ -86,13 +120,12 @@ t.test('standalone otherwise', async (t) => {
 });
 
 t.test('createPodCache: null in standalone mode, a cache with a kubeconfig', async (t) => {
-  withServiceEnv(t, undefined);
-  const config = { kubeconfig: null, nodeName: 'node-1', podGracePeriodMs: 1000 };
-  t.equal(await createPodCache(config, metrics), null, 'standalone: no pod cache');
+  const config = { nodeName: 'node-1', podGracePeriodMs: 1000 };
+  t.equal(await createPodCache(null, config, metrics), null, 'standalone: no pod cache');
   const api = await startApiServer();
   t.teardown(() => api.close());
   const { PodCache } = await import('../src/kube/podcache.js');
-  const cache = await createPodCache({ ...config, kubeconfig: api.kubeconfigPath(t.testdir()) }, metrics);
+  const cache = await createPodCache(await loadKubeConfig(api.kubeconfigPath(t.testdir())), config, metrics);
   t.type(cache, PodCache, 'a pod cache');
   t.equal(cache?.synced, false, 'not started, not synced');
 });

@@ -28,6 +28,9 @@ t.test('a bad flag stops the agent with one line naming it', async (t) => {
   const cases = [
     { args: ['--argv-max-bytes', '99999'], names: '--argv-max-bytes' },
     { args: ['--no-such-flag'], names: '--no-such-flag' },
+    { args: ['--redact', '-p\\S+'], names: '--redact: a value is missing (--redact <regex>, or --redact=<regex> for one that starts with -)' },
+    { args: ['--log-events=false'], names: '--log-events: "false" is not allowed' },
+    { args: ['serve'], names: 'unexpected argument "serve"' },
     { args: ['--api-address', '0.0.0.0:0'], names: /--api-address 0\.0\.0\.0:0 is beyond loopback.*--api-token-file.*--api-insecure/ },
     { args: ['--api-token-file', '/nonexistent/execwatch-token'], names: '--api-token-file: "/nonexistent/execwatch-token" cannot be read (ENOENT)' },
   ] as const;
@@ -57,6 +60,33 @@ t.test(
     const lines = String(r.stderr).trim().split('\n');
     t.equal(lines.length, 1, `one line: ${r.stderr}`);
     t.match(lines[0], /^execwatch: missing privileges: .*CAP_BPF/, 'names the missing capability');
+  },
+);
+
+t.test(
+  'a bad kubeconfig exits 2 before the kernel is looked at, even without privileges',
+  process.getuid?.() === 0 ? {} : { skip: 'needs root to switch to an unprivileged user' },
+  async (t) => {
+    // As the --check test above: the built command, an unprivileged user, an empty environment.
+    // Were the kernel requirements checked first, it would exit 1 naming the missing capabilities.
+    const run = (args: string[], env: string[] = []) => spawnSync(
+      '/usr/bin/env',
+      ['-i', 'HOME=/tmp', 'PATH=/usr/bin:/bin', ...env, process.execPath, join(repoRoot, 'dist', 'main.js'), ...args],
+      { encoding: 'utf8', timeout: 60_000, uid: 65534, gid: 65534 },
+    );
+    const cases = [
+      { what: '--kubeconfig', r: run(['--kubeconfig', '/nonexistent/kubeconfig']) },
+      { what: 'KUBECONFIG, its first entry', r: run([], ['KUBECONFIG=/nonexistent/kubeconfig:/other']) },
+    ];
+    for (const { what, r } of cases) {
+      t.equal(r.status, 2, `${what}: exit 2`);
+      t.equal(
+        r.stderr,
+        `execwatch: --kubeconfig: "/nonexistent/kubeconfig" cannot be loaded (ENOENT: no such file or directory, open '/nonexistent/kubeconfig')\n`,
+        `${what}: one line naming the flag and the file, nothing about privileges or programs`,
+      );
+      t.equal(r.stdout, '', `${what}: nothing on stdout`);
+    }
   },
 );
 

@@ -2,7 +2,7 @@ import t from 'tap';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Backoff } from '../src/kube/backoff.js';
-import { createPodCache } from '../src/kube/kubeconfig.js';
+import { createPodCache, loadKubeConfig } from '../src/kube/kubeconfig.js';
 import { describeError, type PodCache, type PodCacheOptions } from '../src/kube/podcache.js';
 import { PodIndex, podInfoOf } from '../src/kube/podindex.js';
 import { makePod, startApiServer, type ApiServerDouble, type ApiServerOptions } from './helpers/apiserver.js';
@@ -38,8 +38,9 @@ async function setup(t: Test, tuning: Partial<PodCacheOptions> & { gracePeriodMs
     },
     forgetPod: (namespace: string, pod: string) => forgotten.push(`${namespace}/${pod}`),
   };
-  const config = { kubeconfig: api.kubeconfigPath(t.testdir()), nodeName: 'node-1', podGracePeriodMs: tuning.gracePeriodMs ?? 60_000 };
-  const cache = (await createPodCache(config, metrics, { backoffBaseMs: 20, backoffMaxMs: 200, ...tuning })) as PodCache;
+  const config = { nodeName: 'node-1', podGracePeriodMs: tuning.gracePeriodMs ?? 60_000 };
+  const kubeConfig = await loadKubeConfig(api.kubeconfigPath(t.testdir()));
+  const cache = (await createPodCache(kubeConfig, config, metrics, { backoffBaseMs: 20, backoffMaxMs: 200, ...tuning })) as PodCache;
   t.teardown(async () => {
     await cache.stop();
     await api.close();
@@ -405,7 +406,7 @@ echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","s
     contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
   }));
   let restarts = 0;
-  const cache = (await createPodCache({ kubeconfig, nodeName: 'node-1', podGracePeriodMs: 1000 },
+  const cache = (await createPodCache(await loadKubeConfig(kubeconfig), { nodeName: 'node-1', podGracePeriodMs: 1000 },
     { kubeWatchRestart: () => restarts++, forgetPod: () => {} }, { backoffBaseMs: 10 })) as PodCache;
   t.teardown(() => cache.stop());
   await cache.start();

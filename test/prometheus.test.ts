@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import t from 'tap';
 import { startAgent } from '../src/agent.js';
 import { loadNativeBinding } from '../src/capture/native.js';
-import { parseConfig } from '../src/config.js';
+import { parseConfig } from '../src/config/parse.js';
 import { packageVersion } from '../src/package.js';
 import { makePod, startApiServer } from './helpers/apiserver.js';
 import { chartDir } from './helpers/helm.js';

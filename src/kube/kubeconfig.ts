@@ -2,11 +2,12 @@
  * Where the agent's API server credentials come from: an explicit kubeconfig (`--kubeconfig`,
  * `KUBECONFIG`), else the pod's service account, else none (standalone mode). The client library
  * is imported only once an API server is configured: loading it costs ~70 MB of RSS, which a
- * standalone agent should not pay.
+ * standalone agent should not pay. The agent loads the kubeconfig before anything touches the
+ * kernel, so a bad one is reported like any other bad flag.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { Config } from '../config.js';
+import { ConfigError, type Config } from '../config.js';
 import type { PodCache, PodCacheOptions } from './podcache.js';
 import { TokenFileAuth, tokenFileUser } from './token.js';
 import type { PodCacheMetrics } from './types.js';
@@ -19,11 +20,40 @@ export interface LoadKubeConfigOptions {
   root?: string;
 }
 
+/** The first line of an error's message: the YAML parser's messages go on with a code excerpt. */
+const firstLine = (err: unknown): string => String((err as Error).message).split('\n')[0] as string;
+
+/**
+ * Loads an explicit kubeconfig and reads every file its current context names (the client would
+ * read them only at its first request): any problem is a ConfigError naming --kubeconfig and the file.
+ */
+function loadExplicit(kc: KubeConfig, path: string): void {
+  const bad = (problem: string) => new ConfigError(`--kubeconfig: ${JSON.stringify(path)} ${problem}`);
+  try {
+    // Also reads a user's token-file.
+    kc.loadFromFile(path);
+  } catch (err) {
+    throw bad(`cannot be loaded (${firstLine(err)})`);
+  }
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw bad('has no current context with a cluster (current-context must name a context whose cluster is listed)');
+  const user = kc.getCurrentUser();
+  for (const file of [cluster.caFile, user?.certFile, user?.keyFile]) {
+    if (file === undefined) continue;
+    try {
+      readFileSync(file);
+    } catch (err) {
+      throw bad(`names a file that cannot be read (${firstLine(err)})`);
+    }
+  }
+}
+
 /**
  * Loads the API server configuration. `path` wins when set, and then it must load: a typo in
- * `--kubeconfig` stops the agent instead of silently running standalone. In-cluster needs both
- * `KUBERNETES_SERVICE_HOST` and the service-account token, which is then read afresh for every
- * request (token.ts). Resolves to null for standalone mode, without loading the client library.
+ * `--kubeconfig` stops the agent (a ConfigError, exit 2) instead of silently running standalone.
+ * In-cluster needs both `KUBERNETES_SERVICE_HOST` and the service-account token, which is then
+ * read afresh for every request (token.ts). Resolves to null for standalone mode, without loading
+ * the client library.
  */
 export async function loadKubeConfig(path: string | null, opts: LoadKubeConfigOptions = {}): Promise<KubeConfig | null> {
   const root = opts.root ?? '';
@@ -32,14 +62,7 @@ export async function loadKubeConfig(path: string | null, opts: LoadKubeConfigOp
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   if (path !== null) {
-    try {
-      kc.loadFromFile(path);
-    } catch (err) {
-      throw new Error(`--kubeconfig ${path}: ${(err as Error).message}`, { cause: err });
-    }
-    if (!kc.getCurrentCluster()) {
-      throw new Error(`--kubeconfig ${path}: no current context with a cluster`);
-    }
+    loadExplicit(kc, path);
     return kc;
   }
   kc.loadFromCluster(root);
@@ -54,16 +77,15 @@ export async function loadKubeConfig(path: string | null, opts: LoadKubeConfigOp
 }
 
 /**
- * The pod cache for this configuration, or null in standalone mode (no kubeconfig and not in a
- * cluster). Rejects when an explicit kubeconfig cannot be loaded. The pod cache module (and the
- * client library behind it) is imported only here, only when needed.
+ * The pod cache for a configuration {@link loadKubeConfig} loaded, or null in standalone mode (it
+ * loaded none). The pod cache module is imported only here, only when needed.
  */
 export async function createPodCache(
-  config: Pick<Config, 'kubeconfig' | 'nodeName' | 'podGracePeriodMs'>,
+  kubeConfig: KubeConfig | null,
+  config: Pick<Config, 'nodeName' | 'podGracePeriodMs'>,
   metrics: PodCacheMetrics,
   tuning: Partial<PodCacheOptions> = {},
 ): Promise<PodCache | null> {
-  const kubeConfig = await loadKubeConfig(config.kubeconfig);
   if (!kubeConfig) return null;
   const { PodCache } = await import('./podcache.js');
   return new PodCache({ kubeConfig, nodeName: config.nodeName, metrics, gracePeriodMs: config.podGracePeriodMs, ...tuning });

@@ -3,7 +3,7 @@
  * from OPTIONS, the event's field table from its schema. test/readme.test.ts fails, printing the
  * expected block, when the README drifts.
  */
-import { OPTIONS } from '../../src/config.js';
+import { OPTIONS } from '../../src/config/options.js';
 import { ExecEventSchema } from '../../src/events/schema.js';
 
 const code = (s: string) => `\`${s}\``;

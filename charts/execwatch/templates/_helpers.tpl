@@ -89,7 +89,7 @@ token
 {{/*
 execwatch.isLoopback: "true" when api.address is written as 127.x.y.z (four decimal parts without
 leading zeros), localhost (any case) or [::1], empty otherwise. The agent (isLoopbackHost in
-src/config.ts) counts these as loopback and refuses every name beyond them (127.example.com may
+src/http/exposure.ts) counts these as loopback and refuses every name beyond them (127.example.com may
 resolve anywhere); it also takes rarer spellings of ::1, for which the chart asks for a token or
 api.insecure rather than parse IPv6 here: the chart never lets through what the agent refuses.
 */}}

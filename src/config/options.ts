@@ -1,0 +1,99 @@
+/**
+ * The option table: every option's flag, environment variable, default, validator and help text.
+ * The parser (parse.ts), --help (help.ts), the README's table and the chart's arguments all derive
+ * from or are checked against this one list.
+ */
+import { hostname } from 'node:os';
+import { defaultBpfObjectPath } from '../capture/native.js';
+import { LOG_LEVELS, METRIC_LABELS, type Config } from '../config.js';
+import { boolean, duration, integer, logLevel, metricLabels, parseAddress, regex, ringbufBytes, text } from './values.js';
+
+/** One option: a flag, usually an environment variable, a validator producing the Config field. */
+export interface OptionSpec<K extends keyof Config> {
+  readonly key: K;
+  readonly flag: `--${string}`;
+  /** Null when the option is a flag only. */
+  readonly env: string | null;
+  /** Read when `env` is unset: the conventional variable (the downward API's NODE_NAME, KUBECONFIG). */
+  readonly fallbackEnv?: string;
+  /** Placeholder of the value in --help; empty for boolean flags. */
+  readonly value: string;
+  readonly description: string;
+  /** The default as a user would write it; parsed by `parse` unless `computeDefault` is given. */
+  readonly default: string;
+  readonly computeDefault?: () => Config[K];
+  readonly parse: (raw: string) => Config[K];
+  /** A switch: the flag takes no value (--x turns it on, --no-x off); `parse` reads its variable. */
+  readonly boolean?: true;
+  /** Given several times, the values add up (the variable holds one per line). */
+  readonly repeatable?: true;
+}
+export type AnyOption = { [K in keyof Config]: OptionSpec<K> }[keyof Config];
+
+
+/**
+ * Every option, in --help order. README's table and the chart's arguments are checked against
+ * this list; `default` is what --help shows.
+ */
+export const OPTIONS = [
+  { key: 'metricsAddress', flag: '--metrics-address', env: 'EXECWATCH_METRICS_ADDRESS', value: '<host:port>',
+    description: 'Listen address of /metrics, /healthz and /readyz.', default: '0.0.0.0:9464', parse: parseAddress },
+  { key: 'apiAddress', flag: '--api-address', env: 'EXECWATCH_API_ADDRESS', value: '<host:port>',
+    description: 'Listen address of the events API and browse page (argv can hold secrets: keep it on loopback).',
+    default: '127.0.0.1:9465', parse: parseAddress },
+  { key: 'apiTokenFile', flag: '--api-token-file', env: 'EXECWATCH_API_TOKEN_FILE', value: '<path>',
+    description: 'File holding a bearer token the events API then requires; re-read when it changes.',
+    default: 'none', computeDefault: () => null, parse: text('path', 4096) },
+  { key: 'apiInsecure', flag: '--api-insecure', env: 'EXECWATCH_API_INSECURE', value: '', boolean: true,
+    description: 'Allow an --api-address beyond loopback without --api-token-file.', default: 'false', parse: boolean },
+  { key: 'nodeName', flag: '--node-name', env: 'EXECWATCH_NODE_NAME', fallbackEnv: 'NODE_NAME', value: '<name>',
+    description: 'Name of this node: stamped on events, selects the pods to watch.', default: 'the host name',
+    computeDefault: () => hostname(), parse: text('node name', 253) },
+  { key: 'kubeconfig', flag: '--kubeconfig', env: 'EXECWATCH_KUBECONFIG', fallbackEnv: 'KUBECONFIG', value: '<path>',
+    description: 'Kubeconfig file; without one, in-cluster config when available, else standalone.',
+    default: 'none', computeDefault: () => null, parse: text('path', 4096) },
+  { key: 'recentEvents', flag: '--recent-events', env: 'EXECWATCH_RECENT_EVENTS', value: '<count>',
+    description: 'Recent events kept for the API and browse page.', default: '10000', parse: integer(1, 1_000_000) },
+  { key: 'argvMaxBytes', flag: '--argv-max-bytes', env: 'EXECWATCH_ARGV_MAX_BYTES', value: '<bytes>',
+    description: 'Bytes of argv captured per exec; longer argv is truncated and flagged.', default: '4096',
+    parse: integer(1, 32768) },
+  { key: 'ringbufBytes', flag: '--ringbuf-bytes', env: 'EXECWATCH_RINGBUF_BYTES', value: '<bytes>',
+    description: 'Size of the BPF ring buffer (power of two; 8Mi, 64Ki, 1Gi suffixes work).', default: '8Mi',
+    parse: ringbufBytes },
+  { key: 'metricLabels', flag: '--metric-labels', env: 'EXECWATCH_METRIC_LABELS', value: '<list>',
+    description: `Labels of execwatch_execs_total, from ${METRIC_LABELS.join(',')} (may be empty).`,
+    default: METRIC_LABELS.join(','), parse: metricLabels },
+  { key: 'redact', flag: '--redact', env: 'EXECWATCH_REDACT', value: '<regex>', repeatable: true,
+    description: 'Replace argv matches with ***; repeatable (the variable holds one per line).', default: 'none',
+    computeDefault: () => [], parse: regex },
+  { key: 'logEvents', flag: '--log-events', env: 'EXECWATCH_LOG_EVENTS', value: '', boolean: true,
+    description: 'Print every event as a JSON line on stdout.', default: 'false', parse: boolean },
+  { key: 'logLevel', flag: '--log-level', env: 'EXECWATCH_LOG_LEVEL', value: '<level>',
+    description: `Log level: ${LOG_LEVELS.join(', ')}.`, default: 'info', parse: logLevel },
+  { key: 'check', flag: '--check', env: null, value: '', boolean: true,
+    description: 'Check requirements, load and attach the programs, report and exit (0 ok, 1 not).',
+    default: 'false', parse: boolean },
+  { key: 'keepCapabilities', flag: '--keep-capabilities', env: 'EXECWATCH_KEEP_CAPABILITIES', value: '', boolean: true,
+    description: 'Keep every capability after start-up (by default each thread drops them once the programs are attached, all but CAP_BPF on kernels that refuse bpf(2) to unprivileged callers: the loss counters need it).',
+    default: 'false', parse: boolean },
+  { key: 'bpfObject', flag: '--bpf-object', env: 'EXECWATCH_BPF_OBJECT', value: '<path>',
+    description: 'The compiled BPF object.', default: '<package root>/build/execwatch.bpf.o',
+    computeDefault: () => defaultBpfObjectPath(), parse: text('path', 4096) },
+  { key: 'podGracePeriodMs', flag: '--pod-grace-period', env: 'EXECWATCH_POD_GRACE_PERIOD', value: '<duration>',
+    description: 'How long a deleted pod stays resolvable and keeps its metric series.', default: '2m',
+    parse: duration(86_400_000, '24h') },
+  { key: 'maxSeries', flag: '--max-series', env: 'EXECWATCH_MAX_SERIES', value: '<count>',
+    description: 'Cap on execwatch_execs_total series; beyond it pods count under pod="_other".', default: '10000',
+    parse: integer(1, 1_000_000) },
+  { key: 'maxStreams', flag: '--max-streams', env: 'EXECWATCH_MAX_STREAMS', value: '<count>',
+    description: 'Live streams served at once; one more is refused with 429.', default: '32',
+    parse: integer(1, 10_000) },
+  { key: 'enrichWaitMs', flag: '--enrich-wait', env: 'EXECWATCH_ENRICH_WAIT', value: '<duration>',
+    description: 'How long an event of a not-yet-known container waits for its pod.', default: '2s',
+    parse: duration(60_000, '60s') },
+] as const satisfies readonly AnyOption[];
+
+// Compile-time check that every Config field has an option.
+type Unset = Exclude<keyof Config, (typeof OPTIONS)[number]['key']>;
+const everyFieldHasAnOption: [Unset] extends [never] ? true : Unset = true;
+void everyFieldHasAnOption;

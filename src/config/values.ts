@@ -1,0 +1,111 @@
+/**
+ * The validators of the option table: each turns one raw value (a flag's or a variable's) into its
+ * Config field, or throws Invalid with the problem and what is allowed.
+ */
+import { isIPv6 } from 'node:net';
+import { LOG_LEVELS, METRIC_LABELS, type ListenAddress, type LogLevel, type MetricLabel } from '../config.js';
+
+/** A value's problem before we know where it came from (flag or environment): parse.ts words the message. */
+export class Invalid extends Error {
+  constructor(
+    readonly problem: string,
+    readonly allowed: string,
+  ) {
+    super(problem);
+  }
+}
+
+const HOST_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+
+export function parseAddress(raw: string): ListenAddress {
+  const allowed = 'host:port with a port from 0 to 65535, an IPv6 host in brackets as [::]:9464';
+  const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d+)$/.exec(raw);
+  if (!m) throw new Invalid('is not host:port', allowed);
+  // Exactly one of the two host groups matched.
+  const bracketed = m[1] !== undefined;
+  const host = (bracketed ? m[1] : m[2]) as string;
+  if (bracketed ? !isIPv6(host) : !HOST_NAME.test(host)) throw new Invalid(`has an invalid host "${host}"`, allowed);
+  const port = Number(m[3]);
+  if (port > 65535) throw new Invalid('has a port out of range', allowed);
+  return { host, port };
+}
+
+export function integer(min: number, max: number): (raw: string) => number {
+  const allowed = `an integer from ${min} to ${max}`;
+  return (raw) => {
+    if (!/^\d+$/.test(raw)) throw new Invalid('is not an integer', allowed);
+    const n = Number(raw);
+    if (n < min || n > max) throw new Invalid('is out of range', allowed);
+    return n;
+  };
+}
+
+const BYTE_UNITS: Record<string, number> = { '': 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
+
+export function ringbufBytes(raw: string): number {
+  const allowed = 'a power of two from 64Ki to 1Gi, in bytes or with a Ki, Mi or Gi suffix';
+  const m = /^(\d+)(Ki|Mi|Gi)?$/.exec(raw);
+  if (!m) throw new Invalid('is not a byte size', allowed);
+  const n = Number(m[1]) * (BYTE_UNITS[m[2] ?? ''] as number);
+  if (n < 65536 || n > 1073741824) throw new Invalid('is out of range', allowed);
+  // In range, n fits in 31 bits, so the bit trick is exact.
+  if ((n & (n - 1)) !== 0) throw new Invalid('is not a power of two', allowed);
+  return n;
+}
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, '': 1000, m: 60_000, h: 3_600_000 };
+
+export function duration(maxMs: number, max: string): (raw: string) => number {
+  const allowed = `a duration from 0 to ${max}: 500ms, 30s, 2m, 1h or plain seconds`;
+  return (raw) => {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw);
+    if (!m) throw new Invalid('is not a duration', allowed);
+    const ms = Math.round(Number(m[1]) * (DURATION_UNITS_MS[m[2] ?? ''] as number));
+    if (ms > maxMs) throw new Invalid('is out of range', allowed);
+    return ms;
+  };
+}
+
+export function text(what: string, maxLength: number): (raw: string) => string {
+  const allowed = `a non-empty ${what} of at most ${maxLength} characters`;
+  return (raw) => {
+    if (raw === '') throw new Invalid('is empty', allowed);
+    if (raw.length > maxLength) throw new Invalid('is too long', allowed);
+    return raw;
+  };
+}
+
+export function metricLabels(raw: string): MetricLabel[] {
+  const allowed = `a comma-separated subset of ${METRIC_LABELS.join(', ')}, or empty`;
+  if (raw.trim() === '') return [];
+  const labels: MetricLabel[] = [];
+  for (const item of raw.split(',').map((s) => s.trim())) {
+    const label = METRIC_LABELS.find((l) => l === item);
+    if (!label) throw new Invalid(`names an unknown label "${item}"`, allowed);
+    if (labels.includes(label)) throw new Invalid(`repeats "${item}"`, allowed);
+    labels.push(label);
+  }
+  return labels;
+}
+
+export function regex(raw: string): RegExp[] {
+  if (raw === '') throw new Invalid('is empty', 'a non-empty JavaScript regular expression');
+  try {
+    // 'g': the redactor replaces every occurrence in an argument, not just the first.
+    return [new RegExp(raw, 'g')];
+  } catch (err) {
+    throw new Invalid('is not a valid regular expression', (err as SyntaxError).message);
+  }
+}
+
+export function boolean(raw: string): boolean {
+  if (/^(1|true|yes)$/i.test(raw)) return true;
+  if (/^(0|false|no)$/i.test(raw)) return false;
+  throw new Invalid('is not a boolean', 'one of 1, 0, true, false, yes, no');
+}
+
+export function logLevel(raw: string): LogLevel {
+  const level = LOG_LEVELS.find((l) => l === raw);
+  if (!level) throw new Invalid('is not a log level', `one of ${LOG_LEVELS.join(', ')}`);
+  return level;
+}
