@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The agent under test: started as `npm start` starts it (Node's flags included), standalone and
+ * The agent under test: started as `npm start` starts it (dist/main.js executed), standalone and
  * listening on free loopback ports; ready once /readyz says so. Then read over HTTP: its metrics,
  * the events in its ring, and a live SSE subscription.
  */
@@ -8,16 +8,23 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { die, root, sleep, track, untrack } from './common.mjs';
 import { sum } from './stats.mjs';
 
-/** Node's flags for the agent as `npm start` runs it (package.json; the Dockerfile's ENTRYPOINT has the same). */
-export const NODE_FLAGS = (() => {
-  const start = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start.split(' ');
-  if (start[0] !== 'node' || start.at(-1) !== 'dist/main.js') die(`package.json start is not "node [flags] dist/main.js": ${start.join(' ')}`);
-  return start.slice(1, -1);
-})();
+/** The agent's entry point: executed, so that Node gets the flags of its shebang. */
+const MAIN = join(root, 'dist', 'main.js');
+
+/**
+ * Node's flags for the agent, from their one place: dist/main.js's shebang (src/main.ts's first
+ * line), which `npm start`, the image's ENTRYPOINT and startAgent() all go through.
+ */
+export function nodeFlags() {
+  const shebang = readFileSync(MAIN, 'utf8').split('\n')[0];
+  const m = /^#!\/usr\/bin\/env -S node((?: --[a-z-]+(?:=\S+)?)*)$/.exec(shebang);
+  if (!m) die(`dist/main.js does not start with "#!/usr/bin/env -S node [flags]": ${shebang}`);
+  return m[1].split(' ').filter(Boolean);
+}
 
 /** Two distinct free loopback ports (both held open while the second is chosen). */
 async function freePorts() {
@@ -52,11 +59,12 @@ export async function startAgent() {
   const env = { ...process.env };
   // Standalone: no kubeconfig, not in a cluster.
   for (const key of ['KUBECONFIG', 'EXECWATCH_KUBECONFIG', 'KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT']) delete env[key];
-  const child = spawn(
-    process.execPath,
-    [...NODE_FLAGS, join(root, 'dist', 'main.js'), '--metrics-address', `127.0.0.1:${metricsPort}`, '--api-address', `127.0.0.1:${apiPort}`, '--log-level', 'warn'],
-    { env, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  // The shebang's `env` finds this benchmark's Node first.
+  env.PATH = `${dirname(process.execPath)}:${env.PATH ?? ''}`;
+  const child = spawn(MAIN, ['--metrics-address', `127.0.0.1:${metricsPort}`, '--api-address', `127.0.0.1:${apiPort}`, '--log-level', 'warn'], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   track(child);
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
@@ -78,7 +86,13 @@ export async function startAgent() {
     // main.ts prints the events URL once both listeners are up (the metrics one listens first).
     if (stderr.includes('execwatch: events')) {
       const ready = await httpGet(`${agent.metricsUrl}/readyz`);
-      if (ready.status === 200) return agent;
+      if (ready.status === 200) {
+        // The figures hold for the agent as shipped: its Node must have the shebang's flags.
+        const argv = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
+        const missing = nodeFlags().filter((f) => !argv.includes(f));
+        if (missing.length > 0) die(`the agent runs without ${missing.join(' ')}: ${argv.join(' ')}`);
+        return agent;
+      }
     }
     if (Date.now() > deadline) die(`agent not ready after 30 s:\n${stderr}`);
     await sleep(50);
