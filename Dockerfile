@@ -39,6 +39,6 @@ COPY --from=builder /app/build/execwatch.bpf.o build/
 COPY --from=builder /app/src/http/page/ src/http/page/
 # Runs as root: loading BPF programs needs it (the chart grants privilege or capabilities).
 # No HEALTHCHECK: Kubernetes probes /healthz and /readyz.
-# Node's flags are npm start's (package.json): a 4 MiB young generation keeps a burst of execs
-# from raising the resident set by tens of MB (README, Performance).
-ENTRYPOINT ["node", "--max-semi-space-size=4", "/app/dist/main.js"]
+# dist/main.js is run as an executable, as `npm start` runs it: Node's flags are in its shebang
+# (src/main.ts's first line), their one place (README, Performance).
+ENTRYPOINT ["/app/dist/main.js"]

@@ -1,20 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Delivery without threads: the ring buffer's epoll fd is watched by a uv_poll_t on the Node
- * loop; each wake-up drains the ring into one Buffer and makes one call into JS. With a wake-up
+ * loop; each wake-up drains the ring into one Buffer and makes one call into JS, with the
+ * batch's length: the Buffer is the same on every call (grown when a batch does not fit), so a
+ * wake-up costs no allocation, no page faults of fresh memory and no GC work. With a wake-up
  * threshold (bpf/execwatch.bpf.c wakeup_bytes) the kernel stays quiet below it, and a uv_timer_t
  * drains the ring every flush interval instead: an exec storm then costs one call per batch, and
  * a lone exec still arrives within the interval.
  */
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "errors.h"
 #include "tracer.h"
 
 namespace execwatch
 {
+
+/* The delivery Buffer's first size: above the kernel's 32 KiB wake-up threshold. */
+constexpr size_t kDeliveryMinBytes = 64 * 1024;
 
 /* The closing handles outlive their Tracer (finalizers may run first at shutdown): own state. */
 struct Poll {
@@ -111,7 +118,14 @@ int Tracer::OnSample(void *ctx, void *data, size_t size)
 {
 	auto *self = static_cast<Tracer *>(ctx);
 	const auto *bytes = static_cast<const uint8_t *>(data);
-	self->batch_.insert(self->batch_.end(), bytes, bytes + size);
+	if (self->overflow_.empty() && size <= self->out_capacity_ - self->out_length_) {
+		std::memcpy(self->out_ + self->out_length_, bytes, size);
+		self->out_length_ += size;
+	} else {
+		// No JS may be made here (inside libbpf): the Buffer grows once the ring is
+		// drained.
+		self->overflow_.insert(self->overflow_.end(), bytes, bytes + size);
+	}
 	return 0;
 }
 
@@ -119,10 +133,20 @@ void Tracer::Deliver(int status)
 {
 	Napi::Env env(env_);
 	Napi::HandleScope scope(env);
-	batch_.clear();
-	int consumed = status < 0 ? status : ring_buffer__consume(ringbuf_);
 	try {
+		/*
+		 * Read afresh on every wake-up: a Buffer that JS detached (transferred) reads as
+		 * empty and is replaced, so the addon never writes into memory it no longer owns.
+		 */
+		Napi::Buffer<uint8_t> buffer =
+			delivery_.IsEmpty() ? Napi::Buffer<uint8_t>() : delivery_.Value();
+		out_ = buffer.IsEmpty() ? nullptr : buffer.Data();
+		out_capacity_ = out_ ? buffer.Length() : 0;
+		out_length_ = 0;
+		int consumed = status < 0 ? status : ring_buffer__consume(ringbuf_);
+		out_ = nullptr;
 		if (consumed < 0) {
+			overflow_.clear();
 			// Cannot happen with a healthy ring; say so loudly rather than stall
 			// silently.
 			StopDelivery(nullptr);
@@ -131,28 +155,47 @@ void Tracer::Deliver(int status)
 									: "consume ring buffer",
 							     consumed)
 							  .Value());
-		} else if (!batch_.empty()) {
-			CallOnBatch(env);
+			return;
 		}
+		if (!overflow_.empty())
+			buffer = GrowDelivery(env, buffer);
+		if (out_length_ > 0)
+			CallOnBatch(env, buffer);
 	} catch (const Napi::Error &) {
 		/*
 		 * Only N-API itself fails here: the loop can still turn while the environment shuts
 		 * down and may no longer run JS. The batch has nowhere to go.
 		 */
+		overflow_.clear();
 	}
 }
 
-void Tracer::CallOnBatch(Napi::Env env)
+Napi::Buffer<uint8_t> Tracer::GrowDelivery(Napi::Env env, Napi::Buffer<uint8_t> buffer)
 {
-	Napi::Buffer<uint8_t> batch =
-		Napi::Buffer<uint8_t>::Copy(env, batch_.data(), batch_.size());
+	size_t length = out_length_ + overflow_.size();
+	size_t capacity = std::max(kDeliveryMinBytes, out_capacity_);
+	while (capacity < length)
+		capacity *= 2;
+	Napi::Buffer<uint8_t> larger = Napi::Buffer<uint8_t>::New(env, capacity);
+	if (out_length_ > 0)
+		std::memcpy(larger.Data(), buffer.Data(), out_length_);
+	std::memcpy(larger.Data() + out_length_, overflow_.data(), overflow_.size());
+	out_length_ = length;
+	// A rare batch: its copy is not kept.
+	std::vector<uint8_t>().swap(overflow_);
+	delivery_ = Napi::Persistent(larger);
+	return larger;
+}
+
+void Tracer::CallOnBatch(Napi::Env env, Napi::Buffer<uint8_t> buffer)
+{
 	// A local handle on the wrapper keeps it (and so `this`) alive through the call.
 	Napi::Object self = Value();
-	napi_value argv[] = {batch};
+	napi_value argv[] = {buffer, Napi::Number::New(env, static_cast<double>(out_length_))};
 	napi_value result;
 	delivering_ = true;
 	napi_status status =
-		napi_make_callback(env, *async_context_, self, on_batch_.Value(), 1, argv, &result);
+		napi_make_callback(env, *async_context_, self, on_batch_.Value(), 2, argv, &result);
 	delivering_ = false;
 	if (closed_)
 		ReleaseCallback();
@@ -187,6 +230,7 @@ void Tracer::StopDelivery(napi_async_cleanup_hook_handle finished)
 void Tracer::ReleaseCallback()
 {
 	on_batch_.Reset();
+	delivery_.Reset();
 	async_context_.reset();
 }
 

@@ -61,7 +61,8 @@ class Tracer : public Napi::ObjectWrap<Tracer>
 	static void OnEnvCleanup(napi_async_cleanup_hook_handle handle, void *arg);
 	static int OnSample(void *ctx, void *data, size_t size);
 	void Deliver(int status);
-	void CallOnBatch(Napi::Env env);
+	Napi::Buffer<uint8_t> GrowDelivery(Napi::Env env, Napi::Buffer<uint8_t> buffer);
+	void CallOnBatch(Napi::Env env, Napi::Buffer<uint8_t> buffer);
 	/* attached_names_ as a JS array. */
 	Napi::Array AttachedNames(Napi::Env env) const;
 
@@ -78,8 +79,19 @@ class Tracer : public Napi::ObjectWrap<Tracer>
 	Poll *poll_ = nullptr;
 	Napi::FunctionReference on_batch_;
 	std::unique_ptr<Napi::AsyncContext> async_context_;
-	// Reused between wake-ups: a steady stream of events then allocates nothing here.
-	std::vector<uint8_t> batch_;
+	/*
+	 * One Buffer, reused by every wake-up: records are copied straight into it and JS gets it
+	 * with the batch's length, so a steady stream of events allocates nothing here (no Buffer,
+	 * no external memory, no page faults per wake-up). JS reads it only during the call;
+	 * nothing writes it then (one thread, and close() does not drain mid-call).
+	 */
+	Napi::Reference<Napi::Buffer<uint8_t>> delivery_;
+	/* Its bytes, capacity and the batch length while ring_buffer__consume() runs. */
+	uint8_t *out_ = nullptr;
+	size_t out_capacity_ = 0;
+	size_t out_length_ = 0;
+	/* Records of this wake-up that did not fit: the Buffer is then replaced by a larger one. */
+	std::vector<uint8_t> overflow_;
 	bool delivering_ = false;
 	/* The callback threw once: its error is reported, close() does not drain into it again. */
 	bool callback_threw_ = false;

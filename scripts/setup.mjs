@@ -115,6 +115,7 @@ step('building the BPF object', ['bpf', 'scripts/build-bpf.mjs'], 'build/execwat
 step('building the native addon', ['native', 'bpf/execwatch.h', 'scripts/build-addon.mjs'], 'native/build/Release/execwatch.node', () =>
   run(process.execPath, ['scripts/build-addon.mjs'], { inherit: true }),
 );
-step('compiling TypeScript', ['src', 'tsconfig.json', 'tsconfig.build.json', 'package-lock.json'], 'dist/main.js', () =>
-  run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { inherit: true }),
+// npm's build:ts also makes dist/main.js executable: `npm start` and the image run it by its shebang.
+step('compiling TypeScript', ['src', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json'], 'dist/main.js', () =>
+  run('npm', ['run', '--silent', 'build:ts'], { inherit: true }),
 );

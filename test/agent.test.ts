@@ -95,7 +95,7 @@ function recordingBinding(real: NativeBinding): { binding: NativeBinding; loaded
       loaded.push(bpfProgIds(process.pid).filter((id) => !this.#before.has(id)));
       return names;
     }
-    start(onBatch: (batch: Buffer) => void): void {
+    start(onBatch: (batch: Buffer, length: number) => void): void {
       this.#inner.start(onBatch);
     }
     stats() {

@@ -29,8 +29,8 @@ const NODE = 'chart-node-1';
 /**
  * The substitutions this machine needs, and only these:
  * - the image: its file system is re-created from the Dockerfile in a temporary directory
- *   (dependencies linked, see helpers/layout.ts), so `node /app/dist/main.js` runs this Node on
- *   that directory's dist/main.js, in its WORKDIR;
+ *   (dependencies linked, see helpers/layout.ts), so the ENTRYPOINT `/app/dist/main.js` runs
+ *   that directory's dist/main.js by its shebang, in its WORKDIR;
  * - fieldRef env values, which the kubelet fills, get fixed values;
  * - for the long-running start only, listen ports become 0 (the host and the flag stay), so the
  *   run never depends on 9464/9465 being free here.

@@ -2,8 +2,8 @@
 // context, or after `npm run build`), its RUN steps call only npm scripts that exist, and the
 // runtime stage installs every shared library the addon links.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import t from 'tap';
 import { parseDockerfile, runtimeStage } from './helpers/dockerfile.js';
 import { repoRoot } from './helpers/helm.js';
@@ -30,15 +30,50 @@ t.test('two stages: a Debian bookworm builder and a slim runtime', async (t) => 
   t.equal(/^\s*ARG\s+(.*?)\s*$/m.exec(text)?.[1], 'NODE_VERSION=20', 'Node 20, as package.json engines');
   // parseDockerfile refuses a HEALTHCHECK too; this says why there is none.
   t.notMatch(text, /^\s*HEALTHCHECK\b/im, 'no HEALTHCHECK: Kubernetes probes do that');
+});
+
+/** The young-generation bound the memory figures are measured with (README, Performance). */
+const NODE_FLAG = '--max-semi-space-size=4';
+
+t.test("Node's flags have one place, the shebang, and every way of starting the agent goes through it", async (t) => {
+  const shebang = readFileSync(join(repoRoot, 'src', 'main.ts'), 'utf8').split('\n')[0] ?? '';
+  t.equal(shebang, `#!/usr/bin/env -S node ${NODE_FLAG}`, "src/main.ts's shebang holds Node's flags");
   const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { bin: Record<string, string>; scripts: Record<string, string> };
-  const start = (pkg.scripts.start as string).split(' ');
-  t.same([start[0], start.at(-1)], ['node', 'dist/main.js'], 'npm start runs node [flags] dist/main.js');
-  t.ok(start.includes('--max-semi-space-size=4'), 'with the young-generation bound the memory figures are measured with');
-  const entrypoint = ['node', ...start.slice(1, -1), '/app/dist/main.js'];
-  t.same(stages.map((s) => s.entrypoint).filter((e) => e !== null), [entrypoint], 'the image runs dist/main.js with the same Node flags');
-  t.equal(pkg.bin.execwatch, 'dist/main.js', 'the same entry point as the package bin');
-  const shebang = readFileSync(join(repoRoot, 'src', 'main.ts'), 'utf8').split('\n')[0];
-  t.equal(shebang, `#!/usr/bin/env -S ${start.slice(0, -1).join(' ')}`, 'which runs with the same Node flags');
+  t.equal(pkg.scripts.start, 'dist/main.js', 'npm start executes dist/main.js, so the kernel runs its shebang');
+  t.same(runtime.entrypoint, ['/app/dist/main.js'], 'so does the image');
+  t.equal(pkg.bin.execwatch, 'dist/main.js', 'and the package bin');
+  for (const [name, content] of [['package.json', JSON.stringify(pkg)], ['Dockerfile', text]] as const) {
+    t.notMatch(content, /--max-semi-space-size/, `${name} does not repeat the flag`);
+  }
+  const built = join(repoRoot, 'dist', 'main.js');
+  t.equal(readFileSync(built, 'utf8').split('\n')[0], shebang, 'tsc keeps the shebang in dist/main.js (run `npm run build` first)');
+  t.ok((statSync(built).mode & 0o111) !== 0, 'and build:ts makes it executable');
+});
+
+t.test('a file run by that shebang gets the flag: a 4 MiB semi-space', async (t) => {
+  const dir = t.testdir({});
+  const probe = join(dir, 'probe.cjs');
+  const shebang = readFileSync(join(repoRoot, 'dist', 'main.js'), 'utf8').split('\n')[0] ?? '';
+  // Enough short-lived garbage to grow the young generation to its bound (8 MiB of semi-spaces
+  // without the flag on 64-bit Node 20; the new space is two of them).
+  const body = `const v8 = require('v8');
+let keep = [];
+for (let i = 0; i < 2e6; i++) { keep.push({ i }); if (keep.length > 50000) keep = []; }
+const ns = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+console.log(JSON.stringify({ execArgv: process.execArgv, newSpace: ns.space_size }));`;
+  writeFileSync(probe, `${shebang}\n${body}\n`, { mode: 0o755 });
+  const run = (file: string, args: string[]) => {
+    // The Node running the tests is the `node` the shebang finds.
+    const r = spawnSync(file, args, { encoding: 'utf8', env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` } });
+    t.equal(r.status, 0, `${file} ran: ${r.stderr}`);
+    return JSON.parse(r.stdout) as { execArgv: string[]; newSpace: number };
+  };
+  const direct = run(probe, []);
+  t.same(direct.execArgv, [NODE_FLAG], 'executing the file passes the flag to Node');
+  t.ok(direct.newSpace <= 2 * 4 * 2 ** 20, `and the new space stays within two 4 MiB semi-spaces (${direct.newSpace} bytes)`);
+  const bare = run(process.execPath, [probe]);
+  t.same(bare.execArgv, [], '`node file` ignores the shebang (README, Troubleshooting)');
+  t.ok(bare.newSpace > direct.newSpace, `and its new space grows beyond that (${bare.newSpace} bytes)`);
 });
 
 t.test('the build context holds every source the builder copies', async (t) => {

@@ -205,7 +205,7 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
 
     t.throws(() => (tracer.start as (x: unknown) => void)('nope'), TypeError, 'start needs a function');
     const batches: Buffer[] = [];
-    tracer.start((batch) => batches.push(batch));
+    tracer.start((batch, length) => batches.push(Buffer.from(batch.subarray(0, length))));
     t.match(thrown(() => tracer.start(() => {})), { code: 'ERR_TRACER_STARTED' }, 'starting twice is refused');
 
     const child = spawnSync('/bin/true');
@@ -245,6 +245,44 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
     }
   });
 
+  t.test('one delivery Buffer, reused: grown for a batch that does not fit, replaced when detached', async (t) => {
+    const tracer = open();
+    t.teardown(() => tracer.close());
+    tracer.attach();
+    const calls: { buffer: Buffer; length: number; pids: number[]; ppids: number[] }[] = [];
+    let detach = false;
+    tracer.start((batch, length) => {
+      const records = batch.subarray(0, length);
+      calls.push({ buffer: batch, length, pids: pidsOf(records), ppids: fieldOf(records, PPID_OFFSET) });
+      // A consumer that transfers the memory away: the addon must not write there again.
+      if (detach) structuredClone(batch.buffer, { transfer: [batch.buffer] });
+    });
+    // 300 execs with 1 KiB of argv while the loop is blocked: one batch beyond the first 64 KiB.
+    const loop = `i=0; while [ $i -lt 300 ]; do /bin/true ${'y'.repeat(1024)}; i=$((i+1)); done`;
+    const blocked = spawnSync('/bin/sh', ['-c', loop]);
+    const children = (pid: number) => calls.reduce((n, c) => n + c.ppids.filter((p) => p === pid).length, 0);
+    const seen = (pid: number) => calls.some((c) => c.pids.includes(pid));
+    await waitFor(() => children(blocked.pid) >= 300, '300 records');
+    const big = calls.find((c) => c.ppids.includes(blocked.pid));
+    t.ok(big !== undefined && big.length > 64 * 1024 && big.buffer.length >= big.length, `the large batch fits a grown Buffer (${big?.length} of ${big?.buffer.length} bytes)`);
+    t.ok(calls.every((c) => c.length > 0 && c.length % 8 === 0 && c.length <= c.buffer.length), 'every call has whole records within the Buffer');
+    for (let i = 0; i < 2; i++) {
+      const child = spawnSync('/bin/true');
+      await waitFor(() => seen(child.pid), `the record of pid ${child.pid}`);
+    }
+    const after = calls.slice(calls.indexOf(big as (typeof calls)[number]));
+    t.ok(after.length >= 3 && after.every((c) => c.buffer === big?.buffer), `the ${after.length} batches from then on come in that same Buffer`);
+    detach = true;
+    const one = spawnSync('/bin/true');
+    await waitFor(() => seen(one.pid), `the record of pid ${one.pid}`);
+    detach = false;
+    t.equal(big?.buffer.buffer.byteLength, 0, 'JS detached the Buffer (its memory is gone from JS)');
+    const two = spawnSync('/bin/true');
+    await waitFor(() => seen(two.pid), `the record of pid ${two.pid} after the detach`);
+    const last = calls.at(-1);
+    t.ok(last !== undefined && last.buffer !== big?.buffer && last.buffer.length >= last.length, 'the next batch comes in a new Buffer, not written into the detached memory');
+  });
+
   t.test('close() from inside the callback stops delivery', async (t) => {
     const tracer = open();
     tracer.attach();
@@ -267,7 +305,7 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
       t.teardown(() => tracer.close());
       tracer.attach();
       const batches: Buffer[] = [];
-      tracer.start((batch) => batches.push(batch));
+      tracer.start((batch, length) => batches.push(Buffer.from(batch.subarray(0, length))));
       const loop = spawn('/bin/sh', ['-c', 'i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done'], { stdio: 'ignore' });
       const fromLoop = () => batches.filter((b) => fieldOf(b, PPID_OFFSET).includes(loop.pid as number));
       const records = () => fromLoop().reduce((n, b) => n + fieldOf(b, PPID_OFFSET).filter((p) => p === loop.pid).length, 0);
@@ -292,7 +330,7 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
     t.teardown(() => tracer.close());
     tracer.attach();
     const batches: Buffer[] = [];
-    tracer.start((batch) => batches.push(batch));
+    tracer.start((batch, length) => batches.push(Buffer.from(batch.subarray(0, length))));
     const child = spawnSync('/bin/true', ['x'.repeat(100)]);
     const ours = () => batches.flatMap((b) => {
       const pids = pidsOf(b);

@@ -24,7 +24,7 @@ function fakeBinding(opts: { attachThrows?: Error; offsetNs?: bigint } = {}) {
     closes = 0;
     counters: NativeCounters = { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0 };
     statsThrows = false;
-    #onBatch: ((batch: Buffer) => void) | null = null;
+    #onBatch: ((batch: Buffer, length: number) => void) | null = null;
     #attached: string[] = [];
     constructor(readonly options: NativeTracerOptions) {
       made.push(this);
@@ -34,11 +34,11 @@ function fakeBinding(opts: { attachThrows?: Error; offsetNs?: bigint } = {}) {
       this.#attached = [...PROGRAMS];
       return this.#attached;
     }
-    start(onBatch: (batch: Buffer) => void): void {
+    start(onBatch: (batch: Buffer, length: number) => void): void {
       this.#onBatch = onBatch;
     }
     deliver(batch: Buffer): void {
-      (this.#onBatch as (batch: Buffer) => void)(batch);
+      (this.#onBatch as (batch: Buffer, length: number) => void)(batch, batch.length);
     }
     stats() {
       if (this.statsThrows) throw new Error('stats: Bad file descriptor');

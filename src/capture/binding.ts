@@ -38,10 +38,11 @@ export interface NativeTracer {
   attach(): string[];
   /**
    * Starts delivering records: one call per ring-buffer wake-up with every record of that
-   * wake-up concatenated in one Buffer. The handle is unref'd: it never keeps Node alive.
-   * The callback must not throw.
+   * wake-up concatenated in the first `length` bytes of `batch`. The handle is unref'd: it never
+   * keeps Node alive. The callback must not throw, and must not keep `batch` (or a view of it)
+   * past its return: the same Buffer carries the next wake-up's records.
    */
-  start(onBatch: (batch: Buffer) => void): void;
+  start(onBatch: (batch: Buffer, length: number) => void): void;
   stats(): NativeStats;
   /** Detaches and frees everything. Idempotent. */
   close(): void;

@@ -26,7 +26,10 @@ export interface ImageLayout {
   /** The runtime stage's WORKDIR under `root`. */
   workdir: string;
   stage: Stage;
-  /** The image's ENTRYPOINT as a local command: `node` is this Node, image paths are under `root`. */
+  /**
+   * The image's ENTRYPOINT as a local command, image paths under `root`: dist/main.js run by its
+   * shebang, so `node` is the first one on PATH, as in the image.
+   */
   entrypoint: { file: string; args: string[] };
   /** What each RUN step was stood in for by, in order. */
   steps: string[];
@@ -113,11 +116,12 @@ function build(dir: string, dependencies: Dependencies): ImageLayout {
         else symlinkSync(join(repoRoot, 'node_modules'), join(app, 'node_modules'));
         steps.push(`${command}: ${dependencies === 'pruned' ? 'copied' : 'linked'} this checkout's node_modules (same package-lock.json)`);
       } else if (command === 'npm run build') {
-        // build:bpf and build:addon outputs, then build:ts for real (tsc from the builder's node_modules).
+        // build:bpf and build:addon outputs, then build:ts for real (tsc from the builder's
+        // node_modules, and the executable bit the ENTRYPOINT needs).
         for (const out of ['build/execwatch.bpf.o', 'native/build/Release/execwatch.node']) copy(join(repoRoot, out), join(app, out), false);
-        const tsc = spawnSync(process.execPath, [join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(app, 'tsconfig.build.json')], { cwd: app, encoding: 'utf8' });
-        if (tsc.status !== 0) throw new Error(`npm run build: tsc -p tsconfig.build.json failed on this checkout's src/:\n${tsc.stdout}${tsc.stderr}`);
-        steps.push(`${command}: this checkout's BPF object and addon, and tsc -p tsconfig.build.json`);
+        const ts = spawnSync('npm', ['run', '--silent', 'build:ts'], { cwd: app, encoding: 'utf8' });
+        if (ts.status !== 0) throw new Error(`npm run build: build:ts failed on this checkout's src/:\n${ts.stdout}${ts.stderr}`);
+        steps.push(`${command}: this checkout's BPF object and addon, and npm run build:ts`);
       } else if (/^npm prune --omit=dev\b/.test(command)) {
         if (dependencies === 'pruned') {
           npm(app, [...command.split(/\s+/).slice(1), '--offline', '--no-audit', '--no-fund']);
@@ -139,12 +143,13 @@ function build(dir: string, dependencies: Dependencies): ImageLayout {
   steps.push(...runtime.runs.map((r) => `${r.split('&&')[0]?.trim()}: the host has these Debian packages`));
 
   const entry = runtime.entrypoint;
-  if (entry === null || entry[0] !== 'node') throw new Error(`ENTRYPOINT ${JSON.stringify(entry)} does not start with node`);
+  if (entry === null || entry.length === 0) throw new Error('the runtime stage has no ENTRYPOINT');
+  const local = (a: string) => (a.startsWith('/') ? join(root, a) : a);
   return {
     root,
     workdir: join(root, runtime.workdir),
     stage: runtime,
-    entrypoint: { file: process.execPath, args: entry.slice(1).map((a) => (a.startsWith('/') ? join(root, a) : a)) },
+    entrypoint: { file: local(entry[0] as string), args: entry.slice(1).map(local) },
     steps,
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };

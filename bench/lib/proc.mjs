@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Readings of a running process from /proc: CPU seconds, memory, and the kernel time of the BPF
+ * programs it holds open (with kernel.bpf_stats_enabled, which enableBpfStats() sets and the
+ * cleanup path puts back).
+ */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { log, onCleanup } from './common.mjs';
+
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** utime + stime of a process, in seconds. */
+export function procCpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised comm (which may hold spaces): utime is the 14th field.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/** A `kB` line of /proc/PID/status (VmRSS, VmHWM), in bytes. */
+export function procStatus(pid, key) {
+  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** run_time_ns and run_cnt of every BPF program a process holds open, by program id. */
+export function bpfProgStats(pid) {
+  const progs = new Map();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let target;
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    if (target !== 'anon_inode:bpf-prog') continue;
+    const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+    const field = (name) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(info)?.[1] ?? NaN);
+    progs.set(field('prog_id'), { runTimeNs: field('run_time_ns'), runCnt: field('run_cnt') });
+  }
+  return progs;
+}
+
+/** Kernel time of a tool's programs between two readings, per exec (the busiest program's runs). */
+export function bpfDelta(before, after) {
+  let ns = 0;
+  let runs = 0;
+  for (const [id, a] of after) {
+    const b = before.get(id) ?? { runTimeNs: 0, runCnt: 0 };
+    ns += a.runTimeNs - b.runTimeNs;
+    runs = Math.max(runs, a.runCnt - b.runCnt);
+  }
+  return { ns, runs };
+}
+
+const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
+
+/** Sets kernel.bpf_stats_enabled=1 until the benchmark exits. */
+export function enableBpfStats() {
+  const before = readFileSync(STATS_SYSCTL, 'utf8');
+  onCleanup(() => {
+    try {
+      writeFileSync(STATS_SYSCTL, before);
+    } catch {
+      // Nothing more to do: the message below says what to put back.
+      log(`could not restore kernel.bpf_stats_enabled=${before.trim()}`);
+    }
+  });
+  writeFileSync(STATS_SYSCTL, '1\n');
+}

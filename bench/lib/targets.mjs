@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: Apache-2.0
+/** Targets of issue 6; `ok` gets the measured value. */
+
+/** Soak: growth allowed from the first third's median RSS to the last third's. */
+export const SOAK_GROWTH = 0.1;
+
+export const TARGETS = {
+  ratio: { text: '≥ 0.95 and ≥ execsnoop', ok: (v, e) => v >= 0.95 && (e === undefined || v >= e) },
+  lost: { text: '0', ok: (v) => v === 0 },
+  cpu: { text: '≤ 15 µs/event', ok: (v) => v <= 15 },
+  bpf: { text: '≤ 10 µs/exec', ok: (v) => v <= 10 },
+  rss: { text: '≤ 150 MB', ok: (v) => v <= 150 },
+  soak: { text: 'last third median ≤ first third median + 10%', ok: (first, last) => last <= first * (1 + SOAK_GROWTH) },
+  latency: { text: 'p99 ≤ 200 ms', ok: (v) => v <= 200 },
+  pipeline: { text: '≥ 200,000 /s', ok: (v) => v >= 200_000 },
+};

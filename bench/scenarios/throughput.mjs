@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Throughput, CPU and BPF time: B A B E B A B E … where B is the storm alone, A the same storm
+ * with a fresh agent running and E with libbpf-tools' execsnoop writing to a file (when
+ * installed). Each traced run's ratio is taken against the mean of the two untraced runs around
+ * it, so drift in the machine's speed cancels out.
+ * Per traced run: events delivered (the agent's /api/events filtered on the storm's binary;
+ * execsnoop's output lines), losses by stage (execwatch_events_lost_total), CPU seconds (utime +
+ * stime, from just before the storm to 250 ms after it, before any API request), peak RSS
+ * (VmHWM), and the kernel time of the tracer's BPF programs (run_time_ns of its program fds).
+ */
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { countDelivered, scrape, startAgent } from '../lib/agent.mjs';
+import { die, log, sleep, track, untrack } from '../lib/common.mjs';
+import { bpfDelta, bpfProgStats, enableBpfStats, procCpuSeconds, procStatus } from '../lib/proc.mjs';
+import { median, sum } from '../lib/stats.mjs';
+import { runStorm, runStormAsync } from '../lib/storm.mjs';
+
+/** Where libbpf-tools' (or bcc's) execsnoop is installed, or null. */
+export const findExecsnoop = () => ['/usr/sbin/execsnoop', '/usr/bin/execsnoop', '/usr/sbin/execsnoop-bpfcc'].find((p) => existsSync(p)) ?? null;
+
+async function withAgent(tools, { execs, workers, warmupExecs }) {
+  const agent = await startAgent();
+  // A long-running agent has its hot path compiled: warm it up (with a binary the counts below
+  // do not match), and let start-up work settle, before measuring.
+  await runStormAsync({ ...tools, noop: tools.warm }, 'burst', workers, warmupExecs);
+  await sleep(1000);
+  const progs0 = bpfProgStats(agent.pid);
+  const cpu0 = procCpuSeconds(agent.pid);
+  const storm = await runStormAsync(tools, 'burst', workers, execs);
+  // Everything is normally visible within milliseconds; the CPU is read before any request
+  // reaches the agent, so the figure is the capture path alone.
+  await sleep(250);
+  const cpu = procCpuSeconds(agent.pid) - cpu0;
+  const bpf = bpfDelta(progs0, bpfProgStats(agent.pid));
+  let delivered = await countDelivered(agent, tools.noop);
+  for (let i = 0; i < 20 && delivered < storm.execs; i++) {
+    await sleep(250);
+    delivered = await countDelivered(agent, tools.noop);
+  }
+  const metrics = await scrape(agent);
+  const rss = procStatus(agent.pid, 'VmHWM');
+  await agent.stop();
+  return { storm, cpu, bpf, delivered, seen: metrics.execs, lost: metrics.lost, rss };
+}
+
+async function withExecsnoop(tools, execsnoop, { execs, workers }) {
+  const out = join(tools.work, 'execsnoop.out');
+  const fd = openSync(out, 'w');
+  const child = spawn(execsnoop, [], { stdio: ['ignore', fd, 'pipe'] });
+  closeSync(fd);
+  track(child);
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal)));
+  // Attached once its programs are loaded and it has settled into polling.
+  const deadline = Date.now() + 10_000;
+  while (bpfProgStats(child.pid).size < 2) {
+    if (child.exitCode !== null || Date.now() > deadline) die(`execsnoop did not start:\n${stderr}`);
+    await sleep(20);
+  }
+  await sleep(500);
+  const progs0 = bpfProgStats(child.pid);
+  const cpu0 = procCpuSeconds(child.pid);
+  const storm = await runStormAsync(tools, 'burst', workers, execs);
+  await sleep(250);
+  const cpu = procCpuSeconds(child.pid) - cpu0;
+  const bpf = bpfDelta(progs0, bpfProgStats(child.pid));
+  const rss = procStatus(child.pid, 'VmHWM');
+  child.kill('SIGINT');
+  await exited;
+  untrack(child);
+  const lines = readFileSync(out, 'utf8').split('\n');
+  // PCOMM is the first column; the storm's own exec has the noop path among its arguments.
+  const delivered = lines.filter((l) => l.startsWith('noop ') && l.includes(tools.noop)).length;
+  // execsnoop reports perf-buffer losses on stderr ("lost N events on CPU #M").
+  const lost = sum([...stderr.matchAll(/[Ll]ost (\d+) events/g)].map((m) => Number(m[1])));
+  rmSync(out);
+  return { storm, cpu, bpf, delivered, seen: delivered, lost: { perf_buffer: lost }, rss };
+}
+
+/** One tool's traced runs summed up; ratios are each run's throughput against untraced. */
+function summarize(runs, ratios) {
+  const events = sum(runs.map((r) => r.delivered));
+  const execs = sum(runs.map((r) => r.storm.execs));
+  const bpfNs = sum(runs.map((r) => r.bpf.ns));
+  const bpfRuns = sum(runs.map((r) => r.bpf.runs));
+  const lost = {};
+  for (const r of runs) for (const [k, v] of Object.entries(r.lost)) lost[k] = (lost[k] ?? 0) + v;
+  return {
+    ratios,
+    medianRatio: median(ratios),
+    execs,
+    delivered: events,
+    seen: sum(runs.map((r) => r.seen)),
+    lost,
+    lostTotal: sum(Object.values(lost)),
+    cpuSeconds: sum(runs.map((r) => r.cpu)),
+    cpuUsPerEvent: (sum(runs.map((r) => r.cpu)) / events) * 1e6,
+    cpuSecondsPer1000: (sum(runs.map((r) => r.cpu)) / events) * 1000,
+    bpfUsPerExec: bpfNs / bpfRuns / 1000,
+    peakRssMB: Math.max(...runs.map((r) => r.rss)) / 2 ** 20,
+    rates: runs.map((r) => Math.round(r.storm.rate)),
+  };
+}
+
+/**
+ * The rounds: { untraced: rates of every untraced run, agent, execsnoop (null without it) }, the
+ * last two as summarize() gives them. Leaves kernel.bpf_stats_enabled set until cleanup.
+ */
+export async function throughput(tools, { rounds, execs, workers, warmupExecs, execsnoop }) {
+  enableBpfStats();
+  const storm = { execs, workers, warmupExecs };
+  const base = [];
+  const agentRuns = [];
+  const snoopRuns = [];
+  const agentRatios = [];
+  const snoopRatios = [];
+  let before = runStorm(tools, 'burst', workers, execs);
+  base.push(before);
+  for (let round = 1; round <= rounds; round++) {
+    for (const [name, run, runs, ratios] of [
+      ['agent', () => withAgent(tools, storm), agentRuns, agentRatios],
+      ...(execsnoop ? [['execsnoop', () => withExecsnoop(tools, execsnoop, storm), snoopRuns, snoopRatios]] : []),
+    ]) {
+      const traced = await run();
+      const after = runStorm(tools, 'burst', workers, execs);
+      base.push(after);
+      const ratio = traced.storm.rate / ((before.rate + after.rate) / 2);
+      runs.push(traced);
+      ratios.push(ratio);
+      log(
+        `round ${round} ${name}: ${Math.round(traced.storm.rate)}/s vs ${Math.round(before.rate)}|${Math.round(after.rate)}/s untraced ` +
+          `= ${ratio.toFixed(3)}; ${traced.delivered}/${traced.storm.execs} delivered, cpu ${(traced.cpu * 1000).toFixed(0)} ms, ` +
+          `bpf ${(traced.bpf.ns / Math.max(1, traced.bpf.runs) / 1000).toFixed(2)} µs/exec`,
+      );
+      before = after;
+    }
+  }
+  return {
+    untraced: base.map((b) => b.rate),
+    agent: summarize(agentRuns, agentRatios),
+    execsnoop: execsnoop ? summarize(snoopRuns, snoopRatios) : null,
+  };
+}
