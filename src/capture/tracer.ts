@@ -65,8 +65,7 @@ export class Tracer {
     this.#native = native;
     try {
       const attached = native.attach();
-      // The addon reuses `batch` for every wake-up: decoding copies everything out of it. A
-      // binding that passes only a batch (bench/pipeline.mjs's) means all of it.
+      // The addon reuses `batch` for every wake-up: decoding copies everything out of it.
       native.start((batch, length) => this.#onBatch(batch.subarray(0, length)));
       this.#attached = attached;
       return attached;
