@@ -8,19 +8,13 @@ import { eventRecord } from '../src/events/record.js';
 import { EventStore } from '../src/events/store.js';
 import { EventHub } from '../src/events/stream.js';
 import type { ExecEvent } from '../src/events/schema.js';
-import { createMetrics } from '../src/metrics/index.js';
 import { makeEvent } from './helpers/events.js';
+import { idleMetrics } from './helpers/metrics.js';
 import { eventually } from './helpers/poll.js';
 import { openSse, type SseFrame } from './helpers/sse.js';
 
 async function setup(t: Test, opts: { maxQueue?: number; heartbeatMs?: number; maxStreams?: number } = {}) {
-  const metrics = createMetrics({
-    labels: ['namespace', 'pod'],
-    maxSeries: 10,
-    version: 'test',
-    kernel: 'test',
-    captureStats: () => ({ counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0 }, attached: [], decodeErrors: 0, pipelineErrors: 0 }),
-  });
+  const metrics = idleMetrics();
   const store = new EventStore({ maxEvents: 100 });
   const hub = new EventHub({ maxQueue: opts.maxQueue ?? 64, onOverflow: () => metrics.lost('subscriber_overflow') });
   const app = buildApiApp({ store, hub, logLevel: 'fatal', heartbeatMs: opts.heartbeatMs ?? 60_000, maxStreams: opts.maxStreams });

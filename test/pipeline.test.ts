@@ -6,9 +6,9 @@ import { eventOf, type EventRecord } from '../src/events/record.js';
 import type { ExecEvent } from '../src/events/schema.js';
 import { buildApiApp } from '../src/http/api-app.js';
 import type { PodInfo, PodLookup } from '../src/kube/types.js';
-import { createMetrics } from '../src/metrics/index.js';
 import { createPipeline, type PipelineConfig } from '../src/pipeline.js';
 import { makeHostEvent } from './helpers/events.js';
+import { idleMetrics } from './helpers/metrics.js';
 import { openSse } from './helpers/sse.js';
 
 const CONTAINER = 'c'.repeat(64);
@@ -34,13 +34,7 @@ function lateLookup() {
 }
 
 function setup(config: Partial<PipelineConfig> = {}) {
-  const metrics = createMetrics({
-    labels: ['namespace', 'pod'],
-    maxSeries: 10,
-    version: 'test',
-    kernel: 'test',
-    captureStats: () => ({ counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0 }, attached: [], decodeErrors: 0, pipelineErrors: 0 }),
-  });
+  const metrics = idleMetrics();
   const { lookup, learn } = lateLookup();
   const stdout = new PassThrough();
   const lines: string[] = [];

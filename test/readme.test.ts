@@ -4,8 +4,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { EventsQuery, StreamQuery } from '../src/events/filter.js';
-import { createMetrics, LOST_STAGES } from '../src/metrics/index.js';
+import { LOST_STAGES } from '../src/metrics/index.js';
 import { repoRoot } from './helpers/kernel.js';
+import { idleMetrics } from './helpers/metrics.js';
 import { eventFieldsTable, optionsTable } from './helpers/readme.js';
 
 const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
@@ -25,13 +26,7 @@ t.test('the configuration table is the one OPTIONS generates', async (t) => {
 });
 
 t.test('every metric family and loss stage is documented', async (t) => {
-  const metrics = createMetrics({
-    labels: ['namespace', 'workload', 'pod', 'container'],
-    maxSeries: 10,
-    version: '0.0.0',
-    kernel: '6.1.0',
-    captureStats: () => ({ counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0 }, attached: [], decodeErrors: 0, pipelineErrors: 0 }),
-  });
+  const metrics = idleMetrics({ labels: ['namespace', 'workload', 'pod', 'container'] });
   const families = (await metrics.registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => n.startsWith('execwatch_'));
   t.ok(families.length >= 10, `found the agent's families (${families.length})`);
   for (const name of families) t.match(readme, `\`${name}\``, `${name} is in the README`);
