@@ -103,13 +103,11 @@ function batchClock(bootOffsetNs: bigint): (bootNs: bigint) => string {
   let prefix = '';
   return (bootNs) => {
     const ns = bootNs + bootOffsetNs;
-    let nanos = ns % NS_PER_S;
-    // BigInt division truncates toward zero; before 1970 the fraction must still count forward.
-    if (nanos < 0n) nanos += NS_PER_S;
-    const s = (ns - nanos) / NS_PER_S;
-    if (s !== second) {
-      second = s;
-      prefix = formatTime(s * NS_PER_S).slice(0, 20);
+    // The fraction counts forward from the second before, also before 1970.
+    const nanos = ((ns % NS_PER_S) + NS_PER_S) % NS_PER_S;
+    if (ns - nanos !== second) {
+      second = ns - nanos;
+      prefix = formatTime(second).slice(0, 20);
     }
     return `${prefix}${String(nanos).padStart(9, '0')}Z`;
   };
