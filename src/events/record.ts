@@ -1,9 +1,11 @@
 /**
  * What the recent-events ring and the live stream keep of a delivered event: its JSON text,
  * written once at delivery (every reader gets exactly that text), and the fields the exact-match
- * filters read. One string and one small object per event: keeping the event itself (15-30 heap
- * objects: argv and a string per argument, the names, …) alive in a 10,000-event ring made every
- * event survive the young-generation scavenges, which then cost more than the rest of the pipeline.
+ * filters read: one string and one small object per event. Keeping the event itself instead (15-30
+ * heap objects: argv and a string per argument, the names, …) and serializing it when read measured
+ * worse with a stream subscriber (bench/pipeline.mjs: ~113,000 against ~121,000 events/s) and
+ * holds more memory for the same argv; it did better with nobody reading (~147,000 against
+ * ~115,000), which is the trade to revisit if the stream is rarely open.
  */
 import { serializeEvent, type ExecEvent } from './schema.js';
 
