@@ -4,6 +4,7 @@
  * anchored on a whole directory name so that a look-alike (63 or 65 hex digits, uppercase hex,
  * conmon's scope) never yields an id.
  */
+import { LRUCache } from 'lru-cache';
 
 /** What the cgroup names say about a process; `podUid` is null when no `pod<uid>` was seen. */
 export interface CgroupIds {
@@ -74,24 +75,22 @@ export function parseCgroup(leaf: string, parent: string): CgroupIds | null {
 
 /**
  * Per-cgroup memo of {@link parseCgroup}: every exec of a container shares its cgroup id, so the
- * patterns run once per cgroup. Bounded; the oldest entry goes first. The leaf name is compared
- * on a hit because a cgroup id can be reused, and v1-only hosts report no usable id.
+ * patterns run once per cgroup. Bounded; the least recently used entry goes first. The names are
+ * compared on a hit because a cgroup id can be reused, and v1-only hosts report no usable id.
  */
 export class CgroupCache {
-  readonly #entries = new Map<string, { leaf: string; parent: string; ids: CgroupIds | null }>();
+  readonly #entries: LRUCache<string, { leaf: string; parent: string; ids: CgroupIds | null }>;
 
-  constructor(private readonly maxEntries = 8192) {}
+  constructor(maxEntries = 8192) {
+    this.#entries = new LRUCache({ max: maxEntries });
+  }
 
   /** Container id and pod UID of an event's cgroup, or null for a host process. */
   lookup(cgroupId: string, leaf: string, parent: string): CgroupIds | null {
     const hit = this.#entries.get(cgroupId);
     if (hit && hit.leaf === leaf && hit.parent === parent) return hit.ids;
     const ids = parseCgroup(leaf, parent);
-    if (cgroupId === '0') return ids;
-    if (!hit && this.#entries.size >= this.maxEntries) {
-      this.#entries.delete(this.#entries.keys().next().value as string);
-    }
-    this.#entries.set(cgroupId, { leaf, parent, ids });
+    if (cgroupId !== '0') this.#entries.set(cgroupId, { leaf, parent, ids });
     return ids;
   }
 
