@@ -4,18 +4,25 @@
  * programs it holds open (with kernel.bpf_stats_enabled, which enableBpfStats() sets and the
  * cleanup path puts back).
  */
-import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { log, onCleanup } from './common.mjs';
 
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-/** utime + stime of a process, in seconds. */
+/**
+ * CPU seconds of a process: the time its threads have spent on a CPU, in nanoseconds
+ * (/proc/PID/task/TID/schedstat). utime + stime from /proc/PID/stat count in clock ticks (10 ms),
+ * which over a round of a few hundred milliseconds is a 5-10% error; a thread that exits between
+ * two readings takes its time with it, which neither the agent's threads nor execsnoop's do.
+ */
 export function procCpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the parenthesised comm (which may hold spaces): utime is the 14th field.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // The thread exited while being read.
+    }
+  }
+  return ns / 1e9;
 }
 
 /** A `kB` line of /proc/PID/status (VmRSS, VmHWM), in bytes. */
