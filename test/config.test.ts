@@ -98,8 +98,11 @@ t.test('valid values, as flags and as environment variables', async (t) => {
   }
 });
 
-t.test('switches: --x turns one on, --no-x off; its variable takes 1, 0, true, false, yes, no', async (t) => {
+t.test('switches: --x turns one on, --no-x off, --x=value and its variable take 1, 0, true, false, yes, no', async (t) => {
   t.equal(run(['--log-events']).logEvents, true, '--log-events alone turns it on');
+  t.equal(run(['--log-events=false'], { EXECWATCH_LOG_EVENTS: 'true' }).logEvents, false, '--log-events=false wins over the environment');
+  t.equal(run(['--api-insecure=YES']).apiInsecure, true, '--api-insecure=YES');
+  t.equal(run(['--check=1']).check, true, '--check=1');
   t.equal(run(['--no-log-events'], { EXECWATCH_LOG_EVENTS: 'true' }).logEvents, false, '--no-log-events wins over the environment');
   t.equal(run(['--log-events'], { EXECWATCH_LOG_EVENTS: 'no' }).logEvents, true, '--log-events wins over the environment');
   t.equal(run(['--check']).check, true, '--check alone turns it on');
@@ -125,8 +128,9 @@ t.test('flags override the environment, which overrides the fallbacks', async (t
 });
 
 t.test('--redact: repeatable, one regex per line in the environment, compiled global', async (t) => {
-  const fromFlags = run(['--redact=-p\\S+', '--redact', '(password|token)=\\S+']).redact;
-  t.same(fromFlags.map((r) => r.source), ['-p\\S+', '(password|token)=\\S+'], 'both flags, in order; a value starting with - after =');
+  const fromFlags = run(['--redact', '-p\\S+', '--redact=(password|token)=\\S+']).redact;
+  t.same(fromFlags.map((r) => r.source), ['-p\\S+', '(password|token)=\\S+'], 'both flags, in order; a value may start with -');
+  t.same(run(['--redact=-x', '--redact', '--y']).redact.map((r) => r.source), ['-x', '--y'], 'after = or in the next argument');
   t.same(run(['--redact', '-']).redact.map((r) => r.source), ['-'], 'a lone - is a value, not a flag');
   t.ok(fromFlags.every((r) => r.flags === 'g'), 'compiled with the g flag');
   t.equal('x -psecret -pmore'.replace(fromFlags[0] as RegExp, '***'), 'x *** ***', 'replaces every occurrence');
@@ -166,16 +170,17 @@ t.test('bad values stop with one line naming the flag or variable, the value and
     [['--redact', '('], {}, '--redact: "(" is not a valid regular expression (Invalid regular expression: /(/g: Unterminated group)'],
     [['--redact='], {}, '--redact: "" is empty (a non-empty JavaScript regular expression)'],
     [[], { EXECWATCH_REDACT: 'ok\n[z-a]' }, 'EXECWATCH_REDACT (--redact): "[z-a]" is not a valid regular expression (Invalid regular expression: /[z-a]/g: Range out of order in character class)'],
-    [['--log-events=maybe'], {}, '--log-events: "maybe" is not allowed: a switch takes no value (--log-events turns it on, --no-log-events off)'],
-    [['--log-events=false'], {}, '--log-events: "false" is not allowed: a switch takes no value (--log-events turns it on, --no-log-events off)'],
-    [['--check='], {}, '--check: "" is not allowed: a switch takes no value (--check turns it on, --no-check off)'],
+    [['--log-events=maybe'], {}, '--log-events: "maybe" is not a boolean (one of 1, 0, true, false, yes, no)'],
+    [['--api-insecure=maybe'], {}, '--api-insecure: "maybe" is not a boolean (one of 1, 0, true, false, yes, no)'],
+    [['--check='], {}, '--check: "" is not a boolean (one of 1, 0, true, false, yes, no)'],
     [[], { EXECWATCH_LOG_LEVEL: 'verbose' }, `EXECWATCH_LOG_LEVEL (--log-level): "verbose" is not a log level (one of ${LOG_LEVELS.join(', ')})`],
     [['--pod-grace-period=25h'], {}, '--pod-grace-period: "25h" is out of range (a duration from 0 to 24h: 500ms, 30s, 2m, 1h or plain seconds)'],
     [['--pod-grace-period=2d'], {}, '--pod-grace-period: "2d" is not a duration (a duration from 0 to 24h: 500ms, 30s, 2m, 1h or plain seconds)'],
     [['--enrich-wait=61s'], {}, '--enrich-wait: "61s" is out of range (a duration from 0 to 60s: 500ms, 30s, 2m, 1h or plain seconds)'],
     [['--recent-events=1', '--recent-events', '2'], {}, '--recent-events is given twice (it takes one value)'],
-    [['--log-events', '--log-events'], {}, '--log-events is given twice (it takes one value)'],
-    [['--log-events', '--no-log-events'], {}, '--log-events is given twice (it takes one value)'],
+    [['--log-events', '--log-events'], {}, '--log-events is given twice'],
+    [['--log-events', '--no-log-events'], {}, '--log-events is given twice'],
+    [['--log-events=1', '--log-events'], {}, '--log-events is given twice'],
     [['--redact', 'a\n('], {}, '--redact: "a\\n(" is not a valid regular expression (Invalid regular expression: /a\n(/g: Unterminated group)'],
   ] as const;
   for (const [argv, env, want] of cases) {
@@ -199,14 +204,13 @@ const PARSE_ARGS_ERRORS = [
   [['--node-name', 'a', "it's"], 'unexpected argument "it\'s": execwatch takes only flags (see --help)'],
   [['--', '--check'], 'unexpected argument "--check": execwatch takes only flags (see --help)'],
   [['-'], 'unexpected argument "-": execwatch takes only flags (see --help)'],
-  // ERR_PARSE_ARGS_INVALID_OPTION_VALUE: no value, or one that starts with - (parseArgs takes it for a flag)
-  [['--log-level'], '--log-level: a value is missing (--log-level <level>, or --log-level=<level> for one that starts with -)'],
-  [['--node-name', '--check'], '--node-name: a value is missing (--node-name <name>, or --node-name=<name> for one that starts with -)'],
-  [['--redact', '-x'], '--redact: a value is missing (--redact <regex>, or --redact=<regex> for one that starts with -)'],
-  [['--redact=a', '--redact', '--b'], '--redact: a value is missing (--redact <regex>, or --redact=<regex> for one that starts with -)'],
-  [['--recent-events', '-1'], '--recent-events: a value is missing (--recent-events <count>, or --recent-events=<count> for one that starts with -)'],
-  // ERR_PARSE_ARGS_INVALID_OPTION_VALUE: a switch given a value
-  [['--help=please'], '--help: "please" is not allowed: a switch takes no value (--help turns it on, --no-help off)'],
+  // ERR_PARSE_ARGS_INVALID_OPTION_VALUE: no value after the last flag
+  [['--log-level'], '--log-level: a value is missing (--log-level <level>; see --help)'],
+  [['--check', '--redact'], '--redact: a value is missing (--redact <regex>; see --help)'],
+  // ERR_PARSE_ARGS_INVALID_OPTION_VALUE: a value given to --help, --version or a --no-x switch
+  [['--help=please'], '--help takes no value here (see --help)'],
+  [['--version=1'], '--version takes no value here (see --help)'],
+  [['--no-log-events=foo'], '--log-events takes no value here (see --help)'],
 ] as const;
 
 t.test('what parseArgs refuses stops with one line naming the flag or argument', async (t) => {

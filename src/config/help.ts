@@ -8,8 +8,8 @@ export function helpText(version: string = packageVersion()): string {
     '',
     `execwatch ${version}: records every exec on this node with eBPF and tells which pod ran it.`,
     'Every option is also an environment variable; a flag wins over its variable.',
-    'A switch (an option without a value) is turned off with --no-<option>; its variable takes',
-    '1, 0, true, false, yes or no. A value that starts with - is written --option=-value.',
+    'A switch (an option without a value) is turned off with --no-<option>; as --option=value and',
+    'in its variable it takes 1, 0, true, false, yes or no. A value is the next argument, or follows =.',
     '',
     'Options:',
   ];

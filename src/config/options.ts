@@ -23,7 +23,7 @@ export interface OptionSpec<K extends keyof Config> {
   readonly default: string;
   readonly computeDefault?: () => Config[K];
   readonly parse: (raw: string) => Config[K];
-  /** A switch: the flag takes no value (--x turns it on, --no-x off); `parse` reads its variable. */
+  /** A switch: --x turns it on, --no-x off; `parse` reads --x=value and its variable. */
   readonly boolean?: true;
   /** Given several times, the values add up (the variable holds one per line). */
   readonly repeatable?: true;

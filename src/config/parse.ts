@@ -2,8 +2,10 @@
  * The command line and the environment to a Config. node:util parseArgs reads the flags as the
  * option table declares them: `--flag value` and `--flag=value`, switches (`--x`, `--no-x`),
  * repeatable options, and it refuses unknown flags and stray arguments; its errors are reworded
- * here as ours. Each value then goes through its validator: a flag wins over its variable, the
- * variable over the default.
+ * here as ours. Two forms execwatch has always taken are turned into parseArgs' first (`--x=false`
+ * for a switch, and `--flag -value`, a value that starts with '-', such as a --redact pattern).
+ * Each value then goes through its validator: a flag wins over its variable, the variable over the
+ * default.
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, type Config } from '../config.js';
@@ -30,12 +32,38 @@ const PARSE_ARGS_OPTIONS: Record<string, { type: 'string' | 'boolean'; multiple?
 /** What a flag's value is when parseArgs has read it: a switch's state, one value or a repeatable option's values. */
 type FlagValue = boolean | string | string[] | undefined;
 
+/**
+ * The arguments as parseArgs reads them: a switch given a value (`--log-events=false`) becomes
+ * `--log-events` or `--no-log-events`, and an option's value in the next argument is joined to it
+ * (`--redact -p\\S+` becomes `--redact=-p\\S+`: parseArgs would take `-p…` for a flag).
+ */
+function normalized(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i += 1) {
+    const arg = args[i] as string;
+    const eq = arg.indexOf('=');
+    const name = arg.startsWith('--') ? arg.slice(2, eq < 0 ? undefined : eq) : '';
+    const type = name === 'help' || name === 'version' ? undefined : PARSE_ARGS_OPTIONS[name]?.type;
+    if (type === 'boolean' && eq >= 0) {
+      const value = arg.slice(eq + 1);
+      out.push(parseRaw(OPTIONS.find((o) => o.flag === `--${name}`) as AnyOption, { value, source: `--${name}` }) ? `--${name}` : `--no-${name}`);
+    } else if (type === 'string' && eq < 0 && i + 1 < args.length) {
+      i += 1;
+      out.push(`${arg}=${args[i] as string}`);
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
 /** parseArgs over the table; its errors become one-line ConfigErrors. */
 function readFlags(args: readonly string[]) {
   try {
-    return parseArgs({ args: [...args], options: PARSE_ARGS_OPTIONS, strict: true, allowPositionals: false, allowNegative: true, tokens: true });
+    return parseArgs({ args: normalized(args), options: PARSE_ARGS_OPTIONS, strict: true, allowPositionals: false, allowNegative: true, tokens: true });
   } catch (err) {
-    throw reworded(err as NodeJS.ErrnoException, args);
+    if (err instanceof ConfigError) throw err;
+    throw reworded(err as NodeJS.ErrnoException);
   }
 }
 
@@ -44,7 +72,7 @@ function readFlags(args: readonly string[]) {
  * ("Unknown option '--foo'", "Option '--log-level <value>' argument missing", "Option '-h, --help'
  * does not take an argument", "Unexpected argument 'serve'. …").
  */
-function reworded(err: NodeJS.ErrnoException, args: readonly string[]): Error {
+function reworded(err: NodeJS.ErrnoException): Error {
   const quoted = (/'(.*)'/.exec(err.message.split('\n')[0] as string) as RegExpExecArray)[1] as string;
   if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return new ConfigError(`unknown flag ${quoted} (see --help)`);
   if (err.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
@@ -54,15 +82,11 @@ function reworded(err: NodeJS.ErrnoException, args: readonly string[]): Error {
   /* c8 ignore next */
   if (err.code !== 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') return err;
   const flag = (/--[\w-]+/.exec(quoted) as RegExpExecArray)[0];
-  const name = flag.slice(2);
-  if (PARSE_ARGS_OPTIONS[name]?.type === 'boolean') {
-    // A switch given as --flag=value: the value is the text after its first '='.
-    const value = (args.find((a) => a.startsWith(`${flag}=`)) as string).slice(flag.length + 1);
-    return new ConfigError(`${flag}: ${JSON.stringify(value)} is not allowed: a switch takes no value (${flag} turns it on, --no-${name} off)`);
-  }
-  // No value after the flag, or one that starts with '-', which parseArgs takes for a flag.
+  // What is left after normalized(): a value given to --help, --version or a --no-x switch.
+  if (PARSE_ARGS_OPTIONS[flag.slice(2)]?.type === 'boolean') return new ConfigError(`${flag} takes no value here (see --help)`);
+  // A value-taking option as the last argument.
   const placeholder = (OPTIONS.find((o) => o.flag === flag) as AnyOption).value;
-  return new ConfigError(`${flag}: a value is missing (${flag} ${placeholder}, or ${flag}=${placeholder} for one that starts with -)`);
+  return new ConfigError(`${flag}: a value is missing (${flag} ${placeholder}; see --help)`);
 }
 
 /** A raw value and where it came from, for the error message. */
@@ -123,7 +147,7 @@ export function parseConfig(args: readonly string[], env: NodeJS.ProcessEnv): Pa
     const name = o.flag.slice(2);
     const given = tokens.filter((token) => token.kind === 'option' && token.name === name).length;
     // parseArgs keeps the last of several; a second value of a one-value option is a mistake.
-    if (given > 1 && !('repeatable' in o)) throw new ConfigError(`${o.flag} is given twice (it takes one value)`);
+    if (given > 1 && !('repeatable' in o)) throw new ConfigError(`${o.flag} is given twice${'boolean' in o ? '' : ' (it takes one value)'}`);
     config[o.key] = resolve(o, values[name] as FlagValue, env);
   }
   return { kind: 'run', config: config as Config };
