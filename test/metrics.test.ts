@@ -97,6 +97,15 @@ t.test('observeExec counts by pod labels and result; host processes have empty l
   t.equal(await value(bare, 'execwatch_execs_total', { pod: 'web-1', container: '', result: 'success' }), 1, 'a pod found by UID only has an empty container');
 });
 
+t.test('a container whose workload changes counts under the new one; an equal workload object is the same series', async (t) => {
+  const metrics = build();
+  metrics.observeExec(makeEvent({ workload: { kind: 'Deployment', name: 'web' } }));
+  metrics.observeExec(makeEvent({ workload: { kind: 'Deployment', name: 'web' } }));
+  metrics.observeExec(makeEvent({ workload: { kind: 'StatefulSet', name: 'web' } }));
+  t.equal(await value(metrics, 'execwatch_execs_total', { workload: 'Deployment/web', result: 'success' }), 2, 'two objects, one controller: one series');
+  t.equal(await value(metrics, 'execwatch_execs_total', { workload: 'StatefulSet/web', result: 'success' }), 1, 'the new controller has its own');
+});
+
 t.test('counts accumulate between scrapes and each scrape adds only what is new', async (t) => {
   const metrics = build();
   const pod = { namespace: 'shop', workload: 'Deployment/web', pod: 'web-1', container: 'app', result: 'success' };

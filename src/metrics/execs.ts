@@ -28,10 +28,8 @@ interface Series {
 }
 
 /**
- * A container's children, and the label strings of the event they were found for. The enricher
- * gives every event of a container the same strings (the pod index's names) and workload object,
- * so an event whose strings are these uses the children as they are; any other event looks up
- * again.
+ * A container's children, and the label values of the event they were found for: an event whose
+ * values are these uses the children as they are; any other event looks up again.
  */
 interface Cached {
   namespace: string | null;
@@ -48,6 +46,10 @@ interface Cached {
  * prom-client, and its series are found again by their labels).
  */
 const CACHED_CONTAINERS = 4096;
+
+/** Whether two workloads name the same controller. */
+const sameWorkload = (a: Workload | null, b: Workload | null): boolean =>
+  a === b || (a !== null && b !== null && a.kind === b.kind && a.name === b.name);
 
 /** Keeps execwatch_execs_total within `maxSeries` label sets. */
 export class ExecSeries {
@@ -90,7 +92,7 @@ export class ExecSeries {
     let cached = this.cache.get(id);
     if (
       cached === undefined || cached.pod !== event.pod || cached.namespace !== event.namespace ||
-      cached.container !== event.container || cached.workload !== event.workload
+      cached.container !== event.container || !sameWorkload(cached.workload, event.workload)
     ) {
       cached = { namespace: event.namespace, pod: event.pod, container: event.container, workload: event.workload, success: undefined, failure: undefined };
       this.cache.set(id, cached);
