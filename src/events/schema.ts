@@ -13,7 +13,7 @@ const NullableString = (description: string) => Type.Unsafe<string | null>({ typ
 const U32 = (description: string) => Type.Integer({ minimum: 0, maximum: 4_294_967_295, description });
 
 /** The controller that owns a pod, resolved through owner references. */
-export const WorkloadSchema = Type.Object(
+const WorkloadSchema = Type.Object(
   { kind: Type.String(), name: Type.String() },
   { additionalProperties: false },
 );
