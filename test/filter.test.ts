@@ -114,6 +114,10 @@ t.test('q and filename search the text as the strings hold it, whatever JSON esc
     { name: 'a lone surrogate', argv: ['😀'], query: { q: '\ud83d' }, matches: true },
     { name: 'a lone surrogate absent', argv: ['x'], query: { q: '\ud83d' }, matches: false },
     { name: 'a lone surrogate in the filename', filename: '/tmp/😀', argv: [], query: { filename: '\ude00' }, matches: true },
+    { name: 'a NUL never joins two arguments', argv: ['a', 'b'], query: { q: 'a\u0000b' }, matches: false },
+    { name: 'the comm is not searched', filename: '/bin/x', argv: ['x'], query: { q: 'true' }, matches: false },
+    { name: 'the numbers are not searched', filename: '/bin/x', argv: ['x'], query: { q: '4000' }, matches: false },
+    { name: 'the time is not searched', argv: ['x'], query: { q: '2026-11' }, matches: false },
   ];
   for (const c of cases) {
     const event = makeEvent({ filename: c.filename ?? '/usr/bin/true', argv: [...c.argv] });

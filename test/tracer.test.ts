@@ -13,7 +13,7 @@ const PROGRAMS = ['handle_enter_execve', 'handle_exec'];
 interface FakeNative extends NativeTracer {
   options: NativeTracerOptions;
   closes: number;
-  deliver(batch: Buffer): void;
+  deliver(batch: Buffer, length?: number): void;
   counters: NativeCounters;
   statsThrows: boolean;
 }
@@ -37,8 +37,8 @@ function fakeBinding(opts: { attachThrows?: Error; offsetNs?: bigint } = {}) {
     start(onBatch: (batch: Buffer, length: number) => void): void {
       this.#onBatch = onBatch;
     }
-    deliver(batch: Buffer): void {
-      (this.#onBatch as (batch: Buffer, length: number) => void)(batch, batch.length);
+    deliver(batch: Buffer, length = batch.length): void {
+      (this.#onBatch as (batch: Buffer, length: number) => void)(batch, length);
     }
     stats() {
       if (this.statsThrows) throw new Error('stats: Bad file descriptor');
@@ -116,6 +116,21 @@ t.test('each batch becomes events in order, stamped with the node and the delay'
   t.ok(Math.abs((got[0]?.delay ?? 0) - 0.5) < 0.25, `delay of the first ≈ 0.5 s (${got[0]?.delay})`);
   t.ok(Math.abs((got[1]?.delay ?? 0) - 2) < 0.25, `delay of the second ≈ 2 s (${got[1]?.delay})`);
   t.ok(Math.abs(new Date(got[0]?.event.time as string).getTime() - (Date.now() - 500)) < 250, 'wall-clock time from the offset');
+  tracer.close();
+});
+
+t.test('a reused delivery Buffer: only its first `length` bytes are records, and events keep nothing of it', async (t) => {
+  const { binding, made } = fakeBinding();
+  const got: ExecEvent[] = [];
+  const tracer = new Tracer(binding, OPTIONS, (event) => got.push(event), noSinkError(t));
+  tracer.start();
+  const fresh = encodeRecord({ pid: 21, argv: ['fresh', 'args'], filename: '/bin/fresh' });
+  // The Buffer as the addon leaves it: this wake-up's record, then a stale one of an earlier wake-up.
+  const reused = Buffer.concat([fresh, encodeRecord({ pid: 20, argv: ['stale'] })]);
+  made[0]?.deliver(reused, fresh.length);
+  t.same(got.map((e) => e.pid), [21], 'the stale record past `length` is not decoded');
+  reused.fill(0x41);
+  t.same([got[0]?.filename, got[0]?.argv, got[0]?.comm], ['/bin/fresh', ['fresh', 'args'], 'true'], 'overwriting the Buffer after the call changes no event');
   tracer.close();
 });
 
