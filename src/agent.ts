@@ -109,6 +109,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
       logLevel: config.logLevel,
       maxStreams: config.maxStreams,
       apiToken,
+      apiAllowedHosts: config.apiAllowedHosts,
       readiness: () => {
         const reasons = notReadyReasons(tracer.attached, podCache);
         return { ready: reasons.length === 0, reasons };

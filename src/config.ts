@@ -31,6 +31,8 @@ export interface Config {
   apiTokenFile: string | null;
   /** Serve the events API beyond loopback without a token. */
   apiInsecure: boolean;
+  /** Names besides IP addresses and localhost that the events API answers to in the Host header. */
+  apiAllowedHosts: string[];
   nodeName: string;
   /** Explicit kubeconfig path, or null: in-cluster when available, else standalone. */
   kubeconfig: string | null;

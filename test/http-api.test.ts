@@ -210,13 +210,15 @@ t.test('request size limits: a body over 1 KiB gets 413, a URL over 16 KiB gets 
 t.test('no CORS: other origins get no grant, preflights are not answered', async (t) => {
   const { app } = setup(t);
   const res = await app.inject({ method: 'GET', url: '/api/events', headers: { origin: 'https://evil.example' } });
-  t.equal(res.statusCode, 200, 'served (same-origin reads are fine)');
+  t.equal(res.statusCode, 403, 'another origin is refused (test/same-origin.test.ts)');
   t.equal(res.headers['access-control-allow-origin'], undefined, 'no Access-Control-Allow-Origin');
   const pre = await app.inject({
     method: 'OPTIONS',
     url: '/api/events',
     headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' },
   });
-  t.equal(pre.statusCode, 404, 'preflight is not a route');
+  t.equal(pre.statusCode, 403, 'a preflight from another origin is refused too');
   t.equal(pre.headers['access-control-allow-origin'], undefined, 'no grant there either');
+  const same = await app.inject({ method: 'OPTIONS', url: '/api/events', headers: { host: 'localhost:9465', origin: 'http://localhost:9465' } });
+  t.equal(same.statusCode, 404, 'OPTIONS is not a route');
 });

@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { defaultBpfObjectPath } from '../capture/native.js';
 import { LOG_LEVELS, METRIC_LABELS, type Config } from '../config.js';
-import { boolean, duration, integer, logLevel, metricLabels, parseAddress, regex, ringbufBytes, text } from './values.js';
+import { boolean, duration, hostNames, integer, logLevel, metricLabels, parseAddress, regex, ringbufBytes, text } from './values.js';
 
 /** One option: a flag, usually an environment variable, a validator producing the Config field. */
 export interface OptionSpec<K extends keyof Config> {
@@ -46,6 +46,9 @@ export const OPTIONS = [
     default: 'none', computeDefault: () => null, parse: text('path', 4096) },
   { key: 'apiInsecure', flag: '--api-insecure', env: 'EXECWATCH_API_INSECURE', value: '', boolean: true,
     description: 'Allow an --api-address beyond loopback without --api-token-file.', default: 'false', parse: boolean },
+  { key: 'apiAllowedHosts', flag: '--api-allowed-hosts', env: 'EXECWATCH_API_ALLOWED_HOSTS', value: '<names>',
+    description: 'More names the events API answers to in the Host header, besides IP addresses and localhost (requests that name any other host are refused: DNS rebinding).',
+    default: 'none', computeDefault: () => [], parse: hostNames },
   { key: 'nodeName', flag: '--node-name', env: 'EXECWATCH_NODE_NAME', fallbackEnv: 'NODE_NAME', value: '<name>',
     description: 'Name of this node: stamped on events, selects the pods to watch.', default: 'the host name',
     computeDefault: () => hostname(), parse: text('node name', 253) },

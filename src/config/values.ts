@@ -17,6 +17,17 @@ export class Invalid extends Error {
 
 const HOST_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
 
+/** A comma-separated list of DNS names (lowercased), or empty. */
+export function hostNames(raw: string): string[] {
+  const allowed = 'a comma-separated list of DNS names, or empty';
+  if (raw.trim() === '') return [];
+  return raw.split(',').map((item) => {
+    const name = item.trim();
+    if (!HOST_NAME.test(name) || name.length > 253) throw new Invalid(`has an invalid name "${name}"`, allowed);
+    return name.toLowerCase();
+  });
+}
+
 export function parseAddress(raw: string): ListenAddress {
   const allowed = 'host:port with a port from 0 to 65535, an IPv6 host in brackets as [::]:9464';
   const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d+)$/.exec(raw);

@@ -7,6 +7,7 @@ import { requireToken, type ApiToken } from './auth.js';
 import { createApp, type App, type BaseOptions } from './base.js';
 import { eventsRoutes, type EventsRoutesOptions } from './events-routes.js';
 import { pageRoutes, type PageRoutesOptions } from './page.js';
+import { sameOriginOnly } from './same-origin.js';
 
 export interface ApiAppOptions extends EventsRoutesOptions {
   logLevel: LogLevel;
@@ -17,12 +18,16 @@ export interface ApiAppOptions extends EventsRoutesOptions {
    * hold no data, and the page asks for the token itself.
    */
   token?: ApiToken | null;
+  /** Names besides IP addresses and localhost that requests may give as Host (--api-allowed-hosts). */
+  allowedHosts?: readonly string[];
 }
 
 /** The API app, not listening yet (tests use inject or listen on port 0). */
 export function buildApiApp(opts: ApiAppOptions): App {
   const app = createApp({ logLevel: opts.logLevel, logStream: opts.logStream });
   const { token } = opts;
+  // Every route, the page's included: a rebinding page must not even learn that the agent is there.
+  app.addHook('onRequest', sameOriginOnly(opts.allowedHosts ?? []));
   // An unwrapped plugin: the hook applies to the events routes only, not to the page or 404s.
   void app.register(async (scope) => {
     if (token) scope.addHook('onRequest', requireToken(token));

@@ -26,6 +26,8 @@ export interface ServersOptions {
   maxStreams?: number;
   /** The token the events API requires (--api-token-file), or none. */
   apiToken?: ApiToken | null;
+  /** Host names the events API answers to besides IP addresses and localhost (--api-allowed-hosts). */
+  apiAllowedHosts?: readonly string[];
 }
 
 export interface Servers {
@@ -53,6 +55,7 @@ export async function startServers(opts: ServersOptions): Promise<Servers> {
     maxStreams: opts.maxStreams,
     logLevel: opts.logLevel,
     token: opts.apiToken,
+    allowedHosts: opts.apiAllowedHosts,
   });
   try {
     const metricsUrl = await listen(metricsApp, opts.metricsAddress);

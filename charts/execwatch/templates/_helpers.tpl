@@ -118,6 +118,9 @@ keeps values that start with "-" (a --redact regex, say) from being read as flag
 {{- if $api.insecure }}
 - --api-insecure
 {{- end }}
+{{- with $api.allowedHosts }}
+- --api-allowed-hosts={{ join "," . }}
+{{- end }}
 - --recent-events={{ int64 $a.recentEvents }}
 - --argv-max-bytes={{ int64 $a.argvMaxBytes }}
 {{- with $a.ringbufBytes }}
