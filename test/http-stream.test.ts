@@ -13,10 +13,10 @@ import { idleMetrics } from './helpers/metrics.js';
 import { eventually } from './helpers/poll.js';
 import { openSse, type SseFrame } from './helpers/sse.js';
 
-async function setup(t: Test, opts: { maxQueue?: number; heartbeatMs?: number; maxStreams?: number } = {}) {
+async function setup(t: Test, opts: { maxQueue?: number; maxQueueBytes?: number; heartbeatMs?: number; maxStreams?: number } = {}) {
   const metrics = idleMetrics();
   const store = new EventStore({ maxEvents: 100 });
-  const hub = new EventHub({ maxQueue: opts.maxQueue ?? 64, onOverflow: () => metrics.lost('subscriber_overflow') });
+  const hub = new EventHub({ maxQueue: opts.maxQueue ?? 64, maxQueueBytes: opts.maxQueueBytes, onOverflow: () => metrics.lost('subscriber_overflow') });
   const app = buildApiApp({ store, hub, logLevel: 'fatal', heartbeatMs: opts.heartbeatMs ?? 60_000, maxStreams: opts.maxStreams });
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   let closed = false;
@@ -229,7 +229,7 @@ t.test('an open stream does not hold shutdown', async (t) => {
 });
 
 t.test('even a client that stopped reading does not hold shutdown', async (t) => {
-  const { app, base, hub, publish, close } = await setup(t, { maxQueue: 100_000 });
+  const { app, base, hub, publish, close } = await setup(t, { maxQueue: 100_000, maxQueueBytes: Infinity });
   const serverSide: Socket[] = [];
   app.server.on('connection', (socket: Socket) => serverSide.push(socket));
   const stuck = await stuckClient(base);

@@ -90,6 +90,31 @@ t.test('a subscriber that falls behind is cut off and counted, others unaffected
   t.same(slow.seqs, [1], 'the slow one got nothing more after its transport filled');
 });
 
+t.test('a subscriber is also cut off by the bytes it has waiting, whatever their count', async (t) => {
+  let overflows = 0;
+  const big = (seq: number) => makeRecord({ seq, argv: ['x'.repeat(10_000)] });
+  const bytes = big(1).bytes;
+  const hub = new EventHub({ maxQueue: 1000, maxQueueBytes: 3 * bytes, onOverflow: () => (overflows += 1) });
+  const slow = new FakeSink(1);
+  hub.subscribe(all, slow);
+  for (let seq = 1; seq <= 4; seq += 1) hub.publish(big(seq));
+  t.equal(slow.closed, null, 'three large frames wait within the byte bound');
+  hub.publish(big(5));
+  t.same([slow.closed, overflows], ['overflow', 1], 'a fourth one waiting would exceed it: cut off and counted');
+  // The bytes are given back as frames leave the queue.
+  const steady = new EventHub({ maxQueue: 1000, maxQueueBytes: 2 * bytes, onOverflow: () => t.fail('must not overflow') });
+  const sink = new FakeSink(1);
+  const sub = steady.subscribe(all, sink);
+  for (let seq = 1; seq <= 13; seq += 1) {
+    steady.publish(big(seq));
+    if (seq % 2 === 1) {
+      sink.room = sink.chunks.length + 2;
+      sub.drained();
+    }
+  }
+  t.equal(sink.closed, null, 'a subscriber that keeps draining is never cut off');
+});
+
 t.test('an event is serialized once, at delivery, however many subscribers receive it', async (t) => {
   const hub = new EventHub({ maxQueue: 10, onOverflow: () => undefined });
   const sinks = Array.from({ length: 50 }, () => new FakeSink());

@@ -33,9 +33,17 @@ export interface Subscription {
   unsubscribe(): void;
 }
 
+/** Default bound of the bytes a subscriber may have waiting (EventHubOptions.maxQueueBytes). */
+export const DEFAULT_QUEUE_BYTES = 4 * 1024 * 1024;
+
 export interface EventHubOptions {
   /** Most frames a subscriber may have waiting while its transport is full. */
   maxQueue: number;
+  /**
+   * Most bytes (the records' estimates) a subscriber may have waiting: with 32 KiB argv, maxQueue
+   * frames alone could hold ~190 MB per subscriber. Default DEFAULT_QUEUE_BYTES.
+   */
+  maxQueueBytes?: number;
   /** Called once per subscriber cut off for falling behind. */
   onOverflow: () => void;
 }
@@ -44,6 +52,9 @@ export interface EventHubOptions {
 class Outgoing {
   private text: string | undefined;
   constructor(private readonly record: EventRecord) {}
+  get bytes(): number {
+    return this.record.bytes;
+  }
   get frame(): string {
     this.text ??= sseFrame(this.record);
     return this.text;
@@ -54,6 +65,8 @@ class Subscriber implements Subscription {
   /** The transport said its buffer is full; write nothing until drained(). */
   private waiting = false;
   private readonly queue: Outgoing[] = [];
+  /** Estimated bytes of the queued frames' records. */
+  private queuedBytes = 0;
   private replayAt = 0;
 
   constructor(
@@ -62,13 +75,15 @@ class Subscriber implements Subscription {
     readonly sink: Sink,
     private readonly replay: readonly EventRecord[],
     private readonly maxQueue: number,
+    private readonly maxQueueBytes: number,
   ) {}
 
-  /** Takes a live frame; false when the queue would exceed its bound. */
+  /** Takes a live frame; false when the queue would exceed a bound (count or bytes). */
   offer(item: Outgoing): boolean {
     if (this.waiting || this.queue.length > 0 || this.replayAt < this.replay.length) {
-      if (this.queue.length >= this.maxQueue) return false;
+      if (this.queue.length >= this.maxQueue || this.queuedBytes + item.bytes > this.maxQueueBytes) return false;
       this.queue.push(item);
+      this.queuedBytes += item.bytes;
       return true;
     }
     this.waiting = !this.sink.write(item.frame);
@@ -89,6 +104,7 @@ class Subscriber implements Subscription {
       } else {
         const item = this.queue.shift();
         if (item === undefined) return;
+        this.queuedBytes -= item.bytes;
         frame = item.frame;
       }
       this.waiting = !this.sink.write(frame);
@@ -126,7 +142,7 @@ export class EventHub {
     sink: Sink,
     replay: readonly EventRecord[] = [],
   ): Subscription {
-    const subscriber = new Subscriber(this, filter, sink, replay, this.opts.maxQueue);
+    const subscriber = new Subscriber(this, filter, sink, replay, this.opts.maxQueue, this.opts.maxQueueBytes ?? DEFAULT_QUEUE_BYTES);
     this.subscribers.add(subscriber);
     subscriber.flush();
     return subscriber;
