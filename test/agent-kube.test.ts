@@ -2,7 +2,7 @@
 // real cgroup v2 directories named as each runtime names them, pods come from list+watch, and the
 // result is checked where a user looks: /api/events, /metrics and the browse page.
 import { spawn } from 'node:child_process';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import t from 'tap';
 import { startAgent, type Agent } from '../src/agent.js';
@@ -10,9 +10,9 @@ import { launchChromium } from './helpers/chromium.js';
 import { loadNativeBinding } from '../src/capture/native.js';
 import type { ExecEvent } from '../src/events/schema.js';
 import { startApiServer } from './helpers/apiserver.js';
-import { ensureTracefs, execHelper, kernelTest, marker, repoRoot } from './helpers/kernel.js';
+import { ensureTracefs, execHelper, kernelTest, makeCgroup, marker, repoRoot } from './helpers/kernel.js';
 import {
-  cgroupArea, configOf, events, execOf, kubeconfigFor, NAMESPACE, podsGauge, ready, runInCgroup, samples, type FakeContainer, type Sample,
+  cgroupArea, configOf, events, execOf, kubeconfigFor, NAMESPACE, podsGauge, ready, runInCgroup, sampleValue, samples, type FakeContainer, type Sample,
 } from './helpers/kube.js';
 import { eventually, type Test } from './helpers/poll.js';
 
@@ -98,6 +98,7 @@ async function assertEnriched(t: Test, agent: Agent, c: FakeContainer, m: string
       node: NODE,
       argv: ['true', m],
       retval: 0,
+      attribution: 'pod',
     },
     'the event names namespace, pod, container and the Deployment',
   );
@@ -150,6 +151,41 @@ t.test('the agent enriches execs from the API server on the real kernel', kernel
         await assertEnriched(t, agent, c, m);
       });
     }
+  });
+
+  t.test('a pod that names a cgroup after another pod\'s container does not run as that pod', async (t) => {
+    const victim = container('vault', RUNTIMES[0].path, 'containerd');
+    const attacker = container('shell', RUNTIMES[0].path, 'containerd');
+    api.addPod(victim.pod());
+    api.addPod(attacker.pod());
+    // A pod allowed to write cgroupfs makes a directory named after the victim's container:
+    // beside its own container in its pod's slice, and inside its own container's cgroup.
+    const forged = [
+      ['in the attacker pod\'s slice', join(dirname(attacker.cgroup), basename(victim.cgroup))],
+      ['inside the attacker\'s container', join(attacker.cgroup, basename(victim.cgroup))],
+    ] as const;
+    const conflicts = await sampleValue(agent.metricsUrl, 'execwatch_enrichment_total', { result: 'conflict' });
+    const markers: string[] = [];
+    for (const [what, cgroup] of forged) {
+      makeCgroup(cgroup);
+      const m = marker('forged');
+      markers.push(m);
+      await runInCgroup(cgroup, m);
+      await eventually(async () => (await execOf(agent.apiUrl, m)) !== undefined, 'the exec in /api/events');
+      t.match(
+        await execOf(agent.apiUrl, m),
+        { containerId: victim.id, namespace: null, pod: null, podUid: null, container: null, workload: null, attribution: 'conflict', cgroup: basename(cgroup) },
+        `${what}: flagged as a conflict, named after neither pod`,
+      );
+    }
+    t.equal(await sampleValue(agent.metricsUrl, 'execwatch_enrichment_total', { result: 'conflict' }), conflicts + 2, 'execwatch_enrichment_total{result="conflict"} counts both');
+    const listed = (await events(agent.apiUrl, { attribution: 'conflict', limit: '10000' })).map((e) => e.argv[1]);
+    t.same(markers.filter((m) => listed.includes(m)), markers, '?attribution=conflict lists both');
+    t.same(await execsOfPod(agent.metricsUrl, victim.podName), [], 'nothing counted under the victim pod');
+    const m = marker('victim');
+    await runInCgroup(victim.cgroup, m);
+    await eventually(async () => (await execOf(agent.apiUrl, m)) !== undefined, 'the victim\'s own exec in /api/events');
+    await assertEnriched(t, agent, victim, m);
   });
 
   t.test(`${OVERLONG.what}: a 145-character cgroup name`, async (t) => {

@@ -90,9 +90,9 @@ t.test('a record decodes into the ExecEvent contract', async (t) => {
       comm: 'curl', parentComm: 'sh', filename: '/usr/bin/curl', argv: ['curl', '-s', 'http://example'], argc: 3,
       argvTruncated: false, filenameTruncated: false, retval: 0, fileless: false, execveat: false, readError: false,
       cgroupId: '4711', cgroup: 'cri-containerd-3f1c.scope', cgroupParent: 'kubepods-pod12.slice', cgroupTruncated: false,
-      containerId: null, namespace: null, pod: null, podUid: null, container: null, workload: null,
+      containerId: null, namespace: null, pod: null, podUid: null, container: null, workload: null, attribution: 'unresolved',
     },
-    'every field; seq (given at delivery) 0, enrichment fields null',
+    'every field; seq (given at delivery) 0, enrichment fields null, attribution unresolved until enriched',
   );
   t.same(Object.keys(events[0] as ExecEvent).filter((k) => k.endsWith('Base64')), [], 'no base64 fields for UTF-8 input');
   t.same(bootNs, [1000 * 1_000_000_000 + 123_456_789], 'emit receives the record boot_ns');

@@ -11,7 +11,9 @@ import { pollUntil } from './helpers/poll.js';
 
 const X = 'a'.repeat(64);
 const Y = 'b'.repeat(64);
+const Z = 'c'.repeat(64);
 const UID = '0b6d2c3e-1f2a-4b5c-8d9e-0a1b2c3d4e5f';
+const VICTIM = { uid: '9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a', name: 'vault-0' };
 
 /** A manual clock: timers run only when the test advances time. */
 class FakeClock implements EnricherClock {
@@ -56,11 +58,11 @@ class FakeLookup implements PodLookup {
     this.#listeners.push(listener);
     return () => {};
   }
-  add(containers: [string, string][], notify = true): void {
+  add(containers: [string, string][], notify = true, pod: { uid: string; name: string } = { uid: UID, name: 'web-7d9f8-abcde' }): void {
     this.pods.push({
-      uid: UID,
+      uid: pod.uid,
       namespace: 'shop',
-      name: 'web-7d9f8-abcde',
+      name: pod.name,
       workload: { kind: 'Deployment', name: 'web' },
       containers: new Map(containers),
     });
@@ -108,7 +110,7 @@ t.test('a host process leaves at once with empty pod fields', async (t) => {
   const { enricher, emitted, results } = setup();
   enricher.push(captured(1, null, null));
   t.equal(emitted.length, 1, 'emitted without waiting');
-  t.match(emitted[0], { containerId: null, namespace: null, pod: null, podUid: null, container: null, workload: null }, 'no pod fields');
+  t.match(emitted[0], { containerId: null, namespace: null, pod: null, podUid: null, container: null, workload: null, attribution: 'host' }, 'no pod fields');
   t.same(results, ['host'], 'counted as host');
 });
 
@@ -118,7 +120,7 @@ t.test('a known container is enriched at once', async (t) => {
   enricher.push(captured(1, X));
   t.match(emitted[0], {
     containerId: X, namespace: 'shop', pod: 'web-7d9f8-abcde', podUid: UID, container: 'app',
-    workload: { kind: 'Deployment', name: 'web' },
+    workload: { kind: 'Deployment', name: 'web' }, attribution: 'pod',
   }, 'every pod field filled');
   t.same(results, ['pod'], 'counted as pod');
 });
@@ -126,7 +128,7 @@ t.test('a known container is enriched at once', async (t) => {
 t.test('standalone: container id only, at once', async (t) => {
   const { enricher, emitted, results } = setup({ lookup: null });
   enricher.push(captured(1, X));
-  t.match(emitted[0], { containerId: X, namespace: null, pod: null, container: null }, 'container id kept, no pod');
+  t.match(emitted[0], { containerId: X, namespace: null, pod: null, container: null, attribution: 'unresolved' }, 'container id kept, no pod');
   t.same(results, ['unresolved'], 'counted as unresolved');
 });
 
@@ -247,11 +249,57 @@ t.test('the real clock', async (t) => {
   t.equal(emitted.length, 2, 'flush cancels the timer and emits');
 });
 
+/** An exec in a cgroup named after a container, below a parent directory named `parent`. */
+function inCgroup(seq: number, containerId: string, parent: string): ExecEvent {
+  return { ...captured(seq, containerId), cgroup: `cri-containerd-${containerId}.scope`, cgroupParent: parent };
+}
+
+const NO_POD = { namespace: null, pod: null, podUid: null, container: null, workload: null } as const;
+
+t.test('a container id claimed from inside another pod is a conflict, not the victim\'s exec', async (t) => {
+  const cases = [
+    ['below the attacker pod\'s slice', `kubepods-besteffort-pod${UID.replaceAll('-', '_')}.slice`],
+    ['below a pod UID no pod has', 'kubepods-besteffort-pod11111111_2222_4333_8444_555555555555.slice'],
+    ['inside the attacker\'s container', `cri-containerd-${Z}.scope`],
+    ['inside a container no pod names', `cri-containerd-${Y}.scope`],
+  ] as const;
+  for (const [what, parent] of cases) {
+    const { enricher, lookup, emitted, results } = setup();
+    lookup.add([[Z, 'shell']]);
+    lookup.add([[X, 'vault']], true, VICTIM);
+    enricher.push(inCgroup(1, X, parent));
+    t.match(emitted, [{ containerId: X, ...NO_POD, attribution: 'conflict' }], `${what}: flagged at once, no pod named`);
+    t.same(results, ['conflict'], `${what}: counted as conflict`);
+  }
+});
+
+t.test('the victim\'s own cgroup, a static pod\'s hash, or a container in its own pod\'s container are no conflict', async (t) => {
+  const { enricher, lookup, emitted, results } = setup();
+  lookup.add([[X, 'vault'], [Z, 'sidecar']], true, VICTIM);
+  enricher.push(inCgroup(1, X, `kubepods-besteffort-pod${VICTIM.uid.replaceAll('-', '_')}.slice`));
+  enricher.push(inCgroup(2, X, `cri-containerd-${Z}.scope`));
+  t.match(emitted, [
+    { pod: VICTIM.name, container: 'vault', attribution: 'pod' },
+    { pod: VICTIM.name, container: 'vault', attribution: 'pod' },
+  ], 'attributed to the pod');
+  t.same(results, ['pod', 'pod'], 'counted as pod');
+});
+
+t.test('a waiting event whose container turns out to be another pod\'s leaves as a conflict', async (t) => {
+  const { enricher, lookup, emitted, results } = setup();
+  lookup.add([[Z, 'shell']]);
+  enricher.push(captured(1, X));
+  t.equal(emitted.length, 0, 'waits: its pod (by UID) does not name the container yet');
+  lookup.add([[X, 'vault']], true, VICTIM);
+  t.match(emitted, [{ containerId: X, ...NO_POD, attribution: 'conflict' }], 'let out as soon as the pod cache names the container');
+  t.same(results, ['conflict'], 'counted once, as conflict');
+});
+
 t.test('the waiting room queue stays FIFO across compactions', async (t) => {
   const queue = new PendingQueue();
   const entry = (seq: number) => {
     const event = captured(seq, seq % 3 ? X : Y);
-    return { event, ids: { containerId: seq % 3 ? X : Y, podUid: null }, deadline: seq, bytes: 10 };
+    return { event, ids: { containerId: seq % 3 ? X : Y, podUid: null, enclosingContainerId: null }, deadline: seq, bytes: 10 };
   };
   for (let seq = 0; seq < 3000; seq++) queue.push(entry(seq));
   const out: number[] = [];

@@ -37,6 +37,8 @@ const cases: readonly { name: string; query: EventFilter; matches: boolean }[] =
   { name: 'q nowhere', query: { q: 'password' }, matches: false },
   { name: 'result success', query: { result: 'success' }, matches: true },
   { name: 'result failure', query: { result: 'failure' }, matches: false },
+  { name: 'attribution pod', query: { attribution: 'pod' }, matches: true },
+  { name: 'attribution conflict', query: { attribution: 'conflict' }, matches: false },
   { name: 'uid equal', query: { uid: 1000 }, matches: true },
   { name: 'uid different', query: { uid: 0 }, matches: false },
   { name: 'since before', query: { since: '2026-11-24T16:02:03Z' }, matches: true },

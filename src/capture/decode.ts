@@ -151,6 +151,8 @@ function decodeRecord(buf: Buffer, at: number, node: string, time: string, filen
     podUid: null,
     container: null,
     workload: null,
+    // The enricher decides; until then nothing is known of the pod.
+    attribution: 'unresolved',
   };
   const argvBase64 = exactBytes(buf, filenameEnd, argvEnd, argv);
   if (argvBase64 !== undefined) event.argvBase64 = argvBase64;

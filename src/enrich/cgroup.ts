@@ -6,10 +6,15 @@
  */
 import { LRUCache } from 'lru-cache';
 
-/** What the cgroup names say about a process; `podUid` is null when no `pod<uid>` was seen. */
+/**
+ * What the cgroup names say about a process. `podUid` is null when no `pod<uid>` was seen;
+ * `enclosingContainerId` is set only when the parent directory names another container, which no
+ * runtime does in Kubernetes: the enricher then checks that both belong to the same pod.
+ */
 export interface CgroupIds {
   containerId: string;
   podUid: string | null;
+  enclosingContainerId: string | null;
 }
 
 const HEX64 = '([0-9a-f]{64})';
@@ -64,12 +69,16 @@ function podUidOf(name: string): string | null {
  */
 export function parseCgroup(leaf: string, parent: string): CgroupIds | null {
   const fromLeaf = containerIdOf(leaf);
-  if (fromLeaf !== null) {
-    // The driver-mismatch name carries the pod slice inside the leaf itself.
-    return { containerId: fromLeaf, podUid: podUidOf(parent) ?? podUidOf(leaf) };
-  }
   const fromParent = containerIdOf(parent);
-  if (fromParent !== null) return { containerId: fromParent, podUid: null };
+  if (fromLeaf !== null) {
+    return {
+      containerId: fromLeaf,
+      // The driver-mismatch name carries the pod slice inside the leaf itself.
+      podUid: podUidOf(parent) ?? podUidOf(leaf),
+      enclosingContainerId: fromParent === fromLeaf ? null : fromParent,
+    };
+  }
+  if (fromParent !== null) return { containerId: fromParent, podUid: null, enclosingContainerId: null };
   return null;
 }
 

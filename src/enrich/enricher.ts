@@ -53,10 +53,23 @@ interface Match {
   container: string | null;
 }
 
-function match(lookup: PodLookup, ids: CgroupIds): Match | undefined {
+/** What the cgroup names resolve to: a pod, nothing known yet, or two pods' claims at once. */
+type Resolution = Match | undefined | 'conflict';
+
+/**
+ * The pod of a container, checked against where its cgroup sits. The container id alone is a
+ * name that any pod able to write cgroupfs can give a directory of its own; the pod UID in the
+ * parent's name (or the container the parent names) must then be the same pod's. A static pod's
+ * config hash resolves through byPodUid to its mirror pod, so it passes.
+ */
+function resolve(lookup: PodLookup, ids: CgroupIds): Resolution {
   const pod = lookup.byContainerId(ids.containerId);
-  // A pod found by container id always names that container.
-  if (pod) return { pod, container: pod.containers.get(ids.containerId) as string };
+  if (pod) {
+    if (ids.podUid !== null && lookup.byPodUid(ids.podUid) !== pod) return 'conflict';
+    if (ids.enclosingContainerId !== null && lookup.byContainerId(ids.enclosingContainerId) !== pod) return 'conflict';
+    // A pod found by container id always names that container.
+    return { pod, container: pod.containers.get(ids.containerId) as string };
+  }
   const byUid = ids.podUid === null ? undefined : lookup.byPodUid(ids.podUid);
   return byUid ? { pod: byUid, container: null } : undefined;
 }
@@ -95,8 +108,8 @@ export class Enricher {
       return;
     }
     const lookup = this.#opts.podCache;
-    const found = lookup ? match(lookup, ids) : undefined;
-    if (!lookup || (found && found.container !== null) || this.#opts.waitMs <= 0 || this.#opts.maxPending <= 0) {
+    const found = lookup ? resolve(lookup, ids) : undefined;
+    if (!lookup || found === 'conflict' || found?.container != null || this.#opts.waitMs <= 0 || this.#opts.maxPending <= 0) {
       // Earlier events of this container resolve the same way and must leave first.
       if (found && this.#queue.has(ids.containerId)) {
         for (const entry of this.#queue.extract((e) => e.ids.containerId === ids.containerId)) this.#finish(entry);
@@ -122,24 +135,29 @@ export class Enricher {
   /** The pod cache changed: let out, in order, the events whose container it now names. */
   #retry(): void {
     const lookup = this.#opts.podCache as PodLookup;
-    const ready = this.#queue.extract((entry) => match(lookup, entry.ids)?.container != null);
+    const ready = this.#queue.extract((entry) => {
+      const found = resolve(lookup, entry.ids);
+      return found === 'conflict' || found?.container != null;
+    });
     for (const entry of ready) this.#finish(entry);
   }
 
   #finish(entry: PendingEntry): void {
     const lookup = this.#opts.podCache as PodLookup;
-    this.#fill(entry.event, entry.ids, match(lookup, entry.ids));
+    this.#fill(entry.event, entry.ids, resolve(lookup, entry.ids));
   }
 
-  #fill(event: ExecEvent, ids: CgroupIds | null, found: Match | undefined): void {
+  #fill(event: ExecEvent, ids: CgroupIds | null, found: Resolution): void {
+    const match = found === 'conflict' ? undefined : found;
     event.containerId = ids?.containerId ?? null;
-    event.namespace = found?.pod.namespace ?? null;
-    event.pod = found?.pod.name ?? null;
-    event.podUid = found?.pod.uid ?? null;
-    event.container = found?.container ?? null;
+    event.namespace = match?.pod.namespace ?? null;
+    event.pod = match?.pod.name ?? null;
+    event.podUid = match?.pod.uid ?? null;
+    event.container = match?.container ?? null;
     // Shared with the pod index, which replaces a pod's info on update and never changes it.
-    event.workload = found?.pod.workload ?? null;
-    this.#opts.metrics.enrichment(ids === null ? 'host' : found ? 'pod' : 'unresolved');
+    event.workload = match?.pod.workload ?? null;
+    event.attribution = ids === null ? 'host' : found === 'conflict' ? 'conflict' : match ? 'pod' : 'unresolved';
+    this.#opts.metrics.enrichment(event.attribution);
     this.#opts.emit(event);
   }
 

@@ -5,7 +5,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { eventOf, type EventRecord } from './record.js';
-import { formatTime } from './schema.js';
+import { ATTRIBUTIONS, formatTime, type Attribution } from './schema.js';
 
 /** Kubernetes object names are at most 253 characters; free-text filters get a generous cap. */
 const Name = Type.String({ minLength: 1, maxLength: 253 });
@@ -13,6 +13,7 @@ const Text = Type.String({ minLength: 1, maxLength: 4096 });
 
 /** `enum` rather than a union of literals: ajv then reports one readable error, not three. */
 const Result = Type.Unsafe<'success' | 'failure'>({ type: 'string', enum: ['success', 'failure'] });
+const AttributionParam = Type.Unsafe<Attribution>({ type: 'string', enum: ATTRIBUTIONS });
 
 /** Default and bounds of `limit` on GET /api/events. */
 export const LIMIT_DEFAULT = 100;
@@ -26,6 +27,7 @@ const filterProperties = {
   filename: Type.Optional(Text),
   q: Type.Optional(Text),
   result: Type.Optional(Result),
+  attribution: Type.Optional(AttributionParam),
   uid: Type.Optional(Type.Integer({ minimum: 0, maximum: 4_294_967_295 })),
   since: Type.Optional(Type.String({ format: 'date-time' })),
 };
@@ -105,7 +107,7 @@ function textCheck(filename: string | undefined, q: string | undefined): Check {
  */
 export function compileFilter(query: EventFilter): (record: EventRecord) => boolean {
   const checks: Check[] = [];
-  const { namespace, pod, container, comm, filename, q, result, uid, since } = query;
+  const { namespace, pod, container, comm, filename, q, result, attribution, uid, since } = query;
   if (namespace !== undefined) checks.push((r) => r.namespace === namespace);
   if (pod !== undefined) checks.push((r) => r.pod === pod);
   if (container !== undefined) checks.push((r) => r.container === container);
@@ -114,6 +116,7 @@ export function compileFilter(query: EventFilter): (record: EventRecord) => bool
     const failure = result === 'failure';
     checks.push((r) => r.failed === failure);
   }
+  if (attribution !== undefined) checks.push((r) => r.attribution === attribution);
   if (uid !== undefined) checks.push((r) => r.uid === uid);
   if (since !== undefined) {
     const from = eventTimeOf(since);

@@ -7,7 +7,7 @@
  * holds more memory for the same argv; it did better with nobody reading (~147,000 against
  * ~115,000), which is the trade to revisit if the stream is rarely open.
  */
-import { serializeEvent, type ExecEvent } from './schema.js';
+import { serializeEvent, type Attribution, type ExecEvent } from './schema.js';
 
 export interface EventRecord {
   readonly seq: number;
@@ -18,6 +18,7 @@ export interface EventRecord {
   readonly namespace: string | null;
   readonly pod: string | null;
   readonly container: string | null;
+  readonly attribution: Attribution;
   readonly uid: number;
   /** retval is not 0. */
   readonly failed: boolean;
@@ -40,9 +41,9 @@ function flattened(text: string): string {
 
 /** The record of a delivered (enriched, redacted) event. */
 export function eventRecord(event: ExecEvent): EventRecord {
-  const { seq, time, comm, namespace, pod, container, uid } = event;
+  const { seq, time, comm, namespace, pod, container, attribution, uid } = event;
   const json = flattened(serializeEvent(event));
-  return { seq, json, time, comm, namespace, pod, container, uid, failed: event.retval !== 0, bytes: RECORD_BYTES + json.length };
+  return { seq, json, time, comm, namespace, pod, container, attribution, uid, failed: event.retval !== 0, bytes: RECORD_BYTES + json.length };
 }
 
 /** The event a record was written from (filters that search filename and argv read them here). */

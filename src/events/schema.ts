@@ -19,6 +19,15 @@ const WorkloadSchema = Type.Object(
 );
 export type Workload = Static<typeof WorkloadSchema>;
 
+/**
+ * How the pod fields were found, as `execwatch_enrichment_total{result}` counts it: `pod` (the
+ * container id or the pod UID in the cgroup names is a known pod's), `host` (no container in the
+ * cgroup names), `unresolved` (a container no known pod names, or standalone mode), `conflict`
+ * (the cgroup names claim a container of one pod from inside another: no pod is named).
+ */
+export const ATTRIBUTIONS = ['pod', 'host', 'unresolved', 'conflict'] as const;
+export type Attribution = (typeof ATTRIBUTIONS)[number];
+
 /** One exec seen by the kernel, successful or failed, enriched with pod metadata when known. */
 export const ExecEventSchema = Type.Object(
   {
@@ -61,6 +70,12 @@ export const ExecEventSchema = Type.Object(
       type: ['object', 'null'],
       description:
         '`{"kind", "name"}` of the pod\'s controller (a ReplicaSet resolves to its Deployment, a Job to its CronJob; a bare pod is `Pod`); null without a pod.',
+    }),
+    attribution: Type.Unsafe<Attribution>({
+      type: 'string',
+      enum: ATTRIBUTIONS,
+      description:
+        'How the pod fields were found: `pod`, `host` (no container), `unresolved` (no known pod names the container; always so in standalone mode) or `conflict`: the cgroup names claim a container of one pod from inside another pod\'s cgroup (a pod that can write cgroupfs borrowing another\'s identity), so no pod is named; `cgroup` and `cgroupParent` show both claims.',
     }),
     argvBase64: Type.Optional(
       Type.String({ description: 'Only when some argument is not UTF-8: the exact argv bytes, NUL-separated, so nothing is replaced silently.' }),

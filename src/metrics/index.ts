@@ -5,7 +5,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CaptureStats } from '../capture/tracer.js';
 import type { MetricLabel } from '../config.js';
-import type { ExecEvent } from '../events/schema.js';
+import { ATTRIBUTIONS, type Attribution, type ExecEvent } from '../events/schema.js';
 import { ExecSeries } from './execs.js';
 
 /** What the capture layer reports at scrape time: the tracer's own statistics. */
@@ -35,8 +35,9 @@ export const LOST_STAGES = [
 ] as const;
 export type LostStage = (typeof LOST_STAGES)[number];
 
-export const ENRICHMENT_RESULTS = ['pod', 'host', 'unresolved'] as const;
-export type EnrichmentResult = (typeof ENRICHMENT_RESULTS)[number];
+/** The result label of execwatch_enrichment_total: the event's `attribution`. */
+export const ENRICHMENT_RESULTS = ATTRIBUTIONS;
+export type EnrichmentResult = Attribution;
 
 /** Buckets of execwatch_event_delay_seconds: 1 ms to 5 s. */
 export const DELAY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -153,7 +154,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
 
   const enrichment = new Counter({
     name: 'execwatch_enrichment_total',
-    help: 'Exec events by enrichment outcome: pod, host or unresolved.',
+    help: 'Exec events by enrichment outcome (the event\'s attribution): pod, host, unresolved or conflict.',
     labelNames: ['result'] as const,
     registers,
   });

@@ -38,6 +38,7 @@ export function makeEvent(overrides: Partial<ExecEvent> = {}): ExecEvent {
     podUid: '1234',
     container: 'app',
     workload: { kind: 'Deployment', name: 'web' },
+    attribution: 'pod',
     ...overrides,
   };
 }
@@ -51,6 +52,7 @@ export function makeHostEvent(overrides: Partial<ExecEvent> = {}): ExecEvent {
     podUid: null,
     container: null,
     workload: null,
+    attribution: 'host',
     cgroup: 'session-1.scope',
     cgroupParent: 'user-1000.slice',
     cgroupTruncated: false,
