@@ -43,12 +43,16 @@ const seqsShown = (page: Page) =>
 t.test('rows appear for published events, newest first, failed execs marked', async (t) => {
   const ok = makeEvent({ comm: 'curl', filename: '/usr/bin/curl', argv: ['curl', '-s', 'http://example'] });
   const failed = makeEvent({ comm: 'nope', filename: '/usr/bin/nope', argv: ['nope'], retval: -2 });
+  const conflict = makeEvent({
+    comm: 'sh', argv: ['sh'], cgroup: `cri-containerd-${'e'.repeat(64)}.scope`, cgroupParent: 'kubepods-pod1234.slice',
+    containerId: 'e'.repeat(64), namespace: null, pod: null, podUid: null, container: null, workload: null, attribution: 'conflict',
+  });
   const host = makeHostEvent({ comm: 'cron', filename: '/usr/sbin/cron', argv: ['cron'] });
-  for (const e of [ok, failed, host]) publish(e);
+  for (const e of [ok, failed, conflict, host]) publish(e);
   const { page, errors } = await open(t, '/');
   await page.locator(`tr[data-seq="${host.seq}"]`).waitFor();
   const seqs = await seqsShown(page);
-  t.same(seqs.slice(0, 3), [host.seq, failed.seq, ok.seq], 'newest first');
+  t.same(seqs.slice(0, 4), [host.seq, conflict.seq, failed.seq, ok.seq], 'newest first');
   const okRow = page.locator(`tr[data-seq="${ok.seq}"]`);
   t.equal(await okRow.locator('td.where').textContent(), 'shop/web-1/app', 'namespace/pod/container');
   t.equal(await okRow.locator('td.binary').textContent(), '/usr/bin/curl', 'binary');
@@ -62,6 +66,9 @@ t.test('rows appear for published events, newest first, failed execs marked', as
   const [okBg, failedBg] = await Promise.all([okRow, failedRow].map((r) => r.evaluate((el) => getComputedStyle(el).backgroundColor)));
   t.not(failedBg, okBg, 'a failed exec looks different');
   t.equal(await page.locator(`tr[data-seq="${host.seq}"] td.where`).textContent(), 'host', 'host process');
+  const conflictCell = page.locator(`tr[data-seq="${conflict.seq}"] td.where`);
+  t.equal(await conflictCell.textContent(), 'container eeeeeeeeeeee (conflict)', 'a conflict names no pod and says so');
+  t.equal(await conflictCell.getAttribute('title'), `kubepods-pod1234.slice/cri-containerd-${'e'.repeat(64)}.scope`, 'both claims on hover');
   t.same(errors, [], 'no page errors');
 });
 

@@ -76,6 +76,10 @@ function whereCell(event) {
   if (event.pod !== null) {
     td.textContent = `${event.namespace}/${event.pod}/${event.container ?? '?'}`;
     if (event.workload) td.title = `${event.workload.kind}/${event.workload.name}`;
+  } else if (event.attribution === 'conflict') {
+    // Named after one pod's container from inside another pod's cgroup: show both claims.
+    td.append(el('span', 'conflict', `container ${event.containerId.slice(0, 12)} (conflict)`));
+    td.title = `${event.cgroupParent}/${event.cgroup}`;
   } else if (event.containerId !== null) {
     td.append(el('span', 'muted', `container ${event.containerId.slice(0, 12)} (pod unknown)`));
   } else {
