@@ -1,7 +1,9 @@
 // The bounded recent-events ring: order, limits, filters, replay and both memory bounds.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import t from 'tap';
 import { compileFilter } from '../src/events/filter.js';
-import { RECORD_BYTES } from '../src/events/record.js';
+import { RECORD_BYTES, textBytes } from '../src/events/record.js';
 import { DEFAULT_MAX_BYTES, EventStore } from '../src/events/store.js';
 import { makeRecord } from './helpers/events.js';
 
@@ -46,11 +48,30 @@ t.test('the default byte budget applies when none is given', async (t) => {
   t.equal(store.size, 3, 'three quarter-budget events fit, not four');
 });
 
+t.test('the byte budget bounds the heap the ring holds, whatever the characters', async (t) => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const budget = 8 * 1024 * 1024;
+  for (const [what, char] of [['Latin-1 argv', 'é'], ['CJK argv (two bytes a character in V8)', '中']] as const) {
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    let store: EventStore | undefined = new EventStore({ maxEvents: 10_000, maxBytes: budget });
+    for (let seq = 1; seq <= 4_000; seq += 1) store.push(makeRecord({ seq, argv: ['app', char.repeat(4_000 + seq)] }));
+    gc();
+    const held = process.memoryUsage().heapUsed - before;
+    t.ok(held <= budget * 1.1, `${what}: ${(held / 2 ** 20).toFixed(1)} MiB held for a ${budget / 2 ** 20} MiB budget`);
+    t.ok(held >= budget * 0.8, `${what}: and the estimate does not waste the budget (${store.size} records kept)`);
+    store = undefined;
+  }
+});
+
 t.test('a record is estimated at its JSON text plus a fixed overhead', async (t) => {
   for (const overrides of [{ argv: [] }, { argv: ['abcd'] }, { argvBase64: 'QUJD' }, { filenameBase64: 'QUJD' }, { filename: '/a/much/longer/file/name' }]) {
     const record = makeRecord(overrides);
-    t.equal(record.bytes, RECORD_BYTES + record.json.length, JSON.stringify(overrides));
+    t.equal(record.bytes, RECORD_BYTES + textBytes(record.json), JSON.stringify(overrides));
   }
+  t.equal(textBytes('ab\u00ff'), 3, 'Latin-1 text: a byte a character');
+  t.equal(textBytes('ab\u0100'), 6, 'one wider character: two bytes for every character');
 });
 
 t.test('after returns what the ring still holds after a seq, oldest first', async (t) => {

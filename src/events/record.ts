@@ -30,6 +30,14 @@ export interface EventRecord {
 export const RECORD_BYTES = 256;
 
 /**
+ * What V8 holds for the characters of a flat string: one byte each while every character is
+ * Latin-1, two each as soon as one is not (a single emoji in argv doubles the whole JSON text).
+ */
+export function textBytes(text: string): number {
+  return /[^\u0000-\u00ff]/.test(text) ? 2 * text.length : text.length;
+}
+
+/**
  * `text` as one string in memory. The serializer's text is a rope of many pieces; kept as it is,
  * every piece would stay alive and be copied by each scavenge (the pipeline's GC share tripled).
  * V8 flattens a rope in place for ToNumber; the number itself is not wanted.
@@ -43,7 +51,7 @@ function flattened(text: string): string {
 export function eventRecord(event: ExecEvent): EventRecord {
   const { seq, time, comm, namespace, pod, container, attribution, uid } = event;
   const json = flattened(serializeEvent(event));
-  return { seq, json, time, comm, namespace, pod, container, attribution, uid, failed: event.retval !== 0, bytes: RECORD_BYTES + json.length };
+  return { seq, json, time, comm, namespace, pod, container, attribution, uid, failed: event.retval !== 0, bytes: RECORD_BYTES + textBytes(json) };
 }
 
 /** The event a record was written from (filters that search filename and argv read them here). */
