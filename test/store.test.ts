@@ -3,8 +3,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import t from 'tap';
 import { compileFilter } from '../src/events/filter.js';
-import { RECORD_BYTES, textBytes } from '../src/events/record.js';
-import { DEFAULT_MAX_BYTES, EventStore } from '../src/events/store.js';
+import { RECORD_BYTES, textBytes, type EventRecord } from '../src/events/record.js';
+import { DEFAULT_MAX_BYTES, EventStore, type Replay } from '../src/events/store.js';
 import { makeRecord } from './helpers/events.js';
 
 const all = () => true;
@@ -74,13 +74,39 @@ t.test('a record is estimated at its JSON text plus a fixed overhead', async (t)
   t.equal(textBytes('ab\u0100'), 6, 'one wider character: two bytes for every character');
 });
 
-t.test('after returns what the ring still holds after a seq, oldest first', async (t) => {
+/** Everything a replay yields until it is done (or the ring overtakes it). */
+function drain(replay: Replay): (number | 'evicted')[] {
+  const out: (number | 'evicted')[] = [];
+  for (let record = replay.next(); record !== undefined; record = record === 'evicted' ? undefined : replay.next()) {
+    out.push(record === 'evicted' ? record : record.seq);
+  }
+  return out;
+}
+
+t.test('replay yields what the ring holds after a seq, oldest first, up to the newest at its start', async (t) => {
   const store = new EventStore({ maxEvents: 5 });
+  t.same(drain(store.replay(0, all)), [], 'an empty ring: nothing');
   for (let seq = 1; seq <= 8; seq += 1) store.push(makeRecord({ seq, comm: seq === 7 ? 'skip' : 'keep' }));
-  t.same(seqs(store.after(5, all)), [6, 7, 8], 'after 5');
-  t.same(seqs(store.after(5, compileFilter({ comm: 'keep' }))), [6, 8], 'filtered');
-  t.same(seqs(store.after(0, all)), [4, 5, 6, 7, 8], 'older than the ring: everything held');
-  t.same(store.after(8, all), [], 'nothing after the newest');
+  t.same(drain(store.replay(5, all)), [6, 7, 8], 'after 5');
+  t.same(drain(store.replay(5, compileFilter({ comm: 'keep' }))), [6, 8], 'filtered');
+  t.same(drain(store.replay(6, compileFilter({ comm: 'skip' }))), [7], 'filtered: done after the last match');
+  t.same(drain(store.replay(0, all)), [4, 5, 6, 7, 8], 'older than the ring: everything held, no complaint');
+  t.same(drain(store.replay(8, all)), [], 'nothing after the newest');
+  const started = store.replay(6, all);
+  store.push(makeRecord({ seq: 9 }));
+  t.same(drain(started), [7, 8], 'what arrives after it started is the live stream\'s, not the replay\'s');
+});
+
+t.test('a replay that the ring overtakes says so instead of holding evicted records', async (t) => {
+  const store = new EventStore({ maxEvents: 4 });
+  for (let seq = 1; seq <= 4; seq += 1) store.push(makeRecord({ seq }));
+  const slow = store.replay(0, all);
+  t.equal((slow.next() as EventRecord).seq, 1, 'first record');
+  store.push(makeRecord({ seq: 5 }));
+  t.equal((slow.next() as EventRecord).seq, 2, 'the next one is still held');
+  store.push(makeRecord({ seq: 6 }));
+  store.push(makeRecord({ seq: 7 }));
+  t.equal(slow.next(), 'evicted', 'seq 3 was evicted before it was sent');
 });
 
 t.test('maxEvents must be a positive integer', async (t) => {

@@ -1,7 +1,10 @@
 // The live-subscriber hub: SSE frames, bounded queues, overflow, replay, heartbeats, shutdown.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import t from 'tap';
 import { EventHub, HEARTBEAT, sseFrame, type CloseReason, type Sink } from '../src/events/stream.js';
 import { eventRecord, type EventRecord } from '../src/events/record.js';
+import { EventStore } from '../src/events/store.js';
 import { makeEvent, makeRecord } from './helpers/events.js';
 
 /** A transport that accepts `room` chunks before reporting itself full. */
@@ -143,21 +146,66 @@ t.test('an event is serialized once, at delivery, however many subscribers recei
   t.equal(framed, 1, 'no frame when no subscriber matches');
 });
 
+/** A ring holding records of these seqs. */
+function ringOf(seqs: number[], maxEvents = 16): EventStore {
+  const store = new EventStore({ maxEvents });
+  for (const seq of seqs) store.push(makeRecord({ seq }));
+  return store;
+}
+
 t.test('replay is written before live events and is not bounded by the queue', async (t) => {
   const hub = new EventHub({ maxQueue: 1, onOverflow: () => t.fail('must not overflow') });
   const sink = new FakeSink(2);
-  const replay: EventRecord[] = [1, 2, 3, 4].map((seq) => makeRecord({ seq }));
-  const sub = hub.subscribe(all, sink, replay);
+  const store = ringOf([1, 2, 3, 4]);
+  const sub = hub.subscribe(all, sink, store.replay(0, all));
   t.same(sink.seqs, [1, 2], 'replay written until the transport filled');
-  hub.publish(makeRecord({ seq: 5 }));
+  const live = makeRecord({ seq: 5 });
+  store.push(live);
+  hub.publish(live);
   t.same(sink.seqs, [1, 2], 'live event waits behind the replay');
   sink.room = Infinity;
   sub.drained();
-  t.same(sink.seqs, [1, 2, 3, 4, 5], 'replay then live, in order');
+  t.same(sink.seqs, [1, 2, 3, 4, 5], 'replay then live, in order, each once');
   const idle = new FakeSink();
-  hub.subscribe(all, idle, replay.slice(0, 1));
+  hub.subscribe(all, idle, ringOf([1]).replay(0, all));
   hub.publish(makeRecord({ seq: 6 }));
   t.same(idle.seqs, [1, 6], 'a replay that fit lets live events straight through');
+});
+
+t.test('a replaying client holds no record the ring has let go of', async (t) => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  let overflows = 0;
+  const hub = new EventHub({ maxQueue: 100, onOverflow: () => (overflows += 1) });
+  const store = new EventStore({ maxEvents: 4 });
+  const first = new WeakRef(makeRecord({ seq: 1, argv: ['x'.repeat(100_000)] }));
+  store.push(first.deref() as EventRecord);
+  for (let seq = 2; seq <= 4; seq += 1) store.push(makeRecord({ seq }));
+  const sink = new FakeSink(1);
+  const sub = hub.subscribe(all, sink, store.replay(0, all));
+  t.same(sink.seqs, [1], 'the replay started');
+  for (let seq = 5; seq <= 7; seq += 1) {
+    const record = makeRecord({ seq });
+    store.push(record);
+    hub.publish(record);
+  }
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
+  t.equal(first.deref(), undefined, 'an evicted record is collected while a slow client is replaying');
+  sink.room = Infinity;
+  sub.drained();
+  t.same(sink.seqs, [1], 'seqs 2 and 3 were evicted before they were sent: nothing more is written');
+  t.equal(sink.closed, 'overflow', 'the client is cut off as one that fell behind, to resume with Last-Event-ID');
+  t.equal(overflows, 1, 'and counted');
+  t.equal(hub.count, 0, 'no longer a subscriber');
+  const gone = new FakeSink(1);
+  const ring = ringOf([1, 2]);
+  const left = hub.subscribe(all, gone, ring.replay(0, all));
+  left.unsubscribe();
+  for (let seq = 3; seq <= 20; seq += 1) ring.push(makeRecord({ seq }));
+  gone.room = Infinity;
+  left.drained();
+  t.equal(overflows, 1, 'a client that already left is not counted');
 });
 
 t.test('heartbeats go only to subscribers that are keeping up', async (t) => {
@@ -166,7 +214,7 @@ t.test('heartbeats go only to subscribers that are keeping up', async (t) => {
   const full = new FakeSink(1);
   const filling = new FakeSink(1);
   hub.subscribe(all, idle);
-  hub.subscribe(all, full, [makeRecord({ seq: 1 })]);
+  hub.subscribe(all, full, ringOf([1]).replay(0, all));
   hub.subscribe((e) => e.seq === 2, filling);
   hub.heartbeat();
   t.same(idle.chunks, [HEARTBEAT], 'idle subscriber gets a comment');

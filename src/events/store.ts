@@ -24,6 +24,8 @@ export class EventStore {
   private head = 0;
   private length = 0;
   private byteCount = 0;
+  /** The seq of the last record evicted (0 before any). */
+  #evictedSeq = 0;
 
   constructor(opts: EventStoreOptions) {
     if (!Number.isInteger(opts.maxEvents) || opts.maxEvents < 1) {
@@ -63,26 +65,76 @@ export class EventStore {
     return found;
   }
 
-  /** Every held matching record with seq greater than `seq`, oldest first (stream replay). */
-  after(seq: number, filter: (record: EventRecord) => boolean): EventRecord[] {
-    const found: EventRecord[] = [];
-    for (let i = this.length - 1; i >= 0; i -= 1) {
-      const record = this.at(i);
-      if (record.seq <= seq) break;
-      if (filter(record)) found.push(record);
-    }
-    return found.reverse();
+  /**
+   * A reader of the held matching records with seq greater than `seq` and at most the newest held
+   * now, oldest first (stream replay after Last-Event-ID). It reads the ring as it goes rather than
+   * copying: a slow client must not keep alive records the ring has let go of.
+   */
+  replay(seq: number, filter: (record: EventRecord) => boolean): Replay {
+    const newest = this.length === 0 ? seq : this.at(this.length - 1).seq;
+    return new Replay(this, Math.max(seq, this.#evictedSeq), newest, filter);
   }
 
-  /** The i-th held record, 0 being the oldest. */
-  private at(i: number): EventRecord {
+  /** The seq of the last record the ring let go of (0 before any). */
+  get evictedSeq(): number {
+    return this.#evictedSeq;
+  }
+
+  /** @internal Replay: the index of the oldest held record with seq greater than `seq` (size if none). */
+  indexAfter(seq: number): number {
+    let low = 0;
+    let high = this.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (this.at(mid).seq > seq) high = mid;
+      else low = mid + 1;
+    }
+    return low;
+  }
+
+  /** @internal Replay: the i-th held record, 0 being the oldest. */
+  at(i: number): EventRecord {
     return this.ring[(this.head + i) % this.ring.length] as EventRecord;
   }
 
   private evictOldest(): void {
-    this.byteCount -= (this.ring[this.head] as EventRecord).bytes;
+    const oldest = this.ring[this.head] as EventRecord;
+    this.byteCount -= oldest.bytes;
+    this.#evictedSeq = oldest.seq;
     this.ring[this.head] = undefined;
     this.head = (this.head + 1) % this.ring.length;
     this.length -= 1;
+  }
+}
+
+/**
+ * Replay of the ring after a seq, read one record at a time from the ring itself. If the ring
+ * evicts a record this reader has not reached yet (the client read too slowly), next() says
+ * 'evicted' and the stream is cut off like any subscriber that falls behind: it reconnects with
+ * Last-Event-ID.
+ */
+export class Replay {
+  #after: number;
+
+  constructor(
+    private readonly store: EventStore,
+    after: number,
+    private readonly until: number,
+    private readonly filter: (record: EventRecord) => boolean,
+  ) {
+    this.#after = after;
+  }
+
+  /** The next matching record, undefined when the replay is done, or 'evicted'. */
+  next(): EventRecord | 'evicted' | undefined {
+    if (this.store.evictedSeq > this.#after) return 'evicted';
+    for (let i = this.store.indexAfter(this.#after); i < this.store.size; i += 1) {
+      const record = this.store.at(i);
+      if (record.seq > this.until) break;
+      this.#after = record.seq;
+      if (this.filter(record)) return record;
+    }
+    this.#after = this.until;
+    return undefined;
   }
 }

@@ -5,6 +5,7 @@
  * once per event however many subscribers receive it, around the JSON text the record holds.
  */
 import type { EventRecord } from './record.js';
+import type { Replay } from './store.js';
 
 /** The SSE frame of one event: its seq is the id, so EventSource resumes with Last-Event-ID. */
 export function sseFrame(record: EventRecord): string {
@@ -67,20 +68,20 @@ class Subscriber implements Subscription {
   private readonly queue: Outgoing[] = [];
   /** Estimated bytes of the queued frames' records. */
   private queuedBytes = 0;
-  private replayAt = 0;
 
   constructor(
     private readonly hub: EventHub,
     readonly filter: (record: EventRecord) => boolean,
     readonly sink: Sink,
-    private readonly replay: readonly EventRecord[],
+    /** Read from the ring until done, then dropped. */
+    private replay: Replay | undefined,
     private readonly maxQueue: number,
     private readonly maxQueueBytes: number,
   ) {}
 
   /** Takes a live frame; false when the queue would exceed a bound (count or bytes). */
   offer(item: Outgoing): boolean {
-    if (this.waiting || this.queue.length > 0 || this.replayAt < this.replay.length) {
+    if (this.waiting || this.queue.length > 0 || this.replay !== undefined) {
       if (this.queue.length >= this.maxQueue || this.queuedBytes + item.bytes > this.maxQueueBytes) return false;
       this.queue.push(item);
       this.queuedBytes += item.bytes;
@@ -94,13 +95,21 @@ class Subscriber implements Subscription {
     if (!this.waiting && this.queue.length === 0) this.waiting = !this.sink.write(HEARTBEAT);
   }
 
-  /** Writes replayed events (held by the ring already), then queued frames, until full. */
+  /** Writes replayed events (read from the ring as it goes), then queued frames, until full. */
   flush(): void {
     while (!this.waiting) {
       let frame: string;
-      if (this.replayAt < this.replay.length) {
-        frame = sseFrame(this.replay[this.replayAt] as EventRecord);
-        this.replayAt += 1;
+      if (this.replay !== undefined) {
+        const record = this.replay.next();
+        if (record === 'evicted') {
+          this.hub.overflowed(this);
+          return;
+        }
+        if (record === undefined) {
+          this.replay = undefined;
+          continue;
+        }
+        frame = sseFrame(record);
       } else {
         const item = this.queue.shift();
         if (item === undefined) return;
@@ -133,15 +142,12 @@ export class EventHub {
   }
 
   /**
-   * Adds a subscriber. `replay` (oldest first, e.g. EventStore.after for Last-Event-ID) is
-   * written before any live event; it is not counted against the queue bound, being made of
-   * events the ring holds anyway.
+   * Adds a subscriber. `replay` (EventStore.replay for Last-Event-ID) is written before any live
+   * event; it is not counted against the queue bound, being read from the ring as it goes. A
+   * subscriber that the ring's evictions overtake during its replay is cut off like one whose
+   * queue overflows.
    */
-  subscribe(
-    filter: (record: EventRecord) => boolean,
-    sink: Sink,
-    replay: readonly EventRecord[] = [],
-  ): Subscription {
+  subscribe(filter: (record: EventRecord) => boolean, sink: Sink, replay?: Replay): Subscription {
     const subscriber = new Subscriber(this, filter, sink, replay, this.opts.maxQueue, this.opts.maxQueueBytes ?? DEFAULT_QUEUE_BYTES);
     this.subscribers.add(subscriber);
     subscriber.flush();
@@ -166,6 +172,11 @@ export class EventHub {
   /** Lets go of every subscriber (shutdown): their transports are closed. */
   closeAll(): void {
     for (const subscriber of this.subscribers) this.drop(subscriber, 'shutdown');
+  }
+
+  /** @internal Subscriber.flush: the ring evicted what its replay had still to send. */
+  overflowed(subscriber: Subscriber): void {
+    if (this.subscribers.has(subscriber)) this.drop(subscriber, 'overflow');
   }
 
   /** @internal Subscriber.unsubscribe. */

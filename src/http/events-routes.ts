@@ -150,7 +150,7 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = asyn
           .send({ error: 'Too Many Requests', message: `${maxStreams} streams are open already (--max-streams): close one or retry later` });
       }
       const from = lastEventId(request.headers['last-event-id']) ?? request.query.after;
-      const replay = from === undefined ? [] : store.after(from, filter);
+      const replay = from === undefined ? undefined : store.replay(from, filter);
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {
