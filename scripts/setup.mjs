@@ -17,7 +17,8 @@ const purpose = process.argv.includes('--for') ? process.argv[process.argv.index
 /** Debian packages: what building needs, and what the test suite adds. */
 export const PACKAGES = {
   build: ['clang', 'llvm', 'libbpf-dev', 'libelf-dev', 'zlib1g-dev', 'pkg-config', 'linux-libc-dev'],
-  test: ['prometheus', 'chromium', 'unzip', 'libbpf-tools', 'bpftool', 'clang-format'],
+  // qemu, busybox-static and cpio: the kernel matrix (scripts/test-kernels.mjs).
+  test: ['prometheus', 'chromium', 'unzip', 'libbpf-tools', 'bpftool', 'clang-format', 'qemu-system-x86', 'busybox-static', 'cpio'],
 };
 
 function say(line) {

@@ -1,0 +1,264 @@
+#!/usr/bin/env node
+// The kernel test set of `npm run test:kernels`: run as /init's last step inside each qemu guest
+// (scripts/test-kernels.mjs), and on the host for the matrix's host row. It drives the built
+// agent as the image runs it (dist/main.js with its shebang's Node flags, the addon, the BPF
+// object) and checks what the kernel side produces, one line per case on stdout:
+//
+//   KERNEL <uname -r>   LAYOUT <v2|v1|hybrid>   PROGRAMS <n> <names>
+//   CASE <name> PASS|FAIL <detail>              DONE <passed> <failed>
+//
+// Plain ESM with Node built-ins only: the guest has no TypeScript loader and no test runner.
+//   node test/kernels/guest.mjs --app DIR --helper EXEC_HELPER [--bpftool PATH]
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values: opts } = parseArgs({
+  options: { app: { type: 'string' }, helper: { type: 'string' }, bpftool: { type: 'string', default: 'bpftool' } },
+});
+if (!opts.app || !opts.helper) {
+  console.error('usage: guest.mjs --app DIR --helper EXEC_HELPER [--bpftool PATH]');
+  process.exit(2);
+}
+const app = opts.app;
+const helper = opts.helper;
+const main = join(app, 'dist', 'main.js');
+// Under emulation a Node start alone takes 10-15 s: generous, and only ever waited out on failure.
+const TIMEOUT_MS = 120_000;
+
+let passed = 0;
+let failed = 0;
+function report(name, ok, detail) {
+  if (ok) passed += 1;
+  else failed += 1;
+  console.log(`CASE ${name} ${ok ? 'PASS' : 'FAIL'} ${detail.replaceAll('\n', ' ').slice(0, 400)}`);
+}
+
+/** Node's flags from dist/main.js's shebang (`#!/usr/bin/env -S node FLAGS`): their one place. */
+function nodeFlags() {
+  const shebang = readFileSync(main, 'utf8').split('\n', 1)[0];
+  return shebang.split(/\s+/).slice(shebang.split(/\s+/).indexOf('node') + 1).filter(Boolean);
+}
+
+/** Mount points by filesystem type, from /proc/self/mountinfo. */
+function mountsOf(fstype) {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter((f) => f[f.indexOf('-') + 1] === fstype)
+    .map((f) => f[4]);
+}
+
+/** v2 (cgroup2 only), v1 (no cgroup2 mount) or hybrid (both), and where a container cgroup goes. */
+function cgroupLayout() {
+  const v2 = mountsOf('cgroup2')[0];
+  const v1memory = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' '))
+    .find((f) => f[f.indexOf('-') + 1] === 'cgroup' && /(^|,)memory(,|$)/.test(f[f.length - 1] ?? ''))?.[4];
+  if (v2 && !v1memory) return { layout: 'v2', root: v2 };
+  if (v2) return { layout: 'hybrid', root: v2 };
+  if (v1memory) return { layout: 'v1', root: v1memory };
+  throw new Error('no cgroup2 mount and no cgroup v1 memory controller');
+}
+
+function marker(label) {
+  return `kt-${label}-${randomBytes(6).toString('hex')}`;
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Runs a command to its end: { code, stdout, stderr }; a failed exec gives code null and error. */
+function run(file, args) {
+  return new Promise((resolve) => {
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', (error) => resolve({ code: null, stdout, stderr, error }));
+    child.on('close', (code) => resolve({ code, stdout, stderr, pid: child.pid }));
+  });
+}
+
+/** The agent, started standalone on loopback ports it picks. */
+async function startAgent() {
+  const child = spawn(
+    process.execPath,
+    [...nodeFlags(), main, '--node-name', 'kernel-matrix', '--metrics-address', '127.0.0.1:0', '--api-address', '127.0.0.1:0',
+      '--argv-max-bytes', '256', '--log-level', 'warn'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const deadline = Date.now() + TIMEOUT_MS;
+  while (!/events\s+http:\/\//.test(err)) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the agent did not start: ${err}`);
+    await sleep(100);
+  }
+  const apiUrl = /events\s+(http:\/\/\S+?)\/\s/.exec(err)[1];
+  return { child, apiUrl, exited, stderr: () => err };
+}
+
+/** The agent's event for a marker (found in argv or filename), waiting for it to arrive. */
+async function eventOf(agent, m) {
+  const deadline = Date.now() + TIMEOUT_MS;
+  for (;;) {
+    const res = await fetch(`${agent.apiUrl}/api/events?q=${encodeURIComponent(m)}&limit=10`);
+    const { events } = await res.json();
+    if (events.length > 0) return events[0];
+    if (Date.now() > deadline) throw new Error(`no event for ${m}`);
+    await sleep(200);
+  }
+}
+
+/** Runs one case: `fn` returns the detail of a pass, or throws/returns a mismatch. */
+async function check(name, fn) {
+  try {
+    const problem = await fn();
+    if (typeof problem === 'string') report(name, false, problem);
+    else report(name, true, problem?.detail ?? '');
+  } catch (error) {
+    report(name, false, String(error?.stack ?? error));
+  }
+}
+
+/** null when every expected field matches, else what differed. */
+function mismatch(event, expected) {
+  const wrong = Object.entries(expected).filter(([key, want]) =>
+    want instanceof RegExp ? !want.test(String(event[key])) : JSON.stringify(event[key]) !== JSON.stringify(want));
+  return wrong.length === 0 ? null : wrong.map(([key, want]) => `${key}=${JSON.stringify(event[key])} (want ${want})`).join(', ');
+}
+
+/** The program ids a process holds, from /proc/PID/fdinfo. */
+function progIds(pid) {
+  const ids = new Set();
+  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
+    try {
+      const id = /^prog_id:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))?.[1];
+      if (id) ids.add(Number(id));
+    } catch {
+      // The descriptor closed meanwhile.
+    }
+  }
+  return [...ids];
+}
+
+const { layout, root } = cgroupLayout();
+console.log(`KERNEL ${release()}`);
+console.log(`LAYOUT ${layout}`);
+
+await check('check', async () => {
+  const r = await run(process.execPath, [...nodeFlags(), main, '--check']);
+  const m = /ok: (\d+) programs attached and detached: (.*)/.exec(r.stdout);
+  if (r.code !== 0 || !m) return `--check exited ${r.code}: ${r.stdout}${r.stderr}`;
+  console.log(`PROGRAMS ${m[1]} ${m[2]}`);
+  return { detail: `${m[1]} programs` };
+});
+
+let agent;
+try {
+  agent = await startAgent();
+} catch (error) {
+  // A program the verifier refuses, a CO-RE relocation that fails: no case can run after this.
+  report('agent-start', false, error.message);
+  console.log(`DONE ${passed} ${failed}`);
+  process.exit(1);
+}
+
+await check('execve', async () => {
+  const m = marker('execve');
+  await run('/bin/true', [m]);
+  return mismatch(await eventOf(agent, m), { filename: '/bin/true', argv: ['/bin/true', m], retval: 0, execveat: false, fileless: false });
+});
+
+await check('execveat-dirfd', async () => {
+  const m = marker('dirfd');
+  await run(helper, ['dirfd', '/bin', 'true', 'true', m]);
+  return mismatch(await eventOf(agent, m), { filename: /^\/dev\/fd\/\d+\/true$/, execveat: true, retval: 0, fileless: false });
+});
+
+await check('execveat-memfd', async () => {
+  const m = marker('memfd');
+  await run(helper, ['memfd', '/bin/true', 'true', m]);
+  return mismatch(await eventOf(agent, m), { filename: /^\/dev\/fd\/\d+$/, execveat: true, fileless: true, retval: 0 });
+});
+
+await check('failed-enoent', async () => {
+  const m = marker('enoent');
+  await run(`/nonexistent/${m}`, []);
+  return mismatch(await eventOf(agent, m), { filename: `/nonexistent/${m}`, retval: -2 });
+});
+
+await check('failed-eacces', async () => {
+  const m = marker('eacces');
+  const path = join('/tmp', m);
+  writeFileSync(path, '#!/bin/sh\n');
+  chmodSync(path, 0o644);
+  await run(path, []);
+  return mismatch(await eventOf(agent, m), { filename: path, retval: -13 });
+});
+
+await check('thread', async () => {
+  const m = marker('thread');
+  const r = await run(helper, ['thread', '/bin/true', 'true', m]);
+  const tid = Number(r.stdout.trim());
+  const event = await eventOf(agent, m);
+  return mismatch(event, { pid: r.pid, tid, retval: 0 }) ?? (tid === r.pid ? `the helper's thread ${tid} is its leader` : null);
+});
+
+await check('argv-truncated', async () => {
+  const m = marker('long');
+  await run('/bin/true', [m, 'x'.repeat(1000)]);
+  return mismatch(await eventOf(agent, m), { argvTruncated: true, argc: 3 });
+});
+
+await check('container-cgroup', async () => {
+  const m = marker('cgroup');
+  const uid = randomUUID();
+  const id = randomBytes(32).toString('hex');
+  // v2 (and hybrid): containerd with the systemd driver; v1: the cgroupfs driver in the memory controller.
+  const path =
+    layout === 'v1'
+      ? ['kubepods', 'besteffort', `pod${uid}`, id]
+      : ['kubepods.slice', 'kubepods-besteffort.slice', `kubepods-besteffort-pod${uid.replaceAll('-', '_')}.slice`, `cri-containerd-${id}.scope`];
+  const base = join(root, `kt-${randomBytes(4).toString('hex')}`);
+  const dir = join(base, ...path);
+  mkdirSync(dir, { recursive: true });
+  try {
+    const r = await run(helper, ['cgroup', dir, '/bin/true', 'true', m]);
+    if (r.code !== 0) return `exec-helper cgroup: ${r.stderr}`;
+    const event = await eventOf(agent, m);
+    const expected = { containerId: id, cgroup: path.at(-1), cgroupParent: path.at(-2) };
+    // On cgroup v2 the id is the directory's inode; on v1 the names come from the memory controller.
+    if (layout !== 'v1') expected.cgroupId = String(statSync(dir).ino);
+    return mismatch(event, expected);
+  } finally {
+    for (let i = path.length; i >= 0; i -= 1) {
+      try {
+        rmdirSync(join(base, ...path.slice(0, i)));
+      } catch {
+        // Still populated for an instant after the helper's exit: left to the guest's end.
+      }
+    }
+  }
+});
+
+await check('sigterm-detaches', async () => {
+  const ids = progIds(agent.child.pid);
+  agent.child.kill('SIGTERM');
+  const { code, signal } = await agent.exited;
+  if (code !== 0) return `exit ${code} ${signal}: ${agent.stderr()}`;
+  if (ids.length === 0) return 'the agent held no BPF program';
+  const still = ids.filter((id) => spawnSync(opts.bpftool, ['prog', 'show', 'id', String(id)], { stdio: 'ignore' }).status === 0);
+  return still.length > 0 ? `programs still loaded: ${still.join(', ')}` : { detail: `${ids.length} programs detached` };
+});
+
+console.log(`DONE ${passed} ${failed}`);
+process.exit(failed === 0 ? 0 : 1);
