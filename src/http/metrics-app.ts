@@ -1,13 +1,22 @@
 /**
  * The metrics listener (--metrics-address): /metrics for Prometheus, /healthz and /readyz for
- * the kubelet. Scrapes and probes log at fatal only: they come every few seconds.
+ * the kubelet. Scrapes and probes log at fatal only: they come every few seconds. Concurrent
+ * scrapes share one collection, and at most MAX_SCRAPES_WAITING wait for it (shared-scrape.ts).
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { LogLevel } from '../config.js';
-import { scrape } from '../metrics/exposition.js';
 import type { Metrics } from '../metrics/index.js';
+import { SharedScrapes } from '../metrics/shared-scrape.js';
 import { createApp, type App } from './base.js';
+
+/**
+ * Scrapes waiting for a collection at once; one more gets 503. A node has one or two Prometheus
+ * servers scraping it, and a waiting scrape costs little: the bound is for crowds, not for them.
+ */
+export const MAX_SCRAPES_WAITING = 8;
+/** Retry-After of that 503, in seconds. Prometheus ignores it and tries again at its next interval. */
+const SCRAPE_RETRY_AFTER_S = 1;
 
 /** What /readyz reports: ready, or why not. */
 export type Readiness = () => { ready: boolean; reasons: string[] };
@@ -22,8 +31,17 @@ const NotReady = Type.Object({ status: Type.Literal('not ready'), reasons: Type.
 
 /** /metrics, /healthz and /readyz. */
 export const metricsRoutes: FastifyPluginAsyncTypebox<MetricsRoutesOptions> = async (app, opts) => {
+  const scrapes = new SharedScrapes(opts.metrics.registry, MAX_SCRAPES_WAITING);
   app.get('/metrics', { logLevel: 'fatal' }, async (request, reply) => {
-    const { contentType, body } = await scrape(opts.metrics.registry, request.headers.accept);
+    const shared = scrapes.get(request.headers.accept);
+    if (shared === null) {
+      // 503, not 429: the server is busy, whoever asks; to Prometheus any non-200 is a failed scrape.
+      return reply.code(503).header('retry-after', String(SCRAPE_RETRY_AFTER_S)).send({
+        error: 'Service Unavailable',
+        message: `${MAX_SCRAPES_WAITING} scrapes are already waiting for metrics; retry in ${SCRAPE_RETRY_AFTER_S} s`,
+      });
+    }
+    const { contentType, body } = await shared;
     return reply.type(contentType).header('cache-control', 'no-store').send(body);
   });
 
