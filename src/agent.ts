@@ -90,6 +90,8 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     kernel: kernelRelease,
     captureStats: () => tracer.stats(),
     podCount: () => podCache?.size ?? 0,
+    ringbufWaitingBytes: () => tracer.ringbufWaitingBytes(),
+    enrichmentWaiting: () => pipeline.pending,
   });
   const podCache = await createPodCache(kubeConfig, config, metrics);
   const pipeline = createPipeline(config, { metrics, podCache, stdout: deps.stdout });

@@ -98,6 +98,11 @@ export class Tracer {
     return this.#attached;
   }
 
+  /** Bytes waiting in the ring buffer for delivery (0 when not open): a read of mapped memory. */
+  ringbufWaitingBytes(): number {
+    return this.#native?.ringbufWaitingBytes() ?? 0;
+  }
+
   stats(): CaptureStats {
     if (this.#native) this.#lastCounters = this.#native.stats().counters;
     return { counters: this.#lastCounters, attached: this.#attached, decodeErrors: this.#decodeErrors, pipelineErrors: this.#pipelineErrors };
