@@ -5,6 +5,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Liveness } from '../capture/watchdog.js';
 import type { LogLevel } from '../config.js';
 import type { Metrics } from '../metrics/index.js';
 import { SharedScrapes } from '../metrics/shared-scrape.js';
@@ -21,13 +22,21 @@ const SCRAPE_RETRY_AFTER_S = 1;
 /** What /readyz reports: ready, or why not. */
 export type Readiness = () => { ready: boolean; reasons: string[] };
 
+/** What /healthz reports: live (the delivery watchdog, capture/watchdog.ts), or why not. */
+export type LivenessCheck = () => Liveness;
+
 export interface MetricsRoutesOptions {
   metrics: Metrics;
   readiness: Readiness;
+  /** Default: always live. */
+  liveness?: LivenessCheck;
 }
 
 const Ready = Type.Object({ status: Type.Literal('ready') });
 const NotReady = Type.Object({ status: Type.Literal('not ready'), reasons: Type.Array(Type.String()) });
+const Live = Type.Object({ status: Type.Literal('ok') });
+const NotLive = Type.Object({ status: Type.Literal('unhealthy'), reasons: Type.Array(Type.String()) });
+const ALWAYS_LIVE: LivenessCheck = () => ({ live: true, reasons: [] });
 
 /** /metrics, /healthz and /readyz. */
 export const metricsRoutes: FastifyPluginAsyncTypebox<MetricsRoutesOptions> = async (app, opts) => {
@@ -45,10 +54,15 @@ export const metricsRoutes: FastifyPluginAsyncTypebox<MetricsRoutesOptions> = as
     return reply.type(contentType).header('cache-control', 'no-store').send(body);
   });
 
+  const liveness = opts.liveness ?? ALWAYS_LIVE;
   app.get(
     '/healthz',
-    { logLevel: 'fatal', schema: { response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
-    async () => ({ status: 'ok' as const }),
+    { logLevel: 'fatal', schema: { response: { 200: Live, 503: NotLive } } },
+    async (_request, reply) => {
+      const { live, reasons } = liveness();
+      if (live) return reply.code(200).send({ status: 'ok' });
+      return reply.code(503).send({ status: 'unhealthy', reasons });
+    },
   );
 
   app.get(
@@ -65,6 +79,6 @@ export const metricsRoutes: FastifyPluginAsyncTypebox<MetricsRoutesOptions> = as
 /** The metrics app, not listening yet (tests use inject). */
 export function buildMetricsApp(opts: MetricsRoutesOptions & { logLevel: LogLevel }): App {
   const app = createApp({ logLevel: opts.logLevel });
-  void app.register(metricsRoutes, { metrics: opts.metrics, readiness: opts.readiness });
+  void app.register(metricsRoutes, { metrics: opts.metrics, readiness: opts.readiness, liveness: opts.liveness });
   return app;
 }

@@ -149,6 +149,9 @@ keeps values that start with "-" (a --redact regex, say) from being read as flag
 {{- with $a.enrichWait }}
 - --enrich-wait={{ . }}
 {{- end }}
+{{- with $a.stallTimeout }}
+- --stall-timeout={{ . }}
+{{- end }}
 {{- range $a.extraArgs }}
 - {{ . | quote }}
 {{- end }}
