@@ -60,6 +60,8 @@ export interface Config {
    * agent is stalled, in milliseconds; 0: never.
    */
   stallTimeoutMs: number;
+  /** How long the API server may go unanswered before /readyz says not ready, in milliseconds; 0: never. */
+  kubeUnreadyAfterMs: number;
 }
 
 /**
