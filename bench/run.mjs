@@ -6,6 +6,7 @@
  *
  *   sudo npm run bench [-- --rounds=5 --execs=8000 --no-execsnoop --no-pipeline]
  *   sudo npm run bench -- --soak=600
+ *   sudo npm run bench -- --scrapes [--agent-tree=DIR]
  *
  * Builds what is missing, compiles bench/storm.c and bench/noop.c (lib/storm.mjs), then runs the
  * scenarios, each in its own file under scenarios/:
@@ -13,12 +14,17 @@
  *                   events delivered and lost, CPU per event, BPF kernel time per exec;
  *   memory.mjs      peak RSS with a full 10,000-event ring of 2 KiB-argv execs;
  *   latency.mjs     exec to SSE subscriber at 200 execs/s, p50 and p99;
- *   pipeline.mjs    the user-space pipeline alone (bench/pipeline.mjs), one core.
+ *   pipeline.mjs    the user-space pipeline alone (bench/pipeline.mjs), one core;
+ *   scrapes.mjs     64 clients scraping /metrics back to back during a 2,000-exec burst on a
+ *                   64 KiB ring: ringbuf_full.
  * Prints a table and writes bench/results/latest.json; exits 1 when a target is missed. The
  * sysctl it sets is restored on every exit.
  *
  * --soak=SECONDS runs only the soak instead (scenarios/soak.mjs): RSS under a storm at the
  * machine's maximum rate, sampled every 10 s; writes bench/results/soak.json.
+ *
+ * --scrapes runs only the scrape storm, 5 rounds, and writes bench/results/scrapes.json; with
+ * --agent-tree=DIR the agent is another built checkout's (DIR/dist/main.js), for a before/after.
  */
 import { cleanup, die, hostInfo, log, writeResult } from './lib/common.mjs';
 import { lostText, median, sum } from './lib/stats.mjs';
@@ -27,6 +33,7 @@ import { TARGETS } from './lib/targets.mjs';
 import { latency } from './scenarios/latency.mjs';
 import { memory } from './scenarios/memory.mjs';
 import { pipeline } from './scenarios/pipeline.mjs';
+import { scrapeStorm } from './scenarios/scrapes.mjs';
 import { soak } from './scenarios/soak.mjs';
 import { findExecsnoop, throughput } from './scenarios/throughput.mjs';
 import { cpus } from 'node:os';
@@ -34,7 +41,7 @@ import { cpus } from 'node:os';
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
-    if (!m) die(`unknown argument ${a} (use --rounds=N --execs=N --no-execsnoop --no-pipeline, or --soak=SECONDS)`);
+    if (!m) die(`unknown argument ${a} (use --rounds=N --execs=N --no-execsnoop --no-pipeline, --soak=SECONDS or --scrapes [--agent-tree=DIR])`);
     return [m[1], m[2] ?? true];
   }),
 );
@@ -50,13 +57,15 @@ const WARMUP_EXECS = 1500;
 const SOAK_SECONDS = args.soak === undefined ? 0 : Number(args.soak);
 if (args.soak !== undefined && !(Number.isInteger(SOAK_SECONDS) && SOAK_SECONDS >= 30)) die(`--soak=${args.soak}: give whole seconds, at least 30`);
 const SOAK_SAMPLE_MS = 10_000;
+/** Scrape storm: clients, the burst they scrape through, and the small ring that shows losses. */
+const SCRAPE_STORM = { clients: 64, execs: 2000, ring: '64Ki', workers: WORKERS };
 
 if (process.getuid?.() !== 0) {
   die('must run as root (loading BPF programs and kernel.bpf_stats_enabled need it): sudo npm run bench');
 }
 
 /** The results table: [figure, execwatch, execsnoop, target, pass (null: not a target)] rows. */
-function table({ untracedRate, agent, snoop, memory: mem, latency: lat, pipeline: pipe }) {
+function table({ untracedRate, agent, snoop, memory: mem, latency: lat, pipeline: pipe, scrapes }) {
   const fmt = (v, digits = 2) => (v === undefined || v === null || Number.isNaN(v) ? 'n/a' : v.toFixed(digits));
   const agentLost = agent.lostTotal + sum(Object.values(mem.lost)) + sum(Object.values(lat.lost));
   return [
@@ -75,6 +84,9 @@ function table({ untracedRate, agent, snoop, memory: mem, latency: lat, pipeline
       TARGETS.rss.text, TARGETS.rss.ok(mem.rss / 2 ** 20) && mem.held === RING_EVENTS],
     [`latency p50 / p99 at ${LATENCY_RATE}/s (ms)`, `${fmt(lat.p50, 1)} / ${fmt(lat.p99, 1)} (${lat.received}/${lat.execs})`, 'n/a',
       TARGETS.latency.text, TARGETS.latency.ok(lat.p99) && lat.received === lat.execs],
+    [`ringbuf_full, ${SCRAPE_STORM.execs}-exec burst, ${SCRAPE_STORM.clients} scrapers, ${SCRAPE_STORM.ring} ring`,
+      scrapes.rounds.map((r) => r.lost.ringbuf_full).join(', '), '', TARGETS.lost.text,
+      TARGETS.lost.ok(sum(scrapes.rounds.map((r) => r.lost.ringbuf_full)))],
     ['pipeline, one core (events/s)', pipe ? `${Math.round(pipe.eventsPerSecond)}` : 'skipped', '', TARGETS.pipeline.text,
       pipe ? TARGETS.pipeline.ok(pipe.eventsPerSecond) : null],
   ];
@@ -95,6 +107,13 @@ async function main() {
     await soak(tools, { seconds: SOAK_SECONDS, sampleMs: SOAK_SAMPLE_MS });
     return;
   }
+  if (args.scrapes) {
+    const tree = args['agent-tree'] ?? undefined;
+    log(`scrape storm: ${SCRAPE_STORM.clients} scrapers, ${SCRAPE_STORM.execs}-exec burst, ${SCRAPE_STORM.ring} ring, agent of ${tree ?? 'this tree'}`);
+    const result = await scrapeStorm(tools, { ...SCRAPE_STORM, rounds: ROUNDS, tree });
+    writeResult('scrapes.json', { date: new Date().toISOString(), host: hostInfo(tools), tree: tree ?? '.', ...result });
+    return;
+  }
   const execsnoop = args['no-execsnoop'] ? null : findExecsnoop();
   log(`${cpus().length} CPUs, ${ROUNDS} rounds of ${EXECS} execs from ${WORKERS} workers${execsnoop ? `, execsnoop ${execsnoop}` : ''}`);
   const storm = await throughput(tools, { rounds: ROUNDS, execs: EXECS, workers: WORKERS, warmupExecs: WARMUP_EXECS, execsnoop });
@@ -102,11 +121,13 @@ async function main() {
   const mem = await memory(tools, { ringEvents: RING_EVENTS, workers: WORKERS });
   log(`latency: ${LATENCY_EXECS} execs at ${LATENCY_RATE}/s, SSE subscriber`);
   const lat = await latency(tools, { rate: LATENCY_RATE, execs: LATENCY_EXECS });
+  log(`scrape storm: ${SCRAPE_STORM.clients} scrapers, ${SCRAPE_STORM.execs}-exec burst, ${SCRAPE_STORM.ring} ring`);
+  const scrapes = await scrapeStorm(tools, { ...SCRAPE_STORM, rounds: 3 });
   const pipe = args['no-pipeline'] ? null : (log('pipeline: user space only, one core'), pipeline());
   cleanup();
 
   const untracedRate = median(storm.untraced);
-  const rows = table({ untracedRate, agent: storm.agent, snoop: storm.execsnoop, memory: mem, latency: lat, pipeline: pipe });
+  const rows = table({ untracedRate, agent: storm.agent, snoop: storm.execsnoop, memory: mem, latency: lat, pipeline: pipe, scrapes });
   printTable(rows);
   writeResult('latest.json', {
     date: new Date().toISOString(),
@@ -117,6 +138,7 @@ async function main() {
     execsnoop: storm.execsnoop,
     memory: mem,
     latency: lat,
+    scrapes,
     pipeline: pipe,
     pass: Object.fromEntries(rows.filter((r) => r[4] !== null).map((r) => [r[0], r[4]])),
   });

@@ -4,6 +4,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/types.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -80,13 +81,15 @@ bpf_map *RequireMap(Napi::Env env, bpf_object *obj, const char *name, const std:
 
 Napi::Function Tracer::Define(Napi::Env env)
 {
-	return DefineClass(env, "Tracer",
-			   {
-				   InstanceMethod<&Tracer::Attach>("attach"),
-				   InstanceMethod<&Tracer::Start>("start"),
-				   InstanceMethod<&Tracer::Stats>("stats"),
-				   InstanceMethod<&Tracer::Close>("close"),
-			   });
+	return DefineClass(
+		env, "Tracer",
+		{
+			InstanceMethod<&Tracer::Attach>("attach"),
+			InstanceMethod<&Tracer::Start>("start"),
+			InstanceMethod<&Tracer::Stats>("stats"),
+			InstanceMethod<&Tracer::RingbufWaitingBytes>("ringbufWaitingBytes"),
+			InstanceMethod<&Tracer::Close>("close"),
+		});
 }
 
 Tracer::Options Tracer::ParseOptions(const Napi::CallbackInfo &info)
@@ -198,6 +201,33 @@ void Tracer::Open(Napi::Env env, const Options &options)
 	err = bpf_object__load(obj_);
 	if (err)
 		throw ErrnoError(env, "load BPF object " + path, err, LibbpfLogTail());
+	MapRingPositions(env);
+}
+
+void Tracer::MapRingPositions(Napi::Env env)
+{
+	// The consumer position is on the map's first page, the producer's on the second
+	// (kernel/bpf/ringbuf.c); the kernel lets any page be mapped read-only.
+	size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+	void *positions = mmap(nullptr, 2 * page, PROT_READ, MAP_SHARED, bpf_map__fd(events_), 0);
+	if (positions == MAP_FAILED)
+		throw ErrnoError(env, "map ring buffer positions", errno);
+	ring_positions_ = positions;
+	ring_positions_bytes_ = 2 * page;
+}
+
+Napi::Value Tracer::RingbufWaitingBytes(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	ThrowIfClosed(env, "ringbufWaitingBytes");
+	const auto *base = static_cast<const uint8_t *>(ring_positions_);
+	// Both positions only grow; the kernel stores them with release semantics.
+	uint64_t consumer =
+		__atomic_load_n(reinterpret_cast<const uint64_t *>(base), __ATOMIC_ACQUIRE);
+	uint64_t producer = __atomic_load_n(
+		reinterpret_cast<const uint64_t *>(base + ring_positions_bytes_ / 2),
+		__ATOMIC_ACQUIRE);
+	return Napi::Number::New(env, static_cast<double>(producer - consumer));
 }
 
 void Tracer::ThrowIfClosed(Napi::Env env, const char *method) const
@@ -288,6 +318,9 @@ void Tracer::Teardown(napi_async_cleanup_hook_handle finished)
 	cleanup_hook_ = nullptr;
 	StopDelivery(finished);
 	DetachAll();
+	if (ring_positions_)
+		munmap(ring_positions_, ring_positions_bytes_);
+	ring_positions_ = nullptr;
 	bpf_object__close(obj_);
 	obj_ = nullptr;
 	// Mid-callback the async context is still in use; Deliver() releases it on return.

@@ -49,9 +49,11 @@ class Tracer : public Napi::ObjectWrap<Tracer>
 	Napi::Value Attach(const Napi::CallbackInfo &info);
 	Napi::Value Start(const Napi::CallbackInfo &info);
 	Napi::Value Stats(const Napi::CallbackInfo &info);
+	Napi::Value RingbufWaitingBytes(const Napi::CallbackInfo &info);
 	Napi::Value Close(const Napi::CallbackInfo &info);
 
 	void ThrowIfClosed(Napi::Env env, const char *method) const;
+	void MapRingPositions(Napi::Env env);
 	void DetachAll();
 	void StopDelivery(napi_async_cleanup_hook_handle finished);
 	void ReleaseCallback();
@@ -71,6 +73,13 @@ class Tracer : public Napi::ObjectWrap<Tracer>
 	bpf_map *events_ = nullptr;
 	bpf_map *counters_ = nullptr;
 	int ncpus_ = 0;
+	/*
+	 * The ring buffer's consumer and producer pages, mapped read-only: bytes waiting to be
+	 * consumed are read from them without a system call (libbpf 1.3's ring__avail_data_size()
+	 * does the same; Debian 12 has libbpf 1.1).
+	 */
+	void *ring_positions_ = nullptr;
+	size_t ring_positions_bytes_ = 0;
 	bool attached_ = false;
 	std::vector<bpf_link *> links_;
 	std::vector<std::string> attached_names_;

@@ -6,6 +6,7 @@ import type { Writable } from 'node:stream';
 import type { NativeBinding } from './capture/binding.js';
 import { checkRequirements } from './capture/requirements.js';
 import { Tracer, type EventSink } from './capture/tracer.js';
+import { DeliveryWatchdog } from './capture/watchdog.js';
 import type { Config } from './config.js';
 import { openApiToken } from './http/auth.js';
 import { startServers } from './http/server.js';
@@ -90,12 +91,18 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     kernel: kernelRelease,
     captureStats: () => tracer.stats(),
     podCount: () => podCache?.size ?? 0,
+    ringbufWaitingBytes: () => tracer.ringbufWaitingBytes(),
+    enrichmentWaiting: () => pipeline.pending,
   });
   const podCache = await createPodCache(kubeConfig, config, metrics);
   const pipeline = createPipeline(config, { metrics, podCache, stdout: deps.stdout });
   const { store, hub } = pipeline;
 
   const attached = tracer.start();
+  const watchdog = new DeliveryWatchdog(
+    () => ({ batches: tracer.batches, waitingBytes: tracer.ringbufWaitingBytes() }),
+    config.stallTimeoutMs,
+  );
 
   let servers;
   try {
@@ -110,6 +117,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
       maxStreams: config.maxStreams,
       apiToken,
       apiAllowedHosts: config.apiAllowedHosts,
+      liveness: () => watchdog.check(),
       readiness: () => {
         const reasons = notReadyReasons(tracer.attached, podCache);
         return { ready: reasons.length === 0, reasons };

@@ -55,6 +55,13 @@ export interface Config {
   maxStreams: number;
   /** How long an event of a not-yet-known container waits for its pod, in milliseconds. */
   enrichWaitMs: number;
+  /**
+   * How long records may wait in the ring buffer with no batch delivered before /healthz says the
+   * agent is stalled, in milliseconds; 0: never.
+   */
+  stallTimeoutMs: number;
+  /** How long the API server may go unanswered before /readyz says not ready, in milliseconds; 0: never. */
+  kubeUnreadyAfterMs: number;
 }
 
 /**

@@ -101,6 +101,9 @@ function recordingBinding(real: NativeBinding): { binding: NativeBinding; loaded
     stats() {
       return this.#inner.stats();
     }
+    ringbufWaitingBytes(): number {
+      return this.#inner.ringbufWaitingBytes();
+    }
     close(): void {
       this.#inner.close();
     }

@@ -49,6 +49,8 @@ t.test('defaults', async (t) => {
       maxSeries: 10000,
       maxStreams: 32,
       enrichWaitMs: 2000,
+      stallTimeoutMs: 30_000,
+      kubeUnreadyAfterMs: 300_000,
       keepCapabilities: false,
     },
     'every option has its documented default',
@@ -92,6 +94,10 @@ t.test('valid values, as flags and as environment variables', async (t) => {
     ['--max-series', '20000', 'maxSeries', 20000],
     ['--enrich-wait', '60s', 'enrichWaitMs', 60_000],
     ['--enrich-wait', '0ms', 'enrichWaitMs', 0],
+    ['--stall-timeout', '1h', 'stallTimeoutMs', 3_600_000],
+    ['--stall-timeout', '0', 'stallTimeoutMs', 0],
+    ['--kube-unready-after', '24h', 'kubeUnreadyAfterMs', 86_400_000],
+    ['--kube-unready-after', '90s', 'kubeUnreadyAfterMs', 90_000],
   ] as const;
   for (const [flag, value, key, want] of cases) {
     t.same(run([`${flag}=${value}`])[key], want, `${flag}=${value}`);
@@ -181,6 +187,8 @@ t.test('bad values stop with one line naming the flag or variable, the value and
     [['--pod-grace-period=25h'], {}, '--pod-grace-period: "25h" is out of range (a duration from 0 to 24h: 500ms, 30s, 2m, 1h or plain seconds)'],
     [['--pod-grace-period=2d'], {}, '--pod-grace-period: "2d" is not a duration (a duration from 0 to 24h: 500ms, 30s, 2m, 1h or plain seconds)'],
     [['--enrich-wait=61s'], {}, '--enrich-wait: "61s" is out of range (a duration from 0 to 60s: 500ms, 30s, 2m, 1h or plain seconds)'],
+    [['--stall-timeout=2h'], {}, '--stall-timeout: "2h" is out of range (a duration from 0 to 1h: 500ms, 30s, 2m, 1h or plain seconds)'],
+    [[], { EXECWATCH_KUBE_UNREADY_AFTER: 'soon' }, 'EXECWATCH_KUBE_UNREADY_AFTER (--kube-unready-after): "soon" is not a duration (a duration from 0 to 24h: 500ms, 30s, 2m, 1h or plain seconds)'],
     [['--recent-events=1', '--recent-events', '2'], {}, '--recent-events is given twice (it takes one value)'],
     [['--log-events', '--log-events'], {}, '--log-events is given twice'],
     [['--log-events', '--no-log-events'], {}, '--log-events is given twice'],

@@ -331,7 +331,7 @@ t.test('with the real pod cache: a pod that appears after the first exec', async
   const api = await startApiServer();
   const cache = (await createPodCache(
     await loadKubeConfig(api.kubeconfigPath(t.testdir())),
-    { nodeName: 'node-1', podGracePeriodMs: 1000 },
+    { nodeName: 'node-1', podGracePeriodMs: 1000, kubeUnreadyAfterMs: 0 },
     { kubeWatchRestart: () => {}, forgetPod: () => {} },
   )) as PodCache;
   t.teardown(async () => {

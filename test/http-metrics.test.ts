@@ -2,11 +2,12 @@
 // real scrape, both listeners bound and closed.
 import { spawnSync } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
+import { Gauge } from 'prom-client';
 import t from 'tap';
 import { eventRecord } from '../src/events/record.js';
 import { EventStore } from '../src/events/store.js';
 import { EventHub } from '../src/events/stream.js';
-import { buildMetricsApp } from '../src/http/metrics-app.js';
+import { buildMetricsApp, MAX_SCRAPES_WAITING } from '../src/http/metrics-app.js';
 import { startServers } from '../src/http/server.js';
 import { createMetrics } from '../src/metrics/index.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
@@ -45,6 +46,51 @@ t.test('/metrics serves the text format, or OpenMetrics when Accept asks', async
   });
   t.equal(om.headers['content-type'], 'application/openmetrics-text; version=1.0.0; charset=utf-8', 'OpenMetrics');
   t.match(om.body, /# EOF\n$/, 'OpenMetrics ends with # EOF');
+});
+
+t.test('concurrent scrapes share one collection; beyond the bound they get 503 with Retry-After', async (t) => {
+  const metrics = metricsFor();
+  let collections = 0;
+  new Gauge({
+    name: 'test_collections',
+    help: 'Collections of the registry so far.',
+    registers: [metrics.registry],
+    collect() {
+      collections += 1;
+      this.set(collections);
+    },
+  });
+  const app = buildMetricsApp({ metrics, readiness: () => ({ ready: true, reasons: [] }), logLevel: 'fatal' });
+  t.teardown(() => app.close());
+  const scrapeAll = (n: number, headers: Record<string, string> = {}) =>
+    Promise.all(Array.from({ length: n }, () => app.inject({ method: 'GET', url: '/metrics', headers })));
+
+  const together = await scrapeAll(MAX_SCRAPES_WAITING);
+  t.same(together.map((r) => r.statusCode), together.map(() => 200), `${MAX_SCRAPES_WAITING} concurrent scrapes: all 200`);
+  t.equal(collections, 1, 'one collection served them all');
+  t.equal(new Set(together.map((r) => r.body)).size, 1, 'every scrape got the same body');
+  t.match(together[0]?.body, /^test_collections 1$/m, 'the body of that one collection');
+
+  const next = await scrapeAll(1);
+  t.match(next[0]?.body, /^test_collections 2$/m, 'a later scrape collects afresh: nothing is served stale');
+
+  const crowd = await scrapeAll(MAX_SCRAPES_WAITING + 3);
+  const refused = crowd.filter((r) => r.statusCode === 503);
+  t.equal(crowd.filter((r) => r.statusCode === 200).length, MAX_SCRAPES_WAITING, `the first ${MAX_SCRAPES_WAITING} are served`);
+  t.equal(refused.length, 3, 'the rest get 503');
+  t.same(refused.map((r) => r.headers['retry-after']), ['1', '1', '1'], 'with Retry-After: 1');
+  t.match(refused[0]?.json(), { error: 'Service Unavailable', message: `${MAX_SCRAPES_WAITING} scrapes are already waiting for metrics; retry in 1 s` },
+    'and a body saying why');
+  t.equal(collections, 3, 'the crowd cost one collection');
+
+  const mixed = await Promise.all([
+    ...Array.from({ length: 2 }, () => app.inject({ method: 'GET', url: '/metrics' })),
+    ...Array.from({ length: 2 }, () => app.inject({ method: 'GET', url: '/metrics', headers: { accept: 'application/openmetrics-text' } })),
+  ]);
+  t.same(mixed.map((r) => String(r.headers['content-type']).split(';')[0]), ['text/plain', 'text/plain', 'application/openmetrics-text', 'application/openmetrics-text'],
+    'each scrape gets the format it asked for');
+  t.equal(collections, 5, 'one collection per format');
+  t.equal((await scrapeAll(1))[0]?.statusCode, 200, 'once they are answered, scrapes are admitted again');
 });
 
 t.test('/healthz is 200 while running; /readyz follows readiness', async (t) => {

@@ -33,7 +33,7 @@ function withServiceEnv(t: Test, host: string | undefined, port = '443'): void {
 // First: every later test loads the library.
 t.test('standalone never loads the client library; a kubeconfig does', async (t) => {
   withServiceEnv(t, undefined);
-  const config = { nodeName: 'node-1', podGracePeriodMs: 1000 };
+  const config = { nodeName: 'node-1', podGracePeriodMs: 1000, kubeUnreadyAfterMs: 0 };
   const kubeConfig = await loadKubeConfig(null);
   t.equal(kubeConfig, null, 'standalone: no configuration');
   t.equal(await createPodCache(kubeConfig, config, metrics), null, 'standalone: no pod cache');
@@ -120,7 +120,7 @@ t.test('standalone otherwise', async (t) => {
 });
 
 t.test('createPodCache: null in standalone mode, a cache with a kubeconfig', async (t) => {
-  const config = { nodeName: 'node-1', podGracePeriodMs: 1000 };
+  const config = { nodeName: 'node-1', podGracePeriodMs: 1000, kubeUnreadyAfterMs: 0 };
   t.equal(await createPodCache(null, config, metrics), null, 'standalone: no pod cache');
   const api = await startApiServer();
   t.teardown(() => api.close());

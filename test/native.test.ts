@@ -245,6 +245,27 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
     }
   });
 
+  t.test('ringbufWaitingBytes: what the kernel wrote and delivery has not consumed', async (t) => {
+    const tracer = open();
+    t.teardown(() => tracer.close());
+    tracer.attach();
+    // Attached, delivery not started: every exec on the machine stays in the ring.
+    const empty = tracer.ringbufWaitingBytes();
+    const pids = Array.from({ length: 20 }, () => spawnSync('/bin/true').pid);
+    const waiting = tracer.ringbufWaitingBytes();
+    // A record of /bin/true is its header plus the filename and argv, over 100 bytes.
+    t.ok(waiting - empty >= 20 * 100, `20 execs wait in the ring (${empty} → ${waiting} bytes)`);
+    const seen = new Set<number>();
+    tracer.start((batch, length) => {
+      for (const pid of pidsOf(batch.subarray(0, length))) seen.add(pid);
+    });
+    await waitFor(() => pids.every((pid) => seen.has(pid)), 'the 20 records delivered');
+    await waitFor(() => tracer.ringbufWaitingBytes() < waiting - empty, 'the waiting bytes to fall');
+    t.pass(`delivery consumed them (${tracer.ringbufWaitingBytes()} bytes waiting now)`);
+    tracer.close();
+    t.match(thrown(() => tracer.ringbufWaitingBytes()), { code: 'ERR_TRACER_CLOSED' }, 'closed: it throws like every method');
+  });
+
   t.test('one delivery Buffer, reused: grown for a batch that does not fit, replaced when detached', async (t) => {
     const tracer = open();
     t.teardown(() => tracer.close());

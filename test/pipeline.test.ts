@@ -34,7 +34,8 @@ function lateLookup() {
 }
 
 function setup(config: Partial<PipelineConfig> = {}) {
-  const metrics = idleMetrics();
+  // As the agent wires it: the gauge reads the pipeline's waiting room at scrape time.
+  const metrics = idleMetrics({ enrichmentWaiting: () => pipeline.pending });
   const { lookup, learn } = lateLookup();
   const stdout = new PassThrough();
   const lines: string[] = [];
@@ -46,7 +47,7 @@ function setup(config: Partial<PipelineConfig> = {}) {
   /** An exec as the decoder hands it over: no seq yet, no pod fields. */
   const captured = (overrides: Partial<ExecEvent>): ExecEvent =>
     ({ ...makeHostEvent(overrides), seq: 0 });
-  return { pipeline, learn, captured, lines };
+  return { pipeline, learn, captured, lines, metrics };
 }
 
 t.test('an event that waited for its pod gets its seq when delivered, after those that went ahead', async (t) => {
@@ -61,6 +62,16 @@ t.test('an event that waited for its pod gets its seq when delivered, after thos
   const delivered = pipeline.store.query(() => true, 10).reverse().map(eventOf);
   t.same(delivered.map((e) => [e.seq, e.pid, e.pod]), [[1, 2, null], [2, 3, null], [3, 1, 'web-1']], 'seq follows delivery');
   t.equal(pipeline.delivered, 3, 'delivered counts them');
+});
+
+t.test('execwatch_enrichment_waiting_events shows the events waiting for their pod', async (t) => {
+  const { pipeline, learn, captured, metrics } = setup();
+  const gauge = async () => /^execwatch_enrichment_waiting_events (\d+)$/m.exec(await metrics.registry.metrics())?.[1];
+  t.equal(await gauge(), '0', 'none at first');
+  for (const pid of [1, 2]) pipeline.sink(captured({ pid, cgroup: `cri-containerd-${CONTAINER}.scope`, cgroupParent: 'kubepods-podx.slice' }), 0);
+  t.equal(await gauge(), '2', 'two execs of a container whose pod is not known yet');
+  learn();
+  t.equal(await gauge(), '0', 'none once the pod is known');
 });
 
 t.test('a stream resumed from a seq given before a held event was delivered replays that event', async (t) => {

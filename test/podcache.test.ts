@@ -38,7 +38,7 @@ async function setup(t: Test, tuning: Partial<PodCacheOptions> & { gracePeriodMs
     },
     forgetPod: (namespace: string, pod: string) => forgotten.push(`${namespace}/${pod}`),
   };
-  const config = { nodeName: 'node-1', podGracePeriodMs: tuning.gracePeriodMs ?? 60_000 };
+  const config = { nodeName: 'node-1', podGracePeriodMs: tuning.gracePeriodMs ?? 60_000, kubeUnreadyAfterMs: 0 };
   const kubeConfig = await loadKubeConfig(api.kubeconfigPath(t.testdir()));
   const cache = (await createPodCache(kubeConfig, config, metrics, { backoffBaseMs: 20, backoffMaxMs: 200, ...tuning })) as PodCache;
   t.teardown(async () => {
@@ -221,6 +221,26 @@ t.test('a refused connection after sync: restarts until the server is back', asy
   s.api.addPod(makePod({ name: 'b', containers: [{ name: 'app', id: hex('b') }] }));
   await pollUntil(t, () => s.cache.byContainerId(hex('b')) !== undefined && s.api.watchers === 1, 'back in sync');
   t.equal(s.restarts.length, s.cache.restarts, 'every restart counted in the metrics');
+});
+
+t.test('an API server gone for longer than unreadyAfterMs: not ready, saying so; ready again once it answers', async (t) => {
+  const s = await setup(t, { backoffBaseMs: 10, backoffMaxMs: 40, unreadyAfterMs: 1500 });
+  s.api.addPod(makePod({ name: 'a', containers: [{ name: 'app', id: hex('a') }] }));
+  await started(t, s);
+  await s.api.stopListening();
+  const gone = Date.now();
+  await pollUntil(t, () => s.cache.restarts >= 1, 'the outage noticed');
+  t.same(s.cache.readiness(), { ready: true, reasons: [] }, 'ready at first: the cached pods serve');
+  await pollUntil(t, () => !s.cache.readiness().ready, 'not ready after the grace', 10_000);
+  const after = Date.now() - gone;
+  t.ok(after >= 1500, `not before unreadyAfterMs (${after} ms after the server went away)`);
+  t.match(s.cache.readiness().reasons, [
+    /^pod watch: failing for [\d.]+s, the cached pods may be out of date: connect ECONNREFUSED 127\.0\.0\.1:\d+ \(retrying in \d+ms\)$/,
+  ], 'saying for how long and why');
+  t.equal(s.cache.byContainerId(hex('a'))?.name, 'a', 'the cached pods still resolve');
+  await s.api.listen();
+  await pollUntil(t, () => s.cache.readiness().ready, 'ready once the server answers again', 10_000);
+  t.pass('ready again');
 });
 
 t.test('a bookmark moves the resume point past changes of other nodes', async (t) => {
@@ -406,7 +426,7 @@ echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","s
     contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
   }));
   let restarts = 0;
-  const cache = (await createPodCache(await loadKubeConfig(kubeconfig), { nodeName: 'node-1', podGracePeriodMs: 1000 },
+  const cache = (await createPodCache(await loadKubeConfig(kubeconfig), { nodeName: 'node-1', podGracePeriodMs: 1000, kubeUnreadyAfterMs: 0 },
     { kubeWatchRestart: () => restarts++, forgetPod: () => {} }, { backoffBaseMs: 10 })) as PodCache;
   t.teardown(() => cache.stop());
   await cache.start();

@@ -40,6 +40,9 @@ function fakeBinding(opts: { attachThrows?: Error; offsetNs?: bigint } = {}) {
     deliver(batch: Buffer, length = batch.length): void {
       (this.#onBatch as (batch: Buffer, length: number) => void)(batch, length);
     }
+    ringbufWaitingBytes(): number {
+      return 0;
+    }
     stats() {
       if (this.statsThrows) throw new Error('stats: Bad file descriptor');
       // A fresh array each call, as the addon returns.

@@ -19,8 +19,8 @@ const MAIN = join(root, 'dist', 'main.js');
  * Node's flags for the agent, from their one place: dist/main.js's shebang (src/main.ts's first
  * line), which `npm start`, the image's ENTRYPOINT and startAgent() all go through.
  */
-export function nodeFlags() {
-  const shebang = readFileSync(MAIN, 'utf8').split('\n')[0];
+export function nodeFlags(main = MAIN) {
+  const shebang = readFileSync(main, 'utf8').split('\n')[0];
   const m = /^#!\/usr\/bin\/env -S node((?: --[a-z-]+(?:=\S+)?)*)$/.exec(shebang);
   if (!m) die(`dist/main.js does not start with "#!/usr/bin/env -S node [flags]": ${shebang}`);
   return m[1].split(' ').filter(Boolean);
@@ -53,15 +53,20 @@ export function httpGet(url, headers = {}) {
   });
 }
 
-/** A fresh agent, ready: { pid, metricsUrl, apiUrl, stop() }. stop() dies unless it exits 0. */
-export async function startAgent() {
+/**
+ * A fresh agent, ready: { pid, metricsUrl, apiUrl, stop() }. stop() dies unless it exits 0.
+ * `args` are more flags; `tree` is another built checkout whose agent to run (a before/after
+ * comparison), by default this one.
+ */
+export async function startAgent({ args = [], tree = root } = {}) {
+  const main = join(tree, 'dist', 'main.js');
   const [metricsPort, apiPort] = await freePorts();
   const env = { ...process.env };
   // Standalone: no kubeconfig, not in a cluster.
   for (const key of ['KUBECONFIG', 'EXECWATCH_KUBECONFIG', 'KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT']) delete env[key];
   // The shebang's `env` finds this benchmark's Node first.
   env.PATH = `${dirname(process.execPath)}:${env.PATH ?? ''}`;
-  const child = spawn(MAIN, ['--metrics-address', `127.0.0.1:${metricsPort}`, '--api-address', `127.0.0.1:${apiPort}`, '--log-level', 'warn'], {
+  const child = spawn(main, ['--metrics-address', `127.0.0.1:${metricsPort}`, '--api-address', `127.0.0.1:${apiPort}`, '--log-level', 'warn', ...args], {
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -89,7 +94,7 @@ export async function startAgent() {
       if (ready.status === 200) {
         // The figures hold for the agent as shipped: its Node must have the shebang's flags.
         const argv = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
-        const missing = nodeFlags().filter((f) => !argv.includes(f));
+        const missing = nodeFlags(main).filter((f) => !argv.includes(f));
         if (missing.length > 0) die(`the agent runs without ${missing.join(' ')}: ${argv.join(' ')}`);
         return agent;
       }

@@ -44,6 +44,11 @@ export interface NativeTracer {
    */
   start(onBatch: (batch: Buffer, length: number) => void): void;
   stats(): NativeStats;
+  /**
+   * Bytes the kernel has put in the ring buffer that delivery has not consumed yet (records and
+   * their headers), read from the ring's mapped positions: no system call, no capability.
+   */
+  ringbufWaitingBytes(): number;
   /** Detaches and frees everything. Idempotent. */
   close(): void;
 }

@@ -44,6 +44,7 @@ export class Tracer {
   #closed = false;
   #decodeErrors = 0;
   #pipelineErrors = 0;
+  #batches = 0;
   /** Kernel counters as last read before close, so metrics never go backwards after close. */
   #lastCounters: NativeCounters = ZERO_COUNTERS;
 
@@ -76,6 +77,7 @@ export class Tracer {
   }
 
   #onBatch(batch: Buffer): void {
+    this.#batches += 1;
     // Read the clock pair once per batch: cheap, and it follows NTP steps of the wall clock.
     const bootOffsetNs = this.#binding.bootTimeOffsetNs();
     const nowBootNs = Number(BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)) - bootOffsetNs);
@@ -96,6 +98,16 @@ export class Tracer {
   /** The programs attached now (known without asking the kernel: they change only here). */
   get attached(): readonly string[] {
     return this.#attached;
+  }
+
+  /** Batches the addon has handed over since start: the watchdog's sign that delivery goes on. */
+  get batches(): number {
+    return this.#batches;
+  }
+
+  /** Bytes waiting in the ring buffer for delivery (0 when not open): a read of mapped memory. */
+  ringbufWaitingBytes(): number {
+    return this.#native?.ringbufWaitingBytes() ?? 0;
   }
 
   stats(): CaptureStats {

@@ -94,6 +94,12 @@ export const OPTIONS = [
   { key: 'enrichWaitMs', flag: '--enrich-wait', env: 'EXECWATCH_ENRICH_WAIT', value: '<duration>',
     description: 'How long an event of a not-yet-known container waits for its pod.', default: '2s',
     parse: duration(60_000, '60s') },
+  { key: 'stallTimeoutMs', flag: '--stall-timeout', env: 'EXECWATCH_STALL_TIMEOUT', value: '<duration>',
+    description: 'How long records may wait in the ring buffer with nothing delivered before /healthz answers 503 (the kubelet then restarts the agent); 0 turns the watchdog off.',
+    default: '30s', parse: duration(3_600_000, '1h') },
+  { key: 'kubeUnreadyAfterMs', flag: '--kube-unready-after', env: 'EXECWATCH_KUBE_UNREADY_AFTER', value: '<duration>',
+    description: 'How long the API server may fail to answer before /readyz answers 503 (cached pods still resolve meanwhile); 0 never.',
+    default: '5m', parse: duration(86_400_000, '24h') },
 ] as const satisfies readonly AnyOption[];
 
 // Compile-time check that every Config field has an option.

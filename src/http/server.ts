@@ -10,7 +10,7 @@ import type { Metrics } from '../metrics/index.js';
 import { buildApiApp } from './api-app.js';
 import type { ApiToken } from './auth.js';
 import type { App } from './base.js';
-import { buildMetricsApp, type Readiness } from './metrics-app.js';
+import { buildMetricsApp, type LivenessCheck, type Readiness } from './metrics-app.js';
 
 export interface ServersOptions {
   metricsAddress: ListenAddress;
@@ -19,6 +19,8 @@ export interface ServersOptions {
   store: EventStore;
   hub: EventHub;
   readiness: Readiness;
+  /** What /healthz reports (default: always live). */
+  liveness?: LivenessCheck;
   logLevel: LogLevel;
   /** Interval of SSE heartbeat comments (default HEARTBEAT_MS). */
   heartbeatMs?: number;
@@ -47,7 +49,7 @@ async function listen(app: App, address: ListenAddress): Promise<string> {
 
 /** Listens on both addresses; if the second fails, the first is closed before rethrowing. */
 export async function startServers(opts: ServersOptions): Promise<Servers> {
-  const metricsApp = buildMetricsApp({ metrics: opts.metrics, readiness: opts.readiness, logLevel: opts.logLevel });
+  const metricsApp = buildMetricsApp({ metrics: opts.metrics, readiness: opts.readiness, liveness: opts.liveness, logLevel: opts.logLevel });
   const apiApp = buildApiApp({
     store: opts.store,
     hub: opts.hub,

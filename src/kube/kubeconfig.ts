@@ -82,11 +82,13 @@ export async function loadKubeConfig(path: string | null, opts: LoadKubeConfigOp
  */
 export async function createPodCache(
   kubeConfig: KubeConfig | null,
-  config: Pick<Config, 'nodeName' | 'podGracePeriodMs'>,
+  config: Pick<Config, 'nodeName' | 'podGracePeriodMs' | 'kubeUnreadyAfterMs'>,
   metrics: PodCacheMetrics,
   tuning: Partial<PodCacheOptions> = {},
 ): Promise<PodCache | null> {
   if (!kubeConfig) return null;
   const { PodCache } = await import('./podcache.js');
-  return new PodCache({ kubeConfig, nodeName: config.nodeName, metrics, gracePeriodMs: config.podGracePeriodMs, ...tuning });
+  return new PodCache({
+    kubeConfig, nodeName: config.nodeName, metrics, gracePeriodMs: config.podGracePeriodMs, unreadyAfterMs: config.kubeUnreadyAfterMs, ...tuning,
+  });
 }

@@ -32,6 +32,11 @@ export interface PodCacheOptions {
    * API server sends a bookmark about every minute, so three in a row went missing).
    */
   watchIdleMs?: number;
+  /**
+   * After the first sync, how long the API server may fail to answer before readiness says no
+   * (default 0: never). Cached pods keep resolving meanwhile; they may be out of date.
+   */
+  unreadyAfterMs?: number;
 }
 
 /** The `message` of a Kubernetes Status body, whether parsed already or still JSON text. */
@@ -77,6 +82,8 @@ export class PodCache implements PodLookup {
   #restarts = 0;
   #restartTimer: NodeJS.Timeout | undefined;
   #lastError: string | null = null;
+  /** When the API server stopped answering (clock ms), or null while it answers. */
+  #failingSince: number | null = null;
   #notifyQueued = false;
 
   constructor(opts: PodCacheOptions) {
@@ -98,7 +105,10 @@ export class PodCache implements PodLookup {
       idleMs: opts.watchIdleMs ?? 180_000,
       stopped: () => this.#stopped,
       watching: () => this.#listed(),
-      answered: () => this.#backoff.reset(),
+      answered: () => {
+        this.#backoff.reset();
+        this.#failingSince = null;
+      },
     });
     this.#informer = new ListWatch('/api/v1/pods', watch, list, false, undefined, fieldSelector);
     const upsert = (pod: V1Pod): void => this.#changed(() => this.#index.upsert(pod));
@@ -149,9 +159,20 @@ export class PodCache implements PodLookup {
     return this.#restarts;
   }
 
-  /** Ready once the first list has been received; until then, why not. */
+  /**
+   * Ready once the first list has been received, and until the API server has failed to answer
+   * for `unreadyAfterMs`; otherwise, why not.
+   */
   readiness(): { ready: boolean; reasons: string[] } {
-    if (this.#synced) return { ready: true, reasons: [] };
+    if (this.#synced) {
+      const limit = this.#opts.unreadyAfterMs ?? 0;
+      const downMs = this.#failingSince === null ? 0 : performance.now() - this.#failingSince;
+      if (limit === 0 || downMs < limit) return { ready: true, reasons: [] };
+      return {
+        ready: false,
+        reasons: [`pod watch: failing for ${formatDelay(Math.round(downMs))}, the cached pods may be out of date: ${this.#lastError}`],
+      };
+    }
     const reason = this.#lastError ?? `waiting for the first list of pods on node ${this.#opts.nodeName}`;
     return { ready: false, reasons: [`pod watch: ${reason}`] };
   }
@@ -170,6 +191,7 @@ export class PodCache implements PodLookup {
       resourceVersion = page.metadata?.resourceVersion;
       cont = page.metadata?._continue || undefined;
     } while (cont);
+    this.#failingSince = null;
     return { apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion }, items };
   }
 
@@ -197,6 +219,7 @@ export class PodCache implements PodLookup {
 
   readonly #failed = (err: unknown): void => {
     if (this.#stopped) return;
+    this.#failingSince ??= performance.now();
     const delay = this.#backoff.next();
     this.#lastError = `${describeError(err)} (retrying in ${formatDelay(delay)})`;
     clearTimeout(this.#restartTimer);

@@ -22,6 +22,10 @@ export interface MetricsOptions {
   /** Read at every scrape; may throw (e.g. tracer closed): the previous values then stand. */
   captureStats: () => CaptureStats;
   podCount?: () => number;
+  /** Bytes waiting in the kernel ring buffer for delivery, read at every scrape. */
+  ringbufWaitingBytes?: () => number;
+  /** Events waiting for their pod, read at every scrape. */
+  enrichmentWaiting?: () => number;
 }
 
 /** Every stage label of execwatch_events_lost_total; all exist at 0 from the start. */
@@ -173,6 +177,24 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     registers,
     collect() {
       this.set(opts.podCount?.() ?? 0);
+    },
+  });
+
+  new Gauge({
+    name: 'execwatch_ringbuf_waiting_bytes',
+    help: 'Bytes of records in the kernel ring buffer not consumed by the agent yet.',
+    registers,
+    collect() {
+      this.set(opts.ringbufWaitingBytes?.() ?? 0);
+    },
+  });
+
+  new Gauge({
+    name: 'execwatch_enrichment_waiting_events',
+    help: 'Events of containers whose pod is not known yet, waiting for it.',
+    registers,
+    collect() {
+      this.set(opts.enrichmentWaiting?.() ?? 0);
     },
   });
 

@@ -149,6 +149,12 @@ keeps values that start with "-" (a --redact regex, say) from being read as flag
 {{- with $a.enrichWait }}
 - --enrich-wait={{ . }}
 {{- end }}
+{{- with $a.stallTimeout }}
+- --stall-timeout={{ . }}
+{{- end }}
+{{- with $a.kubeUnreadyAfter }}
+- --kube-unready-after={{ . }}
+{{- end }}
 {{- range $a.extraArgs }}
 - {{ . | quote }}
 {{- end }}
