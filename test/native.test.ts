@@ -1,7 +1,7 @@
 // The native addon against the real kernel (privileged), and its loader (unprivileged).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import t from 'tap';
 import type { NativeError, NativeTracer } from '../src/capture/binding.js';
@@ -82,8 +82,8 @@ t.test('scripts/build-addon.mjs', async (t) => {
   }
   t.same(
     JSON.parse(readFileSync(join(dir, 'args.json'), 'utf8')),
-    ['rebuild', '--directory', join(repoRoot, 'native'), '--nodedir=/opt/headers'],
-    "node-gyp rebuilds native/ with npm's nodedir",
+    ['rebuild', '--directory', join(repoRoot, 'native'), `--nodedir=${join(dirname(process.execPath), '..')}`],
+    "node-gyp rebuilds native/ against the headers of the Node that runs it, whatever npm's nodedir says",
   );
 
   // The real thing, on a copy of the sources so the addon other tests load is left alone.
