@@ -417,7 +417,8 @@ echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","s
 
 /** [what, error, one-line description]. */
 const errors = [
-  ['node-fetch system error', new Error('request to http://127.0.0.1:6443/api/v1/pods?watch=true failed, reason: connect ECONNREFUSED 127.0.0.1:6443'), 'connect ECONNREFUSED 127.0.0.1:6443'],
+  ['undici system error', new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' }) }), 'connect ECONNREFUSED 127.0.0.1:6443'],
+  ['undici error without a cause', new TypeError('fetch failed'), 'fetch failed'],
   ['watch status', Object.assign(new Error('Internal Server Error'), { statusCode: 500 }), 'HTTP 500: Internal Server Error'],
   ['API exception with a Status body', Object.assign(new Error('HTTP-Code: 403\nMessage: x\nBody: {}'), { code: 403, body: { message: 'pods is forbidden' } }), 'HTTP 403: pods is forbidden'],
   ['API exception with a Status as text', Object.assign(new Error('HTTP-Code: 500\nMessage: x'), { code: 500, body: '{"kind":"Status","message":"etcdserver: timeout"}' }), 'HTTP 500: etcdserver: timeout'],
