@@ -19,25 +19,31 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const addonDir = resolve(root, process.argv[2] ?? 'native');
-// The running Node's install prefix: <prefix>/bin/node and <prefix>/include/node.
-const prefix = resolve(dirname(process.execPath), '..');
+// node-gyp's nodedir: the running Node's install prefix (<prefix>/bin/node, <prefix>/include/node),
+// always, never npm's nodedir: the machine's npmrc may name another Node's (Debian's npm sets
+// nodedir=/usr, its Node 20), and without one node-gyp would download headers (this machine has
+// no route to nodejs.org).
+const nodedir = resolve(dirname(process.execPath), '..');
 
-/** npm's bundled node-gyp, found from the `npm` command on PATH (bin/npm-cli.js inside npm). */
+/**
+ * npm's bundled node-gyp, found from the `npm` command on PATH (a link to bin/npm-cli.js inside
+ * npm), or null without one. Not beside process.execPath: the pinned Node comes without npm.
+ */
 function bundledNodeGyp() {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+  for (const dir of (process.env.PATH ?? '').split(delimiter).filter((d) => d !== '')) {
     const npm = join(dir, 'npm');
     if (existsSync(npm)) return join(dirname(dirname(realpathSync(npm))), 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
   }
-  return join(prefix, 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+  return null;
 }
 
 // npm sets npm_config_node_gyp for the scripts it runs; run directly, use the copy inside npm.
 const nodeGyp = process.env.npm_config_node_gyp || bundledNodeGyp();
-// Always the running Node's own headers, never npm's nodedir: the machine's npmrc may name
-// another Node's (Debian's npm sets nodedir=/usr, its Node 20), and without one node-gyp would
-// download headers (this machine has no route to nodejs.org).
-const nodedir = prefix;
 
+if (nodeGyp === null) {
+  process.stderr.write("build-addon: npm's bundled node-gyp not found: no npm on PATH\n");
+  process.exit(1);
+}
 if (!existsSync(nodeGyp)) {
   process.stderr.write(`build-addon: npm's bundled node-gyp not found at ${nodeGyp}\n`);
   process.exit(1);

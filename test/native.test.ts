@@ -80,6 +80,12 @@ t.test('scripts/build-addon.mjs', async (t) => {
     t.match(run.stderr, c.stderr, `${c.gyp}: stderr`);
     t.equal(run.stdout, '', `${c.gyp}: nothing on stdout`);
   }
+  // Run directly (not by npm) and with no npm on PATH, there is no node-gyp to find.
+  const noPath = { ...env };
+  delete noPath.PATH;
+  const lost = spawnSync(process.execPath, [script], { env: noPath, encoding: 'utf8' });
+  t.equal(lost.status, 1, 'no npm on PATH: exit status 1');
+  t.equal(lost.stderr, "build-addon: npm's bundled node-gyp not found: no npm on PATH\n", 'no npm on PATH: says so');
   t.same(
     JSON.parse(readFileSync(join(dir, 'args.json'), 'utf8')),
     ['rebuild', '--directory', join(repoRoot, 'native'), `--nodedir=${join(dirname(process.execPath), '..')}`],
