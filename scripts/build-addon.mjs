@@ -52,6 +52,8 @@ if (!existsSync(nodeGyp)) {
 const started = process.hrtime.bigint();
 const result = spawnSync(process.execPath, [nodeGyp, 'rebuild', '--directory', addonDir, `--nodedir=${nodedir}`], {
   cwd: root,
+  // node-gyp lets npm_config_* in the environment override its command line.
+  env: { ...process.env, npm_config_nodedir: nodedir },
   encoding: 'utf8',
   maxBuffer: 64 * 1024 * 1024,
 });
