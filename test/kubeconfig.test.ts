@@ -13,7 +13,8 @@ const metrics = { kubeWatchRestart: () => {}, forgetPod: () => {} };
 
 /** Whether the client library has been loaded in this process (its CommonJS node-fetch is). */
 const clientLibraryLoaded = (): boolean =>
-  Object.keys(createRequire(import.meta.url).cache).some((path) => path.includes('/node_modules/node-fetch/'));
+  // The library itself is ESM; undici, the HTTP client it loads, is CommonJS and shows here.
+  Object.keys(createRequire(import.meta.url).cache).some((path) => path.includes('/node_modules/undici/'));
 
 /** Runs with KUBERNETES_SERVICE_HOST/PORT set as given (undefined = unset), restored afterwards. */
 function withServiceEnv(t: Test, host: string | undefined, port = '443'): void {
@@ -75,7 +76,7 @@ t.test('an explicit kubeconfig that cannot be used is a configuration error: one
   const cases = [
     ['missing', `cannot be loaded (ENOENT: no such file or directory, open '${dir}/missing')`],
     ['adir', 'cannot be loaded (EISDIR: illegal operation on a directory, read)'],
-    ['not-yaml', 'cannot be loaded (unexpected end of the stream within a flow collection (4:1))'],
+    ['not-yaml', 'cannot be loaded (unexpected end of the stream within a flow collection (3:7))'],
     ['no-context', 'has no current context with a cluster (current-context must name a context whose cluster is listed)'],
     ['other-context', 'has no current context with a cluster (current-context must name a context whose cluster is listed)'],
     // The client reads a token-file while loading, and an absolute path is what it opens.

@@ -1,7 +1,7 @@
 // The native addon against the real kernel (privileged), and its loader (unprivileged).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import t from 'tap';
 import type { NativeError, NativeTracer } from '../src/capture/binding.js';
@@ -62,7 +62,7 @@ t.test('scripts/build-addon.mjs', async (t) => {
   const dir = t.testdir({
     'fail.cjs': "console.log('compiler noise'); console.error('error: boom'); process.exit(3);",
     'killed.cjs': "process.kill(process.pid, 'SIGKILL');",
-    'ok.cjs': "console.log('gyp info ok'); require('fs').writeFileSync(process.env.ARGS_OUT, JSON.stringify(process.argv.slice(2)));",
+    'ok.cjs': "console.log('gyp info ok'); require('fs').writeFileSync(process.env.ARGS_OUT, JSON.stringify([...process.argv.slice(2), process.env.npm_config_nodedir]));",
   });
   const env: NodeJS.ProcessEnv = { ...process.env, ARGS_OUT: join(dir, 'args.json') };
   delete env.npm_config_node_gyp;
@@ -80,10 +80,16 @@ t.test('scripts/build-addon.mjs', async (t) => {
     t.match(run.stderr, c.stderr, `${c.gyp}: stderr`);
     t.equal(run.stdout, '', `${c.gyp}: nothing on stdout`);
   }
+  // Run directly (not by npm) and with no npm on PATH, there is no node-gyp to find.
+  const noPath = { ...env };
+  delete noPath.PATH;
+  const lost = spawnSync(process.execPath, [script], { env: noPath, encoding: 'utf8' });
+  t.equal(lost.status, 1, 'no npm on PATH: exit status 1');
+  t.equal(lost.stderr, "build-addon: npm's bundled node-gyp not found: no npm on PATH\n", 'no npm on PATH: says so');
   t.same(
     JSON.parse(readFileSync(join(dir, 'args.json'), 'utf8')),
-    ['rebuild', '--directory', join(repoRoot, 'native'), '--nodedir=/opt/headers'],
-    "node-gyp rebuilds native/ with npm's nodedir",
+    ['rebuild', '--directory', join(repoRoot, 'native'), `--nodedir=${join(dirname(process.execPath), '..')}`, join(dirname(process.execPath), '..')],
+    "node-gyp rebuilds native/ against the headers of the Node that runs it, on its command line and in npm_config_nodedir (which node-gyp prefers), whatever npm's nodedir says",
   );
 
   // The real thing, on a copy of the sources so the addon other tests load is left alone.

@@ -63,10 +63,11 @@ export function describeError(err: unknown): string {
     const detail = statusMessage(e.body) ?? /^Message: (.+)$/m.exec(message)?.[1] ?? message.split('\n')[0];
     return `HTTP ${status}: ${detail}`;
   }
-  const message = String(e.message ?? err);
-  // node-fetch: "request to <url> failed, reason: connect ECONNREFUSED 127.0.0.1:6443"
-  const reason = / failed, reason: (.*)$/.exec(message);
-  return reason ? (reason[1] as string) : message;
+  // undici's fetch says only "fetch failed"; the reason ("connect ECONNREFUSED 127.0.0.1:6443")
+  // is its cause.
+  const cause = (err as { cause?: { message?: unknown } } | null)?.cause?.message;
+  if (e.message === 'fetch failed' && typeof cause === 'string') return cause;
+  return String(e.message ?? err);
 }
 
 /** Pods of one node, kept in sync with the API server. See {@link PodLookup}. */

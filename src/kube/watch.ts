@@ -6,8 +6,8 @@
  * (`defaultBookmarkFrequency` in its cacher), so a healthy quiet watch is never silent for long;
  * silence for `idleMs` means the watch is dead. Its connection is then destroyed and the watch ends
  * with an error, which the pod cache counts as a restart and resumes from the last resource version.
+ * (Since @kubernetes/client-node 2.0 the library's own request timeout does the timing.)
  */
-import type { Agent } from 'node:http';
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 
 type WatchCallback = Parameters<Watch['watch']>[2];
@@ -33,7 +33,7 @@ export function formatDelay(ms: number): string {
 
 /**
  * The informer's Watch; see the module comment. It extends Watch for the informer's sake, and runs
- * each request through a fresh library Watch of its own, to hold that request's connection.
+ * each request through a fresh library Watch of its own, whose request timeout is the idle timeout.
  */
 export class IdleWatch extends Watch {
   readonly #hooks: WatchHooks;
@@ -50,50 +50,27 @@ export class IdleWatch extends Watch {
     this.#hooks.watching();
 
     const { idleMs } = this.#hooks;
-    let agent: Agent | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    let stalled: Error | null = null;
-    let ended = false;
+    // The library's Watch aborts a request that has no response headers, or receives nothing
+    // after them, for requestTimeoutMs (its clock restarts on every chunk, bookmarks included),
+    // and ends it with a TimeoutError: that is the idle timeout. The field is private and 30 s,
+    // shorter than the minute between bookmarks, which would restart every quiet watch: set it.
+    const request = new Watch(this.config);
+    (request as unknown as { requestTimeoutMs: number }).requestTimeoutMs = idleMs;
     let failed = false;
-    const arm = (): void => {
-      clearTimeout(timer);
-      if (ended) return;
-      timer = setTimeout(() => {
-        stalled = new Error(`watch stalled: nothing received for ${formatDelay(idleMs)}`);
-        // The request's own agent (one per request): ends the fetch or the body stream alike.
-        agent?.destroy();
-      }, idleMs);
-      timer.unref();
-    };
     const onEnd: WatchDone = (err) => {
-      ended = true;
-      failed = Boolean(stalled ?? err);
-      clearTimeout(timer);
-      done(stalled ?? err);
+      const timedOut = (err as { name?: unknown } | null)?.name === 'TimeoutError';
+      // A plain Error, not the TimeoutError: the informer would resume on that by itself, and the
+      // pod cache counts a stalled watch as a restart.
+      const reported = timedOut ? new Error(`watch stalled: nothing received for ${formatDelay(idleMs)}`) : err;
+      failed = Boolean(reported);
+      done(reported);
     };
-    const onEvent: WatchCallback = (type, object, watchObj) => {
-      arm();
-      callback(type, object, watchObj);
-    };
-    // The library's Watch uses these two methods of its configuration; this one also keeps the
-    // request's agent, the handle on its connection, and starts the clock as the request leaves.
-    const tracked = {
-      getCurrentCluster: () => this.config.getCurrentCluster(),
-      applyToFetchOptions: async (opts: Parameters<KubeConfig['applyToFetchOptions']>[0]) => {
-        const init = await this.config.applyToFetchOptions(opts);
-        agent = init.agent as Agent;
-        arm();
-        return init;
-      },
-    } as unknown as KubeConfig;
 
     // The server ends the watch after 5–10 min (spread, so agents do not all resume at once).
     const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
     try {
-      const controller = await new Watch(tracked).watch(path, { ...params, allowWatchBookmarks: true, timeoutSeconds }, onEvent, onEnd);
+      const controller = await request.watch(path, { ...params, allowWatchBookmarks: true, timeoutSeconds }, callback, onEnd);
       if (!failed) this.#hooks.answered();
-      // Answered: from now on the clock measures the silence between events.
-      arm();
       // stop() ran while the request was in flight: it could not abort what it did not have.
       if (this.#hooks.stopped()) controller.abort();
       return controller;

@@ -74,6 +74,8 @@ export interface RecordedRequest {
   path: string;
   query: Record<string, string>;
   authorization: string | undefined;
+  /** Date.now() when the request arrived. */
+  at: number;
 }
 
 /** Options of {@link startApiServer}. */
@@ -248,7 +250,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url as string, 'http://double');
     const query = Object.fromEntries(url.searchParams);
-    requests.push({ path: url.pathname, query, authorization: req.headers.authorization });
+    requests.push({ path: url.pathname, query, authorization: req.headers.authorization, at: Date.now() });
     if (stalled) {
       const wait = stalled;
       stalled = null;
