@@ -41,6 +41,7 @@ t.test('defaults', async (t) => {
       ringbufBytes: 8388608,
       metricLabels: [...METRIC_LABELS],
       redact: [],
+      defaultRedaction: true,
       logEvents: false,
       logLevel: 'info',
       check: false,
@@ -128,6 +129,13 @@ t.test('flags override the environment, which overrides the fallbacks', async (t
   t.equal(run([], { KUBECONFIG: '' }).kubeconfig, null, 'an empty KUBECONFIG is no kubeconfig');
   t.equal(run([], { KUBECONFIG: '/a', EXECWATCH_KUBECONFIG: '/b:c' }).kubeconfig, '/b:c', 'EXECWATCH_KUBECONFIG is one path, over KUBECONFIG');
   t.equal(run([], { EXECWATCH_METRIC_LABELS: '' }).metricLabels.length, 0, 'an empty label list from the environment');
+});
+
+t.test('--no-default-redaction turns the built-in secret rules off', async (t) => {
+  t.equal(run([]).defaultRedaction, true, 'on by default');
+  t.equal(run(['--no-default-redaction']).defaultRedaction, false, '--no-default-redaction');
+  t.equal(run([], { EXECWATCH_DEFAULT_REDACTION: 'false' }).defaultRedaction, false, 'EXECWATCH_DEFAULT_REDACTION=false');
+  t.equal(run(['--default-redaction'], { EXECWATCH_DEFAULT_REDACTION: '0' }).defaultRedaction, true, 'the flag wins over the variable');
 });
 
 t.test('--redact: repeatable, one regex per line in the environment, compiled global', async (t) => {
