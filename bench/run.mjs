@@ -13,7 +13,8 @@
  *                   events delivered and lost, CPU per event, BPF kernel time per exec;
  *   memory.mjs      peak RSS with a full 10,000-event ring of 2 KiB-argv execs;
  *   latency.mjs     exec to SSE subscriber at 200 execs/s, p50 and p99;
- *   pipeline.mjs    the user-space pipeline alone (bench/pipeline.mjs), one core.
+ *   pipeline.mjs    the user-space pipeline alone (bench/pipeline.mjs), one core;
+ *   redact.mjs      redaction against 100 KB arguments built to make it backtrack (bench/redact.mjs).
  * Prints a table and writes bench/results/latest.json; exits 1 when a target is missed. The
  * sysctl it sets is restored on every exit.
  *
@@ -27,6 +28,7 @@ import { TARGETS } from './lib/targets.mjs';
 import { latency } from './scenarios/latency.mjs';
 import { memory } from './scenarios/memory.mjs';
 import { pipeline } from './scenarios/pipeline.mjs';
+import { redaction } from './scenarios/redact.mjs';
 import { soak } from './scenarios/soak.mjs';
 import { findExecsnoop, throughput } from './scenarios/throughput.mjs';
 import { cpus } from 'node:os';
@@ -56,7 +58,7 @@ if (process.getuid?.() !== 0) {
 }
 
 /** The results table: [figure, execwatch, execsnoop, target, pass (null: not a target)] rows. */
-function table({ untracedRate, agent, snoop, memory: mem, latency: lat, pipeline: pipe }) {
+function table({ untracedRate, agent, snoop, memory: mem, latency: lat, pipeline: pipe, redact }) {
   const fmt = (v, digits = 2) => (v === undefined || v === null || Number.isNaN(v) ? 'n/a' : v.toFixed(digits));
   const agentLost = agent.lostTotal + sum(Object.values(mem.lost)) + sum(Object.values(lat.lost));
   return [
@@ -77,6 +79,8 @@ function table({ untracedRate, agent, snoop, memory: mem, latency: lat, pipeline
       TARGETS.latency.text, TARGETS.latency.ok(lat.p99) && lat.received === lat.execs],
     ['pipeline, one core (events/s)', pipe ? `${Math.round(pipe.eventsPerSecond)}` : 'skipped', '', TARGETS.pipeline.text,
       pipe ? TARGETS.pipeline.ok(pipe.eventsPerSecond) : null],
+    ['redaction, hostile 100 KB argument (ms): slowest --redact / built-in',
+      `${fmt(redact.slowestPattern.ms[1], 1)} (${redact.slowestPattern.name}) / ${fmt(redact.slowestRule.ms[1], 1)}`, '', TARGETS.redact.text, redact.pass],
   ];
 }
 
@@ -103,10 +107,12 @@ async function main() {
   log(`latency: ${LATENCY_EXECS} execs at ${LATENCY_RATE}/s, SSE subscriber`);
   const lat = await latency(tools, { rate: LATENCY_RATE, execs: LATENCY_EXECS });
   const pipe = args['no-pipeline'] ? null : (log('pipeline: user space only, one core'), pipeline());
+  log('redaction: hostile 100 KB arguments');
+  const redact = redaction();
   cleanup();
 
   const untracedRate = median(storm.untraced);
-  const rows = table({ untracedRate, agent: storm.agent, snoop: storm.execsnoop, memory: mem, latency: lat, pipeline: pipe });
+  const rows = table({ untracedRate, agent: storm.agent, snoop: storm.execsnoop, memory: mem, latency: lat, pipeline: pipe, redact });
   printTable(rows);
   writeResult('latest.json', {
     date: new Date().toISOString(),
@@ -118,6 +124,7 @@ async function main() {
     memory: mem,
     latency: lat,
     pipeline: pipe,
+    redaction: redact,
     pass: Object.fromEntries(rows.filter((r) => r[4] !== null).map((r) => [r[0], r[4]])),
   });
   if (rows.some((r) => r[4] === false)) process.exitCode = 1;
