@@ -7,7 +7,7 @@
  * fake pods) → store, metrics, and one SSE subscriber of the hub whose transport accepts every
  * frame (the frame is built; no socket).
  *
- *   node bench/pipeline.mjs [--events=N] [--batch=N] [--json]
+ *   node bench/pipeline.mjs [--events=N] [--batch=N] [--json] [--no-default-redaction]
  *
  * bench/run.mjs runs it pinned to one CPU (taskset -c 0). Prints events/s.
  */
@@ -28,7 +28,7 @@ const { PodIndex } = await import(join(root, 'dist/kube/podindex.js'));
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
-    const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
     return m ? [m[1], m[2] ?? true] : [a, true];
   }),
 );
@@ -178,7 +178,8 @@ for (const pod of pods) index.upsert(pod.object);
 const podCache = { byContainerId: (id) => index.byContainerId(id), byPodUid: (uid) => index.byPodUid(uid), synced: true };
 
 const pipeline = createPipeline(
-  { recentEvents: 10_000, redact: [], enrichWaitMs: 2000, logEvents: false },
+  // The built-in secret rules are on, as in the agent by default.
+  { recentEvents: 10_000, redact: [], defaultRedaction: !args['no-default-redaction'], enrichWaitMs: 2000, logEvents: false },
   { metrics, podCache, stdout: process.stdout },
 );
 const { store, hub } = pipeline;

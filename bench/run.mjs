@@ -17,6 +17,7 @@
  *   pipeline.mjs    the user-space pipeline alone (bench/pipeline.mjs), one core;
  *   scrapes.mjs     64 clients scraping /metrics back to back during a 2,000-exec burst on a
  *                   64 KiB ring: ringbuf_full.
+ *   redact.mjs      redaction against 100 KB arguments built to make it backtrack (bench/redact.mjs).
  * Prints a table and writes bench/results/latest.json; exits 1 when a target is missed. The
  * sysctl it sets is restored on every exit.
  *
@@ -34,6 +35,7 @@ import { latency } from './scenarios/latency.mjs';
 import { memory } from './scenarios/memory.mjs';
 import { pipeline } from './scenarios/pipeline.mjs';
 import { scrapeStorm } from './scenarios/scrapes.mjs';
+import { redaction } from './scenarios/redact.mjs';
 import { soak } from './scenarios/soak.mjs';
 import { findExecsnoop, throughput } from './scenarios/throughput.mjs';
 import { cpus } from 'node:os';
@@ -65,7 +67,7 @@ if (process.getuid?.() !== 0) {
 }
 
 /** The results table: [figure, execwatch, execsnoop, target, pass (null: not a target)] rows. */
-function table({ untracedRate, agent, snoop, memory: mem, latency: lat, pipeline: pipe, scrapes }) {
+function table({ untracedRate, agent, snoop, memory: mem, latency: lat, pipeline: pipe, scrapes, redact }) {
   const fmt = (v, digits = 2) => (v === undefined || v === null || Number.isNaN(v) ? 'n/a' : v.toFixed(digits));
   const agentLost = agent.lostTotal + sum(Object.values(mem.lost)) + sum(Object.values(lat.lost));
   return [
@@ -89,6 +91,8 @@ function table({ untracedRate, agent, snoop, memory: mem, latency: lat, pipeline
       TARGETS.lost.ok(sum(scrapes.rounds.map((r) => r.lost.ringbuf_full)))],
     ['pipeline, one core (events/s)', pipe ? `${Math.round(pipe.eventsPerSecond)}` : 'skipped', '', TARGETS.pipeline.text,
       pipe ? TARGETS.pipeline.ok(pipe.eventsPerSecond) : null],
+    ['redaction, hostile 100 KB argument (ms): slowest --redact / built-in',
+      `${fmt(redact.slowestPattern.ms[1], 1)} (${redact.slowestPattern.name}) / ${fmt(redact.slowestRule.ms[1], 1)}`, '', TARGETS.redact.text, redact.pass],
   ];
 }
 
@@ -124,10 +128,12 @@ async function main() {
   log(`scrape storm: ${SCRAPE_STORM.clients} scrapers, ${SCRAPE_STORM.execs}-exec burst, ${SCRAPE_STORM.ring} ring`);
   const scrapes = await scrapeStorm(tools, { ...SCRAPE_STORM, rounds: 3 });
   const pipe = args['no-pipeline'] ? null : (log('pipeline: user space only, one core'), pipeline());
+  log('redaction: hostile 100 KB arguments');
+  const redact = redaction();
   cleanup();
 
   const untracedRate = median(storm.untraced);
-  const rows = table({ untracedRate, agent: storm.agent, snoop: storm.execsnoop, memory: mem, latency: lat, pipeline: pipe, scrapes });
+  const rows = table({ untracedRate, agent: storm.agent, snoop: storm.execsnoop, memory: mem, latency: lat, pipeline: pipe, scrapes, redact });
   printTable(rows);
   writeResult('latest.json', {
     date: new Date().toISOString(),
@@ -140,6 +146,7 @@ async function main() {
     latency: lat,
     scrapes,
     pipeline: pipe,
+    redaction: redact,
     pass: Object.fromEntries(rows.filter((r) => r[4] !== null).map((r) => [r[0], r[4]])),
   });
   if (rows.some((r) => r[4] === false)) process.exitCode = 1;

@@ -40,7 +40,10 @@ export interface Config {
   argvMaxBytes: number;
   ringbufBytes: number;
   metricLabels: MetricLabel[];
+  /** --redact patterns, compiled for V8's linear engine, each with the 'g' flag. */
   redact: RegExp[];
+  /** Apply the built-in secret rules (src/events/secrets.ts). */
+  defaultRedaction: boolean;
   logEvents: boolean;
   logLevel: LogLevel;
   check: boolean;

@@ -16,7 +16,7 @@ import type { PodLookup } from './kube/types.js';
 import type { Metrics } from './metrics/index.js';
 
 /** The options the pipeline reads. */
-export type PipelineConfig = Pick<Config, 'recentEvents' | 'redact' | 'enrichWaitMs' | 'logEvents'>;
+export type PipelineConfig = Pick<Config, 'recentEvents' | 'redact' | 'defaultRedaction' | 'enrichWaitMs' | 'logEvents'>;
 
 export interface PipelineDeps {
   metrics: Metrics;
@@ -50,7 +50,7 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
   const { metrics, stdout } = deps;
   const store = new EventStore({ maxEvents: config.recentEvents });
   const hub = new EventHub({ maxQueue: SUBSCRIBER_QUEUE, onOverflow: () => metrics.lost('subscriber_overflow') });
-  const redact = createRedactor(config.redact);
+  const redact = createRedactor(config.redact, config.defaultRedaction);
   let seq = 0;
   const deliver = (event: ExecEvent): void => {
     // Given here, after the event may have waited for its pod: seq order is delivery order, so

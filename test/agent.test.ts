@@ -1,8 +1,9 @@
 /// <reference lib="dom" />
 // The whole agent (issue 3, "Serve it") on the real kernel, started in-process as main.ts starts
 // it and once as the real command: /readyz, /metrics (checked by promtool), the JSON API and its
-// filters, the SSE stream, --redact, the browse page in Chromium, and a shutdown that detaches
-// every program and frees both ports. Then the ways start-up can fail.
+// filters, the SSE stream, --redact and the built-in redaction rules, the browse page in
+// Chromium, and a shutdown that detaches every program and frees both ports. Then the ways
+// start-up can fail.
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, readFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
@@ -383,13 +384,16 @@ t.test('the agent on the real kernel', kernelTest(), async (t) => {
       t.notOk(sse.frames.some((f) => f.event === 'exec' && !(f.data ?? '').includes(`"comm":"${comm}"`)), 'only the comm asked for');
     });
 
-    t.test('--redact hides a secret in the API, the stream and the log', async (t) => {
+    t.test('--redact and the built-in rules hide secrets in the API, the stream and the log', async (t) => {
       const m = marker('redact');
       const sse = await openSse(`${apiUrl}/api/events/stream?q=${m}`);
       t.teardown(() => sse.close());
       await sse.waitFor((f) => f.comment === 'connected');
-      await run(bin, [`--token=${secret}`, m, `${secret}:${secret}`]);
-      const want = [bin, '--token=***', m, '***:***'];
+      // --redact catches `secret`; the built-in rules catch `password`, which no pattern names:
+      // the value of --password in the next argument, and a URL's password.
+      const password = `pw${Math.random().toString(36).slice(2, 10)}`;
+      await run(bin, [`--token=${secret}`, m, `${secret}:${secret}`, '--password', password, `https://u:${password}@h/`]);
+      const want = [bin, '--token=***', m, '***:***', '--password', '***', 'https://u:***@h/'];
       const [frame] = await sse.waitFor((f) => f.event === 'exec');
       await waitFor(() => logged(m).length === 1, 'the log line');
       const api = await (await fetch(`${apiUrl}/api/events?q=${m}`)).text();
@@ -400,9 +404,11 @@ t.test('the agent on the real kernel', kernelTest(), async (t) => {
       ] as const;
       for (const [where, event, text] of shown) {
         t.same(event?.argv, want, `${where}: the secret is ***`);
-        t.notMatch(text, secret, `${where}: the secret is nowhere`);
-        const raw = Buffer.from(event?.argvBase64 ?? '', 'base64').toString('latin1');
-        t.notMatch(raw, secret, `${where}: nor in the raw argv bytes`);
+        for (const hidden of [secret, password]) {
+          t.notMatch(text, hidden, `${where}: the secret is nowhere`);
+          const raw = Buffer.from(event?.argvBase64 ?? '', 'base64').toString('latin1');
+          t.notMatch(raw, hidden, `${where}: nor in the raw argv bytes`);
+        }
       }
     });
 

@@ -230,14 +230,14 @@ t.test('custom agent flags reach the agent as the values say', async (t) => {
   t.same(
     {
       recentEvents: c.recentEvents, argvMaxBytes: c.argvMaxBytes, ringbufBytes: c.ringbufBytes, metricLabels: c.metricLabels,
-      redact: c.redact.map((r) => r.source), logEvents: c.logEvents, logLevel: c.logLevel,
+      redact: c.redact.map((r) => r.source), defaultRedaction: c.defaultRedaction, logEvents: c.logEvents, logLevel: c.logLevel,
       podGracePeriodMs: c.podGracePeriodMs, maxSeries: c.maxSeries, enrichWaitMs: c.enrichWaitMs,
       stallTimeoutMs: c.stallTimeoutMs, kubeUnreadyAfterMs: c.kubeUnreadyAfterMs,
       apiTokenFile: c.apiTokenFile, apiInsecure: c.apiInsecure,
     },
     {
       recentEvents: 50000, argvMaxBytes: 8192, ringbufBytes: 16 * 1024 * 1024, metricLabels: ['namespace', 'workload'],
-      redact: ['(password|passwd|token|secret)=\\S+', '-p\\S+', 'AKIA[0-9A-Z]{16}'], logEvents: true, logLevel: 'debug',
+      redact: ['(password|passwd|token|secret)=\\S+', '-p\\S+', 'AKIA[0-9A-Z]{16}'], defaultRedaction: false, logEvents: true, logLevel: 'debug',
       podGracePeriodMs: 300_000, maxSeries: 20000, enrichWaitMs: 3000,
       stallTimeoutMs: 45_000, kubeUnreadyAfterMs: 600_000,
       apiTokenFile: '/etc/execwatch/api-token/token', apiInsecure: true,
@@ -245,6 +245,8 @@ t.test('custom agent flags reach the agent as the values say', async (t) => {
     'every flag parsed to the configured value',
   );
   t.equal(container.env.find((e) => e.name === 'EXECWATCH_EXAMPLE')?.value, '1', 'extraEnv is passed');
+  const plain = parseConfig(agentOf(renderChart()).container.args, { NODE_NAME: 'node-1' });
+  t.ok(plain.kind === 'run' && plain.config.defaultRedaction, 'by default the built-in redaction rules stay on');
 });
 
 t.test('the events API token comes from a Secret mounted as a directory; none by default', async (t) => {
@@ -319,7 +321,8 @@ const NOT_IN_CHART = {
 
 t.test('the chart can set every agent flag that makes sense in a pod', async (t) => {
   const { container } = agentOf(renderChart([join(ciDir, 'custom-args-values.yaml')]));
-  const rendered = new Set(container.args.map((a) => a.split('=')[0]));
+  // A switch that is on by default is rendered turned off: --no-default-redaction sets --default-redaction.
+  const rendered = new Set(container.args.map((a) => (a.split('=')[0] as string).replace(/^--no-/, '--')));
   const missing = OPTIONS.map((o) => o.flag).filter((f) => !rendered.has(f) && !(f in NOT_IN_CHART));
   t.same(missing, [], 'custom-args-values.yaml renders every other flag (add new ones to values.yaml)');
 });

@@ -41,6 +41,7 @@ t.test('defaults', async (t) => {
       ringbufBytes: 8388608,
       metricLabels: [...METRIC_LABELS],
       redact: [],
+      defaultRedaction: true,
       logEvents: false,
       logLevel: 'info',
       check: false,
@@ -136,12 +137,19 @@ t.test('flags override the environment, which overrides the fallbacks', async (t
   t.equal(run([], { EXECWATCH_METRIC_LABELS: '' }).metricLabels.length, 0, 'an empty label list from the environment');
 });
 
+t.test('--no-default-redaction turns the built-in secret rules off', async (t) => {
+  t.equal(run([]).defaultRedaction, true, 'on by default');
+  t.equal(run(['--no-default-redaction']).defaultRedaction, false, '--no-default-redaction');
+  t.equal(run([], { EXECWATCH_DEFAULT_REDACTION: 'false' }).defaultRedaction, false, 'EXECWATCH_DEFAULT_REDACTION=false');
+  t.equal(run(['--default-redaction'], { EXECWATCH_DEFAULT_REDACTION: '0' }).defaultRedaction, true, 'the flag wins over the variable');
+});
+
 t.test('--redact: repeatable, one regex per line in the environment, compiled global', async (t) => {
   const fromFlags = run(['--redact', '-p\\S+', '--redact=(password|token)=\\S+']).redact;
   t.same(fromFlags.map((r) => r.source), ['-p\\S+', '(password|token)=\\S+'], 'both flags, in order; a value may start with -');
   t.same(run(['--redact=-x', '--redact', '--y']).redact.map((r) => r.source), ['-x', '--y'], 'after = or in the next argument');
   t.same(run(['--redact', '-']).redact.map((r) => r.source), ['-'], 'a lone - is a value, not a flag');
-  t.ok(fromFlags.every((r) => r.flags === 'g'), 'compiled with the g flag');
+  t.ok(fromFlags.every((r) => r.flags === 'gl'), 'compiled with the g flag, for V8\'s linear engine (l)');
   t.equal('x -psecret -pmore'.replace(fromFlags[0] as RegExp, '***'), 'x *** ***', 'replaces every occurrence');
   const fromEnv = run([], { EXECWATCH_REDACT: 'a,b\r\n\nc d\n' }).redact;
   t.same(fromEnv.map((r) => r.source), ['a,b', 'c d'], 'one per line; commas, spaces kept; empty lines skipped');
@@ -194,6 +202,11 @@ t.test('bad values stop with one line naming the flag or variable, the value and
     [['--log-events', '--no-log-events'], {}, '--log-events is given twice'],
     [['--log-events=1', '--log-events'], {}, '--log-events is given twice'],
     [['--redact', 'a\n('], {}, '--redact: "a\\n(" is not a valid regular expression (Invalid regular expression: /a\n(/g: Unterminated group)'],
+    ...(['(a)\\1x', '(?<q>.)\\k<q>', 'token=(?!x)', '(?<=token=)\\w+', 'a{17}', '[0-9a-f]{2,32}'] as const).map((pattern) => [
+      ['--redact', pattern],
+      {},
+      `--redact: ${JSON.stringify(pattern)} cannot run in linear time (V8's linear-time engine runs patterns without backreferences (\\1, \\k<name>), lookahead or lookbehind ((?=, (?!, (?<=, (?<!) and counts above 16 (a{17}, a{2,20}))`,
+    ] as const),
   ] as const;
   for (const [argv, env, want] of cases) {
     const message = errorOf([...argv], env);

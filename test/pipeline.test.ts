@@ -41,7 +41,7 @@ function setup(config: Partial<PipelineConfig> = {}) {
   const lines: string[] = [];
   stdout.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter((l) => l !== '')));
   const pipeline = createPipeline(
-    { recentEvents: 100, redact: [], enrichWaitMs: 60_000, logEvents: false, ...config },
+    { recentEvents: 100, redact: [], defaultRedaction: true, enrichWaitMs: 60_000, logEvents: false, ...config },
     { metrics, podCache: lookup, stdout },
   );
   /** An exec as the decoder hands it over: no seq yet, no pod fields. */

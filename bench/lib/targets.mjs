@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/** Targets of issue 6; `ok` gets the measured value. */
+/** Targets of issue 6 (and later issues, where marked); `ok` gets the measured value. */
 
 /** Soak: growth allowed from the first third's median RSS to the last third's. */
 export const SOAK_GROWTH = 0.1;
@@ -13,4 +13,8 @@ export const TARGETS = {
   soak: { text: 'last third median ≤ first third median + 10%', ok: (first, last) => last <= first * (1 + SOAK_GROWTH) },
   latency: { text: 'p99 ≤ 200 ms', ok: (v) => v <= 200 },
   pipeline: { text: '≥ 200,000 /s', ok: (v) => v >= 200_000 },
+  // Issue 13: one event with a 100 KB argument built to make redaction backtrack (more than the
+  // kernel hands over: 32 KiB at most). The ring holds about 4 s of the highest exec rate; half a
+  // second is a stall it absorbs.
+  redact: { text: '≤ 500 ms per event of 100 KB', ok: (ms) => ms <= 500 },
 };

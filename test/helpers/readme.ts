@@ -1,10 +1,12 @@
 /**
  * The README's generated parts, rebuilt from the code they document: the configuration table
- * from OPTIONS, the event's field table from its schema. test/readme.test.ts fails, printing the
+ * from OPTIONS, the event's field table from its schema, the built-in redaction rules from
+ * SECRET_RULES. test/readme.test.ts fails, printing the
  * expected block, when the README drifts.
  */
 import { OPTIONS } from '../../src/config/options.js';
 import { ExecEventSchema } from '../../src/events/schema.js';
+import { SECRET_RULES } from '../../src/events/secrets.js';
 
 const code = (s: string) => `\`${s}\``;
 
@@ -34,6 +36,21 @@ export function eventFieldsTable(): string {
   const rows = ['| field | type | meaning |', '|---|---|---|'];
   for (const [name, schema] of Object.entries(ExecEventSchema.properties)) {
     rows.push(`| ${code(name)} | ${typeOf(schema as Parameters<typeof typeOf>[0])} | ${(schema.description as string).replaceAll('|', '\\|')} |`);
+  }
+  return rows.join('\n');
+}
+
+/** An argv as a shell command line: arguments with spaces or quotes in single quotes, newlines as \n. */
+function commandLine(argv: readonly string[]): string {
+  return argv.map((a) => (/[\s"'|]/.test(a) ? `'${a.replaceAll('\n', '\\n')}'` : a)).join(' ');
+}
+
+/** The rows between <!-- secret-rules --> and <!-- /secret-rules -->: one per built-in rule. */
+export function secretRulesTable(): string {
+  const rows = ['| rule | what is masked | example |', '|---|---|---|'];
+  for (const rule of SECRET_RULES) {
+    const example = `${code(commandLine(rule.example.argv))} → ${code(commandLine(rule.example.redacted))}`;
+    rows.push(`| ${rule.name} | ${rule.masks} | ${example.replaceAll('|', '\\|')} |`);
   }
   return rows.join('\n');
 }

@@ -130,6 +130,9 @@ keeps values that start with "-" (a --redact regex, say) from being read as flag
 {{- range $a.redact }}
 - {{ printf "--redact=%s" . | quote }}
 {{- end }}
+{{- if and (hasKey $a "defaultRedaction") (not $a.defaultRedaction) }}
+- --no-default-redaction
+{{- end }}
 {{- if $a.logEvents }}
 - --log-events
 {{- end }}
