@@ -153,6 +153,7 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
       { flag: 'NO_ARGV_MAX', code: 'ENOENT', match: /^set argv_max_bytes in .*: No such file or directory\nno rodata variable 'argv_max_bytes'/ },
       { flag: 'ARGV_MAX_U64', code: 'EINVAL', match: /rodata variable 'argv_max_bytes' is not a u32/ },
       { flag: 'NO_SCRATCH', code: 'ENOENT', match: /^find map 'scratch' in .*: No such file or directory$/ },
+      { flag: 'PERCPU_COUNTERS', code: 'EINVAL', match: /^map 'counters' in .* must be a BPF_F_MMAPABLE array: Invalid argument$/ },
       { flag: 'REJECTED', code: 'EACCES', match: /^load BPF object .*: Permission denied\n[^]*invalid mem access 'map_value_or_null'/ },
     ] as const;
     const machine = execFileSync('gcc', ['-dumpmachine'], { encoding: 'utf8' }).trim();
@@ -231,6 +232,10 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
     const stats = tracer.stats();
     t.same(Object.keys(stats.counters).sort(), ['argv_read_error', 'events', 'ringbuf_full', 'state_map_full'], 'the four kernel counters');
     t.ok(Object.values(stats.counters).every((v) => Number.isInteger(v) && v >= 0), 'counters are non-negative integers');
+    // Read from the counters map's mapping (BPF_F_MMAPABLE), summed over CPUs by the kernel's atomic adds.
+    t.ok(stats.counters.events >= 2 * execs + 1, `the events counter saw every exec of this test (${stats.counters.events} ≥ ${2 * execs + 1})`);
+    const counterMaps = readFileSync(`/proc/${process.pid}/maps`, 'utf8').split('\n').filter((l) => / r--s .*anon_inode:bpf-map/.test(l));
+    t.ok(counterMaps.length >= 1, `the counters are mapped read-only into the process (${counterMaps.length} read-only bpf-map mappings)`);
     t.same([...stats.attached].sort(), PROGRAMS, 'stats lists the attached programs');
 
     tracer.close();
