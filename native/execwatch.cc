@@ -33,7 +33,12 @@ Napi::Value BootTimeOffsetNs(const Napi::CallbackInfo &info)
 	return Napi::BigInt::New(info.Env(), real - (before + (after - before) / 2));
 }
 
-/* Attaching the syscall tracepoints goes through tracefs, which many hosts do not mount. */
+/*
+ * Attaching the syscall tracepoints goes through tracefs, which many hosts do not mount: libbpf
+ * reads each tracepoint's id there (events/syscalls/<name>/id) and opens a perf event for it.
+ * Nothing is written, so the mount is read-only: it stays after start-up, and a compromised agent
+ * must not be able to add kprobes or change tracing through it.
+ */
 Napi::Value MountTracefs(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
@@ -41,9 +46,11 @@ Napi::Value MountTracefs(const Napi::CallbackInfo &info)
 		throw CodedError(Napi::TypeError::New(env, "target must be a non-empty string"),
 				 "ERR_INVALID_ARG_TYPE");
 	std::string target = info[0].As<Napi::String>().Utf8Value();
-	// The flags every distribution mounts tracefs with.
-	if (mount("tracefs", target.c_str(), "tracefs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		  nullptr) != 0)
+	// The flags every distribution mounts tracefs with, and read-only. MS_RDONLY makes this
+	// mount read-only, not the file system: a tracefs the host mounted elsewhere stays
+	// writable.
+	if (mount("tracefs", target.c_str(), "tracefs",
+		  MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
 		throw ErrnoError(env, "mount tracefs on " + target, errno);
 	return env.Undefined();
 }

@@ -1,6 +1,6 @@
 // The native addon against the real kernel (privileged), and its loader (unprivileged).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import t from 'tap';
@@ -181,6 +181,9 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
     binding.mountTracefs(target);
     try {
       t.ok(existsSync(join(target, 'events', 'syscalls')), 'a tracefs is mounted at the target');
+      const line = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === target) as string;
+      t.match(line.split(' ')[5], /^ro,nosuid,nodev,noexec/, 'read-only, nosuid, nodev, noexec');
+      t.equal(thrown(() => writeFileSync(join(target, 'kprobe_events'), 'p:execwatch_test do_sys_open\n')).code, 'EROFS', 'root cannot add a kprobe through it');
     } finally {
       execFileSync('umount', [target]);
     }
