@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * execwatch.node: the Tracer class, two small system calls the agent needs before it can trace,
- * and the capability drop once it does (declared for JS in src/capture/binding.ts).
+ * and the capability drop and user switch once it does (declared for JS in
+ * src/capture/binding.ts).
  */
 #include <napi.h>
 #include <sys/mount.h>
@@ -14,6 +15,7 @@
 #include "clock.h"
 #include "errors.h"
 #include "tracer.h"
+#include "user.h"
 
 namespace execwatch
 {
@@ -66,8 +68,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports)
 	exports.Set("mountTracefs", Napi::Function::New<MountTracefs>(env, "mountTracefs"));
 	exports.Set("dropCapabilities",
 		    Napi::Function::New<DropCapabilities>(env, "dropCapabilities"));
-	exports.Set("bpfRefusesUnprivileged",
-		    Napi::Function::New<BpfRefusesUnprivileged>(env, "bpfRefusesUnprivileged"));
+	exports.Set("switchUser", Napi::Function::New<SwitchUser>(env, "switchUser"));
 	return exports;
 }
 

@@ -50,6 +50,7 @@ t.test('defaults', async (t) => {
       maxStreams: 32,
       enrichWaitMs: 2000,
       keepCapabilities: false,
+      runAs: { uid: 65534, gid: 65534 },
     },
     'every option has its documented default',
   );
@@ -92,6 +93,10 @@ t.test('valid values, as flags and as environment variables', async (t) => {
     ['--max-series', '20000', 'maxSeries', 20000],
     ['--enrich-wait', '60s', 'enrichWaitMs', 60_000],
     ['--enrich-wait', '0ms', 'enrichWaitMs', 0],
+    ['--run-as', '1000:2000', 'runAs', { uid: 1000, gid: 2000 }],
+    ['--run-as', '1000', 'runAs', { uid: 1000, gid: 1000 }],
+    ['--run-as', '0', 'runAs', { uid: 0, gid: 0 }],
+    ['--run-as', '4294967294:0', 'runAs', { uid: 4294967294, gid: 0 }],
   ] as const;
   for (const [flag, value, key, want] of cases) {
     t.same(run([`${flag}=${value}`])[key], want, `${flag}=${value}`);
@@ -181,6 +186,10 @@ t.test('bad values stop with one line naming the flag or variable, the value and
     [['--pod-grace-period=25h'], {}, '--pod-grace-period: "25h" is out of range (a duration from 0 to 24h: 500ms, 30s, 2m, 1h or plain seconds)'],
     [['--pod-grace-period=2d'], {}, '--pod-grace-period: "2d" is not a duration (a duration from 0 to 24h: 500ms, 30s, 2m, 1h or plain seconds)'],
     [['--enrich-wait=61s'], {}, '--enrich-wait: "61s" is out of range (a duration from 0 to 60s: 500ms, 30s, 2m, 1h or plain seconds)'],
+    [['--run-as', 'nobody'], {}, '--run-as: "nobody" is not UID[:GID] (UID or UID:GID, numbers from 0 to 4294967294 (GID defaults to UID), e.g. 65534:65534)'],
+    [['--run-as=65534:'], {}, '--run-as: "65534:" is not UID[:GID] (UID or UID:GID, numbers from 0 to 4294967294 (GID defaults to UID), e.g. 65534:65534)'],
+    [[], { EXECWATCH_RUN_AS: '65534:4294967295' }, 'EXECWATCH_RUN_AS (--run-as): "65534:4294967295" is out of range (UID or UID:GID, numbers from 0 to 4294967294 (GID defaults to UID), e.g. 65534:65534)'],
+    [['--run-as=-1'], {}, '--run-as: "-1" is not UID[:GID] (UID or UID:GID, numbers from 0 to 4294967294 (GID defaults to UID), e.g. 65534:65534)'],
     [['--recent-events=1', '--recent-events', '2'], {}, '--recent-events is given twice (it takes one value)'],
     [['--log-events', '--log-events'], {}, '--log-events is given twice'],
     [['--log-events', '--no-log-events'], {}, '--log-events is given twice'],

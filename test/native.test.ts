@@ -45,14 +45,14 @@ t.test('package layout', async (t) => {
 
 t.test('loadNativeBinding', async (t) => {
   const dir = t.testdir({
-    'fake.cjs': 'module.exports = { Tracer: function () {}, bootTimeOffsetNs() { return 0n; }, mountTracefs() {}, dropCapabilities() {}, bpfRefusesUnprivileged() {} };',
+    'fake.cjs': 'module.exports = { Tracer: function () {}, bootTimeOffsetNs() { return 0n; }, mountTracefs() {}, dropCapabilities() {}, switchUser() {} };',
     'stale.cjs': 'module.exports = { Tracer: function () {} };',
   });
   t.throws(() => loadNativeBinding(join(dir, 'none.node')), /native addon not built: run npm run build:addon/, 'a missing addon names the fix');
   t.equal(typeof loadNativeBinding(join(dir, 'fake.cjs')).bootTimeOffsetNs, 'function', 'a module with the surface loads');
   t.throws(
     () => loadNativeBinding(join(dir, 'stale.cjs')),
-    /does not export bootTimeOffsetNs, mountTracefs, dropCapabilities, bpfRefusesUnprivileged/,
+    /does not export bootTimeOffsetNs, mountTracefs, dropCapabilities, switchUser/,
     'a module missing functions is refused, naming them',
   );
 });
@@ -101,7 +101,7 @@ t.test('scripts/build-addon.mjs', async (t) => {
     encoding: 'utf8',
     env: { ...process.env, NODE_OPTIONS: '' },
   });
-  t.equal(probe.stdout.trim(), 'Tracer,bootTimeOffsetNs,bpfRefusesUnprivileged,dropCapabilities,mountTracefs', 'the built addon loads and exports the surface');
+  t.equal(probe.stdout.trim(), 'Tracer,bootTimeOffsetNs,dropCapabilities,mountTracefs,switchUser', 'the built addon loads and exports the surface');
 });
 
 t.test('native addon on the real kernel', kernelTest(), async (t) => {
@@ -165,6 +165,16 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
       t.equal(err.code, v.code, `${v.flag}: code ${v.code}`);
       t.match(err.message, v.match, `${v.flag}: the message explains`);
     }
+  });
+
+  t.test('switchUser checks its arguments before any system call', async (t) => {
+    // A valid call would switch this test process for good: test/privileges.test.ts runs it in the agent.
+    const call = binding.switchUser as (...args: unknown[]) => void;
+    t.throws(() => call('65534', 65534), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: 'uid must be an integer' }, 'a string uid is a TypeError');
+    t.throws(() => call(65534, 1.5), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: 'gid must be an integer' }, 'a fractional gid is a TypeError');
+    t.throws(() => call(-1, 0), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' }, 'a negative uid is out of range');
+    t.throws(() => call(0, 4294967295), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: 'gid must be between 0 and 4294967294' }, '(gid_t)-1 is out of range');
+    t.equal(process.getuid?.(), 0, 'this process is still root');
   });
 
   t.test('bootTimeOffsetNs is wall clock minus boot time', async (t) => {
