@@ -167,6 +167,7 @@ for (const s of SCENARIOS) {
     t.same(mounted, expected, 'host paths mounted at the same place');
 
     t.equal(container.securityContext.privileged, s.privileged, `privileged: ${s.privileged}`);
+    t.same(container.securityContext.seccompProfile, { type: 'RuntimeDefault' }, "seccomp: the runtime's default profile, not an empty object");
     const [runAs, fsGroup] = 'runAs' in s ? s.runAs : ['65534:65534', 65534];
     t.ok(container.args.includes(`--run-as=${runAs}`), `the agent switches to ${runAs} once attached`);
     t.equal(container.securityContext.runAsUser, 0, 'the container starts as uid 0 (loading BPF needs it)');
@@ -346,6 +347,7 @@ const BAD_VALUES = [
   { set: 'agent.metricLabels={namespace,node}', message: "at '/agent/metricLabels/1': value must be one of 'namespace', 'workload', 'pod', 'container'" },
   { set: 'agent.ringbufBytes=lots', message: "at '/agent/ringbufBytes'" },
   { set: 'securityContext.privilegd=false', message: "additional properties 'privilegd' not allowed" },
+  { set: 'securityContext.seccompProfile.type=Default', message: "at '/securityContext/seccompProfile/type': value must be one of 'RuntimeDefault', 'Unconfined', 'Localhost'" },
   { set: 'agent.runAs=nobody', message: "at '/agent/runAs'" },
   { set: 'metrics.port=70000', message: "at '/metrics/port': maximum: got 70,000, want 65,535" },
   { set: 'agent.enrichWait=2 seconds', message: "at '/agent/enrichWait'" },
