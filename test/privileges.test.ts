@@ -3,9 +3,10 @@
 // fake /proc trees, then the execwatch command on the real kernel, looked at from outside and
 // attacked from inside (test/fixtures/compromise.ts, injected with --import).
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import { capabilityNames, parseCapabilityField } from '../src/capture/capabilities.js';
 import { describePrivileges, dropPrivileges, threadCredentials } from '../src/capture/privileges.js';
 import { StartupError } from '../src/startup-error.js';
 import { commandLine, loggedEvents, startCommand, watchStartup, type RunningAgent } from './helpers/command.js';
@@ -253,6 +254,15 @@ t.test('on the real kernel', kernelTest(), async (t) => {
     const agent = await startCommand([], { ...inject, wrapper: setpriv(caps) });
     t.teardown(() => agent.child.kill('SIGKILL'));
     t.same(threadsOf(agent.pid).filter((th) => th.uids.some((id) => id !== 65534) || th.effective !== hex(0n) || !th.noNewPrivs), [], 'every thread switched, no capability left, no_new_privs');
+    const bounding = new Set(readdirSync(`/proc/${agent.pid}/task`).map((tid) => parseCapabilityField(readFileSync(`/proc/${agent.pid}/task/${tid}/status`, 'utf8'), 'CapBnd')));
+    // What this process may hand down: the machine running the tests may lack some (CAP_SYS_RESOURCE
+    // here; it is only needed before Linux 5.11).
+    const ours = capabilityNames(parseCapabilityField(readFileSync('/proc/self/status', 'utf8'), 'CapBnd') ?? 0n).map((c) => c.slice(4).toLowerCase());
+    t.same(
+      [...bounding].map((mask) => capabilityNames(mask ?? 0n).map((c) => c.slice(4).toLowerCase()).sort()),
+      [caps.filter((c) => ours.includes(c)).sort()],
+      `the bounding set stays the chart's (no CAP_SETPCAP to empty it; no_new_privs makes it moot)${caps.every((c) => ours.includes(c)) ? '' : `; this machine has no ${caps.filter((c) => !ours.includes(c)).join(', ')}`}`,
+    );
     t.same(await compromise(agent), DENIED, 'from inside: denied as in the privileged mode');
     const m = marker('least');
     spawnSync('/usr/bin/true', [m]);
