@@ -46,7 +46,8 @@ COPY --from=builder /app/dist/ dist/
 COPY --from=builder /app/native/build/Release/execwatch.node native/build/Release/
 COPY --from=builder /app/build/execwatch.bpf.o build/
 COPY --from=builder /app/src/http/page/ src/http/page/
-# Runs as root: loading BPF programs needs it (the chart grants privilege or capabilities).
+# Starts as root: loading BPF programs needs it (the chart grants privilege or capabilities); once
+# they are attached every thread switches to --run-as (65534:65534) with no capability.
 # No HEALTHCHECK: Kubernetes probes /healthz and /readyz.
 # dist/main.js is run as an executable, as `npm start` runs it: Node's flags are in its shebang
 # (src/main.ts's first line), their one place (README, Performance).

@@ -58,8 +58,14 @@ struct {
 	__type(value, struct exec_state);
 } exec_state SEC(".maps");
 
+/* One slot per counter shared by every CPU, added to atomically. Mmapable (Linux 5.5), so the agent
+ * reads it from memory it mapped at load time: after start-up it holds no capability, and bpf(2)
+ * lookups need CAP_BPF on kernels before 6.5 with unprivileged BPF disabled. A per-CPU array cannot
+ * be mapped. The atomic add on a shared line costs nothing measurable at exec rates (README,
+ * Performance). */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, EXECWATCH_CTR_MAX);
 	__type(key, __u32);
 	__type(value, __u64);

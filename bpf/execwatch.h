@@ -39,7 +39,7 @@ enum execwatch_flag {
 	EXECWATCH_F_CGROUP_NAME_TRUNCATED = 1 << 7,
 };
 
-/* Indexes of the per-CPU counters array; the names are the metric's stage labels. */
+/* Indexes of the counters array; the names are the metric's stage labels. */
 enum execwatch_counter {
 	EXECWATCH_CTR_RINGBUF_FULL = 0,	   /* event dropped: ring buffer had no room */
 	EXECWATCH_CTR_STATE_MAP_FULL = 1,  /* failed exec dropped: its entry state was evicted */

@@ -8,7 +8,8 @@
         "delivery.cc",
         "rodata.cc",
         "errors.cc",
-        "capabilities.cc"
+        "capabilities.cc",
+        "user.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

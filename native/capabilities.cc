@@ -18,9 +18,7 @@
 #include "capabilities.h"
 
 #include <dirent.h>
-#include <linux/bpf.h>
 #include <linux/capability.h>
-#include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -32,7 +30,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <set>
 #include <string>
 #include <vector>
@@ -139,6 +136,10 @@ int DropOwnCapabilities(const Plan &plan, bool *bounding_cleared)
 			return errno;
 	// EINVAL: a kernel before 4.3, without an ambient set to clear.
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
+		return errno;
+	// No exec of this thread or of a child it starts can gain privileges again (a set-user-ID
+	// root binary, file capabilities): the uid switch that follows could otherwise be undone.
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
 		return errno;
 	sets.permitted &= plan.keep;
 	sets.effective = sets.permitted;
@@ -270,24 +271,6 @@ int DropOnThread(pid_t tid)
 	return broadcast.error.load();
 }
 
-void *ProbeBpf(void *result)
-{
-	// This thread's capabilities only: the rest of the process keeps theirs.
-	int err = SetCaps(CapSets{0, 0, 0});
-	if (!err) {
-		// A lookup on no descriptor at all: EBADF when bpf(2) looks at the command, EPERM
-		// when it turns away every caller without CAP_BPF first.
-		union bpf_attr attr;
-		memset(&attr, 0, sizeof(attr));
-		attr.map_fd = static_cast<__u32>(-1);
-		err = syscall(SYS_bpf, BPF_MAP_LOOKUP_ELEM, &attr, sizeof(attr)) == 0 ? 0 : errno;
-		*static_cast<int *>(result) = err == EPERM ? 1 : 0;
-		return nullptr;
-	}
-	*static_cast<int *>(result) = -err;
-	return nullptr;
-}
-
 } // namespace
 
 Napi::Value DropCapabilities(const Napi::CallbackInfo &info)
@@ -343,20 +326,6 @@ Napi::Value DropCapabilities(const Napi::CallbackInfo &info)
 	result.Set("threads", Napi::Number::New(env, static_cast<double>(seen.size())));
 	result.Set("boundingSetCleared", Napi::Boolean::New(env, bounding_cleared));
 	return result;
-}
-
-Napi::Value BpfRefusesUnprivileged(const Napi::CallbackInfo &info)
-{
-	Napi::Env env = info.Env();
-	int result = 0;
-	pthread_t thread;
-	int err = pthread_create(&thread, nullptr, ProbeBpf, &result);
-	if (err)
-		throw ErrnoError(env, "start the bpf(2) probe thread", err);
-	pthread_join(thread, nullptr);
-	if (result < 0)
-		throw ErrnoError(env, "drop capabilities of the bpf(2) probe thread", -result);
-	return Napi::Boolean::New(env, result == 1);
 }
 
 } // namespace execwatch

@@ -12,18 +12,11 @@ namespace execwatch
 {
 
 /*
- * dropCapabilities(keep: bigint): empties the bounding and ambient sets and lowers the permitted
- * and effective sets to `keep` on every thread of the process. Returns
+ * dropCapabilities(keep: bigint): empties the bounding and ambient sets, lowers the permitted
+ * and effective sets to `keep` and sets no_new_privs on every thread of the process. Returns
  * { threads, boundingSetCleared }; throws an errno Error when a thread could not be changed.
  */
 Napi::Value DropCapabilities(const Napi::CallbackInfo &info);
-
-/*
- * bpfRefusesUnprivileged(): whether bpf(2) refuses every command, even one on a descriptor the
- * process already holds, to a thread without CAP_BPF (Linux before 6.5 with
- * kernel.unprivileged_bpf_disabled set). The loss counters are then unreadable without it.
- */
-Napi::Value BpfRefusesUnprivileged(const Napi::CallbackInfo &info);
 
 } // namespace execwatch
 

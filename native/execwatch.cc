@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * execwatch.node: the Tracer class, two small system calls the agent needs before it can trace,
- * and the capability drop once it does (declared for JS in src/capture/binding.ts).
+ * and the capability drop and user switch once it does (declared for JS in
+ * src/capture/binding.ts).
  */
 #include <napi.h>
 #include <sys/mount.h>
@@ -14,6 +15,7 @@
 #include "clock.h"
 #include "errors.h"
 #include "tracer.h"
+#include "user.h"
 
 namespace execwatch
 {
@@ -33,7 +35,12 @@ Napi::Value BootTimeOffsetNs(const Napi::CallbackInfo &info)
 	return Napi::BigInt::New(info.Env(), real - (before + (after - before) / 2));
 }
 
-/* Attaching the syscall tracepoints goes through tracefs, which many hosts do not mount. */
+/*
+ * Attaching the syscall tracepoints goes through tracefs, which many hosts do not mount: libbpf
+ * reads each tracepoint's id there (events/syscalls/<name>/id) and opens a perf event for it.
+ * Nothing is written, so the mount is read-only: it stays after start-up, and a compromised agent
+ * must not be able to add kprobes or change tracing through it.
+ */
 Napi::Value MountTracefs(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
@@ -41,9 +48,11 @@ Napi::Value MountTracefs(const Napi::CallbackInfo &info)
 		throw CodedError(Napi::TypeError::New(env, "target must be a non-empty string"),
 				 "ERR_INVALID_ARG_TYPE");
 	std::string target = info[0].As<Napi::String>().Utf8Value();
-	// The flags every distribution mounts tracefs with.
-	if (mount("tracefs", target.c_str(), "tracefs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		  nullptr) != 0)
+	// The flags every distribution mounts tracefs with, and read-only. MS_RDONLY makes this
+	// mount read-only, not the file system: a tracefs the host mounted elsewhere stays
+	// writable.
+	if (mount("tracefs", target.c_str(), "tracefs",
+		  MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
 		throw ErrnoError(env, "mount tracefs on " + target, errno);
 	return env.Undefined();
 }
@@ -59,8 +68,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports)
 	exports.Set("mountTracefs", Napi::Function::New<MountTracefs>(env, "mountTracefs"));
 	exports.Set("dropCapabilities",
 		    Napi::Function::New<DropCapabilities>(env, "dropCapabilities"));
-	exports.Set("bpfRefusesUnprivileged",
-		    Napi::Function::New<BpfRefusesUnprivileged>(env, "bpfRefusesUnprivileged"));
+	exports.Set("switchUser", Napi::Function::New<SwitchUser>(env, "switchUser"));
 	return exports;
 }
 

@@ -165,9 +165,9 @@ Tracer::~Tracer()
 void Tracer::Open(Napi::Env env, const Options &options)
 {
 	const std::string &path = options.object_path;
-	ncpus_ = libbpf_num_possible_cpus();
-	if (ncpus_ <= 0)
-		throw ErrnoError(env, "count possible CPUs", ncpus_);
+	int ncpus = libbpf_num_possible_cpus();
+	if (ncpus <= 0)
+		throw ErrnoError(env, "count possible CPUs", ncpus);
 
 	ResetLibbpfLog();
 	obj_ = bpf_object__open_file(path.c_str(), nullptr);
@@ -183,7 +183,7 @@ void Tracer::Open(Napi::Env env, const Options &options)
 	bpf_map *scratch = RequireMap(env, obj_, "scratch", path);
 	int err = bpf_map__set_max_entries(events_, options.ringbuf_bytes);
 	if (!err)
-		err = bpf_map__set_max_entries(scratch, static_cast<__u32>(ncpus_));
+		err = bpf_map__set_max_entries(scratch, static_cast<__u32>(ncpus));
 	if (err)
 		throw ErrnoError(env, "size maps of " + path, err);
 
@@ -197,10 +197,26 @@ void Tracer::Open(Napi::Env env, const Options &options)
 	// Without a threshold the kernel wakes us for every record: no timer needed.
 	flush_interval_ms_ = options.wakeup_bytes ? options.flush_interval_ms : 0;
 
+	// Read from a mapping, never through bpf(2): after start-up the agent holds no capability.
+	if (!(bpf_map__map_flags(counters_) & BPF_F_MMAPABLE) ||
+	    bpf_map__type(counters_) != BPF_MAP_TYPE_ARRAY)
+		throw ErrnoError(env,
+				 "map 'counters' in " + path + " must be a BPF_F_MMAPABLE array",
+				 EINVAL);
+
 	ResetLibbpfLog();
 	err = bpf_object__load(obj_);
 	if (err)
 		throw ErrnoError(env, "load BPF object " + path, err, LibbpfLogTail());
+
+	size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+	size_t bytes = bpf_map__value_size(counters_) * bpf_map__max_entries(counters_);
+	bytes = (bytes + page - 1) / page * page;
+	void *mapping = mmap(nullptr, bytes, PROT_READ, MAP_SHARED, bpf_map__fd(counters_), 0);
+	if (mapping == MAP_FAILED)
+		throw ErrnoError(env, "map the counters of " + path, errno);
+	counter_values_ = static_cast<const __u64 *>(mapping);
+	counter_bytes_ = bytes;
 	MapRingPositions(env);
 }
 
@@ -283,16 +299,10 @@ Napi::Value Tracer::Stats(const Napi::CallbackInfo &info)
 	Napi::Env env = info.Env();
 	ThrowIfClosed(env, "stats");
 	Napi::Object counters = Napi::Object::New(env);
-	std::vector<__u64> values(static_cast<size_t>(ncpus_));
 	for (const auto &counter : kCounters) {
-		int err = bpf_map__lookup_elem(counters_, &counter.key, sizeof(counter.key),
-					       values.data(), values.size() * sizeof(__u64), 0);
-		if (err)
-			throw ErrnoError(env, std::string("read counter ") + counter.name, err);
-		__u64 sum = 0;
-		for (__u64 value : values)
-			sum += value;
-		counters.Set(counter.name, Napi::Number::New(env, static_cast<double>(sum)));
+		// The kernel adds atomically on any CPU; a relaxed atomic load sees a whole value.
+		__u64 value = __atomic_load_n(&counter_values_[counter.key], __ATOMIC_RELAXED);
+		counters.Set(counter.name, Napi::Number::New(env, static_cast<double>(value)));
 	}
 	Napi::Object stats = Napi::Object::New(env);
 	stats.Set("counters", counters);
@@ -321,6 +331,9 @@ void Tracer::Teardown(napi_async_cleanup_hook_handle finished)
 	if (ring_positions_)
 		munmap(ring_positions_, ring_positions_bytes_);
 	ring_positions_ = nullptr;
+	if (counter_values_)
+		munmap(const_cast<__u64 *>(counter_values_), counter_bytes_);
+	counter_values_ = nullptr;
 	bpf_object__close(obj_);
 	obj_ = nullptr;
 	// Mid-callback the async context is still in use; Deliver() releases it on return.

@@ -8,6 +8,7 @@
 #define EXECWATCH_TRACER_H
 
 #include <napi.h>
+#include <linux/types.h>
 #include <uv.h>
 
 #include <cstdint>
@@ -72,7 +73,6 @@ class Tracer : public Napi::ObjectWrap<Tracer>
 	bpf_object *obj_ = nullptr;
 	bpf_map *events_ = nullptr;
 	bpf_map *counters_ = nullptr;
-	int ncpus_ = 0;
 	/*
 	 * The ring buffer's consumer and producer pages, mapped read-only: bytes waiting to be
 	 * consumed are read from them without a system call (libbpf 1.3's ring__avail_data_size()
@@ -80,6 +80,9 @@ class Tracer : public Napi::ObjectWrap<Tracer>
 	 */
 	void *ring_positions_ = nullptr;
 	size_t ring_positions_bytes_ = 0;
+	/* The counters map, mapped read-only after load: stats() reads it without bpf(2). */
+	const __u64 *counter_values_ = nullptr;
+	size_t counter_bytes_ = 0;
 	bool attached_ = false;
 	std::vector<bpf_link *> links_;
 	std::vector<std::string> attached_names_;

@@ -10,7 +10,7 @@ import { DeliveryWatchdog } from './capture/watchdog.js';
 import type { Config } from './config.js';
 import { openApiToken } from './http/auth.js';
 import { startServers } from './http/server.js';
-import { createPodCache, loadKubeConfig } from './kube/kubeconfig.js';
+import { createPodCache, loadKubeConfig, requestFiles } from './kube/kubeconfig.js';
 import type { PodCache } from './kube/podcache.js';
 import { createMetrics } from './metrics/index.js';
 import { createPipeline } from './pipeline.js';
@@ -34,6 +34,8 @@ export interface Agent {
   apiUrl: string;
   /** Notes from start-up (e.g. that tracefs was mounted). */
   notes: string[];
+  /** Files read again after start-up (the events API token, the API server's token and certificates). */
+  readLater: string[];
   close(): Promise<void>;
 }
 
@@ -135,6 +137,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     metricsUrl: servers.metricsUrl,
     apiUrl: servers.apiUrl,
     notes,
+    readLater: [...(config.apiTokenFile === null ? [] : [config.apiTokenFile]), ...requestFiles(kubeConfig)],
     close() {
       closing ??= (async () => {
         // Detach first: nothing new arrives, and what was already read still flows downstream.

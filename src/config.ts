@@ -20,6 +20,12 @@ export function formatHostPort(host: string, port: number): string {
 export const METRIC_LABELS = ['namespace', 'workload', 'pod', 'container'] as const;
 export type MetricLabel = (typeof METRIC_LABELS)[number];
 
+/** The user and group the agent switches every thread to once its programs are attached. */
+export interface RunAs {
+  uid: number;
+  gid: number;
+}
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -47,8 +53,10 @@ export interface Config {
   logEvents: boolean;
   logLevel: LogLevel;
   check: boolean;
-  /** Keep every capability after start-up instead of dropping them once the programs are attached. */
+  /** Keep every capability and the uid after start-up instead of dropping them once the programs are attached. */
   keepCapabilities: boolean;
+  /** Who the agent runs as once attached; uid 0 keeps the uid (capabilities still go). */
+  runAs: RunAs;
   bpfObject: string;
   /** How long series and cache entries of a deleted pod are kept, in milliseconds. */
   podGracePeriodMs: number;

@@ -3,8 +3,8 @@
  * The execwatch command: parses the configuration, runs the agent (or --check), and shuts down
  * cleanly on SIGINT/SIGTERM. Everything else lives in agent.ts.
  */
-import { describeDrop, dropCapabilities } from './capture/capabilities.js';
 import { loadNativeBinding } from './capture/native.js';
+import { describePrivileges, dropPrivileges } from './capture/privileges.js';
 import { packageVersion } from './package.js';
 import { parseConfig } from './config/parse.js';
 import { refuseUnauthenticatedExposure } from './http/exposure.js';
@@ -44,9 +44,11 @@ async function main(): Promise<void> {
   }
 
   const agent = await startAgent(config, deps);
-  // Attached, ring open, listening: nothing left needs a capability. A failed drop ends the
-  // process, and its exit closes every descriptor, so the programs go with it.
-  const privileges = config.keepCapabilities ? '--keep-capabilities: every capability is kept' : describeDrop(dropCapabilities(deps.binding));
+  // Attached, ring open, listening: nothing left needs a capability or uid 0. A failed drop ends
+  // the process, and its exit closes every descriptor, so the programs go with it.
+  const privileges = config.keepCapabilities
+    ? '--keep-capabilities: every capability and uid 0 are kept'
+    : describePrivileges(dropPrivileges(deps.binding, config.runAs, { readLater: agent.readLater }));
   const startLines = [
     ...agent.notes,
     privileges,

@@ -1,6 +1,6 @@
 // Least privilege (issue 7, item 4): once attached, every thread of the agent gives up every
-// capability; --keep-capabilities opts out. The TS side on fake /proc trees, then the real addon
-// in a child process, then the execwatch command looked at from outside.
+// capability. The TS side on fake /proc trees, then the real addon in a child process. The agent
+// looked at from outside, with its user switch, is in privileges.test.ts.
 import { spawn, spawnSync } from 'node:child_process';
 import { chownSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,18 +8,18 @@ import t, { type Test } from 'tap';
 import {
   CAP_BPF,
   CAP_PERFMON,
+  CAP_SETGID,
+  CAP_SETUID,
   CAP_SYS_ADMIN,
   CAPABILITY_NAMES,
   capabilityNames,
-  describeDrop,
   dropCapabilities,
   parseCapabilityField,
   threadCapabilities,
   type DropReport,
 } from '../src/capture/capabilities.js';
 import { defaultBpfObjectPath } from '../src/capture/native.js';
-import { loggedEvents, startCommand } from './helpers/command.js';
-import { bpfProgIds, ensureTracefs, kernelTest, marker, progLoaded, repoRoot, waitFor } from './helpers/kernel.js';
+import { ensureTracefs, kernelTest, repoRoot, waitFor } from './helpers/kernel.js';
 
 const ALL = 0x1ffffffffffn;
 const hex = (mask: bigint) => mask.toString(16).padStart(16, '0');
@@ -75,10 +75,9 @@ t.test('threadCapabilities reads every thread of /proc/PID/task', async (t) => {
 
 t.test('dropCapabilities', async (t) => {
   /** A binding whose drop rewrites the fake status files, as the kernel would, except for `stubborn`. */
-  function fake(root: string, opts: { refuses: boolean; stubborn?: string }) {
+  function fake(root: string, opts: { stubborn?: string } = {}) {
     const calls: bigint[] = [];
     const binding = {
-      bpfRefusesUnprivileged: () => opts.refuses,
       dropCapabilities: (keep: bigint) => {
         calls.push(keep);
         for (const tid of ['10', '11']) {
@@ -94,50 +93,36 @@ t.test('dropCapabilities', async (t) => {
   }
   const threads = () => ({ '10': status('node', ALL, ALL, ALL), '11': status('libuv-worker', ALL, ALL, ALL) });
 
-  t.test('drops everything where bpf(2) serves unprivileged callers', async (t) => {
+  t.test('drops everything by default', async (t) => {
     const root = fakeTasks(t, threads());
-    const { binding, calls } = fake(root, { refuses: false });
-    const report = dropCapabilities(binding, root);
+    const { binding, calls } = fake(root);
+    const report = dropCapabilities(binding, undefined, root);
     t.same(calls, [0n], 'asks the addon to keep nothing');
     t.same(report, { threads: 2, dropped: capabilityNames(ALL), kept: [], boundingSetCleared: true }, 'reports every capability dropped');
   });
 
-  t.test('keeps CAP_BPF alone where the loss counters need it', async (t) => {
+  t.test('keeps what it is asked to keep (the user switch needs CAP_SETUID and CAP_SETGID)', async (t) => {
     const root = fakeTasks(t, threads());
-    const { binding, calls } = fake(root, { refuses: true });
-    const report = dropCapabilities(binding, root);
-    t.same(calls, [1n << 39n], 'asks the addon to keep CAP_BPF');
-    t.notOk(report.dropped.includes('CAP_BPF'), 'CAP_BPF is not reported dropped');
-    t.equal(report.dropped.length, 40, 'every other one is');
-    t.match(report.kept, [/^CAP_BPF \(.*loss counters/], 'says why CAP_BPF stays');
+    const { binding, calls } = fake(root);
+    const keep = (1n << BigInt(CAP_SETUID)) | (1n << BigInt(CAP_SETGID));
+    const report = dropCapabilities(binding, keep, root);
+    t.same(calls, [keep], 'asks the addon to keep them');
+    t.same(report.kept, ['CAP_SETGID', 'CAP_SETUID'], 'reports them kept');
+    t.equal(report.dropped.length, 39, 'and every other one dropped');
   });
 
   t.test('a thread still holding a capability afterwards is an error naming it', async (t) => {
     const root = fakeTasks(t, threads());
-    const { binding } = fake(root, { refuses: false, stubborn: '11' });
-    t.throws(() => dropCapabilities(binding, root), { code: 'ERR_CAPABILITIES_HELD', message: /thread 11 \(libuv-worker\): CAP_CHOWN,.*CAP_BPF/ }, 'names the thread and what it holds');
+    const { binding } = fake(root, { stubborn: '11' });
+    t.throws(() => dropCapabilities(binding, 0n, root), { code: 'ERR_CAPABILITIES_HELD', message: /thread 11 \(libuv-worker\): CAP_CHOWN,.*CAP_BPF/ }, 'names the thread and what it holds');
   });
 });
 
-t.test('describeDrop says what was dropped, kept and whether the bounding set went', async (t) => {
-  const cases: { report: DropReport; line: RegExp }[] = [
-    {
-      report: { threads: 11, dropped: ['CAP_CHOWN', 'CAP_BPF'], kept: [], boundingSetCleared: true },
-      line: /^dropped capabilities on all 11 threads: 2 \(CAP_CHOWN,CAP_BPF\); kept none; bounding set emptied$/,
-    },
-    {
-      report: { threads: 3, dropped: [], kept: ['CAP_BPF (why)'], boundingSetCleared: false },
-      line: /^dropped capabilities on all 3 threads: none \(none were held\); kept CAP_BPF \(why\); bounding set left as is \(no CAP_SETPCAP\)$/,
-    },
-  ];
-  for (const c of cases) t.match(describeDrop(c.report), c.line, c.line.source);
-});
-
-/** CapEff, CapPrm, CapBnd and SigBlk of every thread of `pid`, read from outside. */
+/** CapEff, CapPrm, CapBnd, SigBlk and NoNewPrivs of every thread of `pid`, read from outside. */
 function capsOf(pid: number) {
   return threadCapabilities(pid).map((th) => {
     const text = readFileSync(`/proc/${pid}/task/${th.tid}/status`, 'utf8');
-    return { ...th, bounding: parseCapabilityField(text, 'CapBnd'), sigBlk: /^SigBlk:\s*(\S+)$/m.exec(text)?.[1] };
+    return { ...th, bounding: parseCapabilityField(text, 'CapBnd'), sigBlk: /^SigBlk:\s*(\S+)$/m.exec(text)?.[1], noNewPrivs: /^NoNewPrivs:\s*1$/m.test(text) };
   });
 }
 
@@ -173,6 +158,7 @@ t.test('on the real kernel', kernelTest(), async (t) => {
     t.ok(report.threads >= threads.length, `the drop reached every thread (${report.threads} ≥ ${threads.length})`);
     const held = threads.filter((th) => th.effective !== 0n || th.permitted !== 0n || th.bounding !== 0n);
     t.same(held, [], 'CapEff, CapPrm and CapBnd are 0 on every thread');
+    t.same(threads.filter((th) => !th.noNewPrivs), [], 'no_new_privs is set on every thread: no exec can gain privileges back');
     // Node's SIGUSR1 watchdog blocks every signal it may: the reason for borrowing SIGCANCEL.
     t.ok(
       threads.some((th) => th.sigBlk === 'fffffffe7ffbfeff'),
@@ -187,41 +173,6 @@ t.test('on the real kernel', kernelTest(), async (t) => {
     const binding = loadNativeBinding();
     t.throws(() => binding.dropCapabilities(1 as unknown as bigint), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' }, 'a number is a TypeError');
     t.throws(() => binding.dropCapabilities(-1n), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' }, 'a negative mask is out of range');
-    t.equal(binding.bpfRefusesUnprivileged(), false, 'this kernel (6.5 or newer) lets bpf(2) serve a held map descriptor without CAP_BPF');
-    t.same(capabilityNames(threadCapabilities('self')[0]?.effective as bigint), capabilityNames(ours), 'the probe left this process its capabilities');
-  });
-
-  t.test('the agent: no capability left on any thread, and it still captures, serves and detaches', async (t) => {
-    const agent = await startCommand(['--node-name', 'caps-test']);
-    t.match(agent.err(), /execwatch: dropped capabilities on all \d+ threads: \d+ \(CAP_CHOWN,.*CAP_BPF.*\); kept none; bounding set emptied\n/, 'one start-up line says what was dropped');
-    const threads = capsOf(agent.pid);
-    t.comment(`threads: ${threads.length}; CapEff before: ${hex(ours)}; after: ${[...new Set(threads.map((th) => hex(th.effective)))].join(',')}`);
-    t.same(threads.filter((th) => th.effective !== 0n || th.permitted !== 0n), [], 'CapEff 0 and CapPrm 0 on every thread');
-    const progs = bpfProgIds(agent.pid);
-    t.ok(progs.length >= 5, `the agent holds its programs (${progs.length} ids)`);
-
-    const m = marker('caps');
-    spawnSync('/usr/bin/true', [m]);
-    await waitFor(() => agent.out().includes(m), 'the exec in --log-events');
-    t.same(loggedEvents(agent.out(), m)[0]?.argv, ['/usr/bin/true', m], 'still captures execs');
-    const metrics = await (await fetch(agent.metricsUrl)).text();
-    t.match(metrics, /^execwatch_events_lost_total\{stage="ringbuf_full"\} 0$/m, 'a scrape still reads the kernel counters');
-    const api = (await (await fetch(`${agent.apiUrl}/api/events?q=${m}`)).json()) as { events: unknown[] };
-    t.equal(api.events.length, 1, 'the events API still serves');
-
-    const t0 = Date.now();
-    agent.child.kill('SIGTERM');
-    t.equal(await agent.exited, 0, 'SIGTERM: exit 0');
-    t.ok(Date.now() - t0 < 2000, `detached within 2 s without capabilities (${Date.now() - t0} ms)`);
-    t.same(progs.filter(progLoaded), [], 'no program of ours is left loaded');
-  });
-
-  t.test('--keep-capabilities keeps them', async (t) => {
-    const agent = await startCommand(['--keep-capabilities']);
-    t.match(agent.err(), /execwatch: --keep-capabilities: every capability is kept\n/, 'the start-up line says so');
-    const threads = capsOf(agent.pid);
-    t.same(threads.filter((th) => th.effective !== ours || th.permitted !== ours), [], `every thread keeps CapEff ${hex(ours)}`);
-    agent.child.kill('SIGTERM');
-    t.equal(await agent.exited, 0, 'exit 0');
+    t.same(capabilityNames(threadCapabilities('self')[0]?.effective as bigint), capabilityNames(ours), 'refused calls left this process its capabilities');
   });
 });

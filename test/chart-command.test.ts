@@ -3,7 +3,7 @@
 // renders them, run as a process on the real kernel from the image's layout: `--check` attaches,
 // and the daemon starts, serves and stops on SIGTERM.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import t from 'tap';
@@ -15,6 +15,11 @@ import { kernelTest } from './helpers/kernel.js';
 
 interface EnvVar { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }
 interface Container { command?: string[]; args?: string[]; env?: EnvVar[] }
+interface PodSpec {
+  containers: Container[];
+  securityContext?: { fsGroup?: number };
+  volumes: { name: string; secret?: { defaultMode?: number } }[];
+}
 
 const ciDir = join(chartDir, 'ci');
 const SCENARIOS = [
@@ -37,12 +42,12 @@ const NODE = 'chart-node-1';
  */
 const FIELD_REFS: Record<string, string> = { 'spec.nodeName': NODE };
 
-function agentContainer(objects: K8sObject[]): Container {
+function agentPod(objects: K8sObject[]): PodSpec {
   const ds = objects.filter((o) => o.kind === 'DaemonSet');
   if (ds.length !== 1) throw new Error(`expected one DaemonSet, rendered ${ds.length}`);
-  const containers = (ds[0] as K8sObject & { spec: { template: { spec: { containers: Container[] } } } }).spec.template.spec.containers;
-  if (containers.length !== 1) throw new Error(`expected one container, rendered ${containers.length}`);
-  return containers[0] as Container;
+  const pod = (ds[0] as K8sObject & { spec: { template: { spec: PodSpec } } }).spec.template.spec;
+  if (pod.containers.length !== 1) throw new Error(`expected one container, rendered ${pod.containers.length}`);
+  return pod;
 }
 
 /**
@@ -81,17 +86,25 @@ function ephemeralPorts(args: string[]): string[] {
 
 /**
  * Files the pod gets from its volumes (the API token Secret): a file of the same name in a
- * temporary directory stands in, and the flag points there.
+ * temporary directory stands in, and the flag points there. As the kubelet writes it: owned by
+ * root and the pod's fsGroup, with the volume's defaultMode, so the agent reads it after its
+ * --run-as switch only if the chart got both right.
  */
 const TOKEN = 'chart-command-test-token';
 const volumeDir = mkdtempSync(join(tmpdir(), 'execwatch-chart-volume-'));
 t.teardown(() => rmSync(volumeDir, { recursive: true, force: true }));
-function mountedFiles(args: string[]): string[] {
+function mountedFiles(args: string[], pod: PodSpec): string[] {
+  const fsGroup = pod.securityContext?.fsGroup ?? 0;
+  const mode = pod.volumes.find((v) => v.name === 'api-token')?.secret?.defaultMode ?? 0o644;
+  chownSync(volumeDir, 0, fsGroup);
+  chmodSync(volumeDir, 0o750);
   return args.map((a) => {
     const m = /^--api-token-file=(.*)$/.exec(a);
     if (!m) return a;
     const local = join(volumeDir, basename(m[1] as string));
     writeFileSync(local, `${TOKEN}\n`);
+    chownSync(local, 0, fsGroup);
+    chmodSync(local, mode);
     return `--api-token-file=${local}`;
   });
 }
@@ -111,11 +124,12 @@ t.teardown(() => layout?.remove());
  * Each scenario's container as rendered, grouped by identical command line and environment: most
  * scenarios change the pod, not the agent, and each attach on the real kernel takes seconds.
  */
-const COMMANDS = new Map<string, { scenarios: string[]; container: Container }>();
+const COMMANDS = new Map<string, { scenarios: string[]; container: Container; pod: PodSpec }>();
 for (const s of SCENARIOS) {
-  const container = agentContainer(renderChart(s.files));
-  const key = JSON.stringify([commandLine(container), containerEnv(container)]);
-  const group = COMMANDS.get(key) ?? { scenarios: [], container };
+  const pod = agentPod(renderChart(s.files));
+  const container = pod.containers[0] as Container;
+  const key = JSON.stringify([commandLine(container), containerEnv(container), pod.securityContext, pod.volumes]);
+  const group = COMMANDS.get(key) ?? { scenarios: [], container, pod };
   group.scenarios.push(s.name);
   COMMANDS.set(key, group);
 }
@@ -127,7 +141,7 @@ t.test('every scenario renders a command line that is run below', async (t) => {
   t.ok(guarded.length > 0, `some command line has a token file, so the 401 check below runs (${guarded.join(', ')})`);
 });
 
-for (const { scenarios, container } of COMMANDS.values()) {
+for (const { scenarios, container, pod } of COMMANDS.values()) {
   t.test(`${scenarios.join(', ')}: the agent accepts the chart's command line`, kernelTest(), async (t) => {
     const line = commandLine(container);
     const env = containerEnv(container);
@@ -146,7 +160,7 @@ for (const { scenarios, container } of COMMANDS.values()) {
       line.filter((a) => /^--(metrics|api)-address=/.test(a)).map((a) => [a, a.replace(/\d+$/, '0')]),
       'only the listen ports differ from the chart',
     );
-    const run = localCommand(image(), mountedFiles(args));
+    const run = localCommand(image(), mountedFiles(args, pod));
     const token = hasTokenFile(args) ? TOKEN : null;
     const agent = await watchStartup(spawn(run.file, run.args, { cwd: image().workdir, env, stdio: ['ignore', 'pipe', 'pipe'] }));
     t.teardown(() => {
@@ -155,6 +169,9 @@ for (const { scenarios, container } of COMMANDS.values()) {
     const metricsUrl = agent.metricsUrl.replace(/\/metrics$/, '');
     const { apiUrl } = agent;
     t.match(agent.err(), `capturing execs on ${NODE} (5 programs attached)`, 'the node name from NODE_NAME, every program attached');
+    const runAs = /^--run-as=(\d+):(\d+)$/.exec(args.find((a) => a.startsWith('--run-as=')) ?? '');
+    if (args.includes('--keep-capabilities')) t.match(agent.err(), '--keep-capabilities: every capability and uid 0 are kept', 'keeps its privileges, as asked');
+    else t.match(agent.err(), `threads now run as uid ${runAs?.[1]} gid ${runAs?.[2]}, no supplementary groups`, `switched to the chart's agent.runAs (${runAs?.[0]})`);
     t.equal((await fetch(`${metricsUrl}/readyz`)).status, 200, '/readyz answers 200, as the readiness probe asks');
     t.equal((await fetch(`${metricsUrl}/healthz`)).status, 200, '/healthz answers 200, as the liveness probe asks');
     t.match(await (await fetch(`${metricsUrl}/metrics`)).text(), /^execwatch_build_info\{/m, '/metrics serves the agent metrics');

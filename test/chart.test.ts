@@ -21,7 +21,13 @@ interface Container {
   livenessProbe: { httpGet: { path: string; port: string } };
   readinessProbe: { httpGet: { path: string; port: string } };
   resources: { requests?: Record<string, string>; limits?: Record<string, string> };
-  securityContext: { privileged: boolean; capabilities?: { add?: string[]; drop?: string[] }; allowPrivilegeEscalation?: boolean };
+  securityContext: {
+    privileged: boolean;
+    capabilities?: { add?: string[]; drop?: string[] };
+    allowPrivilegeEscalation?: boolean;
+    runAsUser?: number;
+    seccompProfile?: { type: string };
+  };
   volumeMounts: Mount[];
 }
 interface PodSpec {
@@ -29,6 +35,7 @@ interface PodSpec {
   hostPID?: boolean;
   hostNetwork?: boolean;
   priorityClassName?: string;
+  securityContext?: { fsGroup?: number };
   tolerations?: { operator?: string; key?: string }[];
   containers: Container[];
   volumes: Volume[];
@@ -65,12 +72,15 @@ const SCENARIOS = [
   { file: 'default-values.yaml', privileged: true, serviceMonitor: false, promAnnotations: true, rbac: true, dashboardNs: release.namespace, testPod: true },
   { file: 'least-privilege-values.yaml', privileged: false, serviceMonitor: false, promAnnotations: true, rbac: true, dashboardNs: release.namespace, testPod: true },
   { file: 'servicemonitor-values.yaml', privileged: true, serviceMonitor: true, promAnnotations: false, rbac: true, dashboardNs: 'monitoring', testPod: true },
-  { file: 'custom-args-values.yaml', privileged: true, serviceMonitor: false, promAnnotations: true, rbac: true, dashboardNs: release.namespace, testPod: true },
+  { file: 'custom-args-values.yaml', privileged: true, serviceMonitor: false, promAnnotations: true, rbac: true, dashboardNs: release.namespace, testPod: true, runAs: ['1000:2000', 2000] },
   { file: 'minimal-values.yaml', privileged: true, serviceMonitor: false, promAnnotations: true, rbac: false, dashboardNs: null, testPod: false },
   { file: 'api-token-values.yaml', privileged: true, serviceMonitor: false, promAnnotations: true, rbac: true, dashboardNs: release.namespace, testPod: true, apiHost: '0.0.0.0' },
 ] as const;
 
-const LEAST_PRIVILEGE_CAPS = ['BPF', 'PERFMON', 'DAC_READ_SEARCH', 'SYS_RESOURCE'];
+// Reading the host's cgroup and BTF files needs no CAP_DAC_READ_SEARCH (both are world-readable);
+// SETUID and SETGID are for the switch to agent.runAs (test/privileges.test.ts runs the agent with
+// exactly the set the chart renders).
+const LEAST_PRIVILEGE_CAPS = ['BPF', 'PERFMON', 'SYS_RESOURCE', 'SETUID', 'SETGID'];
 
 t.test('fetch-helm.mjs fetches helm once, then only prints its path', async (t) => {
   const cache = t.testdir({});
@@ -157,6 +167,13 @@ for (const s of SCENARIOS) {
     t.same(mounted, expected, 'host paths mounted at the same place');
 
     t.equal(container.securityContext.privileged, s.privileged, `privileged: ${s.privileged}`);
+    t.same(container.securityContext.seccompProfile, { type: 'RuntimeDefault' }, "seccomp: the runtime's default profile, not an empty object");
+    const [runAs, fsGroup] = 'runAs' in s ? s.runAs : ['65534:65534', 65534];
+    t.ok(container.args.includes(`--run-as=${runAs}`), `the agent switches to ${runAs} once attached`);
+    t.equal(container.securityContext.runAsUser, 0, 'the container starts as uid 0 (loading BPF needs it)');
+    t.equal(pod.securityContext?.fsGroup, fsGroup, `fsGroup ${fsGroup}: the token files stay readable after the switch`);
+    const secretModes = pod.volumes.flatMap((v) => (v.secret ? [v.secret.defaultMode] : []));
+    t.same(secretModes.filter((mode) => mode !== 0o440), [], 'Secret files are 0440: readable by the fsGroup');
     if (s.privileged) {
       t.equal(container.securityContext.capabilities, undefined, 'privileged: no capability list');
     } else {
@@ -252,7 +269,7 @@ t.test('custom agent flags reach the agent as the values say', async (t) => {
 t.test('the events API token comes from a Secret mounted as a directory; none by default', async (t) => {
   const { pod, container } = agentOf(renderChart([join(ciDir, 'api-token-values.yaml')]));
   const volume = pod.volumes.find((v) => v.name === 'api-token');
-  t.same(volume?.secret, { secretName: 'execwatch-api-token', defaultMode: 0o400, items: [{ key: 'api-token', path: 'token' }] }, 'the Secret key as a file named token, readable by the agent only');
+  t.same(volume?.secret, { secretName: 'execwatch-api-token', defaultMode: 0o440, items: [{ key: 'api-token', path: 'token' }] }, "the Secret key as a file named token, readable by root and the pod's fsGroup (the agent after its switch) only");
   const mount = container.volumeMounts.find((m) => m.name === 'api-token');
   t.same(mount, { name: 'api-token', mountPath: '/etc/execwatch/api-token', readOnly: true }, 'mounted read-only as a directory (a subPath would never see a rotation)');
   const parsed = parseConfig(container.args, { NODE_NAME: 'node-1' });
@@ -335,6 +352,8 @@ const BAD_VALUES = [
   { set: 'agent.metricLabels={namespace,node}', message: "at '/agent/metricLabels/1': value must be one of 'namespace', 'workload', 'pod', 'container'" },
   { set: 'agent.ringbufBytes=lots', message: "at '/agent/ringbufBytes'" },
   { set: 'securityContext.privilegd=false', message: "additional properties 'privilegd' not allowed" },
+  { set: 'securityContext.seccompProfile.type=Default', message: "at '/securityContext/seccompProfile/type': value must be one of 'RuntimeDefault', 'Unconfined', 'Localhost'" },
+  { set: 'agent.runAs=nobody', message: "at '/agent/runAs'" },
   { set: 'metrics.port=70000', message: "at '/metrics/port': maximum: got 70,000, want 65,535" },
   { set: 'agent.enrichWait=2 seconds', message: "at '/agent/enrichWait'" },
   { set: 'api.address=0.0.0.0', message: 'api.address 0.0.0.0 is not 127.x.y.z, localhost or [::1]: set api.tokenSecret.name to require a token, or api.insecure=true' },

@@ -53,6 +53,7 @@ t.test('defaults', async (t) => {
       stallTimeoutMs: 30_000,
       kubeUnreadyAfterMs: 300_000,
       keepCapabilities: false,
+      runAs: { uid: 65534, gid: 65534 },
     },
     'every option has its documented default',
   );
@@ -99,6 +100,10 @@ t.test('valid values, as flags and as environment variables', async (t) => {
     ['--stall-timeout', '0', 'stallTimeoutMs', 0],
     ['--kube-unready-after', '24h', 'kubeUnreadyAfterMs', 86_400_000],
     ['--kube-unready-after', '90s', 'kubeUnreadyAfterMs', 90_000],
+    ['--run-as', '1000:2000', 'runAs', { uid: 1000, gid: 2000 }],
+    ['--run-as', '1000', 'runAs', { uid: 1000, gid: 1000 }],
+    ['--run-as', '0', 'runAs', { uid: 0, gid: 0 }],
+    ['--run-as', '4294967294:0', 'runAs', { uid: 4294967294, gid: 0 }],
   ] as const;
   for (const [flag, value, key, want] of cases) {
     t.same(run([`${flag}=${value}`])[key], want, `${flag}=${value}`);
@@ -197,6 +202,10 @@ t.test('bad values stop with one line naming the flag or variable, the value and
     [['--enrich-wait=61s'], {}, '--enrich-wait: "61s" is out of range (a duration from 0 to 60s: 500ms, 30s, 2m, 1h or plain seconds)'],
     [['--stall-timeout=2h'], {}, '--stall-timeout: "2h" is out of range (a duration from 0 to 1h: 500ms, 30s, 2m, 1h or plain seconds)'],
     [[], { EXECWATCH_KUBE_UNREADY_AFTER: 'soon' }, 'EXECWATCH_KUBE_UNREADY_AFTER (--kube-unready-after): "soon" is not a duration (a duration from 0 to 24h: 500ms, 30s, 2m, 1h or plain seconds)'],
+    [['--run-as', 'nobody'], {}, '--run-as: "nobody" is not UID[:GID] (UID or UID:GID, numbers from 0 to 4294967294 (GID defaults to UID), e.g. 65534:65534)'],
+    [['--run-as=65534:'], {}, '--run-as: "65534:" is not UID[:GID] (UID or UID:GID, numbers from 0 to 4294967294 (GID defaults to UID), e.g. 65534:65534)'],
+    [[], { EXECWATCH_RUN_AS: '65534:4294967295' }, 'EXECWATCH_RUN_AS (--run-as): "65534:4294967295" is out of range (UID or UID:GID, numbers from 0 to 4294967294 (GID defaults to UID), e.g. 65534:65534)'],
+    [['--run-as=-1'], {}, '--run-as: "-1" is not UID[:GID] (UID or UID:GID, numbers from 0 to 4294967294 (GID defaults to UID), e.g. 65534:65534)'],
     [['--recent-events=1', '--recent-events', '2'], {}, '--recent-events is given twice (it takes one value)'],
     [['--log-events', '--log-events'], {}, '--log-events is given twice'],
     [['--log-events', '--no-log-events'], {}, '--log-events is given twice'],

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import t from 'tap';
 import { ConfigError } from '../src/config.js';
-import { createPodCache, loadKubeConfig } from '../src/kube/kubeconfig.js';
+import { createPodCache, loadKubeConfig, requestFiles } from '../src/kube/kubeconfig.js';
 import { makePod, startApiServer } from './helpers/apiserver.js';
 import { pollUntil, type Test } from './helpers/poll.js';
 
@@ -101,6 +101,21 @@ t.test('in-cluster when the service account and KUBERNETES_SERVICE_HOST exist', 
   t.equal(kc?.getCurrentCluster()?.server, 'https://10.96.0.1:443', 'the in-cluster API server');
   t.same(kc?.getCurrentUser()?.authProvider, { name: 'execwatch-token-file', config: { path: `${root}/${TOKEN_DIR}/token` } },
     'the projected token file, read by execwatch');
+});
+
+t.test('requestFiles: what the client reads again after start-up, which must stay readable after --run-as', async (t) => {
+  t.same(requestFiles(null), [], 'standalone: nothing');
+  withServiceEnv(t, '10.96.0.1');
+  const root = t.testdir({
+    [TOKEN_DIR]: { token: 'sa-token', 'ca.crt': 'x', namespace: 'execwatch' },
+    'files.yaml': kubeconfigWith({ server: 'https://k:6443', 'certificate-authority': 'ca.crt' }, { 'client-certificate': 'c.crt', 'client-key': 'c.key' }),
+    'inline.yaml': kubeconfigWith({ server: 'https://k:6443', 'insecure-skip-tls-verify': true }, { token: 'x' }),
+    'ca.crt': 'ca', 'c.crt': 'cert', 'c.key': 'key',
+  });
+  const inCluster = await loadKubeConfig(null, { root });
+  t.same(requestFiles(inCluster), [`${root}/${TOKEN_DIR}/ca.crt`, `${root}/${TOKEN_DIR}/token`], 'in-cluster: the CA and the service-account token');
+  t.same(requestFiles(await loadKubeConfig(join(root, 'files.yaml'))), ['ca.crt', 'c.crt', 'c.key'].map((f) => join(root, f)), 'a kubeconfig: the files it names');
+  t.same(requestFiles(await loadKubeConfig(join(root, 'inline.yaml'))), [], 'a kubeconfig with everything inline: nothing');
 });
 
 /** [what, KUBERNETES_SERVICE_HOST, token file present]: all standalone. */

@@ -1,6 +1,6 @@
 // The native addon against the real kernel (privileged), and its loader (unprivileged).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import t from 'tap';
@@ -45,14 +45,14 @@ t.test('package layout', async (t) => {
 
 t.test('loadNativeBinding', async (t) => {
   const dir = t.testdir({
-    'fake.cjs': 'module.exports = { Tracer: function () {}, bootTimeOffsetNs() { return 0n; }, mountTracefs() {}, dropCapabilities() {}, bpfRefusesUnprivileged() {} };',
+    'fake.cjs': 'module.exports = { Tracer: function () {}, bootTimeOffsetNs() { return 0n; }, mountTracefs() {}, dropCapabilities() {}, switchUser() {} };',
     'stale.cjs': 'module.exports = { Tracer: function () {} };',
   });
   t.throws(() => loadNativeBinding(join(dir, 'none.node')), /native addon not built: run npm run build:addon/, 'a missing addon names the fix');
   t.equal(typeof loadNativeBinding(join(dir, 'fake.cjs')).bootTimeOffsetNs, 'function', 'a module with the surface loads');
   t.throws(
     () => loadNativeBinding(join(dir, 'stale.cjs')),
-    /does not export bootTimeOffsetNs, mountTracefs, dropCapabilities, bpfRefusesUnprivileged/,
+    /does not export bootTimeOffsetNs, mountTracefs, dropCapabilities, switchUser/,
     'a module missing functions is refused, naming them',
   );
 });
@@ -107,7 +107,7 @@ t.test('scripts/build-addon.mjs', async (t) => {
     encoding: 'utf8',
     env: { ...process.env, NODE_OPTIONS: '' },
   });
-  t.equal(probe.stdout.trim(), 'Tracer,bootTimeOffsetNs,bpfRefusesUnprivileged,dropCapabilities,mountTracefs', 'the built addon loads and exports the surface');
+  t.equal(probe.stdout.trim(), 'Tracer,bootTimeOffsetNs,dropCapabilities,mountTracefs,switchUser', 'the built addon loads and exports the surface');
 });
 
 t.test('native addon on the real kernel', kernelTest(), async (t) => {
@@ -159,6 +159,7 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
       { flag: 'NO_ARGV_MAX', code: 'ENOENT', match: /^set argv_max_bytes in .*: No such file or directory\nno rodata variable 'argv_max_bytes'/ },
       { flag: 'ARGV_MAX_U64', code: 'EINVAL', match: /rodata variable 'argv_max_bytes' is not a u32/ },
       { flag: 'NO_SCRATCH', code: 'ENOENT', match: /^find map 'scratch' in .*: No such file or directory$/ },
+      { flag: 'PERCPU_COUNTERS', code: 'EINVAL', match: /^map 'counters' in .* must be a BPF_F_MMAPABLE array: Invalid argument$/ },
       { flag: 'REJECTED', code: 'EACCES', match: /^load BPF object .*: Permission denied\n[^]*invalid mem access 'map_value_or_null'/ },
     ] as const;
     const machine = execFileSync('gcc', ['-dumpmachine'], { encoding: 'utf8' }).trim();
@@ -170,6 +171,16 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
       t.equal(err.code, v.code, `${v.flag}: code ${v.code}`);
       t.match(err.message, v.match, `${v.flag}: the message explains`);
     }
+  });
+
+  t.test('switchUser checks its arguments before any system call', async (t) => {
+    // A valid call would switch this test process for good: test/privileges.test.ts runs it in the agent.
+    const call = binding.switchUser as (...args: unknown[]) => void;
+    t.throws(() => call('65534', 65534), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: 'uid must be an integer' }, 'a string uid is a TypeError');
+    t.throws(() => call(65534, 1.5), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: 'gid must be an integer' }, 'a fractional gid is a TypeError');
+    t.throws(() => call(-1, 0), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' }, 'a negative uid is out of range');
+    t.throws(() => call(0, 4294967295), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: 'gid must be between 0 and 4294967294' }, '(gid_t)-1 is out of range');
+    t.equal(process.getuid?.(), 0, 'this process is still root');
   });
 
   t.test('bootTimeOffsetNs is wall clock minus boot time', async (t) => {
@@ -186,6 +197,9 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
     binding.mountTracefs(target);
     try {
       t.ok(existsSync(join(target, 'events', 'syscalls')), 'a tracefs is mounted at the target');
+      const line = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === target) as string;
+      t.match(line.split(' ')[5], /^ro,nosuid,nodev,noexec/, 'read-only, nosuid, nodev, noexec');
+      t.equal(thrown(() => writeFileSync(join(target, 'kprobe_events'), 'p:execwatch_test do_sys_open\n')).code, 'EROFS', 'root cannot add a kprobe through it');
     } finally {
       execFileSync('umount', [target]);
     }
@@ -237,6 +251,10 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
     const stats = tracer.stats();
     t.same(Object.keys(stats.counters).sort(), ['argv_read_error', 'events', 'ringbuf_full', 'state_map_full'], 'the four kernel counters');
     t.ok(Object.values(stats.counters).every((v) => Number.isInteger(v) && v >= 0), 'counters are non-negative integers');
+    // Read from the counters map's mapping (BPF_F_MMAPABLE), summed over CPUs by the kernel's atomic adds.
+    t.ok(stats.counters.events >= 2 * execs + 1, `the events counter saw every exec of this test (${stats.counters.events} ≥ ${2 * execs + 1})`);
+    const counterMaps = readFileSync(`/proc/${process.pid}/maps`, 'utf8').split('\n').filter((l) => / r--s .*anon_inode:bpf-map/.test(l));
+    t.ok(counterMaps.length >= 1, `the counters are mapped read-only into the process (${counterMaps.length} read-only bpf-map mappings)`);
     t.same([...stats.attached].sort(), PROGRAMS, 'stats lists the attached programs');
 
     tracer.close();

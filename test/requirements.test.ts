@@ -110,7 +110,7 @@ t.test('tracefs: found, mounted by the agent, or a line saying which mount is mi
   const mounted = await checkRequirements({ root, uid: 0, mountTracefs: (target) => targets.push(target) });
   t.same(targets, [join(root, 'sys/kernel/tracing')], 'mounts at /sys/kernel/tracing under the root');
   t.same([mounted.ok, mounted.tracefs], [true, '/sys/kernel/tracing'], 'then it is there');
-  t.ok(mounted.notes.includes('mounted tracefs at /sys/kernel/tracing'), 'and says so');
+  t.ok(mounted.notes.includes('mounted tracefs read-only at /sys/kernel/tracing'), 'and says so');
 
   const bySysAdmin: string[] = [];
   await checkRequirements({ root: fakeRoot(t, { mountinfo: ROOT_FS, caps: CAPS.sysAdminOnly }), uid: 1000, mountTracefs: (x) => bySysAdmin.push(x) });

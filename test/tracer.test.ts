@@ -58,7 +58,7 @@ function fakeBinding(opts: { attachThrows?: Error; offsetNs?: bigint } = {}) {
     bootTimeOffsetNs: () => opts.offsetNs ?? 0n,
     mountTracefs: () => {},
     dropCapabilities: () => ({ threads: 1, boundingSetCleared: true }),
-    bpfRefusesUnprivileged: () => false,
+    switchUser: () => {},
   };
   return { binding, made };
 }

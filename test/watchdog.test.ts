@@ -77,7 +77,7 @@ function fakeBinding() {
     bootTimeOffsetNs: () => 0n,
     mountTracefs: () => {},
     dropCapabilities: () => ({ threads: 1, boundingSetCleared: true }),
-    bpfRefusesUnprivileged: () => false,
+    switchUser: () => {},
   } satisfies NativeBinding;
   return { binding, ring };
 }

@@ -58,20 +58,21 @@ export interface NativeBinding {
   Tracer: new (options: NativeTracerOptions) => NativeTracer;
   /** CLOCK_REALTIME minus CLOCK_BOOTTIME, in nanoseconds, read now. */
   bootTimeOffsetNs(): bigint;
-  /** mount(2) of a tracefs at `target` (the directory must exist). Throws a NativeError. */
+  /** A read-only mount(2) of tracefs at `target` (the directory must exist). Throws a NativeError. */
   mountTracefs(target: string): void;
   /**
    * On every thread of the process: empties the bounding set (when CAP_SETPCAP allows) and the
-   * ambient set, and lowers permitted and effective to `keep` (a mask of capability numbers).
-   * Throws a NativeError naming the thread that could not be changed.
+   * ambient set, lowers permitted and effective to `keep` (a mask of capability numbers) and sets
+   * no_new_privs. Throws a NativeError naming the thread that could not be changed.
    */
   dropCapabilities(keep: bigint): NativeDropResult;
   /**
-   * Whether bpf(2) refuses every command to a thread without CAP_BPF, even on a descriptor the
-   * process holds (Linux before 6.5 with kernel.unprivileged_bpf_disabled set): the loss counters
-   * are then unreadable without it.
+   * On every thread of the process (glibc's set*id broadcast): clears the supplementary groups,
+   * then sets the real, effective and saved gid, then uid. Needs CAP_SETGID and CAP_SETUID; a uid
+   * other than 0 clears each thread's permitted and effective capabilities. Throws a NativeError
+   * naming the step that failed.
    */
-  bpfRefusesUnprivileged(): boolean;
+  switchUser(uid: number, gid: number): void;
 }
 
 /** What dropCapabilities did. */

@@ -1,11 +1,10 @@
 /**
- * Least privilege after start-up. Loading and attaching the programs needs CAP_BPF and
- * CAP_PERFMON (or CAP_SYS_ADMIN); once they are attached and the ring buffer is open, the agent
- * needs none: consuming the ring is reading shared memory, detaching is closing descriptors, and
- * everything it reads afterwards (its own /proc, the page files, the service-account token) is
- * readable by its uid. So every thread gives up every capability, and a compromise of the HTTP
- * side can neither load BPF nor read kernel memory. One exception: on kernels where bpf(2) turns
- * away any caller without CAP_BPF, reading the loss counters needs it, so it alone is kept.
+ * Least privilege after start-up, capabilities part. Loading and attaching the programs needs
+ * CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN); once they are attached and the ring buffer is open,
+ * the agent needs none: consuming the ring and reading the loss counters is reading memory it
+ * mapped, detaching is closing descriptors. So every thread gives up every capability (the user
+ * switch of privileges.ts keeps CAP_SETUID and CAP_SETGID for its own step, and the switch takes
+ * them away), and a compromise of the HTTP side can neither load BPF nor read kernel memory.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +22,8 @@ export const CAPABILITY_NAMES = [
 ] as const;
 
 /** The capability numbers the agent reasons about (linux/capability.h); names from CAPABILITY_NAMES. */
+export const CAP_SETGID = 6;
+export const CAP_SETUID = 7;
 export const CAP_SYS_ADMIN = 21;
 export const CAP_PERFMON = 38;
 export const CAP_BPF = 39;
@@ -80,27 +81,22 @@ export function threadCapabilities(pid: number | 'self' = 'self', root = '/'): T
   return threads;
 }
 
-/** What was dropped, for the start-up log line. */
+/** What was dropped (privileges.ts words the start-up line). */
 export interface DropReport {
   threads: number;
   /** Capabilities the process held before and gave up. */
   dropped: string[];
-  /** Capabilities still held, with why. */
+  /** Capabilities still held (those `keep` asked for and the process had). */
   kept: string[];
   boundingSetCleared: boolean;
 }
 
 /**
- * Drops every capability on every thread (keeping CAP_BPF only where the loss counters need it),
- * then checks each thread in /proc: a thread still holding more than that is an error, never a
- * silent partial drop.
+ * Drops every capability but `keep` on every thread, then checks each thread in /proc: a thread
+ * still holding more than that is an error, never a silent partial drop.
  */
-export function dropCapabilities(
-  binding: Pick<NativeBinding, 'dropCapabilities' | 'bpfRefusesUnprivileged'>,
-  root = '/',
-): DropReport {
+export function dropCapabilities(binding: Pick<NativeBinding, 'dropCapabilities'>, keep = 0n, root = '/'): DropReport {
   const before = threadCapabilities('self', root).reduce((all, t) => all | t.permitted, 0n);
-  const keep = binding.bpfRefusesUnprivileged() ? capabilityBit(CAP_BPF) : 0n;
   const result = binding.dropCapabilities(keep);
   const held = threadCapabilities('self', root).filter((t) => ((t.effective | t.permitted) & ~keep) !== 0n);
   if (held.length > 0) {
@@ -110,14 +106,7 @@ export function dropCapabilities(
   return {
     threads: result.threads,
     dropped: capabilityNames(before & ~keep),
-    kept: (before & keep) !== 0n ? [`${CAPABILITY_NAMES[CAP_BPF]} (this kernel refuses bpf(2) to unprivileged callers: the loss counters need it)`] : [],
+    kept: capabilityNames(before & keep),
     boundingSetCleared: result.boundingSetCleared,
   };
-}
-
-/** The start-up line that says what was dropped. */
-export function describeDrop(report: DropReport): string {
-  const dropped = report.dropped.length > 0 ? `${report.dropped.length} (${report.dropped.join(',')})` : 'none (none were held)';
-  const bounding = report.boundingSetCleared ? 'bounding set emptied' : 'bounding set left as is (no CAP_SETPCAP)';
-  return `dropped capabilities on all ${report.threads} threads: ${dropped}; kept ${report.kept.length > 0 ? report.kept.join(', ') : 'none'}; ${bounding}`;
 }

@@ -50,7 +50,7 @@ export const FLAGS = {
   CGROUP_NAME_TRUNCATED: 1 << 7,
 } as const;
 
-/** enum execwatch_counter, without the EXECWATCH_CTR_ prefix: indexes of the per-CPU counters. */
+/** enum execwatch_counter, without the EXECWATCH_CTR_ prefix: indexes of the counters map. */
 export const COUNTERS = {
   RINGBUF_FULL: 0,
   STATE_MAP_FULL: 1,

@@ -29,7 +29,7 @@ export function loadNativeBinding(path: string = nativeAddonPath()): NativeBindi
   }
   const loaded: unknown = createRequire(import.meta.url)(path);
   const exports = loaded as Partial<Record<keyof NativeBinding, unknown>>;
-  const missing = (['Tracer', 'bootTimeOffsetNs', 'mountTracefs', 'dropCapabilities', 'bpfRefusesUnprivileged'] as const).filter(
+  const missing = (['Tracer', 'bootTimeOffsetNs', 'mountTracefs', 'dropCapabilities', 'switchUser'] as const).filter(
     (name) => typeof exports[name] !== 'function',
   );
   if (missing.length > 0) {

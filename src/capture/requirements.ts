@@ -113,8 +113,9 @@ function kernelProblem(release: string): string | null {
 
 /**
  * Runs every check and collects all problems (not just the first). When tracefs is not mounted
- * and the agent is privileged (uid 0 or CAP_SYS_ADMIN), mounts it at /sys/kernel/tracing through
- * `mountTracefs` and says so in `notes`. Asynchronous only because it reads files.
+ * and the agent is privileged (uid 0 or CAP_SYS_ADMIN), mounts it (read-only) at
+ * /sys/kernel/tracing through `mountTracefs` and says so in `notes`. Asynchronous only because it
+ * reads files.
  */
 export async function checkRequirements(opts: RequirementsOptions = {}): Promise<RequirementsReport> {
   const root = opts.root ?? '/';
@@ -159,7 +160,7 @@ export async function checkRequirements(opts: RequirementsOptions = {}): Promise
     else {
       try {
         opts.mountTracefs(join(root, target));
-        notes.push(`mounted tracefs at ${target}`);
+        notes.push(`mounted tracefs read-only at ${target}`);
         tracefs = target;
       } catch (err) {
         // The addon throws Errors with an errno code (EPERM, ENOENT); keep the message otherwise.

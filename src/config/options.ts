@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { defaultBpfObjectPath } from '../capture/native.js';
 import { LOG_LEVELS, METRIC_LABELS, type Config } from '../config.js';
-import { boolean, duration, hostNames, integer, logLevel, metricLabels, parseAddress, regex, ringbufBytes, text } from './values.js';
+import { boolean, duration, hostNames, integer, logLevel, metricLabels, parseAddress, regex, ringbufBytes, runAs, text } from './values.js';
 
 /** One option: a flag, usually an environment variable, a validator producing the Config field. */
 export interface OptionSpec<K extends keyof Config> {
@@ -79,8 +79,11 @@ export const OPTIONS = [
   { key: 'check', flag: '--check', env: null, value: '', boolean: true,
     description: 'Check requirements, load and attach the programs, report and exit (0 ok, 1 not).',
     default: 'false', parse: boolean },
+  { key: 'runAs', flag: '--run-as', env: 'EXECWATCH_RUN_AS', value: '<uid[:gid]>',
+    description: 'User and group every thread switches to once the programs are attached and the ports bound (supplementary groups cleared, every capability dropped); 0 keeps uid 0 and drops the capabilities only.',
+    default: '65534:65534', parse: runAs },
   { key: 'keepCapabilities', flag: '--keep-capabilities', env: 'EXECWATCH_KEEP_CAPABILITIES', value: '', boolean: true,
-    description: 'Keep every capability after start-up (by default each thread drops them once the programs are attached, all but CAP_BPF on kernels that refuse bpf(2) to unprivileged callers: the loss counters need it).',
+    description: 'Keep every capability and uid 0 after start-up: no capability drop, no --run-as switch (for debugging only).',
     default: 'false', parse: boolean },
   { key: 'bpfObject', flag: '--bpf-object', env: 'EXECWATCH_BPF_OBJECT', value: '<path>',
     description: 'The compiled BPF object.', default: '<package root>/build/execwatch.bpf.o',

@@ -4,7 +4,7 @@
  */
 import { isIPv6 } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
-import { LOG_LEVELS, METRIC_LABELS, type ListenAddress, type LogLevel, type MetricLabel } from '../config.js';
+import { LOG_LEVELS, METRIC_LABELS, type ListenAddress, type LogLevel, type MetricLabel, type RunAs } from '../config.js';
 
 /** A value's problem before we know where it came from (flag or environment): parse.ts words the message. */
 export class Invalid extends Error {
@@ -143,4 +143,16 @@ export function logLevel(raw: string): LogLevel {
   const level = LOG_LEVELS.find((l) => l === raw);
   if (!level) throw new Invalid('is not a log level', `one of ${LOG_LEVELS.join(', ')}`);
   return level;
+}
+
+/** UID[:GID], numeric (no name lookup: the image has no user database worth trusting); GID defaults to UID. */
+export function runAs(raw: string): RunAs {
+  // (uid_t)-1 means "leave unchanged" to setresuid(2): the largest id is one below it.
+  const allowed = 'UID or UID:GID, numbers from 0 to 4294967294 (GID defaults to UID), e.g. 65534:65534';
+  const m = /^(\d+)(?::(\d+))?$/.exec(raw);
+  if (!m) throw new Invalid('is not UID[:GID]', allowed);
+  const uid = Number(m[1]);
+  const gid = Number(m[2] ?? m[1]);
+  if (uid > 4294967294 || gid > 4294967294) throw new Invalid('is out of range', allowed);
+  return { uid, gid };
 }

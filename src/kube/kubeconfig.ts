@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { ConfigError, type Config } from '../config.js';
 import type { PodCache, PodCacheOptions } from './podcache.js';
-import { TokenFileAuth, tokenFileUser } from './token.js';
+import { TokenFileAuth, tokenFileOf, tokenFileUser } from './token.js';
 import type { PodCacheMetrics } from './types.js';
 
 const TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
@@ -74,6 +74,19 @@ export async function loadKubeConfig(path: string | null, opts: LoadKubeConfigOp
     currentContext: kc.getCurrentContext(),
   });
   return kc;
+}
+
+/**
+ * The files the client reads again for every request, after start-up: the CA, client certificate
+ * and key files the current context names, and the service-account token (TokenFileAuth). A
+ * user's token-file is read once, at load. The agent checks that each stays readable after it
+ * switches to its --run-as user.
+ */
+export function requestFiles(kubeConfig: KubeConfig | null): string[] {
+  if (!kubeConfig) return [];
+  const user = kubeConfig.getCurrentUser();
+  const files = [kubeConfig.getCurrentCluster()?.caFile, user?.certFile, user?.keyFile, tokenFileOf(user)];
+  return files.filter((file): file is string => file !== undefined);
 }
 
 /**

@@ -19,10 +19,16 @@ export function tokenFileUser(name: string, path: string): User {
   return { name, authProvider: { name: TOKEN_FILE_PROVIDER, config: { path } } };
 }
 
+/** The token file of a user made by {@link tokenFileUser}, or undefined for any other user. */
+export function tokenFileOf(user: User | null): string | undefined {
+  const provider = user?.authProvider as { name?: unknown; config?: { path?: string } } | undefined;
+  return provider?.name === TOKEN_FILE_PROVIDER ? provider.config?.path : undefined;
+}
+
 /** A custom authenticator of the client library (`KubeConfig.addAuthenticator`). */
 export class TokenFileAuth {
   isAuthProvider(user: User): boolean {
-    return (user.authProvider as { name?: unknown } | undefined)?.name === TOKEN_FILE_PROVIDER;
+    return tokenFileOf(user) !== undefined;
   }
 
   async applyAuthentication(user: User, opts: { headers?: OutgoingHttpHeaders }): Promise<void> {

@@ -3,6 +3,7 @@
  * outside: its threads in /proc, its --log-events lines, its exit after a signal.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { repoRoot, waitFor } from './kernel.js';
@@ -21,15 +22,43 @@ export interface RunningAgent {
   exited: Promise<number | null>;
 }
 
+/** How to run the command besides its arguments. */
+export interface CommandOptions {
+  /** Node options before the script (e.g. `--import` of a test module). */
+  nodeArgs?: string[];
+  /** A command that runs node (e.g. setpriv with its options). */
+  wrapper?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The execwatch command line: `execwatch --log-events` on free loopback ports with `args`. */
+export function commandLine(args: string[] = [], opts: CommandOptions = {}): string[] {
+  const node = [process.execPath, ...process.execArgv, ...(opts.nodeArgs ?? []), join(repoRoot, 'src', 'main.ts')];
+  return [...(opts.wrapper ?? []), ...node, '--log-events', '--metrics-address', '127.0.0.1:0', '--api-address', '127.0.0.1:0', ...args];
+}
+
 /** Starts `execwatch --log-events` on free loopback ports with `args`; resolves once it serves. */
-export function startCommand(args: string[] = []): Promise<RunningAgent> {
-  return watchStartup(
-    spawn(
-      process.execPath,
-      [...process.execArgv, join(repoRoot, 'src', 'main.ts'), '--log-events', '--metrics-address', '127.0.0.1:0', '--api-address', '127.0.0.1:0', ...args],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    ),
-  );
+export function startCommand(args: string[] = [], opts: CommandOptions = {}): Promise<RunningAgent> {
+  const [file, ...rest] = commandLine(args, opts) as [string, ...string[]];
+  return watchStartup(spawn(file, rest, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env }));
+}
+
+/**
+ * Under tap, every Node child process writes its coverage and process info into .tap/ when it
+ * exits; the agent then runs as its --run-as user (65534), which may not write root's 0755
+ * directories: without this its coverage would be lost and each exit would print EACCES. Sticky
+ * and world-writable, as /tmp, for the length of the run (tap recreates them).
+ */
+function shareCoverageDirectories(): void {
+  const cwd = process.env._TAPJS_PROCESSINFO_CWD_;
+  if (!cwd) return;
+  for (const dir of ['coverage', 'processinfo']) {
+    try {
+      chmodSync(join(cwd, '.tap', dir), 0o1777);
+    } catch {
+      // Not there (coverage off): nothing is written.
+    }
+  }
 }
 
 /**
@@ -37,6 +66,7 @@ export function startCommand(args: string[] = []): Promise<RunningAgent> {
  * rejects with its stderr when it exits first or takes longer than `timeoutMs`.
  */
 export async function watchStartup(child: ChildProcessByStdio<null, Readable, Readable>, timeoutMs = 30_000): Promise<RunningAgent> {
+  shareCoverageDirectories();
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));

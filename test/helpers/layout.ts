@@ -6,7 +6,7 @@
  * pass unnoticed.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { readDockerfile, runtimeStage, type Stage } from './dockerfile.js';
@@ -79,6 +79,9 @@ const npm = (cwd: string, args: string[]) => execFileSync('npm', args, { cwd, en
  */
 export function buildImageLayout(dependencies: Dependencies): ImageLayout {
   const dir = mkdtempSync(join(tmpdir(), 'execwatch-layout-'));
+  // The image's directories are world-readable (COPY makes them 0755): mkdtemp's 0700 would hide
+  // the agent's own files from it once it has switched to its --run-as user.
+  chmodSync(dir, 0o755);
   try {
     return build(dir, dependencies);
   } catch (err) {

@@ -136,6 +136,9 @@ keeps values that start with "-" (a --redact regex, say) from being read as flag
 {{- if $a.logEvents }}
 - --log-events
 {{- end }}
+{{- with $a.runAs }}
+- --run-as={{ . }}
+{{- end }}
 {{- if $a.keepCapabilities }}
 - --keep-capabilities
 {{- end }}
@@ -161,4 +164,13 @@ keeps values that start with "-" (a --redact regex, say) from being read as flag
 {{- range $a.extraArgs }}
 - {{ . | quote }}
 {{- end }}
+{{- end }}
+
+{{/*
+The group of agent.runAs (its GID, or its UID when no GID is given): the pod's fsGroup, so that the
+service-account token and the API token Secret stay readable after the agent switches to it.
+*/}}
+{{- define "execwatch.runAsGroup" -}}
+{{- $ids := splitList ":" (toString .Values.agent.runAs) -}}
+{{- last $ids -}}
 {{- end }}
