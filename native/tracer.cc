@@ -35,6 +35,18 @@ constexpr double kWakeupBytesDefault = 32 * 1024;
 constexpr double kFlushIntervalMsDefault = 25;
 constexpr double kFlushIntervalMsMax = 1000;
 
+/*
+ * exec_state holds one entry per exec in flight. What bounds those is tasks, not CPUs: an exec
+ * waiting for a disk, a page fault or a debugger stays in flight without a CPU. The kernel's
+ * default bound on tasks is pid_max = max(32768, 1024 per possible CPU) (PIDS_PER_CPU_DEFAULT in
+ * kernel/pid.c, unchanged through Linux 6.18): as many entries as that, so every pid of a default
+ * pid space could be inside exec at once. Preallocated at 96 bytes an entry (bpftool's memlock):
+ * 3 MiB up to 32 CPUs, 96 KiB more per CPU beyond. A full map refuses the insert, and the kernel
+ * counts it (state_map_full).
+ */
+constexpr uint32_t kExecStateMinEntries = 32768;
+constexpr uint32_t kExecStateEntriesPerCpu = 1024;
+
 const struct {
 	const char *name;
 	__u32 key;
@@ -178,9 +190,15 @@ void Tracer::Open(Napi::Env env, const Options &options)
 	counters_ = RequireMap(env, obj_, "counters", path);
 	// Indexed by CPU id in the kernel, so it needs one slot per possible CPU.
 	bpf_map *scratch = RequireMap(env, obj_, "scratch", path);
+	bpf_map *exec_state = RequireMap(env, obj_, "exec_state", path);
 	int err = bpf_map__set_max_entries(events_, options.ringbuf_bytes);
 	if (!err)
 		err = bpf_map__set_max_entries(scratch, static_cast<__u32>(ncpus_));
+	if (!err)
+		err = bpf_map__set_max_entries(
+			exec_state,
+			std::max(kExecStateMinEntries,
+				 kExecStateEntriesPerCpu * static_cast<uint32_t>(ncpus_)));
 	if (err)
 		throw ErrnoError(env, "size maps of " + path, err);
 

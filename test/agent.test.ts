@@ -23,7 +23,7 @@ import { configOf } from './helpers/kube.js';
 import { eventually } from './helpers/poll.js';
 import { openSse, type SseClient } from './helpers/sse.js';
 
-const PROGRAMS = ['handle_enter_execve', 'handle_enter_execveat', 'handle_exec', 'handle_exit_execve', 'handle_exit_execveat'];
+const PROGRAMS = ['handle_enter_execve', 'handle_enter_execveat', 'handle_exec', 'handle_exit_execve', 'handle_exit_execveat', 'handle_task_exit'];
 const LISTEN_ANYWHERE = ['--metrics-address', '127.0.0.1:0', '--api-address', '127.0.0.1:0'];
 
 /** Runs a command to its end; resolves with its pid (undefined when it could not be started). */
@@ -267,7 +267,7 @@ t.test('the agent on the real kernel', kernelTest(), async (t) => {
     const logged = (m: string) => stdout.lines.filter((l) => l.includes(m)).map((l) => JSON.parse(l) as ExecEvent);
 
     t.test('start: every program attached, both listeners on the ports chosen, ready', async (t) => {
-      t.same([...agent.attached].sort(), PROGRAMS, 'all five programs attached');
+      t.same([...agent.attached].sort(), PROGRAMS, 'all six programs attached');
       t.ok(new Set(progs).size >= PROGRAMS.length, `the kernel holds the programs (${[...new Set(progs)].join(',')})`);
       t.match(metricsUrl, /^http:\/\/127\.0\.0\.1:[1-9]\d*$/, 'port 0 became a real metrics port');
       t.match(apiUrl, /^http:\/\/127\.0\.0\.1:[1-9]\d*$/, 'port 0 became a real API port');
@@ -599,7 +599,7 @@ t.test('the agent on the real kernel', kernelTest(), async (t) => {
     t.ok(metrics, `the metrics URL is printed (${err})`);
     t.ok(events, 'the events URL is printed, with the API');
     t.equal(events?.[1], events?.[2], 'the page and the API share the listener');
-    t.match(err, /capturing execs on cli-urls \(5 programs attached\)/, 'says what it does');
+    t.match(err, /capturing execs on cli-urls \(6 programs attached\)/, 'says what it does');
 
     const res = await fetch(`${metrics}/metrics`);
     t.equal(res.status, 200, 'the printed metrics URL serves');

@@ -97,7 +97,7 @@ t.test('the agent on the real kernel', kernelTest(), async (t) => {
   t.test('--check attaches, reports and exits 0', async (t) => {
     const r = node(['--check']);
     t.equal(r.status, 0, `exit 0 (${r.stderr})`);
-    t.match(r.stdout, /5 programs attached and detached: .*handle_exec/, 'lists the programs');
+    t.match(r.stdout, /6 programs attached and detached: .*handle_exec/, 'lists the programs');
   });
 
   t.test('a BPF object that cannot be opened stops start-up with the path and errno code', async (t) => {
