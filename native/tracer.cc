@@ -2,6 +2,7 @@
 #include "tracer.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/types.h>
 #include <unistd.h>
@@ -201,6 +202,7 @@ void Tracer::Open(Napi::Env env, const Options &options)
 				 kExecStateEntriesPerCpu * static_cast<uint32_t>(ncpus_)));
 	if (err)
 		throw ErrnoError(env, "size maps of " + path, err);
+	SkipUnavailable(env);
 
 	std::string why;
 	err = SetRodataU32(obj_, "argv_max_bytes", options.argv_max_bytes, &why);
@@ -216,6 +218,37 @@ void Tracer::Open(Napi::Env env, const Options &options)
 	err = bpf_object__load(obj_);
 	if (err)
 		throw ErrnoError(env, "load BPF object " + path, err, LibbpfLogTail());
+}
+
+/*
+ * Programs that serve only kernels with a given function: the raw-syscall programs follow ia32
+ * execs, which exist only with CONFIG_IA32_EMULATION on x86-64, and would otherwise run for every
+ * syscall for nothing. Without the function (in the kernel's BTF) they are not loaded, and stats()
+ * lists them as unavailable.
+ */
+const struct {
+	const char *program;
+	const char *kernel_function;
+} kOptionalPrograms[] = {
+	{"handle_enter_compat", "__ia32_compat_sys_execve"},
+	{"handle_exit_compat", "__ia32_compat_sys_execve"},
+};
+
+void Tracer::SkipUnavailable(Napi::Env env)
+{
+	btf *vmlinux = btf__load_vmlinux_btf();
+	if (!vmlinux)
+		throw ErrnoError(env, "load kernel BTF", errno);
+	for (const auto &optional : kOptionalPrograms) {
+		bpf_program *prog = bpf_object__find_program_by_name(obj_, optional.program);
+		// Not in this object (a test's): nothing to leave out.
+		if (!prog ||
+		    btf__find_by_name_kind(vmlinux, optional.kernel_function, BTF_KIND_FUNC) > 0)
+			continue;
+		bpf_program__set_autoload(prog, false);
+		unavailable_names_.emplace_back(optional.program);
+	}
+	btf__free(vmlinux);
 }
 
 void Tracer::ThrowIfClosed(Napi::Env env, const char *method) const
@@ -285,6 +318,10 @@ Napi::Value Tracer::Stats(const Napi::CallbackInfo &info)
 	Napi::Object stats = Napi::Object::New(env);
 	stats.Set("counters", counters);
 	stats.Set("attached", AttachedNames(env));
+	Napi::Array unavailable = Napi::Array::New(env, unavailable_names_.size());
+	for (size_t i = 0; i < unavailable_names_.size(); i++)
+		unavailable.Set(i, unavailable_names_[i]);
+	stats.Set("unavailable", unavailable);
 	return stats;
 }
 

@@ -17,7 +17,9 @@ const purpose = process.argv.includes('--for') ? process.argv[process.argv.index
 /** Debian packages: what building needs, and what the test suite adds. */
 export const PACKAGES = {
   build: ['clang', 'llvm', 'libbpf-dev', 'libelf-dev', 'zlib1g-dev', 'pkg-config', 'linux-libc-dev'],
-  test: ['prometheus', 'chromium', 'unzip', 'libbpf-tools', 'bpftool', 'clang-format'],
+  // gcc-multilib: the static 32-bit test program (test/fixtures/exec32.c). It removes Debian's
+  // cross compilers (they conflict), which nothing here uses.
+  test: ['prometheus', 'chromium', 'unzip', 'libbpf-tools', 'bpftool', 'clang-format', 'gcc-multilib'],
 };
 
 function say(line) {

@@ -19,7 +19,7 @@ import {
 } from '../src/capture/capabilities.js';
 import { defaultBpfObjectPath } from '../src/capture/native.js';
 import { loggedEvents, startCommand } from './helpers/command.js';
-import { bpfProgIds, ensureTracefs, kernelTest, marker, progLoaded, repoRoot, waitFor } from './helpers/kernel.js';
+import { bpfProgIds, ensureTracefs, kernelTest, marker, stillLoaded, repoRoot, waitFor } from './helpers/kernel.js';
 
 const ALL = 0x1ffffffffffn;
 const hex = (mask: bigint) => mask.toString(16).padStart(16, '0');
@@ -213,7 +213,7 @@ t.test('on the real kernel', kernelTest(), async (t) => {
     agent.child.kill('SIGTERM');
     t.equal(await agent.exited, 0, 'SIGTERM: exit 0');
     t.ok(Date.now() - t0 < 2000, `detached within 2 s without capabilities (${Date.now() - t0} ms)`);
-    t.same(progs.filter(progLoaded), [], 'no program of ours is left loaded');
+    t.same(await stillLoaded(progs), [], 'no program of ours is left loaded');
   });
 
   t.test('--keep-capabilities keeps them', async (t) => {

@@ -25,14 +25,16 @@ t.test('exec capture on the real kernel', kernelTest(), async (t) => {
   t.same(
     [...attached].sort(),
     [
+      'handle_enter_compat',
       'handle_enter_execve',
       'handle_enter_execveat',
       'handle_exec',
+      'handle_exit_compat',
       'handle_exit_execve',
       'handle_exit_execveat',
       'handle_task_exit',
     ],
-    'all six programs are attached',
+    'all eight programs are attached',
   );
 
   // The exec helper itself is exec'd with the marker in its argv too: only the execs it makes count.

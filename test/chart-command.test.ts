@@ -137,7 +137,7 @@ for (const { scenarios, container } of COMMANDS.values()) {
     const check = localCommand(image(), [...line, '--check']);
     const r = spawnSync(check.file, check.args, { cwd: image().workdir, env, encoding: 'utf8', timeout: 60_000 });
     t.equal(r.status, 0, `--check exits 0 (2 would be a rejected flag): ${r.stderr}`);
-    t.match(r.stdout, /^ok: 6 programs attached and detached: /m, 'and reports the programs attached');
+    t.match(r.stdout, /^ok: 8 programs attached and detached: /m, 'and reports the programs attached');
 
     // The daemon itself, as the pod runs it (standalone: no API server here).
     const args = ephemeralPorts(line);
@@ -154,7 +154,7 @@ for (const { scenarios, container } of COMMANDS.values()) {
     });
     const metricsUrl = agent.metricsUrl.replace(/\/metrics$/, '');
     const { apiUrl } = agent;
-    t.match(agent.err(), `capturing execs on ${NODE} (6 programs attached)`, 'the node name from NODE_NAME, every program attached');
+    t.match(agent.err(), `capturing execs on ${NODE} (8 programs attached)`, 'the node name from NODE_NAME, every program attached');
     t.equal((await fetch(`${metricsUrl}/readyz`)).status, 200, '/readyz answers 200, as the readiness probe asks');
     t.equal((await fetch(`${metricsUrl}/healthz`)).status, 200, '/healthz answers 200, as the liveness probe asks');
     t.match(await (await fetch(`${metricsUrl}/metrics`)).text(), /^execwatch_build_info\{/m, '/metrics serves the agent metrics');

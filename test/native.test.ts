@@ -9,7 +9,7 @@ import { defaultBpfObjectPath, loadNativeBinding, nativeAddonPath } from '../src
 import { packageRoot } from '../src/package.js';
 import { bpfProgIds, kernelTest, progLoaded, repoRoot, waitFor } from './helpers/kernel.js';
 
-const PROGRAMS = ['handle_enter_execve', 'handle_enter_execveat', 'handle_exec', 'handle_exit_execve', 'handle_exit_execveat', 'handle_task_exit'];
+const PROGRAMS = ['handle_enter_compat', 'handle_enter_execve', 'handle_enter_execveat', 'handle_exec', 'handle_exit_compat', 'handle_exit_execve', 'handle_exit_execveat', 'handle_task_exit'];
 const RECORD_LEN_OFFSET = 16;
 const PID_OFFSET = 24;
 const PPID_OFFSET = 32;
@@ -198,10 +198,10 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
     const baseline = new Set(bpfProgIds(process.pid));
     const tracer = open();
     t.teardown(() => tracer.close());
-    t.same([...tracer.attach()].sort(), PROGRAMS, 'attach returns the six program names');
+    t.same([...tracer.attach()].sort(), PROGRAMS, 'attach returns the eight program names');
     t.same([...tracer.attach()].sort(), PROGRAMS, 'attaching again changes nothing');
     const ours = [...new Set(bpfProgIds(process.pid).filter((id) => !baseline.has(id)))];
-    t.equal(ours.length, PROGRAMS.length, 'the process holds the six programs');
+    t.equal(ours.length, PROGRAMS.length, 'the process holds the eight programs');
 
     t.throws(() => (tracer.start as (x: unknown) => void)('nope'), TypeError, 'start needs a function');
     const batches: Buffer[] = [];
@@ -232,6 +232,7 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
     t.same(Object.keys(stats.counters).sort(), ['argv_read_error', 'events', 'ringbuf_full', 'state_map_full'], 'the four kernel counters');
     t.ok(Object.values(stats.counters).every((v) => Number.isInteger(v) && v >= 0), 'counters are non-negative integers');
     t.same([...stats.attached].sort(), PROGRAMS, 'stats lists the attached programs');
+    t.same(stats.unavailable, [], 'and no program is unavailable on this x86-64 kernel with ia32 emulation');
 
     tracer.close();
     tracer.close();

@@ -78,6 +78,23 @@ export function execStorm(): string {
   return out;
 }
 
+let exec32Path: string | null = null;
+
+/**
+ * Compiles test/fixtures/exec32.c once per process as a static 32-bit (ia32) binary and returns
+ * its path. Needs gcc-multilib (a test package of scripts/setup.mjs).
+ */
+export function exec32Helper(): string {
+  if (exec32Path && existsSync(exec32Path)) return exec32Path;
+  const out = join(repoRoot, 'build', 'test', 'exec32');
+  mkdirSync(join(repoRoot, 'build', 'test'), { recursive: true });
+  const tmp = `${out}.${process.pid}`;
+  execFileSync('gcc', ['-m32', '-static', '-O2', '-Wall', '-o', tmp, join(repoRoot, 'test', 'fixtures', 'exec32.c')]);
+  execFileSync('mv', ['-f', tmp, out]);
+  exec32Path = out;
+  return out;
+}
+
 /** A marker unique to this test run, to find our own execs among the machine's. */
 export function marker(label: string): string {
   return `execwatch-${label}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
@@ -123,4 +140,14 @@ export function progLoaded(id: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The programs of `ids` still loaded once the kernel has had up to `timeoutMs` to free them:
+ * detaching is immediate, but programs on the syscall tracepoints are freed after an RCU grace
+ * period (tens of milliseconds).
+ */
+export async function stillLoaded(ids: number[], timeoutMs = 2000): Promise<number[]> {
+  await eventually(() => !ids.some(progLoaded), 'the programs to be unloaded', timeoutMs, 20).catch(() => {});
+  return ids.filter(progLoaded);
 }
