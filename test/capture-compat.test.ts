@@ -1,7 +1,7 @@
 // 32-bit callers (issue 13, item 5): the syscall tracepoints skip compat syscalls, so without the
 // raw-syscall programs a 32-bit process's failed exec would be invisible and its execveat unflagged.
 import { spawn } from 'node:child_process';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { defaultBpfObjectPath, loadNativeBinding } from '../src/capture/native.js';
 import { Tracer } from '../src/capture/tracer.js';
 import type { ExecEvent } from '../src/events/schema.js';
@@ -31,7 +31,7 @@ t.test('execs of a 32-bit process on the real kernel', kernelTest(), async (t) =
   // Its own exec (Node spawning the helper, argv[0] its path) carries the marker too: only the
   // execs the 32-bit helper makes count.
   const mine = (m: string) => events.filter((e) => e.argv.includes(m) && e.argv[0] !== exec32);
-  const one = async (m: string, what: string): Promise<ExecEvent> => {
+  const one = async (t: Test, m: string, what: string): Promise<ExecEvent> => {
     await waitFor(() => mine(m).length > 0, what);
     t.equal(mine(m).length, 1, `${what}: one event`);
     return mine(m)[0] as ExecEvent;
@@ -42,7 +42,7 @@ t.test('execs of a 32-bit process on the real kernel', kernelTest(), async (t) =
     const missing = `/nonexistent/${m}`;
     const { pid, code } = await run(['execve', missing, 'arg0', m, 'two words']);
     t.equal(code, 127, 'the exec failed');
-    const e = await one(m, 'the failed 32-bit execve');
+    const e = await one(t, m, 'the failed 32-bit execve');
     t.equal(e.retval, -2, 'ENOENT');
     t.equal(e.filename, missing, 'filename read through the 32-bit pointer');
     t.same(e.argv, ['arg0', m, 'two words'], 'argv read through 32-bit pointers');
@@ -59,7 +59,7 @@ t.test('execs of a 32-bit process on the real kernel', kernelTest(), async (t) =
     const m = marker('c32-at-fail');
     const { code } = await run(['execveat', '/usr/bin', m, 'x', m]);
     t.equal(code, 127, 'the exec failed');
-    const e = await one(m, 'the failed 32-bit execveat');
+    const e = await one(t, m, 'the failed 32-bit execveat');
     t.equal(e.retval, -2, 'ENOENT');
     t.ok(e.execveat, 'execveat flag');
     t.equal(e.filename, m, 'the name as passed (relative to the directory fd)');
@@ -70,7 +70,7 @@ t.test('execs of a 32-bit process on the real kernel', kernelTest(), async (t) =
     const m = marker('c32-at-ok');
     const { pid, code } = await run(['execveat', '/usr/bin', 'true', 'true', m]);
     t.equal(code, 0, '/usr/bin/true ran');
-    const e = await one(m, 'the successful 32-bit execveat');
+    const e = await one(t, m, 'the successful 32-bit execveat');
     t.equal(e.retval, 0, 'success');
     t.ok(e.execveat, 'execveat flag');
     t.match(e.filename, /^\/dev\/fd\/\d+\/true$/, 'the kernel names it /dev/fd/N/true');
@@ -84,7 +84,7 @@ t.test('execs of a 32-bit process on the real kernel', kernelTest(), async (t) =
     // The 32-bit helper execs itself with a usage error: a 32-bit image from a 32-bit caller.
     const { code } = await run(['execve', exec32, 'exec32', 'usage', m]);
     t.equal(code, 2, 'the new image ran (and exited with its usage status)');
-    const e = await one(m, 'the successful 32-bit execve');
+    const e = await one(t, m, 'the successful 32-bit execve');
     t.equal(e.retval, 0, 'success');
     t.equal(e.filename, exec32, 'filename');
     t.same(e.argv, ['exec32', 'usage', m], 'argv');
