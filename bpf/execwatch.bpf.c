@@ -2,12 +2,13 @@
 /*
  * execwatch: one record per exec on the machine, successful or failed.
  *
- * sys_enter_execve(at) stashes the user pointers in exec_state, keyed by thread id.
+ * sys_enter_execve(at) stashes the user pointers in exec_state, keyed by the calling task.
  * sched_process_exec means the exec succeeded: everything is read from the new image
- * (bprm->filename, argv from mm->arg_start..arg_end, as /proc/PID/cmdline shows it) and the state,
- * looked up by old_pid because a non-leader thread that execs takes the leader's pid, is dropped.
- * sys_exit_execve(at) that still finds the state means the exec failed: the record is built from
- * the caller's own memory, which a failed exec leaves untouched.
+ * (bprm->filename, argv from mm->arg_start..arg_end, as /proc/PID/cmdline shows it) and the state
+ * is dropped. sys_exit_execve(at) that still finds the state means the exec failed: the record is
+ * built from the caller's own memory, which a failed exec leaves untouched. The execs of 32-bit
+ * callers skip those syscall tracepoints: the raw syscall tracepoints, filtered to ia32 execve and
+ * execveat, do the same for them. sched_process_exit drops the state of a task that died in exec.
  */
 #include <linux/types.h>
 #include <linux/bpf.h>
@@ -32,8 +33,10 @@ const volatile __u32 wakeup_bytes = 0;
 
 struct exec_state {
 	const char *filename;
-	const char *const *argv;
+	/* char *const[] of the caller, or compat_uptr_t[] (32-bit pointers) of a compat caller. */
+	const void *argv;
 	__u32 flags;
+	bool compat;
 };
 
 /* The largest record: header, filename (+1 to tell a full PATH_MAX name from a cut one), argv. The
@@ -49,12 +52,21 @@ struct {
 	__uint(max_entries, 8 * 1024 * 1024); /* resized by the addon (--ringbuf-bytes) */
 } events SEC(".maps");
 
-/* LRU: a thread that dies inside exec never leaks an entry. An eviction is noticed (and counted)
- * only if the evicted exec then fails; a successful exec needs no state to be reported. */
+/*
+ * One entry per exec in flight, keyed by the address of the calling task_struct: a non-leader
+ * thread's exec takes the leader's pid in de_thread() (fs/exec.c), so a tid key set at entry is
+ * not the tid at exit when the exec fails after that point; the task_struct stays the same.
+ * A plain hash, not an LRU: the LRU's per-CPU free lists evict live entries long before it is
+ * full on many-CPU nodes (fixed in Linux 6.16), and an LRU element can be reused while a program
+ * still reads it. Every entry is deleted by the path that ends its exec: sched_process_exec
+ * (success), the syscall exit (failure) or, for a task that dies without either,
+ * sched_process_exit. The addon sizes it from the CPU count (native/tracer.cc); an insert into a
+ * full map is counted (state_map_full).
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 10240);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768); /* resized by the addon */
+	__type(key, __u64);
 	__type(value, struct exec_state);
 } exec_state SEC(".maps");
 
@@ -95,26 +107,39 @@ static __always_inline struct scratch *scratch_get(void)
 	return bpf_map_lookup_elem(&scratch, &cpu);
 }
 
-static __always_inline int enter(const char *filename, const char *const *argv, __u32 flags)
+static __always_inline __u64 task_key(void)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct exec_state st = {.filename = filename, .argv = argv, .flags = flags};
+	return (__u64)bpf_get_current_task();
+}
 
-	bpf_map_update_elem(&exec_state, &tid, &st, BPF_ANY);
+static __always_inline int enter(const char *filename, const void *argv, __u32 flags, bool compat)
+{
+	struct exec_state st = {
+		.filename = filename,
+		.argv = argv,
+		.flags = flags,
+		.compat = compat,
+	};
+	__u64 key = task_key();
+
+	/* Fails only when the map is full (the key is replaced otherwise): the exec is still
+	 * reported if it succeeds, without its execveat flag, but lost if it fails. */
+	if (bpf_map_update_elem(&exec_state, &key, &st, BPF_ANY))
+		count(EXECWATCH_CTR_STATE_MAP_FULL);
 	return 0;
 }
 
 SEC("tp/syscalls/sys_enter_execve")
 int handle_enter_execve(struct trace_event_raw_sys_enter *ctx)
 {
-	return enter((const char *)ctx->args[0], (const char *const *)ctx->args[1], 0);
+	return enter((const char *)ctx->args[0], (const void *)ctx->args[1], 0, false);
 }
 
 SEC("tp/syscalls/sys_enter_execveat")
 int handle_enter_execveat(struct trace_event_raw_sys_enter *ctx)
 {
-	return enter((const char *)ctx->args[1], (const char *const *)ctx->args[2],
-		     EXECWATCH_F_EXECVEAT);
+	return enter((const char *)ctx->args[1], (const void *)ctx->args[2], EXECWATCH_F_EXECVEAT,
+		     false);
 }
 
 static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
@@ -269,24 +294,23 @@ static __always_inline int submit(struct scratch *s, __u32 filename_len, __u32 a
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	__u32 key = old_pid, flen, alen = 0;
+	__u64 key = (__u64)p, len;
+	__u32 flen, alen = 0, flags = EXECWATCH_F_NO_ENTER_STATE;
 	struct exec_state *st;
 	struct scratch *s;
 	unsigned long start, end;
-	__u64 len;
 
+	st = bpf_map_lookup_elem(&exec_state, &key);
+	if (st) {
+		flags = st->flags;
+		bpf_map_delete_elem(&exec_state, &key);
+	}
 	s = begin_record();
 	if (!s)
 		return 0;
-	st = bpf_map_lookup_elem(&exec_state, &key);
-	if (st) {
-		s->rec.flags |= st->flags;
-		bpf_map_delete_elem(&exec_state, &key);
-	} else {
-		s->rec.flags |= EXECWATCH_F_NO_ENTER_STATE;
-	}
+	s->rec.flags |= flags;
 	/* The thread that called exec; after exec it has taken the thread-group leader's id. */
-	s->rec.tid = key;
+	s->rec.tid = old_pid;
 	s->rec.argc = BPF_CORE_READ(bprm, argc);
 	if (BPF_CORE_READ(bprm, file, f_inode, __i_nlink) == 0)
 		s->rec.flags |= EXECWATCH_F_FILELESS;
@@ -319,7 +343,8 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 
 /* argv of a failed exec, pointer by pointer from the caller's memory. 64-bit arithmetic throughout:
  * clang compares 32-bit copies otherwise, and the verifier then loses the bounds it needs. */
-static __always_inline __u32 put_user_argv(struct scratch *s, __u32 flen, const char *const *argv)
+static __always_inline __u32 put_user_argv(struct scratch *s, __u32 flen, const void *argv,
+					   bool compat)
 {
 	__u64 off = 0, budget = argv_max_bytes;
 
@@ -329,10 +354,17 @@ static __always_inline __u32 put_user_argv(struct scratch *s, __u32 flen, const 
 		return 0;
 	for (int i = 0; i < MAX_FAILED_ARGS; i++) {
 		const char *arg = NULL;
+		__u32 arg32 = 0;
 		__u64 room;
 		long n;
 
-		if (bpf_probe_read_user(&arg, sizeof(arg), &argv[i])) {
+		if (compat) {
+			n = bpf_probe_read_user(&arg32, sizeof(arg32), (const __u32 *)argv + i);
+			arg = (const char *)(unsigned long)arg32;
+		} else {
+			n = bpf_probe_read_user(&arg, sizeof(arg), (const char *const *)argv + i);
+		}
+		if (n) {
 			s->rec.flags |= EXECWATCH_F_READ_ERROR;
 			break;
 		}
@@ -368,34 +400,32 @@ static __always_inline __u32 put_user_argv(struct scratch *s, __u32 flen, const 
 
 static __always_inline int exit_exec(long ret)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid(), flen, alen;
-	struct exec_state *st;
+	__u64 key = task_key();
+	struct exec_state *st, copy;
 	struct scratch *s;
+	__u32 flen, alen;
 
-	st = bpf_map_lookup_elem(&exec_state, &tid);
-	if (!st) {
-		/* A failure whose state was evicted from the LRU: lost, and said so. */
-		if (ret < 0)
-			count(EXECWATCH_CTR_STATE_MAP_FULL);
+	/* No state: a success already reported by sched_process_exec, an exec begun before the
+	 * programs were attached, or one whose insert found the map full (counted then). */
+	st = bpf_map_lookup_elem(&exec_state, &key);
+	if (!st)
 		return 0;
-	}
-	if (ret >= 0) {
-		/* Success already reported by sched_process_exec under old_pid; nothing to emit. */
-		bpf_map_delete_elem(&exec_state, &tid);
+	/* Copied before the delete frees the element for another exec to take. */
+	copy = *st;
+	bpf_map_delete_elem(&exec_state, &key);
+	/* A success: reported by sched_process_exec, which left the state only if it ran before
+	 * the programs were attached. */
+	if (ret >= 0)
 		return 0;
-	}
 	s = begin_record();
-	if (!s) {
-		bpf_map_delete_elem(&exec_state, &tid);
+	if (!s)
 		return 0;
-	}
-	s->rec.flags |= st->flags;
+	s->rec.flags |= copy.flags;
 	s->rec.retval = ret;
-	flen = put_filename(s, st->filename, true);
+	flen = put_filename(s, copy.filename, true);
 	if (flen > EXECWATCH_FILENAME_MAX)
 		flen = 0;
-	alen = put_user_argv(s, flen, st->argv);
-	bpf_map_delete_elem(&exec_state, &tid);
+	alen = put_user_argv(s, flen, copy.argv, copy.compat);
 	return submit(s, flen, alen);
 }
 
@@ -409,4 +439,74 @@ SEC("tp/syscalls/sys_exit_execveat")
 int handle_exit_execveat(struct trace_event_raw_sys_exit *ctx)
 {
 	return exit_exec(ctx->ret);
+}
+
+/*
+ * 32-bit callers. The syscall tracepoints skip compat syscalls on x86-64
+ * (arch_trace_is_compat_syscall() in kernel/trace/trace_syscalls.c), so the execs of ia32
+ * processes, and int 0x80 from 64-bit ones, never reach the programs above: a failed one would be
+ * invisible and a successful one would lose its execveat flag. fentry/fexit on the compat entry
+ * points (__ia32_compat_sys_execve(at)) would cost nothing elsewhere, but kernels that restrict
+ * ftrace refuse to load them (EPERM, the CI machine's 6.18 among them). The raw syscall
+ * tracepoints work wherever tp_btf does, at the price of running for every syscall: the test that
+ * sends every other syscall away is two compares and one load. The addon loads these two only on
+ * kernels with ia32 emulation (the __ia32_compat_sys_execve function in BTF); elsewhere they are
+ * reported as unavailable. x32 callers (CONFIG_X86_X32_ABI) are not followed.
+ */
+#define IA32_NR_EXECVE 11    /* arch/x86/entry/syscalls/syscall_32.tbl */
+#define IA32_NR_EXECVEAT 358 /* since Linux 3.19 */
+#define TS_COMPAT 0x0002     /* thread_info.status: in an ia32 syscall (x86, Linux 2.6.x on) */
+
+/* The syscall being made is an ia32 execve or execveat; that is what in_ia32_syscall() tests.
+ * (In a 64-bit syscall, 11 is munmap.) */
+static __always_inline bool compat_exec(long nr)
+{
+	struct task_struct *task;
+
+	if (nr != IA32_NR_EXECVE && nr != IA32_NR_EXECVEAT)
+		return false;
+	task = (struct task_struct *)bpf_get_current_task();
+	return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
+}
+
+/* The user registers hold the ia32 arguments: ebx, ecx, edx, esi, edi (as zero-extended 64-bit
+ * registers). */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(handle_enter_compat, struct pt_regs *regs, long nr)
+{
+	if (!compat_exec(nr))
+		return 0;
+	if (nr == IA32_NR_EXECVE)
+		return enter((const char *)BPF_CORE_READ(regs, bx),
+			     (const void *)BPF_CORE_READ(regs, cx), 0, true);
+	return enter((const char *)BPF_CORE_READ(regs, cx), (const void *)BPF_CORE_READ(regs, dx),
+		     EXECWATCH_F_EXECVEAT, true);
+}
+
+/* After a successful exec the syscall number (orig_ax) is that of the new image's execve; the
+ * state is gone by then anyway (sched_process_exec took it). regs is a BTF pointer here: read
+ * directly, without a helper call, on this path of every syscall. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(handle_exit_compat, struct pt_regs *regs, long ret)
+{
+	if (!compat_exec(regs->orig_ax))
+		return 0;
+	return exit_exec(ret);
+}
+
+/*
+ * A task that dies inside exec without reaching the syscall exit (an oops in exec; a task whose
+ * exec began while the exit programs were being attached) would leave its entry behind, and a
+ * later task_struct at the same address would find it. Every other way out of exec, a fatal
+ * signal included, returns through the syscall exit first. A lookup first: it takes no lock, and
+ * almost every exiting task has no entry.
+ */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_task_exit, struct task_struct *p)
+{
+	__u64 key = (__u64)p;
+
+	if (bpf_map_lookup_elem(&exec_state, &key))
+		bpf_map_delete_elem(&exec_state, &key);
+	return 0;
 }

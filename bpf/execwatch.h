@@ -34,7 +34,8 @@ enum execwatch_flag {
 	/* Cgroup names come from a cgroup v1 controller hierarchy (host without cgroup v2 default).
 	 */
 	EXECWATCH_F_CGROUP_V1 = 1 << 5,
-	/* The exec was seen without its syscall entry (begun before attach, or state evicted). */
+	/* The exec was seen without its syscall entry (begun before attach, or the state map was
+	 * full). */
 	EXECWATCH_F_NO_ENTER_STATE = 1 << 6,
 	EXECWATCH_F_CGROUP_NAME_TRUNCATED = 1 << 7,
 };
@@ -42,7 +43,7 @@ enum execwatch_flag {
 /* Indexes of the counters array; the names are the metric's stage labels. */
 enum execwatch_counter {
 	EXECWATCH_CTR_RINGBUF_FULL = 0,	   /* event dropped: ring buffer had no room */
-	EXECWATCH_CTR_STATE_MAP_FULL = 1,  /* failed exec dropped: its entry state was evicted */
+	EXECWATCH_CTR_STATE_MAP_FULL = 1,  /* exec_state full at entry: lost if the exec fails */
 	EXECWATCH_CTR_ARGV_READ_ERROR = 2, /* event delivered, argv or filename unreadable */
 	/* Every event the programs tried to emit, delivered or not (execwatch_kernel_events_total):
 	 * counted before the ring buffer is asked, so it equals what user space delivered plus what

@@ -48,7 +48,21 @@ struct mm_struct {
 	unsigned long arg_end;
 };
 
+/* x86 only (the programs that read these load only there): the user registers of a syscall, and
+ * the thread flags that tell an ia32 syscall. */
+struct pt_regs {
+	unsigned long bx;
+	unsigned long cx;
+	unsigned long dx;
+	unsigned long orig_ax;
+};
+
+struct thread_info {
+	__u32 status;
+};
+
 struct task_struct {
+	struct thread_info thread_info;
 	int pid;
 	int tgid;
 	char comm[16];

@@ -2,6 +2,7 @@
 #include "tracer.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/types.h>
 #include <sys/mman.h>
@@ -35,6 +36,18 @@ constexpr double kRingbufMinBytes = 1 << 16;
 constexpr double kWakeupBytesDefault = 32 * 1024;
 constexpr double kFlushIntervalMsDefault = 25;
 constexpr double kFlushIntervalMsMax = 1000;
+
+/*
+ * exec_state holds one entry per exec in flight. What bounds those is tasks, not CPUs: an exec
+ * waiting for a disk, a page fault or a debugger stays in flight without a CPU. The kernel's
+ * default bound on tasks is pid_max = max(32768, 1024 per possible CPU) (PIDS_PER_CPU_DEFAULT in
+ * kernel/pid.c, unchanged through Linux 6.18): as many entries as that, so every pid of a default
+ * pid space could be inside exec at once. Preallocated at 96 bytes an entry (bpftool's memlock):
+ * 3 MiB up to 32 CPUs, 96 KiB more per CPU beyond. A full map refuses the insert, and the kernel
+ * counts it (state_map_full).
+ */
+constexpr uint32_t kExecStateMinEntries = 32768;
+constexpr uint32_t kExecStateEntriesPerCpu = 1024;
 
 const struct {
 	const char *name;
@@ -181,11 +194,18 @@ void Tracer::Open(Napi::Env env, const Options &options)
 	counters_ = RequireMap(env, obj_, "counters", path);
 	// Indexed by CPU id in the kernel, so it needs one slot per possible CPU.
 	bpf_map *scratch = RequireMap(env, obj_, "scratch", path);
+	bpf_map *exec_state = RequireMap(env, obj_, "exec_state", path);
 	int err = bpf_map__set_max_entries(events_, options.ringbuf_bytes);
 	if (!err)
 		err = bpf_map__set_max_entries(scratch, static_cast<__u32>(ncpus));
+	if (!err)
+		err = bpf_map__set_max_entries(
+			exec_state,
+			std::max(kExecStateMinEntries,
+				 kExecStateEntriesPerCpu * static_cast<uint32_t>(ncpus)));
 	if (err)
 		throw ErrnoError(env, "size maps of " + path, err);
+	SkipUnavailable(env);
 
 	std::string why;
 	err = SetRodataU32(obj_, "argv_max_bytes", options.argv_max_bytes, &why);
@@ -244,6 +264,37 @@ Napi::Value Tracer::RingbufWaitingBytes(const Napi::CallbackInfo &info)
 		reinterpret_cast<const uint64_t *>(base + ring_positions_bytes_ / 2),
 		__ATOMIC_ACQUIRE);
 	return Napi::Number::New(env, static_cast<double>(producer - consumer));
+}
+
+/*
+ * Programs that serve only kernels with a given function: the raw-syscall programs follow ia32
+ * execs, which exist only with CONFIG_IA32_EMULATION on x86-64, and would otherwise run for every
+ * syscall for nothing. Without the function (in the kernel's BTF) they are not loaded, and stats()
+ * lists them as unavailable.
+ */
+const struct {
+	const char *program;
+	const char *kernel_function;
+} kOptionalPrograms[] = {
+	{"handle_enter_compat", "__ia32_compat_sys_execve"},
+	{"handle_exit_compat", "__ia32_compat_sys_execve"},
+};
+
+void Tracer::SkipUnavailable(Napi::Env env)
+{
+	btf *vmlinux = btf__load_vmlinux_btf();
+	if (!vmlinux)
+		throw ErrnoError(env, "load kernel BTF", errno);
+	for (const auto &optional : kOptionalPrograms) {
+		bpf_program *prog = bpf_object__find_program_by_name(obj_, optional.program);
+		// Not in this object (a test's): nothing to leave out.
+		if (!prog ||
+		    btf__find_by_name_kind(vmlinux, optional.kernel_function, BTF_KIND_FUNC) > 0)
+			continue;
+		bpf_program__set_autoload(prog, false);
+		unavailable_names_.emplace_back(optional.program);
+	}
+	btf__free(vmlinux);
 }
 
 void Tracer::ThrowIfClosed(Napi::Env env, const char *method) const
@@ -307,6 +358,10 @@ Napi::Value Tracer::Stats(const Napi::CallbackInfo &info)
 	Napi::Object stats = Napi::Object::New(env);
 	stats.Set("counters", counters);
 	stats.Set("attached", AttachedNames(env));
+	Napi::Array unavailable = Napi::Array::New(env, unavailable_names_.size());
+	for (size_t i = 0; i < unavailable_names_.size(); i++)
+		unavailable.Set(i, unavailable_names_[i]);
+	stats.Set("unavailable", unavailable);
 	return stats;
 }
 

@@ -18,8 +18,10 @@ const purpose = process.argv.includes('--for') ? process.argv[process.argv.index
 /** Debian packages: what building needs, and what the test suite adds. */
 export const PACKAGES = {
   build: ['clang', 'llvm', 'libbpf-dev', 'libelf-dev', 'zlib1g-dev', 'pkg-config', 'linux-libc-dev'],
-  // qemu, busybox-static and cpio: the kernel matrix (scripts/test-kernels.mjs).
-  test: ['prometheus', 'chromium', 'unzip', 'libbpf-tools', 'bpftool', 'clang-format', 'qemu-system-x86', 'busybox-static', 'cpio'],
+  // qemu, busybox-static and cpio: the kernel matrix (scripts/test-kernels.mjs). gcc-multilib: the
+  // static 32-bit test program (test/fixtures/exec32.c); it removes Debian's cross compilers (they
+  // conflict), which nothing here uses.
+  test: ['prometheus', 'chromium', 'unzip', 'libbpf-tools', 'bpftool', 'clang-format', 'gcc-multilib', 'qemu-system-x86', 'busybox-static', 'cpio'],
 };
 
 function say(line) {

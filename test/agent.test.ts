@@ -18,13 +18,13 @@ import type { ExecEvent } from '../src/events/schema.js';
 import { packageVersion } from '../src/package.js';
 import { StartupError } from '../src/startup-error.js';
 import { startApiServer } from './helpers/apiserver.js';
-import { bpfProgIds, ensureTracefs, execHelper, kernelTest, marker, progLoaded, repoRoot, waitFor } from './helpers/kernel.js';
+import { bpfProgIds, ensureTracefs, execHelper, kernelTest, marker, stillLoaded, repoRoot, waitFor } from './helpers/kernel.js';
 import { launchChromium, watchedPage } from './helpers/chromium.js';
 import { configOf } from './helpers/kube.js';
 import { eventually } from './helpers/poll.js';
 import { openSse, type SseClient } from './helpers/sse.js';
 
-const PROGRAMS = ['handle_enter_execve', 'handle_enter_execveat', 'handle_exec', 'handle_exit_execve', 'handle_exit_execveat'];
+const PROGRAMS = ['handle_enter_compat', 'handle_enter_execve', 'handle_enter_execveat', 'handle_exec', 'handle_exit_compat', 'handle_exit_execve', 'handle_exit_execveat', 'handle_task_exit'];
 const LISTEN_ANYWHERE = ['--metrics-address', '127.0.0.1:0', '--api-address', '127.0.0.1:0'];
 
 /** Runs a command to its end; resolves with its pid (undefined when it could not be started). */
@@ -271,7 +271,7 @@ t.test('the agent on the real kernel', kernelTest(), async (t) => {
     const logged = (m: string) => stdout.lines.filter((l) => l.includes(m)).map((l) => JSON.parse(l) as ExecEvent);
 
     t.test('start: every program attached, both listeners on the ports chosen, ready', async (t) => {
-      t.same([...agent.attached].sort(), PROGRAMS, 'all five programs attached');
+      t.same([...agent.attached].sort(), PROGRAMS, 'all eight programs attached');
       t.ok(new Set(progs).size >= PROGRAMS.length, `the kernel holds the programs (${[...new Set(progs)].join(',')})`);
       t.match(metricsUrl, /^http:\/\/127\.0\.0\.1:[1-9]\d*$/, 'port 0 became a real metrics port');
       t.match(apiUrl, /^http:\/\/127\.0\.0\.1:[1-9]\d*$/, 'port 0 became a real API port');
@@ -496,7 +496,7 @@ t.test('the agent on the real kernel', kernelTest(), async (t) => {
       t.ok(took < 2000, `closed within 2 s with a stream open (${took} ms)`);
       await sse.ended;
       t.pass('the open stream was ended');
-      t.same(progs.filter(progLoaded), [], 'no program of the agent is left loaded');
+      t.same(await stillLoaded(progs), [], 'no program of the agent is left loaded');
       t.equal(await tryConnect(metricsUrl), 'ECONNREFUSED', 'metrics port closed');
       t.equal(await tryConnect(apiUrl), 'ECONNREFUSED', 'API port closed');
       t.equal(stderr.text(), '', 'no pipeline error was reported during the whole run');
@@ -580,7 +580,7 @@ t.test('the agent on the real kernel', kernelTest(), async (t) => {
         t.equal(err.code, 'EADDRINUSE', `the error says the address is in use (${err.message})`);
         const progs = [...new Set(loaded[0])];
         t.ok(progs.length >= PROGRAMS.length, `the programs had been loaded (${progs.join(',')})`);
-        t.same(progs.filter(progLoaded), [], 'and are all gone');
+        t.same(await stillLoaded(progs), [], 'and are all gone');
         const again = createServer();
         await new Promise<void>((resolve, reject) => {
           again.once('error', reject);
@@ -608,7 +608,7 @@ t.test('the agent on the real kernel', kernelTest(), async (t) => {
     t.ok(metrics, `the metrics URL is printed (${err})`);
     t.ok(events, 'the events URL is printed, with the API');
     t.equal(events?.[1], events?.[2], 'the page and the API share the listener');
-    t.match(err, /capturing execs on cli-urls \(5 programs attached\)/, 'says what it does');
+    t.match(err, /capturing execs on cli-urls \(8 programs attached\)/, 'says what it does');
 
     const res = await fetch(`${metrics}/metrics`);
     t.equal(res.status, 200, 'the printed metrics URL serves');

@@ -24,8 +24,17 @@ t.test('exec capture on the real kernel', kernelTest(), async (t) => {
   t.teardown(() => tracer.close());
   t.same(
     [...attached].sort(),
-    ['handle_enter_execve', 'handle_enter_execveat', 'handle_exec', 'handle_exit_execve', 'handle_exit_execveat'],
-    'all five programs are attached',
+    [
+      'handle_enter_compat',
+      'handle_enter_execve',
+      'handle_enter_execveat',
+      'handle_exec',
+      'handle_exit_compat',
+      'handle_exit_execve',
+      'handle_exit_execveat',
+      'handle_task_exit',
+    ],
+    'all eight programs are attached',
   );
 
   // The exec helper itself is exec'd with the marker in its argv too: only the execs it makes count.

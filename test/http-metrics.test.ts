@@ -22,6 +22,7 @@ const metricsFor = () =>
     captureStats: () => ({
       counters: { ringbuf_full: 2, state_map_full: 1, argv_read_error: 3, events: 9 },
       attached: ['execwatch_enter_execve', 'execwatch_sched_exec'],
+      unavailable: [],
       decodeErrors: 0,
       pipelineErrors: 0,
     }),

@@ -12,6 +12,7 @@ function stats(over: Partial<CaptureStats> = {}): CaptureStats {
   return {
     counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0 },
     attached: ['handle_exec'],
+    unavailable: [],
     decodeErrors: 0,
     pipelineErrors: 0,
     ...over,
@@ -342,6 +343,12 @@ t.test('bpf_attached is 1 per attached program and drops to 0 on detach', async 
   attached = ['handle_exec'];
   t.equal(await value(metrics, 'execwatch_bpf_attached', { program: 'handle_exit' }), 0, 'detached shows 0');
   t.equal(await value(metrics, 'execwatch_bpf_attached', { program: 'handle_exec' }), 1, 'other still 1');
+});
+
+t.test('bpf_attached shows a program this kernel cannot use as 0 from the first scrape', async (t) => {
+  const metrics = build({ read: () => stats({ attached: ['handle_exec'], unavailable: ['handle_enter_compat'] }) });
+  t.equal(await value(metrics, 'execwatch_bpf_attached', { program: 'handle_enter_compat' }), 0, 'unavailable: 0');
+  t.equal(await value(metrics, 'execwatch_bpf_attached', { program: 'handle_exec' }), 1, 'attached: 1');
 });
 
 t.test('the other recorders: pods, enrichment, restarts, delay', async (t) => {

@@ -9,7 +9,7 @@ import { defaultBpfObjectPath, loadNativeBinding, nativeAddonPath } from '../src
 import { packageRoot } from '../src/package.js';
 import { bpfProgIds, kernelTest, progLoaded, repoRoot, waitFor } from './helpers/kernel.js';
 
-const PROGRAMS = ['handle_enter_execve', 'handle_enter_execveat', 'handle_exec', 'handle_exit_execve', 'handle_exit_execveat'];
+const PROGRAMS = ['handle_enter_compat', 'handle_enter_execve', 'handle_enter_execveat', 'handle_exec', 'handle_exit_compat', 'handle_exit_execve', 'handle_exit_execveat', 'handle_task_exit'];
 const RECORD_LEN_OFFSET = 16;
 const PID_OFFSET = 24;
 const PPID_OFFSET = 32;
@@ -218,10 +218,10 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
     const baseline = new Set(bpfProgIds(process.pid));
     const tracer = open();
     t.teardown(() => tracer.close());
-    t.same([...tracer.attach()].sort(), PROGRAMS, 'attach returns the five program names');
+    t.same([...tracer.attach()].sort(), PROGRAMS, 'attach returns the eight program names');
     t.same([...tracer.attach()].sort(), PROGRAMS, 'attaching again changes nothing');
     const ours = [...new Set(bpfProgIds(process.pid).filter((id) => !baseline.has(id)))];
-    t.equal(ours.length, PROGRAMS.length, 'the process holds the five programs');
+    t.equal(ours.length, PROGRAMS.length, 'the process holds the eight programs');
 
     t.throws(() => (tracer.start as (x: unknown) => void)('nope'), TypeError, 'start needs a function');
     const batches: Buffer[] = [];
@@ -256,6 +256,7 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
     const counterMaps = readFileSync(`/proc/${process.pid}/maps`, 'utf8').split('\n').filter((l) => / r--s .*anon_inode:bpf-map/.test(l));
     t.ok(counterMaps.length >= 1, `the counters are mapped read-only into the process (${counterMaps.length} read-only bpf-map mappings)`);
     t.same([...stats.attached].sort(), PROGRAMS, 'stats lists the attached programs');
+    t.same(stats.unavailable, [], 'and no program is unavailable on this x86-64 kernel with ia32 emulation');
 
     tracer.close();
     tracer.close();

@@ -11,7 +11,7 @@ import { describePrivileges, dropPrivileges, threadCredentials } from '../src/ca
 import { StartupError } from '../src/startup-error.js';
 import { commandLine, loggedEvents, startCommand, watchStartup, type RunningAgent } from './helpers/command.js';
 import { chartDir, renderChart } from './helpers/helm.js';
-import { bpfProgIds, ensureTracefs, kernelTest, marker, progLoaded, repoRoot, waitFor } from './helpers/kernel.js';
+import { bpfProgIds, ensureTracefs, kernelTest, marker, stillLoaded, repoRoot, waitFor } from './helpers/kernel.js';
 
 const ALL = 0x1ffffffffffn;
 const hex = (mask: bigint) => mask.toString(16).padStart(16, '0');
@@ -225,7 +225,7 @@ t.test('on the real kernel', kernelTest(), async (t) => {
     const progs = bpfProgIds(agent.pid);
     agent.child.kill('SIGTERM');
     t.equal(await agent.exited, 0, 'SIGTERM: exit 0');
-    t.same(progs.filter(progLoaded), [], 'every program is detached and unloaded without privileges');
+    t.same(await stillLoaded(progs), [], 'every program is detached and unloaded without privileges');
   });
 
   t.test('--run-as 0 keeps uid 0: capabilities go, but owner bits still let root in', async (t) => {

@@ -5,7 +5,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import t from 'tap';
 import { loggedEvents, startCommand, type RunningAgent } from './helpers/command.js';
-import { bpfProgIds, ensureTracefs, execHelper, kernelTest, marker, progLoaded, waitFor } from './helpers/kernel.js';
+import { bpfProgIds, ensureTracefs, execHelper, kernelTest, marker, stillLoaded, waitFor } from './helpers/kernel.js';
 
 /** The logged execs of /usr/bin/true carrying `m` (the helper that made them carries it too). */
 const trues = (agent: RunningAgent, m: string) => loggedEvents(agent.out(), m).filter((e) => e.argv[0] === '/usr/bin/true');
@@ -34,7 +34,7 @@ t.test('shutdown and restart on the real kernel', kernelTest(), async (t) => {
     t.equal(code, 0, 'exit 0');
     t.ok(ms < 2000, `detached within 2 s (${ms} ms)`);
     t.equal(trues(agent, m).length, n, `all ${n} execs are in the --log-events output`);
-    t.same(progs.filter(progLoaded), [], 'no program of ours is left loaded');
+    t.same(await stillLoaded(progs), [], 'no program of ours is left loaded');
   });
 
   let restartAfter = 0;
@@ -66,7 +66,7 @@ t.test('shutdown and restart on the real kernel', kernelTest(), async (t) => {
     t.ok(last >= finished, `every one of them is in the output (up to #${last})`);
     t.same(missing, [], 'and none between is missing');
     t.equal(seen.length, last, 'each exactly once');
-    t.same(progs.filter(progLoaded), [], 'no program of ours is left loaded');
+    t.same(await stillLoaded(progs), [], 'no program of ours is left loaded');
     restartAfter = Date.now();
   });
 
@@ -98,6 +98,6 @@ t.test('shutdown and restart on the real kernel', kernelTest(), async (t) => {
     t.same([ea[0]?.node, eb[0]?.node], ['agent-a', 'agent-b'], 'each under its own node name');
     const codes = await Promise.all([terminate(a), terminate(b)]);
     t.same(codes.map((c) => c.code), [0, 0], 'both exit 0');
-    t.same(progs.filter(progLoaded), [], 'no program of either is left loaded');
+    t.same(await stillLoaded(progs), [], 'no program of either is left loaded');
   });
 });

@@ -18,7 +18,7 @@ interface FakeNative extends NativeTracer {
   statsThrows: boolean;
 }
 
-function fakeBinding(opts: { attachThrows?: Error; offsetNs?: bigint } = {}) {
+function fakeBinding(opts: { attachThrows?: Error; offsetNs?: bigint; unavailable?: string[] } = {}) {
   const made: FakeNative[] = [];
   class Tracer implements FakeNative {
     closes = 0;
@@ -46,7 +46,7 @@ function fakeBinding(opts: { attachThrows?: Error; offsetNs?: bigint } = {}) {
     stats() {
       if (this.statsThrows) throw new Error('stats: Bad file descriptor');
       // A fresh array each call, as the addon returns.
-      return { counters: { ...this.counters }, attached: [...this.#attached] };
+      return { counters: { ...this.counters }, attached: [...this.#attached], unavailable: [...(opts.unavailable ?? [])] };
     }
     close(): void {
       this.closes += 1;
@@ -182,6 +182,16 @@ t.test('an event the pipeline throws on is counted and reported; the rest of the
   tracer.close();
 });
 
+t.test('programs the kernel has nothing for are reported from the start, and after close', async (t) => {
+  const { binding } = fakeBinding({ unavailable: ['handle_enter_compat', 'handle_exit_compat'] });
+  const tracer = new Tracer(binding, OPTIONS, () => {}, noSinkError(t));
+  t.same(tracer.stats().unavailable, [], 'none known before the object is opened');
+  tracer.start();
+  t.same(tracer.stats().unavailable, ['handle_enter_compat', 'handle_exit_compat'], 'read once the object is open');
+  tracer.close();
+  t.same(tracer.stats().unavailable, ['handle_enter_compat', 'handle_exit_compat'], 'still known after close');
+});
+
 t.test('counters survive close, including a close whose last read fails', async (t) => {
   const { binding, made } = fakeBinding();
   const tracer = new Tracer(binding, OPTIONS, () => {}, noSinkError(t));
@@ -192,7 +202,7 @@ t.test('counters survive close, including a close whose last read fails', async 
   tracer.stats();
   native.counters = { ringbuf_full: 7, state_map_full: 1, argv_read_error: 2, events: 20 };
   tracer.close();
-  t.same(tracer.stats(), { counters: { ringbuf_full: 7, state_map_full: 1, argv_read_error: 2, events: 20 }, attached: [], decodeErrors: 0, pipelineErrors: 0 }, 'read at close, kept after');
+  t.same(tracer.stats(), { counters: { ringbuf_full: 7, state_map_full: 1, argv_read_error: 2, events: 20 }, attached: [], unavailable: [], decodeErrors: 0, pipelineErrors: 0 }, 'read at close, kept after');
   tracer.close();
   t.equal(native.closes, 1, 'close is idempotent');
 

@@ -49,16 +49,14 @@ export function bpfProgStats(pid) {
   return progs;
 }
 
-/** Kernel time of a tool's programs between two readings, per exec (the busiest program's runs). */
+/**
+ * Kernel time of all of a tool's programs between two readings, in ns. Per exec it is divided by
+ * the execs made, not by a program's runs: some programs run for every syscall or every exit.
+ */
 export function bpfDelta(before, after) {
   let ns = 0;
-  let runs = 0;
-  for (const [id, a] of after) {
-    const b = before.get(id) ?? { runTimeNs: 0, runCnt: 0 };
-    ns += a.runTimeNs - b.runTimeNs;
-    runs = Math.max(runs, a.runCnt - b.runCnt);
-  }
-  return { ns, runs };
+  for (const [id, a] of after) ns += a.runTimeNs - (before.get(id)?.runTimeNs ?? 0);
+  return { ns };
 }
 
 const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';

@@ -86,7 +86,6 @@ function summarize(runs, ratios) {
   const events = sum(runs.map((r) => r.delivered));
   const execs = sum(runs.map((r) => r.storm.execs));
   const bpfNs = sum(runs.map((r) => r.bpf.ns));
-  const bpfRuns = sum(runs.map((r) => r.bpf.runs));
   const lost = {};
   for (const r of runs) for (const [k, v] of Object.entries(r.lost)) lost[k] = (lost[k] ?? 0) + v;
   return {
@@ -100,7 +99,7 @@ function summarize(runs, ratios) {
     cpuSeconds: sum(runs.map((r) => r.cpu)),
     cpuUsPerEvent: (sum(runs.map((r) => r.cpu)) / events) * 1e6,
     cpuSecondsPer1000: (sum(runs.map((r) => r.cpu)) / events) * 1000,
-    bpfUsPerExec: bpfNs / bpfRuns / 1000,
+    bpfUsPerExec: bpfNs / execs / 1000,
     peakRssMB: Math.max(...runs.map((r) => r.rss)) / 2 ** 20,
     rates: runs.map((r) => Math.round(r.storm.rate)),
   };
@@ -134,7 +133,7 @@ export async function throughput(tools, { rounds, execs, workers, warmupExecs, e
       log(
         `round ${round} ${name}: ${Math.round(traced.storm.rate)}/s vs ${Math.round(before.rate)}|${Math.round(after.rate)}/s untraced ` +
           `= ${ratio.toFixed(3)}; ${traced.delivered}/${traced.storm.execs} delivered, cpu ${(traced.cpu * 1000).toFixed(0)} ms, ` +
-          `bpf ${(traced.bpf.ns / Math.max(1, traced.bpf.runs) / 1000).toFixed(2)} µs/exec`,
+          `bpf ${(traced.bpf.ns / traced.storm.execs / 1000).toFixed(2)} µs/exec`,
       );
       before = after;
     }

@@ -30,6 +30,11 @@ export interface NativeStats {
   counters: NativeCounters;
   /** Names of the BPF programs currently attached. */
   attached: string[];
+  /**
+   * Programs not loaded because this kernel has nothing for them to follow (the ia32 exec
+   * programs without ia32 emulation); fixed at construction.
+   */
+  unavailable: string[];
 }
 
 /** The native tracer object. Every method throws a NativeError on failure. */

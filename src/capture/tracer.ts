@@ -20,6 +20,8 @@ export interface CaptureStats {
   counters: NativeCounters;
   /** The programs attached now: the same list as Tracer.attached, which /readyz reads. */
   attached: readonly string[];
+  /** Programs this kernel has nothing for: never loaded, never attached. */
+  unavailable: readonly string[];
   /** Records that could not be framed or decoded (each such record is lost). */
   decodeErrors: number;
   /** Decoded events the pipeline threw on (each such event is lost). */
@@ -40,6 +42,7 @@ export class Tracer {
   readonly #sink: EventSink;
   readonly #onSinkError: SinkErrorHandler;
   #attached: readonly string[] = [];
+  #unavailable: readonly string[] = [];
   #native: NativeTracer | null = null;
   #closed = false;
   #decodeErrors = 0;
@@ -69,6 +72,7 @@ export class Tracer {
       // The addon reuses `batch` for every wake-up: decoding copies everything out of it.
       native.start((batch, length) => this.#onBatch(batch.subarray(0, length)));
       this.#attached = attached;
+      this.#unavailable = native.stats().unavailable;
       return attached;
     } catch (err) {
       this.close();
@@ -112,7 +116,13 @@ export class Tracer {
 
   stats(): CaptureStats {
     if (this.#native) this.#lastCounters = this.#native.stats().counters;
-    return { counters: this.#lastCounters, attached: this.#attached, decodeErrors: this.#decodeErrors, pipelineErrors: this.#pipelineErrors };
+    return {
+      counters: this.#lastCounters,
+      attached: this.#attached,
+      unavailable: this.#unavailable,
+      decodeErrors: this.#decodeErrors,
+      pipelineErrors: this.#pipelineErrors,
+    };
   }
 
   /** Detaches every program and frees the ring buffer. Idempotent. */

@@ -207,14 +207,15 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   const seenPrograms = new Set<string>();
   new Gauge({
     name: 'execwatch_bpf_attached',
-    help: 'Whether each BPF program is attached (1) or not (0).',
+    help: 'Whether each BPF program is attached (1) or not (0, also for programs this kernel cannot use).',
     labelNames: ['program'] as const,
     registers,
     collect() {
       const now = readStats();
       if (now === null) return;
-      // A program seen once stays as a 0 series when detached, so alerts can see it drop.
-      for (const program of now.attached) seenPrograms.add(program);
+      // A program seen once stays as a 0 series when detached, so alerts can see it drop; one this
+      // kernel has nothing for is a 0 series from the start.
+      for (const program of [...now.attached, ...now.unavailable]) seenPrograms.add(program);
       for (const program of seenPrograms) {
         this.set({ program }, now.attached.includes(program) ? 1 : 0);
       }

@@ -64,6 +64,37 @@ export function execHelper(): string {
   return out;
 }
 
+let stormPath: string | null = null;
+
+/** Compiles test/fixtures/exec-storm.c (static) once per process and returns the binary's path. */
+export function execStorm(): string {
+  if (stormPath && existsSync(stormPath)) return stormPath;
+  const out = join(repoRoot, 'build', 'test', 'exec-storm');
+  mkdirSync(join(repoRoot, 'build', 'test'), { recursive: true });
+  const tmp = `${out}.${process.pid}`;
+  execFileSync('clang', ['-O2', '-Wall', '-static', '-pthread', '-o', tmp, join(repoRoot, 'test', 'fixtures', 'exec-storm.c')]);
+  execFileSync('mv', ['-f', tmp, out]);
+  stormPath = out;
+  return out;
+}
+
+let exec32Path: string | null = null;
+
+/**
+ * Compiles test/fixtures/exec32.c once per process as a static 32-bit (ia32) binary and returns
+ * its path. Needs gcc-multilib (a test package of scripts/setup.mjs).
+ */
+export function exec32Helper(): string {
+  if (exec32Path && existsSync(exec32Path)) return exec32Path;
+  const out = join(repoRoot, 'build', 'test', 'exec32');
+  mkdirSync(join(repoRoot, 'build', 'test'), { recursive: true });
+  const tmp = `${out}.${process.pid}`;
+  execFileSync('gcc', ['-m32', '-static', '-O2', '-Wall', '-o', tmp, join(repoRoot, 'test', 'fixtures', 'exec32.c')]);
+  execFileSync('mv', ['-f', tmp, out]);
+  exec32Path = out;
+  return out;
+}
+
 /** A marker unique to this test run, to find our own execs among the machine's. */
 export function marker(label: string): string {
   return `execwatch-${label}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
@@ -74,8 +105,8 @@ export function waitFor(pred: () => boolean, what: string, timeoutMs = 10_000): 
   return eventually(pred, what, timeoutMs, 20);
 }
 
-/** IDs of the BPF programs a process holds open, from /proc/PID/fdinfo. */
-export function bpfProgIds(pid: number): number[] {
+/** IDs of the BPF objects of one kind a process holds open, from /proc/PID/fdinfo. */
+function fdinfoIds(pid: number, field: 'prog_id' | 'map_id'): number[] {
   const dir = `/proc/${pid}/fdinfo`;
   const ids: number[] = [];
   for (const fd of execFileSync('ls', [dir], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
@@ -85,10 +116,20 @@ export function bpfProgIds(pid: number): number[] {
     } catch {
       continue;
     }
-    const m = /^prog_id:\s+(\d+)/m.exec(info);
+    const m = new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(info);
     if (m) ids.push(Number(m[1]));
   }
   return ids;
+}
+
+/** IDs of the BPF programs a process holds open. */
+export function bpfProgIds(pid: number): number[] {
+  return fdinfoIds(pid, 'prog_id');
+}
+
+/** IDs of the BPF maps a process holds open. */
+export function bpfMapIds(pid: number): number[] {
+  return fdinfoIds(pid, 'map_id');
 }
 
 /** Whether a BPF program with this id is still loaded anywhere (bpftool prog show id N). */
@@ -99,4 +140,14 @@ export function progLoaded(id: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The programs of `ids` still loaded once the kernel has had up to `timeoutMs` to free them:
+ * detaching is immediate, but programs on the syscall tracepoints are freed after an RCU grace
+ * period (tens of milliseconds).
+ */
+export async function stillLoaded(ids: number[], timeoutMs = 2000): Promise<number[]> {
+  await eventually(() => !ids.some(progLoaded), 'the programs to be unloaded', timeoutMs, 20).catch(() => {});
+  return ids.filter(progLoaded);
 }

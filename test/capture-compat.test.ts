@@ -1,0 +1,98 @@
+// 32-bit callers (issue 13, item 5): the syscall tracepoints skip compat syscalls, so without the
+// raw-syscall programs a 32-bit process's failed exec would be invisible and its execveat unflagged.
+import { spawn } from 'node:child_process';
+import t, { type Test } from 'tap';
+import { defaultBpfObjectPath, loadNativeBinding } from '../src/capture/native.js';
+import { Tracer } from '../src/capture/tracer.js';
+import type { ExecEvent } from '../src/events/schema.js';
+import { ensureTracefs, exec32Helper, kernelTest, marker, waitFor } from './helpers/kernel.js';
+
+t.test('execs of a 32-bit process on the real kernel', kernelTest(), async (t) => {
+  ensureTracefs();
+  const exec32 = exec32Helper();
+  const events: ExecEvent[] = [];
+  const tracer = new Tracer(
+    loadNativeBinding(),
+    { objectPath: defaultBpfObjectPath(), argvMaxBytes: 4096, ringbufBytes: 1 << 20, node: 'test-node' },
+    (event) => events.push(event),
+    (err) => t.fail(`the sink threw: ${String(err)}`),
+  );
+  const attached = tracer.start();
+  t.teardown(() => tracer.close());
+  t.ok(attached.includes('handle_enter_compat') && attached.includes('handle_exit_compat'), 'the compat programs are attached on this x86-64 kernel');
+  t.same(tracer.stats().unavailable, [], 'none is unavailable');
+
+  // Returns the pid of the 32-bit process and its exit status.
+  const run = (args: string[]) =>
+    new Promise<{ pid: number; code: number | null }>((resolve) => {
+      const child = spawn(exec32, args, { stdio: 'ignore' });
+      child.on('close', (code) => resolve({ pid: child.pid ?? -1, code }));
+    });
+  // Its own exec (Node spawning the helper, argv[0] its path) carries the marker too: only the
+  // execs the 32-bit helper makes count.
+  const mine = (m: string) => events.filter((e) => e.argv.includes(m) && e.argv[0] !== exec32);
+  const one = async (t: Test, m: string, what: string): Promise<ExecEvent> => {
+    await waitFor(() => mine(m).length > 0, what);
+    t.equal(mine(m).length, 1, `${what}: one event`);
+    return mine(m)[0] as ExecEvent;
+  };
+
+  t.test('a failed execve (ENOENT) is delivered with its errno, filename and argv', async (t) => {
+    const m = marker('c32-enoent');
+    const missing = `/nonexistent/${m}`;
+    const { pid, code } = await run(['execve', missing, 'arg0', m, 'two words']);
+    t.equal(code, 127, 'the exec failed');
+    const e = await one(t, m, 'the failed 32-bit execve');
+    t.equal(e.retval, -2, 'ENOENT');
+    t.equal(e.filename, missing, 'filename read through the 32-bit pointer');
+    t.same(e.argv, ['arg0', m, 'two words'], 'argv read through 32-bit pointers');
+    t.equal(e.argc, 3, 'argc');
+    t.equal(e.pid, pid, 'pid of the 32-bit process');
+    t.equal(e.tid, pid, 'tid');
+    t.equal(e.ppid, process.pid, 'ppid');
+    t.equal(e.comm, 'exec32', 'comm of the caller');
+    t.notOk(e.execveat, 'not execveat');
+    t.notOk(e.readError || e.argvTruncated, 'read completely');
+  });
+
+  t.test('a failed execveat is delivered with the execveat flag', async (t) => {
+    const m = marker('c32-at-fail');
+    const { code } = await run(['execveat', '/usr/bin', m, 'x', m]);
+    t.equal(code, 127, 'the exec failed');
+    const e = await one(t, m, 'the failed 32-bit execveat');
+    t.equal(e.retval, -2, 'ENOENT');
+    t.ok(e.execveat, 'execveat flag');
+    t.equal(e.filename, m, 'the name as passed (relative to the directory fd)');
+    t.same(e.argv, ['x', m], 'argv');
+  });
+
+  t.test('a successful execveat keeps the execveat flag', async (t) => {
+    const m = marker('c32-at-ok');
+    const { pid, code } = await run(['execveat', '/usr/bin', 'true', 'true', m]);
+    t.equal(code, 0, '/usr/bin/true ran');
+    const e = await one(t, m, 'the successful 32-bit execveat');
+    t.equal(e.retval, 0, 'success');
+    t.ok(e.execveat, 'execveat flag');
+    t.match(e.filename, /^\/dev\/fd\/\d+\/true$/, 'the kernel names it /dev/fd/N/true');
+    t.same(e.argv, ['true', m], 'argv from the new image');
+    t.equal(e.pid, pid, 'pid');
+    t.equal(e.comm, 'true', 'comm after exec');
+  });
+
+  t.test('a successful execve of a 32-bit binary', async (t) => {
+    const m = marker('c32-ok');
+    // The 32-bit helper execs itself with a usage error: a 32-bit image from a 32-bit caller.
+    const { code } = await run(['execve', exec32, 'exec32', 'usage', m]);
+    t.equal(code, 2, 'the new image ran (and exited with its usage status)');
+    const e = await one(t, m, 'the successful 32-bit execve');
+    t.equal(e.retval, 0, 'success');
+    t.equal(e.filename, exec32, 'filename');
+    t.same(e.argv, ['exec32', 'usage', m], 'argv');
+    t.notOk(e.execveat, 'not execveat');
+  });
+
+  t.test('nothing was lost', async (t) => {
+    t.equal(tracer.stats().counters.state_map_full, 0, 'no state insert failed');
+    t.equal(tracer.stats().counters.ringbuf_full, 0, 'no ring loss');
+  });
+});
