@@ -20,6 +20,10 @@ export function formatHostPort(host: string, port: number): string {
 export const METRIC_LABELS = ['namespace', 'workload', 'pod', 'container'] as const;
 export type MetricLabel = (typeof METRIC_LABELS)[number];
 
+/** The OTLP transports, named as OTEL_EXPORTER_OTLP_PROTOCOL names them. */
+export const OTLP_PROTOCOLS = ['http/protobuf', 'grpc', 'http/json'] as const;
+export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -42,6 +46,9 @@ export interface Config {
   metricLabels: MetricLabel[];
   redact: RegExp[];
   logEvents: boolean;
+  /** Base URL of the OTLP receiver, or null: the standard OTEL_EXPORTER_OTLP_*ENDPOINT variables, else no export. */
+  otlpEndpoint: string | null;
+  otlpProtocol: OtlpProtocol;
   logLevel: LogLevel;
   check: boolean;
   /** Keep every capability after start-up instead of dropping them once the programs are attached. */

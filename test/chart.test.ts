@@ -232,13 +232,14 @@ t.test('custom agent flags reach the agent as the values say', async (t) => {
       recentEvents: c.recentEvents, argvMaxBytes: c.argvMaxBytes, ringbufBytes: c.ringbufBytes, metricLabels: c.metricLabels,
       redact: c.redact.map((r) => r.source), logEvents: c.logEvents, logLevel: c.logLevel,
       podGracePeriodMs: c.podGracePeriodMs, maxSeries: c.maxSeries, enrichWaitMs: c.enrichWaitMs,
-      apiTokenFile: c.apiTokenFile, apiInsecure: c.apiInsecure,
+      apiTokenFile: c.apiTokenFile, apiInsecure: c.apiInsecure, otlpEndpoint: c.otlpEndpoint, otlpProtocol: c.otlpProtocol,
     },
     {
       recentEvents: 50000, argvMaxBytes: 8192, ringbufBytes: 16 * 1024 * 1024, metricLabels: ['namespace', 'workload'],
       redact: ['(password|passwd|token|secret)=\\S+', '-p\\S+', 'AKIA[0-9A-Z]{16}'], logEvents: true, logLevel: 'debug',
       podGracePeriodMs: 300_000, maxSeries: 20000, enrichWaitMs: 3000,
       apiTokenFile: '/etc/execwatch/api-token/token', apiInsecure: true,
+      otlpEndpoint: 'http://otel-collector.monitoring:4317', otlpProtocol: 'grpc',
     },
     'every flag parsed to the configured value',
   );
@@ -335,6 +336,8 @@ const BAD_VALUES = [
   { set: 'api.address=0.0.0.0', message: 'api.address 0.0.0.0 is not 127.x.y.z, localhost or [::1]: set api.tokenSecret.name to require a token, or api.insecure=true' },
   { set: 'api.tokenSecret.key=', message: "at '/api/tokenSecret/key'" },
   { set: 'api.insecure=maybe', message: "at '/api/insecure'" },
+  { set: 'otlp.endpoint=collector:4318', message: "at '/otlp/endpoint'" },
+  { set: 'otlp.protocol=http', message: "at '/otlp/protocol': value must be one of 'http/protobuf', 'grpc', 'http/json'" },
 ] as const;
 
 t.test('the schema rejects bad values with a message naming the key', async (t) => {

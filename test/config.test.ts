@@ -42,6 +42,8 @@ t.test('defaults', async (t) => {
       metricLabels: [...METRIC_LABELS],
       redact: [],
       logEvents: false,
+      otlpEndpoint: null,
+      otlpProtocol: 'http/protobuf',
       logLevel: 'info',
       check: false,
       bpfObject: join(repoRoot, 'build', 'execwatch.bpf.o'),
@@ -92,6 +94,10 @@ t.test('valid values, as flags and as environment variables', async (t) => {
     ['--max-series', '20000', 'maxSeries', 20000],
     ['--enrich-wait', '60s', 'enrichWaitMs', 60_000],
     ['--enrich-wait', '0ms', 'enrichWaitMs', 0],
+    ['--otlp-endpoint', 'http://127.0.0.1:4318', 'otlpEndpoint', 'http://127.0.0.1:4318'],
+    ['--otlp-endpoint', 'https://otel-collector.monitoring:4317/', 'otlpEndpoint', 'https://otel-collector.monitoring:4317/'],
+    ['--otlp-protocol', 'grpc', 'otlpProtocol', 'grpc'],
+    ['--otlp-protocol', 'http/json', 'otlpProtocol', 'http/json'],
   ] as const;
   for (const [flag, value, key, want] of cases) {
     t.same(run([`${flag}=${value}`])[key], want, `${flag}=${value}`);
@@ -128,6 +134,8 @@ t.test('flags override the environment, which overrides the fallbacks', async (t
   t.equal(run([], { KUBECONFIG: '' }).kubeconfig, null, 'an empty KUBECONFIG is no kubeconfig');
   t.equal(run([], { KUBECONFIG: '/a', EXECWATCH_KUBECONFIG: '/b:c' }).kubeconfig, '/b:c', 'EXECWATCH_KUBECONFIG is one path, over KUBECONFIG');
   t.equal(run([], { EXECWATCH_METRIC_LABELS: '' }).metricLabels.length, 0, 'an empty label list from the environment');
+  t.equal(run([], { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }).otlpProtocol, 'grpc', 'the standard OTEL_EXPORTER_OTLP_PROTOCOL is read');
+  t.equal(run([], { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', EXECWATCH_OTLP_PROTOCOL: 'http/json' }).otlpProtocol, 'http/json', 'EXECWATCH_OTLP_PROTOCOL over it');
 });
 
 t.test('--redact: repeatable, one regex per line in the environment, compiled global', async (t) => {
@@ -177,6 +185,10 @@ t.test('bad values stop with one line naming the flag or variable, the value and
     [['--log-events=maybe'], {}, '--log-events: "maybe" is not a boolean (one of 1, 0, true, false, yes, no)'],
     [['--api-insecure=maybe'], {}, '--api-insecure: "maybe" is not a boolean (one of 1, 0, true, false, yes, no)'],
     [['--check='], {}, '--check: "" is not a boolean (one of 1, 0, true, false, yes, no)'],
+    [['--otlp-endpoint=127.0.0.1:4318'], {}, '--otlp-endpoint: "127.0.0.1:4318" does not start with http:// or https:// (an http:// or https:// URL such as http://127.0.0.1:4318)'],
+    [['--otlp-endpoint=http://[collector'], {}, '--otlp-endpoint: "http://[collector" is not a URL (an http:// or https:// URL such as http://127.0.0.1:4318)'],
+    [[], { EXECWATCH_OTLP_ENDPOINT: 'grpc://c:4317' }, 'EXECWATCH_OTLP_ENDPOINT (--otlp-endpoint): "grpc://c:4317" does not start with http:// or https:// (an http:// or https:// URL such as http://127.0.0.1:4318)'],
+    [[], { OTEL_EXPORTER_OTLP_PROTOCOL: 'http' }, 'OTEL_EXPORTER_OTLP_PROTOCOL (--otlp-protocol): "http" is not an OTLP protocol (one of http/protobuf, grpc, http/json)'],
     [[], { EXECWATCH_LOG_LEVEL: 'verbose' }, `EXECWATCH_LOG_LEVEL (--log-level): "verbose" is not a log level (one of ${LOG_LEVELS.join(', ')})`],
     [['--pod-grace-period=25h'], {}, '--pod-grace-period: "25h" is out of range (a duration from 0 to 24h: 500ms, 30s, 2m, 1h or plain seconds)'],
     [['--pod-grace-period=2d'], {}, '--pod-grace-period: "2d" is not a duration (a duration from 0 to 24h: 500ms, 30s, 2m, 1h or plain seconds)'],

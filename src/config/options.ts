@@ -5,8 +5,8 @@
  */
 import { hostname } from 'node:os';
 import { defaultBpfObjectPath } from '../capture/native.js';
-import { LOG_LEVELS, METRIC_LABELS, type Config } from '../config.js';
-import { boolean, duration, hostNames, integer, logLevel, metricLabels, parseAddress, regex, ringbufBytes, text } from './values.js';
+import { LOG_LEVELS, METRIC_LABELS, OTLP_PROTOCOLS, type Config } from '../config.js';
+import { boolean, duration, hostNames, httpUrl, integer, logLevel, metricLabels, otlpProtocol, parseAddress, regex, ringbufBytes, text } from './values.js';
 
 /** One option: a flag, usually an environment variable, a validator producing the Config field. */
 export interface OptionSpec<K extends keyof Config> {
@@ -71,6 +71,11 @@ export const OPTIONS = [
     computeDefault: () => [], parse: regex },
   { key: 'logEvents', flag: '--log-events', env: 'EXECWATCH_LOG_EVENTS', value: '', boolean: true,
     description: 'Print every event as a JSON line on stdout.', default: 'false', parse: boolean },
+  { key: 'otlpEndpoint', flag: '--otlp-endpoint', env: 'EXECWATCH_OTLP_ENDPOINT', value: '<url>',
+    description: 'Send every event as an OpenTelemetry log record to this OTLP receiver (base URL, as OTEL_EXPORTER_OTLP_ENDPOINT; over HTTP /v1/logs is added). Without it, the standard OTEL_EXPORTER_OTLP_LOGS_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT turns export on; with neither, nothing is exported.',
+    default: 'none', computeDefault: () => null, parse: httpUrl },
+  { key: 'otlpProtocol', flag: '--otlp-protocol', env: 'EXECWATCH_OTLP_PROTOCOL', fallbackEnv: 'OTEL_EXPORTER_OTLP_PROTOCOL', value: '<protocol>',
+    description: `OTLP transport: ${OTLP_PROTOCOLS.join(', ')}.`, default: 'http/protobuf', parse: otlpProtocol },
   { key: 'logLevel', flag: '--log-level', env: 'EXECWATCH_LOG_LEVEL', value: '<level>',
     description: `Log level: ${LOG_LEVELS.join(', ')}.`, default: 'info', parse: logLevel },
   { key: 'check', flag: '--check', env: null, value: '', boolean: true,

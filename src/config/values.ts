@@ -3,7 +3,7 @@
  * Config field, or throws Invalid with the problem and what is allowed.
  */
 import { isIPv6 } from 'node:net';
-import { LOG_LEVELS, METRIC_LABELS, type ListenAddress, type LogLevel, type MetricLabel } from '../config.js';
+import { LOG_LEVELS, METRIC_LABELS, OTLP_PROTOCOLS, type ListenAddress, type LogLevel, type MetricLabel, type OtlpProtocol } from '../config.js';
 
 /** A value's problem before we know where it came from (flag or environment): parse.ts words the message. */
 export class Invalid extends Error {
@@ -119,4 +119,17 @@ export function logLevel(raw: string): LogLevel {
   const level = LOG_LEVELS.find((l) => l === raw);
   if (!level) throw new Invalid('is not a log level', `one of ${LOG_LEVELS.join(', ')}`);
   return level;
+}
+
+export function httpUrl(raw: string): string {
+  const allowed = 'an http:// or https:// URL such as http://127.0.0.1:4318';
+  if (!/^https?:\/\//i.test(raw)) throw new Invalid('does not start with http:// or https://', allowed);
+  if (!URL.canParse(raw)) throw new Invalid('is not a URL', allowed);
+  return raw;
+}
+
+export function otlpProtocol(raw: string): OtlpProtocol {
+  const protocol = OTLP_PROTOCOLS.find((p) => p === raw);
+  if (!protocol) throw new Invalid('is not an OTLP protocol', `one of ${OTLP_PROTOCOLS.join(', ')}`);
+  return protocol;
 }

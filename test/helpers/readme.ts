@@ -5,6 +5,7 @@
  */
 import { OPTIONS } from '../../src/config/options.js';
 import { ExecEventSchema } from '../../src/events/schema.js';
+import { OTLP_MAPPING, WORKLOAD_ATTRIBUTES } from '../../src/export/attributes.js';
 
 const code = (s: string) => `\`${s}\``;
 
@@ -34,6 +35,28 @@ export function eventFieldsTable(): string {
   const rows = ['| field | type | meaning |', '|---|---|---|'];
   for (const [name, schema] of Object.entries(ExecEventSchema.properties)) {
     rows.push(`| ${code(name)} | ${typeOf(schema as Parameters<typeof typeOf>[0])} | ${(schema.description as string).replaceAll('|', '\\|')} |`);
+  }
+  return rows.join('\n');
+}
+
+/** Where the workload goes: one attribute per kind the semantic conventions name. */
+function workloadCell(): string {
+  const named = [...WORKLOAD_ATTRIBUTES].filter(([, name]) => name !== null).map(([kind, name]) => `${code(name as string)} (${kind})`);
+  return `${named.join(', ')}; a bare pod has none beyond \`k8s.pod.name\`; any other kind: \`execwatch.workload.kind\` and \`execwatch.workload.name\``;
+}
+
+/** The rows between <!-- otlp-attributes --> and <!-- /otlp-attributes -->: one per row of OTLP_MAPPING. */
+export function otlpTable(): string {
+  const rows = ['| event field | in the OTLP log record |', '|---|---|'];
+  for (const row of OTLP_MAPPING) {
+    const where = row.field === 'workload'
+      ? workloadCell()
+      : row.to === 'timestamp'
+        ? 'the record\'s timestamp (`timeUnixNano`), to the nanosecond'
+        : row.to === 'resource'
+          ? `resource attribute ${code(row.name)}`
+          : code(row.name) + ('value' in row ? ' (a string)' : '');
+    rows.push(`| ${code(row.field)} | ${where} |`);
   }
   return rows.join('\n');
 }

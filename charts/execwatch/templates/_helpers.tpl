@@ -149,6 +149,10 @@ keeps values that start with "-" (a --redact regex, say) from being read as flag
 {{- with $a.enrichWait }}
 - --enrich-wait={{ . }}
 {{- end }}
+{{- with .Values.otlp.endpoint }}
+- --otlp-endpoint={{ . }}
+- --otlp-protocol={{ $.Values.otlp.protocol }}
+{{- end }}
 {{- range $a.extraArgs }}
 - {{ . | quote }}
 {{- end }}
