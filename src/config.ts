@@ -3,6 +3,7 @@
  * vocabularies. How it is read from flags and EXECWATCH_* variables lives in src/config/: the
  * option table (options.ts, values.ts), the parser (parse.ts) and --help (help.ts).
  */
+import type { EventFilter } from './events/filter.js';
 import { StartupError } from './startup-error.js';
 
 /** A host and port to listen on. */
@@ -49,6 +50,8 @@ export interface Config {
   /** Base URL of the OTLP receiver, or null: the standard OTEL_EXPORTER_OTLP_*ENDPOINT variables, else no export. */
   otlpEndpoint: string | null;
   otlpProtocol: OtlpProtocol;
+  /** Which events are exported over OTLP (the events API's filters), or null: all. */
+  otlpFilter: EventFilter | null;
   logLevel: LogLevel;
   check: boolean;
   /** Keep every capability after start-up instead of dropping them once the programs are attached. */

@@ -232,14 +232,14 @@ t.test('custom agent flags reach the agent as the values say', async (t) => {
       recentEvents: c.recentEvents, argvMaxBytes: c.argvMaxBytes, ringbufBytes: c.ringbufBytes, metricLabels: c.metricLabels,
       redact: c.redact.map((r) => r.source), logEvents: c.logEvents, logLevel: c.logLevel,
       podGracePeriodMs: c.podGracePeriodMs, maxSeries: c.maxSeries, enrichWaitMs: c.enrichWaitMs,
-      apiTokenFile: c.apiTokenFile, apiInsecure: c.apiInsecure, otlpEndpoint: c.otlpEndpoint, otlpProtocol: c.otlpProtocol,
+      apiTokenFile: c.apiTokenFile, apiInsecure: c.apiInsecure, otlpEndpoint: c.otlpEndpoint, otlpProtocol: c.otlpProtocol, otlpFilter: c.otlpFilter,
     },
     {
       recentEvents: 50000, argvMaxBytes: 8192, ringbufBytes: 16 * 1024 * 1024, metricLabels: ['namespace', 'workload'],
       redact: ['(password|passwd|token|secret)=\\S+', '-p\\S+', 'AKIA[0-9A-Z]{16}'], logEvents: true, logLevel: 'debug',
       podGracePeriodMs: 300_000, maxSeries: 20000, enrichWaitMs: 3000,
       apiTokenFile: '/etc/execwatch/api-token/token', apiInsecure: true,
-      otlpEndpoint: 'http://otel-collector.monitoring:4317', otlpProtocol: 'grpc',
+      otlpEndpoint: 'http://otel-collector.monitoring:4317', otlpProtocol: 'grpc', otlpFilter: { result: 'failure', namespace: 'shop' },
     },
     'every flag parsed to the configured value',
   );

@@ -4,7 +4,7 @@
 // counted under export_overflow or export_error.
 import { createServer, type AddressInfo } from 'node:net';
 import t from 'tap';
-import { OTLP_PROTOCOLS } from '../src/config.js';
+import { OTLP_PROTOCOLS, type Config } from '../src/config.js';
 import { eventRecord } from '../src/events/record.js';
 import { createOtlpExporter, EXPORT_BATCH, EXPORT_QUEUE, otlpConfigured } from '../src/export/otlp.js';
 import type { Metrics } from '../src/metrics/index.js';
@@ -41,10 +41,11 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-const config = (otlpEndpoint: string | null, otlpProtocol: (typeof OTLP_PROTOCOLS)[number] = 'http/protobuf') => ({
+const config = (otlpEndpoint: string | null, otlpProtocol: (typeof OTLP_PROTOCOLS)[number] = 'http/protobuf', otlpFilter: Config['otlpFilter'] = null) => ({
   nodeName: 'node-7',
   otlpEndpoint,
   otlpProtocol,
+  otlpFilter,
 });
 
 t.test('nothing is exported unless an endpoint is configured', async (t) => {
@@ -105,6 +106,18 @@ t.test('without --otlp-endpoint the standard endpoint variable is used, as it is
     await exporter?.close();
     t.equal(receiver.records.length, 1, `${protocol}: the record reached the endpoint of the variable`);
   }
+});
+
+t.test('--otlp-filter: only the events it matches are exported', async (t) => {
+  const receiver = await startHttpReceiver();
+  t.teardown(() => receiver.close());
+  const exporter = createOtlpExporter(config(receiver.url, 'http/protobuf', { result: 'failure', namespace: 'shop' }), {
+    metrics: idleMetrics(), version: 'v', env: {}, report: () => {},
+  });
+  const events = [makeEvent({ retval: -2 }), makeEvent(), makeEvent({ retval: -13, namespace: 'other' }), makeHostEvent({ retval: -2 })];
+  for (const event of events) exporter?.export(event, eventRecord(event));
+  await exporter?.close();
+  t.same(receiver.records.map((r) => r.attributes['execwatch.seq']), [events[0]?.seq], 'only the failed exec in shop');
 });
 
 t.test('an endpoint that is down: the queue stays bounded and every record is sent or counted', async (t) => {

@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { defaultBpfObjectPath } from '../capture/native.js';
 import { LOG_LEVELS, METRIC_LABELS, OTLP_PROTOCOLS, type Config } from '../config.js';
-import { boolean, duration, hostNames, httpUrl, integer, logLevel, metricLabels, otlpProtocol, parseAddress, regex, ringbufBytes, text } from './values.js';
+import { boolean, duration, eventFilter, hostNames, httpUrl, integer, logLevel, metricLabels, otlpProtocol, parseAddress, regex, ringbufBytes, text } from './values.js';
 
 /** One option: a flag, usually an environment variable, a validator producing the Config field. */
 export interface OptionSpec<K extends keyof Config> {
@@ -76,6 +76,9 @@ export const OPTIONS = [
     default: 'none', computeDefault: () => null, parse: httpUrl },
   { key: 'otlpProtocol', flag: '--otlp-protocol', env: 'EXECWATCH_OTLP_PROTOCOL', fallbackEnv: 'OTEL_EXPORTER_OTLP_PROTOCOL', value: '<protocol>',
     description: `OTLP transport: ${OTLP_PROTOCOLS.join(', ')}.`, default: 'http/protobuf', parse: otlpProtocol },
+  { key: 'otlpFilter', flag: '--otlp-filter', env: 'EXECWATCH_OTLP_FILTER', value: '<query>',
+    description: 'Export only the events this filter matches, written as the query of GET /api/events (e.g. result=failure&namespace=shop).',
+    default: 'none', computeDefault: () => null, parse: eventFilter },
   { key: 'logLevel', flag: '--log-level', env: 'EXECWATCH_LOG_LEVEL', value: '<level>',
     description: `Log level: ${LOG_LEVELS.join(', ')}.`, default: 'info', parse: logLevel },
   { key: 'check', flag: '--check', env: null, value: '', boolean: true,

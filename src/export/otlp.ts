@@ -15,6 +15,7 @@ import { OTLPLogExporter as ProtobufExporter } from '@opentelemetry/exporter-log
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { Config, OtlpProtocol } from '../config.js';
+import { compileFilter } from '../events/filter.js';
 import type { EventRecord } from '../events/record.js';
 import type { ExecEvent } from '../events/schema.js';
 import type { Metrics } from '../metrics/index.js';
@@ -29,7 +30,7 @@ const EXPORT_DELAY_MS = 1000;
 /** How long close() lets the queue drain before the process goes on exiting. */
 const CLOSE_TIMEOUT_MS = 3000;
 
-export type OtlpConfig = Pick<Config, 'nodeName' | 'otlpEndpoint' | 'otlpProtocol'>;
+export type OtlpConfig = Pick<Config, 'nodeName' | 'otlpEndpoint' | 'otlpProtocol' | 'otlpFilter'>;
 
 export interface OtlpDeps {
   metrics: Metrics;
@@ -42,7 +43,7 @@ export interface OtlpDeps {
 
 /** The OTLP side of delivery. */
 export interface EventExporter {
-  /** Queues one delivered event; never waits. */
+  /** Queues one delivered event when --otlp-filter matches its record; never waits. */
   export(event: ExecEvent, record: EventRecord): void;
   /** Records waiting in the processor's queue. */
   readonly queueLength: number;
@@ -158,8 +159,11 @@ export function createOtlpExporter(config: OtlpConfig, deps: OtlpDeps): EventExp
     processors: [processor],
   });
   const logger = provider.getLogger('execwatch', deps.version);
+  // Validated with the configuration: compiling cannot throw here.
+  const wanted = compileFilter(config.otlpFilter ?? {});
   return {
-    export(event) {
+    export(event, record) {
+      if (!wanted(record)) return;
       logger.emit({ eventName: EXEC_EVENT_NAME, timestamp: hrTimeOf(event.time), attributes: attributesOf(event) });
     },
     get queueLength() {

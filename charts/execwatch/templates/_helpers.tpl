@@ -152,6 +152,9 @@ keeps values that start with "-" (a --redact regex, say) from being read as flag
 {{- with .Values.otlp.endpoint }}
 - --otlp-endpoint={{ . }}
 - --otlp-protocol={{ $.Values.otlp.protocol }}
+{{- with $.Values.otlp.filter }}
+- {{ printf "--otlp-filter=%s" . | quote }}
+{{- end }}
 {{- end }}
 {{- range $a.extraArgs }}
 - {{ . | quote }}
