@@ -1,6 +1,8 @@
 // The agent on the real kernel with OTLP export on: a real exec reaches a local OTLP receiver
 // (decoding the real encodings) as one log record whose every attribute matches the event the
 // events API serves, over http/protobuf, grpc and http/json, redacted, with the configured headers.
+// Then an exec storm while the receiver is down: capture goes on, the events API has every exec,
+// and every exported event is either received or counted as an export loss.
 import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,9 +12,11 @@ import { startAgent } from '../src/agent.js';
 import { loadNativeBinding } from '../src/capture/native.js';
 import { OTLP_PROTOCOLS } from '../src/config.js';
 import type { ExecEvent } from '../src/events/schema.js';
-import { ensureTracefs, kernelTest, marker, waitFor } from './helpers/kernel.js';
+import { ensureTracefs, execHelper, kernelTest, marker, waitFor } from './helpers/kernel.js';
 import { configOf } from './helpers/kube.js';
-import { startGrpcReceiver, startHttpReceiver, type ReceivedRecord } from './helpers/otlp.js';
+import { eventually } from './helpers/poll.js';
+import { startGrpcReceiver, startHttpReceiver, type ReceivedRecord, type Receiver } from './helpers/otlp.js';
+import { createServer, type AddressInfo } from 'node:net';
 
 const LISTEN_ANYWHERE = ['--metrics-address', '127.0.0.1:0', '--api-address', '127.0.0.1:0', '--log-level', 'warn'];
 
@@ -102,4 +106,71 @@ t.test('OTLP export on the real kernel', kernelTest(), async (t) => {
       t.equal(record.headers['x-scope-orgid'], 'execwatch-test', 'OTEL_EXPORTER_OTLP_HEADERS carried');
     });
   }
+});
+
+/** A port on 127.0.0.1 where nothing listens (yet). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** The value of a sample of the agent's /metrics (0 when absent). */
+async function metric(metricsUrl: string, name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
+  return line === undefined ? 0 : Number(line.split(' ')[1]);
+}
+
+/** Execs in the storm: more than the export queue and one batch hold, so some must overflow. */
+const STORM = 6000;
+
+t.test('the receiver down during an exec storm: nothing blocks, nothing is lost silently', kernelTest(), async (t) => {
+  ensureTracefs();
+  const dir = t.testdir({});
+  const comm = `es${Math.random().toString(36).slice(2, 9)}`;
+  const bin = join(dir, comm);
+  copyFileSync('/usr/bin/true', bin);
+  chmodSync(bin, 0o755);
+  const port = await closedPort();
+  // Only this test's binary is exported, so the export's counts are this storm's alone.
+  const agent = await startAgent(
+    configOf([...LISTEN_ANYWHERE, '--recent-events', '100000', '--otlp-endpoint', `http://127.0.0.1:${port}`, '--otlp-filter', `comm=${comm}`]),
+    { binding: loadNativeBinding(), stdout: new Writable({ write: (_c, _e, done) => done() }), stderr: new Writable({ write: (_c, _e, done) => done() }), version: 'v' },
+  );
+  t.teardown(() => agent.close());
+  let receiver: Receiver | null = null;
+  t.teardown(() => receiver?.close());
+
+  const m = marker('storm');
+  const started = Date.now();
+  await run(execHelper(), ['burst', String(STORM), '4', bin, m]);
+  const stormMs = Date.now() - started;
+  const ours = async () => (await apiEvents(agent.apiUrl, m)).filter((e) => e.comm === comm).length;
+  await eventually(async () => (await ours()) === STORM, `the events API has all ${STORM} execs`, 30_000, 200);
+  t.pass(`the events API has every one of the ${STORM} execs (storm took ${stormMs} ms) while the receiver is down`);
+  const overflow = await metric(agent.metricsUrl, 'execwatch_events_lost_total', '{stage="export_overflow"}');
+  t.ok(overflow > 0, `the queue overflowed and said so: export_overflow ${overflow}`);
+
+  // The receiver comes up 10 s after the storm began.
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, 10_000 - (Date.now() - started))));
+  receiver = await startHttpReceiver(port);
+  const counted = async () => {
+    const sent = await metric(agent.metricsUrl, 'execwatch_export_records_total');
+    const error = await metric(agent.metricsUrl, 'execwatch_events_lost_total', '{stage="export_error"}');
+    const over = await metric(agent.metricsUrl, 'execwatch_events_lost_total', '{stage="export_overflow"}');
+    return { sent, error, over };
+  };
+  await eventually(async () => {
+    const { sent, error, over } = await counted();
+    return sent + error + over === STORM;
+  }, 'sent + export losses to add up to the storm', 60_000, 200);
+  const { sent, error, over } = await counted();
+  const received = (receiver as Receiver).records.filter((r) => r.attributes['execwatch.comm'] === comm).length;
+  t.equal(received, sent, `the receiver got what execwatch_export_records_total says was sent (${sent})`);
+  t.ok(sent > 0, 'once the receiver is up the queue is sent');
+  t.equal(sent + error + over, STORM, `sent ${sent} + export_error ${error} + export_overflow ${over} = ${STORM} execs`);
+  t.equal(await metric(agent.metricsUrl, 'execwatch_export_queue_length'), 0, 'the queue is empty');
 });
