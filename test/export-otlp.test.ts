@@ -10,7 +10,7 @@ import { createOtlpExporter, EXPORT_BATCH, EXPORT_QUEUE, otlpConfigured } from '
 import type { Metrics } from '../src/metrics/index.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
 import { idleMetrics } from './helpers/metrics.js';
-import { startGrpcReceiver, startHttpReceiver, type Receiver } from './helpers/otlp.js';
+import { startGrpcReceiver, startHttpReceiver, testCa, type Receiver } from './helpers/otlp.js';
 import { eventually, type Test } from './helpers/poll.js';
 
 /** The value of one series of the registry (0 when absent). */
@@ -105,6 +105,32 @@ t.test('without --otlp-endpoint the standard endpoint variable is used, as it is
     exporter?.export(event, eventRecord(event));
     await exporter?.close();
     t.equal(receiver.records.length, 1, `${protocol}: the record reached the endpoint of the variable`);
+  }
+});
+
+t.test('TLS: with OTEL_EXPORTER_OTLP_CERTIFICATE naming the test CA the records arrive; without it, nothing is sent and the batch counts as lost', async (t) => {
+  const { caPath, server } = testCa(t.testdir({}));
+  for (const protocol of ['http/protobuf', 'grpc'] as const) {
+    t.test(protocol, async (t) => {
+      const receiver = protocol === 'grpc' ? await startGrpcReceiver(server) : await startHttpReceiver(0, server);
+      t.teardown(() => receiver.close());
+      t.match(receiver.url, /^https:/, 'an https:// endpoint');
+      withEnv(t, { OTEL_EXPORTER_OTLP_TIMEOUT: '2000', OTEL_EXPORTER_OTLP_CERTIFICATE: '' });
+      // Read by the exporter when it is made: set before each.
+      const attempt = async (certificate: string) => {
+        process.env.OTEL_EXPORTER_OTLP_CERTIFICATE = certificate;
+        const metrics = idleMetrics();
+        const exporter = createOtlpExporter(config(receiver.url, protocol), { metrics, version: 'v', env: {}, report: () => {} });
+        const event = makeEvent();
+        exporter?.export(event, eventRecord(event));
+        await exporter?.close();
+        return { sent: await sample(metrics, 'execwatch_export_records_total'), lost: await sample(metrics, 'execwatch_events_lost_total', { stage: 'export_error' }) };
+      };
+      t.same(await attempt(caPath), { sent: 1, lost: 0 }, 'trusting the test CA: sent');
+      t.equal(receiver.records.length, 1, 'the receiver got it');
+      t.same(await attempt(''), { sent: 0, lost: 1 }, 'not trusting it: refused and counted as export_error');
+      t.equal(receiver.records.length, 1, 'the receiver got nothing more');
+    });
   }
 });
 

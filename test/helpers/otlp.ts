@@ -7,7 +7,11 @@
  * for the tests only.
  */
 import grpc from '@grpc/grpc-js';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 
@@ -95,10 +99,37 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
-/** An OTLP/HTTP receiver on 127.0.0.1 (`port` 0: any free port), protobuf and JSON bodies alike. */
-export async function startHttpReceiver(port = 0): Promise<Receiver> {
+/** A receiver's TLS identity: its key and certificate (PEM). */
+export interface TlsIdentity {
+  key: Buffer;
+  cert: Buffer;
+}
+
+/**
+ * A test CA and a server certificate it signs for 127.0.0.1 and localhost, made with openssl in
+ * `dir`. Returns the CA certificate's path (what OTEL_EXPORTER_OTLP_CERTIFICATE names) and the
+ * server's identity.
+ */
+export function testCa(dir: string): { caPath: string; server: TlsIdentity } {
+  const f = (name: string) => join(dir, name);
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
+  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
+    '-subj', '/CN=execwatch test CA', '-keyout', f('ca.key'), '-out', f('ca.crt'));
+  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=localhost',
+    '-keyout', f('server.key'), '-out', f('server.csr'));
+  writeFileSync(f('san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  openssl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2',
+    '-extfile', f('san.ext'), '-out', f('server.crt'));
+  return { caPath: f('ca.crt'), server: { key: readFileSync(f('server.key')), cert: readFileSync(f('server.crt')) } };
+}
+
+/**
+ * An OTLP/HTTP receiver on 127.0.0.1 (`port` 0: any free port), protobuf and JSON bodies alike;
+ * HTTPS with `tls`.
+ */
+export async function startHttpReceiver(port = 0, tls?: TlsIdentity): Promise<Receiver> {
   const receiver = { url: '', records: [] as ReceivedRecord[], requests: 0, close: async () => {} };
-  const server: Server = createServer((req, res) => {
+  const handler: RequestListener = (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -114,9 +145,10 @@ export async function startHttpReceiver(port = 0): Promise<Receiver> {
       if (json) res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
       else res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(Buffer.from(Response.encode(Response.create()).finish()));
     });
-  });
+  };
+  const server: Server = tls ? createTlsServer(tls, handler) : createServer(handler);
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
-  receiver.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  receiver.url = `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   receiver.close = () => new Promise<void>((resolve) => {
     server.closeAllConnections();
     server.close(() => resolve());
@@ -124,8 +156,8 @@ export async function startHttpReceiver(port = 0): Promise<Receiver> {
   return receiver;
 }
 
-/** An OTLP/gRPC receiver on 127.0.0.1, without TLS. */
-export async function startGrpcReceiver(): Promise<Receiver> {
+/** An OTLP/gRPC receiver on 127.0.0.1; with TLS when given `tls`. */
+export async function startGrpcReceiver(tls?: TlsIdentity): Promise<Receiver> {
   const receiver = { url: '', records: [] as ReceivedRecord[], requests: 0, close: async () => {} };
   const server = new grpc.Server();
   const service: grpc.ServiceDefinition = {
@@ -148,9 +180,13 @@ export async function startGrpcReceiver(): Promise<Receiver> {
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(
+      '127.0.0.1:0',
+      tls ? grpc.ServerCredentials.createSsl(null, [{ private_key: tls.key, cert_chain: tls.cert }], false) : grpc.ServerCredentials.createInsecure(),
+      (err, p) => (err ? reject(err) : resolve(p)),
+    ),
   );
-  receiver.url = `http://127.0.0.1:${port}`;
+  receiver.url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   receiver.close = () => new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
   return receiver;
 }
