@@ -53,15 +53,18 @@ export function httpGet(url, headers = {}) {
   });
 }
 
-/** A fresh agent, ready: { pid, metricsUrl, apiUrl, stop() }. stop() dies unless it exits 0. */
-export async function startAgent() {
+/**
+ * A fresh agent, ready: { pid, metricsUrl, apiUrl, stop() }. stop() dies unless it exits 0.
+ * `extraArgs` are added to its command line (e.g. --otlp-endpoint).
+ */
+export async function startAgent(extraArgs = []) {
   const [metricsPort, apiPort] = await freePorts();
   const env = { ...process.env };
   // Standalone: no kubeconfig, not in a cluster.
   for (const key of ['KUBECONFIG', 'EXECWATCH_KUBECONFIG', 'KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT']) delete env[key];
   // The shebang's `env` finds this benchmark's Node first.
   env.PATH = `${dirname(process.execPath)}:${env.PATH ?? ''}`;
-  const child = spawn(MAIN, ['--metrics-address', `127.0.0.1:${metricsPort}`, '--api-address', `127.0.0.1:${apiPort}`, '--log-level', 'warn'], {
+  const child = spawn(MAIN, ['--metrics-address', `127.0.0.1:${metricsPort}`, '--api-address', `127.0.0.1:${apiPort}`, '--log-level', 'warn', ...extraArgs], {
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -112,7 +115,7 @@ export async function scrape(agent) {
   for (const s of samples.filter((x) => x.name === 'execwatch_events_lost_total')) {
     lost[/stage="([^"]*)"/.exec(s.labels)[1]] = s.value;
   }
-  return { execs: total('execwatch_execs_total'), lost };
+  return { execs: total('execwatch_execs_total'), lost, exported: total('execwatch_export_records_total') };
 }
 
 /** Events in the agent's ring: of the storm's binary, or (noop null) of any process. */

@@ -13,4 +13,6 @@ export const TARGETS = {
   soak: { text: 'last third median ≤ first third median + 10%', ok: (first, last) => last <= first * (1 + SOAK_GROWTH) },
   latency: { text: 'p99 ≤ 200 ms', ok: (v) => v <= 200 },
   pipeline: { text: '≥ 200,000 /s', ok: (v) => v >= 200_000 },
+  // Issue 15: OTLP export adds at most half to the agent's CPU per event.
+  export: { text: 'on ≤ 1.5 × off', ok: (on, off) => on <= off * 1.5 },
 };
