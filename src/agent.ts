@@ -9,7 +9,7 @@ import { Tracer, type EventSink } from './capture/tracer.js';
 import type { Config } from './config.js';
 import { openApiToken } from './http/auth.js';
 import { startServers } from './http/server.js';
-import { createOtlpExporter, type EventExporter } from './export/otlp.js';
+import { createOtlpExporter } from './export/otlp.js';
 import { createPodCache, loadKubeConfig } from './kube/kubeconfig.js';
 import type { PodCache } from './kube/podcache.js';
 import { createMetrics } from './metrics/index.js';
@@ -93,11 +93,11 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     kernel: kernelRelease,
     captureStats: () => tracer.stats(),
     podCount: () => podCache?.size ?? 0,
-    exportQueueLength: () => exporter?.queueLength ?? 0,
+    exportQueueLength: () => exporter.queueLength,
   });
   const podCache = await createPodCache(kubeConfig, config, metrics);
   const stderr = deps.stderr ?? process.stderr;
-  const exporter: EventExporter | null = createOtlpExporter(config, {
+  const exporter = createOtlpExporter(config, {
     metrics,
     version: deps.version,
     env: deps.env ?? process.env,
@@ -129,7 +129,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
   } catch (err) {
     tracer.close();
     await podCache?.stop();
-    await exporter?.close();
+    await exporter.close();
     throw err;
   }
 
@@ -144,7 +144,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
         // Detach first: nothing new arrives, and what was already read still flows downstream.
         tracer.close();
         pipeline.flush();
-        await exporter?.close();
+        await exporter.close();
         await podCache?.stop();
         hub.closeAll();
         await servers.close();

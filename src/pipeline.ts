@@ -10,7 +10,7 @@ import { Enricher } from './enrich/enricher.js';
 import { createRedactor } from './events/redact.js';
 import { eventRecord } from './events/record.js';
 import type { ExecEvent } from './events/schema.js';
-import type { EventExporter } from './export/otlp.js';
+import { NO_EXPORT, type EventExporter } from './export/otlp.js';
 import { EventStore } from './events/store.js';
 import { EventHub } from './events/stream.js';
 import type { PodLookup } from './kube/types.js';
@@ -25,8 +25,8 @@ export interface PipelineDeps {
   podCache: PodLookup | null;
   /** Where --log-events lines go (process.stdout). */
   stdout: Writable;
-  /** OTLP export (src/export/otlp.ts), or null/absent when not configured. */
-  exporter?: EventExporter | null;
+  /** OTLP export (src/export/otlp.ts); absent: none. */
+  exporter?: EventExporter;
 }
 
 export interface Pipeline {
@@ -51,7 +51,7 @@ const SUBSCRIBER_QUEUE = 1024;
 
 export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipeline {
   const { metrics, stdout } = deps;
-  const exporter = deps.exporter ?? null;
+  const exporter = deps.exporter ?? NO_EXPORT;
   const store = new EventStore({ maxEvents: config.recentEvents });
   const hub = new EventHub({ maxQueue: SUBSCRIBER_QUEUE, onOverflow: () => metrics.lost('subscriber_overflow') });
   const redact = createRedactor(config.redact);
@@ -71,7 +71,7 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
       else stdout.write(`${record.json}\n`);
     }
     // Queued, never awaited: the SDK's processor batches and sends on its own timer.
-    exporter?.export(event, record);
+    exporter.export(event, record);
   };
   const enricher = new Enricher({
     podCache: deps.podCache,

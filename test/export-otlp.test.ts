@@ -6,7 +6,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import t from 'tap';
 import { OTLP_PROTOCOLS, type Config } from '../src/config.js';
 import { eventRecord } from '../src/events/record.js';
-import { createOtlpExporter, EXPORT_BATCH, EXPORT_QUEUE, otlpConfigured } from '../src/export/otlp.js';
+import { createOtlpExporter, EXPORT_BATCH, EXPORT_QUEUE, NO_EXPORT, otlpConfigured } from '../src/export/otlp.js';
 import type { Metrics } from '../src/metrics/index.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
 import { idleMetrics } from './helpers/metrics.js';
@@ -51,7 +51,11 @@ const config = (otlpEndpoint: string | null, otlpProtocol: (typeof OTLP_PROTOCOL
 t.test('nothing is exported unless an endpoint is configured', async (t) => {
   const metrics = idleMetrics();
   const deps = { metrics, version: '1.2.3', env: {}, report: () => t.fail('nothing to report') };
-  t.equal(createOtlpExporter(config(null), deps), null, 'no flag, no variable: no exporter');
+  t.equal(createOtlpExporter(config(null), deps), NO_EXPORT, 'no flag, no variable: the exporter that exports nothing');
+  const event = makeEvent();
+  NO_EXPORT.export(event, eventRecord(event));
+  t.equal(NO_EXPORT.queueLength, 0, 'it queues nothing');
+  await NO_EXPORT.close();
   t.notOk(otlpConfigured(config(null), { OTEL_EXPORTER_OTLP_HEADERS: 'a=b' }), 'headers alone do not turn export on');
   t.ok(otlpConfigured(config(null), { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' }), 'the general endpoint variable does');
   t.ok(otlpConfigured(config(null), { OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'http://c:4318/v1/logs' }), 'the logs endpoint variable does');
@@ -66,7 +70,6 @@ t.test('each protocol delivers every record to the receiver, field by field, wit
       t.teardown(() => receiver.close());
       const metrics = idleMetrics();
       const exporter = createOtlpExporter(config(`${receiver.url}/`, protocol), { metrics, version: '1.2.3', env: {}, report: () => {} });
-      if (exporter === null) throw new Error('no exporter');
       const pod = makeEvent({ seq: 1, time: '2026-11-24T16:02:03.123456789Z', argv: ['curl', '-s', 'ü'], argc: 3 });
       const host = makeHostEvent({ seq: 2, retval: -2 });
       for (const event of [pod, host]) exporter.export(event, eventRecord(event));
@@ -102,8 +105,8 @@ t.test('without --otlp-endpoint the standard endpoint variable is used, as it is
     withEnv(t, { OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: protocol === 'grpc' ? receiver.url : `${receiver.url}/v1/logs` });
     const exporter = createOtlpExporter(config(null, protocol), { metrics: idleMetrics(), version: 'v', env: process.env, report: () => {} });
     const event = makeEvent();
-    exporter?.export(event, eventRecord(event));
-    await exporter?.close();
+    exporter.export(event, eventRecord(event));
+    await exporter.close();
     t.equal(receiver.records.length, 1, `${protocol}: the record reached the endpoint of the variable`);
   }
 });
@@ -122,8 +125,8 @@ t.test('TLS: with OTEL_EXPORTER_OTLP_CERTIFICATE naming the test CA the records 
         const metrics = idleMetrics();
         const exporter = createOtlpExporter(config(receiver.url, protocol), { metrics, version: 'v', env: {}, report: () => {} });
         const event = makeEvent();
-        exporter?.export(event, eventRecord(event));
-        await exporter?.close();
+        exporter.export(event, eventRecord(event));
+        await exporter.close();
         return { sent: await sample(metrics, 'execwatch_export_records_total'), lost: await sample(metrics, 'execwatch_events_lost_total', { stage: 'export_error' }) };
       };
       t.same(await attempt(caPath), { sent: 1, lost: 0 }, 'trusting the test CA: sent');
@@ -141,20 +144,19 @@ t.test('--otlp-filter: only the events it matches are exported', async (t) => {
     metrics: idleMetrics(), version: 'v', env: {}, report: () => {},
   });
   const events = [makeEvent({ retval: -2 }), makeEvent(), makeEvent({ retval: -13, namespace: 'other' }), makeHostEvent({ retval: -2 })];
-  for (const event of events) exporter?.export(event, eventRecord(event));
-  await exporter?.close();
+  for (const event of events) exporter.export(event, eventRecord(event));
+  await exporter.close();
   t.same(receiver.records.map((r) => r.attributes['execwatch.seq']), [events[0]?.seq], 'only the failed exec in shop');
 });
 
 t.test('an endpoint that is down: the queue stays bounded and every record is sent or counted', async (t) => {
   // Each batch gives up after half a second of retries instead of ten.
   withEnv(t, { OTEL_EXPORTER_OTLP_TIMEOUT: '500' });
-  const metrics = idleMetrics({ exportQueueLength: () => exporter?.queueLength ?? -1 });
+  const metrics = idleMetrics({ exportQueueLength: () => exporter.queueLength });
   const reports: string[] = [];
   const exporter = createOtlpExporter(config(`http://127.0.0.1:${await closedPort()}`), {
     metrics, version: 'v', env: {}, report: (line) => reports.push(line),
   });
-  if (exporter === null) throw new Error('no exporter');
   const total = EXPORT_QUEUE + 3 * EXPORT_BATCH;
   for (let i = 0; i < total; i += 1) {
     const event = makeEvent();

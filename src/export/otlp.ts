@@ -59,13 +59,13 @@ export function otlpConfigured(config: OtlpConfig, env: NodeJS.ProcessEnv): bool
   return config.otlpEndpoint !== null || Boolean(env.OTEL_EXPORTER_OTLP_LOGS_ENDPOINT) || Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT);
 }
 
+type OtlpLogExporter = GrpcExporter | JsonExporter | ProtobufExporter;
+
 /**
  * The exporter of a protocol. `--otlp-endpoint` is a base URL like OTEL_EXPORTER_OTLP_ENDPOINT:
  * over HTTP the logs path is added to it; gRPC takes it as it is. Without it the exporter reads
  * the variables (the logs-specific endpoint first) as the specification says.
  */
-type OtlpLogExporter = GrpcExporter | JsonExporter | ProtobufExporter;
-
 function exporterFor(protocol: OtlpProtocol, endpoint: string | null): OtlpLogExporter {
   if (protocol === 'grpc') return new GrpcExporter(endpoint === null ? {} : { url: endpoint });
   const config = endpoint === null ? {} : { url: `${endpoint.replace(/\/+$/, '')}/v1/logs` };
@@ -136,9 +136,16 @@ function processorMeter(onQueueFull: (n: number) => void): { provider: MeterProv
   };
 }
 
-/** The OTLP exporter of the configuration, or null when export is not configured. */
-export function createOtlpExporter(config: OtlpConfig, deps: OtlpDeps): EventExporter | null {
-  if (!otlpConfigured(config, deps.env)) return null;
+/** What the pipeline exports to when no endpoint is configured: nothing. */
+export const NO_EXPORT: EventExporter = Object.freeze({
+  export() {},
+  queueLength: 0,
+  close: async () => {},
+});
+
+/** The OTLP exporter of the configuration, or NO_EXPORT when export is not configured. */
+export function createOtlpExporter(config: OtlpConfig, deps: OtlpDeps): EventExporter {
+  if (!otlpConfigured(config, deps.env)) return NO_EXPORT;
   const { metrics } = deps;
   const queue = processorMeter((n) => metrics.lost('export_overflow', n));
   const processor = new BatchLogRecordProcessor({
