@@ -139,7 +139,9 @@ t.test('flags override the environment, which overrides the fallbacks', async (t
   t.equal(run([], { KUBECONFIG: '/a', EXECWATCH_KUBECONFIG: '/b:c' }).kubeconfig, '/b:c', 'EXECWATCH_KUBECONFIG is one path, over KUBECONFIG');
   t.equal(run([], { EXECWATCH_METRIC_LABELS: '' }).metricLabels.length, 0, 'an empty label list from the environment');
   t.equal(run([], { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }).otlpProtocol, 'grpc', 'the standard OTEL_EXPORTER_OTLP_PROTOCOL is read');
-  t.equal(run([], { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', EXECWATCH_OTLP_PROTOCOL: 'http/json' }).otlpProtocol, 'http/json', 'EXECWATCH_OTLP_PROTOCOL over it');
+  t.equal(run([], { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'http/json' }).otlpProtocol, 'http/json',
+    'OTEL_EXPORTER_OTLP_LOGS_PROTOCOL over it');
+  t.equal(run([], { OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'grpc', EXECWATCH_OTLP_PROTOCOL: 'http/json' }).otlpProtocol, 'http/json', 'EXECWATCH_OTLP_PROTOCOL over both');
 });
 
 t.test('--redact: repeatable, one regex per line in the environment, compiled global', async (t) => {

@@ -3,7 +3,7 @@
  * from OPTIONS, the event's field table from its schema. test/readme.test.ts fails, printing the
  * expected block, when the README drifts.
  */
-import { OPTIONS } from '../../src/config/options.js';
+import { OPTIONS, type AnyOption } from '../../src/config/options.js';
 import { ExecEventSchema } from '../../src/events/schema.js';
 import { OTLP_MAPPING, WORKLOAD_ATTRIBUTES } from '../../src/export/attributes.js';
 
@@ -12,9 +12,8 @@ const code = (s: string) => `\`${s}\``;
 /** The rows between <!-- options-table --> and <!-- /options-table -->. */
 export function optionsTable(): string {
   const rows = ['| flag | environment | default | meaning |', '|---|---|---|---|'];
-  for (const o of OPTIONS) {
-    const fallback = 'fallbackEnv' in o ? o.fallbackEnv : null;
-    const env = o.env === null ? '—' : [o.env, fallback].filter((e) => e !== null).map((e) => code(e as string)).join(', then ');
+  for (const o of OPTIONS as readonly AnyOption[]) {
+    const env = o.env === null ? '—' : [o.env, ...(o.fallbackEnv ?? [])].map(code).join(', then ');
     const flag = code(`${o.flag}${o.value ? ` ${o.value}` : ''}`);
     const dflt = /^(none|the .*)$/.test(o.default) ? o.default : code(o.default);
     rows.push(`| ${flag} | ${env} | ${dflt} | ${o.description.replaceAll('|', '\\|')} |`);
