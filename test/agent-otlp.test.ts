@@ -12,6 +12,7 @@ import { startAgent } from '../src/agent.js';
 import { loadNativeBinding } from '../src/capture/native.js';
 import { OTLP_PROTOCOLS } from '../src/config.js';
 import type { ExecEvent } from '../src/events/schema.js';
+import { EXPORT_QUEUE } from '../src/export/otlp.js';
 import { ensureTracefs, execHelper, kernelTest, marker, waitFor } from './helpers/kernel.js';
 import { configOf } from './helpers/kube.js';
 import { eventually } from './helpers/poll.js';
@@ -153,6 +154,8 @@ t.test('the receiver down during an exec storm: nothing blocks, nothing is lost 
   t.pass(`the events API has every one of the ${STORM} execs (storm took ${stormMs} ms) while the receiver is down`);
   const overflow = await metric(agent.metricsUrl, 'execwatch_events_lost_total', '{stage="export_overflow"}');
   t.ok(overflow > 0, `the queue overflowed and said so: export_overflow ${overflow}`);
+  const queued = await metric(agent.metricsUrl, 'execwatch_export_queue_length');
+  t.ok(queued > 0 && queued <= EXPORT_QUEUE, `the queue is full, not beyond its bound: ${queued} of ${EXPORT_QUEUE}`);
 
   // The receiver comes up 10 s after the storm began.
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, 10_000 - (Date.now() - started))));
