@@ -3,8 +3,25 @@
  * to where it goes (the record's timestamp, a resource attribute, or a record attribute named as
  * the semantic conventions name it; execwatch's own fields under `execwatch.`). The README's
  * mapping table is generated from it and test/export-attributes.test.ts checks it field by field.
+ * Names the conventions have made stable come from @opentelemetry/semantic-conventions; the
+ * process.*, thread.* and user.* names are still incubating there, and the package asks users to
+ * copy incubating names rather than import its /incubating entry, so they are written out.
  */
 import type { AnyValue, AnyValueMap } from '@opentelemetry/api-logs';
+import {
+  ATTR_CONTAINER_ID,
+  ATTR_K8S_CONTAINER_NAME,
+  ATTR_K8S_CRONJOB_NAME,
+  ATTR_K8S_DAEMONSET_NAME,
+  ATTR_K8S_DEPLOYMENT_NAME,
+  ATTR_K8S_JOB_NAME,
+  ATTR_K8S_NAMESPACE_NAME,
+  ATTR_K8S_NODE_NAME,
+  ATTR_K8S_POD_NAME,
+  ATTR_K8S_POD_UID,
+  ATTR_K8S_REPLICASET_NAME,
+  ATTR_K8S_STATEFULSET_NAME,
+} from '@opentelemetry/semantic-conventions';
 import type { ExecEvent } from '../events/schema.js';
 
 /** The event name of every record of an exec. */
@@ -16,12 +33,12 @@ export const EXEC_EVENT_NAME = 'process.exec';
  * workload is the pod itself, already in `k8s.pod.name`.
  */
 export const WORKLOAD_ATTRIBUTES: ReadonlyMap<string, string | null> = new Map([
-  ['Deployment', 'k8s.deployment.name'],
-  ['ReplicaSet', 'k8s.replicaset.name'],
-  ['StatefulSet', 'k8s.statefulset.name'],
-  ['DaemonSet', 'k8s.daemonset.name'],
-  ['Job', 'k8s.job.name'],
-  ['CronJob', 'k8s.cronjob.name'],
+  ['Deployment', ATTR_K8S_DEPLOYMENT_NAME],
+  ['ReplicaSet', ATTR_K8S_REPLICASET_NAME],
+  ['StatefulSet', ATTR_K8S_STATEFULSET_NAME],
+  ['DaemonSet', ATTR_K8S_DAEMONSET_NAME],
+  ['Job', ATTR_K8S_JOB_NAME],
+  ['CronJob', ATTR_K8S_CRONJOB_NAME],
   ['Pod', null],
 ]);
 
@@ -42,7 +59,7 @@ export interface FieldMapping {
 export const OTLP_MAPPING = [
   { field: 'seq', to: 'attribute', name: 'execwatch.seq' },
   { field: 'time', to: 'timestamp', name: 'the record\'s timestamp' },
-  { field: 'node', to: 'resource', name: 'k8s.node.name' },
+  { field: 'node', to: 'resource', name: ATTR_K8S_NODE_NAME },
   { field: 'pid', to: 'attribute', name: 'process.pid' },
   { field: 'tid', to: 'attribute', name: 'thread.id' },
   { field: 'ppid', to: 'attribute', name: 'process.parent_pid' },
@@ -64,11 +81,11 @@ export const OTLP_MAPPING = [
   { field: 'cgroup', to: 'attribute', name: 'execwatch.cgroup' },
   { field: 'cgroupParent', to: 'attribute', name: 'execwatch.cgroup_parent' },
   { field: 'cgroupTruncated', to: 'attribute', name: 'execwatch.cgroup_truncated' },
-  { field: 'containerId', to: 'attribute', name: 'container.id' },
-  { field: 'namespace', to: 'attribute', name: 'k8s.namespace.name' },
-  { field: 'pod', to: 'attribute', name: 'k8s.pod.name' },
-  { field: 'podUid', to: 'attribute', name: 'k8s.pod.uid' },
-  { field: 'container', to: 'attribute', name: 'k8s.container.name' },
+  { field: 'containerId', to: 'attribute', name: ATTR_CONTAINER_ID },
+  { field: 'namespace', to: 'attribute', name: ATTR_K8S_NAMESPACE_NAME },
+  { field: 'pod', to: 'attribute', name: ATTR_K8S_POD_NAME },
+  { field: 'podUid', to: 'attribute', name: ATTR_K8S_POD_UID },
+  { field: 'container', to: 'attribute', name: ATTR_K8S_CONTAINER_NAME },
   { field: 'workload', to: 'attribute', name: 'k8s.<kind>.name' },
   { field: 'attribution', to: 'attribute', name: 'execwatch.attribution' },
   { field: 'argvBase64', to: 'attribute', name: 'execwatch.argv_base64' },

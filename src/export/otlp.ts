@@ -13,6 +13,7 @@ import { OTLPLogExporter as GrpcExporter } from '@opentelemetry/exporter-logs-ot
 import { OTLPLogExporter as JsonExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { OTLPLogExporter as ProtobufExporter } from '@opentelemetry/exporter-logs-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
+import { ATTR_K8S_NODE_NAME, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { Config, OtlpProtocol } from '../config.js';
 import { compileFilter } from '../events/filter.js';
@@ -157,9 +158,9 @@ export function createOtlpExporter(config: OtlpConfig, deps: OtlpDeps): EventExp
   });
   const provider = new LoggerProvider({
     resource: resourceFromAttributes({
-      'service.name': 'execwatch',
-      'service.version': deps.version,
-      'k8s.node.name': config.nodeName,
+      [ATTR_SERVICE_NAME]: 'execwatch',
+      [ATTR_SERVICE_VERSION]: deps.version,
+      [ATTR_K8S_NODE_NAME]: config.nodeName,
       // The node, not the agent pod's own host name (its pod name).
       'host.name': config.nodeName,
     }),
