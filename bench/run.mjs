@@ -4,7 +4,8 @@
  * npm run bench: what tracing every exec costs this machine, and whether anything is lost.
  * A script, not a test: it needs root, takes a few minutes and its figures depend on the host.
  *
- *   sudo npm run bench [-- --rounds=5 --execs=8000 --no-execsnoop --no-pipeline]
+ *   sudo npm run bench [-- --rounds=5 --execs=8000 --no-execsnoop --no-pipeline --no-export]
+ *   sudo npm run bench -- --export-only [--rounds=N --execs=N]
  *   sudo npm run bench -- --soak=600
  *   sudo npm run bench -- --scrapes [--agent-tree=DIR]
  *
@@ -18,6 +19,7 @@
  *   scrapes.mjs     64 clients scraping /metrics back to back during a 2,000-exec burst on a
  *                   64 KiB ring: ringbuf_full.
  *   redact.mjs      redaction against 100 KB arguments built to make it backtrack (bench/redact.mjs).
+ *   export.mjs      agent CPU per event with OTLP export on (to a local receiver) and off.
  * Prints a table and writes bench/results/latest.json; exits 1 when a target is missed. The
  * sysctl it sets is restored on every exit.
  *
@@ -31,6 +33,7 @@ import { cleanup, die, hostInfo, log, writeResult } from './lib/common.mjs';
 import { lostText, median, sum } from './lib/stats.mjs';
 import { compileTools, ensureBuilt } from './lib/storm.mjs';
 import { TARGETS } from './lib/targets.mjs';
+import { exportCost } from './scenarios/export.mjs';
 import { latency } from './scenarios/latency.mjs';
 import { memory } from './scenarios/memory.mjs';
 import { pipeline } from './scenarios/pipeline.mjs';
@@ -43,7 +46,7 @@ import { cpus } from 'node:os';
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
-    if (!m) die(`unknown argument ${a} (use --rounds=N --execs=N --no-execsnoop --no-pipeline, --soak=SECONDS or --scrapes [--agent-tree=DIR])`);
+    if (!m) die(`unknown argument ${a} (use --rounds=N --execs=N --no-execsnoop --no-pipeline --no-export --export-only, --soak=SECONDS or --scrapes [--agent-tree=DIR])`);
     return [m[1], m[2] ?? true];
   }),
 );
@@ -67,7 +70,17 @@ if (process.getuid?.() !== 0) {
 }
 
 /** The results table: [figure, execwatch, execsnoop, target, pass (null: not a target)] rows. */
-function table({ untracedRate, agent, snoop, memory: mem, latency: lat, pipeline: pipe, scrapes, redact }) {
+/** The export row: CPU per event with OTLP export on, next to off, against its target. */
+function exportRow(exp) {
+  if (!exp) return ['CPU per event, OTLP export on / off (µs)', 'skipped', '', TARGETS.export.text, null];
+  const { on, off } = exp;
+  // Every exec on the host is exported (the warm-up's too), so records outnumber the storm's events.
+  return ['CPU per event, OTLP export on / off (µs)',
+    `${on.cpuUsPerEvent.toFixed(1)} / ${off.cpuUsPerEvent.toFixed(1)} (+${((on.cpuUsPerEvent / off.cpuUsPerEvent - 1) * 100).toFixed(0)}%; ${on.exported} exported, ${on.exportLost} export losses)`,
+    '', TARGETS.export.text, TARGETS.export.ok(on.cpuUsPerEvent, off.cpuUsPerEvent) && on.exportLost === 0];
+}
+
+function table({ untracedRate, agent, snoop, memory: mem, latency: lat, pipeline: pipe, scrapes, redact, exp }) {
   const fmt = (v, digits = 2) => (v === undefined || v === null || Number.isNaN(v) ? 'n/a' : v.toFixed(digits));
   const agentLost = agent.lostTotal + sum(Object.values(mem.lost)) + sum(Object.values(lat.lost));
   return [
@@ -93,6 +106,7 @@ function table({ untracedRate, agent, snoop, memory: mem, latency: lat, pipeline
       pipe ? TARGETS.pipeline.ok(pipe.eventsPerSecond) : null],
     ['redaction, hostile 100 KB argument (ms): slowest --redact / built-in',
       `${fmt(redact.slowestPattern.ms[1], 1)} (${redact.slowestPattern.name}) / ${fmt(redact.slowestRule.ms[1], 1)}`, '', TARGETS.redact.text, redact.pass],
+    exportRow(exp),
   ];
 }
 
@@ -118,6 +132,16 @@ async function main() {
     writeResult('scrapes.json', { date: new Date().toISOString(), host: hostInfo(tools), tree: tree ?? '.', ...result });
     return;
   }
+  const exportRounds = { rounds: ROUNDS, execs: EXECS, workers: WORKERS, warmupExecs: WARMUP_EXECS };
+  if (args['export-only']) {
+    log(`export: ${ROUNDS} rounds of ${EXECS} execs, OTLP export off and on`);
+    const exp = await exportCost(tools, exportRounds);
+    cleanup();
+    printTable([exportRow(exp)]);
+    writeResult('export.json', { date: new Date().toISOString(), host: hostInfo(tools), config: exportRounds, export: exp });
+    if (exportRow(exp)[4] === false) process.exitCode = 1;
+    return;
+  }
   const execsnoop = args['no-execsnoop'] ? null : findExecsnoop();
   log(`${cpus().length} CPUs, ${ROUNDS} rounds of ${EXECS} execs from ${WORKERS} workers${execsnoop ? `, execsnoop ${execsnoop}` : ''}`);
   const storm = await throughput(tools, { rounds: ROUNDS, execs: EXECS, workers: WORKERS, warmupExecs: WARMUP_EXECS, execsnoop });
@@ -130,10 +154,11 @@ async function main() {
   const pipe = args['no-pipeline'] ? null : (log('pipeline: user space only, one core'), pipeline());
   log('redaction: hostile 100 KB arguments');
   const redact = redaction();
+  const exp = args['no-export'] ? null : (log('export: OTLP export off and on'), await exportCost(tools, exportRounds));
   cleanup();
 
   const untracedRate = median(storm.untraced);
-  const rows = table({ untracedRate, agent: storm.agent, snoop: storm.execsnoop, memory: mem, latency: lat, pipeline: pipe, scrapes, redact });
+  const rows = table({ untracedRate, agent: storm.agent, snoop: storm.execsnoop, memory: mem, latency: lat, pipeline: pipe, scrapes, redact, exp });
   printTable(rows);
   writeResult('latest.json', {
     date: new Date().toISOString(),
@@ -147,6 +172,7 @@ async function main() {
     scrapes,
     pipeline: pipe,
     redaction: redact,
+    export: exp,
     pass: Object.fromEntries(rows.filter((r) => r[4] !== null).map((r) => [r[0], r[4]])),
   });
   if (rows.some((r) => r[4] === false)) process.exitCode = 1;

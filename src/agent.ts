@@ -10,6 +10,7 @@ import { DeliveryWatchdog } from './capture/watchdog.js';
 import type { Config } from './config.js';
 import { openApiToken } from './http/auth.js';
 import { startServers } from './http/server.js';
+import { createOtlpExporter } from './export/otlp.js';
 import { createPodCache, loadKubeConfig, requestFiles } from './kube/kubeconfig.js';
 import type { PodCache } from './kube/podcache.js';
 import { createMetrics } from './metrics/index.js';
@@ -23,6 +24,8 @@ export interface AgentDeps {
   stdout: Writable;
   /** Where pipeline failures are reported (default process.stderr). */
   stderr?: Writable;
+  /** Where the OTEL_EXPORTER_OTLP_* variables are read (default process.env). */
+  env?: NodeJS.ProcessEnv;
   /** Root of the /proc and /sys trees the requirement checks read (default '/'). */
   root?: string;
   version: string;
@@ -95,9 +98,17 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     podCount: () => podCache?.size ?? 0,
     ringbufWaitingBytes: () => tracer.ringbufWaitingBytes(),
     enrichmentWaiting: () => pipeline.pending,
+    exportQueueLength: () => exporter.queueLength,
   });
   const podCache = await createPodCache(kubeConfig, config, metrics);
-  const pipeline = createPipeline(config, { metrics, podCache, stdout: deps.stdout });
+  const stderr = deps.stderr ?? process.stderr;
+  const exporter = createOtlpExporter(config, {
+    metrics,
+    version: deps.version,
+    env: deps.env ?? process.env,
+    report: (line) => stderr.write(`execwatch: ${line}\n`),
+  });
+  const pipeline = createPipeline(config, { metrics, podCache, stdout: deps.stdout, exporter });
   const { store, hub } = pipeline;
 
   const attached = tracer.start();
@@ -128,6 +139,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
   } catch (err) {
     tracer.close();
     await podCache?.stop();
+    await exporter.close();
     throw err;
   }
 
@@ -143,6 +155,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
         // Detach first: nothing new arrives, and what was already read still flows downstream.
         tracer.close();
         pipeline.flush();
+        await exporter.close();
         await podCache?.stop();
         hub.closeAll();
         await servers.close();

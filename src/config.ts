@@ -3,6 +3,7 @@
  * vocabularies. How it is read from flags and EXECWATCH_* variables lives in src/config/: the
  * option table (options.ts, values.ts), the parser (parse.ts) and --help (help.ts).
  */
+import type { EventFilter } from './events/filter.js';
 import { StartupError } from './startup-error.js';
 
 /** A host and port to listen on. */
@@ -25,6 +26,10 @@ export interface RunAs {
   uid: number;
   gid: number;
 }
+
+/** The OTLP transports, named as OTEL_EXPORTER_OTLP_PROTOCOL names them. */
+export const OTLP_PROTOCOLS = ['http/protobuf', 'grpc', 'http/json'] as const;
+export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -51,6 +56,11 @@ export interface Config {
   /** Apply the built-in secret rules (src/events/secrets.ts). */
   defaultRedaction: boolean;
   logEvents: boolean;
+  /** Base URL of the OTLP receiver, or null: the standard OTEL_EXPORTER_OTLP_*ENDPOINT variables, else no export. */
+  otlpEndpoint: string | null;
+  otlpProtocol: OtlpProtocol;
+  /** Which events are exported over OTLP (the events API's filters), or null: all. */
+  otlpFilter: EventFilter | null;
   logLevel: LogLevel;
   check: boolean;
   /** Keep every capability and the uid after start-up instead of dropping them once the programs are attached. */

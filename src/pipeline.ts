@@ -1,7 +1,7 @@
 /**
  * The data path after capture, wired in one place for the agent and the benchmark: redact →
  * enrich → deliver (seq given here) → the recent-events ring, the live stream, the metrics and
- * the --log-events lines. Each arrow goes one way.
+ * the --log-events lines and the OTLP exporter. Each arrow goes one way.
  */
 import type { Writable } from 'node:stream';
 import type { EventSink } from './capture/tracer.js';
@@ -10,6 +10,7 @@ import { Enricher } from './enrich/enricher.js';
 import { createRedactor } from './events/redact.js';
 import { eventRecord } from './events/record.js';
 import type { ExecEvent } from './events/schema.js';
+import { NO_EXPORT, type EventExporter } from './export/otlp.js';
 import { EventStore } from './events/store.js';
 import { EventHub } from './events/stream.js';
 import type { PodLookup } from './kube/types.js';
@@ -24,6 +25,8 @@ export interface PipelineDeps {
   podCache: PodLookup | null;
   /** Where --log-events lines go (process.stdout). */
   stdout: Writable;
+  /** OTLP export (src/export/otlp.ts); absent: none. */
+  exporter?: EventExporter;
 }
 
 export interface Pipeline {
@@ -48,6 +51,7 @@ const SUBSCRIBER_QUEUE = 1024;
 
 export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipeline {
   const { metrics, stdout } = deps;
+  const exporter = deps.exporter ?? NO_EXPORT;
   const store = new EventStore({ maxEvents: config.recentEvents });
   const hub = new EventHub({ maxQueue: SUBSCRIBER_QUEUE, onOverflow: () => metrics.lost('subscriber_overflow') });
   const redact = createRedactor(config.redact, config.defaultRedaction);
@@ -66,6 +70,8 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
       if (stdout.writableLength > LOG_BACKLOG_BYTES) metrics.lost('log_overflow');
       else stdout.write(`${record.json}\n`);
     }
+    // Queued, never awaited: the SDK's processor batches and sends on its own timer.
+    exporter.export(event, record);
   };
   const enricher = new Enricher({
     podCache: deps.podCache,

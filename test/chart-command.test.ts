@@ -13,7 +13,7 @@ import { chartDir, renderChart, type K8sObject } from './helpers/helm.js';
 import { watchStartup } from './helpers/command.js';
 import { kernelTest } from './helpers/kernel.js';
 
-interface EnvVar { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }
+interface EnvVar { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { name: string; key: string } } }
 interface Container { command?: string[]; args?: string[]; env?: EnvVar[] }
 interface PodSpec {
   containers: Container[];
@@ -36,11 +36,14 @@ const NODE = 'chart-node-1';
  * - the image: its file system is re-created from the Dockerfile in a temporary directory
  *   (dependencies linked, see helpers/layout.ts), so the ENTRYPOINT `/app/dist/main.js` runs
  *   that directory's dist/main.js by its shebang, in its WORKDIR;
- * - fieldRef env values, which the kubelet fills, get fixed values;
+ * - fieldRef env values, which the kubelet fills, get fixed values, and so do values from a
+ *   Secret's key (secretKeyRef: the OTLP headers);
  * - for the long-running start only, listen ports become 0 (the host and the flag stay), so the
  *   run never depends on 9464/9465 being free here.
  */
 const FIELD_REFS: Record<string, string> = { 'spec.nodeName': NODE };
+/** What a secretKeyRef gives, by Secret and key. */
+const SECRET_KEYS: Record<string, string> = { 'execwatch-otlp/otlp-headers': 'x-scope-orgid=chart-test' };
 
 function agentPod(objects: K8sObject[]): PodSpec {
   const ds = objects.filter((o) => o.kind === 'DaemonSet');
@@ -60,6 +63,9 @@ function containerEnv(c: Container): NodeJS.ProcessEnv {
   for (const e of c.env ?? []) {
     if (e.value !== undefined) env[e.name] = e.value;
     else if (e.valueFrom?.fieldRef && e.valueFrom.fieldRef.fieldPath in FIELD_REFS) env[e.name] = FIELD_REFS[e.valueFrom.fieldRef.fieldPath];
+    else if (e.valueFrom?.secretKeyRef && `${e.valueFrom.secretKeyRef.name}/${e.valueFrom.secretKeyRef.key}` in SECRET_KEYS) {
+      env[e.name] = SECRET_KEYS[`${e.valueFrom.secretKeyRef.name}/${e.valueFrom.secretKeyRef.key}`];
+    }
     else throw new Error(`env ${e.name}: ${JSON.stringify(e.valueFrom)} has no stand-in here`);
   }
   return env;

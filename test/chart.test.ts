@@ -12,11 +12,16 @@ import { createMetrics } from '../src/metrics/index.js';
 import { chartDir, helm, type K8sObject, release, renderChart, repoRoot, runFetchHelm } from './helpers/helm.js';
 
 interface Mount { name: string; mountPath: string; readOnly?: boolean; subPath?: string }
-interface Volume { name: string; hostPath?: { path: string }; secret?: { secretName: string; defaultMode?: number; items?: { key: string; path: string }[] } }
+interface Volume {
+  name: string;
+  hostPath?: { path: string };
+  secret?: { secretName: string; defaultMode?: number; items?: { key: string; path: string }[] };
+  configMap?: { name: string; items?: { key: string; path: string }[] };
+}
 interface Container {
   image: string;
   args: string[];
-  env: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
+  env: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { name: string; key: string } } }[];
   ports: { name: string; containerPort: number }[];
   livenessProbe: { httpGet: { path: string; port: string } };
   readinessProbe: { httpGet: { path: string; port: string } };
@@ -75,6 +80,7 @@ const SCENARIOS = [
   { file: 'custom-args-values.yaml', privileged: true, serviceMonitor: false, promAnnotations: true, rbac: true, dashboardNs: release.namespace, testPod: true, runAs: ['1000:2000', 2000] },
   { file: 'minimal-values.yaml', privileged: true, serviceMonitor: false, promAnnotations: true, rbac: false, dashboardNs: null, testPod: false },
   { file: 'api-token-values.yaml', privileged: true, serviceMonitor: false, promAnnotations: true, rbac: true, dashboardNs: release.namespace, testPod: true, apiHost: '0.0.0.0' },
+  { file: 'otlp-values.yaml', privileged: true, serviceMonitor: false, promAnnotations: true, rbac: true, dashboardNs: release.namespace, testPod: true },
 ] as const;
 
 // Reading the host's cgroup and BTF files needs no CAP_DAC_READ_SEARCH (both are world-readable);
@@ -250,7 +256,7 @@ t.test('custom agent flags reach the agent as the values say', async (t) => {
       redact: c.redact.map((r) => r.source), defaultRedaction: c.defaultRedaction, logEvents: c.logEvents, logLevel: c.logLevel,
       podGracePeriodMs: c.podGracePeriodMs, maxSeries: c.maxSeries, enrichWaitMs: c.enrichWaitMs,
       stallTimeoutMs: c.stallTimeoutMs, kubeUnreadyAfterMs: c.kubeUnreadyAfterMs,
-      apiTokenFile: c.apiTokenFile, apiInsecure: c.apiInsecure,
+      apiTokenFile: c.apiTokenFile, apiInsecure: c.apiInsecure, otlpEndpoint: c.otlpEndpoint, otlpProtocol: c.otlpProtocol, otlpFilter: c.otlpFilter,
     },
     {
       recentEvents: 50000, argvMaxBytes: 8192, ringbufBytes: 16 * 1024 * 1024, metricLabels: ['namespace', 'workload'],
@@ -258,6 +264,7 @@ t.test('custom agent flags reach the agent as the values say', async (t) => {
       podGracePeriodMs: 300_000, maxSeries: 20000, enrichWaitMs: 3000,
       stallTimeoutMs: 45_000, kubeUnreadyAfterMs: 600_000,
       apiTokenFile: '/etc/execwatch/api-token/token', apiInsecure: true,
+      otlpEndpoint: 'http://otel-collector.monitoring:4317', otlpProtocol: 'grpc', otlpFilter: { result: 'failure', namespace: 'shop' },
     },
     'every flag parsed to the configured value',
   );
@@ -286,6 +293,33 @@ t.test('the events API token comes from a Secret mounted as a directory; none by
   if (open.kind !== 'run') throw new Error(`parseConfig returned ${open.kind}`);
   t.equal(open.config.apiInsecure, true, 'api.insecure: --api-insecure is passed');
   t.equal(open.config.apiTokenFile, null, 'api.insecure: beyond loopback without a token, as asked');
+});
+
+t.test('OTLP export: endpoint, protocol and filter as flags, headers from a Secret, the CA mounted; none by default', async (t) => {
+  const { pod, container } = agentOf(renderChart([join(ciDir, 'otlp-values.yaml')]));
+  const parsed = parseConfig(container.args, { NODE_NAME: 'node-1' });
+  if (parsed.kind !== 'run') throw new Error(`parseConfig returned ${parsed.kind}`);
+  const c = parsed.config;
+  t.same({ endpoint: c.otlpEndpoint, protocol: c.otlpProtocol, filter: c.otlpFilter, logEvents: c.logEvents },
+    { endpoint: 'https://otel-collector.monitoring:4318', protocol: 'http/protobuf', filter: { result: 'failure' }, logEvents: true },
+    'the agent parses the flags to the values');
+  const env = (name: string) => container.env.find((e) => e.name === name);
+  t.same(env('OTEL_EXPORTER_OTLP_HEADERS')?.valueFrom, { secretKeyRef: { name: 'execwatch-otlp', key: 'otlp-headers' } },
+    'OTEL_EXPORTER_OTLP_HEADERS from the Secret\'s key, not in the arguments');
+  const mount = container.volumeMounts.find((m) => m.name === 'otlp-ca');
+  t.same(mount, { name: 'otlp-ca', mountPath: '/etc/execwatch/otlp-ca', readOnly: true }, 'the CA mounted read-only');
+  t.same(pod.volumes.find((v) => v.name === 'otlp-ca')?.configMap, { name: 'otel-collector-ca', items: [{ key: 'ca.pem', path: 'ca.crt' }] },
+    'from the ConfigMap\'s key');
+  t.equal(env('OTEL_EXPORTER_OTLP_CERTIFICATE')?.value, `${mount?.mountPath}/ca.crt`, 'OTEL_EXPORTER_OTLP_CERTIFICATE names the mounted file');
+
+  const fromSecret = agentOf(renderChart([], ['otlp.endpoint=https://c:4318', 'otlp.ca.secret=collector-tls']));
+  t.same(fromSecret.pod.volumes.find((v) => v.name === 'otlp-ca')?.secret, { secretName: 'collector-tls', items: [{ key: 'ca.crt', path: 'ca.crt' }] },
+    'or from a Secret\'s key');
+
+  const plain = agentOf(renderChart());
+  t.notOk(plain.container.args.some((a) => a.startsWith('--otlp')), 'by default no --otlp flag: nothing is exported');
+  t.notOk(plain.container.env.some((e) => e.name.startsWith('OTEL_')), 'nor OTEL_ variable');
+  t.notOk(plain.pod.volumes.some((v) => v.name === 'otlp-ca'), 'nor CA volume');
 });
 
 /**
@@ -359,6 +393,8 @@ const BAD_VALUES = [
   { set: 'api.address=0.0.0.0', message: 'api.address 0.0.0.0 is not 127.x.y.z, localhost or [::1]: set api.tokenSecret.name to require a token, or api.insecure=true' },
   { set: 'api.tokenSecret.key=', message: "at '/api/tokenSecret/key'" },
   { set: 'api.insecure=maybe', message: "at '/api/insecure'" },
+  { set: 'otlp.endpoint=collector:4318', message: "at '/otlp/endpoint'" },
+  { set: 'otlp.protocol=http', message: "at '/otlp/protocol': value must be one of 'http/protobuf', 'grpc', 'http/json'" },
 ] as const;
 
 t.test('the schema rejects bad values with a message naming the key', async (t) => {

@@ -43,6 +43,9 @@ t.test('defaults', async (t) => {
       redact: [],
       defaultRedaction: true,
       logEvents: false,
+      otlpEndpoint: null,
+      otlpProtocol: 'http/protobuf',
+      otlpFilter: null,
       logLevel: 'info',
       check: false,
       bpfObject: join(repoRoot, 'build', 'execwatch.bpf.o'),
@@ -104,6 +107,13 @@ t.test('valid values, as flags and as environment variables', async (t) => {
     ['--run-as', '1000', 'runAs', { uid: 1000, gid: 1000 }],
     ['--run-as', '0', 'runAs', { uid: 0, gid: 0 }],
     ['--run-as', '4294967294:0', 'runAs', { uid: 4294967294, gid: 0 }],
+    ['--otlp-endpoint', 'http://127.0.0.1:4318', 'otlpEndpoint', 'http://127.0.0.1:4318'],
+    ['--otlp-endpoint', 'https://otel-collector.monitoring:4317/', 'otlpEndpoint', 'https://otel-collector.monitoring:4317/'],
+    ['--otlp-protocol', 'grpc', 'otlpProtocol', 'grpc'],
+    ['--otlp-protocol', 'http/json', 'otlpProtocol', 'http/json'],
+    ['--otlp-filter', 'result=failure&namespace=shop&uid=0', 'otlpFilter', { result: 'failure', namespace: 'shop', uid: 0 }],
+    ['--otlp-filter', 'q=curl%20-s&since=2026-11-24T16:02:03Z', 'otlpFilter', { q: 'curl -s', since: '2026-11-24T16:02:03Z' }],
+    ['--otlp-filter', '', 'otlpFilter', null],
   ] as const;
   for (const [flag, value, key, want] of cases) {
     t.same(run([`${flag}=${value}`])[key], want, `${flag}=${value}`);
@@ -140,6 +150,10 @@ t.test('flags override the environment, which overrides the fallbacks', async (t
   t.equal(run([], { KUBECONFIG: '' }).kubeconfig, null, 'an empty KUBECONFIG is no kubeconfig');
   t.equal(run([], { KUBECONFIG: '/a', EXECWATCH_KUBECONFIG: '/b:c' }).kubeconfig, '/b:c', 'EXECWATCH_KUBECONFIG is one path, over KUBECONFIG');
   t.equal(run([], { EXECWATCH_METRIC_LABELS: '' }).metricLabels.length, 0, 'an empty label list from the environment');
+  t.equal(run([], { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }).otlpProtocol, 'grpc', 'the standard OTEL_EXPORTER_OTLP_PROTOCOL is read');
+  t.equal(run([], { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'http/json' }).otlpProtocol, 'http/json',
+    'OTEL_EXPORTER_OTLP_LOGS_PROTOCOL over it');
+  t.equal(run([], { OTEL_EXPORTER_OTLP_LOGS_PROTOCOL: 'grpc', EXECWATCH_OTLP_PROTOCOL: 'http/json' }).otlpProtocol, 'http/json', 'EXECWATCH_OTLP_PROTOCOL over both');
 });
 
 t.test('--no-default-redaction turns the built-in secret rules off', async (t) => {
@@ -196,6 +210,16 @@ t.test('bad values stop with one line naming the flag or variable, the value and
     [['--log-events=maybe'], {}, '--log-events: "maybe" is not a boolean (one of 1, 0, true, false, yes, no)'],
     [['--api-insecure=maybe'], {}, '--api-insecure: "maybe" is not a boolean (one of 1, 0, true, false, yes, no)'],
     [['--check='], {}, '--check: "" is not a boolean (one of 1, 0, true, false, yes, no)'],
+    [['--otlp-endpoint=127.0.0.1:4318'], {}, '--otlp-endpoint: "127.0.0.1:4318" does not start with http:// or https:// (an http:// or https:// URL such as http://127.0.0.1:4318)'],
+    [['--otlp-endpoint=http://[collector'], {}, '--otlp-endpoint: "http://[collector" is not a URL (an http:// or https:// URL such as http://127.0.0.1:4318)'],
+    [[], { EXECWATCH_OTLP_ENDPOINT: 'grpc://c:4317' }, 'EXECWATCH_OTLP_ENDPOINT (--otlp-endpoint): "grpc://c:4317" does not start with http:// or https:// (an http:// or https:// URL such as http://127.0.0.1:4318)'],
+    [[], { OTEL_EXPORTER_OTLP_PROTOCOL: 'http' }, 'OTEL_EXPORTER_OTLP_PROTOCOL (--otlp-protocol): "http" is not an OTLP protocol (one of http/protobuf, grpc, http/json)'],
+    [['--otlp-filter=limit=5'], {}, '--otlp-filter: "limit=5" names an unknown parameter "limit" (a query as GET /api/events takes, such as result=failure&namespace=shop, of namespace, pod, container, comm, filename, q, result, attribution, uid, since)'],
+    [['--otlp-filter=pod=a&pod=b'], {}, '--otlp-filter: "pod=a&pod=b" repeats "pod" (a query as GET /api/events takes, such as result=failure&namespace=shop, of namespace, pod, container, comm, filename, q, result, attribution, uid, since)'],
+    [['--otlp-filter=result=failed'], {}, '--otlp-filter: "result=failed" has a bad result (must be equal to one of the allowed values) (a query as GET /api/events takes, such as result=failure&namespace=shop, of namespace, pod, container, comm, filename, q, result, attribution, uid, since)'],
+    [['--otlp-filter=uid=-1'], {}, '--otlp-filter: "uid=-1" has a bad uid (must be >= 0) (a query as GET /api/events takes, such as result=failure&namespace=shop, of namespace, pod, container, comm, filename, q, result, attribution, uid, since)'],
+    [[], { EXECWATCH_OTLP_FILTER: 'since=yesterday' }, 'EXECWATCH_OTLP_FILTER (--otlp-filter): "since=yesterday" has a bad since (must match format "date-time") (a query as GET /api/events takes, such as result=failure&namespace=shop, of namespace, pod, container, comm, filename, q, result, attribution, uid, since)'],
+    [['--otlp-filter=since=2016-12-31T23:59:60Z'], {}, '--otlp-filter: "since=2016-12-31T23:59:60Z" has a bad since ("2016-12-31T23:59:60Z" is not a representable time) (a query as GET /api/events takes, such as result=failure&namespace=shop, of namespace, pod, container, comm, filename, q, result, attribution, uid, since)'],
     [[], { EXECWATCH_LOG_LEVEL: 'verbose' }, `EXECWATCH_LOG_LEVEL (--log-level): "verbose" is not a log level (one of ${LOG_LEVELS.join(', ')})`],
     [['--pod-grace-period=25h'], {}, '--pod-grace-period: "25h" is out of range (a duration from 0 to 24h: 500ms, 30s, 2m, 1h or plain seconds)'],
     [['--pod-grace-period=2d'], {}, '--pod-grace-period: "2d" is not a duration (a duration from 0 to 24h: 500ms, 30s, 2m, 1h or plain seconds)'],

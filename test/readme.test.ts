@@ -7,7 +7,7 @@ import { EventsQuery, StreamQuery } from '../src/events/filter.js';
 import { LOST_STAGES } from '../src/metrics/index.js';
 import { repoRoot } from './helpers/kernel.js';
 import { idleMetrics } from './helpers/metrics.js';
-import { eventFieldsTable, optionsTable, secretRulesTable } from './helpers/readme.js';
+import { eventFieldsTable, optionsTable, otlpTable, secretRulesTable } from './helpers/readme.js';
 
 const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
 
@@ -49,6 +49,12 @@ t.test('the built-in redaction rules are the ones SECRET_RULES lists', async (t)
   const block = /<!-- secret-rules -->\n([\s\S]*?)\n<!-- \/secret-rules -->/.exec(readme);
   t.ok(block, 'the README has the marked table');
   t.equal(block?.[1], secretRulesTable(), 'README table matches SECRET_RULES (replace the block with the expected text)');
+});
+
+t.test('the OTLP attribute table is the one the mapping generates', async (t) => {
+  const block = /<!-- otlp-attributes -->\n([\s\S]*?)\n<!-- \/otlp-attributes -->/.exec(readme);
+  t.ok(block, 'the README has the marked table');
+  t.equal(block?.[1], otlpTable(), 'README table matches OTLP_MAPPING (replace the block with the expected text)');
 });
 
 t.test('the quick start is the two commands, in the first screen', async (t) => {

@@ -117,7 +117,7 @@ export async function scrape(agent) {
   for (const s of samples.filter((x) => x.name === 'execwatch_events_lost_total')) {
     lost[/stage="([^"]*)"/.exec(s.labels)[1]] = s.value;
   }
-  return { execs: total('execwatch_execs_total'), lost };
+  return { execs: total('execwatch_execs_total'), lost, exported: total('execwatch_export_records_total') };
 }
 
 /** Events in the agent's ring: of the storm's binary, or (noop null) of any process. */

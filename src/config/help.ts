@@ -1,6 +1,6 @@
 /** The --help text, generated from the option table. */
 import { packageVersion } from '../package.js';
-import { OPTIONS } from './options.js';
+import { OPTIONS, type AnyOption } from './options.js';
 
 export function helpText(version: string = packageVersion()): string {
   const lines = [
@@ -13,8 +13,8 @@ export function helpText(version: string = packageVersion()): string {
     '',
     'Options:',
   ];
-  for (const o of OPTIONS) {
-    const env = [o.env, 'fallbackEnv' in o ? o.fallbackEnv : null].filter((e) => e !== null).join(', then ');
+  for (const o of OPTIONS as readonly AnyOption[]) {
+    const env = [o.env, ...(o.fallbackEnv ?? [])].filter((e) => e !== null).join(', then ');
     lines.push(`  ${o.flag}${o.value ? ` ${o.value}` : ''}`, `      ${o.description}`);
     lines.push(`      ${env ? `env ${env}; ` : ''}default ${o.default}`);
   }

@@ -5,8 +5,8 @@
  */
 import { hostname } from 'node:os';
 import { defaultBpfObjectPath } from '../capture/native.js';
-import { LOG_LEVELS, METRIC_LABELS, type Config } from '../config.js';
-import { boolean, duration, hostNames, integer, logLevel, metricLabels, parseAddress, regex, ringbufBytes, runAs, text } from './values.js';
+import { LOG_LEVELS, METRIC_LABELS, OTLP_PROTOCOLS, type Config } from '../config.js';
+import { boolean, duration, eventFilter, hostNames, httpUrl, integer, logLevel, metricLabels, otlpProtocol, parseAddress, regex, ringbufBytes, runAs, text } from './values.js';
 
 /** One option: a flag, usually an environment variable, a validator producing the Config field. */
 export interface OptionSpec<K extends keyof Config> {
@@ -14,8 +14,11 @@ export interface OptionSpec<K extends keyof Config> {
   readonly flag: `--${string}`;
   /** Null when the option is a flag only. */
   readonly env: string | null;
-  /** Read when `env` is unset: the conventional variable (the downward API's NODE_NAME, KUBECONFIG). */
-  readonly fallbackEnv?: string;
+  /**
+   * Read when `env` is unset, the first one set: the conventional variables (the downward API's
+   * NODE_NAME, KUBECONFIG, OpenTelemetry's signal-specific variable before its general one).
+   */
+  readonly fallbackEnv?: readonly string[];
   /** Placeholder of the value in --help; empty for boolean flags. */
   readonly value: string;
   readonly description: string;
@@ -49,10 +52,10 @@ export const OPTIONS = [
   { key: 'apiAllowedHosts', flag: '--api-allowed-hosts', env: 'EXECWATCH_API_ALLOWED_HOSTS', value: '<names>',
     description: 'More names the events API answers to in the Host header, besides IP addresses and localhost (requests that name any other host are refused: DNS rebinding).',
     default: 'none', computeDefault: () => [], parse: hostNames },
-  { key: 'nodeName', flag: '--node-name', env: 'EXECWATCH_NODE_NAME', fallbackEnv: 'NODE_NAME', value: '<name>',
+  { key: 'nodeName', flag: '--node-name', env: 'EXECWATCH_NODE_NAME', fallbackEnv: ['NODE_NAME'], value: '<name>',
     description: 'Name of this node: stamped on events, selects the pods to watch.', default: 'the host name',
     computeDefault: () => hostname(), parse: text('node name', 253) },
-  { key: 'kubeconfig', flag: '--kubeconfig', env: 'EXECWATCH_KUBECONFIG', fallbackEnv: 'KUBECONFIG', value: '<path>',
+  { key: 'kubeconfig', flag: '--kubeconfig', env: 'EXECWATCH_KUBECONFIG', fallbackEnv: ['KUBECONFIG'], value: '<path>',
     description: 'Kubeconfig file; without one, in-cluster config when available, else standalone.',
     default: 'none', computeDefault: () => null, parse: text('path', 4096) },
   { key: 'recentEvents', flag: '--recent-events', env: 'EXECWATCH_RECENT_EVENTS', value: '<count>',
@@ -74,6 +77,14 @@ export const OPTIONS = [
     default: 'true', parse: boolean },
   { key: 'logEvents', flag: '--log-events', env: 'EXECWATCH_LOG_EVENTS', value: '', boolean: true,
     description: 'Print every event as a JSON line on stdout.', default: 'false', parse: boolean },
+  { key: 'otlpEndpoint', flag: '--otlp-endpoint', env: 'EXECWATCH_OTLP_ENDPOINT', value: '<url>',
+    description: 'Send every event as an OpenTelemetry log record to this OTLP receiver (base URL, as OTEL_EXPORTER_OTLP_ENDPOINT; over HTTP /v1/logs is added). Without it, the standard OTEL_EXPORTER_OTLP_LOGS_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT turns export on; with neither, nothing is exported.',
+    default: 'none', computeDefault: () => null, parse: httpUrl },
+  { key: 'otlpProtocol', flag: '--otlp-protocol', env: 'EXECWATCH_OTLP_PROTOCOL', fallbackEnv: ['OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL'], value: '<protocol>',
+    description: `OTLP transport: ${OTLP_PROTOCOLS.join(', ')}.`, default: 'http/protobuf', parse: otlpProtocol },
+  { key: 'otlpFilter', flag: '--otlp-filter', env: 'EXECWATCH_OTLP_FILTER', value: '<query>',
+    description: 'Export only the events this filter matches, written as the query of GET /api/events (e.g. result=failure&namespace=shop).',
+    default: 'none', computeDefault: () => null, parse: eventFilter },
   { key: 'logLevel', flag: '--log-level', env: 'EXECWATCH_LOG_LEVEL', value: '<level>',
     description: `Log level: ${LOG_LEVELS.join(', ')}.`, default: 'info', parse: logLevel },
   { key: 'check', flag: '--check', env: null, value: '', boolean: true,

@@ -104,8 +104,9 @@ function envValues(o: AnyOption, env: NodeJS.ProcessEnv): Raw[] | null {
     if (o.repeatable) return value.split(/\r?\n/).filter((line) => line !== '').map((v) => ({ value: v, source }));
     return [{ value, source }];
   }
-  const fallback = 'fallbackEnv' in o ? o.fallbackEnv : undefined;
-  if (fallback === undefined || env[fallback] === undefined) return null;
+  // The first of the conventional variables that is set.
+  const fallback = (o.fallbackEnv ?? []).find((name) => env[name] !== undefined);
+  if (fallback === undefined) return null;
   let value = env[fallback] as string;
   if (fallback === 'KUBECONFIG') {
     // kubectl's convention: a ':'-separated list; its first entry is the file we read.

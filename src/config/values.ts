@@ -4,7 +4,10 @@
  */
 import { isIPv6 } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
-import { LOG_LEVELS, METRIC_LABELS, type ListenAddress, type LogLevel, type MetricLabel, type RunAs } from '../config.js';
+import { Ajv, type ErrorObject } from 'ajv';
+import formats from 'ajv-formats';
+import { compileFilter, FilterError, FilterQuery, type EventFilter } from '../events/filter.js';
+import { LOG_LEVELS, METRIC_LABELS, OTLP_PROTOCOLS, type ListenAddress, type LogLevel, type MetricLabel, type OtlpProtocol, type RunAs } from '../config.js';
 
 /** A value's problem before we know where it came from (flag or environment): parse.ts words the message. */
 export class Invalid extends Error {
@@ -155,4 +158,46 @@ export function runAs(raw: string): RunAs {
   const gid = Number(m[2] ?? m[1]);
   if (uid > 4294967294 || gid > 4294967294) throw new Invalid('is out of range', allowed);
   return { uid, gid };
+}
+
+export function httpUrl(raw: string): string {
+  const allowed = 'an http:// or https:// URL such as http://127.0.0.1:4318';
+  if (!/^https?:\/\//i.test(raw)) throw new Invalid('does not start with http:// or https://', allowed);
+  if (!URL.canParse(raw)) throw new Invalid('is not a URL', allowed);
+  return raw;
+}
+
+export function otlpProtocol(raw: string): OtlpProtocol {
+  const protocol = OTLP_PROTOCOLS.find((p) => p === raw);
+  if (!protocol) throw new Invalid('is not an OTLP protocol', `one of ${OTLP_PROTOCOLS.join(', ')}`);
+  return protocol;
+}
+
+/**
+ * A filter written as the query of GET /api/events (`result=failure&namespace=shop`), checked by
+ * ajv against the same schema as the route's (types coerced from text as there); empty means none.
+ */
+export function eventFilter(raw: string): EventFilter | null {
+  const allowed = `a query as GET /api/events takes, such as result=failure&namespace=shop, of ${Object.keys(FilterQuery.properties).join(', ')}`;
+  if (raw.trim() === '') return null;
+  const query: Record<string, unknown> = {};
+  for (const [name, value] of new URLSearchParams(raw)) {
+    if (!Object.hasOwn(FilterQuery.properties, name)) throw new Invalid(`names an unknown parameter "${name}"`, allowed);
+    if (Object.hasOwn(query, name)) throw new Invalid(`repeats "${name}"`, allowed);
+    query[name] = value;
+  }
+  const ajv = new Ajv({ coerceTypes: true });
+  formats.default(ajv, ['date-time']);
+  const valid = ajv.compile<EventFilter>(FilterQuery);
+  if (!valid(query)) {
+    // ajv sets errors whenever it says no; allErrors is off, so there is one.
+    const [error] = valid.errors as [ErrorObject];
+    throw new Invalid(`has a bad ${error.instancePath.slice(1)} (${error.message as string})`, allowed);
+  }
+  try {
+    compileFilter(query);
+  } catch (err) {
+    throw new Invalid(`has a bad ${(err as FilterError).parameter} (${(err as FilterError).message})`, allowed);
+  }
+  return query;
 }

@@ -26,6 +26,8 @@ export interface MetricsOptions {
   ringbufWaitingBytes?: () => number;
   /** Events waiting for their pod, read at every scrape. */
   enrichmentWaiting?: () => number;
+  /** Records waiting in the OTLP export queue (0 without export). */
+  exportQueueLength?: () => number;
 }
 
 /** Every stage label of execwatch_events_lost_total; all exist at 0 from the start. */
@@ -36,6 +38,8 @@ export const LOST_STAGES = [
   'pipeline_error',
   'subscriber_overflow',
   'log_overflow',
+  'export_overflow',
+  'export_error',
 ] as const;
 export type LostStage = (typeof LOST_STAGES)[number];
 
@@ -63,6 +67,8 @@ export interface Metrics {
   /** Counts lost events of a user-space stage (kernel stages are read at scrape). */
   lost(stage: LostStage, n?: number): void;
   kubeWatchRestart(): void;
+  /** One OTLP export request's outcome: its records sent, or lost (stage export_error). */
+  exportBatch(records: number, ok: boolean): void;
   /** Drops a deleted pod's execs_total series (call after the grace period). */
   forgetPod(namespace: string, pod: string): void;
 }
@@ -236,6 +242,36 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     registers,
   }).set({ version: opts.version, kernel: opts.kernel }, 1);
 
+  const exportRecords = new Counter({
+    name: 'execwatch_export_records_total',
+    help: 'Exec events the OTLP receiver accepted.',
+    registers,
+  });
+  const exportBatches = new Counter({
+    name: 'execwatch_export_batches_total',
+    help: 'OTLP export requests by result: success, or failure (after the exporter\'s retries; their records count as lost, stage export_error).',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  const batchesOk = exportBatches.labels({ result: 'success' });
+  const batchesFailed = exportBatches.labels({ result: 'failure' });
+  batchesOk.inc(0);
+  batchesFailed.inc(0);
+  new Gauge({
+    name: 'execwatch_export_queue_length',
+    help: 'Exec events waiting in the OTLP export queue.',
+    registers,
+    collect() {
+      this.set(opts.exportQueueLength?.() ?? 0);
+    },
+  });
+  const lastSuccess = new Gauge({
+    name: 'execwatch_export_last_success_timestamp_seconds',
+    help: 'When an OTLP export request last succeeded (Unix time); 0 before the first.',
+    registers,
+  });
+  lastSuccess.set(0);
+
   collectDefaultMetrics({ register: registry });
   // prom-client names these gauges *_total, which promtool rejects; their per-type siblings
   // (nodejs_active_handles{type}, ...) carry the same numbers.
@@ -251,6 +287,16 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     enrichment: (result) => enriched[result].inc(),
     lost: (stage, n = 1) => lostIn[stage].inc(n),
     kubeWatchRestart: () => restarts.inc(),
+    exportBatch(records, ok) {
+      if (ok) {
+        batchesOk.inc();
+        exportRecords.inc(records);
+        lastSuccess.set(Date.now() / 1000);
+      } else {
+        batchesFailed.inc();
+        lostIn.export_error.inc(records);
+      }
+    },
     forgetPod: (namespace, pod) => series.forgetPod(namespace, pod),
   };
 }

@@ -4,18 +4,18 @@
  * SECRET_RULES. test/readme.test.ts fails, printing the
  * expected block, when the README drifts.
  */
-import { OPTIONS } from '../../src/config/options.js';
+import { OPTIONS, type AnyOption } from '../../src/config/options.js';
 import { ExecEventSchema } from '../../src/events/schema.js';
 import { SECRET_RULES } from '../../src/events/secrets.js';
+import { OTLP_MAPPING, WORKLOAD_ATTRIBUTES } from '../../src/export/attributes.js';
 
 const code = (s: string) => `\`${s}\``;
 
 /** The rows between <!-- options-table --> and <!-- /options-table -->. */
 export function optionsTable(): string {
   const rows = ['| flag | environment | default | meaning |', '|---|---|---|---|'];
-  for (const o of OPTIONS) {
-    const fallback = 'fallbackEnv' in o ? o.fallbackEnv : null;
-    const env = o.env === null ? '—' : [o.env, fallback].filter((e) => e !== null).map((e) => code(e as string)).join(', then ');
+  for (const o of OPTIONS as readonly AnyOption[]) {
+    const env = o.env === null ? '—' : [o.env, ...(o.fallbackEnv ?? [])].map(code).join(', then ');
     const flag = code(`${o.flag}${o.value ? ` ${o.value}` : ''}`);
     const dflt = /^(none|the .*)$/.test(o.default) ? o.default : code(o.default);
     rows.push(`| ${flag} | ${env} | ${dflt} | ${o.description.replaceAll('|', '\\|')} |`);
@@ -51,6 +51,28 @@ export function secretRulesTable(): string {
   for (const rule of SECRET_RULES) {
     const example = `${code(commandLine(rule.example.argv))} → ${code(commandLine(rule.example.redacted))}`;
     rows.push(`| ${rule.name} | ${rule.masks} | ${example.replaceAll('|', '\\|')} |`);
+  }
+  return rows.join('\n');
+}
+
+/** Where the workload goes: one attribute per kind the semantic conventions name. */
+function workloadCell(): string {
+  const named = [...WORKLOAD_ATTRIBUTES].filter(([, name]) => name !== null).map(([kind, name]) => `${code(name as string)} (${kind})`);
+  return `${named.join(', ')}; a bare pod has none beyond \`k8s.pod.name\`; any other kind: \`execwatch.workload.kind\` and \`execwatch.workload.name\``;
+}
+
+/** The rows between <!-- otlp-attributes --> and <!-- /otlp-attributes -->: one per row of OTLP_MAPPING. */
+export function otlpTable(): string {
+  const rows = ['| event field | in the OTLP log record |', '|---|---|'];
+  for (const row of OTLP_MAPPING) {
+    const where = row.field === 'workload'
+      ? workloadCell()
+      : row.to === 'timestamp'
+        ? 'the record\'s timestamp (`timeUnixNano`), to the nanosecond'
+        : row.to === 'resource'
+          ? `resource attribute ${code(row.name)}`
+          : code(row.name) + ('value' in row ? ' (a string)' : '');
+    rows.push(`| ${code(row.field)} | ${where} |`);
   }
   return rows.join('\n');
 }

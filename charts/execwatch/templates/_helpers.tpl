@@ -87,6 +87,14 @@ token
 {{- end }}
 
 {{/*
+execwatch.otlpCaDir: where the OTLP receiver's CA certificate (a Secret's or a ConfigMap's key) is
+mounted, as the file ca.crt: OTEL_EXPORTER_OTLP_CERTIFICATE names it.
+*/}}
+{{- define "execwatch.otlpCaDir" -}}
+/etc/execwatch/otlp-ca
+{{- end }}
+
+{{/*
 execwatch.isLoopback: "true" when api.address is written as 127.x.y.z (four decimal parts without
 leading zeros), localhost (any case) or [::1], empty otherwise. The agent (isLoopbackHost in
 src/http/exposure.ts) counts these as loopback and refuses every name beyond them (127.example.com may
@@ -160,6 +168,13 @@ keeps values that start with "-" (a --redact regex, say) from being read as flag
 {{- end }}
 {{- with $a.kubeUnreadyAfter }}
 - --kube-unready-after={{ . }}
+{{- end }}
+{{- with .Values.otlp.endpoint }}
+- --otlp-endpoint={{ . }}
+- --otlp-protocol={{ $.Values.otlp.protocol }}
+{{- with $.Values.otlp.filter }}
+- {{ printf "--otlp-filter=%s" . | quote }}
+{{- end }}
 {{- end }}
 {{- range $a.extraArgs }}
 - {{ . | quote }}

@@ -1,0 +1,126 @@
+/**
+ * How an event becomes an OpenTelemetry log record: ONE table from each field of the event schema
+ * to where it goes (the record's timestamp, a resource attribute, or a record attribute named as
+ * the semantic conventions name it; execwatch's own fields under `execwatch.`). The README's
+ * mapping table is generated from it and test/export-attributes.test.ts checks it field by field.
+ * Names the conventions have made stable come from @opentelemetry/semantic-conventions; the
+ * process.*, thread.* and user.* names are still incubating there, and the package asks users to
+ * copy incubating names rather than import its /incubating entry, so they are written out.
+ */
+import type { AnyValue, AnyValueMap } from '@opentelemetry/api-logs';
+import {
+  ATTR_CONTAINER_ID,
+  ATTR_K8S_CONTAINER_NAME,
+  ATTR_K8S_CRONJOB_NAME,
+  ATTR_K8S_DAEMONSET_NAME,
+  ATTR_K8S_DEPLOYMENT_NAME,
+  ATTR_K8S_JOB_NAME,
+  ATTR_K8S_NAMESPACE_NAME,
+  ATTR_K8S_NODE_NAME,
+  ATTR_K8S_POD_NAME,
+  ATTR_K8S_POD_UID,
+  ATTR_K8S_REPLICASET_NAME,
+  ATTR_K8S_STATEFULSET_NAME,
+} from '@opentelemetry/semantic-conventions';
+import type { ExecEvent } from '../events/schema.js';
+
+/** The event name of every record of an exec. */
+export const EXEC_EVENT_NAME = 'process.exec';
+
+/**
+ * The `k8s.<kind>.name` attribute of each workload kind the semantic conventions name; any other
+ * controller kind (a custom resource) goes to `execwatch.workload.kind` and `.name`. A bare pod's
+ * workload is the pod itself, already in `k8s.pod.name`.
+ */
+export const WORKLOAD_ATTRIBUTES: ReadonlyMap<string, string | null> = new Map([
+  ['Deployment', ATTR_K8S_DEPLOYMENT_NAME],
+  ['ReplicaSet', ATTR_K8S_REPLICASET_NAME],
+  ['StatefulSet', ATTR_K8S_STATEFULSET_NAME],
+  ['DaemonSet', ATTR_K8S_DAEMONSET_NAME],
+  ['Job', ATTR_K8S_JOB_NAME],
+  ['CronJob', ATTR_K8S_CRONJOB_NAME],
+  ['Pod', null],
+]);
+
+type Field = keyof ExecEvent;
+
+/** One row: where a field goes and, for attributes, its name. */
+export interface FieldMapping {
+  readonly field: Field;
+  /** `timestamp`: the record's time; `resource`: an attribute of the agent's resource; `attribute`: of the record. */
+  readonly to: 'timestamp' | 'resource' | 'attribute';
+  /** The attribute name (for `workload`, the pattern the README shows). */
+  readonly name: string;
+  /** The attribute's value when it is not the field's value as it is. */
+  readonly value?: (event: ExecEvent) => AnyValue;
+}
+
+/** Every field of the event schema, in schema order. */
+export const OTLP_MAPPING = [
+  { field: 'seq', to: 'attribute', name: 'execwatch.seq' },
+  { field: 'time', to: 'timestamp', name: 'the record\'s timestamp' },
+  { field: 'node', to: 'resource', name: ATTR_K8S_NODE_NAME },
+  { field: 'pid', to: 'attribute', name: 'process.pid' },
+  { field: 'tid', to: 'attribute', name: 'thread.id' },
+  { field: 'ppid', to: 'attribute', name: 'process.parent_pid' },
+  // The semantic conventions' user.id is a string (it also holds Windows SIDs).
+  { field: 'uid', to: 'attribute', name: 'user.id', value: (e) => String(e.uid) },
+  { field: 'gid', to: 'attribute', name: 'execwatch.gid' },
+  { field: 'comm', to: 'attribute', name: 'execwatch.comm' },
+  { field: 'parentComm', to: 'attribute', name: 'execwatch.parent_comm' },
+  { field: 'filename', to: 'attribute', name: 'process.executable.path' },
+  { field: 'argv', to: 'attribute', name: 'process.command_args' },
+  { field: 'argc', to: 'attribute', name: 'process.args_count' },
+  { field: 'argvTruncated', to: 'attribute', name: 'execwatch.argv_truncated' },
+  { field: 'filenameTruncated', to: 'attribute', name: 'execwatch.filename_truncated' },
+  { field: 'retval', to: 'attribute', name: 'execwatch.retval' },
+  { field: 'fileless', to: 'attribute', name: 'execwatch.fileless' },
+  { field: 'execveat', to: 'attribute', name: 'execwatch.execveat' },
+  { field: 'readError', to: 'attribute', name: 'execwatch.read_error' },
+  { field: 'cgroupId', to: 'attribute', name: 'execwatch.cgroup_id' },
+  { field: 'cgroup', to: 'attribute', name: 'execwatch.cgroup' },
+  { field: 'cgroupParent', to: 'attribute', name: 'execwatch.cgroup_parent' },
+  { field: 'cgroupTruncated', to: 'attribute', name: 'execwatch.cgroup_truncated' },
+  { field: 'containerId', to: 'attribute', name: ATTR_CONTAINER_ID },
+  { field: 'namespace', to: 'attribute', name: ATTR_K8S_NAMESPACE_NAME },
+  { field: 'pod', to: 'attribute', name: ATTR_K8S_POD_NAME },
+  { field: 'podUid', to: 'attribute', name: ATTR_K8S_POD_UID },
+  { field: 'container', to: 'attribute', name: ATTR_K8S_CONTAINER_NAME },
+  { field: 'workload', to: 'attribute', name: 'k8s.<kind>.name' },
+  { field: 'attribution', to: 'attribute', name: 'execwatch.attribution' },
+  { field: 'argvBase64', to: 'attribute', name: 'execwatch.argv_base64' },
+  { field: 'filenameBase64', to: 'attribute', name: 'execwatch.filename_base64' },
+] as const satisfies readonly FieldMapping[];
+
+/** The rows that become record attributes, looked up once rather than per event. */
+const ATTRIBUTE_ROWS: readonly FieldMapping[] = OTLP_MAPPING.filter((row) => row.to === 'attribute' && row.field !== 'workload');
+
+/** The workload's attributes: `k8s.<kind>.name` for the kinds that have one, else execwatch's pair. */
+function workloadAttributes(workload: ExecEvent['workload'], out: AnyValueMap): void {
+  if (workload === null) return;
+  const name = WORKLOAD_ATTRIBUTES.get(workload.kind);
+  if (name === null) return;
+  if (name === undefined) {
+    out['execwatch.workload.kind'] = workload.kind;
+    out['execwatch.workload.name'] = workload.name;
+  } else {
+    out[name] = workload.name;
+  }
+}
+
+/** A record's attributes: absent fields (null, or optional and unset) are left out, as OpenTelemetry does. */
+export function attributesOf(event: ExecEvent): AnyValueMap {
+  const out: AnyValueMap = {};
+  for (const row of ATTRIBUTE_ROWS) {
+    const value = event[row.field];
+    if (value === null || value === undefined) continue;
+    out[row.name] = row.value ? row.value(event) : (value as AnyValue);
+  }
+  workloadAttributes(event.workload, out);
+  return out;
+}
+
+/** `time` (RFC 3339 UTC, nine fraction digits, as formatTime writes it) as [seconds, nanoseconds]. */
+export function hrTimeOf(time: string): [number, number] {
+  return [Date.parse(`${time.slice(0, 19)}Z`) / 1000, Number(time.slice(20, 29))];
+}

@@ -1,0 +1,187 @@
+/**
+ * OTLP logs off the node, with the OpenTelemetry SDK as it is meant to be used: one
+ * LoggerProvider, its BatchLogRecordProcessor (bounded queue, batches, one export at a time) and
+ * the official OTLP exporter of the protocol asked for, which reads the standard
+ * OTEL_EXPORTER_OTLP_* variables itself (headers, certificate, compression, timeout) and retries
+ * with backoff. What the SDK does not do is say what it lost, so two things are wrapped around it:
+ * the exporter, to count what each batch's result was, and the processor's self-observability
+ * meter, the one place it tells that its queue was full and how long the queue is.
+ */
+import { createNoopMeter, type Attributes, type Meter, type MeterProvider, type ObservableCallback } from '@opentelemetry/api';
+import { ExportResultCode } from '@opentelemetry/core';
+import { OTLPLogExporter as GrpcExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
+import { OTLPLogExporter as JsonExporter } from '@opentelemetry/exporter-logs-otlp-http';
+import { OTLPLogExporter as ProtobufExporter } from '@opentelemetry/exporter-logs-otlp-proto';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { ATTR_K8S_NODE_NAME, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import type { Config, OtlpProtocol } from '../config.js';
+import { compileFilter } from '../events/filter.js';
+import type { EventRecord } from '../events/record.js';
+import type { ExecEvent } from '../events/schema.js';
+import type { Metrics } from '../metrics/index.js';
+import { attributesOf, EXEC_EVENT_NAME, hrTimeOf } from './attributes.js';
+
+/** Records waiting for export at most; beyond it they are dropped and counted (export_overflow). */
+export const EXPORT_QUEUE = 4096;
+/** Records per OTLP request. */
+export const EXPORT_BATCH = 512;
+/** Longest a batch waits to fill before it is sent. */
+const EXPORT_DELAY_MS = 1000;
+/** How long close() lets the queue drain before the process goes on exiting. */
+const CLOSE_TIMEOUT_MS = 3000;
+
+export type OtlpConfig = Pick<Config, 'nodeName' | 'otlpEndpoint' | 'otlpProtocol' | 'otlpFilter'>;
+
+export interface OtlpDeps {
+  metrics: Metrics;
+  version: string;
+  /** Where the standard OTEL_EXPORTER_OTLP_* variables are read from (process.env). */
+  env: NodeJS.ProcessEnv;
+  /** Reports export failures: the first one, then one line per 100. */
+  report: (line: string) => void;
+}
+
+/** The OTLP side of delivery. */
+export interface EventExporter {
+  /** Queues one delivered event when --otlp-filter matches its record; never waits. */
+  export(event: ExecEvent, record: EventRecord): void;
+  /** Records waiting in the processor's queue. */
+  readonly queueLength: number;
+  /** Sends what is queued (at most a few seconds) and stops. */
+  close(): Promise<void>;
+}
+
+/**
+ * Whether export is configured: `--otlp-endpoint`, or the standard endpoint variables that the
+ * SDK's exporters read. Nothing is exported otherwise.
+ */
+export function otlpConfigured(config: OtlpConfig, env: NodeJS.ProcessEnv): boolean {
+  return config.otlpEndpoint !== null || Boolean(env.OTEL_EXPORTER_OTLP_LOGS_ENDPOINT) || Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT);
+}
+
+type OtlpLogExporter = GrpcExporter | JsonExporter | ProtobufExporter;
+
+/**
+ * The exporter of a protocol. `--otlp-endpoint` is a base URL like OTEL_EXPORTER_OTLP_ENDPOINT:
+ * over HTTP the logs path is added to it; gRPC takes it as it is. Without it the exporter reads
+ * the variables (the logs-specific endpoint first) as the specification says.
+ */
+function exporterFor(protocol: OtlpProtocol, endpoint: string | null): OtlpLogExporter {
+  if (protocol === 'grpc') return new GrpcExporter(endpoint === null ? {} : { url: endpoint });
+  const config = endpoint === null ? {} : { url: `${endpoint.replace(/\/+$/, '')}/v1/logs` };
+  return protocol === 'http/json' ? new JsonExporter(config) : new ProtobufExporter(config);
+}
+
+/** Counts each batch's outcome as the exporter reports it, and reports failures. */
+class CountingExporter implements LogRecordExporter {
+  #failures = 0;
+
+  constructor(
+    private readonly inner: OtlpLogExporter,
+    private readonly deps: OtlpDeps,
+  ) {}
+
+  export(records: ReadableLogRecord[], done: Parameters<LogRecordExporter['export']>[1]): void {
+    this.inner.export(records, (result) => {
+      const ok = result.code === ExportResultCode.SUCCESS;
+      this.deps.metrics.exportBatch(records.length, ok);
+      if (!ok) {
+        this.#failures += 1;
+        if (this.#failures % 100 === 1) {
+          this.deps.report(`OTLP export failed (${this.#failures} batches so far, their records counted as lost, stage export_error): ${String(result.error)}`);
+        }
+      }
+      done(result);
+    });
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush();
+  }
+}
+
+/**
+ * The processor's self-observability meter, reduced to the two instruments we read: records it
+ * dropped because its queue was full (`otel.sdk.processor.log.processed` with
+ * `error.type=queue_full`) and its queue's length (`otel.sdk.processor.log.queue.size`). Every
+ * other instrument is the API's no-op.
+ */
+function processorMeter(onQueueFull: (n: number) => void): { provider: MeterProvider; queueLength: () => number } {
+  let observeQueue: ObservableCallback | null = null;
+  const noop = createNoopMeter();
+  const meter: Meter = Object.assign(Object.create(noop) as Meter, {
+    createCounter: (name: string) => ({
+      add(value: number, attributes?: Attributes) {
+        if (name === 'otel.sdk.processor.log.processed' && attributes?.['error.type'] === 'queue_full') onQueueFull(value);
+      },
+    }),
+    createObservableUpDownCounter: (name: string) => ({
+      addCallback(callback: ObservableCallback) {
+        if (name === 'otel.sdk.processor.log.queue.size') observeQueue = callback;
+      },
+      removeCallback() {},
+    }),
+  });
+  return {
+    provider: { getMeter: () => meter },
+    queueLength() {
+      let length = 0;
+      void observeQueue?.({ observe: (value: number) => (length = value) });
+      return length;
+    },
+  };
+}
+
+/** What the pipeline exports to when no endpoint is configured: nothing. */
+export const NO_EXPORT: EventExporter = Object.freeze({
+  export() {},
+  queueLength: 0,
+  close: async () => {},
+});
+
+/** The OTLP exporter of the configuration, or NO_EXPORT when export is not configured. */
+export function createOtlpExporter(config: OtlpConfig, deps: OtlpDeps): EventExporter {
+  if (!otlpConfigured(config, deps.env)) return NO_EXPORT;
+  const { metrics } = deps;
+  const queue = processorMeter((n) => metrics.lost('export_overflow', n));
+  const processor = new BatchLogRecordProcessor({
+    exporter: new CountingExporter(exporterFor(config.otlpProtocol, config.otlpEndpoint), deps),
+    maxQueueSize: EXPORT_QUEUE,
+    maxExportBatchSize: EXPORT_BATCH,
+    scheduledDelayMillis: EXPORT_DELAY_MS,
+    selfObsMeterProvider: queue.provider,
+  });
+  const provider = new LoggerProvider({
+    resource: resourceFromAttributes({
+      [ATTR_SERVICE_NAME]: 'execwatch',
+      [ATTR_SERVICE_VERSION]: deps.version,
+      [ATTR_K8S_NODE_NAME]: config.nodeName,
+      // The node, not the agent pod's own host name (its pod name).
+      'host.name': config.nodeName,
+    }),
+    processors: [processor],
+  });
+  const logger = provider.getLogger('execwatch', deps.version);
+  // Validated with the configuration: compiling cannot throw here.
+  const wanted = compileFilter(config.otlpFilter ?? {});
+  return {
+    export(event, record) {
+      if (!wanted(record)) return;
+      logger.emit({ eventName: EXEC_EVENT_NAME, timestamp: hrTimeOf(event.time), attributes: attributesOf(event) });
+    },
+    get queueLength() {
+      return queue.queueLength();
+    },
+    async close() {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)));
+      await Promise.race([provider.shutdown(), deadline]);
+      clearTimeout(timer);
+    },
+  };
+}

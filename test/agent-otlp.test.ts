@@ -1,0 +1,179 @@
+// The agent on the real kernel with OTLP export on: a real exec reaches a local OTLP receiver
+// (decoding the real encodings) as one log record whose every attribute matches the event the
+// events API serves, over http/protobuf, grpc and http/json, redacted, with the configured headers.
+// Then an exec storm while the receiver is down: capture goes on, the events API has every exec,
+// and every exported event is either received or counted as an export loss.
+import { spawn } from 'node:child_process';
+import { chmodSync, copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import t from 'tap';
+import { startAgent } from '../src/agent.js';
+import { loadNativeBinding } from '../src/capture/native.js';
+import { OTLP_PROTOCOLS } from '../src/config.js';
+import type { ExecEvent } from '../src/events/schema.js';
+import { EXPORT_QUEUE } from '../src/export/otlp.js';
+import { ensureTracefs, execHelper, kernelTest, marker, waitFor } from './helpers/kernel.js';
+import { configOf } from './helpers/kube.js';
+import { eventually } from './helpers/poll.js';
+import { startGrpcReceiver, startHttpReceiver, type ReceivedRecord, type Receiver } from './helpers/otlp.js';
+import { createServer, type AddressInfo } from 'node:net';
+
+const LISTEN_ANYWHERE = ['--metrics-address', '127.0.0.1:0', '--api-address', '127.0.0.1:0', '--log-level', 'warn'];
+
+/** Runs a command to its end. */
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: 'ignore' });
+    child.on('error', () => resolve());
+    child.on('close', () => resolve());
+  });
+}
+
+/** What the events API holds of execs whose argv carries `m`. */
+async function apiEvents(apiUrl: string, m: string): Promise<ExecEvent[]> {
+  const res = await fetch(`${apiUrl}/api/events?q=${encodeURIComponent(m)}&limit=10000`);
+  return ((await res.json()) as { events: ExecEvent[] }).events;
+}
+
+/** The event's RFC 3339 time as nanoseconds since the epoch, in decimal. */
+function nanos(time: string): string {
+  return `${BigInt(Date.parse(`${time.slice(0, 19)}Z`)) * 1_000_000n + BigInt(time.slice(20, 29))}`;
+}
+
+/**
+ * The record attributes an event must become, written out field by field (the names a user's
+ * queries use), independent of the mapping table under test. Null fields are absent.
+ */
+function expectedAttributes(e: ExecEvent): Record<string, unknown> {
+  const all: Record<string, unknown> = {
+    'execwatch.seq': e.seq, 'process.pid': e.pid, 'thread.id': e.tid, 'process.parent_pid': e.ppid,
+    'user.id': String(e.uid), 'execwatch.gid': e.gid, 'execwatch.comm': e.comm, 'execwatch.parent_comm': e.parentComm,
+    'process.executable.path': e.filename, 'process.command_args': e.argv, 'process.args_count': e.argc,
+    'execwatch.argv_truncated': e.argvTruncated, 'execwatch.filename_truncated': e.filenameTruncated,
+    'execwatch.retval': e.retval, 'execwatch.fileless': e.fileless, 'execwatch.execveat': e.execveat,
+    'execwatch.read_error': e.readError, 'execwatch.cgroup_id': e.cgroupId, 'execwatch.cgroup': e.cgroup,
+    'execwatch.cgroup_parent': e.cgroupParent, 'execwatch.cgroup_truncated': e.cgroupTruncated,
+    'container.id': e.containerId, 'k8s.namespace.name': e.namespace, 'k8s.pod.name': e.pod, 'k8s.pod.uid': e.podUid,
+    'k8s.container.name': e.container, 'execwatch.attribution': e.attribution,
+  };
+  return Object.fromEntries(Object.entries(all).filter(([, v]) => v !== null));
+}
+
+t.test('OTLP export on the real kernel', kernelTest(), async (t) => {
+  ensureTracefs();
+  const binding = loadNativeBinding();
+  const dir = t.testdir({});
+  // A copy of true under a name no one else runs: its comm picks out this test's execs.
+  const comm = `eo${Math.random().toString(36).slice(2, 9)}`;
+  const bin = join(dir, comm);
+  copyFileSync('/usr/bin/true', bin);
+  chmodSync(bin, 0o755);
+
+  for (const protocol of OTLP_PROTOCOLS) {
+    t.test(protocol, async (t) => {
+      const headersBefore = process.env.OTEL_EXPORTER_OTLP_HEADERS;
+      process.env.OTEL_EXPORTER_OTLP_HEADERS = 'x-scope-orgid=execwatch-test';
+      t.teardown(() => {
+        if (headersBefore === undefined) delete process.env.OTEL_EXPORTER_OTLP_HEADERS;
+        else process.env.OTEL_EXPORTER_OTLP_HEADERS = headersBefore;
+      });
+      const receiver = protocol === 'grpc' ? await startGrpcReceiver() : await startHttpReceiver();
+      t.teardown(() => receiver.close());
+      const agent = await startAgent(
+        configOf([...LISTEN_ANYWHERE, '--node-name', 'otlp-node', '--otlp-endpoint', receiver.url, '--otlp-protocol', protocol, '--redact', 'pw=\\S+']),
+        { binding, stdout: new Writable({ write: (_c, _e, done) => done() }), version: '9.9.9' },
+      );
+      t.teardown(() => agent.close());
+
+      const m = marker(`otlp-${protocol.replace('/', '-')}`);
+      await run(bin, [m, 'pw=hunter2', 'two words']);
+      const ours = (r: ReceivedRecord) => r.attributes['execwatch.comm'] === comm && (r.attributes['process.command_args'] as string[]).includes(m);
+      await waitFor(() => receiver.records.some(ours), `the exec reaches the ${protocol} receiver`, 15_000);
+      const [event] = (await apiEvents(agent.apiUrl, m)).filter((e) => e.comm === comm);
+      const records = receiver.records.filter(ours);
+      t.equal(records.length, 1, 'one record for the one exec');
+      const record = records[0] as ReceivedRecord;
+      if (!event) throw new Error('the events API does not have the exec');
+
+      t.equal(record.encoding, protocol, `received as ${protocol}`);
+      t.equal(record.eventName, 'process.exec', 'event name');
+      t.equal(record.timeUnixNano, nanos(event.time), 'timestamp: the exec time, to the nanosecond');
+      t.same(record.resource, { 'service.name': 'execwatch', 'service.version': '9.9.9', 'k8s.node.name': 'otlp-node', 'host.name': 'otlp-node' }, 'resource');
+      const expected = expectedAttributes(event);
+      for (const [name, value] of Object.entries(expected)) t.same(record.attributes[name], value, `${name} = the event's value`);
+      t.same(Object.keys(record.attributes).sort(), Object.keys(expected).sort(), 'no attribute beyond the event\'s fields');
+      t.same(record.attributes['process.command_args'], [bin, m, '***', 'two words'], 'argv redacted before export');
+      t.equal(record.headers['x-scope-orgid'], 'execwatch-test', 'OTEL_EXPORTER_OTLP_HEADERS carried');
+    });
+  }
+});
+
+/** A port on 127.0.0.1 where nothing listens (yet). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** The value of a sample of the agent's /metrics (0 when absent). */
+async function metric(metricsUrl: string, name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
+  return line === undefined ? 0 : Number(line.split(' ')[1]);
+}
+
+/** Execs in the storm: more than the export queue and one batch hold, so some must overflow. */
+const STORM = 6000;
+
+t.test('the receiver down during an exec storm: nothing blocks, nothing is lost silently', kernelTest(), async (t) => {
+  ensureTracefs();
+  const dir = t.testdir({});
+  const comm = `es${Math.random().toString(36).slice(2, 9)}`;
+  const bin = join(dir, comm);
+  copyFileSync('/usr/bin/true', bin);
+  chmodSync(bin, 0o755);
+  const port = await closedPort();
+  // Only this test's binary is exported, so the export's counts are this storm's alone.
+  const agent = await startAgent(
+    configOf([...LISTEN_ANYWHERE, '--recent-events', '100000', '--otlp-endpoint', `http://127.0.0.1:${port}`, '--otlp-filter', `comm=${comm}`]),
+    { binding: loadNativeBinding(), stdout: new Writable({ write: (_c, _e, done) => done() }), stderr: new Writable({ write: (_c, _e, done) => done() }), version: 'v' },
+  );
+  t.teardown(() => agent.close());
+  let receiver: Receiver | null = null;
+  t.teardown(() => receiver?.close());
+
+  const m = marker('storm');
+  const started = Date.now();
+  await run(execHelper(), ['burst', String(STORM), '4', bin, m]);
+  const stormMs = Date.now() - started;
+  const ours = async () => (await apiEvents(agent.apiUrl, m)).filter((e) => e.comm === comm).length;
+  await eventually(async () => (await ours()) === STORM, `the events API has all ${STORM} execs`, 30_000, 200);
+  t.pass(`the events API has every one of the ${STORM} execs (storm took ${stormMs} ms) while the receiver is down`);
+  const overflow = await metric(agent.metricsUrl, 'execwatch_events_lost_total', '{stage="export_overflow"}');
+  t.ok(overflow > 0, `the queue overflowed and said so: export_overflow ${overflow}`);
+  const queued = await metric(agent.metricsUrl, 'execwatch_export_queue_length');
+  t.ok(queued > 0 && queued <= EXPORT_QUEUE, `the queue is full, not beyond its bound: ${queued} of ${EXPORT_QUEUE}`);
+
+  // The receiver comes up 10 s after the storm began.
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, 10_000 - (Date.now() - started))));
+  receiver = await startHttpReceiver(port);
+  const counted = async () => {
+    const sent = await metric(agent.metricsUrl, 'execwatch_export_records_total');
+    const error = await metric(agent.metricsUrl, 'execwatch_events_lost_total', '{stage="export_error"}');
+    const over = await metric(agent.metricsUrl, 'execwatch_events_lost_total', '{stage="export_overflow"}');
+    return { sent, error, over };
+  };
+  await eventually(async () => {
+    const { sent, error, over } = await counted();
+    return sent + error + over === STORM;
+  }, 'sent + export losses to add up to the storm', 60_000, 200);
+  const { sent, error, over } = await counted();
+  const received = (receiver as Receiver).records.filter((r) => r.attributes['execwatch.comm'] === comm).length;
+  t.equal(received, sent, `the receiver got what execwatch_export_records_total says was sent (${sent})`);
+  t.ok(sent > 0, 'once the receiver is up the queue is sent');
+  t.equal(sent + error + over, STORM, `sent ${sent} + export_error ${error} + export_overflow ${over} = ${STORM} execs`);
+  t.equal(await metric(agent.metricsUrl, 'execwatch_export_queue_length'), 0, 'the queue is empty');
+});

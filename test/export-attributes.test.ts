@@ -1,0 +1,87 @@
+// The OTLP mapping, field by field: the attribute names a user's queries in Loki, Elasticsearch or
+// a SIEM will name, written out here rather than read back from the table they check.
+import t from 'tap';
+import { attributesOf, hrTimeOf, OTLP_MAPPING } from '../src/export/attributes.js';
+import { ExecEventSchema } from '../src/events/schema.js';
+import { makeEvent, makeHostEvent } from './helpers/events.js';
+
+t.test('every field of the event schema has exactly one row, in schema order', async (t) => {
+  t.same(OTLP_MAPPING.map((row) => row.field), Object.keys(ExecEventSchema.properties), 'one row per schema property');
+});
+
+t.test('a pod exec: each field under its semantic-convention name', async (t) => {
+  const event = makeEvent({
+    seq: 7, pid: 4242, tid: 4243, ppid: 4200, uid: 1000, gid: 1001, comm: 'curl', parentComm: 'sh',
+    filename: '/usr/bin/curl', argv: ['curl', '-s', 'http://example'], argc: 3, retval: -13,
+    argvTruncated: true, filenameTruncated: false, fileless: true, execveat: true, readError: false,
+    argvBase64: 'Y3VybAA=', filenameBase64: 'L3Vzcg==',
+  });
+  const expected: Record<string, unknown> = {
+    'execwatch.seq': 7,
+    'process.pid': 4242,
+    'thread.id': 4243,
+    'process.parent_pid': 4200,
+    'user.id': '1000',
+    'execwatch.gid': 1001,
+    'execwatch.comm': 'curl',
+    'execwatch.parent_comm': 'sh',
+    'process.executable.path': '/usr/bin/curl',
+    'process.command_args': ['curl', '-s', 'http://example'],
+    'process.args_count': 3,
+    'execwatch.argv_truncated': true,
+    'execwatch.filename_truncated': false,
+    'execwatch.retval': -13,
+    'execwatch.fileless': true,
+    'execwatch.execveat': true,
+    'execwatch.read_error': false,
+    'execwatch.cgroup_id': '4711',
+    'execwatch.cgroup': 'cri-containerd-3f1c.scope',
+    'execwatch.cgroup_parent': 'kubepods-pod1234.slice',
+    'execwatch.cgroup_truncated': false,
+    'container.id': '3f1c'.padEnd(64, '0'),
+    'k8s.namespace.name': 'shop',
+    'k8s.pod.name': 'web-1',
+    'k8s.pod.uid': '1234',
+    'k8s.container.name': 'app',
+    'k8s.deployment.name': 'web',
+    'execwatch.attribution': 'pod',
+    'execwatch.argv_base64': 'Y3VybAA=',
+    'execwatch.filename_base64': 'L3Vzcg==',
+  };
+  const got = attributesOf(event);
+  for (const [name, value] of Object.entries(expected)) t.same(got[name], value, name);
+  t.same(Object.keys(got).sort(), Object.keys(expected).sort(), 'no other attribute');
+});
+
+t.test('a host exec: the pod attributes and the optional fields are absent, not null', async (t) => {
+  const got = attributesOf(makeHostEvent());
+  for (const name of ['container.id', 'k8s.namespace.name', 'k8s.pod.name', 'k8s.pod.uid', 'k8s.container.name', 'execwatch.argv_base64', 'execwatch.filename_base64']) {
+    t.notOk(name in got, `${name} absent`);
+  }
+  t.notOk(Object.keys(got).some((k) => /^k8s\.|workload/.test(k)), 'no workload attribute');
+  t.equal(got['execwatch.attribution'], 'host', 'attribution host');
+});
+
+t.test('each workload kind under its own k8s.<kind>.name; other kinds under execwatch.workload.*', async (t) => {
+  const cases = [
+    ['Deployment', { 'k8s.deployment.name': 'w' }],
+    ['ReplicaSet', { 'k8s.replicaset.name': 'w' }],
+    ['StatefulSet', { 'k8s.statefulset.name': 'w' }],
+    ['DaemonSet', { 'k8s.daemonset.name': 'w' }],
+    ['Job', { 'k8s.job.name': 'w' }],
+    ['CronJob', { 'k8s.cronjob.name': 'w' }],
+    ['Pod', {}],
+    ['Rollout', { 'execwatch.workload.kind': 'Rollout', 'execwatch.workload.name': 'w' }],
+    ['constructor', { 'execwatch.workload.kind': 'constructor', 'execwatch.workload.name': 'w' }],
+  ] as const;
+  for (const [kind, want] of cases) {
+    const got = attributesOf(makeEvent({ workload: { kind, name: 'w' } }));
+    const workloadAttrs = Object.fromEntries(Object.entries(got).filter(([k]) => /^k8s\.(?!namespace|pod|container)|^execwatch\.workload/.test(k)));
+    t.same(workloadAttrs, want, kind);
+  }
+});
+
+t.test('the timestamp is the exec time to the nanosecond', async (t) => {
+  t.same(hrTimeOf('2026-11-24T16:02:03.123456789Z'), [Date.UTC(2026, 10, 24, 16, 2, 3) / 1000, 123456789], 'seconds and nanoseconds');
+  t.same(hrTimeOf('1970-01-01T00:00:00.000000001Z'), [0, 1], 'the epoch plus one');
+});
