@@ -54,31 +54,35 @@ export function parseCapabilityField(status: string, field: string): bigint | nu
   return m ? BigInt(`0x${m[1]}`) : null;
 }
 
-function capField(status: string, field: string): bigint {
+/** A capability mask line a thread's status must have. */
+export function capabilityField(status: string, field: string): bigint {
   const mask = parseCapabilityField(status, field);
   if (mask === null) throw new Error(`no ${field} line in a thread's status`);
   return mask;
 }
 
-/** The capabilities of every thread of a process (default: this one), under `root`'s /proc. */
-export function threadCapabilities(pid: number | 'self' = 'self', root = '/'): ThreadCapabilities[] {
+/** The status text of every thread of a process (default: this one), under `root`'s /proc. */
+export function threadStatuses(pid: number | 'self' = 'self', root = '/'): { tid: number; status: string }[] {
   const tasks = join(root, 'proc', String(pid), 'task');
-  const threads: ThreadCapabilities[] = [];
+  const threads: { tid: number; status: string }[] = [];
   for (const tid of readdirSync(tasks)) {
-    let status: string;
     try {
-      status = readFileSync(join(tasks, tid, 'status'), 'utf8');
+      threads.push({ tid: Number(tid), status: readFileSync(join(tasks, tid, 'status'), 'utf8') });
     } catch {
-      continue; // the thread ended after the listing: it holds nothing any more
+      // The thread ended after the listing: it holds nothing any more.
     }
-    threads.push({
-      tid: Number(tid),
-      name: /^Name:\s*(.*)$/m.exec(status)?.[1] ?? '',
-      effective: capField(status, 'CapEff'),
-      permitted: capField(status, 'CapPrm'),
-    });
   }
   return threads;
+}
+
+/** The capabilities of every thread of a process (default: this one), under `root`'s /proc. */
+export function threadCapabilities(pid: number | 'self' = 'self', root = '/'): ThreadCapabilities[] {
+  return threadStatuses(pid, root).map(({ tid, status }) => ({
+    tid,
+    name: /^Name:\s*(.*)$/m.exec(status)?.[1] ?? '',
+    effective: capabilityField(status, 'CapEff'),
+    permitted: capabilityField(status, 'CapPrm'),
+  }));
 }
 
 /** What was dropped (privileges.ts words the start-up line). */

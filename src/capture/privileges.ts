@@ -11,12 +11,11 @@
  * that rotate, the API server's certificates): one it can no longer read is a start-up error
  * naming it, not a failure an hour later.
  */
-import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants } from 'node:fs';
 import type { RunAs } from '../config.js';
 import { StartupError } from '../startup-error.js';
 import type { NativeBinding } from './binding.js';
-import { CAP_SETGID, CAP_SETUID, capabilityBit, capabilityNames, dropCapabilities, parseCapabilityField, type DropReport } from './capabilities.js';
+import { CAP_SETGID, CAP_SETUID, capabilityBit, capabilityField, capabilityNames, dropCapabilities, threadStatuses, type DropReport } from './capabilities.js';
 
 /** One thread's credentials, from /proc/PID/task/TID/status. */
 export interface ThreadCredentials {
@@ -39,35 +38,18 @@ function idsLine(status: string, field: string): number[] {
   return (m[1] as string).split(/\s+/).filter(Boolean).map(Number);
 }
 
-function capLine(status: string, field: string): bigint {
-  const mask = parseCapabilityField(status, field);
-  if (mask === null) throw new Error(`no ${field} line in a thread's status`);
-  return mask;
-}
-
 /** The credentials of every thread of a process (default: this one), under `root`'s /proc. */
 export function threadCredentials(pid: number | 'self' = 'self', root = '/'): ThreadCredentials[] {
-  const tasks = join(root, 'proc', String(pid), 'task');
-  const threads: ThreadCredentials[] = [];
-  for (const tid of readdirSync(tasks)) {
-    let status: string;
-    try {
-      status = readFileSync(join(tasks, tid, 'status'), 'utf8');
-    } catch {
-      continue; // the thread ended after the listing
-    }
-    threads.push({
-      tid: Number(tid),
-      name: /^Name:\s*(.*)$/m.exec(status)?.[1] ?? '',
-      uids: idsLine(status, 'Uid'),
-      gids: idsLine(status, 'Gid'),
-      groups: idsLine(status, 'Groups'),
-      effective: capLine(status, 'CapEff'),
-      permitted: capLine(status, 'CapPrm'),
-      noNewPrivs: /^NoNewPrivs:\s*1$/m.test(status),
-    });
-  }
-  return threads;
+  return threadStatuses(pid, root).map(({ tid, status }) => ({
+    tid,
+    name: /^Name:\s*(.*)$/m.exec(status)?.[1] ?? '',
+    uids: idsLine(status, 'Uid'),
+    gids: idsLine(status, 'Gid'),
+    groups: idsLine(status, 'Groups'),
+    effective: capabilityField(status, 'CapEff'),
+    permitted: capabilityField(status, 'CapPrm'),
+    noNewPrivs: /^NoNewPrivs:\s*1$/m.test(status),
+  }));
 }
 
 /** What a thread still holds beyond `runAs` with no capability and no_new_privs, or null. */
