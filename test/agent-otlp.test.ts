@@ -16,8 +16,7 @@ import { EXPORT_QUEUE } from '../src/export/otlp.js';
 import { ensureTracefs, execHelper, kernelTest, marker, waitFor } from './helpers/kernel.js';
 import { configOf } from './helpers/kube.js';
 import { eventually } from './helpers/poll.js';
-import { startGrpcReceiver, startHttpReceiver, type ReceivedRecord, type Receiver } from './helpers/otlp.js';
-import { createServer, type AddressInfo } from 'node:net';
+import { closedPort, startGrpcReceiver, startHttpReceiver, type ReceivedRecord, type Receiver } from './helpers/otlp.js';
 
 const LISTEN_ANYWHERE = ['--metrics-address', '127.0.0.1:0', '--api-address', '127.0.0.1:0', '--log-level', 'warn'];
 
@@ -109,14 +108,6 @@ t.test('OTLP export on the real kernel', kernelTest(), async (t) => {
   }
 });
 
-/** A port on 127.0.0.1 where nothing listens (yet). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** The value of a sample of the agent's /metrics (0 when absent). */
 async function metric(metricsUrl: string, name: string, labels = ''): Promise<number> {

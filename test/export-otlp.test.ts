@@ -2,7 +2,6 @@
 // would receive over each protocol (records, resource, headers), what the agent's metrics say it
 // sent, and that an endpoint that is down loses nothing silently: every record is either sent or
 // counted under export_overflow or export_error.
-import { createServer, type AddressInfo } from 'node:net';
 import t from 'tap';
 import { OTLP_PROTOCOLS, type Config } from '../src/config.js';
 import { eventRecord } from '../src/events/record.js';
@@ -10,7 +9,7 @@ import { createOtlpExporter, EXPORT_BATCH, EXPORT_QUEUE, NO_EXPORT, otlpConfigur
 import type { Metrics } from '../src/metrics/index.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
 import { idleMetrics } from './helpers/metrics.js';
-import { startGrpcReceiver, startHttpReceiver, testCa, type Receiver } from './helpers/otlp.js';
+import { closedPort, startGrpcReceiver, startHttpReceiver, testCa, type Receiver } from './helpers/otlp.js';
 import { eventually, type Test } from './helpers/poll.js';
 
 /** The value of one series of the registry (0 when absent). */
@@ -32,14 +31,6 @@ function withEnv(t: Test, vars: Record<string, string>): void {
   });
 }
 
-/** A port on 127.0.0.1 where nothing listens. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 const config = (otlpEndpoint: string | null, otlpProtocol: (typeof OTLP_PROTOCOLS)[number] = 'http/protobuf', otlpFilter: Config['otlpFilter'] = null) => ({
   nodeName: 'node-7',

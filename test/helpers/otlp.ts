@@ -12,7 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 
 /** The two message types used, as protobufjs' static code declares them. */
@@ -189,4 +189,13 @@ export async function startGrpcReceiver(tls?: TlsIdentity): Promise<Receiver> {
   receiver.url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   receiver.close = () => new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
   return receiver;
+}
+
+/** A port on 127.0.0.1 where nothing listens (yet). */
+export async function closedPort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
