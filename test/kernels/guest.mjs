@@ -4,11 +4,14 @@
 // agent as the image runs it (dist/main.js with its shebang's Node flags, the addon, the BPF
 // object) and checks what the kernel side produces, one line per case on stdout:
 //
-//   KERNEL <uname -r>   LAYOUT <v2|v1|hybrid>   PROGRAMS <n> <names>
+//   KERNEL <uname -r>   LAYOUT <v2|v1|hybrid>   PROGRAMS <n> <names>   COMPAT <fentry|raw|none>
 //   CASE <name> PASS|FAIL <detail>              DONE <passed> <failed>
 //
 // Plain ESM with Node built-ins only: the guest has no TypeScript loader and no test runner.
-//   node test/kernels/guest.mjs --app DIR --helper EXEC_HELPER [--bpftool PATH]
+//   node test/kernels/guest.mjs --app DIR --helper EXEC_HELPER --exec32 EXEC32 [--compat fentry|raw]
+//                               [--bpftool PATH]
+// --compat: the ia32 exec path the agent must choose here (the guests: fentry); without it the
+// path in use is only reported (the host row: whatever the host kernel allows).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
@@ -17,14 +20,21 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 const { values: opts } = parseArgs({
-  options: { app: { type: 'string' }, helper: { type: 'string' }, bpftool: { type: 'string', default: 'bpftool' } },
+  options: {
+    app: { type: 'string' },
+    helper: { type: 'string' },
+    exec32: { type: 'string' },
+    compat: { type: 'string' },
+    bpftool: { type: 'string', default: 'bpftool' },
+  },
 });
-if (!opts.app || !opts.helper) {
-  console.error('usage: guest.mjs --app DIR --helper EXEC_HELPER [--bpftool PATH]');
+if (!opts.app || !opts.helper || !opts.exec32) {
+  console.error('usage: guest.mjs --app DIR --helper EXEC_HELPER --exec32 EXEC32 [--compat fentry|raw] [--bpftool PATH]');
   process.exit(2);
 }
 const app = opts.app;
 const helper = opts.helper;
+const exec32 = opts.exec32;
 const main = join(app, 'dist', 'main.js');
 // Under emulation a Node start alone takes 10-15 s: generous, and only ever waited out on failure.
 const TIMEOUT_MS = 120_000;
@@ -106,12 +116,12 @@ async function startAgent() {
   return { child, apiUrl, exited, stderr: () => err };
 }
 
-/** The agent's event for a marker (found in argv or filename), waiting for it to arrive. */
-async function eventOf(agent, m) {
+/** The agent's event for a marker (found in argv or filename) that `pred` accepts, waiting for it to arrive. */
+async function eventOf(agent, m, pred = () => true) {
   const deadline = Date.now() + TIMEOUT_MS;
   for (;;) {
     const res = await fetch(`${agent.apiUrl}/api/events?q=${encodeURIComponent(m)}&limit=10`);
-    const { events } = await res.json();
+    const events = (await res.json()).events.filter(pred);
     if (events.length > 0) return events[0];
     if (Date.now() > deadline) throw new Error(`no event for ${m}`);
     await sleep(200);
@@ -160,6 +170,20 @@ await check('check', async () => {
   if (r.code !== 0 || !m) return `--check exited ${r.code}: ${r.stdout}${r.stderr}`;
   console.log(`PROGRAMS ${m[1]} ${m[2]}`);
   return { detail: `${m[1]} programs` };
+});
+
+// The ia32 exec path the agent chose (native/tracer.cc): fentry/fexit on the compat entry points
+// where the kernel gives BPF trampolines, else the raw syscall tracepoints.
+await check('compat-path', async () => {
+  const r = await run(process.execPath, [...nodeFlags(), main, '--check']);
+  const programs = /ok: \d+ programs attached and detached: (.*)/.exec(r.stdout)?.[1]?.split(', ') ?? [];
+  const fentry = ['handle_enter_compat_execve', 'handle_enter_compat_execveat', 'handle_exit_compat_execve', 'handle_exit_compat_execveat'].filter((p) => programs.includes(p));
+  const raw = ['handle_enter_compat', 'handle_exit_compat'].filter((p) => programs.includes(p));
+  const path = fentry.length === 4 && raw.length === 0 ? 'fentry' : raw.length === 2 && fentry.length === 0 ? 'raw' : null;
+  console.log(`COMPAT ${path ?? 'none'}`);
+  if (path === null) return `not one whole path: fentry ${fentry.join(',') || '-'}, raw ${raw.join(',') || '-'}`;
+  if (opts.compat && path !== opts.compat) return `${path} in use, want ${opts.compat}`;
+  return { detail: path };
 });
 
 let agent;
@@ -248,6 +272,35 @@ await check('container-cgroup', async () => {
       }
     }
   }
+});
+
+// 32-bit (ia32) callers: the syscall tracepoints skip their execs; the compat path must see them.
+const notExec32Itself = (e) => e.argv[0] !== exec32;
+
+await check('compat-failed-enoent', async () => {
+  const m = marker('c32-enoent');
+  const missing = `/nonexistent/${m}`;
+  const r = await run(exec32, ['execve', missing, 'arg0', m]);
+  if (r.code !== 127) return `exec32 exited ${r.code}: ${r.stderr}`;
+  const event = await eventOf(agent, m, (e) => e.filename === missing);
+  return mismatch(event, { retval: -2, argv: ['arg0', m], argc: 2, pid: r.pid, comm: 'exec32', execveat: false, readError: false });
+});
+
+await check('compat-execve', async () => {
+  const m = marker('c32-ok');
+  const r = await run(exec32, ['execve', '/bin/true', 'true', m]);
+  if (r.code !== 0) return `exec32 exited ${r.code}: ${r.stderr}`;
+  const event = await eventOf(agent, m, notExec32Itself);
+  return mismatch(event, { filename: '/bin/true', argv: ['true', m], retval: 0, pid: r.pid, execveat: false });
+});
+
+// The execveat flag comes only from the compat entry program: proof that it ran.
+await check('compat-execveat', async () => {
+  const m = marker('c32-at');
+  const r = await run(exec32, ['execveat', '/bin', 'true', 'true', m]);
+  if (r.code !== 0) return `exec32 exited ${r.code}: ${r.stderr}`;
+  const event = await eventOf(agent, m, notExec32Itself);
+  return mismatch(event, { filename: /^\/dev\/fd\/\d+\/true$/, argv: ['true', m], retval: 0, pid: r.pid, execveat: true });
 });
 
 await check('sigterm-detaches', async () => {
