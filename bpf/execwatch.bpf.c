@@ -7,8 +7,9 @@
  * (bprm->filename, argv from mm->arg_start..arg_end, as /proc/PID/cmdline shows it) and the state
  * is dropped. sys_exit_execve(at) that still finds the state means the exec failed: the record is
  * built from the caller's own memory, which a failed exec leaves untouched. The execs of 32-bit
- * callers skip those syscall tracepoints: the raw syscall tracepoints, filtered to ia32 execve and
- * execveat, do the same for them. sched_process_exit drops the state of a task that died in exec.
+ * callers skip those syscall tracepoints: fentry/fexit on the ia32 compat entry points do the same
+ * for them, or, where the kernel refuses BPF trampolines, the raw syscall tracepoints filtered to
+ * ia32 execve and execveat. sched_process_exit drops the state of a task that died in exec.
  */
 #include <linux/types.h>
 #include <linux/bpf.h>
@@ -445,17 +446,56 @@ int handle_exit_execveat(struct trace_event_raw_sys_exit *ctx)
  * 32-bit callers. The syscall tracepoints skip compat syscalls on x86-64
  * (arch_trace_is_compat_syscall() in kernel/trace/trace_syscalls.c), so the execs of ia32
  * processes, and int 0x80 from 64-bit ones, never reach the programs above: a failed one would be
- * invisible and a successful one would lose its execveat flag. fentry/fexit on the compat entry
- * points (__ia32_compat_sys_execve(at)) would cost nothing elsewhere, but kernels that restrict
- * ftrace refuse to load them (EPERM, the CI machine's 6.18 among them). The raw syscall
- * tracepoints work wherever tp_btf does, at the price of running for every syscall: the test that
- * sends every other syscall away is two compares and one load. The addon loads these two only on
- * kernels with ia32 emulation (the __ia32_compat_sys_execve function in BTF); elsewhere they are
- * reported as unavailable. x32 callers (CONFIG_X86_X32_ABI) are not followed.
+ * invisible and a successful one would lose its execveat flag. Two ways to see them, of which the
+ * addon loads one (native/tracer.cc), and neither on kernels without ia32 emulation (no
+ * __ia32_compat_sys_execve in BTF), where all of them are reported as unavailable:
+ *  - fentry/fexit on the compat entry points: they run only when an ia32 exec is made, so they
+ *    cost nothing to the rest of the node. Kernels that give BPF no trampolines (no ftrace: the CI
+ *    machine's 6.18) refuse them;
+ *  - the raw syscall tracepoints, which work wherever tp_btf does, at the price of running for
+ *    every syscall of every process: the test that sends every other syscall away is two compares
+ *    and one load, plus the cost of the tracepoint itself (README, Performance).
+ * x32 callers (CONFIG_X86_X32_ABI) are followed by neither.
  */
 #define IA32_NR_EXECVE 11    /* arch/x86/entry/syscalls/syscall_32.tbl */
 #define IA32_NR_EXECVEAT 358 /* since Linux 3.19 */
 #define TS_COMPAT 0x0002     /* thread_info.status: in an ia32 syscall (x86, Linux 2.6.x on) */
+
+/*
+ * Since Linux 4.17 (CONFIG_ARCH_HAS_SYSCALL_WRAPPER on x86) the x86-64 entry points of ia32
+ * syscalls take the user registers, and the arguments are in them in the ia32 order: ebx, ecx, edx,
+ * esi, edi (zero-extended). int 0x80 from a 64-bit process comes through these too. The entry
+ * points are out-of-line functions of fs/exec.c, called from the ia32 syscall table (or, since 6.9,
+ * the switch in ia32_sys_call()), so a trampoline on them sees every ia32 exec.
+ */
+SEC("fentry/__ia32_compat_sys_execve")
+int BPF_PROG(handle_enter_compat_execve, const struct pt_regs *regs)
+{
+	return enter((const char *)BPF_CORE_READ(regs, bx), (const void *)BPF_CORE_READ(regs, cx),
+		     0, true);
+}
+
+SEC("fentry/__ia32_compat_sys_execveat")
+int BPF_PROG(handle_enter_compat_execveat, const struct pt_regs *regs)
+{
+	return enter((const char *)BPF_CORE_READ(regs, cx), (const void *)BPF_CORE_READ(regs, dx),
+		     EXECWATCH_F_EXECVEAT, true);
+}
+
+/* A successful exec returns through here as well (0): sched_process_exec has taken the state. */
+SEC("fexit/__ia32_compat_sys_execve")
+int BPF_PROG(handle_exit_compat_execve, const struct pt_regs *regs, long ret)
+{
+	return exit_exec(ret);
+}
+
+SEC("fexit/__ia32_compat_sys_execveat")
+int BPF_PROG(handle_exit_compat_execveat, const struct pt_regs *regs, long ret)
+{
+	return exit_exec(ret);
+}
+
+/* The raw-syscall fallback. */
 
 /* The syscall being made is an ia32 execve or execveat; that is what in_ia32_syscall() tests.
  * (In a 64-bit syscall, 11 is munmap.) */

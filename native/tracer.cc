@@ -205,7 +205,7 @@ void Tracer::Open(Napi::Env env, const Options &options)
 				 kExecStateEntriesPerCpu * static_cast<uint32_t>(ncpus)));
 	if (err)
 		throw ErrnoError(env, "size maps of " + path, err);
-	SkipUnavailable(env);
+	ChooseCompatPrograms(env);
 
 	std::string why;
 	err = SetRodataU32(obj_, "argv_max_bytes", options.argv_max_bytes, &why);
@@ -266,35 +266,77 @@ Napi::Value Tracer::RingbufWaitingBytes(const Napi::CallbackInfo &info)
 	return Napi::Number::New(env, static_cast<double>(producer - consumer));
 }
 
-/*
- * Programs that serve only kernels with a given function: the raw-syscall programs follow ia32
- * execs, which exist only with CONFIG_IA32_EMULATION on x86-64, and would otherwise run for every
- * syscall for nothing. Without the function (in the kernel's BTF) they are not loaded, and stats()
- * lists them as unavailable.
- */
-const struct {
-	const char *program;
-	const char *kernel_function;
-} kOptionalPrograms[] = {
-	{"handle_enter_compat", "__ia32_compat_sys_execve"},
-	{"handle_exit_compat", "__ia32_compat_sys_execve"},
-};
+namespace
+{
 
-void Tracer::SkipUnavailable(Napi::Env env)
+/*
+ * The ia32 exec programs (bpf/execwatch.bpf.c) come in two sets, of which one is loaded: fentry
+ * on the compat entry points, which costs only when a 32-bit process execs, or the raw syscall
+ * tracepoints, which run on every syscall of the node. Both exist only for kernels with ia32
+ * emulation (x86-64, CONFIG_IA32_EMULATION); without it neither is loaded. The set not loaded is
+ * listed by stats() as unavailable, so /metrics (execwatch_bpf_attached) and --check say which
+ * path is in use.
+ */
+const char *const kCompatFentryPrograms[] = {
+	"handle_enter_compat_execve",
+	"handle_enter_compat_execveat",
+	"handle_exit_compat_execve",
+	"handle_exit_compat_execveat",
+};
+const char *const kCompatRawPrograms[] = {"handle_enter_compat", "handle_exit_compat"};
+
+/*
+ * Whether the kernel gives BPF a trampoline on the function: load a program that does nothing as
+ * fentry on it, and attach it for real. bpf_object__load() is all or nothing, and a kernel may
+ * verify an fentry program yet refuse the trampoline only at attach (no ftrace direct calls:
+ * EPERM or ENOTSUPP), so asking first is what lets the choice be made before the object loads.
+ * Cost: one attach and detach at start-up.
+ */
+bool TrampolineWorks(int btf_id)
+{
+	const struct bpf_insn insns[] = {
+		{BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0}, /* r0 = 0 */
+		{BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FENTRY,
+		    .attach_btf_id = static_cast<__u32>(btf_id));
+	int prog = bpf_prog_load(BPF_PROG_TYPE_TRACING, "execwatch_probe", "GPL", insns,
+				 sizeof(insns) / sizeof(insns[0]), &opts);
+	if (prog < 0)
+		return false;
+	int link = bpf_raw_tracepoint_open(nullptr, prog);
+	if (link >= 0)
+		close(link);
+	close(prog);
+	return link >= 0;
+}
+
+} // namespace
+
+void Tracer::ChooseCompatPrograms(Napi::Env env)
 {
 	btf *vmlinux = btf__load_vmlinux_btf();
 	if (!vmlinux)
 		throw ErrnoError(env, "load kernel BTF", errno);
-	for (const auto &optional : kOptionalPrograms) {
-		bpf_program *prog = bpf_object__find_program_by_name(obj_, optional.program);
-		// Not in this object (a test's): nothing to leave out.
-		if (!prog ||
-		    btf__find_by_name_kind(vmlinux, optional.kernel_function, BTF_KIND_FUNC) > 0)
-			continue;
-		bpf_program__set_autoload(prog, false);
-		unavailable_names_.emplace_back(optional.program);
-	}
+	int execve = btf__find_by_name_kind(vmlinux, "__ia32_compat_sys_execve", BTF_KIND_FUNC);
+	int execveat = btf__find_by_name_kind(vmlinux, "__ia32_compat_sys_execveat", BTF_KIND_FUNC);
 	btf__free(vmlinux);
+	bool fentry = execve > 0 && execveat > 0 && TrampolineWorks(execve);
+	bool raw = execve > 0 && !fentry;
+	auto skip = [&](const char *name) {
+		bpf_program *prog = bpf_object__find_program_by_name(obj_, name);
+		// Not in this object (a test's): nothing to leave out.
+		if (!prog)
+			return;
+		bpf_program__set_autoload(prog, false);
+		unavailable_names_.emplace_back(name);
+	};
+	if (!fentry)
+		for (const char *name : kCompatFentryPrograms)
+			skip(name);
+	if (!raw)
+		for (const char *name : kCompatRawPrograms)
+			skip(name);
 }
 
 void Tracer::ThrowIfClosed(Napi::Env env, const char *method) const

@@ -53,7 +53,7 @@ class Tracer : public Napi::ObjectWrap<Tracer>
 	Napi::Value RingbufWaitingBytes(const Napi::CallbackInfo &info);
 	Napi::Value Close(const Napi::CallbackInfo &info);
 
-	void SkipUnavailable(Napi::Env env);
+	void ChooseCompatPrograms(Napi::Env env);
 	void ThrowIfClosed(Napi::Env env, const char *method) const;
 	void MapRingPositions(Napi::Env env);
 	void DetachAll();
@@ -87,7 +87,7 @@ class Tracer : public Napi::ObjectWrap<Tracer>
 	bool attached_ = false;
 	std::vector<bpf_link *> links_;
 	std::vector<std::string> attached_names_;
-	/* Programs not loaded: this kernel has nothing for them to follow. */
+	/* Programs not loaded: the ia32 exec path not in use, or both without ia32 emulation. */
 	std::vector<std::string> unavailable_names_;
 	ring_buffer *ringbuf_ = nullptr;
 	uint32_t flush_interval_ms_ = 0;

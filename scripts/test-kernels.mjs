@@ -56,7 +56,7 @@ function which(name) {
 
 function preconditions() {
   if (process.getuid?.() !== 0) fail('needs root: qemu is not, but the host row loads BPF programs and the guest image holds root-only files');
-  for (const tool of ['qemu-system-x86_64', 'cpio', 'bpftool', 'clang', 'dpkg-deb', 'apt-get']) {
+  for (const tool of ['qemu-system-x86_64', 'cpio', 'bpftool', 'clang', 'gcc', 'dpkg-deb', 'apt-get']) {
     if (!which(tool)) fail(`${tool} is missing: run \`node scripts/setup.mjs --for test\` (it installs the test packages)`);
   }
   if (!existsSync('/bin/busybox') || !sh('file', ['-L', '/bin/busybox']).includes('statically linked')) {
@@ -129,13 +129,17 @@ case " $(cat /proc/cmdline) " in
 *)
   mount -t cgroup2 cgroup2 /sys/fs/cgroup ;;
 esac
-node /app/test/kernels/guest.mjs --app /app --helper /usr/local/bin/exec-helper --bpftool /usr/sbin/bpftool
+node /app/test/kernels/guest.mjs --app /app --helper /usr/local/bin/exec-helper --exec32 /usr/local/bin/exec32 --compat fentry \
+  --bpftool /usr/sbin/bpftool
 echo "GUEST-EXIT $?"
 poweroff -f
 `;
 
-/** The initramfs: busybox, Node and the libraries, bpftool, the exec helper, and /app as the image lays it out. */
-function buildInitramfs(helper) {
+/**
+ * The initramfs: busybox, Node and the libraries, bpftool, the exec helpers (exec32 static: the
+ * guest has no 32-bit libraries), and /app as the image lays it out.
+ */
+function buildInitramfs(helper, exec32) {
   const rootfs = join(workDir, 'rootfs');
   rmSync(rootfs, { recursive: true, force: true });
   for (const dir of ['proc', 'sys', 'dev', 'tmp', 'bin', 'sbin', 'usr/bin', 'usr/sbin', 'usr/local/bin']) mkdirSync(join(rootfs, dir), { recursive: true });
@@ -147,6 +151,7 @@ function buildInitramfs(helper) {
   place(rootfs, node, '/usr/local/bin/node');
   place(rootfs, bpftool, '/usr/sbin/bpftool');
   place(rootfs, helper, '/usr/local/bin/exec-helper');
+  place(rootfs, exec32, '/usr/local/bin/exec32');
   for (const lib of new Set([node, bpftool, addon, helper].flatMap(librariesOf))) place(rootfs, lib);
   // /lib64/ld-linux-x86-64.so.2 is the interpreter every binary names; Debian links it to /lib.
   if (!existsSync(join(rootfs, 'lib64/ld-linux-x86-64.so.2'))) place(rootfs, '/lib64/ld-linux-x86-64.so.2');
@@ -197,14 +202,14 @@ function parse(out) {
     const m = /^CASE (\S+) (PASS|FAIL) ?(.*)$/.exec(line.trim());
     if (m) cases.set(m[1], { ok: m[2] === 'PASS', detail: m[3] });
   }
-  return { kernel: value('KERNEL'), layout: value('LAYOUT'), programs: value('PROGRAMS'), done: value('DONE') !== undefined, cases };
+  return { kernel: value('KERNEL'), layout: value('LAYOUT'), programs: value('PROGRAMS'), compat: value('COMPAT'), done: value('DONE') !== undefined, cases };
 }
 
 /** The host row: the same test set, run directly. */
-function hostRun(helper) {
+function hostRun(helper, exec32) {
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn(process.execPath, [join(root, 'test/kernels/guest.mjs'), '--app', root, '--helper', helper], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(root, 'test/kernels/guest.mjs'), '--app', root, '--helper', helper, '--exec32', exec32], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -216,14 +221,17 @@ preconditions();
 mkdirSync(workDir, { recursive: true });
 const helper = join(workDir, 'exec-helper');
 sh('clang', ['-O2', '-Wall', '-pthread', '-o', helper, join(root, 'test/fixtures/exec-helper.c')]);
+// A 32-bit (ia32) caller of exec, as test/helpers/kernel.ts builds it (gcc-multilib).
+const exec32 = join(workDir, 'exec32');
+sh('gcc', ['-m32', '-static', '-O2', '-Wall', '-o', exec32, join(root, 'test/fixtures/exec32.c')]);
 
 const wanted = MATRIX.filter((m) => !args.only || args.only === `${m.series}/${m.layout}`);
 const columns = [];
-columns.push({ name: 'host', result: await hostRun(helper) });
+columns.push({ name: 'host', result: await hostRun(helper, exec32) });
 if (wanted.length > 0) {
   const images = wanted.map((m) => kernelImage(kernelPackage(m.pattern)));
   say('building the initramfs');
-  const initramfs = buildInitramfs(helper);
+  const initramfs = buildInitramfs(helper, exec32);
   say(`initramfs: ${Math.round(statSync(initramfs).size / 2 ** 20)} MiB`);
   for (const [i, m] of wanted.entries()) {
     say(`booting ${relative(cacheDir, dirname(images[i]))} with cgroup ${m.layout}`);
@@ -255,7 +263,7 @@ console.log(line(widths.map((w) => '-'.repeat(w))));
 for (const r of rows.slice(1)) console.log(line(r));
 console.log('');
 for (const c of columns) {
-  console.log(`${c.name}: kernel ${c.result.kernel ?? '?'}, cgroup ${c.result.layout ?? '?'}, programs ${c.result.programs ?? '?'}, ${c.result.seconds} s${c.result.done ? '' : ', DID NOT FINISH'}`);
+  console.log(`${c.name}: kernel ${c.result.kernel ?? '?'}, cgroup ${c.result.layout ?? '?'}, programs ${c.result.programs ?? '?'}, ia32 execs by ${c.result.compat ?? '?'}, ${c.result.seconds} s${c.result.done ? '' : ', DID NOT FINISH'}`);
 }
 for (const c of columns) {
   const bad = [...c.result.cases].filter(([, r]) => !r.ok);

@@ -4,6 +4,7 @@
  */
 import type { Writable } from 'node:stream';
 import type { NativeBinding } from './capture/binding.js';
+import { compatNote } from './capture/compat.js';
 import { checkRequirements } from './capture/requirements.js';
 import { Tracer, type EventSink } from './capture/tracer.js';
 import { DeliveryWatchdog } from './capture/watchdog.js';
@@ -71,7 +72,8 @@ async function prepareTracer(config: Config, deps: AgentDeps, sink: EventSink) {
 /** Checks the requirements, then loads and attaches the programs; used by --check. */
 export async function openTracer(config: Config, deps: AgentDeps, sink: EventSink) {
   const { tracer, notes } = await prepareTracer(config, deps, sink);
-  return { tracer, attached: tracer.start(), notes };
+  const attached = tracer.start();
+  return { tracer, attached, notes: [...notes, compatNote(attached)] };
 }
 
 /** Why /readyz says no: programs detached, or the pod cache not synced. Empty when ready. */
@@ -148,7 +150,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     attached,
     metricsUrl: servers.metricsUrl,
     apiUrl: servers.apiUrl,
-    notes,
+    notes: [...notes, compatNote(attached)],
     readLater: [...(config.apiTokenFile === null ? [] : [config.apiTokenFile]), ...requestFiles(kubeConfig)],
     close() {
       closing ??= (async () => {

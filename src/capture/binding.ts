@@ -31,8 +31,9 @@ export interface NativeStats {
   /** Names of the BPF programs currently attached. */
   attached: string[];
   /**
-   * Programs not loaded because this kernel has nothing for them to follow (the ia32 exec
-   * programs without ia32 emulation); fixed at construction.
+   * Programs not loaded on this kernel; fixed at construction. The ia32 exec programs of the path
+   * not chosen (fentry where the kernel gives BPF trampolines, the raw syscall tracepoints
+   * elsewhere), or all of them without ia32 emulation.
    */
   unavailable: string[];
 }

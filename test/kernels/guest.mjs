@@ -4,11 +4,14 @@
 // agent as the image runs it (dist/main.js with its shebang's Node flags, the addon, the BPF
 // object) and checks what the kernel side produces, one line per case on stdout:
 //
-//   KERNEL <uname -r>   LAYOUT <v2|v1|hybrid>   PROGRAMS <n> <names>
+//   KERNEL <uname -r>   LAYOUT <v2|v1|hybrid>   PROGRAMS <n> <names>   COMPAT <fentry|raw|none>
 //   CASE <name> PASS|FAIL <detail>              DONE <passed> <failed>
 //
 // Plain ESM with Node built-ins only: the guest has no TypeScript loader and no test runner.
-//   node test/kernels/guest.mjs --app DIR --helper EXEC_HELPER [--bpftool PATH]
+//   node test/kernels/guest.mjs --app DIR --helper EXEC_HELPER --exec32 EXEC32 [--compat fentry|raw]
+//                               [--bpftool PATH]
+// --compat: the ia32 exec path the agent must choose here (the guests: fentry); without it the
+// path in use is only reported (the host row: whatever the host kernel allows).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
@@ -17,14 +20,21 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 const { values: opts } = parseArgs({
-  options: { app: { type: 'string' }, helper: { type: 'string' }, bpftool: { type: 'string', default: 'bpftool' } },
+  options: {
+    app: { type: 'string' },
+    helper: { type: 'string' },
+    exec32: { type: 'string' },
+    compat: { type: 'string' },
+    bpftool: { type: 'string', default: 'bpftool' },
+  },
 });
-if (!opts.app || !opts.helper) {
-  console.error('usage: guest.mjs --app DIR --helper EXEC_HELPER [--bpftool PATH]');
+if (!opts.app || !opts.helper || !opts.exec32) {
+  console.error('usage: guest.mjs --app DIR --helper EXEC_HELPER --exec32 EXEC32 [--compat fentry|raw] [--bpftool PATH]');
   process.exit(2);
 }
 const app = opts.app;
 const helper = opts.helper;
+const exec32 = opts.exec32;
 const main = join(app, 'dist', 'main.js');
 // Under emulation a Node start alone takes 10-15 s: generous, and only ever waited out on failure.
 const TIMEOUT_MS = 120_000;
@@ -106,17 +116,21 @@ async function startAgent() {
   return { child, apiUrl, exited, stderr: () => err };
 }
 
-/** The agent's event for a marker (found in argv or filename), waiting for it to arrive. */
-async function eventOf(agent, m) {
+/** The agent's event for a marker (found in argv or filename) that `pred` accepts, waiting for it to arrive. */
+async function eventOf(agent, m, pred = () => true) {
   const deadline = Date.now() + TIMEOUT_MS;
   for (;;) {
     const res = await fetch(`${agent.apiUrl}/api/events?q=${encodeURIComponent(m)}&limit=10`);
-    const { events } = await res.json();
+    const events = (await res.json()).events.filter(pred);
     if (events.length > 0) return events[0];
     if (Date.now() > deadline) throw new Error(`no event for ${m}`);
     await sleep(200);
   }
 }
+
+// The helpers' own execs (Node spawning them) carry the marker too, and may be all the API holds
+// when it is asked: only the execs the helper makes count.
+const notHelperItself = (e) => e.argv[0] !== helper;
 
 /** Runs one case: `fn` returns the detail of a pass, or throws/returns a mismatch. */
 async function check(name, fn) {
@@ -162,6 +176,20 @@ await check('check', async () => {
   return { detail: `${m[1]} programs` };
 });
 
+// The ia32 exec path the agent chose (native/tracer.cc): fentry/fexit on the compat entry points
+// where the kernel gives BPF trampolines, else the raw syscall tracepoints.
+await check('compat-path', async () => {
+  const r = await run(process.execPath, [...nodeFlags(), main, '--check']);
+  const programs = /ok: \d+ programs attached and detached: (.*)/.exec(r.stdout)?.[1]?.split(', ') ?? [];
+  const fentry = ['handle_enter_compat_execve', 'handle_enter_compat_execveat', 'handle_exit_compat_execve', 'handle_exit_compat_execveat'].filter((p) => programs.includes(p));
+  const raw = ['handle_enter_compat', 'handle_exit_compat'].filter((p) => programs.includes(p));
+  const path = fentry.length === 4 && raw.length === 0 ? 'fentry' : raw.length === 2 && fentry.length === 0 ? 'raw' : null;
+  console.log(`COMPAT ${path ?? 'none'}`);
+  if (path === null) return `not one whole path: fentry ${fentry.join(',') || '-'}, raw ${raw.join(',') || '-'}`;
+  if (opts.compat && path !== opts.compat) return `${path} in use, want ${opts.compat}`;
+  return { detail: path };
+});
+
 let agent;
 try {
   agent = await startAgent();
@@ -181,13 +209,13 @@ await check('execve', async () => {
 await check('execveat-dirfd', async () => {
   const m = marker('dirfd');
   await run(helper, ['dirfd', '/bin', 'true', 'true', m]);
-  return mismatch(await eventOf(agent, m), { filename: /^\/dev\/fd\/\d+\/true$/, execveat: true, retval: 0, fileless: false });
+  return mismatch(await eventOf(agent, m, notHelperItself), { filename: /^\/dev\/fd\/\d+\/true$/, execveat: true, retval: 0, fileless: false });
 });
 
 await check('execveat-memfd', async () => {
   const m = marker('memfd');
   await run(helper, ['memfd', '/bin/true', 'true', m]);
-  return mismatch(await eventOf(agent, m), { filename: /^\/dev\/fd\/\d+$/, execveat: true, fileless: true, retval: 0 });
+  return mismatch(await eventOf(agent, m, notHelperItself), { filename: /^\/dev\/fd\/\d+$/, execveat: true, fileless: true, retval: 0 });
 });
 
 await check('failed-enoent', async () => {
@@ -209,7 +237,7 @@ await check('thread', async () => {
   const m = marker('thread');
   const r = await run(helper, ['thread', '/bin/true', 'true', m]);
   const tid = Number(r.stdout.trim());
-  const event = await eventOf(agent, m);
+  const event = await eventOf(agent, m, notHelperItself);
   return mismatch(event, { pid: r.pid, tid, retval: 0 }) ?? (tid === r.pid ? `the helper's thread ${tid} is its leader` : null);
 });
 
@@ -234,7 +262,7 @@ await check('container-cgroup', async () => {
   try {
     const r = await run(helper, ['cgroup', dir, '/bin/true', 'true', m]);
     if (r.code !== 0) return `exec-helper cgroup: ${r.stderr}`;
-    const event = await eventOf(agent, m);
+    const event = await eventOf(agent, m, notHelperItself);
     const expected = { containerId: id, cgroup: path.at(-1), cgroupParent: path.at(-2) };
     // On cgroup v2 the id is the directory's inode; on v1 the names come from the memory controller.
     if (layout !== 'v1') expected.cgroupId = String(statSync(dir).ino);
@@ -250,14 +278,48 @@ await check('container-cgroup', async () => {
   }
 });
 
+// 32-bit (ia32) callers: the syscall tracepoints skip their execs; the compat path must see them.
+const notExec32Itself = (e) => e.argv[0] !== exec32;
+
+await check('compat-failed-enoent', async () => {
+  const m = marker('c32-enoent');
+  const missing = `/nonexistent/${m}`;
+  const r = await run(exec32, ['execve', missing, 'arg0', m]);
+  if (r.code !== 127) return `exec32 exited ${r.code}: ${r.stderr}`;
+  const event = await eventOf(agent, m, (e) => e.filename === missing);
+  return mismatch(event, { retval: -2, argv: ['arg0', m], argc: 2, pid: r.pid, comm: 'exec32', execveat: false, readError: false });
+});
+
+await check('compat-execve', async () => {
+  const m = marker('c32-ok');
+  const r = await run(exec32, ['execve', '/bin/true', 'true', m]);
+  if (r.code !== 0) return `exec32 exited ${r.code}: ${r.stderr}`;
+  const event = await eventOf(agent, m, notExec32Itself);
+  return mismatch(event, { filename: '/bin/true', argv: ['true', m], retval: 0, pid: r.pid, execveat: false });
+});
+
+// The execveat flag comes only from the compat entry program: proof that it ran.
+await check('compat-execveat', async () => {
+  const m = marker('c32-at');
+  const r = await run(exec32, ['execveat', '/bin', 'true', 'true', m]);
+  if (r.code !== 0) return `exec32 exited ${r.code}: ${r.stderr}`;
+  const event = await eventOf(agent, m, notExec32Itself);
+  return mismatch(event, { filename: /^\/dev\/fd\/\d+\/true$/, argv: ['true', m], retval: 0, pid: r.pid, execveat: true });
+});
+
 await check('sigterm-detaches', async () => {
   const ids = progIds(agent.child.pid);
   agent.child.kill('SIGTERM');
   const { code, signal } = await agent.exited;
   if (code !== 0) return `exit ${code} ${signal}: ${agent.stderr()}`;
   if (ids.length === 0) return 'the agent held no BPF program';
-  const still = ids.filter((id) => spawnSync(opts.bpftool, ['prog', 'show', 'id', String(id)], { stdio: 'ignore' }).status === 0);
-  return still.length > 0 ? `programs still loaded: ${still.join(', ')}` : { detail: `${ids.length} programs detached` };
+  // The kernel frees a program after a grace period once its last reference goes: on the host the
+  // programs on the raw syscall tracepoints linger 40-250 ms after the exit. Gone within 5 s, or
+  // something still holds them.
+  const loaded = (id) => spawnSync(opts.bpftool, ['prog', 'show', 'id', String(id)], { stdio: 'ignore' }).status === 0;
+  let still = ids.filter(loaded);
+  for (const deadline = Date.now() + 5000; still.length > 0 && Date.now() < deadline; still = still.filter(loaded)) await sleep(50);
+  return still.length > 0 ? `programs still loaded 5 s after the exit: ${still.join(', ')}` : { detail: `${ids.length} programs detached` };
 });
 
 console.log(`DONE ${passed} ${failed}`);
