@@ -6,7 +6,7 @@ import t from 'tap';
 import { defaultBpfObjectPath, loadNativeBinding } from '../src/capture/native.js';
 import { Tracer } from '../src/capture/tracer.js';
 import type { ExecEvent } from '../src/events/schema.js';
-import { cgroup2Root, ensureTracefs, execHelper, kernelTest, makeCgroup, marker, waitFor } from './helpers/kernel.js';
+import { cgroup2Root, compatPathOf, ensureTracefs, execHelper, kernelTest, makeCgroup, marker, waitFor } from './helpers/kernel.js';
 
 const ARGV_BUDGET = 4096;
 
@@ -22,20 +22,7 @@ t.test('exec capture on the real kernel', kernelTest(), async (t) => {
   );
   const attached = tracer.start();
   t.teardown(() => tracer.close());
-  t.same(
-    [...attached].sort(),
-    [
-      'handle_enter_compat',
-      'handle_enter_execve',
-      'handle_enter_execveat',
-      'handle_exec',
-      'handle_exit_compat',
-      'handle_exit_execve',
-      'handle_exit_execveat',
-      'handle_task_exit',
-    ],
-    'all eight programs are attached',
-  );
+  t.not(compatPathOf(attached), null, `the core programs and one 32-bit exec path are attached (${attached.join(', ')})`);
 
   // The exec helper itself is exec'd with the marker in its argv too: only the execs it makes count.
   const withMarker = (m: string) => events.filter((e) => e.argv.includes(m) && e.filename !== helper);

@@ -95,6 +95,32 @@ export function exec32Helper(): string {
   return out;
 }
 
+/** The programs every kernel attaches (bpf/execwatch.bpf.c). */
+export const CORE_PROGRAMS = ['handle_enter_execve', 'handle_enter_execveat', 'handle_exec', 'handle_exit_execve', 'handle_exit_execveat', 'handle_task_exit'] as const;
+
+/**
+ * The programs that follow 32-bit execs: the addon attaches one of these sets, by what the kernel
+ * allows (native/tracer.cc): fentry/fexit where BPF trampolines work, the raw syscall tracepoints
+ * where they do not (this CI host), none without ia32 emulation.
+ */
+export const COMPAT_PATHS = {
+  fentry: ['handle_enter_compat_execve', 'handle_enter_compat_execveat', 'handle_exit_compat_execve', 'handle_exit_compat_execveat'],
+  raw: ['handle_enter_compat', 'handle_exit_compat'],
+  none: [],
+} as const;
+
+/** The sorted names a tracer attaches on a kernel that takes `path` for 32-bit execs. */
+export function programsWith(path: keyof typeof COMPAT_PATHS): string[] {
+  return [...CORE_PROGRAMS, ...COMPAT_PATHS[path]].sort();
+}
+
+/** The 32-bit exec path an attached list shows (for the assertions above), or null when none fits. */
+export function compatPathOf(attached: readonly string[]): keyof typeof COMPAT_PATHS | null {
+  const sorted = [...attached].sort();
+  const path = (Object.keys(COMPAT_PATHS) as (keyof typeof COMPAT_PATHS)[]).find((p) => programsWith(p).join() === sorted.join());
+  return path ?? null;
+}
+
 /** A marker unique to this test run, to find our own execs among the machine's. */
 export function marker(label: string): string {
   return `execwatch-${label}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
