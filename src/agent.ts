@@ -11,7 +11,7 @@ import { DeliveryWatchdog } from './capture/watchdog.js';
 import type { Config } from './config.js';
 import { openApiToken } from './http/auth.js';
 import { startServers } from './http/server.js';
-import { createOtlpExporter } from './export/otlp.js';
+import { loadExporter } from './export/exporter.js';
 import { createPodCache, loadKubeConfig, requestFiles } from './kube/kubeconfig.js';
 import type { PodCache } from './kube/podcache.js';
 import { createMetrics } from './metrics/index.js';
@@ -104,7 +104,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
   });
   const podCache = await createPodCache(kubeConfig, config, metrics);
   const stderr = deps.stderr ?? process.stderr;
-  const exporter = createOtlpExporter(config, {
+  const exporter = await loadExporter(config, {
     metrics,
     version: deps.version,
     env: deps.env ?? process.env,

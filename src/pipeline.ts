@@ -10,7 +10,7 @@ import { Enricher } from './enrich/enricher.js';
 import { createRedactor } from './events/redact.js';
 import { eventRecord } from './events/record.js';
 import type { ExecEvent } from './events/schema.js';
-import { NO_EXPORT, type EventExporter } from './export/otlp.js';
+import { NO_EXPORT, type EventExporter } from './export/exporter.js';
 import { EventStore } from './events/store.js';
 import { EventHub } from './events/stream.js';
 import type { PodLookup } from './kube/types.js';

@@ -5,7 +5,8 @@
 import t from 'tap';
 import { OTLP_PROTOCOLS, type Config } from '../src/config.js';
 import { eventRecord } from '../src/events/record.js';
-import { createOtlpExporter, EXPORT_BATCH, EXPORT_QUEUE, NO_EXPORT, otlpConfigured } from '../src/export/otlp.js';
+import { NO_EXPORT, otlpConfigured } from '../src/export/exporter.js';
+import { createOtlpExporter, EXPORT_BATCH, EXPORT_QUEUE } from '../src/export/otlp.js';
 import type { Metrics } from '../src/metrics/index.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
 import { idleMetrics } from './helpers/metrics.js';

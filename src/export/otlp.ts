@@ -15,12 +15,10 @@ import { OTLPLogExporter as ProtobufExporter } from '@opentelemetry/exporter-log
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { ATTR_K8S_NODE_NAME, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import type { Config, OtlpProtocol } from '../config.js';
+import type { OtlpProtocol } from '../config.js';
 import { compileFilter } from '../events/filter.js';
-import type { EventRecord } from '../events/record.js';
-import type { ExecEvent } from '../events/schema.js';
-import type { Metrics } from '../metrics/index.js';
 import { attributesOf, EXEC_EVENT_NAME, hrTimeOf } from './attributes.js';
+import { NO_EXPORT, otlpConfigured, type EventExporter, type OtlpConfig, type OtlpDeps } from './exporter.js';
 
 /** Records waiting for export at most; beyond it they are dropped and counted (export_overflow). */
 export const EXPORT_QUEUE = 4096;
@@ -30,35 +28,6 @@ export const EXPORT_BATCH = 512;
 const EXPORT_DELAY_MS = 1000;
 /** How long close() lets the queue drain before the process goes on exiting. */
 const CLOSE_TIMEOUT_MS = 3000;
-
-export type OtlpConfig = Pick<Config, 'nodeName' | 'otlpEndpoint' | 'otlpProtocol' | 'otlpFilter'>;
-
-export interface OtlpDeps {
-  metrics: Metrics;
-  version: string;
-  /** Where the standard OTEL_EXPORTER_OTLP_* variables are read from (process.env). */
-  env: NodeJS.ProcessEnv;
-  /** Reports export failures: the first one, then one line per 100. */
-  report: (line: string) => void;
-}
-
-/** The OTLP side of delivery. */
-export interface EventExporter {
-  /** Queues one delivered event when --otlp-filter matches its record; never waits. */
-  export(event: ExecEvent, record: EventRecord): void;
-  /** Records waiting in the processor's queue. */
-  readonly queueLength: number;
-  /** Sends what is queued (at most a few seconds) and stops. */
-  close(): Promise<void>;
-}
-
-/**
- * Whether export is configured: `--otlp-endpoint`, or the standard endpoint variables that the
- * SDK's exporters read. Nothing is exported otherwise.
- */
-export function otlpConfigured(config: OtlpConfig, env: NodeJS.ProcessEnv): boolean {
-  return config.otlpEndpoint !== null || Boolean(env.OTEL_EXPORTER_OTLP_LOGS_ENDPOINT) || Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT);
-}
 
 type OtlpLogExporter = GrpcExporter | JsonExporter | ProtobufExporter;
 
@@ -136,13 +105,6 @@ function processorMeter(onQueueFull: (n: number) => void): { provider: MeterProv
     },
   };
 }
-
-/** What the pipeline exports to when no endpoint is configured: nothing. */
-export const NO_EXPORT: EventExporter = Object.freeze({
-  export() {},
-  queueLength: 0,
-  close: async () => {},
-});
 
 /** The OTLP exporter of the configuration, or NO_EXPORT when export is not configured. */
 export function createOtlpExporter(config: OtlpConfig, deps: OtlpDeps): EventExporter {
