@@ -85,7 +85,7 @@ t.test('a record decodes into the ExecEvent contract', async (t) => {
   t.same(
     events[0],
     {
-      seq: 0, time: '2026-11-24T16:02:03.123456789Z', node: 'node-1',
+      seq: 0, kind: 'exec', time: '2026-11-24T16:02:03.123456789Z', node: 'node-1',
       pid: 4242, tid: 4243, ppid: 4200, uid: 1000, gid: 1001,
       comm: 'curl', parentComm: 'sh', filename: '/usr/bin/curl', argv: ['curl', '-s', 'http://example'], argc: 3,
       argvTruncated: false, filenameTruncated: false, retval: 0, fileless: false, execveat: false, readError: false,

@@ -76,6 +76,7 @@ function captured(seq: number, containerId: string | null, podUid: string | null
   const parent = podUid ? `kubepods-besteffort-pod${podUid.replaceAll('-', '_')}.slice` : 'system.slice';
   return makeEvent({
     seq,
+    kind: 'exec',
     cgroupId: String(1000 + (containerId ?? 'host').charCodeAt(0)),
     cgroup: leaf,
     cgroupParent: parent,

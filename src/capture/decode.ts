@@ -123,6 +123,7 @@ function decodeRecord(buf: Buffer, at: number, node: string, time: string, filen
   const argv = buf.toString('utf8', filenameEnd, argvEnd);
   const event: ExecEvent = {
     seq: 0,
+    kind: 'exec',
     time,
     node,
     pid: buf.readUInt32LE(at + O.pid),

@@ -32,6 +32,7 @@ export type Attribution = (typeof ATTRIBUTIONS)[number];
 export const ExecEventSchema = Type.Object(
   {
     seq: Type.Integer({ minimum: 1, description: 'Increases by one per delivered event within one agent run, in delivery order; the SSE `id`.' }),
+    kind: Type.Literal('exec', { description: 'What the record is: `exec` for an exec event. Other kinds (a process\'s exit, a throttle, a gap) carry their own fields; a reader of `--log-events` or the stream tells them apart by this.' }),
     time: Type.String({ description: 'Wall-clock time of the exec, RFC 3339 with nanoseconds, UTC.' }),
     node: Type.String({ description: '`--node-name`.' }),
     pid: U32('The process (thread-group id).'),

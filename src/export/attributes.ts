@@ -47,8 +47,8 @@ type Field = keyof ExecEvent;
 /** One row: where a field goes and, for attributes, its name. */
 export interface FieldMapping {
   readonly field: Field;
-  /** `timestamp`: the record's time; `resource`: an attribute of the agent's resource; `attribute`: of the record. */
-  readonly to: 'timestamp' | 'resource' | 'attribute';
+  /** `eventName`: the record's event name; `timestamp`: its time; `resource`: an attribute of the agent's resource; `attribute`: of the record. */
+  readonly to: 'eventName' | 'timestamp' | 'resource' | 'attribute';
   /** The attribute name (for `workload`, the pattern the README shows). */
   readonly name: string;
   /** The attribute's value when it is not the field's value as it is. */
@@ -58,6 +58,7 @@ export interface FieldMapping {
 /** Every field of the event schema, in schema order. */
 export const OTLP_MAPPING = [
   { field: 'seq', to: 'attribute', name: 'execwatch.seq' },
+  { field: 'kind', to: 'eventName', name: EXEC_EVENT_NAME },
   { field: 'time', to: 'timestamp', name: 'the record\'s timestamp' },
   { field: 'node', to: 'resource', name: ATTR_K8S_NODE_NAME },
   { field: 'pid', to: 'attribute', name: 'process.pid' },

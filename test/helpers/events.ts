@@ -10,6 +10,7 @@ export function makeEvent(overrides: Partial<ExecEvent> = {}): ExecEvent {
   if (seq >= nextSeq) nextSeq = seq + 1;
   return {
     seq,
+    kind: 'exec',
     time: new Date(Date.UTC(2026, 10, 24, 16, 2, 3) + seq).toISOString().replace('Z', '123456Z'),
     node: 'node-1',
     pid: 4000 + seq,

@@ -67,11 +67,13 @@ export function otlpTable(): string {
   for (const row of OTLP_MAPPING) {
     const where = row.field === 'workload'
       ? workloadCell()
-      : row.to === 'timestamp'
+      : row.to === 'eventName'
+        ? `the record's event name, ${code(row.name)}`
+        : row.to === 'timestamp'
         ? 'the record\'s timestamp (`timeUnixNano`), to the nanosecond'
-        : row.to === 'resource'
-          ? `resource attribute ${code(row.name)}`
-          : code(row.name) + ('value' in row ? ' (a string)' : '');
+          : row.to === 'resource'
+            ? `resource attribute ${code(row.name)}`
+            : code(row.name) + ('value' in row ? ' (a string)' : '');
     rows.push(`| ${code(row.field)} | ${where} |`);
   }
   return rows.join('\n');
