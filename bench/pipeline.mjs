@@ -122,7 +122,7 @@ function record(i) {
   buf.writeBigUInt64LE(bootNs, O.boot_ns);
   buf.writeBigUInt64LE(cgroupId, O.cgroup_id);
   buf.writeUInt32LE(len, O.record_len);
-  buf.writeUInt32LE(flags, O.flags);
+  buf.writeUInt16LE(flags, O.flags);
   buf.writeUInt32LE(10_000 + i, O.pid);
   buf.writeUInt32LE(10_000 + i, O.tid);
   buf.writeUInt32LE(4_000 + (i % 50), O.ppid);

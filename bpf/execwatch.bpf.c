@@ -153,7 +153,7 @@ static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 }
 
 static __always_inline void read_cgroup_name(char *dst, __u32 size, struct kernfs_node *kn,
-					     __u32 *flags)
+					     __u16 *flags)
 {
 	const char *name = BPF_CORE_READ(kn, name);
 	long n;
@@ -283,6 +283,7 @@ static __always_inline int submit(struct scratch *s, __u32 filename_len, __u32 a
 	s->rec.filename_len = filename_len;
 	s->rec.argv_len = argv_len;
 	s->rec.record_len = len;
+	s->rec.kind = EXECWATCH_RECORD_EXEC;
 	s->rec.boot_ns = bpf_ktime_get_boot_ns();
 	/* Before the output, so that a reader who sees a record or a ringbuf_full count also sees
 	 * this count: delivered + lost never exceeds it, and equals it once the ring is drained. */

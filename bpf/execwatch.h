@@ -23,6 +23,13 @@
 #define EXECWATCH_ARGV_MAX 32768
 #define EXECWATCH_ARGV_DEFAULT 4096
 
+/* What follows the common 24 bytes (boot_ns, cgroup_id, record_len, kind, flags) that every
+ * record starts with; the decoder dispatches on it. */
+enum execwatch_record_kind {
+	EXECWATCH_RECORD_EXEC = 0, /* struct execwatch_record */
+};
+
+/* enum execwatch_flag: of an exec record. */
 enum execwatch_flag {
 	EXECWATCH_F_ARGV_TRUNCATED = 1 << 0,
 	EXECWATCH_F_FILENAME_TRUNCATED = 1 << 1,
@@ -56,7 +63,8 @@ struct execwatch_record {
 	__u64 boot_ns;	  /* bpf_ktime_get_boot_ns() at emission */
 	__u64 cgroup_id;  /* cgroup v2 id (kernfs inode number), 0 when unknown */
 	__u32 record_len; /* whole record incl. padding, multiple of 8 */
-	__u32 flags;	  /* enum execwatch_flag */
+	__u16 kind;	  /* enum execwatch_record_kind: EXECWATCH_RECORD_EXEC */
+	__u16 flags;	  /* enum execwatch_flag */
 	__u32 pid;	  /* tgid */
 	__u32 tid;
 	__u32 ppid; /* real_parent->tgid */

@@ -37,7 +37,7 @@ const valid = () =>
   encodeBatch(
     { pid: 1, argv: ['sh', '-c', 'echo hi'] },
     { pid: 2, argv: Buffer.from([0x66, 0xff, 0x00, 0xc3, 0x28, 0x00]), filename: Buffer.from([0x2f, 0xe2, 0x82]) },
-    { pid: 3, argv: [], flags: 0xffffffff, retval: -13, cgroupId: 0xffffffffffffffffn, bootNs: 0xffffffffffffffffn },
+    { pid: 3, argv: [], flags: 0xffff, retval: -13, cgroupId: 0xffffffffffffffffn, bootNs: 0xffffffffffffffffn },
   );
 
 t.test('every truncation of a valid batch decodes a prefix or counts one malformed record', async (t) => {

@@ -12,6 +12,7 @@ import {
   FILENAME_MAX,
   FLAGS,
   HEADER_SIZE,
+  RECORD_KINDS,
   RECORD_OFFSETS,
   type DecodeContext,
 } from '../src/capture/decode.js';
@@ -55,6 +56,7 @@ t.test('the constants mirror bpf/execwatch.h', async (t) => {
   };
   t.same(FLAGS, enumOf('execwatch_flag', 'EXECWATCH_F_'), 'FLAGS = enum execwatch_flag');
   t.same(COUNTERS, enumOf('execwatch_counter', 'EXECWATCH_CTR_'), 'COUNTERS = enum execwatch_counter');
+  t.same(RECORD_KINDS, enumOf('execwatch_record_kind', 'EXECWATCH_RECORD_'), 'RECORD_KINDS = enum execwatch_record_kind');
 
   // Lay the struct out as the C compiler does (natural alignment; all fields here are naturally sized).
   const sizes: Record<string, number> = { __u64: 8, __s64: 8, __u32: 4, __s32: 4, __u16: 2, char: 1 };
@@ -253,6 +255,7 @@ t.test('malformed records are counted, end the batch, and never throw', async (t
   // A cut batch can only be noticed at its end: records after it would be framed from garbage.
   const cases = [
     ['record_len 0', encodeRecord({ recordLen: 0 }), good],
+    ['a kind this agent does not know', encodeRecord({ kind: 9 }), good],
     ['record_len not a multiple of 8', encodeRecord({ recordLen: 380 }), good],
     ['record_len shorter than the header', encodeRecord({ recordLen: 344 }), good],
     ['filename_len beyond the record', encodeRecord({ filenameLen: 200 }), good],

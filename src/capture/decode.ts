@@ -20,7 +20,8 @@ export const RECORD_OFFSETS = {
   boot_ns: 0,
   cgroup_id: 8,
   record_len: 16,
-  flags: 20,
+  kind: 20,
+  flags: 22,
   pid: 24,
   tid: 28,
   ppid: 32,
@@ -36,6 +37,11 @@ export const RECORD_OFFSETS = {
   parent_comm: 80,
   cgroup_leaf: 96,
   cgroup_parent: 352,
+} as const;
+
+/** enum execwatch_record_kind, without the EXECWATCH_RECORD_ prefix. */
+export const RECORD_KINDS = {
+  EXEC: 0,
 } as const;
 
 /** enum execwatch_flag, without the EXECWATCH_F_ prefix. */
@@ -115,7 +121,7 @@ function batchClock(bootOffsetNs: bigint): (bootNs: bigint) => string {
 
 /** One framed record. */
 function decodeRecord(buf: Buffer, at: number, node: string, time: string, filenameLen: number, argvLen: number): ExecEvent {
-  const flags = buf.readUInt32LE(at + O.flags);
+  const flags = buf.readUInt16LE(at + O.flags);
   const filenameStart = at + HEADER_SIZE;
   const filenameEnd = filenameStart + filenameLen;
   const argvEnd = filenameEnd + argvLen;
@@ -181,6 +187,7 @@ export function decodeBatch(
     const recordLen = batch.readUInt32LE(at + O.record_len);
     const filenameLen = batch.readUInt16LE(at + O.filename_len);
     const argvLen = batch.readUInt32LE(at + O.argv_len);
+    if (batch.readUInt16LE(at + O.kind) !== RECORD_KINDS.EXEC) return { decoded, malformed: 1 };
     if (recordLen % 8 !== 0 || HEADER_SIZE + filenameLen + argvLen > recordLen || recordLen > batch.length - at) return { decoded, malformed: 1 };
     const bootNs = batch.readBigUInt64LE(at + O.boot_ns);
     emit(decodeRecord(batch, at, ctx.node, timeOf(bootNs), filenameLen, argvLen), Number(bootNs));

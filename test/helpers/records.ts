@@ -27,6 +27,8 @@ export interface RecordFields {
   argv: readonly string[] | Buffer;
   /** Overrides of the length fields, for malformed records (the bytes written stay as given). */
   recordLen: number;
+  /** enum execwatch_record_kind; 0 (exec) unless given. */
+  kind: number;
   filenameLen: number;
   argvLen: number;
 }
@@ -79,7 +81,8 @@ export function encodeRecord(fields: Partial<RecordFields> = {}): Buffer {
   buf.writeBigUInt64LE(f.bootNs, 0);
   buf.writeBigUInt64LE(f.cgroupId ?? cgroupIdOf(bytesOf(f.cgroup), bytesOf(f.cgroupParent)), 8);
   buf.writeUInt32LE(f.recordLen ?? padded, 16);
-  buf.writeUInt32LE(f.flags, 20);
+  buf.writeUInt16LE(f.kind ?? 0, 20);
+  buf.writeUInt16LE(f.flags, 22);
   buf.writeUInt32LE(f.pid, 24);
   buf.writeUInt32LE(f.tid, 28);
   buf.writeUInt32LE(f.ppid, 32);
