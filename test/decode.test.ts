@@ -92,7 +92,7 @@ t.test('a record decodes into the ExecEvent contract', async (t) => {
       comm: 'curl', parentComm: 'sh', filename: '/usr/bin/curl', argv: ['curl', '-s', 'http://example'], argc: 3,
       argvTruncated: false, filenameTruncated: false, retval: 0, fileless: false, execveat: false, readError: false,
       cgroupId: '4711', cgroup: 'cri-containerd-3f1c.scope', cgroupParent: 'kubepods-pod12.slice', cgroupTruncated: false,
-      containerId: null, namespace: null, pod: null, podUid: null, container: null, workload: null, attribution: 'unresolved',
+      containerId: null, namespace: null, pod: null, podUid: null, container: null, image: null, imageId: null, workload: null, attribution: 'unresolved',
     },
     'every field; seq (given at delivery) 0, enrichment fields null, attribution unresolved until enriched',
   );

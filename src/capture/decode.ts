@@ -157,6 +157,8 @@ function decodeRecord(buf: Buffer, at: number, node: string, time: string, filen
     pod: null,
     podUid: null,
     container: null,
+    image: null,
+    imageId: null,
     workload: null,
     // The enricher decides; until then nothing is known of the pod.
     attribution: 'unresolved',

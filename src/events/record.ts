@@ -18,6 +18,7 @@ export interface EventRecord {
   readonly namespace: string | null;
   readonly pod: string | null;
   readonly container: string | null;
+  readonly image: string | null;
   readonly attribution: Attribution;
   readonly uid: number;
   /** retval is not 0. */
@@ -39,9 +40,9 @@ export function textBytes(text: string): number {
 
 /** The record of a delivered (enriched, redacted) event. */
 export function eventRecord(event: ExecEvent): EventRecord {
-  const { seq, time, comm, namespace, pod, container, attribution, uid } = event;
+  const { seq, time, comm, namespace, pod, container, image, attribution, uid } = event;
   const json = serializeEvent(event);
-  return { seq, json, time, comm, namespace, pod, container, attribution, uid, failed: event.retval !== 0, bytes: RECORD_BYTES + textBytes(json) };
+  return { seq, json, time, comm, namespace, pod, container, image, attribution, uid, failed: event.retval !== 0, bytes: RECORD_BYTES + textBytes(json) };
 }
 
 /** The event a record was written from (filters that search filename and argv read them here). */

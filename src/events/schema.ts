@@ -70,6 +70,8 @@ export const ExecEventSchema = Type.Object(
     pod: NullableString('The pod\'s name; null likewise.'),
     podUid: NullableString('The pod\'s UID; null likewise.'),
     container: NullableString('The container\'s name in the pod spec; null likewise.'),
+    image: NullableString('The container\'s image as its runtime reports it in the pod\'s status (`docker.io/library/nginx:1.27`); null without a container, or before the status names it.'),
+    imageId: NullableString('The image\'s id from the pod\'s status (`imageID`: a digest reference, `docker.io/library/nginx@sha256:…`), which names the exact bytes a tag may since have moved from; null likewise.'),
     workload: Type.Unsafe<Workload | null>({
       ...WorkloadSchema,
       type: ['object', 'null'],
