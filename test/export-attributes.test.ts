@@ -13,7 +13,7 @@ t.test('a pod exec: each field under its semantic-convention name', async (t) =>
   const event = makeEvent({
     seq: 7, pid: 4242, tid: 4243, ppid: 4200, uid: 1000, gid: 1001, comm: 'curl', parentComm: 'sh',
     filename: '/usr/bin/curl', argv: ['curl', '-s', 'http://example'], argc: 3, retval: -13,
-    argvTruncated: true, filenameTruncated: false, fileless: true, execveat: true, readError: false,
+    argvTruncated: true, filenameTruncated: false, fileless: true, drift: true, execveat: true, readError: false,
     argvBase64: 'Y3VybAA=', filenameBase64: 'L3Vzcg==',
   });
   const expected: Record<string, unknown> = {
@@ -32,6 +32,7 @@ t.test('a pod exec: each field under its semantic-convention name', async (t) =>
     'execwatch.filename_truncated': false,
     'execwatch.retval': -13,
     'execwatch.fileless': true,
+    'execwatch.drift': true,
     'execwatch.execveat': true,
     'execwatch.read_error': false,
     'execwatch.cgroup_id': '4711',

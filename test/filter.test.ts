@@ -43,6 +43,8 @@ const cases: readonly { name: string; query: EventFilter; matches: boolean }[] =
   { name: 'result failure', query: { result: 'failure' }, matches: false },
   { name: 'attribution pod', query: { attribution: 'pod' }, matches: true },
   { name: 'attribution conflict', query: { attribution: 'conflict' }, matches: false },
+  { name: 'drift false', query: { drift: false }, matches: true },
+  { name: 'drift true', query: { drift: true }, matches: false },
   { name: 'uid equal', query: { uid: 1000 }, matches: true },
   { name: 'uid different', query: { uid: 0 }, matches: false },
   { name: 'since before', query: { since: '2026-11-24T16:02:03Z' }, matches: true },

@@ -29,6 +29,7 @@ const filterProperties = {
   q: Type.Optional(Text),
   result: Type.Optional(Result),
   attribution: Type.Optional(AttributionParam),
+  drift: Type.Optional(Type.Boolean()),
   uid: Type.Optional(Type.Integer({ minimum: 0, maximum: 4_294_967_295 })),
   since: Type.Optional(Type.String({ format: 'date-time' })),
 };
@@ -118,7 +119,7 @@ function textCheck(filename: string | undefined, q: string | undefined): Check {
  */
 export function compileFilter(query: EventFilter): (record: EventRecord) => boolean {
   const checks: Check[] = [];
-  const { namespace, pod, container, image, comm, filename, q, result, attribution, uid, since } = query;
+  const { namespace, pod, container, image, comm, filename, q, result, attribution, drift, uid, since } = query;
   if (namespace !== undefined) checks.push((r) => r.namespace === namespace);
   if (pod !== undefined) checks.push((r) => r.pod === pod);
   if (container !== undefined) checks.push((r) => r.container === container);
@@ -129,6 +130,7 @@ export function compileFilter(query: EventFilter): (record: EventRecord) => bool
     checks.push((r) => r.failed === failure);
   }
   if (attribution !== undefined) checks.push((r) => r.attribution === attribution);
+  if (drift !== undefined) checks.push((r) => r.drift === drift);
   if (uid !== undefined) checks.push((r) => r.uid === uid);
   if (since !== undefined) {
     const from = eventTimeOf(since);

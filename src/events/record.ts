@@ -21,6 +21,7 @@ export interface EventRecord {
   readonly image: string | null;
   readonly attribution: Attribution;
   readonly uid: number;
+  readonly drift: boolean;
   /** retval is not 0. */
   readonly failed: boolean;
   /** Estimated heap bytes (the ring's byte budget). */
@@ -40,9 +41,9 @@ export function textBytes(text: string): number {
 
 /** The record of a delivered (enriched, redacted) event. */
 export function eventRecord(event: ExecEvent): EventRecord {
-  const { seq, time, comm, namespace, pod, container, image, attribution, uid } = event;
+  const { seq, time, comm, namespace, pod, container, image, attribution, uid, drift } = event;
   const json = serializeEvent(event);
-  return { seq, json, time, comm, namespace, pod, container, image, attribution, uid, failed: event.retval !== 0, bytes: RECORD_BYTES + textBytes(json) };
+  return { seq, json, time, comm, namespace, pod, container, image, attribution, uid, drift, failed: event.retval !== 0, bytes: RECORD_BYTES + textBytes(json) };
 }
 
 /** The event a record was written from (filters that search filename and argv read them here). */

@@ -59,6 +59,10 @@ export const ExecEventSchema = Type.Object(
     filenameTruncated: Type.Boolean({ description: 'The filename was cut at 4096 bytes.' }),
     retval: Type.Integer({ description: '0 for a successful exec, the negative errno of a failed one (`-2` ENOENT, `-13` EACCES).' }),
     fileless: Type.Boolean({ description: 'The executed file has no link in any directory (memfd, deleted file).' }),
+    drift: Type.Boolean({
+      description:
+        'The executed file is on the upper (writable) layer of an overlay filesystem, as a container\'s root is: written or changed (even only chmod) after the container started, so not from its image. Read from the file being executed: a file deleted right after is still caught. Always false outside overlayfs.',
+    }),
     execveat: Type.Boolean({ description: 'The exec came through `execveat(2)`.' }),
     readError: Type.Boolean({ description: 'argv or the filename could not be read completely; what was read is kept.' }),
     cgroupId: Type.String({ description: 'cgroup v2 id (the cgroup directory\'s inode number), decimal.' }),

@@ -82,6 +82,7 @@ export const OTLP_MAPPING = [
   { field: 'filenameTruncated', to: 'attribute', name: 'execwatch.filename_truncated' },
   { field: 'retval', to: 'attribute', name: 'execwatch.retval' },
   { field: 'fileless', to: 'attribute', name: 'execwatch.fileless' },
+  { field: 'drift', to: 'attribute', name: 'execwatch.drift' },
   { field: 'execveat', to: 'attribute', name: 'execwatch.execveat' },
   { field: 'readError', to: 'attribute', name: 'execwatch.read_error' },
   { field: 'cgroupId', to: 'attribute', name: 'execwatch.cgroup_id' },

@@ -27,6 +27,7 @@ export function makeEvent(overrides: Partial<ExecEvent> = {}): ExecEvent {
     filenameTruncated: false,
     retval: 0,
     fileless: false,
+    drift: false,
     execveat: false,
     readError: false,
     cgroupId: '4711',
