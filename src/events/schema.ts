@@ -61,7 +61,7 @@ export const ExecEventSchema = Type.Object(
     fileless: Type.Boolean({ description: 'The executed file has no link in any directory (memfd, deleted file).' }),
     drift: Type.Boolean({
       description:
-        'The executed file is on the upper (writable) layer of an overlay filesystem, as a container\'s root is: written or changed (even only chmod) after the container started, so not from its image. Read from the file being executed: a file deleted right after is still caught. Always false outside overlayfs.',
+        'The executed file is on the upper (writable) layer of an overlay filesystem, as a container\'s root is: written or changed (even only chmod) after the container started, so not from its image. Read from the file being executed: a file deleted right after is still caught. Always false outside overlayfs, and where overlayfs is a kernel module that was not loaded yet when the agent started.',
     }),
     execveat: Type.Boolean({ description: 'The exec came through `execveat(2)`.' }),
     readError: Type.Boolean({ description: 'argv or the filename could not be read completely; what was read is kept.' }),
