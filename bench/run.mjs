@@ -46,10 +46,14 @@ import { cpus } from 'node:os';
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
-    if (!m) die(`unknown argument ${a} (use --rounds=N --execs=N --no-execsnoop --no-pipeline --no-export --export-only, --soak=SECONDS or --scrapes [--agent-tree=DIR])`);
+    if (!m) die(`unknown argument ${a} (use --rounds=N --execs=N --no-execsnoop --no-pipeline --no-export --export-only, --soak=SECONDS or --scrapes [--agent-tree=DIR]; --help)`);
     return [m[1], m[2] ?? true];
   }),
 );
+const USAGE = `  sudo npm run bench [-- --rounds=5 --execs=8000 --no-execsnoop --no-pipeline --no-export]
+  sudo npm run bench -- --export-only [--rounds=N --execs=N]
+  sudo npm run bench -- --soak=600
+  sudo npm run bench -- --scrapes [--agent-tree=DIR]`;
 const ROUNDS = Number(args.rounds ?? 5);
 const EXECS = Number(args.execs ?? 8000);
 const WORKERS = 2;
@@ -65,6 +69,12 @@ const SOAK_SAMPLE_MS = 10_000;
 /** Scrape storm: clients, the burst they scrape through, and the small ring that shows losses. */
 const SCRAPE_STORM = { clients: 64, execs: 2000, ring: '64Ki', workers: WORKERS };
 
+if (args.help) {
+  // The same lines as the header comment.
+  process.stdout.write(`usage:\n${USAGE}\n`);
+  process.exit(0);
+}
+
 if (process.getuid?.() !== 0) {
   die('must run as root (loading BPF programs and kernel.bpf_stats_enabled need it): sudo npm run bench');
 }
@@ -74,7 +84,7 @@ if (process.getuid?.() !== 0) {
 function exportRow(exp) {
   if (!exp) return ['CPU per event, OTLP export on / off (µs)', 'skipped', '', TARGETS.export.text, null];
   const { on, off } = exp;
-  // Every exec on the host is exported (the warm-up's too), so records outnumber the storm's events.
+  // Every exec on the host in the measured windows is an event and a record, not the storm's only.
   return ['CPU per event, OTLP export on / off (µs)',
     `${on.cpuUsPerEvent.toFixed(1)} / ${off.cpuUsPerEvent.toFixed(1)} (+${((on.cpuUsPerEvent / off.cpuUsPerEvent - 1) * 100).toFixed(0)}%; ${on.exported} exported, ${on.exportLost} export losses)`,
     '', TARGETS.export.text, TARGETS.export.ok(on.cpuUsPerEvent, off.cpuUsPerEvent) && on.exportLost === 0];
