@@ -86,6 +86,7 @@ t.test('each protocol delivers every record to the receiver, field by field, wit
       t.equal(await sample(metrics, 'execwatch_export_records_total'), 2, 'records sent counted');
       t.equal(await sample(metrics, 'execwatch_export_batches_total', { result: 'success' }), 1, 'one batch');
       t.ok(await sample(metrics, 'execwatch_export_last_success_timestamp_seconds') > Date.now() / 1000 - 60, 'last success: just now');
+      t.equal(await sample(metrics, 'execwatch_events_lost_total', { stage: 'export_shutdown' }), 0, 'close() sent everything: nothing lost at shutdown');
     });
   }
 });
@@ -170,4 +171,30 @@ t.test('an endpoint that is down: the queue stays bounded and every record is se
   t.match(reports[0], /^OTLP export failed \(1 batches so far, .*export_error\): .*ECONNREFUSED/, 'the first failure is reported, with its cause');
   t.equal(reports.length, 1, 'once, not per batch');
   await exporter.close();
+});
+
+t.test('shutdown: what the drain could not send in time is counted as export_shutdown, never lost silently', async (t) => {
+  // It takes every request and answers none before close() stops waiting.
+  const receiver = await startHttpReceiver(0, undefined, { answerAfterMs: 60_000 });
+  t.teardown(() => receiver.close());
+  const metrics = idleMetrics();
+  const reports: string[] = [];
+  const exporter = createOtlpExporter(config(receiver.url), { metrics, version: 'v', env: {}, report: (line) => reports.push(line) });
+  const total = 3 * EXPORT_BATCH;
+  for (let i = 0; i < total; i += 1) {
+    const event = makeEvent();
+    exporter.export(event, eventRecord(event));
+  }
+  await exporter.close();
+  t.ok(receiver.requests >= 1, 'the receiver took a batch, and never answered');
+  const lost = async (stage: string) => sample(metrics, 'execwatch_events_lost_total', { stage });
+  t.equal(await sample(metrics, 'execwatch_export_records_total'), 0, 'nothing counts as sent');
+  t.equal(await lost('export_error'), 0, 'nor as refused');
+  t.equal(await lost('export_shutdown'), total, `all ${total} records, in flight or still queued, count as export_shutdown`);
+  t.same(reports, [`OTLP export: ${total} records not sent within 3000 ms of shutdown, counted as lost (stage export_shutdown)`], 'and it says so once');
+  const late = makeEvent();
+  exporter.export(late, eventRecord(late));
+  t.equal(await lost('export_shutdown'), total + 1, 'an event delivered after close() counts too');
+  await exporter.close();
+  t.equal(await lost('export_shutdown'), total + 1, 'closing again counts nothing twice');
 });
