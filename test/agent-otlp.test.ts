@@ -4,8 +4,8 @@
 // Then an exec storm while the receiver is down: capture goes on, the events API has every exec,
 // and every exported event is either received or counted as an export loss.
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, copyFileSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import t from 'tap';
 import { startAgent } from '../src/agent.js';
@@ -13,10 +13,11 @@ import { loadNativeBinding } from '../src/capture/native.js';
 import { OTLP_PROTOCOLS } from '../src/config.js';
 import type { ExecEvent } from '../src/events/schema.js';
 import { EXPORT_QUEUE } from '../src/export/otlp.js';
-import { ensureTracefs, execHelper, kernelTest, marker, waitFor } from './helpers/kernel.js';
+import { ensureTracefs, execHelper, kernelTest, marker, repoRoot, waitFor } from './helpers/kernel.js';
 import { configOf } from './helpers/kube.js';
 import { eventually } from './helpers/poll.js';
-import { closedPort, startGrpcReceiver, startHttpReceiver, type ReceivedRecord, type Receiver } from './helpers/otlp.js';
+import { watchStartup } from './helpers/command.js';
+import { closedPort, startGrpcReceiver, startHttpReceiver, type ReceivedRecord, type Receiver, type ReceiverOptions } from './helpers/otlp.js';
 
 const LISTEN_ANYWHERE = ['--metrics-address', '127.0.0.1:0', '--api-address', '127.0.0.1:0', '--log-level', 'warn'];
 
@@ -167,4 +168,71 @@ t.test('the receiver down during an exec storm: nothing blocks, nothing is lost 
   t.ok(sent > 0, 'once the receiver is up the queue is sent');
   t.equal(sent + error + over, STORM, `sent ${sent} + export_error ${error} + export_overflow ${over} = ${STORM} execs`);
   t.equal(await metric(agent.metricsUrl, 'execwatch_export_queue_length'), 0, 'the queue is empty');
+});
+
+/** Execs of each storm of the slow-endpoint test: the queue's bound four times over. */
+const SLOW_STORM = 16_000;
+/**
+ * How far the agent's resident set may grow beyond the baseline storm's: a full queue of 4,096
+ * records, one request in flight and the allocator's slack took about 4 MB here. This catches
+ * memory that grows with the storm beyond the queue (request bodies or retries piling up); a
+ * queue without its bound is caught by the queue's assertion first (tried: it held 12,430 records
+ * at the storm's end, about 12 MB, within this margin).
+ */
+const RSS_MARGIN_MB = 16;
+
+t.test('a slow endpoint during an exec storm: the export queue and the agent\'s memory stay bounded', kernelTest(), async (t) => {
+  ensureTracefs();
+  const dir = t.testdir({});
+  const comm = `er${Math.random().toString(36).slice(2, 9)}`;
+  const bin = join(dir, comm);
+  copyFileSync('/usr/bin/true', bin);
+  chmodSync(bin, 0o755);
+  // Answers at once for the baseline; then each request waits 3 s for its answer.
+  const behaviour: ReceiverOptions = {};
+  const receiver = await startHttpReceiver(0, undefined, behaviour);
+  t.teardown(() => receiver.close());
+  // The agent as shipped (dist/main.js run by its shebang, with Node's flags): its memory is the
+  // user's, not that of a process compiling TypeScript as it goes.
+  const child = spawn(join(repoRoot, 'dist', 'main.js'), [...LISTEN_ANYWHERE, '--recent-events', '1000', '--otlp-endpoint', receiver.url, '--otlp-filter', `comm=${comm}`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` },
+  });
+  const agent = await watchStartup(child);
+  t.teardown(async () => {
+    child.kill('SIGTERM');
+    await agent.exited;
+  });
+  const metricsBase = agent.metricsUrl.replace(/\/metrics$/, '');
+  const rssMb = () => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${agent.pid}/status`, 'utf8'))?.[1]) / 1024;
+  /** Runs one storm and waits `settleMs` after it, sampling the agent's RSS and its queue's length. */
+  const storm = async (label: string, settleMs: number) => {
+    const peak = { rssMb: 0, queue: 0 };
+    let running = true;
+    const sampling = (async () => {
+      while (running) {
+        peak.rssMb = Math.max(peak.rssMb, rssMb());
+        peak.queue = Math.max(peak.queue, await metric(metricsBase, 'execwatch_export_queue_length'));
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    })();
+    await run(execHelper(), ['burst', String(SLOW_STORM), '4', bin, marker(label)]);
+    await new Promise((resolve) => setTimeout(resolve, settleMs));
+    running = false;
+    await sampling;
+    return peak;
+  };
+
+  const baseline = await storm('baseline', 3000);
+  await eventually(async () => (await metric(metricsBase, 'execwatch_export_records_total')) === SLOW_STORM,
+    `the ${SLOW_STORM} execs of the baseline storm sent`, 60_000, 200);
+
+  behaviour.answerAfterMs = 3000;
+  const slow = await storm('slow', 3000);
+  const overflow = await metric(metricsBase, 'execwatch_events_lost_total', '{stage="export_overflow"}');
+  t.ok(overflow > 0, `the slow endpoint could not keep up and the queue overflowed, counted: export_overflow ${overflow}`);
+  t.ok(slow.queue > 0 && slow.queue <= EXPORT_QUEUE, `the queue, scraped during the storm, stayed within its bound: at most ${slow.queue} of ${EXPORT_QUEUE}`);
+  t.ok(slow.rssMb <= baseline.rssMb + RSS_MARGIN_MB,
+    `the agent's peak RSS with the slow endpoint, ${slow.rssMb.toFixed(1)} MB, stays within ${RSS_MARGIN_MB} MB of the baseline storm's ${baseline.rssMb.toFixed(1)} MB`);
+  t.ok(receiver.requests > 0, 'the slow endpoint was still being sent to');
 });
