@@ -104,6 +104,27 @@ t.test('without --otlp-endpoint the standard endpoint variable is used, as it is
   }
 });
 
+t.test('OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME are added to the resource, over the agent\'s own', async (t) => {
+  const receiver = await startHttpReceiver();
+  t.teardown(() => receiver.close());
+  const send = async () => {
+    const exporter = createOtlpExporter(config(receiver.url), { metrics: idleMetrics(), version: '1.2.3', env: {}, report: () => {} });
+    const event = makeEvent();
+    exporter.export(event, eventRecord(event));
+    await exporter.close();
+    return receiver.records.at(-1)?.resource;
+  };
+  withEnv(t, { OTEL_RESOURCE_ATTRIBUTES: 'k8s.cluster.name=prod-eu,deployment.environment.name=prod,team=sec%2Cops', OTEL_SERVICE_NAME: 'execwatch-prod' });
+  t.same(await send(), {
+    'service.name': 'execwatch-prod', 'service.version': '1.2.3', 'k8s.node.name': 'node-7', 'host.name': 'node-7',
+    'k8s.cluster.name': 'prod-eu', 'deployment.environment.name': 'prod', team: 'sec,ops',
+  }, 'the cluster and environment added, percent-decoded; OTEL_SERVICE_NAME names the service');
+  process.env.OTEL_RESOURCE_ATTRIBUTES = 'k8s.cluster.name=prod-eu,broken';
+  delete process.env.OTEL_SERVICE_NAME;
+  t.same(await send(), { 'service.name': 'execwatch', 'service.version': '1.2.3', 'k8s.node.name': 'node-7', 'host.name': 'node-7' },
+    'a malformed OTEL_RESOURCE_ATTRIBUTES is ignored as a whole, as the specification says: the agent\'s own resource');
+});
+
 t.test('TLS: with OTEL_EXPORTER_OTLP_CERTIFICATE naming the test CA the records arrive; without it, nothing is sent and the batch counts as lost', async (t) => {
   const { caPath, server } = testCa(t.testdir({}));
   for (const protocol of ['http/protobuf', 'grpc'] as const) {

@@ -14,7 +14,7 @@ import { ExportResultCode } from '@opentelemetry/core';
 import { OTLPLogExporter as GrpcExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import { OTLPLogExporter as JsonExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { OTLPLogExporter as ProtobufExporter } from '@opentelemetry/exporter-logs-otlp-proto';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { ATTR_K8S_NODE_NAME, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { OtlpProtocol } from '../config.js';
@@ -147,7 +147,10 @@ export function createOtlpExporter(config: OtlpConfig, deps: OtlpDeps): EventExp
       [ATTR_K8S_NODE_NAME]: config.nodeName,
       // The node, not the agent pod's own host name (its pod name).
       'host.name': config.nodeName,
-    }),
+      // The SDK's own detection of OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME, merged last:
+      // what the operator sets there (k8s.cluster.name, deployment.environment.name, another
+      // service.name) wins over the agent's defaults.
+    }).merge(detectResources({ detectors: [envDetector] })),
     processors: [processor],
   });
   const logger = provider.getLogger('execwatch', deps.version);
