@@ -15,8 +15,8 @@ import type { ExecEvent } from '../src/events/schema.js';
 import { EXPORT_QUEUE } from '../src/export/otlp.js';
 import { ensureTracefs, execHelper, kernelTest, marker, repoRoot, waitFor } from './helpers/kernel.js';
 import { configOf } from './helpers/kube.js';
-import { eventually } from './helpers/poll.js';
-import { watchStartup } from './helpers/command.js';
+import { eventually, type Test } from './helpers/poll.js';
+import { watchStartup, type RunningAgent } from './helpers/command.js';
 import { closedPort, startGrpcReceiver, startHttpReceiver, type ReceivedRecord, type Receiver, type ReceiverOptions } from './helpers/otlp.js';
 
 const LISTEN_ANYWHERE = ['--metrics-address', '127.0.0.1:0', '--api-address', '127.0.0.1:0', '--log-level', 'warn'];
@@ -170,6 +170,54 @@ t.test('the receiver down during an exec storm: nothing blocks, nothing is lost 
   t.equal(await metric(agent.metricsUrl, 'execwatch_export_queue_length'), 0, 'the queue is empty');
 });
 
+/**
+ * The agent as `npm start` runs it: dist/main.js executed, so Node gets the shebang's flags, with
+ * `args` after the listen addresses; stopped with SIGTERM at the end of the test.
+ */
+async function shippedAgent(t: Test, args: string[]): Promise<RunningAgent> {
+  const child = spawn(join(repoRoot, 'dist', 'main.js'), [...LISTEN_ANYWHERE, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` },
+  });
+  const agent = await watchStartup(child);
+  t.teardown(async () => {
+    child.kill('SIGTERM');
+    await agent.exited;
+  });
+  return agent;
+}
+
+t.test('npm start -- --otlp-endpoint http://127.0.0.1:4318: what a Collector receives decodes with OpenTelemetry\'s own definitions', kernelTest(), async (t) => {
+  ensureTracefs();
+  const dir = t.testdir({});
+  const comm = `ec${Math.random().toString(36).slice(2, 9)}`;
+  const bin = join(dir, comm);
+  copyFileSync('/usr/bin/true', bin);
+  chmodSync(bin, 0o755);
+  // The Collector's default OTLP/HTTP port, as the README's command names it.
+  const receiver = await startHttpReceiver(4318);
+  t.teardown(() => receiver.close());
+  const agent = await shippedAgent(t, ['--otlp-endpoint', 'http://127.0.0.1:4318']);
+  const m = marker('npm-start');
+  // An argument that is not UTF-8: protobuf strings must be, or a Collector refuses the request.
+  // Bytes Node cannot pass as a string: the shell's printf writes them raw.
+  await run('/bin/sh', ['-c', `exec ${bin} ${m} 'line\nbreak' "$(printf 'caf\\351\\377')"`]);
+  const ours = (r: ReceivedRecord) => r.attributes['execwatch.comm'] === comm;
+  await waitFor(() => receiver.records.some(ours), 'the exec reaches the receiver on port 4318', 15_000);
+  const record = receiver.records.find(ours) as ReceivedRecord;
+  t.equal(record.encoding, 'http/protobuf', 'POST /v1/logs as application/x-protobuf, the default protocol');
+  t.equal(record.headers['content-type'], 'application/x-protobuf', 'with the content type a Collector expects');
+  t.equal(record.eventName, 'process.exec', 'event name');
+  t.equal(record.resource['service.name'], 'execwatch', 'the resource names the service');
+  t.equal(record.resource['service.version'], JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version, 'and its version');
+  const argv = record.attributes['process.command_args'] as string[];
+  t.same(argv.slice(0, 3), [bin, m, 'line\nbreak'], 'argv intact, newline and all');
+  t.equal(argv[3], 'caf\uFFFD\uFFFD', 'bytes that are not UTF-8 arrive as U+FFFD: the string field stays valid UTF-8');
+  t.same(Buffer.from(record.attributes['execwatch.argv_base64'] as string, 'base64').subarray(-6), Buffer.from([0x63, 0x61, 0x66, 0xe9, 0xff, 0]),
+    'and the exact bytes ride in execwatch.argv_base64');
+  t.notMatch(agent.err(), /OTLP export failed/, 'the agent reports no export failure');
+});
+
 /** Execs of each storm of the slow-endpoint test: the queue's bound four times over. */
 const SLOW_STORM = 16_000;
 /**
@@ -192,17 +240,8 @@ t.test('a slow endpoint during an exec storm: the export queue and the agent\'s 
   const behaviour: ReceiverOptions = {};
   const receiver = await startHttpReceiver(0, undefined, behaviour);
   t.teardown(() => receiver.close());
-  // The agent as shipped (dist/main.js run by its shebang, with Node's flags): its memory is the
-  // user's, not that of a process compiling TypeScript as it goes.
-  const child = spawn(join(repoRoot, 'dist', 'main.js'), [...LISTEN_ANYWHERE, '--recent-events', '1000', '--otlp-endpoint', receiver.url, '--otlp-filter', `comm=${comm}`], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` },
-  });
-  const agent = await watchStartup(child);
-  t.teardown(async () => {
-    child.kill('SIGTERM');
-    await agent.exited;
-  });
+  // The agent as shipped: its memory is the user's, not that of a process compiling TypeScript.
+  const agent = await shippedAgent(t, ['--recent-events', '1000', '--otlp-endpoint', receiver.url, '--otlp-filter', `comm=${comm}`]);
   const metricsBase = agent.metricsUrl.replace(/\/metrics$/, '');
   const rssMb = () => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${agent.pid}/status`, 'utf8'))?.[1]) / 1024;
   /** Runs one storm and waits `settleMs` after it, sampling the agent's RSS and its queue's length. */
