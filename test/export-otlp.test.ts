@@ -62,7 +62,7 @@ t.test('each protocol delivers every record to the receiver, field by field, wit
       t.teardown(() => receiver.close());
       const metrics = idleMetrics();
       const exporter = createOtlpExporter(config(`${receiver.url}/`, protocol), { metrics, version: '1.2.3', env: {}, report: () => {} });
-      const pod = makeEvent({ seq: 1, time: '2026-11-24T16:02:03.123456789Z', argv: ['curl', '-s', 'ü'], argc: 3 });
+      const pod = makeEvent({ seq: 1, time: '2026-11-24T16:02:03.123456789Z', argv: ['curl', '-s', 'ü'], argc: 3, argvTruncated: true });
       const host = makeHostEvent({ seq: 2, retval: -2 });
       for (const event of [pod, host]) exporter.export(event, eventRecord(event));
       await exporter.close();
@@ -78,7 +78,8 @@ t.test('each protocol delivers every record to the receiver, field by field, wit
       t.equal(first.attributes['process.pid'], pod.pid, 'process.pid an integer');
       t.equal(first.attributes['user.id'], '1000', 'user.id a string');
       t.equal(first.attributes['k8s.deployment.name'], 'web', 'the workload');
-      t.equal(first.attributes['execwatch.argv_truncated'], false, 'a boolean');
+      t.equal(first.attributes['execwatch.argv_truncated'], true, 'a boolean');
+      t.notOk('execwatch.fileless' in first.attributes, 'a flag that is false is left out');
       t.equal(second.attributes['execwatch.retval'], -2, 'a negative integer');
       t.notOk('k8s.pod.name' in second.attributes, 'a host exec has no pod attribute');
       t.equal(first.headers['x-scope-orgid'], 'tenant-1', 'OTEL_EXPORTER_OTLP_HEADERS carried');

@@ -73,7 +73,7 @@ export function otlpTable(): string {
         ? 'the record\'s timestamp (`timeUnixNano`), to the nanosecond'
           : row.to === 'resource'
             ? `resource attribute ${code(row.name)}`
-            : code(row.name) + ('value' in row ? ' (a string)' : '');
+            : code(row.name) + ('value' in row ? ' (a string)' : '') + ('onlyWhenTrue' in row ? ' (only when true)' : '');
     rows.push(`| ${code(row.field)} | ${where} |`);
   }
   return rows.join('\n');
