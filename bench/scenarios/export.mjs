@@ -34,8 +34,8 @@ async function startReceiver() {
   return { url: `http://127.0.0.1:${server.address().port}`, counts, close: () => new Promise((resolve) => server.close(resolve)) };
 }
 
-async function run(tools, { execs, workers, warmupExecs }, extraArgs) {
-  const agent = await startAgent({ args: extraArgs });
+async function run(tools, { execs, workers, warmupExecs, tree }, extraArgs) {
+  const agent = await startAgent({ args: extraArgs, tree });
   await runStormAsync({ ...tools, noop: tools.warm }, 'burst', workers, warmupExecs);
   await sleep(DRAIN_MS);
   const before = await scrape(agent);
@@ -49,13 +49,13 @@ async function run(tools, { execs, workers, warmupExecs }, extraArgs) {
   return { storm, cpu, delivered: after.execs - before.execs, ours, exported: after.exported - before.exported, lost: after.lost };
 }
 
-/** { off, on }: CPU µs per event of each, with the events, the exported records and the export losses. */
-export async function exportCost(tools, { rounds, execs, workers, warmupExecs }) {
+/** { off, on }: CPU µs per event of each (the agent of `tree`, by default this one), with the events, the exported records and the export losses. */
+export async function exportCost(tools, { rounds, execs, workers, warmupExecs, tree }) {
   const receiver = await startReceiver();
   const runs = { off: [], on: [] };
   for (let round = 1; round <= rounds; round++) {
     for (const [name, args] of [['off', []], ['on', ['--otlp-endpoint', receiver.url]]]) {
-      const r = await run(tools, { execs, workers, warmupExecs }, args);
+      const r = await run(tools, { execs, workers, warmupExecs, tree }, args);
       runs[name].push(r);
       log(`round ${round} export ${name}: ${r.delivered} delivered (${r.ours}/${r.storm.execs} of the storm in the ring), cpu ${(r.cpu * 1000).toFixed(0)} ms ` +
         `(${((r.cpu / r.delivered) * 1e6).toFixed(1)} µs/event)${name === 'on' ? `, ${r.exported} exported` : ''}`);
