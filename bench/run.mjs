@@ -43,18 +43,26 @@ import { redaction } from './scenarios/redact.mjs';
 import { soak } from './scenarios/soak.mjs';
 import { findExecsnoop, throughput } from './scenarios/throughput.mjs';
 import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
 
-const args = Object.fromEntries(
-  process.argv.slice(2).map((a) => {
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
-    if (!m) die(`unknown argument ${a} (use --rounds=N --execs=N --no-execsnoop --no-pipeline --no-export --export-only, --soak=SECONDS or --scrapes [--agent-tree=DIR]; --help)`);
-    return [m[1], m[2] ?? true];
-  }),
-);
-const USAGE = `  sudo npm run bench [-- --rounds=5 --execs=8000 --no-execsnoop --no-pipeline --no-export]
-  sudo npm run bench -- --export-only [--rounds=N --execs=N --agent-tree=DIR]
-  sudo npm run bench -- --soak=600
-  sudo npm run bench -- --scrapes [--agent-tree=DIR]`;
+const USAGE = 'sudo npm run bench [-- --rounds=N --execs=N --latency-execs=N --no-execsnoop --no-pipeline --no-export | --export-only [--agent-tree=DIR] | --soak=SECONDS | --scrapes [--agent-tree=DIR]]';
+let args;
+try {
+  ({ values: args } = parseArgs({
+    strict: true,
+    options: Object.fromEntries(
+      [['rounds', 'string'], ['execs', 'string'], ['latency-execs', 'string'], ['soak', 'string'], ['agent-tree', 'string'],
+        ['no-execsnoop', 'boolean'], ['no-pipeline', 'boolean'], ['no-export', 'boolean'], ['export-only', 'boolean'], ['scrapes', 'boolean'], ['help', 'boolean']]
+        .map(([name, type]) => [name, { type }]),
+    ),
+  }));
+} catch (err) {
+  die(`${err.message}\nusage: ${USAGE}`);
+}
+if (args.help) {
+  console.log(`usage: ${USAGE}\n(scenarios and what they measure: the comment at the top of bench/run.mjs)`);
+  process.exit(0);
+}
 const ROUNDS = Number(args.rounds ?? 5);
 const EXECS = Number(args.execs ?? 8000);
 const WORKERS = 2;
@@ -69,12 +77,6 @@ if (args.soak !== undefined && !(Number.isInteger(SOAK_SECONDS) && SOAK_SECONDS 
 const SOAK_SAMPLE_MS = 10_000;
 /** Scrape storm: clients, the burst they scrape through, and the small ring that shows losses. */
 const SCRAPE_STORM = { clients: 64, execs: 2000, ring: '64Ki', workers: WORKERS };
-
-if (args.help) {
-  // The same lines as the header comment.
-  process.stdout.write(`usage:\n${USAGE}\n`);
-  process.exit(0);
-}
 
 if (process.getuid?.() !== 0) {
   die('must run as root (loading BPF programs and kernel.bpf_stats_enabled need it): sudo npm run bench');

@@ -43,7 +43,8 @@ function nanos(time: string): string {
 
 /**
  * The record attributes an event must become, written out field by field (the names a user's
- * queries use), independent of the mapping table under test. Null fields and false flags are absent.
+ * queries use), independent of the mapping table under test. Null fields and the flags that are
+ * false are absent.
  */
 function expectedAttributes(e: ExecEvent): Record<string, unknown> {
   const all: Record<string, unknown> = {
@@ -51,15 +52,20 @@ function expectedAttributes(e: ExecEvent): Record<string, unknown> {
     'user.id': String(e.uid), 'execwatch.gid': e.gid, 'execwatch.comm': e.comm, 'execwatch.parent_comm': e.parentComm,
     'process.executable.path': e.filename, 'process.command_args': e.argv, 'process.args_count': e.argc,
     'execwatch.argv_truncated': e.argvTruncated, 'execwatch.filename_truncated': e.filenameTruncated,
-    'execwatch.retval': e.retval, 'execwatch.fileless': e.fileless, 'execwatch.execveat': e.execveat,
+    'execwatch.retval': e.retval, 'execwatch.fileless': e.fileless, 'execwatch.drift': e.drift, 'execwatch.execveat': e.execveat,
     'execwatch.read_error': e.readError, 'execwatch.cgroup_id': e.cgroupId, 'execwatch.cgroup': e.cgroup,
     'execwatch.cgroup_parent': e.cgroupParent, 'execwatch.cgroup_truncated': e.cgroupTruncated,
     'container.id': e.containerId, 'k8s.namespace.name': e.namespace, 'k8s.pod.name': e.pod, 'k8s.pod.uid': e.podUid,
     'k8s.container.name': e.container, 'execwatch.attribution': e.attribution,
   };
-  // The event's only booleans are its flags, attributes only when true.
-  return Object.fromEntries(Object.entries(all).filter(([, v]) => v !== null && v !== false));
+  return Object.fromEntries(Object.entries(all).filter(([k, v]) => v !== null && !(v === false && ONLY_WHEN_TRUE.has(k))));
 }
+
+/** The flags that are attributes only when true (drift is there either way). */
+const ONLY_WHEN_TRUE = new Set([
+  'execwatch.argv_truncated', 'execwatch.filename_truncated', 'execwatch.fileless', 'execwatch.execveat', 'execwatch.read_error',
+  'execwatch.cgroup_truncated',
+]);
 
 t.test('OTLP export on the real kernel', kernelTest(), async (t) => {
   ensureTracefs();
