@@ -5,7 +5,7 @@
  * A script, not a test: it needs root, takes a few minutes and its figures depend on the host.
  *
  *   sudo npm run bench [-- --rounds=5 --execs=8000 --no-execsnoop --no-pipeline --no-export]
- *   sudo npm run bench -- --export-only [--rounds=N --execs=N]
+ *   sudo npm run bench -- --export-only [--rounds=N --execs=N --agent-tree=DIR]
  *   sudo npm run bench -- --soak=600
  *   sudo npm run bench -- --scrapes [--agent-tree=DIR]
  *
@@ -28,6 +28,7 @@
  *
  * --scrapes runs only the scrape storm, 5 rounds, and writes bench/results/scrapes.json; with
  * --agent-tree=DIR the agent is another built checkout's (DIR/dist/main.js), for a before/after.
+ * --export-only takes --agent-tree=DIR too.
  */
 import { cleanup, die, hostInfo, log, writeResult } from './lib/common.mjs';
 import { lostText, median, sum } from './lib/stats.mjs';
@@ -44,7 +45,7 @@ import { findExecsnoop, throughput } from './scenarios/throughput.mjs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 
-const USAGE = 'sudo npm run bench [-- --rounds=N --execs=N --latency-execs=N --no-execsnoop --no-pipeline --no-export | --export-only | --soak=SECONDS | --scrapes [--agent-tree=DIR]]';
+const USAGE = 'sudo npm run bench [-- --rounds=N --execs=N --latency-execs=N --no-execsnoop --no-pipeline --no-export | --export-only [--agent-tree=DIR] | --soak=SECONDS | --scrapes [--agent-tree=DIR]]';
 let args;
 try {
   ({ values: args } = parseArgs({
@@ -86,7 +87,7 @@ if (process.getuid?.() !== 0) {
 function exportRow(exp) {
   if (!exp) return ['CPU per event, OTLP export on / off (µs)', 'skipped', '', TARGETS.export.text, null];
   const { on, off } = exp;
-  // Every exec on the host is exported (the warm-up's too), so records outnumber the storm's events.
+  // Every exec on the host in the measured windows is an event and a record, not the storm's only.
   return ['CPU per event, OTLP export on / off (µs)',
     `${on.cpuUsPerEvent.toFixed(1)} / ${off.cpuUsPerEvent.toFixed(1)} (+${((on.cpuUsPerEvent / off.cpuUsPerEvent - 1) * 100).toFixed(0)}%; ${on.exported} exported, ${on.exportLost} export losses)`,
     '', TARGETS.export.text, TARGETS.export.ok(on.cpuUsPerEvent, off.cpuUsPerEvent) && on.exportLost === 0];
@@ -146,11 +147,12 @@ async function main() {
   }
   const exportRounds = { rounds: ROUNDS, execs: EXECS, workers: WORKERS, warmupExecs: WARMUP_EXECS };
   if (args['export-only']) {
-    log(`export: ${ROUNDS} rounds of ${EXECS} execs, OTLP export off and on`);
-    const exp = await exportCost(tools, exportRounds);
+    const tree = args['agent-tree'] ?? undefined;
+    log(`export: ${ROUNDS} rounds of ${EXECS} execs, OTLP export off and on, agent of ${tree ?? 'this tree'}`);
+    const exp = await exportCost(tools, { ...exportRounds, tree });
     cleanup();
     printTable([exportRow(exp)]);
-    writeResult('export.json', { date: new Date().toISOString(), host: hostInfo(tools), config: exportRounds, export: exp });
+    writeResult('export.json', { date: new Date().toISOString(), host: hostInfo(tools), tree: tree ?? '.', config: exportRounds, export: exp });
     if (exportRow(exp)[4] === false) process.exitCode = 1;
     return;
   }

@@ -29,16 +29,13 @@ t.test('a pod exec: each field under its semantic-convention name', async (t) =>
     'process.command_args': ['curl', '-s', 'http://example'],
     'process.args_count': 3,
     'execwatch.argv_truncated': true,
-    'execwatch.filename_truncated': false,
     'execwatch.retval': -13,
     'execwatch.fileless': true,
     'execwatch.drift': true,
     'execwatch.execveat': true,
-    'execwatch.read_error': false,
     'execwatch.cgroup_id': '4711',
     'execwatch.cgroup': 'cri-containerd-3f1c.scope',
     'execwatch.cgroup_parent': 'kubepods-pod1234.slice',
-    'execwatch.cgroup_truncated': false,
     'container.id': '3f1c'.padEnd(64, '0'),
     'k8s.namespace.name': 'shop',
     'k8s.pod.name': 'web-1',
@@ -64,6 +61,19 @@ t.test('a host exec: the pod attributes and the optional fields are absent, not 
   }
   t.notOk(Object.keys(got).some((k) => /^k8s\.|workload/.test(k)), 'no workload attribute');
   t.equal(got['execwatch.attribution'], 'host', 'attribution host');
+});
+
+t.test('a flag is an attribute only when it is true: absent means false', async (t) => {
+  const flags = {
+    argvTruncated: 'execwatch.argv_truncated', filenameTruncated: 'execwatch.filename_truncated', fileless: 'execwatch.fileless',
+    execveat: 'execwatch.execveat', readError: 'execwatch.read_error', cgroupTruncated: 'execwatch.cgroup_truncated',
+  } as const;
+  const set = attributesOf(makeEvent(Object.fromEntries(Object.keys(flags).map((f) => [f, true]))));
+  const unset = attributesOf(makeEvent(Object.fromEntries(Object.keys(flags).map((f) => [f, false]))));
+  for (const name of Object.values(flags)) {
+    t.equal(set[name], true, `${name}: true when set`);
+    t.notOk(name in unset, `${name}: absent when false`);
+  }
 });
 
 t.test('an image reference: its repository as the name, its tag apart, none for a digest-only reference', async (t) => {

@@ -62,7 +62,7 @@ t.test('each protocol delivers every record to the receiver, field by field, wit
       t.teardown(() => receiver.close());
       const metrics = idleMetrics();
       const exporter = createOtlpExporter(config(`${receiver.url}/`, protocol), { metrics, version: '1.2.3', env: {}, report: () => {} });
-      const pod = makeEvent({ seq: 1, time: '2026-11-24T16:02:03.123456789Z', argv: ['curl', '-s', 'ü'], argc: 3 });
+      const pod = makeEvent({ seq: 1, time: '2026-11-24T16:02:03.123456789Z', argv: ['curl', '-s', 'ü'], argc: 3, argvTruncated: true });
       const host = makeHostEvent({ seq: 2, retval: -2 });
       for (const event of [pod, host]) exporter.export(event, eventRecord(event));
       await exporter.close();
@@ -78,7 +78,8 @@ t.test('each protocol delivers every record to the receiver, field by field, wit
       t.equal(first.attributes['process.pid'], pod.pid, 'process.pid an integer');
       t.equal(first.attributes['user.id'], '1000', 'user.id a string');
       t.equal(first.attributes['k8s.deployment.name'], 'web', 'the workload');
-      t.equal(first.attributes['execwatch.argv_truncated'], false, 'a boolean');
+      t.equal(first.attributes['execwatch.argv_truncated'], true, 'a boolean');
+      t.notOk('execwatch.fileless' in first.attributes, 'a flag that is false is left out');
       t.equal(second.attributes['execwatch.retval'], -2, 'a negative integer');
       t.notOk('k8s.pod.name' in second.attributes, 'a host exec has no pod attribute');
       t.equal(first.headers['x-scope-orgid'], 'tenant-1', 'OTEL_EXPORTER_OTLP_HEADERS carried');
@@ -86,6 +87,7 @@ t.test('each protocol delivers every record to the receiver, field by field, wit
       t.equal(await sample(metrics, 'execwatch_export_records_total'), 2, 'records sent counted');
       t.equal(await sample(metrics, 'execwatch_export_batches_total', { result: 'success' }), 1, 'one batch');
       t.ok(await sample(metrics, 'execwatch_export_last_success_timestamp_seconds') > Date.now() / 1000 - 60, 'last success: just now');
+      t.equal(await sample(metrics, 'execwatch_events_lost_total', { stage: 'export_shutdown' }), 0, 'close() sent everything: nothing lost at shutdown');
     });
   }
 });
@@ -101,6 +103,27 @@ t.test('without --otlp-endpoint the standard endpoint variable is used, as it is
     await exporter.close();
     t.equal(receiver.records.length, 1, `${protocol}: the record reached the endpoint of the variable`);
   }
+});
+
+t.test('OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME are added to the resource, over the agent\'s own', async (t) => {
+  const receiver = await startHttpReceiver();
+  t.teardown(() => receiver.close());
+  const send = async () => {
+    const exporter = createOtlpExporter(config(receiver.url), { metrics: idleMetrics(), version: '1.2.3', env: {}, report: () => {} });
+    const event = makeEvent();
+    exporter.export(event, eventRecord(event));
+    await exporter.close();
+    return receiver.records.at(-1)?.resource;
+  };
+  withEnv(t, { OTEL_RESOURCE_ATTRIBUTES: 'k8s.cluster.name=prod-eu,deployment.environment.name=prod,team=sec%2Cops', OTEL_SERVICE_NAME: 'execwatch-prod' });
+  t.same(await send(), {
+    'service.name': 'execwatch-prod', 'service.version': '1.2.3', 'k8s.node.name': 'node-7', 'host.name': 'node-7',
+    'k8s.cluster.name': 'prod-eu', 'deployment.environment.name': 'prod', team: 'sec,ops',
+  }, 'the cluster and environment added, percent-decoded; OTEL_SERVICE_NAME names the service');
+  process.env.OTEL_RESOURCE_ATTRIBUTES = 'k8s.cluster.name=prod-eu,broken';
+  delete process.env.OTEL_SERVICE_NAME;
+  t.same(await send(), { 'service.name': 'execwatch', 'service.version': '1.2.3', 'k8s.node.name': 'node-7', 'host.name': 'node-7' },
+    'a malformed OTEL_RESOURCE_ATTRIBUTES is ignored as a whole, as the specification says: the agent\'s own resource');
 });
 
 t.test('TLS: with OTEL_EXPORTER_OTLP_CERTIFICATE naming the test CA the records arrive; without it, nothing is sent and the batch counts as lost', async (t) => {
@@ -170,4 +193,30 @@ t.test('an endpoint that is down: the queue stays bounded and every record is se
   t.match(reports[0], /^OTLP export failed \(1 batches so far, .*export_error\): .*ECONNREFUSED/, 'the first failure is reported, with its cause');
   t.equal(reports.length, 1, 'once, not per batch');
   await exporter.close();
+});
+
+t.test('shutdown: what the drain could not send in time is counted as export_shutdown, never lost silently', async (t) => {
+  // It takes every request and answers none before close() stops waiting.
+  const receiver = await startHttpReceiver(0, undefined, { answerAfterMs: 60_000 });
+  t.teardown(() => receiver.close());
+  const metrics = idleMetrics();
+  const reports: string[] = [];
+  const exporter = createOtlpExporter(config(receiver.url), { metrics, version: 'v', env: {}, report: (line) => reports.push(line) });
+  const total = 3 * EXPORT_BATCH;
+  for (let i = 0; i < total; i += 1) {
+    const event = makeEvent();
+    exporter.export(event, eventRecord(event));
+  }
+  await exporter.close();
+  t.ok(receiver.requests >= 1, 'the receiver took a batch, and never answered');
+  const lost = async (stage: string) => sample(metrics, 'execwatch_events_lost_total', { stage });
+  t.equal(await sample(metrics, 'execwatch_export_records_total'), 0, 'nothing counts as sent');
+  t.equal(await lost('export_error'), 0, 'nor as refused');
+  t.equal(await lost('export_shutdown'), total, `all ${total} records, in flight or still queued, count as export_shutdown`);
+  t.same(reports, [`OTLP export: ${total} records not sent within 3000 ms of shutdown, counted as lost (stage export_shutdown)`], 'and it says so once');
+  const late = makeEvent();
+  exporter.export(late, eventRecord(late));
+  t.equal(await lost('export_shutdown'), total + 1, 'an event delivered after close() counts too');
+  await exporter.close();
+  t.equal(await lost('export_shutdown'), total + 1, 'closing again counts nothing twice');
 });

@@ -7,8 +7,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Ajv } from 'ajv';
+import formats from 'ajv-formats';
 import t from 'tap';
-import type { ExecEvent } from '../src/events/schema.js';
+import { ExecEventSchema, type ExecEvent } from '../src/events/schema.js';
 import { launchChromium, watchedPage } from './helpers/chromium.js';
 import { startCommand } from './helpers/command.js';
 import { ensureTracefs, execHelper, kernelTest, marker, waitFor } from './helpers/kernel.js';
@@ -90,8 +92,21 @@ t.test('hostile execs reach the API, the stream, the log and the page intact', k
   const logged = agent.out().split('\n').filter((l) => l.includes(m)).map((l) => JSON.parse(l) as ExecEvent);
   t.same(logged.map((e) => e.seq).sort(), events.map((e) => e.seq).sort(), 'log: each event exactly once, each on one line');
   for (const e of logged) t.same(e, events.find((x) => x.seq === e.seq), `log: seq ${e.seq} equals the API's event`);
-  const strays = agent.out().split('\n').filter((l) => l !== '' && !/^\{"seq":\d+,"time":/.test(l));
-  t.same(strays.map((l) => l.slice(0, 120)), [], 'stdout holds nothing but event lines (the HTTP log goes to stderr)');
+  // What a log agent parses: every line of stdout, its own and every other exec's on the host,
+  // is one JSON object valid against the event schema, kind first among what it checks.
+  const ajv = new Ajv({ allErrors: false });
+  formats.default(ajv, ['date-time']);
+  const valid = ajv.compile(ExecEventSchema);
+  const lines = agent.out().split('\n').filter((l) => l !== '');
+  const strays = lines.filter((l) => {
+    try {
+      return !valid(JSON.parse(l));
+    } catch {
+      return true;
+    }
+  });
+  t.same(strays.map((l) => l.slice(0, 120)), [], `stdout holds nothing but event lines, each valid against the schema (${lines.length} lines; the HTTP log goes to stderr)`);
+  t.ok(lines.every((l) => (JSON.parse(l) as ExecEvent).kind === 'exec'), 'each line says its kind');
 
   // The page shows them as text: the script in argv is a string in a cell, and nothing runs.
   const browser = await launchChromium();

@@ -5,14 +5,16 @@
  * OTEL_EXPORTER_OTLP_* variables itself (headers, certificate, compression, timeout) and retries
  * with backoff. What the SDK does not do is say what it lost, so two things are wrapped around it:
  * the exporter, to count what each batch's result was, and the processor's self-observability
- * meter, the one place it tells that its queue was full and how long the queue is.
+ * meter, the one place it tells that its queue was full and how long the queue is. What neither
+ * settles by the end of close()'s drain (queued, or in a request still unanswered) is counted at
+ * close, stage export_shutdown: every record given to the SDK is sent or counted once.
  */
 import { createNoopMeter, type Attributes, type Meter, type MeterProvider, type ObservableCallback } from '@opentelemetry/api';
 import { ExportResultCode } from '@opentelemetry/core';
 import { OTLPLogExporter as GrpcExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import { OTLPLogExporter as JsonExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { OTLPLogExporter as ProtobufExporter } from '@opentelemetry/exporter-logs-otlp-proto';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { ATTR_K8S_NODE_NAME, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { OtlpProtocol } from '../config.js';
@@ -42,6 +44,15 @@ function exporterFor(protocol: OtlpProtocol, endpoint: string | null): OtlpLogEx
   return protocol === 'http/json' ? new JsonExporter(config) : new ProtobufExporter(config);
 }
 
+/**
+ * Records given to the SDK that are not settled yet: not sent, refused, or dropped from a full
+ * queue. Once closed, whatever is left has been counted as lost and late outcomes are ignored.
+ */
+interface Ledger {
+  outstanding: number;
+  closed: boolean;
+}
+
 /** Counts each batch's outcome as the exporter reports it, and reports failures. */
 class CountingExporter implements LogRecordExporter {
   #failures = 0;
@@ -49,11 +60,18 @@ class CountingExporter implements LogRecordExporter {
   constructor(
     private readonly inner: OtlpLogExporter,
     private readonly deps: OtlpDeps,
+    private readonly ledger: Ledger,
   ) {}
 
   export(records: ReadableLogRecord[], done: Parameters<LogRecordExporter['export']>[1]): void {
     this.inner.export(records, (result) => {
       const ok = result.code === ExportResultCode.SUCCESS;
+      if (this.ledger.closed) {
+        // Counted as export_shutdown when close() gave up on it; the process is on its way out.
+        done(result);
+        return;
+      }
+      this.ledger.outstanding -= records.length;
       this.deps.metrics.exportBatch(records.length, ok);
       if (!ok) {
         this.#failures += 1;
@@ -110,9 +128,13 @@ function processorMeter(onQueueFull: (n: number) => void): { provider: MeterProv
 export function createOtlpExporter(config: OtlpConfig, deps: OtlpDeps): EventExporter {
   if (!otlpConfigured(config, deps.env)) return NO_EXPORT;
   const { metrics } = deps;
-  const queue = processorMeter((n) => metrics.lost('export_overflow', n));
+  const ledger: Ledger = { outstanding: 0, closed: false };
+  const queue = processorMeter((n) => {
+    ledger.outstanding -= n;
+    metrics.lost('export_overflow', n);
+  });
   const processor = new BatchLogRecordProcessor({
-    exporter: new CountingExporter(exporterFor(config.otlpProtocol, config.otlpEndpoint), deps),
+    exporter: new CountingExporter(exporterFor(config.otlpProtocol, config.otlpEndpoint), deps, ledger),
     maxQueueSize: EXPORT_QUEUE,
     maxExportBatchSize: EXPORT_BATCH,
     scheduledDelayMillis: EXPORT_DELAY_MS,
@@ -125,25 +147,45 @@ export function createOtlpExporter(config: OtlpConfig, deps: OtlpDeps): EventExp
       [ATTR_K8S_NODE_NAME]: config.nodeName,
       // The node, not the agent pod's own host name (its pod name).
       'host.name': config.nodeName,
-    }),
+      // The SDK's own detection of OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME, merged last:
+      // what the operator sets there (k8s.cluster.name, deployment.environment.name, another
+      // service.name) wins over the agent's defaults.
+    }).merge(detectResources({ detectors: [envDetector] })),
     processors: [processor],
   });
   const logger = provider.getLogger('execwatch', deps.version);
   // Validated with the configuration: compiling cannot throw here.
   const wanted = compileFilter(config.otlpFilter ?? {});
+  const drain = async () => {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)));
+    await Promise.race([provider.shutdown(), deadline]);
+    clearTimeout(timer);
+    ledger.closed = true;
+    if (ledger.outstanding > 0) {
+      metrics.lost('export_shutdown', ledger.outstanding);
+      deps.report(`OTLP export: ${ledger.outstanding} records not sent within ${CLOSE_TIMEOUT_MS} ms of shutdown, counted as lost (stage export_shutdown)`);
+      ledger.outstanding = 0;
+    }
+  };
+  let closing: Promise<void> | null = null;
   return {
     export(event, record) {
       if (!wanted(record)) return;
+      if (closing !== null) {
+        // The SDK drops records emitted after its shutdown without a word.
+        metrics.lost('export_shutdown');
+        return;
+      }
+      ledger.outstanding += 1;
       logger.emit({ eventName: EXEC_EVENT_NAME, timestamp: hrTimeOf(event.time), attributes: attributesOf(event) });
     },
     get queueLength() {
       return queue.queueLength();
     },
-    async close() {
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)));
-      await Promise.race([provider.shutdown(), deadline]);
-      clearTimeout(timer);
+    close() {
+      closing ??= drain();
+      return closing;
     },
   };
 }

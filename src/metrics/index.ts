@@ -41,6 +41,7 @@ export const LOST_STAGES = [
   'log_overflow',
   'export_overflow',
   'export_error',
+  'export_shutdown',
 ] as const;
 export type LostStage = (typeof LOST_STAGES)[number];
 

@@ -123,12 +123,27 @@ export function testCa(dir: string): { caPath: string; server: TlsIdentity } {
   return { caPath: f('ca.crt'), server: { key: readFileSync(f('server.key')), cert: readFileSync(f('server.crt')) } };
 }
 
+/** How a receiver behaves beyond the protocol. */
+export interface ReceiverOptions {
+  /** Answer each request this long after it arrived (its records count as received at once): a slow endpoint. */
+  answerAfterMs?: number;
+}
+
 /**
  * An OTLP/HTTP receiver on 127.0.0.1 (`port` 0: any free port), protobuf and JSON bodies alike;
  * HTTPS with `tls`.
  */
-export async function startHttpReceiver(port = 0, tls?: TlsIdentity): Promise<Receiver> {
+export async function startHttpReceiver(port = 0, tls?: TlsIdentity, options: ReceiverOptions = {}): Promise<Receiver> {
   const receiver = { url: '', records: [] as ReceivedRecord[], requests: 0, close: async () => {} };
+  const answers = new Set<NodeJS.Timeout>();
+  const later = (answer: () => void) => {
+    if (options.answerAfterMs === undefined) return answer();
+    const timer = setTimeout(() => {
+      answers.delete(timer);
+      answer();
+    }, options.answerAfterMs);
+    answers.add(timer);
+  };
   const handler: RequestListener = (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -142,14 +157,17 @@ export async function startHttpReceiver(port = 0, tls?: TlsIdentity): Promise<Re
       receiver.requests += 1;
       const message = json ? Request.fromObject(JSON.parse(body.toString('utf8'))) : Request.decode(body);
       receiver.records.push(...recordsOf(message, json ? 'http/json' : 'http/protobuf', headersOf(req.headers)));
-      if (json) res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-      else res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(Buffer.from(Response.encode(Response.create()).finish()));
+      later(() => {
+        if (json) res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        else res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(Buffer.from(Response.encode(Response.create()).finish()));
+      });
     });
   };
   const server: Server = tls ? createTlsServer(tls, handler) : createServer(handler);
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
   receiver.url = `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   receiver.close = () => new Promise<void>((resolve) => {
+    for (const timer of answers) clearTimeout(timer);
     server.closeAllConnections();
     server.close(() => resolve());
   });

@@ -75,7 +75,7 @@ export function otlpTable(): string {
         ? 'the record\'s timestamp (`timeUnixNano`), to the nanosecond'
           : row.to === 'resource'
             ? `resource attribute ${code(row.name)}`
-            : code(row.name) + ('valueNote' in row ? ` (${row.valueNote})` : '');
+            : code(row.name) + ('valueNote' in row ? ` (${row.valueNote})` : '') + ('onlyWhenTrue' in row ? ' (only when true)' : '');
     rows.push(`| ${code(row.field)} | ${where} |`);
   }
   return rows.join('\n');
