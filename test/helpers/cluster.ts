@@ -1,0 +1,158 @@
+/**
+ * A cluster of agents behind the API-server double, for the kubectl plugin's tests: agent pods
+ * labelled as the chart labels them (one per node, reached through the double's port-forward),
+ * simulated agents (plain HTTP servers answering GET /api/events as an agent does), and the
+ * plugin run as kubectl runs it, a child process.
+ */
+import { spawn } from 'node:child_process';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { serializeEvent, type ExecEvent } from '../../src/events/schema.js';
+import { runPlugin as runInProcess } from '../../src/plugin/main.js';
+import { makePod, type ApiServerDouble } from './apiserver.js';
+import { repoRoot } from './kernel.js';
+
+/** The namespace the agents run in (the plugin's default -n). */
+export const AGENT_NAMESPACE = 'execwatch';
+/** The port each agent pod's events API listens on, as the chart passes it. */
+export const AGENT_PORT = 9465;
+
+/** Options of {@link addAgentPod}. */
+export interface AgentPodOptions {
+  /** The local port that the pod's AGENT_PORT is (omit: nothing listens, "connection refused"). */
+  localPort?: number;
+  /** The Secret (name, key) the pod mounts as its API token, as the chart's api.tokenSecret does. */
+  tokenSecret?: { name: string; key: string };
+  phase?: string;
+  /** Being deleted (a deletionTimestamp), as during a rollout. */
+  terminating?: boolean;
+  labels?: Record<string, string>;
+}
+
+/** Adds the agent pod of `node` (named execwatch-<node>) to the double, and its node. */
+export function addAgentPod(api: ApiServerDouble, node: string, opts: AgentPodOptions = {}): string {
+  const name = `execwatch-${node}`;
+  const pod = makePod({
+    name,
+    namespace: AGENT_NAMESPACE,
+    nodeName: node,
+    containers: [{ name: 'execwatch', id: 'a'.repeat(64) }],
+    labels: { 'app.kubernetes.io/name': 'execwatch', 'app.kubernetes.io/instance': 'execwatch', ...opts.labels },
+  });
+  const container = pod.spec?.containers[0];
+  if (container) container.args = ['--metrics-address=0.0.0.0:9464', `--api-address=127.0.0.1:${AGENT_PORT}`];
+  if (opts.tokenSecret && pod.spec) {
+    pod.spec.volumes = [{ name: 'api-token', secret: { secretName: opts.tokenSecret.name, items: [{ key: opts.tokenSecret.key, path: 'token' }] } }];
+  }
+  if (opts.phase && pod.status) pod.status.phase = opts.phase;
+  if (opts.terminating && pod.metadata) pod.metadata.deletionTimestamp = new Date(Date.UTC(2026, 11, 6));
+  api.addNode(node);
+  api.addPod(pod);
+  if (opts.localPort !== undefined) api.forwardPort(AGENT_NAMESPACE, name, AGENT_PORT, opts.localPort);
+  return name;
+}
+
+/** A simulated agent: answers GET /api/events with its events, newest first, up to `limit`. */
+export interface FakeAgent {
+  port: number;
+  /** Every query received. */
+  queries: URLSearchParams[];
+  /** Requests are left unanswered from now on (a wedged agent). */
+  hang(): void;
+  /** Requests get this status and plain-text body from now on. */
+  failWith(status: number, text: string): void;
+  close(): Promise<void>;
+}
+
+/** Options of {@link startFakeAgent}. */
+export interface FakeAgentOptions {
+  /** Only requests with this bearer token are answered (others get 401). */
+  token?: string;
+}
+
+/**
+ * Starts a simulated agent holding `events` (newest first). It answers as the agent does: the body
+ * written in chunks, `limit` honoured; filters are recorded, not applied.
+ */
+export async function startFakeAgent(events: readonly ExecEvent[] | readonly string[], opts: FakeAgentOptions = {}): Promise<FakeAgent> {
+  const json = events.map((e) => (typeof e === 'string' ? e : serializeEvent(e)));
+  const queries: URLSearchParams[] = [];
+  let hanging = false;
+  let failure: { status: number; text: string } | null = null;
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url as string, 'http://agent');
+    queries.push(url.searchParams);
+    if (hanging) return;
+    if (failure) {
+      res.writeHead(failure.status, { 'content-type': 'text/plain' }).end(failure.text);
+      return;
+    }
+    if (opts.token !== undefined && req.headers.authorization !== `Bearer ${opts.token}`) {
+      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer' });
+      res.end(JSON.stringify({ error: 'Unauthorized', message: 'a bearer token is required' }));
+      return;
+    }
+    if (url.pathname !== '/api/events') {
+      res.writeHead(404).end();
+      return;
+    }
+    const limit = Number(url.searchParams.get('limit') ?? 100);
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+    const body = `{"events":[${json.slice(0, limit).join(',')}]}`;
+    // In pieces, as the agent writes it, so that readers meet events cut across chunks.
+    for (let i = 0; i < body.length; i += 16_384) res.write(body.slice(i, i + 16_384));
+    res.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    queries,
+    hang: () => (hanging = true),
+    failWith: (status, text) => (failure = { status, text }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** What one run of the plugin printed, and its exit status. */
+export interface PluginRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The plugin's command line as tap runs TypeScript (the executable is dist/plugin/kubectl-execwatch.js). */
+export function pluginCommand(): string[] {
+  return [process.execPath, ...process.execArgv, join(repoRoot, 'src', 'plugin', 'kubectl-execwatch.ts')];
+}
+
+/**
+ * Runs the plugin's commands in this process with `--kubeconfig kubeconfig` (a child process costs
+ * seconds of start-up on a loaded machine); `signal` stops a command that runs until stopped.
+ */
+export async function runPlugin(kubeconfig: string, args: string[], signal: AbortSignal = new AbortController().signal): Promise<PluginRun> {
+  let stdout = '';
+  let stderr = '';
+  const [command, ...rest] = args;
+  const argv = command === undefined || command.startsWith('-') ? args : [command, '--kubeconfig', kubeconfig, ...rest];
+  const code = await runInProcess(argv, { out: (text) => (stdout += text), err: (line) => (stderr += `${line}\n`), signal });
+  return { code, stdout, stderr };
+}
+
+/** Runs the `kubectl-execwatch` executable with `args` and KUBECONFIG at `kubeconfig`, as kubectl does. */
+export function runPluginProcess(kubeconfig: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<PluginRun> {
+  const [file, ...rest] = pluginCommand() as [string, ...string[]];
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, [...rest, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: kubeconfig, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
