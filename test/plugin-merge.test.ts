@@ -2,15 +2,20 @@
  * The plugin's merge and output: the splitter of an agent's `{"events":[…]}` as it arrives, the
  * newest-N set, and how events (kinds it does not know included) are printed.
  */
+import { Readable } from 'node:stream';
 import t from 'tap';
 import { serializeEvent } from '../src/events/schema.js';
 import { apiPortOf, apiErrorText, tokenSecretOf } from '../src/plugin/cluster.js';
-import { formatMs } from '../src/plugin/collect.js';
+import { collectEvents, firstShare, formatMs } from '../src/plugin/collect.js';
+import type { Agent } from '../src/plugin/cluster.js';
+import type { AgentClient } from '../src/plugin/forward.js';
 import { EventArraySplitter, mergedOf, NewestEvents, newerFirst } from '../src/plugin/merge.js';
 import { columns, failureLines, formatEvents, table } from '../src/plugin/output.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
 import { rng } from './helpers/rng.js';
 import { ApiException, type V1Pod } from '@kubernetes/client-node';
+
+const T_MS = Date.UTC(2026, 11, 6, 12, 0, 0);
 
 t.test('the splitter gives each event\'s text, whatever the chunks cut', async (t) => {
   const events = [
@@ -93,4 +98,52 @@ t.test('the agent\'s API port comes from its pod\'s arguments', async (t) => {
   t.equal(apiErrorText(new ApiException(500, 'x', 'not json', {})), 'HTTP 500', 'an API error without a Status body: its code');
   t.equal(apiErrorText(new ApiException(403, 'x', JSON.stringify({ message: 'pods is forbidden' }), {})), 'HTTP 403: pods is forbidden', 'with one: its message');
   t.equal(apiErrorText(new Error('connect ECONNREFUSED')), 'connect ECONNREFUSED', 'a connection error: its message');
+});
+
+/** A stand-in for AgentClient: each node's events (newest first) answered from memory, queries recorded. */
+function memoryClient(nodes: Record<string, readonly string[]>, fail: (node: string, call: number) => boolean = () => false) {
+  const asked: { node: string; query: URLSearchParams }[] = [];
+  const client = {
+    async get(agent: Agent, path: string) {
+      const query = new URL(path, 'http://agent').searchParams;
+      asked.push({ node: agent.node, query });
+      if (fail(agent.node, asked.filter((a) => a.node === agent.node).length)) throw new Error('connection reset');
+      const events = (nodes[agent.node] ?? []).slice(0, Number(query.get('limit')));
+      return Object.assign(Readable.from([`{"events":[${events.join(',')}]}`]), { statusCode: 200 });
+    },
+  };
+  return { client: client as unknown as AgentClient, asked };
+}
+
+const agentOf = (node: string): Agent => ({ node, namespace: 'execwatch', pod: `execwatch-${node}`, port: 9465, tokenSecret: null });
+const eventsOf = (node: string, count: number, newestMs: number) =>
+  Array.from({ length: count }, (_, k) => serializeEvent(makeEvent({ node, seq: count - k, time: new Date(newestMs - k * 1000).toISOString().replace('Z', '000000Z') })));
+
+t.test('the second round asks again only the nodes that may hold more', async (t) => {
+  // Round one (a share of 67 each) leaves the set short of 100: node-a, which filled its share, is asked for 100.
+  const short = memoryClient({ 'node-a': eventsOf('node-a', 80, T_MS), 'node-b': eventsOf('node-b', 5, T_MS), 'node-c': eventsOf('node-c', 5, T_MS) });
+  const agents = ['node-a', 'node-b', 'node-c'].map(agentOf);
+  const got = await collectEvents(short.client, agents, { query: { limit: '100' }, tokens: new Map(), timeoutMs: 1000, maxParallel: 2 });
+  t.equal(got.events.length, 90, 'every event of the three nodes, none twice');
+  t.same(short.asked.map((a) => `${a.node}:${a.query.get('limit')}:${a.query.get('since')}`), ['node-a:67:null', 'node-b:67:null', 'node-c:67:null', 'node-a:100:null'], 'node-a asked again, for the limit');
+
+  // 20 nodes, limit 20 (a share of 10): node-00's events are the newest of all, so only it is asked again, since the set's oldest.
+  const nodes = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`node-${String(i).padStart(2, '0')}`, eventsOf(`node-${String(i).padStart(2, '0')}`, 30, i === 0 ? T_MS + 3_600_000 : T_MS - i * 100)]));
+  const many = memoryClient(nodes);
+  const all = Object.keys(nodes).map(agentOf);
+  const merged = await collectEvents(many.client, all, { query: { limit: '20', since: '2026-01-01T00:00:00Z' }, tokens: new Map(), timeoutMs: 1000, maxParallel: 32 });
+  t.same(merged.events.map((e) => e.node), Array(20).fill('node-00'), 'the newest 20 are node-00\'s');
+  const again = many.asked.slice(20);
+  t.same(again.map((a) => a.node), ['node-00'], 'only node-00 is asked again');
+  // After round one the set's oldest is the 10th newest of the other nodes: node-10's newest.
+  t.equal(again[0]?.query.get('since'), new Date(T_MS - 1000).toISOString().replace('Z', '000000Z'), 'since the set\'s oldest after round one (later than --since)');
+
+  const later = memoryClient(nodes);
+  await collectEvents(later.client, all, { query: { limit: '20', since: '2027-01-01T00:00:00Z' }, tokens: new Map(), timeoutMs: 1000, maxParallel: 32 });
+  t.equal(later.asked[20]?.query.get('since'), '2027-01-01T00:00:00.000000000Z', 'a --since later than the set\'s oldest stays');
+
+  const failing = memoryClient(nodes, (node, call) => node === 'node-00' && call === 2);
+  const partial = await collectEvents(failing.client, all, { query: { limit: '20' }, tokens: new Map(), timeoutMs: 1000, maxParallel: 32 });
+  t.same(partial.failures, [{ node: 'node-00', pod: 'execwatch-node-00', reason: 'connection reset' }], 'a node failing in the second round is named');
+  t.equal(firstShare(1000, 0), 1000, 'no nodes: the share is the limit');
 });

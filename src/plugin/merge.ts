@@ -63,6 +63,11 @@ export class NewestEvents {
     return true;
   }
 
+  /** The oldest event kept (the first to go when a newer one comes), or undefined when empty. */
+  oldest(): MergedEvent | undefined {
+    return this.#heap[0];
+  }
+
   get size(): number {
     return this.#heap.length;
   }
