@@ -329,7 +329,8 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
    * the pod's port, channel 1 the errors; each channel's first frame is the port (uint16, little
    * endian); the WebSocket closes when the connection ends, after an error message when it failed.
    */
-  const wss = new WebSocketServer({ noServer: true, handleProtocols: (offered) => (offered.has(PORT_FORWARD_PROTOCOL) ? PORT_FORWARD_PROTOCOL : false) });
+  // No permessage-deflate: kube-apiserver does not offer it on port-forwards.
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, handleProtocols: (offered) => (offered.has(PORT_FORWARD_PROTOCOL) ? PORT_FORWARD_PROTOCOL : false) });
   const refuseUpgrade = (socket: Duplex, code: number, message: string) => {
     const body = status(code, message);
     socket.end(`HTTP/1.1 ${code} ${code === 404 ? 'Not Found' : 'Unauthorized'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);

@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { serializeEvent, type ExecEvent } from '../../src/events/schema.js';
 import { runPlugin as runInProcess } from '../../src/plugin/main.js';
 import { makePod, type ApiServerDouble } from './apiserver.js';
+import { makeEvent } from './events.js';
 import { repoRoot } from './kernel.js';
+import { rng } from './rng.js';
 
 /** The namespace the agents run in (the plugin's default -n). */
 export const AGENT_NAMESPACE = 'execwatch';
@@ -75,8 +77,9 @@ export interface FakeAgentOptions {
  * Starts a simulated agent holding `events` (newest first). It answers as the agent does: the body
  * written in chunks, `limit` honoured; filters are recorded, not applied.
  */
-export async function startFakeAgent(events: readonly ExecEvent[] | readonly string[], opts: FakeAgentOptions = {}): Promise<FakeAgent> {
-  const json = events.map((e) => (typeof e === 'string' ? e : serializeEvent(e)));
+export async function startFakeAgent(events: readonly ExecEvent[] | readonly string[] | ((limit: number) => readonly string[]), opts: FakeAgentOptions = {}): Promise<FakeAgent> {
+  const json = typeof events === 'function' ? null : events.map((e) => (typeof e === 'string' ? e : serializeEvent(e)));
+  const newest = (limit: number) => (json === null ? (events as (limit: number) => readonly string[])(limit) : json.slice(0, limit));
   const queries: URLSearchParams[] = [];
   let hanging = false;
   let failure: { status: number; text: string } | null = null;
@@ -99,7 +102,7 @@ export async function startFakeAgent(events: readonly ExecEvent[] | readonly str
     }
     const limit = Number(url.searchParams.get('limit') ?? 100);
     res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
-    const body = `{"events":[${json.slice(0, limit).join(',')}]}`;
+    const body = `{"events":[${newest(limit).join(',')}]}`;
     // In pieces, as the agent writes it, so that readers meet events cut across chunks.
     for (let i = 0; i < body.length; i += 16_384) res.write(body.slice(i, i + 16_384));
     res.end();
@@ -155,4 +158,46 @@ export function runPluginProcess(kubeconfig: string, args: string[], env: NodeJS
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** A cluster of simulated agents: the double, and each node's events (newest first) as the agents hold them. */
+export interface SimulatedCluster {
+  api: ApiServerDouble;
+  agents: FakeAgent[];
+  /** The JSON text of the newest `limit` events of node `i`, as its agent answers. */
+  newest(i: number, limit: number): readonly string[];
+  close(): Promise<void>;
+}
+
+/**
+ * `nodes` simulated agents (node-0000…) behind `api`, each holding `perNode` events whose times
+ * fall at random gaps of up to 2 s (seeded by the node's index): the nodes' events interleave, so
+ * the merged newest are spread over every node. Event texts are made on first demand and kept.
+ */
+export async function startSimulatedCluster(api: ApiServerDouble, nodes: number, perNode: number): Promise<SimulatedCluster> {
+  const T0 = Date.UTC(2026, 11, 6, 12, 0, 0);
+  const template = serializeEvent(makeEvent({ seq: 1, node: 'NODE', time: 'TIME', pid: 4242, argv: ['curl', '-s', 'ARG'] }));
+  const texts: string[][] = [];
+  const newest = (i: number, limit: number): readonly string[] => {
+    const have = (texts[i] ??= []);
+    if (have.length < Math.min(limit, perNode)) {
+      const random = rng(i + 1);
+      const node = `node-${String(i).padStart(4, '0')}`;
+      let ms = T0;
+      have.length = 0;
+      for (let k = 0; k < Math.min(limit, perNode); k += 1) {
+        ms -= 1 + Math.floor(random() * 2000);
+        const time = new Date(ms).toISOString().replace('Z', `${String(k % 1_000_000).padStart(6, '0')}Z`);
+        have.push(template.replace('"seq":1', `"seq":${perNode - k}`).replace('NODE', node).replace('TIME', time).replace('ARG', `${node}-${k}`));
+      }
+    }
+    return have.slice(0, limit);
+  };
+  const agents: FakeAgent[] = [];
+  for (let i = 0; i < nodes; i += 1) {
+    const agent = await startFakeAgent((limit) => newest(i, limit));
+    agents.push(agent);
+    addAgentPod(api, `node-${String(i).padStart(4, '0')}`, { localPort: agent.port });
+  }
+  return { api, agents, newest, close: async () => void (await Promise.all(agents.map((a) => a.close()))) };
 }
