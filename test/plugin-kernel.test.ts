@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import t from 'tap';
 import { startApiServer } from './helpers/apiserver.js';
-import { addAgentPod, runPlugin } from './helpers/cluster.js';
+import { addAgentPod, runPlugin, startPlugin } from './helpers/cluster.js';
 import { startCommand, type RunningAgent } from './helpers/command.js';
 import { ensureTracefs, kernelTest, marker } from './helpers/kernel.js';
 import { events, kubeconfigFor } from './helpers/kube.js';
@@ -30,8 +30,34 @@ t.test('kubectl execwatch events over three real agents', kernelTest(), async (t
     for (const agent of agents) agent.child.kill('SIGTERM');
     return Promise.all(agents.map((agent) => agent.exited));
   });
-  NODES.forEach((node, i) => addAgentPod(api, node, { localPort: Number(new URL((agents[i] as RunningAgent).apiUrl).port) }));
+  const podOf = (i: number) => addAgentPod(api, NODES[i] as string, { localPort: Number(new URL((agents[i] as RunningAgent).apiUrl).port) });
+  // node-3's agent pod appears once `follow` runs: a node that joins later.
+  podOf(0);
+  podOf(1);
   const kubeconfig = kubeconfigFor(t, api);
+  const trues = (text: string, mark: string) =>
+    text.split('\n').filter((line) => line.includes(mark)).map((line) => JSON.parse(line) as Printed).filter((e) => e.filename === '/usr/bin/true');
+
+  const follow = startPlugin(kubeconfig, ['follow', '-o', 'jsonl', '--comm', 'true']);
+  await eventually(() => api.portForwards === 2, 'follow streams from the two agents');
+  podOf(2);
+  await eventually(() => follow.stderr().includes('node node-3: agent pod execwatch-node-3 joined') && api.portForwards === 3, 'node-3 joined');
+  const live = marker('follow');
+  spawnSync('/usr/bin/true', [live]);
+  await eventually(() => trues(follow.stdout(), live).length === 3, 'the new exec from each agent', 15_000);
+  t.same(trues(follow.stdout(), live).map((e) => e.node).sort(), [...NODES], 'follow delivers the new exec from each node, node-3 included');
+
+  // Every stream drops (the API server restarts); an exec meanwhile comes with the resumed streams.
+  api.dropPortForwards();
+  await eventually(() => (follow.stderr().match(/reconnecting in 3s/g) ?? []).length === 3, 'each stream reports its drop');
+  const missed = marker('resume');
+  spawnSync('/usr/bin/true', [missed]);
+  await eventually(() => trues(follow.stdout(), missed).length === 3, 'the exec made while disconnected', 20_000);
+  t.same(trues(follow.stdout(), missed).map((e) => e.node).sort(), [...NODES], 'resumed with Last-Event-ID: the exec made during the drop, once per node');
+  t.match(follow.stderr(), /node node-1: stream resumed after event \d+/, 'the resume is reported');
+  const stopped = await follow.stop();
+  t.equal(stopped.code, 0, 'Ctrl-C ends follow with exit 0');
+  t.equal(trues(stopped.stdout, live).length, 3, 'no event twice');
 
   const m = marker('plugin');
   spawnSync('/usr/bin/true', [m]);

@@ -97,40 +97,54 @@ export interface Discovery {
   failures: NodeFailure[];
 }
 
-/**
- * The agents to ask, one per node: the Running pods of `--agent-selector` in `-n`, on the nodes of
- * `--node` and `--node-selector` when given. A named node without a running agent is a failure.
- */
-export async function discoverAgents(kc: KubeConfig, opts: ClusterOptions): Promise<Discovery> {
+/** A Running agent pod as the Agent to ask, or why its node's agent cannot be asked; null without a node. */
+export function agentOf(pod: V1Pod, namespace: string): Agent | NodeFailure | null {
+  const node = pod.spec?.nodeName;
+  if (node === undefined) return null;
+  const name = pod.metadata?.name as string;
+  if (pod.status?.phase !== 'Running' || pod.metadata?.deletionTimestamp !== undefined) {
+    const state = pod.metadata?.deletionTimestamp === undefined ? pod.status?.phase : 'terminating';
+    return { node, pod: name, reason: `agent pod ${name} is ${state}` };
+  }
+  return { node, namespace, pod: name, port: apiPortOf(pod), tokenSecret: tokenSecretOf(pod) };
+}
+
+/** Whether `found` is an agent to ask (not a failure). */
+export const isAgent = (found: Agent | NodeFailure): found is Agent => 'port' in found;
+
+/** The agent pods of `--agent-selector` in `-n`, and a test of the nodes `--node` and `--node-selector` ask for. */
+async function listAgentPods(kc: KubeConfig, opts: ClusterOptions): Promise<{ pods: V1Pod[]; wanted: (node: string) => boolean }> {
   const core = kc.makeApiClient(CoreV1Api);
-  let pods: V1Pod[];
-  let selectedNodes: Set<string> | null = null;
   try {
-    pods = (await core.listNamespacedPod({ namespace: opts.namespace, labelSelector: opts.agentSelector })).items;
+    const pods = (await core.listNamespacedPod({ namespace: opts.namespace, labelSelector: opts.agentSelector })).items;
+    let selected: Set<string> | null = null;
     if (opts.nodeSelector !== undefined) {
       const nodes = await core.listNode({ labelSelector: opts.nodeSelector });
-      selectedNodes = new Set(nodes.items.map((n) => n.metadata?.name as string));
+      selected = new Set(nodes.items.map((n) => n.metadata?.name as string));
     }
+    const wanted = (node: string) => (opts.nodes.length === 0 || opts.nodes.includes(node)) && (selected === null || selected.has(node));
+    return { pods, wanted };
   } catch (err) {
     throw new ClusterError(`cannot list the agents (pods ${opts.agentSelector} in namespace ${opts.namespace}): ${apiErrorText(err)}`);
   }
-  const wanted = (node: string) =>
-    (opts.nodes.length === 0 || opts.nodes.includes(node)) && (selectedNodes === null || selectedNodes.has(node));
+}
+
+/**
+ * The agents to ask, one per node: the Running pods of `--agent-selector` in `-n`, on the nodes of
+ * `--node` and `--node-selector` when given, and `wanted`, that test of a node, for agents that
+ * appear later. A named node without a running agent is a failure.
+ */
+export async function discoverAgents(kc: KubeConfig, opts: ClusterOptions): Promise<Discovery & { wanted: (node: string) => boolean }> {
+  const { pods, wanted } = await listAgentPods(kc, opts);
   const agents: Agent[] = [];
   const failures: NodeFailure[] = [];
-  const seen = new Set<string>();
   for (const pod of pods) {
-    const node = pod.spec?.nodeName;
-    if (node === undefined || !wanted(node)) continue;
-    const name = pod.metadata?.name as string;
-    if (pod.status?.phase !== 'Running' || pod.metadata?.deletionTimestamp !== undefined) {
-      const state = pod.metadata?.deletionTimestamp === undefined ? pod.status?.phase : 'terminating';
-      failures.push({ node, pod: name, reason: `agent pod ${name} is ${state}` });
-      continue;
-    }
-    seen.add(node);
-    agents.push({ node, namespace: opts.namespace, pod: name, port: apiPortOf(pod), tokenSecret: tokenSecretOf(pod) });
+    const found = agentOf(pod, opts.namespace);
+    if (found === null || !wanted(found.node)) continue;
+    if (isAgent(found)) agents.push(found);
+    else failures.push(found);
   }
+  const seen = new Set(agents.map((a) => a.node));
   for (const node of opts.nodes) {
     if (!seen.has(node) && !failures.some((f) => f.node === node)) {
       failures.push({ node, pod: null, reason: `no agent pod (${opts.agentSelector} in namespace ${opts.namespace}) on this node` });
@@ -142,7 +156,7 @@ export async function discoverAgents(kc: KubeConfig, opts: ClusterOptions): Prom
   if (agents.length === 0 && kept.length === 0) {
     throw new ClusterError(`no agent pods (${opts.agentSelector}) in namespace ${opts.namespace} on the nodes asked for: is the chart installed there? (-n, --agent-selector, --node, --node-selector)`);
   }
-  return { agents, failures: kept };
+  return { agents, failures: kept, wanted };
 }
 
 /**

@@ -50,13 +50,24 @@ export class AgentClient {
     return local;
   }
 
-  /** GET `path` from the agent; rejects on a connection failure or `signal`. */
-  get(agent: Agent, path: string, headers: Record<string, string>, signal: AbortSignal): Promise<AgentResponse> {
+  /**
+   * GET `path` from the agent; rejects on a connection failure, on `signal` (at any time, the body
+   * included) or on `connecting` when it aborts before the response's headers have come.
+   */
+  get(agent: Agent, path: string, headers: Record<string, string>, signal: AbortSignal, connecting?: AbortSignal): Promise<AgentResponse> {
     return new Promise((resolve, reject) => {
+      let answered = false;
       const req = request(
         { host: 'localhost', path, headers: { ...headers, connection: 'close' }, createConnection: () => this.connect(agent), signal },
-        resolve,
+        (res) => {
+          answered = true;
+          resolve(res);
+        },
       );
+      const giveUp = () => {
+        if (!answered) req.destroy(new Error('no answer in time'));
+      };
+      connecting?.addEventListener('abort', giveUp, { once: true });
       req.on('error', reject);
       req.end();
     });

@@ -7,6 +7,7 @@
 import { packageVersion } from '../package.js';
 import { ClusterError } from './cluster.js';
 import { eventsCommand } from './events.js';
+import { followCommand } from './follow.js';
 import { UsageError } from './options.js';
 
 /** Exit statuses: what a script can tell apart. */
@@ -37,6 +38,7 @@ export interface CommandIo {
 
 export const COMMANDS: Record<string, Command> = {
   events: eventsCommand,
+  follow: followCommand,
 };
 
 function usage(): string {

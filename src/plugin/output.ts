@@ -59,19 +59,25 @@ export function columns(rows: readonly (readonly string[])[]): string {
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd((widths[i] as number) + 3))).join('').trimEnd()).join('\n');
 }
 
-/** The `table` or `wide` text of the events (with a header, without a trailing newline). */
-export function table(events: readonly MergedEvent[], wide: boolean): string {
-  const header = wide
+/** The column names of `table` or `wide`. */
+export function tableHeader(wide: boolean): string[] {
+  return wide
     ? ['TIME', 'NODE', 'NAMESPACE/POD/CONTAINER', 'PID', 'PPID', 'UID', 'COMM', 'FILENAME', 'ARGV', 'RESULT']
     : ['TIME', 'NODE', 'NAMESPACE/POD/CONTAINER', 'PID', 'COMM', 'ARGV', 'RESULT'];
-  const rows = events.map((m) => {
-    const e = m.event;
-    const argv = Array.isArray(e.argv) ? printable((e.argv as string[]).map(shellQuote).join(' ')) : '-';
-    return wide
-      ? [timeOf(m.time), m.node, whereOf(e), field(e.pid), field(e.ppid), field(e.uid), field(e.comm), field(e.filename), argv, resultOf(m)]
-      : [timeOf(m.time), m.node, whereOf(e), field(e.pid), field(e.comm), cut(argv, TABLE_ARGV_CHARS), resultOf(m)];
-  });
-  return columns([header, ...rows]);
+}
+
+/** One event's cells under tableHeader(wide). */
+export function rowOf(m: MergedEvent, wide: boolean): string[] {
+  const e = m.event;
+  const argv = Array.isArray(e.argv) ? printable((e.argv as string[]).map(shellQuote).join(' ')) : '-';
+  return wide
+    ? [timeOf(m.time), m.node, whereOf(e), field(e.pid), field(e.ppid), field(e.uid), field(e.comm), field(e.filename), argv, resultOf(m)]
+    : [timeOf(m.time), m.node, whereOf(e), field(e.pid), field(e.comm), cut(argv, TABLE_ARGV_CHARS), resultOf(m)];
+}
+
+/** The `table` or `wide` text of the events (with a header, without a trailing newline). */
+export function table(events: readonly MergedEvent[], wide: boolean): string {
+  return columns([tableHeader(wide), ...events.map((m) => rowOf(m, wide))]);
 }
 
 /** What `events` prints on stdout in format `output`. */

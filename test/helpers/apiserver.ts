@@ -135,6 +135,8 @@ export interface ApiServerDouble {
   forwardPort(namespace: string, name: string, port: number, localPort: number): void;
   /** Open port-forward WebSockets. */
   readonly portForwards: number;
+  /** Drops every open port-forward (as an API server restart or a network blip does). */
+  dropPortForwards(): void;
   /** Stops listening (connections are refused) and drops open connections. */
   stopListening(): Promise<void>;
   /** Listens again on the same port. */
@@ -264,11 +266,14 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     res.end(JSON.stringify({ kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: listRv, continue: next }, items }));
   };
 
-  const watch = (query: Record<string, string>, res: ServerResponse) => {
+  const watch = (query: Record<string, string>, res: ServerResponse, namespace?: string) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     // A real API server answers a watch at once, before any event.
     res.flushHeaders();
-    const w: Watcher = { res, selector: parseSelector(query.fieldSelector), bookmarks: query.allowWatchBookmarks === 'true', stalled: false };
+    const fields = parseSelector(query.fieldSelector);
+    const labels = parseLabelSelector(query.labelSelector);
+    const selector = (pod: V1Pod) => fields(pod) && labels(pod.metadata?.labels) && (namespace === undefined || pod.metadata?.namespace === namespace);
+    const w: Watcher = { res, selector, bookmarks: query.allowWatchBookmarks === 'true', stalled: false };
     const from = Number(query.resourceVersion ?? '0');
     if (from !== 0 && from < compactedRv) {
       send(w, 'ERROR', JSON.parse(status(410, `too old resource version: ${from} (${compactedRv})`)));
@@ -305,7 +310,8 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       if (query.watch === 'true') watch(query, res);
       else list(query, res);
     } else if (/^\/api\/v1\/namespaces\/[^/]+\/pods$/.test(url.pathname)) {
-      list(query, res, url.pathname.split('/')[4]);
+      if (query.watch === 'true') watch(query, res, url.pathname.split('/')[4]);
+      else list(query, res, url.pathname.split('/')[4]);
     } else if (url.pathname === '/api/v1/nodes') {
       const labels = parseLabelSelector(query.labelSelector);
       const items = [...nodes.values()].filter((node) => labels(node.metadata?.labels));
@@ -406,6 +412,9 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     },
     get portForwards() {
       return sockets.size;
+    },
+    dropPortForwards() {
+      for (const ws of sockets) ws.terminate();
     },
     addNode(name, labels) {
       nodes.set(name, { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'kubernetes.io/hostname': name, ...labels } } });

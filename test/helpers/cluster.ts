@@ -146,6 +146,35 @@ export async function runPlugin(kubeconfig: string, args: string[], signal: Abor
   return { code, stdout, stderr };
 }
 
+/** A command that runs until stopped (`follow`, `ui`), run in this process. */
+export interface RunningPlugin {
+  stdout(): string;
+  stderr(): string;
+  /** Ctrl-C: resolves with what the command printed and its exit status. */
+  stop(): Promise<PluginRun>;
+  /** Resolves when the command ends by itself. */
+  ended: Promise<PluginRun>;
+}
+
+/** Starts `args` in this process with `--kubeconfig kubeconfig`; stop() is its Ctrl-C. */
+export function startPlugin(kubeconfig: string, args: string[]): RunningPlugin {
+  const ctrl = new AbortController();
+  let stdout = '';
+  let stderr = '';
+  const [command, ...rest] = args as [string, ...string[]];
+  const ended = runInProcess([command, '--kubeconfig', kubeconfig, ...rest], { out: (text) => (stdout += text), err: (line) => (stderr += `${line}\n`), signal: ctrl.signal })
+    .then((code) => ({ code, stdout, stderr }));
+  return {
+    stdout: () => stdout,
+    stderr: () => stderr,
+    stop: () => {
+      ctrl.abort();
+      return ended;
+    },
+    ended,
+  };
+}
+
 /** Runs the `kubectl-execwatch` executable with `args` and KUBECONFIG at `kubeconfig`, as kubectl does. */
 export function runPluginProcess(kubeconfig: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<PluginRun> {
   const [file, ...rest] = pluginCommand() as [string, ...string[]];
