@@ -39,12 +39,16 @@ t.test('kubectl execwatch events over three real agents', kernelTest(), async (t
     text.split('\n').filter((line) => line.includes(mark)).map((line) => JSON.parse(line) as Printed).filter((e) => e.filename === '/usr/bin/true');
 
   const follow = startPlugin(kubeconfig, ['follow', '-o', 'jsonl', '--comm', 'true']);
+  // Stopped also when an assertion below throws: a running follow would keep this process alive.
+  t.teardown(() => follow.stop());
   await eventually(() => api.portForwards === 2, 'follow streams from the two agents');
   podOf(2);
   await eventually(() => follow.stderr().includes('node node-3: agent pod execwatch-node-3 joined') && api.portForwards === 3, 'node-3 joined');
   const live = marker('follow');
   spawnSync('/usr/bin/true', [live]);
-  await eventually(() => trues(follow.stdout(), live).length === 3, 'the new exec from each agent', 15_000);
+  await eventually(() => trues(follow.stdout(), live).length === 3, 'the new exec from each agent', 30_000).catch((err: Error) => {
+    throw new Error(`${err.message}; follow said: ${follow.stderr()}`);
+  });
   t.same(trues(follow.stdout(), live).map((e) => e.node).sort(), [...NODES], 'follow delivers the new exec from each node, node-3 included');
 
   // Every stream drops (the API server restarts); an exec meanwhile comes with the resumed streams.
@@ -52,7 +56,9 @@ t.test('kubectl execwatch events over three real agents', kernelTest(), async (t
   await eventually(() => (follow.stderr().match(/reconnecting in 3s/g) ?? []).length === 3, 'each stream reports its drop');
   const missed = marker('resume');
   spawnSync('/usr/bin/true', [missed]);
-  await eventually(() => trues(follow.stdout(), missed).length === 3, 'the exec made while disconnected', 20_000);
+  await eventually(() => trues(follow.stdout(), missed).length === 3, 'the exec made while disconnected', 30_000).catch((err: Error) => {
+    throw new Error(`${err.message}; follow said: ${follow.stderr()}`);
+  });
   t.same(trues(follow.stdout(), missed).map((e) => e.node).sort(), [...NODES], 'resumed with Last-Event-ID: the exec made during the drop, once per node');
   t.match(follow.stderr(), /node node-1: stream resumed after event \d+/, 'the resume is reported');
   const stopped = await follow.stop();

@@ -11,7 +11,7 @@ import { CLUSTER_HELP, FILTER_HELP, outputOf } from './events.js';
 import { AgentClient, authHeaders, errorOf } from './forward.js';
 import type { Command, CommandIo } from './main.js';
 import { mergedOf, type MergedEvent } from './merge.js';
-import { rowOf, tableHeader } from './output.js';
+import { failureLines, rowOf, tableHeader } from './output.js';
 import { CLUSTER_FLAGS, clusterOptions, FILTER_OPTIONS, parseFlags, queryOf, UsageError, type Output } from './options.js';
 import { SseParser } from './sse.js';
 
@@ -115,14 +115,14 @@ async function follow(kc: KubeConfig, args: string[], io: CommandIo): Promise<nu
   const query = queryOf(values, 'stream');
   const { agents, failures, wanted } = await discoverAgents(kc, cluster);
   const tokens = await tokensFor(kc, agents, cluster.tokenFile);
-  for (const f of failures) io.err(`node ${f.node}${f.pod === null ? '' : ` (pod ${f.pod})`}: ${f.reason}`);
+  for (const line of failureLines(failures)) io.err(line);
   const client = new AgentClient(kc);
   const onEvent = printer(io, output);
   const streams = new Map<string, NodeStream>();
   const start = (agent: Agent, token: string | null) => {
     streams.set(agent.pod, new NodeStream(agent, client, { query, token, timeoutMs: cluster.timeoutMs, onEvent, notice: io.err }));
   };
-  for (const agent of agents) start(agent, tokens.get(agent) ?? null);
+  for (const agent of agents) start(agent, tokens.get(agent) as string | null);
 
   // Agent pods that appear (a new node) or go: watched, not polled.
   const core = kc.makeApiClient(CoreV1Api);
@@ -132,7 +132,7 @@ async function follow(kc: KubeConfig, args: string[], io: CommandIo): Promise<nu
     const found = agentOf(pod, namespace);
     if (found === null || !isAgent(found) || !wanted(found.node) || streams.has(found.pod) || io.signal.aborted) return;
     try {
-      const token = (await tokensFor(kc, [found], cluster.tokenFile)).get(found) ?? null;
+      const token = (await tokensFor(kc, [found], cluster.tokenFile)).get(found) as string | null;
       io.err(`node ${found.node}: agent pod ${found.pod} joined`);
       start(found, token);
     } catch (err) {

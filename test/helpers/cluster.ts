@@ -27,6 +27,8 @@ export interface AgentPodOptions {
   /** The Secret (name, key) the pod mounts as its API token, as the chart's api.tokenSecret does. */
   tokenSecret?: { name: string; key: string };
   phase?: string;
+  /** Not scheduled to a node yet (no spec.nodeName). */
+  unscheduled?: boolean;
   /** Being deleted (a deletionTimestamp), as during a rollout. */
   terminating?: boolean;
   labels?: Record<string, string>;
@@ -48,6 +50,7 @@ export function addAgentPod(api: ApiServerDouble, node: string, opts: AgentPodOp
     pod.spec.volumes = [{ name: 'api-token', secret: { secretName: opts.tokenSecret.name, items: [{ key: opts.tokenSecret.key, path: 'token' }] } }];
   }
   if (opts.phase && pod.status) pod.status.phase = opts.phase;
+  if (opts.unscheduled && pod.spec) delete pod.spec.nodeName;
   if (opts.terminating && pod.metadata) pod.metadata.deletionTimestamp = new Date(Date.UTC(2026, 11, 6));
   api.addNode(node);
   api.addPod(pod);
@@ -64,6 +67,12 @@ export interface FakeAgent {
   hang(): void;
   /** Requests get this status and plain-text body from now on. */
   failWith(status: number, text: string): void;
+  /** The Last-Event-ID of every stream request (undefined for a first one). */
+  streamResumes: (string | undefined)[];
+  /** Sends an event to every open stream (without an `id:` line when seq is undefined). */
+  push(json: string, seq?: number): void;
+  /** Ends every open stream from the agent's side, as an agent shutting down does. */
+  endStreams(): void;
   close(): Promise<void>;
 }
 
@@ -83,6 +92,8 @@ export async function startFakeAgent(events: readonly ExecEvent[] | readonly str
   const queries: URLSearchParams[] = [];
   let hanging = false;
   let failure: { status: number; text: string } | null = null;
+  const streams = new Set<ServerResponse>();
+  const streamResumes: (string | undefined)[] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url as string, 'http://agent');
     queries.push(url.searchParams);
@@ -94,6 +105,22 @@ export async function startFakeAgent(events: readonly ExecEvent[] | readonly str
     if (opts.token !== undefined && req.headers.authorization !== `Bearer ${opts.token}`) {
       res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer' });
       res.end(JSON.stringify({ error: 'Unauthorized', message: 'a bearer token is required' }));
+      return;
+    }
+    if (url.pathname === '/api/events/stream') {
+      // As the agent: retry, a comment, then what the ring holds after Last-Event-ID, then live events.
+      const after = req.headers['last-event-id'] as string | undefined;
+      streamResumes.push(after);
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+      res.write('retry: 100\n: connected\n\n');
+      if (after !== undefined && json !== null) {
+        for (const text of [...json].reverse()) {
+          const seq = (JSON.parse(text) as { seq: number }).seq;
+          if (seq > Number(after)) res.write(`id: ${seq}\nevent: exec\ndata: ${text}\n\n`);
+        }
+      }
+      streams.add(res);
+      res.on('close', () => streams.delete(res));
       return;
     }
     if (url.pathname !== '/api/events') {
@@ -113,8 +140,16 @@ export async function startFakeAgent(events: readonly ExecEvent[] | readonly str
     queries,
     hang: () => (hanging = true),
     failWith: (status, text) => (failure = { status, text }),
+    streamResumes,
+    push: (text, seq) => {
+      for (const res of streams) res.write(`${seq === undefined ? '' : `id: ${seq}\n`}event: exec\ndata: ${text}\n\n`);
+    },
+    endStreams: () => {
+      for (const res of streams) res.end();
+    },
     close: () =>
       new Promise<void>((resolve) => {
+        for (const res of streams) res.destroy();
         server.close(() => resolve());
         server.closeAllConnections();
       }),
