@@ -459,10 +459,23 @@ t.test('NOTES print a working port-forward for one node', async (t) => {
   }
 });
 
+t.test('NOTES lead with the kubectl plugin, with the flags this release needs', async (t) => {
+  const cases = [
+    { args: [], flags: ` -n ${release.namespace}` },
+    { args: ['--set', 'nameOverride=ew'], flags: ` -n ${release.namespace} --agent-selector app.kubernetes.io/name=ew` },
+  ] as const;
+  for (const c of cases) {
+    const out = notes(t, c.args);
+    const first = out.split('\n').find((l) => l.trim().startsWith('kubectl '))?.trim();
+    t.equal(first, `kubectl execwatch events${c.flags} -q curl --since 1h`, `${c.args.join(' ') || 'default'}: the first command is the plugin's, with -n and the selector`);
+  }
+  t.match(notes(t, ['--values', join(ciDir, 'api-token-values.yaml')]), 'get on Secret execwatch-api-token', 'with a token: the RBAC to read its Secret');
+});
+
 t.test('NOTES say how to reach a token-guarded or insecure events API', async (t) => {
   const guarded = notes(t, ['--values', join(ciDir, 'api-token-values.yaml')]);
   t.match(guarded, `The API requires the token in Secret ${release.namespace}/execwatch-api-token`, 'token: names the Secret');
-  const curl = guarded.split('\n').find((l) => l.includes('curl'))?.trim();
+  const curl = guarded.split('\n').find((l) => l.trim().startsWith('curl '))?.trim();
   t.equal(
     curl,
     `curl -H "Authorization: Bearer $(kubectl -n ${release.namespace} get secret execwatch-api-token -o jsonpath='{.data.api-token}' | base64 -d)" http://localhost:9465/api/events`,
@@ -472,7 +485,7 @@ t.test('NOTES say how to reach a token-guarded or insecure events API', async (t
 
   const insecure = notes(t, ['--set', 'api.address=0.0.0.0', '--set', 'api.insecure=true']);
   t.match(insecure, 'api.insecure is set: the events API serves argv without a token to anyone who can reach 0.0.0.0:9465.', 'insecure: the warning, with the address');
-  t.notMatch(insecure, 'curl', 'insecure: no token curl line');
+  t.notMatch(insecure, /^\s*curl /m, 'insecure: no token curl line');
 
   const plain = notes(t, []);
   t.notMatch(plain, 'requires the token', 'default: no token text');

@@ -1,19 +1,22 @@
 /**
  * A Kubernetes API server double for pods: a real HTTP server on 127.0.0.1 that speaks the list
- * and watch protocol (resource versions, limit/continue chunking, field selectors, bookmarks,
- * 410 Gone, bearer tokens, optionally TLS) to the real @kubernetes/client-node, with controls to
- * make it misbehave.
+ * and watch protocol (resource versions, limit/continue chunking, field and label selectors,
+ * bookmarks, 410 Gone, bearer tokens, optionally TLS) to the real @kubernetes/client-node, with
+ * controls to make it misbehave; plus nodes, Secrets and the pods/portforward subresource over
+ * WebSocket (the v4 channel protocol client-node speaks), forwarding to local ports.
  * No kube-apiserver can be installed here; this is the one fake the tests allow.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Node, V1Pod } from '@kubernetes/client-node';
 
 /** Input of {@link makePod}. */
 export interface MakePodInput {
@@ -123,6 +126,19 @@ export interface ApiServerDouble {
   acceptTokens(tokens: string[] | null): void;
   /** Answers the next `count` requests with this HTTP status and a Status body. */
   failNext(status: number, count?: number): void;
+  /** Adds a node (for `GET /api/v1/nodes` with label selectors). */
+  addNode(name: string, labels?: Record<string, string>): void;
+  /** Adds a Secret with these string values (served base64-encoded, as the API server does). */
+  addSecret(namespace: string, name: string, data: Record<string, string>): void;
+  /**
+   * Port `port` of pod `namespace/name`, reached through `pods/portforward`, is this local TCP
+   * port (the pod's loopback). Without one, a port-forward gets the kubelet's "connection refused".
+   */
+  forwardPort(namespace: string, name: string, port: number, localPort: number): void;
+  /** Open port-forward WebSockets. */
+  readonly portForwards: number;
+  /** Drops every open port-forward (as an API server restart or a network blip does). */
+  dropPortForwards(): void;
   /** Stops listening (connections are refused) and drops open connections. */
   stopListening(): Promise<void>;
   /** Listens again on the same port. */
@@ -158,8 +174,23 @@ function parseSelector(selector: string | undefined): (pod: V1Pod) => boolean {
   return (pod) => terms.every((t) => (fieldValue(pod, t.path) === t.value) !== t.negate);
 }
 
+/** `a=b,c!=d,e` over labels, the equality-based subset of label selectors. */
+function parseLabelSelector(selector: string | undefined): (labels: Record<string, string> | undefined) => boolean {
+  const terms = (selector ?? '').split(',').filter(Boolean).map((term) => {
+    const m = /^([^!=]+)(?:(!=|==|=)(.*))?$/.exec(term.trim()) as RegExpExecArray;
+    return { key: m[1] as string, op: m[2], value: m[3] };
+  });
+  return (labels = {}) =>
+    terms.every((t) => (t.op === undefined ? Object.hasOwn(labels, t.key) : (labels[t.key] === t.value) !== (t.op === '!=')));
+}
+
+/** The kubelet's port-forward channels: data and error of the one port, each opened with the port number. */
+const DATA_CHANNEL = 0;
+const ERROR_CHANNEL = 1;
+const PORT_FORWARD_PROTOCOL = 'v4.channel.k8s.io';
+
 function status(code: number, message: string): string {
-  const reason = ({ 401: 'Unauthorized', 410: 'Expired', 500: 'InternalError' } as Record<number, string>)[code] ?? 'Unknown';
+  const reason = ({ 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 410: 'Expired', 500: 'InternalError' } as Record<number, string>)[code] ?? 'Unknown';
   return JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
 }
 
@@ -188,6 +219,10 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   let holding = false;
   let stalled: Promise<void> | null = null;
   let tokens: string[] | null = null;
+  const nodes = new Map<string, V1Node>();
+  const secrets = new Map<string, Record<string, string>>();
+  const forwards = new Map<string, number>();
+  const sockets = new Set<WebSocket>();
 
   const stamp = (pod: V1Pod): V1Pod => {
     const copy = structuredClone(pod);
@@ -212,9 +247,11 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     if (!holding) for (const w of watchers) deliver(w, change);
   };
 
-  const list = (query: Record<string, string>, res: ServerResponse) => {
+  const list = (query: Record<string, string>, res: ServerResponse, namespace?: string) => {
     const selector = parseSelector(query.fieldSelector);
-    const all = [...pods.values()].filter(selector).sort((a, b) => keyOf(a).localeCompare(keyOf(b)));
+    const labels = parseLabelSelector(query.labelSelector);
+    const all = [...pods.values()]
+      .filter((pod) => selector(pod) && labels(pod.metadata?.labels) && (namespace === undefined || pod.metadata?.namespace === namespace)).sort((a, b) => keyOf(a).localeCompare(keyOf(b)));
     const token = query.continue ? (JSON.parse(Buffer.from(query.continue, 'base64url').toString()) as { rv: number; start: number }) : null;
     if (token && token.rv < compactedRv) {
       res.writeHead(410, { 'content-type': 'application/json' });
@@ -231,11 +268,14 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     res.end(JSON.stringify({ kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: listRv, continue: next }, items }));
   };
 
-  const watch = (query: Record<string, string>, res: ServerResponse) => {
+  const watch = (query: Record<string, string>, res: ServerResponse, namespace?: string) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     // A real API server answers a watch at once, before any event.
     res.flushHeaders();
-    const w: Watcher = { res, selector: parseSelector(query.fieldSelector), bookmarks: query.allowWatchBookmarks === 'true', stalled: false };
+    const fields = parseSelector(query.fieldSelector);
+    const labels = parseLabelSelector(query.labelSelector);
+    const selector = (pod: V1Pod) => fields(pod) && labels(pod.metadata?.labels) && (namespace === undefined || pod.metadata?.namespace === namespace);
+    const w: Watcher = { res, selector, bookmarks: query.allowWatchBookmarks === 'true', stalled: false };
     const from = Number(query.resourceVersion ?? '0');
     if (from !== 0 && from < compactedRv) {
       send(w, 'ERROR', JSON.parse(status(410, `too old resource version: ${from} (${compactedRv})`)));
@@ -268,20 +308,84 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       if (--failures.count === 0) failures = null;
       res.writeHead(code, { 'content-type': 'application/json' });
       res.end(status(code, `injected failure ${code}`));
-    } else if (url.pathname !== '/api/v1/pods') {
+    } else if (url.pathname === '/api/v1/pods') {
+      if (query.watch === 'true') watch(query, res);
+      else list(query, res);
+    } else if (/^\/api\/v1\/namespaces\/[^/]+\/pods$/.test(url.pathname)) {
+      if (query.watch === 'true') watch(query, res, url.pathname.split('/')[4]);
+      else list(query, res, url.pathname.split('/')[4]);
+    } else if (url.pathname === '/api/v1/nodes') {
+      const labels = parseLabelSelector(query.labelSelector);
+      const items = [...nodes.values()].filter((node) => labels(node.metadata?.labels));
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: String(rv) }, items }));
+    } else if (/^\/api\/v1\/namespaces\/[^/]+\/secrets\/[^/]+$/.test(url.pathname)) {
+      const [, , , , namespace, , name] = url.pathname.split('/') as string[];
+      const data = secrets.get(`${namespace}/${name}`);
+      res.writeHead(data ? 200 : 404, { 'content-type': 'application/json' });
+      res.end(data
+        ? JSON.stringify({ kind: 'Secret', apiVersion: 'v1', metadata: { name, namespace }, data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) })
+        : status(404, `secrets "${name}" not found`));
+    } else {
       res.writeHead(404, { 'content-type': 'application/json' });
       res.end(status(404, `not found: ${url.pathname}`));
-    } else if (query.watch === 'true') {
-      watch(query, res);
-    } else {
-      list(query, res);
     }
+  };
+
+  /**
+   * pods/portforward over WebSocket, as the kubelet answers it: channel 0 carries the TCP stream of
+   * the pod's port, channel 1 the errors; each channel's first frame is the port (uint16, little
+   * endian); the WebSocket closes when the connection ends, after an error message when it failed.
+   */
+  // No permessage-deflate: kube-apiserver does not offer it on port-forwards.
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, handleProtocols: (offered) => (offered.has(PORT_FORWARD_PROTOCOL) ? PORT_FORWARD_PROTOCOL : false) });
+  const refuseUpgrade = (socket: Duplex, code: number, message: string) => {
+    const body = status(code, message);
+    socket.end(`HTTP/1.1 ${code} ${code === 404 ? 'Not Found' : 'Unauthorized'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  };
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url as string, 'http://double');
+    requests.push({ path: url.pathname, query: Object.fromEntries(url.searchParams), authorization: req.headers.authorization, at: Date.now() });
+    const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/portforward$/.exec(url.pathname);
+    const port = Number(url.searchParams.get('ports'));
+    if (tokens && !tokens.some((token) => req.headers.authorization === `Bearer ${token}`)) return refuseUpgrade(socket, 401, 'Unauthorized');
+    if (!m || !pods.has(`${m[1]}/${m[2]}`)) return refuseUpgrade(socket, 404, `pods "${m?.[2]}" not found`);
+    const target = forwards.get(`${m[1]}/${m[2]}:${port}`);
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      sockets.add(ws);
+      ws.on('close', () => sockets.delete(ws));
+      const prefix = (channel: number, data: Buffer) => Buffer.concat([Buffer.from([channel]), data]);
+      const portBytes = Buffer.alloc(2);
+      portBytes.writeUInt16LE(port);
+      ws.send(prefix(DATA_CHANNEL, portBytes));
+      ws.send(prefix(ERROR_CHANNEL, portBytes));
+      const fail = (reason: string) => {
+        ws.send(prefix(ERROR_CHANNEL, Buffer.from(`an error occurred forwarding ${port} -> ${port}: error forwarding port ${port} to pod ${m[2]}: ${reason}`)));
+        ws.close();
+      };
+      if (target === undefined) return fail(`dial tcp4 127.0.0.1:${port}: connect: connection refused`);
+      const tcp = connect(target, '127.0.0.1');
+      const pending: Buffer[] = [];
+      tcp.on('connect', () => {
+        for (const chunk of pending.splice(0)) tcp.write(chunk);
+      });
+      tcp.on('data', (data: Buffer) => ws.send(prefix(DATA_CHANNEL, data)));
+      tcp.on('error', (err: NodeJS.ErrnoException) => fail(`dial tcp4 127.0.0.1:${port}: connect: ${err.code === 'ECONNREFUSED' ? 'connection refused' : err.message}`));
+      tcp.on('end', () => ws.close());
+      ws.on('message', (data: Buffer) => {
+        if (data[0] !== DATA_CHANNEL) return;
+        if (tcp.connecting) pending.push(data.subarray(1));
+        else tcp.write(data.subarray(1));
+      });
+      ws.on('close', () => tcp.destroy());
+    });
   };
 
   const ca = opts.tls ? selfSigned() : null;
   const server = ca ? createTlsServer(ca, handle) : createServer(handle);
   const listenOn = (port: number) =>
     new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
+  server.on('upgrade', upgrade);
   await listenOn(0);
   const { port } = server.address() as AddressInfo;
   const url = `${ca ? 'https' : 'http'}://127.0.0.1:${port}`;
@@ -297,6 +401,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
+      for (const ws of sockets) ws.terminate();
     });
 
   return {
@@ -306,6 +411,21 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     requests,
     get watchers() {
       return watchers.size;
+    },
+    get portForwards() {
+      return sockets.size;
+    },
+    dropPortForwards() {
+      for (const ws of sockets) ws.terminate();
+    },
+    addNode(name, labels) {
+      nodes.set(name, { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'kubernetes.io/hostname': name, ...labels } } });
+    },
+    addSecret(namespace, name, data) {
+      secrets.set(`${namespace}/${name}`, data);
+    },
+    forwardPort(namespace, name, port, localPort) {
+      forwards.set(`${namespace}/${name}:${port}`, localPort);
     },
     kubeconfigPath(dir) {
       const file = join(dir, 'kubeconfig');

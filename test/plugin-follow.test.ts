@@ -1,0 +1,108 @@
+/**
+ * `kubectl execwatch follow` against simulated agents behind the API-server double: rows as they
+ * arrive, a stream resumed with Last-Event-ID, a node that answers late or refuses reported and
+ * retried, agent pods that come and go; the SSE parser. (Over real agents: plugin-kernel.test.ts.)
+ */
+import t from 'tap';
+import { serializeEvent } from '../src/events/schema.js';
+import { SseParser } from '../src/plugin/sse.js';
+import { startApiServer } from './helpers/apiserver.js';
+import { addAgentPod, AGENT_NAMESPACE, runPlugin, startFakeAgent, startPlugin } from './helpers/cluster.js';
+import { makeEvent } from './helpers/events.js';
+import { kubeconfigFor } from './helpers/kube.js';
+import { eventually } from './helpers/poll.js';
+
+t.test('follow: rows as they come, drops resumed, agents joined and let go', async (t) => {
+  const api = await startApiServer();
+  t.teardown(() => api.close());
+  const held = [makeEvent({ node: 'node-s', seq: 2, argv: ['held', 'two'] }), makeEvent({ node: 'node-s', seq: 1, argv: ['held', 'one'] })];
+  const streaming = await startFakeAgent(held);
+  t.teardown(() => streaming.close());
+  const wedged = await startFakeAgent([]);
+  t.teardown(() => wedged.close());
+  wedged.hang();
+  const guarded = await startFakeAgent([], { token: 'right' });
+  t.teardown(() => guarded.close());
+  addAgentPod(api, 'node-s', { localPort: streaming.port });
+  addAgentPod(api, 'node-w', { localPort: wedged.port });
+  addAgentPod(api, 'node-g', { localPort: guarded.port });
+  const kubeconfig = kubeconfigFor(t, api);
+  const dir = t.testdir({ token: 'wrong' });
+
+  const follow = startPlugin(kubeconfig, ['follow', '-o', 'wide', '--timeout', '500ms', '--token-file', `${dir}/token`]);
+  await eventually(() => streaming.streamResumes.length === 1, 'node-s streams');
+  streaming.push(serializeEvent(makeEvent({ node: 'node-s', seq: 3, argv: ['curl', 'live'] })), 3);
+  await eventually(() => follow.stdout().includes('curl live'), 'the live event printed');
+  const [header, row] = follow.stdout().split('\n');
+  t.match(header, /^TIME\s+NODE\s+NAMESPACE\/POD\/CONTAINER\s+PID\s+PPID\s+UID\s+COMM\s+FILENAME\s+ARGV\s+RESULT$/, 'a wide header first');
+  t.match(row, /^\S+\s+node-s\s+shop\/web-1\/app\s+\d+\s+4000\s+1000\s+true\s+\/usr\/bin\/true\s+curl live\s+ok$/, 'then the row');
+  await eventually(() => /node node-w \(pod execwatch-node-w\): no answer within 500ms \(--timeout\); reconnecting in 3s/.test(follow.stderr()), 'the wedged node is reported');
+  await eventually(() => /node node-g \(pod execwatch-node-g\): the agent answered HTTP 401: a bearer token is required; reconnecting in 3s/.test(follow.stderr()), 'the refusing node is reported');
+
+  // The stream drops: resumed after the last event seen, which the agent replays from.
+  api.dropPortForwards();
+  await eventually(() => streaming.streamResumes.length === 2, 'node-s resumed', 15_000);
+  t.equal(streaming.streamResumes[1], '3', 'resumed with Last-Event-ID of the last event seen');
+  await eventually(() => /node node-s: stream resumed after event 3/.test(follow.stderr()), 'the resume reported');
+
+  // Agent pods that come: one on a new node, one not scheduled to a node yet (not followed).
+  const late = await startFakeAgent([]);
+  t.teardown(() => late.close());
+  addAgentPod(api, 'node-late', { localPort: late.port, tokenSecret: { name: 'missing', key: 'token' } });
+  addAgentPod(api, 'node-later', { unscheduled: true });
+  // --token-file was given, so the new agent is joined with it, whatever its Secret.
+  await eventually(() => follow.stderr().includes('node node-late: agent pod execwatch-node-late joined'), 'a new node joined');
+
+  // A pod deleted: its stream is let go.
+  const before = api.portForwards;
+  api.deletePod(AGENT_NAMESPACE, 'execwatch-node-s');
+  await eventually(() => api.portForwards < before, 'node-s let go');
+
+  // The watch fails: said, and retried.
+  api.failNext(500, 2);
+  api.closeWatches();
+  await eventually(() => /watching the agent pods failed \(.*\): new nodes are not joined until it is back; retrying in 3s/.test(follow.stderr()), 'a failed watch is reported');
+  t.notMatch(follow.stderr(), /node-later/, 'the unscheduled pod is not followed');
+  const stopped = await follow.stop();
+  t.equal(stopped.code, 0, 'Ctrl-C: exit 0');
+});
+
+t.test('follow without --token-file: a new agent whose Secret cannot be read is said, not followed', async (t) => {
+  const api = await startApiServer();
+  t.teardown(() => api.close());
+  const first = await startFakeAgent([]);
+  t.teardown(() => first.close());
+  addAgentPod(api, 'node-1', { localPort: first.port });
+  const kubeconfig = kubeconfigFor(t, api);
+  const follow = startPlugin(kubeconfig, ['follow', '-o', 'json', '-q', 'x', '--node', 'node-1', '--node', 'node-2', '--node', 'node-gone']);
+  await eventually(() => first.streamResumes.length === 1, 'node-1 streams');
+  t.match(follow.stderr(), /node node-gone: no agent pod .* on this node/, 'a named node without an agent is said');
+  first.push(serializeEvent(makeEvent({ node: 'node-1', argv: ['x', 'no-id'] })));
+  await eventually(() => follow.stdout().includes('no-id'), 'an event without an id');
+  t.equal(follow.stdout().split('\n').length, 2, 'json: one event a line, no header');
+  first.endStreams();
+  await eventually(() => /node node-1 \(pod execwatch-node-1\): the stream ended; reconnecting in 100ms/.test(follow.stderr()), 'an ended stream is said, and retried after the agent\'s retry');
+  await eventually(() => /node node-1: stream resumed\n/.test(follow.stderr()), 'resumed (no event id seen: from now)');
+  t.equal(first.streamResumes[1], undefined, 'without Last-Event-ID');
+  addAgentPod(api, 'node-3');
+  const noNode = addAgentPod(api, 'node-2', { tokenSecret: { name: 'absent', key: 'token' } });
+  await eventually(() => follow.stderr().includes(`node node-2: agent pod ${noNode} cannot be followed: the agents require an API token: cannot read Secret execwatch/absent`), 'the unreadable Secret is said');
+  t.notMatch(follow.stderr(), /node-3/, 'a node not asked for is not joined');
+  const stopped = await follow.stop();
+  t.equal(stopped.code, 0, 'exit 0');
+
+  const extra = await runPlugin(kubeconfig, ['follow', 'now']);
+  t.equal(extra.code, 2, 'an argument follow does not take: exit 2');
+  t.match(extra.stderr, /unexpected argument "now"/, 'named');
+  const quick = startPlugin(kubeconfig, ['follow', '--node', 'node-1']);
+  t.equal((await quick.stop()).code, 0, 'Ctrl-C at once: exit 0');
+});
+
+t.test('the SSE parser', async (t) => {
+  const parser = new SseParser();
+  t.same(parser.push('retry: 250\n: heartbeat\n\nid: 7\nevent: exit\ndata: {"a":\ndata: 1}\n\n'), [{ id: '7', event: 'exit', data: '{"a":\n1}' }], 'a frame of two data lines; comments and retry are no frames');
+  t.equal(parser.retryMs, 250, 'retry is kept');
+  t.same(parser.push('data\n\nretry: soon\n\nid: 8\nda'), [{ id: undefined, event: 'message', data: '' }], 'a field without a colon; a bad retry is ignored; a partial frame waits');
+  t.equal(parser.retryMs, 250, 'still the last good retry');
+  t.same(parser.push('ta: x\n\n'), [{ id: '8', event: 'message', data: 'x' }], 'the frame completed by the next chunk');
+});
