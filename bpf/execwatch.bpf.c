@@ -101,6 +101,96 @@ static __always_inline void count(__u32 which)
 		__sync_fetch_and_add(v, 1);
 }
 
+/*
+ * ---- Scope (issue 19) ----------------------------------------------------------------------
+ * Out-of-scope execs (host processes, namespaces, pod label selectors: src/scope/) are decided at
+ * the syscall entry, the first program an exec reaches, counted there once, and dropped: no state
+ * is kept, so the exit finds none and sched_process_exec, which checks the scope again when it
+ * finds none, reads nothing either. (A table that turns a cgroup from out of scope to in scope
+ * while one of its execs is between the two would have that exec counted and delivered: the
+ * table changes with pods, seldom, and a program runs for microseconds.) The agent writes the table (struct execwatch_scope_table in execwatch.h) through its
+ * mapping; a cgroup it does not list is in scope, and the agent judges its events again.
+ *
+ * A container created a moment ago is already covered: the agent lists the pod's cgroup, which
+ * exists before any of the pod's containers, as a subtree entry, and the lookup walks the exec's
+ * ancestors (bpf_get_current_ancestor_cgroup_id, deepest first) when its own cgroup is not listed.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct execwatch_scope_table);
+} scope SEC(".maps");
+
+/* The agent writes the table while programs read it: one load per field, never a re-read. */
+#define READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
+
+/* The slot chain of `id` in one copy of the table: its verdict, or -1 when it is not listed (or is
+ * listed for itself only and `subtree` is asked). */
+static __always_inline int scope_find(struct execwatch_scope_table *t, __u32 copy, __u64 id,
+				      bool subtree)
+{
+	__u32 home = (__u32)((id * EXECWATCH_SCOPE_HASH_MUL) >> (64 - EXECWATCH_SCOPE_SLOT_BITS));
+
+	for (__u32 i = 0; i < EXECWATCH_SCOPE_PROBES; i++) {
+		struct execwatch_scope_slot *slot =
+			&t->slots[copy & 1][(home + i) & (EXECWATCH_SCOPE_SLOTS - 1)];
+		__u64 got = READ_ONCE(slot->cgroup_id);
+		__u32 verdict;
+
+		if (got == 0)
+			return -1;
+		if (got != id)
+			continue;
+		verdict = READ_ONCE(slot->verdict);
+		if (subtree && !(verdict & EXECWATCH_SCOPE_SUBTREE))
+			return -1;
+		return verdict & 0xff;
+	}
+	return -1;
+}
+
+/* enum execwatch_scope of the current task's cgroup v2: its own entry, else its nearest listed
+ * ancestor's subtree entry, else in scope. */
+static __always_inline __u32 scope_of_current(void)
+{
+	struct execwatch_scope_table *t;
+	struct task_struct *task;
+	__u32 zero = 0, copy;
+	int verdict, level;
+
+	t = bpf_map_lookup_elem(&scope, &zero);
+	if (!t)
+		return EXECWATCH_SCOPE_IN;
+	copy = READ_ONCE(t->active) & 1;
+	if (READ_ONCE(t->entries[copy]) == 0)
+		return EXECWATCH_SCOPE_IN;
+	verdict = scope_find(t, copy, bpf_get_current_cgroup_id(), false);
+	if (verdict >= 0)
+		return verdict;
+	task = (struct task_struct *)bpf_get_current_task();
+	level = BPF_CORE_READ(task, cgroups, dfl_cgrp, level);
+	for (int i = 1; i <= EXECWATCH_SCOPE_MAX_DEPTH; i++) {
+		/* The root (level 0) is never a subtree entry: new pods would fall under it. */
+		if (level - i < 1)
+			break;
+		verdict = scope_find(t, copy, bpf_get_current_ancestor_cgroup_id(level - i), true);
+		if (verdict >= 0)
+			return verdict;
+	}
+	return EXECWATCH_SCOPE_IN;
+}
+
+/* An exec dropped for being out of scope: one event, counted by its reason. */
+static __always_inline int excluded(__u32 reason)
+{
+	count(EXECWATCH_CTR_EVENTS);
+	count(EXECWATCH_CTR_EXCLUDED_HOST + reason - 1);
+	return 0;
+}
+/* ---- end of Scope ------------------------------------------------------------------------ */
+
 static __always_inline struct scratch *scratch_get(void)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
@@ -122,6 +212,12 @@ static __always_inline int enter(const char *filename, const void *argv, __u32 f
 		.compat = compat,
 	};
 	__u64 key = task_key();
+	__u32 out = scope_of_current();
+
+	/* Out of scope: counted here, once, and no state is kept, so that the programs that end the
+	 * exec find none and read nothing. */
+	if (out)
+		return excluded(out);
 
 	/* Fails only when the map is full (the key is replaced otherwise): the exec is still
 	 * reported if it succeeds, without its execveat flag, but lost if it fails. */
@@ -306,6 +402,10 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	if (st) {
 		flags = st->flags;
 		bpf_map_delete_elem(&exec_state, &key);
+	} else if (scope_of_current()) {
+		/* Out of scope: counted by the syscall entry (or begun before the programs were
+		 * attached, when nothing counted it and nothing is emitted). */
+		return 0;
 	}
 	s = begin_record();
 	if (!s)

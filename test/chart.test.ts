@@ -524,7 +524,7 @@ t.test('the dashboard ConfigMap holds the dashboard, querying only what the agen
   // What a running agent exports: its real registry, with the default process metrics.
   const metrics = createMetrics({
     labels: [...METRIC_LABELS], maxSeries: 100, version: '0', kernel: '0', podCount: () => 0,
-    captureStats: () => ({ counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0 }, attached: ['x'], unavailable: [], decodeErrors: 0, pipelineErrors: 0 }),
+    captureStats: () => ({ counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0 }, attached: ['x'], unavailable: [], decodeErrors: 0, pipelineErrors: 0 }),
   });
   const exposition = await metrics.registry.metrics();
   const families = [...exposition.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => ({ name: m[1] ?? '', type: m[2] }));
