@@ -257,6 +257,7 @@ t.test('custom agent flags reach the agent as the values say', async (t) => {
       podGracePeriodMs: c.podGracePeriodMs, maxSeries: c.maxSeries, enrichWaitMs: c.enrichWaitMs,
       stallTimeoutMs: c.stallTimeoutMs, kubeUnreadyAfterMs: c.kubeUnreadyAfterMs,
       apiTokenFile: c.apiTokenFile, apiInsecure: c.apiInsecure, otlpEndpoint: c.otlpEndpoint, otlpProtocol: c.otlpProtocol, otlpFilter: c.otlpFilter,
+      includeNamespaces: c.includeNamespaces, excludeNamespaces: c.excludeNamespaces, excludeHost: c.excludeHost, excludePods: c.excludePods.map((s) => s.text),
     },
     {
       recentEvents: 50000, argvMaxBytes: 8192, ringbufBytes: 16 * 1024 * 1024, metricLabels: ['namespace', 'workload'],
@@ -265,6 +266,7 @@ t.test('custom agent flags reach the agent as the values say', async (t) => {
       stallTimeoutMs: 45_000, kubeUnreadyAfterMs: 600_000,
       apiTokenFile: '/etc/execwatch/api-token/token', apiInsecure: true,
       otlpEndpoint: 'http://otel-collector.monitoring:4317', otlpProtocol: 'grpc', otlpFilter: { result: 'failure', namespace: 'shop' },
+      includeNamespaces: ['shop', 'team-*'], excludeNamespaces: ['kube-system'], excludeHost: true, excludePods: ['app=healthcheck', 'tier in (probe, canary)'],
     },
     'every flag parsed to the configured value',
   );

@@ -57,6 +57,10 @@ t.test('defaults', async (t) => {
       kubeUnreadyAfterMs: 300_000,
       keepCapabilities: false,
       runAs: { uid: 65534, gid: 65534 },
+      includeNamespaces: [],
+      excludeNamespaces: [],
+      excludeHost: false,
+      excludePods: [],
     },
     'every option has its documented default',
   );
@@ -114,6 +118,10 @@ t.test('valid values, as flags and as environment variables', async (t) => {
     ['--otlp-filter', 'result=failure&namespace=shop&uid=0', 'otlpFilter', { result: 'failure', namespace: 'shop', uid: 0 }],
     ['--otlp-filter', 'q=curl%20-s&since=2026-11-24T16:02:03Z', 'otlpFilter', { q: 'curl -s', since: '2026-11-24T16:02:03Z' }],
     ['--otlp-filter', '', 'otlpFilter', null],
+    ['--include-namespaces', 'shop, team-*', 'includeNamespaces', ['shop', 'team-*']],
+    ['--exclude-namespaces', 'kube-system,*-canary', 'excludeNamespaces', ['kube-system', '*-canary']],
+    ['--exclude-namespaces', '', 'excludeNamespaces', []],
+    ['--exclude-pods', 'app=healthcheck', 'excludePods', [{ text: 'app=healthcheck', requirements: [{ key: 'app', op: 'in', values: ['healthcheck'] }] }]],
   ] as const;
   for (const [flag, value, key, want] of cases) {
     t.same(run([`${flag}=${value}`])[key], want, `${flag}=${value}`);
@@ -208,6 +216,10 @@ t.test('bad values stop with one line naming the flag or variable, the value and
     [['--redact='], {}, '--redact: "" is empty (a non-empty JavaScript regular expression)'],
     [[], { EXECWATCH_REDACT: 'ok\n[z-a]' }, 'EXECWATCH_REDACT (--redact): "[z-a]" is not a valid regular expression (Invalid regular expression: /[z-a]/g: Range out of order in character class)'],
     [['--log-events=maybe'], {}, '--log-events: "maybe" is not a boolean (one of 1, 0, true, false, yes, no)'],
+    [['--exclude-namespaces=kube-system,Shop'], {}, '--exclude-namespaces: "kube-system,Shop" has an invalid namespace pattern "Shop" (a comma-separated list of namespace names, * matching any characters (kube-*), or empty)'],
+    [[], { EXECWATCH_INCLUDE_NAMESPACES: 'a,,b' }, 'EXECWATCH_INCLUDE_NAMESPACES (--include-namespaces): "a,,b" has an invalid namespace pattern "" (a comma-separated list of namespace names, * matching any characters (kube-*), or empty)'],
+    [['--exclude-pods', 'app=a b'], {}, '--exclude-pods: "app=a b" has an invalid label value "a b" (a label selector as kubectl -l takes it: k=v, k!=v, k, !k, k in (a,b), k notin (a,b), joined by commas)'],
+    [['--exclude-pods='], {}, '--exclude-pods: "" is not a label selector (a label selector as kubectl -l takes it: k=v, k!=v, k, !k, k in (a,b), k notin (a,b), joined by commas)'],
     [['--api-insecure=maybe'], {}, '--api-insecure: "maybe" is not a boolean (one of 1, 0, true, false, yes, no)'],
     [['--check='], {}, '--check: "" is not a boolean (one of 1, 0, true, false, yes, no)'],
     [['--otlp-endpoint=127.0.0.1:4318'], {}, '--otlp-endpoint: "127.0.0.1:4318" does not start with http:// or https:// (an http:// or https:// URL such as http://127.0.0.1:4318)'],

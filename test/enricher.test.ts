@@ -65,6 +65,7 @@ class FakeLookup implements PodLookup {
       name: pod.name,
       workload: { kind: 'Deployment', name: 'web' },
       containers: new Map(containers),
+      labels: {},
     });
     if (notify) for (const listener of this.#listeners) listener();
   }

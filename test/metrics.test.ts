@@ -515,3 +515,22 @@ t.test('OpenMetrics special values and unsuffixed counters', async (t) => {
   t.match(body, /^# HELP special a\\\\b\\nc$/m, 'help escaped');
   t.match(body, /^# TYPE not_really_info gauge$/m, 'an _info gauge not at 1 stays a gauge');
 });
+
+t.test('out-of-scope execs: the kernel\'s read at scrape, the agent\'s added as they happen, and the table\'s size', async (t) => {
+  let now = stats();
+  let table = { host: 4, namespace: 2, pod: 0 };
+  const metrics = createMetrics({ labels: ALL_LABELS, maxSeries: 10, version: '1', kernel: 'k', captureStats: () => now, scopeCgroups: () => table });
+  for (const reason of ['host', 'namespace', 'pod']) {
+    t.equal(await value(metrics, 'execwatch_events_excluded_total', { reason }), 0, `${reason}: at zero from the start`);
+  }
+  now = stats({ counters: { ...stats().counters, excluded_host: 7, excluded_namespace: 3, excluded_pod: 1 } });
+  metrics.excludedLate('namespace');
+  t.equal(await value(metrics, 'execwatch_events_excluded_total', { reason: 'host' }), 7, 'host: the kernel\'s count');
+  t.equal(await value(metrics, 'execwatch_events_excluded_total', { reason: 'namespace' }), 4, 'namespace: the kernel\'s and the agent\'s');
+  t.equal(await value(metrics, 'execwatch_events_excluded_total', { reason: 'pod' }), 1, 'pod');
+  t.equal(await value(metrics, 'execwatch_scope_late_total'), 1, 'the agent\'s count as late');
+  t.equal(await value(metrics, 'execwatch_scope_cgroups', { reason: 'host' }), 4, 'table entries by reason');
+  table = { host: 1, namespace: 0, pod: 5 };
+  t.equal(await value(metrics, 'execwatch_scope_cgroups', { reason: 'pod' }), 5, 'read at every scrape');
+  t.equal(await value(build(), 'execwatch_scope_cgroups', { reason: 'pod' }), 0, 'zero without a scope');
+});
