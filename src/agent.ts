@@ -103,6 +103,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     captureStats: () => tracer.stats(),
     podCount: () => podCache?.size ?? 0,
     ringbufWaitingBytes: () => tracer.ringbufWaitingBytes(),
+    ringbufBytes: config.ringbufBytes,
     enrichmentWaiting: () => pipeline.pending,
     exportQueueLength: () => exporter.queueLength,
     scopeCgroups: () => scope.entries,

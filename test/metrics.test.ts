@@ -534,3 +534,9 @@ t.test('out-of-scope execs: the kernel\'s read at scrape, the agent\'s added as 
   t.equal(await value(metrics, 'execwatch_scope_cgroups', { reason: 'pod' }), 5, 'read at every scrape');
   t.equal(await value(build(), 'execwatch_scope_cgroups', { reason: 'pod' }), 0, 'zero without a scope');
 });
+
+t.test('the ring buffer\'s size, for alerts on the bytes waiting in it', async (t) => {
+  const metrics = createMetrics({ labels: ALL_LABELS, maxSeries: 10, version: '1', kernel: 'k', captureStats: () => stats(), ringbufBytes: 8 * 1024 * 1024 });
+  t.equal(await value(metrics, 'execwatch_ringbuf_size_bytes'), 8 * 1024 * 1024, '--ringbuf-bytes');
+  t.equal(await value(build(), 'execwatch_ringbuf_size_bytes'), 0, '0 when not told');
+});

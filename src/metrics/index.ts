@@ -25,6 +25,8 @@ export interface MetricsOptions {
   podCount?: () => number;
   /** Bytes waiting in the kernel ring buffer for delivery, read at every scrape. */
   ringbufWaitingBytes?: () => number;
+  /** The ring buffer's size (--ringbuf-bytes), so alerts can compare the bytes waiting with it. */
+  ringbufBytes?: number;
   /** Events waiting for their pod, read at every scrape. */
   enrichmentWaiting?: () => number;
   /** Records waiting in the OTLP export queue (0 without export). */
@@ -232,6 +234,12 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       this.set(opts.ringbufWaitingBytes?.() ?? 0);
     },
   });
+
+  new Gauge({
+    name: 'execwatch_ringbuf_size_bytes',
+    help: 'Size of the kernel ring buffer (--ringbuf-bytes).',
+    registers,
+  }).set(opts.ringbufBytes ?? 0);
 
   new Gauge({
     name: 'execwatch_enrichment_waiting_events',
