@@ -38,6 +38,8 @@ struct exec_state {
 	const void *argv;
 	__u32 flags;
 	bool compat;
+	/* Above its cgroup's rate (issue 19): counted at entry, ended without a record. */
+	bool suppressed;
 };
 
 /* The largest record: header, filename (+1 to tell a full PATH_MAX name from a cut one), argv. The
@@ -108,8 +110,9 @@ static __always_inline void count(__u32 which)
  * is kept, so the exit finds none and sched_process_exec, which checks the scope again when it
  * finds none, reads nothing either. (A table that turns a cgroup from out of scope to in scope
  * while one of its execs is between the two would have that exec counted and delivered: the
- * table changes with pods, seldom, and a program runs for microseconds.) The agent writes the table (struct execwatch_scope_table in execwatch.h) through its
- * mapping; a cgroup it does not list is in scope, and the agent judges its events again.
+ * table changes with pods, seldom, and a program runs for microseconds.) The agent writes the table
+ * (struct execwatch_scope_table in execwatch.h) through its mapping; a cgroup it does not list is
+ * in scope, and the agent judges its events again.
  *
  * A container created a moment ago is already covered: the agent lists the pod's cgroup, which
  * exists before any of the pod's containers, as a subtree entry, and the lookup walks the exec's
@@ -191,6 +194,51 @@ static __always_inline int excluded(__u32 reason)
 }
 /* ---- end of Scope ------------------------------------------------------------------------ */
 
+/*
+ * ---- Fairness (issue 19) -------------------------------------------------------------------
+ * --cgroup-rate: each cgroup may exec `cgroup_rate` times a second, with bursts of up to
+ * `cgroup_burst`; above that its execs are counted (throttled) and not emitted, so that one pod
+ * re-execing in a loop cannot fill the ring buffer that every pod's execs go through. A
+ * generic cell rate algorithm: one timestamp per cgroup, the time its bucket is empty again
+ * ("theoretical arrival time"); an exec is allowed while that is at most the burst ahead of now.
+ * Concurrent execs of one cgroup on two CPUs may both pass on the last token: the limit is a
+ * fairness bound, not an accounting one (that is exact: a suppressed exec is counted once).
+ */
+const volatile __u32 cgroup_rate = 0;  /* execs per second per cgroup; 0: no limit */
+const volatile __u32 cgroup_burst = 1; /* execs allowed at once above the rate */
+
+/* LRU: a cgroup that has not exec'd for a while loses its bucket, which only means a full one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u64);
+} cgroup_rate_tat SEC(".maps");
+
+/* Whether the current task's cgroup is above its rate; takes a token when it is not. */
+static __always_inline bool over_rate(void)
+{
+	__u64 id, now, interval, tat, *slot;
+
+	if (!cgroup_rate)
+		return false;
+	interval = 1000000000ULL / cgroup_rate;
+	id = bpf_get_current_cgroup_id();
+	now = bpf_ktime_get_ns();
+	slot = bpf_map_lookup_elem(&cgroup_rate_tat, &id);
+	if (!slot) {
+		tat = now + interval;
+		bpf_map_update_elem(&cgroup_rate_tat, &id, &tat, BPF_ANY);
+		return false;
+	}
+	tat = *slot > now ? *slot : now;
+	if (tat - now > (__u64)(cgroup_burst - 1) * interval)
+		return true;
+	*slot = tat + interval;
+	return false;
+}
+/* ---- end of Fairness ---------------------------------------------------------------------- */
+
 static __always_inline struct scratch *scratch_get(void)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
@@ -218,11 +266,17 @@ static __always_inline int enter(const char *filename, const void *argv, __u32 f
 	 * exec find none and read nothing. */
 	if (out)
 		return excluded(out);
+	st.suppressed = over_rate();
 
 	/* Fails only when the map is full (the key is replaced otherwise): the exec is still
-	 * reported if it succeeds, without its execveat flag, but lost if it fails. */
+	 * reported if it succeeds, without its execveat flag, but lost if it fails. A suppressed
+	 * one is then reported too: it is counted as throttled only once its state is kept. */
 	if (bpf_map_update_elem(&exec_state, &key, &st, BPF_ANY))
 		count(EXECWATCH_CTR_STATE_MAP_FULL);
+	else if (st.suppressed) {
+		count(EXECWATCH_CTR_EVENTS);
+		count(EXECWATCH_CTR_THROTTLED);
+	}
 	return 0;
 }
 
@@ -400,8 +454,12 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 
 	st = bpf_map_lookup_elem(&exec_state, &key);
 	if (st) {
+		bool suppressed = st->suppressed;
+
 		flags = st->flags;
 		bpf_map_delete_elem(&exec_state, &key);
+		if (suppressed)
+			return 0;
 	} else if (scope_of_current()) {
 		/* Out of scope: counted by the syscall entry (or begun before the programs were
 		 * attached, when nothing counted it and nothing is emitted). */
@@ -515,6 +573,9 @@ static __always_inline int exit_exec(long ret)
 	/* Copied before the delete frees the element for another exec to take. */
 	copy = *st;
 	bpf_map_delete_elem(&exec_state, &key);
+	/* Counted as throttled at the entry, successful or not. */
+	if (copy.suppressed)
+		return 0;
 	/* A success: reported by sched_process_exec, which left the state only if it ran before
 	 * the programs were attached. */
 	if (ret >= 0)

@@ -57,11 +57,15 @@ enum execwatch_counter {
 	 * was lost from the ring buffer on (ringbuf_full, decode_error, pipeline_error, ...). */
 	EXECWATCH_CTR_EVENTS = 3,
 	/* Execs out of scope, by enum execwatch_scope reason (EXCLUDED_HOST + reason - 1): dropped
-	 * before any argv read, counted in EVENTS too (execwatch_events_excluded_total, by reason). */
+	 * before any argv read, counted in EVENTS too (execwatch_events_excluded_total, by reason).
+	 */
 	EXECWATCH_CTR_EXCLUDED_HOST = 4,
 	EXECWATCH_CTR_EXCLUDED_NAMESPACE = 5,
 	EXECWATCH_CTR_EXCLUDED_POD = 6,
-	EXECWATCH_CTR_MAX = 7,
+	/* Execs of a cgroup above --cgroup-rate: not emitted, counted in EVENTS too
+	 * (execwatch_events_throttled_total). */
+	EXECWATCH_CTR_THROTTLED = 7,
+	EXECWATCH_CTR_MAX = 8,
 };
 
 /*
@@ -82,9 +86,9 @@ enum execwatch_counter {
 /* Why a cgroup is out of scope; the names are execwatch_events_excluded_total's reason labels. */
 enum execwatch_scope {
 	EXECWATCH_SCOPE_IN = 0,
-	EXECWATCH_SCOPE_HOST = 1,	/* --exclude-host */
+	EXECWATCH_SCOPE_HOST = 1,      /* --exclude-host */
 	EXECWATCH_SCOPE_NAMESPACE = 2, /* --include-namespaces, --exclude-namespaces */
-	EXECWATCH_SCOPE_POD = 3,	/* --exclude-pods */
+	EXECWATCH_SCOPE_POD = 3,       /* --exclude-pods */
 };
 
 /* In a slot's verdict beside the reason: the entry also covers every cgroup below this one (a pod's
@@ -98,7 +102,7 @@ struct execwatch_scope_slot {
 };
 
 struct execwatch_scope_table {
-	__u32 active; /* which copy of slots the programs read: 0 or 1 */
+	__u32 active;	  /* which copy of slots the programs read: 0 or 1 */
 	__u32 entries[2]; /* entries in each copy: 0 skips the lookups */
 	__u32 reserved;
 	struct execwatch_scope_slot slots[2][EXECWATCH_SCOPE_SLOTS];

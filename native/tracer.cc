@@ -37,6 +37,9 @@ constexpr double kRingbufMinBytes = 1 << 16;
 constexpr double kWakeupBytesDefault = 32 * 1024;
 constexpr double kFlushIntervalMsDefault = 25;
 constexpr double kFlushIntervalMsMax = 1000;
+/* --cgroup-rate and its burst: bounds that keep the BPF program's arithmetic in range. */
+constexpr double kCgroupRateMax = 1000000;
+constexpr double kCgroupBurstMax = 10000000;
 
 /*
  * exec_state holds one entry per exec in flight. What bounds those is tasks, not CPUs: an exec
@@ -61,6 +64,7 @@ const struct {
 	{"excluded_host", EXECWATCH_CTR_EXCLUDED_HOST},
 	{"excluded_namespace", EXECWATCH_CTR_EXCLUDED_NAMESPACE},
 	{"excluded_pod", EXECWATCH_CTR_EXCLUDED_POD},
+	{"throttled", EXECWATCH_CTR_THROTTLED},
 };
 
 double ReadInteger(Napi::Object options, const char *name, double fallback = NAN)
@@ -154,9 +158,16 @@ Tracer::Options Tracer::ParseOptions(const Napi::CallbackInfo &info)
 	double interval = ReadInteger(options, "flushIntervalMs", kFlushIntervalMsDefault);
 	if (interval < 1 || interval > kFlushIntervalMsMax)
 		throw OutOfRange(env, "flushIntervalMs must be between 1 and 1000", interval);
+	double rate = ReadInteger(options, "cgroupRate", 0);
+	if (rate < 0 || rate > kCgroupRateMax)
+		throw OutOfRange(env, "cgroupRate must be between 0 and 1000000", rate);
+	double burst = ReadInteger(options, "cgroupBurst", 1);
+	if (burst < 1 || burst > kCgroupBurstMax)
+		throw OutOfRange(env, "cgroupBurst must be between 1 and 10000000", burst);
 	return {path.As<Napi::String>().Utf8Value(), static_cast<uint32_t>(argv),
-		static_cast<uint32_t>(ring), static_cast<uint32_t>(wakeup),
-		static_cast<uint32_t>(interval)};
+		static_cast<uint32_t>(ring),	     static_cast<uint32_t>(wakeup),
+		static_cast<uint32_t>(interval),     static_cast<uint32_t>(rate),
+		static_cast<uint32_t>(burst)};
 }
 
 Tracer::Tracer(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Tracer>(info), env_(info.Env())
@@ -221,6 +232,11 @@ void Tracer::Open(Napi::Env env, const Options &options)
 	err = SetRodataU32(obj_, "wakeup_bytes", options.wakeup_bytes, &why);
 	if (err)
 		throw ErrnoError(env, "set wakeup_bytes in " + path, err, why);
+	err = SetRodataU32(obj_, "cgroup_rate", options.cgroup_rate, &why);
+	if (!err)
+		err = SetRodataU32(obj_, "cgroup_burst", options.cgroup_burst, &why);
+	if (err)
+		throw ErrnoError(env, "set cgroup_rate in " + path, err, why);
 	// Without a threshold the kernel wakes us for every record: no timer needed.
 	flush_interval_ms_ = options.wakeup_bytes ? options.flush_interval_ms : 0;
 
@@ -247,10 +263,11 @@ void Tracer::Open(Napi::Env env, const Options &options)
 
 	if (!(bpf_map__map_flags(scope) & BPF_F_MMAPABLE) ||
 	    bpf_map__value_size(scope) != sizeof(struct execwatch_scope_table))
-		throw ErrnoError(env,
-				 "map 'scope' in " + path +
-					 " must be a BPF_F_MMAPABLE array of one execwatch_scope_table",
-				 EINVAL);
+		throw ErrnoError(
+			env,
+			"map 'scope' in " + path +
+				" must be a BPF_F_MMAPABLE array of one execwatch_scope_table",
+			EINVAL);
 	bytes = (sizeof(struct execwatch_scope_table) + page - 1) / page * page;
 	mapping = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(scope), 0);
 	if (mapping == MAP_FAILED)
@@ -297,8 +314,7 @@ Napi::Value Tracer::WriteScope(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
 	ThrowIfClosed(env, "writeScope");
-	constexpr size_t kSlotsBytes =
-		sizeof(struct execwatch_scope_slot) * EXECWATCH_SCOPE_SLOTS;
+	constexpr size_t kSlotsBytes = sizeof(struct execwatch_scope_slot) * EXECWATCH_SCOPE_SLOTS;
 	if (!info[0].IsBuffer() || info[0].As<Napi::Buffer<uint8_t>>().Length() != kSlotsBytes)
 		throw CodedError(Napi::TypeError::New(env, "slots must be a Buffer of " +
 								   std::to_string(kSlotsBytes) +
@@ -306,8 +322,9 @@ Napi::Value Tracer::WriteScope(const Napi::CallbackInfo &info)
 				 "ERR_INVALID_ARG_TYPE");
 	double entries = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
 	if (entries < 0 || entries > EXECWATCH_SCOPE_SLOTS || std::trunc(entries) != entries)
-		throw OutOfRange(env, "entries must be an integer from 0 to " +
-					      std::to_string(EXECWATCH_SCOPE_SLOTS),
+		throw OutOfRange(env,
+				 "entries must be an integer from 0 to " +
+					 std::to_string(EXECWATCH_SCOPE_SLOTS),
 				 entries);
 	auto *table = static_cast<struct execwatch_scope_table *>(scope_table_);
 	__u32 next = __atomic_load_n(&table->active, __ATOMIC_RELAXED) ^ 1;
@@ -426,10 +443,10 @@ Napi::Value Tracer::Attach(const Napi::CallbackInfo &info)
 			attached_names_.emplace_back(bpf_program__name(prog));
 			struct bpf_prog_info prog_info = {};
 			__u32 info_len = sizeof(prog_info);
-			attached_ids_.push_back(bpf_obj_get_info_by_fd(bpf_program__fd(prog),
-								       &prog_info, &info_len)
-							? 0
-							: prog_info.id);
+			attached_ids_.push_back(
+				bpf_obj_get_info_by_fd(bpf_program__fd(prog), &prog_info, &info_len)
+					? 0
+					: prog_info.id);
 		}
 		attached_ = true;
 	}

@@ -42,6 +42,9 @@ class Tracer : public Napi::ObjectWrap<Tracer>
 		uint32_t wakeup_bytes;
 		/* How often the records below the threshold are collected, in ms. */
 		uint32_t flush_interval_ms;
+		/* Execs per second per cgroup (0: no limit), and the burst above it. */
+		uint32_t cgroup_rate;
+		uint32_t cgroup_burst;
 	};
 
 	static Options ParseOptions(const Napi::CallbackInfo &info);

@@ -66,7 +66,7 @@ async function prepareTracer(config: Config, deps: AgentDeps, sink: EventSink) {
   if (!req.ok) throw new StartupError(req.problems);
   const tracer = new Tracer(
     deps.binding,
-    { objectPath: config.bpfObject, argvMaxBytes: config.argvMaxBytes, ringbufBytes: config.ringbufBytes, node: config.nodeName },
+    { objectPath: config.bpfObject, argvMaxBytes: config.argvMaxBytes, ringbufBytes: config.ringbufBytes, cgroupRate: config.cgroupRate, cgroupBurst: config.cgroupBurst, node: config.nodeName },
     sink,
     sinkErrorReporter(deps.stderr ?? process.stderr),
   );

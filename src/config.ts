@@ -92,6 +92,10 @@ export interface Config {
   excludeHost: boolean;
   /** Pods any of these selects are out of scope. */
   excludePods: LabelSelector[];
+  /** Execs per second per cgroup above which they are counted and not emitted; 0: no limit. */
+  cgroupRate: number;
+  /** Execs a cgroup may make at once above its rate. */
+  cgroupBurst: number;
 }
 
 /**

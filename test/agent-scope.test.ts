@@ -14,7 +14,7 @@ import { startAgent } from '../src/agent.js';
 import { loadNativeBinding } from '../src/capture/native.js';
 import { startApiServer } from './helpers/apiserver.js';
 import { ensureTracefs, execHelper, kernelTest, makeCgroup, marker, progRuns, type ProgRun } from './helpers/kernel.js';
-import { cgroupArea, configOf, execOf, kubeconfigFor, podsGauge, ready, runInCgroup, sampleValue, type FakeContainer } from './helpers/kube.js';
+import { cgroupArea, configOf, events, execOf, kubeconfigFor, podsGauge, ready, runInCgroup, sampleValue, type FakeContainer } from './helpers/kube.js';
 import { eventually } from './helpers/poll.js';
 import { spawn } from 'node:child_process';
 
@@ -76,6 +76,8 @@ t.test('scope in the kernel: namespaces, host and pod selectors', kernelTest(), 
       // The cost test's included execs carry the largest argv there is, and the ring holds them.
       '--argv-max-bytes', '32768',
       '--ringbuf-bytes', '64Mi',
+      // The bursts below are the point here: no rate limit (the next test has one).
+      '--cgroup-rate', '0',
     ]),
     { binding: loadNativeBinding(), stdout: new Writable({ write: (_c, _e, done) => done() }), version: '0.0.0-test' },
   );
@@ -170,7 +172,7 @@ t.test('scope in the kernel: namespaces, host and pod selectors', kernelTest(), 
     t.ok(excludedNs < includedNs / 5, `an excluded exec costs under a fifth of an included one (${excludedNs.toFixed(0)} ns against ${includedNs.toFixed(0)} ns)`);
   });
 
-  await t.test('delivered + lost + excluded = what the kernel saw', async (t) => {
+  await t.test('delivered + lost + excluded + throttled = what the kernel saw', async (t) => {
     // Host execs go on meanwhile: the sums agree in a scrape between two of them.
     await eventually(async () => {
       // One scrape: the four families at the same moment.
@@ -181,9 +183,64 @@ t.test('scope in the kernel: namespaces, host and pod selectors', kernelTest(), 
       // The stages past the kernel's emit; state_map_full is an exec never emitted.
       const lost = sum('execwatch_events_lost_total', (labels) => !labels.includes('state_map_full'));
       const excl = sum('execwatch_events_excluded_total');
+      const throttled = sum('execwatch_events_throttled_total');
       const kernel = sum('execwatch_kernel_events_total');
-      return delivered + lost + excl === kernel;
+      return delivered + lost + excl + throttled === kernel;
     }, 'the counts to add up', 20_000);
     t.pass('they add up');
   });
+});
+
+// In this file, after the scope test: the bursts there would be throttled by this agent too.
+t.test('fairness: a pod re-execing in a loop is throttled, and another pod\'s exec still gets through', kernelTest(), async (t) => {
+  const api = await startApiServer();
+  t.teardown(() => api.close());
+  const kubeconfig = kubeconfigFor(t, api);
+  const container = cgroupArea(t, NODE);
+  const RATE = 20;
+  const agent = await startAgent(
+    configOf([
+      '--kubeconfig', kubeconfig,
+      '--node-name', NODE,
+      '--metrics-address', '127.0.0.1:0',
+      '--api-address', '127.0.0.1:0',
+      '--enrich-wait', '5s',
+      '--recent-events', '200000',
+      '--log-level', 'warn',
+      // Host processes (this test runner's, other tests') are left out before the rate is applied.
+      '--exclude-host',
+      '--cgroup-rate', `${RATE}/s`,
+      '--cgroup-burst', String(RATE),
+    ]),
+    { binding: loadNativeBinding(), stdout: new Writable({ write: (_c, _e, done) => done() }), version: '0.0.0-test' },
+  );
+  t.teardown(() => agent.close());
+  await eventually(() => ready(agent.metricsUrl), '/readyz to report the pod cache synced');
+  const loop = container('loop', containerd, 'containerd');
+  const quiet = container('quiet', containerd, 'containerd');
+  api.addPod(loop.pod());
+  api.addPod(quiet.pod());
+  await eventually(async () => (await podsGauge(agent.metricsUrl)) >= 2, 'execwatch_pods to count the two pods');
+  const throttled = () => sampleValue(agent.metricsUrl, 'execwatch_events_throttled_total');
+  const before = await throttled();
+
+  // 400 execs as fast as they go (several hundred a second: over ten times the rate), and meanwhile
+  // one exec in the other pod.
+  const N = 400;
+  const mLoop = marker('loop');
+  const mQuiet = marker('quiet');
+  const storm = burstIn(loop.cgroup, N, [mLoop]);
+  await new Promise((r) => setTimeout(r, 200));
+  await runInCgroup(quiet.cgroup, mQuiet);
+  await storm;
+  await eventually(async () => (await execOf(agent.apiUrl, mQuiet)) !== undefined, 'the quiet pod\'s exec in /api/events');
+  t.match(await execOf(agent.apiUrl, mQuiet), { pod: quiet.podName }, 'the quiet pod\'s exec is delivered while the other loops');
+
+  // The loop's execs: the N of /usr/bin/true and the helper's own exec in its cgroup.
+  const execs = N + 1;
+  const deliveredOfLoop = async () => (await events(agent.apiUrl, { pod: loop.podName, limit: '10000' })).length;
+  await eventually(async () => (await deliveredOfLoop()) + (await throttled()) - before === execs, 'delivered + throttled to account for every exec of the loop', 15_000);
+  const delivered = await deliveredOfLoop();
+  t.ok(delivered >= RATE && delivered < execs / 2, `the loop was cut to about its rate: ${delivered} of ${execs} delivered`);
+  t.equal((await throttled()) - before, execs - delivered, 'execwatch_events_throttled_total counts the rest');
 });

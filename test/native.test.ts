@@ -129,6 +129,9 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
       { options: { objectPath, ...OPTIONS, ringbufBytes: 3 << 20 }, type: RangeError, match: /options\.ringbufBytes must be a power of two .* got 3145728/ },
       { options: { objectPath, ...OPTIONS, ringbufBytes: 4096 }, type: RangeError, match: /options\.ringbufBytes .* got 4096/ },
       { options: { objectPath, ...OPTIONS, ringbufBytes: 2 ** 31 }, type: RangeError, match: /options\.ringbufBytes .* got 2147483648/ },
+      { options: { objectPath, ...OPTIONS, cgroupRate: -1 }, type: RangeError, match: /options\.cgroupRate must be between 0 and 1000000, got -1/ },
+      { options: { objectPath, ...OPTIONS, cgroupRate: 0.5 }, type: TypeError, match: /options\.cgroupRate must be an integer/ },
+      { options: { objectPath, ...OPTIONS, cgroupBurst: 0 }, type: RangeError, match: /options\.cgroupBurst must be between 1 and 10000000, got 0/ },
       { options: { objectPath, ...OPTIONS, wakeupBytes: 1.5 }, type: TypeError, match: /options\.wakeupBytes must be an integer/ },
       { options: { objectPath, ...OPTIONS, wakeupBytes: -1 }, type: RangeError, match: /options\.wakeupBytes must be between 0 and half of ringbufBytes \(524288\), got -1/ },
       { options: { objectPath, ...OPTIONS, wakeupBytes: (1 << 19) + 1 }, type: RangeError, match: /options\.wakeupBytes .* got 524289/ },
@@ -251,7 +254,7 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
     t.comment(`idle loop during ${execs} execs: ${batches.reduce((n, b) => n + pidsOf(b).length, 0)} records in ${batches.length} batches, largest ${Math.max(...batches.map((b) => b.length))} bytes`);
 
     const stats = tracer.stats();
-    t.same(Object.keys(stats.counters).sort(), ['argv_read_error', 'events', 'excluded_host', 'excluded_namespace', 'excluded_pod', 'ringbuf_full', 'state_map_full'], 'the kernel counters');
+    t.same(Object.keys(stats.counters).sort(), ['argv_read_error', 'events', 'excluded_host', 'excluded_namespace', 'excluded_pod', 'ringbuf_full', 'state_map_full', 'throttled'], 'the kernel counters');
     t.ok(Object.values(stats.counters).every((v) => Number.isInteger(v) && v >= 0), 'counters are non-negative integers');
     // Read from the counters map's mapping (BPF_F_MMAPABLE), summed over CPUs by the kernel's atomic adds.
     t.ok(stats.counters.events >= 2 * execs + 1, `the events counter saw every exec of this test (${stats.counters.events} ≥ ${2 * execs + 1})`);

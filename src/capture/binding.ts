@@ -12,6 +12,10 @@ export interface NativeTracerOptions {
   argvMaxBytes: number;
   /** Ring buffer size in bytes: a power of two, a multiple of the page size. */
   ringbufBytes: number;
+  /** Execs per second per cgroup above which they are counted, not emitted (0: no limit; default 0). */
+  cgroupRate?: number;
+  /** Execs a cgroup may make at once above its rate (default 1). */
+  cgroupBurst?: number;
 }
 
 /**
@@ -28,6 +32,8 @@ export interface NativeCounters {
   excluded_host: number;
   excluded_namespace: number;
   excluded_pod: number;
+  /** Execs of a cgroup above --cgroup-rate, counted and not emitted (execwatch_events_throttled_total). */
+  throttled: number;
 }
 
 export interface NativeStats {

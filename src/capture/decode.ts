@@ -65,7 +65,8 @@ export const COUNTERS = {
   EXCLUDED_HOST: 4,
   EXCLUDED_NAMESPACE: 5,
   EXCLUDED_POD: 6,
-  MAX: 7,
+  THROTTLED: 7,
+  MAX: 8,
 } as const;
 
 /** What decoding needs besides the bytes. */

@@ -11,6 +11,9 @@ export interface TracerOptions {
   objectPath: string;
   argvMaxBytes: number;
   ringbufBytes: number;
+  /** --cgroup-rate and --cgroup-burst; without them, no limit. */
+  cgroupRate?: number;
+  cgroupBurst?: number;
   /** The node name stamped on every event. */
   node: string;
 }
@@ -34,7 +37,7 @@ export type EventSink = (event: ExecEvent, delaySeconds: number) => void;
 /** Told about an event the sink threw on; the event is counted as lost and capture goes on. */
 export type SinkErrorHandler = (err: unknown) => void;
 
-const ZERO_COUNTERS: NativeCounters = { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0 };
+const ZERO_COUNTERS: NativeCounters = { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 };
 
 export class Tracer {
   readonly #binding: NativeBinding;
@@ -65,6 +68,8 @@ export class Tracer {
       objectPath: this.#options.objectPath,
       argvMaxBytes: this.#options.argvMaxBytes,
       ringbufBytes: this.#options.ringbufBytes,
+      cgroupRate: this.#options.cgroupRate ?? 0,
+      cgroupBurst: this.#options.cgroupBurst ?? 1,
     });
     this.#native = native;
     try {

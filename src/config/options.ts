@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { defaultBpfObjectPath } from '../capture/native.js';
 import { LOG_LEVELS, METRIC_LABELS, OTLP_PROTOCOLS, type Config } from '../config.js';
-import { boolean, duration, eventFilter, hostNames, httpUrl, integer, labelSelector, logLevel, metricLabels, namespacePatterns, otlpProtocol, parseAddress, regex, ringbufBytes, runAs, text } from './values.js';
+import { boolean, duration, perSecond, eventFilter, hostNames, httpUrl, integer, labelSelector, logLevel, metricLabels, namespacePatterns, otlpProtocol, parseAddress, regex, ringbufBytes, runAs, text } from './values.js';
 
 /** One option: a flag, usually an environment variable, a validator producing the Config field. */
 export interface OptionSpec<K extends keyof Config> {
@@ -77,6 +77,11 @@ export const OPTIONS = [
   { key: 'excludePods', flag: '--exclude-pods', env: 'EXECWATCH_EXCLUDE_PODS', value: '<selector>', repeatable: true,
     description: 'Pods this label selector selects are out of scope (app=healthcheck, tier in (probe,canary)); repeatable, a pod any of them selects is out (the variable holds one per line).',
     default: 'none', computeDefault: () => [], parse: labelSelector },
+  { key: 'cgroupRate', flag: '--cgroup-rate', env: 'EXECWATCH_CGROUP_RATE', value: '<n/s>',
+    description: 'Execs per second each cgroup (container) may make; above it (after --cgroup-burst at once) its execs are counted in execwatch_events_throttled_total, not recorded, so that one runaway loop cannot fill the ring buffer the whole node shares. 0: no limit.',
+    default: '5000/s', parse: perSecond(1_000_000) },
+  { key: 'cgroupBurst', flag: '--cgroup-burst', env: 'EXECWATCH_CGROUP_BURST', value: '<count>',
+    description: 'Execs a cgroup may make at once above --cgroup-rate.', default: '10000', parse: integer(1, 10_000_000) },
   { key: 'metricLabels', flag: '--metric-labels', env: 'EXECWATCH_METRIC_LABELS', value: '<list>',
     description: `Labels of execwatch_execs_total, from ${METRIC_LABELS.join(',')} (may be empty).`,
     default: METRIC_LABELS.join(','), parse: metricLabels },

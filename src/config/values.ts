@@ -225,3 +225,15 @@ export function labelSelector(raw: string): LabelSelector[] {
     throw new Invalid((err as Error).message, 'a label selector as kubectl -l takes it: k=v, k!=v, k, !k, k in (a,b), k notin (a,b), joined by commas');
   }
 }
+
+/** A rate, `N/s` or `N` (per second): from 0 (no limit) to `max`. */
+export function perSecond(max: number): (raw: string) => number {
+  const allowed = `executions per second from 0 (no limit) to ${max}, as N/s or N`;
+  return (raw) => {
+    const m = /^(\d+)(?:\/s)?$/.exec(raw.trim());
+    if (!m) throw new Invalid('is not a rate', allowed);
+    const n = Number(m[1]);
+    if (n > max) throw new Invalid('is out of range', allowed);
+    return n;
+  };
+}

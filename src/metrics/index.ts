@@ -110,6 +110,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   // Its own follower: readings are keyed by label values, and {} is also argv_read_errors' key.
   const advanceEvents = follow();
   const advanceExcluded = follow();
+  const advanceThrottled = follow();
 
   const execs = new Counter({
     name: 'execwatch_execs_total',
@@ -171,6 +172,16 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     collect() {
       const now = opts.scopeCgroups?.();
       for (const reason of Object.keys(SCOPE_REASONS) as ScopeReason[]) this.set({ reason }, now?.[reason] ?? 0);
+    },
+  });
+
+  new Counter({
+    name: 'execwatch_events_throttled_total',
+    help: 'Execs of a cgroup above --cgroup-rate, counted and not delivered.',
+    registers,
+    collect() {
+      const now = readStats();
+      if (now !== null) advanceThrottled(this, {}, now.counters.throttled);
     },
   });
 

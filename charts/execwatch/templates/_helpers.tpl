@@ -146,6 +146,12 @@ keeps values that start with "-" (a --redact regex, say) from being read as flag
 {{- range $a.excludePods }}
 - {{ printf "--exclude-pods=%s" . | quote }}
 {{- end }}
+{{- with $a.cgroupRate }}
+- --cgroup-rate={{ . }}
+{{- end }}
+{{- if not (kindIs "invalid" $a.cgroupBurst) }}
+- --cgroup-burst={{ int64 $a.cgroupBurst }}
+{{- end }}
 - --metric-labels={{ join "," $a.metricLabels }}
 {{- range $a.redact }}
 - {{ printf "--redact=%s" . | quote }}
