@@ -206,6 +206,7 @@ static __always_inline int excluded(__u32 reason)
  */
 const volatile __u32 cgroup_rate = 0;  /* execs per second per cgroup; 0: no limit */
 const volatile __u32 cgroup_burst = 1; /* execs allowed at once above the rate */
+#define ROOT_CGROUP_ID 1
 
 /* LRU: a cgroup that has not exec'd for a while loses its bucket, which only means a full one. */
 struct {
@@ -222,8 +223,13 @@ static __always_inline bool over_rate(void)
 
 	if (!cgroup_rate)
 		return false;
-	interval = 1000000000ULL / cgroup_rate;
 	id = bpf_get_current_cgroup_id();
+	/* Not the root cgroup (kernfs id 1): a node puts only the kernel's threads there, and a
+	 * host without a cgroup manager (a CI machine, a developer's VM) everything, whose execs
+	 * would all share one bucket. */
+	if (id == ROOT_CGROUP_ID)
+		return false;
+	interval = 1000000000ULL / cgroup_rate;
 	now = bpf_ktime_get_ns();
 	slot = bpf_map_lookup_elem(&cgroup_rate_tat, &id);
 	if (!slot) {
