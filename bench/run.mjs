@@ -47,14 +47,26 @@ import { soak } from './scenarios/soak.mjs';
 import { scopeCost } from './scenarios/scope.mjs';
 import { findExecsnoop, throughput } from './scenarios/throughput.mjs';
 import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
 
-const args = Object.fromEntries(
-  process.argv.slice(2).map((a) => {
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
-    if (!m) die(`unknown argument ${a} (use --rounds=N --execs=N --no-execsnoop --no-pipeline --no-export --export-only, --soak=SECONDS, --scope or --scrapes [--agent-tree=DIR])`);
-    return [m[1], m[2] ?? true];
-  }),
-);
+const USAGE = 'sudo npm run bench [-- --rounds=N --execs=N --latency-execs=N --no-execsnoop --no-pipeline --no-export | --export-only | --soak=SECONDS | --scope | --scrapes [--agent-tree=DIR]]';
+let args;
+try {
+  ({ values: args } = parseArgs({
+    strict: true,
+    options: Object.fromEntries(
+      [['rounds', 'string'], ['execs', 'string'], ['latency-execs', 'string'], ['soak', 'string'], ['agent-tree', 'string'],
+        ['no-execsnoop', 'boolean'], ['no-pipeline', 'boolean'], ['no-export', 'boolean'], ['export-only', 'boolean'], ['scrapes', 'boolean'], ['scope', 'boolean'], ['help', 'boolean']]
+        .map(([name, type]) => [name, { type }]),
+    ),
+  }));
+} catch (err) {
+  die(`${err.message}\nusage: ${USAGE}`);
+}
+if (args.help) {
+  console.log(`usage: ${USAGE}\n(scenarios and what they measure: the comment at the top of bench/run.mjs)`);
+  process.exit(0);
+}
 const ROUNDS = Number(args.rounds ?? 5);
 const EXECS = Number(args.execs ?? 8000);
 const WORKERS = 2;

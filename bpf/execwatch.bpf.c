@@ -449,6 +449,29 @@ static __always_inline int submit(struct scratch *s, __u32 filename_len, __u32 a
 	return 0;
 }
 
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+
+/*
+ * Drift: the executed file is on an overlay's upper layer, the container's writable one: written
+ * or changed after the container started, so not the image's. The overlay inode of such a file
+ * has an upper dentry; one that is only in the image's lower layers has none. Read from the
+ * inode being executed, so a file deleted right after its exec is still seen. A chmod or chown in
+ * the container copies the file up too (it then counts as drift). Where overlayfs is a module
+ * that was not loaded when the agent started (no container runtime had used it), its types are
+ * unknown to libbpf and nothing is flagged.
+ */
+static __always_inline bool on_upper_layer(struct inode *inode)
+{
+	struct ovl_inode *oi;
+
+	if (!bpf_core_type_exists(struct ovl_inode))
+		return false;
+	if (BPF_CORE_READ(inode, i_sb, s_magic) != OVERLAYFS_SUPER_MAGIC)
+		return false;
+	oi = (void *)inode - bpf_core_field_offset(struct ovl_inode, vfs_inode);
+	return BPF_CORE_READ(oi, __upperdentry) != NULL;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -480,6 +503,8 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	s->rec.argc = BPF_CORE_READ(bprm, argc);
 	if (BPF_CORE_READ(bprm, file, f_inode, __i_nlink) == 0)
 		s->rec.flags |= EXECWATCH_F_FILELESS;
+	if (on_upper_layer(BPF_CORE_READ(bprm, file, f_inode)))
+		s->rec.flags |= EXECWATCH_F_DRIFT;
 
 	flen = put_filename(s, BPF_CORE_READ(bprm, filename), false);
 	if (flen > EXECWATCH_FILENAME_MAX)

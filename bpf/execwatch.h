@@ -45,6 +45,8 @@ enum execwatch_flag {
 	 * full). */
 	EXECWATCH_F_NO_ENTER_STATE = 1 << 6,
 	EXECWATCH_F_CGROUP_NAME_TRUNCATED = 1 << 7,
+	/* The executed file is on an overlay's upper (writable) layer, not in the image. */
+	EXECWATCH_F_DRIFT = 1 << 8,
 };
 
 /* Indexes of the counters array; the names are the metric's stage labels. */

@@ -73,9 +73,23 @@ struct task_struct {
 	struct mm_struct *mm;
 };
 
+struct super_block {
+	unsigned long s_magic;
+};
+
 struct inode {
 	/* In an anonymous union with the const i_nlink; libbpf finds it through the union. */
 	unsigned int __i_nlink;
+	struct super_block *i_sb;
+};
+
+struct dentry;
+
+/* fs/overlayfs/ovl_entry.h: an overlay inode, and the dentry of its copy on the upper layer. In
+ * the kernel's BTF, or in the overlay module's where overlayfs is one. */
+struct ovl_inode {
+	struct inode vfs_inode;
+	struct dentry *__upperdentry;
 };
 
 struct file {

@@ -1,6 +1,7 @@
 // The whole agent on the real kernel, enriching from the API-server double: fake containers are
 // real cgroup v2 directories named as each runtime names them, pods come from list+watch, and the
 // result is checked where a user looks: /api/events, /metrics and the browse page.
+import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -94,16 +95,18 @@ async function assertEnriched(t: Test, agent: Agent, c: FakeContainer, m: string
       podUid: c.uid,
       container: 'app',
       containerId: c.id,
+      image: 'registry.example/app:1',
+      imageId: `registry.example/app@sha256:${createHash('sha256').update('app').digest('hex')}`,
       workload: { kind: 'Deployment', name: c.deployment },
       node: NODE,
       argv: ['true', m],
       retval: 0,
       attribution: 'pod',
     },
-    'the event names namespace, pod, container and the Deployment',
+    'the event names namespace, pod, container, its image and the Deployment',
   );
-  const byPod = await events(agent.apiUrl, { namespace: NAMESPACE, pod: c.podName, container: 'app' });
-  t.same(byPod.map((e) => e.argv), [['true', m]], 'filtering /api/events by namespace, pod and container finds it');
+  const byPod = await events(agent.apiUrl, { namespace: NAMESPACE, pod: c.podName, container: 'app', image: 'registry.example/app' });
+  t.same(byPod.map((e) => e.argv), [['true', m]], 'filtering /api/events by namespace, pod, container and image repository finds it');
   t.same(
     await execsOfPod(agent.metricsUrl, c.podName),
     [{ labels: { namespace: NAMESPACE, workload: `Deployment/${c.deployment}`, pod: c.podName, container: 'app', result: 'success' }, value: 1 }],
@@ -174,7 +177,7 @@ t.test('the agent enriches execs from the API server on the real kernel', kernel
       await eventually(async () => (await execOf(agent.apiUrl, m)) !== undefined, 'the exec in /api/events');
       t.match(
         await execOf(agent.apiUrl, m),
-        { containerId: victim.id, namespace: null, pod: null, podUid: null, container: null, workload: null, attribution: 'conflict', cgroup: basename(cgroup) },
+        { containerId: victim.id, namespace: null, pod: null, podUid: null, container: null, image: null, imageId: null, workload: null, attribution: 'conflict', cgroup: basename(cgroup) },
         `${what}: flagged as a conflict, named after neither pod`,
       );
     }

@@ -50,7 +50,7 @@ function expectedAttributes(e: ExecEvent): Record<string, unknown> {
     'user.id': String(e.uid), 'execwatch.gid': e.gid, 'execwatch.comm': e.comm, 'execwatch.parent_comm': e.parentComm,
     'process.executable.path': e.filename, 'process.command_args': e.argv, 'process.args_count': e.argc,
     'execwatch.argv_truncated': e.argvTruncated, 'execwatch.filename_truncated': e.filenameTruncated,
-    'execwatch.retval': e.retval, 'execwatch.fileless': e.fileless, 'execwatch.execveat': e.execveat,
+    'execwatch.retval': e.retval, 'execwatch.fileless': e.fileless, 'execwatch.drift': e.drift, 'execwatch.execveat': e.execveat,
     'execwatch.read_error': e.readError, 'execwatch.cgroup_id': e.cgroupId, 'execwatch.cgroup': e.cgroup,
     'execwatch.cgroup_parent': e.cgroupParent, 'execwatch.cgroup_truncated': e.cgroupTruncated,
     'container.id': e.containerId, 'k8s.namespace.name': e.namespace, 'k8s.pod.name': e.pod, 'k8s.pod.uid': e.podUid,

@@ -1,6 +1,7 @@
 // The real kernel: load the real program, exec real binaries, assert on the decoded events.
-import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import t from 'tap';
 import { defaultBpfObjectPath, loadNativeBinding } from '../src/capture/native.js';
@@ -54,7 +55,7 @@ t.test('exec capture on the real kernel', kernelTest(), async (t) => {
     t.same(e.argv, ['/usr/bin/true', m, 'two words', ''], 'argv, with spaces and an empty argument kept');
     t.equal(e.argc, 4, 'argc');
     t.equal(e.retval, 0, 'success');
-    t.notOk(e.argvTruncated || e.fileless || e.execveat || e.readError, 'no flags');
+    t.notOk(e.argvTruncated || e.fileless || e.execveat || e.readError || e.drift, 'no flags');
     t.equal(e.node, 'test-node', 'node name');
     const ms = Date.parse(e.time);
     t.match(e.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/, 'RFC 3339 with nanoseconds');
@@ -103,6 +104,45 @@ t.test('exec capture on the real kernel', kernelTest(), async (t) => {
     const e = await one(m, 'the memfd exec');
     t.ok(e.fileless, 'fileless');
     t.ok(e.execveat, 'through execveat');
+  });
+
+  t.test('drift: a file on an overlay\'s upper layer, not one from its lower layers', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'execwatch-overlay-'));
+    const [lower, upper, work, merged] = ['lower', 'upper', 'work', 'merged'].map((d) => join(dir, d)) as [string, string, string, string];
+    for (const d of [lower, upper, work, merged]) mkdirSync(d);
+    copyFileSync('/usr/bin/true', join(lower, 'from-image'));
+    chmodSync(join(lower, 'from-image'), 0o755);
+    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, merged]);
+    t.teardown(() => {
+      execFileSync('umount', [merged]);
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    const m1 = marker('lower');
+    await run(join(merged, 'from-image'), [m1]);
+    const e1 = await one(m1, 'the exec of a lower-layer file');
+    t.notOk(e1.drift, 'a file only in the lower layer (the image) is no drift');
+
+    // Written into the container's tree: it lands on the upper layer.
+    for (const name of ['written', 'deleted']) copyFileSync('/usr/bin/true', join(merged, name));
+    for (const name of ['written', 'deleted']) chmodSync(join(merged, name), 0o755);
+    const m2 = marker('upper');
+    await run(join(merged, 'written'), [m2]);
+    const e2 = await one(m2, 'the exec of an upper-layer file');
+    t.ok(e2.drift, 'a file written after the overlay was mounted is drift');
+    t.notOk(e2.fileless, 'and still linked');
+
+    const m3 = marker('unlinked');
+    await run(helper, ['unlinked', join(merged, 'deleted'), 'deleted', m3]);
+    const e3 = await one(m3, 'the exec of an upper-layer file deleted before its exec');
+    t.ok(e3.drift, 'deleted before the exec: still drift');
+    t.ok(e3.fileless, 'and fileless');
+
+    const m4 = marker('copied-up');
+    chmodSync(join(merged, 'from-image'), 0o700);
+    await run(join(merged, 'from-image'), [m4]);
+    const e4 = await one(m4, 'the exec of a lower-layer file after a chmod');
+    t.ok(e4.drift, 'a chmod in the container copies the file up: drift, as documented');
   });
 
   t.test('an exec from a non-main thread', async (t) => {

@@ -90,9 +90,9 @@ t.test('a record decodes into the ExecEvent contract', async (t) => {
       seq: 0, kind: 'exec', time: '2026-11-24T16:02:03.123456789Z', node: 'node-1',
       pid: 4242, tid: 4243, ppid: 4200, uid: 1000, gid: 1001,
       comm: 'curl', parentComm: 'sh', filename: '/usr/bin/curl', argv: ['curl', '-s', 'http://example'], argc: 3,
-      argvTruncated: false, filenameTruncated: false, retval: 0, fileless: false, execveat: false, readError: false,
+      argvTruncated: false, filenameTruncated: false, retval: 0, fileless: false, drift: false, execveat: false, readError: false,
       cgroupId: '4711', cgroup: 'cri-containerd-3f1c.scope', cgroupParent: 'kubepods-pod12.slice', cgroupTruncated: false,
-      containerId: null, namespace: null, pod: null, podUid: null, container: null, workload: null, attribution: 'unresolved',
+      containerId: null, namespace: null, pod: null, podUid: null, container: null, image: null, imageId: null, workload: null, attribution: 'unresolved',
     },
     'every field; seq (given at delivery) 0, enrichment fields null, attribution unresolved until enriched',
   );
@@ -101,7 +101,7 @@ t.test('a record decodes into the ExecEvent contract', async (t) => {
 });
 
 t.test('flags', async (t) => {
-  const booleans = ['argvTruncated', 'filenameTruncated', 'readError', 'execveat', 'fileless', 'cgroupTruncated'] as const;
+  const booleans = ['argvTruncated', 'filenameTruncated', 'readError', 'execveat', 'fileless', 'cgroupTruncated', 'drift'] as const;
   const cases = [
     [FLAGS.ARGV_TRUNCATED, ['argvTruncated']],
     [FLAGS.FILENAME_TRUNCATED, ['filenameTruncated']],
@@ -109,9 +109,10 @@ t.test('flags', async (t) => {
     [FLAGS.EXECVEAT, ['execveat']],
     [FLAGS.FILELESS, ['fileless']],
     [FLAGS.CGROUP_NAME_TRUNCATED, ['cgroupTruncated']],
+    [FLAGS.DRIFT, ['drift']],
     [FLAGS.CGROUP_V1 | FLAGS.NO_ENTER_STATE, []],
     [0, []],
-    [0xff, booleans],
+    [0x1ff, booleans],
   ] as const;
   for (const [flags, set] of cases) {
     const event = decodeOne({ flags });

@@ -64,7 +64,7 @@ class FakeLookup implements PodLookup {
       namespace: 'shop',
       name: pod.name,
       workload: { kind: 'Deployment', name: 'web' },
-      containers: new Map(containers),
+      containers: new Map(containers.map(([id, name]) => [id, { name, image: `registry.example/${name}:1`, imageId: `registry.example/${name}@sha256:${'cd'.repeat(32)}` }])),
       labels: {},
     });
     if (notify) for (const listener of this.#listeners) listener();
@@ -86,6 +86,8 @@ function captured(seq: number, containerId: string | null, podUid: string | null
     pod: null,
     podUid: null,
     container: null,
+    image: null,
+    imageId: null,
     workload: null,
   });
 }
@@ -112,7 +114,7 @@ t.test('a host process leaves at once with empty pod fields', async (t) => {
   const { enricher, emitted, results } = setup();
   enricher.push(captured(1, null, null));
   t.equal(emitted.length, 1, 'emitted without waiting');
-  t.match(emitted[0], { containerId: null, namespace: null, pod: null, podUid: null, container: null, workload: null, attribution: 'host' }, 'no pod fields');
+  t.match(emitted[0], { containerId: null, namespace: null, pod: null, podUid: null, container: null, image: null, imageId: null, workload: null, attribution: 'host' }, 'no pod fields');
   t.same(results, ['host'], 'counted as host');
 });
 
@@ -122,8 +124,9 @@ t.test('a known container is enriched at once', async (t) => {
   enricher.push(captured(1, X));
   t.match(emitted[0], {
     containerId: X, namespace: 'shop', pod: 'web-7d9f8-abcde', podUid: UID, container: 'app',
+    image: 'registry.example/app:1', imageId: `registry.example/app@sha256:${'cd'.repeat(32)}`,
     workload: { kind: 'Deployment', name: 'web' }, attribution: 'pod',
-  }, 'every pod field filled');
+  }, 'every pod field filled, the image from the container\'s status');
   t.same(results, ['pod'], 'counted as pod');
 });
 
@@ -159,7 +162,7 @@ t.test('an unknown container leaves unenriched at its deadline', async (t) => {
   t.equal(emitted.length, 0, 'still waiting before 2 s');
   clock.advance(1);
   t.same(seqs(), [1], 'the first leaves at its own deadline');
-  t.match(emitted[0], { containerId: X, namespace: null, pod: null, podUid: null, container: null, workload: null }, 'unenriched, container id kept');
+  t.match(emitted[0], { containerId: X, namespace: null, pod: null, podUid: null, container: null, image: null, imageId: null, workload: null }, 'unenriched, container id kept');
   clock.advance(1000);
   t.same(seqs(), [1, 2], 'the second at its own deadline');
   t.same(results, ['unresolved', 'unresolved'], 'counted as unresolved');
@@ -171,7 +174,7 @@ t.test('a pod known by UID: waits for the container name, else leaves with the p
   enricher.push(captured(1, X));
   t.equal(emitted.length, 0, 'waits for the container name');
   clock.advance(2000);
-  t.match(emitted[0], { containerId: X, namespace: 'shop', pod: 'web-7d9f8-abcde', podUid: UID, container: null }, 'pod fields without the container');
+  t.match(emitted[0], { containerId: X, namespace: 'shop', pod: 'web-7d9f8-abcde', podUid: UID, container: null, image: null, imageId: null }, 'pod fields without the container (nor its image)');
   t.same(results, ['pod'], 'counted as pod');
 });
 
@@ -256,7 +259,7 @@ function inCgroup(seq: number, containerId: string, parent: string): ExecEvent {
   return { ...captured(seq, containerId), cgroup: `cri-containerd-${containerId}.scope`, cgroupParent: parent };
 }
 
-const NO_POD = { namespace: null, pod: null, podUid: null, container: null, workload: null } as const;
+const NO_POD = { namespace: null, pod: null, podUid: null, container: null, image: null, imageId: null, workload: null } as const;
 
 t.test('a container id claimed from inside another pod is a conflict, not the victim\'s exec', async (t) => {
   const cases = [

@@ -13,7 +13,7 @@ t.test('a pod exec: each field under its semantic-convention name', async (t) =>
   const event = makeEvent({
     seq: 7, pid: 4242, tid: 4243, ppid: 4200, uid: 1000, gid: 1001, comm: 'curl', parentComm: 'sh',
     filename: '/usr/bin/curl', argv: ['curl', '-s', 'http://example'], argc: 3, retval: -13,
-    argvTruncated: true, filenameTruncated: false, fileless: true, execveat: true, readError: false,
+    argvTruncated: true, filenameTruncated: false, fileless: true, drift: true, execveat: true, readError: false,
     argvBase64: 'Y3VybAA=', filenameBase64: 'L3Vzcg==',
   });
   const expected: Record<string, unknown> = {
@@ -32,6 +32,7 @@ t.test('a pod exec: each field under its semantic-convention name', async (t) =>
     'execwatch.filename_truncated': false,
     'execwatch.retval': -13,
     'execwatch.fileless': true,
+    'execwatch.drift': true,
     'execwatch.execveat': true,
     'execwatch.read_error': false,
     'execwatch.cgroup_id': '4711',
@@ -43,6 +44,9 @@ t.test('a pod exec: each field under its semantic-convention name', async (t) =>
     'k8s.pod.name': 'web-1',
     'k8s.pod.uid': '1234',
     'k8s.container.name': 'app',
+    'container.image.name': 'registry.example/shop/web',
+    'container.image.tags': ['1.4'],
+    'container.image.repo_digests': [`registry.example/shop/web@sha256:${'ab'.repeat(32)}`],
     'k8s.deployment.name': 'web',
     'execwatch.attribution': 'pod',
     'execwatch.argv_base64': 'Y3VybAA=',
@@ -55,11 +59,22 @@ t.test('a pod exec: each field under its semantic-convention name', async (t) =>
 
 t.test('a host exec: the pod attributes and the optional fields are absent, not null', async (t) => {
   const got = attributesOf(makeHostEvent());
-  for (const name of ['container.id', 'k8s.namespace.name', 'k8s.pod.name', 'k8s.pod.uid', 'k8s.container.name', 'execwatch.argv_base64', 'execwatch.filename_base64']) {
+  for (const name of ['container.id', 'container.image.name', 'container.image.tags', 'container.image.repo_digests', 'k8s.namespace.name', 'k8s.pod.name', 'k8s.pod.uid', 'k8s.container.name', 'execwatch.argv_base64', 'execwatch.filename_base64']) {
     t.notOk(name in got, `${name} absent`);
   }
   t.notOk(Object.keys(got).some((k) => /^k8s\.|workload/.test(k)), 'no workload attribute');
   t.equal(got['execwatch.attribution'], 'host', 'attribution host');
+});
+
+t.test('an image reference: its repository as the name, its tag apart, none for a digest-only reference', async (t) => {
+  const image = (ref: string) => {
+    const got = attributesOf(makeEvent({ image: ref }));
+    return { name: got['container.image.name'], tags: got['container.image.tags'] };
+  };
+  t.same(image('registry:5000/app:2'), { name: 'registry:5000/app', tags: ['2'] }, 'a registry port is not a tag');
+  t.same(image('nginx:1.27@sha256:abc'), { name: 'nginx', tags: ['1.27'] }, 'tag and digest');
+  t.same(image('nginx@sha256:abc'), { name: 'nginx', tags: undefined }, 'digest only: no tag');
+  t.same(image('nginx'), { name: 'nginx', tags: undefined }, 'a bare name');
 });
 
 t.test('each workload kind under its own k8s.<kind>.name; other kinds under execwatch.workload.*', async (t) => {

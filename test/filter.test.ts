@@ -1,6 +1,6 @@
 // The query → predicate compiler shared by GET /api/events and the stream.
 import t from 'tap';
-import { compileFilter, eventTimeOf, FilterError, type EventFilter } from '../src/events/filter.js';
+import { compileFilter, eventTimeOf, FilterError, repositoryOf, type EventFilter } from '../src/events/filter.js';
 import { eventRecord } from '../src/events/record.js';
 import type { ExecEvent } from '../src/events/schema.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
@@ -27,6 +27,10 @@ const cases: readonly { name: string; query: EventFilter; matches: boolean }[] =
   { name: 'pod prefix is not a match', query: { pod: 'web' }, matches: false },
   { name: 'container equal', query: { container: 'app' }, matches: true },
   { name: 'container different', query: { container: 'sidecar' }, matches: false },
+  { name: 'image as the pod status names it', query: { image: 'registry.example/shop/web:1.4' }, matches: true },
+  { name: 'image repository without the tag', query: { image: 'registry.example/shop/web' }, matches: true },
+  { name: 'image with another tag', query: { image: 'registry.example/shop/web:1.5' }, matches: false },
+  { name: 'image repository prefix is not a match', query: { image: 'registry.example/shop' }, matches: false },
   { name: 'comm equal', query: { comm: 'curl' }, matches: true },
   { name: 'comm substring is not a match', query: { comm: 'cur' }, matches: false },
   { name: 'filename substring', query: { filename: 'bin/cu' }, matches: true },
@@ -39,6 +43,8 @@ const cases: readonly { name: string; query: EventFilter; matches: boolean }[] =
   { name: 'result failure', query: { result: 'failure' }, matches: false },
   { name: 'attribution pod', query: { attribution: 'pod' }, matches: true },
   { name: 'attribution conflict', query: { attribution: 'conflict' }, matches: false },
+  { name: 'drift false', query: { drift: false }, matches: true },
+  { name: 'drift true', query: { drift: true }, matches: false },
   { name: 'uid equal', query: { uid: 1000 }, matches: true },
   { name: 'uid different', query: { uid: 0 }, matches: false },
   { name: 'since before', query: { since: '2026-11-24T16:02:03Z' }, matches: true },
@@ -54,11 +60,20 @@ t.test('each parameter narrows as documented', async (t) => {
   for (const c of cases) t.equal(matches(c.query, event), c.matches, c.name);
 });
 
+t.test('an image reference\'s repository: the tag and digest go, a registry port stays', async (t) => {
+  t.equal(repositoryOf('docker.io/library/nginx:1.27'), 'docker.io/library/nginx', 'tag');
+  t.equal(repositoryOf('docker.io/library/nginx@sha256:abc'), 'docker.io/library/nginx', 'digest');
+  t.equal(repositoryOf('registry:5000/app:2@sha256:abc'), 'registry:5000/app', 'tag and digest, port kept');
+  t.equal(repositoryOf('registry:5000/app'), 'registry:5000/app', 'no tag: a port is not one');
+  t.equal(repositoryOf('nginx'), 'nginx', 'a bare name');
+});
+
 t.test('result failure matches a negative retval, pod filters never match host processes', async (t) => {
   t.equal(matches({ result: 'failure' }, failed), true, 'failed exec is a failure');
   t.equal(matches({ result: 'success' }, failed), false, 'failed exec is not a success');
   t.equal(matches({ namespace: 'shop' }, host), false, 'host process has no namespace');
   t.equal(matches({ container: 'app' }, host), false, 'host process has no container');
+  t.equal(matches({ image: 'registry.example/shop/web' }, host), false, 'nor an image');
 });
 
 t.test('a schema-valid but unrepresentable since is a FilterError naming since', async (t) => {

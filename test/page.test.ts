@@ -45,7 +45,7 @@ t.test('rows appear for published events, newest first, failed execs marked', as
   const failed = makeEvent({ comm: 'nope', filename: '/usr/bin/nope', argv: ['nope'], retval: -2 });
   const conflict = makeEvent({
     comm: 'sh', argv: ['sh'], cgroup: `cri-containerd-${'e'.repeat(64)}.scope`, cgroupParent: 'kubepods-pod1234.slice',
-    containerId: 'e'.repeat(64), namespace: null, pod: null, podUid: null, container: null, workload: null, attribution: 'conflict',
+    containerId: 'e'.repeat(64), namespace: null, pod: null, podUid: null, container: null, image: null, imageId: null, workload: null, attribution: 'conflict',
   });
   const host = makeHostEvent({ comm: 'cron', filename: '/usr/sbin/cron', argv: ['cron'] });
   for (const e of [ok, failed, conflict, host]) publish(e);

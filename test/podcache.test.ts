@@ -1,4 +1,5 @@
 import t from 'tap';
+import { createHash } from 'node:crypto';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Backoff } from '../src/kube/backoff.js';
@@ -99,8 +100,14 @@ t.test('add, modify (the container id appears), delete', async (t) => {
     ephemeralContainers: [{ name: 'debugger', id: hex('4') }],
   }));
   await pollUntil(t, () => s.cache.byContainerId(hex('1')) !== undefined, 'the container id is known once it appears');
-  const names = ['0', '1', '2', '3', '4'].map((c) => s.cache.byContainerId(hex(c))?.containers.get(hex(c)));
+  const names = ['0', '1', '2', '3', '4'].map((c) => s.cache.byContainerId(hex(c))?.containers.get(hex(c))?.name);
   t.same(names, ['app', 'app', 'sidecar', 'init', 'debugger'], 'every kind of container, previous instance included, prefixes stripped');
+  const digest = (name: string) => `registry.example/${name}@sha256:${createHash('sha256').update(name).digest('hex')}`;
+  t.same(
+    s.cache.byContainerId(hex('2'))?.containers.get(hex('2')),
+    { name: 'sidecar', image: 'registry.example/sidecar:1', imageId: digest('sidecar') },
+    'the image and its digest reference from the container\'s status',
+  );
   s.api.deletePod('shop', 'web-7d9f8-abcde');
   await pollUntil(t, () => s.cache.size === 0, 'the deleted pod is no longer counted');
   t.equal(s.cache.byContainerId(hex('1'))?.name, 'web-7d9f8-abcde', 'still resolvable for late events');
@@ -516,10 +523,14 @@ t.test('the pod index', async (t) => {
     index.upsert(makePod({ name: 'web-0', uid: 'new', containers: [{ name: 'app', id: hex('2') }] }));
     t.equal(index.size, 1, 'one live pod');
     t.equal(index.byContainerId(hex('1'))?.uid, 'old', 'late events of the old pod resolve');
-    t.equal(index.byPodUid('new')?.containers.get(hex('2')), 'app', 'the new pod resolves');
+    t.equal(index.byPodUid('new')?.containers.get(hex('2'))?.name, 'app', 'the new pod resolves');
     t.equal(index.deletedSize, 1, 'the old one counts as deleted');
   });
   await t.test('a pod object without metadata or status', async (t) => {
     t.same(podInfoOf({}), { uid: '', namespace: '', name: '', workload: { kind: 'Pod', name: '' }, containers: new Map(), labels: {} }, 'empty fields, no throw');
+  });
+  await t.test('a container whose status names no image yet', async (t) => {
+    const info = podInfoOf({ status: { containerStatuses: [{ name: 'app', containerID: `containerd://${hex('9')}`, image: '', imageID: '', ready: false, restartCount: 0 }] } });
+    t.same(info.containers.get(hex('9')), { name: 'app', image: null, imageId: null }, 'null, not an empty string');
   });
 });

@@ -1,10 +1,9 @@
-// The event schema: the one serializer against JSON.stringify, and the contract's field names.
+// The event schema: decoded events in schema order (what the serializer writes), and the contract's field names.
 import t from 'tap';
 import { decodeBatch } from '../src/capture/decode.js';
 import { ExecEventSchema, formatTime, serializeEvent, type ExecEvent } from '../src/events/schema.js';
-import { makeEvent, makeHostEvent } from './helpers/events.js';
+import { makeEvent } from './helpers/events.js';
 import { encodeBatch } from './helpers/records.js';
-import { rng } from './helpers/rng.js';
 
 /** DESIGN.md's contract: these names never change (fields may be added). */
 const CONTRACT = [
@@ -14,69 +13,43 @@ const CONTRACT = [
 
 /** Strings that need every kind of escaping JSON has, and some that need none. */
 const STRINGS = [
-  '', 'plain', 'with space', 'quote"inside', 'back\\slash', 'new\nline', 'tab\tcr\r', '\u0000nul', '\u001fus\u007fdel',
-  'é ü ß', '日本語', '😀 emoji', '\u2028\u2029 separators', '\ud800 lone high', 'lone low \udc00', '\ufffd replacement',
-  '</script>', 'x'.repeat(5000),
+  'plain', 'quote"inside', 'back\\slash', 'new\nline', '\u0001ctl', '\u001fus\u007fdel', 'é ü ß', '日本語', '😀 emoji',
+  '\u2028\u2029 separators', '</script>',
 ] as const;
 
-const random = rng(7);
-const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
-const maybeNull = (): string | null => (random() < 0.3 ? null : pick(STRINGS));
-
-function variedEvent(i: number): ExecEvent {
-  const base = random() < 0.3 ? makeHostEvent({ seq: i + 1 }) : makeEvent({ seq: i + 1 });
-  const event: ExecEvent = {
-    ...base,
-    pid: Math.floor(random() * 4_194_304), uid: random() < 0.1 ? 4294967295 : 0, retval: random() < 0.2 ? -2 : 0,
-    comm: pick(STRINGS), parentComm: pick(STRINGS), filename: pick(STRINGS), node: pick(STRINGS),
-    argv: Array.from({ length: Math.floor(random() * 6) }, () => pick(STRINGS)),
-    argvTruncated: random() < 0.5, filenameTruncated: random() < 0.5, fileless: random() < 0.5,
-    execveat: random() < 0.5, readError: random() < 0.5, cgroupTruncated: random() < 0.5,
-    cgroupId: String(Math.floor(random() * 2 ** 53)), cgroup: pick(STRINGS), cgroupParent: pick(STRINGS),
-    containerId: maybeNull(), namespace: maybeNull(), pod: maybeNull(), podUid: maybeNull(), container: maybeNull(),
-    workload: random() < 0.3 ? null : { kind: pick(STRINGS), name: pick(STRINGS) },
-  };
-  if (random() < 0.3) event.argvBase64 = Buffer.from(event.argv.join('\0')).toString('base64');
-  if (random() < 0.3) event.filenameBase64 = Buffer.from(event.filename).toString('base64');
-  return event;
-}
-
-t.test('serializeEvent writes what JSON.stringify writes, byte for byte, over 2,000 varied events', async (t) => {
-  let mismatches = 0;
-  for (let i = 0; i < 2000; i += 1) {
-    const event = variedEvent(i);
-    const ours = serializeEvent(event);
-    if (ours !== JSON.stringify(event)) {
-      mismatches += 1;
-      t.equal(ours, JSON.stringify(event), `event ${i}`);
-    }
-  }
-  t.equal(mismatches, 0, 'same text for every event: escapes, nulls, optional fields, key order');
-});
-
-t.test('decoded events serialize byte for byte, with and without the optional fields', async (t) => {
+t.test('decoded events have every schema key from the start, in schema order: JSON.stringify writes the schema', async (t) => {
+  const fields = Object.keys(ExecEventSchema.properties);
+  const optional = ['argvBase64', 'filenameBase64'];
   const batch = encodeBatch(
     { argv: ['ls', '-l', 'ü'], filename: '/bin/ls' },
     { argv: Buffer.from([0x61, 0xff, 0x00]), filename: Buffer.from([0x2f, 0xfe]) },
+    { argv: Buffer.from([0x61, 0xff, 0x00]), filename: '/bin/ok' },
+    { argv: ['ok'], filename: Buffer.from([0x2f, 0xfe]) },
   );
   const events: ExecEvent[] = [];
   decodeBatch(batch, { node: 'n', bootOffsetNs: 0n }, (e) => events.push(e));
-  t.equal(events.length, 2, 'decoded');
-  for (const event of events) t.equal(serializeEvent(event), JSON.stringify(event), `byte for byte: ${event.filename}`);
-  t.ok('argvBase64' in (events[1] as ExecEvent), 'the optional argv field was exercised');
-  t.ok('filenameBase64' in (events[1] as ExecEvent), 'and the optional filename field');
+  t.equal(events.length, 4, 'decoded');
+  const [plain, both, argvOnly, filenameOnly] = events.map((e) => Object.keys(JSON.parse(serializeEvent(e)) as object));
+  t.same(plain, fields.filter((f) => !optional.includes(f)), 'without the optional fields: the rest in schema order');
+  t.same(both, fields, 'with both optional fields: every field in schema order');
+  t.same(argvOnly, fields.filter((f) => f !== 'filenameBase64'), 'argvBase64 alone');
+  t.same(filenameOnly, fields.filter((f) => f !== 'argvBase64'), 'filenameBase64 alone');
 });
 
-t.test('the schema keeps every field of the contract, and the serializer writes every field of the schema', async (t) => {
+t.test('every character JSON must escape round-trips, and the text is one line', async (t) => {
+  for (const text of STRINGS) {
+    const event = makeEvent({ comm: text, argv: [text, 'x'], filename: text });
+    const json = serializeEvent(event);
+    t.notOk(json.includes('\n') || json.includes('\r'), `${JSON.stringify(text)}: one line`);
+    t.same(JSON.parse(json), event, `${JSON.stringify(text)}: parses back to the event`);
+  }
+});
+
+t.test('the schema keeps every field of the contract; the test helper builds every field', async (t) => {
   const fields = Object.keys(ExecEventSchema.properties);
   for (const name of CONTRACT) t.ok(fields.includes(name), `${name} is in the schema`);
   const event = makeEvent({ argvBase64: 'QQ==', filenameBase64: 'Lw==' });
-  t.same(Object.keys(JSON.parse(serializeEvent(event))), fields, 'every schema field, in schema order');
   t.same(Object.keys(event).sort(), [...fields].sort(), 'the test helper builds every field');
-});
-
-t.test('a value of the wrong type is refused, not written as something else', async (t) => {
-  t.throws(() => serializeEvent({ ...makeEvent(), pod: 5 } as unknown as ExecEvent), 'a number where a string or null goes');
 });
 
 t.test('formatTime: RFC 3339 UTC with nine fraction digits, fixed width', async (t) => {

@@ -54,6 +54,7 @@ export const FLAGS = {
   CGROUP_V1: 1 << 5,
   NO_ENTER_STATE: 1 << 6,
   CGROUP_NAME_TRUNCATED: 1 << 7,
+  DRIFT: 1 << 8,
 } as const;
 
 /** enum execwatch_counter, without the EXECWATCH_CTR_ prefix: indexes of the counters map. */
@@ -150,6 +151,7 @@ function decodeRecord(buf: Buffer, at: number, node: string, time: string, filen
     filenameTruncated: (flags & FLAGS.FILENAME_TRUNCATED) !== 0,
     retval: buf.readInt32LE(at + O.retval),
     fileless: (flags & FLAGS.FILELESS) !== 0,
+    drift: (flags & FLAGS.DRIFT) !== 0,
     execveat: (flags & FLAGS.EXECVEAT) !== 0,
     readError: (flags & FLAGS.READ_ERROR) !== 0,
     cgroupId: buf.readBigUInt64LE(at + O.cgroup_id).toString(),
@@ -161,6 +163,8 @@ function decodeRecord(buf: Buffer, at: number, node: string, time: string, filen
     pod: null,
     podUid: null,
     container: null,
+    image: null,
+    imageId: null,
     workload: null,
     // The enricher decides; until then nothing is known of the pod.
     attribution: 'unresolved',

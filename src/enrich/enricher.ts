@@ -6,7 +6,7 @@
  * Nothing is dropped: when the waiting room is full, the oldest waiting event leaves early.
  */
 import type { ExecEvent } from '../events/schema.js';
-import type { PodInfo, PodLookup } from '../kube/types.js';
+import type { ContainerInfo, PodInfo, PodLookup } from '../kube/types.js';
 import { CgroupCache, type CgroupIds } from './cgroup.js';
 import { eventBytes, PendingQueue, type PendingEntry } from './pending.js';
 
@@ -50,7 +50,7 @@ export interface EnricherOptions {
 
 interface Match {
   pod: PodInfo;
-  container: string | null;
+  container: ContainerInfo | null;
 }
 
 /** What the cgroup names resolve to: a pod, nothing known yet, or two pods' claims at once. */
@@ -68,7 +68,7 @@ function resolve(lookup: PodLookup, ids: CgroupIds): Resolution {
     if (ids.podUid !== null && lookup.byPodUid(ids.podUid) !== pod) return 'conflict';
     if (ids.enclosingContainerId !== null && lookup.byContainerId(ids.enclosingContainerId) !== pod) return 'conflict';
     // A pod found by container id always names that container.
-    return { pod, container: pod.containers.get(ids.containerId) as string };
+    return { pod, container: pod.containers.get(ids.containerId) as ContainerInfo };
   }
   const byUid = ids.podUid === null ? undefined : lookup.byPodUid(ids.podUid);
   return byUid ? { pod: byUid, container: null } : undefined;
@@ -153,7 +153,9 @@ export class Enricher {
     event.namespace = match?.pod.namespace ?? null;
     event.pod = match?.pod.name ?? null;
     event.podUid = match?.pod.uid ?? null;
-    event.container = match?.container ?? null;
+    event.container = match?.container?.name ?? null;
+    event.image = match?.container?.image ?? null;
+    event.imageId = match?.container?.imageId ?? null;
     // Shared with the pod index, which replaces a pod's info on update and never changes it.
     event.workload = match?.pod.workload ?? null;
     event.attribution = ids === null ? 'host' : found === 'conflict' ? 'conflict' : match ? 'pod' : 'unresolved';

@@ -23,11 +23,13 @@ const filterProperties = {
   namespace: Type.Optional(Name),
   pod: Type.Optional(Name),
   container: Type.Optional(Name),
+  image: Type.Optional(Text),
   comm: Type.Optional(Name),
   filename: Type.Optional(Text),
   q: Type.Optional(Text),
   result: Type.Optional(Result),
   attribution: Type.Optional(AttributionParam),
+  drift: Type.Optional(Type.Boolean()),
   uid: Type.Optional(Type.Integer({ minimum: 0, maximum: 4_294_967_295 })),
   since: Type.Optional(Type.String({ format: 'date-time' })),
 };
@@ -89,6 +91,15 @@ export function eventTimeOf(time: string): string | null {
 
 type Check = (record: EventRecord) => boolean;
 
+/** An image reference without its tag or digest: `docker.io/library/nginx:1.27` → `docker.io/library/nginx`. */
+export function repositoryOf(image: string): string {
+  const at = image.indexOf('@');
+  const named = at < 0 ? image : image.slice(0, at);
+  const colon = named.lastIndexOf(':');
+  // A colon before the last slash is a registry's port (`registry:5000/app`), not a tag.
+  return colon > named.lastIndexOf('/') ? named.slice(0, colon) : named;
+}
+
 /** `q` over the filename and each argument (never across two), `filename` over the filename. */
 function textCheck(filename: string | undefined, q: string | undefined): Check {
   return (record) => {
@@ -100,23 +111,26 @@ function textCheck(filename: string | undefined, q: string | undefined): Check {
 
 /**
  * Turns a validated query into a predicate over event records. Extra properties (limit, after)
- * are ignored. Strings match exactly except `filename` and `q`, which are case-sensitive
+ * are ignored. Strings match exactly (`image` the image as the pod status names it, or its
+ * repository without the tag) except `filename` and `q`, which are case-sensitive
  * substrings (`q` over the filename and every argument, never across two), tested last on the
  * event the record holds. `since` is inclusive.
  * @throws FilterError when `since` is a valid-looking date-time that Date cannot represent.
  */
 export function compileFilter(query: EventFilter): (record: EventRecord) => boolean {
   const checks: Check[] = [];
-  const { namespace, pod, container, comm, filename, q, result, attribution, uid, since } = query;
+  const { namespace, pod, container, image, comm, filename, q, result, attribution, drift, uid, since } = query;
   if (namespace !== undefined) checks.push((r) => r.namespace === namespace);
   if (pod !== undefined) checks.push((r) => r.pod === pod);
   if (container !== undefined) checks.push((r) => r.container === container);
+  if (image !== undefined) checks.push((r) => r.image !== null && (r.image === image || repositoryOf(r.image) === image));
   if (comm !== undefined) checks.push((r) => r.comm === comm);
   if (result !== undefined) {
     const failure = result === 'failure';
     checks.push((r) => r.failed === failure);
   }
   if (attribution !== undefined) checks.push((r) => r.attribution === attribution);
+  if (drift !== undefined) checks.push((r) => r.drift === drift);
   if (uid !== undefined) checks.push((r) => r.uid === uid);
   if (since !== undefined) {
     const from = eventTimeOf(since);

@@ -18,8 +18,10 @@ export interface EventRecord {
   readonly namespace: string | null;
   readonly pod: string | null;
   readonly container: string | null;
+  readonly image: string | null;
   readonly attribution: Attribution;
   readonly uid: number;
+  readonly drift: boolean;
   /** retval is not 0. */
   readonly failed: boolean;
   /** Estimated heap bytes (the ring's byte budget). */
@@ -37,21 +39,11 @@ export function textBytes(text: string): number {
   return /[^\u0000-\u00ff]/.test(text) ? 2 * text.length : text.length;
 }
 
-/**
- * `text` as one string in memory. The serializer's text is a rope of many pieces; kept as it is,
- * every piece would stay alive and be copied by each scavenge (the pipeline's GC share tripled).
- * V8 flattens a rope in place for ToNumber; the number itself is not wanted.
- */
-function flattened(text: string): string {
-  Number(text);
-  return text;
-}
-
 /** The record of a delivered (enriched, redacted) event. */
 export function eventRecord(event: ExecEvent): EventRecord {
-  const { seq, time, comm, namespace, pod, container, attribution, uid } = event;
-  const json = flattened(serializeEvent(event));
-  return { seq, json, time, comm, namespace, pod, container, attribution, uid, failed: event.retval !== 0, bytes: RECORD_BYTES + textBytes(json) };
+  const { seq, time, comm, namespace, pod, container, image, attribution, uid, drift } = event;
+  const json = serializeEvent(event);
+  return { seq, json, time, comm, namespace, pod, container, image, attribution, uid, drift, failed: event.retval !== 0, bytes: RECORD_BYTES + textBytes(json) };
 }
 
 /** The event a record was written from (filters that search filename and argv read them here). */

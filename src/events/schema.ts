@@ -1,11 +1,15 @@
 /**
- * The event's shape, once. The ExecEvent type, the one serializer (fast-json-stringify compiled
- * from this schema), the response schemas of GET /api/events and of the stream, and the README's
- * field table all derive from it. Field names never change; fields are added, here, with the
- * place their value comes from (src/capture/decode.ts for the kernel's, src/enrich for the pod's).
+ * The event's shape, once. The ExecEvent type, the response schemas of GET /api/events and of the
+ * stream, the README's field table and the OTLP mapping all derive from it. Field names never
+ * change; fields are added, here, with the place their value comes from (src/capture/decode.ts
+ * for the kernel's, src/enrich for the pod's).
+ *
+ * The one serializer is JSON.stringify: V8's own is the fastest writer of a plain object and gives
+ * one flat string. It writes keys in the object's order, so events are made in one place
+ * (decodeRecord), every key present from the start in schema order (null, 0 or false until known;
+ * the optional ones last, in order): test/schema.test.ts holds that, and TypeScript holds the types.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import fastJson from 'fast-json-stringify';
+import { Type, type Static } from '@sinclair/typebox';
 
 /** A string or null. `type: [..., 'null']` rather than a union: the serializer writes it without validating. */
 const NullableString = (description: string) => Type.Unsafe<string | null>({ type: ['string', 'null'], description });
@@ -55,6 +59,10 @@ export const ExecEventSchema = Type.Object(
     filenameTruncated: Type.Boolean({ description: 'The filename was cut at 4096 bytes.' }),
     retval: Type.Integer({ description: '0 for a successful exec, the negative errno of a failed one (`-2` ENOENT, `-13` EACCES).' }),
     fileless: Type.Boolean({ description: 'The executed file has no link in any directory (memfd, deleted file).' }),
+    drift: Type.Boolean({
+      description:
+        'The executed file is on the upper (writable) layer of an overlay filesystem, as a container\'s root is: written or changed (even only chmod) after the container started, so not from its image. Read from the file being executed: a file deleted right after is still caught. Always false outside overlayfs, and where overlayfs is a kernel module that was not loaded yet when the agent started.',
+    }),
     execveat: Type.Boolean({ description: 'The exec came through `execveat(2)`.' }),
     readError: Type.Boolean({ description: 'argv or the filename could not be read completely; what was read is kept.' }),
     cgroupId: Type.String({ description: 'cgroup v2 id (the cgroup directory\'s inode number), decimal.' }),
@@ -66,6 +74,8 @@ export const ExecEventSchema = Type.Object(
     pod: NullableString('The pod\'s name; null likewise.'),
     podUid: NullableString('The pod\'s UID; null likewise.'),
     container: NullableString('The container\'s name in the pod spec; null likewise.'),
+    image: NullableString('The container\'s image as its runtime reports it in the pod\'s status (`docker.io/library/nginx:1.27`); null without a container, or before the status names it.'),
+    imageId: NullableString('The image\'s id from the pod\'s status (`imageID`: a digest reference, `docker.io/library/nginx@sha256:…`), which names the exact bytes a tag may since have moved from; null likewise.'),
     workload: Type.Unsafe<Workload | null>({
       ...WorkloadSchema,
       type: ['object', 'null'],
@@ -89,8 +99,8 @@ export const ExecEventSchema = Type.Object(
 /** One exec seen by the kernel: what /api/events, the stream, the page and --log-events carry. */
 export type ExecEvent = Static<typeof ExecEventSchema>;
 
-/** The event's JSON text: the one serializer, keys in schema order, optional fields only when set. */
-export const serializeEvent: (event: ExecEvent) => string = fastJson(ExecEventSchema as TSchema);
+/** The event's JSON text: keys in schema order (see the top of this file), optional fields only when set. */
+export const serializeEvent = (event: ExecEvent): string => JSON.stringify(event);
 
 const NS_PER_S = 1_000_000_000n;
 

@@ -10,6 +10,9 @@
 import type { AnyValue, AnyValueMap } from '@opentelemetry/api-logs';
 import {
   ATTR_CONTAINER_ID,
+  ATTR_CONTAINER_IMAGE_NAME,
+  ATTR_CONTAINER_IMAGE_REPO_DIGESTS,
+  ATTR_CONTAINER_IMAGE_TAGS,
   ATTR_K8S_CONTAINER_NAME,
   ATTR_K8S_CRONJOB_NAME,
   ATTR_K8S_DAEMONSET_NAME,
@@ -22,6 +25,7 @@ import {
   ATTR_K8S_REPLICASET_NAME,
   ATTR_K8S_STATEFULSET_NAME,
 } from '@opentelemetry/semantic-conventions';
+import { repositoryOf } from '../events/filter.js';
 import type { ExecEvent } from '../events/schema.js';
 
 /** The event name of every record of an exec. */
@@ -53,6 +57,8 @@ export interface FieldMapping {
   readonly name: string;
   /** The attribute's value when it is not the field's value as it is. */
   readonly value?: (event: ExecEvent) => AnyValue;
+  /** What `value` makes of the field, in the README's words. */
+  readonly valueNote?: string;
 }
 
 /** Every field of the event schema, in schema order. */
@@ -65,7 +71,7 @@ export const OTLP_MAPPING = [
   { field: 'tid', to: 'attribute', name: 'thread.id' },
   { field: 'ppid', to: 'attribute', name: 'process.parent_pid' },
   // The semantic conventions' user.id is a string (it also holds Windows SIDs).
-  { field: 'uid', to: 'attribute', name: 'user.id', value: (e) => String(e.uid) },
+  { field: 'uid', to: 'attribute', name: 'user.id', value: (e) => String(e.uid), valueNote: 'a string' },
   { field: 'gid', to: 'attribute', name: 'execwatch.gid' },
   { field: 'comm', to: 'attribute', name: 'execwatch.comm' },
   { field: 'parentComm', to: 'attribute', name: 'execwatch.parent_comm' },
@@ -76,6 +82,7 @@ export const OTLP_MAPPING = [
   { field: 'filenameTruncated', to: 'attribute', name: 'execwatch.filename_truncated' },
   { field: 'retval', to: 'attribute', name: 'execwatch.retval' },
   { field: 'fileless', to: 'attribute', name: 'execwatch.fileless' },
+  { field: 'drift', to: 'attribute', name: 'execwatch.drift' },
   { field: 'execveat', to: 'attribute', name: 'execwatch.execveat' },
   { field: 'readError', to: 'attribute', name: 'execwatch.read_error' },
   { field: 'cgroupId', to: 'attribute', name: 'execwatch.cgroup_id' },
@@ -87,6 +94,9 @@ export const OTLP_MAPPING = [
   { field: 'pod', to: 'attribute', name: ATTR_K8S_POD_NAME },
   { field: 'podUid', to: 'attribute', name: ATTR_K8S_POD_UID },
   { field: 'container', to: 'attribute', name: ATTR_K8S_CONTAINER_NAME },
+  // The repository, and the tag apart (imageAttributes), as the conventions split a reference.
+  { field: 'image', to: 'attribute', name: ATTR_CONTAINER_IMAGE_NAME },
+  { field: 'imageId', to: 'attribute', name: ATTR_CONTAINER_IMAGE_REPO_DIGESTS, value: (e) => [e.imageId as string], valueNote: 'an array of the one reference' },
   { field: 'workload', to: 'attribute', name: 'k8s.<kind>.name' },
   { field: 'attribution', to: 'attribute', name: 'execwatch.attribution' },
   { field: 'argvBase64', to: 'attribute', name: 'execwatch.argv_base64' },
@@ -94,7 +104,16 @@ export const OTLP_MAPPING = [
 ] as const satisfies readonly FieldMapping[];
 
 /** The rows that become record attributes, looked up once rather than per event. */
-const ATTRIBUTE_ROWS: readonly FieldMapping[] = OTLP_MAPPING.filter((row) => row.to === 'attribute' && row.field !== 'workload');
+const ATTRIBUTE_ROWS: readonly FieldMapping[] = OTLP_MAPPING.filter((row) => row.to === 'attribute' && row.field !== 'workload' && row.field !== 'image');
+
+/** `container.image.name` (the repository) and `container.image.tags` (when the reference has a tag). */
+function imageAttributes(image: string | null, out: AnyValueMap): void {
+  if (image === null) return;
+  const repository = repositoryOf(image);
+  out[ATTR_CONTAINER_IMAGE_NAME] = repository;
+  const tag = image.slice(repository.length).split('@')[0] as string;
+  if (tag.startsWith(':')) out[ATTR_CONTAINER_IMAGE_TAGS] = [tag.slice(1)];
+}
 
 /** The workload's attributes: `k8s.<kind>.name` for the kinds that have one, else execwatch's pair. */
 function workloadAttributes(workload: ExecEvent['workload'], out: AnyValueMap): void {
@@ -117,6 +136,7 @@ export function attributesOf(event: ExecEvent): AnyValueMap {
     if (value === null || value === undefined) continue;
     out[row.name] = row.value ? row.value(event) : (value as AnyValue);
   }
+  imageAttributes(event.image, out);
   workloadAttributes(event.workload, out);
   return out;
 }

@@ -4,7 +4,7 @@
  * metric series. Fed by the informer in podcache.ts, read by the enricher through PodLookup.
  */
 import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
-import type { PodCacheMetrics, PodInfo } from './types.js';
+import type { ContainerInfo, PodCacheMetrics, PodInfo } from './types.js';
 import { workloadOf } from './workload.js';
 
 /** Runtime prefixes of `containerID` in pod status (`containerd://<id>`). */
@@ -12,18 +12,20 @@ const RUNTIME_PREFIX = /^[a-z0-9-]+:\/\//;
 /** Set by the kubelet on a static pod's mirror: the UID its cgroup is named after. */
 const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
 
-function statusIds(statuses: V1ContainerStatus[] | undefined, into: Map<string, string>): void {
+function statusIds(statuses: V1ContainerStatus[] | undefined, into: Map<string, ContainerInfo>): void {
   for (const status of statuses ?? []) {
+    // An empty string (a container still waiting for its image) is no image.
+    const container = { name: status.name, image: status.image || null, imageId: status.imageID || null };
     // The previous instance's id too: its last processes can exec after a restart is reported.
     for (const raw of [status.lastState?.terminated?.containerID, status.containerID]) {
-      if (raw) into.set(raw.replace(RUNTIME_PREFIX, ''), status.name);
+      if (raw) into.set(raw.replace(RUNTIME_PREFIX, ''), container);
     }
   }
 }
 
 /** Builds the enricher's view of a pod object from the API server. */
 export function podInfoOf(pod: V1Pod): PodInfo {
-  const containers = new Map<string, string>();
+  const containers = new Map<string, ContainerInfo>();
   statusIds(pod.status?.initContainerStatuses, containers);
   statusIds(pod.status?.containerStatuses, containers);
   statusIds(pod.status?.ephemeralContainerStatuses, containers);

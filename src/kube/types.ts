@@ -4,6 +4,16 @@
  */
 import type { Workload } from '../events/schema.js';
 
+/** A container of a pod, from the pod's status. */
+export interface ContainerInfo {
+  /** The container's name in the pod spec. */
+  name: string;
+  /** The image as the runtime reports it (`status.image`), null when the status has none yet. */
+  image: string | null;
+  /** The image's id as the runtime reports it (`status.imageID`, a digest reference), or null. */
+  imageId: string | null;
+}
+
 /** A pod as the enricher needs it. */
 export interface PodInfo {
   uid: string;
@@ -11,8 +21,8 @@ export interface PodInfo {
   name: string;
   /** The owning controller (Deployment, StatefulSet, …), or the pod itself when bare. */
   workload: Workload;
-  /** Container id (64 hex, runtime prefix stripped) → container name, init and ephemeral included. */
-  containers: Map<string, string>;
+  /** Container id (64 hex, runtime prefix stripped) → the container, init and ephemeral included. */
+  containers: Map<string, ContainerInfo>;
   /** The pod's labels (--exclude-pods selects on them). */
   labels: Readonly<Record<string, string>>;
 }

@@ -8,6 +8,7 @@ import { LRUCache } from 'lru-cache';
 import type { Counter } from 'prom-client';
 import type { MetricLabel } from '../config.js';
 import type { ExecEvent, Workload } from '../events/schema.js';
+import type { Tally } from './tally.js';
 
 /** Label value standing for every pod beyond the series cap. */
 export const OTHER = '_other';
@@ -65,6 +66,8 @@ export class ExecSeries {
     private readonly counter: Counter<string>,
     private readonly labels: readonly MetricLabel[],
     private readonly maxSeries: number,
+    /** Where exec counts wait for the next scrape (the counter's collect flushes it). */
+    private readonly tally: Tally,
   ) {
     this.perPod = labels.includes('pod');
     this.host = {
@@ -84,7 +87,7 @@ export class ExecSeries {
     const failed = event.retval !== 0;
     // No pod (host process, or a container whose pod is unknown): the empty-label series.
     if (event.pod === null) {
-      (failed ? this.host.failure : this.host.success).inc();
+      this.tally.add(failed ? this.host.failure : this.host.success);
       return;
     }
     // An event with a pod has a container id (the cgroup named it); '' would do as well.
@@ -103,7 +106,7 @@ export class ExecSeries {
       if (failed) cached.failure = child;
       else cached.success = child;
     }
-    child.inc();
+    this.tally.add(child);
   }
 
   /** The child of an event with a pod: its series', a new series', or the overflow one. */
@@ -125,6 +128,7 @@ export class ExecSeries {
     const removed = new Set<Child>();
     for (const [key, found] of this.series) {
       if (found.pod !== pod || found.namespace !== namespace) continue;
+      this.tally.drop(found.child);
       this.counter.remove(found.labels);
       this.series.delete(key);
       removed.add(found.child);

@@ -8,6 +8,7 @@ import type { MetricLabel } from '../config.js';
 import { ATTRIBUTIONS, type Attribution, type ExecEvent } from '../events/schema.js';
 import { SCOPE_REASONS, type ScopeReason } from '../scope/table.js';
 import { ExecSeries } from './execs.js';
+import { Tally } from './tally.js';
 
 /** What the capture layer reports at scrape time: the tracer's own statistics. */
 export type { CaptureStats } from '../capture/tracer.js';
@@ -112,13 +113,17 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   const advanceExcluded = follow();
   const advanceThrottled = follow();
 
+  // The per-event counters' counts wait here between scrapes; each of those counters flushes it
+  // when collected.
+  const tally = new Tally();
   const execs = new Counter({
     name: 'execwatch_execs_total',
     help: 'Program executions seen, by pod and result (success or failure).',
     labelNames: [...opts.labels, 'result'],
     registers,
+    collect: () => tally.flush(),
   });
-  const series = new ExecSeries(execs, opts.labels, opts.maxSeries);
+  const series = new ExecSeries(execs, opts.labels, opts.maxSeries, tally);
 
   const lostTotal = new Counter({
     name: 'execwatch_events_lost_total',
@@ -218,6 +223,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     help: 'Exec events by enrichment outcome (the event\'s attribution): pod, host, unresolved or conflict.',
     labelNames: ['result'] as const,
     registers,
+    collect: () => tally.flush(),
   });
   // One child per outcome, made (and its series set to 0) up front: an event picks it by key.
   const enriched = Object.fromEntries(
@@ -341,7 +347,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       if (event.argvTruncated) truncated.inc();
     },
     eventDelay: (seconds) => delay.observe(seconds),
-    enrichment: (result) => enriched[result].inc(),
+    enrichment: (result) => tally.add(enriched[result]),
     lost: (stage, n = 1) => lostIn[stage].inc(n),
     kubeWatchRestart: () => restarts.inc(),
     exportBatch(records, ok) {

@@ -6,6 +6,7 @@
  * No kube-apiserver can be installed here; this is the one fake the tests allow.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -36,7 +37,8 @@ export function makePod(input: MakePodInput): V1Pod {
   const status = (c: { name: string; id?: string | null; runtime?: string; lastId?: string }) => ({
     name: c.name,
     image: `registry.example/${c.name}:1`,
-    imageID: '',
+    // The runtime reports the digest once the image is pulled: with the container's id.
+    imageID: c.id ? `registry.example/${c.name}@sha256:${createHash('sha256').update(c.name).digest('hex')}` : '',
     ready: Boolean(c.id),
     restartCount: c.lastId ? 1 : 0,
     ...(c.id ? { containerID: `${c.runtime ?? 'containerd'}://${c.id}` } : {}),

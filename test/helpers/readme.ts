@@ -67,13 +67,15 @@ export function otlpTable(): string {
   for (const row of OTLP_MAPPING) {
     const where = row.field === 'workload'
       ? workloadCell()
+      : row.field === 'image'
+        ? `${code(row.name)} (the repository) and \`container.image.tags\` (its tag, when it has one)`
       : row.to === 'eventName'
         ? `the record's event name, ${code(row.name)}`
         : row.to === 'timestamp'
         ? 'the record\'s timestamp (`timeUnixNano`), to the nanosecond'
           : row.to === 'resource'
             ? `resource attribute ${code(row.name)}`
-            : code(row.name) + ('value' in row ? ' (a string)' : '');
+            : code(row.name) + ('valueNote' in row ? ` (${row.valueNote})` : '');
     rows.push(`| ${code(row.field)} | ${where} |`);
   }
   return rows.join('\n');
