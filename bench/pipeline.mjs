@@ -157,7 +157,7 @@ const binding = {
     start = (cb) => {
       onBatch = cb;
     };
-    stats = () => ({ counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0 }, attached: ['handle_exec'], unavailable: [] });
+    stats = () => ({ counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 }, attached: ['handle_exec'], unavailable: [] });
     close = () => {};
   },
   bootTimeOffsetNs: () => 1_700_000_000_000_000_000n,
@@ -195,7 +195,7 @@ if (args.subscribers !== '0') hub.subscribe(() => true, {
     throw new Error('subscriber closed');
   },
 });
-tracer = new Tracer(binding, { objectPath: 'bench', argvMaxBytes: 4096, ringbufBytes: 1 << 23, node: 'bench-node' }, pipeline.sink, (err) => {
+tracer = new Tracer(binding, { objectPath: 'bench', argvMaxBytes: 4096, ringbufBytes: 1 << 23, cgroupRate: 0, cgroupBurst: 1, node: 'bench-node' }, pipeline.sink, (err) => {
   throw err;
 });
 tracer.start();

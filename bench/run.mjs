@@ -8,6 +8,7 @@
  *   sudo npm run bench -- --export-only [--rounds=N --execs=N --agent-tree=DIR]
  *   sudo npm run bench -- --soak=600
  *   sudo npm run bench -- --scrapes [--agent-tree=DIR]
+ *   sudo npm run bench -- --scope [--execs=N --no-execsnoop]
  *
  * Builds what is missing, compiles bench/storm.c and bench/noop.c (lib/storm.mjs), then runs the
  * scenarios, each in its own file under scenarios/:
@@ -26,6 +27,9 @@
  * --soak=SECONDS runs only the soak instead (scenarios/soak.mjs): RSS under a storm at the
  * machine's maximum rate, sampled every 10 s; writes bench/results/soak.json.
  *
+ * --scope runs only the scope scenario (scenarios/scope.mjs): BPF time per exec in scope, out of
+ * scope and of execsnoop, by program; writes bench/results/scope.json.
+ *
  * --scrapes runs only the scrape storm, 5 rounds, and writes bench/results/scrapes.json; with
  * --agent-tree=DIR the agent is another built checkout's (DIR/dist/main.js), for a before/after.
  * --export-only takes --agent-tree=DIR too.
@@ -41,18 +45,19 @@ import { pipeline } from './scenarios/pipeline.mjs';
 import { scrapeStorm } from './scenarios/scrapes.mjs';
 import { redaction } from './scenarios/redact.mjs';
 import { soak } from './scenarios/soak.mjs';
+import { scopeCost } from './scenarios/scope.mjs';
 import { findExecsnoop, throughput } from './scenarios/throughput.mjs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 
-const USAGE = 'sudo npm run bench [-- --rounds=N --execs=N --latency-execs=N --no-execsnoop --no-pipeline --no-export | --export-only [--agent-tree=DIR] | --soak=SECONDS | --scrapes [--agent-tree=DIR]]';
+const USAGE = 'sudo npm run bench [-- --rounds=N --execs=N --latency-execs=N --no-execsnoop --no-pipeline --no-export | --export-only [--agent-tree=DIR] | --soak=SECONDS | --scope | --scrapes [--agent-tree=DIR]]';
 let args;
 try {
   ({ values: args } = parseArgs({
     strict: true,
     options: Object.fromEntries(
       [['rounds', 'string'], ['execs', 'string'], ['latency-execs', 'string'], ['soak', 'string'], ['agent-tree', 'string'],
-        ['no-execsnoop', 'boolean'], ['no-pipeline', 'boolean'], ['no-export', 'boolean'], ['export-only', 'boolean'], ['scrapes', 'boolean'], ['help', 'boolean']]
+        ['no-execsnoop', 'boolean'], ['no-pipeline', 'boolean'], ['no-export', 'boolean'], ['export-only', 'boolean'], ['scrapes', 'boolean'], ['scope', 'boolean'], ['help', 'boolean']]
         .map(([name, type]) => [name, { type }]),
     ),
   }));
@@ -136,6 +141,17 @@ async function main() {
   const tools = compileTools();
   if (SOAK_SECONDS > 0) {
     await soak(tools, { seconds: SOAK_SECONDS, sampleMs: SOAK_SAMPLE_MS });
+    return;
+  }
+  if (args.scope) {
+    const execsnoop = args['no-execsnoop'] ? null : findExecsnoop();
+    log(`scope: ${EXECS} execs with 4 KiB of argv, agent in scope, out of scope (--exclude-host)${execsnoop ? ' and execsnoop' : ''}`);
+    const result = await scopeCost(tools, { execs: EXECS, workers: WORKERS, argvBytes: 4000, execsnoop });
+    cleanup();
+    for (const [what, r] of Object.entries(result)) {
+      if (r) log(`scope: ${what}: ${(r.nsPerExec / 1000).toFixed(2)} µs/exec over ${r.execs} execs (${r.rate}/s); by program (ns/exec): ${JSON.stringify(r.programs)}`);
+    }
+    writeResult('scope.json', { date: new Date().toISOString(), host: hostInfo(tools), execs: EXECS, argvBytes: 4000, ...result });
     return;
   }
   if (args.scrapes) {

@@ -38,6 +38,8 @@ struct exec_state {
 	const void *argv;
 	__u32 flags;
 	bool compat;
+	/* Above its cgroup's rate (issue 19): counted at entry, ended without a record. */
+	bool suppressed;
 };
 
 /* The largest record: header, filename (+1 to tell a full PATH_MAX name from a cut one), argv. The
@@ -101,6 +103,148 @@ static __always_inline void count(__u32 which)
 		__sync_fetch_and_add(v, 1);
 }
 
+/*
+ * ---- Scope (issue 19) ----------------------------------------------------------------------
+ * Out-of-scope execs (host processes, namespaces, pod label selectors: src/scope/) are decided at
+ * the syscall entry, the first program an exec reaches, counted there once, and dropped: no state
+ * is kept, so the exit finds none and sched_process_exec, which checks the scope again when it
+ * finds none, reads nothing either. (A table that turns a cgroup from out of scope to in scope
+ * while one of its execs is between the two would have that exec counted and delivered: the
+ * table changes with pods, seldom, and a program runs for microseconds.) The agent writes the table
+ * (struct execwatch_scope_table in execwatch.h) through its mapping; a cgroup it does not list is
+ * in scope, and the agent judges its events again.
+ *
+ * A container created a moment ago is already covered: the agent lists the pod's cgroup, which
+ * exists before any of the pod's containers, as a subtree entry, and the lookup walks the exec's
+ * ancestors (bpf_get_current_ancestor_cgroup_id, deepest first) when its own cgroup is not listed.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct execwatch_scope_table);
+} scope SEC(".maps");
+
+/* The agent writes the table while programs read it: one load per field, never a re-read. */
+#define READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
+
+/* The slot chain of `id` in one copy of the table: its verdict, or -1 when it is not listed (or is
+ * listed for itself only and `subtree` is asked). */
+static __always_inline int scope_find(struct execwatch_scope_table *t, __u32 copy, __u64 id,
+				      bool subtree)
+{
+	__u32 home = (__u32)((id * EXECWATCH_SCOPE_HASH_MUL) >> (64 - EXECWATCH_SCOPE_SLOT_BITS));
+
+	for (__u32 i = 0; i < EXECWATCH_SCOPE_PROBES; i++) {
+		struct execwatch_scope_slot *slot =
+			&t->slots[copy & 1][(home + i) & (EXECWATCH_SCOPE_SLOTS - 1)];
+		__u64 got = READ_ONCE(slot->cgroup_id);
+		__u32 verdict;
+
+		if (got == 0)
+			return -1;
+		if (got != id)
+			continue;
+		verdict = READ_ONCE(slot->verdict);
+		if (subtree && !(verdict & EXECWATCH_SCOPE_SUBTREE))
+			return -1;
+		return verdict & 0xff;
+	}
+	return -1;
+}
+
+/* enum execwatch_scope of the current task's cgroup v2: its own entry, else its nearest listed
+ * ancestor's subtree entry, else in scope. */
+static __always_inline __u32 scope_of_current(void)
+{
+	struct execwatch_scope_table *t;
+	struct task_struct *task;
+	__u32 zero = 0, copy;
+	int verdict, level;
+
+	t = bpf_map_lookup_elem(&scope, &zero);
+	if (!t)
+		return EXECWATCH_SCOPE_IN;
+	copy = READ_ONCE(t->active) & 1;
+	if (READ_ONCE(t->entries[copy]) == 0)
+		return EXECWATCH_SCOPE_IN;
+	verdict = scope_find(t, copy, bpf_get_current_cgroup_id(), false);
+	if (verdict >= 0)
+		return verdict;
+	task = (struct task_struct *)bpf_get_current_task();
+	level = BPF_CORE_READ(task, cgroups, dfl_cgrp, level);
+	for (int i = 1; i <= EXECWATCH_SCOPE_MAX_DEPTH; i++) {
+		/* The root (level 0) is never a subtree entry: new pods would fall under it. */
+		if (level - i < 1)
+			break;
+		verdict = scope_find(t, copy, bpf_get_current_ancestor_cgroup_id(level - i), true);
+		if (verdict >= 0)
+			return verdict;
+	}
+	return EXECWATCH_SCOPE_IN;
+}
+
+/* An exec dropped for being out of scope: one event, counted by its reason. */
+static __always_inline int excluded(__u32 reason)
+{
+	count(EXECWATCH_CTR_EVENTS);
+	count(EXECWATCH_CTR_EXCLUDED_HOST + reason - 1);
+	return 0;
+}
+/* ---- end of Scope ------------------------------------------------------------------------ */
+
+/*
+ * ---- Fairness (issue 19) -------------------------------------------------------------------
+ * --cgroup-rate: each cgroup may exec `cgroup_rate` times a second, with bursts of up to
+ * `cgroup_burst`; above that its execs are counted (throttled) and not emitted, so that one pod
+ * re-execing in a loop cannot fill the ring buffer that every pod's execs go through. A
+ * generic cell rate algorithm: one timestamp per cgroup, the time its bucket is empty again
+ * ("theoretical arrival time"); an exec is allowed while that is at most the burst ahead of now.
+ * Concurrent execs of one cgroup on two CPUs may both pass on the last token: the limit is a
+ * fairness bound, not an accounting one (that is exact: a suppressed exec is counted once).
+ */
+const volatile __u32 cgroup_rate = 0;  /* execs per second per cgroup; 0: no limit */
+const volatile __u32 cgroup_burst = 1; /* execs allowed at once above the rate */
+#define ROOT_CGROUP_ID 1
+
+/* LRU: a cgroup that has not exec'd for a while loses its bucket, which only means a full one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u64);
+} cgroup_rate_tat SEC(".maps");
+
+/* Whether the current task's cgroup is above its rate; takes a token when it is not. */
+static __always_inline bool over_rate(void)
+{
+	__u64 id, now, interval, tat, *slot;
+
+	if (!cgroup_rate)
+		return false;
+	id = bpf_get_current_cgroup_id();
+	/* Not the root cgroup (kernfs id 1): a node puts only the kernel's threads there, and a
+	 * host without a cgroup manager (a CI machine, a developer's VM) everything, whose execs
+	 * would all share one bucket. */
+	if (id == ROOT_CGROUP_ID)
+		return false;
+	interval = 1000000000ULL / cgroup_rate;
+	now = bpf_ktime_get_ns();
+	slot = bpf_map_lookup_elem(&cgroup_rate_tat, &id);
+	if (!slot) {
+		tat = now + interval;
+		bpf_map_update_elem(&cgroup_rate_tat, &id, &tat, BPF_ANY);
+		return false;
+	}
+	tat = *slot > now ? *slot : now;
+	if (tat - now > (__u64)(cgroup_burst - 1) * interval)
+		return true;
+	*slot = tat + interval;
+	return false;
+}
+/* ---- end of Fairness ---------------------------------------------------------------------- */
+
 static __always_inline struct scratch *scratch_get(void)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
@@ -122,11 +266,23 @@ static __always_inline int enter(const char *filename, const void *argv, __u32 f
 		.compat = compat,
 	};
 	__u64 key = task_key();
+	__u32 out = scope_of_current();
+
+	/* Out of scope: counted here, once, and no state is kept, so that the programs that end the
+	 * exec find none and read nothing. */
+	if (out)
+		return excluded(out);
+	st.suppressed = over_rate();
 
 	/* Fails only when the map is full (the key is replaced otherwise): the exec is still
-	 * reported if it succeeds, without its execveat flag, but lost if it fails. */
+	 * reported if it succeeds, without its execveat flag, but lost if it fails. A suppressed
+	 * one is then reported too: it is counted as throttled only once its state is kept. */
 	if (bpf_map_update_elem(&exec_state, &key, &st, BPF_ANY))
 		count(EXECWATCH_CTR_STATE_MAP_FULL);
+	else if (st.suppressed) {
+		count(EXECWATCH_CTR_EVENTS);
+		count(EXECWATCH_CTR_THROTTLED);
+	}
 	return 0;
 }
 
@@ -327,8 +483,16 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 
 	st = bpf_map_lookup_elem(&exec_state, &key);
 	if (st) {
+		bool suppressed = st->suppressed;
+
 		flags = st->flags;
 		bpf_map_delete_elem(&exec_state, &key);
+		if (suppressed)
+			return 0;
+	} else if (scope_of_current()) {
+		/* Out of scope: counted by the syscall entry (or begun before the programs were
+		 * attached, when nothing counted it and nothing is emitted). */
+		return 0;
 	}
 	s = begin_record();
 	if (!s)
@@ -440,6 +604,9 @@ static __always_inline int exit_exec(long ret)
 	/* Copied before the delete frees the element for another exec to take. */
 	copy = *st;
 	bpf_map_delete_elem(&exec_state, &key);
+	/* Counted as throttled at the entry, successful or not. */
+	if (copy.suppressed)
+		return 0;
 	/* A success: reported by sched_process_exec, which left the state only if it ran before
 	 * the programs were attached. */
 	if (ret >= 0)

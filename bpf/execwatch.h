@@ -58,7 +58,56 @@ enum execwatch_counter {
 	 * counted before the ring buffer is asked, so it equals what user space delivered plus what
 	 * was lost from the ring buffer on (ringbuf_full, decode_error, pipeline_error, ...). */
 	EXECWATCH_CTR_EVENTS = 3,
-	EXECWATCH_CTR_MAX = 4,
+	/* Execs out of scope, by enum execwatch_scope reason (EXCLUDED_HOST + reason - 1): dropped
+	 * before any argv read, counted in EVENTS too (execwatch_events_excluded_total, by reason).
+	 */
+	EXECWATCH_CTR_EXCLUDED_HOST = 4,
+	EXECWATCH_CTR_EXCLUDED_NAMESPACE = 5,
+	EXECWATCH_CTR_EXCLUDED_POD = 6,
+	/* Execs of a cgroup above --cgroup-rate: not emitted, counted in EVENTS too
+	 * (execwatch_events_throttled_total). */
+	EXECWATCH_CTR_THROTTLED = 7,
+	EXECWATCH_CTR_MAX = 8,
+};
+
+/*
+ * Scope (issue 19): which cgroups' execs are dropped in the kernel. The agent writes the table
+ * (src/scope/) through a writable mapping of the `scope` map, without bpf(2): after start-up it
+ * holds no capability. It is an open-addressing hash of cgroup ids, two copies of it: the agent
+ * fills the copy not in use, then flips `active`, so a program never reads a half-written table.
+ * A slot's home is execwatch_scope_hash(id); an entry sits at most EXECWATCH_SCOPE_PROBES slots
+ * past it, and an empty slot (cgroup_id 0) ends the search.
+ */
+#define EXECWATCH_SCOPE_SLOTS 2048 /* a power of two */
+#define EXECWATCH_SCOPE_SLOT_BITS 11
+#define EXECWATCH_SCOPE_PROBES 8
+/* Ancestors looked at above the exec's own cgroup (a container sits 3 to 5 levels deep). */
+#define EXECWATCH_SCOPE_MAX_DEPTH 8
+#define EXECWATCH_SCOPE_HASH_MUL 0x9E3779B97F4A7C15ULL
+
+/* Why a cgroup is out of scope; the names are execwatch_events_excluded_total's reason labels. */
+enum execwatch_scope {
+	EXECWATCH_SCOPE_IN = 0,
+	EXECWATCH_SCOPE_HOST = 1,      /* --exclude-host */
+	EXECWATCH_SCOPE_NAMESPACE = 2, /* --include-namespaces, --exclude-namespaces */
+	EXECWATCH_SCOPE_POD = 3,       /* --exclude-pods */
+};
+
+/* In a slot's verdict beside the reason: the entry also covers every cgroup below this one (a pod's
+ * cgroup covers its containers, those created after the table was written included). */
+#define EXECWATCH_SCOPE_SUBTREE 0x100
+
+struct execwatch_scope_slot {
+	__u64 cgroup_id; /* 0: empty */
+	__u32 verdict;	 /* enum execwatch_scope | EXECWATCH_SCOPE_SUBTREE */
+	__u32 reserved;
+};
+
+struct execwatch_scope_table {
+	__u32 active;	  /* which copy of slots the programs read: 0 or 1 */
+	__u32 entries[2]; /* entries in each copy: 0 skips the lookups */
+	__u32 reserved;
+	struct execwatch_scope_slot slots[2][EXECWATCH_SCOPE_SLOTS];
 };
 
 struct execwatch_record {

@@ -31,6 +31,8 @@ struct kernfs_node___rcu {
 
 struct cgroup {
 	struct kernfs_node *kn;
+	/* Depth below the root (0): the scope check walks the ancestors from here (issue 19). */
+	int level;
 };
 
 struct cgroup_subsys_state {

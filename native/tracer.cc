@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstring>
 
 #include "errors.h"
 #include "execwatch.h"
@@ -36,6 +37,9 @@ constexpr double kRingbufMinBytes = 1 << 16;
 constexpr double kWakeupBytesDefault = 32 * 1024;
 constexpr double kFlushIntervalMsDefault = 25;
 constexpr double kFlushIntervalMsMax = 1000;
+/* --cgroup-rate and its burst: bounds that keep the BPF program's arithmetic in range. */
+constexpr double kCgroupRateMax = 1000000;
+constexpr double kCgroupBurstMax = 10000000;
 
 /*
  * exec_state holds one entry per exec in flight. What bounds those is tasks, not CPUs: an exec
@@ -57,6 +61,10 @@ const struct {
 	{"state_map_full", EXECWATCH_CTR_STATE_MAP_FULL},
 	{"argv_read_error", EXECWATCH_CTR_ARGV_READ_ERROR},
 	{"events", EXECWATCH_CTR_EVENTS},
+	{"excluded_host", EXECWATCH_CTR_EXCLUDED_HOST},
+	{"excluded_namespace", EXECWATCH_CTR_EXCLUDED_NAMESPACE},
+	{"excluded_pod", EXECWATCH_CTR_EXCLUDED_POD},
+	{"throttled", EXECWATCH_CTR_THROTTLED},
 };
 
 double ReadInteger(Napi::Object options, const char *name, double fallback = NAN)
@@ -101,6 +109,8 @@ Napi::Function Tracer::Define(Napi::Env env)
 			InstanceMethod<&Tracer::Start>("start"),
 			InstanceMethod<&Tracer::Stats>("stats"),
 			InstanceMethod<&Tracer::RingbufWaitingBytes>("ringbufWaitingBytes"),
+			InstanceMethod<&Tracer::WriteScope>("writeScope"),
+			InstanceMethod<&Tracer::ProgramIds>("programIds"),
 			InstanceMethod<&Tracer::Close>("close"),
 		});
 }
@@ -148,9 +158,16 @@ Tracer::Options Tracer::ParseOptions(const Napi::CallbackInfo &info)
 	double interval = ReadInteger(options, "flushIntervalMs", kFlushIntervalMsDefault);
 	if (interval < 1 || interval > kFlushIntervalMsMax)
 		throw OutOfRange(env, "flushIntervalMs must be between 1 and 1000", interval);
+	double rate = ReadInteger(options, "cgroupRate", 0);
+	if (rate < 0 || rate > kCgroupRateMax)
+		throw OutOfRange(env, "cgroupRate must be between 0 and 1000000", rate);
+	double burst = ReadInteger(options, "cgroupBurst", 1);
+	if (burst < 1 || burst > kCgroupBurstMax)
+		throw OutOfRange(env, "cgroupBurst must be between 1 and 10000000", burst);
 	return {path.As<Napi::String>().Utf8Value(), static_cast<uint32_t>(argv),
-		static_cast<uint32_t>(ring), static_cast<uint32_t>(wakeup),
-		static_cast<uint32_t>(interval)};
+		static_cast<uint32_t>(ring),	     static_cast<uint32_t>(wakeup),
+		static_cast<uint32_t>(interval),     static_cast<uint32_t>(rate),
+		static_cast<uint32_t>(burst)};
 }
 
 Tracer::Tracer(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Tracer>(info), env_(info.Env())
@@ -192,6 +209,7 @@ void Tracer::Open(Napi::Env env, const Options &options)
 
 	events_ = RequireMap(env, obj_, "events", path);
 	counters_ = RequireMap(env, obj_, "counters", path);
+	bpf_map *scope = RequireMap(env, obj_, "scope", path);
 	// Indexed by CPU id in the kernel, so it needs one slot per possible CPU.
 	bpf_map *scratch = RequireMap(env, obj_, "scratch", path);
 	bpf_map *exec_state = RequireMap(env, obj_, "exec_state", path);
@@ -214,6 +232,11 @@ void Tracer::Open(Napi::Env env, const Options &options)
 	err = SetRodataU32(obj_, "wakeup_bytes", options.wakeup_bytes, &why);
 	if (err)
 		throw ErrnoError(env, "set wakeup_bytes in " + path, err, why);
+	err = SetRodataU32(obj_, "cgroup_rate", options.cgroup_rate, &why);
+	if (!err)
+		err = SetRodataU32(obj_, "cgroup_burst", options.cgroup_burst, &why);
+	if (err)
+		throw ErrnoError(env, "set cgroup_rate in " + path, err, why);
 	// Without a threshold the kernel wakes us for every record: no timer needed.
 	flush_interval_ms_ = options.wakeup_bytes ? options.flush_interval_ms : 0;
 
@@ -237,6 +260,20 @@ void Tracer::Open(Napi::Env env, const Options &options)
 		throw ErrnoError(env, "map the counters of " + path, errno);
 	counter_values_ = static_cast<const __u64 *>(mapping);
 	counter_bytes_ = bytes;
+
+	if (!(bpf_map__map_flags(scope) & BPF_F_MMAPABLE) ||
+	    bpf_map__value_size(scope) != sizeof(struct execwatch_scope_table))
+		throw ErrnoError(
+			env,
+			"map 'scope' in " + path +
+				" must be a BPF_F_MMAPABLE array of one execwatch_scope_table",
+			EINVAL);
+	bytes = (sizeof(struct execwatch_scope_table) + page - 1) / page * page;
+	mapping = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(scope), 0);
+	if (mapping == MAP_FAILED)
+		throw ErrnoError(env, "map the scope table of " + path, errno);
+	scope_table_ = mapping;
+	scope_bytes_ = bytes;
 	MapRingPositions(env);
 }
 
@@ -264,6 +301,37 @@ Napi::Value Tracer::RingbufWaitingBytes(const Napi::CallbackInfo &info)
 		reinterpret_cast<const uint64_t *>(base + ring_positions_bytes_ / 2),
 		__ATOMIC_ACQUIRE);
 	return Napi::Number::New(env, static_cast<double>(producer - consumer));
+}
+
+/*
+ * writeScope(slots, entries): `slots` is one copy of the table's slots (EXECWATCH_SCOPE_SLOTS
+ * struct execwatch_scope_slot, built by src/scope/table.ts). It goes into the copy the programs
+ * are not reading, and then `active` flips to it: a program reads either the old table or the
+ * new one, whole. (A program that read `active` before a flip and still runs at the next write is
+ * the one case left: it lasts microseconds, and writes follow pod changes.)
+ */
+Napi::Value Tracer::WriteScope(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	ThrowIfClosed(env, "writeScope");
+	constexpr size_t kSlotsBytes = sizeof(struct execwatch_scope_slot) * EXECWATCH_SCOPE_SLOTS;
+	if (!info[0].IsBuffer() || info[0].As<Napi::Buffer<uint8_t>>().Length() != kSlotsBytes)
+		throw CodedError(Napi::TypeError::New(env, "slots must be a Buffer of " +
+								   std::to_string(kSlotsBytes) +
+								   " bytes"),
+				 "ERR_INVALID_ARG_TYPE");
+	double entries = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
+	if (entries < 0 || entries > EXECWATCH_SCOPE_SLOTS || std::trunc(entries) != entries)
+		throw OutOfRange(env,
+				 "entries must be an integer from 0 to " +
+					 std::to_string(EXECWATCH_SCOPE_SLOTS),
+				 entries);
+	auto *table = static_cast<struct execwatch_scope_table *>(scope_table_);
+	__u32 next = __atomic_load_n(&table->active, __ATOMIC_RELAXED) ^ 1;
+	std::memcpy(table->slots[next], info[0].As<Napi::Buffer<uint8_t>>().Data(), kSlotsBytes);
+	__atomic_store_n(&table->entries[next], static_cast<__u32>(entries), __ATOMIC_RELAXED);
+	__atomic_store_n(&table->active, next, __ATOMIC_RELEASE);
+	return env.Undefined();
 }
 
 namespace
@@ -373,10 +441,26 @@ Napi::Value Tracer::Attach(const Napi::CallbackInfo &info)
 			}
 			links_.push_back(link);
 			attached_names_.emplace_back(bpf_program__name(prog));
+			struct bpf_prog_info prog_info = {};
+			__u32 info_len = sizeof(prog_info);
+			attached_ids_.push_back(
+				bpf_obj_get_info_by_fd(bpf_program__fd(prog), &prog_info, &info_len)
+					? 0
+					: prog_info.id);
 		}
 		attached_ = true;
 	}
 	return AttachedNames(env);
+}
+
+Napi::Value Tracer::ProgramIds(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	ThrowIfClosed(env, "programIds");
+	Napi::Object ids = Napi::Object::New(env);
+	for (size_t i = 0; i < attached_names_.size() && i < attached_ids_.size(); i++)
+		ids.Set(attached_names_[i], Napi::Number::New(env, attached_ids_[i]));
+	return ids;
 }
 
 Napi::Array Tracer::AttachedNames(Napi::Env env) const
@@ -413,6 +497,7 @@ void Tracer::DetachAll()
 		bpf_link__destroy(link);
 	links_.clear();
 	attached_names_.clear();
+	attached_ids_.clear();
 }
 
 void Tracer::Teardown(napi_async_cleanup_hook_handle finished)
@@ -431,6 +516,9 @@ void Tracer::Teardown(napi_async_cleanup_hook_handle finished)
 	if (counter_values_)
 		munmap(const_cast<__u64 *>(counter_values_), counter_bytes_);
 	counter_values_ = nullptr;
+	if (scope_table_)
+		munmap(scope_table_, scope_bytes_);
+	scope_table_ = nullptr;
 	bpf_object__close(obj_);
 	obj_ = nullptr;
 	// Mid-callback the async context is still in use; Deliver() releases it on return.

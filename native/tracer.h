@@ -42,6 +42,9 @@ class Tracer : public Napi::ObjectWrap<Tracer>
 		uint32_t wakeup_bytes;
 		/* How often the records below the threshold are collected, in ms. */
 		uint32_t flush_interval_ms;
+		/* Execs per second per cgroup (0: no limit), and the burst above it. */
+		uint32_t cgroup_rate;
+		uint32_t cgroup_burst;
 	};
 
 	static Options ParseOptions(const Napi::CallbackInfo &info);
@@ -51,6 +54,8 @@ class Tracer : public Napi::ObjectWrap<Tracer>
 	Napi::Value Start(const Napi::CallbackInfo &info);
 	Napi::Value Stats(const Napi::CallbackInfo &info);
 	Napi::Value RingbufWaitingBytes(const Napi::CallbackInfo &info);
+	Napi::Value WriteScope(const Napi::CallbackInfo &info);
+	Napi::Value ProgramIds(const Napi::CallbackInfo &info);
 	Napi::Value Close(const Napi::CallbackInfo &info);
 
 	void ChooseCompatPrograms(Napi::Env env);
@@ -84,9 +89,16 @@ class Tracer : public Napi::ObjectWrap<Tracer>
 	/* The counters map, mapped read-only after load: stats() reads it without bpf(2). */
 	const __u64 *counter_values_ = nullptr;
 	size_t counter_bytes_ = 0;
+	/* The scope table (struct execwatch_scope_table), mapped read-write after load: the agent
+	 * rewrites it as pods come and go, without bpf(2). */
+	void *scope_table_ = nullptr;
+	size_t scope_bytes_ = 0;
 	bool attached_ = false;
 	std::vector<bpf_link *> links_;
 	std::vector<std::string> attached_names_;
+	/* The kernel's id of each attached program (0 if unknown), read at attach while privileged:
+	 * run time per program is read by id (/proc/PID/fdinfo, with kernel.bpf_stats_enabled). */
+	std::vector<uint32_t> attached_ids_;
 	/* Programs not loaded: the ia32 exec path not in use, or both without ia32 emulation. */
 	std::vector<std::string> unavailable_names_;
 	ring_buffer *ringbuf_ = nullptr;

@@ -2,6 +2,7 @@
  * The agent: requirement checks, the tracer, the pod cache, the pipeline (src/pipeline.ts) and the
  * HTTP servers, started in order and closed in the reverse. The kernel never waits for Node.
  */
+import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { NativeBinding } from './capture/binding.js';
 import { compatNote } from './capture/compat.js';
@@ -16,6 +17,7 @@ import { createPodCache, loadKubeConfig, requestFiles } from './kube/kubeconfig.
 import type { PodCache } from './kube/podcache.js';
 import { createMetrics } from './metrics/index.js';
 import { createPipeline } from './pipeline.js';
+import { Scope } from './scope/scope.js';
 import { StartupError } from './startup-error.js';
 
 /** What the agent needs from its surroundings; tests substitute them. */
@@ -40,6 +42,8 @@ export interface Agent {
   notes: string[];
   /** Files read again after start-up (the events API token, the API server's token and certificates). */
   readLater: string[];
+  /** The kernel's id of each attached program, by name (benchmarks and tests read their run times). */
+  programIds(): Record<string, number>;
   close(): Promise<void>;
 }
 
@@ -62,11 +66,11 @@ async function prepareTracer(config: Config, deps: AgentDeps, sink: EventSink) {
   if (!req.ok) throw new StartupError(req.problems);
   const tracer = new Tracer(
     deps.binding,
-    { objectPath: config.bpfObject, argvMaxBytes: config.argvMaxBytes, ringbufBytes: config.ringbufBytes, node: config.nodeName },
+    { objectPath: config.bpfObject, argvMaxBytes: config.argvMaxBytes, ringbufBytes: config.ringbufBytes, cgroupRate: config.cgroupRate, cgroupBurst: config.cgroupBurst, node: config.nodeName },
     sink,
     sinkErrorReporter(deps.stderr ?? process.stderr),
   );
-  return { tracer, notes: req.notes, kernelRelease: req.kernelRelease };
+  return { tracer, notes: req.notes, kernelRelease: req.kernelRelease, cgroup2Mount: req.cgroup2Mount };
 }
 
 /** Checks the requirements, then loads and attaches the programs; used by --check. */
@@ -90,7 +94,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     : await openApiToken(config.apiTokenFile, deps.stderr ?? process.stderr);
   const kubeConfig = await loadKubeConfig(config.kubeconfig);
   // The sink runs only after tracer.start() below, when the pipeline it feeds exists.
-  const { tracer, notes, kernelRelease } = await prepareTracer(config, deps, (event, delaySeconds) => pipeline.sink(event, delaySeconds));
+  const { tracer, notes, kernelRelease, cgroup2Mount } = await prepareTracer(config, deps, (event, delaySeconds) => pipeline.sink(event, delaySeconds));
   const metrics = createMetrics({
     labels: config.metricLabels,
     maxSeries: config.maxSeries,
@@ -99,8 +103,10 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     captureStats: () => tracer.stats(),
     podCount: () => podCache?.size ?? 0,
     ringbufWaitingBytes: () => tracer.ringbufWaitingBytes(),
+    ringbufBytes: config.ringbufBytes,
     enrichmentWaiting: () => pipeline.pending,
     exportQueueLength: () => exporter.queueLength,
+    scopeCgroups: () => scope.entries,
   });
   const podCache = await createPodCache(kubeConfig, config, metrics);
   const stderr = deps.stderr ?? process.stderr;
@@ -110,10 +116,18 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     env: deps.env ?? process.env,
     report: (line) => stderr.write(`execwatch: ${line}\n`),
   });
-  const pipeline = createPipeline(config, { metrics, podCache, stdout: deps.stdout, exporter });
+  const scope = new Scope({
+    rules: config,
+    cgroupRoot: cgroup2Mount === null ? null : join(deps.root ?? '/', cgroup2Mount),
+    pods: podCache,
+    write: (slots, entries) => tracer.writeScope(slots, entries),
+    metrics,
+  });
+  const pipeline = createPipeline(config, { metrics, podCache, stdout: deps.stdout, exporter, scope });
   const { store, hub } = pipeline;
 
   const attached = tracer.start();
+  scope.start();
   const watchdog = new DeliveryWatchdog(
     () => ({ batches: tracer.batches, waitingBytes: tracer.ringbufWaitingBytes() }),
     config.stallTimeoutMs,
@@ -139,6 +153,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
       },
     });
   } catch (err) {
+    scope.close();
     tracer.close();
     await podCache?.stop();
     await exporter.close();
@@ -152,9 +167,11 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     apiUrl: servers.apiUrl,
     notes: [...notes, compatNote(attached)],
     readLater: [...(config.apiTokenFile === null ? [] : [config.apiTokenFile]), ...requestFiles(kubeConfig)],
+    programIds: () => tracer.programIds(),
     close() {
       closing ??= (async () => {
         // Detach first: nothing new arrives, and what was already read still flows downstream.
+        scope.close();
         tracer.close();
         pipeline.flush();
         await exporter.close();

@@ -4,6 +4,7 @@
  * option table (options.ts, values.ts), the parser (parse.ts) and --help (help.ts).
  */
 import type { EventFilter } from './events/filter.js';
+import type { LabelSelector } from './scope/rules.js';
 import { StartupError } from './startup-error.js';
 
 /** A host and port to listen on. */
@@ -83,6 +84,18 @@ export interface Config {
   stallTimeoutMs: number;
   /** How long the API server may go unanswered before /readyz says not ready, in milliseconds; 0: never. */
   kubeUnreadyAfterMs: number;
+  /** Namespace patterns whose pods are in scope; empty: every namespace. */
+  includeNamespaces: string[];
+  /** Namespace patterns whose pods are out of scope. */
+  excludeNamespaces: string[];
+  /** Host processes (no container) are out of scope. */
+  excludeHost: boolean;
+  /** Pods any of these selects are out of scope. */
+  excludePods: LabelSelector[];
+  /** Execs per second per cgroup above which they are counted and not emitted; 0: no limit. */
+  cgroupRate: number;
+  /** Execs a cgroup may make at once above its rate. */
+  cgroupBurst: number;
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * The data path after capture, wired in one place for the agent and the benchmark: redact →
  * enrich → deliver (seq given here) → the recent-events ring, the live stream, the metrics and
- * the --log-events lines and the OTLP exporter. Each arrow goes one way.
+ * the --log-events lines and the OTLP exporter. Out-of-scope events the kernel let through are
+ * dropped (and counted) once their pod is known, before delivery. Each arrow goes one way.
  */
 import type { Writable } from 'node:stream';
 import type { EventSink } from './capture/tracer.js';
@@ -15,6 +16,7 @@ import { EventStore } from './events/store.js';
 import { EventHub } from './events/stream.js';
 import type { PodLookup } from './kube/types.js';
 import type { Metrics } from './metrics/index.js';
+import type { Scope } from './scope/scope.js';
 
 /** The options the pipeline reads. */
 export type PipelineConfig = Pick<Config, 'recentEvents' | 'redact' | 'defaultRedaction' | 'enrichWaitMs' | 'logEvents'>;
@@ -27,6 +29,8 @@ export interface PipelineDeps {
   stdout: Writable;
   /** OTLP export (src/export/otlp.ts); absent: none. */
   exporter?: EventExporter;
+  /** Judges the events of cgroups the kernel's scope table did not list yet (src/scope); absent: all in scope. */
+  scope?: Pick<Scope, 'judge'>;
 }
 
 export interface Pipeline {
@@ -57,6 +61,8 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
   const redact = createRedactor(config.redact, config.defaultRedaction);
   let seq = 0;
   const deliver = (event: ExecEvent): void => {
+    // Out of scope, and let through only because the kernel's table lagged: counted, not delivered.
+    if (deps.scope && deps.scope.judge(event) !== null) return;
     // Given here, after the event may have waited for its pod: seq order is delivery order, so
     // a stream resumed after a seq misses nothing delivered later.
     seq += 1;

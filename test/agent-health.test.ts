@@ -36,6 +36,12 @@ function heldBinding(real: NativeBinding): { binding: NativeBinding; release: ()
     ringbufWaitingBytes() {
       return this.#inner.ringbufWaitingBytes();
     }
+    writeScope(slots: Buffer, entries: number) {
+      this.#inner.writeScope(slots, entries);
+    }
+    programIds() {
+      return this.#inner.programIds();
+    }
     close() {
       this.#inner.close();
     }

@@ -105,6 +105,12 @@ function recordingBinding(real: NativeBinding): { binding: NativeBinding; loaded
     ringbufWaitingBytes(): number {
       return this.#inner.ringbufWaitingBytes();
     }
+    writeScope(slots: Buffer, entries: number): void {
+      this.#inner.writeScope(slots, entries);
+    }
+    programIds(): Record<string, number> {
+      return this.#inner.programIds();
+    }
     close(): void {
       this.#inner.close();
     }

@@ -257,6 +257,7 @@ t.test('custom agent flags reach the agent as the values say', async (t) => {
       podGracePeriodMs: c.podGracePeriodMs, maxSeries: c.maxSeries, enrichWaitMs: c.enrichWaitMs,
       stallTimeoutMs: c.stallTimeoutMs, kubeUnreadyAfterMs: c.kubeUnreadyAfterMs,
       apiTokenFile: c.apiTokenFile, apiInsecure: c.apiInsecure, otlpEndpoint: c.otlpEndpoint, otlpProtocol: c.otlpProtocol, otlpFilter: c.otlpFilter,
+      includeNamespaces: c.includeNamespaces, excludeNamespaces: c.excludeNamespaces, excludeHost: c.excludeHost, excludePods: c.excludePods.map((s) => s.text), cgroupRate: c.cgroupRate, cgroupBurst: c.cgroupBurst,
     },
     {
       recentEvents: 50000, argvMaxBytes: 8192, ringbufBytes: 16 * 1024 * 1024, metricLabels: ['namespace', 'workload'],
@@ -265,6 +266,7 @@ t.test('custom agent flags reach the agent as the values say', async (t) => {
       stallTimeoutMs: 45_000, kubeUnreadyAfterMs: 600_000,
       apiTokenFile: '/etc/execwatch/api-token/token', apiInsecure: true,
       otlpEndpoint: 'http://otel-collector.monitoring:4317', otlpProtocol: 'grpc', otlpFilter: { result: 'failure', namespace: 'shop' },
+      includeNamespaces: ['shop', 'team-*'], excludeNamespaces: ['kube-system'], excludeHost: true, excludePods: ['app=healthcheck', 'tier in (probe, canary)'], cgroupRate: 200, cgroupBurst: 400,
     },
     'every flag parsed to the configured value',
   );
@@ -537,7 +539,7 @@ t.test('the dashboard ConfigMap holds the dashboard, querying only what the agen
   // What a running agent exports: its real registry, with the default process metrics.
   const metrics = createMetrics({
     labels: [...METRIC_LABELS], maxSeries: 100, version: '0', kernel: '0', podCount: () => 0,
-    captureStats: () => ({ counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0 }, attached: ['x'], unavailable: [], decodeErrors: 0, pipelineErrors: 0 }),
+    captureStats: () => ({ counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 }, attached: ['x'], unavailable: [], decodeErrors: 0, pipelineErrors: 0 }),
   });
   const exposition = await metrics.registry.metrics();
   const families = [...exposition.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => ({ name: m[1] ?? '', type: m[2] }));

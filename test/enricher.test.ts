@@ -65,6 +65,7 @@ class FakeLookup implements PodLookup {
       name: pod.name,
       workload: { kind: 'Deployment', name: 'web' },
       containers: new Map(containers.map(([id, name]) => [id, { name, image: `registry.example/${name}:1`, imageId: `registry.example/${name}@sha256:${'cd'.repeat(32)}` }])),
+      labels: {},
     });
     if (notify) for (const listener of this.#listeners) listener();
   }

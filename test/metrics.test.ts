@@ -10,7 +10,7 @@ const ALL_LABELS: MetricLabel[] = ['namespace', 'workload', 'pod', 'container'];
 
 function stats(over: Partial<CaptureStats> = {}): CaptureStats {
   return {
-    counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0 },
+    counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 },
     attached: ['handle_exec'],
     unavailable: [],
     decodeErrors: 0,
@@ -270,7 +270,7 @@ t.test('kernel counters are read at scrape time and never decrease', async (t) =
   metrics.eventDelay(0.01);
   t.equal(reads, 0, 'nor by recording');
   const readsAtStart = reads;
-  now = stats({ counters: { ringbuf_full: 5, state_map_full: 2, argv_read_error: 3, events: 40 }, decodeErrors: 1, pipelineErrors: 2 });
+  now = stats({ counters: { ringbuf_full: 5, state_map_full: 2, argv_read_error: 3, events: 40, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 }, decodeErrors: 1, pipelineErrors: 2 });
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'ringbuf_full' }), 5, 'ringbuf_full');
   t.ok(reads > readsAtStart, 'read during the scrape');
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'state_map_full' }), 2, 'state_map_full');
@@ -278,7 +278,7 @@ t.test('kernel counters are read at scrape time and never decrease', async (t) =
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'pipeline_error' }), 2, 'pipeline_error');
   t.equal(await value(metrics, 'execwatch_argv_read_errors_total'), 3, 'argv read errors');
   t.equal(await value(metrics, 'execwatch_kernel_events_total'), 40, 'events the kernel produced');
-  now = stats({ counters: { ringbuf_full: 1, state_map_full: 2, argv_read_error: 4, events: 30 }, decodeErrors: 1 });
+  now = stats({ counters: { ringbuf_full: 1, state_map_full: 2, argv_read_error: 4, events: 30, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 }, decodeErrors: 1 });
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'ringbuf_full' }), 5, 'a lower reading does not decrease the counter');
   t.equal(await value(metrics, 'execwatch_kernel_events_total'), 40, 'nor the kernel events');
   t.equal(await value(metrics, 'execwatch_argv_read_errors_total'), 4, 'a higher reading raises it to the value');
@@ -302,7 +302,7 @@ t.test('a failing stats read keeps the last values and the scrape succeeds', asy
   const metrics = build({
     read: () => {
       if (fail) throw new Error('tracer closed');
-      return stats({ counters: { ringbuf_full: 7, state_map_full: 0, argv_read_error: 0, events: 12 } });
+      return stats({ counters: { ringbuf_full: 7, state_map_full: 0, argv_read_error: 0, events: 12, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 } });
     },
   });
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'ringbuf_full' }), 0, 'zero before any reading');
@@ -318,7 +318,7 @@ t.test('a failing stats read keeps the last values and the scrape succeeds', asy
 t.test('in one scrape the kernel events are read after the losses, so they never fall short', async (t) => {
   // A kernel that goes on emitting while the agent scrapes: every read returns the counters as
   // they are, then one more event is counted and lost (events first, as the BPF program does).
-  const kernel = { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0 };
+  const kernel = { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 };
   const metrics = build({
     read: () => {
       const snapshot = stats({ counters: { ...kernel } });
@@ -514,4 +514,37 @@ t.test('OpenMetrics special values and unsuffixed counters', async (t) => {
   t.match(body, /^special\{k="ninf"\} -Inf$/m, '-Inf');
   t.match(body, /^# HELP special a\\\\b\\nc$/m, 'help escaped');
   t.match(body, /^# TYPE not_really_info gauge$/m, 'an _info gauge not at 1 stays a gauge');
+});
+
+t.test('out-of-scope execs: the kernel\'s read at scrape, the agent\'s added as they happen, and the table\'s size', async (t) => {
+  let now = stats();
+  let table = { host: 4, namespace: 2, pod: 0 };
+  const metrics = createMetrics({ labels: ALL_LABELS, maxSeries: 10, version: '1', kernel: 'k', captureStats: () => now, scopeCgroups: () => table });
+  for (const reason of ['host', 'namespace', 'pod']) {
+    t.equal(await value(metrics, 'execwatch_events_excluded_total', { reason }), 0, `${reason}: at zero from the start`);
+  }
+  now = stats({ counters: { ...stats().counters, excluded_host: 7, excluded_namespace: 3, excluded_pod: 1 } });
+  metrics.excludedLate('namespace');
+  t.equal(await value(metrics, 'execwatch_events_excluded_total', { reason: 'host' }), 7, 'host: the kernel\'s count');
+  t.equal(await value(metrics, 'execwatch_events_excluded_total', { reason: 'namespace' }), 4, 'namespace: the kernel\'s and the agent\'s');
+  t.equal(await value(metrics, 'execwatch_events_excluded_total', { reason: 'pod' }), 1, 'pod');
+  t.equal(await value(metrics, 'execwatch_scope_late_total'), 1, 'the agent\'s count as late');
+  t.equal(await value(metrics, 'execwatch_scope_cgroups', { reason: 'host' }), 4, 'table entries by reason');
+  table = { host: 1, namespace: 0, pod: 5 };
+  t.equal(await value(metrics, 'execwatch_scope_cgroups', { reason: 'pod' }), 5, 'read at every scrape');
+  t.equal(await value(build(), 'execwatch_scope_cgroups', { reason: 'pod' }), 0, 'zero without a scope');
+});
+
+t.test('the ring buffer\'s size, for alerts on the bytes waiting in it', async (t) => {
+  const metrics = createMetrics({ labels: ALL_LABELS, maxSeries: 10, version: '1', kernel: 'k', captureStats: () => stats(), ringbufBytes: 8 * 1024 * 1024 });
+  t.equal(await value(metrics, 'execwatch_ringbuf_size_bytes'), 8 * 1024 * 1024, '--ringbuf-bytes');
+  t.equal(await value(build(), 'execwatch_ringbuf_size_bytes'), 0, '0 when not told');
+});
+
+t.test('throttled execs: the kernel\'s count, read at scrape', async (t) => {
+  let now = stats();
+  const metrics = build({ read: () => now });
+  t.equal(await value(metrics, 'execwatch_events_throttled_total'), 0, 'at zero from the start');
+  now = stats({ counters: { ...stats().counters, throttled: 42 } });
+  t.equal(await value(metrics, 'execwatch_events_throttled_total'), 42, 'the kernel\'s count');
 });

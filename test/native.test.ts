@@ -129,6 +129,9 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
       { options: { objectPath, ...OPTIONS, ringbufBytes: 3 << 20 }, type: RangeError, match: /options\.ringbufBytes must be a power of two .* got 3145728/ },
       { options: { objectPath, ...OPTIONS, ringbufBytes: 4096 }, type: RangeError, match: /options\.ringbufBytes .* got 4096/ },
       { options: { objectPath, ...OPTIONS, ringbufBytes: 2 ** 31 }, type: RangeError, match: /options\.ringbufBytes .* got 2147483648/ },
+      { options: { objectPath, ...OPTIONS, cgroupRate: -1 }, type: RangeError, match: /options\.cgroupRate must be between 0 and 1000000, got -1/ },
+      { options: { objectPath, ...OPTIONS, cgroupRate: 0.5 }, type: TypeError, match: /options\.cgroupRate must be an integer/ },
+      { options: { objectPath, ...OPTIONS, cgroupBurst: 0 }, type: RangeError, match: /options\.cgroupBurst must be between 1 and 10000000, got 0/ },
       { options: { objectPath, ...OPTIONS, wakeupBytes: 1.5 }, type: TypeError, match: /options\.wakeupBytes must be an integer/ },
       { options: { objectPath, ...OPTIONS, wakeupBytes: -1 }, type: RangeError, match: /options\.wakeupBytes must be between 0 and half of ringbufBytes \(524288\), got -1/ },
       { options: { objectPath, ...OPTIONS, wakeupBytes: (1 << 19) + 1 }, type: RangeError, match: /options\.wakeupBytes .* got 524289/ },
@@ -159,6 +162,7 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
       { flag: 'ARGV_MAX_U64', code: 'EINVAL', match: /rodata variable 'argv_max_bytes' is not a u32/ },
       { flag: 'NO_SCRATCH', code: 'ENOENT', match: /^find map 'scratch' in .*: No such file or directory$/ },
       { flag: 'PERCPU_COUNTERS', code: 'EINVAL', match: /^map 'counters' in .* must be a BPF_F_MMAPABLE array: Invalid argument$/ },
+      { flag: 'SCOPE_NOT_MMAPABLE', code: 'EINVAL', match: /^map 'scope' in .* must be a BPF_F_MMAPABLE array of one execwatch_scope_table: Invalid argument$/ },
       { flag: 'REJECTED', code: 'EACCES', match: /^load BPF object .*: Permission denied\n[^]*invalid mem access 'map_value_or_null'/ },
     ] as const;
     const machine = execFileSync('gcc', ['-dumpmachine'], { encoding: 'utf8' }).trim();
@@ -250,7 +254,7 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
     t.comment(`idle loop during ${execs} execs: ${batches.reduce((n, b) => n + pidsOf(b).length, 0)} records in ${batches.length} batches, largest ${Math.max(...batches.map((b) => b.length))} bytes`);
 
     const stats = tracer.stats();
-    t.same(Object.keys(stats.counters).sort(), ['argv_read_error', 'events', 'ringbuf_full', 'state_map_full'], 'the four kernel counters');
+    t.same(Object.keys(stats.counters).sort(), ['argv_read_error', 'events', 'excluded_host', 'excluded_namespace', 'excluded_pod', 'ringbuf_full', 'state_map_full', 'throttled'], 'the kernel counters');
     t.ok(Object.values(stats.counters).every((v) => Number.isInteger(v) && v >= 0), 'counters are non-negative integers');
     // Read from the counters map's mapping (BPF_F_MMAPABLE), summed over CPUs by the kernel's atomic adds.
     t.ok(stats.counters.events >= 2 * execs + 1, `the events counter saw every exec of this test (${stats.counters.events} ≥ ${2 * execs + 1})`);
@@ -293,6 +297,23 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
     t.pass(`delivery consumed them (${tracer.ringbufWaitingBytes()} bytes waiting now)`);
     tracer.close();
     t.match(thrown(() => tracer.ringbufWaitingBytes()), { code: 'ERR_TRACER_CLOSED' }, 'closed: it throws like every method');
+  });
+
+  t.test('writeScope takes one copy of the slots; programIds names each attached program', async (t) => {
+    const tracer = open();
+    t.teardown(() => tracer.close());
+    const attached = tracer.attach();
+    const ids = tracer.programIds();
+    t.same(Object.keys(ids).sort(), [...attached].sort(), 'an id for every attached program');
+    t.equal(new Set(Object.values(ids)).size, attached.length, 'distinct ids');
+    t.ok(Object.values(ids).every((id) => Number.isInteger(id) && id > 0), 'the kernel\'s ids, read at attach');
+    const slots = Buffer.alloc(2048 * 16);
+    t.doesNotThrow(() => tracer.writeScope(slots, 0), 'an empty table');
+    t.match(thrown(() => tracer.writeScope(Buffer.alloc(16), 0)), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: 'slots must be a Buffer of 32768 bytes' }, 'a Buffer of the wrong size is refused');
+    t.match(thrown(() => tracer.writeScope(slots, 2049)), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' }, 'more entries than slots is refused');
+    tracer.close();
+    t.match(thrown(() => tracer.writeScope(slots, 0)), { code: 'ERR_TRACER_CLOSED' }, 'closed: it throws like every method');
+    t.match(thrown(() => tracer.programIds()), { code: 'ERR_TRACER_CLOSED' }, 'so does programIds');
   });
 
   t.test('one delivery Buffer, reused: grown for a batch that does not fit, replaced when detached', async (t) => {

@@ -6,7 +6,7 @@ import { eventOf, type EventRecord } from '../src/events/record.js';
 import type { ExecEvent } from '../src/events/schema.js';
 import { buildApiApp } from '../src/http/api-app.js';
 import type { PodInfo, PodLookup } from '../src/kube/types.js';
-import { createPipeline, type PipelineConfig } from '../src/pipeline.js';
+import { createPipeline, type PipelineConfig, type PipelineDeps } from '../src/pipeline.js';
 import { makeHostEvent } from './helpers/events.js';
 import { idleMetrics } from './helpers/metrics.js';
 import { openSse } from './helpers/sse.js';
@@ -27,13 +27,13 @@ function lateLookup() {
     },
   };
   const learn = () => {
-    pods.push({ uid: 'u-1', namespace: 'shop', name: 'web-1', workload: { kind: 'Deployment', name: 'web' }, containers: new Map([[CONTAINER, { name: 'app', image: 'registry.example/app:1', imageId: null }]]) });
+    pods.push({ uid: 'u-1', namespace: 'shop', name: 'web-1', workload: { kind: 'Deployment', name: 'web' }, containers: new Map([[CONTAINER, { name: 'app', image: 'registry.example/app:1', imageId: null }]]), labels: {} });
     for (const listener of listeners) listener();
   };
   return { lookup, learn };
 }
 
-function setup(config: Partial<PipelineConfig> = {}) {
+function setup(config: Partial<PipelineConfig> = {}, scope?: PipelineDeps['scope']) {
   // As the agent wires it: the gauge reads the pipeline's waiting room at scrape time.
   const metrics = idleMetrics({ enrichmentWaiting: () => pipeline.pending });
   const { lookup, learn } = lateLookup();
@@ -42,7 +42,7 @@ function setup(config: Partial<PipelineConfig> = {}) {
   stdout.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter((l) => l !== '')));
   const pipeline = createPipeline(
     { recentEvents: 100, redact: [], defaultRedaction: true, enrichWaitMs: 60_000, logEvents: false, ...config },
-    { metrics, podCache: lookup, stdout },
+    { metrics, podCache: lookup, stdout, ...(scope ? { scope } : {}) },
   );
   /** An exec as the decoder hands it over: no seq yet, no pod fields. */
   const captured = (overrides: Partial<ExecEvent>): ExecEvent =>
@@ -118,3 +118,13 @@ t.test('flush lets waiting events out at shutdown, in order', async (t) => {
   t.same(pipeline.store.query(() => true, 10).map(eventOf).map((e) => [e.seq, e.containerId, e.pod]), [[1, CONTAINER, null]], 'delivered unresolved, with its container id');
 });
 
+
+t.test('an event the scope judges out of scope is not delivered and takes no seq', async (t) => {
+  const judged: number[] = [];
+  const { pipeline, captured } = setup({}, { judge: (event) => (judged.push(event.pid), event.pid === 2 ? 'host' : null) });
+  pipeline.sink(captured({ pid: 1 }), 0);
+  pipeline.sink(captured({ pid: 2 }), 0);
+  pipeline.sink(captured({ pid: 3 }), 0);
+  t.same(judged, [1, 2, 3], 'every event judged, after enrichment');
+  t.same(pipeline.store.query(() => true, 10).map((r) => [eventOf(r).pid, eventOf(r).seq]), [[3, 2], [1, 1]], 'the out-of-scope one is not in the store, and seq goes on without it');
+});

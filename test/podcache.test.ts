@@ -527,7 +527,7 @@ t.test('the pod index', async (t) => {
     t.equal(index.deletedSize, 1, 'the old one counts as deleted');
   });
   await t.test('a pod object without metadata or status', async (t) => {
-    t.same(podInfoOf({}), { uid: '', namespace: '', name: '', workload: { kind: 'Pod', name: '' }, containers: new Map() }, 'empty fields, no throw');
+    t.same(podInfoOf({}), { uid: '', namespace: '', name: '', workload: { kind: 'Pod', name: '' }, containers: new Map(), labels: {} }, 'empty fields, no throw');
   });
   await t.test('a container whose status names no image yet', async (t) => {
     const info = podInfoOf({ status: { containerStatuses: [{ name: 'app', containerID: `containerd://${hex('9')}`, image: '', imageID: '', ready: false, restartCount: 0 }] } });

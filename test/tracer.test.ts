@@ -22,7 +22,7 @@ function fakeBinding(opts: { attachThrows?: Error; offsetNs?: bigint; unavailabl
   const made: FakeNative[] = [];
   class Tracer implements FakeNative {
     closes = 0;
-    counters: NativeCounters = { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0 };
+    counters: NativeCounters = { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 };
     statsThrows = false;
     #onBatch: ((batch: Buffer, length: number) => void) | null = null;
     #attached: string[] = [];
@@ -42,6 +42,13 @@ function fakeBinding(opts: { attachThrows?: Error; offsetNs?: bigint; unavailabl
     }
     ringbufWaitingBytes(): number {
       return 0;
+    }
+    scopeWrites: { slots: Buffer; entries: number }[] = [];
+    writeScope(slots: Buffer, entries: number): void {
+      this.scopeWrites.push({ slots, entries });
+    }
+    programIds(): Record<string, number> {
+      return Object.fromEntries(this.#attached.map((name, i) => [name, i + 1]));
     }
     stats() {
       if (this.statsThrows) throw new Error('stats: Bad file descriptor');
@@ -63,14 +70,17 @@ function fakeBinding(opts: { attachThrows?: Error; offsetNs?: bigint; unavailabl
   return { binding, made };
 }
 
-const OPTIONS = { objectPath: '/x/execwatch.bpf.o', argvMaxBytes: 4096, ringbufBytes: 1 << 20, node: 'node-a' };
+const OPTIONS = { objectPath: '/x/execwatch.bpf.o', argvMaxBytes: 4096, ringbufBytes: 1 << 20, cgroupRate: 1000, cgroupBurst: 2000, node: 'node-a' };
 const noSinkError = (t: { fail: (message: string) => unknown }) => (err: unknown) => t.fail(`unexpected sink error: ${String(err)}`);
 
 t.test('start opens the object with the options, attaches, and returns the programs', async (t) => {
   const { binding, made } = fakeBinding();
   const tracer = new Tracer(binding, OPTIONS, () => {}, noSinkError(t));
   t.same(tracer.start(), PROGRAMS, 'the attached programs');
-  t.same(made[0]?.options, { objectPath: '/x/execwatch.bpf.o', argvMaxBytes: 4096, ringbufBytes: 1 << 20 }, 'native options');
+  t.same(made[0]?.options, { objectPath: '/x/execwatch.bpf.o', argvMaxBytes: 4096, ringbufBytes: 1 << 20, cgroupRate: 1000, cgroupBurst: 2000 }, 'native options');
+  const { binding: unlimited, made: made2 } = fakeBinding();
+  new Tracer(unlimited, { objectPath: '/x/execwatch.bpf.o', argvMaxBytes: 4096, ringbufBytes: 1 << 20, node: 'node-a' }, () => {}, noSinkError(t)).start();
+  t.match(made2[0]?.options, { cgroupRate: 0, cgroupBurst: 1 }, 'without a rate: no limit');
   t.same(tracer.stats().attached, PROGRAMS, 'stats list them');
   t.same(tracer.attached, PROGRAMS, 'and so does attached, without a stats read');
   t.equal(tracer.stats().attached, tracer.attached, 'the very list attached returns: /metrics and /readyz agree');
@@ -195,14 +205,14 @@ t.test('programs the kernel has nothing for are reported from the start, and aft
 t.test('counters survive close, including a close whose last read fails', async (t) => {
   const { binding, made } = fakeBinding();
   const tracer = new Tracer(binding, OPTIONS, () => {}, noSinkError(t));
-  t.same(tracer.stats().counters, { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0 }, 'zero before anything');
+  t.same(tracer.stats().counters, { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 }, 'zero before anything');
   tracer.start();
   const native = made[0] as FakeNative;
-  native.counters = { ringbuf_full: 3, state_map_full: 1, argv_read_error: 2, events: 10 };
+  native.counters = { ringbuf_full: 3, state_map_full: 1, argv_read_error: 2, events: 10, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 };
   tracer.stats();
-  native.counters = { ringbuf_full: 7, state_map_full: 1, argv_read_error: 2, events: 20 };
+  native.counters = { ringbuf_full: 7, state_map_full: 1, argv_read_error: 2, events: 20, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 };
   tracer.close();
-  t.same(tracer.stats(), { counters: { ringbuf_full: 7, state_map_full: 1, argv_read_error: 2, events: 20 }, attached: [], unavailable: [], decodeErrors: 0, pipelineErrors: 0 }, 'read at close, kept after');
+  t.same(tracer.stats(), { counters: { ringbuf_full: 7, state_map_full: 1, argv_read_error: 2, events: 20, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 }, attached: [], unavailable: [], decodeErrors: 0, pipelineErrors: 0 }, 'read at close, kept after');
   tracer.close();
   t.equal(native.closes, 1, 'close is idempotent');
 
@@ -210,9 +220,9 @@ t.test('counters survive close, including a close whose last read fails', async 
   const other = new Tracer(second.binding, OPTIONS, () => {}, noSinkError(t));
   other.start();
   const n2 = second.made[0] as FakeNative;
-  n2.counters = { ringbuf_full: 5, state_map_full: 0, argv_read_error: 0, events: 5 };
+  n2.counters = { ringbuf_full: 5, state_map_full: 0, argv_read_error: 0, events: 5, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 };
   t.equal(other.stats().counters.ringbuf_full, 5, 'read while open');
-  n2.counters = { ringbuf_full: 9, state_map_full: 0, argv_read_error: 0, events: 9 };
+  n2.counters = { ringbuf_full: 9, state_map_full: 0, argv_read_error: 0, events: 9, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 };
   n2.statsThrows = true;
   t.doesNotThrow(() => other.close(), 'close goes on when the last read fails');
   t.equal(n2.closes, 1, 'and still closes the native tracer');
@@ -249,4 +259,21 @@ t.test('pipeline failures are logged once in full, then once per thousand', asyn
     'execwatch: an event was lost in the pipeline: not an Error\nexecwatch: an event was lost in the pipeline: no stack here\n',
     'a non-Error is shown as is, an Error without a stack by its message',
   );
+});
+
+t.test('the scope table and the program ids go to and come from the native tracer while it is open', async (t) => {
+  const { binding, made } = fakeBinding();
+  const tracer = new Tracer(binding, OPTIONS, () => {}, noSinkError(t));
+  const slots = Buffer.alloc(16);
+  tracer.writeScope(slots, 0);
+  t.same(tracer.programIds(), {}, 'no ids before start');
+  tracer.start();
+  const native = made[0] as FakeNative & { scopeWrites: { slots: Buffer; entries: number }[] };
+  tracer.writeScope(slots, 1);
+  t.same(native.scopeWrites, [{ slots, entries: 1 }], 'written once open, not before');
+  t.same(Object.keys(tracer.programIds()), [...PROGRAMS], 'the ids of the attached programs');
+  tracer.close();
+  tracer.writeScope(slots, 2);
+  t.equal(native.scopeWrites.length, 1, 'nothing written after close');
+  t.same(tracer.programIds(), {}, 'no ids after close');
 });

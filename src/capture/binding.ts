@@ -12,6 +12,10 @@ export interface NativeTracerOptions {
   argvMaxBytes: number;
   /** Ring buffer size in bytes: a power of two, a multiple of the page size. */
   ringbufBytes: number;
+  /** Execs per second per cgroup above which they are counted, not emitted (0: no limit; default 0). */
+  cgroupRate?: number;
+  /** Execs a cgroup may make at once above its rate (default 1). */
+  cgroupBurst?: number;
 }
 
 /**
@@ -22,8 +26,14 @@ export interface NativeCounters {
   ringbuf_full: number;
   state_map_full: number;
   argv_read_error: number;
-  /** Every event the programs tried to emit, delivered or not (execwatch_kernel_events_total). */
+  /** Every event the programs saw, delivered, lost, excluded or not (execwatch_kernel_events_total). */
   events: number;
+  /** Execs dropped in the kernel as out of scope, by reason (execwatch_events_excluded_total). */
+  excluded_host: number;
+  excluded_namespace: number;
+  excluded_pod: number;
+  /** Execs of a cgroup above --cgroup-rate, counted and not emitted (execwatch_events_throttled_total). */
+  throttled: number;
 }
 
 export interface NativeStats {
@@ -55,6 +65,17 @@ export interface NativeTracer {
    * their headers), read from the ring's mapped positions: no system call, no capability.
    */
   ringbufWaitingBytes(): number;
+  /**
+   * Replaces the kernel's scope table with `slots` (src/scope/table.ts builds them) holding
+   * `entries` cgroups: written into the copy the programs are not reading, then made current.
+   * A write to mapped memory: no system call, no capability.
+   */
+  writeScope(slots: Buffer, entries: number): void;
+  /**
+   * The kernel's id of each attached program, by name (0 where it could not be read), for reading
+   * each one's run time (/proc/PID/fdinfo with kernel.bpf_stats_enabled): benchmarks and tests.
+   */
+  programIds(): Record<string, number>;
   /** Detaches and frees everything. Idempotent. */
   close(): void;
 }

@@ -63,7 +63,11 @@ export const COUNTERS = {
   STATE_MAP_FULL: 1,
   ARGV_READ_ERROR: 2,
   EVENTS: 3,
-  MAX: 4,
+  EXCLUDED_HOST: 4,
+  EXCLUDED_NAMESPACE: 5,
+  EXCLUDED_POD: 6,
+  THROTTLED: 7,
+  MAX: 8,
 } as const;
 
 /** What decoding needs besides the bytes. */

@@ -11,6 +11,9 @@ export interface TracerOptions {
   objectPath: string;
   argvMaxBytes: number;
   ringbufBytes: number;
+  /** --cgroup-rate and --cgroup-burst; without them, no limit. */
+  cgroupRate?: number;
+  cgroupBurst?: number;
   /** The node name stamped on every event. */
   node: string;
 }
@@ -34,7 +37,7 @@ export type EventSink = (event: ExecEvent, delaySeconds: number) => void;
 /** Told about an event the sink threw on; the event is counted as lost and capture goes on. */
 export type SinkErrorHandler = (err: unknown) => void;
 
-const ZERO_COUNTERS: NativeCounters = { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0 };
+const ZERO_COUNTERS: NativeCounters = { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 };
 
 export class Tracer {
   readonly #binding: NativeBinding;
@@ -65,6 +68,8 @@ export class Tracer {
       objectPath: this.#options.objectPath,
       argvMaxBytes: this.#options.argvMaxBytes,
       ringbufBytes: this.#options.ringbufBytes,
+      cgroupRate: this.#options.cgroupRate ?? 0,
+      cgroupBurst: this.#options.cgroupBurst ?? 1,
     });
     this.#native = native;
     try {
@@ -112,6 +117,16 @@ export class Tracer {
   /** Bytes waiting in the ring buffer for delivery (0 when not open): a read of mapped memory. */
   ringbufWaitingBytes(): number {
     return this.#native?.ringbufWaitingBytes() ?? 0;
+  }
+
+  /** Makes `slots` the kernel's scope table (see NativeTracer.writeScope); ignored when not open. */
+  writeScope(slots: Buffer, entries: number): void {
+    this.#native?.writeScope(slots, entries);
+  }
+
+  /** The kernel's id of each attached program, by name; empty when not open. */
+  programIds(): Record<string, number> {
+    return this.#native?.programIds() ?? {};
   }
 
   stats(): CaptureStats {

@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { defaultBpfObjectPath } from '../capture/native.js';
 import { LOG_LEVELS, METRIC_LABELS, OTLP_PROTOCOLS, type Config } from '../config.js';
-import { boolean, duration, eventFilter, hostNames, httpUrl, integer, logLevel, metricLabels, otlpProtocol, parseAddress, regex, ringbufBytes, runAs, text } from './values.js';
+import { boolean, duration, perSecond, eventFilter, hostNames, httpUrl, integer, labelSelector, logLevel, metricLabels, namespacePatterns, otlpProtocol, parseAddress, regex, ringbufBytes, runAs, text } from './values.js';
 
 /** One option: a flag, usually an environment variable, a validator producing the Config field. */
 export interface OptionSpec<K extends keyof Config> {
@@ -66,6 +66,22 @@ export const OPTIONS = [
   { key: 'ringbufBytes', flag: '--ringbuf-bytes', env: 'EXECWATCH_RINGBUF_BYTES', value: '<bytes>',
     description: 'Size of the BPF ring buffer (power of two; 8Mi, 64Ki, 1Gi suffixes work).', default: '8Mi',
     parse: ringbufBytes },
+  { key: 'includeNamespaces', flag: '--include-namespaces', env: 'EXECWATCH_INCLUDE_NAMESPACES', value: '<list>',
+    description: 'Only the pods of these namespaces are in scope (comma-separated, * matches any characters: team-*); the host follows --exclude-host. Out-of-scope execs are dropped in the kernel before argv is read, and counted.',
+    default: 'all', computeDefault: () => [], parse: namespacePatterns },
+  { key: 'excludeNamespaces', flag: '--exclude-namespaces', env: 'EXECWATCH_EXCLUDE_NAMESPACES', value: '<list>',
+    description: 'The pods of these namespaces are out of scope (comma-separated, * patterns).',
+    default: 'none', computeDefault: () => [], parse: namespacePatterns },
+  { key: 'excludeHost', flag: '--exclude-host', env: 'EXECWATCH_EXCLUDE_HOST', value: '', boolean: true,
+    description: 'Host processes (outside any container) are out of scope.', default: 'false', parse: boolean },
+  { key: 'excludePods', flag: '--exclude-pods', env: 'EXECWATCH_EXCLUDE_PODS', value: '<selector>', repeatable: true,
+    description: 'Pods this label selector selects are out of scope (app=healthcheck, tier in (probe,canary)); repeatable, a pod any of them selects is out (the variable holds one per line).',
+    default: 'none', computeDefault: () => [], parse: labelSelector },
+  { key: 'cgroupRate', flag: '--cgroup-rate', env: 'EXECWATCH_CGROUP_RATE', value: '<n/s>',
+    description: 'Execs per second each cgroup (container) may make; above it (after --cgroup-burst at once) its execs are counted in execwatch_events_throttled_total, not recorded, so that one runaway loop cannot fill the ring buffer the whole node shares. 0: no limit.',
+    default: '5000/s', parse: perSecond(1_000_000) },
+  { key: 'cgroupBurst', flag: '--cgroup-burst', env: 'EXECWATCH_CGROUP_BURST', value: '<count>',
+    description: 'Execs a cgroup may make at once above --cgroup-rate.', default: '10000', parse: integer(1, 10_000_000) },
   { key: 'metricLabels', flag: '--metric-labels', env: 'EXECWATCH_METRIC_LABELS', value: '<list>',
     description: `Labels of execwatch_execs_total, from ${METRIC_LABELS.join(',')} (may be empty).`,
     default: METRIC_LABELS.join(','), parse: metricLabels },

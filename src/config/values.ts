@@ -7,6 +7,7 @@ import { setFlagsFromString } from 'node:v8';
 import { Ajv, type ErrorObject } from 'ajv';
 import formats from 'ajv-formats';
 import { compileFilter, FilterError, FilterQuery, type EventFilter } from '../events/filter.js';
+import { parseLabelSelector, type LabelSelector } from '../scope/rules.js';
 import { LOG_LEVELS, METRIC_LABELS, OTLP_PROTOCOLS, type ListenAddress, type LogLevel, type MetricLabel, type OtlpProtocol, type RunAs } from '../config.js';
 
 /** A value's problem before we know where it came from (flag or environment): parse.ts words the message. */
@@ -200,4 +201,39 @@ export function eventFilter(raw: string): EventFilter | null {
     throw new Invalid(`has a bad ${(err as FilterError).parameter} (${(err as FilterError).message})`, allowed);
   }
   return query;
+}
+
+/** A namespace name in which `*` stands for any run of characters. */
+const NAMESPACE_PATTERN = /^[a-z0-9*]([-a-z0-9*]{0,61}[a-z0-9*])?$/;
+
+/** A comma-separated list of namespace names or `*` patterns (kube-*), or empty. */
+export function namespacePatterns(raw: string): string[] {
+  const allowed = 'a comma-separated list of namespace names, * matching any characters (kube-*), or empty';
+  if (raw.trim() === '') return [];
+  return raw.split(',').map((item) => {
+    const pattern = item.trim();
+    if (!NAMESPACE_PATTERN.test(pattern)) throw new Invalid(`has an invalid namespace pattern "${pattern}"`, allowed);
+    return pattern;
+  });
+}
+
+/** One --exclude-pods label selector. */
+export function labelSelector(raw: string): LabelSelector[] {
+  try {
+    return [parseLabelSelector(raw)];
+  } catch (err) {
+    throw new Invalid((err as Error).message, 'a label selector as kubectl -l takes it: k=v, k!=v, k, !k, k in (a,b), k notin (a,b), joined by commas');
+  }
+}
+
+/** A rate, `N/s` or `N` (per second): from 0 (no limit) to `max`. */
+export function perSecond(max: number): (raw: string) => number {
+  const allowed = `executions per second from 0 (no limit) to ${max}, as N/s or N`;
+  return (raw) => {
+    const m = /^(\d+)(?:\/s)?$/.exec(raw.trim());
+    if (!m) throw new Invalid('is not a rate', allowed);
+    const n = Number(m[1]);
+    if (n > max) throw new Invalid('is out of range', allowed);
+    return n;
+  };
 }

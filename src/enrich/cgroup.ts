@@ -57,7 +57,8 @@ function containerIdOf(name: string): string | null {
   return null;
 }
 
-function podUidOf(name: string): string | null {
+/** The pod UID a cgroup directory name carries (`kubepods-…-pod<uid>.slice`, `pod<uid>`), or null. */
+export function podUidOf(name: string): string | null {
   const match = POD_UID_PATTERN.exec(name);
   return match ? (match[1] as string).replaceAll('_', '-') : null;
 }

@@ -35,6 +35,7 @@ export function podInfoOf(pod: V1Pod): PodInfo {
     name: pod.metadata?.name ?? '',
     workload: workloadOf(pod),
     containers,
+    labels: pod.metadata?.labels ?? {},
   };
 }
 

@@ -23,6 +23,8 @@ export interface PodInfo {
   workload: Workload;
   /** Container id (64 hex, runtime prefix stripped) → the container, init and ephemeral included. */
   containers: Map<string, ContainerInfo>;
+  /** The pod's labels (--exclude-pods selects on them). */
+  labels: Readonly<Record<string, string>>;
 }
 
 /** Read side of the pod cache, as the enricher uses it. Never calls the API server. */

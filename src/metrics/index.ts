@@ -6,6 +6,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { CaptureStats } from '../capture/tracer.js';
 import type { MetricLabel } from '../config.js';
 import { ATTRIBUTIONS, type Attribution, type ExecEvent } from '../events/schema.js';
+import { SCOPE_REASONS, type ScopeReason } from '../scope/table.js';
 import { ExecSeries } from './execs.js';
 import { Tally } from './tally.js';
 
@@ -25,10 +26,14 @@ export interface MetricsOptions {
   podCount?: () => number;
   /** Bytes waiting in the kernel ring buffer for delivery, read at every scrape. */
   ringbufWaitingBytes?: () => number;
+  /** The ring buffer's size (--ringbuf-bytes), so alerts can compare the bytes waiting with it. */
+  ringbufBytes?: number;
   /** Events waiting for their pod, read at every scrape. */
   enrichmentWaiting?: () => number;
   /** Records waiting in the OTLP export queue (0 without export). */
   exportQueueLength?: () => number;
+  /** Cgroups in the kernel's scope table by reason, read at every scrape. */
+  scopeCgroups?: () => Readonly<Record<ScopeReason, number>>;
 }
 
 /** Every stage label of execwatch_events_lost_total; all exist at 0 from the start. */
@@ -73,6 +78,8 @@ export interface Metrics {
   exportBatch(records: number, ok: boolean): void;
   /** Drops a deleted pod's execs_total series (call after the grace period). */
   forgetPod(namespace: string, pod: string): void;
+  /** Counts one out-of-scope exec dropped in user space (the kernel's are read at scrape). */
+  excludedLate(reason: ScopeReason): void;
 }
 
 /** Adds to `counter` what an absolute, monotonic reading grew by since the last one. */
@@ -104,6 +111,8 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   const advance = follow();
   // Its own follower: readings are keyed by label values, and {} is also argv_read_errors' key.
   const advanceEvents = follow();
+  const advanceExcluded = follow();
+  const advanceThrottled = follow();
 
   // The per-event counters' counts wait here between scrapes; each of those counters flushes it
   // when collected.
@@ -140,12 +149,54 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     }),
   ) as Record<LostStage, Counter.Internal>;
 
+  // The kernel's exclusions are read at scrape; the agent's (events of cgroups the kernel table did
+  // not list yet) are added as they happen, and counted as late besides.
+  const excludedTotal = new Counter({
+    name: 'execwatch_events_excluded_total',
+    help: 'Execs out of scope (--exclude-host, --include-namespaces, --exclude-namespaces, --exclude-pods), dropped and not delivered, by reason: host, namespace or pod.',
+    labelNames: ['reason'] as const,
+    registers,
+    collect() {
+      const now = readStats();
+      if (now === null) return;
+      advanceExcluded(this, { reason: 'host' }, now.counters.excluded_host);
+      advanceExcluded(this, { reason: 'namespace' }, now.counters.excluded_namespace);
+      advanceExcluded(this, { reason: 'pod' }, now.counters.excluded_pod);
+    },
+  });
+  for (const reason of Object.keys(SCOPE_REASONS)) excludedTotal.labels({ reason }).inc(0);
+  const excludedLate = new Counter({
+    name: 'execwatch_scope_late_total',
+    help: 'Out-of-scope execs the kernel let through because its scope table did not list their cgroup yet, dropped by the agent instead (also in execwatch_events_excluded_total).',
+    registers,
+  });
+  new Gauge({
+    name: 'execwatch_scope_cgroups',
+    help: 'Cgroups in the kernel\'s scope table, by reason: pod cgroups out of scope (namespace, pod) and host cgroups (host).',
+    labelNames: ['reason'] as const,
+    registers,
+    collect() {
+      const now = opts.scopeCgroups?.();
+      for (const reason of Object.keys(SCOPE_REASONS) as ScopeReason[]) this.set({ reason }, now?.[reason] ?? 0);
+    },
+  });
+
+  new Counter({
+    name: 'execwatch_events_throttled_total',
+    help: 'Execs of a cgroup above --cgroup-rate, counted and not delivered.',
+    registers,
+    collect() {
+      const now = readStats();
+      if (now !== null) advanceThrottled(this, {}, now.counters.throttled);
+    },
+  });
+
   // Registered after execs_total and events_lost_total, so collected after them in a scrape: the
   // kernel count read here is never older than the deliveries and losses read there, and
   // sum(execs_total) + the stages lost past the kernel's emit equals it once the ring is drained.
   new Counter({
     name: 'execwatch_kernel_events_total',
-    help: 'Exec events the kernel programs produced, delivered or not.',
+    help: 'Exec events the kernel programs saw: delivered, lost at a stage, or excluded as out of scope.',
     registers,
     collect() {
       const now = readStats();
@@ -201,6 +252,12 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       this.set(opts.ringbufWaitingBytes?.() ?? 0);
     },
   });
+
+  new Gauge({
+    name: 'execwatch_ringbuf_size_bytes',
+    help: 'Size of the kernel ring buffer (--ringbuf-bytes).',
+    registers,
+  }).set(opts.ringbufBytes ?? 0);
 
   new Gauge({
     name: 'execwatch_enrichment_waiting_events',
@@ -305,5 +362,9 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       }
     },
     forgetPod: (namespace, pod) => series.forgetPod(namespace, pod),
+    excludedLate(reason) {
+      excludedTotal.inc({ reason });
+      excludedLate.inc();
+    },
   };
 }

@@ -177,3 +177,30 @@ export async function stillLoaded(ids: number[], timeoutMs = 2000): Promise<numb
   await eventually(() => !ids.some(progLoaded), 'the programs to be unloaded', timeoutMs, 20).catch(() => {});
   return ids.filter(progLoaded);
 }
+
+/** run_time_ns and run_cnt of one BPF program, by id, from the fdinfo of a process that holds it. */
+export interface ProgRun {
+  ns: number;
+  runs: number;
+}
+
+/**
+ * Run time and runs of each program of `ids` (name → id) that process `pid` holds, read from
+ * /proc/PID/fdinfo (they count only while kernel.bpf_stats_enabled is 1).
+ */
+export function progRuns(pid: number, ids: Record<string, number>): Record<string, ProgRun> {
+  const byId = new Map<number, ProgRun>();
+  const dir = `/proc/${pid}/fdinfo`;
+  for (const fd of execFileSync('ls', [dir], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
+    let info = '';
+    try {
+      info = readFileSync(join(dir, fd), 'utf8');
+    } catch {
+      continue;
+    }
+    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+    // A link's fdinfo names its program too, without the run figures.
+    if (!Number.isNaN(field('run_time_ns'))) byId.set(field('prog_id'), { ns: field('run_time_ns'), runs: field('run_cnt') });
+  }
+  return Object.fromEntries(Object.entries(ids).map(([name, id]) => [name, byId.get(id) ?? { ns: Number.NaN, runs: Number.NaN }]));
+}

@@ -96,12 +96,12 @@ function run(file, args) {
   });
 }
 
-/** The agent, started standalone on loopback ports it picks. */
-async function startAgent() {
+/** The agent, started standalone on loopback ports it picks, with `extra` flags. */
+async function startAgent(extra = []) {
   const child = spawn(
     process.execPath,
     [...nodeFlags(), main, '--node-name', 'kernel-matrix', '--metrics-address', '127.0.0.1:0', '--api-address', '127.0.0.1:0',
-      '--argv-max-bytes', '256', '--log-level', 'warn'],
+      '--argv-max-bytes', '256', '--log-level', 'warn', ...extra],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let err = '';
@@ -305,6 +305,41 @@ await check('compat-execveat', async () => {
   if (r.code !== 0) return `exec32 exited ${r.code}: ${r.stderr}`;
   const event = await eventOf(agent, m, notExec32Itself);
   return mismatch(event, { filename: /^\/dev\/fd\/\d+\/true$/, argv: ['true', m], retval: 0, pid: r.pid, execveat: true });
+});
+
+// Scope and fairness (issue 19), in a second agent: a host cgroup created after the table was
+// written is out of scope through its ancestor (bpf_get_current_ancestor_cgroup_id), and a pod's
+// burst is cut to its rate (the LRU map of buckets). cgroup v2 only: on v1 the v2 ids say nothing.
+await check('scope-and-rate', async () => {
+  if (layout === 'v1') return { detail: 'cgroup v1: scope and rate work on cgroup v2 ids' };
+  const uid = randomUUID();
+  const base = join(root, `kt-${randomBytes(4).toString('hex')}`);
+  const host = join(base, 'host.slice');
+  const pod = join(base, 'kubepods.slice', `kubepods-pod${uid.replaceAll('-', '_')}.slice`, `cri-containerd-${randomBytes(32).toString('hex')}.scope`);
+  mkdirSync(host, { recursive: true });
+  mkdirSync(pod, { recursive: true });
+  const scoped = await startAgent(['--exclude-host', '--cgroup-rate', '5/s', '--cgroup-burst', '5']);
+  try {
+    // Created now: the table lists host.slice, not this.
+    const fresh = join(host, 'fresh.service');
+    mkdirSync(fresh);
+    const mHost = marker('scope-host');
+    const r = await run(helper, ['cgroup', fresh, '/bin/true', 'true', mHost]);
+    if (r.code !== 0) return `exec-helper cgroup: ${r.stderr}`;
+    const mRate = marker('rate');
+    const b = await run(helper, ['cgroup', pod, helper, 'exec-helper', 'burst', '30', '1', '/bin/true', 'true', mRate]);
+    if (b.code !== 0) return `exec-helper burst: ${b.stderr}`;
+    await eventOf(scoped, mRate, (e) => e.filename === '/bin/true');
+    await sleep(2000);
+    const count = async (m) => (await (await fetch(`${scoped.apiUrl}/api/events?q=${encodeURIComponent(m)}&limit=100`)).json()).events.filter((e) => e.filename === '/bin/true').length;
+    const [hostSeen, rateSeen] = [await count(mHost), await count(mRate)];
+    if (hostSeen !== 0) return `the new host cgroup's exec was delivered (${hostSeen})`;
+    if (rateSeen >= 30) return `the burst was not limited: ${rateSeen} of 30 delivered`;
+    return { detail: `host exec dropped, ${rateSeen} of 30 burst execs delivered` };
+  } finally {
+    scoped.child.kill('SIGTERM');
+    await scoped.exited;
+  }
 });
 
 await check('sigterm-detaches', async () => {

@@ -134,6 +134,24 @@ keeps values that start with "-" (a --redact regex, say) from being read as flag
 {{- with $a.ringbufBytes }}
 - --ringbuf-bytes={{ . }}
 {{- end }}
+{{- with $a.includeNamespaces }}
+- --include-namespaces={{ join "," . }}
+{{- end }}
+{{- with $a.excludeNamespaces }}
+- --exclude-namespaces={{ join "," . }}
+{{- end }}
+{{- if $a.excludeHost }}
+- --exclude-host
+{{- end }}
+{{- range $a.excludePods }}
+- {{ printf "--exclude-pods=%s" . | quote }}
+{{- end }}
+{{- with $a.cgroupRate }}
+- --cgroup-rate={{ . }}
+{{- end }}
+{{- if not (kindIs "invalid" $a.cgroupBurst) }}
+- --cgroup-burst={{ int64 $a.cgroupBurst }}
+{{- end }}
 - --metric-labels={{ join "," $a.metricLabels }}
 {{- range $a.redact }}
 - {{ printf "--redact=%s" . | quote }}
