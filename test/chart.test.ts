@@ -252,14 +252,14 @@ t.test('custom agent flags reach the agent as the values say', async (t) => {
   const c = parsed.config;
   t.same(
     {
-      recentEvents: c.recentEvents, argvMaxBytes: c.argvMaxBytes, ringbufBytes: c.ringbufBytes, metricLabels: c.metricLabels,
+      recentEvents: c.recentEvents, ancestors: c.ancestors, argvMaxBytes: c.argvMaxBytes, ringbufBytes: c.ringbufBytes, metricLabels: c.metricLabels,
       redact: c.redact.map((r) => r.source), defaultRedaction: c.defaultRedaction, logEvents: c.logEvents, logLevel: c.logLevel,
       podGracePeriodMs: c.podGracePeriodMs, maxSeries: c.maxSeries, enrichWaitMs: c.enrichWaitMs,
       stallTimeoutMs: c.stallTimeoutMs, kubeUnreadyAfterMs: c.kubeUnreadyAfterMs,
       apiTokenFile: c.apiTokenFile, apiInsecure: c.apiInsecure, otlpEndpoint: c.otlpEndpoint, otlpProtocol: c.otlpProtocol, otlpFilter: c.otlpFilter,
     },
     {
-      recentEvents: 50000, argvMaxBytes: 8192, ringbufBytes: 16 * 1024 * 1024, metricLabels: ['namespace', 'workload'],
+      recentEvents: 50000, ancestors: 8, argvMaxBytes: 8192, ringbufBytes: 16 * 1024 * 1024, metricLabels: ['namespace', 'workload'],
       redact: ['(password|passwd|token|secret)=\\S+', '-p\\S+', 'AKIA[0-9A-Z]{16}'], defaultRedaction: false, logEvents: true, logLevel: 'debug',
       podGracePeriodMs: 300_000, maxSeries: 20000, enrichWaitMs: 3000,
       stallTimeoutMs: 45_000, kubeUnreadyAfterMs: 600_000,
@@ -524,7 +524,7 @@ t.test('the dashboard ConfigMap holds the dashboard, querying only what the agen
   // What a running agent exports: its real registry, with the default process metrics.
   const metrics = createMetrics({
     labels: [...METRIC_LABELS], maxSeries: 100, version: '0', kernel: '0', podCount: () => 0,
-    captureStats: () => ({ counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0 }, attached: ['x'], unavailable: [], decodeErrors: 0, pipelineErrors: 0 }),
+    captureStats: () => ({ counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, process_map_full: 0 }, attached: ['x'], unavailable: [], decodeErrors: 0, pipelineErrors: 0 }),
   });
   const exposition = await metrics.registry.metrics();
   const families = [...exposition.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => ({ name: m[1] ?? '', type: m[2] }));

@@ -83,14 +83,19 @@ t.test('hostile execs reach the API, the stream, the log and the page intact', k
   // The stream carried the same events, each frame one data line that parses to the API's event.
   const frames = await stream.waitFor((f) => f.event === 'exec', 5, 15_000);
   const streamed = new Map(frames.map((f) => [Number(f.id), JSON.parse(f.data as string) as ExecEvent]));
-  for (const e of events) t.same(streamed.get(e.seq), e, `stream: seq ${e.seq} equals the API's event`);
+  // The API's event gains `exit` once its process has ended; the frame was sent at the exec.
+  const atExec = (e: ExecEvent): ExecEvent => {
+    const { exit: _exit, ...rest } = e;
+    return rest;
+  };
+  for (const e of events) t.same(streamed.get(e.seq), atExec(e), `stream: seq ${e.seq} equals the API's event, without its exit`);
 
   // --log-events: one line per event, whatever the argv holds.
   await waitFor(() => agent.out().split('\n').filter((l) => l.includes(m)).length >= 5, 'the log lines');
   const logged = agent.out().split('\n').filter((l) => l.includes(m)).map((l) => JSON.parse(l) as ExecEvent);
   t.same(logged.map((e) => e.seq).sort(), events.map((e) => e.seq).sort(), 'log: each event exactly once, each on one line');
-  for (const e of logged) t.same(e, events.find((x) => x.seq === e.seq), `log: seq ${e.seq} equals the API's event`);
-  const strays = agent.out().split('\n').filter((l) => l !== '' && !/^\{"seq":\d+,"time":/.test(l));
+  for (const e of logged) t.same(e, atExec(events.find((x) => x.seq === e.seq) as ExecEvent), `log: seq ${e.seq} equals the API's event, without its exit`);
+  const strays = agent.out().split('\n').filter((l) => l !== '' && !/^\{"seq":\d+,"kind":"(exec|exit)","time":/.test(l));
   t.same(strays.map((l) => l.slice(0, 120)), [], 'stdout holds nothing but event lines (the HTTP log goes to stderr)');
 
   // The page shows them as text: the script in argv is a string in a cell, and nothing runs.

@@ -1,8 +1,8 @@
 // The event schema: the one serializer against JSON.stringify, and the contract's field names.
 import t from 'tap';
 import { decodeBatch } from '../src/capture/decode.js';
-import { ExecEventSchema, formatTime, serializeEvent, type ExecEvent } from '../src/events/schema.js';
-import { makeEvent, makeHostEvent } from './helpers/events.js';
+import { ExecEventSchema, ExitEventSchema, formatTime, serializeEvent, type ExecEvent } from '../src/events/schema.js';
+import { makeEvent, makeExit, makeHostEvent } from './helpers/events.js';
 import { encodeBatch } from './helpers/records.js';
 import { rng } from './helpers/rng.js';
 
@@ -36,8 +36,15 @@ function variedEvent(i: number): ExecEvent {
     containerId: maybeNull(), namespace: maybeNull(), pod: maybeNull(), podUid: maybeNull(), container: maybeNull(),
     workload: random() < 0.3 ? null : { kind: pick(STRINGS), name: pick(STRINGS) },
   };
+  if (random() < 0.3) {
+    event.ancestors = [{ execId: pick(STRINGS), pid: 1, comm: pick(STRINGS), filename: pick(STRINGS), argv: [pick(STRINGS)] }];
+  }
   if (random() < 0.3) event.argvBase64 = Buffer.from(event.argv.join('\0')).toString('base64');
   if (random() < 0.3) event.filenameBase64 = Buffer.from(event.filename).toString('base64');
+  // Last, as the schema orders it (JSON.stringify writes keys in insertion order).
+  if (random() < 0.3) {
+    event.exit = { time: pick(STRINGS), status: 'signal', code: null, signal: 9, coreDumped: random() < 0.5, duration: random() * 100 };
+  }
   return event;
 }
 
@@ -60,7 +67,7 @@ t.test('decoded events serialize byte for byte, with and without the optional fi
     { argv: Buffer.from([0x61, 0xff, 0x00]), filename: Buffer.from([0x2f, 0xfe]) },
   );
   const events: ExecEvent[] = [];
-  decodeBatch(batch, { node: 'n', bootOffsetNs: 0n }, (e) => events.push(e));
+  decodeBatch(batch, { node: 'n', bootId: '0'.repeat(32), bootOffsetNs: 0n }, (e) => events.push(e as ExecEvent));
   t.equal(events.length, 2, 'decoded');
   for (const event of events) t.equal(serializeEvent(event), JSON.stringify(event), `byte for byte: ${event.filename}`);
   t.ok('argvBase64' in (events[1] as ExecEvent), 'the optional argv field was exercised');
@@ -70,9 +77,21 @@ t.test('decoded events serialize byte for byte, with and without the optional fi
 t.test('the schema keeps every field of the contract, and the serializer writes every field of the schema', async (t) => {
   const fields = Object.keys(ExecEventSchema.properties);
   for (const name of CONTRACT) t.ok(fields.includes(name), `${name} is in the schema`);
-  const event = makeEvent({ argvBase64: 'QQ==', filenameBase64: 'Lw==' });
+  const event = makeEvent({
+    argvBase64: 'QQ==',
+    filenameBase64: 'Lw==',
+    exit: { time: '2026-11-24T16:02:05.000000000Z', status: 'ok', code: 0, signal: null, coreDumped: false, duration: 2 },
+  });
   t.same(Object.keys(JSON.parse(serializeEvent(event))), fields, 'every schema field, in schema order');
   t.same(Object.keys(event).sort(), [...fields].sort(), 'the test helper builds every field');
+});
+
+t.test('an exit event serializes by its own schema: every field, in order, byte for byte', async (t) => {
+  const exit = makeExit({ comm: 'quote"inside', namespace: null, workload: null, status: 'signal', code: null, signal: 11, coreDumped: true });
+  const text = serializeEvent(exit);
+  t.equal(text, JSON.stringify(exit), 'as JSON.stringify writes it');
+  t.same(Object.keys(JSON.parse(text)), Object.keys(ExitEventSchema.properties), 'every schema field, in schema order');
+  t.same(Object.keys(makeExit()).sort(), Object.keys(ExitEventSchema.properties).sort(), 'the test helper builds every field');
 });
 
 t.test('a value of the wrong type is refused, not written as something else', async (t) => {

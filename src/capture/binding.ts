@@ -24,6 +24,8 @@ export interface NativeCounters {
   argv_read_error: number;
   /** Every event the programs tried to emit, delivered or not (execwatch_kernel_events_total). */
   events: number;
+  /** Successful execs that found the map of tracked processes full: their exits go unreported. */
+  process_map_full: number;
 }
 
 export interface NativeStats {

@@ -1,0 +1,172 @@
+/**
+ * The process table: what the agent knows of the live processes it saw exec (and of those running
+ * at start, seeded from /proc), keyed by execId. It gives an exec event its `ancestors`, and an
+ * exit the seq of the exec event that gains it. One owner: the pipeline, which feeds it delivered
+ * events in order.
+ *
+ * Entries leave with their exit event, except one that a live entry still names as its parent:
+ * that one stays, marked exited, until its last child leaves, so a parent gone by the time its
+ * child's grandchildren exec still shows in their lineage. The table is bounded: past
+ * `maxEntries` the oldest entry goes (its children then simply stop their lineage there).
+ */
+import type { ExecEvent } from './schema.js';
+
+/** One ancestor as an exec event lists it, nearest first. */
+export interface Ancestor {
+  execId: string;
+  pid: number;
+  comm: string;
+  filename: string;
+  argv: string[];
+}
+
+/** What a /proc scan (or an exec event) tells of a process. */
+export interface ProcessInfo extends Ancestor {
+  parentExecId: string | null;
+  containerId: string | null;
+}
+
+interface Entry extends ProcessInfo {
+  /** seq of its latest exec event; 0 for a process seeded from /proc. */
+  seq: number;
+  exited: boolean;
+  /** Live entries that name this one as their parent. */
+  children: number;
+}
+
+/** Bytes of argv an ancestor keeps: enough for the command and its first arguments. */
+export const ANCESTOR_ARGV_BYTES = 256;
+
+/** The first arguments of `argv`, at most `budget` bytes of text in all (the last one cut). */
+export function firstArguments(argv: readonly string[], budget = ANCESTOR_ARGV_BYTES): string[] {
+  const kept: string[] = [];
+  let left = budget;
+  for (const arg of argv) {
+    if (left <= 0) break;
+    kept.push(arg.length > left ? arg.slice(0, left) : arg);
+    left -= arg.length;
+  }
+  return kept;
+}
+
+export interface ProcessTableOptions {
+  /** Most entries held (live and exited parents together). */
+  maxEntries: number;
+}
+
+export class ProcessTable {
+  readonly #entries = new Map<string, Entry>();
+  readonly #max: number;
+
+  constructor(opts: ProcessTableOptions) {
+    this.#max = opts.maxEntries;
+  }
+
+  /** Entries held now. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** The entry of `execId`: its latest exec's seq, whether it has exited. */
+  get(execId: string): Readonly<Entry> | undefined {
+    return this.#entries.get(execId);
+  }
+
+  /**
+   * Adds the processes a /proc scan found (never replacing one an exec event brought), in any
+   * order: parents are linked once all are in.
+   */
+  seed(infos: readonly ProcessInfo[]): void {
+    const added: Entry[] = [];
+    for (const info of infos) {
+      if (this.#entries.has(info.execId)) continue;
+      const entry: Entry = { ...info, argv: firstArguments(info.argv), seq: 0, exited: false, children: 0 };
+      this.#add(entry, false);
+      added.push(entry);
+    }
+    for (const entry of added) if (this.#entries.get(entry.execId) === entry) this.#adopt(entry.parentExecId);
+  }
+
+  /** A successful exec, delivered as event.seq: a new process, or a new image of a known one. */
+  exec(event: ExecEvent): void {
+    const known = this.#entries.get(event.execId);
+    const info = {
+      execId: event.execId,
+      pid: event.pid,
+      comm: event.comm,
+      filename: event.filename,
+      argv: firstArguments(event.argv),
+      parentExecId: event.parentExecId,
+      containerId: event.containerId,
+    };
+    if (known === undefined) {
+      this.#add({ ...info, seq: event.seq, exited: false, children: 0 });
+      return;
+    }
+    // Another image of the same process: same parent (unless reparented), same children.
+    if (known.parentExecId !== info.parentExecId) {
+      this.#release(known.parentExecId);
+      this.#adopt(info.parentExecId);
+    }
+    Object.assign(known, info, { seq: event.seq });
+  }
+
+  /**
+   * The process of `execId` has ended: returns its entry (for the seq of its exec event) and
+   * drops it, or keeps it as an exited parent while live children name it.
+   */
+  exit(execId: string): Readonly<Entry> | undefined {
+    const entry = this.#entries.get(execId);
+    if (entry === undefined) return undefined;
+    entry.exited = true;
+    if (entry.children === 0) this.#remove(entry);
+    return entry;
+  }
+
+  /**
+   * Up to `max` ancestors of `event`, nearest first: its parent, that one's parent, … Stops at
+   * pid 1, at an unknown process, and, for a process in a container, before the first ancestor
+   * outside that container (the container's first process is the last listed).
+   */
+  ancestors(event: Pick<ExecEvent, 'parentExecId' | 'containerId'>, max: number): Ancestor[] {
+    const found: Ancestor[] = [];
+    let id: string | null = event.parentExecId;
+    while (found.length < max && id !== null) {
+      const entry = this.#entries.get(id);
+      if (entry === undefined) break;
+      if (event.containerId !== null && entry.containerId !== event.containerId) break;
+      found.push({ execId: entry.execId, pid: entry.pid, comm: entry.comm, filename: entry.filename, argv: entry.argv });
+      if (entry.pid === 1) break;
+      id = entry.parentExecId;
+    }
+    return found;
+  }
+
+  #add(entry: Entry, adopt = true): void {
+    while (this.#entries.size >= this.#max) this.#remove(this.#entries.values().next().value as Entry);
+    this.#entries.set(entry.execId, entry);
+    if (adopt) this.#adopt(entry.parentExecId);
+  }
+
+  #adopt(parentExecId: string | null): void {
+    const parent = parentExecId === null ? undefined : this.#entries.get(parentExecId);
+    if (parent !== undefined) parent.children += 1;
+  }
+
+  /** A child of `parentExecId` left: an exited parent with no child left goes too, and so on up. */
+  #release(parentExecId: string | null): void {
+    for (let id = parentExecId; id !== null; ) {
+      const parent = this.#entries.get(id);
+      if (parent === undefined) return;
+      parent.children -= 1;
+      if (!parent.exited || parent.children > 0) return;
+      this.#entries.delete(id);
+      id = parent.parentExecId;
+    }
+  }
+
+  #remove(entry: Entry): void {
+    this.#entries.delete(entry.execId);
+    this.#release(entry.parentExecId);
+  }
+}
