@@ -63,9 +63,9 @@ t.test('seeding from /proc: in any order, never over an exec event\'s entry', as
   table.exec(exec(7, 1, { comm: 'fresh' }));
   const seen = (pid: number, ppid: number): ProcessInfo => ({ execId: execIdFor(pid), parentExecId: ppid === 0 ? null : execIdFor(ppid), pid, comm: `s${pid}`, filename: '', argv: ['x'.repeat(300)], containerId: null });
   table.seed([seen(3, 2), seen(2, 1), seen(1, 0), seen(7, 1)]);
-  t.equal(table.get(execIdFor(7))?.comm, 'fresh', 'the exec event\'s entry stays');
+  t.equal(table.get(execIdFor(7))?.ancestor.comm, 'fresh', 'the exec event\'s entry stays');
   t.same(table.ancestors(exec(4, 3), 5).map((a) => a.pid), [3, 2, 1], 'the seeded chain, linked');
-  t.equal(table.get(execIdFor(3))?.argv[0]?.length, 256, 'argv bounded');
+  t.equal(table.get(execIdFor(3))?.ancestor.argv[0]?.length, 256, 'argv bounded');
   table.exit(execIdFor(1));
   t.equal(table.get(execIdFor(1))?.exited, true, 'a seeded parent with children stays after its exit');
 });

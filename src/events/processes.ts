@@ -9,6 +9,7 @@
  * child's grandchildren exec still shows in their lineage. The table is bounded: past
  * `maxEntries` the oldest entry goes (its children then simply stop their lineage there).
  */
+import { LRUCache } from 'lru-cache';
 import type { ExecEvent } from './schema.js';
 
 /** One ancestor as an exec event lists it, nearest first. */
@@ -26,7 +27,14 @@ export interface ProcessInfo extends Ancestor {
   containerId: string | null;
 }
 
-interface Entry extends ProcessInfo {
+interface Entry {
+  /**
+   * What its children list, made once per exec and shared by every event that lists it (the
+   * serializer writes it again each time; nothing is copied).
+   */
+  ancestor: Readonly<Ancestor>;
+  parentExecId: string | null;
+  containerId: string | null;
   /** seq of its latest exec event; 0 for a process seeded from /proc. */
   seq: number;
   exited: boolean;
@@ -49,17 +57,34 @@ export function firstArguments(argv: readonly string[], budget = ANCESTOR_ARGV_B
   return kept;
 }
 
+/** The ancestor entry of a process: its argv cut to ANCESTOR_ARGV_BYTES. */
+function ancestorOf(info: Ancestor): Readonly<Ancestor> {
+  return { execId: info.execId, pid: info.pid, comm: info.comm, filename: info.filename, argv: firstArguments(info.argv) };
+}
+
+function newEntry(info: Ancestor & Pick<ProcessInfo, 'parentExecId' | 'containerId'>, seq: number): Entry {
+  return { ancestor: ancestorOf(info), parentExecId: info.parentExecId, containerId: info.containerId, seq, exited: false, children: 0 };
+}
+
 export interface ProcessTableOptions {
   /** Most entries held (live and exited parents together). */
   maxEntries: number;
 }
 
 export class ProcessTable {
-  readonly #entries = new Map<string, Entry>();
-  readonly #max: number;
+  /**
+   * Oldest first by insertion (reads use peek(), which leaves the order alone). An entry the bound
+   * pushes out lets go of its parent like one that exits.
+   */
+  readonly #entries: LRUCache<string, Entry>;
 
   constructor(opts: ProcessTableOptions) {
-    this.#max = opts.maxEntries;
+    this.#entries = new LRUCache<string, Entry>({
+      max: opts.maxEntries,
+      dispose: (entry, _id, reason) => {
+        if (reason === 'evict') this.#release(entry.parentExecId);
+      },
+    });
   }
 
   /** Entries held now. */
@@ -69,7 +94,7 @@ export class ProcessTable {
 
   /** The entry of `execId`: its latest exec's seq, whether it has exited. */
   get(execId: string): Readonly<Entry> | undefined {
-    return this.#entries.get(execId);
+    return this.#entries.peek(execId);
   }
 
   /**
@@ -80,35 +105,29 @@ export class ProcessTable {
     const added: Entry[] = [];
     for (const info of infos) {
       if (this.#entries.has(info.execId)) continue;
-      const entry: Entry = { ...info, argv: firstArguments(info.argv), seq: 0, exited: false, children: 0 };
+      const entry = newEntry(info, 0);
       this.#add(entry, false);
       added.push(entry);
     }
-    for (const entry of added) if (this.#entries.get(entry.execId) === entry) this.#adopt(entry.parentExecId);
+    for (const entry of added) if (this.#entries.peek(entry.ancestor.execId) === entry) this.#adopt(entry.parentExecId);
   }
 
   /** A successful exec, delivered as event.seq: a new process, or a new image of a known one. */
   exec(event: ExecEvent): void {
-    const known = this.#entries.get(event.execId);
-    const info = {
-      execId: event.execId,
-      pid: event.pid,
-      comm: event.comm,
-      filename: event.filename,
-      argv: firstArguments(event.argv),
-      parentExecId: event.parentExecId,
-      containerId: event.containerId,
-    };
+    const known = this.#entries.peek(event.execId);
     if (known === undefined) {
-      this.#add({ ...info, seq: event.seq, exited: false, children: 0 });
+      this.#add(newEntry(event, event.seq));
       return;
     }
     // Another image of the same process: same parent (unless reparented), same children.
-    if (known.parentExecId !== info.parentExecId) {
+    if (known.parentExecId !== event.parentExecId) {
       this.#release(known.parentExecId);
-      this.#adopt(info.parentExecId);
+      this.#adopt(event.parentExecId);
+      known.parentExecId = event.parentExecId;
     }
-    Object.assign(known, info, { seq: event.seq });
+    known.ancestor = ancestorOf(event);
+    known.containerId = event.containerId;
+    known.seq = event.seq;
   }
 
   /**
@@ -116,7 +135,7 @@ export class ProcessTable {
    * drops it, or keeps it as an exited parent while live children name it.
    */
   exit(execId: string): Readonly<Entry> | undefined {
-    const entry = this.#entries.get(execId);
+    const entry = this.#entries.peek(execId);
     if (entry === undefined) return undefined;
     entry.exited = true;
     if (entry.children === 0) this.#remove(entry);
@@ -132,31 +151,30 @@ export class ProcessTable {
     const found: Ancestor[] = [];
     let id: string | null = event.parentExecId;
     while (found.length < max && id !== null) {
-      const entry = this.#entries.get(id);
+      const entry = this.#entries.peek(id);
       if (entry === undefined) break;
       if (event.containerId !== null && entry.containerId !== event.containerId) break;
-      found.push({ execId: entry.execId, pid: entry.pid, comm: entry.comm, filename: entry.filename, argv: entry.argv });
-      if (entry.pid === 1) break;
+      found.push(entry.ancestor);
+      if (entry.ancestor.pid === 1) break;
       id = entry.parentExecId;
     }
     return found;
   }
 
   #add(entry: Entry, adopt = true): void {
-    while (this.#entries.size >= this.#max) this.#remove(this.#entries.values().next().value as Entry);
-    this.#entries.set(entry.execId, entry);
+    this.#entries.set(entry.ancestor.execId, entry);
     if (adopt) this.#adopt(entry.parentExecId);
   }
 
   #adopt(parentExecId: string | null): void {
-    const parent = parentExecId === null ? undefined : this.#entries.get(parentExecId);
+    const parent = parentExecId === null ? undefined : this.#entries.peek(parentExecId);
     if (parent !== undefined) parent.children += 1;
   }
 
   /** A child of `parentExecId` left: an exited parent with no child left goes too, and so on up. */
   #release(parentExecId: string | null): void {
     for (let id = parentExecId; id !== null; ) {
-      const parent = this.#entries.get(id);
+      const parent = this.#entries.peek(id);
       if (parent === undefined) return;
       parent.children -= 1;
       if (!parent.exited || parent.children > 0) return;
@@ -166,7 +184,7 @@ export class ProcessTable {
   }
 
   #remove(entry: Entry): void {
-    this.#entries.delete(entry.execId);
+    this.#entries.delete(entry.ancestor.execId);
     this.#release(entry.parentExecId);
   }
 }
