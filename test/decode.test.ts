@@ -133,7 +133,7 @@ t.test('execId: the start time in clock ticks, as /proc/PID/stat field 22 counts
   t.equal(event.execId, execIdOf(scope, 12_340_000_000n, 77), 'the same tick, the same id');
   t.not(decodeOne({ startNs: 12_350_000_000n, pid: 77 }).execId, event.execId, 'the next tick, another id');
   t.not(decodeOne({ startNs: 12_349_999_999n, pid: 78 }).execId, event.execId, 'another pid, another id');
-  t.match(event.execId, /^[A-Za-z0-9_-]+$/, 'URL-safe');
+  t.match(event.execId, /^[A-Za-z0-9_.-]+$/, 'URL-safe');
 });
 
 t.test('an exit record decodes into the ExitEvent contract', async (t) => {

@@ -108,7 +108,7 @@ t.test('bad input → 400 naming the parameter', async (t) => {
     { query: '?uid=root', message: 'querystring/uid must be integer' },
     { query: '?uid=4294967296', message: 'querystring/uid must be <= 4294967295' },
     { query: '?euid=-1', message: 'querystring/euid must be >= 0' },
-    { query: '?execId=a%2Fb', message: 'querystring/execId must match pattern "^[A-Za-z0-9_-]+$"' },
+    { query: '?execId=a%2Fb', message: 'querystring/execId must match pattern "^[A-Za-z0-9_.-]+$"' },
     { query: '?parentExecId=', message: 'querystring/parentExecId must NOT have fewer than 1 characters' },
     { query: '?namespace=', message: 'querystring/namespace must NOT have fewer than 1 characters' },
     { query: `?pod=${'p'.repeat(254)}`, message: 'querystring/pod must NOT have more than 253 characters' },
@@ -143,9 +143,9 @@ t.test('GET /api/processes/:execId: the exec with its exit, its ancestors, its c
   const unknown = await app.inject({ method: 'GET', url: '/api/processes/nope' });
   t.equal(unknown.statusCode, 404, 'an id the ring does not hold → 404');
   t.same(unknown.json(), { error: 'Not Found', message: 'no exec of process nope in the recent events' }, 'saying so');
-  const bad = await app.inject({ method: 'GET', url: '/api/processes/a.b' });
+  const bad = await app.inject({ method: 'GET', url: '/api/processes/a%2Cb' });
   t.equal(bad.statusCode, 400, 'not an execId → 400');
-  t.same(bad.json(), { error: 'Bad Request', message: 'params/execId must match pattern "^[A-Za-z0-9_-]+$"' }, 'naming it');
+  t.same(bad.json(), { error: 'Bad Request', message: 'params/execId must match pattern "^[A-Za-z0-9_.-]+$"' }, 'naming it');
 });
 
 t.test('unknown routes → 404 with the error body', async (t) => {

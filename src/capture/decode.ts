@@ -5,7 +5,7 @@
  * The pod fields are filled by src/enrich, and `seq` when the event is delivered.
  */
 import { isUtf8 } from 'node:buffer';
-import { execIdOf, type ExecIdScope } from '../events/exec-id.js';
+import { execIdPrefix, execIdWith, ticksOf, type ExecIdScope } from '../events/exec-id.js';
 import { formatTime, type AgentEvent, type ExecEvent, type ExitEvent, type ExitStatus } from '../events/schema.js';
 
 /** sizeof(struct execwatch_record): EXECWATCH_HEADER_SIZE. */
@@ -157,7 +157,7 @@ function auditId(buf: Buffer, at: number): number | null {
 }
 
 /** One framed exec record. */
-function decodeExec(buf: Buffer, at: number, ctx: DecodeContext, time: string, filenameLen: number, argvLen: number): ExecEvent {
+function decodeExec(buf: Buffer, at: number, ctx: DecodeContext, prefix: string, time: string, filenameLen: number, argvLen: number): ExecEvent {
   const { node } = ctx;
   const flags = buf.readUInt16LE(at + O.flags);
   const filenameStart = at + HEADER_SIZE;
@@ -177,8 +177,8 @@ function decodeExec(buf: Buffer, at: number, ctx: DecodeContext, time: string, f
     pid,
     tid: buf.readUInt32LE(at + O.tid),
     ppid,
-    execId: execIdOf(ctx, buf.readBigUInt64LE(at + O.start_ns), pid),
-    parentExecId: execIdOf(ctx, buf.readBigUInt64LE(at + O.parent_start_ns), ppid),
+    execId: execIdWith(prefix, ticksOf(buf.readBigUInt64LE(at + O.start_ns)), pid),
+    parentExecId: execIdWith(prefix, ticksOf(buf.readBigUInt64LE(at + O.parent_start_ns)), ppid),
     uid,
     gid: buf.readUInt32LE(at + O.gid),
     euid,
@@ -232,7 +232,7 @@ export function exitOf(status: number): { status: ExitStatus; code: number | nul
 }
 
 /** One exit record (its length checked by the caller). */
-function decodeExit(buf: Buffer, at: number, ctx: DecodeContext, time: string, timeOf: (bootNs: bigint) => string): ExitEvent {
+function decodeExit(buf: Buffer, at: number, ctx: DecodeContext, prefix: string, time: string, timeOf: (bootNs: bigint) => string): ExitEvent {
   const flags = buf.readUInt16LE(at + E.flags);
   const pid = buf.readUInt32LE(at + E.pid);
   const execNs = buf.readBigUInt64LE(at + E.exec_ns);
@@ -242,7 +242,7 @@ function decodeExit(buf: Buffer, at: number, ctx: DecodeContext, time: string, t
     kind: 'exit',
     time,
     node: ctx.node,
-    execId: execIdOf(ctx, buf.readBigUInt64LE(at + E.start_ns), pid),
+    execId: execIdWith(prefix, ticksOf(buf.readBigUInt64LE(at + E.start_ns)), pid),
     pid,
     tid: buf.readUInt32LE(at + E.tid),
     comm: fixedString(buf, at + E.comm, COMM_LEN),
@@ -276,6 +276,7 @@ export function decodeBatch(
   emit: (event: AgentEvent, bootNs: number) => void,
 ): { decoded: number; malformed: number } {
   const timeOf = batchClock(ctx.bootOffsetNs);
+  const prefix = execIdPrefix(ctx);
   let decoded = 0;
   for (let at = 0; at < batch.length; ) {
     // The 24 bytes every kind starts with.
@@ -289,10 +290,10 @@ export function decodeBatch(
       const filenameLen = batch.readUInt16LE(at + O.filename_len);
       const argvLen = batch.readUInt32LE(at + O.argv_len);
       if (HEADER_SIZE + filenameLen + argvLen > recordLen) return { decoded, malformed: 1 };
-      emit(decodeExec(batch, at, ctx, timeOf(bootNs), filenameLen, argvLen), Number(bootNs));
+      emit(decodeExec(batch, at, ctx, prefix, timeOf(bootNs), filenameLen, argvLen), Number(bootNs));
     } else if (kind === RECORD_KINDS.EXIT) {
       if (recordLen !== EXIT_SIZE) return { decoded, malformed: 1 };
-      emit(decodeExit(batch, at, ctx, timeOf(bootNs), timeOf), Number(bootNs));
+      emit(decodeExit(batch, at, ctx, prefix, timeOf(bootNs), timeOf), Number(bootNs));
     } else {
       return { decoded, malformed: 1 };
     }

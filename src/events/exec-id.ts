@@ -24,19 +24,37 @@ export function readBootId(root = '/'): string {
   return readFileSync(`${root}proc/sys/kernel/random/boot_id`, 'utf8').trim().replaceAll('-', '');
 }
 
+/**
+ * What every execId of one scope starts with: base64url of "node:bootId". Computed once per
+ * batch by the decoder; the rest of an id is plain digits.
+ */
+export function execIdPrefix(scope: ExecIdScope): string {
+  return Buffer.from(`${scope.node}:${scope.bootId}`).toString('base64url');
+}
+
+/** `prefix.ticks.pid`: URL-safe (base64url, digits and dots). */
+export function execIdWith(prefix: string, ticks: bigint | number | string, pid: number): string {
+  return `${prefix}.${ticks}.${pid}`;
+}
+
+/** The start time in ticks of a start_boottime in ns. */
+export const ticksOf = (startNs: bigint): bigint => startNs / NS_PER_TICK;
+
 /** The execId of the process `pid` that started `ticks` clock ticks after boot. */
 export function execIdOfTicks(scope: ExecIdScope, ticks: bigint | number | string, pid: number): string {
-  return Buffer.from(`${scope.node}:${scope.bootId}:${ticks}:${pid}`).toString('base64url');
+  return execIdWith(execIdPrefix(scope), ticks, pid);
 }
 
 /** The execId of the process `pid` whose group leader's start_boottime is `startNs`. */
 export function execIdOf(scope: ExecIdScope, startNs: bigint, pid: number): string {
-  return execIdOfTicks(scope, startNs / NS_PER_TICK, pid);
+  return execIdOfTicks(scope, ticksOf(startNs), pid);
 }
 
 /** What an execId is made of, or null for a string that is not one. */
 export function parseExecId(execId: string): { node: string; bootId: string; ticks: number; pid: number } | null {
-  const match = /^(.*):([0-9a-f]{32}):(\d{1,20}):(\d{1,10})$/.exec(Buffer.from(execId, 'base64url').toString());
+  const parts = /^([A-Za-z0-9_-]+)\.(\d{1,20})\.(\d{1,10})$/.exec(execId);
+  if (parts === null) return null;
+  const match = /^(.*):([0-9a-f]{32})$/.exec(Buffer.from(parts[1] as string, 'base64url').toString());
   if (match === null) return null;
-  return { node: match[1] as string, bootId: match[2] as string, ticks: Number(match[3]), pid: Number(match[4]) };
+  return { node: match[1] as string, bootId: match[2] as string, ticks: Number(parts[2]), pid: Number(parts[3]) };
 }

@@ -15,8 +15,8 @@ const Text = Type.String({ minLength: 1, maxLength: 4096 });
 const Result = Type.Unsafe<'success' | 'failure'>({ type: 'string', enum: ['success', 'failure'] });
 const AttributionParam = Type.Unsafe<Attribution>({ type: 'string', enum: ATTRIBUTIONS });
 
-/** An execId as the agent writes it (base64url). */
-export const ExecIdParam = Type.String({ minLength: 1, maxLength: 1024, pattern: '^[A-Za-z0-9_-]+$' });
+/** An execId as the agent writes it (base64url, digits and dots). */
+export const ExecIdParam = Type.String({ minLength: 1, maxLength: 1024, pattern: '^[A-Za-z0-9_.-]+$' });
 
 /** Default and bounds of `limit` on GET /api/events. */
 export const LIMIT_DEFAULT = 100;

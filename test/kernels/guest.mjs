@@ -294,7 +294,7 @@ await check('identity', async () => {
   const m = marker('ids');
   await run('/bin/true', [m]);
   const event = await eventOf(agent, m);
-  const id = /^[A-Za-z0-9_-]+$/;
+  const id = /^[A-Za-z0-9_.-]+$/;
   return mismatch(event, { execId: id, parentExecId: id, euid: 0, egid: 0, euidDiffers: false });
 });
 
