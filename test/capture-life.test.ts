@@ -11,6 +11,10 @@ import { scanProcesses } from '../src/capture/proc-scan.js';
 import { Tracer } from '../src/capture/tracer.js';
 import { readBootId } from '../src/events/exec-id.js';
 import type { ExecEvent, ExitEvent } from '../src/events/schema.js';
+import { eventOf } from '../src/events/record.js';
+import { createPipeline } from '../src/pipeline.js';
+import { idleMetrics } from './helpers/metrics.js';
+import { PassThrough } from 'node:stream';
 import { ensureTracefs, execHelper, kernelTest, marker, waitFor } from './helpers/kernel.js';
 import type { Test } from './helpers/poll.js';
 
@@ -172,5 +176,52 @@ t.test('the life of a process on the real kernel', kernelTest(), async (t) => {
     t.equal(counters.ringbuf_full, 0, 'none lost');
     t.equal(counters.process_map_full, 0, 'the process map never filled');
     t.ok(exits.length > 0 && counters.events === execs.length + exits.length, `kernel events ${counters.events} = ${execs.length} execs + ${exits.length} exits`);
+  });
+});
+
+t.test('lineage on the real kernel, as the agent wires it: ancestors from exec events and /proc', kernelTest(), async (t) => {
+  ensureTracefs();
+  const helper = execHelper();
+  const metrics = idleMetrics();
+  const pipeline = createPipeline(
+    { recentEvents: 50_000, redact: [], defaultRedaction: true, enrichWaitMs: 0, logEvents: false, ancestors: 4 },
+    { metrics, podCache: null, stdout: new PassThrough() },
+  );
+  const bootId = readBootId();
+  const tracer = new Tracer(
+    loadNativeBinding(),
+    { objectPath: defaultBpfObjectPath(), argvMaxBytes: 4096, ringbufBytes: 16 << 20, node: 'test-node', bootId },
+    pipeline.sink,
+    (err) => t.fail(`the pipeline threw: ${String(err)}`),
+  );
+  tracer.start();
+  t.teardown(() => tracer.close());
+  // As the agent does: after attach, the processes already running.
+  pipeline.processes.seed(scanProcesses({ node: 'test-node', bootId }));
+  const held = () => pipeline.store.query(() => true, 50_000).map(eventOf);
+
+  t.test('a three-level chain: the process, both shells, then this test (known from /proc)', async (t) => {
+    const m = marker('chain');
+    // `; true` keeps each shell from exec'ing its last command in place.
+    spawn('/bin/sh', ['-c', `/bin/sh -c "/bin/true ${m}; true"; true`, 'outer'], { stdio: 'ignore' });
+    await waitFor(() => held().some((e) => e.filename === '/bin/true' && e.argv.includes(m)), 'the exec of /bin/true');
+    const events = held();
+    const leaf = events.find((e) => e.filename === '/bin/true' && e.argv.includes(m)) as ExecEvent;
+    const inner = events.find((e) => e.execId === leaf.parentExecId) as ExecEvent;
+    const outer = events.find((e) => e.execId === inner?.parentExecId) as ExecEvent;
+    t.ok(inner && outer, 'both shells\' exec events are in the ring');
+    t.same(leaf.ancestors.map((a) => a.execId), [inner.execId, outer.execId, outer.parentExecId, leaf.ancestors[3]?.execId], 'nearest first: inner shell, outer shell, this test, its parent');
+    t.same(leaf.ancestors.slice(0, 3).map((a) => [a.pid, a.comm]), [[inner.pid, 'sh'], [outer.pid, 'sh'], [process.pid, (outer.parentComm)]], 'pids and names');
+    t.same(leaf.ancestors[1]?.argv, ['/bin/sh', '-c', `/bin/sh -c "/bin/true ${m}; true"; true`, 'outer'], 'with their argv');
+    t.equal(leaf.ancestors.length, 4, 'at most --ancestors');
+  });
+
+  t.test('after a burst, the table holds no entry of a process that has exited', async (t) => {
+    const m = marker('burst');
+    execFileSync(helper, ['burst', '500', '2', '/usr/bin/true', 'true', m]);
+    const mine = () => held().filter((e) => e.argv.includes(m) && e.filename === '/usr/bin/true');
+    await waitFor(() => mine().length === 500 && mine().every((e) => e.exit !== undefined), 'the 500 execs and their exits');
+    t.same(mine().filter((e) => pipeline.processes.get(e.execId) !== undefined).map((e) => e.pid), [], 'none of them left in the table');
+    t.ok(mine().every((e) => e.exit?.status === 'ok'), 'each exec shows its exit');
   });
 });
