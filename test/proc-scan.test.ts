@@ -35,11 +35,16 @@ t.test('scanProcesses: user-space processes with ids, parents, argv, exe and con
       41: { stat: stat(41, 'orphan', 99, 901), cmdline: 'orphan\0', cgroup: '0::/x.scope\n' },
       42: { stat: 'gone', cmdline: 'x\0' },
       43: { stat: stat(43, 'vanished', 1, 902) },
+      44: { cmdline: 'no-stat\0' },
+      45: { stat: stat(45, 'zombie', 1, 903), cmdline: '' },
       self: { stat: 'not a pid' },
     },
   });
   const found = scanProcesses(scope, `${root}/`);
-  t.same(found.map((p) => p.pid).sort((a, b) => a - b), [1, 40, 41], 'kernel threads, unreadable and vanished processes left out');
+  t.same(found.map((p) => p.pid).sort((a, b) => a - b), [1, 40, 41, 45], 'kernel threads, unreadable and vanished processes left out');
+  t.same(found.find((p) => p.pid === 45), {
+    execId: execIdOfTicks(scope, 903, 45), parentExecId: execIdOfTicks(scope, 5, 1), pid: 45, comm: 'zombie', filename: '', argv: [], containerId: null,
+  }, 'a zombie: no argv, no exe, no cgroup file');
   const app = found.find((p) => p.pid === 40);
   t.same(app, {
     execId: execIdOfTicks(scope, 900, 40),

@@ -68,6 +68,9 @@ t.test('seeding from /proc: in any order, never over an exec event\'s entry', as
   t.equal(table.get(execIdFor(3))?.ancestor.argv[0]?.length, 256, 'argv bounded');
   table.exit(execIdFor(1));
   t.equal(table.get(execIdFor(1))?.exited, true, 'a seeded parent with children stays after its exit');
+  table.exit(execIdFor(2));
+  table.exit(execIdFor(3));
+  t.same([1, 2, 3].map((pid) => table.get(execIdFor(pid))), [undefined, undefined, undefined], 'the chain goes up to pid 1, which has no parent');
 });
 
 t.test('firstArguments: at most the budget, the last argument cut', async (t) => {

@@ -37,8 +37,8 @@ export function containerOf(text: string): string | null {
   const lines = text.split('\n');
   const path = (lines.find((l) => l.startsWith('0::')) ?? lines.find((l) => /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l)) ?? '').replace(/^[^:]*:[^:]*:/, '');
   const names = path.split('/');
-  const leaf = names.at(-1) ?? '';
-  const parent = names.at(-2) ?? '';
+  const leaf = names[names.length - 1] as string;
+  const parent = names.length > 1 ? (names[names.length - 2] as string) : '';
   return parseCgroup(leaf, parent)?.containerId ?? null;
 }
 
