@@ -323,8 +323,12 @@ static __always_inline void read_cgroup_name(char *dst, __u32 size, struct kernf
 
 /* The cgroup leaf and parent names, from the cgroup v2 hierarchy; on a host where the task sits in
  * the v2 root (cgroup v1 only, or hybrid with v1 in use), from the memory controller's hierarchy,
- * then the pids controller's: the ones container runtimes always use. */
-static __always_inline void fill_cgroup(struct execwatch_record *rec, struct task_struct *task)
+ * then the pids controller's: the ones container runtimes always use. Into the exec record
+ * (fill_cgroup()) and the exit record alike. */
+static __always_inline void fill_cgroup_names(__u64 *cgroup_id, __u16 *flags,
+					      char leaf[EXECWATCH_CGROUP_LEAF_LEN],
+					      char parent_name[EXECWATCH_CGROUP_PARENT_LEN],
+					      struct task_struct *task)
 {
 	struct css_set *cs = BPF_CORE_READ(task, cgroups);
 	struct kernfs_node *kn = BPF_CORE_READ(cs, dfl_cgrp, kn);
@@ -333,7 +337,7 @@ static __always_inline void fill_cgroup(struct execwatch_record *rec, struct tas
 	/* The id of the same cgroup v2 the names come from (bpf_get_current_cgroup_id() would read
 	 * the task's cgroups again, and a task moved in between would pair one cgroup's id with
 	 * another's names). */
-	rec->cgroup_id = kn ? BPF_CORE_READ(kn, id) : bpf_get_current_cgroup_id();
+	*cgroup_id = kn ? BPF_CORE_READ(kn, id) : bpf_get_current_cgroup_id();
 	if (!parent) {
 		struct cgroup_subsys_state *css = NULL;
 		int ids[2] = {-1, -1};
@@ -356,17 +360,85 @@ static __always_inline void fill_cgroup(struct execwatch_record *rec, struct tas
 			if (v1parent) {
 				kn = v1kn;
 				parent = v1parent;
-				rec->flags |= EXECWATCH_F_CGROUP_V1;
+				*flags |= EXECWATCH_F_CGROUP_V1;
 				break;
 			}
 		}
 	}
 	if (kn)
-		read_cgroup_name(rec->cgroup_leaf, sizeof(rec->cgroup_leaf), kn, &rec->flags);
+		read_cgroup_name(leaf, EXECWATCH_CGROUP_LEAF_LEN, kn, flags);
 	if (parent)
-		read_cgroup_name(rec->cgroup_parent, sizeof(rec->cgroup_parent), parent,
-				 &rec->flags);
+		read_cgroup_name(parent_name, EXECWATCH_CGROUP_PARENT_LEN, parent, flags);
 }
+
+static __always_inline void fill_cgroup(struct execwatch_record *rec, struct task_struct *task)
+{
+	fill_cgroup_names(&rec->cgroup_id, &rec->flags, rec->cgroup_leaf, rec->cgroup_parent, task);
+}
+
+/*
+ * ---- Process identity and exits (issue 17) ----
+ *
+ * An exec record names its process by the group leader's start time and pid (execId in user
+ * space), and its credentials. A successful exec whose record reached the ring buffer puts its
+ * process in `processes`; the last thread of that process to leave reports the exit
+ * (report_exit(), from sched_process_exit) and takes the entry out. Processes whose exec was not
+ * reported (started before the agent, or whose record was lost) have no entry and no exit record.
+ */
+
+/* include/linux/sched/signal.h, unchanged since Linux 5.x: exit_group(2) or a fatal signal. */
+#define SIGNAL_GROUP_EXIT 0x00000004
+
+struct process {
+	__u64 start_ns; /* group leader's start_boottime: a pid reused since has another */
+	__u64 exec_ns;	/* boot_ns of the exec record */
+};
+
+/*
+ * One entry per live process whose exec was reported, keyed by tgid. Bounded by tasks like
+ * exec_state and sized by the addon the same way (every pid of a default pid space); a plain hash
+ * for the same reasons. Every entry leaves with its process's last thread; an insert into a full
+ * map is counted (process_map_full): that process's exit will not be reported.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768); /* resized by the addon */
+	__type(key, __u32);
+	__type(value, struct process);
+} processes SEC(".maps");
+
+static __always_inline void fill_identity(struct execwatch_record *rec, struct task_struct *task,
+					  struct task_struct *parent)
+{
+	/* After a non-leader thread's exec, de_thread() gave it the old leader's start time. */
+	rec->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	rec->parent_start_ns = BPF_CORE_READ(parent, group_leader, start_boottime);
+	/* The new image's credentials: commit_creds() runs before sched_process_exec. */
+	rec->euid = BPF_CORE_READ(task, cred, euid.val);
+	rec->egid = BPF_CORE_READ(task, cred, egid.val);
+	rec->loginuid = EXECWATCH_ID_UNSET;
+	rec->sessionid = EXECWATCH_ID_UNSET;
+	if (bpf_core_field_exists(task->loginuid))
+		rec->loginuid = BPF_CORE_READ(task, loginuid.val);
+	if (bpf_core_field_exists(task->sessionid))
+		rec->sessionid = BPF_CORE_READ(task, sessionid);
+}
+
+/* After a successful exec: `reported` says whether its record reached the ring buffer. */
+static __always_inline void track_process(__u32 tgid, __u64 start_ns, __u64 exec_ns, bool reported)
+{
+	struct process proc = {.start_ns = start_ns, .exec_ns = exec_ns};
+
+	/* A lost exec's exit would name an image nobody saw (an earlier image's entry included). */
+	if (!reported) {
+		bpf_map_delete_elem(&processes, &tgid);
+		return;
+	}
+	if (bpf_map_update_elem(&processes, &tgid, &proc, BPF_ANY))
+		count(EXECWATCH_CTR_PROCESS_MAP_FULL);
+}
+
+/* ---- End of process identity (the exit program is below, report_exit()) ---- */
 
 static __always_inline struct scratch *begin_record(void)
 {
@@ -392,6 +464,7 @@ static __always_inline struct scratch *begin_record(void)
 	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
 	BPF_CORE_READ_STR_INTO(&rec->parent_comm, parent, comm);
 	fill_cgroup(rec, task);
+	fill_identity(rec, task, parent);
 	return s;
 }
 
@@ -429,13 +502,15 @@ static __always_inline __u64 wakeup_flags(__u64 len)
 	return BPF_RB_NO_WAKEUP;
 }
 
-static __always_inline int submit(struct scratch *s, __u32 filename_len, __u32 argv_len)
+/* Returns 0 once the record is in the ring buffer. */
+static __always_inline long submit(struct scratch *s, __u32 filename_len, __u32 argv_len)
 {
 	__u64 len = sizeof(s->rec) + filename_len + argv_len;
+	long err;
 
 	len = (len + 7) & ~7ULL;
 	if (len > sizeof(*s))
-		return 0;
+		return -1;
 	s->rec.filename_len = filename_len;
 	s->rec.argv_len = argv_len;
 	s->rec.record_len = len;
@@ -444,9 +519,10 @@ static __always_inline int submit(struct scratch *s, __u32 filename_len, __u32 a
 	/* Before the output, so that a reader who sees a record or a ringbuf_full count also sees
 	 * this count: delivered + lost never exceeds it, and equals it once the ring is drained. */
 	count(EXECWATCH_CTR_EVENTS);
-	if (bpf_ringbuf_output(&events, s, len, wakeup_flags(len)))
+	err = bpf_ringbuf_output(&events, s, len, wakeup_flags(len));
+	if (err)
 		count(EXECWATCH_CTR_RINGBUF_FULL);
-	return 0;
+	return err;
 }
 
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630
@@ -480,6 +556,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	struct exec_state *st;
 	struct scratch *s;
 	unsigned long start, end;
+	long err;
 
 	st = bpf_map_lookup_elem(&exec_state, &key);
 	if (st) {
@@ -529,7 +606,10 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 			alen = len;
 		}
 	}
-	return submit(s, flen, alen);
+	/* submit() stamps boot_ns: read after it. */
+	err = submit(s, flen, alen);
+	track_process(s->rec.pid, s->rec.start_ns, s->rec.boot_ns, err == 0);
+	return 0;
 }
 
 /* argv of a failed exec, pointer by pointer from the caller's memory. 64-bit arithmetic throughout:
@@ -620,7 +700,8 @@ static __always_inline int exit_exec(long ret)
 	if (flen > EXECWATCH_FILENAME_MAX)
 		flen = 0;
 	alen = put_user_argv(s, flen, copy.argv, copy.compat);
-	return submit(s, flen, alen);
+	submit(s, flen, alen);
+	return 0;
 }
 
 SEC("tp/syscalls/sys_exit_execve")
@@ -727,6 +808,61 @@ int BPF_PROG(handle_exit_compat, struct pt_regs *regs, long ret)
 	return exit_exec(ret);
 }
 
+/* ---- Exits (issue 17): the last thread of a process reported by track_process() ---- */
+
+static __always_inline void report_exit(struct task_struct *p)
+{
+	struct execwatch_exit_record *rec;
+	struct process *proc;
+	__u64 start_ns, exec_ns;
+	__u32 tgid;
+	int status;
+
+	/* do_exit() takes each thread out of signal->live before this tracepoint: a thread that
+	 * finds it 0 is the last (threads leaving together can all find 0: the delete below picks
+	 * one). */
+	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+		return;
+	tgid = BPF_CORE_READ(p, tgid);
+	proc = bpf_map_lookup_elem(&processes, &tgid);
+	if (!proc)
+		return;
+	start_ns = proc->start_ns;
+	exec_ns = proc->exec_ns;
+	if (bpf_map_delete_elem(&processes, &tgid))
+		return;
+	/* An entry left by an earlier process of this pid (whose exit was missed) is dropped. */
+	if (start_ns != BPF_CORE_READ(p, group_leader, start_boottime))
+		return;
+	/* What wait(2) gives the parent (wait_task_zombie() in kernel/exit.c): the group's code
+	 * after exit_group(2), a fatal signal or a core dump (which adds 0x80), else the leader's
+	 * own. */
+	if (BPF_CORE_READ(p, signal, flags) & SIGNAL_GROUP_EXIT)
+		status = BPF_CORE_READ(p, signal, group_exit_code);
+	else
+		status = BPF_CORE_READ(p, group_leader, exit_code);
+
+	count(EXECWATCH_CTR_EVENTS);
+	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+	if (!rec) {
+		count(EXECWATCH_CTR_RINGBUF_FULL);
+		return;
+	}
+	/* Ring memory is not zeroed: every byte is written. */
+	__builtin_memset(rec, 0, sizeof(*rec));
+	rec->record_len = sizeof(*rec);
+	rec->kind = EXECWATCH_RECORD_EXIT;
+	rec->pid = tgid;
+	rec->tid = BPF_CORE_READ(p, pid);
+	rec->status = status;
+	rec->start_ns = start_ns;
+	rec->exec_ns = exec_ns;
+	BPF_CORE_READ_STR_INTO(&rec->comm, p, comm);
+	fill_cgroup_names(&rec->cgroup_id, &rec->flags, rec->cgroup_leaf, rec->cgroup_parent, p);
+	rec->boot_ns = bpf_ktime_get_boot_ns();
+	bpf_ringbuf_submit(rec, wakeup_flags(sizeof(*rec)));
+}
+
 /*
  * A task that dies inside exec without reaching the syscall exit (an oops in exec; a task whose
  * exec began while the exit programs were being attached) would leave its entry behind, and a
@@ -741,5 +877,6 @@ int BPF_PROG(handle_task_exit, struct task_struct *p)
 
 	if (bpf_map_lookup_elem(&exec_state, &key))
 		bpf_map_delete_elem(&exec_state, &key);
+	report_exit(p);
 	return 0;
 }

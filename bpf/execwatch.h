@@ -27,6 +27,7 @@
  * record starts with; the decoder dispatches on it. */
 enum execwatch_record_kind {
 	EXECWATCH_RECORD_EXEC = 0, /* struct execwatch_record */
+	EXECWATCH_RECORD_EXIT = 1, /* struct execwatch_exit_record */
 };
 
 /* enum execwatch_flag: of an exec record. */
@@ -67,7 +68,10 @@ enum execwatch_counter {
 	/* Execs of a cgroup above --cgroup-rate: not emitted, counted in EVENTS too
 	 * (execwatch_events_throttled_total). */
 	EXECWATCH_CTR_THROTTLED = 7,
-	EXECWATCH_CTR_MAX = 8,
+	/* A successful exec found the map of tracked processes full: its exit will not be reported.
+	 */
+	EXECWATCH_CTR_PROCESS_MAP_FULL = 8,
+	EXECWATCH_CTR_MAX = 9,
 };
 
 /*
@@ -127,12 +131,49 @@ struct execwatch_record {
 	__u16 reserved0;
 	__u32 argv_len;
 	__u32 reserved1;
+	/* The process's and its parent's start: the group leader's start_boottime in ns, what
+	 * /proc/PID/stat field 22 shows in clock ticks. With the pid, what execId is made of. */
+	__u64 start_ns;
+	__u64 parent_start_ns;
+	__u32 euid; /* effective ids of the new image (of the caller for a failed exec) */
+	__u32 egid;
+	__u32 loginuid;	 /* audit login uid, or EXECWATCH_ID_UNSET (unset, or no audit) */
+	__u32 sessionid; /* audit session id, or EXECWATCH_ID_UNSET likewise */
 	char comm[EXECWATCH_COMM_LEN];
 	char parent_comm[EXECWATCH_COMM_LEN];
 	char cgroup_leaf[EXECWATCH_CGROUP_LEAF_LEN];
 	char cgroup_parent[EXECWATCH_CGROUP_PARENT_LEN];
 };
 
-#define EXECWATCH_HEADER_SIZE 480
+#define EXECWATCH_HEADER_SIZE 512
+
+/* AUDIT_UID_UNSET / AUDIT_SID_UNSET: no login session, or a kernel without audit. */
+#define EXECWATCH_ID_UNSET 4294967295
+
+/* ---- Exits (issue 17) ---- */
+
+/*
+ * The end of a process whose successful exec was reported: one per thread group, sent by the
+ * last thread to leave. Fixed size.
+ */
+struct execwatch_exit_record {
+	__u64 boot_ns;	  /* bpf_ktime_get_boot_ns() at the exit */
+	__u64 cgroup_id;  /* as in struct execwatch_record, read at the exit */
+	__u32 record_len; /* EXECWATCH_EXIT_SIZE */
+	__u16 kind;	  /* EXECWATCH_RECORD_EXIT */
+	__u16 flags;	  /* enum execwatch_flag: the cgroup ones only */
+	__u32 pid;	  /* tgid */
+	__u32 tid;	  /* the last thread to leave */
+	/* The wait status a parent would read: exit code << 8, or the signal | 0x80 with a core. */
+	__s32 status;
+	__u32 reserved0;
+	__u64 start_ns; /* the group leader's start_boottime, as in the exec record */
+	__u64 exec_ns;	/* boot_ns of the exec record of the image that ends */
+	char comm[EXECWATCH_COMM_LEN];
+	char cgroup_leaf[EXECWATCH_CGROUP_LEAF_LEN];
+	char cgroup_parent[EXECWATCH_CGROUP_PARENT_LEN];
+};
+
+#define EXECWATCH_EXIT_SIZE 456
 
 #endif /* EXECWATCH_H */

@@ -63,14 +63,49 @@ struct thread_info {
 	__u32 status;
 };
 
+/* Exits and credentials (issue 17). */
+typedef struct {
+	int counter;
+} atomic_t;
+
+typedef struct {
+	unsigned int val;
+} kuid_t;
+
+typedef struct {
+	unsigned int val;
+} kgid_t;
+
+struct cred {
+	kuid_t euid;
+	kgid_t egid;
+};
+
+struct signal_struct {
+	/* Threads not yet past the group_dead test of do_exit(). */
+	atomic_t live;
+	unsigned int flags;
+	int group_exit_code;
+};
+
 struct task_struct {
 	struct thread_info thread_info;
 	int pid;
 	int tgid;
 	char comm[16];
 	struct task_struct *real_parent;
+	struct task_struct *group_leader;
 	struct css_set *cgroups;
 	struct mm_struct *mm;
+	/* Named so since Linux 5.5 (real_start_time before). */
+	__u64 start_boottime;
+	int exit_code;
+	struct signal_struct *signal;
+	const struct cred *cred;
+	/* CONFIG_AUDIT (loginuid) and CONFIG_AUDITSYSCALL (sessionid): read behind existence
+	 * checks. */
+	kuid_t loginuid;
+	unsigned int sessionid;
 };
 
 struct super_block {

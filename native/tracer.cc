@@ -65,6 +65,7 @@ const struct {
 	{"excluded_namespace", EXECWATCH_CTR_EXCLUDED_NAMESPACE},
 	{"excluded_pod", EXECWATCH_CTR_EXCLUDED_POD},
 	{"throttled", EXECWATCH_CTR_THROTTLED},
+	{"process_map_full", EXECWATCH_CTR_PROCESS_MAP_FULL},
 };
 
 double ReadInteger(Napi::Object options, const char *name, double fallback = NAN)
@@ -213,12 +214,19 @@ void Tracer::Open(Napi::Env env, const Options &options)
 	// Indexed by CPU id in the kernel, so it needs one slot per possible CPU.
 	bpf_map *scratch = RequireMap(env, obj_, "scratch", path);
 	bpf_map *exec_state = RequireMap(env, obj_, "exec_state", path);
+	// Live processes whose exec was reported: bounded by tasks as well, sized the same way.
+	bpf_map *processes = RequireMap(env, obj_, "processes", path);
 	int err = bpf_map__set_max_entries(events_, options.ringbuf_bytes);
 	if (!err)
 		err = bpf_map__set_max_entries(scratch, static_cast<__u32>(ncpus));
 	if (!err)
 		err = bpf_map__set_max_entries(
 			exec_state,
+			std::max(kExecStateMinEntries,
+				 kExecStateEntriesPerCpu * static_cast<uint32_t>(ncpus)));
+	if (!err)
+		err = bpf_map__set_max_entries(
+			processes,
 			std::max(kExecStateMinEntries,
 				 kExecStateEntriesPerCpu * static_cast<uint32_t>(ncpus)));
 	if (err)

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { NativeBinding } from './capture/binding.js';
 import { compatNote } from './capture/compat.js';
+import { scanProcesses } from './capture/proc-scan.js';
 import { checkRequirements } from './capture/requirements.js';
 import { Tracer, type EventSink } from './capture/tracer.js';
 import { DeliveryWatchdog } from './capture/watchdog.js';
@@ -15,6 +16,7 @@ import { startServers } from './http/server.js';
 import { loadExporter } from './export/exporter.js';
 import { createPodCache, loadKubeConfig, requestFiles } from './kube/kubeconfig.js';
 import type { PodCache } from './kube/podcache.js';
+import { readBootId } from './events/exec-id.js';
 import { createMetrics } from './metrics/index.js';
 import { createPipeline } from './pipeline.js';
 import { Scope } from './scope/scope.js';
@@ -66,7 +68,7 @@ async function prepareTracer(config: Config, deps: AgentDeps, sink: EventSink) {
   if (!req.ok) throw new StartupError(req.problems);
   const tracer = new Tracer(
     deps.binding,
-    { objectPath: config.bpfObject, argvMaxBytes: config.argvMaxBytes, ringbufBytes: config.ringbufBytes, cgroupRate: config.cgroupRate, cgroupBurst: config.cgroupBurst, node: config.nodeName },
+    { objectPath: config.bpfObject, argvMaxBytes: config.argvMaxBytes, ringbufBytes: config.ringbufBytes, cgroupRate: config.cgroupRate, cgroupBurst: config.cgroupBurst, node: config.nodeName, bootId: readBootId() },
     sink,
     sinkErrorReporter(deps.stderr ?? process.stderr),
   );
@@ -128,6 +130,9 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
 
   const attached = tracer.start();
   scope.start();
+  // After attach, so that a process started meanwhile is in the scan or in an exec event (an exec
+  // event's entry wins); before the privileges are dropped, /proc/PID/exe needing them.
+  if (config.ancestors > 0) pipeline.processes.seed(scanProcesses({ node: config.nodeName, bootId: readBootId() }));
   const watchdog = new DeliveryWatchdog(
     () => ({ batches: tracer.batches, waitingBytes: tracer.ringbufWaitingBytes() }),
     config.stallTimeoutMs,

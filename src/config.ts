@@ -49,6 +49,8 @@ export interface Config {
   /** Explicit kubeconfig path, or null: in-cluster when available, else standalone. */
   kubeconfig: string | null;
   recentEvents: number;
+  /** Ancestors listed on each exec event (0: none). */
+  ancestors: number;
   argvMaxBytes: number;
   ringbufBytes: number;
   metricLabels: MetricLabel[];

@@ -9,8 +9,9 @@ import type { EventSink } from './capture/tracer.js';
 import type { Config } from './config.js';
 import { Enricher } from './enrich/enricher.js';
 import { createRedactor } from './events/redact.js';
-import { eventRecord } from './events/record.js';
-import type { ExecEvent } from './events/schema.js';
+import { ProcessTable } from './events/processes.js';
+import { eventOf, eventRecord } from './events/record.js';
+import type { AgentEvent, ExecExit, ExitEvent } from './events/schema.js';
 import { NO_EXPORT, type EventExporter } from './export/exporter.js';
 import { EventStore } from './events/store.js';
 import { EventHub } from './events/stream.js';
@@ -19,7 +20,8 @@ import type { Metrics } from './metrics/index.js';
 import type { Scope } from './scope/scope.js';
 
 /** The options the pipeline reads. */
-export type PipelineConfig = Pick<Config, 'recentEvents' | 'redact' | 'defaultRedaction' | 'enrichWaitMs' | 'logEvents'>;
+export type PipelineConfig = Pick<Config, 'recentEvents' | 'redact' | 'defaultRedaction' | 'enrichWaitMs' | 'logEvents'> &
+  Partial<Pick<Config, 'ancestors'>>;
 
 export interface PipelineDeps {
   metrics: Metrics;
@@ -38,6 +40,8 @@ export interface Pipeline {
   sink: EventSink;
   store: EventStore;
   hub: EventHub;
+  /** The live processes known: ancestors of new execs, the exec events that exits annotate. */
+  processes: ProcessTable;
   /** Events delivered so far: the last seq given. */
   readonly delivered: number;
   /** Events waiting for their pod. */
@@ -52,6 +56,16 @@ const LOG_BACKLOG_BYTES = 16 * 1024 * 1024;
 const MAX_PENDING = 10_000;
 /** Frames a stream subscriber may have waiting before it is cut off. */
 const SUBSCRIBER_QUEUE = 1024;
+/** Most processes the process table holds: twice the default pid_max (live ones and exited parents). */
+export const MAX_PROCESSES = 65_536;
+/** --ancestors' default. */
+export const ANCESTORS_DEFAULT = 4;
+
+/** What an exit adds to its exec event. */
+function execExit(exit: ExitEvent): ExecExit {
+  const { time, status, code, signal, coreDumped, duration } = exit;
+  return { time, status, code, signal, coreDumped, duration };
+}
 
 export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipeline {
   const { metrics, stdout } = deps;
@@ -59,25 +73,43 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
   const store = new EventStore({ maxEvents: config.recentEvents });
   const hub = new EventHub({ maxQueue: SUBSCRIBER_QUEUE, onOverflow: () => metrics.lost('subscriber_overflow') });
   const redact = createRedactor(config.redact, config.defaultRedaction);
+  const processes = new ProcessTable({ maxEntries: MAX_PROCESSES });
+  const ancestors = config.ancestors ?? ANCESTORS_DEFAULT;
   let seq = 0;
-  const deliver = (event: ExecEvent): void => {
+  const deliver = (event: AgentEvent): void => {
     // Out of scope, and let through only because the kernel's table lagged: counted, not delivered.
-    if (deps.scope && deps.scope.judge(event) !== null) return;
+    if (event.kind === 'exec' && deps.scope && deps.scope.judge(event) !== null) return;
     // Given here, after the event may have waited for its pod: seq order is delivery order, so
     // a stream resumed after a seq misses nothing delivered later.
     seq += 1;
     event.seq = seq;
-    // Serialized once here; the ring, the stream and the log share the text.
-    const record = eventRecord(event);
-    store.push(record);
-    hub.publish(record);
-    metrics.observeExec(event);
+    let record;
+    if (event.kind === 'exec') {
+      if (ancestors > 0) event.ancestors = processes.ancestors(event, ancestors);
+      // A failed exec leaves the caller's image (and its entry) as they were.
+      if (event.retval === 0) processes.exec(event);
+      // Serialized once here; the ring, the stream and the log share the text.
+      record = eventRecord(event);
+      store.push(record);
+      hub.publish(record);
+      metrics.observeExec(event);
+      // Queued, never awaited: the SDK's processor batches and sends on its own timer.
+      exporter.export(event, record);
+    } else {
+      record = eventRecord(event);
+      hub.publish(record);
+      metrics.observeExit(event);
+      // The exec event in the ring shows how its process ended (the ring keeps execs only).
+      const exec = processes.exit(event.execId);
+      if (exec !== undefined && exec.seq > 0) {
+        const exit = execExit(event);
+        store.update(exec.seq, (held) => eventRecord({ ...eventOf(held), exit }));
+      }
+    }
     if (config.logEvents) {
       if (stdout.writableLength > LOG_BACKLOG_BYTES) metrics.lost('log_overflow');
       else stdout.write(`${record.json}\n`);
     }
-    // Queued, never awaited: the SDK's processor batches and sends on its own timer.
-    exporter.export(event, record);
   };
   const enricher = new Enricher({
     podCache: deps.podCache,
@@ -89,11 +121,12 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
   return {
     sink(event, delaySeconds) {
       metrics.eventDelay(delaySeconds);
-      redact(event);
+      if (event.kind === 'exec') redact(event);
       enricher.push(event);
     },
     store,
     hub,
+    processes,
     get delivered() {
       return seq;
     },

@@ -49,7 +49,10 @@ function nanos(time: string): string {
 function expectedAttributes(e: ExecEvent): Record<string, unknown> {
   const all: Record<string, unknown> = {
     'execwatch.seq': e.seq, 'process.pid': e.pid, 'thread.id': e.tid, 'process.parent_pid': e.ppid,
-    'user.id': String(e.uid), 'execwatch.gid': e.gid, 'execwatch.comm': e.comm, 'execwatch.parent_comm': e.parentComm,
+    'execwatch.exec_id': e.execId, 'execwatch.parent_exec_id': e.parentExecId,
+    'user.id': String(e.uid), 'execwatch.gid': e.gid, 'process.user.id': e.euid, 'execwatch.egid': e.egid,
+    'execwatch.euid_differs': e.euidDiffers, 'execwatch.loginuid': e.loginuid, 'execwatch.audit_session_id': e.sessionid,
+    'execwatch.comm': e.comm, 'execwatch.parent_comm': e.parentComm, 'execwatch.ancestors': e.ancestors,
     'process.executable.path': e.filename, 'process.command_args': e.argv, 'process.args_count': e.argc,
     'execwatch.argv_truncated': e.argvTruncated, 'execwatch.filename_truncated': e.filenameTruncated,
     'execwatch.retval': e.retval, 'execwatch.fileless': e.fileless, 'execwatch.drift': e.drift, 'execwatch.execveat': e.execveat,

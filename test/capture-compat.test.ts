@@ -17,7 +17,9 @@ t.test('execs of a 32-bit process on the real kernel', kernelTest(), async (t) =
   const tracer = new Tracer(
     loadNativeBinding(),
     { objectPath: defaultBpfObjectPath(), argvMaxBytes: 4096, ringbufBytes: 1 << 20, node: 'test-node' },
-    (event) => events.push(event),
+    (event) => {
+      if (event.kind === 'exec') events.push(event);
+    },
     (err) => t.fail(`the sink threw: ${String(err)}`),
   );
   const attached = tracer.start();

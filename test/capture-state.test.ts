@@ -48,6 +48,7 @@ t.test('exec_state on the real kernel', kernelTest(), async (t) => {
     // A big ring: 100,000 events on two busy CPUs must not overflow it.
     { objectPath: defaultBpfObjectPath(), argvMaxBytes: 256, ringbufBytes: 64 << 20, node: 'test-node' },
     (e) => {
+      if (e.kind !== 'exec') return;
       if (e.argv.includes(mFull) || e.argv.includes(mFullOk)) full.push(e);
       if (e.comm === badElf.slice(dir.length + 1) && e.retval < 0) badElfFailures += 1;
       else if (!e.argv.includes(m)) return;

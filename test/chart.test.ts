@@ -252,7 +252,7 @@ t.test('custom agent flags reach the agent as the values say', async (t) => {
   const c = parsed.config;
   t.same(
     {
-      recentEvents: c.recentEvents, argvMaxBytes: c.argvMaxBytes, ringbufBytes: c.ringbufBytes, metricLabels: c.metricLabels,
+      recentEvents: c.recentEvents, ancestors: c.ancestors, argvMaxBytes: c.argvMaxBytes, ringbufBytes: c.ringbufBytes, metricLabels: c.metricLabels,
       redact: c.redact.map((r) => r.source), defaultRedaction: c.defaultRedaction, logEvents: c.logEvents, logLevel: c.logLevel,
       podGracePeriodMs: c.podGracePeriodMs, maxSeries: c.maxSeries, enrichWaitMs: c.enrichWaitMs,
       stallTimeoutMs: c.stallTimeoutMs, kubeUnreadyAfterMs: c.kubeUnreadyAfterMs,
@@ -260,7 +260,7 @@ t.test('custom agent flags reach the agent as the values say', async (t) => {
       includeNamespaces: c.includeNamespaces, excludeNamespaces: c.excludeNamespaces, excludeHost: c.excludeHost, excludePods: c.excludePods.map((s) => s.text), cgroupRate: c.cgroupRate, cgroupBurst: c.cgroupBurst,
     },
     {
-      recentEvents: 50000, argvMaxBytes: 8192, ringbufBytes: 16 * 1024 * 1024, metricLabels: ['namespace', 'workload'],
+      recentEvents: 50000, ancestors: 8, argvMaxBytes: 8192, ringbufBytes: 16 * 1024 * 1024, metricLabels: ['namespace', 'workload'],
       redact: ['(password|passwd|token|secret)=\\S+', '-p\\S+', 'AKIA[0-9A-Z]{16}'], defaultRedaction: false, logEvents: true, logLevel: 'debug',
       podGracePeriodMs: 300_000, maxSeries: 20000, enrichWaitMs: 3000,
       stallTimeoutMs: 45_000, kubeUnreadyAfterMs: 600_000,
@@ -539,7 +539,7 @@ t.test('the dashboard ConfigMap holds the dashboard, querying only what the agen
   // What a running agent exports: its real registry, with the default process metrics.
   const metrics = createMetrics({
     labels: [...METRIC_LABELS], maxSeries: 100, version: '0', kernel: '0', podCount: () => 0,
-    captureStats: () => ({ counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 }, attached: ['x'], unavailable: [], decodeErrors: 0, pipelineErrors: 0 }),
+    captureStats: () => ({ counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0, process_map_full: 0 }, attached: ['x'], unavailable: [], decodeErrors: 0, pipelineErrors: 0 }),
   });
   const exposition = await metrics.registry.metrics();
   const families = [...exposition.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => ({ name: m[1] ?? '', type: m[2] }));
@@ -582,7 +582,8 @@ t.test('the dashboard ConfigMap holds the dashboard, querying only what the agen
   }
   const wanted = [
     ['Execs per second by namespace', 'by (namespace)'], ['Execs per second by workload', 'workload'], ['Failed execs per second by workload', 'result="failure"'],
-    ['Top pods by exec rate', 'topk'], ['Events lost by stage', 'by (stage)'], ['Enrichment results', 'execwatch_enrichment_total'],
+    ['Top pods by exec rate', 'topk'], ['Failing and signalled processes per second by workload', 'status!="ok"'],
+    ['Events lost by stage', 'by (stage)'], ['Enrichment results', 'execwatch_enrichment_total'],
     ['Agent CPU', 'process_cpu_seconds_total'], ['Agent memory', 'process_resident_memory_bytes'],
   ] as const;
   for (const [title, fragment] of wanted) {

@@ -7,14 +7,14 @@ import { serializeEvent, type ExecEvent } from '../src/events/schema.js';
 import { encodeBatch, encodeRecord } from './helpers/records.js';
 import { rng } from './helpers/rng.js';
 
-const ctx = (): DecodeContext => ({ node: 'fuzz', bootOffsetNs: 1_700_000_000_000_000_000n });
+const ctx = (): DecodeContext => ({ node: 'fuzz', bootId: '0'.repeat(32), bootOffsetNs: 1_700_000_000_000_000_000n });
 
 /** Decodes and checks every event is something the API, stream and page can take. */
 function decodeChecked(batch: Buffer): { events: ExecEvent[]; malformed: number; problem: string | null } {
   const events: ExecEvent[] = [];
   let malformed = 0;
   try {
-    malformed = decodeBatch(batch, ctx(), (e) => events.push(e)).malformed;
+    malformed = decodeBatch(batch, ctx(), (e) => events.push(e as ExecEvent)).malformed;
   } catch (err) {
     return { events, malformed, problem: `threw ${String(err)}` };
   }
@@ -89,7 +89,7 @@ t.test('control characters, newlines and 100 KB arguments come through intact', 
   const big = 'A'.repeat(100 * 1024);
   const hostile = ['\x1b[31mred\x1b[0m', 'line1\nline2\r\n', '\x07\x08\x7f', '</script><script>alert(1)</script>'];
   const events: ExecEvent[] = [];
-  decodeBatch(encodeRecord({ argv: [big, ...hostile], filename: '/tmp/evil\nname' }), ctx(), (e) => events.push(e));
+  decodeBatch(encodeRecord({ argv: [big, ...hostile], filename: '/tmp/evil\nname' }), ctx(), (e) => events.push(e as ExecEvent));
   t.equal(events.length, 1, 'one event');
   t.same(events[0]?.argv, [big, ...hostile], 'argv byte for byte');
   t.equal(events[0]?.filename, '/tmp/evil\nname', 'a newline in the path is kept, not split');

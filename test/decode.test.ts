@@ -9,6 +9,9 @@ import {
   COMM_LEN,
   COUNTERS,
   decodeBatch,
+  EXIT_OFFSETS,
+  EXIT_SIZE,
+  exitOf,
   FILENAME_MAX,
   FLAGS,
   HEADER_SIZE,
@@ -17,20 +20,22 @@ import {
   type DecodeContext,
 } from '../src/capture/decode.js';
 import { createRedactor } from '../src/events/redact.js';
-import { serializeEvent, type ExecEvent } from '../src/events/schema.js';
+import { execIdOf, execIdOfTicks } from '../src/events/exec-id.js';
+import { serializeEvent, type AgentEvent, type ExecEvent, type ExitEvent } from '../src/events/schema.js';
 import { repoRoot } from './helpers/kernel.js';
-import { encodeBatch, encodeRecord, type RecordFields } from './helpers/records.js';
+import { encodeBatch, encodeExit, encodeRecord, type RecordFields } from './helpers/records.js';
 
 const header = readFileSync(join(repoRoot, 'bpf', 'execwatch.h'), 'utf8');
 
 /** 2026-11-24T16:02:03Z as ns since the epoch, minus 1000 s of uptime: the default offset. */
 const WALL_2026 = BigInt(Date.UTC(2026, 10, 24, 16, 2, 3)) * 1_000_000n;
 const OFFSET = WALL_2026 - 1000n * 1_000_000_000n;
+const BOOT_ID = '0123456789abcdef0123456789abcdef';
 
 function decodeAll(batch: Buffer, bootOffsetNs = OFFSET, node = 'node-1') {
-  const ctx: DecodeContext = { node, bootOffsetNs };
+  const ctx: DecodeContext = { node, bootId: BOOT_ID, bootOffsetNs };
   const events: { event: ExecEvent; bootNs: number }[] = [];
-  const result = decodeBatch(batch, ctx, (event, bootNs) => events.push({ event, bootNs }));
+  const result = decodeBatch(batch, ctx, (event, bootNs) => events.push({ event: event as ExecEvent, bootNs }));
   return { ...result, events: events.map((e) => e.event), bootNs: events.map((e) => e.bootNs) };
 }
 
@@ -58,19 +63,29 @@ t.test('the constants mirror bpf/execwatch.h', async (t) => {
   t.same(COUNTERS, enumOf('execwatch_counter', 'EXECWATCH_CTR_'), 'COUNTERS = enum execwatch_counter');
   t.same(RECORD_KINDS, enumOf('execwatch_record_kind', 'EXECWATCH_RECORD_'), 'RECORD_KINDS = enum execwatch_record_kind');
 
-  // Lay the struct out as the C compiler does (natural alignment; all fields here are naturally sized).
+  // Lay each struct out as the C compiler does (natural alignment; all fields here are naturally sized).
   const sizes: Record<string, number> = { __u64: 8, __s64: 8, __u32: 4, __s32: 4, __u16: 2, char: 1 };
-  const body = /struct execwatch_record \{([^}]*)\}/.exec(header)?.[1] ?? '';
-  const offsets: Record<string, number> = {};
-  let at = 0;
-  for (const [, type, name, count] of body.matchAll(/(\w+)\s+(\w+)(?:\[(\w+)\])?;/g)) {
-    const size = sizes[type as string] as number;
-    at = Math.ceil(at / size) * size;
-    offsets[name as string] = at;
-    at += size * (count === undefined ? 1 : define(count));
-  }
-  t.same(offsets, RECORD_OFFSETS, 'RECORD_OFFSETS = the C layout');
-  t.equal(at, HEADER_SIZE, 'the fields end at EXECWATCH_HEADER_SIZE');
+  const layout = (struct: string) => {
+    const body = new RegExp(`struct ${struct} \\{([^}]*)\\}`).exec(header)?.[1] ?? '';
+    const offsets: Record<string, number> = {};
+    let at = 0;
+    for (const [, type, name, count] of body.replace(/\/\*[\s\S]*?\*\//g, '').matchAll(/(\w+)\s+(\w+)(?:\[(\w+)\])?;/g)) {
+      const size = sizes[type as string] as number;
+      at = Math.ceil(at / size) * size;
+      offsets[name as string] = at;
+      at += size * (count === undefined ? 1 : define(count));
+    }
+    return { offsets, size: at };
+  };
+  const exec = layout('execwatch_record');
+  t.same(exec.offsets, RECORD_OFFSETS, 'RECORD_OFFSETS = the C layout');
+  t.equal(exec.size, HEADER_SIZE, 'the fields end at EXECWATCH_HEADER_SIZE');
+  const exit = layout('execwatch_exit_record');
+  t.same(exit.offsets, EXIT_OFFSETS, 'EXIT_OFFSETS = the C layout');
+  t.equal(exit.size, EXIT_SIZE, 'the exit record is EXECWATCH_EXIT_SIZE bytes');
+  t.equal(EXIT_SIZE, define('EXECWATCH_EXIT_SIZE'), 'EXIT_SIZE');
+  t.same(Object.keys(exit.offsets).slice(0, 5), Object.keys(exec.offsets).slice(0, 5), 'both start with the common 24 bytes');
+  t.equal(exit.offsets.pid, exec.offsets.pid, 'the common bytes end at the same place');
 });
 
 t.test('a record decodes into the ExecEvent contract', async (t) => {
@@ -79,17 +94,21 @@ t.test('a record decodes into the ExecEvent contract', async (t) => {
       bootNs: 1000n * 1_000_000_000n + 123_456_789n,
       cgroupId: 4711n,
       pid: 4242, tid: 4243, ppid: 4200, uid: 1000, gid: 1001, retval: 0,
+      startNs: 12_345_678_901n, parentStartNs: 1_000_000_000n, euid: 0, egid: 42, loginuid: 1000, sessionid: 7,
       comm: 'curl', parentComm: 'sh', cgroup: 'cri-containerd-3f1c.scope', cgroupParent: 'kubepods-pod12.slice',
       filename: '/usr/bin/curl', argv: ['curl', '-s', 'http://example'],
     }),
   );
+  const scope = { node: 'node-1', bootId: BOOT_ID };
   t.same({ decoded, malformed }, { decoded: 1, malformed: 0 }, 'one record, nothing malformed');
   t.same(
     events[0],
     {
       seq: 0, kind: 'exec', time: '2026-11-24T16:02:03.123456789Z', node: 'node-1',
-      pid: 4242, tid: 4243, ppid: 4200, uid: 1000, gid: 1001,
-      comm: 'curl', parentComm: 'sh', filename: '/usr/bin/curl', argv: ['curl', '-s', 'http://example'], argc: 3,
+      pid: 4242, tid: 4243, ppid: 4200,
+      execId: execIdOfTicks(scope, 1234, 4242), parentExecId: execIdOfTicks(scope, 100, 4200),
+      uid: 1000, gid: 1001, euid: 0, egid: 42, euidDiffers: true, loginuid: 1000, sessionid: 7,
+      comm: 'curl', parentComm: 'sh', ancestors: [], filename: '/usr/bin/curl', argv: ['curl', '-s', 'http://example'], argc: 3,
       argvTruncated: false, filenameTruncated: false, retval: 0, fileless: false, drift: false, execveat: false, readError: false,
       cgroupId: '4711', cgroup: 'cri-containerd-3f1c.scope', cgroupParent: 'kubepods-pod12.slice', cgroupTruncated: false,
       containerId: null, namespace: null, pod: null, podUid: null, container: null, image: null, imageId: null, workload: null, attribution: 'unresolved',
@@ -98,6 +117,67 @@ t.test('a record decodes into the ExecEvent contract', async (t) => {
   );
   t.same(Object.keys(events[0] as ExecEvent).filter((k) => k.endsWith('Base64')), [], 'no base64 fields for UTF-8 input');
   t.same(bootNs, [1000 * 1_000_000_000 + 123_456_789], 'emit receives the record boot_ns');
+});
+
+t.test('audit ids: unset is null; euid equal to uid is no difference', async (t) => {
+  const unset = decodeOne({ loginuid: 4294967295, sessionid: 4294967295, uid: 5, euid: 5 });
+  t.same([unset.loginuid, unset.sessionid, unset.euidDiffers], [null, null, false], 'null, null, false');
+  const set = decodeOne({ loginuid: 0, sessionid: 0 });
+  t.same([set.loginuid, set.sessionid], [0, 0], 'zero is an id');
+});
+
+t.test('execId: the start time in clock ticks, as /proc/PID/stat field 22 counts them', async (t) => {
+  const scope = { node: 'node-1', bootId: BOOT_ID };
+  const event = decodeOne({ startNs: 12_349_999_999n, pid: 77 });
+  t.equal(event.execId, execIdOfTicks(scope, 1234, 77), 'floor(ns / 10 ms)');
+  t.equal(event.execId, execIdOf(scope, 12_340_000_000n, 77), 'the same tick, the same id');
+  t.not(decodeOne({ startNs: 12_350_000_000n, pid: 77 }).execId, event.execId, 'the next tick, another id');
+  t.not(decodeOne({ startNs: 12_349_999_999n, pid: 78 }).execId, event.execId, 'another pid, another id');
+  t.match(event.execId, /^[A-Za-z0-9_.-]+$/, 'URL-safe');
+});
+
+t.test('an exit record decodes into the ExitEvent contract', async (t) => {
+  const ctx: DecodeContext = { node: 'node-1', bootId: BOOT_ID, bootOffsetNs: OFFSET };
+  const got: AgentEvent[] = [];
+  const result = decodeBatch(
+    Buffer.concat([
+      encodeRecord({ pid: 10 }),
+      encodeExit({
+        bootNs: 1001n * 1_000_000_000n, execNs: 999n * 1_000_000_000n + 500_000_000n, startNs: 5_000_000_000n,
+        pid: 4242, tid: 4243, status: 3 << 8, comm: 'sh', cgroupId: 99n, cgroup: 'c.scope', cgroupParent: 'p.slice',
+        flags: FLAGS.CGROUP_NAME_TRUNCATED,
+      }),
+    ]),
+    ctx,
+    (event) => got.push(event),
+  );
+  t.same(result, { decoded: 2, malformed: 0 }, 'an exec and an exit in one batch');
+  t.same(got[1], {
+    seq: 0, kind: 'exit', time: '2026-11-24T16:02:04.000000000Z', node: 'node-1',
+    execId: execIdOfTicks({ node: 'node-1', bootId: BOOT_ID }, 500, 4242), pid: 4242, tid: 4243, comm: 'sh',
+    status: 'error', code: 3, signal: null, coreDumped: false, duration: 1.5, execTime: '2026-11-24T16:02:02.500000000Z',
+    cgroupId: '99', cgroup: 'c.scope', cgroupParent: 'p.slice', cgroupTruncated: true,
+    containerId: null, namespace: null, pod: null, podUid: null, container: null, image: null, imageId: null, workload: null, attribution: 'unresolved',
+  } satisfies ExitEvent, 'every field');
+  const bad = [
+    ['record_len not 456', Buffer.concat([encodeExit({ recordLen: 464 }), Buffer.alloc(8)])],
+    ['an unknown kind', encodeExit({ kind: 2 })],
+    ['shorter than the common bytes', encodeExit().subarray(0, 16)],
+  ] as const;
+  for (const [name, bytes] of bad) {
+    t.same(decodeBatch(bytes, ctx, () => t.fail('nothing decoded')), { decoded: 0, malformed: 1 }, `${name}: malformed`);
+  }
+});
+
+t.test('wait statuses', async (t) => {
+  const cases = [
+    [0, { status: 'ok', code: 0, signal: null, coreDumped: false }],
+    [3 << 8, { status: 'error', code: 3, signal: null, coreDumped: false }],
+    [255 << 8, { status: 'error', code: 255, signal: null, coreDumped: false }],
+    [9, { status: 'signal', code: null, signal: 9, coreDumped: false }],
+    [11 | 0x80, { status: 'signal', code: null, signal: 11, coreDumped: true }],
+  ] as const;
+  for (const [status, want] of cases) t.same(exitOf(status), want, `0x${status.toString(16)}`);
 });
 
 t.test('flags', async (t) => {
@@ -245,7 +325,7 @@ t.test('several records in one batch', async (t) => {
   t.same(events.map((e) => [e.pid, e.argv.length]), [[1, 1], [2, 2], [3, 0]], 'in order');
   t.same(bootNs, [10, 20, 30], 'each with its boot_ns');
   t.same(decodeAll(Buffer.alloc(0)), { decoded: 0, malformed: 0, events: [], bootNs: [] }, 'an empty batch is nothing');
-  const padded = encodeRecord({ recordLen: 512, argv: ['p'] });
+  const padded = encodeRecord({ recordLen: 600, argv: ['p'] });
   const after = decodeAll(Buffer.concat([padded, encodeRecord({ pid: 9 })])).events;
   t.same(after.map((e) => [e.argv, e.pid]), [[['p'], 4242], [['true'], 9]], 'extra padding is skipped by record_len');
 });
@@ -261,7 +341,7 @@ t.test('malformed records are counted, end the batch, and never throw', async (t
     ['record_len shorter than the header', encodeRecord({ recordLen: 344 }), good],
     ['filename_len beyond the record', encodeRecord({ filenameLen: 200 }), good],
     ['argv_len beyond the record', encodeRecord({ argvLen: 4096 }), good],
-    ['record_len beyond the batch', encodeRecord({ recordLen: 1024 }).subarray(0, 512), good],
+    ['record_len beyond the batch', encodeRecord({ recordLen: 2048 }).subarray(0, 600), good],
     ['batch cut inside a record', full.subarray(0, full.length - 8), Buffer.alloc(0)],
     ['batch cut inside a header', full.subarray(0, 100), Buffer.alloc(0)],
   ] as const;
@@ -275,7 +355,7 @@ t.test('malformed records are counted, end the batch, and never throw', async (t
 });
 
 t.test('an exception from emit propagates (the tracer owns that policy)', async (t) => {
-  const ctx: DecodeContext = { node: 'n', bootOffsetNs: 0n };
+  const ctx: DecodeContext = { node: 'n', bootId: BOOT_ID, bootOffsetNs: 0n };
   t.throws(() => decodeBatch(encodeRecord(), ctx, () => {
     throw new Error('sink failed');
   }), /sink failed/, 'not swallowed');

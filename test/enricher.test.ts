@@ -6,7 +6,7 @@ import { createPodCache, loadKubeConfig } from '../src/kube/kubeconfig.js';
 import type { PodCache } from '../src/kube/podcache.js';
 import type { PodInfo, PodLookup } from '../src/kube/types.js';
 import { makePod, startApiServer } from './helpers/apiserver.js';
-import { makeEvent } from './helpers/events.js';
+import { makeEvent, makeExit } from './helpers/events.js';
 import { pollUntil } from './helpers/poll.js';
 
 const X = 'a'.repeat(64);
@@ -103,7 +103,7 @@ function setup(opts: { lookup?: FakeLookup | null; waitMs?: number; maxPending?:
     maxPending: opts.maxPending ?? 100,
     maxPendingBytes: opts.maxPendingBytes,
     metrics: { enrichment: (result) => results.push(result) },
-    emit: (event) => emitted.push(event),
+    emit: (event) => emitted.push(event as ExecEvent),
     clock,
   });
   const seqs = () => emitted.map((event) => event.seq);
@@ -151,6 +151,17 @@ t.test('an unknown container waits until the pod cache names it', async (t) => {
   t.equal(enricher.pending, 0, 'nothing left waiting');
   clock.advance(5000);
   t.equal(emitted.length, 2, 'the stale timer emits nothing twice');
+});
+
+t.test('an exit waits behind its container\'s exec and is enriched the same; execs alone are counted', async (t) => {
+  const { enricher, lookup, emitted, results } = setup();
+  const exec = captured(1, X);
+  enricher.push(exec);
+  enricher.push({ ...makeExit({ seq: 2 }), cgroupId: exec.cgroupId, cgroup: exec.cgroup, cgroupParent: exec.cgroupParent, containerId: null, namespace: null, pod: null, podUid: null, container: null, workload: null, attribution: 'unresolved' });
+  t.equal(enricher.pending, 2, 'both wait');
+  lookup.add([[X, 'app']]);
+  t.same(emitted.map((e) => [e.seq, e.kind, e.pod, e.container]), [[1, 'exec', 'web-7d9f8-abcde', 'app'], [2, 'exit', 'web-7d9f8-abcde', 'app']], 'the exit after its exec, with the same pod');
+  t.same(results, ['pod'], 'execwatch_enrichment_total counts the exec only');
 });
 
 t.test('an unknown container leaves unenriched at its deadline', async (t) => {
@@ -244,7 +255,7 @@ t.test('the real clock', async (t) => {
     waitMs: 20,
     maxPending: 10,
     metrics: { enrichment: () => {} },
-    emit: (event) => emitted.push(event),
+    emit: (event) => emitted.push(event as ExecEvent),
   });
   enricher.push(captured(1, X));
   await new Promise((resolve) => setTimeout(resolve, 60));
@@ -347,7 +358,7 @@ t.test('with the real pod cache: a pod that appears after the first exec', async
   const enricher = new Enricher({
     podCache: cache, waitMs: 2000, maxPending: 100,
     metrics: { enrichment: () => {} },
-    emit: (event) => emitted.push(event),
+    emit: (event) => emitted.push(event as ExecEvent),
   });
   await cache.start();
   enricher.push(captured(1, X));

@@ -13,6 +13,9 @@ t.test('a pod exec: each field under its semantic-convention name', async (t) =>
   const event = makeEvent({
     seq: 7, pid: 4242, tid: 4243, ppid: 4200, uid: 1000, gid: 1001, comm: 'curl', parentComm: 'sh',
     filename: '/usr/bin/curl', argv: ['curl', '-s', 'http://example'], argc: 3, retval: -13,
+    execId: 'e1', parentExecId: 'p1', euid: 0, egid: 1002, euidDiffers: true, loginuid: 1000, sessionid: 3,
+    ancestors: [{ execId: 'p1', pid: 4200, comm: 'sh', filename: '/bin/sh', argv: ['sh', '-c'] }],
+    exit: { time: '2026-11-24T16:02:05.000000000Z', status: 'ok', code: 0, signal: null, coreDumped: false, duration: 2 },
     argvTruncated: true, filenameTruncated: false, fileless: true, drift: true, execveat: true, readError: false,
     argvBase64: 'Y3VybAA=', filenameBase64: 'L3Vzcg==',
   });
@@ -21,10 +24,18 @@ t.test('a pod exec: each field under its semantic-convention name', async (t) =>
     'process.pid': 4242,
     'thread.id': 4243,
     'process.parent_pid': 4200,
+    'execwatch.exec_id': 'e1',
+    'execwatch.parent_exec_id': 'p1',
     'user.id': '1000',
     'execwatch.gid': 1001,
+    'process.user.id': 0,
+    'execwatch.egid': 1002,
+    'execwatch.euid_differs': true,
+    'execwatch.loginuid': 1000,
+    'execwatch.audit_session_id': 3,
     'execwatch.comm': 'curl',
     'execwatch.parent_comm': 'sh',
+    'execwatch.ancestors': [{ execId: 'p1', pid: 4200, comm: 'sh', filename: '/bin/sh', argv: ['sh', '-c'] }],
     'process.executable.path': '/usr/bin/curl',
     'process.command_args': ['curl', '-s', 'http://example'],
     'process.args_count': 3,
@@ -56,7 +67,7 @@ t.test('a pod exec: each field under its semantic-convention name', async (t) =>
 
 t.test('a host exec: the pod attributes and the optional fields are absent, not null', async (t) => {
   const got = attributesOf(makeHostEvent());
-  for (const name of ['container.id', 'container.image.name', 'container.image.tags', 'container.image.repo_digests', 'k8s.namespace.name', 'k8s.pod.name', 'k8s.pod.uid', 'k8s.container.name', 'execwatch.argv_base64', 'execwatch.filename_base64']) {
+  for (const name of ['container.id', 'container.image.name', 'container.image.tags', 'container.image.repo_digests', 'k8s.namespace.name', 'k8s.pod.name', 'k8s.pod.uid', 'k8s.container.name', 'execwatch.argv_base64', 'execwatch.filename_base64', 'execwatch.loginuid', 'execwatch.audit_session_id']) {
     t.notOk(name in got, `${name} absent`);
   }
   t.notOk(Object.keys(got).some((k) => /^k8s\.|workload/.test(k)), 'no workload attribute');

@@ -3,7 +3,7 @@ import t from 'tap';
 import { compileFilter, eventTimeOf, FilterError, repositoryOf, type EventFilter } from '../src/events/filter.js';
 import { eventRecord } from '../src/events/record.js';
 import type { ExecEvent } from '../src/events/schema.js';
-import { makeEvent, makeHostEvent } from './helpers/events.js';
+import { makeEvent, makeExit, makeHostEvent } from './helpers/events.js';
 
 /** Whether the query matches the event, as the ring and the stream apply it. */
 const matches = (query: EventFilter, event: ExecEvent): boolean => compileFilter(query)(eventRecord(event));
@@ -52,6 +52,12 @@ const cases: readonly { name: string; query: EventFilter; matches: boolean }[] =
   { name: 'since a microsecond later', query: { since: '2026-11-24T16:02:03.123458Z' }, matches: false },
   { name: 'since in another zone, earlier', query: { since: '2026-11-24T17:02:03+01:00' }, matches: true },
   { name: 'since in another zone, later', query: { since: '2026-11-24T17:02:04+01:00' }, matches: false },
+  { name: 'euid equal', query: { euid: 1000 }, matches: true },
+  { name: 'euid different', query: { euid: 0 }, matches: false },
+  { name: 'execId equal', query: { execId: event.execId }, matches: true },
+  { name: 'execId different', query: { execId: 'other' }, matches: false },
+  { name: 'parentExecId equal', query: { parentExecId: event.parentExecId }, matches: true },
+  { name: 'parentExecId different', query: { parentExecId: event.execId }, matches: false },
   { name: 'every filter at once', query: { namespace: 'shop', comm: 'curl', q: '-s', result: 'success', uid: 1000 }, matches: true },
   { name: 'one failing filter of many', query: { namespace: 'shop', comm: 'curl', uid: 1 }, matches: false },
 ];
@@ -74,6 +80,24 @@ t.test('result failure matches a negative retval, pod filters never match host p
   t.equal(matches({ namespace: 'shop' }, host), false, 'host process has no namespace');
   t.equal(matches({ container: 'app' }, host), false, 'host process has no container');
   t.equal(matches({ image: 'registry.example/shop/web' }, host), false, 'nor an image');
+});
+
+t.test('an exit matches the parameters of its own fields; those of exec fields match execs only', async (t) => {
+  const exit = eventRecord(makeExit({ pid: 4001, comm: 'true', time: '2026-11-24T16:02:05.000000000Z' }));
+  const cases = [
+    [{}, true],
+    [{ execId: makeExit({ pid: 4001 }).execId }, true],
+    [{ execId: 'other' }, false],
+    [{ namespace: 'shop', pod: 'web-1', container: 'app', comm: 'true', attribution: 'pod' }, true],
+    [{ since: '2026-11-24T16:02:04Z' }, true],
+    [{ result: 'success' }, false],
+    [{ filename: 'true' }, false],
+    [{ q: 'true' }, false],
+    [{ uid: 1000 }, false],
+    [{ euid: 1000 }, false],
+    [{ parentExecId: 'x' }, false],
+  ] as const;
+  for (const [query, want] of cases) t.equal(compileFilter(query)(exit), want, `${JSON.stringify(query)} → ${want}`);
 });
 
 t.test('a schema-valid but unrepresentable since is a FilterError naming since', async (t) => {

@@ -28,7 +28,7 @@ const fixture = (): ExecEvent[] => [
   makeEvent({ seq: 3, comm: 'nope', filename: '/nope', argv: ['nope'], retval: -2, pod: 'web-2' }),
   makeHostEvent({ seq: 4, comm: 'cron', filename: '/usr/sbin/cron', argv: ['cron', '-f'] }),
   makeEvent({ seq: 5, comm: 'curl', filename: '/usr/bin/curl', argv: ['curl', '--token', 'abc'], namespace: 'ops', container: 'tool' }),
-  makeEvent({ seq: 6, comm: 'ls', filename: '/bin/ls', argv: ['ls', '/tmp'] }),
+  makeEvent({ seq: 6, comm: 'ls', filename: '/bin/ls', argv: ['ls', '/tmp'], parentExecId: 'x1', euid: 0, euidDiffers: true }),
 ].map((e, i) => ({ ...e, time: new Date(Date.UTC(2026, 10, 24, 16, 0, i)).toISOString() }));
 
 t.test('filters, newest first', async (t) => {
@@ -46,6 +46,10 @@ t.test('filters, newest first', async (t) => {
     { query: '?result=failure', seqs: [3] },
     { query: '?result=success&comm=curl', seqs: [5, 2] },
     { query: '?uid=0', seqs: [2] },
+    { query: '?euid=0', seqs: [6] },
+    { query: '?euid=1000', seqs: [5, 4, 3, 2, 1] },
+    { query: `?execId=${fixture()[1]?.execId}`, seqs: [2] },
+    { query: '?parentExecId=x1', seqs: [6] },
     { query: '?since=2026-11-24T16:00:04Z', seqs: [6, 5] },
     { query: '?since=2026-11-24T17:00:03%2B01:00', seqs: [6, 5, 4] },
     { query: '?limit=2', seqs: [6, 5] },
@@ -103,6 +107,9 @@ t.test('bad input → 400 naming the parameter', async (t) => {
     { query: '?uid=-1', message: 'querystring/uid must be >= 0' },
     { query: '?uid=root', message: 'querystring/uid must be integer' },
     { query: '?uid=4294967296', message: 'querystring/uid must be <= 4294967295' },
+    { query: '?euid=-1', message: 'querystring/euid must be >= 0' },
+    { query: '?execId=a%2Fb', message: 'querystring/execId must match pattern "^[A-Za-z0-9_.-]+$"' },
+    { query: '?parentExecId=', message: 'querystring/parentExecId must NOT have fewer than 1 characters' },
     { query: '?namespace=', message: 'querystring/namespace must NOT have fewer than 1 characters' },
     { query: `?pod=${'p'.repeat(254)}`, message: 'querystring/pod must NOT have more than 253 characters' },
   ] as const;
@@ -111,6 +118,34 @@ t.test('bad input → 400 naming the parameter', async (t) => {
     t.equal(status, 400, `${c.query.slice(0, 40)} → 400`);
     t.same(body, { error: 'Bad Request', message: c.message }, `${c.query.slice(0, 40)} → ${c.message}`);
   }
+});
+
+t.test('GET /api/processes/:execId: the exec with its exit, its ancestors, its children in the ring', async (t) => {
+  const { app, store } = setup(t);
+  const exit = { time: '2026-11-24T16:00:09.000000000Z', status: 'error', code: 3, signal: null, coreDumped: false, duration: 9 } as const;
+  const ancestors = [{ execId: 'x0', pid: 1, comm: 'init', filename: '/sbin/init', argv: ['/sbin/init'] }];
+  const parent = makeEvent({ seq: 1, pid: 100, execId: 'p100', parentExecId: 'x0', ancestors, exit });
+  const again = makeEvent({ seq: 2, pid: 100, execId: 'p100', parentExecId: 'x0', ancestors, comm: 'again', exit });
+  const kids = [3, 4].map((seq) => makeEvent({ seq, pid: 200 + seq, execId: `c${seq}`, parentExecId: 'p100' }));
+  const failedKid = makeEvent({ seq: 5, pid: 300, execId: 'c5', parentExecId: 'p100', retval: -2 });
+  const failedSelf = makeEvent({ seq: 6, pid: 100, execId: 'p100', parentExecId: 'x0', retval: -13 });
+  for (const e of [parent, again, ...kids, failedKid, failedSelf]) store.push(eventRecord(e));
+
+  const res = await app.inject({ method: 'GET', url: '/api/processes/p100' });
+  t.equal(res.statusCode, 200, '200');
+  t.match(res.headers['content-type'], /^application\/json/, 'JSON');
+  t.equal(res.headers['cache-control'], 'no-store', 'not cached');
+  const body = res.json() as { exec: ExecEvent; ancestors: unknown[]; children: ExecEvent[] };
+  t.same(body.exec, again, 'the latest successful exec of the process, with its exit');
+  t.same(body.ancestors, ancestors, 'its ancestors');
+  t.same(body.children.map((c) => c.seq), [4, 3], 'its children\'s successful execs, newest first');
+
+  const unknown = await app.inject({ method: 'GET', url: '/api/processes/nope' });
+  t.equal(unknown.statusCode, 404, 'an id the ring does not hold → 404');
+  t.same(unknown.json(), { error: 'Not Found', message: 'no exec of process nope in the recent events' }, 'saying so');
+  const bad = await app.inject({ method: 'GET', url: '/api/processes/a%2Cb' });
+  t.equal(bad.statusCode, 400, 'not an execId → 400');
+  t.same(bad.json(), { error: 'Bad Request', message: 'params/execId must match pattern "^[A-Za-z0-9_.-]+$"' }, 'naming it');
 });
 
 t.test('unknown routes → 404 with the error body', async (t) => {

@@ -20,7 +20,7 @@ const metricsFor = () =>
     version: '0.1.0',
     kernel: '6.18.0',
     captureStats: () => ({
-      counters: { ringbuf_full: 2, state_map_full: 1, argv_read_error: 3, events: 9, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 },
+      counters: { ringbuf_full: 2, state_map_full: 1, argv_read_error: 3, events: 9, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0, process_map_full: 0 },
       attached: ['execwatch_enter_execve', 'execwatch_sched_exec'],
       unavailable: [],
       decodeErrors: 0,

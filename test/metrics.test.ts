@@ -4,13 +4,13 @@ import t from 'tap';
 import type { MetricLabel } from '../src/config.js';
 import { prefersOpenMetrics, renderOpenMetrics, scrape } from '../src/metrics/exposition.js';
 import { createMetrics, DELAY_BUCKETS, LOST_STAGES, type CaptureStats, type Metrics } from '../src/metrics/index.js';
-import { makeEvent, makeHostEvent } from './helpers/events.js';
+import { makeEvent, makeExit, makeHostEvent } from './helpers/events.js';
 
 const ALL_LABELS: MetricLabel[] = ['namespace', 'workload', 'pod', 'container'];
 
 function stats(over: Partial<CaptureStats> = {}): CaptureStats {
   return {
-    counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 },
+    counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0, process_map_full: 0 },
     attached: ['handle_exec'],
     unavailable: [],
     decodeErrors: 0,
@@ -52,7 +52,11 @@ t.test('every family exists from the start, with expected series at zero', async
   const cases = [
     ['execwatch_execs_total', { namespace: '', workload: '', pod: '', container: '', result: 'success' }, 0],
     ['execwatch_execs_total', { namespace: '', workload: '', pod: '', container: '', result: 'failure' }, 0],
+    ['execwatch_exits_total', { namespace: '', workload: '', pod: '', container: '', status: 'ok' }, 0],
+    ['execwatch_exits_total', { namespace: '', workload: '', pod: '', container: '', status: 'error' }, 0],
+    ['execwatch_exits_total', { namespace: '', workload: '', pod: '', container: '', status: 'signal' }, 0],
     ['execwatch_events_lost_total', { stage: 'ringbuf_full' }, 0],
+    ['execwatch_events_lost_total', { stage: 'process_map_full' }, 0],
     ['execwatch_events_lost_total', { stage: 'state_map_full' }, 0],
     ['execwatch_events_lost_total', { stage: 'decode_error' }, 0],
     ['execwatch_events_lost_total', { stage: 'pipeline_error' }, 0],
@@ -255,6 +259,22 @@ t.test('forgetPod then the same pod again: a new series, inside the cap, removab
   }
 });
 
+t.test('observeExit counts by pod labels and status, with the series rules of execs_total', async (t) => {
+  const metrics = build({ maxSeries: 2 });
+  metrics.observeExit(makeExit({ pod: 'a', status: 'ok' }));
+  metrics.observeExit(makeExit({ pod: 'a', status: 'signal', code: null, signal: 9 }));
+  metrics.observeExit(makeExit({ pod: 'a', status: 'signal', code: null, signal: 9 }));
+  metrics.observeExit(makeExit({ pod: 'b', status: 'error', code: 1 }));
+  metrics.observeExit(makeExit({ pod: null, namespace: null, container: null, workload: null, status: 'error', code: 2 }));
+  const labels = { namespace: 'shop', workload: 'Deployment/web', container: 'app' };
+  t.equal(await value(metrics, 'execwatch_exits_total', { ...labels, pod: 'a', status: 'ok' }), 1, 'a ok');
+  t.equal(await value(metrics, 'execwatch_exits_total', { ...labels, pod: 'a', status: 'signal' }), 2, 'a signal');
+  t.equal(await value(metrics, 'execwatch_exits_total', { namespace: '_other', workload: '_other', pod: '_other', container: '_other', status: 'error' }), 1, 'b beyond the cap: _other');
+  t.equal(await value(metrics, 'execwatch_exits_total', { namespace: '', workload: '', pod: '', container: '', status: 'error' }), 1, 'a host process: empty labels');
+  metrics.forgetPod('shop', 'a');
+  t.equal(await value(metrics, 'execwatch_exits_total', { ...labels, pod: 'a', status: 'ok' }), undefined, 'forgetPod removes its exit series too');
+});
+
 t.test('kernel counters are read at scrape time and never decrease', async (t) => {
   let now = stats();
   let reads = 0;
@@ -270,7 +290,8 @@ t.test('kernel counters are read at scrape time and never decrease', async (t) =
   metrics.eventDelay(0.01);
   t.equal(reads, 0, 'nor by recording');
   const readsAtStart = reads;
-  now = stats({ counters: { ringbuf_full: 5, state_map_full: 2, argv_read_error: 3, events: 40, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 }, decodeErrors: 1, pipelineErrors: 2 });
+  now = stats({ counters: { ringbuf_full: 5, state_map_full: 2, argv_read_error: 3, events: 40, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0, process_map_full: 6 }, decodeErrors: 1, pipelineErrors: 2 });
+  t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'process_map_full' }), 6, 'process_map_full');
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'ringbuf_full' }), 5, 'ringbuf_full');
   t.ok(reads > readsAtStart, 'read during the scrape');
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'state_map_full' }), 2, 'state_map_full');
@@ -278,7 +299,7 @@ t.test('kernel counters are read at scrape time and never decrease', async (t) =
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'pipeline_error' }), 2, 'pipeline_error');
   t.equal(await value(metrics, 'execwatch_argv_read_errors_total'), 3, 'argv read errors');
   t.equal(await value(metrics, 'execwatch_kernel_events_total'), 40, 'events the kernel produced');
-  now = stats({ counters: { ringbuf_full: 1, state_map_full: 2, argv_read_error: 4, events: 30, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 }, decodeErrors: 1 });
+  now = stats({ counters: { ringbuf_full: 1, state_map_full: 2, argv_read_error: 4, events: 30, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0, process_map_full: 0 }, decodeErrors: 1 });
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'ringbuf_full' }), 5, 'a lower reading does not decrease the counter');
   t.equal(await value(metrics, 'execwatch_kernel_events_total'), 40, 'nor the kernel events');
   t.equal(await value(metrics, 'execwatch_argv_read_errors_total'), 4, 'a higher reading raises it to the value');
@@ -302,7 +323,7 @@ t.test('a failing stats read keeps the last values and the scrape succeeds', asy
   const metrics = build({
     read: () => {
       if (fail) throw new Error('tracer closed');
-      return stats({ counters: { ringbuf_full: 7, state_map_full: 0, argv_read_error: 0, events: 12, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 } });
+      return stats({ counters: { ringbuf_full: 7, state_map_full: 0, argv_read_error: 0, events: 12, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0, process_map_full: 0 } });
     },
   });
   t.equal(await value(metrics, 'execwatch_events_lost_total', { stage: 'ringbuf_full' }), 0, 'zero before any reading');
@@ -318,7 +339,7 @@ t.test('a failing stats read keeps the last values and the scrape succeeds', asy
 t.test('in one scrape the kernel events are read after the losses, so they never fall short', async (t) => {
   // A kernel that goes on emitting while the agent scrapes: every read returns the counters as
   // they are, then one more event is counted and lost (events first, as the BPF program does).
-  const kernel = { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 };
+  const kernel = { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0, process_map_full: 0 };
   const metrics = build({
     read: () => {
       const snapshot = stats({ counters: { ...kernel } });

@@ -20,10 +20,10 @@ const EXECS = 10_000;
 const STALL_MS = 2000;
 
 /**
- * Stages of execwatch_events_lost_total past the kernel's emit and before execwatch_execs_total
- * counts an event: with these, sum(execs_total) + lost = execwatch_kernel_events_total. Not here:
- * state_map_full (a failed exec dropped before any event exists), subscriber_overflow and
- * log_overflow (one consumer misses an event already stored and counted).
+ * Stages of execwatch_events_lost_total past the kernel's emit and before execwatch_execs_total or
+ * execwatch_exits_total counts an event: with these, sum(execs_total) + sum(exits_total) + lost =
+ * execwatch_kernel_events_total. Not here: state_map_full and process_map_full (before any event
+ * exists), subscriber_overflow and log_overflow (one consumer misses an event already counted).
  */
 const DOWNSTREAM = ['ringbuf_full', 'decode_error', 'pipeline_error'] as const;
 
@@ -42,23 +42,25 @@ function get(url: string): Promise<{ status: number; body: string }> {
 
 interface Reading {
   kernel: number;
-  execs: number;
+  /** Events delivered, execs and exits. */
+  delivered: number;
   lost: Record<string, number>;
 }
 
 /** The agent's own accounting, from one scrape of its /metrics URL. */
 async function read(metricsUrl: string): Promise<Reading> {
   const { body } = await get(metricsUrl);
-  const reading: Reading = { kernel: Number.NaN, execs: 0, lost: {} };
+  const reading: Reading = { kernel: Number.NaN, delivered: 0, lost: {} };
   for (const [, name, labels, value] of body.matchAll(/^(execwatch_\w+?)(?:\{([^}]*)\})? (\S+)$/gm)) {
     if (name === 'execwatch_kernel_events_total') reading.kernel = Number(value);
-    if (name === 'execwatch_execs_total') reading.execs += Number(value);
+    // Delivered events of both kinds.
+    if (name === 'execwatch_execs_total' || name === 'execwatch_exits_total') reading.delivered += Number(value);
     if (name === 'execwatch_events_lost_total') reading.lost[/stage="(\w+)"/.exec(labels ?? '')?.[1] as string] = Number(value);
   }
   return reading;
 }
 
-const accounted = (r: Reading): number => r.execs + DOWNSTREAM.reduce((n, stage) => n + (r.lost[stage] ?? 0), 0);
+const accounted = (r: Reading): number => r.delivered + DOWNSTREAM.reduce((n, stage) => n + (r.lost[stage] ?? 0), 0);
 
 t.test('a stalled agent during an exec storm: delivered + counted losses = produced, exactly', kernelTest(), async (t) => {
   ensureTracefs();
@@ -95,7 +97,7 @@ t.test('a stalled agent during an exec storm: delivered + counted losses = produ
     if (accounted(last) > last.kernel) exceeded += 1;
   }
   const lostText = DOWNSTREAM.map((s) => `${s} ${last.lost[s]}`).join(', ');
-  t.comment(`kernel events ${last.kernel} = execs ${last.execs} + ${lostText}; other stages: ${JSON.stringify(last.lost)}`);
+  t.comment(`kernel events ${last.kernel} = delivered ${last.delivered} + ${lostText}; other stages: ${JSON.stringify(last.lost)}`);
   t.equal(exceeded, 0, 'delivered + lost never exceeded what the kernel produced');
   t.equal(last.kernel, accounted(last), `kernel events = sum(execs_total) + ${DOWNSTREAM.join(' + ')}`);
   t.ok((last.lost.ringbuf_full ?? 0) > 0, `the stall overflowed the ring (ringbuf_full ${last.lost.ringbuf_full})`);

@@ -72,6 +72,19 @@ t.test('rows appear for published events, newest first, failed execs marked', as
   t.same(errors, [], 'no page errors');
 });
 
+t.test('an exec shows how its process ended, and an effective uid that is not the real one', async (t) => {
+  const exited = makeEvent({ comm: 'crash', exit: { time: '2026-11-24T16:02:05.000000000Z', status: 'signal', code: null, signal: 11, coreDumped: true, duration: 1.25 } });
+  const failedExit = makeEvent({ comm: 'exit3', exit: { time: '2026-11-24T16:02:05.000000000Z', status: 'error', code: 3, signal: null, coreDumped: false, duration: 42.4 } });
+  const sudo = makeEvent({ comm: 'sudo', uid: 1000, euid: 0, euidDiffers: true });
+  for (const e of [exited, failedExit, sudo]) publish(e);
+  const { page, errors } = await open(t, '/');
+  await page.locator(`tr[data-seq="${sudo.seq}"]`).waitFor();
+  t.equal(await page.locator(`tr[data-seq="${exited.seq}"] td.result`).textContent(), 'okSIGSEGV (core) after 1.250 s', 'signal, core, duration');
+  t.equal(await page.locator(`tr[data-seq="${failedExit.seq}"] td.result`).textContent(), 'okexit 3 after 42 s', 'exit code');
+  t.equal(await page.locator(`tr[data-seq="${sudo.seq}"] td.user`).textContent(), '1000euid 0', 'the effective uid beside the real one');
+  t.same(errors, [], 'no page errors');
+});
+
 t.test('filtering by comm narrows the rows and is kept in the URL', async (t) => {
   const wanted = makeEvent({ comm: 'wget', filename: '/usr/bin/wget', argv: ['wget', 'x'] });
   publish(makeEvent({ comm: 'bash', filename: '/bin/bash' }));

@@ -3,11 +3,11 @@
 import { PassThrough } from 'node:stream';
 import t from 'tap';
 import { eventOf, type EventRecord } from '../src/events/record.js';
-import type { ExecEvent } from '../src/events/schema.js';
+import type { ExecEvent, ExitEvent } from '../src/events/schema.js';
 import { buildApiApp } from '../src/http/api-app.js';
 import type { PodInfo, PodLookup } from '../src/kube/types.js';
 import { createPipeline, type PipelineConfig, type PipelineDeps } from '../src/pipeline.js';
-import { makeHostEvent } from './helpers/events.js';
+import { execIdFor, makeExit, makeHostEvent } from './helpers/events.js';
 import { idleMetrics } from './helpers/metrics.js';
 import { openSse } from './helpers/sse.js';
 
@@ -47,7 +47,10 @@ function setup(config: Partial<PipelineConfig> = {}, scope?: PipelineDeps['scope
   /** An exec as the decoder hands it over: no seq yet, no pod fields. */
   const captured = (overrides: Partial<ExecEvent>): ExecEvent =>
     ({ ...makeHostEvent(overrides), seq: 0 });
-  return { pipeline, learn, captured, lines, metrics };
+  /** An exit as the decoder hands it over. */
+  const exited = (overrides: Partial<ExitEvent>): ExitEvent =>
+    ({ ...makeExit({ containerId: null, namespace: null, pod: null, podUid: null, container: null, workload: null, attribution: 'unresolved', cgroup: 'session-1.scope', cgroupParent: 'user-1000.slice', ...overrides }), seq: 0 });
+  return { pipeline, learn, captured, exited, lines, metrics };
 }
 
 t.test('an event that waited for its pod gets its seq when delivered, after those that went ahead', async (t) => {
@@ -127,4 +130,41 @@ t.test('an event the scope judges out of scope is not delivered and takes no seq
   pipeline.sink(captured({ pid: 3 }), 0);
   t.same(judged, [1, 2, 3], 'every event judged, after enrichment');
   t.same(pipeline.store.query(() => true, 10).map((r) => [eventOf(r).pid, eventOf(r).seq]), [[3, 2], [1, 1]], 'the out-of-scope one is not in the store, and seq goes on without it');
+});
+
+t.test('an exit: on the stream and the log as its own event, on its exec in the ring, counted', async (t) => {
+  const { pipeline, captured, exited, lines, metrics } = setup({ logEvents: true });
+  const frames: string[] = [];
+  pipeline.hub.subscribe(() => true, { write: (chunk) => frames.push(chunk) > 0, close: () => {} });
+  pipeline.sink(captured({ pid: 10, execId: execIdFor(10) }), 0);
+  pipeline.sink(captured({ pid: 11, execId: execIdFor(11) }), 0);
+  pipeline.sink(exited({ pid: 10, status: 'signal', code: null, signal: 9, duration: 0.25 }), 0);
+  t.same(frames.map((f) => /^event: (\w+)$/m.exec(f)?.[1]), ['exec', 'exec', 'exit'], 'the stream names each frame by its kind');
+  const logged = lines.map((l) => JSON.parse(l) as { kind: string; seq: number; execId: string });
+  t.same(logged.map((l) => [l.kind, l.seq, l.execId]), [['exec', 1, execIdFor(10)], ['exec', 2, execIdFor(11)], ['exit', 3, execIdFor(10)]], 'one seq for all events; the log has the exit');
+  const held = pipeline.store.query(() => true, 10).map(eventOf);
+  t.same(held.map((e) => e.seq), [2, 1], 'the ring keeps the execs only');
+  t.same(held[1]?.exit, { time: '2026-11-24T16:02:05.000000000Z', status: 'signal', code: null, signal: 9, coreDumped: false, duration: 0.25 }, 'the exec shows how its process ended');
+  t.equal(held[0]?.exit, undefined, 'the other one has not ended');
+  t.match(await metrics.registry.metrics(), /^execwatch_exits_total\{namespace="",pod="",status="signal"\} 1$/m, 'execwatch_exits_total counts it');
+  t.equal(pipeline.processes.get(execIdFor(10)), undefined, 'the process table let it go');
+  pipeline.sink(exited({ pid: 99 }), 0);
+  t.equal(lines.length, 4, 'an exit of a process the table does not know is still delivered');
+});
+
+t.test('ancestors: the parent, its parent, … from the process table, up to --ancestors', async (t) => {
+  const { pipeline, captured, exited } = setup({ ancestors: 2 });
+  const chain = [1, 2, 3, 4].map((pid) => captured({ pid, execId: execIdFor(pid), parentExecId: execIdFor(pid - 1), comm: `p${pid}`, argv: [`p${pid}`, 'x'.repeat(300)] }));
+  for (const e of chain) pipeline.sink(e, 0);
+  const newest = eventOf(pipeline.store.query(() => true, 1)[0] as EventRecord);
+  t.same(newest.ancestors.map((a) => a.pid), [3, 2], 'nearest first, at most 2');
+  t.equal(newest.ancestors[0]?.argv.join('').length, 256, 'their argv is cut at 256 bytes');
+  // The parent exits before its child's child execs: its entry stays while a child lives.
+  pipeline.sink(exited({ pid: 3, execId: execIdFor(3) }), 0);
+  pipeline.sink(captured({ pid: 5, execId: execIdFor(5), parentExecId: execIdFor(4) }), 0);
+  const fifth = eventOf(pipeline.store.query(() => true, 1)[0] as EventRecord);
+  t.same(fifth.ancestors.map((a) => a.pid), [4, 3], 'an exited grandparent still shows');
+  const off = setup({ ancestors: 0 });
+  for (const e of chain) off.pipeline.sink({ ...e, ancestors: [] }, 0);
+  t.same(eventOf(off.pipeline.store.query(() => true, 1)[0] as EventRecord).ancestors, [], '--ancestors 0: none');
 });

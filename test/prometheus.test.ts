@@ -233,6 +233,8 @@ t.test('a real Prometheus scraping the agent answers every dashboard query', ker
   await until('sum(rate(execwatch_execs_total{namespace="shop", result="success"}[4s]))', 'successful execs in the pod', positive);
   await until('sum(rate(execwatch_execs_total{namespace="shop", result="failure"}[4s]))', 'failed execs in the pod', positive);
   await until('sum(rate(execwatch_execs_total{namespace="", result="success"}[4s]))', 'host execs', positive);
+  // The helper that joins the pod's cgroup and fails to exec there ends in the pod with code 127.
+  await until('sum(rate(execwatch_exits_total{namespace="shop", status="error"}[4s]))', 'failing processes in the pod', positive);
 
   // The variables as Grafana fills them: from their own label_values() queries.
   const variables = dashboard.templating.list.filter((v) => v.type === 'query');
@@ -275,4 +277,8 @@ t.test('a real Prometheus scraping the agent answers every dashboard query', ker
   const failed = await prom.query(interpolate(byWorkload, chosen));
   t.match(failed, [{ metric: { namespace: 'shop', workload: 'Deployment/web' } }], 'failed execs by workload name the Deployment');
   t.ok(positive(failed), 'at a positive rate');
+  const ending = dashboard.panels.find((p) => p.title === 'Failing and signalled processes per second by workload')?.targets?.[0]?.expr ?? 'missing';
+  const failing = await prom.query(interpolate(ending, chosen));
+  t.match(failing, [{ metric: { namespace: 'shop', workload: 'Deployment/web', status: 'error' } }], 'failing processes by workload name the Deployment, status error');
+  t.ok(positive(failing), 'at a positive rate');
 });

@@ -7,7 +7,7 @@ import { EventsQuery, StreamQuery } from '../src/events/filter.js';
 import { LOST_STAGES } from '../src/metrics/index.js';
 import { repoRoot } from './helpers/kernel.js';
 import { idleMetrics } from './helpers/metrics.js';
-import { eventFieldsTable, optionsTable, otlpTable, secretRulesTable } from './helpers/readme.js';
+import { eventFieldsTable, exitFieldsTable, optionsTable, otlpTable, secretRulesTable } from './helpers/readme.js';
 
 const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
 
@@ -43,6 +43,12 @@ t.test('the event field table is the one the event schema generates', async (t) 
   const block = /<!-- event-fields -->\n([\s\S]*?)\n<!-- \/event-fields -->/.exec(readme);
   t.ok(block, 'the README has the marked table');
   t.equal(block?.[1], eventFieldsTable(), 'README table matches the schema (replace the block with the expected text)');
+});
+
+t.test('the exit event\'s field table is the one its schema generates', async (t) => {
+  const block = /<!-- exit-fields -->\n([\s\S]*?)\n<!-- \/exit-fields -->/.exec(readme);
+  t.ok(block, 'the README has the marked table');
+  t.equal(block?.[1], exitFieldsTable(), 'README table matches the exit schema (replace the block with the expected text)');
 });
 
 t.test('the built-in redaction rules are the ones SECRET_RULES lists', async (t) => {

@@ -1,8 +1,8 @@
 // The event schema: decoded events in schema order (what the serializer writes), and the contract's field names.
 import t from 'tap';
 import { decodeBatch } from '../src/capture/decode.js';
-import { ExecEventSchema, formatTime, serializeEvent, type ExecEvent } from '../src/events/schema.js';
-import { makeEvent } from './helpers/events.js';
+import { ExecEventSchema, ExitEventSchema, formatTime, serializeEvent, type ExecEvent } from '../src/events/schema.js';
+import { makeEvent, makeExit } from './helpers/events.js';
 import { encodeBatch } from './helpers/records.js';
 
 /** DESIGN.md's contract: these names never change (fields may be added). */
@@ -19,7 +19,8 @@ const STRINGS = [
 
 t.test('decoded events have every schema key from the start, in schema order: JSON.stringify writes the schema', async (t) => {
   const fields = Object.keys(ExecEventSchema.properties);
-  const optional = ['argvBase64', 'filenameBase64'];
+  // Optional, last, in this order; `exit` is set once the process has ended.
+  const optional = ['argvBase64', 'filenameBase64', 'exit'];
   const batch = encodeBatch(
     { argv: ['ls', '-l', 'ü'], filename: '/bin/ls' },
     { argv: Buffer.from([0x61, 0xff, 0x00]), filename: Buffer.from([0x2f, 0xfe]) },
@@ -27,13 +28,15 @@ t.test('decoded events have every schema key from the start, in schema order: JS
     { argv: ['ok'], filename: Buffer.from([0x2f, 0xfe]) },
   );
   const events: ExecEvent[] = [];
-  decodeBatch(batch, { node: 'n', bootOffsetNs: 0n }, (e) => events.push(e));
+  decodeBatch(batch, { node: 'n', bootId: '0'.repeat(32), bootOffsetNs: 0n }, (e) => events.push(e as ExecEvent));
   t.equal(events.length, 4, 'decoded');
   const [plain, both, argvOnly, filenameOnly] = events.map((e) => Object.keys(JSON.parse(serializeEvent(e)) as object));
   t.same(plain, fields.filter((f) => !optional.includes(f)), 'without the optional fields: the rest in schema order');
-  t.same(both, fields, 'with both optional fields: every field in schema order');
-  t.same(argvOnly, fields.filter((f) => f !== 'filenameBase64'), 'argvBase64 alone');
-  t.same(filenameOnly, fields.filter((f) => f !== 'argvBase64'), 'filenameBase64 alone');
+  t.same(both, fields.filter((f) => f !== 'exit'), 'with both optional fields: every field in schema order');
+  t.same(argvOnly, fields.filter((f) => f !== 'filenameBase64' && f !== 'exit'), 'argvBase64 alone');
+  t.same(filenameOnly, fields.filter((f) => f !== 'argvBase64' && f !== 'exit'), 'filenameBase64 alone');
+  const ended = { ...(events[1] as ExecEvent), exit: { time: '2026-11-24T16:02:05.000000000Z', status: 'ok' as const, code: 0, signal: null, coreDumped: false, duration: 2 } };
+  t.same(Object.keys(JSON.parse(serializeEvent(ended)) as object), fields, 'the exit, set once known, comes last as the schema has it');
 });
 
 t.test('every character JSON must escape round-trips, and the text is one line', async (t) => {
@@ -50,8 +53,18 @@ t.test('every character JSON must escape round-trips, and the text is one line',
 t.test('the schema keeps every field of the contract; the test helper builds every field', async (t) => {
   const fields = Object.keys(ExecEventSchema.properties);
   for (const name of CONTRACT) t.ok(fields.includes(name), `${name} is in the schema`);
-  const event = makeEvent({ argvBase64: 'QQ==', filenameBase64: 'Lw==' });
+  const event = makeEvent({
+    argvBase64: 'QQ==',
+    filenameBase64: 'Lw==',
+    exit: { time: '2026-11-24T16:02:05.000000000Z', status: 'ok', code: 0, signal: null, coreDumped: false, duration: 2 },
+  });
   t.same(Object.keys(event).sort(), [...fields].sort(), 'the test helper builds every field');
+});
+
+t.test('an exit event: every field of its schema, in schema order', async (t) => {
+  const exit = makeExit({ comm: 'quote"inside', namespace: null, workload: null, status: 'signal', code: null, signal: 11, coreDumped: true });
+  t.same(Object.keys(JSON.parse(serializeEvent(exit)) as object), Object.keys(ExitEventSchema.properties), 'every schema field, in schema order');
+  t.same(Object.keys(makeExit()).sort(), Object.keys(ExitEventSchema.properties).sort(), 'the test helper builds every field');
 });
 
 t.test('formatTime: RFC 3339 UTC with nine fraction digits, fixed width', async (t) => {

@@ -109,6 +109,18 @@ t.test('a replay that the ring overtakes says so instead of holding evicted reco
   t.equal(slow.next(), 'evicted', 'seq 3 was evicted before it was sent');
 });
 
+t.test('update replaces a held record in place, and says when the ring no longer holds it', async (t) => {
+  const store = new EventStore({ maxEvents: 3, maxBytes: 10_000 });
+  for (let seq = 1; seq <= 4; seq += 1) store.push(makeRecord({ seq, comm: 'old' }));
+  t.equal(store.update(1, () => makeRecord({ seq: 1 })), false, 'an evicted seq: false');
+  t.equal(store.update(9, () => makeRecord({ seq: 9 })), false, 'a seq never held: false');
+  t.equal(store.update(3, (held) => makeRecord({ seq: held.seq, comm: 'new' })), true, 'a held one: true');
+  t.same(store.query(all, 10).map((r) => [r.seq, r.comm]), [[4, 'old'], [3, 'new'], [2, 'old']], 'replaced in its place');
+  t.equal(store.bytes, store.query(all, 10).reduce((sum, r) => sum + r.bytes, 0), 'bytes follow');
+  store.update(4, () => makeRecord({ seq: 4, argv: ['x'.repeat(9000)] }));
+  t.same(store.query(all, 10).map((r) => r.seq), [4], 'a grown record that breaks the byte budget evicts the oldest');
+});
+
 t.test('maxEvents must be a positive integer', async (t) => {
   for (const maxEvents of [0, -1, 1.5, Number.NaN] as const) {
     t.throws(() => new EventStore({ maxEvents }), RangeError, `rejects ${maxEvents}`);

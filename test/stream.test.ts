@@ -5,7 +5,7 @@ import t from 'tap';
 import { EventHub, HEARTBEAT, sseFrame, type CloseReason, type Sink } from '../src/events/stream.js';
 import { eventRecord, type EventRecord } from '../src/events/record.js';
 import { EventStore } from '../src/events/store.js';
-import { makeEvent, makeRecord } from './helpers/events.js';
+import { makeEvent, makeExit, makeRecord } from './helpers/events.js';
 
 /** A transport that accepts `room` chunks before reporting itself full. */
 class FakeSink implements Sink {
@@ -35,6 +35,11 @@ t.test('an SSE frame carries the seq as id and the event as one data line', asyn
   t.equal(lines[1], 'event: exec', 'event name');
   t.same(JSON.parse((lines[2] as string).slice('data: '.length)), event, 'data is the event JSON');
   t.ok(frame.endsWith('\n\n') && lines.length === 5, 'newlines in argv stay escaped in one data line');
+});
+
+t.test('an exit\'s frame is named exit', async (t) => {
+  const frame = sseFrame(eventRecord({ ...makeExit(), seq: 43 }));
+  t.match(frame, /^id: 43\nevent: exit\ndata: \{"seq":43,"kind":"exit",/, 'event: exit');
 });
 
 t.test('publish reaches matching subscribers only, in order', async (t) => {

@@ -22,7 +22,7 @@ function fakeBinding(opts: { attachThrows?: Error; offsetNs?: bigint; unavailabl
   const made: FakeNative[] = [];
   class Tracer implements FakeNative {
     closes = 0;
-    counters: NativeCounters = { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 };
+    counters: NativeCounters = { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0, process_map_full: 0 };
     statsThrows = false;
     #onBatch: ((batch: Buffer, length: number) => void) | null = null;
     #attached: string[] = [];
@@ -106,7 +106,7 @@ t.test('each batch becomes events in order, stamped with the node and the delay'
   const offsetNs = 1_700_000_000_000_000_000n;
   const { binding, made } = fakeBinding({ offsetNs });
   const got: { event: ExecEvent; delay: number }[] = [];
-  const tracer = new Tracer(binding, OPTIONS, (event, delay) => got.push({ event, delay }), noSinkError(t));
+  const tracer = new Tracer(binding, OPTIONS, (event, delay) => got.push({ event: event as ExecEvent, delay }), noSinkError(t));
   tracer.start();
   // Boot-time stamps half a second and two seconds before now.
   const nowBootNs = BigInt(Date.now()) * 1_000_000n - offsetNs;
@@ -135,7 +135,7 @@ t.test('each batch becomes events in order, stamped with the node and the delay'
 t.test('a reused delivery Buffer: only its first `length` bytes are records, and events keep nothing of it', async (t) => {
   const { binding, made } = fakeBinding();
   const got: ExecEvent[] = [];
-  const tracer = new Tracer(binding, OPTIONS, (event) => got.push(event), noSinkError(t));
+  const tracer = new Tracer(binding, OPTIONS, (event) => got.push(event as ExecEvent), noSinkError(t));
   tracer.start();
   const fresh = encodeRecord({ pid: 21, argv: ['fresh', 'args'], filename: '/bin/fresh' });
   // The Buffer as the addon leaves it: this wake-up's record, then a stale one of an earlier wake-up.
@@ -205,14 +205,14 @@ t.test('programs the kernel has nothing for are reported from the start, and aft
 t.test('counters survive close, including a close whose last read fails', async (t) => {
   const { binding, made } = fakeBinding();
   const tracer = new Tracer(binding, OPTIONS, () => {}, noSinkError(t));
-  t.same(tracer.stats().counters, { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 }, 'zero before anything');
+  t.same(tracer.stats().counters, { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0, process_map_full: 0 }, 'zero before anything');
   tracer.start();
   const native = made[0] as FakeNative;
-  native.counters = { ringbuf_full: 3, state_map_full: 1, argv_read_error: 2, events: 10, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 };
+  native.counters = { ringbuf_full: 3, state_map_full: 1, argv_read_error: 2, events: 10, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0, process_map_full: 0 };
   tracer.stats();
-  native.counters = { ringbuf_full: 7, state_map_full: 1, argv_read_error: 2, events: 20, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 };
+  native.counters = { ringbuf_full: 7, state_map_full: 1, argv_read_error: 2, events: 20, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0, process_map_full: 0 };
   tracer.close();
-  t.same(tracer.stats(), { counters: { ringbuf_full: 7, state_map_full: 1, argv_read_error: 2, events: 20, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 }, attached: [], unavailable: [], decodeErrors: 0, pipelineErrors: 0 }, 'read at close, kept after');
+  t.same(tracer.stats(), { counters: { ringbuf_full: 7, state_map_full: 1, argv_read_error: 2, events: 20, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0, process_map_full: 0 }, attached: [], unavailable: [], decodeErrors: 0, pipelineErrors: 0 }, 'read at close, kept after');
   tracer.close();
   t.equal(native.closes, 1, 'close is idempotent');
 
@@ -220,9 +220,9 @@ t.test('counters survive close, including a close whose last read fails', async 
   const other = new Tracer(second.binding, OPTIONS, () => {}, noSinkError(t));
   other.start();
   const n2 = second.made[0] as FakeNative;
-  n2.counters = { ringbuf_full: 5, state_map_full: 0, argv_read_error: 0, events: 5, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 };
+  n2.counters = { ringbuf_full: 5, state_map_full: 0, argv_read_error: 0, events: 5, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0, process_map_full: 0 };
   t.equal(other.stats().counters.ringbuf_full, 5, 'read while open');
-  n2.counters = { ringbuf_full: 9, state_map_full: 0, argv_read_error: 0, events: 9, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 };
+  n2.counters = { ringbuf_full: 9, state_map_full: 0, argv_read_error: 0, events: 9, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0, process_map_full: 0 };
   n2.statsThrows = true;
   t.doesNotThrow(() => other.close(), 'close goes on when the last read fails');
   t.equal(n2.closes, 1, 'and still closes the native tracer');

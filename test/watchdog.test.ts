@@ -65,7 +65,7 @@ function fakeBinding() {
       ring.deliver = (batch) => onBatch(batch, batch.length);
     }
     stats() {
-      return { counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 }, attached: ['handle_exec'], unavailable: [] };
+      return { counters: { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0, process_map_full: 0 }, attached: ['handle_exec'], unavailable: [] };
     }
     ringbufWaitingBytes() {
       return ring.waitingBytes;

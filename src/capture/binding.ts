@@ -34,6 +34,8 @@ export interface NativeCounters {
   excluded_pod: number;
   /** Execs of a cgroup above --cgroup-rate, counted and not emitted (execwatch_events_throttled_total). */
   throttled: number;
+  /** Successful execs that found the map of tracked processes full: their exits go unreported. */
+  process_map_full: number;
 }
 
 export interface NativeStats {

@@ -5,10 +5,15 @@
  * The pod fields are filled by src/enrich, and `seq` when the event is delivered.
  */
 import { isUtf8 } from 'node:buffer';
-import { formatTime, type ExecEvent } from '../events/schema.js';
+import { execIdPrefix, execIdWith, ticksOf, type ExecIdScope } from '../events/exec-id.js';
+import { formatTime, type AgentEvent, type ExecEvent, type ExitEvent, type ExitStatus } from '../events/schema.js';
 
 /** sizeof(struct execwatch_record): EXECWATCH_HEADER_SIZE. */
-export const HEADER_SIZE = 480;
+export const HEADER_SIZE = 512;
+/** sizeof(struct execwatch_exit_record): EXECWATCH_EXIT_SIZE. */
+export const EXIT_SIZE = 456;
+/** EXECWATCH_ID_UNSET: an audit id the process has not got (or the kernel has no audit). */
+export const ID_UNSET = 4294967295;
 export const COMM_LEN = 16;
 export const CGROUP_LEAF_LEN = 256;
 export const CGROUP_PARENT_LEN = 128;
@@ -33,15 +38,40 @@ export const RECORD_OFFSETS = {
   reserved0: 54,
   argv_len: 56,
   reserved1: 60,
-  comm: 64,
-  parent_comm: 80,
-  cgroup_leaf: 96,
-  cgroup_parent: 352,
+  start_ns: 64,
+  parent_start_ns: 72,
+  euid: 80,
+  egid: 84,
+  loginuid: 88,
+  sessionid: 92,
+  comm: 96,
+  parent_comm: 112,
+  cgroup_leaf: 128,
+  cgroup_parent: 384,
+} as const;
+
+/** Byte offsets of struct execwatch_exit_record's fields; the tests derive them from the C header. */
+export const EXIT_OFFSETS = {
+  boot_ns: 0,
+  cgroup_id: 8,
+  record_len: 16,
+  kind: 20,
+  flags: 22,
+  pid: 24,
+  tid: 28,
+  status: 32,
+  reserved0: 36,
+  start_ns: 40,
+  exec_ns: 48,
+  comm: 56,
+  cgroup_leaf: 72,
+  cgroup_parent: 328,
 } as const;
 
 /** enum execwatch_record_kind, without the EXECWATCH_RECORD_ prefix. */
 export const RECORD_KINDS = {
   EXEC: 0,
+  EXIT: 1,
 } as const;
 
 /** enum execwatch_flag, without the EXECWATCH_F_ prefix. */
@@ -67,12 +97,13 @@ export const COUNTERS = {
   EXCLUDED_NAMESPACE: 5,
   EXCLUDED_POD: 6,
   THROTTLED: 7,
-  MAX: 8,
+  PROCESS_MAP_FULL: 8,
+  MAX: 9,
 } as const;
 
 /** What decoding needs besides the bytes. */
-export interface DecodeContext {
-  /** Stamped on every event. */
+export interface DecodeContext extends ExecIdScope {
+  /** Stamped on every event (and part of every execId). */
   node: string;
   /** CLOCK_REALTIME − CLOCK_BOOTTIME in ns, read once per batch: boot_ns + this = wall clock. */
   bootOffsetNs: bigint;
@@ -124,26 +155,46 @@ function batchClock(bootOffsetNs: bigint): (bootNs: bigint) => string {
   };
 }
 
-/** One framed record. */
-function decodeRecord(buf: Buffer, at: number, node: string, time: string, filenameLen: number, argvLen: number): ExecEvent {
+/** An audit id, null when unset. */
+function auditId(buf: Buffer, at: number): number | null {
+  const id = buf.readUInt32LE(at);
+  return id === ID_UNSET ? null : id;
+}
+
+/** One framed exec record. */
+function decodeExec(buf: Buffer, at: number, ctx: DecodeContext, prefix: string, time: string, filenameLen: number, argvLen: number): ExecEvent {
+  const { node } = ctx;
   const flags = buf.readUInt16LE(at + O.flags);
   const filenameStart = at + HEADER_SIZE;
   const filenameEnd = filenameStart + filenameLen;
   const argvEnd = filenameEnd + argvLen;
   const filename = buf.toString('utf8', filenameStart, filenameEnd);
   const argv = buf.toString('utf8', filenameEnd, argvEnd);
+  const pid = buf.readUInt32LE(at + O.pid);
+  const ppid = buf.readUInt32LE(at + O.ppid);
+  const uid = buf.readUInt32LE(at + O.uid);
+  const euid = buf.readUInt32LE(at + O.euid);
   const event: ExecEvent = {
     seq: 0,
     kind: 'exec',
     time,
     node,
-    pid: buf.readUInt32LE(at + O.pid),
+    pid,
     tid: buf.readUInt32LE(at + O.tid),
-    ppid: buf.readUInt32LE(at + O.ppid),
-    uid: buf.readUInt32LE(at + O.uid),
+    ppid,
+    execId: execIdWith(prefix, ticksOf(buf.readBigUInt64LE(at + O.start_ns)), pid),
+    parentExecId: execIdWith(prefix, ticksOf(buf.readBigUInt64LE(at + O.parent_start_ns)), ppid),
+    uid,
     gid: buf.readUInt32LE(at + O.gid),
+    euid,
+    egid: buf.readUInt32LE(at + O.egid),
+    euidDiffers: euid !== uid,
+    loginuid: auditId(buf, at + O.loginuid),
+    sessionid: auditId(buf, at + O.sessionid),
     comm: fixedString(buf, at + O.comm, COMM_LEN),
     parentComm: fixedString(buf, at + O.parent_comm, COMM_LEN),
+    // The pipeline's process table fills them in at delivery.
+    ancestors: [],
     filename,
     argv: splitArgs(argv),
     argc: buf.readUInt32LE(at + O.argc),
@@ -176,6 +227,52 @@ function decodeRecord(buf: Buffer, at: number, node: string, time: string, filen
   return event;
 }
 
+const E = EXIT_OFFSETS;
+
+/** How a wait status (exit code << 8, or the signal, | 0x80 with a core) reads. */
+export function exitOf(status: number): { status: ExitStatus; code: number | null; signal: number | null; coreDumped: boolean } {
+  const signal = status & 0x7f;
+  if (signal === 0) {
+    const code = (status >> 8) & 0xff;
+    return { status: code === 0 ? 'ok' : 'error', code, signal: null, coreDumped: false };
+  }
+  return { status: 'signal', code: null, signal, coreDumped: (status & 0x80) !== 0 };
+}
+
+/** One exit record (its length checked by the caller). */
+function decodeExit(buf: Buffer, at: number, ctx: DecodeContext, prefix: string, time: string, timeOf: (bootNs: bigint) => string): ExitEvent {
+  const flags = buf.readUInt16LE(at + E.flags);
+  const pid = buf.readUInt32LE(at + E.pid);
+  const execNs = buf.readBigUInt64LE(at + E.exec_ns);
+  const bootNs = buf.readBigUInt64LE(at + E.boot_ns);
+  return {
+    seq: 0,
+    kind: 'exit',
+    time,
+    node: ctx.node,
+    execId: execIdWith(prefix, ticksOf(buf.readBigUInt64LE(at + E.start_ns)), pid),
+    pid,
+    tid: buf.readUInt32LE(at + E.tid),
+    comm: fixedString(buf, at + E.comm, COMM_LEN),
+    ...exitOf(buf.readInt32LE(at + E.status)),
+    duration: Number(bootNs - execNs) / 1e9,
+    execTime: timeOf(execNs),
+    cgroupId: buf.readBigUInt64LE(at + E.cgroup_id).toString(),
+    cgroup: fixedString(buf, at + E.cgroup_leaf, CGROUP_LEAF_LEN),
+    cgroupParent: fixedString(buf, at + E.cgroup_parent, CGROUP_PARENT_LEN),
+    cgroupTruncated: (flags & FLAGS.CGROUP_NAME_TRUNCATED) !== 0,
+    containerId: null,
+    namespace: null,
+    pod: null,
+    podUid: null,
+    container: null,
+    image: null,
+    imageId: null,
+    workload: null,
+    attribution: 'unresolved',
+  };
+}
+
 /**
  * Decodes every record of one batch, calling `emit` with each event and its kernel boot_ns (for
  * the delay histogram). A record that cannot be framed (record_len not a multiple of 8, shorter
@@ -186,19 +283,30 @@ function decodeRecord(buf: Buffer, at: number, node: string, time: string, filen
 export function decodeBatch(
   batch: Buffer,
   ctx: DecodeContext,
-  emit: (event: ExecEvent, bootNs: number) => void,
+  emit: (event: AgentEvent, bootNs: number) => void,
 ): { decoded: number; malformed: number } {
   const timeOf = batchClock(ctx.bootOffsetNs);
+  const prefix = execIdPrefix(ctx);
   let decoded = 0;
   for (let at = 0; at < batch.length; ) {
-    if (batch.length - at < HEADER_SIZE) return { decoded, malformed: 1 };
+    // The 24 bytes every kind starts with.
+    if (batch.length - at < 24) return { decoded, malformed: 1 };
     const recordLen = batch.readUInt32LE(at + O.record_len);
-    const filenameLen = batch.readUInt16LE(at + O.filename_len);
-    const argvLen = batch.readUInt32LE(at + O.argv_len);
-    if (batch.readUInt16LE(at + O.kind) !== RECORD_KINDS.EXEC) return { decoded, malformed: 1 };
-    if (recordLen % 8 !== 0 || HEADER_SIZE + filenameLen + argvLen > recordLen || recordLen > batch.length - at) return { decoded, malformed: 1 };
+    if (recordLen % 8 !== 0 || recordLen > batch.length - at) return { decoded, malformed: 1 };
+    const kind = batch.readUInt16LE(at + O.kind);
     const bootNs = batch.readBigUInt64LE(at + O.boot_ns);
-    emit(decodeRecord(batch, at, ctx.node, timeOf(bootNs), filenameLen, argvLen), Number(bootNs));
+    if (kind === RECORD_KINDS.EXEC) {
+      if (recordLen < HEADER_SIZE) return { decoded, malformed: 1 };
+      const filenameLen = batch.readUInt16LE(at + O.filename_len);
+      const argvLen = batch.readUInt32LE(at + O.argv_len);
+      if (HEADER_SIZE + filenameLen + argvLen > recordLen) return { decoded, malformed: 1 };
+      emit(decodeExec(batch, at, ctx, prefix, timeOf(bootNs), filenameLen, argvLen), Number(bootNs));
+    } else if (kind === RECORD_KINDS.EXIT) {
+      if (recordLen !== EXIT_SIZE) return { decoded, malformed: 1 };
+      emit(decodeExit(batch, at, ctx, prefix, timeOf(bootNs), timeOf), Number(bootNs));
+    } else {
+      return { decoded, malformed: 1 };
+    }
     decoded += 1;
     at += recordLen;
   }

@@ -2,9 +2,10 @@
  * The one owner of the native tracer: opens, attaches and closes it, and turns each ring-buffer
  * batch into ExecEvents. Takes the binding as a parameter so unit tests run with a fake.
  */
-import type { ExecEvent } from '../events/schema.js';
+import { readBootId } from '../events/exec-id.js';
+import type { AgentEvent } from '../events/schema.js';
 import type { NativeBinding, NativeCounters, NativeTracer } from './binding.js';
-import { decodeBatch } from './decode.js';
+import { decodeBatch, type DecodeContext } from './decode.js';
 
 /** What the tracer needs to know at open time. */
 export interface TracerOptions {
@@ -16,6 +17,8 @@ export interface TracerOptions {
   cgroupBurst?: number;
   /** The node name stamped on every event. */
   node: string;
+  /** The kernel's boot id, part of every execId (default: read from /proc at start). */
+  bootId?: string;
 }
 
 /** Capture-side counters and state, read at scrape time. */
@@ -31,13 +34,13 @@ export interface CaptureStats {
   pipelineErrors: number;
 }
 
-/** Receives every decoded event with its kernel-to-user-space delay in seconds. */
-export type EventSink = (event: ExecEvent, delaySeconds: number) => void;
+/** Receives every decoded event (exec or exit) with its kernel-to-user-space delay in seconds. */
+export type EventSink = (event: AgentEvent, delaySeconds: number) => void;
 
 /** Told about an event the sink threw on; the event is counted as lost and capture goes on. */
 export type SinkErrorHandler = (err: unknown) => void;
 
-const ZERO_COUNTERS: NativeCounters = { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0 };
+const ZERO_COUNTERS: NativeCounters = { ringbuf_full: 0, state_map_full: 0, argv_read_error: 0, events: 0, excluded_host: 0, excluded_namespace: 0, excluded_pod: 0, throttled: 0, process_map_full: 0 };
 
 export class Tracer {
   readonly #binding: NativeBinding;
@@ -47,6 +50,7 @@ export class Tracer {
   #attached: readonly string[] = [];
   #unavailable: readonly string[] = [];
   #native: NativeTracer | null = null;
+  #bootId = '';
   #closed = false;
   #decodeErrors = 0;
   #pipelineErrors = 0;
@@ -64,6 +68,7 @@ export class Tracer {
   /** Loads the BPF object, attaches every program and starts delivery; returns the programs. */
   start(): string[] {
     if (this.#closed || this.#native) throw new Error('tracer already started or closed');
+    this.#bootId = this.#options.bootId ?? readBootId();
     const native = new this.#binding.Tracer({
       objectPath: this.#options.objectPath,
       argvMaxBytes: this.#options.argvMaxBytes,
@@ -90,7 +95,7 @@ export class Tracer {
     // Read the clock pair once per batch: cheap, and it follows NTP steps of the wall clock.
     const bootOffsetNs = this.#binding.bootTimeOffsetNs();
     const nowBootNs = Number(BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)) - bootOffsetNs);
-    const ctx = { node: this.#options.node, bootOffsetNs };
+    const ctx: DecodeContext = { node: this.#options.node, bootId: this.#bootId, bootOffsetNs };
     // The native side must never see a throw, and one event the pipeline chokes on must cost
     // that event only: it is counted, reported, and the rest of the batch still flows.
     const { malformed } = decodeBatch(batch, ctx, (event, bootNs) => {

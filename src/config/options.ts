@@ -60,6 +60,8 @@ export const OPTIONS = [
     default: 'none', computeDefault: () => null, parse: text('path', 4096) },
   { key: 'recentEvents', flag: '--recent-events', env: 'EXECWATCH_RECENT_EVENTS', value: '<count>',
     description: 'Recent events kept for the API and browse page.', default: '10000', parse: integer(1, 1_000_000) },
+  { key: 'ancestors', flag: '--ancestors', env: 'EXECWATCH_ANCESTORS', value: '<count>',
+    description: 'Ancestors listed on each exec event (parent first; 0 lists none).', default: '4', parse: integer(0, 64) },
   { key: 'argvMaxBytes', flag: '--argv-max-bytes', env: 'EXECWATCH_ARGV_MAX_BYTES', value: '<bytes>',
     description: 'Bytes of argv captured per exec; longer argv is truncated and flagged.', default: '4096',
     parse: integer(1, 32768) },

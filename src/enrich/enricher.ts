@@ -1,11 +1,11 @@
 /**
- * Fills the pod fields of each ExecEvent from its cgroup names and the pod cache, before the event
+ * Fills the pod fields of each event (exec or exit) from its cgroup names and the pod cache, before the event
  * reaches the store, stream, metrics and log. A new container's first execs usually come before
  * its pod status names the container id: those events wait (bounded in time, count and bytes) and
  * leave as soon as the pod cache learns the container, else at their deadline with what is known.
  * Nothing is dropped: when the waiting room is full, the oldest waiting event leaves early.
  */
-import type { ExecEvent } from '../events/schema.js';
+import type { AgentEvent } from '../events/schema.js';
 import type { ContainerInfo, PodInfo, PodLookup } from '../kube/types.js';
 import { CgroupCache, type CgroupIds } from './cgroup.js';
 import { eventBytes, PendingQueue, type PendingEntry } from './pending.js';
@@ -44,7 +44,7 @@ export interface EnricherOptions {
   maxPendingBytes?: number;
   metrics: EnrichMetrics;
   /** Receives every event exactly once, enriched or not. */
-  emit: (event: ExecEvent) => void;
+  emit: (event: AgentEvent) => void;
   clock?: EnricherClock;
 }
 
@@ -101,7 +101,7 @@ export class Enricher {
     return this.#overflowed;
   }
 
-  push(event: ExecEvent): void {
+  push(event: AgentEvent): void {
     const ids = this.#cgroups.lookup(event.cgroupId, event.cgroup, event.cgroupParent);
     if (ids === null) {
       this.#fill(event, null, undefined);
@@ -147,7 +147,7 @@ export class Enricher {
     this.#fill(entry.event, entry.ids, resolve(lookup, entry.ids));
   }
 
-  #fill(event: ExecEvent, ids: CgroupIds | null, found: Resolution): void {
+  #fill(event: AgentEvent, ids: CgroupIds | null, found: Resolution): void {
     const match = found === 'conflict' ? undefined : found;
     event.containerId = ids?.containerId ?? null;
     event.namespace = match?.pod.namespace ?? null;
@@ -159,7 +159,8 @@ export class Enricher {
     // Shared with the pod index, which replaces a pod's info on update and never changes it.
     event.workload = match?.pod.workload ?? null;
     event.attribution = ids === null ? 'host' : found === 'conflict' ? 'conflict' : match ? 'pod' : 'unresolved';
-    this.#opts.metrics.enrichment(event.attribution);
+    // execwatch_enrichment_total counts execs: an exit is enriched as its exec was.
+    if (event.kind === 'exec') this.#opts.metrics.enrichment(event.attribution);
     this.#opts.emit(event);
   }
 

@@ -15,6 +15,9 @@ const Text = Type.String({ minLength: 1, maxLength: 4096 });
 const Result = Type.Unsafe<'success' | 'failure'>({ type: 'string', enum: ['success', 'failure'] });
 const AttributionParam = Type.Unsafe<Attribution>({ type: 'string', enum: ATTRIBUTIONS });
 
+/** An execId as the agent writes it (base64url, digits and dots). */
+export const ExecIdParam = Type.String({ minLength: 1, maxLength: 1024, pattern: '^[A-Za-z0-9_.-]+$' });
+
 /** Default and bounds of `limit` on GET /api/events. */
 export const LIMIT_DEFAULT = 100;
 export const LIMIT_MAX = 10_000;
@@ -31,6 +34,9 @@ const filterProperties = {
   attribution: Type.Optional(AttributionParam),
   drift: Type.Optional(Type.Boolean()),
   uid: Type.Optional(Type.Integer({ minimum: 0, maximum: 4_294_967_295 })),
+  euid: Type.Optional(Type.Integer({ minimum: 0, maximum: 4_294_967_295 })),
+  execId: Type.Optional(ExecIdParam),
+  parentExecId: Type.Optional(ExecIdParam),
   since: Type.Optional(Type.String({ format: 'date-time' })),
 };
 
@@ -103,6 +109,7 @@ export function repositoryOf(image: string): string {
 /** `q` over the filename and each argument (never across two), `filename` over the filename. */
 function textCheck(filename: string | undefined, q: string | undefined): Check {
   return (record) => {
+    if (record.kind !== 'exec') return false;
     const event = eventOf(record);
     if (filename !== undefined && !event.filename.includes(filename)) return false;
     return q === undefined || event.filename.includes(q) || event.argv.some((arg) => arg.includes(q));
@@ -114,12 +121,18 @@ function textCheck(filename: string | undefined, q: string | undefined): Check {
  * are ignored. Strings match exactly (`image` the image as the pod status names it, or its
  * repository without the tag) except `filename` and `q`, which are case-sensitive
  * substrings (`q` over the filename and every argument, never across two), tested last on the
- * event the record holds. `since` is inclusive.
+ * event the record holds. `since` is inclusive. An exit event has no filename, argv, result,
+ * ids or parent: a filter on any of those matches execs only; `execId`, the pod fields, `comm`
+ * and `since` match exits too.
  * @throws FilterError when `since` is a valid-looking date-time that Date cannot represent.
  */
 export function compileFilter(query: EventFilter): (record: EventRecord) => boolean {
   const checks: Check[] = [];
-  const { namespace, pod, container, image, comm, filename, q, result, attribution, drift, uid, since } = query;
+  const { namespace, pod, container, image, comm, filename, q, result, attribution, drift, uid, euid, execId, parentExecId, since } = query;
+  // Exit records carry null in the exec-only fields, which no parameter value equals.
+  if (execId !== undefined) checks.push((r) => r.execId === execId);
+  if (parentExecId !== undefined) checks.push((r) => r.parentExecId === parentExecId);
+  if (euid !== undefined) checks.push((r) => r.euid === euid);
   if (namespace !== undefined) checks.push((r) => r.namespace === namespace);
   if (pod !== undefined) checks.push((r) => r.pod === pod);
   if (container !== undefined) checks.push((r) => r.container === container);
@@ -127,7 +140,7 @@ export function compileFilter(query: EventFilter): (record: EventRecord) => bool
   if (comm !== undefined) checks.push((r) => r.comm === comm);
   if (result !== undefined) {
     const failure = result === 'failure';
-    checks.push((r) => r.failed === failure);
+    checks.push((r) => r.kind === 'exec' && r.failed === failure);
   }
   if (attribution !== undefined) checks.push((r) => r.attribution === attribution);
   if (drift !== undefined) checks.push((r) => r.drift === drift);

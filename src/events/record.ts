@@ -7,10 +7,14 @@
  * holds more memory for the same argv; it did better with nobody reading (~147,000 against
  * ~115,000), which is the trade to revisit if the stream is rarely open.
  */
-import { serializeEvent, type Attribution, type ExecEvent } from './schema.js';
+import { serializeEvent, type AgentEvent, type Attribution, type ExecEvent } from './schema.js';
 
 export interface EventRecord {
   readonly seq: number;
+  readonly kind: AgentEvent['kind'];
+  readonly execId: string;
+  /** Null for an exit (the filters of exec fields match execs only). */
+  readonly parentExecId: string | null;
   /** serializeEvent(event). */
   readonly json: string;
   readonly time: string;
@@ -20,7 +24,9 @@ export interface EventRecord {
   readonly container: string | null;
   readonly image: string | null;
   readonly attribution: Attribution;
-  readonly uid: number;
+  /** Null for an exit, likewise. */
+  readonly uid: number | null;
+  readonly euid: number | null;
   readonly drift: boolean;
   /** retval is not 0. */
   readonly failed: boolean;
@@ -40,11 +46,30 @@ export function textBytes(text: string): number {
 }
 
 /** The record of a delivered (enriched, redacted) event. */
-export function eventRecord(event: ExecEvent): EventRecord {
-  const { seq, time, comm, namespace, pod, container, image, attribution, uid, drift } = event;
+export function eventRecord(event: AgentEvent): EventRecord {
+  const { seq, kind, execId, time, comm, namespace, pod, container, image, attribution } = event;
   const json = serializeEvent(event);
-  return { seq, json, time, comm, namespace, pod, container, image, attribution, uid, drift, failed: event.retval !== 0, bytes: RECORD_BYTES + textBytes(json) };
+  const exec = event.kind === 'exec' ? event : null;
+  return {
+    seq,
+    kind,
+    execId,
+    parentExecId: exec?.parentExecId ?? null,
+    json,
+    time,
+    comm,
+    namespace,
+    pod,
+    container,
+    image,
+    attribution,
+    uid: exec?.uid ?? null,
+    euid: exec?.euid ?? null,
+    drift: exec !== null && exec.drift,
+    failed: exec !== null && exec.retval !== 0,
+    bytes: RECORD_BYTES + textBytes(json),
+  };
 }
 
-/** The event a record was written from (filters that search filename and argv read them here). */
+/** The exec event a record was written from (filters that search filename and argv read them here). */
 export const eventOf = (record: EventRecord): ExecEvent => JSON.parse(record.json) as ExecEvent;

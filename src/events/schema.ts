@@ -6,8 +6,9 @@
  *
  * The one serializer is JSON.stringify: V8's own is the fastest writer of a plain object and gives
  * one flat string. It writes keys in the object's order, so events are made in one place
- * (decodeRecord), every key present from the start in schema order (null, 0 or false until known;
- * the optional ones last, in order): test/schema.test.ts holds that, and TypeScript holds the types.
+ * (src/capture/decode.ts, one function per kind), every key present from the start in schema
+ * order (null, 0 or false until known; the optional ones last, in order):
+ * test/schema.test.ts holds that, and TypeScript holds the types.
  */
 import { Type, type Static } from '@sinclair/typebox';
 
@@ -32,6 +33,44 @@ export type Workload = Static<typeof WorkloadSchema>;
 export const ATTRIBUTIONS = ['pod', 'host', 'unresolved', 'conflict'] as const;
 export type Attribution = (typeof ATTRIBUTIONS)[number];
 
+/** How a process ended, as execwatch_exits_total{status} counts it. */
+export const EXIT_STATUSES = ['ok', 'error', 'signal'] as const;
+export type ExitStatus = (typeof EXIT_STATUSES)[number];
+
+const NullableU32 = (description: string) => Type.Unsafe<number | null>({ type: ['integer', 'null'], minimum: 0, maximum: 4_294_967_295, description });
+
+/** The end of a process, shared by the exit event and the exec event's `exit`. */
+const exitFields = {
+  status: Type.Unsafe<ExitStatus>({
+    type: 'string',
+    enum: EXIT_STATUSES,
+    description: '`ok` (exit code 0), `error` (another exit code) or `signal` (killed by a signal).',
+  }),
+  code: Type.Unsafe<number | null>({ type: ['integer', 'null'], description: 'The exit code (0-255), as `$?` shows it; null when a signal ended the process.' }),
+  signal: Type.Unsafe<number | null>({ type: ['integer', 'null'], description: 'The signal that ended the process (9 SIGKILL, 11 SIGSEGV); null after an exit.' }),
+  coreDumped: Type.Boolean({ description: 'The signal wrote a core dump.' }),
+  duration: Type.Number({ description: 'Seconds from the exec to the end of the last thread, to the nanosecond (both kernel timestamps).' }),
+};
+
+/** `exit` of an exec event: how the image it started ended. */
+const ExecExitSchema = Type.Object(
+  { time: Type.String({ description: 'Wall-clock time of the exit.' }), ...exitFields },
+  { additionalProperties: false },
+);
+export type ExecExit = Static<typeof ExecExitSchema>;
+
+/** One entry of `ancestors`. */
+export const AncestorSchema = Type.Object(
+  {
+    execId: Type.String(),
+    pid: Type.Integer({ minimum: 0 }),
+    comm: Type.String(),
+    filename: Type.String(),
+    argv: Type.Array(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
 /** One exec seen by the kernel, successful or failed, enriched with pod metadata when known. */
 export const ExecEventSchema = Type.Object(
   {
@@ -42,10 +81,24 @@ export const ExecEventSchema = Type.Object(
     pid: U32('The process (thread-group id).'),
     tid: U32('The thread that called exec (after exec the process runs as its thread-group leader).'),
     ppid: U32('The parent process (`real_parent`).'),
+    execId: Type.String({
+      description:
+        'The process\'s id across the cluster: the same in the API, the stream, the log and the exit event, and for every exec the process makes (as its pid). Opaque, URL-safe; made of the node, the boot id, the process\'s start time (/proc/PID/stat field 22) and its pid, so it never names another process.',
+    }),
+    parentExecId: Type.String({ description: 'The `execId` of the parent process (`ppid`).' }),
     uid: U32('Real user id.'),
     gid: U32('Real group id.'),
+    euid: U32('Effective user id of the new image (a setuid binary\'s owner); of the caller for a failed exec.'),
+    egid: U32('Effective group id, likewise.'),
+    euidDiffers: Type.Boolean({ description: 'The effective user id is not the real one (`sudo id`: uid 1000, euid 0).' }),
+    loginuid: NullableU32('Audit login uid (/proc/PID/loginuid); null when unset (no login session) or the kernel has no audit.'),
+    sessionid: NullableU32('Audit session id (/proc/PID/sessionid); null likewise.'),
     comm: Type.String({ description: 'Process name of the new image (15 bytes, as the kernel keeps it).' }),
     parentComm: Type.String({ description: 'Process name of the parent.' }),
+    ancestors: Type.Array(AncestorSchema, {
+      description:
+        'The parent, its parent, … nearest first, up to `--ancestors` (default 4; 0: always `[]`): `{"execId", "pid", "comm", "filename", "argv"}` (argv: the first 256 bytes of arguments). Stops at pid 1, at a process the agent never knew, and, in a container, at the container\'s first process. Known from the agent\'s process table: processes running at start (read from /proc) and every exec since.',
+    }),
     filename: Type.String({
       description:
         'The path as passed to exec. For `execveat`, what the kernel reports: `/dev/fd/N/relative` with a directory fd, `/dev/fd/N` with `AT_EMPTY_PATH`.',
@@ -92,6 +145,13 @@ export const ExecEventSchema = Type.Object(
       Type.String({ description: 'Only when some argument is not UTF-8: the exact argv bytes, NUL-separated, so nothing is replaced silently.' }),
     ),
     filenameBase64: Type.Optional(Type.String({ description: 'Only when the filename is not UTF-8: its exact bytes.' })),
+    exit: Type.Optional(
+      Type.Unsafe<ExecExit>({
+        ...ExecExitSchema,
+        description:
+          'Only once the process has ended (API, page and stream replay; never on the exec\'s own stream frame or log line): `{"time", "status", "code", "signal", "coreDumped", "duration"}`, as its exit event says.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -99,8 +159,47 @@ export const ExecEventSchema = Type.Object(
 /** One exec seen by the kernel: what /api/events, the stream, the page and --log-events carry. */
 export type ExecEvent = Static<typeof ExecEventSchema>;
 
-/** The event's JSON text: keys in schema order (see the top of this file), optional fields only when set. */
-export const serializeEvent = (event: ExecEvent): string => JSON.stringify(event);
+/**
+ * The end of a process whose exec was reported (the kernel keeps no other): sent once, by the
+ * last thread to leave, with the exec's `execId`.
+ */
+export const ExitEventSchema = Type.Object(
+  {
+    seq: Type.Integer({ minimum: 1, description: 'As for an exec: one sequence for every event delivered.' }),
+    kind: Type.Literal('exit', { description: '`exit`.' }),
+    time: Type.String({ description: 'Wall-clock time of the exit (the last thread\'s), RFC 3339 with nanoseconds, UTC.' }),
+    node: Type.String({ description: '`--node-name`.' }),
+    execId: Type.String({ description: 'The `execId` of the exec event of the image that ended.' }),
+    pid: U32('The process (thread-group id).'),
+    tid: U32('The last thread to leave.'),
+    comm: Type.String({ description: 'Process name at the exit.' }),
+    ...exitFields,
+    execTime: Type.String({ description: 'Wall-clock time of the exec, as its event\'s `time`.' }),
+    cgroupId: Type.String({ description: 'As in the exec event, at the exit.' }),
+    cgroup: Type.String({ description: 'Likewise.' }),
+    cgroupParent: Type.String({ description: 'Likewise.' }),
+    cgroupTruncated: Type.Boolean({ description: 'Likewise.' }),
+    containerId: NullableString('Likewise.'),
+    namespace: NullableString('Likewise.'),
+    pod: NullableString('Likewise.'),
+    podUid: NullableString('Likewise.'),
+    container: NullableString('Likewise.'),
+    image: NullableString('Likewise.'),
+    imageId: NullableString('Likewise.'),
+    workload: Type.Unsafe<Workload | null>({ ...WorkloadSchema, type: ['object', 'null'], description: 'Likewise.' }),
+    attribution: Type.Unsafe<Attribution>({ type: 'string', enum: ATTRIBUTIONS, description: 'Likewise.' }),
+  },
+  { additionalProperties: false },
+);
+
+/** The end of a process: what the stream (`event: exit`) and --log-events carry. */
+export type ExitEvent = Static<typeof ExitEventSchema>;
+
+/** Every kind of event the pipeline delivers. */
+export type AgentEvent = ExecEvent | ExitEvent;
+
+/** The event's JSON text: keys in its kind's schema order (see the top of this file), optional fields only when set. */
+export const serializeEvent = (event: AgentEvent): string => JSON.stringify(event);
 
 const NS_PER_S = 1_000_000_000n;
 
@@ -121,3 +220,10 @@ export function formatTime(ns: bigint): string {
 
 /** The body of GET /api/events. */
 export const EventsBody = Type.Object({ events: Type.Array(ExecEventSchema) });
+
+/** The body of GET /api/processes/:execId. */
+export const ProcessBody = Type.Object({
+  exec: ExecEventSchema,
+  ancestors: Type.Array(AncestorSchema),
+  children: Type.Array(ExecEventSchema),
+});

@@ -55,6 +55,22 @@ export class EventStore {
     while (this.byteCount > this.maxBytes && this.length > 1) this.evictOldest();
   }
 
+  /**
+   * Replaces the held record of `seq` by `make(it)` (an exec that gained its exit), keeping its
+   * place; false when the ring no longer holds it.
+   */
+  update(seq: number, make: (record: EventRecord) => EventRecord): boolean {
+    const i = this.indexAfter(seq - 1);
+    if (i >= this.length || this.at(i).seq !== seq) return false;
+    const slot = (this.head + i) % this.ring.length;
+    const old = this.ring[slot] as EventRecord;
+    const next = make(old);
+    this.ring[slot] = next;
+    this.byteCount += next.bytes - old.bytes;
+    while (this.byteCount > this.maxBytes && this.length > 1) this.evictOldest();
+    return true;
+  }
+
   /** Up to `limit` matching records, newest first. */
   query(filter: (record: EventRecord) => boolean, limit: number): EventRecord[] {
     const found: EventRecord[] = [];

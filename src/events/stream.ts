@@ -7,9 +7,12 @@
 import type { EventRecord } from './record.js';
 import type { Replay } from './store.js';
 
-/** The SSE frame of one event: its seq is the id, so EventSource resumes with Last-Event-ID. */
+/**
+ * The SSE frame of one event, named by its kind (`exec`, `exit`): its seq is the id, so
+ * EventSource resumes with Last-Event-ID.
+ */
 export function sseFrame(record: EventRecord): string {
-  return `id: ${record.seq}\nevent: exec\ndata: ${record.json}\n\n`;
+  return `id: ${record.seq}\nevent: ${record.kind}\ndata: ${record.json}\n\n`;
 }
 
 /** An SSE comment: ignored by clients, keeps proxies and port-forwards from idling out. */

@@ -51,8 +51,11 @@ type Field = keyof ExecEvent;
 /** One row: where a field goes and, for attributes, its name. */
 export interface FieldMapping {
   readonly field: Field;
-  /** `eventName`: the record's event name; `timestamp`: its time; `resource`: an attribute of the agent's resource; `attribute`: of the record. */
-  readonly to: 'eventName' | 'timestamp' | 'resource' | 'attribute';
+  /**
+   * `eventName`: the record's event name; `timestamp`: its time; `resource`: an attribute of the
+   * agent's resource; `attribute`: of the record; `none`: never on an exported record (`name` says why).
+   */
+  readonly to: 'eventName' | 'timestamp' | 'resource' | 'attribute' | 'none';
   /** The attribute name (for `workload`, the pattern the README shows). */
   readonly name: string;
   /** The attribute's value when it is not the field's value as it is. */
@@ -76,11 +79,20 @@ export const OTLP_MAPPING = [
   { field: 'pid', to: 'attribute', name: 'process.pid' },
   { field: 'tid', to: 'attribute', name: 'thread.id' },
   { field: 'ppid', to: 'attribute', name: 'process.parent_pid' },
+  { field: 'execId', to: 'attribute', name: 'execwatch.exec_id' },
+  { field: 'parentExecId', to: 'attribute', name: 'execwatch.parent_exec_id' },
   // The semantic conventions' user.id is a string (it also holds Windows SIDs).
   { field: 'uid', to: 'attribute', name: 'user.id', value: (e) => String(e.uid), valueNote: 'a string' },
   { field: 'gid', to: 'attribute', name: 'execwatch.gid' },
+  // process.user.id is the effective uid in the conventions (process.real_user.id the real one).
+  { field: 'euid', to: 'attribute', name: 'process.user.id' },
+  { field: 'egid', to: 'attribute', name: 'execwatch.egid' },
+  { field: 'euidDiffers', to: 'attribute', name: 'execwatch.euid_differs' },
+  { field: 'loginuid', to: 'attribute', name: 'execwatch.loginuid' },
+  { field: 'sessionid', to: 'attribute', name: 'execwatch.audit_session_id' },
   { field: 'comm', to: 'attribute', name: 'execwatch.comm' },
   { field: 'parentComm', to: 'attribute', name: 'execwatch.parent_comm' },
+  { field: 'ancestors', to: 'attribute', name: 'execwatch.ancestors', value: (e) => e.ancestors.map((a) => ({ ...a })) },
   { field: 'filename', to: 'attribute', name: 'process.executable.path' },
   { field: 'argv', to: 'attribute', name: 'process.command_args' },
   { field: 'argc', to: 'attribute', name: 'process.args_count' },
@@ -107,6 +119,7 @@ export const OTLP_MAPPING = [
   { field: 'attribution', to: 'attribute', name: 'execwatch.attribution' },
   { field: 'argvBase64', to: 'attribute', name: 'execwatch.argv_base64' },
   { field: 'filenameBase64', to: 'attribute', name: 'execwatch.filename_base64' },
+  { field: 'exit', to: 'none', name: 'an exec is exported when it happens, before it can have an exit; exits are not exported' },
 ] as const satisfies readonly FieldMapping[];
 
 /** The rows that become record attributes, looked up once rather than per event. */

@@ -1,12 +1,13 @@
 /**
  * The events listener (--api-address, loopback by default because argv can hold secrets): the
- * JSON API, the SSE stream and the browse page.
+ * JSON API (events, processes), the SSE stream and the browse page.
  */
 import type { LogLevel } from '../config.js';
 import { requireToken, type ApiToken } from './auth.js';
 import { createApp, type App, type BaseOptions } from './base.js';
 import { eventsRoutes, type EventsRoutesOptions } from './events-routes.js';
 import { pageRoutes, type PageRoutesOptions } from './page.js';
+import { processRoutes } from './process-routes.js';
 import { sameOriginOnly } from './same-origin.js';
 
 export interface ApiAppOptions extends EventsRoutesOptions {
@@ -32,6 +33,7 @@ export function buildApiApp(opts: ApiAppOptions): App {
   void app.register(async (scope) => {
     if (token) scope.addHook('onRequest', requireToken(token));
     await scope.register(eventsRoutes, { store: opts.store, hub: opts.hub, heartbeatMs: opts.heartbeatMs, maxStreams: opts.maxStreams });
+    await scope.register(processRoutes, { store: opts.store });
   });
   void app.register(pageRoutes, opts.page ?? {});
   return app;

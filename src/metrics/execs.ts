@@ -1,13 +1,14 @@
 /**
- * The series of execwatch_execs_total: label values from an event, the cap on the number of
- * series (overflow goes to "_other"), and removal of a deleted pod's series. Every series is a
- * prom-client Counter child; a container's children are cached by container id, so an exec of a
- * known container costs one cache lookup and one child inc(), with no label object built.
+ * The series of execwatch_execs_total and execwatch_exits_total (one PodSeries each): label
+ * values from an event, the cap on the number of series (overflow goes to "_other"), and removal
+ * of a deleted pod's series. Every series is a prom-client Counter child; a container's children
+ * are cached by container id, so an event of a known container costs one cache lookup and one
+ * addition to the Tally that hands the counts to prom-client at scrape, with no label object built.
  */
 import { LRUCache } from 'lru-cache';
 import type { Counter } from 'prom-client';
 import type { MetricLabel } from '../config.js';
-import type { ExecEvent, Workload } from '../events/schema.js';
+import type { Workload } from '../events/schema.js';
 import type { Tally } from './tally.js';
 
 /** Label value standing for every pod beyond the series cap. */
@@ -15,7 +16,15 @@ export const OTHER = '_other';
 
 type Labels = Record<string, string>;
 type Child = Counter.Internal;
-type Result = 'success' | 'failure';
+
+/** What the labels are read from: an exec or an exit event. */
+export type PodFields = {
+  readonly containerId: string | null;
+  readonly namespace: string | null;
+  readonly pod: string | null;
+  readonly container: string | null;
+  readonly workload: Workload | null;
+};
 
 /**
  * A series that exists: its child, and the pod that made it (forgetPod removes it with that pod).
@@ -32,13 +41,12 @@ interface Series {
  * A container's children, and the label values of the event they were found for: an event whose
  * values are these uses the children as they are; any other event looks up again.
  */
-interface Cached {
+interface Cached<R extends string> {
   namespace: string | null;
   pod: string;
   container: string | null;
   workload: Workload | null;
-  success: Child | undefined;
-  failure: Child | undefined;
+  children: Partial<Record<R, Child>>;
 }
 
 /**
@@ -52,42 +60,39 @@ const CACHED_CONTAINERS = 4096;
 const sameWorkload = (a: Workload | null, b: Workload | null): boolean =>
   a === b || (a !== null && b !== null && a.kind === b.kind && a.name === b.name);
 
-/** Keeps execwatch_execs_total within `maxSeries` label sets. */
-export class ExecSeries {
+/**
+ * Keeps one counter within `maxSeries` label sets: the pod labels, plus `resultLabel` with one of
+ * `results` (execs_total's result, exits_total's status).
+ */
+export class PodSeries<R extends string> {
   /** Every series made for a pod, by its label values joined. */
   private readonly series = new Map<string, Series>();
-  private readonly cache = new LRUCache<string, Cached>({ max: CACHED_CONTAINERS });
+  private readonly cache = new LRUCache<string, Cached<R>>({ max: CACHED_CONTAINERS });
   private readonly perPod: boolean;
   /** The empty-label children (host processes, unresolved pods) and the overflow ones. */
-  private readonly host: Record<Result, Child>;
-  private readonly other: Record<Result, Child>;
+  private readonly host: Record<R, Child>;
+  private readonly other: Record<R, Child>;
 
   constructor(
     private readonly counter: Counter<string>,
     private readonly labels: readonly MetricLabel[],
     private readonly maxSeries: number,
-    /** Where exec counts wait for the next scrape (the counter's collect flushes it). */
+    private readonly resultLabel: string,
+    results: readonly R[],
+    /** Where the counts wait for the next scrape (the counter's collect flushes it). */
     private readonly tally: Tally,
   ) {
     this.perPod = labels.includes('pod');
-    this.host = {
-      success: counter.labels(this.valuesOf(null, 'success')),
-      failure: counter.labels(this.valuesOf(null, 'failure')),
-    };
-    this.other = {
-      success: counter.labels(this.overflow('success')),
-      failure: counter.labels(this.overflow('failure')),
-    };
-    // Expected series exist at zero before the first exec: those of host processes.
-    this.host.success.inc(0);
-    this.host.failure.inc(0);
+    this.host = Object.fromEntries(results.map((r) => [r, counter.labels(this.valuesOf(null, r))])) as Record<R, Child>;
+    this.other = Object.fromEntries(results.map((r) => [r, counter.labels(this.overflow(r))])) as Record<R, Child>;
+    // Expected series exist at zero before the first event: those of host processes.
+    for (const r of results) this.host[r].inc(0);
   }
 
-  observe(event: ExecEvent): void {
-    const failed = event.retval !== 0;
+  observe(event: PodFields, result: R): void {
     // No pod (host process, or a container whose pod is unknown): the empty-label series.
     if (event.pod === null) {
-      this.tally.add(failed ? this.host.failure : this.host.success);
+      this.tally.add(this.host[result]);
       return;
     }
     // An event with a pod has a container id (the cgroup named it); '' would do as well.
@@ -97,20 +102,19 @@ export class ExecSeries {
       cached === undefined || cached.pod !== event.pod || cached.namespace !== event.namespace ||
       cached.container !== event.container || !sameWorkload(cached.workload, event.workload)
     ) {
-      cached = { namespace: event.namespace, pod: event.pod, container: event.container, workload: event.workload, success: undefined, failure: undefined };
+      cached = { namespace: event.namespace, pod: event.pod, container: event.container, workload: event.workload, children: {} };
       this.cache.set(id, cached);
     }
-    let child = failed ? cached.failure : cached.success;
+    let child = cached.children[result];
     if (child === undefined) {
-      child = this.find(event, cached.pod, failed ? 'failure' : 'success');
-      if (failed) cached.failure = child;
-      else cached.success = child;
+      child = this.find(event, cached.pod, result);
+      cached.children[result] = child;
     }
     this.tally.add(child);
   }
 
   /** The child of an event with a pod: its series', a new series', or the overflow one. */
-  private find(event: ExecEvent, pod: string, result: Result): Child {
+  private find(event: PodFields, pod: string, result: R): Child {
     // Only a container's first exec of a result (or one with new label strings) gets here.
     const labels = this.valuesOf(event, result);
     const key = Object.values(labels).join('\u0000');
@@ -137,20 +141,17 @@ export class ExecSeries {
     // A removed child's inc() would bring its series back, outside the cap and never removed
     // again; and a container counting under "_other" may now have room of its own. Neither kind
     // of cached container may be handed back.
+    const others = new Set<Child>(Object.values(this.other));
     const stale: string[] = [];
     for (const [id, cached] of this.cache.entries()) {
-      const { success, failure } = cached;
-      if (
-        (success !== undefined && (removed.has(success) || success === this.other.success)) ||
-        (failure !== undefined && (removed.has(failure) || failure === this.other.failure))
-      ) {
+      if (Object.values<Child | undefined>(cached.children).some((child) => child !== undefined && (removed.has(child) || others.has(child)))) {
         stale.push(id);
       }
     }
     for (const id of stale) this.cache.delete(id);
   }
 
-  private valuesOf(event: ExecEvent | null, result: Result): Labels {
+  private valuesOf(event: PodFields | null, result: R): Labels {
     const labels: Labels = {};
     for (const name of this.labels) {
       if (name === 'workload') {
@@ -160,14 +161,14 @@ export class ExecSeries {
         labels[name] = event?.[name] ?? '';
       }
     }
-    labels.result = result;
+    labels[this.resultLabel] = result;
     return labels;
   }
 
-  private overflow(result: Result): Labels {
+  private overflow(result: R): Labels {
     const labels: Labels = {};
     for (const name of this.labels) labels[name] = OTHER;
-    labels.result = result;
+    labels[this.resultLabel] = result;
     return labels;
   }
 }

@@ -5,9 +5,9 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CaptureStats } from '../capture/tracer.js';
 import type { MetricLabel } from '../config.js';
-import { ATTRIBUTIONS, type Attribution, type ExecEvent } from '../events/schema.js';
+import { ATTRIBUTIONS, EXIT_STATUSES, type Attribution, type ExecEvent, type ExitEvent } from '../events/schema.js';
 import { SCOPE_REASONS, type ScopeReason } from '../scope/table.js';
-import { ExecSeries } from './execs.js';
+import { PodSeries } from './execs.js';
 import { Tally } from './tally.js';
 
 /** What the capture layer reports at scrape time: the tracer's own statistics. */
@@ -40,6 +40,7 @@ export interface MetricsOptions {
 export const LOST_STAGES = [
   'ringbuf_full',
   'state_map_full',
+  'process_map_full',
   'decode_error',
   'pipeline_error',
   'subscriber_overflow',
@@ -68,6 +69,8 @@ export interface Metrics {
   registry: Registry;
   /** Counts one exec (execs_total, argv_truncated_total). */
   observeExec(event: ExecEvent): void;
+  /** Counts one exit (exits_total). */
+  observeExit(event: ExitEvent): void;
   /** Kernel timestamp → user space delay of one event. */
   eventDelay(seconds: number): void;
   enrichment(result: EnrichmentResult): void;
@@ -124,11 +127,19 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     registers,
     collect: () => tally.flush(),
   });
-  const series = new ExecSeries(execs, opts.labels, opts.maxSeries, tally);
+  const series = new PodSeries(execs, opts.labels, opts.maxSeries, 'result', ['success', 'failure'] as const, tally);
+  const exits = new Counter({
+    name: 'execwatch_exits_total',
+    help: 'Ends of processes whose exec was seen, by pod and status (ok: exit code 0, error: another code, signal).',
+    labelNames: [...opts.labels, 'status'],
+    registers,
+    collect: () => tally.flush(),
+  });
+  const exitSeries = new PodSeries(exits, opts.labels, opts.maxSeries, 'status', EXIT_STATUSES, tally);
 
   const lostTotal = new Counter({
     name: 'execwatch_events_lost_total',
-    help: 'Exec events lost, by the stage that lost them.',
+    help: 'Events (execs and exits) lost, by the stage that lost them.',
     labelNames: ['stage'] as const,
     registers,
     collect() {
@@ -136,6 +147,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       if (now === null) return;
       advance(this, { stage: 'ringbuf_full' }, now.counters.ringbuf_full);
       advance(this, { stage: 'state_map_full' }, now.counters.state_map_full);
+      advance(this, { stage: 'process_map_full' }, now.counters.process_map_full);
       advance(this, { stage: 'decode_error' }, now.decodeErrors);
       advance(this, { stage: 'pipeline_error' }, now.pipelineErrors);
     },
@@ -191,12 +203,13 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
   });
 
-  // Registered after execs_total and events_lost_total, so collected after them in a scrape: the
-  // kernel count read here is never older than the deliveries and losses read there, and
-  // sum(execs_total) + the stages lost past the kernel's emit equals it once the ring is drained.
+  // Registered after execs_total, exits_total and events_lost_total, so collected after them in a
+  // scrape: the kernel count read here is never older than the deliveries and losses read there,
+  // and sum(execs_total) + sum(exits_total) + the stages lost past the kernel's emit (+ the
+  // excluded and throttled execs) equals it once the ring is drained.
   new Counter({
     name: 'execwatch_kernel_events_total',
-    help: 'Exec events the kernel programs saw: delivered, lost at a stage, or excluded as out of scope.',
+    help: 'Events (execs and exits) the kernel programs saw: delivered, lost at a stage, or excluded as out of scope.',
     registers,
     collect() {
       const now = readStats();
@@ -344,9 +357,10 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   return {
     registry,
     observeExec(event) {
-      series.observe(event);
+      series.observe(event, event.retval === 0 ? 'success' : 'failure');
       if (event.argvTruncated) truncated.inc();
     },
+    observeExit: (event) => exitSeries.observe(event, event.status),
     eventDelay: (seconds) => delay.observe(seconds),
     enrichment: (result) => tally.add(enriched[result]),
     lost: (stage, n = 1) => lostIn[stage].inc(n),
@@ -361,7 +375,10 @@ export function createMetrics(opts: MetricsOptions): Metrics {
         lostIn.export_error.inc(records);
       }
     },
-    forgetPod: (namespace, pod) => series.forgetPod(namespace, pod),
+    forgetPod(namespace, pod) {
+      series.forgetPod(namespace, pod);
+      exitSeries.forgetPod(namespace, pod);
+    },
     excludedLate(reason) {
       excludedTotal.inc({ reason });
       excludedLate.inc();

@@ -1,6 +1,9 @@
 /** Synthetic ExecEvents for unit tests: a plausible pod exec, overridable field by field. */
 import { eventRecord, type EventRecord } from '../../src/events/record.js';
-import type { ExecEvent } from '../../src/events/schema.js';
+import type { ExecEvent, ExitEvent } from '../../src/events/schema.js';
+
+/** A synthetic execId: unique per pid, URL-safe like the agent's. */
+export const execIdFor = (pid: number): string => `x${pid.toString(36)}`;
 
 let nextSeq = 1;
 
@@ -16,10 +19,18 @@ export function makeEvent(overrides: Partial<ExecEvent> = {}): ExecEvent {
     pid: 4000 + seq,
     tid: 4000 + seq,
     ppid: 4000,
+    execId: execIdFor(4000 + seq),
+    parentExecId: execIdFor(4000),
     uid: 1000,
     gid: 1000,
+    euid: 1000,
+    egid: 1000,
+    euidDiffers: false,
+    loginuid: null,
+    sessionid: null,
     comm: 'true',
     parentComm: 'sh',
+    ancestors: [],
     filename: '/usr/bin/true',
     argv: ['true'],
     argc: 1,
@@ -64,6 +75,41 @@ export function makeHostEvent(overrides: Partial<ExecEvent> = {}): ExecEvent {
     cgroupTruncated: false,
     ...overrides,
   });
+}
+
+/** The exit of makeEvent's process `pid` (code 0 after 1.5 s unless overridden). */
+export function makeExit(overrides: Partial<ExitEvent> = {}): ExitEvent {
+  const pid = overrides.pid ?? 4001;
+  return {
+    seq: 0,
+    kind: 'exit',
+    time: '2026-11-24T16:02:05.000000000Z',
+    node: 'node-1',
+    execId: execIdFor(pid),
+    pid,
+    tid: pid,
+    comm: 'true',
+    status: 'ok',
+    code: 0,
+    signal: null,
+    coreDumped: false,
+    duration: 1.5,
+    execTime: '2026-11-24T16:02:03.500000000Z',
+    cgroupId: '4711',
+    cgroup: 'cri-containerd-3f1c.scope',
+    cgroupParent: 'kubepods-pod1234.slice',
+    cgroupTruncated: false,
+    containerId: '3f1c'.padEnd(64, '0'),
+    namespace: 'shop',
+    pod: 'web-1',
+    podUid: '1234',
+    container: 'app',
+    image: 'registry.example/shop/web:1.4',
+    imageId: `registry.example/shop/web@sha256:${'ab'.repeat(32)}`,
+    workload: { kind: 'Deployment', name: 'web' },
+    attribution: 'pod',
+    ...overrides,
+  };
 }
 
 /** makeEvent as the ring and the stream hold it. */

@@ -30,7 +30,7 @@ const root = createRequire(import.meta.url)('otlp-transformer-protos/build/src/g
 const { ExportLogsServiceRequest: Request, ExportLogsServiceResponse: Response } = root.opentelemetry.proto.collector.logs.v1;
 
 /** An AnyValue as plain JavaScript: strings, numbers (int64 as number), booleans, arrays. */
-export type Plain = string | number | boolean | Plain[] | null;
+export type Plain = string | number | boolean | Plain[] | { [key: string]: Plain } | null;
 
 /** One received log record, with its resource. */
 export interface ReceivedRecord {
@@ -55,6 +55,8 @@ interface AnyValue {
   intValue?: string;
   doubleValue?: number;
   arrayValue?: { values?: AnyValue[] };
+  /** A map (execwatch.ancestors' entries). */
+  kvlistValue?: { values?: KeyValue[] };
 }
 
 function plain(value: AnyValue | undefined): Plain {
@@ -64,6 +66,7 @@ function plain(value: AnyValue | undefined): Plain {
   if (value.intValue !== undefined) return Number(value.intValue);
   if (value.doubleValue !== undefined) return value.doubleValue;
   if (value.arrayValue !== undefined) return (value.arrayValue.values ?? []).map(plain);
+  if (value.kvlistValue !== undefined) return mapOf(value.kvlistValue.values);
   throw new Error(`an AnyValue of an unexpected kind: ${JSON.stringify(value)}`);
 }
 

@@ -5,7 +5,7 @@
  * expected block, when the README drifts.
  */
 import { OPTIONS, type AnyOption } from '../../src/config/options.js';
-import { ExecEventSchema } from '../../src/events/schema.js';
+import { ExecEventSchema, ExitEventSchema } from '../../src/events/schema.js';
 import { SECRET_RULES } from '../../src/events/secrets.js';
 import { OTLP_MAPPING, WORKLOAD_ATTRIBUTES } from '../../src/export/attributes.js';
 
@@ -31,13 +31,23 @@ function typeOf(schema: { type?: string | string[]; items?: { type?: string } })
     .join(' \\| ');
 }
 
-/** The rows between <!-- event-fields --> and <!-- /event-fields -->: one per schema property. */
-export function eventFieldsTable(): string {
+/** A field table: one row per property of `properties`. */
+function fieldsTable(properties: Record<string, { description?: string }>): string {
   const rows = ['| field | type | meaning |', '|---|---|---|'];
-  for (const [name, schema] of Object.entries(ExecEventSchema.properties)) {
+  for (const [name, schema] of Object.entries(properties)) {
     rows.push(`| ${code(name)} | ${typeOf(schema as Parameters<typeof typeOf>[0])} | ${(schema.description as string).replaceAll('|', '\\|')} |`);
   }
   return rows.join('\n');
+}
+
+/** The rows between <!-- event-fields --> and <!-- /event-fields -->: one per exec event property. */
+export function eventFieldsTable(): string {
+  return fieldsTable(ExecEventSchema.properties);
+}
+
+/** The rows between <!-- exit-fields --> and <!-- /exit-fields -->: one per exit event property. */
+export function exitFieldsTable(): string {
+  return fieldsTable(ExitEventSchema.properties);
 }
 
 /** An argv as a shell command line: arguments with spaces or quotes in single quotes, newlines as \n. */
@@ -73,6 +83,8 @@ export function otlpTable(): string {
         ? `the record's event name, ${code(row.name)}`
         : row.to === 'timestamp'
         ? 'the record\'s timestamp (`timeUnixNano`), to the nanosecond'
+          : row.to === 'none'
+            ? `not exported: ${row.name}`
           : row.to === 'resource'
             ? `resource attribute ${code(row.name)}`
             : code(row.name) + ('valueNote' in row ? ` (${row.valueNote})` : '') + ('onlyWhenTrue' in row ? ' (only when true)' : '');

@@ -25,6 +25,13 @@ export interface RecordFields {
   filename: string | Buffer;
   /** An array is written NUL-terminated argument by argument; a Buffer is the argv region as is. */
   argv: readonly string[] | Buffer;
+  /** The group leader's and the parent's start_boottime (ns). */
+  startNs: bigint;
+  parentStartNs: bigint;
+  euid: number;
+  egid: number;
+  loginuid: number;
+  sessionid: number;
   /** Overrides of the length fields, for malformed records (the bytes written stay as given). */
   recordLen: number;
   /** enum execwatch_record_kind; 0 (exec) unless given. */
@@ -33,7 +40,7 @@ export interface RecordFields {
   argvLen: number;
 }
 
-const HEADER = 480;
+const HEADER = 512;
 
 const DEFAULTS = {
   bootNs: 1_000_000_000n,
@@ -43,6 +50,12 @@ const DEFAULTS = {
   ppid: 4200,
   uid: 1000,
   gid: 1000,
+  startNs: 5_000_000_000n,
+  parentStartNs: 2_000_000_000n,
+  euid: 1000,
+  egid: 1000,
+  loginuid: 4294967295,
+  sessionid: 4294967295,
   retval: 0,
   comm: 'true',
   parentComm: 'sh',
@@ -92,12 +105,58 @@ export function encodeRecord(fields: Partial<RecordFields> = {}): Buffer {
   buf.writeUInt32LE(f.argc ?? (Buffer.isBuffer(f.argv) ? 0 : f.argv.length), 48);
   buf.writeUInt16LE(f.filenameLen ?? filename.length, 52);
   buf.writeUInt32LE(f.argvLen ?? argv.length, 56);
-  writeFixed(buf, 64, 16, f.comm);
-  writeFixed(buf, 80, 16, f.parentComm);
-  writeFixed(buf, 96, 256, f.cgroup);
-  writeFixed(buf, 352, 128, f.cgroupParent);
+  buf.writeBigUInt64LE(f.startNs, 64);
+  buf.writeBigUInt64LE(f.parentStartNs, 72);
+  buf.writeUInt32LE(f.euid, 80);
+  buf.writeUInt32LE(f.egid, 84);
+  buf.writeUInt32LE(f.loginuid, 88);
+  buf.writeUInt32LE(f.sessionid, 92);
+  writeFixed(buf, 96, 16, f.comm);
+  writeFixed(buf, 112, 16, f.parentComm);
+  writeFixed(buf, 128, 256, f.cgroup);
+  writeFixed(buf, 384, 128, f.cgroupParent);
   filename.copy(buf, HEADER);
   argv.copy(buf, HEADER + filename.length);
+  return buf;
+}
+
+/** The fields of one exit record (struct execwatch_exit_record). */
+export interface ExitFields {
+  bootNs: bigint;
+  cgroupId: bigint;
+  flags: number;
+  pid: number;
+  tid: number;
+  /** The wait status: code << 8, or the signal | 0x80 with a core. */
+  status: number;
+  startNs: bigint;
+  execNs: bigint;
+  comm: string;
+  cgroup: string;
+  cgroupParent: string;
+  /** enum execwatch_record_kind (1) unless given; record_len 456 unless given. */
+  kind: number;
+  recordLen: number;
+}
+
+/** One exit record, 456 bytes (EXECWATCH_EXIT_SIZE), offsets written out like encodeRecord's. */
+export function encodeExit(fields: Partial<ExitFields> = {}): Buffer {
+  const buf = Buffer.alloc(456);
+  const cgroup = fields.cgroup ?? DEFAULTS.cgroup;
+  const cgroupParent = fields.cgroupParent ?? DEFAULTS.cgroupParent;
+  buf.writeBigUInt64LE(fields.bootNs ?? 6_500_000_000n, 0);
+  buf.writeBigUInt64LE(fields.cgroupId ?? cgroupIdOf(bytesOf(cgroup), bytesOf(cgroupParent)), 8);
+  buf.writeUInt32LE(fields.recordLen ?? 456, 16);
+  buf.writeUInt16LE(fields.kind ?? 1, 20);
+  buf.writeUInt16LE(fields.flags ?? 0, 22);
+  buf.writeUInt32LE(fields.pid ?? DEFAULTS.pid, 24);
+  buf.writeUInt32LE(fields.tid ?? fields.pid ?? DEFAULTS.pid, 28);
+  buf.writeInt32LE(fields.status ?? 0, 32);
+  buf.writeBigUInt64LE(fields.startNs ?? DEFAULTS.startNs, 40);
+  buf.writeBigUInt64LE(fields.execNs ?? 5_000_000_000n, 48);
+  writeFixed(buf, 56, 16, fields.comm ?? DEFAULTS.comm);
+  writeFixed(buf, 72, 256, cgroup);
+  writeFixed(buf, 328, 128, cgroupParent);
   return buf;
 }
 

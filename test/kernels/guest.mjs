@@ -278,6 +278,26 @@ await check('container-cgroup', async () => {
   }
 });
 
+await check('exit-thread-group', async () => {
+  // A second thread calls exit_group(4): one exit for the process, its code, on the exec event.
+  const m = marker('exit');
+  const r = await run(helper, ['threadexit', '4', '100', m]);
+  if (r.code !== 4) return `exec-helper threadexit exited ${r.code}: ${r.stderr}`;
+  const event = await eventOf(agent, m, (e) => e.argv[0] === helper && e.exit !== undefined);
+  const problem = mismatch(event.exit, { status: 'error', code: 4, signal: null, coreDumped: false });
+  if (problem) return problem;
+  return event.exit.duration >= 0.1 && event.exit.duration < 10 ? { detail: `duration ${event.exit.duration} s` } : `duration ${event.exit.duration} s`;
+});
+
+await check('identity', async () => {
+  // The start times, credentials and audit ids are CO-RE reads of fields that moved across versions.
+  const m = marker('ids');
+  await run('/bin/true', [m]);
+  const event = await eventOf(agent, m);
+  const id = /^[A-Za-z0-9_.-]+$/;
+  return mismatch(event, { execId: id, parentExecId: id, euid: 0, egid: 0, euidDiffers: false });
+});
+
 // 32-bit (ia32) callers: the syscall tracepoints skip their execs; the compat path must see them.
 const notExec32Itself = (e) => e.argv[0] !== exec32;
 

@@ -130,6 +130,7 @@ keeps values that start with "-" (a --redact regex, say) from being read as flag
 - --api-allowed-hosts={{ join "," . }}
 {{- end }}
 - --recent-events={{ int64 $a.recentEvents }}
+- --ancestors={{ int64 $a.ancestors }}
 - --argv-max-bytes={{ int64 $a.argvMaxBytes }}
 {{- with $a.ringbufBytes }}
 - --ringbuf-bytes={{ . }}

@@ -13,6 +13,8 @@ const ERRNO = {
   40: 'ELOOP',
 };
 
+const SIGNALS = { 1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 6: 'SIGABRT', 9: 'SIGKILL', 11: 'SIGSEGV', 13: 'SIGPIPE', 15: 'SIGTERM' };
+
 const form = document.getElementById('filters');
 const tbody = document.querySelector('#events tbody');
 const status = document.getElementById('status');
@@ -104,6 +106,12 @@ function argvCell(event) {
   return td;
 }
 
+/** How the process ended: `exit 3 after 1.2 s`, `SIGKILL after 5 s`, `signal 11 (core) …`. */
+function exitText(exit) {
+  const how = exit.status === 'signal' ? `${SIGNALS[exit.signal] ?? `signal ${exit.signal}`}${exit.coreDumped ? ' (core)' : ''}` : `exit ${exit.code}`;
+  return `${how} after ${exit.duration < 10 ? exit.duration.toFixed(3) : Math.round(exit.duration)} s`;
+}
+
 function row(event) {
   const failed = event.retval !== 0;
   const tr = el('tr', failed ? 'failed' : '');
@@ -113,12 +121,14 @@ function row(event) {
   const pids = el('td', 'pids', `${event.pid} / ${event.ppid}`);
   pids.title = `tid ${event.tid}, parent ${event.parentComm}`;
   const user = el('td', 'user', String(event.uid));
-  user.title = `uid ${event.uid}, gid ${event.gid}`;
+  user.title = `uid ${event.uid}, gid ${event.gid}, euid ${event.euid}, egid ${event.egid}`;
+  if (event.euidDiffers) user.append(el('div', 'euid', `euid ${event.euid}`));
   const binary = el('td', 'binary', event.filename);
   const base = event.filename.slice(event.filename.lastIndexOf('/') + 1);
   if (event.comm !== base) binary.append(el('div', 'muted', `comm ${event.comm}`));
   const errno = -event.retval;
   const result = el('td', 'result', failed ? `✗ failed ${ERRNO[errno] ?? `errno ${errno}`}` : 'ok');
+  if (event.exit) result.append(el('div', 'exit muted', exitText(event.exit)));
   tr.append(time, whereCell(event), pids, user, binary, argvCell(event), result);
   return tr;
 }

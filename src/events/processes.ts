@@ -1,0 +1,190 @@
+/**
+ * The process table: what the agent knows of the live processes it saw exec (and of those running
+ * at start, seeded from /proc), keyed by execId. It gives an exec event its `ancestors`, and an
+ * exit the seq of the exec event that gains it. One owner: the pipeline, which feeds it delivered
+ * events in order.
+ *
+ * Entries leave with their exit event, except one that a live entry still names as its parent:
+ * that one stays, marked exited, until its last child leaves, so a parent gone by the time its
+ * child's grandchildren exec still shows in their lineage. The table is bounded: past
+ * `maxEntries` the oldest entry goes (its children then simply stop their lineage there).
+ */
+import { LRUCache } from 'lru-cache';
+import type { ExecEvent } from './schema.js';
+
+/** One ancestor as an exec event lists it, nearest first. */
+export interface Ancestor {
+  execId: string;
+  pid: number;
+  comm: string;
+  filename: string;
+  argv: string[];
+}
+
+/** What a /proc scan (or an exec event) tells of a process. */
+export interface ProcessInfo extends Ancestor {
+  parentExecId: string | null;
+  containerId: string | null;
+}
+
+interface Entry {
+  /**
+   * What its children list, made once per exec and shared by every event that lists it (the
+   * serializer writes it again each time; nothing is copied).
+   */
+  ancestor: Readonly<Ancestor>;
+  parentExecId: string | null;
+  containerId: string | null;
+  /** seq of its latest exec event; 0 for a process seeded from /proc. */
+  seq: number;
+  exited: boolean;
+  /** Live entries that name this one as their parent. */
+  children: number;
+}
+
+/** Bytes of argv an ancestor keeps: enough for the command and its first arguments. */
+export const ANCESTOR_ARGV_BYTES = 256;
+
+/** The first arguments of `argv`, at most `budget` bytes of text in all (the last one cut). */
+export function firstArguments(argv: readonly string[], budget = ANCESTOR_ARGV_BYTES): string[] {
+  const kept: string[] = [];
+  let left = budget;
+  for (const arg of argv) {
+    if (left <= 0) break;
+    kept.push(arg.length > left ? arg.slice(0, left) : arg);
+    left -= arg.length;
+  }
+  return kept;
+}
+
+/** The ancestor entry of a process: its argv cut to ANCESTOR_ARGV_BYTES. */
+function ancestorOf(info: Ancestor): Readonly<Ancestor> {
+  return { execId: info.execId, pid: info.pid, comm: info.comm, filename: info.filename, argv: firstArguments(info.argv) };
+}
+
+function newEntry(info: Ancestor & Pick<ProcessInfo, 'parentExecId' | 'containerId'>, seq: number): Entry {
+  return { ancestor: ancestorOf(info), parentExecId: info.parentExecId, containerId: info.containerId, seq, exited: false, children: 0 };
+}
+
+export interface ProcessTableOptions {
+  /** Most entries held (live and exited parents together). */
+  maxEntries: number;
+}
+
+export class ProcessTable {
+  /**
+   * Oldest first by insertion (reads use peek(), which leaves the order alone). An entry the bound
+   * pushes out lets go of its parent like one that exits.
+   */
+  readonly #entries: LRUCache<string, Entry>;
+
+  constructor(opts: ProcessTableOptions) {
+    this.#entries = new LRUCache<string, Entry>({
+      max: opts.maxEntries,
+      dispose: (entry, _id, reason) => {
+        if (reason === 'evict') this.#release(entry.parentExecId);
+      },
+    });
+  }
+
+  /** Entries held now. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** The entry of `execId`: its latest exec's seq, whether it has exited. */
+  get(execId: string): Readonly<Entry> | undefined {
+    return this.#entries.peek(execId);
+  }
+
+  /**
+   * Adds the processes a /proc scan found (never replacing one an exec event brought), in any
+   * order: parents are linked once all are in.
+   */
+  seed(infos: readonly ProcessInfo[]): void {
+    const added: Entry[] = [];
+    for (const info of infos) {
+      if (this.#entries.has(info.execId)) continue;
+      const entry = newEntry(info, 0);
+      this.#add(entry, false);
+      added.push(entry);
+    }
+    for (const entry of added) if (this.#entries.peek(entry.ancestor.execId) === entry) this.#adopt(entry.parentExecId);
+  }
+
+  /** A successful exec, delivered as event.seq: a new process, or a new image of a known one. */
+  exec(event: ExecEvent): void {
+    const known = this.#entries.peek(event.execId);
+    if (known === undefined) {
+      this.#add(newEntry(event, event.seq));
+      return;
+    }
+    // Another image of the same process: same parent (unless reparented), same children.
+    if (known.parentExecId !== event.parentExecId) {
+      this.#release(known.parentExecId);
+      this.#adopt(event.parentExecId);
+      known.parentExecId = event.parentExecId;
+    }
+    known.ancestor = ancestorOf(event);
+    known.containerId = event.containerId;
+    known.seq = event.seq;
+  }
+
+  /**
+   * The process of `execId` has ended: returns its entry (for the seq of its exec event) and
+   * drops it, or keeps it as an exited parent while live children name it.
+   */
+  exit(execId: string): Readonly<Entry> | undefined {
+    const entry = this.#entries.peek(execId);
+    if (entry === undefined) return undefined;
+    entry.exited = true;
+    if (entry.children === 0) this.#remove(entry);
+    return entry;
+  }
+
+  /**
+   * Up to `max` ancestors of `event`, nearest first: its parent, that one's parent, … Stops at
+   * pid 1, at an unknown process, and, for a process in a container, before the first ancestor
+   * outside that container (the container's first process is the last listed).
+   */
+  ancestors(event: Pick<ExecEvent, 'parentExecId' | 'containerId'>, max: number): Ancestor[] {
+    const found: Ancestor[] = [];
+    let id: string | null = event.parentExecId;
+    while (found.length < max && id !== null) {
+      const entry = this.#entries.peek(id);
+      if (entry === undefined) break;
+      if (event.containerId !== null && entry.containerId !== event.containerId) break;
+      found.push(entry.ancestor);
+      if (entry.ancestor.pid === 1) break;
+      id = entry.parentExecId;
+    }
+    return found;
+  }
+
+  #add(entry: Entry, adopt = true): void {
+    this.#entries.set(entry.ancestor.execId, entry);
+    if (adopt) this.#adopt(entry.parentExecId);
+  }
+
+  #adopt(parentExecId: string | null): void {
+    const parent = parentExecId === null ? undefined : this.#entries.peek(parentExecId);
+    if (parent !== undefined) parent.children += 1;
+  }
+
+  /** A child of `parentExecId` left: an exited parent with no child left goes too, and so on up. */
+  #release(parentExecId: string | null): void {
+    for (let id = parentExecId; id !== null; ) {
+      const parent = this.#entries.peek(id);
+      if (parent === undefined) return;
+      parent.children -= 1;
+      if (!parent.exited || parent.children > 0) return;
+      this.#entries.delete(id);
+      id = parent.parentExecId;
+    }
+  }
+
+  #remove(entry: Entry): void {
+    this.#entries.delete(entry.ancestor.execId);
+    this.#release(entry.parentExecId);
+  }
+}

@@ -1,0 +1,227 @@
+// The life of a process on the real kernel: its exit (one record per process whose exec was
+// reported, sent by its last thread, with the wait status and the time since the exec), its ids,
+// and the effective ids of its image.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { defaultBpfObjectPath, loadNativeBinding } from '../src/capture/native.js';
+import { scanProcesses } from '../src/capture/proc-scan.js';
+import { Tracer } from '../src/capture/tracer.js';
+import { readBootId } from '../src/events/exec-id.js';
+import type { ExecEvent, ExitEvent } from '../src/events/schema.js';
+import { eventOf } from '../src/events/record.js';
+import { createPipeline } from '../src/pipeline.js';
+import { idleMetrics } from './helpers/metrics.js';
+import { PassThrough } from 'node:stream';
+import { ensureTracefs, execHelper, kernelTest, marker, waitFor } from './helpers/kernel.js';
+import type { Test } from './helpers/poll.js';
+
+/** How far the kernel's duration may be from the one seen here (spawn to 'exit'). */
+const SLACK_MS = 50;
+
+t.test('the life of a process on the real kernel', kernelTest(), async (t) => {
+  ensureTracefs();
+  const helper = execHelper();
+  const execs: ExecEvent[] = [];
+  const exits: ExitEvent[] = [];
+  const tracer = new Tracer(
+    loadNativeBinding(),
+    { objectPath: defaultBpfObjectPath(), argvMaxBytes: 4096, ringbufBytes: 16 << 20, node: 'test-node' },
+    (event) => {
+      if (event.kind === 'exec') execs.push(event);
+      else exits.push(event);
+    },
+    (err) => t.fail(`the sink threw: ${String(err)}`),
+  );
+  tracer.start();
+  t.teardown(() => tracer.close());
+
+  /**
+   * Runs `cmd`, whose argv holds `m`; `act` may act on the child once its exec is seen. Returns
+   * its exec event, every exit event of its execId (waiting 200 ms more for a duplicate), and the
+   * wall-clock time (ms) at which Node saw the child end.
+   */
+  const life = async (m: string, cmd: string, args: string[], opts: { cwd?: string; act?: (child: ChildProcess) => void } = {}) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'ignore'], cwd: opts.cwd });
+    const ended = new Promise<number>((resolve) => child.on('exit', () => resolve(performance.now())));
+    const execOf = () => execs.find((e) => e.argv.includes(m) && e.pid === child.pid && e.retval === 0);
+    await waitFor(() => execOf() !== undefined, `the exec of ${cmd}`);
+    opts.act?.(child);
+    const after = await ended;
+    const exec = execOf() as ExecEvent;
+    await waitFor(() => exits.some((x) => x.execId === exec.execId), `the exit of ${cmd}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    return { exec, mine: exits.filter((x) => x.execId === exec.execId), endedAt: Date.now() - (performance.now() - after) };
+  };
+
+  /**
+   * The kernel's duration against the wall clock: from the exec event's time to the moment Node
+   * saw the child end (its parent's wait), which is never before the exit and rarely much after.
+   */
+  const checkTiming = (t: Test, exit: ExitEvent, exec: ExecEvent, endedAt: number) => {
+    const ms = exit.duration * 1000;
+    const wallMs = endedAt - Date.parse(exec.time);
+    t.ok(Math.abs(ms - wallMs) <= SLACK_MS, `duration ${ms.toFixed(1)} ms within ${SLACK_MS} ms of the wall clock's ${wallMs.toFixed(1)} ms`);
+    // Both times come from kernel stamps, through a clock offset read per batch: equal to the µs.
+    t.ok(Math.abs(Date.parse(exit.execTime) - Date.parse(exec.time)) <= 1, `execTime ${exit.execTime} is the exec event's time ${exec.time}`);
+    t.ok(Math.abs(Date.parse(exit.time) - endedAt) <= SLACK_MS, `exit time ${exit.time} is when the child ended`);
+  };
+
+  t.test('exit 3: status error, code 3, once, the time since exec', async (t) => {
+    const m = marker('exit3');
+    const { exec, mine, endedAt } = await life(m, '/bin/sh', ['-c', 'sleep 0.3; exit 3', m]);
+    t.equal(mine.length, 1, 'one exit');
+    const exit = mine[0] as ExitEvent;
+    t.same([exit.status, exit.code, exit.signal, exit.coreDumped], ['error', 3, null, false], 'code 3');
+    t.equal(exit.pid, exec.pid, 'same pid');
+    t.equal(exit.comm, 'sh', 'comm');
+    t.equal(exit.node, 'test-node', 'node');
+    t.ok(exit.duration >= 0.3, `at least the 0.3 s slept (${exit.duration})`);
+    checkTiming(t, exit, exec, endedAt);
+  });
+
+  t.test('exit 0 is ok', async (t) => {
+    const m = marker('exit0');
+    const { mine } = await life(m, '/bin/sh', ['-c', 'exit 0', m]);
+    t.same(mine.map((x) => [x.status, x.code]), [['ok', 0]], 'one exit, ok');
+  });
+
+  t.test('killed by SIGKILL: status signal, signal 9', async (t) => {
+    const m = marker('kill');
+    const { exec, mine, endedAt } = await life(m, '/bin/sh', ['-c', 'read x', m], {
+      act: (child) => setTimeout(() => child.kill('SIGKILL'), 150),
+    });
+    t.equal(mine.length, 1, 'one exit');
+    const exit = mine[0] as ExitEvent;
+    t.same([exit.status, exit.code, exit.signal, exit.coreDumped], ['signal', null, 9, false], 'SIGKILL, no core');
+    checkTiming(t, exit, exec, endedAt);
+  });
+
+  t.test('SIGSEGV with a core dump', async (t) => {
+    const dir = t.testdir({});
+    const m = marker('segv');
+    const { exec, mine, endedAt } = await life(m, '/bin/sh', ['-c', 'ulimit -c unlimited; kill -SEGV $$', m], { cwd: dir });
+    t.equal(mine.length, 1, 'one exit');
+    const exit = mine[0] as ExitEvent;
+    t.same([exit.status, exit.code, exit.signal], ['signal', null, 11], 'SIGSEGV');
+    // core_pattern is "core" here: the dump is written to the working directory.
+    const cores = readdirSync(dir).filter((f) => f.startsWith('core'));
+    t.ok(cores.length > 0, `a core was written (${cores.join(', ') || 'none'})`);
+    t.equal(exit.coreDumped, true, 'coreDumped');
+    checkTiming(t, exit, exec, endedAt);
+  });
+
+  t.test('a non-leader thread calls exit_group: one exit for the process, its code', async (t) => {
+    const m = marker('threadexit');
+    const { exec, mine, endedAt } = await life(m, helper, ['threadexit', '4', '200', m]);
+    t.equal(mine.length, 1, 'one exit, whichever thread left last');
+    const exit = mine[0] as ExitEvent;
+    t.same([exit.status, exit.code, exit.signal], ['error', 4, null], 'the code given to exit_group');
+    t.equal(exit.pid, exec.pid, 'the process');
+    checkTiming(t, exit, exec, endedAt);
+  });
+
+  t.test('no exit for a process whose exec was never seen', async (t) => {
+    // The subshell is a fork that never execs: its end is no exit event.
+    const m = marker('fork');
+    const { exec, mine } = await life(m, '/bin/sh', ['-c', '(exit 7); exit 0', m]);
+    t.same(mine.map((x) => x.code), [0], 'the shell\'s own exit only');
+    const seen = new Set(execs.map((e) => e.execId));
+    const strays = exits.filter((x) => !seen.has(x.execId));
+    t.same(strays.map((x) => `${x.comm}/${x.pid}`), [], 'no exit of a process whose exec was not reported (machine-wide, this run)');
+    t.notOk(exits.some((x) => x.code === 7 && x.pid !== exec.pid), 'the subshell\'s exit 7 is not reported');
+  });
+
+  t.test('the kernel\'s execId and parentExecId are the ones a /proc scan computes', async (t) => {
+    const m = marker('ids');
+    const child = spawn('/bin/sh', ['-c', 'read x', m], { stdio: ['pipe', 'ignore', 'ignore'] });
+    t.teardown(() => child.kill('SIGKILL'));
+    await waitFor(() => execs.some((e) => e.pid === child.pid && e.argv.includes(m)), 'the exec of sh');
+    const exec = execs.find((e) => e.pid === child.pid && e.argv.includes(m)) as ExecEvent;
+    const seen = scanProcesses({ node: 'test-node', bootId: readBootId() });
+    t.equal(seen.find((p) => p.pid === child.pid)?.execId, exec.execId, 'the process');
+    t.equal(seen.find((p) => p.pid === process.pid)?.execId, exec.parentExecId, 'its parent, this test');
+    t.equal(exec.ppid, process.pid, 'which is its ppid');
+  });
+
+  t.test('a setuid binary run by an unprivileged user: uid is the user, euid the owner', async (t) => {
+    const user = `ew${process.pid.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+    execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', user]);
+    t.teardown(() => execFileSync('userdel', [user]));
+    const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }));
+    const gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }));
+    // Outside the checkout, whose parents the user may not be able to enter.
+    const dir = mkdtempSync(join(tmpdir(), 'execwatch-setuid-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    chmodSync(dir, 0o755);
+    const id = join(dir, 'setuid-id');
+    copyFileSync('/usr/bin/id', id);
+    chmodSync(id, 0o4755);
+    const m = marker('setuid');
+    const out = execFileSync(id, [], { uid, gid, encoding: 'utf8' });
+    t.match(out, new RegExp(`uid=${uid}\\b.*euid=0\\b`), `id itself says uid ${uid}, euid 0 (${out.trim()})`);
+    spawn(id, ['-u', m], { uid, gid, stdio: 'ignore' });
+    await waitFor(() => execs.some((e) => e.filename === id && e.argv.includes(m)), 'the exec of the setuid binary');
+    const e = execs.find((x) => x.filename === id && x.argv.includes(m)) as ExecEvent;
+    t.same([e.uid, e.euid, e.gid, e.egid, e.euidDiffers], [uid, 0, gid, gid, true], 'uid the user, euid root, flagged');
+    const plain = execs.filter((x) => x.uid === x.euid);
+    t.ok(plain.length > 0 && plain.every((x) => !x.euidDiffers), `ordinary execs are not flagged (${plain.length})`);
+  });
+
+  t.test('the kernel counts execs and exits alike; here all are delivered', async (t) => {
+    await waitFor(() => tracer.stats().counters.events === execs.length + exits.length, 'every event the kernel counted to be delivered');
+    const { counters } = tracer.stats();
+    t.equal(counters.ringbuf_full, 0, 'none lost');
+    t.equal(counters.process_map_full, 0, 'the process map never filled');
+    t.ok(exits.length > 0 && counters.events === execs.length + exits.length, `kernel events ${counters.events} = ${execs.length} execs + ${exits.length} exits`);
+  });
+});
+
+t.test('lineage on the real kernel, as the agent wires it: ancestors from exec events and /proc', kernelTest(), async (t) => {
+  ensureTracefs();
+  const helper = execHelper();
+  const metrics = idleMetrics();
+  const pipeline = createPipeline(
+    { recentEvents: 50_000, redact: [], defaultRedaction: true, enrichWaitMs: 0, logEvents: false, ancestors: 4 },
+    { metrics, podCache: null, stdout: new PassThrough() },
+  );
+  const bootId = readBootId();
+  const tracer = new Tracer(
+    loadNativeBinding(),
+    { objectPath: defaultBpfObjectPath(), argvMaxBytes: 4096, ringbufBytes: 16 << 20, node: 'test-node', bootId },
+    pipeline.sink,
+    (err) => t.fail(`the pipeline threw: ${String(err)}`),
+  );
+  tracer.start();
+  t.teardown(() => tracer.close());
+  // As the agent does: after attach, the processes already running.
+  pipeline.processes.seed(scanProcesses({ node: 'test-node', bootId }));
+  const held = () => pipeline.store.query(() => true, 50_000).map(eventOf);
+
+  t.test('a three-level chain: the process, both shells, then this test (known from /proc)', async (t) => {
+    const m = marker('chain');
+    // `; true` keeps each shell from exec'ing its last command in place.
+    spawn('/bin/sh', ['-c', `/bin/sh -c "/bin/true ${m}; true"; true`, 'outer'], { stdio: 'ignore' });
+    await waitFor(() => held().some((e) => e.filename === '/bin/true' && e.argv.includes(m)), 'the exec of /bin/true');
+    const events = held();
+    const leaf = events.find((e) => e.filename === '/bin/true' && e.argv.includes(m)) as ExecEvent;
+    const inner = events.find((e) => e.execId === leaf.parentExecId) as ExecEvent;
+    const outer = events.find((e) => e.execId === inner?.parentExecId) as ExecEvent;
+    t.ok(inner && outer, 'both shells\' exec events are in the ring');
+    t.same(leaf.ancestors.map((a) => a.execId), [inner.execId, outer.execId, outer.parentExecId, leaf.ancestors[3]?.execId], 'nearest first: inner shell, outer shell, this test, its parent');
+    t.same(leaf.ancestors.slice(0, 3).map((a) => [a.pid, a.comm]), [[inner.pid, 'sh'], [outer.pid, 'sh'], [process.pid, (outer.parentComm)]], 'pids and names');
+    t.same(leaf.ancestors[1]?.argv, ['/bin/sh', '-c', `/bin/sh -c "/bin/true ${m}; true"; true`, 'outer'], 'with their argv');
+    t.equal(leaf.ancestors.length, 4, 'at most --ancestors');
+  });
+
+  t.test('after a burst, the table holds no entry of a process that has exited', async (t) => {
+    const m = marker('burst');
+    execFileSync(helper, ['burst', '500', '2', '/usr/bin/true', 'true', m]);
+    const mine = () => held().filter((e) => e.argv.includes(m) && e.filename === '/usr/bin/true');
+    await waitFor(() => mine().length === 500 && mine().every((e) => e.exit !== undefined), 'the 500 execs and their exits');
+    t.same(mine().filter((e) => pipeline.processes.get(e.execId) !== undefined).map((e) => e.pid), [], 'none of them left in the table');
+    t.ok(mine().every((e) => e.exit?.status === 'ok'), 'each exec shows its exit');
+  });
+});

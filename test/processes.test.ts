@@ -1,0 +1,117 @@
+// The process table: ancestors from it, entries gone with their exits (an exited parent kept while
+// a child lives), and a bound that holds under a storm.
+import t from 'tap';
+import { firstArguments, ProcessTable, type ProcessInfo } from '../src/events/processes.js';
+import { execIdFor, makeHostEvent } from './helpers/events.js';
+
+/** The exec of `pid` whose parent is `ppid`, delivered as `seq`. */
+const exec = (pid: number, ppid: number, overrides = {}) =>
+  makeHostEvent({ seq: pid, pid, execId: execIdFor(pid), parentExecId: execIdFor(ppid), comm: `c${pid}`, filename: `/bin/c${pid}`, argv: [`c${pid}`], ...overrides });
+
+t.test('ancestors: nearest first, bounded, stopping at pid 1, at an unknown process, at the container\'s edge', async (t) => {
+  const table = new ProcessTable({ maxEntries: 100 });
+  for (const [pid, ppid] of [[1, 0], [10, 1], [20, 10], [30, 20]] as const) table.exec(exec(pid, ppid));
+  const child = exec(40, 30);
+  t.same(table.ancestors(child, 10).map((a) => a.pid), [30, 20, 10, 1], 'up to pid 1, which is listed');
+  t.same(table.ancestors(child, 2).map((a) => a.pid), [30, 20], 'at most the number asked');
+  t.same(table.ancestors(exec(41, 999), 4), [], 'an unknown parent: none');
+  t.same(table.ancestors(child, 1)[0], { execId: execIdFor(30), pid: 30, comm: 'c30', filename: '/bin/c30', argv: ['c30'] }, 'each with its id, pid, comm, filename, argv');
+  // A container: its first process (pid 50, under the runtime's shim 45) is the last listed.
+  const inContainer = { containerId: 'k'.repeat(64) };
+  table.exec(exec(45, 1));
+  table.exec(exec(50, 45, inContainer));
+  table.exec(exec(60, 50, inContainer));
+  t.same(table.ancestors(exec(70, 60, inContainer), 10).map((a) => a.pid), [60, 50], 'stops at the container\'s first process');
+});
+
+t.test('exits: an entry leaves with its exit, or once its last child has left', async (t) => {
+  const table = new ProcessTable({ maxEntries: 100 });
+  table.exec(exec(10, 1));
+  table.exec(exec(20, 10));
+  t.equal(table.exit(execIdFor(10))?.seq, 10, 'the exit finds the exec\'s seq');
+  t.equal(table.size, 2, 'the exited parent stays while its child lives');
+  t.same(table.ancestors(exec(30, 20), 4).map((a) => a.pid), [20, 10], 'and still shows in the lineage');
+  t.equal(table.exit(execIdFor(20))?.exited, true, 'the child exits');
+  t.equal(table.size, 0, 'both gone');
+  t.equal(table.exit(execIdFor(20)), undefined, 'a second exit finds nothing');
+  // A chain of exited ancestors goes with the last child.
+  for (const [pid, ppid] of [[1, 0], [2, 1], [3, 2]] as const) table.exec(exec(pid, ppid));
+  table.exit(execIdFor(1));
+  table.exit(execIdFor(2));
+  t.equal(table.size, 3, 'exited grandparent and parent kept for the live child');
+  table.exit(execIdFor(3));
+  t.equal(table.size, 0, 'all three gone with it');
+});
+
+t.test('another image of the same process replaces the entry, keeping its children', async (t) => {
+  const table = new ProcessTable({ maxEntries: 100 });
+  table.exec(exec(10, 1));
+  table.exec(exec(20, 10));
+  table.exec(exec(10, 1, { seq: 99, comm: 'again' }));
+  t.equal(table.get(execIdFor(10))?.seq, 99, 'the latest exec\'s seq');
+  t.equal(table.ancestors(exec(30, 20), 4)[1]?.comm, 'again', 'the current image in the lineage');
+  // Reparented (the kernel gave it a new parent) between two images.
+  table.exec(exec(5, 1));
+  table.exec(exec(20, 5, { seq: 100 }));
+  table.exit(execIdFor(10));
+  t.equal(table.get(execIdFor(10)), undefined, 'the old parent, childless once its child moved, leaves with its exit');
+  t.equal(table.exit(execIdFor(5))?.children, 1, 'the new parent stays for its child');
+});
+
+t.test('seeding from /proc: in any order, never over an exec event\'s entry', async (t) => {
+  const table = new ProcessTable({ maxEntries: 100 });
+  table.exec(exec(7, 1, { comm: 'fresh' }));
+  const seen = (pid: number, ppid: number): ProcessInfo => ({ execId: execIdFor(pid), parentExecId: ppid === 0 ? null : execIdFor(ppid), pid, comm: `s${pid}`, filename: '', argv: ['x'.repeat(300)], containerId: null });
+  table.seed([seen(3, 2), seen(2, 1), seen(1, 0), seen(7, 1)]);
+  t.equal(table.get(execIdFor(7))?.ancestor.comm, 'fresh', 'the exec event\'s entry stays');
+  t.same(table.ancestors(exec(4, 3), 5).map((a) => a.pid), [3, 2, 1], 'the seeded chain, linked');
+  t.equal(table.get(execIdFor(3))?.ancestor.argv[0]?.length, 256, 'argv bounded');
+  table.exit(execIdFor(1));
+  t.equal(table.get(execIdFor(1))?.exited, true, 'a seeded parent with children stays after its exit');
+  table.exit(execIdFor(2));
+  table.exit(execIdFor(3));
+  t.same([1, 2, 3].map((pid) => table.get(execIdFor(pid))), [undefined, undefined, undefined], 'the chain goes up to pid 1, which has no parent');
+});
+
+t.test('firstArguments: at most the budget, the last argument cut', async (t) => {
+  t.same(firstArguments(['ab', 'cd', 'ef'], 3), ['ab', 'c'], 'cut inside the second');
+  t.same(firstArguments(['ab', 'cd'], 4), ['ab', 'cd'], 'exactly the budget');
+  t.same(firstArguments([], 4), [], 'none');
+});
+
+t.test('bounded: past maxEntries the oldest goes', async (t) => {
+  const table = new ProcessTable({ maxEntries: 3 });
+  for (const pid of [10, 11, 12, 13]) table.exec(exec(pid, 1));
+  t.equal(table.size, 3, 'three held');
+  t.equal(table.get(execIdFor(10)), undefined, 'the oldest went');
+});
+
+t.test('a storm of 100,000 processes leaves only the live ones', async (t) => {
+  const table = new ProcessTable({ maxEntries: 65_536 });
+  // 100 long-lived shells, each running 1,000 short children; every tenth child runs a grandchild.
+  const live = new Set<number>();
+  for (let shell = 0; shell < 100; shell += 1) {
+    table.exec(exec(1_000_000 + shell, 1));
+    live.add(1_000_000 + shell);
+  }
+  let pid = 2;
+  let keptParents = 0;
+  for (let i = 0; i < 100_000; i += 1, pid += 1) {
+    const parent = 1_000_000 + (i % 100);
+    table.exec(exec(pid, parent));
+    if (i % 10 === 0) {
+      table.exec(exec(pid + 5_000_000, pid));
+      // The child exits before its own child: kept while the grandchild lives.
+      table.exit(execIdFor(pid));
+      if (table.get(execIdFor(pid))?.exited === true) keptParents += 1;
+      table.exit(execIdFor(pid + 5_000_000));
+    } else {
+      table.exit(execIdFor(pid));
+    }
+    if (i === 50_000) t.ok(table.size <= 200, `mid-storm, the table holds the live processes and little more (${table.size})`);
+  }
+  t.equal(keptParents, 10_000, 'every exited parent stayed while its child lived');
+  t.equal(table.size, live.size, `after the storm: exactly the ${live.size} live processes`);
+  for (const shell of live) table.exit(execIdFor(shell));
+  t.equal(table.size, 0, 'and none once they have exited too');
+});
