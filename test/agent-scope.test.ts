@@ -179,9 +179,10 @@ t.test('scope in the kernel: namespaces, host and pod selectors', kernelTest(), 
       const text = await (await fetch(`${agent.metricsUrl}/metrics`)).text();
       const sum = (name: string, keep: (labels: string) => boolean = () => true) =>
         [...text.matchAll(new RegExp(`^${name}(?:\\{(.*)\\})? (\\S+)$`, 'gm'))].filter((m) => keep(m[1] ?? '')).reduce((n, m) => n + Number(m[2]), 0);
-      const delivered = sum('execwatch_execs_total');
-      // The stages past the kernel's emit; state_map_full is an exec never emitted.
-      const lost = sum('execwatch_events_lost_total', (labels) => !labels.includes('state_map_full'));
+      // Execs and the exits of processes whose exec was delivered.
+      const delivered = sum('execwatch_execs_total') + sum('execwatch_exits_total');
+      // The stages past the kernel's emit; state_map_full and process_map_full count no emitted event.
+      const lost = sum('execwatch_events_lost_total', (labels) => !/state_map_full|process_map_full/.test(labels));
       const excl = sum('execwatch_events_excluded_total');
       const throttled = sum('execwatch_events_throttled_total');
       const kernel = sum('execwatch_kernel_events_total');
@@ -256,8 +257,8 @@ t.test('fairness: a pod re-execing in a loop is throttled, and another pod\'s ex
     const text = await (await fetch(`${agent.metricsUrl}/metrics`)).text();
     const sum = (name: string, keep: (labels: string) => boolean = () => true) =>
       [...text.matchAll(new RegExp(`^${name}(?:\\{(.*)\\})? (\\S+)$`, 'gm'))].filter((m) => keep(m[1] ?? '')).reduce((n, m) => n + Number(m[2]), 0);
-    const lost = sum('execwatch_events_lost_total', (labels) => !labels.includes('state_map_full'));
-    return sum('execwatch_execs_total') + lost + sum('execwatch_events_excluded_total') + sum('execwatch_events_throttled_total') === sum('execwatch_kernel_events_total');
+    const lost = sum('execwatch_events_lost_total', (labels) => !/state_map_full|process_map_full/.test(labels));
+    return sum('execwatch_execs_total') + sum('execwatch_exits_total') + lost + sum('execwatch_events_excluded_total') + sum('execwatch_events_throttled_total') === sum('execwatch_kernel_events_total');
   }, 'delivered + lost + excluded + throttled to equal what the kernel saw', 20_000);
   t.pass('delivered + lost + excluded + throttled = what the kernel saw');
 });
