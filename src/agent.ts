@@ -2,7 +2,6 @@
  * The agent: requirement checks, the tracer, the pod cache, the pipeline (src/pipeline.ts) and the
  * HTTP servers, started in order and closed in the reverse. The kernel never waits for Node.
  */
-import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { NativeBinding } from './capture/binding.js';
 import { compatNote } from './capture/compat.js';
@@ -72,7 +71,7 @@ async function prepareTracer(config: Config, deps: AgentDeps, sink: EventSink) {
     sink,
     sinkErrorReporter(deps.stderr ?? process.stderr),
   );
-  return { tracer, notes: req.notes, kernelRelease: req.kernelRelease, cgroup2Mount: req.cgroup2Mount };
+  return { tracer, notes: req.notes, kernelRelease: req.kernelRelease, cgroup2Path: req.cgroup2Path };
 }
 
 /** Checks the requirements, then loads and attaches the programs; used by --check. */
@@ -96,7 +95,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     : await openApiToken(config.apiTokenFile, deps.stderr ?? process.stderr);
   const kubeConfig = await loadKubeConfig(config.kubeconfig);
   // The sink runs only after tracer.start() below, when the pipeline it feeds exists.
-  const { tracer, notes, kernelRelease, cgroup2Mount } = await prepareTracer(config, deps, (event, delaySeconds) => pipeline.sink(event, delaySeconds));
+  const { tracer, notes, kernelRelease, cgroup2Path } = await prepareTracer(config, deps, (event, delaySeconds) => pipeline.sink(event, delaySeconds));
   const metrics = createMetrics({
     labels: config.metricLabels,
     maxSeries: config.maxSeries,
@@ -120,7 +119,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
   });
   const scope = new Scope({
     rules: config,
-    cgroupRoot: cgroup2Mount === null ? null : join(deps.root ?? '/', cgroup2Mount),
+    cgroupRoot: cgroup2Path,
     pods: podCache,
     write: (slots, entries) => tracer.writeScope(slots, entries),
     metrics,

@@ -43,10 +43,11 @@ function fakeRoot(t: Test, tree: Tree = {}): string {
 }
 
 t.test('a complete, privileged host passes', async (t) => {
-  const report = await checkRequirements({ root: fakeRoot(t), uid: 0, mountTracefs: () => t.fail('must not mount') });
+  const root = fakeRoot(t);
+  const report = await checkRequirements({ root, uid: 0, mountTracefs: () => t.fail('must not mount') });
   t.same(
     report,
-    { ok: true, problems: [], notes: [], cgroup2Mount: '/sys/fs/cgroup/unified', tracefs: '/sys/kernel/tracing', kernelRelease: '6.18.44-fc-v669' },
+    { ok: true, problems: [], notes: [], cgroup2Mount: '/sys/fs/cgroup/unified', cgroup2Path: join(root, '/sys/fs/cgroup/unified'), tracefs: '/sys/kernel/tracing', kernelRelease: '6.18.44-fc-v669' },
     'nothing to report, and the kernel release read',
   );
 });
@@ -147,8 +148,10 @@ t.test('cgroup v2: found on unified and hybrid hosts, a note when absent', async
     ['v1 only', [ROOT_FS, HYBRID_CGROUPS.split('\n').slice(0, 2).join('\n'), TRACEFS], null],
   ] as const;
   for (const [name, lines, want] of cases) {
-    const report = await checkRequirements({ root: fakeRoot(t, { mountinfo: lines.join('\n') }), uid: 0 });
+    const root = fakeRoot(t, { mountinfo: lines.join('\n') });
+    const report = await checkRequirements({ root, uid: 0 });
     t.equal(report.cgroup2Mount, want, `${name}: cgroup2 at ${want}`);
+    t.equal(report.cgroup2Path, want === null ? null : join(root, want), `${name}: read under the root given`);
     t.equal(report.ok, true, `${name}: not fatal`);
     t.same(report.notes, want ? [] : ['no cgroup v2 mount in /proc/self/mountinfo: pods are resolved from the cgroup names the kernel reports only'], `${name}: notes`);
   }

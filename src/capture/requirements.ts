@@ -32,6 +32,8 @@ export interface RequirementsReport {
   notes: string[];
   /** The cgroup v2 mount point as the host sees it (from mountinfo), or null. */
   cgroup2Mount: string | null;
+  /** That mount point where this process reads it (under the root it was given), or null. */
+  cgroup2Path: string | null;
   /** Where tracefs is mounted (as the host sees it), or null when it is not. */
   tracefs: string | null;
   /** The kernel release (uname -r), '' when it could not be read (then `problems` says so). */
@@ -174,5 +176,6 @@ export async function checkRequirements(opts: RequirementsOptions = {}): Promise
   if (cgroup2Mount === null) {
     notes.push('no cgroup v2 mount in /proc/self/mountinfo: pods are resolved from the cgroup names the kernel reports only');
   }
-  return { ok: problems.length === 0, problems, notes, cgroup2Mount, tracefs, kernelRelease };
+  const cgroup2Path = cgroup2Mount === null ? null : join(root, cgroup2Mount);
+  return { ok: problems.length === 0, problems, notes, cgroup2Mount, cgroup2Path, tracefs, kernelRelease };
 }
