@@ -93,8 +93,6 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
       store.push(record);
       hub.publish(record);
       metrics.observeExec(event);
-      // Queued, never awaited: the SDK's processor batches and sends on its own timer.
-      exporter.export(event, record);
     } else {
       record = eventRecord(event);
       hub.publish(record);
@@ -106,6 +104,8 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
         store.update(exec.seq, (held) => eventRecord({ ...eventOf(held), exit }));
       }
     }
+    // Queued, never awaited: the SDK's processor batches and sends on its own timer.
+    exporter.export(event, record);
     if (config.logEvents) {
       if (stdout.writableLength > LOG_BACKLOG_BYTES) metrics.lost('log_overflow');
       else stdout.write(`${record.json}\n`);

@@ -98,7 +98,7 @@ t.test('OTLP export on the real kernel', kernelTest(), async (t) => {
 
       const m = marker(`otlp-${protocol.replace('/', '-')}`);
       await run(bin, [m, 'pw=hunter2', 'two words']);
-      const ours = (r: ReceivedRecord) => r.attributes['execwatch.comm'] === comm && (r.attributes['process.command_args'] as string[]).includes(m);
+      const ours = (r: ReceivedRecord) => r.eventName === 'process.exec' && r.attributes['execwatch.comm'] === comm && (r.attributes['process.command_args'] as string[]).includes(m);
       await waitFor(() => receiver.records.some(ours), `the exec reaches the ${protocol} receiver`, 15_000);
       const [event] = (await apiEvents(agent.apiUrl, m)).filter((e) => e.comm === comm);
       const records = receiver.records.filter(ours);
@@ -115,6 +115,13 @@ t.test('OTLP export on the real kernel', kernelTest(), async (t) => {
       t.same(Object.keys(record.attributes).sort(), Object.keys(expected).sort(), 'no attribute beyond the event\'s fields');
       t.same(record.attributes['process.command_args'], [bin, m, '***', 'two words'], 'argv redacted before export');
       t.equal(record.headers['x-scope-orgid'], 'execwatch-test', 'OTEL_EXPORTER_OTLP_HEADERS carried');
+
+      // The process ended (true exits 0): its own record, named by the exec's id.
+      const ended = (r: ReceivedRecord) => r.eventName === 'process.exit' && r.attributes['execwatch.exec_id'] === event.execId;
+      await waitFor(() => receiver.records.some(ended), `the exit reaches the ${protocol} receiver`, 15_000);
+      const exits = receiver.records.filter(ended);
+      t.equal(exits.length, 1, 'one exit record for the one process');
+      t.match(exits[0]?.attributes, { 'process.exit.code': 0, 'execwatch.exit.status': 'ok', 'process.pid': event.pid, 'execwatch.comm': comm }, 'its code, status, pid and name');
     });
   }
 });
@@ -170,13 +177,14 @@ t.test('the receiver down during an exec storm: nothing blocks, nothing is lost 
   };
   await eventually(async () => {
     const { sent, error, over } = await counted();
-    return sent + error + over === STORM;
-  }, 'sent + export losses to add up to the storm', 60_000, 200);
+    // Every process of the storm ended, and the filter (its comm) takes its exit record too.
+    return sent + error + over === 2 * STORM;
+  }, 'sent + export losses to add up to the storm\'s execs and exits', 60_000, 200);
   const { sent, error, over } = await counted();
   const received = (receiver as Receiver).records.filter((r) => r.attributes['execwatch.comm'] === comm).length;
   t.equal(received, sent, `the receiver got what execwatch_export_records_total says was sent (${sent})`);
   t.ok(sent > 0, 'once the receiver is up the queue is sent');
-  t.equal(sent + error + over, STORM, `sent ${sent} + export_error ${error} + export_overflow ${over} = ${STORM} execs`);
+  t.equal(sent + error + over, 2 * STORM, `sent ${sent} + export_error ${error} + export_overflow ${over} = ${STORM} execs and their ${STORM} exits`);
   t.equal(await metric(agent.metricsUrl, 'execwatch_export_queue_length'), 0, 'the queue is empty');
 });
 
@@ -273,8 +281,8 @@ t.test('a slow endpoint during an exec storm: the export queue and the agent\'s 
   };
 
   const baseline = await storm('baseline', 3000);
-  await eventually(async () => (await metric(metricsBase, 'execwatch_export_records_total')) === SLOW_STORM,
-    `the ${SLOW_STORM} execs of the baseline storm sent`, 60_000, 200);
+  await eventually(async () => (await metric(metricsBase, 'execwatch_export_records_total')) === 2 * SLOW_STORM,
+    `the ${SLOW_STORM} execs of the baseline storm and their exits sent`, 60_000, 200);
 
   behaviour.answerAfterMs = 3000;
   const slow = await storm('slow', 3000);

@@ -1,9 +1,9 @@
 // The OTLP mapping, field by field: the attribute names a user's queries in Loki, Elasticsearch or
 // a SIEM will name, written out here rather than read back from the table they check.
 import t from 'tap';
-import { attributesOf, hrTimeOf, OTLP_MAPPING } from '../src/export/attributes.js';
-import { ExecEventSchema } from '../src/events/schema.js';
-import { makeEvent, makeHostEvent } from './helpers/events.js';
+import { attributesOf, exitAttributesOf, hrTimeOf, OTLP_EXIT_MAPPING, OTLP_MAPPING } from '../src/export/attributes.js';
+import { ExecEventSchema, ExitEventSchema } from '../src/events/schema.js';
+import { makeEvent, makeExit, makeHostEvent } from './helpers/events.js';
 
 t.test('every field of the event schema has exactly one row, in schema order', async (t) => {
   t.same(OTLP_MAPPING.map((row) => row.field), Object.keys(ExecEventSchema.properties), 'one row per schema property');
@@ -120,4 +120,39 @@ t.test('each workload kind under its own k8s.<kind>.name; other kinds under exec
 t.test('the timestamp is the exec time to the nanosecond', async (t) => {
   t.same(hrTimeOf('2026-11-24T16:02:03.123456789Z'), [Date.UTC(2026, 10, 24, 16, 2, 3) / 1000, 123456789], 'seconds and nanoseconds');
   t.same(hrTimeOf('1970-01-01T00:00:00.000000001Z'), [0, 1], 'the epoch plus one');
+});
+
+t.test('exit records: one row per field of the exit schema, and each field under its name', async (t) => {
+  t.same(OTLP_EXIT_MAPPING.map((row) => row.field), Object.keys(ExitEventSchema.properties), 'one row per schema property, in order');
+  const exit = makeExit({ pid: 4242, tid: 4243, comm: 'sh', status: 'signal', code: null, signal: 11, coreDumped: true, duration: 2.5 });
+  const expected: Record<string, unknown> = {
+    'execwatch.seq': 0,
+    'execwatch.exec_id': exit.execId,
+    'process.pid': 4242,
+    'thread.id': 4243,
+    'execwatch.comm': 'sh',
+    'execwatch.exit.status': 'signal',
+    'execwatch.exit.signal': 11,
+    'execwatch.exit.core_dumped': true,
+    'execwatch.exit.duration': 2.5,
+    'process.creation.time': '2026-11-24T16:02:03.500000000Z',
+    'execwatch.cgroup_id': '4711',
+    'execwatch.cgroup': 'cri-containerd-3f1c.scope',
+    'execwatch.cgroup_parent': 'kubepods-pod1234.slice',
+    'container.id': '3f1c'.padEnd(64, '0'),
+    'k8s.namespace.name': 'shop',
+    'k8s.pod.name': 'web-1',
+    'k8s.pod.uid': '1234',
+    'k8s.container.name': 'app',
+    'container.image.name': 'registry.example/shop/web',
+    'container.image.tags': ['1.4'],
+    'container.image.repo_digests': [`registry.example/shop/web@sha256:${'ab'.repeat(32)}`],
+    'k8s.deployment.name': 'web',
+    'execwatch.attribution': 'pod',
+  };
+  const got = exitAttributesOf(exit);
+  for (const [name, value] of Object.entries(expected)) t.same(got[name], value, name);
+  t.same(Object.keys(got).sort(), Object.keys(expected).sort(), 'no other attribute: a null code and a false flag are left out');
+  const ok = exitAttributesOf(makeExit({ status: 'ok', code: 0 }));
+  t.same([ok['process.exit.code'], 'execwatch.exit.signal' in ok, 'execwatch.exit.core_dumped' in ok], [0, false, false], 'an exit code: process.exit.code, no signal');
 });

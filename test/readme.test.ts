@@ -61,6 +61,9 @@ t.test('the OTLP attribute table is the one the mapping generates', async (t) =>
   const block = /<!-- otlp-attributes -->\n([\s\S]*?)\n<!-- \/otlp-attributes -->/.exec(readme);
   t.ok(block, 'the README has the marked table');
   t.equal(block?.[1], otlpTable(), 'README table matches OTLP_MAPPING (replace the block with the expected text)');
+  const exits = /<!-- otlp-exit-attributes -->\n([\s\S]*?)\n<!-- \/otlp-exit-attributes -->/.exec(readme);
+  t.ok(exits, 'the README has the marked table of exit records');
+  t.equal(exits?.[1], otlpTable(true), 'README table matches OTLP_EXIT_MAPPING (replace the block with the expected text)');
 });
 
 t.test('the quick start is the two commands, in the first screen', async (t) => {

@@ -26,7 +26,7 @@ import {
   ATTR_K8S_STATEFULSET_NAME,
 } from '@opentelemetry/semantic-conventions';
 import { repositoryOf } from '../events/filter.js';
-import type { ExecEvent } from '../events/schema.js';
+import type { ExecEvent, ExitEvent, Workload } from '../events/schema.js';
 
 /** The event name of every record of an exec. */
 export const EXEC_EVENT_NAME = 'process.exec';
@@ -46,11 +46,9 @@ export const WORKLOAD_ATTRIBUTES: ReadonlyMap<string, string | null> = new Map([
   ['Pod', null],
 ]);
 
-type Field = keyof ExecEvent;
-
-/** One row: where a field goes and, for attributes, its name. */
-export interface FieldMapping {
-  readonly field: Field;
+/** One row: where a field of an event of type E goes and, for attributes, its name. */
+export interface FieldMapping<E = ExecEvent> {
+  readonly field: keyof E;
   /**
    * `eventName`: the record's event name; `timestamp`: its time; `resource`: an attribute of the
    * agent's resource; `attribute`: of the record; `none`: never on an exported record (`name` says why).
@@ -59,7 +57,7 @@ export interface FieldMapping {
   /** The attribute name (for `workload`, the pattern the README shows). */
   readonly name: string;
   /** The attribute's value when it is not the field's value as it is. */
-  readonly value?: (event: ExecEvent) => AnyValue;
+  readonly value?: (event: E) => AnyValue;
   /**
    * A flag that is nearly always false: the attribute is there only when it is true. Six such
    * attributes were a quarter of every record's attributes and bytes, and the SDK's per-attribute
@@ -119,11 +117,48 @@ export const OTLP_MAPPING = [
   { field: 'attribution', to: 'attribute', name: 'execwatch.attribution' },
   { field: 'argvBase64', to: 'attribute', name: 'execwatch.argv_base64' },
   { field: 'filenameBase64', to: 'attribute', name: 'execwatch.filename_base64' },
-  { field: 'exit', to: 'none', name: 'an exec is exported when it happens, before it can have an exit; exits are not exported' },
+  { field: 'exit', to: 'none', name: 'an exec is exported when it happens, before it can have an exit; the exit is a `process.exit` record of its own (next table)' },
 ] as const satisfies readonly FieldMapping[];
 
-/** The rows that become record attributes, looked up once rather than per event. */
-const ATTRIBUTE_ROWS: readonly FieldMapping[] = OTLP_MAPPING.filter((row) => row.to === 'attribute' && row.field !== 'workload' && row.field !== 'image');
+/** The event name of every record of a process's end. */
+export const EXIT_EVENT_NAME = 'process.exit';
+
+/** Every field of the exit event's schema, in schema order: the exec's names where the field is the same. */
+export const OTLP_EXIT_MAPPING = [
+  { field: 'seq', to: 'attribute', name: 'execwatch.seq' },
+  { field: 'kind', to: 'eventName', name: EXIT_EVENT_NAME },
+  { field: 'time', to: 'timestamp', name: 'the record\'s timestamp' },
+  { field: 'node', to: 'resource', name: ATTR_K8S_NODE_NAME },
+  { field: 'execId', to: 'attribute', name: 'execwatch.exec_id' },
+  { field: 'pid', to: 'attribute', name: 'process.pid' },
+  { field: 'tid', to: 'attribute', name: 'thread.id' },
+  { field: 'comm', to: 'attribute', name: 'execwatch.comm' },
+  { field: 'status', to: 'attribute', name: 'execwatch.exit.status' },
+  { field: 'code', to: 'attribute', name: 'process.exit.code' },
+  { field: 'signal', to: 'attribute', name: 'execwatch.exit.signal' },
+  { field: 'coreDumped', to: 'attribute', name: 'execwatch.exit.core_dumped', onlyWhenTrue: true },
+  { field: 'duration', to: 'attribute', name: 'execwatch.exit.duration' },
+  { field: 'execTime', to: 'attribute', name: 'process.creation.time' },
+  { field: 'cgroupId', to: 'attribute', name: 'execwatch.cgroup_id' },
+  { field: 'cgroup', to: 'attribute', name: 'execwatch.cgroup' },
+  { field: 'cgroupParent', to: 'attribute', name: 'execwatch.cgroup_parent' },
+  { field: 'cgroupTruncated', to: 'attribute', name: 'execwatch.cgroup_truncated', onlyWhenTrue: true },
+  { field: 'containerId', to: 'attribute', name: ATTR_CONTAINER_ID },
+  { field: 'namespace', to: 'attribute', name: ATTR_K8S_NAMESPACE_NAME },
+  { field: 'pod', to: 'attribute', name: ATTR_K8S_POD_NAME },
+  { field: 'podUid', to: 'attribute', name: ATTR_K8S_POD_UID },
+  { field: 'container', to: 'attribute', name: ATTR_K8S_CONTAINER_NAME },
+  { field: 'image', to: 'attribute', name: ATTR_CONTAINER_IMAGE_NAME },
+  { field: 'imageId', to: 'attribute', name: ATTR_CONTAINER_IMAGE_REPO_DIGESTS, value: (e) => [e.imageId as string], valueNote: 'an array of the one reference' },
+  { field: 'workload', to: 'attribute', name: 'k8s.<kind>.name' },
+  { field: 'attribution', to: 'attribute', name: 'execwatch.attribution' },
+] as const satisfies readonly FieldMapping<ExitEvent>[];
+
+/** The rows that become record attributes, looked up once rather than per event (image and workload have their own). */
+const attributeRows = <E>(mapping: readonly FieldMapping<E>[]): readonly FieldMapping<E>[] =>
+  mapping.filter((row) => row.to === 'attribute' && row.field !== 'workload' && row.field !== 'image');
+const ATTRIBUTE_ROWS: readonly FieldMapping<ExecEvent>[] = attributeRows<ExecEvent>(OTLP_MAPPING);
+const EXIT_ATTRIBUTE_ROWS: readonly FieldMapping<ExitEvent>[] = attributeRows<ExitEvent>(OTLP_EXIT_MAPPING);
 
 /** `container.image.name` (the repository) and `container.image.tags` (when the reference has a tag). */
 function imageAttributes(image: string | null, out: AnyValueMap): void {
@@ -135,7 +170,7 @@ function imageAttributes(image: string | null, out: AnyValueMap): void {
 }
 
 /** The workload's attributes: `k8s.<kind>.name` for the kinds that have one, else execwatch's pair. */
-function workloadAttributes(workload: ExecEvent['workload'], out: AnyValueMap): void {
+function workloadAttributes(workload: Workload | null, out: AnyValueMap): void {
   if (workload === null) return;
   const name = WORKLOAD_ATTRIBUTES.get(workload.kind);
   if (name === null) return;
@@ -151,9 +186,9 @@ function workloadAttributes(workload: ExecEvent['workload'], out: AnyValueMap): 
  * A record's attributes: absent fields (null, or optional and unset) are left out, as OpenTelemetry
  * does, and so are the flags that are false.
  */
-export function attributesOf(event: ExecEvent): AnyValueMap {
+function attributesWith<E extends { image: string | null; workload: Workload | null }>(rows: readonly FieldMapping<E>[], event: E): AnyValueMap {
   const out: AnyValueMap = {};
-  for (const row of ATTRIBUTE_ROWS) {
+  for (const row of rows) {
     const value = event[row.field];
     if (value === null || value === undefined || (value === false && row.onlyWhenTrue)) continue;
     out[row.name] = row.value ? row.value(event) : (value as AnyValue);
@@ -162,6 +197,12 @@ export function attributesOf(event: ExecEvent): AnyValueMap {
   workloadAttributes(event.workload, out);
   return out;
 }
+
+/** An exec record's attributes (see attributesWith). */
+export const attributesOf = (event: ExecEvent): AnyValueMap => attributesWith(ATTRIBUTE_ROWS, event);
+
+/** An exit record's attributes, likewise. */
+export const exitAttributesOf = (event: ExitEvent): AnyValueMap => attributesWith(EXIT_ATTRIBUTE_ROWS, event);
 
 /** `time` (RFC 3339 UTC, nine fraction digits, as formatTime writes it) as [seconds, nanoseconds]. */
 export function hrTimeOf(time: string): [number, number] {

@@ -7,7 +7,7 @@
  */
 import type { Config } from '../config.js';
 import type { EventRecord } from '../events/record.js';
-import type { ExecEvent } from '../events/schema.js';
+import type { AgentEvent } from '../events/schema.js';
 import type { Metrics } from '../metrics/index.js';
 
 export type OtlpConfig = Pick<Config, 'nodeName' | 'otlpEndpoint' | 'otlpProtocol' | 'otlpFilter'>;
@@ -24,7 +24,7 @@ export interface OtlpDeps {
 /** The OTLP side of delivery. */
 export interface EventExporter {
   /** Queues one delivered event when --otlp-filter matches its record; never waits. */
-  export(event: ExecEvent, record: EventRecord): void;
+  export(event: AgentEvent, record: EventRecord): void;
   /** Records waiting in the processor's queue. */
   readonly queueLength: number;
   /** Sends what is queued (at most a few seconds) and stops. */

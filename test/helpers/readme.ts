@@ -7,7 +7,7 @@
 import { OPTIONS, type AnyOption } from '../../src/config/options.js';
 import { ExecEventSchema, ExitEventSchema } from '../../src/events/schema.js';
 import { SECRET_RULES } from '../../src/events/secrets.js';
-import { OTLP_MAPPING, WORKLOAD_ATTRIBUTES } from '../../src/export/attributes.js';
+import { OTLP_EXIT_MAPPING, OTLP_MAPPING, WORKLOAD_ATTRIBUTES, type FieldMapping } from '../../src/export/attributes.js';
 
 const code = (s: string) => `\`${s}\``;
 
@@ -71,10 +71,15 @@ function workloadCell(): string {
   return `${named.join(', ')}; a bare pod has none beyond \`k8s.pod.name\`; any other kind: \`execwatch.workload.kind\` and \`execwatch.workload.name\``;
 }
 
-/** The rows between <!-- otlp-attributes --> and <!-- /otlp-attributes -->: one per row of OTLP_MAPPING. */
-export function otlpTable(): string {
-  const rows = ['| event field | in the OTLP log record |', '|---|---|'];
-  for (const row of OTLP_MAPPING) {
+/**
+ * The rows between <!-- otlp-attributes --> and <!-- /otlp-attributes -->: one per row of
+ * OTLP_MAPPING; with `exits`, those between <!-- otlp-exit-attributes --> and its end, one per row
+ * of OTLP_EXIT_MAPPING.
+ */
+export function otlpTable(exits = false): string {
+  const mapping = (exits ? OTLP_EXIT_MAPPING : OTLP_MAPPING) as readonly FieldMapping<Record<string, unknown>>[];
+  const rows = [`| ${exits ? 'exit' : 'event'} field | in the OTLP log record |`, '|---|---|'];
+  for (const row of mapping) {
     const where = row.field === 'workload'
       ? workloadCell()
       : row.field === 'image'
@@ -88,7 +93,7 @@ export function otlpTable(): string {
           : row.to === 'resource'
             ? `resource attribute ${code(row.name)}`
             : code(row.name) + ('valueNote' in row ? ` (${row.valueNote})` : '') + ('onlyWhenTrue' in row ? ' (only when true)' : '');
-    rows.push(`| ${code(row.field)} | ${where} |`);
+    rows.push(`| ${code(String(row.field))} | ${where} |`);
   }
   return rows.join('\n');
 }
