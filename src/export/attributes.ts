@@ -68,6 +68,27 @@ export interface FieldMapping<E = ExecEvent> {
   readonly valueNote?: string;
 }
 
+/**
+ * Where a process ran, the same fields in the same order at the end of both kinds of event (from
+ * the kernel's cgroup names, then the pod cache).
+ */
+const WHERE_ROWS = [
+  { field: 'cgroupId', to: 'attribute', name: 'execwatch.cgroup_id' },
+  { field: 'cgroup', to: 'attribute', name: 'execwatch.cgroup' },
+  { field: 'cgroupParent', to: 'attribute', name: 'execwatch.cgroup_parent' },
+  { field: 'cgroupTruncated', to: 'attribute', name: 'execwatch.cgroup_truncated', onlyWhenTrue: true },
+  { field: 'containerId', to: 'attribute', name: ATTR_CONTAINER_ID },
+  { field: 'namespace', to: 'attribute', name: ATTR_K8S_NAMESPACE_NAME },
+  { field: 'pod', to: 'attribute', name: ATTR_K8S_POD_NAME },
+  { field: 'podUid', to: 'attribute', name: ATTR_K8S_POD_UID },
+  { field: 'container', to: 'attribute', name: ATTR_K8S_CONTAINER_NAME },
+  // The repository, and the tag apart (imageAttributes), as the conventions split a reference.
+  { field: 'image', to: 'attribute', name: ATTR_CONTAINER_IMAGE_NAME },
+  { field: 'imageId', to: 'attribute', name: ATTR_CONTAINER_IMAGE_REPO_DIGESTS, value: (e: { imageId: string | null }) => [e.imageId as string], valueNote: 'an array of the one reference' },
+  { field: 'workload', to: 'attribute', name: 'k8s.<kind>.name' },
+  { field: 'attribution', to: 'attribute', name: 'execwatch.attribution' },
+] as const;
+
 /** Every field of the event schema, in schema order. */
 export const OTLP_MAPPING = [
   { field: 'seq', to: 'attribute', name: 'execwatch.seq' },
@@ -101,20 +122,7 @@ export const OTLP_MAPPING = [
   { field: 'drift', to: 'attribute', name: 'execwatch.drift' },
   { field: 'execveat', to: 'attribute', name: 'execwatch.execveat', onlyWhenTrue: true },
   { field: 'readError', to: 'attribute', name: 'execwatch.read_error', onlyWhenTrue: true },
-  { field: 'cgroupId', to: 'attribute', name: 'execwatch.cgroup_id' },
-  { field: 'cgroup', to: 'attribute', name: 'execwatch.cgroup' },
-  { field: 'cgroupParent', to: 'attribute', name: 'execwatch.cgroup_parent' },
-  { field: 'cgroupTruncated', to: 'attribute', name: 'execwatch.cgroup_truncated', onlyWhenTrue: true },
-  { field: 'containerId', to: 'attribute', name: ATTR_CONTAINER_ID },
-  { field: 'namespace', to: 'attribute', name: ATTR_K8S_NAMESPACE_NAME },
-  { field: 'pod', to: 'attribute', name: ATTR_K8S_POD_NAME },
-  { field: 'podUid', to: 'attribute', name: ATTR_K8S_POD_UID },
-  { field: 'container', to: 'attribute', name: ATTR_K8S_CONTAINER_NAME },
-  // The repository, and the tag apart (imageAttributes), as the conventions split a reference.
-  { field: 'image', to: 'attribute', name: ATTR_CONTAINER_IMAGE_NAME },
-  { field: 'imageId', to: 'attribute', name: ATTR_CONTAINER_IMAGE_REPO_DIGESTS, value: (e) => [e.imageId as string], valueNote: 'an array of the one reference' },
-  { field: 'workload', to: 'attribute', name: 'k8s.<kind>.name' },
-  { field: 'attribution', to: 'attribute', name: 'execwatch.attribution' },
+  ...WHERE_ROWS,
   { field: 'argvBase64', to: 'attribute', name: 'execwatch.argv_base64' },
   { field: 'filenameBase64', to: 'attribute', name: 'execwatch.filename_base64' },
   { field: 'exit', to: 'none', name: 'an exec is exported when it happens, before it can have an exit; the exit is a `process.exit` record of its own (next table)' },
@@ -139,19 +147,7 @@ export const OTLP_EXIT_MAPPING = [
   { field: 'coreDumped', to: 'attribute', name: 'execwatch.exit.core_dumped', onlyWhenTrue: true },
   { field: 'duration', to: 'attribute', name: 'execwatch.exit.duration' },
   { field: 'execTime', to: 'attribute', name: 'process.creation.time' },
-  { field: 'cgroupId', to: 'attribute', name: 'execwatch.cgroup_id' },
-  { field: 'cgroup', to: 'attribute', name: 'execwatch.cgroup' },
-  { field: 'cgroupParent', to: 'attribute', name: 'execwatch.cgroup_parent' },
-  { field: 'cgroupTruncated', to: 'attribute', name: 'execwatch.cgroup_truncated', onlyWhenTrue: true },
-  { field: 'containerId', to: 'attribute', name: ATTR_CONTAINER_ID },
-  { field: 'namespace', to: 'attribute', name: ATTR_K8S_NAMESPACE_NAME },
-  { field: 'pod', to: 'attribute', name: ATTR_K8S_POD_NAME },
-  { field: 'podUid', to: 'attribute', name: ATTR_K8S_POD_UID },
-  { field: 'container', to: 'attribute', name: ATTR_K8S_CONTAINER_NAME },
-  { field: 'image', to: 'attribute', name: ATTR_CONTAINER_IMAGE_NAME },
-  { field: 'imageId', to: 'attribute', name: ATTR_CONTAINER_IMAGE_REPO_DIGESTS, value: (e) => [e.imageId as string], valueNote: 'an array of the one reference' },
-  { field: 'workload', to: 'attribute', name: 'k8s.<kind>.name' },
-  { field: 'attribution', to: 'attribute', name: 'execwatch.attribution' },
+  ...WHERE_ROWS,
 ] as const satisfies readonly FieldMapping<ExitEvent>[];
 
 /** The rows that become record attributes, looked up once rather than per event (image and workload have their own). */
