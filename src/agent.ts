@@ -65,13 +65,15 @@ export function sinkErrorReporter(out: Writable): (err: unknown) => void {
 async function prepareTracer(config: Config, deps: AgentDeps, sink: EventSink) {
   const req = await checkRequirements({ root: deps.root ?? '/', mountTracefs: (target) => deps.binding.mountTracefs(target) });
   if (!req.ok) throw new StartupError(req.problems);
+  // Read once: the decoder's execIds and the /proc scan's must be made of the same boot id.
+  const bootId = readBootId();
   const tracer = new Tracer(
     deps.binding,
-    { objectPath: config.bpfObject, argvMaxBytes: config.argvMaxBytes, ringbufBytes: config.ringbufBytes, cgroupRate: config.cgroupRate, cgroupBurst: config.cgroupBurst, node: config.nodeName, bootId: readBootId() },
+    { objectPath: config.bpfObject, argvMaxBytes: config.argvMaxBytes, ringbufBytes: config.ringbufBytes, cgroupRate: config.cgroupRate, cgroupBurst: config.cgroupBurst, node: config.nodeName, bootId },
     sink,
     sinkErrorReporter(deps.stderr ?? process.stderr),
   );
-  return { tracer, notes: req.notes, kernelRelease: req.kernelRelease, cgroup2Path: req.cgroup2Path };
+  return { tracer, bootId, notes: req.notes, kernelRelease: req.kernelRelease, cgroup2Path: req.cgroup2Path };
 }
 
 /** Checks the requirements, then loads and attaches the programs; used by --check. */
@@ -95,7 +97,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     : await openApiToken(config.apiTokenFile, deps.stderr ?? process.stderr);
   const kubeConfig = await loadKubeConfig(config.kubeconfig);
   // The sink runs only after tracer.start() below, when the pipeline it feeds exists.
-  const { tracer, notes, kernelRelease, cgroup2Path } = await prepareTracer(config, deps, (event, delaySeconds) => pipeline.sink(event, delaySeconds));
+  const { tracer, bootId, notes, kernelRelease, cgroup2Path } = await prepareTracer(config, deps, (event, delaySeconds) => pipeline.sink(event, delaySeconds));
   const metrics = createMetrics({
     labels: config.metricLabels,
     maxSeries: config.maxSeries,
@@ -131,7 +133,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
   scope.start();
   // After attach, so that a process started meanwhile is in the scan or in an exec event (an exec
   // event's entry wins); before the privileges are dropped, /proc/PID/exe needing them.
-  if (config.ancestors > 0) pipeline.processes.seed(scanProcesses({ node: config.nodeName, bootId: readBootId() }));
+  if (config.ancestors > 0) pipeline.processes.seed(scanProcesses({ node: config.nodeName, bootId }));
   const watchdog = new DeliveryWatchdog(
     () => ({ batches: tracer.batches, waitingBytes: tracer.ringbufWaitingBytes() }),
     config.stallTimeoutMs,
