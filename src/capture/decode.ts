@@ -9,7 +9,7 @@ import { execIdPrefix, execIdWith, ticksOf, type ExecIdScope } from '../events/e
 import { formatTime, type AgentEvent, type ExecEvent, type ExitEvent, type ExitStatus } from '../events/schema.js';
 
 /** sizeof(struct execwatch_record): EXECWATCH_HEADER_SIZE. */
-export const HEADER_SIZE = 512;
+export const HEADER_SIZE = 520;
 /** sizeof(struct execwatch_exit_record): EXECWATCH_EXIT_SIZE. */
 export const EXIT_SIZE = 456;
 /** EXECWATCH_ID_UNSET: an audit id the process has not got (or the kernel has no audit). */
@@ -37,17 +37,19 @@ export const RECORD_OFFSETS = {
   filename_len: 52,
   reserved0: 54,
   argv_len: 56,
-  reserved1: 60,
+  ns_pid: 60,
   start_ns: 64,
   parent_start_ns: 72,
   euid: 80,
   egid: 84,
   loginuid: 88,
   sessionid: 92,
-  comm: 96,
-  parent_comm: 112,
-  cgroup_leaf: 128,
-  cgroup_parent: 384,
+  pidns: 96,
+  parent_pidns: 100,
+  comm: 104,
+  parent_comm: 120,
+  cgroup_leaf: 136,
+  cgroup_parent: 392,
 } as const;
 
 /** Byte offsets of struct execwatch_exit_record's fields; the tests derive them from the C header. */
