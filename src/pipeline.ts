@@ -8,14 +8,15 @@ import type { Writable } from 'node:stream';
 import type { EventSink } from './capture/tracer.js';
 import type { Config } from './config.js';
 import { Enricher } from './enrich/enricher.js';
+import { classifyOrigin } from './enrich/origin.js';
 import { createRedactor } from './events/redact.js';
 import { ProcessTable } from './events/processes.js';
 import { eventOf, eventRecord } from './events/record.js';
-import type { AgentEvent, ExecExit, ExitEvent } from './events/schema.js';
+import type { AgentEvent, ExecEvent, ExecExit, ExitEvent } from './events/schema.js';
 import { NO_EXPORT, type EventExporter } from './export/exporter.js';
 import { EventStore } from './events/store.js';
 import { EventHub } from './events/stream.js';
-import type { PodLookup } from './kube/types.js';
+import type { ContainerInfo, PodLookup } from './kube/types.js';
 import type { Metrics } from './metrics/index.js';
 import type { Scope } from './scope/scope.js';
 
@@ -67,6 +68,12 @@ function execExit(exit: ExitEvent): ExecExit {
   return { time, status, code, signal, coreDumped, duration };
 }
 
+/** The event's container in its pod's spec, when the pod is known. */
+function containerOf(podCache: PodLookup | null, event: ExecEvent): ContainerInfo | undefined {
+  if (podCache === null || event.pod === null || event.containerId === null) return undefined;
+  return podCache.byContainerId(event.containerId)?.containers.get(event.containerId);
+}
+
 export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipeline {
   const { metrics, stdout } = deps;
   const exporter = deps.exporter ?? NO_EXPORT;
@@ -79,6 +86,14 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
   const deliver = (event: AgentEvent): void => {
     // Out of scope, and let through only because the kernel's table lagged: counted, not delivered.
     if (event.kind === 'exec' && deps.scope && deps.scope.judge(event) !== null) return;
+    if (event.kind === 'exec') {
+      classifyOrigin(event, containerOf(deps.podCache, event), processes.get(event.parentExecId), processes.get(event.execId));
+    } else {
+      const known = processes.get(event.execId);
+      // A process the agent did not see exec (or whose exec was lost) has no known origin.
+      event.origin = known?.origin ?? 'workload';
+      event.sessionExecId = known?.sessionExecId ?? null;
+    }
     // Given here, after the event may have waited for its pod: seq order is delivery order, so
     // a stream resumed after a seq misses nothing delivered later.
     seq += 1;

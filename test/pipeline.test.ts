@@ -27,7 +27,7 @@ function lateLookup() {
     },
   };
   const learn = () => {
-    pods.push({ uid: 'u-1', namespace: 'shop', name: 'web-1', workload: { kind: 'Deployment', name: 'web' }, containers: new Map([[CONTAINER, { name: 'app', image: 'registry.example/app:1', imageId: null }]]), labels: {} });
+    pods.push({ uid: 'u-1', namespace: 'shop', name: 'web-1', workload: { kind: 'Deployment', name: 'web' }, containers: new Map([[CONTAINER, { name: 'app', image: 'registry.example/app:1', imageId: null, ephemeral: false, probes: [] }]]), labels: {} });
     for (const listener of listeners) listener();
   };
   return { lookup, learn };

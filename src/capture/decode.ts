@@ -6,7 +6,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { execIdPrefix, execIdWith, ticksOf, type ExecIdScope } from '../events/exec-id.js';
-import { formatTime, type AgentEvent, type ExecEvent, type ExitEvent, type ExitStatus } from '../events/schema.js';
+import { formatTime, type AgentEvent, type ExecEvent, type ExitEvent, type ExitStatus, type Origin } from '../events/schema.js';
 
 /** sizeof(struct execwatch_record): EXECWATCH_HEADER_SIZE. */
 export const HEADER_SIZE = 520;
@@ -163,6 +163,19 @@ function auditId(buf: Buffer, at: number): number | null {
   return id === ID_UNSET ? null : id;
 }
 
+/**
+ * What the kernel tells of where a successful exec came from, before its pod and lineage are known
+ * (src/enrich/origin.ts finishes it): pid 1 of its pid namespace is `init`; a parent in another pid
+ * namespace started it from outside (`exec`); else `workload` (a descendant, or not known: a failed
+ * exec, a kernel without the pid namespace reads).
+ */
+function kernelOrigin(buf: Buffer, at: number): Origin {
+  const pidns = buf.readUInt32LE(at + O.pidns);
+  if (pidns === 0) return 'workload';
+  if (buf.readUInt32LE(at + O.ns_pid) === 1) return 'init';
+  return buf.readUInt32LE(at + O.parent_pidns) !== pidns ? 'exec' : 'workload';
+}
+
 /** One framed exec record. */
 function decodeExec(buf: Buffer, at: number, ctx: DecodeContext, prefix: string, time: string, filenameLen: number, argvLen: number): ExecEvent {
   const { node } = ctx;
@@ -221,6 +234,8 @@ function decodeExec(buf: Buffer, at: number, ctx: DecodeContext, prefix: string,
     workload: null,
     // The enricher decides; until then nothing is known of the pod.
     attribution: 'unresolved',
+    origin: kernelOrigin(buf, at),
+    sessionExecId: null,
   };
   const argvBase64 = exactBytes(buf, filenameEnd, argvEnd, argv);
   if (argvBase64 !== undefined) event.argvBase64 = argvBase64;
@@ -272,6 +287,9 @@ function decodeExit(buf: Buffer, at: number, ctx: DecodeContext, prefix: string,
     imageId: null,
     workload: null,
     attribution: 'unresolved',
+    // The pipeline gives it its exec's.
+    origin: 'workload',
+    sessionExecId: null,
   };
 }
 

@@ -184,8 +184,10 @@ export function eventFilter(raw: string): EventFilter | null {
   const query: Record<string, unknown> = {};
   for (const [name, value] of new URLSearchParams(raw)) {
     if (!Object.hasOwn(FilterQuery.properties, name)) throw new Invalid(`names an unknown parameter "${name}"`, allowed);
-    if (Object.hasOwn(query, name)) throw new Invalid(`repeats "${name}"`, allowed);
-    query[name] = value;
+    const repeatable = (FilterQuery.properties[name as keyof typeof FilterQuery.properties] as { type?: unknown }).type === 'array';
+    if (repeatable) query[name] = [...((query[name] as string[] | undefined) ?? []), value];
+    else if (Object.hasOwn(query, name)) throw new Invalid(`repeats "${name}"`, allowed);
+    else query[name] = value;
   }
   const ajv = new Ajv({ coerceTypes: true });
   formats.default(ajv, ['date-time']);
@@ -237,3 +239,4 @@ export function perSecond(max: number): (raw: string) => number {
     return n;
   };
 }
+

@@ -7,7 +7,7 @@
  * holds more memory for the same argv; it did better with nobody reading (~147,000 against
  * ~115,000), which is the trade to revisit if the stream is rarely open.
  */
-import { serializeEvent, type AgentEvent, type Attribution, type ExecEvent } from './schema.js';
+import { serializeEvent, type AgentEvent, type Attribution, type ExecEvent, type Origin } from './schema.js';
 
 export interface EventRecord {
   readonly seq: number;
@@ -24,6 +24,8 @@ export interface EventRecord {
   readonly container: string | null;
   readonly image: string | null;
   readonly attribution: Attribution;
+  readonly origin: Origin;
+  readonly sessionExecId: string | null;
   /** Null for an exit, likewise. */
   readonly uid: number | null;
   readonly euid: number | null;
@@ -47,7 +49,7 @@ export function textBytes(text: string): number {
 
 /** The record of a delivered (enriched, redacted) event. */
 export function eventRecord(event: AgentEvent): EventRecord {
-  const { seq, kind, execId, time, comm, namespace, pod, container, image, attribution } = event;
+  const { seq, kind, execId, time, comm, namespace, pod, container, image, attribution, origin, sessionExecId } = event;
   const json = serializeEvent(event);
   const exec = event.kind === 'exec' ? event : null;
   return {
@@ -63,6 +65,8 @@ export function eventRecord(event: AgentEvent): EventRecord {
     container,
     image,
     attribution,
+    origin,
+    sessionExecId,
     uid: exec?.uid ?? null,
     euid: exec?.euid ?? null,
     drift: exec !== null && exec.drift,

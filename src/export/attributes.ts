@@ -87,6 +87,8 @@ const WHERE_ROWS = [
   { field: 'imageId', to: 'attribute', name: ATTR_CONTAINER_IMAGE_REPO_DIGESTS, value: (e: { imageId: string | null }) => [e.imageId as string], valueNote: 'an array of the one reference' },
   { field: 'workload', to: 'attribute', name: 'k8s.<kind>.name' },
   { field: 'attribution', to: 'attribute', name: 'execwatch.attribution' },
+  { field: 'origin', to: 'attribute', name: 'execwatch.origin' },
+  { field: 'sessionExecId', to: 'attribute', name: 'execwatch.session_exec_id' },
 ] as const;
 
 /** Every field of the event schema, in schema order. */

@@ -6,7 +6,7 @@
 // as an Authorization header. That is why the live stream is read with fetch, not EventSource:
 // EventSource cannot send headers, and a token in the URL would end up in logs and history.
 
-const FILTERS = ['namespace', 'pod', 'container', 'comm', 'filename', 'q', 'result', 'uid', 'since'];
+const FILTERS = ['namespace', 'pod', 'container', 'comm', 'filename', 'q', 'result', 'origin', 'sessionExecId', 'uid', 'since'];
 const ERRNO = {
   1: 'EPERM', 2: 'ENOENT', 7: 'E2BIG', 8: 'ENOEXEC', 12: 'ENOMEM', 13: 'EACCES', 14: 'EFAULT',
   20: 'ENOTDIR', 21: 'EISDIR', 22: 'EINVAL', 24: 'EMFILE', 26: 'ETXTBSY', 36: 'ENAMETOOLONG',
