@@ -22,7 +22,7 @@ import type { Scope } from './scope/scope.js';
 
 /** The options the pipeline reads. */
 export type PipelineConfig = Pick<Config, 'recentEvents' | 'redact' | 'defaultRedaction' | 'enrichWaitMs' | 'logEvents'> &
-  Partial<Pick<Config, 'ancestors'>>;
+  Partial<Pick<Config, 'ancestors' | 'excludeOrigins'>>;
 
 export interface PipelineDeps {
   metrics: Metrics;
@@ -82,6 +82,7 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
   const redact = createRedactor(config.redact, config.defaultRedaction);
   const processes = new ProcessTable({ maxEntries: MAX_PROCESSES });
   const ancestors = config.ancestors ?? ANCESTORS_DEFAULT;
+  const excludedOrigins = new Set(config.excludeOrigins ?? []);
   let seq = 0;
   const deliver = (event: AgentEvent): void => {
     // Out of scope, and let through only because the kernel's table lagged: counted, not delivered.
@@ -93,6 +94,14 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
       // A process the agent did not see exec (or whose exec was lost) has no known origin.
       event.origin = known?.origin ?? 'workload';
       event.sessionExecId = known?.sessionExecId ?? null;
+    }
+    // --exclude-origin: counted, not delivered. Its exec stays in the process table, so what it
+    // starts inherits its origin (a probe's children are probes too) and its exit is dropped too.
+    if (excludedOrigins.has(event.origin)) {
+      if (event.kind === 'exit') processes.exit(event.execId);
+      else if (event.retval === 0) processes.exec(event);
+      metrics.excluded('origin');
+      return;
     }
     // Given here, after the event may have waited for its pod: seq order is delivery order, so
     // a stream resumed after a seq misses nothing delivered later.

@@ -569,3 +569,37 @@ t.test('throttled execs: the kernel\'s count, read at scrape', async (t) => {
   now = stats({ counters: { ...stats().counters, throttled: 42 } });
   t.equal(await value(metrics, 'execwatch_events_throttled_total'), 42, 'the kernel\'s count');
 });
+
+t.test('the origin label: execs counted by where they came from, host and pod alike; host at zero from the start', async (t) => {
+  const metrics = build({ labels: [...ALL_LABELS, 'origin'] });
+  const host = { namespace: '', workload: '', pod: '', container: '' };
+  const pod = { namespace: 'shop', workload: 'Deployment/web', pod: 'web-1', container: 'app' };
+  t.equal(await value(metrics, 'execwatch_execs_total', { ...host, origin: 'host', result: 'success' }), 0, 'the host\'s series exist at zero');
+  metrics.observeExec(makeHostEvent());
+  metrics.observeExec(makeEvent({ origin: 'exec' }));
+  metrics.observeExec(makeEvent({ origin: 'exec' }));
+  metrics.observeExec(makeEvent({ origin: 'probe' }));
+  metrics.observeExec(makeEvent({ origin: 'workload', namespace: null, pod: null, container: null, workload: null }));
+  metrics.observeExit(makeExit({ origin: 'probe' }));
+  t.equal(await value(metrics, 'execwatch_execs_total', { ...host, origin: 'host', result: 'success' }), 1, 'a host exec');
+  t.equal(await value(metrics, 'execwatch_execs_total', { ...pod, origin: 'exec', result: 'success' }), 2, 'one container\'s execs of one origin share a series');
+  t.equal(await value(metrics, 'execwatch_execs_total', { ...pod, origin: 'probe', result: 'success' }), 1, 'and another origin has its own');
+  t.equal(await value(metrics, 'execwatch_execs_total', { ...host, origin: 'workload', result: 'success' }), 1, 'an unresolved pod\'s exec, by its origin');
+  t.equal(await value(metrics, 'execwatch_exits_total', { ...pod, origin: 'probe', status: 'ok' }), 1, 'exits by origin too');
+});
+
+t.test('execwatch_drift_execs_total: per container, drift or fileless, without origin; excluded by origin counted', async (t) => {
+  const metrics = build({ labels: [...ALL_LABELS, 'origin'] });
+  const pod = { namespace: 'shop', workload: 'Deployment/web', pod: 'web-1', container: 'app' };
+  metrics.observeExec(makeEvent({ drift: true, origin: 'exec' }));
+  metrics.observeExec(makeEvent({ drift: true, origin: 'workload' }));
+  metrics.observeExec(makeEvent({ fileless: true }));
+  metrics.observeExec(makeEvent());
+  t.equal(await value(metrics, 'execwatch_drift_execs_total', { ...pod, kind: 'drift' }), 2, 'the container\'s drift execs, whatever their origin');
+  t.equal(await value(metrics, 'execwatch_drift_execs_total', { ...pod, kind: 'fileless' }), 1, 'its fileless one');
+  t.equal(await value(metrics, 'execwatch_events_excluded_total', { reason: 'origin' }), 0, 'excluded by origin: at zero from the start');
+  metrics.excluded('origin');
+  t.equal(await value(metrics, 'execwatch_events_excluded_total', { reason: 'origin' }), 1, 'and counted');
+  metrics.forgetPod('shop', 'web-1');
+  t.equal(await value(metrics, 'execwatch_drift_execs_total', { ...pod, kind: 'drift' }), undefined, 'a deleted pod\'s drift series go with it');
+});

@@ -7,6 +7,7 @@ import { setFlagsFromString } from 'node:v8';
 import { Ajv, type ErrorObject } from 'ajv';
 import formats from 'ajv-formats';
 import { compileFilter, FilterError, FilterQuery, type EventFilter } from '../events/filter.js';
+import { ORIGINS, type Origin } from '../events/schema.js';
 import { parseLabelSelector, type LabelSelector } from '../scope/rules.js';
 import { LOG_LEVELS, METRIC_LABELS, OTLP_PROTOCOLS, type ListenAddress, type LogLevel, type MetricLabel, type OtlpProtocol, type RunAs } from '../config.js';
 
@@ -240,3 +241,13 @@ export function perSecond(max: number): (raw: string) => number {
   };
 }
 
+/** A comma-separated list of origins (--exclude-origin probe,debug), or empty. */
+export function origins(raw: string): Origin[] {
+  const allowed = `a comma-separated list of ${ORIGINS.join(', ')}, or empty`;
+  if (raw.trim() === '') return [];
+  return raw.split(',').map((item) => {
+    const origin = ORIGINS.find((o) => o === item.trim());
+    if (origin === undefined) throw new Invalid(`names an unknown origin "${item.trim()}"`, allowed);
+    return origin;
+  });
+}

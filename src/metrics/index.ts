@@ -83,6 +83,8 @@ export interface Metrics {
   forgetPod(namespace: string, pod: string): void;
   /** Counts one out-of-scope exec dropped in user space (the kernel's are read at scrape). */
   excludedLate(reason: ScopeReason): void;
+  /** Counts one event dropped by the agent's own choice: --exclude-origin. */
+  excluded(reason: 'origin'): void;
 }
 
 /** Adds to `counter` what an absolute, monotonic reading grew by since the last one. */
@@ -136,6 +138,16 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     collect: () => tally.flush(),
   });
   const exitSeries = new PodSeries(exits, opts.labels, opts.maxSeries, 'status', EXIT_STATUSES, tally);
+  // Per container, without origin: what ran there that its image does not hold.
+  const podLabels = opts.labels.filter((label) => label !== 'origin');
+  const driftExecs = new Counter({
+    name: 'execwatch_drift_execs_total',
+    help: 'Execs of a file not from the container\'s image, by pod and kind: drift (on the overlay\'s upper, writable layer) or fileless (no link in any directory: a memfd, a deleted file).',
+    labelNames: [...podLabels, 'kind'],
+    registers,
+    collect: () => tally.flush(),
+  });
+  const driftSeries = new PodSeries(driftExecs, podLabels, opts.maxSeries, 'kind', ['drift', 'fileless'] as const, tally);
 
   const lostTotal = new Counter({
     name: 'execwatch_events_lost_total',
@@ -165,7 +177,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   // not list yet) are added as they happen, and counted as late besides.
   const excludedTotal = new Counter({
     name: 'execwatch_events_excluded_total',
-    help: 'Execs out of scope (--exclude-host, --include-namespaces, --exclude-namespaces, --exclude-pods), dropped and not delivered, by reason: host, namespace or pod.',
+    help: 'Events left out on purpose, dropped and not delivered, by reason: execs out of scope (host: --exclude-host, namespace: --include-namespaces and --exclude-namespaces, pod: --exclude-pods), execs and exits of an origin given to --exclude-origin (origin).',
     labelNames: ['reason'] as const,
     registers,
     collect() {
@@ -177,6 +189,8 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
   });
   for (const reason of Object.keys(SCOPE_REASONS)) excludedTotal.labels({ reason }).inc(0);
+  const excludedByOrigin = excludedTotal.labels({ reason: 'origin' });
+  excludedByOrigin.inc(0);
   const excludedLate = new Counter({
     name: 'execwatch_scope_late_total',
     help: 'Out-of-scope execs the kernel let through because its scope table did not list their cgroup yet, dropped by the agent instead (also in execwatch_events_excluded_total).',
@@ -359,6 +373,8 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     observeExec(event) {
       series.observe(event, event.retval === 0 ? 'success' : 'failure');
       if (event.argvTruncated) truncated.inc();
+      if (event.fileless) driftSeries.observe(event, 'fileless');
+      else if (event.drift) driftSeries.observe(event, 'drift');
     },
     observeExit: (event) => exitSeries.observe(event, event.status),
     eventDelay: (seconds) => delay.observe(seconds),
@@ -378,10 +394,12 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     forgetPod(namespace, pod) {
       series.forgetPod(namespace, pod);
       exitSeries.forgetPod(namespace, pod);
+      driftSeries.forgetPod(namespace, pod);
     },
     excludedLate(reason) {
       excludedTotal.inc({ reason });
       excludedLate.inc();
     },
+    excluded: () => excludedByOrigin.inc(),
   };
 }
