@@ -87,8 +87,12 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
   const deliver = (event: AgentEvent): void => {
     // Out of scope, and let through only because the kernel's table lagged: counted, not delivered.
     if (event.kind === 'exec' && deps.scope && deps.scope.judge(event) !== null) return;
+    let opensSession = false;
     if (event.kind === 'exec') {
-      classifyOrigin(event, containerOf(deps.podCache, event), processes.get(event.parentExecId), processes.get(event.execId));
+      const self = processes.get(event.execId);
+      classifyOrigin(event, containerOf(deps.podCache, event), processes.get(event.parentExecId), self);
+      // A process that entered opens its session once, not again when it execs anew (a shell's `exec`).
+      opensSession = event.sessionExecId === event.execId && self?.sessionExecId !== event.execId;
     } else {
       const known = processes.get(event.execId);
       // A process the agent did not see exec (or whose exec was lost) has no known origin.
@@ -117,6 +121,7 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
       store.push(record);
       hub.publish(record);
       metrics.observeExec(event);
+      if (opensSession) metrics.sessionOpened(event);
     } else {
       record = eventRecord(event);
       hub.publish(record);

@@ -5,7 +5,6 @@
 // /api/events, /api/processes and /metrics; and a second agent with --exclude-origin probe.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import t from 'tap';
@@ -14,7 +13,7 @@ import { loadNativeBinding } from '../src/capture/native.js';
 import type { ExecEvent } from '../src/events/schema.js';
 import { makePod } from './helpers/apiserver.js';
 import { startApiServer } from './helpers/apiserver.js';
-import { ensureTracefs, execHelper, kernelTest, makeCgroup, marker } from './helpers/kernel.js';
+import { ensureTracefs, execHelper, kernelTest, makeCgroup, marker, namespaceInit } from './helpers/kernel.js';
 import { cgroupArea, configOf, events, kubeconfigFor, NAMESPACE, podsGauge, ready, sampleValue, samples } from './helpers/kube.js';
 import { eventually } from './helpers/poll.js';
 
@@ -50,20 +49,6 @@ function finished(child: ChildProcess): Promise<void> {
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`exited ${code}: ${err}`))));
   });
-}
-
-/** The host pid of the process of `cgroup` that is pid 1 of a pid namespace of its own. */
-function initOf(cgroup: string): number | undefined {
-  for (const line of readFileSync(join(cgroup, 'cgroup.procs'), 'utf8').split('\n')) {
-    if (line === '') continue;
-    try {
-      const nspid = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${line}/status`, 'utf8'))?.[1]?.split(/\s+/) ?? [];
-      if (nspid.length > 1 && nspid[nspid.length - 1] === '1') return Number(line);
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return undefined;
 }
 
 /** The exec events of `agent` whose argv holds marker `m`, oldest first. */
@@ -110,7 +95,7 @@ t.test('origin and sessions of a simulated container\'s execs, on the real kerne
   const init = inCgroup(c.cgroup, ['/usr/bin/unshare', 'unshare', '--pid', '--fork', '--kill-child', '/bin/sh', '-c', `/usr/bin/true workload ${m}; exec /bin/sleep 60`, 'init', m]);
   t.teardown(() => init.kill('SIGKILL'));
   let initPid: number | undefined;
-  await eventually(() => (initPid = initOf(c.cgroup)) !== undefined, 'the init in the container\'s cgroup');
+  await eventually(() => (initPid = namespaceInit(c.cgroup)) !== undefined, 'the init in the container\'s cgroup');
   // Entered from outside, as a runtime's exec enters: nsenter's child is in the namespace, nsenter not.
   const enter = (argv: string[]) => finished(inCgroup(c.cgroup, ['/usr/bin/nsenter', 'nsenter', '-t', String(initPid), '--pid', '--', ...argv]));
   await enter(['/bin/sh', '-c', `/usr/bin/true typed ${m}; /usr/bin/true typed-again ${m}`, 'shell', m]);

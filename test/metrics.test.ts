@@ -588,7 +588,7 @@ t.test('the origin label: execs counted by where they came from, host and pod al
   t.equal(await value(metrics, 'execwatch_exits_total', { ...pod, origin: 'probe', status: 'ok' }), 1, 'exits by origin too');
 });
 
-t.test('execwatch_drift_execs_total: per container, drift or fileless, without origin; excluded by origin counted', async (t) => {
+t.test('execwatch_drift_execs_total and execwatch_sessions_total: per container, without origin; excluded by origin counted', async (t) => {
   const metrics = build({ labels: [...ALL_LABELS, 'origin'] });
   const pod = { namespace: 'shop', workload: 'Deployment/web', pod: 'web-1', container: 'app' };
   metrics.observeExec(makeEvent({ drift: true, origin: 'exec' }));
@@ -600,6 +600,11 @@ t.test('execwatch_drift_execs_total: per container, drift or fileless, without o
   t.equal(await value(metrics, 'execwatch_events_excluded_total', { reason: 'origin' }), 0, 'excluded by origin: at zero from the start');
   metrics.excluded('origin');
   t.equal(await value(metrics, 'execwatch_events_excluded_total', { reason: 'origin' }), 1, 'and counted');
+  metrics.sessionOpened(makeEvent({ origin: 'exec' }));
+  metrics.sessionOpened(makeEvent({ origin: 'debug', container: 'debugger' }));
+  t.equal(await value(metrics, 'execwatch_sessions_total', { ...pod, origin: 'exec' }), 1, 'an exec session');
+  t.equal(await value(metrics, 'execwatch_sessions_total', { ...pod, container: 'debugger', origin: 'debug' }), 1, 'a debug session, in its ephemeral container');
   metrics.forgetPod('shop', 'web-1');
   t.equal(await value(metrics, 'execwatch_drift_execs_total', { ...pod, kind: 'drift' }), undefined, 'a deleted pod\'s drift series go with it');
+  t.equal(await value(metrics, 'execwatch_sessions_total', { ...pod, origin: 'exec' }), undefined, 'and its session series');
 });

@@ -186,6 +186,9 @@ t.test('origin: classified at delivery; --exclude-origin probe drops a probe, wh
   t.same(held.map((e) => [e.pid, e.seq, e.origin, e.sessionExecId]), [[30, 1, 'exec', execIdFor(30)], [31, 2, 'exec', execIdFor(30)]], 'the session is delivered, the probe and its child are not and take no seq');
   t.match(frames[0], /"kind":"exit".*"origin":"exec","sessionExecId":"[^"]+"/, 'an exit carries its exec\'s origin and session');
   t.match(await metrics.registry.metrics(), /^execwatch_events_excluded_total\{reason="origin"\} 3$/m, 'the probe\'s exec, its child\'s and its exit are counted as excluded');
+  // The session's shell execs anew (`exec bash`): the same process, the same session, not a new one.
+  pipeline.sink(captured({ ...inPod, pid: 30, execId: execIdFor(30), origin: 'exec', argv: ['bash'] }), 0);
+  t.match(await metrics.registry.metrics(), /^execwatch_sessions_total\{namespace="shop",pod="web-1",origin="exec"\} 1$/m, 'execwatch_sessions_total counts the session once');
   const plain = setup();
   plain.learn();
   plain.pipeline.sink(plain.captured({ ...inPod, pid: 40, origin: 'exec', argv: ['cat', '/tmp/healthy'] }), 0);

@@ -69,6 +69,8 @@ export interface Metrics {
   registry: Registry;
   /** Counts one exec (execs_total, argv_truncated_total). */
   observeExec(event: ExecEvent): void;
+  /** Counts one `exec` or `debug` session opened: a process entering a container (sessions_total). */
+  sessionOpened(event: ExecEvent): void;
   /** Counts one exit (exits_total). */
   observeExit(event: ExitEvent): void;
   /** Kernel timestamp → user space delay of one event. */
@@ -148,6 +150,14 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     collect: () => tally.flush(),
   });
   const driftSeries = new PodSeries(driftExecs, podLabels, opts.maxSeries, 'kind', ['drift', 'fileless'] as const, tally);
+  const sessions = new Counter({
+    name: 'execwatch_sessions_total',
+    help: 'Sessions opened in a container, by pod and origin: exec (a process entering it from outside its pid namespace, as kubectl exec does) or debug (an ephemeral container\'s first process).',
+    labelNames: [...podLabels, 'origin'],
+    registers,
+    collect: () => tally.flush(),
+  });
+  const sessionSeries = new PodSeries(sessions, podLabels, opts.maxSeries, 'origin', ['exec', 'debug'] as const, tally);
 
   const lostTotal = new Counter({
     name: 'execwatch_events_lost_total',
@@ -376,6 +386,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       if (event.fileless) driftSeries.observe(event, 'fileless');
       else if (event.drift) driftSeries.observe(event, 'drift');
     },
+    sessionOpened: (event) => sessionSeries.observe(event, event.origin === 'debug' ? 'debug' : 'exec'),
     observeExit: (event) => exitSeries.observe(event, event.status),
     eventDelay: (seconds) => delay.observe(seconds),
     enrichment: (result) => tally.add(enriched[result]),
@@ -395,6 +406,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       series.forgetPod(namespace, pod);
       exitSeries.forgetPod(namespace, pod);
       driftSeries.forgetPod(namespace, pod);
+      sessionSeries.forgetPod(namespace, pod);
     },
     excludedLate(reason) {
       excludedTotal.inc({ reason });
