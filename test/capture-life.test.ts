@@ -216,6 +216,25 @@ t.test('lineage on the real kernel, as the agent wires it: ancestors from exec e
     t.equal(leaf.ancestors.length, 4, 'at most --ancestors');
   });
 
+  t.test('a parent that exited before its child exec\'d: the child\'s ancestors still name it, and its parents', async (t) => {
+    const m = marker('orphan');
+    // The shell backgrounds a subshell and exits at once; the subshell, given to pid 1 (or a
+    // subreaper) by then, execs /bin/true 0.3 s later.
+    const shell = spawn('/bin/sh', ['-c', `(sleep 0.3; exec /bin/true ${m}) & exit`, 'orphaner'], { stdio: 'ignore' });
+    const leafOf = () => held().find((e) => e.filename === '/bin/true' && e.argv.includes(m));
+    await waitFor(() => leafOf() !== undefined, 'the exec of /bin/true');
+    const leaf = leafOf() as ExecEvent;
+    const outer = held().find((e) => e.pid === shell.pid && e.argv.includes(`(sleep 0.3; exec /bin/true ${m}) & exit`)) as ExecEvent;
+    t.ok(outer, 'the shell\'s exec event is in the ring');
+    t.ok(outer.exit !== undefined && outer.exit.time < leaf.time, `the shell had ended (${outer.exit?.time}) before the exec (${leaf.time})`);
+    t.not(leaf.ppid, outer.pid, `ppid is the parent the kernel gave it since (${leaf.ppid}, ${leaf.parentComm})`);
+    t.equal(leaf.parentExecId, outer.execId, 'parentExecId: the shell that forked it');
+    t.same(leaf.ancestors.slice(0, 2).map((a) => [a.execId, a.pid, a.comm]), [[outer.execId, outer.pid, 'sh'], [outer.parentExecId, process.pid, outer.parentComm]], 'ancestors: the exited shell, then this test');
+    t.same(leaf.ancestors[0]?.argv, ['/bin/sh', '-c', `(sleep 0.3; exec /bin/true ${m}) & exit`, 'orphaner'], 'with its argv');
+    await waitFor(() => leafOf()?.exit !== undefined, 'the exit of /bin/true');
+    t.equal(pipeline.processes.get(outer.execId), undefined, 'the shell\'s entry left with its orphan\'s exit');
+  });
+
   t.test('after a burst, the table holds no entry of a process that has exited', async (t) => {
     const m = marker('burst');
     execFileSync(helper, ['burst', '500', '2', '/usr/bin/true', 'true', m]);
