@@ -7,7 +7,7 @@
  * holds more memory for the same argv; it did better with nobody reading (~147,000 against
  * ~115,000), which is the trade to revisit if the stream is rarely open.
  */
-import { serializeEvent, type AgentEvent, type Attribution, type ExecEvent } from './schema.js';
+import { serializeEvent, type AgentEvent, type Attribution, type ExecEvent, type ExecExit } from './schema.js';
 
 export interface EventRecord {
   readonly seq: number;
@@ -73,3 +73,14 @@ export function eventRecord(event: AgentEvent): EventRecord {
 
 /** The exec event a record was written from (filters that search filename and argv read them here). */
 export const eventOf = (record: EventRecord): ExecEvent => JSON.parse(record.json) as ExecEvent;
+
+/**
+ * The record of an exec once its process has ended: its text with `exit` added. `exit` is the
+ * last field of the exec schema and absent until now, so the text gains it at its end, as
+ * serializeEvent would write it, without parsing and writing the whole event again (a parse and a
+ * stringify per exit were the pipeline's costliest step per exit).
+ */
+export function withExit(record: EventRecord, exit: ExecExit): EventRecord {
+  const json = `${record.json.slice(0, -1)},"exit":${JSON.stringify(exit)}}`;
+  return { ...record, json, bytes: RECORD_BYTES + textBytes(json) };
+}
