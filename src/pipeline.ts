@@ -10,7 +10,7 @@ import type { Config } from './config.js';
 import { Enricher } from './enrich/enricher.js';
 import { createRedactor } from './events/redact.js';
 import { ProcessTable } from './events/processes.js';
-import { eventOf, eventRecord } from './events/record.js';
+import { eventRecord, withExit } from './events/record.js';
 import type { AgentEvent, ExecExit, ExitEvent } from './events/schema.js';
 import { NO_EXPORT, type EventExporter } from './export/exporter.js';
 import { EventStore } from './events/store.js';
@@ -101,7 +101,7 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
       const exec = processes.exit(event.execId, event.orphans);
       if (exec !== undefined && exec.seq > 0) {
         const exit = execExit(event);
-        store.update(exec.seq, (held) => eventRecord({ ...eventOf(held), exit }));
+        store.update(exec.seq, (held) => withExit(held, exit));
       }
     }
     // Queued, never awaited: the SDK's processor batches and sends on its own timer.

@@ -1,7 +1,7 @@
 // The life of a process on the real kernel: its exit (one record per process whose exec was
 // reported, sent by its last thread, with the wait status and the time since the exec), its ids,
 // and the effective ids of its image.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,39 +39,45 @@ t.test('the life of a process on the real kernel', kernelTest(), async (t) => {
   t.teardown(() => tracer.close());
 
   /**
-   * Runs `cmd`, whose argv holds `m`; `act` may act on the child once its exec is seen. Returns
-   * its exec event, every exit event of its execId (waiting 200 ms more for a duplicate), and the
-   * wall-clock time (ms) at which Node saw the child end.
+   * Runs `cmd`, whose argv holds `m`, under the exec helper's `timed` mode, which forks, execs it and
+   * waits for it, and says when it started the fork and when its wait returned: the wall clock of
+   * the child's life, taken by a small C process rather than by this test's event loop, which on a
+   * busy machine notices a child's end tens of milliseconds late. `act` may act on the child once
+   * its exec is seen. Returns its exec event, every exit event of its execId (waiting 200 ms more
+   * for a duplicate), and the wall-clock times (ms) of its start and of its end.
    */
-  const life = async (m: string, cmd: string, args: string[], opts: { cwd?: string; act?: (child: ChildProcess) => void } = {}) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'ignore'], cwd: opts.cwd });
-    const ended = new Promise<number>((resolve) => child.on('exit', () => resolve(performance.now())));
-    const execOf = () => execs.find((e) => e.argv.includes(m) && e.pid === child.pid && e.retval === 0);
+  const life = async (m: string, cmd: string, args: string[], opts: { cwd?: string; act?: (pid: number) => void } = {}) => {
+    const timer = spawn(helper, ['timed', cmd, ...args], { stdio: ['pipe', 'pipe', 'ignore'], cwd: opts.cwd });
+    let out = '';
+    timer.stdout.on('data', (d: Buffer) => (out += d));
+    const ended = new Promise<void>((resolve) => timer.on('exit', () => resolve()));
+    const execOf = () => execs.find((e) => e.argv.includes(m) && e.ppid === timer.pid && e.retval === 0);
     await waitFor(() => execOf() !== undefined, `the exec of ${cmd}`);
-    opts.act?.(child);
-    const after = await ended;
     const exec = execOf() as ExecEvent;
+    opts.act?.(exec.pid);
+    await ended;
+    const [startedNs, endedNs] = out.trim().split(' ').map(BigInt) as [bigint, bigint];
     await waitFor(() => exits.some((x) => x.execId === exec.execId), `the exit of ${cmd}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
-    return { exec, mine: exits.filter((x) => x.execId === exec.execId), endedAt: Date.now() - (performance.now() - after) };
+    return { exec, mine: exits.filter((x) => x.execId === exec.execId), startedAt: Number(startedNs) / 1e6, endedAt: Number(endedNs) / 1e6 };
   };
 
   /**
-   * The kernel's duration against the wall clock: from the exec event's time to the moment Node
-   * saw the child end (its parent's wait), which is never before the exit and rarely much after.
+   * The kernel's times against the helper's wall clock: the exec comes just after its start, and
+   * the end a little before the wait returns.
    */
-  const checkTiming = (t: Test, exit: ExitEvent, exec: ExecEvent, endedAt: number) => {
+  const checkTiming = (t: Test, exit: ExitEvent, exec: ExecEvent, timing: { startedAt: number; endedAt: number }) => {
     const ms = exit.duration * 1000;
-    const wallMs = endedAt - Date.parse(exec.time);
+    const wallMs = timing.endedAt - timing.startedAt;
     t.ok(Math.abs(ms - wallMs) <= SLACK_MS, `duration ${ms.toFixed(1)} ms within ${SLACK_MS} ms of the wall clock's ${wallMs.toFixed(1)} ms`);
     // Both times come from kernel stamps, through a clock offset read per batch: equal to the µs.
     t.ok(Math.abs(Date.parse(exit.execTime) - Date.parse(exec.time)) <= 1, `execTime ${exit.execTime} is the exec event's time ${exec.time}`);
-    t.ok(Math.abs(Date.parse(exit.time) - endedAt) <= SLACK_MS, `exit time ${exit.time} is when the child ended`);
+    t.ok(Math.abs(Date.parse(exit.time) - timing.endedAt) <= SLACK_MS, `exit time ${exit.time} is when the child ended`);
   };
 
   t.test('exit 3: status error, code 3, once, the time since exec', async (t) => {
     const m = marker('exit3');
-    const { exec, mine, endedAt } = await life(m, '/bin/sh', ['-c', 'sleep 0.3; exit 3', m]);
+    const { exec, mine, ...timing } = await life(m, '/bin/sh', ['-c', 'sleep 0.3; exit 3', m]);
     t.equal(mine.length, 1, 'one exit');
     const exit = mine[0] as ExitEvent;
     t.same([exit.status, exit.code, exit.signal, exit.coreDumped], ['error', 3, null, false], 'code 3');
@@ -79,7 +85,7 @@ t.test('the life of a process on the real kernel', kernelTest(), async (t) => {
     t.equal(exit.comm, 'sh', 'comm');
     t.equal(exit.node, 'test-node', 'node');
     t.ok(exit.duration >= 0.3, `at least the 0.3 s slept (${exit.duration})`);
-    checkTiming(t, exit, exec, endedAt);
+    checkTiming(t, exit, exec, timing);
   });
 
   t.test('exit 0 is ok', async (t) => {
@@ -90,19 +96,19 @@ t.test('the life of a process on the real kernel', kernelTest(), async (t) => {
 
   t.test('killed by SIGKILL: status signal, signal 9', async (t) => {
     const m = marker('kill');
-    const { exec, mine, endedAt } = await life(m, '/bin/sh', ['-c', 'read x', m], {
-      act: (child) => setTimeout(() => child.kill('SIGKILL'), 150),
+    const { exec, mine, ...timing } = await life(m, '/bin/sh', ['-c', 'read x', m], {
+      act: (pid) => setTimeout(() => process.kill(pid, 'SIGKILL'), 150),
     });
     t.equal(mine.length, 1, 'one exit');
     const exit = mine[0] as ExitEvent;
     t.same([exit.status, exit.code, exit.signal, exit.coreDumped], ['signal', null, 9, false], 'SIGKILL, no core');
-    checkTiming(t, exit, exec, endedAt);
+    checkTiming(t, exit, exec, timing);
   });
 
   t.test('SIGSEGV with a core dump', async (t) => {
     const dir = t.testdir({});
     const m = marker('segv');
-    const { exec, mine, endedAt } = await life(m, '/bin/sh', ['-c', 'ulimit -c unlimited; kill -SEGV $$', m], { cwd: dir });
+    const { exec, mine, ...timing } = await life(m, '/bin/sh', ['-c', 'ulimit -c unlimited; kill -SEGV $$', m], { cwd: dir });
     t.equal(mine.length, 1, 'one exit');
     const exit = mine[0] as ExitEvent;
     t.same([exit.status, exit.code, exit.signal], ['signal', null, 11], 'SIGSEGV');
@@ -110,17 +116,17 @@ t.test('the life of a process on the real kernel', kernelTest(), async (t) => {
     const cores = readdirSync(dir).filter((f) => f.startsWith('core'));
     t.ok(cores.length > 0, `a core was written (${cores.join(', ') || 'none'})`);
     t.equal(exit.coreDumped, true, 'coreDumped');
-    checkTiming(t, exit, exec, endedAt);
+    checkTiming(t, exit, exec, timing);
   });
 
   t.test('a non-leader thread calls exit_group: one exit for the process, its code', async (t) => {
     const m = marker('threadexit');
-    const { exec, mine, endedAt } = await life(m, helper, ['threadexit', '4', '200', m]);
+    const { exec, mine, ...timing } = await life(m, helper, ['threadexit', '4', '200', m]);
     t.equal(mine.length, 1, 'one exit, whichever thread left last');
     const exit = mine[0] as ExitEvent;
     t.same([exit.status, exit.code, exit.signal], ['error', 4, null], 'the code given to exit_group');
     t.equal(exit.pid, exec.pid, 'the process');
-    checkTiming(t, exit, exec, endedAt);
+    checkTiming(t, exit, exec, timing);
   });
 
   t.test('no exit for a process whose exec was never seen', async (t) => {

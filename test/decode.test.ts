@@ -20,7 +20,7 @@ import {
   type DecodeContext,
 } from '../src/capture/decode.js';
 import { createRedactor } from '../src/events/redact.js';
-import { execIdOf, execIdOfTicks } from '../src/events/exec-id.js';
+import { execIdOf, execIdOfTicks, execIdPrefix } from '../src/events/exec-id.js';
 import { serializeEvent, type AgentEvent, type ExecEvent, type ExitEvent } from '../src/events/schema.js';
 import { repoRoot } from './helpers/kernel.js';
 import { encodeBatch, encodeExit, encodeRecord, type RecordFields } from './helpers/records.js';
@@ -33,7 +33,7 @@ const OFFSET = WALL_2026 - 1000n * 1_000_000_000n;
 const BOOT_ID = '0123456789abcdef0123456789abcdef';
 
 function decodeAll(batch: Buffer, bootOffsetNs = OFFSET, node = 'node-1') {
-  const ctx: DecodeContext = { node, bootId: BOOT_ID, bootOffsetNs };
+  const ctx: DecodeContext = { node, execIdPrefix: execIdPrefix({ node, bootId: BOOT_ID }), bootOffsetNs };
   const events: { event: ExecEvent; bootNs: number }[] = [];
   const result = decodeBatch(batch, ctx, (event, bootNs) => events.push({ event: event as ExecEvent, bootNs }));
   return { ...result, events: events.map((e) => e.event), bootNs: events.map((e) => e.bootNs) };
@@ -145,7 +145,7 @@ t.test('parentExecId names the parent at the fork; ppid and parentComm the paren
 });
 
 t.test('an exit record decodes into the ExitEvent contract', async (t) => {
-  const ctx: DecodeContext = { node: 'node-1', bootId: BOOT_ID, bootOffsetNs: OFFSET };
+  const ctx: DecodeContext = { node: 'node-1', execIdPrefix: execIdPrefix({ node: 'node-1', bootId: BOOT_ID }), bootOffsetNs: OFFSET };
   const got: AgentEvent[] = [];
   const result = decodeBatch(
     Buffer.concat([
@@ -363,7 +363,7 @@ t.test('malformed records are counted, end the batch, and never throw', async (t
 });
 
 t.test('an exception from emit propagates (the tracer owns that policy)', async (t) => {
-  const ctx: DecodeContext = { node: 'n', bootId: BOOT_ID, bootOffsetNs: 0n };
+  const ctx: DecodeContext = { node: 'n', execIdPrefix: execIdPrefix({ node: 'n', bootId: BOOT_ID }), bootOffsetNs: 0n };
   t.throws(() => decodeBatch(encodeRecord(), ctx, () => {
     throw new Error('sink failed');
   }), /sink failed/, 'not swallowed');

@@ -1,7 +1,7 @@
 // The OTLP mapping, field by field: the attribute names a user's queries in Loki, Elasticsearch or
 // a SIEM will name, written out here rather than read back from the table they check.
 import t from 'tap';
-import { attributesOf, exitAttributesOf, hrTimeOf, OTLP_EXIT_MAPPING, OTLP_MAPPING } from '../src/export/attributes.js';
+import { attributesOf, exitAttributesOf, hrTimeParser, OTLP_EXIT_MAPPING, OTLP_MAPPING } from '../src/export/attributes.js';
 import { ExecEventSchema, ExitEventSchema } from '../src/events/schema.js';
 import { makeEvent, makeExit, makeHostEvent } from './helpers/events.js';
 
@@ -118,8 +118,12 @@ t.test('each workload kind under its own k8s.<kind>.name; other kinds under exec
 });
 
 t.test('the timestamp is the exec time to the nanosecond', async (t) => {
+  const hrTimeOf = hrTimeParser();
   t.same(hrTimeOf('2026-11-24T16:02:03.123456789Z'), [Date.UTC(2026, 10, 24, 16, 2, 3) / 1000, 123456789], 'seconds and nanoseconds');
+  t.same(hrTimeOf('2026-11-24T16:02:03.000000007Z'), [Date.UTC(2026, 10, 24, 16, 2, 3) / 1000, 7], 'another time in the same second');
+  t.same(hrTimeOf('2026-11-24T16:02:04.500000000Z'), [Date.UTC(2026, 10, 24, 16, 2, 4) / 1000, 500000000], 'the next second');
   t.same(hrTimeOf('1970-01-01T00:00:00.000000001Z'), [0, 1], 'the epoch plus one');
+  t.same(hrTimeParser()('2026-11-24T16:02:04.000000000Z'), [Date.UTC(2026, 10, 24, 16, 2, 4) / 1000, 0], 'a parser of its own remembers nothing of another');
 });
 
 t.test('exit records: one row per field of the exit schema, and each field under its name', async (t) => {

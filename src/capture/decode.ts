@@ -5,7 +5,7 @@
  * The pod fields are filled by src/enrich, and `seq` when the event is delivered.
  */
 import { isUtf8 } from 'node:buffer';
-import { execIdPrefix, execIdWith, ticksOf, type ExecIdScope } from '../events/exec-id.js';
+import { execIdWith, ticksOf } from '../events/exec-id.js';
 import { formatTime, type AgentEvent, type ExecEvent, type ExitEvent, type ExitStatus } from '../events/schema.js';
 
 /** sizeof(struct execwatch_record): EXECWATCH_HEADER_SIZE. */
@@ -102,9 +102,11 @@ export const COUNTERS = {
 } as const;
 
 /** What decoding needs besides the bytes. */
-export interface DecodeContext extends ExecIdScope {
-  /** Stamped on every event (and part of every execId). */
+export interface DecodeContext {
+  /** Stamped on every event. */
   node: string;
+  /** What every execId of this node's boot starts with: execIdPrefix(), computed once by the caller. */
+  execIdPrefix: string;
   /** CLOCK_REALTIME − CLOCK_BOOTTIME in ns, read once per batch: boot_ns + this = wall clock. */
   bootOffsetNs: bigint;
 }
@@ -288,7 +290,7 @@ export function decodeBatch(
   emit: (event: AgentEvent, bootNs: number) => void,
 ): { decoded: number; malformed: number } {
   const timeOf = batchClock(ctx.bootOffsetNs);
-  const prefix = execIdPrefix(ctx);
+  const prefix = ctx.execIdPrefix;
   let decoded = 0;
   for (let at = 0; at < batch.length; ) {
     // The 24 bytes every kind starts with.

@@ -2,7 +2,7 @@
  * The one owner of the native tracer: opens, attaches and closes it, and turns each ring-buffer
  * batch into ExecEvents. Takes the binding as a parameter so unit tests run with a fake.
  */
-import { readBootId } from '../events/exec-id.js';
+import { execIdPrefix, readBootId } from '../events/exec-id.js';
 import type { AgentEvent } from '../events/schema.js';
 import type { NativeBinding, NativeCounters, NativeTracer } from './binding.js';
 import { decodeBatch, type DecodeContext } from './decode.js';
@@ -50,7 +50,8 @@ export class Tracer {
   #attached: readonly string[] = [];
   #unavailable: readonly string[] = [];
   #native: NativeTracer | null = null;
-  #bootId = '';
+  /** execIdPrefix() of the node and its boot, set at start. */
+  #execIdPrefix = '';
   #closed = false;
   #decodeErrors = 0;
   #pipelineErrors = 0;
@@ -68,7 +69,7 @@ export class Tracer {
   /** Loads the BPF object, attaches every program and starts delivery; returns the programs. */
   start(): string[] {
     if (this.#closed || this.#native) throw new Error('tracer already started or closed');
-    this.#bootId = this.#options.bootId ?? readBootId();
+    this.#execIdPrefix = execIdPrefix({ node: this.#options.node, bootId: this.#options.bootId ?? readBootId() });
     const native = new this.#binding.Tracer({
       objectPath: this.#options.objectPath,
       argvMaxBytes: this.#options.argvMaxBytes,
@@ -95,7 +96,7 @@ export class Tracer {
     // Read the clock pair once per batch: cheap, and it follows NTP steps of the wall clock.
     const bootOffsetNs = this.#binding.bootTimeOffsetNs();
     const nowBootNs = Number(BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)) - bootOffsetNs);
-    const ctx: DecodeContext = { node: this.#options.node, bootId: this.#bootId, bootOffsetNs };
+    const ctx: DecodeContext = { node: this.#options.node, execIdPrefix: this.#execIdPrefix, bootOffsetNs };
     // The native side must never see a throw, and one event the pipeline chokes on must cost
     // that event only: it is counted, reported, and the rest of the batch still flows.
     const { malformed } = decodeBatch(batch, ctx, (event, bootNs) => {

@@ -106,7 +106,7 @@ export const OTLP_MAPPING = [
   // process.user.id is the effective uid in the conventions (process.real_user.id the real one).
   { field: 'euid', to: 'attribute', name: 'process.user.id' },
   { field: 'egid', to: 'attribute', name: 'execwatch.egid' },
-  { field: 'euidDiffers', to: 'attribute', name: 'execwatch.euid_differs' },
+  { field: 'euidDiffers', to: 'attribute', name: 'execwatch.euid_differs', onlyWhenTrue: true },
   { field: 'loginuid', to: 'attribute', name: 'execwatch.loginuid' },
   { field: 'sessionid', to: 'attribute', name: 'execwatch.audit_session_id' },
   { field: 'comm', to: 'attribute', name: 'execwatch.comm' },
@@ -119,7 +119,7 @@ export const OTLP_MAPPING = [
   { field: 'filenameTruncated', to: 'attribute', name: 'execwatch.filename_truncated', onlyWhenTrue: true },
   { field: 'retval', to: 'attribute', name: 'execwatch.retval' },
   { field: 'fileless', to: 'attribute', name: 'execwatch.fileless', onlyWhenTrue: true },
-  { field: 'drift', to: 'attribute', name: 'execwatch.drift' },
+  { field: 'drift', to: 'attribute', name: 'execwatch.drift', onlyWhenTrue: true },
   { field: 'execveat', to: 'attribute', name: 'execwatch.execveat', onlyWhenTrue: true },
   { field: 'readError', to: 'attribute', name: 'execwatch.read_error', onlyWhenTrue: true },
   ...WHERE_ROWS,
@@ -201,7 +201,20 @@ export const attributesOf = (event: ExecEvent): AnyValueMap => attributesWith(AT
 /** An exit record's attributes, likewise. */
 export const exitAttributesOf = (event: ExitEvent): AnyValueMap => attributesWith(EXIT_ATTRIBUTE_ROWS, event);
 
-/** `time` (RFC 3339 UTC, nine fraction digits, as formatTime writes it) as [seconds, nanoseconds]. */
-export function hrTimeOf(time: string): [number, number] {
-  return [Date.parse(`${time.slice(0, 19)}Z`) / 1000, Number(time.slice(20, 29))];
+/**
+ * A parser of `time` (RFC 3339 UTC, nine fraction digits, as formatTime writes it) into
+ * [seconds, nanoseconds] that keeps the last second it parsed: the records of one second share
+ * it, and a Date.parse per record was 3% of export's CPU in a profile of the agent under a storm.
+ */
+export function hrTimeParser(): (time: string) => [number, number] {
+  let second = '';
+  let seconds = 0;
+  return (time) => {
+    const prefix = time.slice(0, 19);
+    if (prefix !== second) {
+      second = prefix;
+      seconds = Date.parse(`${prefix}Z`) / 1000;
+    }
+    return [seconds, Number(time.slice(20, 29))];
+  };
 }

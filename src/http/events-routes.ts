@@ -15,7 +15,7 @@ import {
 } from '../events/filter.js';
 import type { EventStore } from '../events/store.js';
 import type { CloseReason, EventHub, Sink } from '../events/stream.js';
-import type { EventRecord } from '../events/record.js';
+import { textOf, type EventRecord } from '../events/record.js';
 import { EventsBody, ExecEventSchema } from '../events/schema.js';
 import { ErrorBody, errorResponses } from './base.js';
 
@@ -56,7 +56,7 @@ const CHUNK_CHARS = 64 * 1024;
 export function* eventsJsonChunks(records: readonly EventRecord[]): Generator<string> {
   let chunk = '{"events":[';
   for (let i = 0; i < records.length; i += 1) {
-    const json = (records[i] as EventRecord).json;
+    const json = textOf(records[i] as EventRecord);
     chunk += i === 0 ? json : `,${json}`;
     if (chunk.length >= CHUNK_CHARS) {
       yield chunk;
