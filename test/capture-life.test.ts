@@ -129,6 +129,18 @@ t.test('the life of a process on the real kernel', kernelTest(), async (t) => {
     checkTiming(t, exit, exec, timing);
   });
 
+  t.test('orphans: the processes it forked still running at its exit', async (t) => {
+    const m = marker('orphans');
+    // Two subshells backgrounded and left running, one waited for: two orphans.
+    const { exec, mine } = await life(m, '/bin/sh', ['-c', `(sleep 0.3; exec /bin/true ${m}) & (sleep 0.3) & (exit 0); exit 0`, m]);
+    t.same(mine.map((x) => x.orphans), [2], 'the shell left two');
+    await waitFor(() => execs.some((e) => e.filename === '/bin/true' && e.argv.includes(m)), 'the orphan\'s exec');
+    const orphan = execs.find((e) => e.filename === '/bin/true' && e.argv.includes(m)) as ExecEvent;
+    t.equal(orphan.parentExecId, exec.execId, 'whose exec names it');
+    await waitFor(() => exits.some((x) => x.execId === orphan.execId), 'the orphan\'s exit');
+    t.equal(exits.find((x) => x.execId === orphan.execId)?.orphans, 0, 'and which left none');
+  });
+
   t.test('no exit for a process whose exec was never seen', async (t) => {
     // The subshell is a fork that never execs: its end is no exit event.
     const m = marker('fork');
