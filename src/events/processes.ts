@@ -78,7 +78,7 @@ export interface ProcessTableOptions {
   maxWaiting?: number;
 }
 
-/** Exited processes kept for orphans that may still exec: half a megabyte or so of entries. */
+/** Exited processes kept for orphans that may still exec: under a megabyte of entries. */
 export const MAX_WAITING = 1024;
 
 export class ProcessTable {
