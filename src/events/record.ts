@@ -7,7 +7,7 @@
  * holds more memory for the same argv; it did better with nobody reading (~147,000 against
  * ~115,000), which is the trade to revisit if the stream is rarely open.
  */
-import { serializeEvent, type AgentEvent, type Attribution, type ExecEvent, type ExecExit, type ExitEvent } from './schema.js';
+import { serializeEvent, type AgentEvent, type Attribution, type ExecEvent, type ExecExit } from './schema.js';
 
 export interface EventRecord {
   readonly seq: number;
@@ -50,73 +50,36 @@ export function textBytes(text: string): number {
   return /[^\u0000-\u00ff]/.test(text) ? 2 * text.length : text.length;
 }
 
-/**
- * The record of an exit. The ring does not keep exits: their text is read only by stream
- * subscribers and --log-events, so it is written when first read (most agents have neither, and a
- * JSON.stringify per exit was 5-7% of the agent's CPU under a storm, measured side by side).
- */
-class ExitRecord implements EventRecord {
-  readonly kind = 'exit';
-  readonly parentExecId = null;
-  readonly exit = null;
-  readonly uid = null;
-  readonly euid = null;
-  readonly drift = false;
-  readonly failed = false;
-  readonly seq: number;
-  readonly execId: string;
-  readonly time: string;
-  readonly comm: string;
-  readonly namespace: string | null;
-  readonly pod: string | null;
-  readonly container: string | null;
-  readonly image: string | null;
-  readonly attribution: Attribution;
-  readonly #event: ExitEvent;
-  #json: string | null = null;
-
-  constructor(event: ExitEvent) {
-    this.seq = event.seq;
-    this.execId = event.execId;
-    this.time = event.time;
-    this.comm = event.comm;
-    this.namespace = event.namespace;
-    this.pod = event.pod;
-    this.container = event.container;
-    this.image = event.image;
-    this.attribution = event.attribution;
-    this.#event = event;
-  }
-
-  get json(): string {
-    this.#json ??= serializeEvent(this.#event);
-    return this.#json;
-  }
-
-  get bytes(): number {
-    return RECORD_BYTES + textBytes(this.json);
-  }
-}
-
 /** The record of a delivered (enriched, redacted) event. */
 export function eventRecord(event: AgentEvent): EventRecord {
-  if (event.kind === 'exit') return new ExitRecord(event);
   const { seq, kind, execId, time, comm, namespace, pod, container, image, attribution } = event;
+  const common = { seq, kind, execId, exit: null, time, comm, namespace, pod, container, image, attribution };
+  if (event.kind === 'exit') {
+    // The ring does not keep exits: their text is read only by stream subscribers and
+    // --log-events, so it is written when first read (most agents have neither, and a
+    // JSON.stringify per exit was 5-7% of the agent's CPU under a storm, measured side by side).
+    let text: string | null = null;
+    return {
+      ...common,
+      parentExecId: null,
+      uid: null,
+      euid: null,
+      drift: false,
+      failed: false,
+      get json() {
+        text ??= serializeEvent(event);
+        return text;
+      },
+      get bytes() {
+        return RECORD_BYTES + textBytes(this.json);
+      },
+    };
+  }
   const json = serializeEvent(event);
   return {
-    seq,
-    kind,
-    execId,
+    ...common,
     parentExecId: event.parentExecId,
     json,
-    exit: null,
-    time,
-    comm,
-    namespace,
-    pod,
-    container,
-    image,
-    attribution,
     uid: event.uid,
     euid: event.euid,
     drift: event.drift,
