@@ -120,8 +120,13 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
   });
   return {
     sink(event, delaySeconds) {
-      metrics.eventDelay(delaySeconds);
-      if (event.kind === 'exec') redact(event);
+      // Execs only: exits travel the same ring in the same batches, and observing them too doubled
+      // the histogram's cost (prom-client's observe() was ~8% of the JavaScript per event) for the
+      // same distribution.
+      if (event.kind === 'exec') {
+        metrics.eventDelay(delaySeconds);
+        redact(event);
+      }
       enricher.push(event);
     },
     store,

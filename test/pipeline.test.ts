@@ -147,6 +147,7 @@ t.test('an exit: on the stream and the log as its own event, on its exec in the 
   t.same(held[1]?.exit, { time: '2026-11-24T16:02:05.000000000Z', status: 'signal', code: null, signal: 9, coreDumped: false, duration: 0.25 }, 'the exec shows how its process ended');
   t.equal(held[0]?.exit, undefined, 'the other one has not ended');
   t.match(await metrics.registry.metrics(), /^execwatch_exits_total\{namespace="",pod="",status="signal"\} 1$/m, 'execwatch_exits_total counts it');
+  t.match(await metrics.registry.metrics(), /^execwatch_event_delay_seconds_count 2$/m, 'the delay histogram observes the two execs, not the exit');
   t.equal(pipeline.processes.get(execIdFor(10)), undefined, 'the process table let it go');
   pipeline.sink(exited({ pid: 99 }), 0);
   t.equal(lines.length, 4, 'an exit of a process the table does not know is still delivered');

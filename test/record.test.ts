@@ -2,7 +2,7 @@
 import t from 'tap';
 import { eventOf, eventRecord, RECORD_BYTES, textOf, withExit } from '../src/events/record.js';
 import { serializeEvent } from '../src/events/schema.js';
-import { makeEvent, makeHostEvent } from './helpers/events.js';
+import { makeEvent, makeExit, makeHostEvent } from './helpers/events.js';
 
 t.test('a record holds the event JSON and the fields the filters read', async (t) => {
   const event = makeEvent({ seq: 9, comm: 'curl', uid: 33, retval: -13, filename: '/usr/bin/"curl"', argv: ['curl', 'a\nb'] });
@@ -29,4 +29,13 @@ t.test('an exec that ended: readers get its text with exit, as the serializer wr
     t.equal(ended.bytes, record.bytes + JSON.stringify(exit).length, `${name}: the exit's bytes are counted`);
     t.equal(ended.seq, event.seq, `${name}: the filter fields stay`);
   }
+});
+
+t.test('an exit\'s record: the filter fields, and its text as the serializer writes it', async (t) => {
+  const exit = makeExit({ seq: 12, comm: 'curl' });
+  const record = eventRecord(exit);
+  t.match(record, { seq: 12, kind: 'exit', execId: exit.execId, comm: 'curl', namespace: exit.namespace, pod: exit.pod, failed: false, exit: null }, 'filter fields');
+  t.equal(record.json, serializeEvent(exit), 'the text');
+  t.equal(textOf(record), record.json, 'as readers get it');
+  t.equal(record.bytes, RECORD_BYTES + record.json.length, 'bytes');
 });
