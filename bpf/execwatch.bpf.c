@@ -10,6 +10,8 @@
  * callers skip those syscall tracepoints: fentry/fexit on the ia32 compat entry points do the same
  * for them, or, where the kernel refuses BPF trampolines, the raw syscall tracepoints filtered to
  * ia32 execve and execveat. sched_process_exit drops the state of a task that died in exec.
+ * sched_process_fork remembers each new process's parent, which names it in the lineage even when
+ * that parent has exited by the time it execs.
  */
 #include <linux/types.h>
 #include <linux/bpf.h>
@@ -377,28 +379,40 @@ static __always_inline void fill_cgroup(struct execwatch_record *rec, struct tas
 }
 
 /*
- * ---- Process identity and exits (issue 17) ----
+ * ---- Process identity, lineage and exits (issue 17) ----
  *
  * An exec record names its process by the group leader's start time and pid (execId in user
- * space), and its credentials. A successful exec whose record reached the ring buffer puts its
- * process in `processes`; the last thread of that process to leave reports the exit
- * (report_exit(), from sched_process_exit) and takes the entry out. Processes whose exec was not
- * reported (started before the agent, or whose record was lost) have no entry and no exit record.
+ * space), its credentials, and the parent that forked it. `processes` holds an entry per live
+ * process forked since the programs were attached (handle_fork()) and per process whose exec was
+ * reported: its fork parent, which the kernel forgets when that parent exits first (the child is
+ * reparented to pid 1 or a subreaper before it execs), and whether its exec was reported. The
+ * last thread of a reported process to leave reports the exit (report_exit(), from
+ * sched_process_exit); every entry leaves with its process. Processes whose exec was not reported
+ * (started before the agent, or whose record was lost) get no exit record.
  */
 
 /* include/linux/sched/signal.h, unchanged since Linux 5.x: exit_group(2) or a fatal signal. */
 #define SIGNAL_GROUP_EXIT 0x00000004
+/* include/linux/sched.h, unchanged since Linux 2.6. */
+#define PF_KTHREAD 0x00200000
 
 struct process {
-	__u64 start_ns; /* group leader's start_boottime: a pid reused since has another */
-	__u64 exec_ns;	/* boot_ns of the exec record */
+	__u64 start_ns;	       /* group leader's start_boottime: a pid reused since has another */
+	__u64 exec_ns;	       /* boot_ns of the reported exec record; 0: none reported */
+	__u64 parent_start_ns; /* of parent_tgid */
+	__u32 parent_tgid;     /* the parent at the fork (or at the first exec seen) */
+	/* Processes it forked that are still running, added to atomically (the exit's orphans). */
+	__u32 children;
+	/* This process is one of its parent's `children`: its exit takes it off. */
+	bool counted;
 };
 
 /*
- * One entry per live process whose exec was reported, keyed by tgid. Bounded by tasks like
+ * One entry per live process forked or exec'd since attach, keyed by tgid. Bounded by tasks like
  * exec_state and sized by the addon the same way (every pid of a default pid space); a plain hash
- * for the same reasons. Every entry leaves with its process's last thread; an insert into a full
- * map is counted (process_map_full): that process's exit will not be reported.
+ * for the same reasons. Every entry leaves with its process's last thread. A fork that finds it
+ * full leaves that process's lineage to its real parent; an exec that finds it full is counted
+ * (process_map_full): that process's exit will not be reported.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -407,12 +421,62 @@ struct {
 	__type(value, struct process);
 } processes SEC(".maps");
 
-static __always_inline void fill_identity(struct execwatch_record *rec, struct task_struct *task,
-					  struct task_struct *parent)
+/* The entry of the process `tgid` that started at `start_ns`: NULL when there is none, or only an
+ * earlier process's of the same pid (whose exit was missed). */
+static __always_inline struct process *process_of(__u32 tgid, __u64 start_ns)
 {
+	struct process *proc = bpf_map_lookup_elem(&processes, &tgid);
+
+	return proc && proc->start_ns == start_ns ? proc : NULL;
+}
+
+/*
+ * A new process (not a thread, not a kernel thread): remember its parent, which the kernel
+ * forgets if that parent exits before this one execs. The parent is the child's real_parent, as
+ * ppid would name it (the forking task's parent with CLONE_PARENT). The tracepoint fires before
+ * the child first runs, so the entry is there before it can exec. Cost: one insert per fork (and
+ * one add to the parent's entry); BTF pointers are read directly, without a helper call.
+ */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *forker, struct task_struct *child)
+{
+	struct task_struct *parent;
+	struct process proc = {}, *pp;
+	__u32 tgid = child->tgid;
+
+	if (child->pid != tgid || (child->flags & PF_KTHREAD))
+		return 0;
+	parent = child->real_parent;
+	proc.start_ns = child->start_boottime;
+	proc.parent_tgid = parent->tgid;
+	proc.parent_start_ns = parent->group_leader->start_boottime;
+	pp = process_of(proc.parent_tgid, proc.parent_start_ns);
+	proc.counted = pp != NULL;
+	/* Full: this process's lineage will name its real parent at the exec instead. */
+	if (bpf_map_update_elem(&processes, &tgid, &proc, BPF_ANY))
+		return 0;
+	if (pp)
+		__sync_fetch_and_add(&pp->children, 1);
+	return 0;
+}
+
+/* Fills the identity of the current process and returns its entry (NULL when it has none): the
+ * parent named is the one at its fork when that was seen, else the real parent. */
+static __always_inline struct process *
+fill_identity(struct execwatch_record *rec, struct task_struct *task, struct task_struct *parent)
+{
+	struct process *proc;
+
 	/* After a non-leader thread's exec, de_thread() gave it the old leader's start time. */
 	rec->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
-	rec->parent_start_ns = BPF_CORE_READ(parent, group_leader, start_boottime);
+	proc = process_of(rec->pid, rec->start_ns);
+	if (proc) {
+		rec->fork_ppid = proc->parent_tgid;
+		rec->fork_parent_start_ns = proc->parent_start_ns;
+	} else {
+		rec->fork_ppid = rec->ppid;
+		rec->fork_parent_start_ns = BPF_CORE_READ(parent, group_leader, start_boottime);
+	}
 	/* The new image's credentials: commit_creds() runs before sched_process_exec. */
 	rec->euid = BPF_CORE_READ(task, cred, euid.val);
 	rec->egid = BPF_CORE_READ(task, cred, egid.val);
@@ -422,25 +486,36 @@ static __always_inline void fill_identity(struct execwatch_record *rec, struct t
 		rec->loginuid = BPF_CORE_READ(task, loginuid.val);
 	if (bpf_core_field_exists(task->sessionid))
 		rec->sessionid = BPF_CORE_READ(task, sessionid);
+	return proc;
 }
 
-/* After a successful exec: `reported` says whether its record reached the ring buffer. */
-static __always_inline void track_process(__u32 tgid, __u64 start_ns, __u64 exec_ns, bool reported)
+/* After a successful exec of the process whose entry is `proc` (NULL: none): `reported` says
+ * whether its record reached the ring buffer. */
+static __always_inline void track_process(struct process *proc, struct execwatch_record *rec,
+					  bool reported)
 {
-	struct process proc = {.start_ns = start_ns, .exec_ns = exec_ns};
+	struct process fresh = {
+		.start_ns = rec->start_ns,
+		.exec_ns = rec->boot_ns,
+		.parent_start_ns = rec->fork_parent_start_ns,
+		.parent_tgid = rec->fork_ppid,
+	};
+	__u32 tgid = rec->pid;
 
-	/* A lost exec's exit would name an image nobody saw (an earlier image's entry included). */
-	if (!reported) {
-		bpf_map_delete_elem(&processes, &tgid);
+	/* A lost exec's exit would name an image nobody saw (an earlier image's included). */
+	if (proc) {
+		proc->exec_ns = reported ? rec->boot_ns : 0;
 		return;
 	}
-	if (bpf_map_update_elem(&processes, &tgid, &proc, BPF_ANY))
+	/* Forked before attach (or the fork found the map full): its first exec seen adds it. */
+	if (reported && bpf_map_update_elem(&processes, &tgid, &fresh, BPF_ANY))
 		count(EXECWATCH_CTR_PROCESS_MAP_FULL);
 }
 
 /* ---- End of process identity (the exit program is below, report_exit()) ---- */
 
-static __always_inline struct scratch *begin_record(void)
+/* The record's header, from the current task; `proc` gets its process's entry (or NULL). */
+static __always_inline struct scratch *begin_record(struct process **proc)
 {
 	struct scratch *s = scratch_get();
 	struct task_struct *task, *parent;
@@ -464,7 +539,7 @@ static __always_inline struct scratch *begin_record(void)
 	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
 	BPF_CORE_READ_STR_INTO(&rec->parent_comm, parent, comm);
 	fill_cgroup(rec, task);
-	fill_identity(rec, task, parent);
+	*proc = fill_identity(rec, task, parent);
 	return s;
 }
 
@@ -553,6 +628,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 {
 	__u64 key = (__u64)p, len;
 	__u32 flen, alen = 0, flags = EXECWATCH_F_NO_ENTER_STATE;
+	struct process *proc = NULL;
 	struct exec_state *st;
 	struct scratch *s;
 	unsigned long start, end;
@@ -571,7 +647,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		 * attached, when nothing counted it and nothing is emitted). */
 		return 0;
 	}
-	s = begin_record();
+	s = begin_record(&proc);
 	if (!s)
 		return 0;
 	s->rec.flags |= flags;
@@ -608,7 +684,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	}
 	/* submit() stamps boot_ns: read after it. */
 	err = submit(s, flen, alen);
-	track_process(s->rec.pid, s->rec.start_ns, s->rec.boot_ns, err == 0);
+	track_process(proc, &s->rec, err == 0);
 	return 0;
 }
 
@@ -673,6 +749,7 @@ static __always_inline int exit_exec(long ret)
 {
 	__u64 key = task_key();
 	struct exec_state *st, copy;
+	struct process *proc;
 	struct scratch *s;
 	__u32 flen, alen;
 
@@ -691,7 +768,7 @@ static __always_inline int exit_exec(long ret)
 	 * the programs were attached. */
 	if (ret >= 0)
 		return 0;
-	s = begin_record();
+	s = begin_record(&proc);
 	if (!s)
 		return 0;
 	s->rec.flags |= copy.flags;
@@ -813,8 +890,7 @@ int BPF_PROG(handle_exit_compat, struct pt_regs *regs, long ret)
 static __always_inline void report_exit(struct task_struct *p)
 {
 	struct execwatch_exit_record *rec;
-	struct process *proc;
-	__u64 start_ns, exec_ns;
+	struct process *proc, copy;
 	__u32 tgid;
 	int status;
 
@@ -827,12 +903,21 @@ static __always_inline void report_exit(struct task_struct *p)
 	proc = bpf_map_lookup_elem(&processes, &tgid);
 	if (!proc)
 		return;
-	start_ns = proc->start_ns;
-	exec_ns = proc->exec_ns;
+	copy = *proc;
 	if (bpf_map_delete_elem(&processes, &tgid))
 		return;
 	/* An entry left by an earlier process of this pid (whose exit was missed) is dropped. */
-	if (start_ns != BPF_CORE_READ(p, group_leader, start_boottime))
+	if (copy.start_ns != BPF_CORE_READ(p, group_leader, start_boottime))
+		return;
+	if (copy.counted) {
+		struct process *pp = process_of(copy.parent_tgid, copy.parent_start_ns);
+
+		/* An add of -1: clang's BPF target before -mcpu=v3 has no atomic sub. */
+		if (pp)
+			__sync_fetch_and_add(&pp->children, (__u32)-1);
+	}
+	/* Forked and never exec'd, or its exec record was lost: nobody saw what ends. */
+	if (copy.exec_ns == 0)
 		return;
 	/* What wait(2) gives the parent (wait_task_zombie() in kernel/exit.c): the group's code
 	 * after exit_group(2), a fatal signal or a core dump (which adds 0x80), else the leader's
@@ -855,8 +940,9 @@ static __always_inline void report_exit(struct task_struct *p)
 	rec->pid = tgid;
 	rec->tid = BPF_CORE_READ(p, pid);
 	rec->status = status;
-	rec->start_ns = start_ns;
-	rec->exec_ns = exec_ns;
+	rec->orphans = copy.children;
+	rec->start_ns = copy.start_ns;
+	rec->exec_ns = copy.exec_ns;
 	BPF_CORE_READ_STR_INTO(&rec->comm, p, comm);
 	fill_cgroup_names(&rec->cgroup_id, &rec->flags, rec->cgroup_leaf, rec->cgroup_parent, p);
 	rec->boot_ns = bpf_ktime_get_boot_ns();

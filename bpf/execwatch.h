@@ -130,11 +130,14 @@ struct execwatch_record {
 	__u16 filename_len;
 	__u16 reserved0;
 	__u32 argv_len;
-	__u32 reserved1;
-	/* The process's and its parent's start: the group leader's start_boottime in ns, what
+	/* The parent at the fork (its tgid): ppid, unless that parent has exited since and the
+	 * kernel gave the process to pid 1 or a subreaper. ppid when the fork was not seen (before
+	 * the programs were attached). parentExecId and the lineage follow it. */
+	__u32 fork_ppid;
+	/* The process's and fork_ppid's start: the group leader's start_boottime in ns, what
 	 * /proc/PID/stat field 22 shows in clock ticks. With the pid, what execId is made of. */
 	__u64 start_ns;
-	__u64 parent_start_ns;
+	__u64 fork_parent_start_ns;
 	__u32 euid; /* effective ids of the new image (of the caller for a failed exec) */
 	__u32 egid;
 	__u32 loginuid;	 /* audit login uid, or EXECWATCH_ID_UNSET (unset, or no audit) */
@@ -166,7 +169,8 @@ struct execwatch_exit_record {
 	__u32 tid;	  /* the last thread to leave */
 	/* The wait status a parent would read: exit code << 8, or the signal | 0x80 with a core. */
 	__s32 status;
-	__u32 reserved0;
+	/* Processes it forked (since the programs were attached) still running at its exit. */
+	__u32 orphans;
 	__u64 start_ns; /* the group leader's start_boottime, as in the exec record */
 	__u64 exec_ns;	/* boot_ns of the exec record of the image that ends */
 	char comm[EXECWATCH_COMM_LEN];

@@ -214,7 +214,7 @@ void Tracer::Open(Napi::Env env, const Options &options)
 	// Indexed by CPU id in the kernel, so it needs one slot per possible CPU.
 	bpf_map *scratch = RequireMap(env, obj_, "scratch", path);
 	bpf_map *exec_state = RequireMap(env, obj_, "exec_state", path);
-	// Live processes whose exec was reported: bounded by tasks as well, sized the same way.
+	// Live processes forked or exec'd since attach: bounded by tasks too, sized the same way.
 	bpf_map *processes = RequireMap(env, obj_, "processes", path);
 	int err = bpf_map__set_max_entries(events_, options.ringbuf_bytes);
 	if (!err)

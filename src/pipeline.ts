@@ -98,7 +98,7 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
       hub.publish(record);
       metrics.observeExit(event);
       // The exec event in the ring shows how its process ended (the ring keeps execs only).
-      const exec = processes.exit(event.execId);
+      const exec = processes.exit(event.execId, event.orphans);
       if (exec !== undefined && exec.seq > 0) {
         const exit = execExit(event);
         store.update(exec.seq, (held) => withExit(held, exit));

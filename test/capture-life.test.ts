@@ -129,6 +129,18 @@ t.test('the life of a process on the real kernel', kernelTest(), async (t) => {
     checkTiming(t, exit, exec, timing);
   });
 
+  t.test('orphans: the processes it forked still running at its exit', async (t) => {
+    const m = marker('orphans');
+    // Two subshells backgrounded and left running, one waited for: two orphans.
+    const { exec, mine } = await life(m, '/bin/sh', ['-c', `(sleep 0.3; exec /bin/true ${m}) & (sleep 0.3) & (exit 0); exit 0`, m]);
+    t.same(mine.map((x) => x.orphans), [2], 'the shell left two');
+    await waitFor(() => execs.some((e) => e.filename === '/bin/true' && e.argv.includes(m)), 'the orphan\'s exec');
+    const orphan = execs.find((e) => e.filename === '/bin/true' && e.argv.includes(m)) as ExecEvent;
+    t.equal(orphan.parentExecId, exec.execId, 'whose exec names it');
+    await waitFor(() => exits.some((x) => x.execId === orphan.execId), 'the orphan\'s exit');
+    t.equal(exits.find((x) => x.execId === orphan.execId)?.orphans, 0, 'and which left none');
+  });
+
   t.test('no exit for a process whose exec was never seen', async (t) => {
     // The subshell is a fork that never execs: its end is no exit event.
     const m = marker('fork');
@@ -220,6 +232,25 @@ t.test('lineage on the real kernel, as the agent wires it: ancestors from exec e
     t.same(leaf.ancestors.slice(0, 3).map((a) => [a.pid, a.comm]), [[inner.pid, 'sh'], [outer.pid, 'sh'], [process.pid, (outer.parentComm)]], 'pids and names');
     t.same(leaf.ancestors[1]?.argv, ['/bin/sh', '-c', `/bin/sh -c "/bin/true ${m}; true"; true`, 'outer'], 'with their argv');
     t.equal(leaf.ancestors.length, 4, 'at most --ancestors');
+  });
+
+  t.test('a parent that exited before its child exec\'d: the child\'s ancestors still name it, and its parents', async (t) => {
+    const m = marker('orphan');
+    // The shell backgrounds a subshell and exits at once; the subshell, given to pid 1 (or a
+    // subreaper) by then, execs /bin/true 0.3 s later.
+    const shell = spawn('/bin/sh', ['-c', `(sleep 0.3; exec /bin/true ${m}) & exit`, 'orphaner'], { stdio: 'ignore' });
+    const leafOf = () => held().find((e) => e.filename === '/bin/true' && e.argv.includes(m));
+    await waitFor(() => leafOf() !== undefined, 'the exec of /bin/true');
+    const leaf = leafOf() as ExecEvent;
+    const outer = held().find((e) => e.pid === shell.pid && e.argv.includes(`(sleep 0.3; exec /bin/true ${m}) & exit`)) as ExecEvent;
+    t.ok(outer, 'the shell\'s exec event is in the ring');
+    t.ok(outer.exit !== undefined && outer.exit.time < leaf.time, `the shell had ended (${outer.exit?.time}) before the exec (${leaf.time})`);
+    t.not(leaf.ppid, outer.pid, `ppid is the parent the kernel gave it since (${leaf.ppid}, ${leaf.parentComm})`);
+    t.equal(leaf.parentExecId, outer.execId, 'parentExecId: the shell that forked it');
+    t.same(leaf.ancestors.slice(0, 2).map((a) => [a.execId, a.pid, a.comm]), [[outer.execId, outer.pid, 'sh'], [outer.parentExecId, process.pid, outer.parentComm]], 'ancestors: the exited shell, then this test');
+    t.same(leaf.ancestors[0]?.argv, ['/bin/sh', '-c', `(sleep 0.3; exec /bin/true ${m}) & exit`, 'orphaner'], 'with its argv');
+    await waitFor(() => leafOf()?.exit !== undefined, 'the exit of /bin/true');
+    t.equal(pipeline.processes.get(outer.execId), undefined, 'the shell\'s entry left with its orphan\'s exit');
   });
 
   t.test('after a burst, the table holds no entry of a process that has exited', async (t) => {

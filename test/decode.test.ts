@@ -94,7 +94,7 @@ t.test('a record decodes into the ExecEvent contract', async (t) => {
       bootNs: 1000n * 1_000_000_000n + 123_456_789n,
       cgroupId: 4711n,
       pid: 4242, tid: 4243, ppid: 4200, uid: 1000, gid: 1001, retval: 0,
-      startNs: 12_345_678_901n, parentStartNs: 1_000_000_000n, euid: 0, egid: 42, loginuid: 1000, sessionid: 7,
+      startNs: 12_345_678_901n, forkParentStartNs: 1_000_000_000n, euid: 0, egid: 42, loginuid: 1000, sessionid: 7,
       comm: 'curl', parentComm: 'sh', cgroup: 'cri-containerd-3f1c.scope', cgroupParent: 'kubepods-pod12.slice',
       filename: '/usr/bin/curl', argv: ['curl', '-s', 'http://example'],
     }),
@@ -136,6 +136,14 @@ t.test('execId: the start time in clock ticks, as /proc/PID/stat field 22 counts
   t.match(event.execId, /^[A-Za-z0-9_.-]+$/, 'URL-safe');
 });
 
+t.test('parentExecId names the parent at the fork; ppid and parentComm the parent at the exec', async (t) => {
+  const scope = { node: 'node-1', bootId: BOOT_ID };
+  // The shell that forked it (pid 300) exited; the kernel gave the process to pid 1.
+  const event = decodeOne({ ppid: 1, parentComm: 'systemd', forkPpid: 300, forkParentStartNs: 7_000_000_000n });
+  t.same([event.ppid, event.parentComm], [1, 'systemd'], 'ppid: the real parent now');
+  t.equal(event.parentExecId, execIdOfTicks(scope, 700, 300), 'parentExecId: the shell that forked it');
+});
+
 t.test('an exit record decodes into the ExitEvent contract', async (t) => {
   const ctx: DecodeContext = { node: 'node-1', execIdPrefix: execIdPrefix({ node: 'node-1', bootId: BOOT_ID }), bootOffsetNs: OFFSET };
   const got: AgentEvent[] = [];
@@ -144,7 +152,7 @@ t.test('an exit record decodes into the ExitEvent contract', async (t) => {
       encodeRecord({ pid: 10 }),
       encodeExit({
         bootNs: 1001n * 1_000_000_000n, execNs: 999n * 1_000_000_000n + 500_000_000n, startNs: 5_000_000_000n,
-        pid: 4242, tid: 4243, status: 3 << 8, comm: 'sh', cgroupId: 99n, cgroup: 'c.scope', cgroupParent: 'p.slice',
+        pid: 4242, tid: 4243, status: 3 << 8, orphans: 2, comm: 'sh', cgroupId: 99n, cgroup: 'c.scope', cgroupParent: 'p.slice',
         flags: FLAGS.CGROUP_NAME_TRUNCATED,
       }),
     ]),
@@ -155,7 +163,7 @@ t.test('an exit record decodes into the ExitEvent contract', async (t) => {
   t.same(got[1], {
     seq: 0, kind: 'exit', time: '2026-11-24T16:02:04.000000000Z', node: 'node-1',
     execId: execIdOfTicks({ node: 'node-1', bootId: BOOT_ID }, 500, 4242), pid: 4242, tid: 4243, comm: 'sh',
-    status: 'error', code: 3, signal: null, coreDumped: false, duration: 1.5, execTime: '2026-11-24T16:02:02.500000000Z',
+    status: 'error', code: 3, signal: null, coreDumped: false, duration: 1.5, execTime: '2026-11-24T16:02:02.500000000Z', orphans: 2,
     cgroupId: '99', cgroup: 'c.scope', cgroupParent: 'p.slice', cgroupTruncated: true,
     containerId: null, namespace: null, pod: null, podUid: null, container: null, image: null, imageId: null, workload: null, attribution: 'unresolved',
   } satisfies ExitEvent, 'every field');

@@ -128,7 +128,7 @@ t.test('the timestamp is the exec time to the nanosecond', async (t) => {
 
 t.test('exit records: one row per field of the exit schema, and each field under its name', async (t) => {
   t.same(OTLP_EXIT_MAPPING.map((row) => row.field), Object.keys(ExitEventSchema.properties), 'one row per schema property, in order');
-  const exit = makeExit({ pid: 4242, tid: 4243, comm: 'sh', status: 'signal', code: null, signal: 11, coreDumped: true, duration: 2.5 });
+  const exit = makeExit({ pid: 4242, tid: 4243, comm: 'sh', status: 'signal', code: null, signal: 11, coreDumped: true, duration: 2.5, orphans: 2 });
   const expected: Record<string, unknown> = {
     'execwatch.seq': 0,
     'execwatch.exec_id': exit.execId,
@@ -140,6 +140,7 @@ t.test('exit records: one row per field of the exit schema, and each field under
     'execwatch.exit.core_dumped': true,
     'execwatch.exit.duration': 2.5,
     'process.creation.time': '2026-11-24T16:02:03.500000000Z',
+    'execwatch.exit.orphans': 2,
     'execwatch.cgroup_id': '4711',
     'execwatch.cgroup': 'cri-containerd-3f1c.scope',
     'execwatch.cgroup_parent': 'kubepods-pod1234.slice',

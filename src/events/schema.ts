@@ -80,12 +80,15 @@ export const ExecEventSchema = Type.Object(
     node: Type.String({ description: '`--node-name`.' }),
     pid: U32('The process (thread-group id).'),
     tid: U32('The thread that called exec (after exec the process runs as its thread-group leader).'),
-    ppid: U32('The parent process (`real_parent`).'),
+    ppid: U32('The parent process at the exec (`real_parent`): pid 1 or a subreaper when the process that forked it has exited since (see `parentExecId`).'),
     execId: Type.String({
       description:
         'The process\'s id across the cluster: the same in the API, the stream, the log and the exit event, and for every exec the process makes (as its pid). Opaque, URL-safe; made of the node, the boot id, the process\'s start time (/proc/PID/stat field 22) and its pid, so it never names another process.',
     }),
-    parentExecId: Type.String({ description: 'The `execId` of the parent process (`ppid`).' }),
+    parentExecId: Type.String({
+      description:
+        'The `execId` of the process that forked this one, as its parent then: `ppid`\'s, unless that parent exited before this exec (the kernel then gave the process to pid 1 or a subreaper, which `ppid` names); `ancestors` follow it too. For a process forked before the agent started, `ppid`\'s at its first exec seen.',
+    }),
     uid: U32('Real user id.'),
     gid: U32('Real group id.'),
     euid: U32('Effective user id of the new image (a setuid binary\'s owner); of the caller for a failed exec.'),
@@ -94,7 +97,7 @@ export const ExecEventSchema = Type.Object(
     loginuid: NullableU32('Audit login uid (/proc/PID/loginuid); null when unset (no login session) or the kernel has no audit.'),
     sessionid: NullableU32('Audit session id (/proc/PID/sessionid); null likewise.'),
     comm: Type.String({ description: 'Process name of the new image (15 bytes, as the kernel keeps it).' }),
-    parentComm: Type.String({ description: 'Process name of the parent.' }),
+    parentComm: Type.String({ description: 'Process name of the parent (`ppid`).' }),
     ancestors: Type.Array(AncestorSchema, {
       description:
         'The parent, its parent, … nearest first, up to `--ancestors` (default 4; 0: always `[]`): `{"execId", "pid", "comm", "filename", "argv"}` (argv: the first 256 bytes of arguments). Stops at pid 1, at a process the agent never knew, and, in a container, at the container\'s first process. Known from the agent\'s process table: processes running at start (read from /proc) and every exec since.',
@@ -175,6 +178,9 @@ export const ExitEventSchema = Type.Object(
     comm: Type.String({ description: 'Process name at the exit.' }),
     ...exitFields,
     execTime: Type.String({ description: 'Wall-clock time of the exec, as its event\'s `time`.' }),
+    orphans: U32(
+      'Processes it forked (since the agent started) still running when it ended: the kernel gave them to pid 1 or a subreaper, which their `ppid` names; their exec events still name this process in `parentExecId` and `ancestors`.',
+    ),
     cgroupId: Type.String({ description: 'As in the exec event, at the exit.' }),
     cgroup: Type.String({ description: 'Likewise.' }),
     cgroupParent: Type.String({ description: 'Likewise.' }),

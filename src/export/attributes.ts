@@ -147,6 +147,7 @@ export const OTLP_EXIT_MAPPING = [
   { field: 'coreDumped', to: 'attribute', name: 'execwatch.exit.core_dumped', onlyWhenTrue: true },
   { field: 'duration', to: 'attribute', name: 'execwatch.exit.duration' },
   { field: 'execTime', to: 'attribute', name: 'process.creation.time' },
+  { field: 'orphans', to: 'attribute', name: 'execwatch.exit.orphans' },
   ...WHERE_ROWS,
 ] as const satisfies readonly FieldMapping<ExitEvent>[];
 

@@ -95,6 +95,7 @@ export function makeExit(overrides: Partial<ExitEvent> = {}): ExitEvent {
     coreDumped: false,
     duration: 1.5,
     execTime: '2026-11-24T16:02:03.500000000Z',
+    orphans: 0,
     cgroupId: '4711',
     cgroup: 'cri-containerd-3f1c.scope',
     cgroupParent: 'kubepods-pod1234.slice',

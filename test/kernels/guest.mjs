@@ -298,6 +298,18 @@ await check('identity', async () => {
   return mismatch(event, { execId: id, parentExecId: id, euid: 0, egid: 0, euidDiffers: false });
 });
 
+await check('orphan-lineage', async () => {
+  // A parent that exits before its child execs: the kernel reparents the child, and the parent
+  // noted at the fork (handle_fork: a BTF tracepoint reading task_struct directly) names it.
+  const m = marker('orphan');
+  await run('/bin/sh', ['-c', `(sleep 0.3; exec /bin/true ${m}) & exit`, 'orphaner']);
+  const leaf = await eventOf(agent, m, (e) => e.argv[0] === '/bin/true');
+  const shell = await eventOf(agent, m, (e) => e.argv.includes('orphaner'));
+  if (leaf.ppid === shell.pid) return `ppid ${leaf.ppid}: the shell had not exited before the exec`;
+  if (leaf.ancestors[0]?.pid !== shell.pid) return `ancestors ${JSON.stringify(leaf.ancestors)}`;
+  return mismatch(leaf, { parentExecId: shell.execId }) ?? { detail: `ppid ${leaf.ppid}, forked by ${shell.pid}` };
+});
+
 // 32-bit (ia32) callers: the syscall tracepoints skip their execs; the compat path must see them.
 const notExec32Itself = (e) => e.argv[0] !== exec32;
 
