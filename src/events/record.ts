@@ -12,18 +12,21 @@ import { serializeEvent, type AgentEvent, type Attribution, type ExecEvent } fro
 export interface EventRecord {
   readonly seq: number;
   readonly kind: AgentEvent['kind'];
-  readonly execId: string;
+  /** Null for a throttle or a gap (they name no process). */
+  readonly execId: string | null;
   /** Null for an exit (the filters of exec fields match execs only). */
   readonly parentExecId: string | null;
   /** serializeEvent(event). */
   readonly json: string;
   readonly time: string;
+  /** Empty for a gap. */
   readonly comm: string;
+  /** The pod fields: null for a gap (it names its pods in `pods`). */
   readonly namespace: string | null;
   readonly pod: string | null;
   readonly container: string | null;
   readonly image: string | null;
-  readonly attribution: Attribution;
+  readonly attribution: Attribution | null;
   /** Null for an exit, likewise. */
   readonly uid: number | null;
   readonly euid: number | null;
@@ -47,22 +50,23 @@ export function textBytes(text: string): number {
 
 /** The record of a delivered (enriched, redacted) event. */
 export function eventRecord(event: AgentEvent): EventRecord {
-  const { seq, kind, execId, time, comm, namespace, pod, container, image, attribution } = event;
+  const { seq, kind, time } = event;
   const json = serializeEvent(event);
   const exec = event.kind === 'exec' ? event : null;
+  const where = event.kind === 'gap' ? null : event;
   return {
     seq,
     kind,
-    execId,
+    execId: event.kind === 'exec' || event.kind === 'exit' ? event.execId : null,
     parentExecId: exec?.parentExecId ?? null,
     json,
     time,
-    comm,
-    namespace,
-    pod,
-    container,
-    image,
-    attribution,
+    comm: where?.comm ?? '',
+    namespace: where?.namespace ?? null,
+    pod: where?.pod ?? null,
+    container: where?.container ?? null,
+    image: where?.image ?? null,
+    attribution: where?.attribution ?? null,
     uid: exec?.uid ?? null,
     euid: exec?.euid ?? null,
     drift: exec !== null && exec.drift,
