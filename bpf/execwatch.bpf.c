@@ -105,6 +105,17 @@ static __always_inline void count(__u32 which)
 		__sync_fetch_and_add(v, 1);
 }
 
+/* Forced past the threshold, not left to the kernel's default: earlier records were submitted
+ * without a wake-up, so the consumer's position no longer tells the kernel that it is waiting. */
+static __always_inline __u64 wakeup_flags(__u64 len)
+{
+	if (!wakeup_bytes)
+		return 0;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + len >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
 /*
  * ---- Scope (issue 19) ----------------------------------------------------------------------
  * Out-of-scope execs (host processes, namespaces, pod label selectors: src/scope/) are decided at
@@ -196,111 +207,6 @@ static __always_inline int excluded(__u32 reason)
 }
 /* ---- end of Scope ------------------------------------------------------------------------ */
 
-/*
- * ---- Fairness (issue 19) -------------------------------------------------------------------
- * --cgroup-rate: each cgroup may exec `cgroup_rate` times a second, with bursts of up to
- * `cgroup_burst`; above that its execs are counted (throttled) and not emitted, so that one pod
- * re-execing in a loop cannot fill the ring buffer that every pod's execs go through. A
- * generic cell rate algorithm: one timestamp per cgroup, the time its bucket is empty again
- * ("theoretical arrival time"); an exec is allowed while that is at most the burst ahead of now.
- * Concurrent execs of one cgroup on two CPUs may both pass on the last token: the limit is a
- * fairness bound, not an accounting one (that is exact: a suppressed exec is counted once).
- */
-const volatile __u32 cgroup_rate = 0;  /* execs per second per cgroup; 0: no limit */
-const volatile __u32 cgroup_burst = 1; /* execs allowed at once above the rate */
-#define ROOT_CGROUP_ID 1
-
-/* LRU: a cgroup that has not exec'd for a while loses its bucket, which only means a full one. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
-	__type(value, __u64);
-} cgroup_rate_tat SEC(".maps");
-
-/* Whether the current task's cgroup is above its rate; takes a token when it is not. */
-static __always_inline bool over_rate(void)
-{
-	__u64 id, now, interval, tat, *slot;
-
-	if (!cgroup_rate)
-		return false;
-	id = bpf_get_current_cgroup_id();
-	/* Not the root cgroup (kernfs id 1): a node puts only the kernel's threads there, and a
-	 * host without a cgroup manager (a CI machine, a developer's VM) everything, whose execs
-	 * would all share one bucket. */
-	if (id == ROOT_CGROUP_ID)
-		return false;
-	interval = 1000000000ULL / cgroup_rate;
-	now = bpf_ktime_get_ns();
-	slot = bpf_map_lookup_elem(&cgroup_rate_tat, &id);
-	if (!slot) {
-		tat = now + interval;
-		bpf_map_update_elem(&cgroup_rate_tat, &id, &tat, BPF_ANY);
-		return false;
-	}
-	tat = *slot > now ? *slot : now;
-	if (tat - now > (__u64)(cgroup_burst - 1) * interval)
-		return true;
-	*slot = tat + interval;
-	return false;
-}
-/* ---- end of Fairness ---------------------------------------------------------------------- */
-
-static __always_inline struct scratch *scratch_get(void)
-{
-	__u32 cpu = bpf_get_smp_processor_id();
-
-	return bpf_map_lookup_elem(&scratch, &cpu);
-}
-
-static __always_inline __u64 task_key(void)
-{
-	return (__u64)bpf_get_current_task();
-}
-
-static __always_inline int enter(const char *filename, const void *argv, __u32 flags, bool compat)
-{
-	struct exec_state st = {
-		.filename = filename,
-		.argv = argv,
-		.flags = flags,
-		.compat = compat,
-	};
-	__u64 key = task_key();
-	__u32 out = scope_of_current();
-
-	/* Out of scope: counted here, once, and no state is kept, so that the programs that end the
-	 * exec find none and read nothing. */
-	if (out)
-		return excluded(out);
-	st.suppressed = over_rate();
-
-	/* Fails only when the map is full (the key is replaced otherwise): the exec is still
-	 * reported if it succeeds, without its execveat flag, but lost if it fails. A suppressed
-	 * one is then reported too: it is counted as throttled only once its state is kept. */
-	if (bpf_map_update_elem(&exec_state, &key, &st, BPF_ANY))
-		count(EXECWATCH_CTR_STATE_MAP_FULL);
-	else if (st.suppressed) {
-		count(EXECWATCH_CTR_EVENTS);
-		count(EXECWATCH_CTR_THROTTLED);
-	}
-	return 0;
-}
-
-SEC("tp/syscalls/sys_enter_execve")
-int handle_enter_execve(struct trace_event_raw_sys_enter *ctx)
-{
-	return enter((const char *)ctx->args[0], (const void *)ctx->args[1], 0, false);
-}
-
-SEC("tp/syscalls/sys_enter_execveat")
-int handle_enter_execveat(struct trace_event_raw_sys_enter *ctx)
-{
-	return enter((const char *)ctx->args[1], (const void *)ctx->args[2], EXECWATCH_F_EXECVEAT,
-		     false);
-}
-
 static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 {
 	struct kernfs_node___rcu *rcu = (void *)kn;
@@ -371,6 +277,218 @@ static __always_inline void fill_cgroup_names(__u64 *cgroup_id, __u16 *flags,
 		read_cgroup_name(leaf, EXECWATCH_CGROUP_LEAF_LEN, kn, flags);
 	if (parent)
 		read_cgroup_name(parent_name, EXECWATCH_CGROUP_PARENT_LEN, parent, flags);
+}
+
+/*
+ * ---- Fairness (issue 19) -------------------------------------------------------------------
+ * --cgroup-rate: each cgroup may exec `cgroup_rate` times a second, with bursts of up to
+ * `cgroup_burst`; above that its execs are counted (throttled) and not emitted, so that one pod
+ * re-execing in a loop cannot fill the ring buffer that every pod's execs go through. A
+ * generic cell rate algorithm: one timestamp per cgroup, the time its bucket is empty again
+ * ("theoretical arrival time"); an exec is allowed while that is at most the burst ahead of now.
+ * Concurrent execs of one cgroup on two CPUs may both pass on the last token: the limit is a
+ * fairness bound, not an accounting one (that is exact: a suppressed exec is counted once).
+ */
+const volatile __u32 cgroup_rate = 0;  /* execs per second per cgroup; 0: no limit */
+const volatile __u32 cgroup_burst = 1; /* execs allowed at once above the rate */
+#define ROOT_CGROUP_ID 1
+
+struct cgroup_rate {
+	__u64 tat;	    /* when the bucket is full again (bpf_ktime_get_ns()) */
+	__u64 throttled_ns; /* the last exec throttled (bpf_ktime_get_boot_ns()), 0: none yet */
+};
+
+/* LRU: a cgroup that has not exec'd for a while loses its bucket, which only means a full one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct cgroup_rate);
+} cgroup_rate_tat SEC(".maps");
+
+/*
+ * Throttled execs and lost events by cgroup, for the agent (struct execwatch_cgroup_stats in
+ * execwatch.h): one entry per possible CPU (the addon resizes it), each written by its CPU only.
+ * Touched only on a throttled exec or a full ring, never on the path of an exec that is emitted.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1); /* resized to the number of possible CPUs by the addon */
+	__type(key, __u32);
+	__type(value, struct execwatch_cgroup_stats);
+} cgroup_stats SEC(".maps");
+
+enum cgroup_stat_kind {
+	STAT_THROTTLED,
+	STAT_LOST,
+};
+
+/* This CPU's slot of cgroup `id`: its own, else an empty one or an idle one taken over, else
+ * `other`. */
+static __always_inline struct execwatch_cgroup_stat *cgroup_stat(__u64 id, __u64 now)
+{
+	__u32 cpu = bpf_get_smp_processor_id(), home;
+	struct execwatch_cgroup_stats *t = bpf_map_lookup_elem(&cgroup_stats, &cpu);
+	struct execwatch_cgroup_stat *slot;
+
+	if (!t)
+		return NULL;
+	home = (__u32)((id * EXECWATCH_SCOPE_HASH_MUL) >> (64 - EXECWATCH_CGROUP_STATS_BITS));
+	for (__u32 i = 0; i < EXECWATCH_CGROUP_STATS_PROBES; i++) {
+		slot = &t->slots[(home + i) & (EXECWATCH_CGROUP_STATS_SLOTS - 1)];
+		if (slot->cgroup_id == id)
+			return slot;
+	}
+	for (__u32 i = 0; i < EXECWATCH_CGROUP_STATS_PROBES; i++) {
+		slot = &t->slots[(home + i) & (EXECWATCH_CGROUP_STATS_SLOTS - 1)];
+		if (slot->cgroup_id != 0 && now - slot->last_ns <= EXECWATCH_CGROUP_STATS_IDLE_NS)
+			continue;
+		/* Counts first, then the id: the agent reads the id first. */
+		slot->throttled = 0;
+		slot->lost = 0;
+		slot->last_ns = now;
+		slot->claimed_ns = now;
+		slot->cgroup_id = id;
+		return slot;
+	}
+	return &t->other;
+}
+
+/* Counts one throttled exec or lost event against cgroup `id`. */
+static __always_inline void count_cgroup(__u64 id, enum cgroup_stat_kind kind)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	struct execwatch_cgroup_stat *slot = cgroup_stat(id, now);
+
+	if (!slot)
+		return;
+	if (kind == STAT_THROTTLED)
+		slot->throttled++;
+	else
+		slot->lost++;
+	slot->last_ns = now;
+}
+
+/* The first exec throttled in an episode: its cgroup and process, for the agent's start event. A
+ * record the ring has no room for is not counted: the agent opens the episode from the cgroup
+ * stats instead. */
+static __always_inline void report_throttle(__u64 boot_ns)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct execwatch_throttle_record *rec;
+	__u64 pidtgid = bpf_get_current_pid_tgid();
+
+	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+	if (!rec)
+		return;
+	__builtin_memset(rec, 0, sizeof(*rec));
+	rec->boot_ns = boot_ns;
+	rec->record_len = sizeof(*rec);
+	rec->kind = EXECWATCH_RECORD_THROTTLE;
+	rec->pid = pidtgid >> 32;
+	rec->tid = (__u32)pidtgid;
+	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
+	fill_cgroup_names(&rec->cgroup_id, &rec->flags, rec->cgroup_leaf, rec->cgroup_parent, task);
+	bpf_ringbuf_submit(rec, wakeup_flags(sizeof(*rec)));
+}
+
+/*
+ * Whether the current task's cgroup is above its rate; takes a token when it is not. A throttled
+ * exec whose cgroup had none throttled for EXECWATCH_THROTTLE_QUIET_NS begins an episode: `start`
+ * is set (two CPUs beginning one at the same instant may both set it; the agent keeps one).
+ */
+static __always_inline bool over_rate(bool *start)
+{
+	__u64 id, now, interval, tat, boot_ns;
+	struct cgroup_rate *slot;
+
+	if (!cgroup_rate)
+		return false;
+	id = bpf_get_current_cgroup_id();
+	/* Not the root cgroup (kernfs id 1): a node puts only the kernel's threads there, and a
+	 * host without a cgroup manager (a CI machine, a developer's VM) everything, whose execs
+	 * would all share one bucket. */
+	if (id == ROOT_CGROUP_ID)
+		return false;
+	interval = 1000000000ULL / cgroup_rate;
+	now = bpf_ktime_get_ns();
+	slot = bpf_map_lookup_elem(&cgroup_rate_tat, &id);
+	if (!slot) {
+		struct cgroup_rate fresh = {.tat = now + interval};
+
+		bpf_map_update_elem(&cgroup_rate_tat, &id, &fresh, BPF_ANY);
+		return false;
+	}
+	tat = slot->tat > now ? slot->tat : now;
+	if (tat - now <= (__u64)(cgroup_burst - 1) * interval) {
+		slot->tat = tat + interval;
+		return false;
+	}
+	/* Throttled: from here on nothing is on the path of an emitted exec. */
+	boot_ns = bpf_ktime_get_boot_ns();
+	*start = boot_ns - slot->throttled_ns > EXECWATCH_THROTTLE_QUIET_NS;
+	slot->throttled_ns = boot_ns;
+	return true;
+}
+/* ---- end of Fairness ---------------------------------------------------------------------- */
+
+static __always_inline struct scratch *scratch_get(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&scratch, &cpu);
+}
+
+static __always_inline __u64 task_key(void)
+{
+	return (__u64)bpf_get_current_task();
+}
+
+static __always_inline int enter(const char *filename, const void *argv, __u32 flags, bool compat)
+{
+	struct exec_state st = {
+		.filename = filename,
+		.argv = argv,
+		.flags = flags,
+		.compat = compat,
+	};
+	__u64 key = task_key();
+	__u32 out = scope_of_current();
+	bool start = false;
+
+	/* Out of scope: counted here, once, and no state is kept, so that the programs that end the
+	 * exec find none and read nothing. */
+	if (out)
+		return excluded(out);
+	st.suppressed = over_rate(&start);
+
+	/* Fails only when the map is full (the key is replaced otherwise): the exec is still
+	 * reported if it succeeds, without its execveat flag, but lost if it fails. A suppressed
+	 * one is then reported too: it is counted as throttled only once its state is kept. */
+	if (bpf_map_update_elem(&exec_state, &key, &st, BPF_ANY))
+		count(EXECWATCH_CTR_STATE_MAP_FULL);
+	else if (st.suppressed) {
+		count(EXECWATCH_CTR_EVENTS);
+		count(EXECWATCH_CTR_THROTTLED);
+		count_cgroup(bpf_get_current_cgroup_id(), STAT_THROTTLED);
+		if (start)
+			report_throttle(bpf_ktime_get_boot_ns());
+	}
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_execve")
+int handle_enter_execve(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter((const char *)ctx->args[0], (const void *)ctx->args[1], 0, false);
+}
+
+SEC("tp/syscalls/sys_enter_execveat")
+int handle_enter_execveat(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter((const char *)ctx->args[1], (const void *)ctx->args[2], EXECWATCH_F_EXECVEAT,
+		     false);
 }
 
 static __always_inline void fill_cgroup(struct execwatch_record *rec, struct task_struct *task)
@@ -566,17 +684,6 @@ static __always_inline __u32 put_filename(struct scratch *s, const char *filenam
 	return (__u32)(n - 1); /* without the NUL */
 }
 
-/* Forced past the threshold, not left to the kernel's default: earlier records were submitted
- * without a wake-up, so the consumer's position no longer tells the kernel that it is waiting. */
-static __always_inline __u64 wakeup_flags(__u64 len)
-{
-	if (!wakeup_bytes)
-		return 0;
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + len >= wakeup_bytes)
-		return BPF_RB_FORCE_WAKEUP;
-	return BPF_RB_NO_WAKEUP;
-}
-
 /* Returns 0 once the record is in the ring buffer. */
 static __always_inline long submit(struct scratch *s, __u32 filename_len, __u32 argv_len)
 {
@@ -595,8 +702,10 @@ static __always_inline long submit(struct scratch *s, __u32 filename_len, __u32 
 	 * this count: delivered + lost never exceeds it, and equals it once the ring is drained. */
 	count(EXECWATCH_CTR_EVENTS);
 	err = bpf_ringbuf_output(&events, s, len, wakeup_flags(len));
-	if (err)
+	if (err) {
 		count(EXECWATCH_CTR_RINGBUF_FULL);
+		count_cgroup(s->rec.cgroup_id, STAT_LOST);
+	}
 	return err;
 }
 
@@ -931,6 +1040,8 @@ static __always_inline void report_exit(struct task_struct *p)
 	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
 	if (!rec) {
 		count(EXECWATCH_CTR_RINGBUF_FULL);
+		/* sched_process_exit runs in the exiting task: its cgroup is the current one. */
+		count_cgroup(bpf_get_current_cgroup_id(), STAT_LOST);
 		return;
 	}
 	/* Ring memory is not zeroed: every byte is written. */

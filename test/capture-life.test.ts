@@ -31,7 +31,7 @@ t.test('the life of a process on the real kernel', kernelTest(), async (t) => {
     { objectPath: defaultBpfObjectPath(), argvMaxBytes: 4096, ringbufBytes: 16 << 20, node: 'test-node' },
     (event) => {
       if (event.kind === 'exec') execs.push(event);
-      else exits.push(event);
+      else if (event.kind === 'exit') exits.push(event);
     },
     (err) => t.fail(`the sink threw: ${String(err)}`),
   );

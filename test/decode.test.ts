@@ -17,13 +17,16 @@ import {
   HEADER_SIZE,
   RECORD_KINDS,
   RECORD_OFFSETS,
+  THROTTLE_OFFSETS,
+  THROTTLE_SIZE,
   type DecodeContext,
 } from '../src/capture/decode.js';
+import { CGROUP_STAT_OFFSETS, CGROUP_STAT_SIZE, CGROUP_STATS_SIZE, CGROUP_STATS_SLOTS, THROTTLE_QUIET_NS } from '../src/capture/cgroup-stats.js';
 import { createRedactor } from '../src/events/redact.js';
 import { execIdOf, execIdOfTicks, execIdPrefix } from '../src/events/exec-id.js';
-import { serializeEvent, type AgentEvent, type ExecEvent, type ExitEvent } from '../src/events/schema.js';
+import { serializeEvent, type AgentEvent, type ExecEvent, type ExitEvent, type ThrottleEvent } from '../src/events/schema.js';
 import { repoRoot } from './helpers/kernel.js';
-import { encodeBatch, encodeExit, encodeRecord, type RecordFields } from './helpers/records.js';
+import { encodeBatch, encodeExit, encodeRecord, encodeThrottle, type RecordFields } from './helpers/records.js';
 
 const header = readFileSync(join(repoRoot, 'bpf', 'execwatch.h'), 'utf8');
 
@@ -86,6 +89,36 @@ t.test('the constants mirror bpf/execwatch.h', async (t) => {
   t.equal(EXIT_SIZE, define('EXECWATCH_EXIT_SIZE'), 'EXIT_SIZE');
   t.same(Object.keys(exit.offsets).slice(0, 5), Object.keys(exec.offsets).slice(0, 5), 'both start with the common 24 bytes');
   t.equal(exit.offsets.pid, exec.offsets.pid, 'the common bytes end at the same place');
+  const throttle = layout('execwatch_throttle_record');
+  t.same(throttle.offsets, THROTTLE_OFFSETS, 'THROTTLE_OFFSETS = the C layout');
+  t.equal(throttle.size, THROTTLE_SIZE, 'the throttle record is EXECWATCH_THROTTLE_SIZE bytes');
+  t.equal(THROTTLE_SIZE, define('EXECWATCH_THROTTLE_SIZE'), 'THROTTLE_SIZE');
+  t.same(Object.keys(throttle.offsets).slice(0, 5), Object.keys(exec.offsets).slice(0, 5), 'it starts with the common 24 bytes too');
+  const stat = layout('execwatch_cgroup_stat');
+  t.same(stat.offsets, CGROUP_STAT_OFFSETS, 'CGROUP_STAT_OFFSETS = the C layout');
+  t.equal(stat.size, CGROUP_STAT_SIZE, 'a slot is CGROUP_STAT_SIZE bytes');
+  t.equal(CGROUP_STATS_SLOTS, define('EXECWATCH_CGROUP_STATS_SLOTS'), 'CGROUP_STATS_SLOTS');
+  t.equal(CGROUP_STATS_SIZE, (CGROUP_STATS_SLOTS + 1) * CGROUP_STAT_SIZE, 'a CPU\'s table: `other`, then the slots');
+  t.equal(THROTTLE_QUIET_NS, BigInt(/#define EXECWATCH_THROTTLE_QUIET_NS (\d+)ULL/.exec(header)?.[1] ?? '0'), 'THROTTLE_QUIET_NS');
+});
+
+t.test('a throttle record decodes into the start of an episode', async (t) => {
+  const ctx: DecodeContext = { node: 'node-1', execIdPrefix: execIdPrefix({ node: 'node-1', bootId: BOOT_ID }), bootOffsetNs: OFFSET };
+  const got: ThrottleEvent[] = [];
+  const result = decodeBatch(
+    Buffer.concat([encodeThrottle({ bootNs: 1000n * 1_000_000_000n + 5n, cgroupId: 77n, pid: 31, tid: 32, comm: 'loop', cgroup: 'cri-containerd-ab.scope', cgroupParent: 'kubepods-pod1.slice', flags: FLAGS.CGROUP_NAME_TRUNCATED }), encodeRecord({})]),
+    ctx,
+    (event) => got.push(event as ThrottleEvent),
+  );
+  t.same(result, { decoded: 2, malformed: 0 }, 'the throttle record and the exec after it');
+  t.same(got[0], {
+    seq: 0, kind: 'throttle', phase: 'start', time: '2026-11-24T16:02:03.000000005Z', node: 'node-1',
+    since: '2026-11-24T16:02:03.000000005Z', suppressed: 0, pid: 31, comm: 'loop',
+    cgroupId: '77', cgroup: 'cri-containerd-ab.scope', cgroupParent: 'kubepods-pod1.slice', cgroupTruncated: true,
+    containerId: null, namespace: null, pod: null, podUid: null, container: null, image: null, imageId: null, workload: null, attribution: 'unresolved',
+  }, 'the throttle event, its pod to be found by the enricher');
+  t.equal(got[1]?.kind, 'exec', 'then the exec');
+  t.same(decodeBatch(Buffer.concat([encodeThrottle({ recordLen: 440 }), Buffer.alloc(8)]), ctx, () => {}), { decoded: 0, malformed: 1 }, 'a throttle record of another length is malformed');
 });
 
 t.test('a record decodes into the ExecEvent contract', async (t) => {

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { eventOf, eventRecord, RECORD_BYTES, textOf, withExit } from '../src/events/record.js';
 import { serializeEvent } from '../src/events/schema.js';
-import { makeEvent, makeExit, makeHostEvent } from './helpers/events.js';
+import { makeEvent, makeExit, makeGap, makeHostEvent, makeThrottle } from './helpers/events.js';
 
 t.test('a record holds the event JSON and the fields the filters read', async (t) => {
   const event = makeEvent({ seq: 9, comm: 'curl', uid: 33, retval: -13, filename: '/usr/bin/"curl"', argv: ['curl', 'a\nb'] });
@@ -38,4 +38,9 @@ t.test('an exit\'s record: the filter fields, and its text as the serializer wri
   t.equal(record.json, serializeEvent(exit), 'the text');
   t.equal(textOf(record), record.json, 'as readers get it');
   t.equal(record.bytes, RECORD_BYTES + record.json.length, 'bytes');
+});
+
+t.test('a throttle\'s record has its pod fields; a gap\'s names no process and no pod of its own', async (t) => {
+  t.match(eventRecord(makeThrottle({ seq: 3 })), { seq: 3, kind: 'throttle', execId: null, parentExecId: null, comm: 'sh', namespace: 'shop', pod: 'web-1', container: 'app', image: 'registry.example/shop/web:1.4', attribution: 'pod', uid: null, failed: false }, 'a throttle');
+  t.match(eventRecord(makeGap({ seq: 4 })), { seq: 4, kind: 'gap', execId: null, comm: '', namespace: null, pod: null, container: null, image: null, attribution: null, time: '2026-11-24T16:02:10.000000000Z' }, 'a gap');
 });

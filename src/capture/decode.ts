@@ -6,12 +6,14 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { execIdWith, ticksOf } from '../events/exec-id.js';
-import { formatTime, type AgentEvent, type ExecEvent, type ExitEvent, type ExitStatus } from '../events/schema.js';
+import { formatTime, type ExecEvent, type ExitEvent, type ExitStatus, type KernelEvent, type ThrottleEvent } from '../events/schema.js';
 
 /** sizeof(struct execwatch_record): EXECWATCH_HEADER_SIZE. */
 export const HEADER_SIZE = 512;
 /** sizeof(struct execwatch_exit_record): EXECWATCH_EXIT_SIZE. */
 export const EXIT_SIZE = 456;
+/** sizeof(struct execwatch_throttle_record): EXECWATCH_THROTTLE_SIZE. */
+export const THROTTLE_SIZE = 432;
 /** EXECWATCH_ID_UNSET: an audit id the process has not got (or the kernel has no audit). */
 export const ID_UNSET = 4294967295;
 export const COMM_LEN = 16;
@@ -68,10 +70,25 @@ export const EXIT_OFFSETS = {
   cgroup_parent: 328,
 } as const;
 
+/** Byte offsets of struct execwatch_throttle_record's fields; the tests derive them from the C header. */
+export const THROTTLE_OFFSETS = {
+  boot_ns: 0,
+  cgroup_id: 8,
+  record_len: 16,
+  kind: 20,
+  flags: 22,
+  pid: 24,
+  tid: 28,
+  comm: 32,
+  cgroup_leaf: 48,
+  cgroup_parent: 304,
+} as const;
+
 /** enum execwatch_record_kind, without the EXECWATCH_RECORD_ prefix. */
 export const RECORD_KINDS = {
   EXEC: 0,
   EXIT: 1,
+  THROTTLE: 2,
 } as const;
 
 /** enum execwatch_flag, without the EXECWATCH_F_ prefix. */
@@ -277,6 +294,37 @@ function decodeExit(buf: Buffer, at: number, ctx: DecodeContext, prefix: string,
   };
 }
 
+const T = THROTTLE_OFFSETS;
+
+/** One throttle record (its length checked by the caller): an episode's start. */
+function decodeThrottle(buf: Buffer, at: number, ctx: DecodeContext, time: string): ThrottleEvent {
+  const flags = buf.readUInt16LE(at + T.flags);
+  return {
+    seq: 0,
+    kind: 'throttle',
+    phase: 'start',
+    time,
+    node: ctx.node,
+    since: time,
+    suppressed: 0,
+    pid: buf.readUInt32LE(at + T.pid),
+    comm: fixedString(buf, at + T.comm, COMM_LEN),
+    cgroupId: buf.readBigUInt64LE(at + T.cgroup_id).toString(),
+    cgroup: fixedString(buf, at + T.cgroup_leaf, CGROUP_LEAF_LEN),
+    cgroupParent: fixedString(buf, at + T.cgroup_parent, CGROUP_PARENT_LEN),
+    cgroupTruncated: (flags & FLAGS.CGROUP_NAME_TRUNCATED) !== 0,
+    containerId: null,
+    namespace: null,
+    pod: null,
+    podUid: null,
+    container: null,
+    image: null,
+    imageId: null,
+    workload: null,
+    attribution: 'unresolved',
+  };
+}
+
 /**
  * Decodes every record of one batch, calling `emit` with each event and its kernel boot_ns (for
  * the delay histogram). A record that cannot be framed (record_len not a multiple of 8, shorter
@@ -287,7 +335,7 @@ function decodeExit(buf: Buffer, at: number, ctx: DecodeContext, prefix: string,
 export function decodeBatch(
   batch: Buffer,
   ctx: DecodeContext,
-  emit: (event: AgentEvent, bootNs: number) => void,
+  emit: (event: KernelEvent, bootNs: number) => void,
 ): { decoded: number; malformed: number } {
   const timeOf = batchClock(ctx.bootOffsetNs);
   const prefix = ctx.execIdPrefix;
@@ -308,6 +356,9 @@ export function decodeBatch(
     } else if (kind === RECORD_KINDS.EXIT) {
       if (recordLen !== EXIT_SIZE) return { decoded, malformed: 1 };
       emit(decodeExit(batch, at, ctx, prefix, timeOf(bootNs), timeOf), Number(bootNs));
+    } else if (kind === RECORD_KINDS.THROTTLE) {
+      if (recordLen !== THROTTLE_SIZE) return { decoded, malformed: 1 };
+      emit(decodeThrottle(batch, at, ctx, timeOf(bootNs)), Number(bootNs));
     } else {
       return { decoded, malformed: 1 };
     }

@@ -3,8 +3,9 @@
  * batch into ExecEvents. Takes the binding as a parameter so unit tests run with a fake.
  */
 import { execIdPrefix, readBootId } from '../events/exec-id.js';
-import type { AgentEvent } from '../events/schema.js';
+import type { KernelEvent } from '../events/schema.js';
 import type { NativeBinding, NativeCounters, NativeTracer } from './binding.js';
+import { CgroupStatsReader, type CgroupGrowth } from './cgroup-stats.js';
 import { decodeBatch, type DecodeContext } from './decode.js';
 
 /** What the tracer needs to know at open time. */
@@ -34,8 +35,19 @@ export interface CaptureStats {
   pipelineErrors: number;
 }
 
+/** The kernel's counts by cgroup grown since the last reading, and what a reader needs with them. */
+export interface CgroupsReading {
+  growth: CgroupGrowth[];
+  /** The node's ringbuf_full count now. */
+  ringbufFull: number;
+  /** Boot ns now. */
+  nowNs: bigint;
+  /** CLOCK_REALTIME − CLOCK_BOOTTIME in ns. */
+  bootOffsetNs: bigint;
+}
+
 /** Receives every decoded event (exec or exit) with its kernel-to-user-space delay in seconds. */
-export type EventSink = (event: AgentEvent, delaySeconds: number) => void;
+export type EventSink = (event: KernelEvent, delaySeconds: number) => void;
 
 /** Told about an event the sink threw on; the event is counted as lost and capture goes on. */
 export type SinkErrorHandler = (err: unknown) => void;
@@ -56,6 +68,7 @@ export class Tracer {
   #decodeErrors = 0;
   #pipelineErrors = 0;
   #batches = 0;
+  readonly #cgroups = new CgroupStatsReader();
   /** Kernel counters as last read before close, so metrics never go backwards after close. */
   #lastCounters: NativeCounters = ZERO_COUNTERS;
 
@@ -128,6 +141,21 @@ export class Tracer {
   /** Makes `slots` the kernel's scope table (see NativeTracer.writeScope); ignored when not open. */
   writeScope(slots: Buffer, entries: number): void {
     this.#native?.writeScope(slots, entries);
+  }
+
+  /**
+   * What the kernel's throttled and lost counts by cgroup grew by since the last call, with the
+   * node's ringbuf_full count and the clocks; null when not open. The counts are read before the
+   * node's, which the kernel adds to first: the node's is never behind them.
+   */
+  readCgroups(): CgroupsReading | null {
+    const native = this.#native;
+    if (!native) return null;
+    const growth = this.#cgroups.read(native.cgroupStats());
+    const ringbufFull = this.stats().counters.ringbuf_full;
+    const bootOffsetNs = this.#binding.bootTimeOffsetNs();
+    const nowNs = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)) - bootOffsetNs;
+    return { growth, ringbufFull, nowNs, bootOffsetNs };
   }
 
   /** The kernel's id of each attached program, by name; empty when not open. */

@@ -12,7 +12,8 @@ import { serializeEvent, type AgentEvent, type Attribution, type ExecEvent, type
 export interface EventRecord {
   readonly seq: number;
   readonly kind: AgentEvent['kind'];
-  readonly execId: string;
+  /** Null for a throttle or a gap (they name no process). */
+  readonly execId: string | null;
   /** Null for an exit (the filters of exec fields match execs only). */
   readonly parentExecId: string | null;
   /** serializeEvent(event) at delivery. Readers take textOf(record), which adds `exit`. */
@@ -23,12 +24,14 @@ export interface EventRecord {
    */
   readonly exit: string | null;
   readonly time: string;
+  /** Empty for a gap. */
   readonly comm: string;
+  /** The pod fields: null for a gap (it names its pods in `pods`). */
   readonly namespace: string | null;
   readonly pod: string | null;
   readonly container: string | null;
   readonly image: string | null;
-  readonly attribution: Attribution;
+  readonly attribution: Attribution | null;
   /** Null for an exit, likewise. */
   readonly uid: number | null;
   readonly euid: number | null;
@@ -52,8 +55,21 @@ export function textBytes(text: string): number {
 
 /** The record of a delivered (enriched, redacted) event. */
 export function eventRecord(event: AgentEvent): EventRecord {
-  const { seq, kind, execId, time, comm, namespace, pod, container, image, attribution } = event;
-  const common = { seq, kind, execId, exit: null, time, comm, namespace, pod, container, image, attribution };
+  // A gap names no process and no pod (it names its pods in `pods`).
+  const where = event.kind === 'gap' ? null : event;
+  const common = {
+    seq: event.seq,
+    kind: event.kind,
+    execId: event.kind === 'exec' || event.kind === 'exit' ? event.execId : null,
+    exit: null,
+    time: event.time,
+    comm: where?.comm ?? '',
+    namespace: where?.namespace ?? null,
+    pod: where?.pod ?? null,
+    container: where?.container ?? null,
+    image: where?.image ?? null,
+    attribution: where?.attribution ?? null,
+  };
   if (event.kind === 'exit') {
     // The ring does not keep exits: their text is read only by stream subscribers and
     // --log-events, so it is written when first read (most agents have neither, and a
@@ -76,14 +92,15 @@ export function eventRecord(event: AgentEvent): EventRecord {
     };
   }
   const json = serializeEvent(event);
+  const exec = event.kind === 'exec' ? event : null;
   return {
     ...common,
-    parentExecId: event.parentExecId,
+    parentExecId: exec?.parentExecId ?? null,
     json,
-    uid: event.uid,
-    euid: event.euid,
-    drift: event.drift,
-    failed: event.retval !== 0,
+    uid: exec?.uid ?? null,
+    euid: exec?.euid ?? null,
+    drift: exec !== null && exec.drift,
+    failed: exec !== null && exec.retval !== 0,
     bytes: RECORD_BYTES + textBytes(json),
   };
 }

@@ -170,3 +170,62 @@ export function encodeExit(fields: Partial<ExitFields> = {}): Buffer {
 export function encodeBatch(...records: Partial<RecordFields>[]): Buffer {
   return Buffer.concat(records.map((r) => encodeRecord(r)));
 }
+
+/** The fields of a throttle record (struct execwatch_throttle_record). */
+export interface ThrottleFields {
+  bootNs: bigint;
+  cgroupId: bigint;
+  flags: number;
+  pid: number;
+  tid: number;
+  comm: string;
+  cgroup: string;
+  cgroupParent: string;
+  /** enum execwatch_record_kind (2) unless given; record_len 432 unless given. */
+  kind: number;
+  recordLen: number;
+}
+
+/** One throttle record, 432 bytes (EXECWATCH_THROTTLE_SIZE), offsets written out like encodeRecord's. */
+export function encodeThrottle(fields: Partial<ThrottleFields> = {}): Buffer {
+  const buf = Buffer.alloc(432);
+  const cgroup = fields.cgroup ?? DEFAULTS.cgroup;
+  const cgroupParent = fields.cgroupParent ?? DEFAULTS.cgroupParent;
+  buf.writeBigUInt64LE(fields.bootNs ?? 6_500_000_000n, 0);
+  buf.writeBigUInt64LE(fields.cgroupId ?? cgroupIdOf(bytesOf(cgroup), bytesOf(cgroupParent)), 8);
+  buf.writeUInt32LE(fields.recordLen ?? 432, 16);
+  buf.writeUInt16LE(fields.kind ?? 2, 20);
+  buf.writeUInt16LE(fields.flags ?? 0, 22);
+  buf.writeUInt32LE(fields.pid ?? DEFAULTS.pid, 24);
+  buf.writeUInt32LE(fields.tid ?? fields.pid ?? DEFAULTS.pid, 28);
+  writeFixed(buf, 32, 16, fields.comm ?? DEFAULTS.comm);
+  writeFixed(buf, 48, 256, cgroup);
+  writeFixed(buf, 304, 128, cgroupParent);
+  return buf;
+}
+
+/** One slot of struct execwatch_cgroup_stat. */
+export interface CgroupStatFields {
+  cgroupId: bigint;
+  claimedNs: bigint;
+  throttled: bigint;
+  lost: bigint;
+  lastNs: bigint;
+}
+
+/**
+ * Every CPU's struct execwatch_cgroup_stats, as NativeTracer.cgroupStats() copies them: `cpus`
+ * tables of `other` then 256 slots, with `slots` placed as [cpu, index (-1: other), fields].
+ */
+export function encodeCgroupStats(cpus: number, slots: [number, number, Partial<CgroupStatFields>][]): Buffer {
+  const buf = Buffer.alloc(cpus * 257 * 40);
+  for (const [cpu, index, f] of slots) {
+    const at = (cpu * 257 + index + 1) * 40;
+    buf.writeBigUInt64LE(f.cgroupId ?? 0n, at);
+    buf.writeBigUInt64LE(f.claimedNs ?? 1n, at + 8);
+    buf.writeBigUInt64LE(f.throttled ?? 0n, at + 16);
+    buf.writeBigUInt64LE(f.lost ?? 0n, at + 24);
+    buf.writeBigUInt64LE(f.lastNs ?? 0n, at + 32);
+  }
+  return buf;
+}
