@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ExecIdParam } from '../events/filter.js';
-import { eventOf } from '../events/record.js';
+import { eventOf, textOf, type EventRecord } from '../events/record.js';
 import { ProcessBody } from '../events/schema.js';
 import type { EventStore } from '../events/store.js';
 import { errorResponses } from './base.js';
@@ -35,8 +35,8 @@ export const processRoutes: FastifyPluginAsyncTypebox<ProcessRoutesOptions> = as
       // Only a process whose own exec opened a session has one to list (its sessionExecId is itself).
       const session = exec.sessionExecId === execId ? store.query((r) => r.kind === 'exec' && r.sessionExecId === execId, MAX_CHILDREN) : [];
       const ancestors = JSON.stringify(eventOf(exec).ancestors);
-      const list = (records: readonly { json: string }[]) => `[${records.map((r) => r.json).join(',')}]`;
-      const body = `{"exec":${exec.json},"ancestors":${ancestors},"children":${list(children)},"session":${list(session)}}`;
+      const list = (records: readonly EventRecord[]) => `[${records.map(textOf).join(',')}]`;
+      const body = `{"exec":${textOf(exec)},"ancestors":${ancestors},"children":${list(children)},"session":${list(session)}}`;
       return reply
         .header('cache-control', 'no-store')
         .type('application/json; charset=utf-8')

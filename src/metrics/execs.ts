@@ -24,7 +24,8 @@ export type PodFields = {
   readonly pod: string | null;
   readonly container: string | null;
   readonly workload: Workload | null;
-  readonly origin: Origin;
+  /** Absent for what has no process (a throttle, a loss): its origin label is then empty. */
+  readonly origin?: Origin;
 };
 
 /**
@@ -64,7 +65,8 @@ const sameWorkload = (a: Workload | null, b: Workload | null): boolean =>
 
 /**
  * Keeps one counter within `maxSeries` label sets: the pod labels, plus `resultLabel` with one of
- * `results` (execs_total's result, exits_total's status).
+ * `results` (execs_total's result, exits_total's status), or without one when `resultLabel` is
+ * null (events_throttled_total, events_lost_by_pod_total: `results` is then one placeholder).
  */
 export class PodSeries<R extends string> {
   /** Every series made for a pod, by its label values joined. */
@@ -80,7 +82,7 @@ export class PodSeries<R extends string> {
     private readonly counter: Counter<string>,
     private readonly labels: readonly MetricLabel[],
     private readonly maxSeries: number,
-    private readonly resultLabel: string,
+    private readonly resultLabel: string | null,
     results: readonly R[],
     /** Where the counts wait for the next scrape (the counter's collect flushes it). */
     private readonly tally: Tally,
@@ -93,12 +95,12 @@ export class PodSeries<R extends string> {
   }
 
   /** Where a container's children are cached: the result, with the origin before it when that is a label. */
-  private childKey(origin: Origin, result: R): string {
+  private childKey(origin: Origin | undefined, result: R): string {
     return this.perOrigin ? `${origin}\u0000${result}` : result;
   }
 
   /** The child of an event without a pod, by origin (when a label) and result. */
-  private hostChild(origin: Origin, result: R): Child {
+  private hostChild(origin: Origin | undefined, result: R): Child {
     const key = this.childKey(origin, result);
     let child = this.host.get(key);
     if (child === undefined) {
@@ -108,10 +110,11 @@ export class PodSeries<R extends string> {
     return child;
   }
 
-  observe(event: PodFields, result: R): void {
+  /** Counts `n` (default one) events of `event`'s pod. */
+  observe(event: PodFields, result: R, n = 1): void {
     // No pod (host process, or a container whose pod is unknown): the empty-pod-label series.
     if (event.pod === null) {
-      this.tally.add(this.hostChild(event.origin, result));
+      this.tally.add(this.hostChild(event.origin, result), n);
       return;
     }
     // An event with a pod has a container id (the cgroup named it); '' would do as well.
@@ -130,7 +133,7 @@ export class PodSeries<R extends string> {
       child = this.find(event, cached.pod, result);
       cached.children[key] = child;
     }
-    this.tally.add(child);
+    this.tally.add(child, n);
   }
 
   /** The child of an event with a pod: its series', a new series', or the overflow one. */
@@ -181,14 +184,14 @@ export class PodSeries<R extends string> {
         labels[name] = event[name] ?? '';
       }
     }
-    labels[this.resultLabel] = result;
+    if (this.resultLabel !== null) labels[this.resultLabel] = result;
     return labels;
   }
 
   private overflow(result: R): Labels {
     const labels: Labels = {};
     for (const name of this.labels) labels[name] = OTHER;
-    labels[this.resultLabel] = result;
+    if (this.resultLabel !== null) labels[this.resultLabel] = result;
     return labels;
   }
 }
