@@ -80,6 +80,8 @@ export interface FakeAgent {
 export interface FakeAgentOptions {
   /** Only requests with this bearer token are answered (others get 401). */
   token?: string;
+  /** GET /api/processes/:execId answers: execId → the JSON text (others get 404, as the agent). */
+  processes?: Record<string, string>;
 }
 
 /**
@@ -121,6 +123,12 @@ export async function startFakeAgent(events: readonly ExecEvent[] | readonly str
       }
       streams.add(res);
       res.on('close', () => streams.delete(res));
+      return;
+    }
+    if (url.pathname.startsWith('/api/processes/')) {
+      const text = opts.processes?.[decodeURIComponent(url.pathname.slice('/api/processes/'.length))];
+      res.writeHead(text === undefined ? 404 : 200, { 'content-type': 'application/json; charset=utf-8' });
+      res.end(text ?? JSON.stringify({ error: 'Not Found', message: 'no exec of that process in the recent events' }));
       return;
     }
     if (url.pathname !== '/api/events') {
