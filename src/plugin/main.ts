@@ -10,6 +10,7 @@ import { eventsCommand } from './events.js';
 import { followCommand } from './follow.js';
 import { UsageError } from './options.js';
 import { processCommand } from './process.js';
+import { uiCommand } from './ui.js';
 
 /** Exit statuses: what a script can tell apart. */
 export const EXIT = {
@@ -41,6 +42,7 @@ export const COMMANDS: Record<string, Command> = {
   events: eventsCommand,
   follow: followCommand,
   process: processCommand,
+  ui: uiCommand,
 };
 
 function usage(): string {

@@ -67,7 +67,7 @@ export interface FakeAgent {
   hang(): void;
   /** Requests get this status and plain-text body from now on. */
   failWith(status: number, text: string): void;
-  /** The Last-Event-ID of every stream request (undefined for a first one). */
+  /** The Last-Event-ID (or else `after`) of every stream request (undefined for a first one). */
   streamResumes: (string | undefined)[];
   /** Sends an event to every open stream (without an `id:` line when seq is undefined). */
   push(json: string, seq?: number): void;
@@ -111,7 +111,7 @@ export async function startFakeAgent(events: readonly ExecEvent[] | readonly str
     }
     if (url.pathname === '/api/events/stream') {
       // As the agent: retry, a comment, then what the ring holds after Last-Event-ID, then live events.
-      const after = req.headers['last-event-id'] as string | undefined;
+      const after = (req.headers['last-event-id'] as string | undefined) ?? url.searchParams.get('after') ?? undefined;
       streamResumes.push(after);
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
       res.write('retry: 100\n: connected\n\n');
