@@ -86,7 +86,10 @@ t.test('the page over three nodes: node column, node filter, partial results, li
 
   // The API, as the page's script uses it.
   const auth = { authorization: `Bearer ${token}` };
-  t.equal((await fetch(`${base}/api/events`)).status, 401, 'without the token: 401');
+  const noToken = await fetch(`${base}/api/events`);
+  t.match([noToken.status, await noToken.json()], [401, { message: /needs a token: .*\(kubectl execwatch ui printed it in the address to open, after #token=\)/ }], 'without the token: 401, saying where it is');
+  const wrongToken = await fetch(`${base}/api/events`, { headers: { authorization: 'Bearer nope' } });
+  t.match([wrongToken.status, await wrongToken.json()], [401, { message: 'the bearer token is not the one kubectl execwatch ui printed for this run' }], 'a wrong one: 401');
   const body = (await (await fetch(`${base}/api/events?limit=2&node=node-c`, { headers: auth })).json()) as { events: { node: string }[]; nodes: string[]; failures: unknown[]; after: string };
   t.same([body.events.map((e) => e.node), body.nodes, body.failures, body.after], [['node-c', 'node-c'], ['node-c'], [], 'node-c:3'], 'events, nodes, failures and the streams\' cursor');
   const bad = await fetch(`${base}/api/events?uid=root`, { headers: auth });

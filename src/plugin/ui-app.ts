@@ -30,6 +30,11 @@ const NodeName = Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9.
 const CURSOR = /^[a-z0-9.-]+:\d{1,15}(,[a-z0-9.-]+:\d{1,15})*$/;
 /** Longer cursors are not offered: a URL must stay well under Node's 16 KiB header limit. */
 export const MAX_CURSOR_CHARS = 12_000;
+/** What a page without the token is told (it asks for the token with this message). */
+const UI_TOKEN = {
+  missing: 'kubectl execwatch ui printed it in the address to open, after #token=',
+  wrong: 'the one kubectl execwatch ui printed for this run',
+} as const;
 /** A page that reads its stream slower than this much is waiting is cut off (it reconnects). */
 const MAX_PENDING_BYTES = 1 << 20;
 
@@ -156,7 +161,7 @@ export function buildUiApp(opts: UiAppOptions): App {
   // As on the agent: a rebinding page must not even learn that the view is there.
   app.addHook('onRequest', sameOriginOnly([]));
   void app.register(async (scope) => {
-    scope.addHook('onRequest', requireToken({ current: async () => opts.token }));
+    scope.addHook('onRequest', requireToken({ current: async () => opts.token }, UI_TOKEN));
     await scope.register(uiRoutes, { ...opts, streams });
   });
   void app.register(pageRoutes, {});
