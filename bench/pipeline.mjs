@@ -126,6 +126,8 @@ function record(i) {
   buf.writeUInt32LE(10_000 + i, O.pid);
   buf.writeUInt32LE(10_000 + i, O.tid);
   buf.writeUInt32LE(4_000 + (i % 50), O.ppid);
+  // The parent at the fork: the same one (it has not exited).
+  buf.writeUInt32LE(4_000 + (i % 50), O.fork_ppid);
   buf.writeUInt32LE(inContainer ? 0 : 1000, O.uid);
   buf.writeUInt32LE(inContainer ? 0 : 1000, O.gid);
   buf.writeInt32LE(random() < 0.02 ? -2 : 0, O.retval);

@@ -112,6 +112,10 @@ function table({ untracedRate, agent, snoop, memory: mem, latency: lat, pipeline
     ['CPU s per 1,000 events', fmt(agent.cpuSecondsPer1000, 4), snoop ? fmt(snoop.cpuSecondsPer1000, 4) : 'n/a', '≤ 0.015', null],
     ['CPU per event (µs)', fmt(agent.cpuUsPerEvent, 1), snoop ? fmt(snoop.cpuUsPerEvent, 1) : 'n/a', TARGETS.cpu.text, TARGETS.cpu.ok(agent.cpuUsPerEvent)],
     ['BPF kernel time per exec (µs)', fmt(agent.bpfUsPerExec, 2), snoop ? fmt(snoop.bpfUsPerExec, 2) : 'n/a', TARGETS.bpf.text, TARGETS.bpf.ok(agent.bpfUsPerExec)],
+    ['  of which per syscall (ia32 raw-syscall fallback)', fmt(agent.bpfPerSyscallUsPerExec, 2), '', '', null],
+    ['  exec path (exec and exit programs) ÷ execsnoop', fmt(agent.bpfUsPerExec - agent.bpfPerSyscallUsPerExec, 2) +
+      (snoop ? ` (${fmt((agent.bpfUsPerExec - agent.bpfPerSyscallUsPerExec) / snoop.bpfUsPerExec, 2)}×)` : ''), snoop ? fmt(snoop.bpfUsPerExec, 2) : 'n/a',
+      TARGETS.bpfVsExecsnoop.text, snoop ? TARGETS.bpfVsExecsnoop.ok(agent.bpfUsPerExec - agent.bpfPerSyscallUsPerExec, snoop.bpfUsPerExec) : null],
     ['peak RSS, storm rounds (MB)', fmt(agent.peakRssMB, 1), snoop ? fmt(snoop.peakRssMB, 1) : 'n/a', '', null],
     ['peak RSS, full ring, 2 KiB argv (MB)', `${fmt(mem.rss / 2 ** 20, 1)} (${mem.held} held, ${mem.streamed}/${mem.execs} streamed)`, '',
       TARGETS.rss.text, TARGETS.rss.ok(mem.rss / 2 ** 20) && mem.held === RING_EVENTS],

@@ -10,6 +10,8 @@
  * callers skip those syscall tracepoints: fentry/fexit on the ia32 compat entry points do the same
  * for them, or, where the kernel refuses BPF trampolines, the raw syscall tracepoints filtered to
  * ia32 execve and execveat. sched_process_exit drops the state of a task that died in exec.
+ * sched_process_fork remembers each new process's parent, which names it in the lineage even when
+ * that parent has exited by the time it execs.
  */
 #include <linux/types.h>
 #include <linux/bpf.h>
@@ -103,6 +105,17 @@ static __always_inline void count(__u32 which)
 		__sync_fetch_and_add(v, 1);
 }
 
+/* Forced past the threshold, not left to the kernel's default: earlier records were submitted
+ * without a wake-up, so the consumer's position no longer tells the kernel that it is waiting. */
+static __always_inline __u64 wakeup_flags(__u64 len)
+{
+	if (!wakeup_bytes)
+		return 0;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + len >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
 /*
  * ---- Scope (issue 19) ----------------------------------------------------------------------
  * Out-of-scope execs (host processes, namespaces, pod label selectors: src/scope/) are decided at
@@ -194,111 +207,6 @@ static __always_inline int excluded(__u32 reason)
 }
 /* ---- end of Scope ------------------------------------------------------------------------ */
 
-/*
- * ---- Fairness (issue 19) -------------------------------------------------------------------
- * --cgroup-rate: each cgroup may exec `cgroup_rate` times a second, with bursts of up to
- * `cgroup_burst`; above that its execs are counted (throttled) and not emitted, so that one pod
- * re-execing in a loop cannot fill the ring buffer that every pod's execs go through. A
- * generic cell rate algorithm: one timestamp per cgroup, the time its bucket is empty again
- * ("theoretical arrival time"); an exec is allowed while that is at most the burst ahead of now.
- * Concurrent execs of one cgroup on two CPUs may both pass on the last token: the limit is a
- * fairness bound, not an accounting one (that is exact: a suppressed exec is counted once).
- */
-const volatile __u32 cgroup_rate = 0;  /* execs per second per cgroup; 0: no limit */
-const volatile __u32 cgroup_burst = 1; /* execs allowed at once above the rate */
-#define ROOT_CGROUP_ID 1
-
-/* LRU: a cgroup that has not exec'd for a while loses its bucket, which only means a full one. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
-	__type(value, __u64);
-} cgroup_rate_tat SEC(".maps");
-
-/* Whether the current task's cgroup is above its rate; takes a token when it is not. */
-static __always_inline bool over_rate(void)
-{
-	__u64 id, now, interval, tat, *slot;
-
-	if (!cgroup_rate)
-		return false;
-	id = bpf_get_current_cgroup_id();
-	/* Not the root cgroup (kernfs id 1): a node puts only the kernel's threads there, and a
-	 * host without a cgroup manager (a CI machine, a developer's VM) everything, whose execs
-	 * would all share one bucket. */
-	if (id == ROOT_CGROUP_ID)
-		return false;
-	interval = 1000000000ULL / cgroup_rate;
-	now = bpf_ktime_get_ns();
-	slot = bpf_map_lookup_elem(&cgroup_rate_tat, &id);
-	if (!slot) {
-		tat = now + interval;
-		bpf_map_update_elem(&cgroup_rate_tat, &id, &tat, BPF_ANY);
-		return false;
-	}
-	tat = *slot > now ? *slot : now;
-	if (tat - now > (__u64)(cgroup_burst - 1) * interval)
-		return true;
-	*slot = tat + interval;
-	return false;
-}
-/* ---- end of Fairness ---------------------------------------------------------------------- */
-
-static __always_inline struct scratch *scratch_get(void)
-{
-	__u32 cpu = bpf_get_smp_processor_id();
-
-	return bpf_map_lookup_elem(&scratch, &cpu);
-}
-
-static __always_inline __u64 task_key(void)
-{
-	return (__u64)bpf_get_current_task();
-}
-
-static __always_inline int enter(const char *filename, const void *argv, __u32 flags, bool compat)
-{
-	struct exec_state st = {
-		.filename = filename,
-		.argv = argv,
-		.flags = flags,
-		.compat = compat,
-	};
-	__u64 key = task_key();
-	__u32 out = scope_of_current();
-
-	/* Out of scope: counted here, once, and no state is kept, so that the programs that end the
-	 * exec find none and read nothing. */
-	if (out)
-		return excluded(out);
-	st.suppressed = over_rate();
-
-	/* Fails only when the map is full (the key is replaced otherwise): the exec is still
-	 * reported if it succeeds, without its execveat flag, but lost if it fails. A suppressed
-	 * one is then reported too: it is counted as throttled only once its state is kept. */
-	if (bpf_map_update_elem(&exec_state, &key, &st, BPF_ANY))
-		count(EXECWATCH_CTR_STATE_MAP_FULL);
-	else if (st.suppressed) {
-		count(EXECWATCH_CTR_EVENTS);
-		count(EXECWATCH_CTR_THROTTLED);
-	}
-	return 0;
-}
-
-SEC("tp/syscalls/sys_enter_execve")
-int handle_enter_execve(struct trace_event_raw_sys_enter *ctx)
-{
-	return enter((const char *)ctx->args[0], (const void *)ctx->args[1], 0, false);
-}
-
-SEC("tp/syscalls/sys_enter_execveat")
-int handle_enter_execveat(struct trace_event_raw_sys_enter *ctx)
-{
-	return enter((const char *)ctx->args[1], (const void *)ctx->args[2], EXECWATCH_F_EXECVEAT,
-		     false);
-}
-
 static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 {
 	struct kernfs_node___rcu *rcu = (void *)kn;
@@ -371,34 +279,258 @@ static __always_inline void fill_cgroup_names(__u64 *cgroup_id, __u16 *flags,
 		read_cgroup_name(parent_name, EXECWATCH_CGROUP_PARENT_LEN, parent, flags);
 }
 
+/*
+ * ---- Fairness (issue 19) -------------------------------------------------------------------
+ * --cgroup-rate: each cgroup may exec `cgroup_rate` times a second, with bursts of up to
+ * `cgroup_burst`; above that its execs are counted (throttled) and not emitted, so that one pod
+ * re-execing in a loop cannot fill the ring buffer that every pod's execs go through. A
+ * generic cell rate algorithm: one timestamp per cgroup, the time its bucket is empty again
+ * ("theoretical arrival time"); an exec is allowed while that is at most the burst ahead of now.
+ * Concurrent execs of one cgroup on two CPUs may both pass on the last token: the limit is a
+ * fairness bound, not an accounting one (that is exact: a suppressed exec is counted once).
+ */
+const volatile __u32 cgroup_rate = 0;  /* execs per second per cgroup; 0: no limit */
+const volatile __u32 cgroup_burst = 1; /* execs allowed at once above the rate */
+#define ROOT_CGROUP_ID 1
+
+struct cgroup_rate {
+	__u64 tat;	    /* when the bucket is full again (bpf_ktime_get_ns()) */
+	__u64 throttled_ns; /* the last exec throttled (bpf_ktime_get_boot_ns()), 0: none yet */
+};
+
+/* LRU: a cgroup that has not exec'd for a while loses its bucket, which only means a full one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct cgroup_rate);
+} cgroup_rate_tat SEC(".maps");
+
+/*
+ * Throttled execs and lost events by cgroup, for the agent (struct execwatch_cgroup_stats in
+ * execwatch.h): one entry per possible CPU (the addon resizes it), each written by its CPU only.
+ * Touched only on a throttled exec or a full ring, never on the path of an exec that is emitted.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1); /* resized to the number of possible CPUs by the addon */
+	__type(key, __u32);
+	__type(value, struct execwatch_cgroup_stats);
+} cgroup_stats SEC(".maps");
+
+enum cgroup_stat_kind {
+	STAT_THROTTLED,
+	STAT_LOST,
+};
+
+/* This CPU's slot of cgroup `id`: its own, else an empty one or an idle one taken over, else
+ * `other`. */
+static __always_inline struct execwatch_cgroup_stat *cgroup_stat(__u64 id, __u64 now)
+{
+	__u32 cpu = bpf_get_smp_processor_id(), home;
+	struct execwatch_cgroup_stats *t = bpf_map_lookup_elem(&cgroup_stats, &cpu);
+	struct execwatch_cgroup_stat *slot;
+
+	if (!t)
+		return NULL;
+	home = (__u32)((id * EXECWATCH_SCOPE_HASH_MUL) >> (64 - EXECWATCH_CGROUP_STATS_BITS));
+	for (__u32 i = 0; i < EXECWATCH_CGROUP_STATS_PROBES; i++) {
+		slot = &t->slots[(home + i) & (EXECWATCH_CGROUP_STATS_SLOTS - 1)];
+		if (slot->cgroup_id == id)
+			return slot;
+	}
+	for (__u32 i = 0; i < EXECWATCH_CGROUP_STATS_PROBES; i++) {
+		slot = &t->slots[(home + i) & (EXECWATCH_CGROUP_STATS_SLOTS - 1)];
+		if (slot->cgroup_id != 0 && now - slot->last_ns <= EXECWATCH_CGROUP_STATS_IDLE_NS)
+			continue;
+		/* Counts first, then the id: the agent reads the id first. */
+		slot->throttled = 0;
+		slot->lost = 0;
+		slot->last_ns = now;
+		slot->claimed_ns = now;
+		slot->cgroup_id = id;
+		return slot;
+	}
+	return &t->other;
+}
+
+/* Counts one throttled exec or lost event against cgroup `id`. */
+static __always_inline void count_cgroup(__u64 id, enum cgroup_stat_kind kind)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	struct execwatch_cgroup_stat *slot = cgroup_stat(id, now);
+
+	if (!slot)
+		return;
+	if (kind == STAT_THROTTLED)
+		slot->throttled++;
+	else
+		slot->lost++;
+	slot->last_ns = now;
+}
+
+/* The first exec throttled in an episode: its cgroup and process, for the agent's start event. A
+ * record the ring has no room for is not counted: the agent opens the episode from the cgroup
+ * stats instead. */
+static __always_inline void report_throttle(__u64 boot_ns)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct execwatch_throttle_record *rec;
+	__u64 pidtgid = bpf_get_current_pid_tgid();
+
+	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+	if (!rec)
+		return;
+	__builtin_memset(rec, 0, sizeof(*rec));
+	rec->boot_ns = boot_ns;
+	rec->record_len = sizeof(*rec);
+	rec->kind = EXECWATCH_RECORD_THROTTLE;
+	rec->pid = pidtgid >> 32;
+	rec->tid = (__u32)pidtgid;
+	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
+	fill_cgroup_names(&rec->cgroup_id, &rec->flags, rec->cgroup_leaf, rec->cgroup_parent, task);
+	bpf_ringbuf_submit(rec, wakeup_flags(sizeof(*rec)));
+}
+
+/*
+ * Whether the current task's cgroup is above its rate; takes a token when it is not. A throttled
+ * exec whose cgroup had none throttled for EXECWATCH_THROTTLE_QUIET_NS begins an episode: `start`
+ * is set (two CPUs beginning one at the same instant may both set it; the agent keeps one).
+ */
+static __always_inline bool over_rate(bool *start)
+{
+	__u64 id, now, interval, tat, boot_ns;
+	struct cgroup_rate *slot;
+
+	if (!cgroup_rate)
+		return false;
+	id = bpf_get_current_cgroup_id();
+	/* Not the root cgroup (kernfs id 1): a node puts only the kernel's threads there, and a
+	 * host without a cgroup manager (a CI machine, a developer's VM) everything, whose execs
+	 * would all share one bucket. */
+	if (id == ROOT_CGROUP_ID)
+		return false;
+	interval = 1000000000ULL / cgroup_rate;
+	now = bpf_ktime_get_ns();
+	slot = bpf_map_lookup_elem(&cgroup_rate_tat, &id);
+	if (!slot) {
+		struct cgroup_rate fresh = {.tat = now + interval};
+
+		bpf_map_update_elem(&cgroup_rate_tat, &id, &fresh, BPF_ANY);
+		return false;
+	}
+	tat = slot->tat > now ? slot->tat : now;
+	if (tat - now <= (__u64)(cgroup_burst - 1) * interval) {
+		slot->tat = tat + interval;
+		return false;
+	}
+	/* Throttled: from here on nothing is on the path of an emitted exec. */
+	boot_ns = bpf_ktime_get_boot_ns();
+	*start = boot_ns - slot->throttled_ns > EXECWATCH_THROTTLE_QUIET_NS;
+	slot->throttled_ns = boot_ns;
+	return true;
+}
+/* ---- end of Fairness ---------------------------------------------------------------------- */
+
+static __always_inline struct scratch *scratch_get(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&scratch, &cpu);
+}
+
+static __always_inline __u64 task_key(void)
+{
+	return (__u64)bpf_get_current_task();
+}
+
+static __always_inline int enter(const char *filename, const void *argv, __u32 flags, bool compat)
+{
+	struct exec_state st = {
+		.filename = filename,
+		.argv = argv,
+		.flags = flags,
+		.compat = compat,
+	};
+	__u64 key = task_key();
+	__u32 out = scope_of_current();
+	bool start = false;
+
+	/* Out of scope: counted here, once, and no state is kept, so that the programs that end the
+	 * exec find none and read nothing. */
+	if (out)
+		return excluded(out);
+	st.suppressed = over_rate(&start);
+
+	/* Fails only when the map is full (the key is replaced otherwise): the exec is still
+	 * reported if it succeeds, without its execveat flag, but lost if it fails. A suppressed
+	 * one is then reported too: it is counted as throttled only once its state is kept. */
+	if (bpf_map_update_elem(&exec_state, &key, &st, BPF_ANY))
+		count(EXECWATCH_CTR_STATE_MAP_FULL);
+	else if (st.suppressed) {
+		count(EXECWATCH_CTR_EVENTS);
+		count(EXECWATCH_CTR_THROTTLED);
+		count_cgroup(bpf_get_current_cgroup_id(), STAT_THROTTLED);
+		if (start)
+			report_throttle(bpf_ktime_get_boot_ns());
+	}
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_execve")
+int handle_enter_execve(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter((const char *)ctx->args[0], (const void *)ctx->args[1], 0, false);
+}
+
+SEC("tp/syscalls/sys_enter_execveat")
+int handle_enter_execveat(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter((const char *)ctx->args[1], (const void *)ctx->args[2], EXECWATCH_F_EXECVEAT,
+		     false);
+}
+
 static __always_inline void fill_cgroup(struct execwatch_record *rec, struct task_struct *task)
 {
 	fill_cgroup_names(&rec->cgroup_id, &rec->flags, rec->cgroup_leaf, rec->cgroup_parent, task);
 }
 
 /*
- * ---- Process identity and exits (issue 17) ----
+ * ---- Process identity, lineage and exits (issue 17) ----
  *
  * An exec record names its process by the group leader's start time and pid (execId in user
- * space), and its credentials. A successful exec whose record reached the ring buffer puts its
- * process in `processes`; the last thread of that process to leave reports the exit
- * (report_exit(), from sched_process_exit) and takes the entry out. Processes whose exec was not
- * reported (started before the agent, or whose record was lost) have no entry and no exit record.
+ * space), its credentials, and the parent that forked it. `processes` holds an entry per live
+ * process forked since the programs were attached (handle_fork()) and per process whose exec was
+ * reported: its fork parent, which the kernel forgets when that parent exits first (the child is
+ * reparented to pid 1 or a subreaper before it execs), and whether its exec was reported. The
+ * last thread of a reported process to leave reports the exit (report_exit(), from
+ * sched_process_exit); every entry leaves with its process. Processes whose exec was not reported
+ * (started before the agent, or whose record was lost) get no exit record.
  */
 
 /* include/linux/sched/signal.h, unchanged since Linux 5.x: exit_group(2) or a fatal signal. */
 #define SIGNAL_GROUP_EXIT 0x00000004
+/* include/linux/sched.h, unchanged since Linux 2.6. */
+#define PF_KTHREAD 0x00200000
 
 struct process {
-	__u64 start_ns; /* group leader's start_boottime: a pid reused since has another */
-	__u64 exec_ns;	/* boot_ns of the exec record */
+	__u64 start_ns;	       /* group leader's start_boottime: a pid reused since has another */
+	__u64 exec_ns;	       /* boot_ns of the reported exec record; 0: none reported */
+	__u64 parent_start_ns; /* of parent_tgid */
+	__u32 parent_tgid;     /* the parent at the fork (or at the first exec seen) */
+	/* Processes it forked that are still running, added to atomically (the exit's orphans). */
+	__u32 children;
+	/* This process is one of its parent's `children`: its exit takes it off. */
+	bool counted;
 };
 
 /*
- * One entry per live process whose exec was reported, keyed by tgid. Bounded by tasks like
+ * One entry per live process forked or exec'd since attach, keyed by tgid. Bounded by tasks like
  * exec_state and sized by the addon the same way (every pid of a default pid space); a plain hash
- * for the same reasons. Every entry leaves with its process's last thread; an insert into a full
- * map is counted (process_map_full): that process's exit will not be reported.
+ * for the same reasons. Every entry leaves with its process's last thread. A fork that finds it
+ * full leaves that process's lineage to its real parent; an exec that finds it full is counted
+ * (process_map_full): that process's exit will not be reported.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -407,12 +539,62 @@ struct {
 	__type(value, struct process);
 } processes SEC(".maps");
 
-static __always_inline void fill_identity(struct execwatch_record *rec, struct task_struct *task,
-					  struct task_struct *parent)
+/* The entry of the process `tgid` that started at `start_ns`: NULL when there is none, or only an
+ * earlier process's of the same pid (whose exit was missed). */
+static __always_inline struct process *process_of(__u32 tgid, __u64 start_ns)
 {
+	struct process *proc = bpf_map_lookup_elem(&processes, &tgid);
+
+	return proc && proc->start_ns == start_ns ? proc : NULL;
+}
+
+/*
+ * A new process (not a thread, not a kernel thread): remember its parent, which the kernel
+ * forgets if that parent exits before this one execs. The parent is the child's real_parent, as
+ * ppid would name it (the forking task's parent with CLONE_PARENT). The tracepoint fires before
+ * the child first runs, so the entry is there before it can exec. Cost: one insert per fork (and
+ * one add to the parent's entry); BTF pointers are read directly, without a helper call.
+ */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *forker, struct task_struct *child)
+{
+	struct task_struct *parent;
+	struct process proc = {}, *pp;
+	__u32 tgid = child->tgid;
+
+	if (child->pid != tgid || (child->flags & PF_KTHREAD))
+		return 0;
+	parent = child->real_parent;
+	proc.start_ns = child->start_boottime;
+	proc.parent_tgid = parent->tgid;
+	proc.parent_start_ns = parent->group_leader->start_boottime;
+	pp = process_of(proc.parent_tgid, proc.parent_start_ns);
+	proc.counted = pp != NULL;
+	/* Full: this process's lineage will name its real parent at the exec instead. */
+	if (bpf_map_update_elem(&processes, &tgid, &proc, BPF_ANY))
+		return 0;
+	if (pp)
+		__sync_fetch_and_add(&pp->children, 1);
+	return 0;
+}
+
+/* Fills the identity of the current process and returns its entry (NULL when it has none): the
+ * parent named is the one at its fork when that was seen, else the real parent. */
+static __always_inline struct process *
+fill_identity(struct execwatch_record *rec, struct task_struct *task, struct task_struct *parent)
+{
+	struct process *proc;
+
 	/* After a non-leader thread's exec, de_thread() gave it the old leader's start time. */
 	rec->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
-	rec->parent_start_ns = BPF_CORE_READ(parent, group_leader, start_boottime);
+	proc = process_of(rec->pid, rec->start_ns);
+	if (proc) {
+		rec->fork_ppid = proc->parent_tgid;
+		rec->fork_parent_start_ns = proc->parent_start_ns;
+	} else {
+		rec->fork_ppid = rec->ppid;
+		rec->fork_parent_start_ns = BPF_CORE_READ(parent, group_leader, start_boottime);
+	}
 	/* The new image's credentials: commit_creds() runs before sched_process_exec. */
 	rec->euid = BPF_CORE_READ(task, cred, euid.val);
 	rec->egid = BPF_CORE_READ(task, cred, egid.val);
@@ -422,25 +604,36 @@ static __always_inline void fill_identity(struct execwatch_record *rec, struct t
 		rec->loginuid = BPF_CORE_READ(task, loginuid.val);
 	if (bpf_core_field_exists(task->sessionid))
 		rec->sessionid = BPF_CORE_READ(task, sessionid);
+	return proc;
 }
 
-/* After a successful exec: `reported` says whether its record reached the ring buffer. */
-static __always_inline void track_process(__u32 tgid, __u64 start_ns, __u64 exec_ns, bool reported)
+/* After a successful exec of the process whose entry is `proc` (NULL: none): `reported` says
+ * whether its record reached the ring buffer. */
+static __always_inline void track_process(struct process *proc, struct execwatch_record *rec,
+					  bool reported)
 {
-	struct process proc = {.start_ns = start_ns, .exec_ns = exec_ns};
+	struct process fresh = {
+		.start_ns = rec->start_ns,
+		.exec_ns = rec->boot_ns,
+		.parent_start_ns = rec->fork_parent_start_ns,
+		.parent_tgid = rec->fork_ppid,
+	};
+	__u32 tgid = rec->pid;
 
-	/* A lost exec's exit would name an image nobody saw (an earlier image's entry included). */
-	if (!reported) {
-		bpf_map_delete_elem(&processes, &tgid);
+	/* A lost exec's exit would name an image nobody saw (an earlier image's included). */
+	if (proc) {
+		proc->exec_ns = reported ? rec->boot_ns : 0;
 		return;
 	}
-	if (bpf_map_update_elem(&processes, &tgid, &proc, BPF_ANY))
+	/* Forked before attach (or the fork found the map full): its first exec seen adds it. */
+	if (reported && bpf_map_update_elem(&processes, &tgid, &fresh, BPF_ANY))
 		count(EXECWATCH_CTR_PROCESS_MAP_FULL);
 }
 
 /* ---- End of process identity (the exit program is below, report_exit()) ---- */
 
-static __always_inline struct scratch *begin_record(void)
+/* The record's header, from the current task; `proc` gets its process's entry (or NULL). */
+static __always_inline struct scratch *begin_record(struct process **proc)
 {
 	struct scratch *s = scratch_get();
 	struct task_struct *task, *parent;
@@ -464,7 +657,7 @@ static __always_inline struct scratch *begin_record(void)
 	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
 	BPF_CORE_READ_STR_INTO(&rec->parent_comm, parent, comm);
 	fill_cgroup(rec, task);
-	fill_identity(rec, task, parent);
+	*proc = fill_identity(rec, task, parent);
 	return s;
 }
 
@@ -491,17 +684,6 @@ static __always_inline __u32 put_filename(struct scratch *s, const char *filenam
 	return (__u32)(n - 1); /* without the NUL */
 }
 
-/* Forced past the threshold, not left to the kernel's default: earlier records were submitted
- * without a wake-up, so the consumer's position no longer tells the kernel that it is waiting. */
-static __always_inline __u64 wakeup_flags(__u64 len)
-{
-	if (!wakeup_bytes)
-		return 0;
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + len >= wakeup_bytes)
-		return BPF_RB_FORCE_WAKEUP;
-	return BPF_RB_NO_WAKEUP;
-}
-
 /* Returns 0 once the record is in the ring buffer. */
 static __always_inline long submit(struct scratch *s, __u32 filename_len, __u32 argv_len)
 {
@@ -520,8 +702,10 @@ static __always_inline long submit(struct scratch *s, __u32 filename_len, __u32 
 	 * this count: delivered + lost never exceeds it, and equals it once the ring is drained. */
 	count(EXECWATCH_CTR_EVENTS);
 	err = bpf_ringbuf_output(&events, s, len, wakeup_flags(len));
-	if (err)
+	if (err) {
 		count(EXECWATCH_CTR_RINGBUF_FULL);
+		count_cgroup(s->rec.cgroup_id, STAT_LOST);
+	}
 	return err;
 }
 
@@ -553,6 +737,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 {
 	__u64 key = (__u64)p, len;
 	__u32 flen, alen = 0, flags = EXECWATCH_F_NO_ENTER_STATE;
+	struct process *proc = NULL;
 	struct exec_state *st;
 	struct scratch *s;
 	unsigned long start, end;
@@ -571,7 +756,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		 * attached, when nothing counted it and nothing is emitted). */
 		return 0;
 	}
-	s = begin_record();
+	s = begin_record(&proc);
 	if (!s)
 		return 0;
 	s->rec.flags |= flags;
@@ -608,7 +793,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	}
 	/* submit() stamps boot_ns: read after it. */
 	err = submit(s, flen, alen);
-	track_process(s->rec.pid, s->rec.start_ns, s->rec.boot_ns, err == 0);
+	track_process(proc, &s->rec, err == 0);
 	return 0;
 }
 
@@ -673,6 +858,7 @@ static __always_inline int exit_exec(long ret)
 {
 	__u64 key = task_key();
 	struct exec_state *st, copy;
+	struct process *proc;
 	struct scratch *s;
 	__u32 flen, alen;
 
@@ -691,7 +877,7 @@ static __always_inline int exit_exec(long ret)
 	 * the programs were attached. */
 	if (ret >= 0)
 		return 0;
-	s = begin_record();
+	s = begin_record(&proc);
 	if (!s)
 		return 0;
 	s->rec.flags |= copy.flags;
@@ -813,8 +999,7 @@ int BPF_PROG(handle_exit_compat, struct pt_regs *regs, long ret)
 static __always_inline void report_exit(struct task_struct *p)
 {
 	struct execwatch_exit_record *rec;
-	struct process *proc;
-	__u64 start_ns, exec_ns;
+	struct process *proc, copy;
 	__u32 tgid;
 	int status;
 
@@ -827,12 +1012,21 @@ static __always_inline void report_exit(struct task_struct *p)
 	proc = bpf_map_lookup_elem(&processes, &tgid);
 	if (!proc)
 		return;
-	start_ns = proc->start_ns;
-	exec_ns = proc->exec_ns;
+	copy = *proc;
 	if (bpf_map_delete_elem(&processes, &tgid))
 		return;
 	/* An entry left by an earlier process of this pid (whose exit was missed) is dropped. */
-	if (start_ns != BPF_CORE_READ(p, group_leader, start_boottime))
+	if (copy.start_ns != BPF_CORE_READ(p, group_leader, start_boottime))
+		return;
+	if (copy.counted) {
+		struct process *pp = process_of(copy.parent_tgid, copy.parent_start_ns);
+
+		/* An add of -1: clang's BPF target before -mcpu=v3 has no atomic sub. */
+		if (pp)
+			__sync_fetch_and_add(&pp->children, (__u32)-1);
+	}
+	/* Forked and never exec'd, or its exec record was lost: nobody saw what ends. */
+	if (copy.exec_ns == 0)
 		return;
 	/* What wait(2) gives the parent (wait_task_zombie() in kernel/exit.c): the group's code
 	 * after exit_group(2), a fatal signal or a core dump (which adds 0x80), else the leader's
@@ -846,6 +1040,8 @@ static __always_inline void report_exit(struct task_struct *p)
 	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
 	if (!rec) {
 		count(EXECWATCH_CTR_RINGBUF_FULL);
+		/* sched_process_exit runs in the exiting task: its cgroup is the current one. */
+		count_cgroup(bpf_get_current_cgroup_id(), STAT_LOST);
 		return;
 	}
 	/* Ring memory is not zeroed: every byte is written. */
@@ -855,8 +1051,9 @@ static __always_inline void report_exit(struct task_struct *p)
 	rec->pid = tgid;
 	rec->tid = BPF_CORE_READ(p, pid);
 	rec->status = status;
-	rec->start_ns = start_ns;
-	rec->exec_ns = exec_ns;
+	rec->orphans = copy.children;
+	rec->start_ns = copy.start_ns;
+	rec->exec_ns = copy.exec_ns;
 	BPF_CORE_READ_STR_INTO(&rec->comm, p, comm);
 	fill_cgroup_names(&rec->cgroup_id, &rec->flags, rec->cgroup_leaf, rec->cgroup_parent, p);
 	rec->boot_ns = bpf_ktime_get_boot_ns();

@@ -26,8 +26,9 @@
 /* What follows the common 24 bytes (boot_ns, cgroup_id, record_len, kind, flags) that every
  * record starts with; the decoder dispatches on it. */
 enum execwatch_record_kind {
-	EXECWATCH_RECORD_EXEC = 0, /* struct execwatch_record */
-	EXECWATCH_RECORD_EXIT = 1, /* struct execwatch_exit_record */
+	EXECWATCH_RECORD_EXEC = 0,     /* struct execwatch_record */
+	EXECWATCH_RECORD_EXIT = 1,     /* struct execwatch_exit_record */
+	EXECWATCH_RECORD_THROTTLE = 2, /* struct execwatch_throttle_record */
 };
 
 /* enum execwatch_flag: of an exec record. */
@@ -130,11 +131,14 @@ struct execwatch_record {
 	__u16 filename_len;
 	__u16 reserved0;
 	__u32 argv_len;
-	__u32 reserved1;
-	/* The process's and its parent's start: the group leader's start_boottime in ns, what
+	/* The parent at the fork (its tgid): ppid, unless that parent has exited since and the
+	 * kernel gave the process to pid 1 or a subreaper. ppid when the fork was not seen (before
+	 * the programs were attached). parentExecId and the lineage follow it. */
+	__u32 fork_ppid;
+	/* The process's and fork_ppid's start: the group leader's start_boottime in ns, what
 	 * /proc/PID/stat field 22 shows in clock ticks. With the pid, what execId is made of. */
 	__u64 start_ns;
-	__u64 parent_start_ns;
+	__u64 fork_parent_start_ns;
 	__u32 euid; /* effective ids of the new image (of the caller for a failed exec) */
 	__u32 egid;
 	__u32 loginuid;	 /* audit login uid, or EXECWATCH_ID_UNSET (unset, or no audit) */
@@ -166,7 +170,8 @@ struct execwatch_exit_record {
 	__u32 tid;	  /* the last thread to leave */
 	/* The wait status a parent would read: exit code << 8, or the signal | 0x80 with a core. */
 	__s32 status;
-	__u32 reserved0;
+	/* Processes it forked (since the programs were attached) still running at its exit. */
+	__u32 orphans;
 	__u64 start_ns; /* the group leader's start_boottime, as in the exec record */
 	__u64 exec_ns;	/* boot_ns of the exec record of the image that ends */
 	char comm[EXECWATCH_COMM_LEN];
@@ -175,5 +180,59 @@ struct execwatch_exit_record {
 };
 
 #define EXECWATCH_EXIT_SIZE 456
+
+/* ---- Throttles and losses by cgroup (issue 19) ---- */
+
+/*
+ * The first throttled exec of a cgroup's episode: one whose cgroup had no exec throttled for
+ * EXECWATCH_THROTTLE_QUIET_NS. Fixed size. The episode's end, and the number of execs it
+ * suppressed, are found by the agent in the cgroup stats below.
+ */
+struct execwatch_throttle_record {
+	__u64 boot_ns;	  /* bpf_ktime_get_boot_ns() of the throttled exec */
+	__u64 cgroup_id;  /* as in struct execwatch_record */
+	__u32 record_len; /* EXECWATCH_THROTTLE_SIZE */
+	__u16 kind;	  /* EXECWATCH_RECORD_THROTTLE */
+	__u16 flags;	  /* enum execwatch_flag: the cgroup ones only */
+	__u32 pid;	  /* the process whose exec was the first throttled */
+	__u32 tid;
+	char comm[EXECWATCH_COMM_LEN];
+	char cgroup_leaf[EXECWATCH_CGROUP_LEAF_LEN];
+	char cgroup_parent[EXECWATCH_CGROUP_PARENT_LEN];
+};
+
+#define EXECWATCH_THROTTLE_SIZE 432
+
+/* An episode ends once its cgroup has had no exec throttled for this long (1 s). */
+#define EXECWATCH_THROTTLE_QUIET_NS 1000000000ULL
+
+/*
+ * Execs throttled and events lost, by cgroup: one table per CPU (the map's entry of that index),
+ * written by that CPU's programs only (they do not migrate), so no slot is ever written by two at
+ * once and no atomic is needed; the agent reads every CPU's through a read-only mapping and adds
+ * them up. Counts only grow while a slot keeps its cgroup. An open-addressing hash like the
+ * scope table's (home slot: the top EXECWATCH_CGROUP_STATS_BITS bits of
+ * id * EXECWATCH_SCOPE_HASH_MUL); a cgroup sits at most EXECWATCH_CGROUP_STATS_PROBES slots past
+ * its home. When those all hold other cgroups, the first with nothing counted for
+ * EXECWATCH_CGROUP_STATS_IDLE_NS is taken over (the agent reads the table every second, so it has
+ * seen that cgroup's last counts); else the counts go to `other` (cgroup_id 0: pod "_other").
+ */
+#define EXECWATCH_CGROUP_STATS_SLOTS 256 /* a power of two */
+#define EXECWATCH_CGROUP_STATS_BITS 8
+#define EXECWATCH_CGROUP_STATS_PROBES 8
+#define EXECWATCH_CGROUP_STATS_IDLE_NS 60000000000ULL
+
+struct execwatch_cgroup_stat {
+	__u64 cgroup_id;  /* 0: empty (or, in `other`, the cgroups with no slot) */
+	__u64 claimed_ns; /* boot ns when the slot was given to this cgroup */
+	__u64 throttled;  /* execs not emitted for being above --cgroup-rate */
+	__u64 lost;	  /* events the ring buffer had no room for (ringbuf_full) */
+	__u64 last_ns;	  /* boot ns of the last count */
+};
+
+struct execwatch_cgroup_stats {
+	struct execwatch_cgroup_stat other;
+	struct execwatch_cgroup_stat slots[EXECWATCH_CGROUP_STATS_SLOTS];
+};
 
 #endif /* EXECWATCH_H */

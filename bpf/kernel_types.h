@@ -90,6 +90,8 @@ struct signal_struct {
 
 struct task_struct {
 	struct thread_info thread_info;
+	/* PF_* (include/linux/sched.h): PF_KTHREAD marks a kernel thread. */
+	unsigned int flags;
 	int pid;
 	int tgid;
 	char comm[16];

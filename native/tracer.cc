@@ -111,6 +111,7 @@ Napi::Function Tracer::Define(Napi::Env env)
 			InstanceMethod<&Tracer::Stats>("stats"),
 			InstanceMethod<&Tracer::RingbufWaitingBytes>("ringbufWaitingBytes"),
 			InstanceMethod<&Tracer::WriteScope>("writeScope"),
+			InstanceMethod<&Tracer::CgroupStats>("cgroupStats"),
 			InstanceMethod<&Tracer::ProgramIds>("programIds"),
 			InstanceMethod<&Tracer::Close>("close"),
 		});
@@ -214,11 +215,15 @@ void Tracer::Open(Napi::Env env, const Options &options)
 	// Indexed by CPU id in the kernel, so it needs one slot per possible CPU.
 	bpf_map *scratch = RequireMap(env, obj_, "scratch", path);
 	bpf_map *exec_state = RequireMap(env, obj_, "exec_state", path);
-	// Live processes whose exec was reported: bounded by tasks as well, sized the same way.
+	// Live processes forked or exec'd since attach: bounded by tasks too, sized the same way.
 	bpf_map *processes = RequireMap(env, obj_, "processes", path);
+	// One table per possible CPU, indexed by CPU id like scratch.
+	bpf_map *cgroup_stats = RequireMap(env, obj_, "cgroup_stats", path);
 	int err = bpf_map__set_max_entries(events_, options.ringbuf_bytes);
 	if (!err)
 		err = bpf_map__set_max_entries(scratch, static_cast<__u32>(ncpus));
+	if (!err)
+		err = bpf_map__set_max_entries(cgroup_stats, static_cast<__u32>(ncpus));
 	if (!err)
 		err = bpf_map__set_max_entries(
 			exec_state,
@@ -282,6 +287,21 @@ void Tracer::Open(Napi::Env env, const Options &options)
 		throw ErrnoError(env, "map the scope table of " + path, errno);
 	scope_table_ = mapping;
 	scope_bytes_ = bytes;
+
+	if (!(bpf_map__map_flags(cgroup_stats) & BPF_F_MMAPABLE) ||
+	    bpf_map__value_size(cgroup_stats) != sizeof(struct execwatch_cgroup_stats))
+		throw ErrnoError(
+			env,
+			"map 'cgroup_stats' in " + path +
+				" must be a BPF_F_MMAPABLE array of execwatch_cgroup_stats",
+			EINVAL);
+	cgroup_stats_length_ = sizeof(struct execwatch_cgroup_stats) * static_cast<size_t>(ncpus);
+	bytes = (cgroup_stats_length_ + page - 1) / page * page;
+	mapping = mmap(nullptr, bytes, PROT_READ, MAP_SHARED, bpf_map__fd(cgroup_stats), 0);
+	if (mapping == MAP_FAILED)
+		throw ErrnoError(env, "map the cgroup stats of " + path, errno);
+	cgroup_stats_ = mapping;
+	cgroup_stats_bytes_ = bytes;
 	MapRingPositions(env);
 }
 
@@ -340,6 +360,19 @@ Napi::Value Tracer::WriteScope(const Napi::CallbackInfo &info)
 	__atomic_store_n(&table->entries[next], static_cast<__u32>(entries), __ATOMIC_RELAXED);
 	__atomic_store_n(&table->active, next, __ATOMIC_RELEASE);
 	return env.Undefined();
+}
+
+/*
+ * cgroupStats(): a copy of every CPU's struct execwatch_cgroup_stats, one after the other (src/
+ * capture/cgroup-stats.ts reads them). The kernel writes them while we copy: a slot may be read
+ * half-updated, which the reader's deltas absorb (counts only grow while a slot keeps its id).
+ */
+Napi::Value Tracer::CgroupStats(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	ThrowIfClosed(env, "cgroupStats");
+	return Napi::Buffer<uint8_t>::Copy(env, static_cast<const uint8_t *>(cgroup_stats_),
+					   cgroup_stats_length_);
 }
 
 namespace
@@ -527,6 +560,9 @@ void Tracer::Teardown(napi_async_cleanup_hook_handle finished)
 	if (scope_table_)
 		munmap(scope_table_, scope_bytes_);
 	scope_table_ = nullptr;
+	if (cgroup_stats_)
+		munmap(cgroup_stats_, cgroup_stats_bytes_);
+	cgroup_stats_ = nullptr;
 	bpf_object__close(obj_);
 	obj_ = nullptr;
 	// Mid-callback the async context is still in use; Deliver() releases it on return.

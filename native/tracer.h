@@ -55,6 +55,7 @@ class Tracer : public Napi::ObjectWrap<Tracer>
 	Napi::Value Stats(const Napi::CallbackInfo &info);
 	Napi::Value RingbufWaitingBytes(const Napi::CallbackInfo &info);
 	Napi::Value WriteScope(const Napi::CallbackInfo &info);
+	Napi::Value CgroupStats(const Napi::CallbackInfo &info);
 	Napi::Value ProgramIds(const Napi::CallbackInfo &info);
 	Napi::Value Close(const Napi::CallbackInfo &info);
 
@@ -93,6 +94,11 @@ class Tracer : public Napi::ObjectWrap<Tracer>
 	 * rewrites it as pods come and go, without bpf(2). */
 	void *scope_table_ = nullptr;
 	size_t scope_bytes_ = 0;
+	/* Throttled execs and lost events by cgroup (struct execwatch_cgroup_stats per possible
+	 * CPU), mapped read-only after load: the agent reads them every second, without bpf(2). */
+	void *cgroup_stats_ = nullptr;
+	size_t cgroup_stats_bytes_ = 0;
+	size_t cgroup_stats_length_ = 0;
 	bool attached_ = false;
 	std::vector<bpf_link *> links_;
 	std::vector<std::string> attached_names_;

@@ -13,11 +13,12 @@ import type { Config } from './config.js';
 import { openApiToken } from './http/auth.js';
 import { startServers } from './http/server.js';
 import { loadExporter } from './export/exporter.js';
+import { CgroupPods } from './enrich/cgroup-pods.js';
 import { createPodCache, loadKubeConfig, requestFiles } from './kube/kubeconfig.js';
 import type { PodCache } from './kube/podcache.js';
 import { readBootId } from './events/exec-id.js';
 import { createMetrics } from './metrics/index.js';
-import { createPipeline } from './pipeline.js';
+import { createPipeline, READING_INTERVAL_NS } from './pipeline.js';
 import { Scope } from './scope/scope.js';
 import { StartupError } from './startup-error.js';
 
@@ -110,6 +111,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     enrichmentWaiting: () => pipeline.pending,
     exportQueueLength: () => exporter.queueLength,
     scopeCgroups: () => scope.entries,
+    readCgroups: () => readCgroups(),
   });
   const podCache = await createPodCache(kubeConfig, config, metrics);
   const stderr = deps.stderr ?? process.stderr;
@@ -126,8 +128,26 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     write: (slots, entries) => tracer.writeScope(slots, entries),
     metrics,
   });
-  const pipeline = createPipeline(config, { metrics, podCache, stdout: deps.stdout, exporter, scope });
+  const cgroupPods = new CgroupPods(cgroup2Path, podCache);
+  const pipeline = createPipeline(config, { metrics, podCache, stdout: deps.stdout, exporter, scope, podOf: (id) => cgroupPods.podOf(id) });
   const { store, hub } = pipeline;
+  // The kernel's counts by cgroup: every second (throttle episodes end, gaps are found, with no
+  // event to tell), and at every scrape (the by-pod series are then as current as the node's).
+  const readCgroups = () => {
+    const reading = tracer.readCgroups();
+    if (reading !== null) pipeline.cgroups(reading);
+  };
+  let cgroupsFailed = false;
+  const cgroupTimer = setInterval(() => {
+    try {
+      readCgroups();
+    } catch (err) {
+      // A timer's throw would end the agent. Said once: it fails the same way every second.
+      if (!cgroupsFailed) stderr.write(`execwatch: reading the kernel's counts by cgroup failed (throttle stops, gaps and the by-pod counts wait for it): ${err instanceof Error ? err.message : String(err)}\n`);
+      cgroupsFailed = true;
+    }
+  }, Number(READING_INTERVAL_NS / 1_000_000n));
+  cgroupTimer.unref();
 
   const attached = tracer.start();
   scope.start();
@@ -159,6 +179,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
       },
     });
   } catch (err) {
+    clearInterval(cgroupTimer);
     scope.close();
     tracer.close();
     await podCache?.stop();
@@ -177,9 +198,19 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     close() {
       closing ??= (async () => {
         // Detach first: nothing new arrives, and what was already read still flows downstream.
+        clearInterval(cgroupTimer);
         scope.close();
+        // The last counts, read while they can be; taken in once what the ring held (start
+        // records among it) is through: the episodes still open end there.
+        let last = null;
+        try {
+          last = tracer.readCgroups();
+        } catch {
+          // Unreadable: said by the timer already; the episodes still open stay open.
+        }
         tracer.close();
         pipeline.flush();
+        if (last !== null) pipeline.cgroups(last, true);
         await exporter.close();
         await podCache?.stop();
         hub.closeAll();

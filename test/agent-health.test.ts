@@ -39,6 +39,9 @@ function heldBinding(real: NativeBinding): { binding: NativeBinding; release: ()
     writeScope(slots: Buffer, entries: number) {
       this.#inner.writeScope(slots, entries);
     }
+    cgroupStats() {
+      return this.#inner.cgroupStats();
+    }
     programIds() {
       return this.#inner.programIds();
     }

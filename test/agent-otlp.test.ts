@@ -64,10 +64,10 @@ function expectedAttributes(e: ExecEvent): Record<string, unknown> {
   return Object.fromEntries(Object.entries(all).filter(([k, v]) => v !== null && !(v === false && ONLY_WHEN_TRUE.has(k))));
 }
 
-/** The flags that are attributes only when true (drift is there either way). */
+/** The flags that are attributes only when true. */
 const ONLY_WHEN_TRUE = new Set([
-  'execwatch.argv_truncated', 'execwatch.filename_truncated', 'execwatch.fileless', 'execwatch.execveat', 'execwatch.read_error',
-  'execwatch.cgroup_truncated',
+  'execwatch.euid_differs', 'execwatch.argv_truncated', 'execwatch.filename_truncated', 'execwatch.fileless', 'execwatch.drift',
+  'execwatch.execveat', 'execwatch.read_error', 'execwatch.cgroup_truncated',
 ]);
 
 t.test('OTLP export on the real kernel', kernelTest(), async (t) => {

@@ -108,6 +108,9 @@ function recordingBinding(real: NativeBinding): { binding: NativeBinding; loaded
     writeScope(slots: Buffer, entries: number): void {
       this.#inner.writeScope(slots, entries);
     }
+    cgroupStats(): Buffer {
+      return this.#inner.cgroupStats();
+    }
     programIds(): Record<string, number> {
       return this.#inner.programIds();
     }
@@ -249,6 +252,26 @@ t.test('an unusable --kubeconfig stops start-up before the requirements are chec
   t.equal((err as Error).message, `--kubeconfig: ${JSON.stringify(path)} cannot be loaded (ENOENT: no such file or directory, open '${path}')`,
     'one line naming the flag and the file');
   t.same(touched, [], 'nothing was mounted or loaded');
+});
+
+t.test('a failing read of the counts by cgroup is said once and stops nothing', kernelTest(), async (t) => {
+  ensureTracefs();
+  const real = loadNativeBinding();
+  class Failing extends real.Tracer {
+    override cgroupStats(): Buffer {
+      throw new Error('cgroupStats: Bad file descriptor');
+    }
+  }
+  const stderr = textSink();
+  const agent = await startAgent(
+    configOf(['--metrics-address', '127.0.0.1:0', '--api-address', '127.0.0.1:0', '--log-level', 'fatal', '--node-name', 'n']),
+    { binding: { ...real, Tracer: Failing }, stdout: new Writable({ write: (_c, _e, done) => done() }), stderr, version: '0.0.0' },
+  );
+  t.teardown(() => agent.close());
+  await new Promise((r) => setTimeout(r, 2500));
+  const said = stderr.text().split('\n').filter((l) => l.includes('counts by cgroup failed'));
+  t.same(said, ['execwatch: reading the kernel\'s counts by cgroup failed (throttle stops, gaps and the by-pod counts wait for it): cgroupStats: Bad file descriptor'], 'said once, with the reason');
+  t.equal((await fetch(`${agent.metricsUrl}/metrics`)).status, 200, 'scrapes go on');
 });
 
 t.test('the agent on the real kernel', kernelTest(), async (t) => {
@@ -614,7 +637,7 @@ t.test('the agent on the real kernel', kernelTest(), async (t) => {
     t.ok(metrics, `the metrics URL is printed (${err})`);
     t.ok(events, 'the events URL is printed, with the API');
     t.equal(events?.[1], events?.[2], 'the page and the API share the listener');
-    t.match(err, /capturing execs on cli-urls \((?:6|8|10) programs attached\)/, 'says what it does');
+    t.match(err, /capturing execs on cli-urls \((?:7|9|11) programs attached\)/, 'says what it does');
 
     const res = await fetch(`${metrics}/metrics`);
     t.equal(res.status, 200, 'the printed metrics URL serves');

@@ -157,7 +157,7 @@ for (const { scenarios, container, pod } of COMMANDS.values()) {
     const check = localCommand(image(), [...line, '--check']);
     const r = spawnSync(check.file, check.args, { cwd: image().workdir, env, encoding: 'utf8', timeout: 60_000 });
     t.equal(r.status, 0, `--check exits 0 (2 would be a rejected flag): ${r.stderr}`);
-    t.match(r.stdout, /^ok: (?:6|8|10) programs attached and detached: /m, 'and reports the programs attached');
+    t.match(r.stdout, /^ok: (?:7|9|11) programs attached and detached: /m, 'and reports the programs attached');
 
     // The daemon itself, as the pod runs it (standalone: no API server here).
     const args = ephemeralPorts(line);
@@ -174,7 +174,7 @@ for (const { scenarios, container, pod } of COMMANDS.values()) {
     });
     const metricsUrl = agent.metricsUrl.replace(/\/metrics$/, '');
     const { apiUrl } = agent;
-    t.match(agent.err(), new RegExp(`capturing execs on ${NODE} \\((?:6|8|10) programs attached\\)`), 'the node name from NODE_NAME, every program attached');
+    t.match(agent.err(), new RegExp(`capturing execs on ${NODE} \\((?:7|9|11) programs attached\\)`), 'the node name from NODE_NAME, every program attached');
     const runAs = /^--run-as=(\d+):(\d+)$/.exec(args.find((a) => a.startsWith('--run-as=')) ?? '');
     if (args.includes('--keep-capabilities')) t.match(agent.err(), '--keep-capabilities: every capability and uid 0 are kept', 'keeps its privileges, as asked');
     else t.match(agent.err(), `threads now run as uid ${runAs?.[1]} gid ${runAs?.[2]}, no supplementary groups`, `switched to the chart's agent.runAs (${runAs?.[0]})`);

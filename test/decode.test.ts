@@ -17,13 +17,16 @@ import {
   HEADER_SIZE,
   RECORD_KINDS,
   RECORD_OFFSETS,
+  THROTTLE_OFFSETS,
+  THROTTLE_SIZE,
   type DecodeContext,
 } from '../src/capture/decode.js';
+import { CGROUP_STAT_OFFSETS, CGROUP_STAT_SIZE, CGROUP_STATS_SIZE, CGROUP_STATS_SLOTS, THROTTLE_QUIET_NS } from '../src/capture/cgroup-stats.js';
 import { createRedactor } from '../src/events/redact.js';
-import { execIdOf, execIdOfTicks } from '../src/events/exec-id.js';
-import { serializeEvent, type AgentEvent, type ExecEvent, type ExitEvent } from '../src/events/schema.js';
+import { execIdOf, execIdOfTicks, execIdPrefix } from '../src/events/exec-id.js';
+import { serializeEvent, type AgentEvent, type ExecEvent, type ExitEvent, type ThrottleEvent } from '../src/events/schema.js';
 import { repoRoot } from './helpers/kernel.js';
-import { encodeBatch, encodeExit, encodeRecord, type RecordFields } from './helpers/records.js';
+import { encodeBatch, encodeExit, encodeRecord, encodeThrottle, type RecordFields } from './helpers/records.js';
 
 const header = readFileSync(join(repoRoot, 'bpf', 'execwatch.h'), 'utf8');
 
@@ -33,7 +36,7 @@ const OFFSET = WALL_2026 - 1000n * 1_000_000_000n;
 const BOOT_ID = '0123456789abcdef0123456789abcdef';
 
 function decodeAll(batch: Buffer, bootOffsetNs = OFFSET, node = 'node-1') {
-  const ctx: DecodeContext = { node, bootId: BOOT_ID, bootOffsetNs };
+  const ctx: DecodeContext = { node, execIdPrefix: execIdPrefix({ node, bootId: BOOT_ID }), bootOffsetNs };
   const events: { event: ExecEvent; bootNs: number }[] = [];
   const result = decodeBatch(batch, ctx, (event, bootNs) => events.push({ event: event as ExecEvent, bootNs }));
   return { ...result, events: events.map((e) => e.event), bootNs: events.map((e) => e.bootNs) };
@@ -86,6 +89,36 @@ t.test('the constants mirror bpf/execwatch.h', async (t) => {
   t.equal(EXIT_SIZE, define('EXECWATCH_EXIT_SIZE'), 'EXIT_SIZE');
   t.same(Object.keys(exit.offsets).slice(0, 5), Object.keys(exec.offsets).slice(0, 5), 'both start with the common 24 bytes');
   t.equal(exit.offsets.pid, exec.offsets.pid, 'the common bytes end at the same place');
+  const throttle = layout('execwatch_throttle_record');
+  t.same(throttle.offsets, THROTTLE_OFFSETS, 'THROTTLE_OFFSETS = the C layout');
+  t.equal(throttle.size, THROTTLE_SIZE, 'the throttle record is EXECWATCH_THROTTLE_SIZE bytes');
+  t.equal(THROTTLE_SIZE, define('EXECWATCH_THROTTLE_SIZE'), 'THROTTLE_SIZE');
+  t.same(Object.keys(throttle.offsets).slice(0, 5), Object.keys(exec.offsets).slice(0, 5), 'it starts with the common 24 bytes too');
+  const stat = layout('execwatch_cgroup_stat');
+  t.same(stat.offsets, CGROUP_STAT_OFFSETS, 'CGROUP_STAT_OFFSETS = the C layout');
+  t.equal(stat.size, CGROUP_STAT_SIZE, 'a slot is CGROUP_STAT_SIZE bytes');
+  t.equal(CGROUP_STATS_SLOTS, define('EXECWATCH_CGROUP_STATS_SLOTS'), 'CGROUP_STATS_SLOTS');
+  t.equal(CGROUP_STATS_SIZE, (CGROUP_STATS_SLOTS + 1) * CGROUP_STAT_SIZE, 'a CPU\'s table: `other`, then the slots');
+  t.equal(THROTTLE_QUIET_NS, BigInt(/#define EXECWATCH_THROTTLE_QUIET_NS (\d+)ULL/.exec(header)?.[1] ?? '0'), 'THROTTLE_QUIET_NS');
+});
+
+t.test('a throttle record decodes into the start of an episode', async (t) => {
+  const ctx: DecodeContext = { node: 'node-1', execIdPrefix: execIdPrefix({ node: 'node-1', bootId: BOOT_ID }), bootOffsetNs: OFFSET };
+  const got: ThrottleEvent[] = [];
+  const result = decodeBatch(
+    Buffer.concat([encodeThrottle({ bootNs: 1000n * 1_000_000_000n + 5n, cgroupId: 77n, pid: 31, tid: 32, comm: 'loop', cgroup: 'cri-containerd-ab.scope', cgroupParent: 'kubepods-pod1.slice', flags: FLAGS.CGROUP_NAME_TRUNCATED }), encodeRecord({})]),
+    ctx,
+    (event) => got.push(event as ThrottleEvent),
+  );
+  t.same(result, { decoded: 2, malformed: 0 }, 'the throttle record and the exec after it');
+  t.same(got[0], {
+    seq: 0, kind: 'throttle', phase: 'start', time: '2026-11-24T16:02:03.000000005Z', node: 'node-1',
+    since: '2026-11-24T16:02:03.000000005Z', suppressed: 0, pid: 31, comm: 'loop',
+    cgroupId: '77', cgroup: 'cri-containerd-ab.scope', cgroupParent: 'kubepods-pod1.slice', cgroupTruncated: true,
+    containerId: null, namespace: null, pod: null, podUid: null, container: null, image: null, imageId: null, workload: null, attribution: 'unresolved',
+  }, 'the throttle event, its pod to be found by the enricher');
+  t.equal(got[1]?.kind, 'exec', 'then the exec');
+  t.same(decodeBatch(Buffer.concat([encodeThrottle({ recordLen: 440 }), Buffer.alloc(8)]), ctx, () => {}), { decoded: 0, malformed: 1 }, 'a throttle record of another length is malformed');
 });
 
 t.test('a record decodes into the ExecEvent contract', async (t) => {
@@ -94,7 +127,7 @@ t.test('a record decodes into the ExecEvent contract', async (t) => {
       bootNs: 1000n * 1_000_000_000n + 123_456_789n,
       cgroupId: 4711n,
       pid: 4242, tid: 4243, ppid: 4200, uid: 1000, gid: 1001, retval: 0,
-      startNs: 12_345_678_901n, parentStartNs: 1_000_000_000n, euid: 0, egid: 42, loginuid: 1000, sessionid: 7,
+      startNs: 12_345_678_901n, forkParentStartNs: 1_000_000_000n, euid: 0, egid: 42, loginuid: 1000, sessionid: 7,
       comm: 'curl', parentComm: 'sh', cgroup: 'cri-containerd-3f1c.scope', cgroupParent: 'kubepods-pod12.slice',
       filename: '/usr/bin/curl', argv: ['curl', '-s', 'http://example'],
     }),
@@ -136,15 +169,23 @@ t.test('execId: the start time in clock ticks, as /proc/PID/stat field 22 counts
   t.match(event.execId, /^[A-Za-z0-9_.-]+$/, 'URL-safe');
 });
 
+t.test('parentExecId names the parent at the fork; ppid and parentComm the parent at the exec', async (t) => {
+  const scope = { node: 'node-1', bootId: BOOT_ID };
+  // The shell that forked it (pid 300) exited; the kernel gave the process to pid 1.
+  const event = decodeOne({ ppid: 1, parentComm: 'systemd', forkPpid: 300, forkParentStartNs: 7_000_000_000n });
+  t.same([event.ppid, event.parentComm], [1, 'systemd'], 'ppid: the real parent now');
+  t.equal(event.parentExecId, execIdOfTicks(scope, 700, 300), 'parentExecId: the shell that forked it');
+});
+
 t.test('an exit record decodes into the ExitEvent contract', async (t) => {
-  const ctx: DecodeContext = { node: 'node-1', bootId: BOOT_ID, bootOffsetNs: OFFSET };
+  const ctx: DecodeContext = { node: 'node-1', execIdPrefix: execIdPrefix({ node: 'node-1', bootId: BOOT_ID }), bootOffsetNs: OFFSET };
   const got: AgentEvent[] = [];
   const result = decodeBatch(
     Buffer.concat([
       encodeRecord({ pid: 10 }),
       encodeExit({
         bootNs: 1001n * 1_000_000_000n, execNs: 999n * 1_000_000_000n + 500_000_000n, startNs: 5_000_000_000n,
-        pid: 4242, tid: 4243, status: 3 << 8, comm: 'sh', cgroupId: 99n, cgroup: 'c.scope', cgroupParent: 'p.slice',
+        pid: 4242, tid: 4243, status: 3 << 8, orphans: 2, comm: 'sh', cgroupId: 99n, cgroup: 'c.scope', cgroupParent: 'p.slice',
         flags: FLAGS.CGROUP_NAME_TRUNCATED,
       }),
     ]),
@@ -155,7 +196,7 @@ t.test('an exit record decodes into the ExitEvent contract', async (t) => {
   t.same(got[1], {
     seq: 0, kind: 'exit', time: '2026-11-24T16:02:04.000000000Z', node: 'node-1',
     execId: execIdOfTicks({ node: 'node-1', bootId: BOOT_ID }, 500, 4242), pid: 4242, tid: 4243, comm: 'sh',
-    status: 'error', code: 3, signal: null, coreDumped: false, duration: 1.5, execTime: '2026-11-24T16:02:02.500000000Z',
+    status: 'error', code: 3, signal: null, coreDumped: false, duration: 1.5, execTime: '2026-11-24T16:02:02.500000000Z', orphans: 2,
     cgroupId: '99', cgroup: 'c.scope', cgroupParent: 'p.slice', cgroupTruncated: true,
     containerId: null, namespace: null, pod: null, podUid: null, container: null, image: null, imageId: null, workload: null, attribution: 'unresolved',
   } satisfies ExitEvent, 'every field');
@@ -355,7 +396,7 @@ t.test('malformed records are counted, end the batch, and never throw', async (t
 });
 
 t.test('an exception from emit propagates (the tracer owns that policy)', async (t) => {
-  const ctx: DecodeContext = { node: 'n', bootId: BOOT_ID, bootOffsetNs: 0n };
+  const ctx: DecodeContext = { node: 'n', execIdPrefix: execIdPrefix({ node: 'n', bootId: BOOT_ID }), bootOffsetNs: 0n };
   t.throws(() => decodeBatch(encodeRecord(), ctx, () => {
     throw new Error('sink failed');
   }), /sink failed/, 'not swallowed');

@@ -1,9 +1,9 @@
 // The OTLP mapping, field by field: the attribute names a user's queries in Loki, Elasticsearch or
 // a SIEM will name, written out here rather than read back from the table they check.
 import t from 'tap';
-import { attributesOf, exitAttributesOf, hrTimeOf, OTLP_EXIT_MAPPING, OTLP_MAPPING } from '../src/export/attributes.js';
-import { ExecEventSchema, ExitEventSchema } from '../src/events/schema.js';
-import { makeEvent, makeExit, makeHostEvent } from './helpers/events.js';
+import { attributesOf, exitAttributesOf, hrTimeParser, OTLP_EXIT_MAPPING, OTLP_GAP_MAPPING, OTLP_MAPPING, OTLP_THROTTLE_MAPPING, recordOf } from '../src/export/attributes.js';
+import { ExecEventSchema, ExitEventSchema, GapEventSchema, ThrottleEventSchema } from '../src/events/schema.js';
+import { makeEvent, makeExit, makeGap, makeHostEvent, makeThrottle } from './helpers/events.js';
 
 t.test('every field of the event schema has exactly one row, in schema order', async (t) => {
   t.same(OTLP_MAPPING.map((row) => row.field), Object.keys(ExecEventSchema.properties), 'one row per schema property');
@@ -118,13 +118,17 @@ t.test('each workload kind under its own k8s.<kind>.name; other kinds under exec
 });
 
 t.test('the timestamp is the exec time to the nanosecond', async (t) => {
+  const hrTimeOf = hrTimeParser();
   t.same(hrTimeOf('2026-11-24T16:02:03.123456789Z'), [Date.UTC(2026, 10, 24, 16, 2, 3) / 1000, 123456789], 'seconds and nanoseconds');
+  t.same(hrTimeOf('2026-11-24T16:02:03.000000007Z'), [Date.UTC(2026, 10, 24, 16, 2, 3) / 1000, 7], 'another time in the same second');
+  t.same(hrTimeOf('2026-11-24T16:02:04.500000000Z'), [Date.UTC(2026, 10, 24, 16, 2, 4) / 1000, 500000000], 'the next second');
   t.same(hrTimeOf('1970-01-01T00:00:00.000000001Z'), [0, 1], 'the epoch plus one');
+  t.same(hrTimeParser()('2026-11-24T16:02:04.000000000Z'), [Date.UTC(2026, 10, 24, 16, 2, 4) / 1000, 0], 'a parser of its own remembers nothing of another');
 });
 
 t.test('exit records: one row per field of the exit schema, and each field under its name', async (t) => {
   t.same(OTLP_EXIT_MAPPING.map((row) => row.field), Object.keys(ExitEventSchema.properties), 'one row per schema property, in order');
-  const exit = makeExit({ pid: 4242, tid: 4243, comm: 'sh', status: 'signal', code: null, signal: 11, coreDumped: true, duration: 2.5 });
+  const exit = makeExit({ pid: 4242, tid: 4243, comm: 'sh', status: 'signal', code: null, signal: 11, coreDumped: true, duration: 2.5, orphans: 2 });
   const expected: Record<string, unknown> = {
     'execwatch.seq': 0,
     'execwatch.exec_id': exit.execId,
@@ -136,6 +140,7 @@ t.test('exit records: one row per field of the exit schema, and each field under
     'execwatch.exit.core_dumped': true,
     'execwatch.exit.duration': 2.5,
     'process.creation.time': '2026-11-24T16:02:03.500000000Z',
+    'execwatch.exit.orphans': 2,
     'execwatch.cgroup_id': '4711',
     'execwatch.cgroup': 'cri-containerd-3f1c.scope',
     'execwatch.cgroup_parent': 'kubepods-pod1234.slice',
@@ -155,4 +160,26 @@ t.test('exit records: one row per field of the exit schema, and each field under
   t.same(Object.keys(got).sort(), Object.keys(expected).sort(), 'no other attribute: a null code and a false flag are left out');
   const ok = exitAttributesOf(makeExit({ status: 'ok', code: 0 }));
   t.same([ok['process.exit.code'], 'execwatch.exit.signal' in ok, 'execwatch.exit.core_dumped' in ok], [0, false, false], 'an exit code: process.exit.code, no signal');
+});
+
+t.test('throttle and gap records: one row per field of their schemas, their event names, their attributes', async (t) => {
+  t.same(OTLP_THROTTLE_MAPPING.map((row) => row.field), Object.keys(ThrottleEventSchema.properties), 'throttle: one row per schema property, in order');
+  t.same(OTLP_GAP_MAPPING.map((row) => row.field), Object.keys(GapEventSchema.properties), 'gap: likewise');
+  const throttle = recordOf(makeThrottle({ seq: 5 }));
+  t.equal(throttle.eventName, 'execwatch.throttle', 'a throttle\'s event name');
+  t.match(throttle.attributes, {
+    'execwatch.seq': 5, 'execwatch.throttle.phase': 'stop', 'execwatch.throttle.since': '2026-11-24T16:02:04.000000000Z', 'execwatch.throttle.suppressed': 1200,
+    'process.pid': 4001, 'execwatch.comm': 'sh', 'execwatch.cgroup_id': '4711', 'k8s.namespace.name': 'shop', 'k8s.pod.name': 'web-1', 'k8s.container.name': 'app',
+    'container.image.name': 'registry.example/shop/web', 'k8s.deployment.name': 'web', 'execwatch.attribution': 'pod',
+  }, 'its fields under their names, the pod\'s as an exec\'s');
+  const gap = recordOf(makeGap({ seq: 6 }));
+  t.same(gap, {
+    eventName: 'execwatch.gap',
+    attributes: {
+      'execwatch.seq': 6, 'execwatch.gap.lost': 12, 'execwatch.gap.from': '2026-11-24T16:02:08.000000000Z', 'execwatch.gap.to': '2026-11-24T16:02:09.500000000Z',
+      'execwatch.gap.pods': [{ namespace: 'shop', pod: 'web-1', lost: 10 }, { lost: 2 }],
+    },
+  }, 'a gap: how many, when, whose (a host\'s entry without names)');
+  t.equal(recordOf(makeEvent()).eventName, 'process.exec', 'an exec\'s');
+  t.equal(recordOf(makeExit()).eventName, 'process.exit', 'an exit\'s');
 });

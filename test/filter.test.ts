@@ -3,7 +3,7 @@ import t from 'tap';
 import { compileFilter, eventTimeOf, FilterError, repositoryOf, type EventFilter } from '../src/events/filter.js';
 import { eventRecord } from '../src/events/record.js';
 import type { ExecEvent } from '../src/events/schema.js';
-import { makeEvent, makeExit, makeHostEvent } from './helpers/events.js';
+import { makeEvent, makeExit, makeGap, makeHostEvent, makeThrottle } from './helpers/events.js';
 
 /** Whether the query matches the event, as the ring and the stream apply it. */
 const matches = (query: EventFilter, event: ExecEvent): boolean => compileFilter(query)(eventRecord(event));
@@ -164,4 +164,20 @@ t.test('q and filename search the text as the strings hold it, whatever JSON esc
     const event = makeEvent({ filename: c.filename ?? '/usr/bin/true', argv: [...c.argv] });
     t.equal(matches(c.query, event), c.matches, c.name);
   }
+});
+
+t.test('kind keeps the kinds it lists; a gap matches only since and kind', async (t) => {
+  const exec = eventRecord(makeEvent({ time: '2026-11-24T16:02:03.000000000Z' }));
+  const throttle = eventRecord(makeThrottle());
+  const gap = eventRecord(makeGap());
+  const cases = [
+    [{ kind: 'exec' }, [true, false, false]],
+    [{ kind: 'gap' }, [false, false, true]],
+    [{ kind: 'exec,throttle,gap' }, [true, true, true]],
+    [{ kind: 'throttle', namespace: 'shop', pod: 'web-1', comm: 'sh' }, [false, true, false]],
+    [{ namespace: 'shop' }, [true, true, false]],
+    [{ since: '2026-11-24T16:02:09Z' }, [false, true, true]],
+    [{ result: 'success' }, [true, false, false]],
+  ] as const;
+  for (const [query, want] of cases) t.same([exec, throttle, gap].map(compileFilter(query)), want, `${JSON.stringify(query)} → exec, throttle, gap: ${want.join(', ')}`);
 });

@@ -7,7 +7,7 @@ import { EventStore } from '../src/events/store.js';
 import { EventHub } from '../src/events/stream.js';
 import { eventRecord, type EventRecord } from '../src/events/record.js';
 import type { ExecEvent } from '../src/events/schema.js';
-import { makeEvent, makeHostEvent } from './helpers/events.js';
+import { makeEvent, makeGap, makeHostEvent, makeThrottle } from './helpers/events.js';
 
 function setup(t: Test, store = new EventStore({ maxEvents: 20_000 })) {
   const hub = new EventHub({ maxQueue: 10, onOverflow: () => undefined });
@@ -61,6 +61,21 @@ t.test('filters, newest first', async (t) => {
     t.equal(status, 200, `${c.query || '(none)'} → 200`);
     t.same(body.events.map((e) => e.seq), c.seqs, `${c.query || '(none)'} → ${c.seqs.join(',')}`);
   }
+});
+
+t.test('execs only by default; throttles and gaps with kind=', async (t) => {
+  const { app, store } = setup(t);
+  store.push(eventRecord(makeEvent({ seq: 1 })));
+  store.push(eventRecord(makeThrottle({ seq: 2 })));
+  store.push(eventRecord(makeGap({ seq: 3 })));
+  const seqs = async (query: string) => (await getEvents(app, query)).body.events.map((e) => [e.seq, e.kind]);
+  t.same(await seqs(''), [[1, 'exec']], 'without kind: the execs');
+  t.same(await seqs('?kind=gap'), [[3, 'gap']], 'kind=gap');
+  t.same(await seqs('?kind=exec,throttle,gap'), [[3, 'gap'], [2, 'throttle'], [1, 'exec']], 'several kinds, newest first');
+  t.same((await getEvents(app, '?kind=throttle')).body.events[0], makeThrottle({ seq: 2 }), 'a throttle comes back whole');
+  const bad = await getEvents(app, '?kind=exec,bogus');
+  t.equal(bad.status, 400, 'an unknown kind: 400');
+  t.match(bad.body.message, /querystring\/kind/, 'naming kind');
 });
 
 t.test('events come back whole, and are not cached', async (t) => {

@@ -562,10 +562,38 @@ t.test('the ring buffer\'s size, for alerts on the bytes waiting in it', async (
   t.equal(await value(build(), 'execwatch_ringbuf_size_bytes'), 0, '0 when not told');
 });
 
-t.test('throttled execs: the kernel\'s count, read at scrape', async (t) => {
-  let now = stats();
-  const metrics = build({ read: () => now });
-  t.equal(await value(metrics, 'execwatch_events_throttled_total'), 0, 'at zero from the start');
-  now = stats({ counters: { ...stats().counters, throttled: 42 } });
-  t.equal(await value(metrics, 'execwatch_events_throttled_total'), 42, 'the kernel\'s count');
+t.test('throttled execs and lost events by pod: read from the kernel at every scrape, capped, forgotten with their pod', async (t) => {
+  const pod = (namespace: string, name: string) => ({ containerId: `c-${name}`, namespace, pod: name, container: 'app', workload: null });
+  const host = { containerId: null, namespace: null, pod: null, container: null, workload: null };
+  let reads = 0;
+  // What the agent's readCgroups does: each reading counts what the kernel counted since.
+  const pending: (() => void)[] = [];
+  const m: Metrics = createMetrics({
+    labels: ALL_LABELS, maxSeries: 2, version: '1', kernel: 'k', captureStats: () => stats(),
+    readCgroups: () => {
+      reads += 1;
+      for (const count of pending.splice(0)) count();
+    },
+  });
+  t.same(await samples(m, 'execwatch_events_throttled_total'), [{ labels: { namespace: '', pod: '' }, value: 0 }], 'throttled: the host\'s series at zero from the start, labelled namespace and pod only');
+  t.same(await samples(m, 'execwatch_events_lost_by_pod_total'), [{ labels: { namespace: '', pod: '' }, value: 0 }], 'lost by pod likewise');
+  t.ok(reads >= 2, 'each family reads the kernel\'s counts when scraped');
+  pending.push(() => {
+    m.throttled(pod('shop', 'a'), 40);
+    m.throttled(pod('shop', 'b'), 2);
+    m.throttled(pod('shop', 'c'), 1);
+    m.throttled(host, 3);
+    m.lostBy(pod('shop', 'a'), 7);
+    m.lostBy({ ...host, namespace: '_other', pod: '_other' }, 1);
+  });
+  t.equal(await value(m, 'execwatch_events_throttled_total', { namespace: 'shop', pod: 'a' }), 40, 'a pod\'s throttled execs, counted when scraped');
+  t.equal(await value(m, 'execwatch_events_throttled_total', { namespace: '_other', pod: '_other' }), 1, 'beyond --max-series pods: _other');
+  t.equal(await value(m, 'execwatch_events_throttled_total', { namespace: '', pod: '' }), 3, 'host processes: empty labels');
+  t.equal(await value(m, 'execwatch_events_lost_by_pod_total', { namespace: 'shop', pod: 'a' }), 7, 'a pod\'s lost events');
+  t.equal(await value(m, 'execwatch_events_lost_by_pod_total', { namespace: '_other', pod: '_other' }), 1, 'the kernel\'s own overflow');
+  m.forgetPod('shop', 'a');
+  t.equal(await value(m, 'execwatch_events_throttled_total', { namespace: 'shop', pod: 'a' }), undefined, 'a deleted pod\'s throttled series goes');
+  t.equal(await value(m, 'execwatch_events_lost_by_pod_total', { namespace: 'shop', pod: 'a' }), undefined, 'and its lost series');
+  const failing = createMetrics({ labels: ALL_LABELS, maxSeries: 2, version: '1', kernel: 'k', captureStats: () => stats(), readCgroups: () => { throw new Error('tracer closed'); } });
+  t.equal(await value(failing, 'execwatch_events_throttled_total'), 0, 'a reading that fails leaves what was counted');
 });

@@ -6,6 +6,7 @@ import { Worker } from 'node:worker_threads';
 import t from 'tap';
 import type { NativeError, NativeTracer } from '../src/capture/binding.js';
 import { defaultBpfObjectPath, loadNativeBinding, nativeAddonPath } from '../src/capture/native.js';
+import { CGROUP_STATS_SIZE } from '../src/capture/cgroup-stats.js';
 import { packageRoot } from '../src/package.js';
 import { bpfProgIds, compatPathOf, COMPAT_PATHS, CORE_PROGRAMS, kernelTest, progLoaded, repoRoot, waitFor } from './helpers/kernel.js';
 
@@ -165,6 +166,7 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
       { flag: 'NO_SCRATCH', code: 'ENOENT', match: /^find map 'scratch' in .*: No such file or directory$/ },
       { flag: 'PERCPU_COUNTERS', code: 'EINVAL', match: /^map 'counters' in .* must be a BPF_F_MMAPABLE array: Invalid argument$/ },
       { flag: 'SCOPE_NOT_MMAPABLE', code: 'EINVAL', match: /^map 'scope' in .* must be a BPF_F_MMAPABLE array of one execwatch_scope_table: Invalid argument$/ },
+      { flag: 'CGROUP_STATS_NOT_MMAPABLE', code: 'EINVAL', match: /^map 'cgroup_stats' in .* must be a BPF_F_MMAPABLE array of execwatch_cgroup_stats: Invalid argument$/ },
       { flag: 'REJECTED', code: 'EACCES', match: /^load BPF object .*: Permission denied\n[^]*invalid mem access 'map_value_or_null'/ },
     ] as const;
     const machine = execFileSync('gcc', ['-dumpmachine'], { encoding: 'utf8' }).trim();
@@ -316,6 +318,21 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
     tracer.close();
     t.match(thrown(() => tracer.writeScope(slots, 0)), { code: 'ERR_TRACER_CLOSED' }, 'closed: it throws like every method');
     t.match(thrown(() => tracer.programIds()), { code: 'ERR_TRACER_CLOSED' }, 'so does programIds');
+  });
+
+  t.test('cgroupStats copies every possible CPU\'s table of counts by cgroup', async (t) => {
+    const tracer = open();
+    t.teardown(() => tracer.close());
+    tracer.attach();
+    const possible = readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim().split(',').reduce((n, range) => {
+      const [a, b] = range.split('-').map(Number) as [number, number?];
+      return n + (b === undefined ? 1 : b - a + 1);
+    }, 0);
+    const tables = tracer.cgroupStats();
+    t.equal(tables.length, possible * CGROUP_STATS_SIZE, `${possible} tables of ${CGROUP_STATS_SIZE} bytes`);
+    t.not(tracer.cgroupStats().buffer, tables.buffer, 'a copy each time');
+    tracer.close();
+    t.match(thrown(() => tracer.cgroupStats()), { code: 'ERR_TRACER_CLOSED' }, 'closed: it throws like every method');
   });
 
   t.test('one delivery Buffer, reused: grown for a batch that does not fit, replaced when detached', async (t) => {

@@ -3,7 +3,7 @@
 import { PassThrough } from 'node:stream';
 import t from 'tap';
 import { eventOf, type EventRecord } from '../src/events/record.js';
-import type { ExecEvent, ExitEvent } from '../src/events/schema.js';
+import type { ExecEvent, ExitEvent, GapEvent, ThrottleEvent } from '../src/events/schema.js';
 import { buildApiApp } from '../src/http/api-app.js';
 import type { PodInfo, PodLookup } from '../src/kube/types.js';
 import { createPipeline, type PipelineConfig, type PipelineDeps } from '../src/pipeline.js';
@@ -33,7 +33,7 @@ function lateLookup() {
   return { lookup, learn };
 }
 
-function setup(config: Partial<PipelineConfig> = {}, scope?: PipelineDeps['scope']) {
+function setup(config: Partial<PipelineConfig> = {}, scope?: PipelineDeps['scope'], podOf?: PipelineDeps['podOf']) {
   // As the agent wires it: the gauge reads the pipeline's waiting room at scrape time.
   const metrics = idleMetrics({ enrichmentWaiting: () => pipeline.pending });
   const { lookup, learn } = lateLookup();
@@ -42,7 +42,7 @@ function setup(config: Partial<PipelineConfig> = {}, scope?: PipelineDeps['scope
   stdout.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter((l) => l !== '')));
   const pipeline = createPipeline(
     { recentEvents: 100, redact: [], defaultRedaction: true, enrichWaitMs: 60_000, logEvents: false, ...config },
-    { metrics, podCache: lookup, stdout, ...(scope ? { scope } : {}) },
+    { metrics, podCache: lookup, stdout, ...(scope ? { scope } : {}), ...(podOf ? { podOf } : {}) },
   );
   /** An exec as the decoder hands it over: no seq yet, no pod fields. */
   const captured = (overrides: Partial<ExecEvent>): ExecEvent =>
@@ -147,6 +147,7 @@ t.test('an exit: on the stream and the log as its own event, on its exec in the 
   t.same(held[1]?.exit, { time: '2026-11-24T16:02:05.000000000Z', status: 'signal', code: null, signal: 9, coreDumped: false, duration: 0.25 }, 'the exec shows how its process ended');
   t.equal(held[0]?.exit, undefined, 'the other one has not ended');
   t.match(await metrics.registry.metrics(), /^execwatch_exits_total\{namespace="",pod="",status="signal"\} 1$/m, 'execwatch_exits_total counts it');
+  t.match(await metrics.registry.metrics(), /^execwatch_event_delay_seconds_count 2$/m, 'the delay histogram observes the two execs, not the exit');
   t.equal(pipeline.processes.get(execIdFor(10)), undefined, 'the process table let it go');
   pipeline.sink(exited({ pid: 99 }), 0);
   t.equal(lines.length, 4, 'an exit of a process the table does not know is still delivered');
@@ -167,4 +168,38 @@ t.test('ancestors: the parent, its parent, … from the process table, up to --a
   const off = setup({ ancestors: 0 });
   for (const e of chain) off.pipeline.sink({ ...e, ancestors: [] }, 0);
   t.same(eventOf(off.pipeline.store.query(() => true, 1)[0] as EventRecord).ancestors, [], '--ancestors 0: none');
+});
+
+t.test('throttles and gaps: the kernel\'s start once, the stop and the gap from the counts, by pod in the metrics', async (t) => {
+  const S = 1_000_000_000n;
+  const podOf = (id: string) => id === '55'
+    ? { containerId: null, namespace: 'shop', pod: 'web-1', podUid: 'u-1', container: null, workload: null, attribution: 'pod' as const }
+    : { containerId: null, namespace: null, pod: null, podUid: null, container: null, workload: null, attribution: 'unresolved' as const };
+  const { pipeline, learn, lines, metrics } = setup({ logEvents: true, nodeName: 'n1' }, undefined, podOf);
+  learn();
+  const start: ThrottleEvent = {
+    seq: 0, kind: 'throttle', phase: 'start', time: '1970-01-01T00:00:10.000000000Z', node: 'n1', since: '1970-01-01T00:00:10.000000000Z', suppressed: 0, pid: 9, comm: 'loop',
+    cgroupId: '55', cgroup: `cri-containerd-${CONTAINER}.scope`, cgroupParent: 'kubepods-podx.slice', cgroupTruncated: false,
+    containerId: null, namespace: null, pod: null, podUid: null, container: null, image: null, imageId: null, workload: null, attribution: 'unresolved',
+  };
+  pipeline.sink({ ...start }, 0);
+  pipeline.sink({ ...start }, 0);
+  const reading = (nowNs: bigint, ringbufFull: number, growth: { cgroupId: string; throttled: number; lost: number; lastNs: bigint }[]) => ({ growth, ringbufFull, nowNs, bootOffsetNs: 0n });
+  pipeline.cgroups(reading(10n * S, 0, [{ cgroupId: '55', throttled: 20, lost: 2, lastNs: 10n * S }, { cgroupId: '0', throttled: 0, lost: 1, lastNs: 10n * S }, { cgroupId: '66', throttled: 0, lost: 0, lastNs: 0n }]));
+  pipeline.cgroups(reading(12n * S, 3, []));
+  const kinds = (kind: string) => pipeline.store.query((r) => r.kind === kind, 10).reverse().map(eventOf) as unknown[];
+  const throttles = kinds('throttle') as ThrottleEvent[];
+  t.same(throttles.map((e) => [e.phase, e.suppressed, e.pod, e.container]), [['start', 0, 'web-1', 'app'], ['stop', 20, 'web-1', 'app']], 'one start (the second report dropped), enriched; its stop, with the counts, once the cgroup was quiet a second');
+  const [gap] = kinds('gap') as GapEvent[];
+  t.match(gap, { kind: 'gap', node: 'n1', lost: 3, pods: [{ namespace: 'shop', pod: 'web-1', lost: 2 }, { namespace: '_other', pod: '_other', lost: 1 }] }, 'the reading that found ringbuf_full grown made a gap, naming the pods');
+  t.same(lines.map((l) => (JSON.parse(l) as { kind: string }).kind), ['throttle', 'gap', 'throttle'], 'each on a --log-events line, in delivery order');
+  const text = await metrics.registry.metrics();
+  t.match(text, /^execwatch_events_throttled_total\{namespace="shop",pod="web-1"\} 20$/m, 'throttled execs by pod');
+  t.match(text, /^execwatch_events_lost_by_pod_total\{namespace="shop",pod="web-1"\} 2$/m, 'lost events by pod');
+  t.match(text, /^execwatch_events_lost_by_pod_total\{namespace="_other",pod="_other"\} 1$/m, 'the kernel\'s overflow under _other');
+  pipeline.cgroups(reading(13n * S, 3, [{ cgroupId: '77', throttled: 4, lost: 0, lastNs: 13n * S }]), true);
+  t.same((kinds('throttle') as ThrottleEvent[]).slice(2).map((e) => [e.phase, e.suppressed, e.pid]), [['start', 0, 0], ['stop', 4, 0]], 'at shutdown, counts with no start get a made-up one, and every episode ends');
+  const quiet = setup();
+  quiet.pipeline.cgroups(reading(1n, 5, [{ cgroupId: '9', throttled: 0, lost: 5, lastNs: 1n }]));
+  t.match(quiet.pipeline.store.query((r) => r.kind === 'gap', 1).map(eventOf), [{ node: '', pods: [{ namespace: null, pod: null, lost: 5 }] }], 'without a node name or a way to find pods: the gap still says how many');
 });

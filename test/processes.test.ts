@@ -43,6 +43,58 @@ t.test('exits: an entry leaves with its exit, or once its last child has left', 
   t.equal(table.size, 0, 'all three gone with it');
 });
 
+t.test('orphans: a parent that exits before its forked child execs stays for that child\'s lineage', async (t) => {
+  const table = new ProcessTable({ maxEntries: 100 });
+  table.exec(exec(1, 0));
+  table.exec(exec(10, 1));
+  // The shell 10 forked 20 and 21, then exited before either exec'd (its exit counts them).
+  t.equal(table.exit(execIdFor(10), 2)?.exited, true, 'the shell exits with two orphans');
+  t.same(table.ancestors(exec(20, 10), 4).map((a) => a.pid), [10, 1], 'the first orphan\'s exec: the shell and its parent');
+  table.exec(exec(20, 10));
+  table.exit(execIdFor(20));
+  t.equal(table.get(execIdFor(10))?.orphans, 1, 'after the first orphan\'s exit, one left to wait for');
+  t.same(table.ancestors(exec(21, 10), 4).map((a) => a.pid), [10, 1], 'the second one\'s exec, later still');
+  table.exec(exec(21, 10));
+  table.exit(execIdFor(21));
+  t.equal(table.get(execIdFor(10)), undefined, 'gone once both have exited');
+  t.equal(table.size, 1, 'only pid 1 left');
+  // An orphan that exits before its parent's exit is seen: the kernel no longer counts it then.
+  table.exec(exec(30, 1));
+  table.exec(exec(31, 30));
+  table.exit(execIdFor(31));
+  table.exit(execIdFor(30), 0);
+  t.equal(table.size, 1, 'nothing kept without orphans');
+  // An orphan still running that had exec'd before its parent ended: kept for it, by both counts.
+  table.exec(exec(40, 1));
+  table.exec(exec(41, 40));
+  table.exit(execIdFor(40), 1);
+  table.exit(execIdFor(41));
+  t.equal(table.size, 1, 'gone with it');
+});
+
+t.test('orphans that never exec end unseen: at most maxWaiting parents wait for them, the oldest going first', async (t) => {
+  const table = new ProcessTable({ maxEntries: 100, maxWaiting: 2 });
+  table.exec(exec(1, 0));
+  for (const pid of [10, 11, 12]) {
+    table.exec(exec(pid, 1));
+    table.exit(execIdFor(pid), 1);
+  }
+  t.same([10, 11, 12].map((pid) => table.get(execIdFor(pid)) !== undefined), [false, true, true], 'the oldest stopped waiting and left');
+  // A waiting parent whose exec'd child still lives stays for that child when pushed out.
+  table.exec(exec(13, 1));
+  table.exec(exec(23, 13));
+  table.exit(execIdFor(13), 2);
+  table.exec(exec(14, 1));
+  table.exit(execIdFor(14), 1);
+  table.exec(exec(15, 1));
+  table.exit(execIdFor(15), 1);
+  t.equal(table.get(execIdFor(13))?.orphans, 0, 'pushed out: waits no more');
+  t.same(table.ancestors(exec(33, 23), 4).map((a) => a.pid), [23, 13, 1], 'but stays for its live child');
+  table.exit(execIdFor(23));
+  t.equal(table.get(execIdFor(13)), undefined, 'and leaves with it');
+  t.equal(table.size, 3, 'pid 1 and the two parents still waiting');
+});
+
 t.test('another image of the same process replaces the entry, keeping its children', async (t) => {
   const table = new ProcessTable({ maxEntries: 100 });
   table.exec(exec(10, 1));
@@ -114,4 +166,31 @@ t.test('a storm of 100,000 processes leaves only the live ones', async (t) => {
   t.equal(table.size, live.size, `after the storm: exactly the ${live.size} live processes`);
   for (const shell of live) table.exit(execIdFor(shell));
   t.equal(table.size, 0, 'and none once they have exited too');
+});
+
+t.test('a storm of 100,000 processes whose parents exit before they exec: only the live ones stay', async (t) => {
+  const table = new ProcessTable({ maxEntries: 65_536 });
+  table.exec(exec(1, 0));
+  // `sh -c 'cmd & exit'` 50,000 times: the shell exits leaving its fork, which then execs and ends.
+  // Every hundredth shell also leaves a fork that never execs (its end is never seen).
+  let pid = 2;
+  let bounded = 0;
+  for (let i = 0; i < 50_000; i += 1, pid += 2) {
+    table.exec(exec(pid, 1));
+    table.exit(execIdFor(pid), i % 100 === 0 ? 2 : 1);
+    const orphan = exec(pid + 1, pid);
+    if (table.ancestors(orphan, 4).map((a) => a.pid).join() !== `${pid},1`) t.fail(`orphan ${pid + 1}: lineage lost`);
+    table.exec(orphan);
+    table.exit(execIdFor(pid + 1));
+    if (i === 25_000) bounded = table.size;
+  }
+  t.ok(bounded <= 1 + 251, `mid-storm, the table holds pid 1 and the shells still waiting for a fork that never execs (${bounded})`);
+  t.equal(table.size, 1 + 500, 'after: pid 1 and the 500 shells waiting, under the bound');
+  const small = new ProcessTable({ maxEntries: 65_536, maxWaiting: 100 });
+  small.exec(exec(1, 0));
+  for (let i = 0; i < 50_000; i += 1) {
+    small.exec(exec(i + 2, 1));
+    small.exit(execIdFor(i + 2), 1);
+  }
+  t.equal(small.size, 1 + 100, 'parents of forks that never exec: at most maxWaiting kept');
 });

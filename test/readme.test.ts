@@ -7,7 +7,7 @@ import { EventsQuery, StreamQuery } from '../src/events/filter.js';
 import { LOST_STAGES } from '../src/metrics/index.js';
 import { repoRoot } from './helpers/kernel.js';
 import { idleMetrics } from './helpers/metrics.js';
-import { eventFieldsTable, exitFieldsTable, optionsTable, otlpTable, secretRulesTable } from './helpers/readme.js';
+import { eventFieldsTable, exitFieldsTable, gapFieldsTable, optionsTable, otlpTable, secretRulesTable, throttleFieldsTable } from './helpers/readme.js';
 
 const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
 
@@ -51,6 +51,14 @@ t.test('the exit event\'s field table is the one its schema generates', async (t
   t.equal(block?.[1], exitFieldsTable(), 'README table matches the exit schema (replace the block with the expected text)');
 });
 
+t.test('the throttle and gap events\' field tables are the ones their schemas generate', async (t) => {
+  for (const [name, table] of [['throttle', throttleFieldsTable()], ['gap', gapFieldsTable()]] as const) {
+    const block = new RegExp(`<!-- ${name}-fields -->\\n([\\s\\S]*?)\\n<!-- /${name}-fields -->`).exec(readme);
+    t.ok(block, `the README has the marked ${name} table`);
+    t.equal(block?.[1], table, `README table matches the ${name} schema (replace the block with the expected text)`);
+  }
+});
+
 t.test('the built-in redaction rules are the ones SECRET_RULES lists', async (t) => {
   const block = /<!-- secret-rules -->\n([\s\S]*?)\n<!-- \/secret-rules -->/.exec(readme);
   t.ok(block, 'the README has the marked table');
@@ -63,7 +71,12 @@ t.test('the OTLP attribute table is the one the mapping generates', async (t) =>
   t.equal(block?.[1], otlpTable(), 'README table matches OTLP_MAPPING (replace the block with the expected text)');
   const exits = /<!-- otlp-exit-attributes -->\n([\s\S]*?)\n<!-- \/otlp-exit-attributes -->/.exec(readme);
   t.ok(exits, 'the README has the marked table of exit records');
-  t.equal(exits?.[1], otlpTable(true), 'README table matches OTLP_EXIT_MAPPING (replace the block with the expected text)');
+  t.equal(exits?.[1], otlpTable('exit'), 'README table matches OTLP_EXIT_MAPPING (replace the block with the expected text)');
+  for (const kind of ['throttle', 'gap'] as const) {
+    const block = new RegExp(`<!-- otlp-${kind}-attributes -->\\n([\\s\\S]*?)\\n<!-- /otlp-${kind}-attributes -->`).exec(readme);
+    t.ok(block, `the README has the marked table of ${kind} records`);
+    t.equal(block?.[1], otlpTable(kind), `README table matches the ${kind} mapping (replace the block with the expected text)`);
+  }
 });
 
 t.test('the quick start is the two commands, in the first screen', async (t) => {

@@ -6,7 +6,7 @@ import { sinkErrorReporter } from '../src/agent.js';
 import type { NativeBinding, NativeCounters, NativeTracer, NativeTracerOptions } from '../src/capture/binding.js';
 import { Tracer } from '../src/capture/tracer.js';
 import type { ExecEvent } from '../src/events/schema.js';
-import { encodeBatch, encodeRecord } from './helpers/records.js';
+import { encodeBatch, encodeCgroupStats, encodeRecord } from './helpers/records.js';
 
 const PROGRAMS = ['handle_enter_execve', 'handle_exec'];
 
@@ -46,6 +46,11 @@ function fakeBinding(opts: { attachThrows?: Error; offsetNs?: bigint; unavailabl
     scopeWrites: { slots: Buffer; entries: number }[] = [];
     writeScope(slots: Buffer, entries: number): void {
       this.scopeWrites.push({ slots, entries });
+    }
+    /** What cgroupStats() returns: every CPU's table, as the addon copies them. */
+    cgroupTables = Buffer.alloc(0);
+    cgroupStats(): Buffer {
+      return Buffer.from(this.cgroupTables);
     }
     programIds(): Record<string, number> {
       return Object.fromEntries(this.#attached.map((name, i) => [name, i + 1]));
@@ -276,4 +281,21 @@ t.test('the scope table and the program ids go to and come from the native trace
   tracer.writeScope(slots, 2);
   t.equal(native.scopeWrites.length, 1, 'nothing written after close');
   t.same(tracer.programIds(), {}, 'no ids after close');
+});
+
+t.test('readCgroups: what the counts by cgroup grew by, with ringbuf_full and the boot clock; null when not open', async (t) => {
+  const { binding, made } = fakeBinding({ offsetNs: 5_000_000_000n });
+  const tracer = new Tracer(binding, OPTIONS, () => {}, noSinkError(t));
+  t.equal(tracer.readCgroups(), null, 'not open: nothing to read');
+  tracer.start();
+  const native = made[0] as FakeNative & { cgroupTables: Buffer; counters: { ringbuf_full: number } };
+  native.cgroupTables = encodeCgroupStats(1, [[0, 3, { cgroupId: 9n, throttled: 4n, lastNs: 7n }]]);
+  native.counters.ringbuf_full = 2;
+  const first = tracer.readCgroups();
+  t.same({ ...first, nowNs: undefined }, { growth: [{ cgroupId: '9', throttled: 4, lost: 0, lastNs: 7n }], ringbufFull: 2, bootOffsetNs: 5_000_000_000n, nowNs: undefined }, 'the growth, the node\'s count and the clock offset');
+  const wallNs = BigInt(Date.now()) * 1_000_000n;
+  t.ok((first?.nowNs ?? 0n) > wallNs - 5_000_000_000n - 1_000_000_000n && (first?.nowNs ?? 0n) < wallNs, 'boot ns now: the wall clock less the offset');
+  t.same(tracer.readCgroups()?.growth, [], 'read again: nothing grew');
+  tracer.close();
+  t.equal(tracer.readCgroups(), null, 'closed: null');
 });

@@ -71,6 +71,9 @@ function fakeBinding() {
       return ring.waitingBytes;
     }
     writeScope() {}
+    cgroupStats() {
+      return Buffer.alloc(0);
+    }
     programIds() {
       return {};
     }

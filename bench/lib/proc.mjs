@@ -4,6 +4,7 @@
  * programs it holds open (with kernel.bpf_stats_enabled, which enableBpfStats() sets and the
  * cleanup path puts back).
  */
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { log, onCleanup } from './common.mjs';
 
@@ -49,14 +50,37 @@ export function bpfProgStats(pid) {
   return progs;
 }
 
+/** A program's name, from bpftool, or its id. */
+export function progName(id) {
+  try {
+    return JSON.parse(execFileSync('bpftool', ['prog', 'show', 'id', String(id), '--json'], { encoding: 'utf8' })).name;
+  } catch {
+    return `prog ${id}`;
+  }
+}
+
 /**
- * Kernel time of all of a tool's programs between two readings, in ns. Per exec it is divided by
- * the execs made, not by a program's runs: some programs run for every syscall or every exit.
+ * The agent's programs that run for every syscall of every process rather than per exec or exit:
+ * the raw-syscall ia32 fallback, loaded only where the kernel gives BPF no trampolines (README,
+ * Performance). Their time divided by the execs of a storm depends on how many syscalls each exec
+ * of that storm makes, so it is reported beside the exec path's, not mixed into it.
+ */
+export const PER_SYSCALL_PROGRAMS = new Set(['handle_enter_compat', 'handle_exit_compat']);
+
+/**
+ * Kernel time of all of a tool's programs between two readings, in ns, and the part of it spent in
+ * PER_SYSCALL_PROGRAMS. Per exec it is divided by the execs made, not by a program's runs: some
+ * programs run for every syscall or every exit.
  */
 export function bpfDelta(before, after) {
   let ns = 0;
-  for (const [id, a] of after) ns += a.runTimeNs - (before.get(id)?.runTimeNs ?? 0);
-  return { ns };
+  let perSyscallNs = 0;
+  for (const [id, a] of after) {
+    const delta = a.runTimeNs - (before.get(id)?.runTimeNs ?? 0);
+    ns += delta;
+    if (PER_SYSCALL_PROGRAMS.has(progName(id))) perSyscallNs += delta;
+  }
+  return { ns, perSyscallNs };
 }
 
 const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';

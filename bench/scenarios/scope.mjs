@@ -8,22 +8,13 @@
  * time over the storm divided by the storm's execs; the programs count the host's other execs
  * meanwhile too.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startAgent } from '../lib/agent.mjs';
 import { die, sleep, track, untrack } from '../lib/common.mjs';
-import { bpfProgStats, enableBpfStats } from '../lib/proc.mjs';
+import { bpfProgStats, enableBpfStats, progName } from '../lib/proc.mjs';
 import { runStormAsync } from '../lib/storm.mjs';
-
-/** A program's name, from bpftool, or its id. */
-function progName(id) {
-  try {
-    return JSON.parse(execFileSync('bpftool', ['prog', 'show', 'id', String(id), '--json'], { encoding: 'utf8' })).name;
-  } catch {
-    return `prog ${id}`;
-  }
-}
 
 /** ns per exec of each of a process's programs over one storm, and their sum. */
 async function measure(tools, pid, { execs, workers, argv }) {

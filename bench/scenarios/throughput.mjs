@@ -86,6 +86,7 @@ function summarize(runs, ratios) {
   const events = sum(runs.map((r) => r.delivered));
   const execs = sum(runs.map((r) => r.storm.execs));
   const bpfNs = sum(runs.map((r) => r.bpf.ns));
+  const perSyscallNs = sum(runs.map((r) => r.bpf.perSyscallNs));
   const lost = {};
   for (const r of runs) for (const [k, v] of Object.entries(r.lost)) lost[k] = (lost[k] ?? 0) + v;
   return {
@@ -100,6 +101,8 @@ function summarize(runs, ratios) {
     cpuUsPerEvent: (sum(runs.map((r) => r.cpu)) / events) * 1e6,
     cpuSecondsPer1000: (sum(runs.map((r) => r.cpu)) / events) * 1000,
     bpfUsPerExec: bpfNs / execs / 1000,
+    /** Of it, the programs that run for every syscall (PER_SYSCALL_PROGRAMS); the rest is the exec path's. */
+    bpfPerSyscallUsPerExec: perSyscallNs / execs / 1000,
     peakRssMB: Math.max(...runs.map((r) => r.rss)) / 2 ** 20,
     rates: runs.map((r) => Math.round(r.storm.rate)),
   };
@@ -133,7 +136,7 @@ export async function throughput(tools, { rounds, execs, workers, warmupExecs, e
       log(
         `round ${round} ${name}: ${Math.round(traced.storm.rate)}/s vs ${Math.round(before.rate)}|${Math.round(after.rate)}/s untraced ` +
           `= ${ratio.toFixed(3)}; ${traced.delivered}/${traced.storm.execs} delivered, cpu ${(traced.cpu * 1000).toFixed(0)} ms, ` +
-          `bpf ${(traced.bpf.ns / traced.storm.execs / 1000).toFixed(2)} µs/exec`,
+          `bpf ${(traced.bpf.ns / traced.storm.execs / 1000).toFixed(2)} µs/exec (${(traced.bpf.perSyscallNs / traced.storm.execs / 1000).toFixed(2)} of it per syscall)`,
       );
       before = after;
     }

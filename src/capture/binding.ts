@@ -74,6 +74,12 @@ export interface NativeTracer {
    */
   writeScope(slots: Buffer, entries: number): void;
   /**
+   * A copy of the kernel's throttled and lost counts by cgroup: every possible CPU's struct
+   * execwatch_cgroup_stats, one after the other (src/capture/cgroup-stats.ts reads them). A read of
+   * mapped memory: no system call, no capability.
+   */
+  cgroupStats(): Buffer;
+  /**
    * The kernel's id of each attached program, by name (0 where it could not be read), for reading
    * each one's run time (/proc/PID/fdinfo with kernel.bpf_stats_enabled): benchmarks and tests.
    */

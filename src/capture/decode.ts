@@ -5,13 +5,15 @@
  * The pod fields are filled by src/enrich, and `seq` when the event is delivered.
  */
 import { isUtf8 } from 'node:buffer';
-import { execIdPrefix, execIdWith, ticksOf, type ExecIdScope } from '../events/exec-id.js';
-import { formatTime, type AgentEvent, type ExecEvent, type ExitEvent, type ExitStatus } from '../events/schema.js';
+import { execIdWith, ticksOf } from '../events/exec-id.js';
+import { formatTime, type ExecEvent, type ExitEvent, type ExitStatus, type KernelEvent, type ThrottleEvent } from '../events/schema.js';
 
 /** sizeof(struct execwatch_record): EXECWATCH_HEADER_SIZE. */
 export const HEADER_SIZE = 512;
 /** sizeof(struct execwatch_exit_record): EXECWATCH_EXIT_SIZE. */
 export const EXIT_SIZE = 456;
+/** sizeof(struct execwatch_throttle_record): EXECWATCH_THROTTLE_SIZE. */
+export const THROTTLE_SIZE = 432;
 /** EXECWATCH_ID_UNSET: an audit id the process has not got (or the kernel has no audit). */
 export const ID_UNSET = 4294967295;
 export const COMM_LEN = 16;
@@ -37,9 +39,9 @@ export const RECORD_OFFSETS = {
   filename_len: 52,
   reserved0: 54,
   argv_len: 56,
-  reserved1: 60,
+  fork_ppid: 60,
   start_ns: 64,
-  parent_start_ns: 72,
+  fork_parent_start_ns: 72,
   euid: 80,
   egid: 84,
   loginuid: 88,
@@ -60,7 +62,7 @@ export const EXIT_OFFSETS = {
   pid: 24,
   tid: 28,
   status: 32,
-  reserved0: 36,
+  orphans: 36,
   start_ns: 40,
   exec_ns: 48,
   comm: 56,
@@ -68,10 +70,25 @@ export const EXIT_OFFSETS = {
   cgroup_parent: 328,
 } as const;
 
+/** Byte offsets of struct execwatch_throttle_record's fields; the tests derive them from the C header. */
+export const THROTTLE_OFFSETS = {
+  boot_ns: 0,
+  cgroup_id: 8,
+  record_len: 16,
+  kind: 20,
+  flags: 22,
+  pid: 24,
+  tid: 28,
+  comm: 32,
+  cgroup_leaf: 48,
+  cgroup_parent: 304,
+} as const;
+
 /** enum execwatch_record_kind, without the EXECWATCH_RECORD_ prefix. */
 export const RECORD_KINDS = {
   EXEC: 0,
   EXIT: 1,
+  THROTTLE: 2,
 } as const;
 
 /** enum execwatch_flag, without the EXECWATCH_F_ prefix. */
@@ -102,9 +119,11 @@ export const COUNTERS = {
 } as const;
 
 /** What decoding needs besides the bytes. */
-export interface DecodeContext extends ExecIdScope {
-  /** Stamped on every event (and part of every execId). */
+export interface DecodeContext {
+  /** Stamped on every event. */
   node: string;
+  /** What every execId of this node's boot starts with: execIdPrefix(), computed once by the caller. */
+  execIdPrefix: string;
   /** CLOCK_REALTIME − CLOCK_BOOTTIME in ns, read once per batch: boot_ns + this = wall clock. */
   bootOffsetNs: bigint;
 }
@@ -183,7 +202,8 @@ function decodeExec(buf: Buffer, at: number, ctx: DecodeContext, prefix: string,
     tid: buf.readUInt32LE(at + O.tid),
     ppid,
     execId: execIdWith(prefix, ticksOf(buf.readBigUInt64LE(at + O.start_ns)), pid),
-    parentExecId: execIdWith(prefix, ticksOf(buf.readBigUInt64LE(at + O.parent_start_ns)), ppid),
+    // The parent at the fork, which the kernel's ppid no longer names once that parent has exited.
+    parentExecId: execIdWith(prefix, ticksOf(buf.readBigUInt64LE(at + O.fork_parent_start_ns)), buf.readUInt32LE(at + O.fork_ppid)),
     uid,
     gid: buf.readUInt32LE(at + O.gid),
     euid,
@@ -257,9 +277,41 @@ function decodeExit(buf: Buffer, at: number, ctx: DecodeContext, prefix: string,
     ...exitOf(buf.readInt32LE(at + E.status)),
     duration: Number(bootNs - execNs) / 1e9,
     execTime: timeOf(execNs),
+    orphans: buf.readUInt32LE(at + E.orphans),
     cgroupId: buf.readBigUInt64LE(at + E.cgroup_id).toString(),
     cgroup: fixedString(buf, at + E.cgroup_leaf, CGROUP_LEAF_LEN),
     cgroupParent: fixedString(buf, at + E.cgroup_parent, CGROUP_PARENT_LEN),
+    cgroupTruncated: (flags & FLAGS.CGROUP_NAME_TRUNCATED) !== 0,
+    containerId: null,
+    namespace: null,
+    pod: null,
+    podUid: null,
+    container: null,
+    image: null,
+    imageId: null,
+    workload: null,
+    attribution: 'unresolved',
+  };
+}
+
+const T = THROTTLE_OFFSETS;
+
+/** One throttle record (its length checked by the caller): an episode's start. */
+function decodeThrottle(buf: Buffer, at: number, ctx: DecodeContext, time: string): ThrottleEvent {
+  const flags = buf.readUInt16LE(at + T.flags);
+  return {
+    seq: 0,
+    kind: 'throttle',
+    phase: 'start',
+    time,
+    node: ctx.node,
+    since: time,
+    suppressed: 0,
+    pid: buf.readUInt32LE(at + T.pid),
+    comm: fixedString(buf, at + T.comm, COMM_LEN),
+    cgroupId: buf.readBigUInt64LE(at + T.cgroup_id).toString(),
+    cgroup: fixedString(buf, at + T.cgroup_leaf, CGROUP_LEAF_LEN),
+    cgroupParent: fixedString(buf, at + T.cgroup_parent, CGROUP_PARENT_LEN),
     cgroupTruncated: (flags & FLAGS.CGROUP_NAME_TRUNCATED) !== 0,
     containerId: null,
     namespace: null,
@@ -283,10 +335,10 @@ function decodeExit(buf: Buffer, at: number, ctx: DecodeContext, prefix: string,
 export function decodeBatch(
   batch: Buffer,
   ctx: DecodeContext,
-  emit: (event: AgentEvent, bootNs: number) => void,
+  emit: (event: KernelEvent, bootNs: number) => void,
 ): { decoded: number; malformed: number } {
   const timeOf = batchClock(ctx.bootOffsetNs);
-  const prefix = execIdPrefix(ctx);
+  const prefix = ctx.execIdPrefix;
   let decoded = 0;
   for (let at = 0; at < batch.length; ) {
     // The 24 bytes every kind starts with.
@@ -304,6 +356,9 @@ export function decodeBatch(
     } else if (kind === RECORD_KINDS.EXIT) {
       if (recordLen !== EXIT_SIZE) return { decoded, malformed: 1 };
       emit(decodeExit(batch, at, ctx, prefix, timeOf(bootNs), timeOf), Number(bootNs));
+    } else if (kind === RECORD_KINDS.THROTTLE) {
+      if (recordLen !== THROTTLE_SIZE) return { decoded, malformed: 1 };
+      emit(decodeThrottle(batch, at, ctx, timeOf(bootNs)), Number(bootNs));
     } else {
       return { decoded, malformed: 1 };
     }

@@ -2,9 +2,10 @@
  * The one owner of the native tracer: opens, attaches and closes it, and turns each ring-buffer
  * batch into ExecEvents. Takes the binding as a parameter so unit tests run with a fake.
  */
-import { readBootId } from '../events/exec-id.js';
-import type { AgentEvent } from '../events/schema.js';
+import { execIdPrefix, readBootId } from '../events/exec-id.js';
+import type { KernelEvent } from '../events/schema.js';
 import type { NativeBinding, NativeCounters, NativeTracer } from './binding.js';
+import { CgroupStatsReader, type CgroupGrowth } from './cgroup-stats.js';
 import { decodeBatch, type DecodeContext } from './decode.js';
 
 /** What the tracer needs to know at open time. */
@@ -34,8 +35,19 @@ export interface CaptureStats {
   pipelineErrors: number;
 }
 
+/** The kernel's counts by cgroup grown since the last reading, and what a reader needs with them. */
+export interface CgroupsReading {
+  growth: CgroupGrowth[];
+  /** The node's ringbuf_full count now. */
+  ringbufFull: number;
+  /** Boot ns now. */
+  nowNs: bigint;
+  /** CLOCK_REALTIME − CLOCK_BOOTTIME in ns. */
+  bootOffsetNs: bigint;
+}
+
 /** Receives every decoded event (exec or exit) with its kernel-to-user-space delay in seconds. */
-export type EventSink = (event: AgentEvent, delaySeconds: number) => void;
+export type EventSink = (event: KernelEvent, delaySeconds: number) => void;
 
 /** Told about an event the sink threw on; the event is counted as lost and capture goes on. */
 export type SinkErrorHandler = (err: unknown) => void;
@@ -50,11 +62,13 @@ export class Tracer {
   #attached: readonly string[] = [];
   #unavailable: readonly string[] = [];
   #native: NativeTracer | null = null;
-  #bootId = '';
+  /** execIdPrefix() of the node and its boot, set at start. */
+  #execIdPrefix = '';
   #closed = false;
   #decodeErrors = 0;
   #pipelineErrors = 0;
   #batches = 0;
+  readonly #cgroups = new CgroupStatsReader();
   /** Kernel counters as last read before close, so metrics never go backwards after close. */
   #lastCounters: NativeCounters = ZERO_COUNTERS;
 
@@ -68,7 +82,7 @@ export class Tracer {
   /** Loads the BPF object, attaches every program and starts delivery; returns the programs. */
   start(): string[] {
     if (this.#closed || this.#native) throw new Error('tracer already started or closed');
-    this.#bootId = this.#options.bootId ?? readBootId();
+    this.#execIdPrefix = execIdPrefix({ node: this.#options.node, bootId: this.#options.bootId ?? readBootId() });
     const native = new this.#binding.Tracer({
       objectPath: this.#options.objectPath,
       argvMaxBytes: this.#options.argvMaxBytes,
@@ -95,7 +109,7 @@ export class Tracer {
     // Read the clock pair once per batch: cheap, and it follows NTP steps of the wall clock.
     const bootOffsetNs = this.#binding.bootTimeOffsetNs();
     const nowBootNs = Number(BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)) - bootOffsetNs);
-    const ctx: DecodeContext = { node: this.#options.node, bootId: this.#bootId, bootOffsetNs };
+    const ctx: DecodeContext = { node: this.#options.node, execIdPrefix: this.#execIdPrefix, bootOffsetNs };
     // The native side must never see a throw, and one event the pipeline chokes on must cost
     // that event only: it is counted, reported, and the rest of the batch still flows.
     const { malformed } = decodeBatch(batch, ctx, (event, bootNs) => {
@@ -127,6 +141,21 @@ export class Tracer {
   /** Makes `slots` the kernel's scope table (see NativeTracer.writeScope); ignored when not open. */
   writeScope(slots: Buffer, entries: number): void {
     this.#native?.writeScope(slots, entries);
+  }
+
+  /**
+   * What the kernel's throttled and lost counts by cgroup grew by since the last call, with the
+   * node's ringbuf_full count and the clocks; null when not open. The counts are read before the
+   * node's, which the kernel adds to first: the node's is never behind them.
+   */
+  readCgroups(): CgroupsReading | null {
+    const native = this.#native;
+    if (!native) return null;
+    const growth = this.#cgroups.read(native.cgroupStats());
+    const ringbufFull = this.stats().counters.ringbuf_full;
+    const bootOffsetNs = this.#binding.bootTimeOffsetNs();
+    const nowNs = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)) - bootOffsetNs;
+    return { growth, ringbufFull, nowNs, bootOffsetNs };
   }
 
   /** The kernel's id of each attached program, by name; empty when not open. */

@@ -5,7 +5,7 @@
  * leave as soon as the pod cache learns the container, else at their deadline with what is known.
  * Nothing is dropped: when the waiting room is full, the oldest waiting event leaves early.
  */
-import type { AgentEvent } from '../events/schema.js';
+import type { KernelEvent } from '../events/schema.js';
 import type { ContainerInfo, PodInfo, PodLookup } from '../kube/types.js';
 import { CgroupCache, type CgroupIds } from './cgroup.js';
 import { eventBytes, PendingQueue, type PendingEntry } from './pending.js';
@@ -44,7 +44,7 @@ export interface EnricherOptions {
   maxPendingBytes?: number;
   metrics: EnrichMetrics;
   /** Receives every event exactly once, enriched or not. */
-  emit: (event: AgentEvent) => void;
+  emit: (event: KernelEvent) => void;
   clock?: EnricherClock;
 }
 
@@ -101,7 +101,7 @@ export class Enricher {
     return this.#overflowed;
   }
 
-  push(event: AgentEvent): void {
+  push(event: KernelEvent): void {
     const ids = this.#cgroups.lookup(event.cgroupId, event.cgroup, event.cgroupParent);
     if (ids === null) {
       this.#fill(event, null, undefined);
@@ -147,7 +147,7 @@ export class Enricher {
     this.#fill(entry.event, entry.ids, resolve(lookup, entry.ids));
   }
 
-  #fill(event: AgentEvent, ids: CgroupIds | null, found: Resolution): void {
+  #fill(event: KernelEvent, ids: CgroupIds | null, found: Resolution): void {
     const match = found === 'conflict' ? undefined : found;
     event.containerId = ids?.containerId ?? null;
     event.namespace = match?.pod.namespace ?? null;

@@ -3,12 +3,12 @@
  * order, bounded in count and in bytes. A deque (array + head index) so that taking the oldest is
  * O(1) in an exec storm.
  */
-import type { AgentEvent } from '../events/schema.js';
+import type { KernelEvent } from '../events/schema.js';
 import type { CgroupIds } from './cgroup.js';
 
 /** One waiting event. */
 export interface PendingEntry {
-  event: AgentEvent;
+  event: KernelEvent;
   ids: CgroupIds;
   /** When it stops waiting (clock milliseconds). */
   deadline: number;
@@ -16,8 +16,8 @@ export interface PendingEntry {
 }
 
 /** Rough heap cost of an event: its strings dominate. */
-export function eventBytes(event: AgentEvent): number {
-  if (event.kind === 'exit') return 512;
+export function eventBytes(event: KernelEvent): number {
+  if (event.kind !== 'exec') return 512;
   let bytes = 512 + event.filename.length * 2 + (event.argvBase64?.length ?? 0) + (event.filenameBase64?.length ?? 0);
   for (const arg of event.argv) bytes += 16 + arg.length * 2;
   return bytes;

@@ -5,7 +5,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { eventOf, type EventRecord } from './record.js';
-import { ATTRIBUTIONS, formatTime, type Attribution } from './schema.js';
+import { ATTRIBUTIONS, EVENT_KINDS, formatTime, type Attribution } from './schema.js';
 
 /** Kubernetes object names are at most 253 characters; free-text filters get a generous cap. */
 const Name = Type.String({ minLength: 1, maxLength: 253 });
@@ -21,6 +21,16 @@ export const ExecIdParam = Type.String({ minLength: 1, maxLength: 1024, pattern:
 /** Default and bounds of `limit` on GET /api/events. */
 export const LIMIT_DEFAULT = 100;
 export const LIMIT_MAX = 10_000;
+
+/** `kind`: one or more of the event kinds, comma-separated. */
+const KIND_LIST = `^(${EVENT_KINDS.join('|')})(,(${EVENT_KINDS.join('|')}))*$`;
+
+/**
+ * The kinds GET /api/events lists when `kind` is not given: execs, as it always has (the page, the
+ * kubectl plugin and scripts read exec fields). Throttles and gaps are in the ring too, for
+ * `kind=exec,throttle,gap`; exits are not kept as their own records (they annotate their exec's `exit`).
+ */
+export const LIST_KINDS_DEFAULT = 'exec';
 
 const filterProperties = {
   namespace: Type.Optional(Name),
@@ -38,6 +48,7 @@ const filterProperties = {
   execId: Type.Optional(ExecIdParam),
   parentExecId: Type.Optional(ExecIdParam),
   since: Type.Optional(Type.String({ format: 'date-time' })),
+  kind: Type.Optional(Type.String({ pattern: KIND_LIST, description: 'Kinds of event, comma-separated: exec, exit, throttle, gap.' })),
 };
 
 /** The filter parameters common to both routes. */
@@ -123,12 +134,17 @@ function textCheck(filename: string | undefined, q: string | undefined): Check {
  * substrings (`q` over the filename and every argument, never across two), tested last on the
  * event the record holds. `since` is inclusive. An exit event has no filename, argv, result,
  * ids or parent: a filter on any of those matches execs only; `execId`, the pod fields, `comm`
- * and `since` match exits too.
+ * and `since` match exits too. A throttle has the pod fields and `comm`; a gap only `since`
+ * (it names its pods in `pods`). `kind` keeps the kinds it lists.
  * @throws FilterError when `since` is a valid-looking date-time that Date cannot represent.
  */
 export function compileFilter(query: EventFilter): (record: EventRecord) => boolean {
   const checks: Check[] = [];
-  const { namespace, pod, container, image, comm, filename, q, result, attribution, drift, uid, euid, execId, parentExecId, since } = query;
+  const { namespace, pod, container, image, comm, filename, q, result, attribution, drift, uid, euid, execId, parentExecId, since, kind } = query;
+  if (kind !== undefined) {
+    const kinds = new Set(kind.split(','));
+    checks.push((r) => kinds.has(r.kind));
+  }
   // Exit records carry null in the exec-only fields, which no parameter value equals.
   if (execId !== undefined) checks.push((r) => r.execId === execId);
   if (parentExecId !== undefined) checks.push((r) => r.parentExecId === parentExecId);

@@ -6,8 +6,11 @@
  *
  * Entries leave with their exit event, except one that a live entry still names as its parent:
  * that one stays, marked exited, until its last child leaves, so a parent gone by the time its
- * child's grandchildren exec still shows in their lineage. The table is bounded: past
- * `maxEntries` the oldest entry goes (its children then simply stop their lineage there).
+ * child's grandchildren exec still shows in their lineage. Likewise one whose exit says it left
+ * orphans (processes it forked, still running, which may exec later naming it): it stays until
+ * their exits are seen; an orphan that never execs ends unseen, so at most `maxWaiting` such
+ * entries are kept, the oldest going first. The table is bounded: past `maxEntries` the oldest
+ * entry goes (its children then simply stop their lineage there).
  */
 import { LRUCache } from 'lru-cache';
 import type { ExecEvent } from './schema.js';
@@ -40,6 +43,8 @@ interface Entry {
   exited: boolean;
   /** Live entries that name this one as their parent. */
   children: number;
+  /** After its exit: its orphans (exit event) whose exits have not been seen yet. */
+  orphans: number;
 }
 
 /** Bytes of argv an ancestor keeps: enough for the command and its first arguments. */
@@ -63,13 +68,18 @@ function ancestorOf(info: Ancestor): Readonly<Ancestor> {
 }
 
 function newEntry(info: Ancestor & Pick<ProcessInfo, 'parentExecId' | 'containerId'>, seq: number): Entry {
-  return { ancestor: ancestorOf(info), parentExecId: info.parentExecId, containerId: info.containerId, seq, exited: false, children: 0 };
+  return { ancestor: ancestorOf(info), parentExecId: info.parentExecId, containerId: info.containerId, seq, exited: false, children: 0, orphans: 0 };
 }
 
 export interface ProcessTableOptions {
   /** Most entries held (live and exited parents together). */
   maxEntries: number;
+  /** Most exited entries held for their orphans' sake (default: MAX_WAITING). */
+  maxWaiting?: number;
 }
+
+/** Exited processes kept for orphans that may still exec: under a megabyte of entries. */
+export const MAX_WAITING = 1024;
 
 export class ProcessTable {
   /**
@@ -77,11 +87,16 @@ export class ProcessTable {
    * pushes out lets go of its parent like one that exits.
    */
   readonly #entries: LRUCache<string, Entry>;
+  /** Exited entries with orphans left, oldest first (a Set keeps insertion order). */
+  readonly #waiting = new Set<string>();
+  readonly #maxWaiting: number;
 
   constructor(opts: ProcessTableOptions) {
+    this.#maxWaiting = opts.maxWaiting ?? MAX_WAITING;
     this.#entries = new LRUCache<string, Entry>({
       max: opts.maxEntries,
-      dispose: (entry, _id, reason) => {
+      dispose: (entry, id, reason) => {
+        this.#waiting.delete(id);
         if (reason === 'evict') this.#release(entry.parentExecId);
       },
     });
@@ -131,14 +146,23 @@ export class ProcessTable {
   }
 
   /**
-   * The process of `execId` has ended: returns its entry (for the seq of its exec event) and
-   * drops it, or keeps it as an exited parent while live children name it.
+   * The process of `execId` has ended, leaving `orphans` (its exit event's count): returns its
+   * entry (for the seq of its exec event) and drops it, or keeps it as an exited parent while
+   * live children name it or orphans may still exec.
    */
-  exit(execId: string): Readonly<Entry> | undefined {
+  exit(execId: string, orphans = 0): Readonly<Entry> | undefined {
     const entry = this.#entries.peek(execId);
     if (entry === undefined) return undefined;
     entry.exited = true;
-    if (entry.children === 0) this.#remove(entry);
+    entry.orphans = orphans;
+    const parent = entry.parentExecId === null ? undefined : this.#entries.peek(entry.parentExecId);
+    if (parent !== undefined && parent.orphans > 0) {
+      // One of its parent's orphans, now seen to end.
+      parent.orphans -= 1;
+      if (parent.orphans === 0) this.#waiting.delete(entry.parentExecId as string);
+    }
+    if (entry.children === 0 && entry.orphans === 0) this.#remove(entry);
+    else if (entry.orphans > 0) this.#wait(execId);
     return entry;
   }
 
@@ -177,10 +201,21 @@ export class ProcessTable {
       const parent = this.#entries.peek(id);
       if (parent === undefined) return;
       parent.children -= 1;
-      if (!parent.exited || parent.children > 0) return;
+      if (!parent.exited || parent.children > 0 || parent.orphans > 0) return;
       this.#entries.delete(id);
       id = parent.parentExecId;
     }
+  }
+
+  /** Keeps the exited `execId` for its orphans, within the bound: past it, the oldest stops waiting. */
+  #wait(execId: string): void {
+    this.#waiting.add(execId);
+    if (this.#waiting.size <= this.#maxWaiting) return;
+    const oldest = this.#waiting.values().next().value as string;
+    this.#waiting.delete(oldest);
+    const entry = this.#entries.peek(oldest) as Entry;
+    entry.orphans = 0;
+    if (entry.children === 0) this.#remove(entry);
   }
 
   #remove(entry: Entry): void {

@@ -80,12 +80,15 @@ export const ExecEventSchema = Type.Object(
     node: Type.String({ description: '`--node-name`.' }),
     pid: U32('The process (thread-group id).'),
     tid: U32('The thread that called exec (after exec the process runs as its thread-group leader).'),
-    ppid: U32('The parent process (`real_parent`).'),
+    ppid: U32('The parent process at the exec (`real_parent`): pid 1 or a subreaper when the process that forked it has exited since (see `parentExecId`).'),
     execId: Type.String({
       description:
         'The process\'s id across the cluster: the same in the API, the stream, the log and the exit event, and for every exec the process makes (as its pid). Opaque, URL-safe; made of the node, the boot id, the process\'s start time (/proc/PID/stat field 22) and its pid, so it never names another process.',
     }),
-    parentExecId: Type.String({ description: 'The `execId` of the parent process (`ppid`).' }),
+    parentExecId: Type.String({
+      description:
+        'The `execId` of the process that forked this one, as its parent then: `ppid`\'s, unless that parent exited before this exec (the kernel then gave the process to pid 1 or a subreaper, which `ppid` names); `ancestors` follow it too. For a process forked before the agent started, `ppid`\'s at its first exec seen.',
+    }),
     uid: U32('Real user id.'),
     gid: U32('Real group id.'),
     euid: U32('Effective user id of the new image (a setuid binary\'s owner); of the caller for a failed exec.'),
@@ -94,7 +97,7 @@ export const ExecEventSchema = Type.Object(
     loginuid: NullableU32('Audit login uid (/proc/PID/loginuid); null when unset (no login session) or the kernel has no audit.'),
     sessionid: NullableU32('Audit session id (/proc/PID/sessionid); null likewise.'),
     comm: Type.String({ description: 'Process name of the new image (15 bytes, as the kernel keeps it).' }),
-    parentComm: Type.String({ description: 'Process name of the parent.' }),
+    parentComm: Type.String({ description: 'Process name of the parent (`ppid`).' }),
     ancestors: Type.Array(AncestorSchema, {
       description:
         'The parent, its parent, … nearest first, up to `--ancestors` (default 4; 0: always `[]`): `{"execId", "pid", "comm", "filename", "argv"}` (argv: the first 256 bytes of arguments). Stops at pid 1, at a process the agent never knew, and, in a container, at the container\'s first process. Known from the agent\'s process table: processes running at start (read from /proc) and every exec since.',
@@ -175,6 +178,9 @@ export const ExitEventSchema = Type.Object(
     comm: Type.String({ description: 'Process name at the exit.' }),
     ...exitFields,
     execTime: Type.String({ description: 'Wall-clock time of the exec, as its event\'s `time`.' }),
+    orphans: U32(
+      'Processes it forked (since the agent started) still running when it ended: the kernel gave them to pid 1 or a subreaper, which their `ppid` names; their exec events still name this process in `parentExecId` and `ancestors`.',
+    ),
     cgroupId: Type.String({ description: 'As in the exec event, at the exit.' }),
     cgroup: Type.String({ description: 'Likewise.' }),
     cgroupParent: Type.String({ description: 'Likewise.' }),
@@ -195,8 +201,96 @@ export const ExitEventSchema = Type.Object(
 /** The end of a process: what the stream (`event: exit`) and --log-events carry. */
 export type ExitEvent = Static<typeof ExitEventSchema>;
 
+/** Where a process ran: the fields a throttle event shares with exec and exit events. */
+const cgroupFields = {
+  cgroupId: Type.String({ description: 'cgroup v2 id of the throttled cgroup, decimal, as in the exec event.' }),
+  cgroup: Type.String({ description: 'As in the exec event (of the first throttled exec).' }),
+  cgroupParent: Type.String({ description: 'Likewise.' }),
+  cgroupTruncated: Type.Boolean({ description: 'Likewise.' }),
+  containerId: NullableString('Likewise.'),
+  namespace: NullableString('Likewise.'),
+  pod: NullableString('Likewise.'),
+  podUid: NullableString('Likewise.'),
+  container: NullableString('Likewise.'),
+  image: NullableString('Likewise.'),
+  imageId: NullableString('Likewise.'),
+  workload: Type.Unsafe<Workload | null>({ ...WorkloadSchema, type: ['object', 'null'], description: 'Likewise.' }),
+  attribution: Type.Unsafe<Attribution>({ type: 'string', enum: ATTRIBUTIONS, description: 'Likewise.' }),
+};
+
+/** `start` or `stop` of a throttle episode. */
+export const THROTTLE_PHASES = ['start', 'stop'] as const;
+export type ThrottlePhase = (typeof THROTTLE_PHASES)[number];
+
+/**
+ * A cgroup went over --cgroup-rate (`start`, from the kernel at its first throttled exec), or its
+ * rate fell again (`stop`, from the agent once no exec of it was throttled for a second), with the
+ * execs suppressed in between.
+ */
+export const ThrottleEventSchema = Type.Object(
+  {
+    seq: Type.Integer({ minimum: 1, description: 'As for an exec: one sequence for every event delivered.' }),
+    kind: Type.Literal('throttle', { description: '`throttle`.' }),
+    phase: Type.Unsafe<ThrottlePhase>({
+      type: 'string',
+      enum: THROTTLE_PHASES,
+      description: '`start`: the cgroup\'s first exec above its rate; `stop`: none of its execs was throttled for a second.',
+    }),
+    time: Type.String({ description: 'Wall-clock time of the first throttled exec (`start`) or of the last one (`stop`), RFC 3339 with nanoseconds, UTC.' }),
+    node: Type.String({ description: '`--node-name`.' }),
+    since: Type.String({ description: 'When the episode began: the `time` of its `start`.' }),
+    suppressed: Type.Integer({ minimum: 0, description: 'Execs of the cgroup not delivered in the episode (counted in `execwatch_events_throttled_total`); 0 on `start`.' }),
+    pid: U32('The process whose exec was the first throttled (0 when the start record itself was lost to a full ring).'),
+    comm: Type.String({ description: 'Its process name (empty likewise).' }),
+    ...cgroupFields,
+  },
+  { additionalProperties: false },
+);
+
+/** A throttle episode's start or stop: what the stream (`event: throttle`), the API and --log-events carry. */
+export type ThrottleEvent = Static<typeof ThrottleEventSchema>;
+
+/** Pods that lost events in a gap, the most first. */
+const GapPodSchema = Type.Object(
+  {
+    namespace: Type.Unsafe<string | null>({ type: ['string', 'null'] }),
+    pod: Type.Unsafe<string | null>({ type: ['string', 'null'] }),
+    lost: Type.Integer({ minimum: 1 }),
+  },
+  { additionalProperties: false },
+);
+export type GapPod = Static<typeof GapPodSchema>;
+
+/** Events the ring buffer had no room for: the feed is incomplete between `from` and `to`. */
+export const GapEventSchema = Type.Object(
+  {
+    seq: Type.Integer({ minimum: 1, description: 'As for an exec: one sequence for every event delivered.' }),
+    kind: Type.Literal('gap', { description: '`gap`.' }),
+    time: Type.String({ description: 'When the agent found the loss (it looks every second), RFC 3339 with nanoseconds, UTC.' }),
+    node: Type.String({ description: '`--node-name`.' }),
+    lost: Type.Integer({ minimum: 1, description: 'Events (execs and exits) the kernel could not put in the ring buffer (`execwatch_events_lost_total{stage="ringbuf_full"}`).' }),
+    from: Type.String({ description: 'The feed is complete up to here: when the agent last found nothing lost.' }),
+    to: Type.String({ description: 'The last loss.' }),
+    pods: Type.Array(GapPodSchema, {
+      description:
+        'Whose events were lost: `{"namespace", "pod", "lost"}`, the most first, up to 10 (the rest as pod `_other`); null names for host processes and for cgroups whose pod is not known.',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+/** A gap in the feed: what the stream (`event: gap`), the API and --log-events carry. */
+export type GapEvent = Static<typeof GapEventSchema>;
+
+/** The kinds the kernel's records decode to: each names its cgroup, and is enriched with its pod. */
+export type KernelEvent = ExecEvent | ExitEvent | ThrottleEvent;
+
 /** Every kind of event the pipeline delivers. */
-export type AgentEvent = ExecEvent | ExitEvent;
+export type AgentEvent = KernelEvent | GapEvent;
+
+/** The kinds of event, as `kind` and the SSE `event:` name them. */
+export const EVENT_KINDS = ['exec', 'exit', 'throttle', 'gap'] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
 
 /** The event's JSON text: keys in its kind's schema order (see the top of this file), optional fields only when set. */
 export const serializeEvent = (event: AgentEvent): string => JSON.stringify(event);
@@ -218,8 +312,8 @@ export function formatTime(ns: bigint): string {
   return `${new Date(Number(second) * 1000).toISOString().slice(0, 20)}${String(nanos).padStart(9, '0')}Z`;
 }
 
-/** The body of GET /api/events. */
-export const EventsBody = Type.Object({ events: Type.Array(ExecEventSchema) });
+/** The body of GET /api/events: exec events, and throttle and gap events when `kind` asks for them. */
+export const EventsBody = Type.Object({ events: Type.Array(Type.Union([ExecEventSchema, ThrottleEventSchema, GapEventSchema])) });
 
 /** The body of GET /api/processes/:execId. */
 export const ProcessBody = Type.Object({

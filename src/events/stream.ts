@@ -4,7 +4,7 @@
  * and one that overflows it is cut off and counted. Frames are Server-Sent Events, built at most
  * once per event however many subscribers receive it, around the JSON text the record holds.
  */
-import type { EventRecord } from './record.js';
+import { textOf, type EventRecord } from './record.js';
 import type { Replay } from './store.js';
 
 /**
@@ -12,7 +12,7 @@ import type { Replay } from './store.js';
  * EventSource resumes with Last-Event-ID.
  */
 export function sseFrame(record: EventRecord): string {
-  return `id: ${record.seq}\nevent: ${record.kind}\ndata: ${record.json}\n\n`;
+  return `id: ${record.seq}\nevent: ${record.kind}\ndata: ${textOf(record)}\n\n`;
 }
 
 /** An SSE comment: ignored by clients, keeps proxies and port-forwards from idling out. */

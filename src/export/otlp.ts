@@ -19,7 +19,7 @@ import { ATTR_K8S_NODE_NAME, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@op
 import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { OtlpProtocol } from '../config.js';
 import { compileFilter } from '../events/filter.js';
-import { attributesOf, EXEC_EVENT_NAME, EXIT_EVENT_NAME, exitAttributesOf, hrTimeOf } from './attributes.js';
+import { hrTimeParser, recordOf } from './attributes.js';
 import { NO_EXPORT, otlpConfigured, type EventExporter, type OtlpConfig, type OtlpDeps } from './exporter.js';
 
 /** Records waiting for export at most; beyond it they are dropped and counted (export_overflow). */
@@ -156,6 +156,7 @@ export function createOtlpExporter(config: OtlpConfig, deps: OtlpDeps): EventExp
   const logger = provider.getLogger('execwatch', deps.version);
   // Validated with the configuration: compiling cannot throw here.
   const wanted = compileFilter(config.otlpFilter ?? {});
+  const timestampOf = hrTimeParser();
   const drain = async () => {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)));
@@ -178,11 +179,8 @@ export function createOtlpExporter(config: OtlpConfig, deps: OtlpDeps): EventExp
         return;
       }
       ledger.outstanding += 1;
-      logger.emit(
-        event.kind === 'exec'
-          ? { eventName: EXEC_EVENT_NAME, timestamp: hrTimeOf(event.time), attributes: attributesOf(event) }
-          : { eventName: EXIT_EVENT_NAME, timestamp: hrTimeOf(event.time), attributes: exitAttributesOf(event) },
-      );
+      const { eventName, attributes } = recordOf(event);
+      logger.emit({ eventName, timestamp: timestampOf(event.time), attributes });
     },
     get queueLength() {
       return queue.queueLength();

@@ -4,19 +4,20 @@
  */
 import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import type { Static } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import {
   compileFilter,
   EventsQuery,
   FilterError,
+  LIST_KINDS_DEFAULT,
   StreamQuery,
   type EventFilter,
 } from '../events/filter.js';
 import type { EventStore } from '../events/store.js';
 import type { CloseReason, EventHub, Sink } from '../events/stream.js';
-import type { EventRecord } from '../events/record.js';
-import { EventsBody, ExecEventSchema } from '../events/schema.js';
+import { textOf, type EventRecord } from '../events/record.js';
+import { EventsBody, ExecEventSchema, ExitEventSchema, GapEventSchema, ThrottleEventSchema } from '../events/schema.js';
 import { ErrorBody, errorResponses } from './base.js';
 
 /** Default interval of SSE heartbeat comments: below common 30-60 s idle timeouts. */
@@ -37,12 +38,13 @@ export interface EventsRoutesOptions {
 }
 
 /**
- * What the stream carries: Server-Sent Events whose `exec` data is one ExecEvent each. The route
- * writes the frames itself (the schema documents them; fastify's serializer is not involved).
+ * What the stream carries: Server-Sent Events, each named by its event's kind, whose data is the
+ * event. The route writes the frames itself (the schema documents them; fastify's serializer is
+ * not involved).
  */
 const StreamBody = {
-  description: 'Server-Sent Events: `id` the seq, `event: exec`, `data` one ExecEvent.',
-  content: { 'text/event-stream': { schema: ExecEventSchema } },
+  description: 'Server-Sent Events: `id` the seq, `event:` the kind (`exec`, `exit`, `throttle`, `gap`), `data` the event.',
+  content: { 'text/event-stream': { schema: Type.Union([ExecEventSchema, ExitEventSchema, ThrottleEventSchema, GapEventSchema]) } },
 } as const;
 
 /** Characters of JSON per chunk of a GET /api/events answer. */
@@ -56,7 +58,7 @@ const CHUNK_CHARS = 64 * 1024;
 export function* eventsJsonChunks(records: readonly EventRecord[]): Generator<string> {
   let chunk = '{"events":[';
   for (let i = 0; i < records.length; i += 1) {
-    const json = (records[i] as EventRecord).json;
+    const json = textOf(records[i] as EventRecord);
     chunk += i === 0 ? json : `,${json}`;
     if (chunk.length >= CHUNK_CHARS) {
       yield chunk;
@@ -121,7 +123,7 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = asyn
     '/api/events',
     { schema: { querystring: EventsQuery, response: { 200: EventsBody, ...errorResponses } } },
     async (request, reply) => {
-      const filter = filterOf(request.query);
+      const filter = filterOf({ ...request.query, kind: request.query.kind ?? LIST_KINDS_DEFAULT });
       if (typeof filter === 'string') {
         return reply.code(400).send({ error: 'Bad Request', message: filter });
       }

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ExecIdParam } from '../events/filter.js';
-import { eventOf } from '../events/record.js';
+import { eventOf, textOf } from '../events/record.js';
 import { ProcessBody } from '../events/schema.js';
 import type { EventStore } from '../events/store.js';
 import { errorResponses } from './base.js';
@@ -32,7 +32,7 @@ export const processRoutes: FastifyPluginAsyncTypebox<ProcessRoutesOptions> = as
       }
       const children = store.query((r) => r.parentExecId === execId && !r.failed, MAX_CHILDREN);
       const ancestors = JSON.stringify(eventOf(exec).ancestors);
-      const body = `{"exec":${exec.json},"ancestors":${ancestors},"children":[${children.map((c) => c.json).join(',')}]}`;
+      const body = `{"exec":${textOf(exec)},"ancestors":${ancestors},"children":[${children.map(textOf).join(',')}]}`;
       return reply
         .header('cache-control', 'no-store')
         .type('application/json; charset=utf-8')

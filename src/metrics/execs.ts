@@ -62,7 +62,8 @@ const sameWorkload = (a: Workload | null, b: Workload | null): boolean =>
 
 /**
  * Keeps one counter within `maxSeries` label sets: the pod labels, plus `resultLabel` with one of
- * `results` (execs_total's result, exits_total's status).
+ * `results` (execs_total's result, exits_total's status), or without one when `resultLabel` is
+ * null (events_throttled_total, events_lost_by_pod_total: `results` is then one placeholder).
  */
 export class PodSeries<R extends string> {
   /** Every series made for a pod, by its label values joined. */
@@ -77,7 +78,7 @@ export class PodSeries<R extends string> {
     private readonly counter: Counter<string>,
     private readonly labels: readonly MetricLabel[],
     private readonly maxSeries: number,
-    private readonly resultLabel: string,
+    private readonly resultLabel: string | null,
     results: readonly R[],
     /** Where the counts wait for the next scrape (the counter's collect flushes it). */
     private readonly tally: Tally,
@@ -89,10 +90,11 @@ export class PodSeries<R extends string> {
     for (const r of results) this.host[r].inc(0);
   }
 
-  observe(event: PodFields, result: R): void {
+  /** Counts `n` (default one) events of `event`'s pod. */
+  observe(event: PodFields, result: R, n = 1): void {
     // No pod (host process, or a container whose pod is unknown): the empty-label series.
     if (event.pod === null) {
-      this.tally.add(this.host[result]);
+      this.tally.add(this.host[result], n);
       return;
     }
     // An event with a pod has a container id (the cgroup named it); '' would do as well.
@@ -110,7 +112,7 @@ export class PodSeries<R extends string> {
       child = this.find(event, cached.pod, result);
       cached.children[result] = child;
     }
-    this.tally.add(child);
+    this.tally.add(child, n);
   }
 
   /** The child of an event with a pod: its series', a new series', or the overflow one. */
@@ -161,14 +163,14 @@ export class PodSeries<R extends string> {
         labels[name] = event?.[name] ?? '';
       }
     }
-    labels[this.resultLabel] = result;
+    if (this.resultLabel !== null) labels[this.resultLabel] = result;
     return labels;
   }
 
   private overflow(result: R): Labels {
     const labels: Labels = {};
     for (const name of this.labels) labels[name] = OTHER;
-    labels[this.resultLabel] = result;
+    if (this.resultLabel !== null) labels[this.resultLabel] = result;
     return labels;
   }
 }

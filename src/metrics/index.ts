@@ -7,7 +7,7 @@ import type { CaptureStats } from '../capture/tracer.js';
 import type { MetricLabel } from '../config.js';
 import { ATTRIBUTIONS, EXIT_STATUSES, type Attribution, type ExecEvent, type ExitEvent } from '../events/schema.js';
 import { SCOPE_REASONS, type ScopeReason } from '../scope/table.js';
-import { PodSeries } from './execs.js';
+import { PodSeries, type PodFields } from './execs.js';
 import { Tally } from './tally.js';
 
 /** What the capture layer reports at scrape time: the tracer's own statistics. */
@@ -34,6 +34,11 @@ export interface MetricsOptions {
   exportQueueLength?: () => number;
   /** Cgroups in the kernel's scope table by reason, read at every scrape. */
   scopeCgroups?: () => Readonly<Record<ScopeReason, number>>;
+  /**
+   * Reads the kernel's counts by cgroup now (they come back through throttled() and lostBy()),
+   * at every scrape before the throttled and lost-by-pod series are read.
+   */
+  readCgroups?: () => void;
 }
 
 /** Every stage label of execwatch_events_lost_total; all exist at 0 from the start. */
@@ -83,6 +88,10 @@ export interface Metrics {
   forgetPod(namespace: string, pod: string): void;
   /** Counts one out-of-scope exec dropped in user space (the kernel's are read at scrape). */
   excludedLate(reason: ScopeReason): void;
+  /** Counts `n` execs of a pod's cgroup throttled in the kernel (events_throttled_total). */
+  throttled(pod: PodFields, n: number): void;
+  /** Counts `n` events of a pod's cgroup lost to a full ring buffer (events_lost_by_pod_total). */
+  lostBy(pod: PodFields, n: number): void;
 }
 
 /** Adds to `counter` what an absolute, monotonic reading grew by since the last one. */
@@ -115,7 +124,6 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   // Its own follower: readings are keyed by label values, and {} is also argv_read_errors' key.
   const advanceEvents = follow();
   const advanceExcluded = follow();
-  const advanceThrottled = follow();
 
   // The per-event counters' counts wait here between scrapes; each of those counters flushes it
   // when collected.
@@ -193,15 +201,38 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
   });
 
-  new Counter({
+  // Both by pod, from the kernel's counts by cgroup: read at scrape, and every second by the agent
+  // (which finds the ends of throttle episodes and the gaps there).
+  const readCgroups = () => {
+    try {
+      opts.readCgroups?.();
+    } catch {
+      // The tracer is going away: what was read before stands.
+    }
+  };
+  const byPod = ['namespace', 'pod'] as const;
+  const throttledTotal = new Counter({
     name: 'execwatch_events_throttled_total',
-    help: 'Execs of a cgroup above --cgroup-rate, counted and not delivered.',
+    help: 'Execs of a cgroup above --cgroup-rate, counted and not delivered, by pod (beyond --max-series pods: pod="_other").',
+    labelNames: byPod,
     registers,
     collect() {
-      const now = readStats();
-      if (now !== null) advanceThrottled(this, {}, now.counters.throttled);
+      readCgroups();
+      tally.flush();
     },
   });
+  const throttledSeries = new PodSeries(throttledTotal, [...byPod], opts.maxSeries, null, [''] as const, tally);
+  const lostByPod = new Counter({
+    name: 'execwatch_events_lost_by_pod_total',
+    help: 'Events lost to a full ring buffer (stage ringbuf_full), by the pod whose event it was (beyond --max-series pods: pod="_other").',
+    labelNames: byPod,
+    registers,
+    collect() {
+      readCgroups();
+      tally.flush();
+    },
+  });
+  const lostSeries = new PodSeries(lostByPod, [...byPod], opts.maxSeries, null, [''] as const, tally);
 
   // Registered after execs_total, exits_total and events_lost_total, so collected after them in a
   // scrape: the kernel count read here is never older than the deliveries and losses read there,
@@ -378,10 +409,14 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     forgetPod(namespace, pod) {
       series.forgetPod(namespace, pod);
       exitSeries.forgetPod(namespace, pod);
+      throttledSeries.forgetPod(namespace, pod);
+      lostSeries.forgetPod(namespace, pod);
     },
     excludedLate(reason) {
       excludedTotal.inc({ reason });
       excludedLate.inc();
     },
+    throttled: (pod, n) => throttledSeries.observe(pod, '', n),
+    lostBy: (pod, n) => lostSeries.observe(pod, '', n),
   };
 }

@@ -12,9 +12,9 @@ type Child = Counter.Internal;
 export class Tally {
   readonly #pending = new Map<Child, number>();
 
-  /** One more for `child`, given to it at the next flush. */
-  add(child: Child): void {
-    this.#pending.set(child, (this.#pending.get(child) ?? 0) + 1);
+  /** `n` (default one) more for `child`, given to it at the next flush. */
+  add(child: Child, n = 1): void {
+    this.#pending.set(child, (this.#pending.get(child) ?? 0) + n);
   }
 
   /** Forgets what `child` was still owed: its series is being removed (an inc() would bring it back). */

@@ -1,6 +1,6 @@
 /** Synthetic ExecEvents for unit tests: a plausible pod exec, overridable field by field. */
 import { eventRecord, type EventRecord } from '../../src/events/record.js';
-import type { ExecEvent, ExitEvent } from '../../src/events/schema.js';
+import type { ExecEvent, ExitEvent, GapEvent, ThrottleEvent } from '../../src/events/schema.js';
 
 /** A synthetic execId: unique per pid, URL-safe like the agent's. */
 export const execIdFor = (pid: number): string => `x${pid.toString(36)}`;
@@ -95,6 +95,7 @@ export function makeExit(overrides: Partial<ExitEvent> = {}): ExitEvent {
     coreDumped: false,
     duration: 1.5,
     execTime: '2026-11-24T16:02:03.500000000Z',
+    orphans: 0,
     cgroupId: '4711',
     cgroup: 'cri-containerd-3f1c.scope',
     cgroupParent: 'kubepods-pod1234.slice',
@@ -108,6 +109,50 @@ export function makeExit(overrides: Partial<ExitEvent> = {}): ExitEvent {
     imageId: `registry.example/shop/web@sha256:${'ab'.repeat(32)}`,
     workload: { kind: 'Deployment', name: 'web' },
     attribution: 'pod',
+    ...overrides,
+  };
+}
+
+/** A throttle episode's stop of makeEvent's pod (override `phase` for a start). */
+export function makeThrottle(overrides: Partial<ThrottleEvent> = {}): ThrottleEvent {
+  return {
+    seq: 0,
+    kind: 'throttle',
+    phase: 'stop',
+    time: '2026-11-24T16:02:09.000000000Z',
+    node: 'node-1',
+    since: '2026-11-24T16:02:04.000000000Z',
+    suppressed: 1200,
+    pid: 4001,
+    comm: 'sh',
+    cgroupId: '4711',
+    cgroup: 'cri-containerd-3f1c.scope',
+    cgroupParent: 'kubepods-pod1234.slice',
+    cgroupTruncated: false,
+    containerId: '3f1c'.padEnd(64, '0'),
+    namespace: 'shop',
+    pod: 'web-1',
+    podUid: '1234',
+    container: 'app',
+    image: 'registry.example/shop/web:1.4',
+    imageId: `registry.example/shop/web@sha256:${'ab'.repeat(32)}`,
+    workload: { kind: 'Deployment', name: 'web' },
+    attribution: 'pod',
+    ...overrides,
+  };
+}
+
+/** A gap of 12 events, most of them web-1's. */
+export function makeGap(overrides: Partial<GapEvent> = {}): GapEvent {
+  return {
+    seq: 0,
+    kind: 'gap',
+    time: '2026-11-24T16:02:10.000000000Z',
+    node: 'node-1',
+    lost: 12,
+    from: '2026-11-24T16:02:08.000000000Z',
+    to: '2026-11-24T16:02:09.500000000Z',
+    pods: [{ namespace: 'shop', pod: 'web-1', lost: 10 }, { namespace: null, pod: null, lost: 2 }],
     ...overrides,
   };
 }

@@ -96,7 +96,7 @@ export function exec32Helper(): string {
 }
 
 /** The programs every kernel attaches (bpf/execwatch.bpf.c). */
-export const CORE_PROGRAMS = ['handle_enter_execve', 'handle_enter_execveat', 'handle_exec', 'handle_exit_execve', 'handle_exit_execveat', 'handle_task_exit'] as const;
+export const CORE_PROGRAMS = ['handle_enter_execve', 'handle_enter_execveat', 'handle_exec', 'handle_exit_execve', 'handle_exit_execveat', 'handle_fork', 'handle_task_exit'] as const;
 
 /**
  * The programs that follow 32-bit execs: the addon attaches one of these sets, by what the kernel

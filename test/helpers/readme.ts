@@ -5,9 +5,9 @@
  * expected block, when the README drifts.
  */
 import { OPTIONS, type AnyOption } from '../../src/config/options.js';
-import { ExecEventSchema, ExitEventSchema } from '../../src/events/schema.js';
+import { ExecEventSchema, ExitEventSchema, GapEventSchema, ThrottleEventSchema } from '../../src/events/schema.js';
 import { SECRET_RULES } from '../../src/events/secrets.js';
-import { OTLP_EXIT_MAPPING, OTLP_MAPPING, WORKLOAD_ATTRIBUTES, type FieldMapping } from '../../src/export/attributes.js';
+import { OTLP_EXIT_MAPPING, OTLP_GAP_MAPPING, OTLP_MAPPING, OTLP_THROTTLE_MAPPING, WORKLOAD_ATTRIBUTES, type FieldMapping } from '../../src/export/attributes.js';
 
 const code = (s: string) => `\`${s}\``;
 
@@ -50,6 +50,16 @@ export function exitFieldsTable(): string {
   return fieldsTable(ExitEventSchema.properties);
 }
 
+/** The rows between <!-- throttle-fields --> and <!-- /throttle-fields -->: one per throttle event property. */
+export function throttleFieldsTable(): string {
+  return fieldsTable(ThrottleEventSchema.properties);
+}
+
+/** The rows between <!-- gap-fields --> and <!-- /gap-fields -->: one per gap event property. */
+export function gapFieldsTable(): string {
+  return fieldsTable(GapEventSchema.properties);
+}
+
 /** An argv as a shell command line: arguments with spaces or quotes in single quotes, newlines as \n. */
 function commandLine(argv: readonly string[]): string {
   return argv.map((a) => (/[\s"'|]/.test(a) ? `'${a.replaceAll('\n', '\\n')}'` : a)).join(' ');
@@ -71,14 +81,22 @@ function workloadCell(): string {
   return `${named.join(', ')}; a bare pod has none beyond \`k8s.pod.name\`; any other kind: \`execwatch.workload.kind\` and \`execwatch.workload.name\``;
 }
 
+/** Each kind's mapping, and the first column's heading of its table. */
+const OTLP_TABLES = {
+  exec: { mapping: OTLP_MAPPING, heading: 'event field' },
+  exit: { mapping: OTLP_EXIT_MAPPING, heading: 'exit field' },
+  throttle: { mapping: OTLP_THROTTLE_MAPPING, heading: 'throttle field' },
+  gap: { mapping: OTLP_GAP_MAPPING, heading: 'gap field' },
+} as const;
+
 /**
  * The rows between <!-- otlp-attributes --> and <!-- /otlp-attributes -->: one per row of
- * OTLP_MAPPING; with `exits`, those between <!-- otlp-exit-attributes --> and its end, one per row
- * of OTLP_EXIT_MAPPING.
+ * OTLP_MAPPING; for another kind, those between <!-- otlp-KIND-attributes --> and its end, one
+ * per row of its mapping.
  */
-export function otlpTable(exits = false): string {
-  const mapping = (exits ? OTLP_EXIT_MAPPING : OTLP_MAPPING) as readonly FieldMapping<Record<string, unknown>>[];
-  const rows = [`| ${exits ? 'exit' : 'event'} field | in the OTLP log record |`, '|---|---|'];
+export function otlpTable(kind: keyof typeof OTLP_TABLES = 'exec'): string {
+  const mapping = OTLP_TABLES[kind].mapping as readonly FieldMapping<Record<string, unknown>>[];
+  const rows = [`| ${OTLP_TABLES[kind].heading} | in the OTLP log record |`, '|---|---|'];
   for (const row of mapping) {
     const where = row.field === 'workload'
       ? workloadCell()

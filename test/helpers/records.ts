@@ -25,9 +25,11 @@ export interface RecordFields {
   filename: string | Buffer;
   /** An array is written NUL-terminated argument by argument; a Buffer is the argv region as is. */
   argv: readonly string[] | Buffer;
-  /** The group leader's and the parent's start_boottime (ns). */
+  /** The parent at the fork (fork_ppid); ppid unless given. */
+  forkPpid: number;
+  /** The group leader's and the fork parent's start_boottime (ns). */
   startNs: bigint;
-  parentStartNs: bigint;
+  forkParentStartNs: bigint;
   euid: number;
   egid: number;
   loginuid: number;
@@ -51,7 +53,7 @@ const DEFAULTS = {
   uid: 1000,
   gid: 1000,
   startNs: 5_000_000_000n,
-  parentStartNs: 2_000_000_000n,
+  forkParentStartNs: 2_000_000_000n,
   euid: 1000,
   egid: 1000,
   loginuid: 4294967295,
@@ -105,8 +107,9 @@ export function encodeRecord(fields: Partial<RecordFields> = {}): Buffer {
   buf.writeUInt32LE(f.argc ?? (Buffer.isBuffer(f.argv) ? 0 : f.argv.length), 48);
   buf.writeUInt16LE(f.filenameLen ?? filename.length, 52);
   buf.writeUInt32LE(f.argvLen ?? argv.length, 56);
+  buf.writeUInt32LE(f.forkPpid ?? f.ppid, 60);
   buf.writeBigUInt64LE(f.startNs, 64);
-  buf.writeBigUInt64LE(f.parentStartNs, 72);
+  buf.writeBigUInt64LE(f.forkParentStartNs, 72);
   buf.writeUInt32LE(f.euid, 80);
   buf.writeUInt32LE(f.egid, 84);
   buf.writeUInt32LE(f.loginuid, 88);
@@ -129,6 +132,8 @@ export interface ExitFields {
   tid: number;
   /** The wait status: code << 8, or the signal | 0x80 with a core. */
   status: number;
+  /** Processes it forked still running at its exit. */
+  orphans: number;
   startNs: bigint;
   execNs: bigint;
   comm: string;
@@ -152,6 +157,7 @@ export function encodeExit(fields: Partial<ExitFields> = {}): Buffer {
   buf.writeUInt32LE(fields.pid ?? DEFAULTS.pid, 24);
   buf.writeUInt32LE(fields.tid ?? fields.pid ?? DEFAULTS.pid, 28);
   buf.writeInt32LE(fields.status ?? 0, 32);
+  buf.writeUInt32LE(fields.orphans ?? 0, 36);
   buf.writeBigUInt64LE(fields.startNs ?? DEFAULTS.startNs, 40);
   buf.writeBigUInt64LE(fields.execNs ?? 5_000_000_000n, 48);
   writeFixed(buf, 56, 16, fields.comm ?? DEFAULTS.comm);
@@ -163,4 +169,63 @@ export function encodeExit(fields: Partial<ExitFields> = {}): Buffer {
 /** Several records back to back, as the addon delivers one ring-buffer wake-up. */
 export function encodeBatch(...records: Partial<RecordFields>[]): Buffer {
   return Buffer.concat(records.map((r) => encodeRecord(r)));
+}
+
+/** The fields of a throttle record (struct execwatch_throttle_record). */
+export interface ThrottleFields {
+  bootNs: bigint;
+  cgroupId: bigint;
+  flags: number;
+  pid: number;
+  tid: number;
+  comm: string;
+  cgroup: string;
+  cgroupParent: string;
+  /** enum execwatch_record_kind (2) unless given; record_len 432 unless given. */
+  kind: number;
+  recordLen: number;
+}
+
+/** One throttle record, 432 bytes (EXECWATCH_THROTTLE_SIZE), offsets written out like encodeRecord's. */
+export function encodeThrottle(fields: Partial<ThrottleFields> = {}): Buffer {
+  const buf = Buffer.alloc(432);
+  const cgroup = fields.cgroup ?? DEFAULTS.cgroup;
+  const cgroupParent = fields.cgroupParent ?? DEFAULTS.cgroupParent;
+  buf.writeBigUInt64LE(fields.bootNs ?? 6_500_000_000n, 0);
+  buf.writeBigUInt64LE(fields.cgroupId ?? cgroupIdOf(bytesOf(cgroup), bytesOf(cgroupParent)), 8);
+  buf.writeUInt32LE(fields.recordLen ?? 432, 16);
+  buf.writeUInt16LE(fields.kind ?? 2, 20);
+  buf.writeUInt16LE(fields.flags ?? 0, 22);
+  buf.writeUInt32LE(fields.pid ?? DEFAULTS.pid, 24);
+  buf.writeUInt32LE(fields.tid ?? fields.pid ?? DEFAULTS.pid, 28);
+  writeFixed(buf, 32, 16, fields.comm ?? DEFAULTS.comm);
+  writeFixed(buf, 48, 256, cgroup);
+  writeFixed(buf, 304, 128, cgroupParent);
+  return buf;
+}
+
+/** One slot of struct execwatch_cgroup_stat. */
+export interface CgroupStatFields {
+  cgroupId: bigint;
+  claimedNs: bigint;
+  throttled: bigint;
+  lost: bigint;
+  lastNs: bigint;
+}
+
+/**
+ * Every CPU's struct execwatch_cgroup_stats, as NativeTracer.cgroupStats() copies them: `cpus`
+ * tables of `other` then 256 slots, with `slots` placed as [cpu, index (-1: other), fields].
+ */
+export function encodeCgroupStats(cpus: number, slots: [number, number, Partial<CgroupStatFields>][]): Buffer {
+  const buf = Buffer.alloc(cpus * 257 * 40);
+  for (const [cpu, index, f] of slots) {
+    const at = (cpu * 257 + index + 1) * 40;
+    buf.writeBigUInt64LE(f.cgroupId ?? 0n, at);
+    buf.writeBigUInt64LE(f.claimedNs ?? 1n, at + 8);
+    buf.writeBigUInt64LE(f.throttled ?? 0n, at + 16);
+    buf.writeBigUInt64LE(f.lost ?? 0n, at + 24);
+    buf.writeBigUInt64LE(f.lastNs ?? 0n, at + 32);
+  }
+  return buf;
 }

@@ -298,6 +298,18 @@ await check('identity', async () => {
   return mismatch(event, { execId: id, parentExecId: id, euid: 0, egid: 0, euidDiffers: false });
 });
 
+await check('orphan-lineage', async () => {
+  // A parent that exits before its child execs: the kernel reparents the child, and the parent
+  // noted at the fork (handle_fork: a BTF tracepoint reading task_struct directly) names it.
+  const m = marker('orphan');
+  await run('/bin/sh', ['-c', `(sleep 0.3; exec /bin/true ${m}) & exit`, 'orphaner']);
+  const leaf = await eventOf(agent, m, (e) => e.argv[0] === '/bin/true');
+  const shell = await eventOf(agent, m, (e) => e.argv.includes('orphaner'));
+  if (leaf.ppid === shell.pid) return `ppid ${leaf.ppid}: the shell had not exited before the exec`;
+  if (leaf.ancestors[0]?.pid !== shell.pid) return `ancestors ${JSON.stringify(leaf.ancestors)}`;
+  return mismatch(leaf, { parentExecId: shell.execId }) ?? { detail: `ppid ${leaf.ppid}, forked by ${shell.pid}` };
+});
+
 // 32-bit (ia32) callers: the syscall tracepoints skip their execs; the compat path must see them.
 const notExec32Itself = (e) => e.argv[0] !== exec32;
 
@@ -350,12 +362,23 @@ await check('scope-and-rate', async () => {
     const b = await run(helper, ['cgroup', pod, helper, 'exec-helper', 'burst', '30', '1', '/bin/true', 'true', mRate]);
     if (b.code !== 0) return `exec-helper burst: ${b.stderr}`;
     await eventOf(scoped, mRate, (e) => e.filename === '/bin/true');
-    await sleep(2000);
-    const count = async (m) => (await (await fetch(`${scoped.apiUrl}/api/events?q=${encodeURIComponent(m)}&limit=100`)).json()).events.filter((e) => e.filename === '/bin/true').length;
+    // The throttle episode's stop: a second after its last throttled exec, found by the agent.
+    const cgroupId = String(statSync(pod).ino);
+    const throttles = async () => (await (await fetch(`${scoped.apiUrl}/api/events?kind=throttle&limit=100`)).json()).events.filter((e) => e.cgroupId === cgroupId);
+    for (const deadline = Date.now() + TIMEOUT_MS; !(await throttles()).some((e) => e.phase === 'stop') && Date.now() < deadline; ) await sleep(500);
+    const get = async (m) => (await (await fetch(`${scoped.apiUrl}/api/events?q=${encodeURIComponent(m)}&limit=100`)).json()).events;
+    const count = async (m) => (await get(m)).filter((e) => e.filename === '/bin/true').length;
     const [hostSeen, rateSeen] = [await count(mHost), await count(mRate)];
     if (hostSeen !== 0) return `the new host cgroup's exec was delivered (${hostSeen})`;
     if (rateSeen >= 30) return `the burst was not limited: ${rateSeen} of 30 delivered`;
-    return { detail: `host exec dropped, ${rateSeen} of 30 burst execs delivered` };
+    // The helper's own exec in the cgroup, then the 30 of the burst.
+    const episodes = await throttles();
+    const starts = episodes.filter((e) => e.phase === 'start').length;
+    const suppressed = episodes.filter((e) => e.phase === 'stop').reduce((n, e) => n + e.suppressed, 0);
+    const delivered = (await get(mRate)).length;
+    if (starts === 0 || starts !== episodes.length - starts) return `throttle events: ${JSON.stringify(episodes.map((e) => [e.phase, e.suppressed]))}`;
+    if (delivered + suppressed !== 31) return `delivered ${delivered} + suppressed ${suppressed} is not the cgroup's 31 execs`;
+    return { detail: `host exec dropped, ${rateSeen} of 30 burst execs delivered, ${suppressed} suppressed in ${starts} throttle episode(s)` };
   } finally {
     scoped.child.kill('SIGTERM');
     await scoped.exited;
