@@ -472,6 +472,7 @@ t.test('NOTES lead with the kubectl plugin, with the flags this release needs', 
     const out = notes(t, c.args);
     const first = out.split('\n').find((l) => l.trim().startsWith('kubectl '))?.trim();
     t.equal(first, `kubectl execwatch events${c.flags} -q curl --since 1h`, `${c.args.join(' ') || 'default'}: the first command is the plugin's, with -n and the selector`);
+    t.match(out, `  kubectl execwatch ui${c.flags}   (the browse page over every node`, 'and the page over every node, with the same flags');
   }
   t.match(notes(t, ['--values', join(ciDir, 'api-token-values.yaml')]), 'get on Secret execwatch-api-token', 'with a token: the RBAC to read its Secret');
 });

@@ -58,6 +58,8 @@ t.test('rows appear for published events, newest first, failed execs marked', as
   t.equal(await okRow.locator('td.binary').textContent(), '/usr/bin/curl', 'binary');
   t.equal(await okRow.locator('td.argv').textContent(), 'curl -s http://example', 'argv');
   t.equal(await okRow.locator('td.result').textContent(), 'ok', 'success');
+  t.equal(await page.locator('th.node').isVisible(), false, 'one agent: no node column (kubectl execwatch ui shows one over several nodes)');
+  t.equal(await page.locator('input[name="node"]').isVisible(), false, 'nor a node filter');
   t.equal(await okRow.locator('td.pids').textContent(), `${ok.pid} / ${ok.ppid}`, 'pid / ppid');
   t.equal(await okRow.locator('td.user').textContent(), '1000', 'user');
   const failedRow = page.locator(`tr[data-seq="${failed.seq}"]`);

@@ -185,6 +185,29 @@ function auditId(buf: Buffer, at: number): number | null {
 }
 
 /**
+ * Where a process ran, from the cgroup fields every kind of record carries (each at its own
+ * offsets): the pod fields are the enricher's to fill.
+ */
+function whereOf(buf: Buffer, at: number, offsets: { cgroup_id: number; cgroup_leaf: number; cgroup_parent: number }, flags: number) {
+  return {
+    cgroupId: buf.readBigUInt64LE(at + offsets.cgroup_id).toString(),
+    cgroup: fixedString(buf, at + offsets.cgroup_leaf, CGROUP_LEAF_LEN),
+    cgroupParent: fixedString(buf, at + offsets.cgroup_parent, CGROUP_PARENT_LEN),
+    cgroupTruncated: (flags & FLAGS.CGROUP_NAME_TRUNCATED) !== 0,
+    containerId: null,
+    namespace: null,
+    pod: null,
+    podUid: null,
+    container: null,
+    image: null,
+    imageId: null,
+    workload: null,
+    // The enricher decides; until then nothing is known of the pod.
+    attribution: 'unresolved' as const,
+  };
+}
+
+/**
  * What the kernel tells of where a successful exec came from, before its pod and lineage are known
  * (src/enrich/origin.ts finishes it): pid 1 of its pid namespace is `init`; a parent in another pid
  * namespace started it from outside (`exec`); else `workload` (a descendant, or not known: a failed
@@ -242,20 +265,7 @@ function decodeExec(buf: Buffer, at: number, ctx: DecodeContext, prefix: string,
     drift: (flags & FLAGS.DRIFT) !== 0,
     execveat: (flags & FLAGS.EXECVEAT) !== 0,
     readError: (flags & FLAGS.READ_ERROR) !== 0,
-    cgroupId: buf.readBigUInt64LE(at + O.cgroup_id).toString(),
-    cgroup: fixedString(buf, at + O.cgroup_leaf, CGROUP_LEAF_LEN),
-    cgroupParent: fixedString(buf, at + O.cgroup_parent, CGROUP_PARENT_LEN),
-    cgroupTruncated: (flags & FLAGS.CGROUP_NAME_TRUNCATED) !== 0,
-    containerId: null,
-    namespace: null,
-    pod: null,
-    podUid: null,
-    container: null,
-    image: null,
-    imageId: null,
-    workload: null,
-    // The enricher decides; until then nothing is known of the pod.
-    attribution: 'unresolved',
+    ...whereOf(buf, at, O, flags),
     origin: kernelOrigin(buf, at),
     sessionExecId: null,
   };
@@ -297,19 +307,7 @@ function decodeExit(buf: Buffer, at: number, ctx: DecodeContext, prefix: string,
     duration: Number(bootNs - execNs) / 1e9,
     execTime: timeOf(execNs),
     orphans: buf.readUInt32LE(at + E.orphans),
-    cgroupId: buf.readBigUInt64LE(at + E.cgroup_id).toString(),
-    cgroup: fixedString(buf, at + E.cgroup_leaf, CGROUP_LEAF_LEN),
-    cgroupParent: fixedString(buf, at + E.cgroup_parent, CGROUP_PARENT_LEN),
-    cgroupTruncated: (flags & FLAGS.CGROUP_NAME_TRUNCATED) !== 0,
-    containerId: null,
-    namespace: null,
-    pod: null,
-    podUid: null,
-    container: null,
-    image: null,
-    imageId: null,
-    workload: null,
-    attribution: 'unresolved',
+    ...whereOf(buf, at, E, flags),
     // The pipeline gives it its exec's.
     origin: 'workload',
     sessionExecId: null,
@@ -331,19 +329,7 @@ function decodeThrottle(buf: Buffer, at: number, ctx: DecodeContext, time: strin
     suppressed: 0,
     pid: buf.readUInt32LE(at + T.pid),
     comm: fixedString(buf, at + T.comm, COMM_LEN),
-    cgroupId: buf.readBigUInt64LE(at + T.cgroup_id).toString(),
-    cgroup: fixedString(buf, at + T.cgroup_leaf, CGROUP_LEAF_LEN),
-    cgroupParent: fixedString(buf, at + T.cgroup_parent, CGROUP_PARENT_LEN),
-    cgroupTruncated: (flags & FLAGS.CGROUP_NAME_TRUNCATED) !== 0,
-    containerId: null,
-    namespace: null,
-    pod: null,
-    podUid: null,
-    container: null,
-    image: null,
-    imageId: null,
-    workload: null,
-    attribution: 'unresolved',
+    ...whereOf(buf, at, T, flags),
   };
 }
 

@@ -179,6 +179,26 @@ export const ExecEventSchema = Type.Object(
 export type ExecEvent = Static<typeof ExecEventSchema>;
 
 /**
+ * Where a process ran (its cgroup, then its pod), the fields exit and throttle events share with
+ * the exec event and describe by reference to it: the first two descriptions are given.
+ */
+const whereFields = (cgroupId: string, cgroup: string) => ({
+  cgroupId: Type.String({ description: cgroupId }),
+  cgroup: Type.String({ description: cgroup }),
+  cgroupParent: Type.String({ description: 'Likewise.' }),
+  cgroupTruncated: Type.Boolean({ description: 'Likewise.' }),
+  containerId: NullableString('Likewise.'),
+  namespace: NullableString('Likewise.'),
+  pod: NullableString('Likewise.'),
+  podUid: NullableString('Likewise.'),
+  container: NullableString('Likewise.'),
+  image: NullableString('Likewise.'),
+  imageId: NullableString('Likewise.'),
+  workload: Type.Unsafe<Workload | null>({ ...WorkloadSchema, type: ['object', 'null'], description: 'Likewise.' }),
+  attribution: Type.Unsafe<Attribution>({ type: 'string', enum: ATTRIBUTIONS, description: 'Likewise.' }),
+});
+
+/**
  * The end of a process whose exec was reported (the kernel keeps no other): sent once, by the
  * last thread to leave, with the exec's `execId`.
  */
@@ -197,19 +217,7 @@ export const ExitEventSchema = Type.Object(
     orphans: U32(
       'Processes it forked (since the agent started) still running when it ended: the kernel gave them to pid 1 or a subreaper, which their `ppid` names; their exec events still name this process in `parentExecId` and `ancestors`.',
     ),
-    cgroupId: Type.String({ description: 'As in the exec event, at the exit.' }),
-    cgroup: Type.String({ description: 'Likewise.' }),
-    cgroupParent: Type.String({ description: 'Likewise.' }),
-    cgroupTruncated: Type.Boolean({ description: 'Likewise.' }),
-    containerId: NullableString('Likewise.'),
-    namespace: NullableString('Likewise.'),
-    pod: NullableString('Likewise.'),
-    podUid: NullableString('Likewise.'),
-    container: NullableString('Likewise.'),
-    image: NullableString('Likewise.'),
-    imageId: NullableString('Likewise.'),
-    workload: Type.Unsafe<Workload | null>({ ...WorkloadSchema, type: ['object', 'null'], description: 'Likewise.' }),
-    attribution: Type.Unsafe<Attribution>({ type: 'string', enum: ATTRIBUTIONS, description: 'Likewise.' }),
+    ...whereFields('As in the exec event, at the exit.', 'Likewise.'),
     origin: Type.Unsafe<Origin>({ type: 'string', enum: ORIGINS, description: 'As its exec event\'s (`workload` for a process the agent did not see exec).' }),
     sessionExecId: NullableString('As its exec event\'s.'),
   },
@@ -219,22 +227,6 @@ export const ExitEventSchema = Type.Object(
 /** The end of a process: what the stream (`event: exit`) and --log-events carry. */
 export type ExitEvent = Static<typeof ExitEventSchema>;
 
-/** Where a process ran: the fields a throttle event shares with exec and exit events. */
-const cgroupFields = {
-  cgroupId: Type.String({ description: 'cgroup v2 id of the throttled cgroup, decimal, as in the exec event.' }),
-  cgroup: Type.String({ description: 'As in the exec event (of the first throttled exec).' }),
-  cgroupParent: Type.String({ description: 'Likewise.' }),
-  cgroupTruncated: Type.Boolean({ description: 'Likewise.' }),
-  containerId: NullableString('Likewise.'),
-  namespace: NullableString('Likewise.'),
-  pod: NullableString('Likewise.'),
-  podUid: NullableString('Likewise.'),
-  container: NullableString('Likewise.'),
-  image: NullableString('Likewise.'),
-  imageId: NullableString('Likewise.'),
-  workload: Type.Unsafe<Workload | null>({ ...WorkloadSchema, type: ['object', 'null'], description: 'Likewise.' }),
-  attribution: Type.Unsafe<Attribution>({ type: 'string', enum: ATTRIBUTIONS, description: 'Likewise.' }),
-};
 
 /** `start` or `stop` of a throttle episode. */
 export const THROTTLE_PHASES = ['start', 'stop'] as const;
@@ -260,7 +252,7 @@ export const ThrottleEventSchema = Type.Object(
     suppressed: Type.Integer({ minimum: 0, description: 'Execs of the cgroup not delivered in the episode (counted in `execwatch_events_throttled_total`); 0 on `start`.' }),
     pid: U32('The process whose exec was the first throttled (0 when the start record itself was lost to a full ring).'),
     comm: Type.String({ description: 'Its process name (empty likewise).' }),
-    ...cgroupFields,
+    ...whereFields('cgroup v2 id of the throttled cgroup, decimal, as in the exec event.', 'As in the exec event (of the first throttled exec).'),
   },
   { additionalProperties: false },
 );

@@ -88,8 +88,19 @@ export function sameToken(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
 
+/** Where a refused client is told the token comes from (the 401's message). */
+export interface TokenSource {
+  /** Said when no token was sent: where to find it. */
+  missing: string;
+  /** Said when the token sent is not it: which one it must be. */
+  wrong: string;
+}
+
+/** The agent's token: the file of --api-token-file. */
+const AGENT_TOKEN: TokenSource = { missing: 'the agent reads it from --api-token-file', wrong: 'the one in --api-token-file' };
+
 /** An onRequest hook that answers 401 unless the request carries the current token. */
-export function requireToken(token: ApiToken) {
+export function requireToken(token: ApiToken, source: TokenSource = AGENT_TOKEN) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const given = bearerOf(request.headers.authorization);
     // Without a token there is nothing to compare: the file is not even looked at.
@@ -100,8 +111,8 @@ export function requireToken(token: ApiToken) {
     // RFC 6750 §3: say which scheme, and whether a token was sent but refused.
     const challenge = given === null ? 'Bearer realm="execwatch"' : 'Bearer realm="execwatch", error="invalid_token"';
     const message = given === null
-      ? 'the events API needs a token: send Authorization: Bearer <token> (the agent reads it from --api-token-file)'
-      : 'the bearer token is not the one in --api-token-file';
+      ? `the events API needs a token: send Authorization: Bearer <token> (${source.missing})`
+      : `the bearer token is not ${source.wrong}`;
     return reply.code(401).header('www-authenticate', challenge).header('cache-control', 'no-store').send({ error: 'Unauthorized', message });
   };
 }

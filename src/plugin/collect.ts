@@ -27,6 +27,8 @@ export interface Collected {
   /** The newest `limit` events of the nodes that answered, newest first. */
   events: MergedEvent[];
   failures: NodeFailure[];
+  /** Each answering node's newest matching seq (its first event read), for a stream to resume after. */
+  newestSeqs: Map<string, number>;
 }
 
 /** Events per node of the first round: a fair share with room for uneven nodes. */
@@ -111,11 +113,16 @@ export async function collectEvents(client: AgentClient, agents: readonly Agent[
   const failures: NodeFailure[] = [];
   const share = firstShare(limit, agents.length);
   const first = new Map<Agent, Answer>();
+  const newestSeqs = new Map<string, number>();
   const none = new Set<number>();
   await eachLimited(agents, opts.maxParallel, async (agent) => {
     const answer = await readAgent(client, agent, { ...opts.query, limit: String(share) }, opts, newest, none);
     if (typeof answer === 'string') failures.push({ node: agent.node, pod: agent.pod, reason: answer });
-    else first.set(agent, answer);
+    else {
+      first.set(agent, answer);
+      // Answers come newest first: the largest seq read is the node's newest.
+      if (answer.seqs.size > 0) newestSeqs.set(agent.node, Math.max(...answer.seqs));
+    }
   });
   if (share < limit) {
     const oldest = newest.size === limit ? newest.oldest() : undefined;
@@ -130,5 +137,5 @@ export async function collectEvents(client: AgentClient, agents: readonly Agent[
       if (typeof result === 'string') failures.push({ node: agent.node, pod: agent.pod, reason: result });
     });
   }
-  return { events: newest.sorted(), failures };
+  return { events: newest.sorted(), failures, newestSeqs };
 }

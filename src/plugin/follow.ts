@@ -8,15 +8,15 @@ import { CoreV1Api, makeInformer, type KubeConfig, type V1Pod } from '@kubernete
 import { agentOf, apiErrorText, discoverAgents, isAgent, loadKubeConfig, tokensFor, type Agent } from './cluster.js';
 import { formatMs } from './collect.js';
 import { CLUSTER_HELP, FILTER_HELP, outputOf } from './events.js';
-import { AgentClient, authHeaders, errorOf } from './forward.js';
+import { AgentClient } from './forward.js';
 import type { Command, CommandIo } from './main.js';
-import { mergedOf, type MergedEvent } from './merge.js';
+import type { MergedEvent } from './merge.js';
+import { NodeStream } from './node-stream.js';
 import { failureLines, rowOf, tableHeader } from './output.js';
 import { CLUSTER_FLAGS, clusterOptions, FILTER_OPTIONS, parseFlags, queryOf, UsageError, type Output } from './options.js';
-import { SseParser } from './sse.js';
 
-/** Reconnection delay until the agent says (its `retry:`), and after a watch error. */
-export const RETRY_MS = 3000;
+/** Delay before the watch of the agent pods is tried again after an error. */
+const RETRY_MS = 3000;
 
 /** Widths of a streamed table's columns (rows cannot be measured before they arrive). */
 const WIDTHS = { table: [24, 14, 44, 8, 16, 60], wide: [24, 14, 44, 8, 8, 6, 16, 32, 60] } as const;
@@ -27,75 +27,6 @@ const FLAGS = { ...CLUSTER_FLAGS, ...FILTER_OPTIONS, output: { type: 'string', s
 export function streamRow(cells: readonly string[], output: 'table' | 'wide'): string {
   const widths = WIDTHS[output];
   return cells.map((cell, i) => (i < widths.length ? cell.padEnd((widths[i] as number) + 1) : cell)).join('').trimEnd();
-}
-
-interface StreamOptions {
-  query: Record<string, string>;
-  token: string | null;
-  timeoutMs: number;
-  onEvent: (event: MergedEvent) => void;
-  notice: (line: string) => void;
-}
-
-/** One node's live stream, resumed after every drop until stopped. */
-class NodeStream {
-  readonly #stop = new AbortController();
-  #lastId: string | undefined;
-  readonly done: Promise<void>;
-
-  constructor(
-    readonly agent: Agent,
-    client: AgentClient,
-    opts: StreamOptions,
-  ) {
-    this.done = this.#run(client, opts);
-  }
-
-  stop(): void {
-    this.#stop.abort();
-  }
-
-  async #run(client: AgentClient, opts: StreamOptions): Promise<void> {
-    const { agent } = this;
-    const parser = new SseParser();
-    const path = `/api/events/stream?${new URLSearchParams(opts.query)}`;
-    let dropped = false;
-    while (!this.#stop.signal.aborted) {
-      const connecting = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(opts.timeoutMs)]);
-      let problem: string;
-      try {
-        const headers = { ...authHeaders(opts.token), accept: 'text/event-stream', ...(this.#lastId === undefined ? {} : { 'last-event-id': this.#lastId }) };
-        // Only connecting is bounded by --timeout: a quiet stream is no failure.
-        const res = await client.get(agent, path, headers, this.#stop.signal, connecting);
-        if (res.statusCode !== 200) {
-          problem = `the agent answered ${await errorOf(res)}`;
-        } else {
-          if (dropped) opts.notice(`node ${agent.node}: stream resumed${this.#lastId === undefined ? '' : ` after event ${this.#lastId}`}`);
-          res.setEncoding('utf8');
-          for await (const chunk of res) {
-            for (const frame of parser.push(chunk as string)) {
-              if (frame.id !== undefined) this.#lastId = frame.id;
-              opts.onEvent(mergedOf(frame.data, agent.node));
-            }
-          }
-          problem = 'the stream ended';
-        }
-      } catch (err) {
-        problem = connecting.aborted && !this.#stop.signal.aborted ? `no answer within ${formatMs(opts.timeoutMs)} (--timeout)` : (err as Error).message;
-      }
-      if (this.#stop.signal.aborted) return;
-      dropped = true;
-      const retryMs = parser.retryMs ?? RETRY_MS;
-      opts.notice(`node ${agent.node} (pod ${agent.pod}): ${problem}; reconnecting in ${formatMs(retryMs)}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, retryMs);
-        this.#stop.signal.addEventListener('abort', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
 }
 
 /** Prints events of any node as they come, in `output`. */

@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 /**
  * kubectl-execwatch: `kubectl execwatch COMMAND`, one view of every node's agent through the API
- * server's port-forward. The command table is the one place a command is added (`process EXECID`
- * is next); each command parses its own flags and returns its exit status.
+ * server's port-forward. The command table is the one place a command is added; each command
+ * parses its own flags and returns its exit status.
  */
 import { packageVersion } from '../package.js';
 import { ClusterError } from './cluster.js';
 import { eventsCommand } from './events.js';
 import { followCommand } from './follow.js';
 import { UsageError } from './options.js';
+import { processCommand } from './process.js';
+import { uiCommand } from './ui.js';
 
 /** Exit statuses: what a script can tell apart. */
 export const EXIT = {
@@ -39,6 +41,8 @@ export interface CommandIo {
 export const COMMANDS: Record<string, Command> = {
   events: eventsCommand,
   follow: followCommand,
+  process: processCommand,
+  ui: uiCommand,
 };
 
 function usage(): string {

@@ -92,9 +92,12 @@ export function formatEvents(events: readonly MergedEvent[], failures: readonly 
   }
 }
 
+/** A node that failed, and why, in one line. */
+export function failureLine(f: NodeFailure): string {
+  return `node ${f.node}${f.pod === null ? '' : ` (pod ${f.pod})`}: ${f.reason}`;
+}
+
 /** The stderr lines naming each node that failed. */
 export function failureLines(failures: readonly NodeFailure[]): string[] {
-  return [...failures]
-    .sort((a, b) => a.node.localeCompare(b.node))
-    .map((f) => `node ${f.node}${f.pod === null ? '' : ` (pod ${f.pod})`}: ${f.reason}`);
+  return [...failures].sort((a, b) => a.node.localeCompare(b.node)).map(failureLine);
 }

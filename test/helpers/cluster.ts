@@ -67,7 +67,7 @@ export interface FakeAgent {
   hang(): void;
   /** Requests get this status and plain-text body from now on. */
   failWith(status: number, text: string): void;
-  /** The Last-Event-ID of every stream request (undefined for a first one). */
+  /** The Last-Event-ID (or else `after`) of every stream request (undefined for a first one). */
   streamResumes: (string | undefined)[];
   /** Sends an event to every open stream (without an `id:` line when seq is undefined). */
   push(json: string, seq?: number): void;
@@ -80,6 +80,8 @@ export interface FakeAgent {
 export interface FakeAgentOptions {
   /** Only requests with this bearer token are answered (others get 401). */
   token?: string;
+  /** GET /api/processes/:execId answers: execId → the JSON text (others get 404, as the agent). */
+  processes?: Record<string, string>;
 }
 
 /**
@@ -109,7 +111,7 @@ export async function startFakeAgent(events: readonly ExecEvent[] | readonly str
     }
     if (url.pathname === '/api/events/stream') {
       // As the agent: retry, a comment, then what the ring holds after Last-Event-ID, then live events.
-      const after = req.headers['last-event-id'] as string | undefined;
+      const after = (req.headers['last-event-id'] as string | undefined) ?? url.searchParams.get('after') ?? undefined;
       streamResumes.push(after);
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
       res.write('retry: 100\n: connected\n\n');
@@ -121,6 +123,12 @@ export async function startFakeAgent(events: readonly ExecEvent[] | readonly str
       }
       streams.add(res);
       res.on('close', () => streams.delete(res));
+      return;
+    }
+    if (url.pathname.startsWith('/api/processes/')) {
+      const text = opts.processes?.[decodeURIComponent(url.pathname.slice('/api/processes/'.length))];
+      res.writeHead(text === undefined ? 404 : 200, { 'content-type': 'application/json; charset=utf-8' });
+      res.end(text ?? JSON.stringify({ error: 'Not Found', message: 'no exec of that process in the recent events' }));
       return;
     }
     if (url.pathname !== '/api/events') {

@@ -5,8 +5,13 @@
 // asks for the token, keeps it in sessionStorage (this tab only, gone when it closes) and sends it
 // as an Authorization header. That is why the live stream is read with fetch, not EventSource:
 // EventSource cannot send headers, and a token in the URL would end up in logs and history.
+//
+// The same page serves `kubectl execwatch ui`, over the merged view of every node: its answers
+// carry `nodes` (then the page shows a node column and filter), `failures` (nodes that did not
+// answer, shown above the rows) and `after` (where each node's stream starts). Its address brings
+// a token in the fragment (#token=…), which the browser never sends: kept like a typed one.
 
-const FILTERS = ['namespace', 'pod', 'container', 'comm', 'filename', 'q', 'result', 'origin', 'sessionExecId', 'uid', 'since'];
+const FILTERS = ['node', 'namespace', 'pod', 'container', 'comm', 'filename', 'q', 'result', 'origin', 'sessionExecId', 'uid', 'since'];
 const ERRNO = {
   1: 'EPERM', 2: 'ENOENT', 7: 'E2BIG', 8: 'ENOEXEC', 12: 'ENOMEM', 13: 'EACCES', 14: 'EFAULT',
   20: 'ENOTDIR', 21: 'EISDIR', 22: 'EINVAL', 24: 'EMFILE', 26: 'ETXTBSY', 36: 'ENAMETOOLONG',
@@ -21,15 +26,23 @@ const status = document.getElementById('status');
 const errorBox = document.getElementById('error');
 const login = document.getElementById('login');
 const loginMessage = document.getElementById('login-message');
+const partial = document.getElementById('partial');
+const nodeList = document.getElementById('nodes');
 
 const TOKEN_KEY = 'execwatch-token';
 /** Reconnect delay of the live stream, as the agent advertises with `retry:`. */
 const RETRY_MS = 3000;
 
-/** seq of every row shown, so a stream replay never duplicates one. */
+/** node/seq of every row shown, so a stream replay never duplicates one. */
 const shown = new Set();
 /** The AbortController of the live stream, or null when not following. */
 let live = null;
+/** Where the merged view's streams start (its answer's `after`), or undefined. */
+let cursor;
+/** Nodes that did not answer the last load, and what the streams said since: node → message. */
+const problems = new Map();
+
+const keyOf = (event) => `${event.node}/${event.seq}`;
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -116,6 +129,7 @@ function row(event) {
   const failed = event.retval !== 0;
   const tr = el('tr', failed ? 'failed' : '');
   tr.dataset.seq = String(event.seq);
+  tr.dataset.node = event.node;
   const time = el('td', 'time', event.time.replace('T', ' ').replace(/(\.\d{3})\d*/, '$1'));
   time.title = event.time;
   const pids = el('td', 'pids', `${event.pid} / ${event.ppid}`);
@@ -129,7 +143,7 @@ function row(event) {
   const errno = -event.retval;
   const result = el('td', 'result', failed ? `✗ failed ${ERRNO[errno] ?? `errno ${errno}`}` : 'ok');
   if (event.exit) result.append(el('div', 'exit muted', exitText(event.exit)));
-  tr.append(time, whereCell(event), pids, user, binary, argvCell(event), result);
+  tr.append(time, el('td', 'node', event.node), whereCell(event), pids, user, binary, argvCell(event), result);
   return tr;
 }
 
@@ -140,7 +154,30 @@ function showError(message) {
 
 function updateStatus(extra) {
   const following = live === null ? '' : ' · live';
-  status.textContent = `${tbody.rows.length} execs${following}${extra ? ` · ${extra}` : ''}`;
+  const nodes = document.body.classList.contains('cluster') ? ` · ${nodeList.options.length} nodes` : '';
+  status.textContent = `${tbody.rows.length} execs${nodes}${following}${extra ? ` · ${extra}` : ''}`;
+}
+
+/** The nodes that did not answer, or whose stream has trouble, above the rows. */
+function showProblems() {
+  partial.hidden = problems.size === 0;
+  partial.replaceChildren(
+    el('strong', '', `Partial results: ${problems.size} ${problems.size === 1 ? 'node' : 'nodes'} not answering`),
+    ...[...problems.values()].map((message) => el('div', '', message)),
+  );
+}
+
+/** A merged view's answer: its nodes in the filter's list, its failures shown. */
+function showView(body) {
+  document.body.classList.add('cluster');
+  nodeList.replaceChildren(...body.nodes.map((node) => {
+    const option = document.createElement('option');
+    option.value = node;
+    return option;
+  }));
+  problems.clear();
+  for (const f of body.failures) problems.set(f.node, `node ${f.node}${f.pod === null ? '' : ` (pod ${f.pod})`}: ${f.reason}`);
+  showProblems();
 }
 
 /** The Authorization header of the token this tab was given, if any. */
@@ -183,9 +220,11 @@ async function load() {
     return false;
   }
   showError(null);
+  if (body.nodes !== undefined) showView(body);
+  cursor = body.after;
   shown.clear();
   tbody.replaceChildren(...body.events.map((event) => {
-    shown.add(event.seq);
+    shown.add(keyOf(event));
     return row(event);
   }));
   updateStatus();
@@ -199,19 +238,20 @@ function stopLive() {
 
 /** A new event from the stream goes on top; the oldest rows drop off. */
 function showLive(event) {
-  if (shown.has(event.seq)) return;
-  shown.add(event.seq);
+  if (shown.has(keyOf(event))) return;
+  shown.add(keyOf(event));
   const tr = row(event);
   tr.classList.add('new');
   tbody.prepend(tr);
   while (tbody.rows.length > limit()) {
-    shown.delete(Number(tbody.lastElementChild.dataset.seq));
+    const last = tbody.lastElementChild.dataset;
+    shown.delete(`${last.node}/${last.seq}`);
     tbody.lastElementChild.remove();
   }
   updateStatus();
 }
 
-/** Calls onFrame(id, data) for each `exec` event of a Server-Sent Events body, until it ends. */
+/** Calls onFrame(event, id, data) for each `exec` and `notice` frame of a Server-Sent Events body, until it ends. */
 async function readFrames(body, onFrame) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
@@ -231,7 +271,7 @@ async function readFrames(body, onFrame) {
         else if (field === 'data') frame.data.push(value);
       }
       buffer = buffer.slice(end + 2);
-      if (frame.event === 'exec') onFrame(frame.id, frame.data.join('\n'));
+      if (frame.event === 'exec' || frame.event === 'notice') onFrame(frame.event, frame.id, frame.data.join('\n'));
     }
   }
 }
@@ -260,9 +300,11 @@ async function follow(signal, after) {
       }
       if (response.ok) {
         updateStatus();
-        await readFrames(response.body, (id, data) => {
-          last = id;
-          showLive(JSON.parse(data));
+        await readFrames(response.body, (kind, id, data) => {
+          // A merged view's frames carry no id: a reconnect starts again from its cursor.
+          if (id !== undefined) last = id;
+          if (kind === 'exec') showLive(JSON.parse(data));
+          else showNotice(JSON.parse(data));
         });
       } else {
         // Too many streams (429) or a bad filter: say so, and try again later.
@@ -278,11 +320,18 @@ async function follow(signal, after) {
   }
 }
 
-/** Follows the stream from the newest row shown. */
+/** What a merged view's stream says about one node (it dropped, it is back), above the rows. */
+function showNotice({ node, message }) {
+  if (/stream resumed/.test(message)) problems.delete(node);
+  else problems.set(node, message);
+  showProblems();
+}
+
+/** Follows the stream from the newest row shown (a merged view: from its cursor). */
 function startLive() {
   stopLive();
   live = new AbortController();
-  void follow(live.signal, tbody.rows[0]?.dataset.seq);
+  void follow(live.signal, document.body.classList.contains('cluster') ? cursor : tbody.rows[0]?.dataset.seq);
   updateStatus();
 }
 
@@ -317,5 +366,11 @@ login.addEventListener('submit', (submitEvent) => {
   void apply();
 });
 
+// `kubectl execwatch ui` prints its address with #token=…: kept for this tab, then out of the URL.
+const fragment = new URLSearchParams(location.hash.slice(1));
+if (fragment.has('token')) {
+  sessionStorage.setItem(TOKEN_KEY, fragment.get('token'));
+  history.replaceState(null, '', location.pathname + location.search);
+}
 fromUrl();
 void apply();

@@ -1,0 +1,84 @@
+/**
+ * One node's live stream (GET /api/events/stream through a port-forward), resumed after every
+ * drop with `Last-Event-ID` (the agent replays what its ring still holds after it) until stopped.
+ * `follow` prints what its streams deliver; `ui` passes it on to its page.
+ */
+import type { Agent } from './cluster.js';
+import { formatMs } from './collect.js';
+import { authHeaders, errorOf, type AgentClient } from './forward.js';
+import { mergedOf, type MergedEvent } from './merge.js';
+import { SseParser } from './sse.js';
+
+/** Reconnection delay until the agent says (its `retry:`). */
+export const RETRY_MS = 3000;
+
+/** What a node's stream asks for and where it delivers. */
+export interface StreamOptions {
+  /** The stream's query (filters, and `after` for where the first connection starts). */
+  query: Record<string, string>;
+  token: string | null;
+  timeoutMs: number;
+  onEvent: (event: MergedEvent) => void;
+  notice: (line: string) => void;
+}
+
+/** One node's live stream, resumed after every drop until stopped. */
+export class NodeStream {
+  readonly #stop = new AbortController();
+  #lastId: string | undefined;
+  readonly done: Promise<void>;
+
+  constructor(
+    readonly agent: Agent,
+    client: AgentClient,
+    opts: StreamOptions,
+  ) {
+    this.done = this.#run(client, opts);
+  }
+
+  stop(): void {
+    this.#stop.abort();
+  }
+
+  async #run(client: AgentClient, opts: StreamOptions): Promise<void> {
+    const { agent } = this;
+    const parser = new SseParser();
+    const path = `/api/events/stream?${new URLSearchParams(opts.query)}`;
+    let dropped = false;
+    while (!this.#stop.signal.aborted) {
+      const connecting = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(opts.timeoutMs)]);
+      let problem: string;
+      try {
+        const headers = { ...authHeaders(opts.token), accept: 'text/event-stream', ...(this.#lastId === undefined ? {} : { 'last-event-id': this.#lastId }) };
+        // Only connecting is bounded by --timeout: a quiet stream is no failure.
+        const res = await client.get(agent, path, headers, this.#stop.signal, connecting);
+        if (res.statusCode !== 200) {
+          problem = `the agent answered ${await errorOf(res)}`;
+        } else {
+          if (dropped) opts.notice(`node ${agent.node}: stream resumed${this.#lastId === undefined ? '' : ` after event ${this.#lastId}`}`);
+          res.setEncoding('utf8');
+          for await (const chunk of res) {
+            for (const frame of parser.push(chunk as string)) {
+              if (frame.id !== undefined) this.#lastId = frame.id;
+              opts.onEvent(mergedOf(frame.data, agent.node));
+            }
+          }
+          problem = 'the stream ended';
+        }
+      } catch (err) {
+        problem = connecting.aborted && !this.#stop.signal.aborted ? `no answer within ${formatMs(opts.timeoutMs)} (--timeout)` : (err as Error).message;
+      }
+      if (this.#stop.signal.aborted) return;
+      dropped = true;
+      const retryMs = parser.retryMs ?? RETRY_MS;
+      opts.notice(`node ${agent.node} (pod ${agent.pod}): ${problem}; reconnecting in ${formatMs(retryMs)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, retryMs);
+        this.#stop.signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+}

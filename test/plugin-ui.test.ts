@@ -1,0 +1,174 @@
+/// <reference lib="dom" />
+/**
+ * `kubectl execwatch ui` in headless Chromium: the agent's own page over three simulated nodes
+ * behind the API-server double (and a fourth whose agent does not answer), with a node column, a
+ * node filter, the partial results named in the page, and live mode over every node's stream. Its
+ * API needs the token of the printed address; a page that does not read its stream is cut off.
+ */
+import { get } from 'node:http';
+import t from 'tap';
+import { startApiServer } from './helpers/apiserver.js';
+import { addAgentPod, runPlugin, startFakeAgent, startPlugin, type FakeAgent } from './helpers/cluster.js';
+import { launchChromium, watchedPage } from './helpers/chromium.js';
+import { makeEvent } from './helpers/events.js';
+import { kubeconfigFor } from './helpers/kube.js';
+import { eventually } from './helpers/poll.js';
+import { serializeEvent } from '../src/events/schema.js';
+import { cursorOf, MAX_CURSOR_CHARS } from '../src/plugin/ui-app.js';
+
+const NODES = ['node-a', 'node-b', 'node-c'] as const;
+const T0 = Date.UTC(2026, 11, 6, 12, 0, 0);
+const at = (ms: number) => new Date(T0 + ms).toISOString().replace('Z', '000000Z');
+/** Event `k` of node `i`: the nodes' events interleave, and every node has the same seqs. */
+const eventOf = (i: number, k: number) => makeEvent({ node: NODES[i], seq: k, time: at(k * 10 + i), comm: 'curl', argv: ['curl', `${NODES[i]}-${k}`] });
+
+t.test('the page over three nodes: node column, node filter, partial results, live', async (t) => {
+  const api = await startApiServer();
+  t.teardown(() => api.close());
+  const agents: FakeAgent[] = [];
+  for (const [i, node] of NODES.entries()) {
+    const agent = await startFakeAgent([3, 2, 1].map((k) => eventOf(i, k)));
+    t.teardown(() => agent.close());
+    agents.push(agent);
+    addAgentPod(api, node, { localPort: agent.port });
+  }
+  addAgentPod(api, 'node-down');
+  const kubeconfig = kubeconfigFor(t, api);
+  const ui = startPlugin(kubeconfig, ['ui', '--timeout', '5s']);
+  t.teardown(() => ui.stop());
+  await eventually(() => /#token=/.test(ui.stdout()), 'ui prints its address');
+  const url = (/(http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/.exec(ui.stdout()) as RegExpExecArray)[1] as string;
+  t.match(ui.stdout(), /^execwatch ui over 4 nodes: http:\/\/127\.0\.0\.1:\d+\/#token=[\w-]{32}\n/, 'the address, on loopback, with a token');
+  const base = url.slice(0, url.indexOf('/#'));
+  const token = url.slice(url.indexOf('#token=') + '#token='.length);
+
+  const browser = await launchChromium();
+  t.teardown(() => browser.close());
+  const { page, errors } = await watchedPage(browser.context);
+  await page.goto(url);
+  const rows = page.locator('#events tbody tr');
+  await rows.nth(8).waitFor();
+  t.equal(new URL(page.url()).hash, '', 'the token leaves the address bar');
+  t.ok(await page.locator('th.node').isVisible(), 'a node column');
+  const shown = await rows.evaluateAll((trs) => trs.map((tr) => [tr.querySelector('td.node')?.textContent, tr.querySelector('td.argv')?.textContent]));
+  t.same(shown, [3, 2, 1].flatMap((k) => [2, 1, 0].map((i) => [NODES[i], `curl ${NODES[i]}-${k}`])), 'the events of all three nodes, newest first, each with its node');
+  t.match(await page.locator('#partial').textContent(), /Partial results: 1 node not answering.*node node-down \(pod execwatch-node-down\): port-forward to pod execwatch\/execwatch-node-down port 9465: .*connection refused/, 'the node that does not answer is named in the page');
+  t.match(await page.locator('#status').textContent(), /9 execs · 4 nodes/, 'the status counts rows and nodes');
+  t.same(await page.locator('#nodes option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value)), ['node-a', 'node-b', 'node-c', 'node-down'], 'the node filter offers every node');
+
+  const asked = agents.map((a) => a.queries.length);
+  await page.fill('input[name="node"]', 'node-b');
+  await page.press('input[name="node"]', 'Enter');
+  await page.waitForFunction(() => document.querySelectorAll('#events tbody tr').length === 3);
+  t.same(await page.locator('td.node').allTextContents(), ['node-b', 'node-b', 'node-b'], 'the node filter: that node\'s events only');
+  t.equal(new URL(page.url()).searchParams.get('node'), 'node-b', 'kept in the URL');
+  t.same(agents.map((a, i) => a.queries.length - (asked[i] as number)), [0, 1, 0], 'only that node\'s agent was asked');
+  t.equal(await page.locator('#partial').isVisible(), false, 'no partial results when the node asked answered');
+
+  await page.check('input[name="live"]');
+  await eventually(() => agents[1]?.streamResumes.length === 1, 'node-b\'s stream opens');
+  t.same(agents[1]?.streamResumes, ['3'], 'it starts after node-b\'s newest event loaded (nothing between the load and the stream is lost)');
+  agents[1]?.push(serializeEvent(eventOf(1, 4)), 4);
+  await page.locator('tr[data-node="node-b"][data-seq="4"]').waitFor();
+  t.equal(await page.locator('tr[data-node="node-b"][data-seq="4"] td.node').textContent(), 'node-b', 'a live event, with its node');
+
+  // Every node again: live follows them all; the same seq on two nodes is two rows.
+  await page.fill('input[name="node"]', '');
+  await page.press('input[name="node"]', 'Enter');
+  await eventually(() => agents[0]?.streamResumes.length === 1 && agents[2]?.streamResumes.length === 1, 'the streams of node-a and node-c open');
+  await page.waitForFunction(() => document.querySelector('#partial')?.textContent?.includes('node-down'));
+  agents[0]?.push(serializeEvent(eventOf(0, 5)), 5);
+  agents[2]?.push(serializeEvent(eventOf(2, 5)), 5);
+  await page.locator('tr[data-node="node-a"][data-seq="5"]').waitFor();
+  await page.locator('tr[data-node="node-c"][data-seq="5"]').waitFor();
+  t.pass('live events of two nodes with the same seq are both shown');
+  t.same(errors, [], 'no page errors');
+
+  // The API, as the page's script uses it.
+  const auth = { authorization: `Bearer ${token}` };
+  const noToken = await fetch(`${base}/api/events`);
+  t.match([noToken.status, await noToken.json()], [401, { message: /needs a token: .*\(kubectl execwatch ui printed it in the address to open, after #token=\)/ }], 'without the token: 401, saying where it is');
+  const wrongToken = await fetch(`${base}/api/events`, { headers: { authorization: 'Bearer nope' } });
+  t.match([wrongToken.status, await wrongToken.json()], [401, { message: 'the bearer token is not the one kubectl execwatch ui printed for this run' }], 'a wrong one: 401');
+  const body = (await (await fetch(`${base}/api/events?limit=2&node=node-c`, { headers: auth })).json()) as { events: { node: string }[]; nodes: string[]; failures: unknown[]; after: string };
+  t.same([body.events.map((e) => e.node), body.nodes, body.failures, body.after], [['node-c', 'node-c'], ['node-c'], [], 'node-c:3'], 'events, nodes, failures and the streams\' cursor');
+  const bad = await fetch(`${base}/api/events?uid=root`, { headers: auth });
+  t.equal(bad.status, 400, 'a bad filter: 400');
+  t.match(await bad.json(), { message: /querystring\/uid must be integer/ }, 'naming it');
+  const leap = await fetch(`${base}/api/events/stream?since=2026-06-30T23:59:60Z`, { headers: auth });
+  t.match([leap.status, await leap.json()], [400, { message: /querystring\/since .*not a representable time/ }], 'the stream checks its filters too');
+  t.equal((await fetch(`${base}/api/events?since=2026-06-30T23:59:60Z`, { headers: auth })).status, 400, 'as the events do');
+  t.equal((await fetch(`${base}/api/events/stream?after=x`, { headers: auth })).status, 400, 'a malformed cursor: 400');
+  api.failNext(500, 2);
+  const down = await fetch(`${base}/api/events`, { headers: auth });
+  t.match([down.status, await down.json()], [502, { message: /cannot list the agents .*HTTP 500/ }], 'the API server fails: 502, saying why');
+  const downStream = await fetch(`${base}/api/events/stream`, { headers: auth });
+  t.equal(downStream.status, 502, 'the stream too');
+
+  // A reader that stops reading is cut off once a megabyte waits for it (beyond what the kernel's
+  // socket buffers hold, tens of megabytes on loopback): its node's stream then closes.
+  await page.uncheck('input[name="live"]');
+  await eventually(() => api.portForwards === 0, 'the page\'s streams close');
+  const big = serializeEvent(makeEvent({ node: 'node-a', argv: ['x'.repeat(100_000)] }));
+  const unread = get(`${base}/api/events/stream?node=node-a`, { headers: auth }, (res) => res.pause());
+  unread.on('error', () => undefined);
+  t.teardown(() => unread.destroy());
+  await eventually(() => api.portForwards === 1, 'the unread stream opens');
+  let pushed = 0;
+  for (; pushed < 2000 && api.portForwards === 1; pushed += 1) {
+    agents[0]?.push(big, 100 + pushed);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await eventually(() => api.portForwards === 0, 'the unread stream is cut off');
+  t.ok(pushed < 2000, `the unread stream was cut off, and its node's stream closed (after ${pushed} events of 100 kB)`);
+
+  const none = (await (await fetch(`${base}/api/events?node=node-down`, { headers: auth })).json()) as { events: unknown[]; failures: { node: string }[]; after?: string };
+  t.same([none.events, none.failures.map((f) => f.node), none.after], [[], ['node-down'], undefined], 'no node answered: no events, the failure, no cursor');
+  // A stream over a node without an agent says so, and ends when the ui stops.
+  const gone = await fetch(`${base}/api/events/stream?node=node-gone`, { headers: auth });
+  const reader = gone.body?.pipeThrough(new TextDecoderStream()).getReader() as ReadableStreamDefaultReader<string>;
+  let said = '';
+  while (!said.includes('event: notice')) said += (await reader.read()).value;
+  t.match(said, /event: notice\ndata: \{"node":"node-gone","message":"node node-gone: no agent pod \(app\.kubernetes\.io\/name=execwatch in namespace execwatch\) on this node"\}/, 'the stream names the node without an agent');
+  const stopped = await ui.stop();
+  t.equal(stopped.code, 0, 'Ctrl-C: exit 0');
+  let ended = false;
+  while (!ended) ended = (await reader.read()).done;
+  t.ok(ended, 'open streams end with the ui');
+});
+
+t.test('ui: flags and a cluster without agents', async (t) => {
+  const api = await startApiServer();
+  t.teardown(() => api.close());
+  const kubeconfig = kubeconfigFor(t, api);
+  for (const [args, code, message] of [
+    [['ui', '--port', 'http'], 2, /--port "http" is not a port number/],
+    [['ui', 'extra'], 2, /unexpected argument "extra"/],
+    [['ui'], 1, /no agent pods/],
+  ] as const) {
+    const run = await runPlugin(kubeconfig, [...args]);
+    t.equal(run.code, code, `${args.join(' ')}: exit ${code}`);
+    t.match(run.stderr, message, 'says why');
+  }
+  const agent = await startFakeAgent([]);
+  t.teardown(() => agent.close());
+  addAgentPod(api, 'node-a', { localPort: agent.port });
+  const first = startPlugin(kubeconfig, ['ui']);
+  await eventually(() => /#token=/.test(first.stdout()), 'a first ui');
+  const port = (/127\.0\.0\.1:(\d+)/.exec(first.stdout()) as RegExpExecArray)[1] as string;
+  const taken = await runPlugin(kubeconfig, ['ui', '--port', port]);
+  t.equal(taken.code, 2, 'a port in use: exit 2');
+  t.match(taken.stderr, new RegExp(`--port ${port}: .*EADDRINUSE`), 'naming the flag');
+  t.equal((await first.stop()).code, 0, 'the first one stops');
+  const stoppedAlready = await runPlugin(kubeconfig, ['ui'], AbortSignal.abort());
+  t.equal(stoppedAlready.code, 0, 'stopped before it listened: it closes at once, exit 0');
+  const help = await runPlugin(kubeconfig, ['ui', '--help']);
+  t.match(help.stdout, /Usage: kubectl execwatch ui/, '--help');
+});
+
+t.test('the streams\' cursor is left out when it would make too long a URL', async (t) => {
+  t.equal(cursorOf(new Map()), undefined, 'no node answered with events: none');
+  t.equal(cursorOf(new Map([['node-a', 7], ['node-b', 9]])), 'node-a:7,node-b:9', 'node:seq of each');
+  const many = new Map(Array.from({ length: 1000 }, (_, i) => [`node-${String(i).padStart(4, '0')}`, 123_456] as const));
+  t.equal(cursorOf(many), undefined, `over ${MAX_CURSOR_CHARS} characters: none (the streams start from now)`);
+});
