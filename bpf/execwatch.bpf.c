@@ -732,6 +732,30 @@ static __always_inline bool on_upper_layer(struct inode *inode)
 	return BPF_CORE_READ(oi, __upperdentry) != NULL;
 }
 
+/*
+ * Origin (issue 18): the pid namespace of a task (its inode number, as /proc/PID/ns/pid shows it)
+ * and, when `nr` is given, the task's pid in it. Read from the task's struct pid: numbers[level] is
+ * its entry in its own namespace. 0 when the kernel has no thread_pid (before 4.19).
+ */
+static __always_inline __u32 pid_ns_of(struct task_struct *task, __u32 *nr)
+{
+	struct pid *pid;
+	struct upid up = {};
+	unsigned int level;
+
+	if (!bpf_core_field_exists(task->thread_pid))
+		return 0;
+	pid = BPF_CORE_READ(task, thread_pid);
+	if (!pid)
+		return 0;
+	level = BPF_CORE_READ(pid, level);
+	if (bpf_core_read(&up, sizeof(up), &pid->numbers[level]))
+		return 0;
+	if (nr)
+		*nr = up.nr;
+	return BPF_CORE_READ(up.ns, ns.inum);
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -767,6 +791,10 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		s->rec.flags |= EXECWATCH_F_FILELESS;
 	if (on_upper_layer(BPF_CORE_READ(bprm, file, f_inode)))
 		s->rec.flags |= EXECWATCH_F_DRIFT;
+	/* Where the process came from: a parent in another pid namespace started it from outside,
+	 * and pid 1 of its namespace is that namespace's init. Once per successful exec. */
+	s->rec.pidns = pid_ns_of(p, &s->rec.ns_pid);
+	s->rec.parent_pidns = pid_ns_of(BPF_CORE_READ(p, real_parent), NULL);
 
 	flen = put_filename(s, BPF_CORE_READ(bprm, filename), false);
 	if (flen > EXECWATCH_FILENAME_MAX)

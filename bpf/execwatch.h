@@ -143,13 +143,22 @@ struct execwatch_record {
 	__u32 egid;
 	__u32 loginuid;	 /* audit login uid, or EXECWATCH_ID_UNSET (unset, or no audit) */
 	__u32 sessionid; /* audit session id, or EXECWATCH_ID_UNSET likewise */
+	/* Inode numbers of the pid namespaces of the process and of its parent (real_parent) at
+	 * exec time, as /proc/PID/ns/pid shows them; 0 when unknown. A parent in another namespace
+	 * than its child started it from outside (a container runtime's exec, nsenter). Successful
+	 * execs only (issue 18: origin), like ns_pid. */
+	__u32 pidns;
+	__u32 parent_pidns;
+	/* The process's pid in its own pid namespace (1: that namespace's init), 0 when unknown. */
+	__u32 ns_pid;
+	__u32 reserved1;
 	char comm[EXECWATCH_COMM_LEN];
 	char parent_comm[EXECWATCH_COMM_LEN];
 	char cgroup_leaf[EXECWATCH_CGROUP_LEAF_LEN];
 	char cgroup_parent[EXECWATCH_CGROUP_PARENT_LEN];
 };
 
-#define EXECWATCH_HEADER_SIZE 512
+#define EXECWATCH_HEADER_SIZE 528
 
 /* AUDIT_UID_UNSET / AUDIT_SID_UNSET: no login session, or a kernel without audit. */
 #define EXECWATCH_ID_UNSET 4294967295

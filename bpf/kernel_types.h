@@ -88,6 +88,26 @@ struct signal_struct {
 	int group_exit_code;
 };
 
+/* Pid namespaces (issue 18): a task's struct pid holds its number in each namespace from the
+ * root (level 0) down to its own (numbers[level]). numbers[] is a flexible array. */
+struct ns_common {
+	unsigned int inum;
+};
+
+struct pid_namespace {
+	struct ns_common ns;
+};
+
+struct upid {
+	int nr;
+	struct pid_namespace *ns;
+};
+
+struct pid {
+	unsigned int level;
+	struct upid numbers[1];
+};
+
 struct task_struct {
 	struct thread_info thread_info;
 	/* PF_* (include/linux/sched.h): PF_KTHREAD marks a kernel thread. */
@@ -108,6 +128,8 @@ struct task_struct {
 	 * checks. */
 	kuid_t loginuid;
 	unsigned int sessionid;
+	/* Since Linux 4.19 (pids[PIDTYPE_PID].pid before): read behind an existence check. */
+	struct pid *thread_pid;
 };
 
 struct super_block {

@@ -4,6 +4,7 @@
  * option table (options.ts, values.ts), the parser (parse.ts) and --help (help.ts).
  */
 import type { EventFilter } from './events/filter.js';
+import type { Origin } from './events/schema.js';
 import type { LabelSelector } from './scope/rules.js';
 import { StartupError } from './startup-error.js';
 
@@ -19,7 +20,7 @@ export function formatHostPort(host: string, port: number): string {
 }
 
 /** Labels of execwatch_execs_total that --metric-labels can keep or drop (result is always kept). */
-export const METRIC_LABELS = ['namespace', 'workload', 'pod', 'container'] as const;
+export const METRIC_LABELS = ['namespace', 'workload', 'pod', 'container', 'origin'] as const;
 export type MetricLabel = (typeof METRIC_LABELS)[number];
 
 /** The user and group the agent switches every thread to once its programs are attached. */
@@ -98,6 +99,8 @@ export interface Config {
   cgroupRate: number;
   /** Execs a cgroup may make at once above its rate. */
   cgroupBurst: number;
+  /** Origins whose execs (and their exits) are counted as excluded and not delivered. */
+  excludeOrigins: Origin[];
 }
 
 /**

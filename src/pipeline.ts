@@ -8,25 +8,26 @@ import type { Writable } from 'node:stream';
 import type { EventSink } from './capture/tracer.js';
 import type { Config } from './config.js';
 import { Enricher } from './enrich/enricher.js';
+import { classifyOrigin } from './enrich/origin.js';
 import { createRedactor } from './events/redact.js';
 import { ProcessTable } from './events/processes.js';
 import { eventRecord, withExit } from './events/record.js';
 import type { CgroupGrowth } from './capture/cgroup-stats.js';
 import type { CgroupPod } from './enrich/cgroup-pods.js';
 import { Gaps } from './events/gaps.js';
-import { formatTime, type AgentEvent, type ExecExit, type ExitEvent } from './events/schema.js';
+import { formatTime, type AgentEvent, type ExecEvent, type ExecExit, type ExitEvent } from './events/schema.js';
 import { Throttles } from './events/throttles.js';
 import { NO_EXPORT, type EventExporter } from './export/exporter.js';
 import { EventStore } from './events/store.js';
 import { EventHub } from './events/stream.js';
-import type { PodLookup } from './kube/types.js';
+import type { ContainerInfo, PodLookup } from './kube/types.js';
 import { OTHER } from './metrics/execs.js';
 import type { Metrics } from './metrics/index.js';
 import type { Scope } from './scope/scope.js';
 
 /** The options the pipeline reads. */
 export type PipelineConfig = Pick<Config, 'recentEvents' | 'redact' | 'defaultRedaction' | 'enrichWaitMs' | 'logEvents'> &
-  Partial<Pick<Config, 'ancestors' | 'nodeName'>>;
+  Partial<Pick<Config, 'ancestors' | 'nodeName' | 'excludeOrigins'>>;
 
 /** One reading of the kernel's counts by cgroup (src/capture/cgroup-stats.ts), with the clocks. */
 export interface CgroupReading {
@@ -99,6 +100,12 @@ function execExit(exit: ExitEvent): ExecExit {
   return { time, status, code, signal, coreDumped, duration };
 }
 
+/** The event's container in its pod's spec, when the pod is known. */
+function containerOf(podCache: PodLookup | null, event: ExecEvent): ContainerInfo | undefined {
+  if (podCache === null || event.pod === null || event.containerId === null) return undefined;
+  return podCache.byContainerId(event.containerId)?.containers.get(event.containerId);
+}
+
 export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipeline {
   const { metrics, stdout } = deps;
   const exporter = deps.exporter ?? NO_EXPORT;
@@ -107,6 +114,7 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
   const redact = createRedactor(config.redact, config.defaultRedaction);
   const processes = new ProcessTable({ maxEntries: MAX_PROCESSES });
   const ancestors = config.ancestors ?? ANCESTORS_DEFAULT;
+  const excludedOrigins = new Set(config.excludeOrigins ?? []);
   const throttles = new Throttles();
   let gaps: Gaps | null = null;
   const podOf = deps.podOf ?? (() => NO_POD);
@@ -114,6 +122,26 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
   const deliver = (event: AgentEvent): void => {
     // Out of scope, and let through only because the kernel's table lagged: counted, not delivered.
     if (event.kind === 'exec' && deps.scope && deps.scope.judge(event) !== null) return;
+    let opensSession = false;
+    if (event.kind === 'exec') {
+      const self = processes.get(event.execId);
+      classifyOrigin(event, containerOf(deps.podCache, event), processes.get(event.parentExecId), self);
+      // A process that entered opens its session once, not again when it execs anew (a shell's `exec`).
+      opensSession = event.sessionExecId === event.execId && self?.sessionExecId !== event.execId;
+    } else if (event.kind === 'exit') {
+      const known = processes.get(event.execId);
+      // A process the agent did not see exec (or whose exec was lost) has no known origin.
+      event.origin = known?.origin ?? 'workload';
+      event.sessionExecId = known?.sessionExecId ?? null;
+    }
+    // --exclude-origin: counted, not delivered. Its exec stays in the process table, so what it
+    // starts inherits its origin (a probe's children are probes too) and its exit is dropped too.
+    if ((event.kind === 'exec' || event.kind === 'exit') && excludedOrigins.has(event.origin)) {
+      if (event.kind === 'exit') processes.exit(event.execId, event.orphans);
+      else if (event.retval === 0) processes.exec(event);
+      metrics.excluded('origin');
+      return;
+    }
     // Given here, after the event may have waited for its pod: seq order is delivery order, so
     // a stream resumed after a seq misses nothing delivered later.
     seq += 1;
@@ -128,6 +156,7 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
       store.push(record);
       hub.publish(record);
       metrics.observeExec(event);
+      if (opensSession) metrics.sessionOpened(event);
     } else if (event.kind === 'throttle' || event.kind === 'gap') {
       // Few and far between, and what a reader of the feed must not miss: kept in the ring too.
       record = eventRecord(event);

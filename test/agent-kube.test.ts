@@ -109,7 +109,7 @@ async function assertEnriched(t: Test, agent: Agent, c: FakeContainer, m: string
   t.same(byPod.map((e) => e.argv), [['true', m]], 'filtering /api/events by namespace, pod, container and image repository finds it');
   t.same(
     await execsOfPod(agent.metricsUrl, c.podName),
-    [{ labels: { namespace: NAMESPACE, workload: `Deployment/${c.deployment}`, pod: c.podName, container: 'app', result: 'success' }, value: 1 }],
+    [{ labels: { namespace: NAMESPACE, workload: `Deployment/${c.deployment}`, pod: c.podName, container: 'app', origin: 'workload', result: 'success' }, value: 1 }],
     'execwatch_execs_total counts it under the pod labels',
   );
 }
@@ -312,7 +312,7 @@ t.test('execwatch with --kubeconfig at the double shows a fake container’s pod
   );
   t.same(
     await execsOfPod(metricsUrl, c.podName),
-    [{ labels: { namespace: NAMESPACE, workload: `Deployment/${c.deployment}`, pod: c.podName, container: 'app', result: 'success' }, value: 1 }],
+    [{ labels: { namespace: NAMESPACE, workload: `Deployment/${c.deployment}`, pod: c.podName, container: 'app', origin: 'workload', result: 'success' }, value: 1 }],
     '/metrics counts it under the pod',
   );
   child.kill('SIGTERM');

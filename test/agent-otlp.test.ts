@@ -60,6 +60,7 @@ function expectedAttributes(e: ExecEvent): Record<string, unknown> {
     'execwatch.cgroup_parent': e.cgroupParent, 'execwatch.cgroup_truncated': e.cgroupTruncated,
     'container.id': e.containerId, 'k8s.namespace.name': e.namespace, 'k8s.pod.name': e.pod, 'k8s.pod.uid': e.podUid,
     'k8s.container.name': e.container, 'execwatch.attribution': e.attribution,
+    'execwatch.origin': e.origin, 'execwatch.session_exec_id': e.sessionExecId,
   };
   return Object.fromEntries(Object.entries(all).filter(([k, v]) => v !== null && !(v === false && ONLY_WHEN_TRUE.has(k))));
 }

@@ -258,6 +258,7 @@ t.test('custom agent flags reach the agent as the values say', async (t) => {
       stallTimeoutMs: c.stallTimeoutMs, kubeUnreadyAfterMs: c.kubeUnreadyAfterMs,
       apiTokenFile: c.apiTokenFile, apiInsecure: c.apiInsecure, otlpEndpoint: c.otlpEndpoint, otlpProtocol: c.otlpProtocol, otlpFilter: c.otlpFilter,
       includeNamespaces: c.includeNamespaces, excludeNamespaces: c.excludeNamespaces, excludeHost: c.excludeHost, excludePods: c.excludePods.map((s) => s.text), cgroupRate: c.cgroupRate, cgroupBurst: c.cgroupBurst,
+      excludeOrigins: c.excludeOrigins,
     },
     {
       recentEvents: 50000, ancestors: 8, argvMaxBytes: 8192, ringbufBytes: 16 * 1024 * 1024, metricLabels: ['namespace', 'workload'],
@@ -267,6 +268,7 @@ t.test('custom agent flags reach the agent as the values say', async (t) => {
       apiTokenFile: '/etc/execwatch/api-token/token', apiInsecure: true,
       otlpEndpoint: 'http://otel-collector.monitoring:4317', otlpProtocol: 'grpc', otlpFilter: { result: 'failure', namespace: 'shop' },
       includeNamespaces: ['shop', 'team-*'], excludeNamespaces: ['kube-system'], excludeHost: true, excludePods: ['app=healthcheck', 'tier in (probe, canary)'], cgroupRate: 200, cgroupBurst: 400,
+      excludeOrigins: ['probe', 'debug'],
     },
     'every flag parsed to the configured value',
   );
@@ -385,7 +387,7 @@ const BAD_VALUES = [
   { set: 'agent.argvMaxBytes=0', message: "at '/agent/argvMaxBytes': minimum: got 0, want 1" },
   { set: 'agent.argvMaxBytes=40000', message: "at '/agent/argvMaxBytes': maximum: got 40,000, want 32,768" },
   { set: 'agent.logLevel=loud', message: "at '/agent/logLevel': value must be one of 'fatal', 'error', 'warn', 'info', 'debug', 'trace'" },
-  { set: 'agent.metricLabels={namespace,node}', message: "at '/agent/metricLabels/1': value must be one of 'namespace', 'workload', 'pod', 'container'" },
+  { set: 'agent.metricLabels={namespace,node}', message: "at '/agent/metricLabels/1': value must be one of 'namespace', 'workload', 'pod', 'container', 'origin'" },
   { set: 'agent.ringbufBytes=lots', message: "at '/agent/ringbufBytes'" },
   { set: 'securityContext.privilegd=false', message: "additional properties 'privilegd' not allowed" },
   { set: 'securityContext.seccompProfile.type=Default', message: "at '/securityContext/seccompProfile/type': value must be one of 'RuntimeDefault', 'Unconfined', 'Localhost'" },
@@ -584,6 +586,7 @@ t.test('the dashboard ConfigMap holds the dashboard, querying only what the agen
   const wanted = [
     ['Execs per second by namespace', 'by (namespace)'], ['Execs per second by workload', 'workload'], ['Failed execs per second by workload', 'result="failure"'],
     ['Top pods by exec rate', 'topk'], ['Failing and signalled processes per second by workload', 'status!="ok"'],
+    ['Exec sessions per pod', 'execwatch_sessions_total'], ['Drift and fileless execs per pod', 'execwatch_drift_execs_total'],
     ['Events lost by stage', 'by (stage)'], ['Enrichment results', 'execwatch_enrichment_total'],
     ['Agent CPU', 'process_cpu_seconds_total'], ['Agent memory', 'process_resident_memory_bytes'],
   ] as const;

@@ -145,6 +145,7 @@ t.test('a record decodes into the ExecEvent contract', async (t) => {
       argvTruncated: false, filenameTruncated: false, retval: 0, fileless: false, drift: false, execveat: false, readError: false,
       cgroupId: '4711', cgroup: 'cri-containerd-3f1c.scope', cgroupParent: 'kubepods-pod12.slice', cgroupTruncated: false,
       containerId: null, namespace: null, pod: null, podUid: null, container: null, image: null, imageId: null, workload: null, attribution: 'unresolved',
+      origin: 'workload', sessionExecId: null,
     },
     'every field; seq (given at delivery) 0, enrichment fields null, attribution unresolved until enriched',
   );
@@ -157,6 +158,18 @@ t.test('audit ids: unset is null; euid equal to uid is no difference', async (t)
   t.same([unset.loginuid, unset.sessionid, unset.euidDiffers], [null, null, false], 'null, null, false');
   const set = decodeOne({ loginuid: 0, sessionid: 0 });
   t.same([set.loginuid, set.sessionid], [0, 0], 'zero is an id');
+});
+
+t.test('origin as the kernel sees it: pid 1 of its namespace, a parent in another namespace, else inside', async (t) => {
+  const HOST_NS = 4026531836;
+  const POD_NS = 4026532999;
+  const cases = [
+    ['pid 1 of a new pid namespace', { pidns: POD_NS, parentPidns: HOST_NS, nsPid: 1 }, 'init'],
+    ['a parent outside its pid namespace (nsenter, a runtime\'s exec)', { pidns: POD_NS, parentPidns: HOST_NS, nsPid: 7 }, 'exec'],
+    ['a parent in the same namespace', { pidns: POD_NS, parentPidns: POD_NS, nsPid: 8 }, 'workload'],
+    ['a failed exec (the kernel reads no namespaces for it)', { pidns: 0, parentPidns: 0, nsPid: 0, retval: -2 }, 'workload'],
+  ] as const;
+  for (const [what, fields, origin] of cases) t.equal(decodeOne(fields).origin, origin, what);
 });
 
 t.test('execId: the start time in clock ticks, as /proc/PID/stat field 22 counts them', async (t) => {
@@ -199,6 +212,7 @@ t.test('an exit record decodes into the ExitEvent contract', async (t) => {
     status: 'error', code: 3, signal: null, coreDumped: false, duration: 1.5, execTime: '2026-11-24T16:02:02.500000000Z', orphans: 2,
     cgroupId: '99', cgroup: 'c.scope', cgroupParent: 'p.slice', cgroupTruncated: true,
     containerId: null, namespace: null, pod: null, podUid: null, container: null, image: null, imageId: null, workload: null, attribution: 'unresolved',
+    origin: 'workload', sessionExecId: null,
   } satisfies ExitEvent, 'every field');
   const bad = [
     ['record_len not 456', Buffer.concat([encodeExit({ recordLen: 464 }), Buffer.alloc(8)])],

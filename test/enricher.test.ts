@@ -64,7 +64,7 @@ class FakeLookup implements PodLookup {
       namespace: 'shop',
       name: pod.name,
       workload: { kind: 'Deployment', name: 'web' },
-      containers: new Map(containers.map(([id, name]) => [id, { name, image: `registry.example/${name}:1`, imageId: `registry.example/${name}@sha256:${'cd'.repeat(32)}` }])),
+      containers: new Map(containers.map(([id, name]) => [id, { name, image: `registry.example/${name}:1`, imageId: `registry.example/${name}@sha256:${'cd'.repeat(32)}`, ephemeral: false, probes: [] }])),
       labels: {},
     });
     if (notify) for (const listener of this.#listeners) listener();

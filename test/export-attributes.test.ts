@@ -13,7 +13,7 @@ t.test('a pod exec: each field under its semantic-convention name', async (t) =>
   const event = makeEvent({
     seq: 7, pid: 4242, tid: 4243, ppid: 4200, uid: 1000, gid: 1001, comm: 'curl', parentComm: 'sh',
     filename: '/usr/bin/curl', argv: ['curl', '-s', 'http://example'], argc: 3, retval: -13,
-    execId: 'e1', parentExecId: 'p1', euid: 0, egid: 1002, euidDiffers: true, loginuid: 1000, sessionid: 3,
+    execId: 'e1', parentExecId: 'p1', origin: 'exec', sessionExecId: 'e1', euid: 0, egid: 1002, euidDiffers: true, loginuid: 1000, sessionid: 3,
     ancestors: [{ execId: 'p1', pid: 4200, comm: 'sh', filename: '/bin/sh', argv: ['sh', '-c'] }],
     exit: { time: '2026-11-24T16:02:05.000000000Z', status: 'ok', code: 0, signal: null, coreDumped: false, duration: 2 },
     argvTruncated: true, filenameTruncated: false, fileless: true, drift: true, execveat: true, readError: false,
@@ -57,6 +57,8 @@ t.test('a pod exec: each field under its semantic-convention name', async (t) =>
     'container.image.repo_digests': [`registry.example/shop/web@sha256:${'ab'.repeat(32)}`],
     'k8s.deployment.name': 'web',
     'execwatch.attribution': 'pod',
+    'execwatch.origin': 'exec',
+    'execwatch.session_exec_id': 'e1',
     'execwatch.argv_base64': 'Y3VybAA=',
     'execwatch.filename_base64': 'L3Vzcg==',
   };
@@ -154,6 +156,7 @@ t.test('exit records: one row per field of the exit schema, and each field under
     'container.image.repo_digests': [`registry.example/shop/web@sha256:${'ab'.repeat(32)}`],
     'k8s.deployment.name': 'web',
     'execwatch.attribution': 'pod',
+    'execwatch.origin': 'workload',
   };
   const got = exitAttributesOf(exit);
   for (const [name, value] of Object.entries(expected)) t.same(got[name], value, name);

@@ -58,6 +58,10 @@ const cases: readonly { name: string; query: EventFilter; matches: boolean }[] =
   { name: 'execId different', query: { execId: 'other' }, matches: false },
   { name: 'parentExecId equal', query: { parentExecId: event.parentExecId }, matches: true },
   { name: 'parentExecId different', query: { parentExecId: event.execId }, matches: false },
+  { name: 'origin equal', query: { origin: ['workload'] }, matches: true },
+  { name: 'origin among several', query: { origin: ['exec', 'workload'] }, matches: true },
+  { name: 'origin different', query: { origin: ['exec', 'probe'] }, matches: false },
+  { name: 'sessionExecId of no session', query: { sessionExecId: event.execId }, matches: false },
   { name: 'every filter at once', query: { namespace: 'shop', comm: 'curl', q: '-s', result: 'success', uid: 1000 }, matches: true },
   { name: 'one failing filter of many', query: { namespace: 'shop', comm: 'curl', uid: 1 }, matches: false },
 ];
@@ -164,6 +168,12 @@ t.test('q and filename search the text as the strings hold it, whatever JSON esc
     const event = makeEvent({ filename: c.filename ?? '/usr/bin/true', argv: [...c.argv] });
     t.equal(matches(c.query, event), c.matches, c.name);
   }
+});
+
+t.test('sessionExecId: the events of one session', async (t) => {
+  const inSession = makeEvent({ origin: 'exec', sessionExecId: 's1' });
+  t.equal(matches({ sessionExecId: 's1' }, inSession), true, 'that session');
+  t.equal(matches({ sessionExecId: 's2' }, inSession), false, 'another');
 });
 
 t.test('kind keeps the kinds it lists; a gap matches only since and kind', async (t) => {

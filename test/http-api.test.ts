@@ -150,14 +150,32 @@ t.test('GET /api/processes/:execId: the exec with its exit, its ancestors, its c
   t.equal(res.statusCode, 200, '200');
   t.match(res.headers['content-type'], /^application\/json/, 'JSON');
   t.equal(res.headers['cache-control'], 'no-store', 'not cached');
-  const body = res.json() as { exec: ExecEvent; ancestors: unknown[]; children: ExecEvent[] };
+  const body = res.json() as { exec: ExecEvent; ancestors: unknown[]; children: ExecEvent[]; session: ExecEvent[] };
   t.same(body.exec, again, 'the latest successful exec of the process, with its exit');
   t.same(body.ancestors, ancestors, 'its ancestors');
   t.same(body.children.map((c) => c.seq), [4, 3], 'its children\'s successful execs, newest first');
+  t.same(body.session, [], 'no session: its origin is not exec or debug');
 
   const unknown = await app.inject({ method: 'GET', url: '/api/processes/nope' });
   t.equal(unknown.statusCode, 404, 'an id the ring does not hold → 404');
   t.same(unknown.json(), { error: 'Not Found', message: 'no exec of process nope in the recent events' }, 'saying so');
+  // A kubectl exec session: the shell that entered, a command typed in it, and one of that.
+  const shell = makeEvent({ seq: 10, pid: 500, execId: 's500', origin: 'exec', sessionExecId: 's500' });
+  const typed = makeEvent({ seq: 11, pid: 501, execId: 's501', parentExecId: 's500', origin: 'exec', sessionExecId: 's500' });
+  const deeper = makeEvent({ seq: 12, pid: 502, execId: 's502', parentExecId: 's501', origin: 'exec', sessionExecId: 's500' });
+  for (const e of [shell, typed, deeper]) store.push(eventRecord(e));
+  const opened = (await app.inject({ method: 'GET', url: '/api/processes/s500' })).json() as { session: ExecEvent[]; children: ExecEvent[] };
+  t.same(opened.session.map((e) => e.seq), [12, 11, 10], 'the process that opened a session lists all of it, newest first');
+  t.same(opened.children.map((e) => e.seq), [11], 'its children are its own only');
+  const inside = (await app.inject({ method: 'GET', url: '/api/processes/s501' })).json() as { session: ExecEvent[] };
+  t.same(inside.session, [], 'a process inside the session lists none (its sessionExecId names the opener)');
+  const sessionQuery = await app.inject({ method: 'GET', url: '/api/events?sessionExecId=s500&origin=exec&origin=debug' });
+  t.same((sessionQuery.json() as { events: ExecEvent[] }).events.map((e) => e.seq), [12, 11, 10], '?sessionExecId= with a repeated ?origin= lists it too');
+  const oneOrigin = await app.inject({ method: 'GET', url: '/api/events?origin=exec' });
+  t.same((oneOrigin.json() as { events: ExecEvent[] }).events.map((e) => e.seq), [12, 11, 10], 'one ?origin= is a list of one');
+  const badOrigin = await app.inject({ method: 'GET', url: '/api/events?origin=shell' });
+  t.equal(badOrigin.statusCode, 400, 'an unknown origin → 400');
+  t.match(badOrigin.json(), { message: /querystring\/origin\/0 must be one of: host, init, workload, exec, probe, debug/ }, 'naming it');
   const bad = await app.inject({ method: 'GET', url: '/api/processes/a%2Cb' });
   t.equal(bad.statusCode, 400, 'not an execId → 400');
   t.same(bad.json(), { error: 'Bad Request', message: 'params/execId must match pattern "^[A-Za-z0-9_.-]+$"' }, 'naming it');

@@ -597,3 +597,42 @@ t.test('throttled execs and lost events by pod: read from the kernel at every sc
   const failing = createMetrics({ labels: ALL_LABELS, maxSeries: 2, version: '1', kernel: 'k', captureStats: () => stats(), readCgroups: () => { throw new Error('tracer closed'); } });
   t.equal(await value(failing, 'execwatch_events_throttled_total'), 0, 'a reading that fails leaves what was counted');
 });
+
+t.test('the origin label: execs counted by where they came from, host and pod alike; host at zero from the start', async (t) => {
+  const metrics = build({ labels: [...ALL_LABELS, 'origin'] });
+  const host = { namespace: '', workload: '', pod: '', container: '' };
+  const pod = { namespace: 'shop', workload: 'Deployment/web', pod: 'web-1', container: 'app' };
+  t.equal(await value(metrics, 'execwatch_execs_total', { ...host, origin: 'host', result: 'success' }), 0, 'the host\'s series exist at zero');
+  metrics.observeExec(makeHostEvent());
+  metrics.observeExec(makeEvent({ origin: 'exec' }));
+  metrics.observeExec(makeEvent({ origin: 'exec' }));
+  metrics.observeExec(makeEvent({ origin: 'probe' }));
+  metrics.observeExec(makeEvent({ origin: 'workload', namespace: null, pod: null, container: null, workload: null }));
+  metrics.observeExit(makeExit({ origin: 'probe' }));
+  t.equal(await value(metrics, 'execwatch_execs_total', { ...host, origin: 'host', result: 'success' }), 1, 'a host exec');
+  t.equal(await value(metrics, 'execwatch_execs_total', { ...pod, origin: 'exec', result: 'success' }), 2, 'one container\'s execs of one origin share a series');
+  t.equal(await value(metrics, 'execwatch_execs_total', { ...pod, origin: 'probe', result: 'success' }), 1, 'and another origin has its own');
+  t.equal(await value(metrics, 'execwatch_execs_total', { ...host, origin: 'workload', result: 'success' }), 1, 'an unresolved pod\'s exec, by its origin');
+  t.equal(await value(metrics, 'execwatch_exits_total', { ...pod, origin: 'probe', status: 'ok' }), 1, 'exits by origin too');
+});
+
+t.test('execwatch_drift_execs_total and execwatch_sessions_total: per container, without origin; excluded by origin counted', async (t) => {
+  const metrics = build({ labels: [...ALL_LABELS, 'origin'] });
+  const pod = { namespace: 'shop', workload: 'Deployment/web', pod: 'web-1', container: 'app' };
+  metrics.observeExec(makeEvent({ drift: true, origin: 'exec' }));
+  metrics.observeExec(makeEvent({ drift: true, origin: 'workload' }));
+  metrics.observeExec(makeEvent({ fileless: true }));
+  metrics.observeExec(makeEvent());
+  t.equal(await value(metrics, 'execwatch_drift_execs_total', { ...pod, kind: 'drift' }), 2, 'the container\'s drift execs, whatever their origin');
+  t.equal(await value(metrics, 'execwatch_drift_execs_total', { ...pod, kind: 'fileless' }), 1, 'its fileless one');
+  t.equal(await value(metrics, 'execwatch_events_excluded_total', { reason: 'origin' }), 0, 'excluded by origin: at zero from the start');
+  metrics.excluded('origin');
+  t.equal(await value(metrics, 'execwatch_events_excluded_total', { reason: 'origin' }), 1, 'and counted');
+  metrics.sessionOpened(makeEvent({ origin: 'exec' }));
+  metrics.sessionOpened(makeEvent({ origin: 'debug', container: 'debugger' }));
+  t.equal(await value(metrics, 'execwatch_sessions_total', { ...pod, origin: 'exec' }), 1, 'an exec session');
+  t.equal(await value(metrics, 'execwatch_sessions_total', { ...pod, container: 'debugger', origin: 'debug' }), 1, 'a debug session, in its ephemeral container');
+  metrics.forgetPod('shop', 'web-1');
+  t.equal(await value(metrics, 'execwatch_drift_execs_total', { ...pod, kind: 'drift' }), undefined, 'a deleted pod\'s drift series go with it');
+  t.equal(await value(metrics, 'execwatch_sessions_total', { ...pod, origin: 'exec' }), undefined, 'and its session series');
+});

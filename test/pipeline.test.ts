@@ -27,7 +27,7 @@ function lateLookup() {
     },
   };
   const learn = () => {
-    pods.push({ uid: 'u-1', namespace: 'shop', name: 'web-1', workload: { kind: 'Deployment', name: 'web' }, containers: new Map([[CONTAINER, { name: 'app', image: 'registry.example/app:1', imageId: null }]]), labels: {} });
+    pods.push({ uid: 'u-1', namespace: 'shop', name: 'web-1', workload: { kind: 'Deployment', name: 'web' }, containers: new Map([[CONTAINER, { name: 'app', image: 'registry.example/app:1', imageId: null, ephemeral: false, probes: [['cat', '/tmp/healthy']] }]]), labels: {} });
     for (const listener of listeners) listener();
   };
   return { lookup, learn };
@@ -168,6 +168,32 @@ t.test('ancestors: the parent, its parent, … from the process table, up to --a
   const off = setup({ ancestors: 0 });
   for (const e of chain) off.pipeline.sink({ ...e, ancestors: [] }, 0);
   t.same(eventOf(off.pipeline.store.query(() => true, 1)[0] as EventRecord).ancestors, [], '--ancestors 0: none');
+});
+
+t.test('origin: classified at delivery; --exclude-origin probe drops a probe, what it starts and its exit, and counts them', async (t) => {
+  const { pipeline, learn, captured, exited, metrics } = setup({ excludeOrigins: ['probe'] });
+  learn();
+  const inPod = { cgroup: `cri-containerd-${CONTAINER}.scope`, cgroupParent: 'kubepods-podx.slice' };
+  // As the kernel saw them: entered from outside its pid namespace (exec), or inside (workload).
+  pipeline.sink(captured({ ...inPod, pid: 20, execId: execIdFor(20), origin: 'exec', argv: ['cat', '/tmp/healthy'] }), 0);
+  pipeline.sink(captured({ ...inPod, pid: 21, execId: execIdFor(21), parentExecId: execIdFor(20), origin: 'workload', argv: ['true'] }), 0);
+  pipeline.sink(exited({ ...inPod, pid: 20, execId: execIdFor(20) }), 0);
+  pipeline.sink(captured({ ...inPod, pid: 30, execId: execIdFor(30), origin: 'exec', argv: ['sh'] }), 0);
+  pipeline.sink(captured({ ...inPod, pid: 31, execId: execIdFor(31), parentExecId: execIdFor(30), origin: 'workload', argv: ['id'] }), 0);
+  const frames: string[] = [];
+  pipeline.hub.subscribe(() => true, { write: (chunk) => frames.push(chunk) > 0, close: () => {} });
+  pipeline.sink(exited({ ...inPod, pid: 31, execId: execIdFor(31) }), 0);
+  const held = pipeline.store.query(() => true, 10).map(eventOf).reverse();
+  t.same(held.map((e) => [e.pid, e.seq, e.origin, e.sessionExecId]), [[30, 1, 'exec', execIdFor(30)], [31, 2, 'exec', execIdFor(30)]], 'the session is delivered, the probe and its child are not and take no seq');
+  t.match(frames[0], /"kind":"exit".*"origin":"exec","sessionExecId":"[^"]+"/, 'an exit carries its exec\'s origin and session');
+  t.match(await metrics.registry.metrics(), /^execwatch_events_excluded_total\{reason="origin"\} 3$/m, 'the probe\'s exec, its child\'s and its exit are counted as excluded');
+  // The session's shell execs anew (`exec bash`): the same process, the same session, not a new one.
+  pipeline.sink(captured({ ...inPod, pid: 30, execId: execIdFor(30), origin: 'exec', argv: ['bash'] }), 0);
+  t.match(await metrics.registry.metrics(), /^execwatch_sessions_total\{namespace="shop",pod="web-1",origin="exec"\} 1$/m, 'execwatch_sessions_total counts the session once');
+  const plain = setup();
+  plain.learn();
+  plain.pipeline.sink(plain.captured({ ...inPod, pid: 40, origin: 'exec', argv: ['cat', '/tmp/healthy'] }), 0);
+  t.equal(eventOf(plain.pipeline.store.query(() => true, 1)[0] as EventRecord).origin, 'probe', 'without --exclude-origin the probe is delivered as one');
 });
 
 t.test('throttles and gaps: the kernel\'s start once, the stop and the gap from the counts, by pod in the metrics', async (t) => {

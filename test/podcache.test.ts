@@ -95,7 +95,10 @@ t.test('add, modify (the container id appears), delete', async (t) => {
   t.ok(changes > 0, 'listeners told');
   s.api.updatePod(makePod({
     ...spec,
-    containers: [{ name: 'app', id: hex('1'), runtime: 'cri-o', lastId: hex('0') }, { name: 'sidecar', id: hex('2'), runtime: 'docker' }],
+    containers: [
+      { name: 'app', id: hex('1'), runtime: 'cri-o', lastId: hex('0'), livenessProbe: ['cat', '/tmp/healthy'], readinessProbe: ['sh', '-c', 'test -e /ready'] },
+      { name: 'sidecar', id: hex('2'), runtime: 'docker' },
+    ],
     initContainers: [{ name: 'init', id: hex('3') }],
     ephemeralContainers: [{ name: 'debugger', id: hex('4') }],
   }));
@@ -105,8 +108,18 @@ t.test('add, modify (the container id appears), delete', async (t) => {
   const digest = (name: string) => `registry.example/${name}@sha256:${createHash('sha256').update(name).digest('hex')}`;
   t.same(
     s.cache.byContainerId(hex('2'))?.containers.get(hex('2')),
-    { name: 'sidecar', image: 'registry.example/sidecar:1', imageId: digest('sidecar') },
+    { name: 'sidecar', image: 'registry.example/sidecar:1', imageId: digest('sidecar'), ephemeral: false, probes: [] },
     'the image and its digest reference from the container\'s status',
+  );
+  t.same(
+    s.cache.byContainerId(hex('1'))?.containers.get(hex('1'))?.probes,
+    [['cat', '/tmp/healthy'], ['sh', '-c', 'test -e /ready']],
+    'the exec probes\' commands from the container\'s spec (liveness, then readiness)',
+  );
+  t.same(
+    ['1', '3', '4'].map((c) => s.cache.byContainerId(hex(c))?.containers.get(hex(c))?.ephemeral),
+    [false, false, true],
+    'the ephemeral container is marked so (its execs are debug)',
   );
   s.api.deletePod('shop', 'web-7d9f8-abcde');
   await pollUntil(t, () => s.cache.size === 0, 'the deleted pod is no longer counted');
@@ -531,6 +544,6 @@ t.test('the pod index', async (t) => {
   });
   await t.test('a container whose status names no image yet', async (t) => {
     const info = podInfoOf({ status: { containerStatuses: [{ name: 'app', containerID: `containerd://${hex('9')}`, image: '', imageID: '', ready: false, restartCount: 0 }] } });
-    t.same(info.containers.get(hex('9')), { name: 'app', image: null, imageId: null }, 'null, not an empty string');
+    t.same(info.containers.get(hex('9')), { name: 'app', image: null, imageId: null, ephemeral: false, probes: [] }, 'null, not an empty string');
   });
 });

@@ -13,7 +13,7 @@ import { parseConfig } from '../src/config/parse.js';
 import { packageVersion } from '../src/package.js';
 import { makePod, startApiServer } from './helpers/apiserver.js';
 import { chartDir } from './helpers/helm.js';
-import { cgroup2Root, execHelper, kernelTest, makeCgroup, marker, waitFor } from './helpers/kernel.js';
+import { cgroup2Root, execHelper, kernelTest, makeCgroup, marker, namespaceInit, waitFor } from './helpers/kernel.js';
 import { startPrometheus, type Sample } from './helpers/prometheus.js';
 
 interface DatasourceRef { type?: string; uid?: string }
@@ -190,8 +190,15 @@ t.test('a real Prometheus scraping the agent answers every dashboard query', ker
     await new Promise((r) => setTimeout(r, 100));
   }
 
-  // Execs in the pod (successful and failed) and on the host, until the queries are done: rates
-  // over a few seconds need increases inside their window.
+  // The container's init, pid 1 of a pid namespace of its own, for sessions to enter (issue 18).
+  const init = spawn(helper, ['cgroup', leaf, '/usr/bin/unshare', 'unshare', '--pid', '--fork', '--kill-child', '/bin/sleep', '600'], { stdio: 'ignore' });
+  t.teardown(() => init.kill('SIGKILL'));
+  let initPid: number | undefined;
+  await waitFor(() => (initPid = namespaceInit(leaf)) !== undefined, 'the container\'s init');
+
+  // Execs in the pod (successful and failed, a session entering it as kubectl exec does, a
+  // fileless one) and on the host, until the queries are done: rates over a few seconds need
+  // increases inside their window.
   const m = marker('prom-exec');
   let running = 0;
   const execOnce = (file: string, args: string[]) => {
@@ -204,6 +211,8 @@ t.test('a real Prometheus scraping the agent answers every dashboard query', ker
     execOnce(helper, ['cgroup', leaf, '/usr/bin/true', 'true', m]);
     execOnce(helper, ['cgroup', leaf, '/nonexistent/execwatch-missing', 'missing', m]);
     execOnce('/usr/bin/true', [m]);
+    execOnce(helper, ['cgroup', leaf, '/usr/bin/nsenter', 'nsenter', '-t', String(initPid), '--pid', '--', '/usr/bin/true', 'session', m]);
+    execOnce(helper, ['cgroup', leaf, helper, 'exec-helper', 'memfd', '/usr/bin/true', 'true', m]);
   }, 250);
   t.teardown(async () => {
     clearInterval(loop);
@@ -277,6 +286,14 @@ t.test('a real Prometheus scraping the agent answers every dashboard query', ker
   const failed = await prom.query(interpolate(byWorkload, chosen));
   t.match(failed, [{ metric: { namespace: 'shop', workload: 'Deployment/web' } }], 'failed execs by workload name the Deployment');
   t.ok(positive(failed), 'at a positive rate');
+  const sessionsPanel = dashboard.panels.find((p) => p.title === 'Exec sessions per pod')?.targets?.[0]?.expr ?? 'missing';
+  const sessions = await prom.query(interpolate(sessionsPanel, chosen));
+  t.match(sessions, [{ metric: { namespace: 'shop', pod: 'web-7d9f8-abcde', origin: 'exec' } }], 'exec sessions per pod name the pod the sessions entered');
+  t.ok(positive(sessions), 'with sessions counted');
+  const driftPanel = dashboard.panels.find((p) => p.title === 'Drift and fileless execs per pod')?.targets?.[0]?.expr ?? 'missing';
+  const drift = await prom.query(interpolate(driftPanel, chosen));
+  t.match(drift, [{ metric: { namespace: 'shop', pod: 'web-7d9f8-abcde', kind: 'fileless' } }], 'drift and fileless execs name the pod of the memfd exec');
+  t.ok(positive(drift), 'with those execs counted');
   const ending = dashboard.panels.find((p) => p.title === 'Failing and signalled processes per second by workload')?.targets?.[0]?.expr ?? 'missing';
   const failing = await prom.query(interpolate(ending, chosen));
   t.match(failing, [{ metric: { namespace: 'shop', workload: 'Deployment/web', status: 'error' } }], 'failing processes by workload name the Deployment, status error');

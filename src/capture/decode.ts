@@ -6,10 +6,10 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { execIdWith, ticksOf } from '../events/exec-id.js';
-import { formatTime, type ExecEvent, type ExitEvent, type ExitStatus, type KernelEvent, type ThrottleEvent } from '../events/schema.js';
+import { formatTime, type ExecEvent, type ExitEvent, type ExitStatus, type KernelEvent, type Origin, type ThrottleEvent } from '../events/schema.js';
 
 /** sizeof(struct execwatch_record): EXECWATCH_HEADER_SIZE. */
-export const HEADER_SIZE = 512;
+export const HEADER_SIZE = 528;
 /** sizeof(struct execwatch_exit_record): EXECWATCH_EXIT_SIZE. */
 export const EXIT_SIZE = 456;
 /** sizeof(struct execwatch_throttle_record): EXECWATCH_THROTTLE_SIZE. */
@@ -46,10 +46,14 @@ export const RECORD_OFFSETS = {
   egid: 84,
   loginuid: 88,
   sessionid: 92,
-  comm: 96,
-  parent_comm: 112,
-  cgroup_leaf: 128,
-  cgroup_parent: 384,
+  pidns: 96,
+  parent_pidns: 100,
+  ns_pid: 104,
+  reserved1: 108,
+  comm: 112,
+  parent_comm: 128,
+  cgroup_leaf: 144,
+  cgroup_parent: 400,
 } as const;
 
 /** Byte offsets of struct execwatch_exit_record's fields; the tests derive them from the C header. */
@@ -203,6 +207,19 @@ function whereOf(buf: Buffer, at: number, offsets: { cgroup_id: number; cgroup_l
   };
 }
 
+/**
+ * What the kernel tells of where a successful exec came from, before its pod and lineage are known
+ * (src/enrich/origin.ts finishes it): pid 1 of its pid namespace is `init`; a parent in another pid
+ * namespace started it from outside (`exec`); else `workload` (a descendant, or not known: a failed
+ * exec, a kernel without the pid namespace reads).
+ */
+function kernelOrigin(buf: Buffer, at: number): Origin {
+  const pidns = buf.readUInt32LE(at + O.pidns);
+  if (pidns === 0) return 'workload';
+  if (buf.readUInt32LE(at + O.ns_pid) === 1) return 'init';
+  return buf.readUInt32LE(at + O.parent_pidns) !== pidns ? 'exec' : 'workload';
+}
+
 /** One framed exec record. */
 function decodeExec(buf: Buffer, at: number, ctx: DecodeContext, prefix: string, time: string, filenameLen: number, argvLen: number): ExecEvent {
   const { node } = ctx;
@@ -249,6 +266,8 @@ function decodeExec(buf: Buffer, at: number, ctx: DecodeContext, prefix: string,
     execveat: (flags & FLAGS.EXECVEAT) !== 0,
     readError: (flags & FLAGS.READ_ERROR) !== 0,
     ...whereOf(buf, at, O, flags),
+    origin: kernelOrigin(buf, at),
+    sessionExecId: null,
   };
   const argvBase64 = exactBytes(buf, filenameEnd, argvEnd, argv);
   if (argvBase64 !== undefined) event.argvBase64 = argvBase64;
@@ -289,6 +308,9 @@ function decodeExit(buf: Buffer, at: number, ctx: DecodeContext, prefix: string,
     execTime: timeOf(execNs),
     orphans: buf.readUInt32LE(at + E.orphans),
     ...whereOf(buf, at, E, flags),
+    // The pipeline gives it its exec's.
+    origin: 'workload',
+    sessionExecId: null,
   };
 }
 

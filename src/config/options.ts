@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { defaultBpfObjectPath } from '../capture/native.js';
 import { LOG_LEVELS, METRIC_LABELS, OTLP_PROTOCOLS, type Config } from '../config.js';
-import { boolean, duration, perSecond, eventFilter, hostNames, httpUrl, integer, labelSelector, logLevel, metricLabels, namespacePatterns, otlpProtocol, parseAddress, regex, ringbufBytes, runAs, text } from './values.js';
+import { boolean, duration, perSecond, eventFilter, hostNames, httpUrl, integer, labelSelector, logLevel, metricLabels, namespacePatterns, origins, otlpProtocol, parseAddress, regex, ringbufBytes, runAs, text } from './values.js';
 
 /** One option: a flag, usually an environment variable, a validator producing the Config field. */
 export interface OptionSpec<K extends keyof Config> {
@@ -84,6 +84,9 @@ export const OPTIONS = [
     default: '5000/s', parse: perSecond(1_000_000) },
   { key: 'cgroupBurst', flag: '--cgroup-burst', env: 'EXECWATCH_CGROUP_BURST', value: '<count>',
     description: 'Execs a cgroup may make at once above --cgroup-rate.', default: '10000', parse: integer(1, 10_000_000) },
+  { key: 'excludeOrigins', flag: '--exclude-origin', env: 'EXECWATCH_EXCLUDE_ORIGIN', value: '<origins>', repeatable: true,
+    description: 'Drop the execs of these origins (host, init, workload, exec, probe, debug; comma-separated, repeatable), and their exits, before they reach the ring, the stream, the log, the export and execwatch_execs_total; they are counted in execwatch_events_excluded_total{reason="origin"}. E.g. probe: the exec probes\' noise.',
+    default: 'none', computeDefault: () => [], parse: origins },
   { key: 'metricLabels', flag: '--metric-labels', env: 'EXECWATCH_METRIC_LABELS', value: '<list>',
     description: `Labels of execwatch_execs_total, from ${METRIC_LABELS.join(',')} (may be empty).`,
     default: METRIC_LABELS.join(','), parse: metricLabels },

@@ -7,6 +7,7 @@ import { setFlagsFromString } from 'node:v8';
 import { Ajv, type ErrorObject } from 'ajv';
 import formats from 'ajv-formats';
 import { compileFilter, FilterError, FilterQuery, type EventFilter } from '../events/filter.js';
+import { ORIGINS, type Origin } from '../events/schema.js';
 import { parseLabelSelector, type LabelSelector } from '../scope/rules.js';
 import { LOG_LEVELS, METRIC_LABELS, OTLP_PROTOCOLS, type ListenAddress, type LogLevel, type MetricLabel, type OtlpProtocol, type RunAs } from '../config.js';
 
@@ -184,8 +185,10 @@ export function eventFilter(raw: string): EventFilter | null {
   const query: Record<string, unknown> = {};
   for (const [name, value] of new URLSearchParams(raw)) {
     if (!Object.hasOwn(FilterQuery.properties, name)) throw new Invalid(`names an unknown parameter "${name}"`, allowed);
-    if (Object.hasOwn(query, name)) throw new Invalid(`repeats "${name}"`, allowed);
-    query[name] = value;
+    const repeatable = (FilterQuery.properties[name as keyof typeof FilterQuery.properties] as { type?: unknown }).type === 'array';
+    if (repeatable) query[name] = [...((query[name] as string[] | undefined) ?? []), value];
+    else if (Object.hasOwn(query, name)) throw new Invalid(`repeats "${name}"`, allowed);
+    else query[name] = value;
   }
   const ajv = new Ajv({ coerceTypes: true });
   formats.default(ajv, ['date-time']);
@@ -236,4 +239,15 @@ export function perSecond(max: number): (raw: string) => number {
     if (n > max) throw new Invalid('is out of range', allowed);
     return n;
   };
+}
+
+/** A comma-separated list of origins (--exclude-origin probe,debug), or empty. */
+export function origins(raw: string): Origin[] {
+  const allowed = `a comma-separated list of ${ORIGINS.join(', ')}, or empty`;
+  if (raw.trim() === '') return [];
+  return raw.split(',').map((item) => {
+    const origin = ORIGINS.find((o) => o === item.trim());
+    if (origin === undefined) throw new Invalid(`names an unknown origin "${item.trim()}"`, allowed);
+    return origin;
+  });
 }

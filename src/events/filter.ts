@@ -5,7 +5,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { eventOf, type EventRecord } from './record.js';
-import { ATTRIBUTIONS, EVENT_KINDS, formatTime, type Attribution } from './schema.js';
+import { ATTRIBUTIONS, EVENT_KINDS, formatTime, ORIGINS, type Attribution, type Origin } from './schema.js';
 
 /** Kubernetes object names are at most 253 characters; free-text filters get a generous cap. */
 const Name = Type.String({ minLength: 1, maxLength: 253 });
@@ -14,6 +14,8 @@ const Text = Type.String({ minLength: 1, maxLength: 4096 });
 /** `enum` rather than a union of literals: ajv then reports one readable error, not three. */
 const Result = Type.Unsafe<'success' | 'failure'>({ type: 'string', enum: ['success', 'failure'] });
 const AttributionParam = Type.Unsafe<Attribution>({ type: 'string', enum: ATTRIBUTIONS });
+/** Repeatable (`origin=exec&origin=debug`): an event of any of them matches. One value is coerced to a list. */
+const OriginParam = Type.Array(Type.Unsafe<Origin>({ type: 'string', enum: ORIGINS }), { minItems: 1, maxItems: ORIGINS.length });
 
 /** An execId as the agent writes it (base64url, digits and dots). */
 export const ExecIdParam = Type.String({ minLength: 1, maxLength: 1024, pattern: '^[A-Za-z0-9_.-]+$' });
@@ -43,10 +45,12 @@ const filterProperties = {
   result: Type.Optional(Result),
   attribution: Type.Optional(AttributionParam),
   drift: Type.Optional(Type.Boolean()),
+  origin: Type.Optional(OriginParam),
   uid: Type.Optional(Type.Integer({ minimum: 0, maximum: 4_294_967_295 })),
   euid: Type.Optional(Type.Integer({ minimum: 0, maximum: 4_294_967_295 })),
   execId: Type.Optional(ExecIdParam),
   parentExecId: Type.Optional(ExecIdParam),
+  sessionExecId: Type.Optional(ExecIdParam),
   since: Type.Optional(Type.String({ format: 'date-time' })),
   kind: Type.Optional(Type.String({ pattern: KIND_LIST, description: 'Kinds of event, comma-separated: exec, exit, throttle, gap.' })),
 };
@@ -140,7 +144,7 @@ function textCheck(filename: string | undefined, q: string | undefined): Check {
  */
 export function compileFilter(query: EventFilter): (record: EventRecord) => boolean {
   const checks: Check[] = [];
-  const { namespace, pod, container, image, comm, filename, q, result, attribution, drift, uid, euid, execId, parentExecId, since, kind } = query;
+  const { namespace, pod, container, image, comm, filename, q, result, attribution, drift, uid, euid, execId, parentExecId, sessionExecId, since, kind, origin } = query;
   if (kind !== undefined) {
     const kinds = new Set(kind.split(','));
     checks.push((r) => kinds.has(r.kind));
@@ -148,6 +152,7 @@ export function compileFilter(query: EventFilter): (record: EventRecord) => bool
   // Exit records carry null in the exec-only fields, which no parameter value equals.
   if (execId !== undefined) checks.push((r) => r.execId === execId);
   if (parentExecId !== undefined) checks.push((r) => r.parentExecId === parentExecId);
+  if (sessionExecId !== undefined) checks.push((r) => r.sessionExecId === sessionExecId);
   if (euid !== undefined) checks.push((r) => r.euid === euid);
   if (namespace !== undefined) checks.push((r) => r.namespace === namespace);
   if (pod !== undefined) checks.push((r) => r.pod === pod);
@@ -160,6 +165,10 @@ export function compileFilter(query: EventFilter): (record: EventRecord) => bool
   }
   if (attribution !== undefined) checks.push((r) => r.attribution === attribution);
   if (drift !== undefined) checks.push((r) => r.drift === drift);
+  if (origin !== undefined) {
+    const wanted = new Set<Origin>(origin);
+    checks.push((r) => r.origin !== null && wanted.has(r.origin));
+  }
   if (uid !== undefined) checks.push((r) => r.uid === uid);
   if (since !== undefined) {
     const from = eventTimeOf(since);

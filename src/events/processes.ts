@@ -13,7 +13,7 @@
  * entry goes (its children then simply stop their lineage there).
  */
 import { LRUCache } from 'lru-cache';
-import type { ExecEvent } from './schema.js';
+import type { ExecEvent, Origin } from './schema.js';
 
 /** One ancestor as an exec event lists it, nearest first. */
 export interface Ancestor {
@@ -40,6 +40,9 @@ interface Entry {
   containerId: string | null;
   /** seq of its latest exec event; 0 for a process seeded from /proc. */
   seq: number;
+  /** Its latest exec event's origin and session (issue 18); null origin for a process seeded from /proc. */
+  origin: Origin | null;
+  sessionExecId: string | null;
   exited: boolean;
   /** Live entries that name this one as their parent. */
   children: number;
@@ -67,8 +70,8 @@ function ancestorOf(info: Ancestor): Readonly<Ancestor> {
   return { execId: info.execId, pid: info.pid, comm: info.comm, filename: info.filename, argv: firstArguments(info.argv) };
 }
 
-function newEntry(info: Ancestor & Pick<ProcessInfo, 'parentExecId' | 'containerId'>, seq: number): Entry {
-  return { ancestor: ancestorOf(info), parentExecId: info.parentExecId, containerId: info.containerId, seq, exited: false, children: 0, orphans: 0 };
+function newEntry(info: Ancestor & Pick<ProcessInfo, 'parentExecId' | 'containerId'>, seq: number, origin: Origin | null = null, sessionExecId: string | null = null): Entry {
+  return { ancestor: ancestorOf(info), parentExecId: info.parentExecId, containerId: info.containerId, seq, origin, sessionExecId, exited: false, children: 0, orphans: 0 };
 }
 
 export interface ProcessTableOptions {
@@ -131,7 +134,7 @@ export class ProcessTable {
   exec(event: ExecEvent): void {
     const known = this.#entries.peek(event.execId);
     if (known === undefined) {
-      this.#add(newEntry(event, event.seq));
+      this.#add(newEntry(event, event.seq, event.origin, event.sessionExecId));
       return;
     }
     // Another image of the same process: same parent (unless reparented), same children.
@@ -143,6 +146,8 @@ export class ProcessTable {
     known.ancestor = ancestorOf(event);
     known.containerId = event.containerId;
     known.seq = event.seq;
+    known.origin = event.origin;
+    known.sessionExecId = event.sessionExecId;
   }
 
   /**

@@ -7,7 +7,7 @@
  * holds more memory for the same argv; it did better with nobody reading (~147,000 against
  * ~115,000), which is the trade to revisit if the stream is rarely open.
  */
-import { serializeEvent, type AgentEvent, type Attribution, type ExecEvent, type ExecExit } from './schema.js';
+import { serializeEvent, type AgentEvent, type Attribution, type ExecEvent, type ExecExit, type Origin } from './schema.js';
 
 export interface EventRecord {
   readonly seq: number;
@@ -32,6 +32,9 @@ export interface EventRecord {
   readonly container: string | null;
   readonly image: string | null;
   readonly attribution: Attribution | null;
+  /** Null for a throttle or a gap (no process). */
+  readonly origin: Origin | null;
+  readonly sessionExecId: string | null;
   /** Null for an exit, likewise. */
   readonly uid: number | null;
   readonly euid: number | null;
@@ -69,6 +72,8 @@ export function eventRecord(event: AgentEvent): EventRecord {
     container: where?.container ?? null,
     image: where?.image ?? null,
     attribution: where?.attribution ?? null,
+    origin: event.kind === 'exec' || event.kind === 'exit' ? event.origin : null,
+    sessionExecId: event.kind === 'exec' || event.kind === 'exit' ? event.sessionExecId : null,
   };
   if (event.kind === 'exit') {
     // The ring does not keep exits: their text is read only by stream subscribers and

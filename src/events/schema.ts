@@ -33,6 +33,15 @@ export type Workload = Static<typeof WorkloadSchema>;
 export const ATTRIBUTIONS = ['pod', 'host', 'unresolved', 'conflict'] as const;
 export type Attribution = (typeof ATTRIBUTIONS)[number];
 
+/**
+ * Where an exec came from (README, "Where an exec came from"): `host` (not in a container), `init`
+ * (the container's first process), `workload` (a descendant of it), `exec` (started into the running
+ * container from outside its pid namespace: `kubectl exec`), `probe` (such an exec whose argv is an
+ * exec probe of the container), `debug` (in an ephemeral container: `kubectl debug`).
+ */
+export const ORIGINS = ['host', 'init', 'workload', 'exec', 'probe', 'debug'] as const;
+export type Origin = (typeof ORIGINS)[number];
+
 /** How a process ended, as execwatch_exits_total{status} counts it. */
 export const EXIT_STATUSES = ['ok', 'error', 'signal'] as const;
 export type ExitStatus = (typeof EXIT_STATUSES)[number];
@@ -60,6 +69,11 @@ const ExecExitSchema = Type.Object(
 export type ExecExit = Static<typeof ExecExitSchema>;
 
 /** One entry of `ancestors`. */
+const ORIGIN_DESCRIPTION =
+  'Where the exec came from: `host` (not in a container), `init` (the container\'s first process: pid 1 of its pid namespace), `workload` (a descendant of the init), `exec` (started into the running container from outside its pid namespace, as `kubectl exec` does, and its descendants), `probe` (such an exec whose argv is exactly an exec probe\'s `command` of that container, and its descendants) or `debug` (in an ephemeral container: `kubectl debug`). A failed exec has its caller\'s. See "Where an exec came from" in the README.';
+const SESSION_DESCRIPTION =
+  'The `execId` of the process that started this one\'s `exec` or `debug` session: the process that entered the container (its own for that one), inherited by everything started from it; null for other origins. `?sessionExecId=` lists one `kubectl exec` session.';
+
 export const AncestorSchema = Type.Object(
   {
     execId: Type.String(),
@@ -144,6 +158,8 @@ export const ExecEventSchema = Type.Object(
       description:
         'How the pod fields were found: `pod`, `host` (no container), `unresolved` (no known pod names the container; always so in standalone mode) or `conflict`: the cgroup names claim a container of one pod from inside another pod\'s cgroup (a pod that can write cgroupfs borrowing another\'s identity), so no pod is named; `cgroup` and `cgroupParent` show both claims.',
     }),
+    origin: Type.Unsafe<Origin>({ type: 'string', enum: ORIGINS, description: ORIGIN_DESCRIPTION }),
+    sessionExecId: NullableString(SESSION_DESCRIPTION),
     argvBase64: Type.Optional(
       Type.String({ description: 'Only when some argument is not UTF-8: the exact argv bytes, NUL-separated, so nothing is replaced silently.' }),
     ),
@@ -202,6 +218,8 @@ export const ExitEventSchema = Type.Object(
       'Processes it forked (since the agent started) still running when it ended: the kernel gave them to pid 1 or a subreaper, which their `ppid` names; their exec events still name this process in `parentExecId` and `ancestors`.',
     ),
     ...whereFields('As in the exec event, at the exit.', 'Likewise.'),
+    origin: Type.Unsafe<Origin>({ type: 'string', enum: ORIGINS, description: 'As its exec event\'s (`workload` for a process the agent did not see exec).' }),
+    sessionExecId: NullableString('As its exec event\'s.'),
   },
   { additionalProperties: false },
 );
@@ -312,4 +330,6 @@ export const ProcessBody = Type.Object({
   exec: ExecEventSchema,
   ancestors: Type.Array(AncestorSchema),
   children: Type.Array(ExecEventSchema),
+  /** The exec events of the session this process started (its own `exec` or `debug` one), newest first. */
+  session: Type.Array(ExecEventSchema),
 });

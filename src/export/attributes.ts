@@ -89,6 +89,12 @@ const WHERE_ROWS = [
   { field: 'attribution', to: 'attribute', name: 'execwatch.attribution' },
 ] as const;
 
+/** Where an exec came from (issue 18): an exec's, and its exit's (a throttle names no process). */
+const ORIGIN_ROWS = [
+  { field: 'origin', to: 'attribute', name: 'execwatch.origin' },
+  { field: 'sessionExecId', to: 'attribute', name: 'execwatch.session_exec_id' },
+] as const;
+
 /** Every field of the event schema, in schema order. */
 export const OTLP_MAPPING = [
   { field: 'seq', to: 'attribute', name: 'execwatch.seq' },
@@ -123,6 +129,7 @@ export const OTLP_MAPPING = [
   { field: 'execveat', to: 'attribute', name: 'execwatch.execveat', onlyWhenTrue: true },
   { field: 'readError', to: 'attribute', name: 'execwatch.read_error', onlyWhenTrue: true },
   ...WHERE_ROWS,
+  ...ORIGIN_ROWS,
   { field: 'argvBase64', to: 'attribute', name: 'execwatch.argv_base64' },
   { field: 'filenameBase64', to: 'attribute', name: 'execwatch.filename_base64' },
   { field: 'exit', to: 'none', name: 'an exec is exported when it happens, before it can have an exit; the exit is a `process.exit` record of its own (next table)' },
@@ -149,6 +156,7 @@ export const OTLP_EXIT_MAPPING = [
   { field: 'execTime', to: 'attribute', name: 'process.creation.time' },
   { field: 'orphans', to: 'attribute', name: 'execwatch.exit.orphans' },
   ...WHERE_ROWS,
+  ...ORIGIN_ROWS,
 ] as const satisfies readonly FieldMapping<ExitEvent>[];
 
 /** The event name of a throttle episode's start and stop records. */

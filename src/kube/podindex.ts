@@ -3,7 +3,7 @@
  * bounded LRU so late events still resolve; and the grace timers that forget a deleted pod's
  * metric series. Fed by the informer in podcache.ts, read by the enricher through PodLookup.
  */
-import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
+import type { V1Container, V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import type { ContainerInfo, PodCacheMetrics, PodInfo } from './types.js';
 import { workloadOf } from './workload.js';
 
@@ -12,10 +12,28 @@ const RUNTIME_PREFIX = /^[a-z0-9-]+:\/\//;
 /** Set by the kubelet on a static pod's mirror: the UID its cgroup is named after. */
 const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
 
-function statusIds(statuses: V1ContainerStatus[] | undefined, into: Map<string, ContainerInfo>): void {
+/** The exec probes' commands of each container of a spec list, by container name. */
+function probesByName(specs: readonly Pick<V1Container, 'name' | 'livenessProbe' | 'readinessProbe' | 'startupProbe'>[] | undefined): Map<string, string[][]> {
+  const found = new Map<string, string[][]>();
+  for (const spec of specs ?? []) {
+    const commands = [spec.livenessProbe, spec.readinessProbe, spec.startupProbe].flatMap((probe) => (probe?.exec?.command ? [probe.exec.command] : []));
+    if (commands.length > 0) found.set(spec.name, commands);
+  }
+  return found;
+}
+
+const NO_PROBES: readonly (readonly string[])[] = [];
+
+function statusIds(statuses: V1ContainerStatus[] | undefined, into: Map<string, ContainerInfo>, probes: Map<string, string[][]>, ephemeral = false): void {
   for (const status of statuses ?? []) {
     // An empty string (a container still waiting for its image) is no image.
-    const container = { name: status.name, image: status.image || null, imageId: status.imageID || null };
+    const container = {
+      name: status.name,
+      image: status.image || null,
+      imageId: status.imageID || null,
+      ephemeral,
+      probes: probes.get(status.name) ?? NO_PROBES,
+    };
     // The previous instance's id too: its last processes can exec after a restart is reported.
     for (const raw of [status.lastState?.terminated?.containerID, status.containerID]) {
       if (raw) into.set(raw.replace(RUNTIME_PREFIX, ''), container);
@@ -26,9 +44,10 @@ function statusIds(statuses: V1ContainerStatus[] | undefined, into: Map<string, 
 /** Builds the enricher's view of a pod object from the API server. */
 export function podInfoOf(pod: V1Pod): PodInfo {
   const containers = new Map<string, ContainerInfo>();
-  statusIds(pod.status?.initContainerStatuses, containers);
-  statusIds(pod.status?.containerStatuses, containers);
-  statusIds(pod.status?.ephemeralContainerStatuses, containers);
+  // Ephemeral containers take no probes; init containers do when they are sidecars (restartPolicy Always).
+  statusIds(pod.status?.initContainerStatuses, containers, probesByName(pod.spec?.initContainers));
+  statusIds(pod.status?.containerStatuses, containers, probesByName(pod.spec?.containers));
+  statusIds(pod.status?.ephemeralContainerStatuses, containers, new Map(), true);
   return {
     uid: pod.metadata?.uid ?? '',
     namespace: pod.metadata?.namespace ?? '',

@@ -12,6 +12,10 @@ export interface ContainerInfo {
   image: string | null;
   /** The image's id as the runtime reports it (`status.imageID`, a digest reference), or null. */
   imageId: string | null;
+  /** An ephemeral container (`kubectl debug`): its execs' origin is `debug`. */
+  ephemeral: boolean;
+  /** The `exec.command` of its liveness, readiness and startup probes: an exec with one of these argv is a `probe`. */
+  probes: readonly (readonly string[])[];
 }
 
 /** A pod as the enricher needs it. */

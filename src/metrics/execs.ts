@@ -8,7 +8,7 @@
 import { LRUCache } from 'lru-cache';
 import type { Counter } from 'prom-client';
 import type { MetricLabel } from '../config.js';
-import type { Workload } from '../events/schema.js';
+import type { Origin, Workload } from '../events/schema.js';
 import type { Tally } from './tally.js';
 
 /** Label value standing for every pod beyond the series cap. */
@@ -24,6 +24,8 @@ export type PodFields = {
   readonly pod: string | null;
   readonly container: string | null;
   readonly workload: Workload | null;
+  /** Absent for what has no process (a throttle, a loss): its origin label is then empty. */
+  readonly origin?: Origin;
 };
 
 /**
@@ -46,7 +48,8 @@ interface Cached<R extends string> {
   pod: string;
   container: string | null;
   workload: Workload | null;
-  children: Partial<Record<R, Child>>;
+  /** By result, or by origin and result when the origin label is kept (childKey). */
+  children: Partial<Record<string, Child>>;
 }
 
 /**
@@ -70,8 +73,9 @@ export class PodSeries<R extends string> {
   private readonly series = new Map<string, Series>();
   private readonly cache = new LRUCache<string, Cached<R>>({ max: CACHED_CONTAINERS });
   private readonly perPod: boolean;
-  /** The empty-label children (host processes, unresolved pods) and the overflow ones. */
-  private readonly host: Record<R, Child>;
+  private readonly perOrigin: boolean;
+  /** The empty-pod-label children (host processes, unresolved pods), by childKey, and the overflow ones. */
+  private readonly host = new Map<string, Child>();
   private readonly other: Record<R, Child>;
 
   constructor(
@@ -84,17 +88,33 @@ export class PodSeries<R extends string> {
     private readonly tally: Tally,
   ) {
     this.perPod = labels.includes('pod');
-    this.host = Object.fromEntries(results.map((r) => [r, counter.labels(this.valuesOf(null, r))])) as Record<R, Child>;
+    this.perOrigin = labels.includes('origin');
     this.other = Object.fromEntries(results.map((r) => [r, counter.labels(this.overflow(r))])) as Record<R, Child>;
     // Expected series exist at zero before the first event: those of host processes.
-    for (const r of results) this.host[r].inc(0);
+    for (const r of results) this.hostChild('host', r).inc(0);
+  }
+
+  /** Where a container's children are cached: the result, with the origin before it when that is a label. */
+  private childKey(origin: Origin | undefined, result: R): string {
+    return this.perOrigin ? `${origin}\u0000${result}` : result;
+  }
+
+  /** The child of an event without a pod, by origin (when a label) and result. */
+  private hostChild(origin: Origin | undefined, result: R): Child {
+    const key = this.childKey(origin, result);
+    let child = this.host.get(key);
+    if (child === undefined) {
+      child = this.counter.labels(this.valuesOf({ containerId: null, namespace: null, pod: null, container: null, workload: null, origin }, result));
+      this.host.set(key, child);
+    }
+    return child;
   }
 
   /** Counts `n` (default one) events of `event`'s pod. */
   observe(event: PodFields, result: R, n = 1): void {
-    // No pod (host process, or a container whose pod is unknown): the empty-label series.
+    // No pod (host process, or a container whose pod is unknown): the empty-pod-label series.
     if (event.pod === null) {
-      this.tally.add(this.host[result], n);
+      this.tally.add(this.hostChild(event.origin, result), n);
       return;
     }
     // An event with a pod has a container id (the cgroup named it); '' would do as well.
@@ -107,10 +127,11 @@ export class PodSeries<R extends string> {
       cached = { namespace: event.namespace, pod: event.pod, container: event.container, workload: event.workload, children: {} };
       this.cache.set(id, cached);
     }
-    let child = cached.children[result];
+    const key = this.childKey(event.origin, result);
+    let child = cached.children[key];
     if (child === undefined) {
       child = this.find(event, cached.pod, result);
-      cached.children[result] = child;
+      cached.children[key] = child;
     }
     this.tally.add(child, n);
   }
@@ -153,14 +174,14 @@ export class PodSeries<R extends string> {
     for (const id of stale) this.cache.delete(id);
   }
 
-  private valuesOf(event: PodFields | null, result: R): Labels {
+  private valuesOf(event: PodFields, result: R): Labels {
     const labels: Labels = {};
     for (const name of this.labels) {
       if (name === 'workload') {
-        const workload = event?.workload;
+        const workload = event.workload;
         labels.workload = workload ? `${workload.kind}/${workload.name}` : '';
       } else {
-        labels[name] = event?.[name] ?? '';
+        labels[name] = event[name] ?? '';
       }
     }
     if (this.resultLabel !== null) labels[this.resultLabel] = result;

@@ -74,6 +74,8 @@ export interface Metrics {
   registry: Registry;
   /** Counts one exec (execs_total, argv_truncated_total). */
   observeExec(event: ExecEvent): void;
+  /** Counts one `exec` or `debug` session opened: a process entering a container (sessions_total). */
+  sessionOpened(event: ExecEvent): void;
   /** Counts one exit (exits_total). */
   observeExit(event: ExitEvent): void;
   /** Kernel timestamp → user space delay of one event. */
@@ -88,6 +90,8 @@ export interface Metrics {
   forgetPod(namespace: string, pod: string): void;
   /** Counts one out-of-scope exec dropped in user space (the kernel's are read at scrape). */
   excludedLate(reason: ScopeReason): void;
+  /** Counts one event dropped by the agent's own choice: --exclude-origin. */
+  excluded(reason: 'origin'): void;
   /** Counts `n` execs of a pod's cgroup throttled in the kernel (events_throttled_total). */
   throttled(pod: PodFields, n: number): void;
   /** Counts `n` events of a pod's cgroup lost to a full ring buffer (events_lost_by_pod_total). */
@@ -144,6 +148,24 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     collect: () => tally.flush(),
   });
   const exitSeries = new PodSeries(exits, opts.labels, opts.maxSeries, 'status', EXIT_STATUSES, tally);
+  // Per container, without origin: what ran there that its image does not hold.
+  const podLabels = opts.labels.filter((label) => label !== 'origin');
+  const driftExecs = new Counter({
+    name: 'execwatch_drift_execs_total',
+    help: 'Execs of a file not from the container\'s image, by pod and kind: drift (on the overlay\'s upper, writable layer) or fileless (no link in any directory: a memfd, a deleted file).',
+    labelNames: [...podLabels, 'kind'],
+    registers,
+    collect: () => tally.flush(),
+  });
+  const driftSeries = new PodSeries(driftExecs, podLabels, opts.maxSeries, 'kind', ['drift', 'fileless'] as const, tally);
+  const sessions = new Counter({
+    name: 'execwatch_sessions_total',
+    help: 'Sessions opened in a container, by pod and origin: exec (a process entering it from outside its pid namespace, as kubectl exec does) or debug (an ephemeral container\'s first process).',
+    labelNames: [...podLabels, 'origin'],
+    registers,
+    collect: () => tally.flush(),
+  });
+  const sessionSeries = new PodSeries(sessions, podLabels, opts.maxSeries, 'origin', ['exec', 'debug'] as const, tally);
 
   const lostTotal = new Counter({
     name: 'execwatch_events_lost_total',
@@ -173,7 +195,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   // not list yet) are added as they happen, and counted as late besides.
   const excludedTotal = new Counter({
     name: 'execwatch_events_excluded_total',
-    help: 'Execs out of scope (--exclude-host, --include-namespaces, --exclude-namespaces, --exclude-pods), dropped and not delivered, by reason: host, namespace or pod.',
+    help: 'Events left out on purpose, dropped and not delivered, by reason: execs out of scope (host: --exclude-host, namespace: --include-namespaces and --exclude-namespaces, pod: --exclude-pods), execs and exits of an origin given to --exclude-origin (origin).',
     labelNames: ['reason'] as const,
     registers,
     collect() {
@@ -185,6 +207,8 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
   });
   for (const reason of Object.keys(SCOPE_REASONS)) excludedTotal.labels({ reason }).inc(0);
+  const excludedByOrigin = excludedTotal.labels({ reason: 'origin' });
+  excludedByOrigin.inc(0);
   const excludedLate = new Counter({
     name: 'execwatch_scope_late_total',
     help: 'Out-of-scope execs the kernel let through because its scope table did not list their cgroup yet, dropped by the agent instead (also in execwatch_events_excluded_total).',
@@ -390,7 +414,10 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     observeExec(event) {
       series.observe(event, event.retval === 0 ? 'success' : 'failure');
       if (event.argvTruncated) truncated.inc();
+      if (event.fileless) driftSeries.observe(event, 'fileless');
+      else if (event.drift) driftSeries.observe(event, 'drift');
     },
+    sessionOpened: (event) => sessionSeries.observe(event, event.origin === 'debug' ? 'debug' : 'exec'),
     observeExit: (event) => exitSeries.observe(event, event.status),
     eventDelay: (seconds) => delay.observe(seconds),
     enrichment: (result) => tally.add(enriched[result]),
@@ -409,6 +436,8 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     forgetPod(namespace, pod) {
       series.forgetPod(namespace, pod);
       exitSeries.forgetPod(namespace, pod);
+      driftSeries.forgetPod(namespace, pod);
+      sessionSeries.forgetPod(namespace, pod);
       throttledSeries.forgetPod(namespace, pod);
       lostSeries.forgetPod(namespace, pod);
     },
@@ -416,6 +445,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       excludedTotal.inc({ reason });
       excludedLate.inc();
     },
+    excluded: () => excludedByOrigin.inc(),
     throttled: (pod, n) => throttledSeries.observe(pod, '', n),
     lostBy: (pod, n) => lostSeries.observe(pod, '', n),
   };

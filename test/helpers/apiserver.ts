@@ -25,7 +25,8 @@ export interface MakePodInput {
   uid?: string;
   nodeName?: string;
   /** `id` is 64 hex (the runtime prefix is added) or null when the status has none yet. */
-  containers?: { name: string; id?: string | null; runtime?: string; lastId?: string }[];
+  /** `livenessProbe`/`readinessProbe`: an exec probe's command in the container's spec. */
+  containers?: { name: string; id?: string | null; runtime?: string; lastId?: string; livenessProbe?: string[]; readinessProbe?: string[] }[];
   initContainers?: { name: string; id?: string | null }[];
   ephemeralContainers?: { name: string; id?: string | null }[];
   owner?: { kind: string; name: string; controller?: boolean };
@@ -63,7 +64,14 @@ export function makePod(input: MakePodInput): V1Pod {
     },
     spec: {
       nodeName: input.nodeName ?? 'node-1',
-      containers: (input.containers ?? []).map((c) => ({ name: c.name, image: `registry.example/${c.name}:1` })),
+      containers: (input.containers ?? []).map((c) => ({
+        name: c.name,
+        image: `registry.example/${c.name}:1`,
+        ...(c.livenessProbe ? { livenessProbe: { exec: { command: c.livenessProbe } } } : {}),
+        ...(c.readinessProbe ? { readinessProbe: { exec: { command: c.readinessProbe } } } : {}),
+      })),
+      ...(input.initContainers?.length ? { initContainers: input.initContainers.map((c) => ({ name: c.name, image: `registry.example/${c.name}:1` })) } : {}),
+      ...(input.ephemeralContainers?.length ? { ephemeralContainers: input.ephemeralContainers.map((c) => ({ name: c.name, image: `registry.example/${c.name}:1` })) } : {}),
     },
     status: {
       phase: 'Running',

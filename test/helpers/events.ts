@@ -54,6 +54,8 @@ export function makeEvent(overrides: Partial<ExecEvent> = {}): ExecEvent {
     imageId: `registry.example/shop/web@sha256:${'ab'.repeat(32)}`,
     workload: { kind: 'Deployment', name: 'web' },
     attribution: 'pod',
+    origin: 'workload',
+    sessionExecId: null,
     ...overrides,
   };
 }
@@ -70,6 +72,7 @@ export function makeHostEvent(overrides: Partial<ExecEvent> = {}): ExecEvent {
     imageId: null,
     workload: null,
     attribution: 'host',
+    origin: 'host',
     cgroup: 'session-1.scope',
     cgroupParent: 'user-1000.slice',
     cgroupTruncated: false,
@@ -109,6 +112,8 @@ export function makeExit(overrides: Partial<ExitEvent> = {}): ExitEvent {
     imageId: `registry.example/shop/web@sha256:${'ab'.repeat(32)}`,
     workload: { kind: 'Deployment', name: 'web' },
     attribution: 'pod',
+    origin: 'workload',
+    sessionExecId: null,
     ...overrides,
   };
 }

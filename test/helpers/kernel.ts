@@ -204,3 +204,20 @@ export function progRuns(pid: number, ids: Record<string, number>): Record<strin
   }
   return Object.fromEntries(Object.entries(ids).map(([name, id]) => [name, byId.get(id) ?? { ns: Number.NaN, runs: Number.NaN }]));
 }
+
+/**
+ * The host pid of the process of `cgroup` that is pid 1 of a pid namespace of its own (a
+ * simulated container's init, made with `unshare --pid --fork`), or undefined while there is none.
+ */
+export function namespaceInit(cgroup: string): number | undefined {
+  for (const line of readFileSync(join(cgroup, 'cgroup.procs'), 'utf8').split('\n')) {
+    if (line === '') continue;
+    try {
+      const nspid = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${line}/status`, 'utf8'))?.[1]?.split(/\s+/) ?? [];
+      if (nspid.length > 1 && nspid[nspid.length - 1] === '1') return Number(line);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return undefined;
+}

@@ -34,6 +34,10 @@ export interface RecordFields {
   egid: number;
   loginuid: number;
   sessionid: number;
+  /** The pid namespaces of the process and its parent, and its pid in its own (0: unknown). */
+  pidns: number;
+  parentPidns: number;
+  nsPid: number;
   /** Overrides of the length fields, for malformed records (the bytes written stay as given). */
   recordLen: number;
   /** enum execwatch_record_kind; 0 (exec) unless given. */
@@ -42,7 +46,7 @@ export interface RecordFields {
   argvLen: number;
 }
 
-const HEADER = 512;
+const HEADER = 528;
 
 const DEFAULTS = {
   bootNs: 1_000_000_000n,
@@ -58,6 +62,9 @@ const DEFAULTS = {
   egid: 1000,
   loginuid: 4294967295,
   sessionid: 4294967295,
+  pidns: 4026531836,
+  parentPidns: 4026531836,
+  nsPid: 4242,
   retval: 0,
   comm: 'true',
   parentComm: 'sh',
@@ -114,10 +121,13 @@ export function encodeRecord(fields: Partial<RecordFields> = {}): Buffer {
   buf.writeUInt32LE(f.egid, 84);
   buf.writeUInt32LE(f.loginuid, 88);
   buf.writeUInt32LE(f.sessionid, 92);
-  writeFixed(buf, 96, 16, f.comm);
-  writeFixed(buf, 112, 16, f.parentComm);
-  writeFixed(buf, 128, 256, f.cgroup);
-  writeFixed(buf, 384, 128, f.cgroupParent);
+  buf.writeUInt32LE(f.pidns, 96);
+  buf.writeUInt32LE(f.parentPidns, 100);
+  buf.writeUInt32LE(f.nsPid, 104);
+  writeFixed(buf, 112, 16, f.comm);
+  writeFixed(buf, 128, 16, f.parentComm);
+  writeFixed(buf, 144, 256, f.cgroup);
+  writeFixed(buf, 400, 128, f.cgroupParent);
   filename.copy(buf, HEADER);
   argv.copy(buf, HEADER + filename.length);
   return buf;

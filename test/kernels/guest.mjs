@@ -298,6 +298,54 @@ await check('identity', async () => {
   return mismatch(event, { execId: id, parentExecId: id, euid: 0, egid: 0, euidDiffers: false });
 });
 
+await check('origin', async () => {
+  // The pid namespace reads of sched_process_exec (issue 18), through CO-RE: a container cgroup whose
+  // init is pid 1 of a new pid namespace, its child, and a process entering it with nsenter.
+  const m = marker('origin');
+  const id = randomBytes(32).toString('hex');
+  const path = layout === 'v1'
+    ? ['kubepods', 'besteffort', `pod${randomUUID()}`, id]
+    : ['kubepods.slice', `kubepods-pod${randomUUID().replaceAll('-', '_')}.slice`, `cri-containerd-${id}.scope`];
+  const dir = join(root, `kt-${randomBytes(4).toString('hex')}`, ...path);
+  mkdirSync(dir, { recursive: true });
+  // busybox installs unshare and nsenter in /usr/bin, as util-linux is on a merged-/usr host.
+  const init = spawn(helper, ['cgroup', dir, '/usr/bin/unshare', 'unshare', '-p', '-f', '/bin/sh', '-c', `/bin/true workload ${m}; exec /bin/sleep 60`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let initErr = '';
+  init.stderr.on('data', (d) => (initErr += d));
+  let initPid;
+  try {
+    const deadline = Date.now() + TIMEOUT_MS;
+    while (initPid === undefined) {
+      for (const pid of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
+        let status = '';
+        try {
+          status = readFileSync(`/proc/${pid}/status`, 'utf8');
+        } catch {
+          continue; // gone meanwhile (the init's first child)
+        }
+        const nspid = /^NSpid:\s+(.*)$/m.exec(status)?.[1]?.split(/\s+/) ?? [];
+        if (nspid.length > 1 && nspid.at(-1) === '1') initPid = Number(pid);
+      }
+      if (initPid === undefined && (init.exitCode !== null || Date.now() > deadline)) return `no pid 1 of a new pid namespace in the cgroup (unshare exited ${init.exitCode}: ${initErr})`;
+      await sleep(50);
+    }
+    const r = await run(helper, ['cgroup', dir, '/usr/bin/nsenter', 'nsenter', '-t', String(initPid), '-p', '/bin/true', 'entered', m]);
+    if (r.code !== 0) return `nsenter: ${r.stderr}`;
+    const initEvent = await eventOf(agent, m, (e) => e.argv[0] === '/bin/sh');
+    const child = await eventOf(agent, m, (e) => e.argv[1] === 'workload');
+    const entered = await eventOf(agent, m, (e) => e.argv[1] === 'entered');
+    const problems = [
+      mismatch(initEvent, { origin: 'init', sessionExecId: null }),
+      mismatch(child, { origin: 'workload', sessionExecId: null }),
+      mismatch(entered, { origin: 'exec', sessionExecId: entered.execId }),
+    ].filter(Boolean);
+    return problems.length === 0 ? { detail: `init ${initEvent.pid}, child ${child.pid}, entered ${entered.pid}` } : problems.join('; ');
+  } finally {
+    if (initPid !== undefined) process.kill(initPid, 'SIGKILL');
+    init.kill('SIGKILL');
+  }
+});
+
 await check('orphan-lineage', async () => {
   // A parent that exits before its child execs: the kernel reparents the child, and the parent
   // noted at the fork (handle_fork: a BTF tracepoint reading task_struct directly) names it.

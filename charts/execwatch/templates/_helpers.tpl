@@ -153,6 +153,9 @@ keeps values that start with "-" (a --redact regex, say) from being read as flag
 {{- if not (kindIs "invalid" $a.cgroupBurst) }}
 - --cgroup-burst={{ int64 $a.cgroupBurst }}
 {{- end }}
+{{- with $a.excludeOrigins }}
+- --exclude-origin={{ join "," . }}
+{{- end }}
 - --metric-labels={{ join "," $a.metricLabels }}
 {{- range $a.redact }}
 - {{ printf "--redact=%s" . | quote }}

@@ -11,7 +11,7 @@
 // answer, shown above the rows) and `after` (where each node's stream starts). Its address brings
 // a token in the fragment (#token=…), which the browser never sends: kept like a typed one.
 
-const FILTERS = ['node', 'namespace', 'pod', 'container', 'comm', 'filename', 'q', 'result', 'uid', 'since'];
+const FILTERS = ['node', 'namespace', 'pod', 'container', 'comm', 'filename', 'q', 'result', 'origin', 'sessionExecId', 'uid', 'since'];
 const ERRNO = {
   1: 'EPERM', 2: 'ENOENT', 7: 'E2BIG', 8: 'ENOEXEC', 12: 'ENOMEM', 13: 'EACCES', 14: 'EFAULT',
   20: 'ENOTDIR', 21: 'EISDIR', 22: 'EINVAL', 24: 'EMFILE', 26: 'ETXTBSY', 36: 'ENAMETOOLONG',
