@@ -142,8 +142,9 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     try {
       readCgroups();
     } catch (err) {
-      // A timer's throw would end the agent. Said once: it fails the same way every second.
-      if (!cgroupsFailed) stderr.write(`execwatch: reading the kernel's counts by cgroup failed (throttle stops, gaps and the by-pod counts wait for it): ${err instanceof Error ? err.message : String(err)}\n`);
+      // A timer's throw would end the agent. Said once: it fails the same way every second. What
+      // throws here is the addon's read of the tables, and the addon throws Errors.
+      if (!cgroupsFailed) stderr.write(`execwatch: reading the kernel's counts by cgroup failed (throttle stops, gaps and the by-pod counts wait for it): ${(err as Error).message}\n`);
       cgroupsFailed = true;
     }
   }, Number(READING_INTERVAL_NS / 1_000_000n));
