@@ -52,6 +52,10 @@ const cases: readonly { name: string; query: EventFilter; matches: boolean }[] =
   { name: 'since a microsecond later', query: { since: '2026-11-24T16:02:03.123458Z' }, matches: false },
   { name: 'since in another zone, earlier', query: { since: '2026-11-24T17:02:03+01:00' }, matches: true },
   { name: 'since in another zone, later', query: { since: '2026-11-24T17:02:04+01:00' }, matches: false },
+  { name: 'until later', query: { until: '2026-11-24T16:02:04Z' }, matches: true },
+  { name: 'until equal to the nanosecond is exclusive', query: { until: '2026-11-24T16:02:03.123456789Z' }, matches: false },
+  { name: 'until a nanosecond later', query: { until: '2026-11-24T16:02:03.12345679Z' }, matches: true },
+  { name: 'since and until around it', query: { since: '2026-11-24T16:02:03Z', until: '2026-11-24T16:02:04Z' }, matches: true },
   { name: 'euid equal', query: { euid: 1000 }, matches: true },
   { name: 'euid different', query: { euid: 0 }, matches: false },
   { name: 'execId equal', query: { execId: event.execId }, matches: true },
@@ -94,6 +98,7 @@ t.test('an exit matches the parameters of its own fields; those of exec fields m
     [{ execId: 'other' }, false],
     [{ namespace: 'shop', pod: 'web-1', container: 'app', comm: 'true', attribution: 'pod' }, true],
     [{ since: '2026-11-24T16:02:04Z' }, true],
+    [{ until: '2026-11-24T16:02:05Z' }, false],
     [{ result: 'success' }, false],
     [{ filename: 'true' }, false],
     [{ q: 'true' }, false],
@@ -107,6 +112,8 @@ t.test('an exit matches the parameters of its own fields; those of exec fields m
 t.test('a schema-valid but unrepresentable since is a FilterError naming since', async (t) => {
   const err = t.throws(() => compileFilter({ since: '2016-12-31T23:59:60Z' }), FilterError, 'throws');
   t.equal((err as FilterError).parameter, 'since', 'names the parameter');
+  const late = t.throws(() => compileFilter({ until: '2016-12-31T23:59:60Z' }), FilterError, 'throws for until');
+  t.equal((late as FilterError).parameter, 'until', 'names until');
 });
 
 t.test('since is written as event times are, so that the two compare as text', async (t) => {

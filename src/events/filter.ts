@@ -52,6 +52,7 @@ const filterProperties = {
   parentExecId: Type.Optional(ExecIdParam),
   sessionExecId: Type.Optional(ExecIdParam),
   since: Type.Optional(Type.String({ format: 'date-time' })),
+  until: Type.Optional(Type.String({ format: 'date-time' })),
   kind: Type.Optional(Type.String({ pattern: KIND_LIST, description: 'Kinds of event, comma-separated: exec, exit, throttle, gap.' })),
 };
 
@@ -136,15 +137,15 @@ function textCheck(filename: string | undefined, q: string | undefined): Check {
  * are ignored. Strings match exactly (`image` the image as the pod status names it, or its
  * repository without the tag) except `filename` and `q`, which are case-sensitive
  * substrings (`q` over the filename and every argument, never across two), tested last on the
- * event the record holds. `since` is inclusive. An exit event has no filename, argv, result,
+ * event the record holds. `since` is inclusive, `until` exclusive (a zoomed window `[since, until)`). An exit event has no filename, argv, result,
  * ids or parent: a filter on any of those matches execs only; `execId`, the pod fields, `comm`
- * and `since` match exits too. A throttle has the pod fields and `comm`; a gap only `since`
+ * and `since`/`until` match exits too. A throttle has the pod fields and `comm`; a gap only `since`/`until`
  * (it names its pods in `pods`). `kind` keeps the kinds it lists.
- * @throws FilterError when `since` is a valid-looking date-time that Date cannot represent.
+ * @throws FilterError when `since` or `until` is a valid-looking date-time that Date cannot represent.
  */
 export function compileFilter(query: EventFilter): (record: EventRecord) => boolean {
   const checks: Check[] = [];
-  const { namespace, pod, container, image, comm, filename, q, result, attribution, drift, uid, euid, execId, parentExecId, sessionExecId, since, kind, origin } = query;
+  const { namespace, pod, container, image, comm, filename, q, result, attribution, drift, uid, euid, execId, parentExecId, sessionExecId, since, until, kind, origin } = query;
   if (kind !== undefined) {
     const kinds = new Set(kind.split(','));
     checks.push((r) => kinds.has(r.kind));
@@ -174,6 +175,12 @@ export function compileFilter(query: EventFilter): (record: EventRecord) => bool
     const from = eventTimeOf(since);
     if (from === null) throw new FilterError('since', `"${since}" is not a representable time`);
     checks.push((r) => r.time >= from);
+  }
+  if (until !== undefined) {
+    // Rounded up like since: an event's whole nanoseconds are before `until` exactly when they are before that.
+    const to = eventTimeOf(until);
+    if (to === null) throw new FilterError('until', `"${until}" is not a representable time`);
+    checks.push((r) => r.time < to);
   }
   if (filename !== undefined || q !== undefined) checks.push(textCheck(filename, q));
   if (checks.length === 0) return () => true;
