@@ -254,7 +254,7 @@ t.test('pageDirectory finds the page next to the module, else in the package src
 });
 
 t.test('buildApiApp accepts a page directory', async (t) => {
-  const dir = t.testdir({ 'index.html': 'HELLO', 'app.js': '', 'style.css': '' });
+  const dir = t.testdir({ 'index.html': 'HELLO', 'app.js': '', 'format.js': '', 'table.js': '', 'panel.js': '', 'overview.js': '', 'style.css': '' });
   const store = new EventStore({ maxEvents: 1 });
   const hub = new EventHub({ maxQueue: 1, onOverflow: () => undefined });
   const app = buildApiApp({ store, hub, logLevel: 'fatal', page: { directory: `${dir}/` } });

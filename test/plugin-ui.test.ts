@@ -62,7 +62,9 @@ t.test('the page over three nodes: node column, node filter, partial results, li
   await page.waitForFunction(() => document.querySelectorAll('#events tbody tr').length === 3);
   t.same(await page.locator('td.node').allTextContents(), ['node-b', 'node-b', 'node-b'], 'the node filter: that node\'s events only');
   t.equal(new URL(page.url()).searchParams.get('node'), 'node-b', 'kept in the URL');
-  t.same(agents.map((a, i) => a.queries.length - (asked[i] as number)), [0, 1, 0], 'only that node\'s agent was asked');
+  // Twice: the rows, and the window's gaps and throttles for the completeness banner.
+  t.same(agents.map((a, i) => a.queries.length - (asked[i] as number)), [0, 2, 0], 'only that node\'s agent was asked');
+  t.same(agents[1]?.queries.slice(-2).map((q) => q.get('kind')).sort(), ['gap,throttle', null], 'for its execs and for what its feed is missing');
   t.equal(await page.locator('#partial').isVisible(), false, 'no partial results when the node asked answered');
 
   await page.check('input[name="live"]');

