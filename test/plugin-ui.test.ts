@@ -13,6 +13,7 @@ import { launchChromium, watchedPage } from './helpers/chromium.js';
 import { makeEvent } from './helpers/events.js';
 import { kubeconfigFor } from './helpers/kube.js';
 import { eventually } from './helpers/poll.js';
+import { execIdOfTicks } from '../src/events/exec-id.js';
 import { serializeEvent } from '../src/events/schema.js';
 import { cursorOf, MAX_CURSOR_CHARS } from '../src/plugin/ui-app.js';
 
@@ -173,4 +174,50 @@ t.test('the streams\' cursor is left out when it would make too long a URL', asy
   t.equal(cursorOf(new Map([['node-a', 7], ['node-b', 9]])), 'node-a:7,node-b:9', 'node:seq of each');
   const many = new Map(Array.from({ length: 1000 }, (_, i) => [`node-${String(i).padStart(4, '0')}`, 123_456] as const));
   t.equal(cursorOf(many), undefined, `over ${MAX_CURSOR_CHARS} characters: none (the streams start from now)`);
+});
+
+t.test('the process panel over the cluster: GET /api/processes asks the node the exec id names', async (t) => {
+  const BOOT = '0123456789abcdef0123456789abcdef';
+  const idOn = (node: string, pid: number) => execIdOfTicks({ node, bootId: BOOT }, 1000 + pid, pid);
+  const parent = { execId: idOn('node-a', 10), pid: 10, comm: 'sh', filename: '/bin/sh', argv: ['sh', '-c', 'loop'] };
+  const exec = makeEvent({ node: 'node-a', pid: 11, execId: idOn('node-a', 11), parentExecId: parent.execId, comm: 'curl', argv: ['curl', '-s', 'http://x'], ancestors: [parent] });
+  const child = makeEvent({ node: 'node-a', pid: 12, execId: idOn('node-a', 12), parentExecId: exec.execId, comm: 'true', argv: ['true', 'child'] });
+  const body = `{"exec":${serializeEvent(exec)},"ancestors":${JSON.stringify(exec.ancestors)},"children":[${serializeEvent(child)}],"session":[]}`;
+  const api = await startApiServer();
+  t.teardown(() => api.close());
+  const a = await startFakeAgent([serializeEvent(exec)], { processes: { [exec.execId]: body } });
+  const failing = await startFakeAgent([]);
+  failing.failWith(500, 'boom');
+  t.teardown(() => Promise.all([a.close(), failing.close()]));
+  addAgentPod(api, 'node-a', { localPort: a.port });
+  addAgentPod(api, 'node-fail', { localPort: failing.port });
+  addAgentPod(api, 'node-down');
+  const ui = startPlugin(kubeconfigFor(t, api), ['ui', '--timeout', '5s']);
+  t.teardown(() => ui.stop());
+  await eventually(() => /#token=/.test(ui.stdout()), 'ui prints its address');
+  const url = (/(http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/.exec(ui.stdout()) as RegExpExecArray)[1] as string;
+  const base = url.slice(0, url.indexOf('/#'));
+  const auth = { authorization: `Bearer ${url.slice(url.indexOf('#token=') + '#token='.length)}` };
+  const get = async (id: string) => {
+    const res = await fetch(`${base}/api/processes/${id}`, { headers: auth });
+    return [res.status, await res.json()] as const;
+  };
+  t.same(await get(exec.execId), [200, JSON.parse(body)], 'the agent of the node the id names answers, passed on as it is');
+  t.match(await get(idOn('node-a', 99)), [404, { message: /no exec of that process/ }], 'a process it no longer holds: its 404');
+  t.match(await get(idOn('node-fail', 1)), [502, { message: 'node node-fail (pod execwatch-node-fail): the agent answered HTTP 500' }], 'an agent that fails: 502 naming it');
+  t.match(await get(idOn('node-down', 1)), [502, { message: /^node node-down \(pod execwatch-node-down\): .*connection refused/ }], 'an agent that cannot be reached: 502 saying why');
+  t.match(await get(idOn('node-gone', 1)), [502, { message: /^node node-gone: no agent pod/ }], 'a node without an agent: 502 naming it');
+  t.match(await get('not-an-id'), [400, { message: 'params/execId "not-an-id" is not an exec id' }], 'a malformed id: 400');
+  api.failNext(500, 1);
+  t.match(await get(exec.execId), [502, { message: /cannot list the agents .*HTTP 500/ }], 'the API server fails: 502, saying why');
+  t.equal(a.queries.filter((q) => q.size === 0).length >= 2, true, 'node-a was asked for the process (twice)');
+
+  const browser = await launchChromium();
+  t.teardown(() => browser.close());
+  const { page, errors } = await watchedPage(browser.context);
+  await page.goto(`${base}/?open=${exec.execId}${url.slice(url.indexOf('#'))}`);
+  await page.locator('#panel .children li').waitFor();
+  t.same(await page.locator('#panel .lineage li').allTextContents(), ['10 sh -c loop', '11 curl -s http://x'], 'the page\'s panel shows the process over the cluster view');
+  t.same(await page.locator('#panel .children li a').allTextContents(), ['12 true child'], 'with its children');
+  t.same(errors, [], 'no page errors');
 });

@@ -5,21 +5,25 @@
  * what a view of many nodes adds: `nodes` (every node with an agent), `failures` (the nodes that
  * did not answer, and why) and `after` (where each node's live stream starts, so that nothing
  * between the load and the stream is missed). The page shows a node column and filter when it
- * sees `nodes`. Every /api/ request needs the token `ui` printed: the listener is on loopback,
+ * sees `nodes`. GET /api/processes/:execId is asked of the one agent whose node the exec id names
+ * (as `kubectl execwatch process`), and its answer passed on, so the page's process panel works
+ * here too. Every /api/ request needs the token `ui` printed: the listener is on loopback,
  * but any local user could reach it, and argv can hold secrets.
  */
 import type { ServerResponse } from 'node:http';
 import { Type, type Static } from '@sinclair/typebox';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { compileFilter, EventsQuery, FilterError, FilterQuery } from '../events/filter.js';
+import { parseExecId } from '../events/exec-id.js';
+import { ProcessBody } from '../events/schema.js';
+import { compileFilter, EventsQuery, ExecIdParam, FilterError, FilterQuery } from '../events/filter.js';
 import { requireToken } from '../http/auth.js';
 import { createApp, ErrorBody, type App } from '../http/base.js';
 import { pageRoutes } from '../http/page.js';
 import { sameOriginOnly } from '../http/same-origin.js';
 import { ClusterError, discoverAgents, tokensFor, type Agent, type NodeFailure } from './cluster.js';
 import { collectEvents } from './collect.js';
-import { AgentClient } from './forward.js';
+import { AgentClient, authHeaders, bodyText } from './forward.js';
 import { NodeStream } from './node-stream.js';
 import { failureLine } from './output.js';
 import type { ClusterOptions } from './options.js';
@@ -115,6 +119,32 @@ const uiRoutes: FastifyPluginAsyncTypebox<UiAppOptions & { streams: Set<ServerRe
       `"failures":${JSON.stringify(failures)}${after === undefined ? '' : `,"after":${JSON.stringify(after)}`}}`;
     // The events' texts as their agents sent them: sent as is, not re-serialized.
     return reply.header('cache-control', 'no-store').type('application/json; charset=utf-8').send(body as unknown as Static<typeof UiEventsBody>);
+  });
+
+  app.get('/api/processes/:execId', { schema: { params: Type.Object({ execId: ExecIdParam }), response: { 200: ProcessBody, 400: ErrorBody, 404: ErrorBody, 502: ErrorBody } } }, async (request, reply) => {
+    const { execId } = request.params;
+    const id = parseExecId(execId);
+    if (id === null) return reply.code(400).send({ error: 'Bad Request', message: `params/execId "${execId}" is not an exec id` });
+    const reached = await reachOrWhy(id.node);
+    if (typeof reached === 'string') return reply.code(502).send({ error: 'Bad Gateway', message: reached });
+    const [agent] = reached.agents;
+    // discoverAgents names every node asked for that has no agent to ask.
+    if (agent === undefined) return reply.code(502).send({ error: 'Bad Gateway', message: failureLine(reached.failures[0] as NodeFailure) });
+    try {
+      const res = await client.get(agent, `/api/processes/${encodeURIComponent(execId)}`, authHeaders(reached.tokens.get(agent) ?? null), AbortSignal.timeout(cluster.timeoutMs));
+      const text = await bodyText(res);
+      if (res.statusCode !== 200 && res.statusCode !== 404) {
+        return reply.code(502).send({ error: 'Bad Gateway', message: `node ${id.node} (pod ${agent.pod}): the agent answered HTTP ${res.statusCode}` });
+      }
+      // The agent's answer as it sent it: the process, or its 404 saying it is no longer held.
+      return reply
+        .code(res.statusCode)
+        .header('cache-control', 'no-store')
+        .type('application/json; charset=utf-8')
+        .send(text as unknown as Static<typeof ProcessBody>);
+    } catch (err) {
+      return reply.code(502).send({ error: 'Bad Gateway', message: `node ${id.node} (pod ${agent.pod}): ${(err as Error).message}` });
+    }
   });
 
   app.get('/api/events/stream', { schema: { querystring: UiStreamQuery, response: { 400: ErrorBody, 502: ErrorBody } } }, async (request, reply) => {
