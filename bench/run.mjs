@@ -21,6 +21,8 @@
  *                   64 KiB ring: ringbuf_full.
  *   redact.mjs      redaction against 100 KB arguments built to make it backtrack (bench/redact.mjs).
  *   export.mjs      agent CPU per event with OTLP export on (to a local receiver) and off.
+ *   page.mjs        the browse page with 10,000 rows in headless Chromium: main-thread ms to
+ *                   open it and to filter (bench/page.mjs; --no-page skips it).
  * Prints a table and writes bench/results/latest.json; exits 1 when a target is missed. The
  * sysctl it sets is restored on every exit.
  *
@@ -41,6 +43,7 @@ import { TARGETS } from './lib/targets.mjs';
 import { exportCost } from './scenarios/export.mjs';
 import { latency } from './scenarios/latency.mjs';
 import { memory } from './scenarios/memory.mjs';
+import { pageCost } from './scenarios/page.mjs';
 import { pipeline } from './scenarios/pipeline.mjs';
 import { scrapeStorm } from './scenarios/scrapes.mjs';
 import { redaction } from './scenarios/redact.mjs';
@@ -50,14 +53,14 @@ import { findExecsnoop, throughput } from './scenarios/throughput.mjs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 
-const USAGE = 'sudo npm run bench [-- --rounds=N --execs=N --latency-execs=N --no-execsnoop --no-pipeline --no-export | --export-only [--agent-tree=DIR] | --soak=SECONDS | --scope | --scrapes [--agent-tree=DIR]]';
+const USAGE = 'sudo npm run bench [-- --rounds=N --execs=N --latency-execs=N --no-execsnoop --no-pipeline --no-export --no-page | --export-only [--agent-tree=DIR] | --soak=SECONDS | --scope | --scrapes [--agent-tree=DIR]]';
 let args;
 try {
   ({ values: args } = parseArgs({
     strict: true,
     options: Object.fromEntries(
       [['rounds', 'string'], ['execs', 'string'], ['latency-execs', 'string'], ['soak', 'string'], ['agent-tree', 'string'],
-        ['no-execsnoop', 'boolean'], ['no-pipeline', 'boolean'], ['no-export', 'boolean'], ['export-only', 'boolean'], ['scrapes', 'boolean'], ['scope', 'boolean'], ['help', 'boolean']]
+        ['no-execsnoop', 'boolean'], ['no-pipeline', 'boolean'], ['no-export', 'boolean'], ['no-page', 'boolean'], ['export-only', 'boolean'], ['scrapes', 'boolean'], ['scope', 'boolean'], ['help', 'boolean']]
         .map(([name, type]) => [name, { type }]),
     ),
   }));
@@ -98,7 +101,7 @@ function exportRow(exp) {
     '', TARGETS.export.text, TARGETS.export.ok(on.cpuUsPerEvent, off.cpuUsPerEvent) && on.exportLost === 0];
 }
 
-function table({ untracedRate, agent, snoop, memory: mem, latency: lat, pipeline: pipe, scrapes, redact, exp }) {
+function table({ untracedRate, agent, snoop, memory: mem, latency: lat, pipeline: pipe, scrapes, redact, exp, page }) {
   const fmt = (v, digits = 2) => (v === undefined || v === null || Number.isNaN(v) ? 'n/a' : v.toFixed(digits));
   const agentLost = agent.lostTotal + sum(Object.values(mem.lost)) + sum(Object.values(lat.lost));
   return [
@@ -129,6 +132,8 @@ function table({ untracedRate, agent, snoop, memory: mem, latency: lat, pipeline
     ['redaction, hostile 100 KB argument (ms): slowest --redact / built-in',
       `${fmt(redact.slowestPattern.ms[1], 1)} (${redact.slowestPattern.name}) / ${fmt(redact.slowestRule.ms[1], 1)}`, '', TARGETS.redact.text, redact.pass],
     exportRow(exp),
+    ['browse page, 10,000 rows: open / filter (main-thread ms)', page ? `${fmt(page.open.ms, 0)} / ${fmt(page.toggle.ms, 0)} (search ${fmt(page.search.ms, 0)})` : 'skipped', '',
+      TARGETS.page.text, page ? page.pass : null],
   ];
 }
 
@@ -189,10 +194,11 @@ async function main() {
   log('redaction: hostile 100 KB arguments');
   const redact = redaction();
   const exp = args['no-export'] ? null : (log('export: OTLP export off and on'), await exportCost(tools, exportRounds));
+  const page = args['no-page'] ? null : (log('browse page: 10,000 rows in headless Chromium'), pageCost());
   cleanup();
 
   const untracedRate = median(storm.untraced);
-  const rows = table({ untracedRate, agent: storm.agent, snoop: storm.execsnoop, memory: mem, latency: lat, pipeline: pipe, scrapes, redact, exp });
+  const rows = table({ untracedRate, agent: storm.agent, snoop: storm.execsnoop, memory: mem, latency: lat, pipeline: pipe, scrapes, redact, exp, page });
   printTable(rows);
   writeResult('latest.json', {
     date: new Date().toISOString(),
@@ -207,6 +213,7 @@ async function main() {
     pipeline: pipe,
     redaction: redact,
     export: exp,
+    page,
     pass: Object.fromEntries(rows.filter((r) => r[4] !== null).map((r) => [r[0], r[4]])),
   });
   if (rows.some((r) => r[4] === false)) process.exitCode = 1;

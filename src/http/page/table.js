@@ -3,7 +3,7 @@
 import { badgesOf, commandWords, el, errnoName, exitText, shortTime, whereText } from './format.js';
 
 /** Rows built at a time: enough to fill a tall screen several times over. */
-export const CHUNK = 100;
+export const CHUNK = 50;
 
 function whereCell(event) {
   const td = el('td', 'where');
