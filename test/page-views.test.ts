@@ -12,7 +12,7 @@ import { EventStore } from '../src/events/store.js';
 import { EventHub } from '../src/events/stream.js';
 import type { AgentEvent, ExecEvent } from '../src/events/schema.js';
 import { launchChromium, watchedPage, type WatchedPage } from './helpers/chromium.js';
-import { makeEvent, makeGap, makeThrottle } from './helpers/events.js';
+import { makeEvent, makeExit, makeGap, makeThrottle } from './helpers/events.js';
 import { screenshot, VIEWPORTS } from './helpers/screenshots.js';
 
 const store = new EventStore({ maxEvents: 5000 });
@@ -255,6 +255,22 @@ t.test('screenshots of the main views at both sizes', async (t) => {
   const { page: chain } = await open(t, `/?namespace=chain&open=chain.101`);
   await chain.locator('#panel .children').waitFor();
   await screenshot(chain, 'chain-desktop');
+});
+
+t.test('live: an exit from the stream shows on its row', async (t) => {
+  const { page, errors } = await open(t, '/?namespace=livex&live=1');
+  await page.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('live'));
+  // The stream may still be connecting: publish until a row shows, then end that one's process.
+  let event = makeEvent({ namespace: 'livex', pid: 8800, execId: 'livex.8800', argv: ['sleep', '1'] });
+  for (let tries = 0; tries < 50; tries++) {
+    event = makeEvent({ namespace: 'livex', pid: 8800, execId: 'livex.8800', argv: ['sleep', '1'] });
+    publish(event);
+    if (await page.locator(`tr[data-seq="${event.seq}"]`).waitFor({ timeout: 200 }).then(() => true, () => false)) break;
+  }
+  publish(makeExit({ seq: 990_020, pid: 8800, execId: 'livex.8800', namespace: 'livex', status: 'error', code: 7, duration: 1.25 }));
+  await page.locator(`tr[data-seq="${event.seq}"] td.result .exit`).waitFor();
+  t.equal(await page.locator(`tr[data-seq="${event.seq}"] td.result`).textContent(), 'okexit 7 after 1.250 s', 'the exit on the row, without a reload');
+  t.same(errors, [], 'no page errors');
 });
 
 t.test('hostile argv, names and pods in every view are text and run nothing', async (t) => {
