@@ -7,7 +7,10 @@
  * fake pods) → store, metrics, and one SSE subscriber of the hub whose transport accepts every
  * frame (the frame is built; no socket).
  *
- *   node bench/pipeline.mjs [--events=N] [--batch=N] [--json] [--no-default-redaction]
+ *   node bench/pipeline.mjs [--events=N] [--batch=N] [--json] [--no-default-redaction] [--no-exits]
+ *
+ * Each successful exec is followed by its process's exit, as on a node (a process that execs also
+ * ends); --no-exits sends the execs alone, as before exits were reported.
  *
  * bench/run.mjs runs it pinned to one CPU (taskset -c 0). Prints events/s.
  */
@@ -21,7 +24,7 @@ if (!existsSync(join(root, 'dist', 'agent.js'))) {
   process.exit(1);
 }
 const { Tracer } = await import(join(root, 'dist/capture/tracer.js'));
-const { HEADER_SIZE: HEADER, RECORD_OFFSETS: O } = await import(join(root, 'dist/capture/decode.js'));
+const { HEADER_SIZE: HEADER, RECORD_OFFSETS: O, EXIT_OFFSETS: E, EXIT_SIZE, RECORD_KINDS } = await import(join(root, 'dist/capture/decode.js'));
 const { createPipeline } = await import(join(root, 'dist/pipeline.js'));
 const { createMetrics } = await import(join(root, 'dist/metrics/index.js'));
 const { PodIndex } = await import(join(root, 'dist/kube/podindex.js'));
@@ -140,11 +143,26 @@ function record(i) {
   buf.write(parent, O.cgroup_parent, 'latin1');
   filename.copy(buf, HEADER);
   argv.copy(buf, HEADER + filename.length);
-  return buf;
+  if (args['no-exits'] || buf.readInt32LE(O.retval) !== 0) return [buf];
+  // Its exit, 2 ms later: the same process (pid, start time 0 as in the exec), the same cgroup.
+  const exit = Buffer.alloc(EXIT_SIZE);
+  exit.writeBigUInt64LE(bootNs + 2_000_000n, E.boot_ns);
+  exit.writeBigUInt64LE(cgroupId, E.cgroup_id);
+  exit.writeUInt32LE(EXIT_SIZE, E.record_len);
+  exit.writeUInt16LE(RECORD_KINDS.EXIT, E.kind);
+  exit.writeUInt32LE(10_000 + i, E.pid);
+  exit.writeUInt32LE(10_000 + i, E.tid);
+  exit.writeBigUInt64LE(bootNs, E.exec_ns);
+  buf.copy(exit, E.comm, O.comm, O.comm + 16);
+  exit.write(leaf, E.cgroup_leaf, 'latin1');
+  exit.write(parent, E.cgroup_parent, 'latin1');
+  return [buf, exit];
 }
 
-const RECORDS = 4096;
-const records = Array.from({ length: RECORDS }, (_, i) => record(i));
+const EXECS = 4096;
+const records = Array.from({ length: EXECS }, (_, i) => record(i)).flat();
+const RECORDS = records.length;
+const exits = RECORDS - EXECS;
 const batches = [];
 for (let i = 0; i < RECORDS; i += BATCH) batches.push(Buffer.concat(records.slice(i, i + BATCH)));
 const meanRecordBytes = records.reduce((a, r) => a + r.length, 0) / RECORDS;
@@ -232,6 +250,7 @@ const result = {
   eventsPerSecond: sent / seconds,
   cpuSeconds: (cpu.user + cpu.system) / 1e6,
   meanRecordBytes: Math.round(meanRecordBytes),
+  exitShare: exits / RECORDS,
   containerShare: 0.5,
   pods: PODS,
   streamedFrames: streamed,
@@ -243,7 +262,7 @@ if (args.json) process.stdout.write(`${JSON.stringify(result)}\n`);
 else {
   process.stdout.write(
     `pipeline: ${sent} events in ${seconds.toFixed(2)} s = ${Math.round(result.eventsPerSecond)} events/s ` +
-      `(batches of ${BATCH}, mean record ${result.meanRecordBytes} B, SSE frame ${result.meanFrameBytes} B, ` +
+      `(${Math.round(100 * result.exitShare)}% exits, batches of ${BATCH}, mean record ${result.meanRecordBytes} B, SSE frame ${result.meanFrameBytes} B, ` +
       `${result.cpuSeconds.toFixed(2)} CPU s)\n`,
   );
 }

@@ -135,6 +135,15 @@ async function metric(metricsUrl: string, name: string, labels = ''): Promise<nu
   return line === undefined ? 0 : Number(line.split(' ')[1]);
 }
 
+/** Records sent, and lost at export by stage: with the queue's length, all an export storm has. */
+async function exportCounts(metricsUrl: string): Promise<{ sent: number; error: number; over: number }> {
+  return {
+    sent: await metric(metricsUrl, 'execwatch_export_records_total'),
+    error: await metric(metricsUrl, 'execwatch_events_lost_total', '{stage="export_error"}'),
+    over: await metric(metricsUrl, 'execwatch_events_lost_total', '{stage="export_overflow"}'),
+  };
+}
+
 /** Execs in the storm: more than the export queue and one batch hold, so some must overflow. */
 const STORM = 6000;
 
@@ -170,12 +179,7 @@ t.test('the receiver down during an exec storm: nothing blocks, nothing is lost 
   // The receiver comes up 10 s after the storm began.
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, 10_000 - (Date.now() - started))));
   receiver = await startHttpReceiver(port);
-  const counted = async () => {
-    const sent = await metric(agent.metricsUrl, 'execwatch_export_records_total');
-    const error = await metric(agent.metricsUrl, 'execwatch_events_lost_total', '{stage="export_error"}');
-    const over = await metric(agent.metricsUrl, 'execwatch_events_lost_total', '{stage="export_overflow"}');
-    return { sent, error, over };
-  };
+  const counted = () => exportCounts(agent.metricsUrl);
   await eventually(async () => {
     const { sent, error, over } = await counted();
     // Every process of the storm ended, and the filter (its comm) takes its exit record too.
@@ -283,14 +287,28 @@ t.test('a slow endpoint during an exec storm: the export queue and the agent\'s 
     return peak;
   };
 
+  const counted = () => exportCounts(metricsBase);
   const baseline = await storm('baseline', 3000);
-  await eventually(async () => (await metric(metricsBase, 'execwatch_export_records_total')) === 2 * SLOW_STORM,
-    `the ${SLOW_STORM} execs of the baseline storm and their exits sent`, 60_000, 200);
+  // A fast endpoint keeps up on an idle machine; on a loaded one (other tests' storms on the same
+  // kernel) the queue may overflow, or the ring buffer fill, during the storm: both counted. What
+  // matters here is that the storm is over and drained before the endpoint turns slow.
+  const accounted = (c: { sent: number; error: number; over: number }) => c.sent + c.error + c.over;
+  let last = { total: -1, at: Date.now() };
+  await eventually(async () => {
+    const total = accounted(await counted());
+    if (total !== last.total) last = { total, at: Date.now() };
+    const drained = (await metric(metricsBase, 'execwatch_export_queue_length')) === 0 && Date.now() - last.at > 3000;
+    return total === 2 * SLOW_STORM || drained;
+  }, `the ${SLOW_STORM} execs of the baseline storm and their exits sent or counted lost`, 90_000, 200);
+  const before = await counted();
+  const ringLost = await metric(metricsBase, 'execwatch_events_lost_total', '{stage="ringbuf_full"}');
+  t.ok(accounted(before) === 2 * SLOW_STORM || ringLost > 0,
+    `the baseline storm's execs and exits: sent ${before.sent} + export_error ${before.error} + export_overflow ${before.over} = ${2 * SLOW_STORM}, or the kernel counted ring losses (${ringLost})`);
 
   behaviour.answerAfterMs = 3000;
   const slow = await storm('slow', 3000);
-  const overflow = await metric(metricsBase, 'execwatch_events_lost_total', '{stage="export_overflow"}');
-  t.ok(overflow > 0, `the slow endpoint could not keep up and the queue overflowed, counted: export_overflow ${overflow}`);
+  const overflow = (await counted()).over - before.over;
+  t.ok(overflow > 0, `the slow endpoint could not keep up and the queue overflowed, counted: export_overflow +${overflow}`);
   t.ok(slow.queue > 0 && slow.queue <= EXPORT_QUEUE, `the queue, scraped during the storm, stayed within its bound: at most ${slow.queue} of ${EXPORT_QUEUE}`);
   const again = await storm('slow-again', 3000);
   t.ok(again.queue <= EXPORT_QUEUE, `and during a second storm: at most ${again.queue} of ${EXPORT_QUEUE}`);

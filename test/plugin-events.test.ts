@@ -53,6 +53,29 @@ t.test('events from three nodes, merged newest first, with their node', async (t
   t.same(jsonl.stdout.trimEnd().split('\n').map((l) => (JSON.parse(l) as { node: string }).node), ['node-b', 'node-b'], '--node asks that node only; jsonl is one event a line');
 });
 
+t.test('every filter of the events API has its flag, sent to every node as that parameter', async (t) => {
+  const api = await startApiServer();
+  t.teardown(() => api.close());
+  const agent = await startFakeAgent([makeEvent({ node: 'node-f', time: at(1) })]);
+  t.teardown(() => agent.close());
+  addAgentPod(api, 'node-f', { localPort: agent.port });
+  const kubeconfig = kubeconfigFor(t, api);
+  const flags = {
+    '--image': ['nginx', 'image'], '--drift': ['true', 'drift'], '--origin': ['exec', 'origin'],
+    '--session': ['bm9kZQ.1845.4242', 'sessionExecId'], '--exec-id': ['bm9kZQ.1900.4300', 'execId'],
+    '--parent-exec-id': ['bm9kZQ.1845.4242', 'parentExecId'], '--euid': ['0', 'euid'], '--kind': ['exec,exit', 'kind'],
+  } as const;
+  const run = await runPlugin(kubeconfig, ['events', ...Object.entries(flags).flatMap(([flag, [value]]) => [flag, value])]);
+  t.equal(run.code, 0, `accepted: exit 0 (${run.stderr})`);
+  const query = agent.queries.at(-1) as URLSearchParams;
+  for (const [flag, [value, parameter]] of Object.entries(flags)) t.equal(query.get(parameter), value, `${flag} ${value} goes as ${parameter}`);
+  const bad = await runPlugin(kubeconfig, ['events', '--origin', 'cron']);
+  t.equal(bad.code, 2, 'a value the API refuses: exit 2');
+  t.match(bad.stderr, /--origin "cron" must be equal to one of the allowed values/, 'naming the flag');
+  const kinds = await runPlugin(kubeconfig, ['follow', '--kind', 'exec,fork']);
+  t.match(kinds.stderr, /--kind "exec,fork" must match pattern/, 'follow checks them too');
+});
+
 t.test('one node down: the others still print, it is named, the exit status says partial', async (t) => {
   const api = await startApiServer();
   t.teardown(() => api.close());

@@ -57,8 +57,15 @@ Filters (those of the events API, applied on every node):
   -q TEXT                    filename or an argument contains TEXT
   --result success|failure   successful or failed execs
   --attribution KIND         pod, host, unresolved or conflict
-  --uid N                    this user id
+  --image REF                the container's image: a reference, or a repository (any tag)
+  --drift true|false         the binary was not in the image (written in the container)
+  --origin ORIGIN            host, init, workload, exec, probe or debug
+  --session EXECID           the commands of one kubectl exec (or debug) session
+  --exec-id EXECID, --parent-exec-id EXECID
+                             this process, or the children of this one
+  --uid N, --euid N          this user id, this effective user id
   --since DURATION|TIME      newer than 10m, 1h, 7d ago, or an RFC 3339 time
+  --kind KINDS               kinds of event, comma-separated: exec (default), exit, throttle, gap
 `;
 
 const EXIT_HELP = `

@@ -52,9 +52,21 @@ export const FILTER_FLAGS = {
   q: 'q',
   result: 'result',
   attribution: 'attribution',
+  image: 'image',
+  drift: 'drift',
+  origin: 'origin',
+  session: 'sessionExecId',
+  'exec-id': 'execId',
+  'parent-exec-id': 'parentExecId',
   uid: 'uid',
+  euid: 'euid',
   since: 'since',
+  kind: 'kind',
 } as const satisfies Record<string, keyof EventFilter>;
+
+/** Compiles only while every parameter of the events API's filter has its flag above. */
+const EVERY_FILTER_HAS_A_FLAG: Exclude<keyof EventFilter, (typeof FILTER_FLAGS)[keyof typeof FILTER_FLAGS]> extends never ? true : never = true;
+void EVERY_FILTER_HAS_A_FLAG;
 
 const FILTER_OPTIONS = Object.fromEntries(
   Object.keys(FILTER_FLAGS).map((flag) => [flag, flag === 'q' ? { type: 'string', short: 'q' } : { type: 'string' }]),
@@ -131,14 +143,16 @@ export function queryOf(values: Record<string, unknown>, route: 'events' | 'stre
     if (raw !== undefined) query[parameter] = parameter === 'since' ? sinceOf(raw, now) : raw;
   }
   if (route === 'events') query.limit = (values.limit as string | undefined) ?? String(DEFAULTS.limit);
-  const ajv = new Ajv({ coerceTypes: true, useDefaults: true });
+  // 'array': one --origin is a list of one, as the agents' own validation (Fastify's) reads it.
+  const ajv = new Ajv({ coerceTypes: 'array', useDefaults: true });
   formats.default(ajv, ['date-time']);
   const valid = ajv.compile(route === 'events' ? EventsQuery : StreamQuery);
   // ajv coerces in place: check a copy, keep the text.
   const copy: Record<string, unknown> = { ...query };
   if (!valid(copy)) {
     const [error] = valid.errors as [ErrorObject];
-    const parameter = error.instancePath.slice(1);
+    // An array's item (origin) is /origin/0: the parameter is the first segment.
+    const parameter = error.instancePath.slice(1).split('/')[0] as string;
     const flag = parameter === 'limit' ? '--limit' : flagOf(parameter);
     throw new UsageError(`${flag} "${query[parameter]}" ${error.message as string}`);
   }
