@@ -64,6 +64,7 @@ t.test('every filter of the events API has its flag, sent to every node as that 
     '--image': ['nginx', 'image'], '--drift': ['true', 'drift'], '--origin': ['exec', 'origin'],
     '--session': ['bm9kZQ.1845.4242', 'sessionExecId'], '--exec-id': ['bm9kZQ.1900.4300', 'execId'],
     '--parent-exec-id': ['bm9kZQ.1845.4242', 'parentExecId'], '--euid': ['0', 'euid'], '--kind': ['exec,exit', 'kind'],
+    '--until': ['2026-11-24T16:05:00Z', 'until'],
   } as const;
   const run = await runPlugin(kubeconfig, ['events', ...Object.entries(flags).flatMap(([flag, [value]]) => [flag, value])]);
   t.equal(run.code, 0, `accepted: exit 0 (${run.stderr})`);
@@ -72,6 +73,11 @@ t.test('every filter of the events API has its flag, sent to every node as that 
   const bad = await runPlugin(kubeconfig, ['events', '--origin', 'cron']);
   t.equal(bad.code, 2, 'a value the API refuses: exit 2');
   t.match(bad.stderr, /--origin "cron" must be equal to one of the allowed values/, 'naming the flag');
+  const before = Date.now();
+  t.equal(await runPlugin(kubeconfig, ['events', '--since', '2h', '--until', '1h']).then((r) => r.code), 0, '--until as a duration');
+  const window = agent.queries.at(-1) as URLSearchParams;
+  const ago = (parameter: string) => (before - Date.parse((window.get(parameter) as string).replace(/(\.\d{3})\d*Z$/, '$1Z'))) / 3_600_000;
+  t.ok(Math.abs(ago('since') - 2) < 0.01 && Math.abs(ago('until') - 1) < 0.01, `--since 2h --until 1h: from two hours ago to one (${window.get('since')} – ${window.get('until')})`);
   const kinds = await runPlugin(kubeconfig, ['follow', '--kind', 'exec,fork']);
   t.match(kinds.stderr, /--kind "exec,fork" must match pattern/, 'follow checks them too');
 });

@@ -65,6 +65,7 @@ Filters (those of the events API, applied on every node):
                              this process, or the children of this one
   --uid N, --euid N          this user id, this effective user id
   --since DURATION|TIME      newer than 10m, 1h, 7d ago, or an RFC 3339 time
+  --until DURATION|TIME      older than that (--since 2h --until 1h: the hour before the last)
   --kind KINDS               kinds of event, comma-separated: exec (default), exit, throttle, gap
 `;
 

@@ -61,6 +61,7 @@ export const FILTER_FLAGS = {
   uid: 'uid',
   euid: 'euid',
   since: 'since',
+  until: 'until',
   kind: 'kind',
 } as const satisfies Record<string, keyof EventFilter>;
 
@@ -127,9 +128,9 @@ function flagOf(parameter: string): string {
   return flag === 'q' ? '-q' : `--${flag}`;
 }
 
-/** `--since`: a duration back from `now` (10m, 1h, 7d) or an RFC 3339 time, as the API takes. */
-function sinceOf(raw: string, now: number): string {
-  return DURATION.test(raw) ? formatTime(BigInt(now - durationMs('since', raw)) * 1_000_000n) : raw;
+/** `--since` or `--until`: a duration back from `now` (10m, 1h, 7d) or an RFC 3339 time, as the API takes. */
+function timeOf(flag: 'since' | 'until', raw: string, now: number): string {
+  return DURATION.test(raw) ? formatTime(BigInt(now - durationMs(flag, raw)) * 1_000_000n) : raw;
 }
 
 /**
@@ -140,7 +141,7 @@ export function queryOf(values: Record<string, unknown>, route: 'events' | 'stre
   const query: Record<string, string> = {};
   for (const [flag, parameter] of Object.entries(FILTER_FLAGS)) {
     const raw = values[flag] as string | undefined;
-    if (raw !== undefined) query[parameter] = parameter === 'since' ? sinceOf(raw, now) : raw;
+    if (raw !== undefined) query[parameter] = parameter === 'since' || parameter === 'until' ? timeOf(parameter, raw, now) : raw;
   }
   if (route === 'events') query.limit = (values.limit as string | undefined) ?? String(DEFAULTS.limit);
   // 'array': one --origin is a list of one, as the agents' own validation (Fastify's) reads it.
