@@ -78,6 +78,9 @@ t.test('every filter of the events API has its flag, sent to every node as that 
   const window = agent.queries.at(-1) as URLSearchParams;
   const ago = (parameter: string) => (before - Date.parse((window.get(parameter) as string).replace(/(\.\d{3})\d*Z$/, '$1Z'))) / 3_600_000;
   t.ok(Math.abs(ago('since') - 2) < 0.01 && Math.abs(ago('until') - 1) < 0.01, `--since 2h --until 1h: from two hours ago to one (${window.get('since')} – ${window.get('until')})`);
+  const follow = await runPlugin(kubeconfig, ['follow', '--until', '1h']);
+  t.equal(follow.code, 2, 'follow --until: exit 2');
+  t.match(follow.stderr, /--until is for events already recorded \(kubectl execwatch events\); a live stream has no end/, 'saying why');
   const kinds = await runPlugin(kubeconfig, ['follow', '--kind', 'exec,fork']);
   t.match(kinds.stderr, /--kind "exec,fork" must match pattern/, 'follow checks them too');
 });

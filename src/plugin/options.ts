@@ -138,6 +138,8 @@ function timeOf(flag: 'since' | 'until', raw: string, now: number): string {
  * take, validated against that route's schema; a UsageError names the flag.
  */
 export function queryOf(values: Record<string, unknown>, route: 'events' | 'stream', now = Date.now()): Record<string, string> {
+  // A stream brings what happens from now on: an end in the past would hold it silent for good.
+  if (route === 'stream' && values.until !== undefined) throw new UsageError('--until is for events already recorded (kubectl execwatch events); a live stream has no end');
   const query: Record<string, string> = {};
   for (const [flag, parameter] of Object.entries(FILTER_FLAGS)) {
     const raw = values[flag] as string | undefined;
