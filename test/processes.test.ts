@@ -138,6 +138,35 @@ t.test('bounded: past maxEntries the oldest goes', async (t) => {
   t.equal(table.get(execIdFor(10)), undefined, 'the oldest went');
 });
 
+t.test('bounded: an entry the bound pushes out lets go of its parent and stops waiting for orphans', async (t) => {
+  const table = new ProcessTable({ maxEntries: 4, maxWaiting: 1 });
+  table.exec(exec(10, 1));
+  table.exec(exec(20, 10));
+  // 10 exits while its child 20 lives: kept, exited.
+  table.exit(execIdFor(10));
+  // 30 exits leaving an orphan: kept, waiting.
+  table.exec(exec(30, 1));
+  table.exit(execIdFor(30), 1);
+  t.equal(table.size, 3, 'the exited parent, its child and the process waiting for its orphan');
+  // The bound pushes out 10 (the oldest), then 20: 20's going no longer finds 10.
+  table.exec(exec(40, 1));
+  table.exec(exec(50, 1));
+  t.equal(table.get(execIdFor(10)), undefined, 'the oldest entry went, exited parent or not');
+  table.exec(exec(60, 1));
+  t.equal(table.get(execIdFor(20)), undefined, 'then its child');
+  // Next out is 30, the one waiting: its orphan's exec finds no lineage, and nothing breaks.
+  table.exec(exec(70, 1));
+  t.equal(table.get(execIdFor(30)), undefined, 'the waiting entry went too');
+  t.same(table.ancestors(exec(31, 30), 4), [], 'its orphan has no lineage left');
+  table.exec(exec(31, 30));
+  t.equal(table.exit(execIdFor(31))?.exited, true, 'the orphan\'s exit finds its own entry');
+  t.same([40, 50, 60, 70].map((pid) => table.get(execIdFor(pid)) !== undefined), [false, true, true, true], 'the orphan\'s exec pushed out 40; its exit left the other three');
+  // Another process waits for an orphan: the one waiting before it went with the bound, not with this.
+  table.exec(exec(80, 1));
+  table.exit(execIdFor(80), 1);
+  t.equal(table.get(execIdFor(80))?.orphans, 1, 'the new one waits for its orphan');
+});
+
 t.test('a storm of 100,000 processes leaves only the live ones', async (t) => {
   const table = new ProcessTable({ maxEntries: 65_536 });
   // 100 long-lived shells, each running 1,000 short children; every tenth child runs a grandchild.
