@@ -31,6 +31,10 @@ const cases: readonly { name: string; query: EventFilter; matches: boolean }[] =
   { name: 'image repository without the tag', query: { image: 'registry.example/shop/web' }, matches: true },
   { name: 'image with another tag', query: { image: 'registry.example/shop/web:1.5' }, matches: false },
   { name: 'image repository prefix is not a match', query: { image: 'registry.example/shop' }, matches: false },
+  { name: 'workload as KIND/NAME', query: { workload: 'Deployment/web' }, matches: true },
+  { name: 'workload of another kind', query: { workload: 'StatefulSet/web' }, matches: false },
+  { name: 'workload of another name', query: { workload: 'Deployment/web-1' }, matches: false },
+  { name: 'workload name with a slash kept whole', query: { workload: 'Deployment/web/x' }, matches: false },
   { name: 'comm equal', query: { comm: 'curl' }, matches: true },
   { name: 'comm substring is not a match', query: { comm: 'cur' }, matches: false },
   { name: 'filename substring', query: { filename: 'bin/cu' }, matches: true },
@@ -88,6 +92,7 @@ t.test('result failure matches a negative retval, pod filters never match host p
   t.equal(matches({ namespace: 'shop' }, host), false, 'host process has no namespace');
   t.equal(matches({ container: 'app' }, host), false, 'host process has no container');
   t.equal(matches({ image: 'registry.example/shop/web' }, host), false, 'nor an image');
+  t.equal(matches({ workload: 'Deployment/web' }, host), false, 'nor a workload');
 });
 
 t.test('an exit matches the parameters of its own fields; those of exec fields match execs only', async (t) => {
@@ -97,6 +102,7 @@ t.test('an exit matches the parameters of its own fields; those of exec fields m
     [{ execId: makeExit({ pid: 4001 }).execId }, true],
     [{ execId: 'other' }, false],
     [{ namespace: 'shop', pod: 'web-1', container: 'app', comm: 'true', attribution: 'pod' }, true],
+    [{ workload: 'Deployment/web' }, true],
     [{ since: '2026-11-24T16:02:04Z' }, true],
     [{ until: '2026-11-24T16:02:05Z' }, false],
     [{ result: 'success' }, false],

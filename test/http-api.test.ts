@@ -180,6 +180,9 @@ t.test('GET /api/processes/:execId: the exec with its exit, its ancestors, its c
   const badOrigin = await app.inject({ method: 'GET', url: '/api/events?origin=shell' });
   t.equal(badOrigin.statusCode, 400, 'an unknown origin → 400');
   t.match(badOrigin.json(), { message: /querystring\/origin\/0 must be one of: host, init, workload, exec, probe, debug/ }, 'naming it');
+  const badWorkload = await app.inject({ method: 'GET', url: '/api/events?workload=web' });
+  t.equal(badWorkload.statusCode, 400, 'a workload without its kind → 400');
+  t.match(badWorkload.json(), { message: /querystring\/workload must match pattern/ }, 'naming it');
   const bad = await app.inject({ method: 'GET', url: '/api/processes/a%2Cb' });
   t.equal(bad.statusCode, 400, 'not an execId → 400');
   t.same(bad.json(), { error: 'Bad Request', message: 'params/execId must match pattern "^[A-Za-z0-9_.-]+$"' }, 'naming it');

@@ -39,6 +39,7 @@ const filterProperties = {
   pod: Type.Optional(Name),
   container: Type.Optional(Name),
   image: Type.Optional(Text),
+  workload: Type.Optional(Type.String({ minLength: 3, maxLength: 512, pattern: '^[^/]+/.+$', description: 'The pod\'s workload as KIND/NAME, as the metrics label it (Deployment/web).' })),
   comm: Type.Optional(Name),
   filename: Type.Optional(Text),
   q: Type.Optional(Text),
@@ -145,7 +146,7 @@ function textCheck(filename: string | undefined, q: string | undefined): Check {
  */
 export function compileFilter(query: EventFilter): (record: EventRecord) => boolean {
   const checks: Check[] = [];
-  const { namespace, pod, container, image, comm, filename, q, result, attribution, drift, uid, euid, execId, parentExecId, sessionExecId, since, until, kind, origin } = query;
+  const { namespace, pod, container, image, workload, comm, filename, q, result, attribution, drift, uid, euid, execId, parentExecId, sessionExecId, since, until, kind, origin } = query;
   if (kind !== undefined) {
     const kinds = new Set(kind.split(','));
     checks.push((r) => kinds.has(r.kind));
@@ -159,6 +160,12 @@ export function compileFilter(query: EventFilter): (record: EventRecord) => bool
   if (pod !== undefined) checks.push((r) => r.pod === pod);
   if (container !== undefined) checks.push((r) => r.container === container);
   if (image !== undefined) checks.push((r) => r.image !== null && (r.image === image || repositoryOf(r.image) === image));
+  if (workload !== undefined) {
+    const slash = workload.indexOf('/');
+    const kind = workload.slice(0, slash);
+    const name = workload.slice(slash + 1);
+    checks.push((r) => r.workload !== null && r.workload.kind === kind && r.workload.name === name);
+  }
   if (comm !== undefined) checks.push((r) => r.comm === comm);
   if (result !== undefined) {
     const failure = result === 'failure';

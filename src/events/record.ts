@@ -7,7 +7,7 @@
  * holds more memory for the same argv; it did better with nobody reading (~147,000 against
  * ~115,000), which is the trade to revisit if the stream is rarely open.
  */
-import { serializeEvent, type AgentEvent, type Attribution, type ExecEvent, type ExecExit, type Origin } from './schema.js';
+import { serializeEvent, type AgentEvent, type Attribution, type ExecEvent, type ExecExit, type Origin, type Workload } from './schema.js';
 
 export interface EventRecord {
   readonly seq: number;
@@ -32,6 +32,8 @@ export interface EventRecord {
   readonly container: string | null;
   readonly image: string | null;
   readonly attribution: Attribution | null;
+  /** The event's own workload object (shared, not copied): null for a gap. */
+  readonly workload: Workload | null;
   /** Null for a throttle or a gap (no process). */
   readonly origin: Origin | null;
   readonly sessionExecId: string | null;
@@ -72,6 +74,7 @@ export function eventRecord(event: AgentEvent): EventRecord {
     container: where?.container ?? null,
     image: where?.image ?? null,
     attribution: where?.attribution ?? null,
+    workload: where?.workload ?? null,
     origin: event.kind === 'exec' || event.kind === 'exit' ? event.origin : null,
     sessionExecId: event.kind === 'exec' || event.kind === 'exit' ? event.sessionExecId : null,
   };

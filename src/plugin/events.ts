@@ -58,6 +58,7 @@ Filters (those of the events API, applied on every node):
   --result success|failure   successful or failed execs
   --attribution KIND         pod, host, unresolved or conflict
   --image REF                the container's image: a reference, or a repository (any tag)
+  --workload KIND/NAME       the pod's workload, as the metrics name it (Deployment/web)
   --drift true|false         the binary was not in the image (written in the container)
   --origin ORIGIN            host, init, workload, exec, probe or debug
   --session EXECID           the commands of one kubectl exec (or debug) session

@@ -53,6 +53,7 @@ export const FILTER_FLAGS = {
   result: 'result',
   attribution: 'attribution',
   image: 'image',
+  workload: 'workload',
   drift: 'drift',
   origin: 'origin',
   session: 'sessionExecId',
