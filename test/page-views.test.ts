@@ -322,3 +322,48 @@ t.test('the completeness banner: lost and throttled execs in the window, with wh
   await outside.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('execs'));
   t.equal(await outside.locator('#banner').isVisible(), false, 'not for a window after them');
 });
+
+t.test('answers that come late are dropped: a process opened before the one now open, a load applied before the last', async (t) => {
+  const slow = proc('late', 400, ['slow-one'], null);
+  const fast = proc('late', 401, ['fast-one'], null);
+  for (const e of [slow, fast]) publish(e);
+  const { page, errors } = await open(t, '/?namespace=late');
+  await page.locator(`tr[data-seq="${fast.seq}"]`).waitFor();
+  let release = (): void => undefined;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  await page.route(`**/api/processes/${slow.execId}`, async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.locator(`tr[data-seq="${slow.seq}"] td.where`).click();
+  await page.locator(`tr[data-seq="${fast.seq}"] td.where`).click();
+  await page.locator('#panel .facts').waitFor();
+  const answered = page.waitForResponse((r) => r.url().includes(`/api/processes/${slow.execId}`));
+  release();
+  await answered;
+  await page.waitForTimeout(100);
+  t.equal(await page.locator('#panel-title').textContent(), 'fast-one', 'the panel still shows the process opened last');
+  t.match(await page.locator('#panel pre.json').textContent(), fast.execId, 'with its own event');
+
+  // Two filters applied in a row, the first answered last: the rows are the second's.
+  const other = proc('late2', 402, ['other'], null);
+  publish(other);
+  let releaseLoad = (): void => undefined;
+  const heldLoad = new Promise<void>((resolve) => (releaseLoad = resolve));
+  await page.route('**/api/events?*comm=slow-one*', async (route) => {
+    await heldLoad;
+    await route.continue();
+  });
+  await page.fill('input[name="comm"]', 'slow-one');
+  await page.press('input[name="comm"]', 'Enter');
+  await page.fill('input[name="comm"]', '');
+  await page.fill('input[name="namespace"]', 'late2');
+  await page.press('input[name="namespace"]', 'Enter');
+  await page.waitForFunction((seq) => document.querySelector(`tr[data-seq="${seq}"]`) !== null, other.seq);
+  const loaded = page.waitForResponse((r) => r.url().includes('comm=slow-one') && !r.url().includes('kind='));
+  releaseLoad();
+  await loaded;
+  await page.waitForTimeout(100);
+  t.same(await seqsShown(page), [other.seq], 'the rows of the filter applied last');
+  t.same(errors, [], 'no page errors');
+});

@@ -60,6 +60,9 @@ const state = {
   selected: -1,
   /** The exec id of the process the panel shows, or null. */
   open: null,
+  /** Counts the panel's openings and the loads: an answer that is not for the newest is dropped. */
+  opened: 0,
+  loads: 0,
   /** The histogram's window: {from, to} in ms. */
   range: { from: 0, to: 1 },
   /** What the feed is missing in the window: from gap and throttle events. */
@@ -274,13 +277,15 @@ function render() {
 
 /** Loads the rows and what the window is missing; true when they were shown. */
 async function load() {
+  const loadNo = ++state.loads;
   const params = filterParams();
   params.set('limit', String(Math.min(10000, limit())));
   // Gaps name no pod and throttles only theirs: asked for over the window alone.
   const window = new URLSearchParams({ kind: 'gap,throttle', limit: '10000' });
   for (const name of ['node', 'since', 'until']) if (params.has(name)) window.set(name, params.get(name));
   const [answer, incomplete] = await Promise.all([api(`/api/events?${params}`), api(`/api/events?${window}`)]);
-  if (answer.status === 401) return false;
+  // Applied again while this one was on its way (a filter clicked twice): the newer load wins.
+  if (loadNo !== state.loads || answer.status === 401) return false;
   if (!answer.ok) {
     showError(answer.body.message);
     return false;
@@ -480,10 +485,13 @@ async function apply() {
 function openProcess(execId, event) {
   if (!execId) return;
   state.open = execId;
+  const openNo = ++state.opened;
   syncUrl();
   panel.hidden = false;
   document.body.classList.add('panel-open');
-  void showProcess($('panel-body'), $('panel-title'), execId, event, { api, open: (id) => openProcess(id), link });
+  // Another row opened before this one's answer came: that one's answer is not shown.
+  const current = () => openNo === state.opened && state.open === execId;
+  void showProcess($('panel-body'), $('panel-title'), execId, event, { api, open: (id) => openProcess(id), link, current });
   $('panel-close').focus();
 }
 
