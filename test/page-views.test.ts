@@ -367,3 +367,36 @@ t.test('answers that come late are dropped: a process opened before the one now 
   t.same(await seqsShown(page), [other.seq], 'the rows of the filter applied last');
   t.same(errors, [], 'no page errors');
 });
+
+t.test('a half-typed change in the form is not the view: live rows, permalinks, the URL and a reconnect keep the applied one', async (t) => {
+  const first = makeEvent({ namespace: 'applied', argv: ['first'] });
+  publish(first);
+  const { page, errors } = await open(t, '/?namespace=applied&live=1');
+  await page.locator(`tr[data-seq="${first.seq}"]`).waitFor();
+  await page.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('live'));
+  const streams: string[] = [];
+  page.on('request', (request) => {
+    if (new URL(request.url()).pathname === '/api/events/stream') streams.push(request.url());
+  });
+  // Typed, not applied.
+  await page.fill('input[name="namespace"]', 'half-typed');
+  await page.fill('input[name="limit"]', '1');
+  let second = makeEvent({ namespace: 'applied', argv: ['second'] });
+  for (let tries = 0; tries < 50; tries++) {
+    second = makeEvent({ namespace: 'applied', argv: ['second'] });
+    publish(second);
+    if (await page.locator(`tr[data-seq="${second.seq}"]`).waitFor({ timeout: 200 }).then(() => true, () => false)) break;
+  }
+  t.equal(await page.locator(`tr[data-seq="${first.seq}"]`).count(), 1, 'the older row stays: the limit typed is not applied');
+  const href = await page.locator(`tr[data-seq="${second.seq}"] td.time a`).getAttribute('href');
+  t.equal(new URLSearchParams(href?.slice(1)).get('namespace'), 'applied', 'a live row links to the applied view');
+  await page.check('input[name="failures"]');
+  t.equal(new URL(page.url()).searchParams.get('namespace'), 'applied', 'a toggle keeps the applied filter in the URL');
+  t.equal(new URL(page.url()).searchParams.get('limit'), null, 'and not the limit typed');
+  await page.uncheck('input[name="failures"]');
+  const again = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/events/stream');
+  hub.closeAll();
+  await again;
+  t.equal(new URL(streams.at(-1) ?? base).searchParams.get('namespace'), 'applied', 'the reconnect asks for the applied filter');
+  t.same(errors, [], 'no page errors');
+});

@@ -63,6 +63,12 @@ const state = {
   /** Counts the panel's openings and the loads: an answer that is not for the newest is dropped. */
   opened: 0,
   loads: 0,
+  /**
+   * The view last applied: its filters (`params`), the limit box as typed (`rawLimit`, for the URL)
+   * and the rows it asks for (`limit`). Everything but the form reads these, never the form, which
+   * may hold a half-typed change not applied yet.
+   */
+  applied: { params: new URLSearchParams(), rawLimit: '', limit: DEFAULT_LIMIT },
   /** The histogram's window: {from, to} in ms. */
   range: { from: 0, to: 1 },
   /** What the feed is missing in the window: from gap and throttle events. */
@@ -90,18 +96,19 @@ function filterParams() {
   return params;
 }
 
-function limit() {
-  const value = Number(form.elements.limit.value.trim());
-  return Number.isInteger(value) && value > 0 ? value : DEFAULT_LIMIT;
+/** The view the form asks for, to be applied. */
+function formView() {
+  const rawLimit = form.elements.limit.value.trim();
+  const value = Number(rawLimit);
+  return { params: filterParams(), rawLimit, limit: Number.isInteger(value) && value > 0 ? value : DEFAULT_LIMIT };
 }
 
 const toggled = () => Object.fromEntries(Object.keys(TOGGLES).map((name) => [name, toggles.elements[name].checked]));
 
-/** The URL of the current view, with `open` the process to open (null: none). */
-function viewUrl(open) {
-  const params = filterParams();
-  const rawLimit = form.elements.limit.value.trim();
-  if (rawLimit !== '') params.set('limit', rawLimit);
+/** The URL of the view applied, with `open` the process to open (null: none). */
+function viewUrl(open, view = state.applied) {
+  const params = new URLSearchParams(view.params);
+  if (view.rawLimit !== '') params.set('limit', view.rawLimit);
   if (form.elements.live.checked) params.set('live', '1');
   for (const [name, on] of Object.entries(toggled())) if (on) params.set(name, '1');
   if (stack.value !== 'result') params.set('stack', stack.value);
@@ -133,7 +140,8 @@ function updateStatus(extra) {
   const following = live === null ? '' : ' · live';
   const nodes = document.body.classList.contains('cluster') ? ` · ${nodeList.options.length} nodes` : '';
   const hidden = state.visible.length === state.events.length ? '' : ` of ${state.events.length} loaded`;
-  const full = state.events.length >= limit() ? ` · newest ${limit()} (limit)` : '';
+  const { limit } = state.applied;
+  const full = state.events.length >= limit ? ` · newest ${limit} (limit)` : '';
   status.textContent = `${state.visible.length} execs${hidden}${nodes}${full}${following}${extra ? ` · ${extra}` : ''}`;
 }
 
@@ -258,11 +266,12 @@ function renderMore() {
 }
 
 function drawAll() {
-  const since = form.elements.since.value.trim();
-  const until = form.elements.until.value.trim();
+  const { params, limit } = state.applied;
+  const since = params.get('since') ?? '';
+  const until = params.get('until') ?? '';
   state.range = windowOf(state.visible, since, until);
   const shown = state.visible.length;
-  $('histogram-caption').textContent = `${shown} execs${state.events.length >= limit() ? ` (the newest ${limit()}: raise limit, or zoom, for older ones)` : ''}`;
+  $('histogram-caption').textContent = `${shown} execs${state.events.length >= limit ? ` (the newest ${limit}: raise limit, or zoom, for older ones)` : ''}`;
   $('zoom-out').hidden = since === '' && until === '';
   drawOverview(overview, state.visible, state.range, stack.value, filterOn);
 }
@@ -276,10 +285,10 @@ function render() {
 }
 
 /** Loads the rows and what the window is missing; true when they were shown. */
-async function load() {
+async function load(view) {
   const loadNo = ++state.loads;
-  const params = filterParams();
-  params.set('limit', String(Math.min(10000, limit())));
+  const params = new URLSearchParams(view.params);
+  params.set('limit', String(Math.min(10000, view.limit)));
   // Gaps name no pod and throttles only theirs: asked for over the window alone.
   const window = new URLSearchParams({ kind: 'gap,throttle', limit: '10000' });
   for (const name of ['node', 'since', 'until']) if (params.has(name)) window.set(name, params.get(name));
@@ -291,6 +300,7 @@ async function load() {
     return false;
   }
   showError(null);
+  state.applied = view;
   const { body } = answer;
   if (body.nodes !== undefined) showView(body);
   cursor = body.after;
@@ -342,7 +352,7 @@ function showLive(event) {
     state.rendered++;
     if (state.selected >= 0) state.selected++;
   }
-  while (state.events.length > limit()) {
+  while (state.events.length > state.applied.limit) {
     const gone = state.events.pop();
     state.keys.delete(keyOf(gone));
     if (!same && state.visible.at(-1) === gone) state.visible.pop();
@@ -411,7 +421,7 @@ async function follow(signal, after) {
   let last = after;
   let attempt = 0;
   while (!signal.aborted) {
-    const params = filterParams();
+    const params = new URLSearchParams(state.applied.params);
     // A stream has no end: `until` would keep everything new out.
     params.delete('until');
     if (last !== undefined) params.set('after', last);
@@ -475,9 +485,11 @@ function startLive() {
 }
 
 async function apply() {
-  syncUrl();
+  const view = formView();
+  // The URL says what was asked for at once; the rest of the page follows once it loaded.
+  history.replaceState(null, '', viewUrl(state.open, view));
   stopLive();
-  const loaded = await load();
+  const loaded = await load(view);
   if (form.elements.live.checked && loaded) startLive();
 }
 
@@ -630,6 +642,7 @@ if (fragment.has('token')) {
   history.replaceState(null, '', location.pathname + location.search);
 }
 const opened = fromUrl();
+state.applied = formView();
 void apply().then(() => {
   if (opened !== null) openProcess(opened, state.events.find((e) => e.execId === opened && e.retval === 0));
 });
