@@ -484,6 +484,12 @@ function startLive() {
   updateStatus();
 }
 
+/** Loads the view, then opens the process the URL names: only once the rows loaded (a 401 asks first). */
+async function applyAndOpen() {
+  const loaded = await apply();
+  if (loaded && state.open !== null) openProcess(state.open, state.events.find((e) => e.execId === state.open && e.retval === 0));
+}
+
 async function apply() {
   const view = formView();
   // The URL says what was asked for at once; the rest of the page follows once it loaded.
@@ -491,6 +497,7 @@ async function apply() {
   stopLive();
   const loaded = await load(view);
   if (form.elements.live.checked && loaded) startLive();
+  return loaded;
 }
 
 /** Opens the process panel on `execId` (`event`: the row opened, when there is one). */
@@ -632,7 +639,7 @@ login.addEventListener('submit', (submitEvent) => {
   sessionStorage.setItem(TOKEN_KEY, token);
   login.elements.token.value = '';
   login.hidden = true;
-  void apply();
+  void applyAndOpen();
 });
 
 // `kubectl execwatch ui` prints its address with #token=…: kept for this tab, then out of the URL.
@@ -641,8 +648,7 @@ if (fragment.has('token')) {
   sessionStorage.setItem(TOKEN_KEY, fragment.get('token'));
   history.replaceState(null, '', location.pathname + location.search);
 }
-const opened = fromUrl();
+// The process to open is kept from the start, so that the URL keeps it while a token is asked for.
+state.open = fromUrl();
 state.applied = formView();
-void apply().then(() => {
-  if (opened !== null) openProcess(opened, state.events.find((e) => e.execId === opened && e.retval === 0));
-});
+void applyAndOpen();
