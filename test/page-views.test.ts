@@ -400,3 +400,26 @@ t.test('a half-typed change in the form is not the view: live rows, permalinks, 
   t.equal(new URL(streams.at(-1) ?? base).searchParams.get('namespace'), 'applied', 'the reconnect asks for the applied filter');
   t.same(errors, [], 'no page errors');
 });
+
+t.test('live: an exit keeps its row selected and focused', async (t) => {
+  const { page, errors } = await open(t, '/?namespace=livesel&live=1');
+  await page.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('live'));
+  let event = makeEvent({ namespace: 'livesel', pid: 8900, execId: 'livesel.8900', argv: ['sleep', '2'] });
+  for (let tries = 0; tries < 50; tries++) {
+    event = makeEvent({ namespace: 'livesel', pid: 8900, execId: 'livesel.8900', argv: ['sleep', '2'] });
+    publish(event);
+    if (await page.locator(`tr[data-seq="${event.seq}"]`).waitFor({ timeout: 200 }).then(() => true, () => false)) break;
+  }
+  await page.locator('h1').click();
+  await page.keyboard.press('j');
+  t.equal(await page.locator('tr.selected').getAttribute('data-seq'), String(event.seq), 'j selects the row');
+  publish(makeExit({ seq: 990_030, pid: 8900, execId: 'livesel.8900', namespace: 'livesel', status: 'ok', code: 0, duration: 2 }));
+  await page.locator(`tr[data-seq="${event.seq}"] td.result .exit`).waitFor();
+  const selected = await page.evaluate(() => Array.from(document.querySelectorAll('tr.selected'), (tr) => [(tr as HTMLElement).dataset.seq, tr.getAttribute('aria-selected')]));
+  t.same(selected, [[String(event.seq), 'true']], 'still selected after its exit, and says so to a screen reader');
+  t.equal(await page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset.seq), String(event.seq), 'and still focused');
+  await page.keyboard.press('Enter');
+  await page.locator('#panel .facts').waitFor();
+  t.equal(await page.locator('#panel-title').textContent(), 'sleep 2', 'Enter still opens it');
+  t.same(errors, [], 'no page errors');
+});

@@ -377,7 +377,12 @@ function showExit(exit) {
   if (tr !== undefined) {
     const fresh = row(event, link(event.execId));
     state.rows.set(keyOf(event), fresh);
+    // The new row takes the old one's place in every sense: selected, and focused if it was.
+    for (const name of ['selected', 'new']) if (tr.classList.contains(name)) fresh.classList.add(name);
+    if (tr.hasAttribute('aria-selected')) fresh.setAttribute('aria-selected', 'true');
+    const focused = tr.contains(document.activeElement);
     tr.replaceWith(fresh);
+    if (focused) fresh.focus();
   }
 }
 
