@@ -423,3 +423,23 @@ t.test('live: an exit keeps its row selected and focused', async (t) => {
   t.equal(await page.locator('#panel-title').textContent(), 'sleep 2', 'Enter still opens it');
   t.same(errors, [], 'no page errors');
 });
+
+t.test('live with until applied: nothing at or after until is added, and the status says so', async (t) => {
+  const until = '2026-11-24T17:00:00.000Z';
+  const { page, errors } = await open(t, `/?namespace=liveuntil&live=1&until=${until}`);
+  await page.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('live'));
+  let inside = makeEvent({ namespace: 'liveuntil', argv: ['inside'] });
+  for (let tries = 0; tries < 50; tries++) {
+    inside = makeEvent({ namespace: 'liveuntil', argv: ['inside'] });
+    publish(inside);
+    if (await page.locator(`tr[data-seq="${inside.seq}"]`).waitFor({ timeout: 200 }).then(() => true, () => false)) break;
+  }
+  const at = makeEvent({ namespace: 'liveuntil', argv: ['at-until'], time: '2026-11-24T17:00:00.000000000Z' });
+  const after = makeEvent({ namespace: 'liveuntil', argv: ['after-until'], time: '2026-11-24T17:05:00.000000000Z' });
+  const marker = makeEvent({ namespace: 'liveuntil', argv: ['marker'] });
+  for (const e of [at, after, marker]) publish(e);
+  await page.locator(`tr[data-seq="${marker.seq}"]`).waitFor();
+  t.same(await seqsShown(page), [marker.seq, inside.seq], 'only the execs before until are added');
+  t.match(await page.locator('#status').textContent(), `nothing at or after until (${until})`, 'the status says why');
+  t.same(errors, [], 'no page errors');
+});

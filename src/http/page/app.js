@@ -136,8 +136,15 @@ function showError(message) {
   errorBox.textContent = message ?? '';
 }
 
+/** The applied `until` in ms, or Infinity: live events at or after it are outside the window shown. */
+function untilMs() {
+  const until = state.applied.params.get('until');
+  return until === null ? Infinity : Date.parse(until);
+}
+
 function updateStatus(extra) {
-  const following = live === null ? '' : ' · live';
+  const until = state.applied.params.get('until');
+  const following = live === null ? '' : until === null ? ' · live' : ` · live, nothing at or after until (${until})`;
   const nodes = document.body.classList.contains('cluster') ? ` · ${nodeList.options.length} nodes` : '';
   const hidden = state.visible.length === state.events.length ? '' : ` of ${state.events.length} loaded`;
   const { limit } = state.applied;
@@ -427,7 +434,8 @@ async function follow(signal, after) {
   let attempt = 0;
   while (!signal.aborted) {
     const params = new URLSearchParams(state.applied.params);
-    // A stream has no end: `until` would keep everything new out.
+    // The stream is asked from the newest row on, without `until`; the frames at or after it are
+    // dropped below, so that the rows stay in the window the histogram and the URL show.
     params.delete('until');
     if (last !== undefined) params.set('after', last);
     let retryMs = RETRY_MS;
@@ -448,6 +456,8 @@ async function follow(signal, after) {
           // A merged view's frames carry no id: a reconnect starts again from its cursor.
           if (id !== undefined) last = id;
           const event = JSON.parse(data);
+          // The window shown ends at `until`: what comes after it is not for this view.
+          if (kind !== 'exit' && kind !== 'notice' && msOf(event.time) >= untilMs()) return;
           if (kind === 'exec') showLive(event);
           else if (kind === 'exit') showExit(event);
           else if (kind === 'gap' || kind === 'throttle') {
