@@ -443,3 +443,23 @@ t.test('live with until applied: nothing at or after until is added, and the sta
   t.match(await page.locator('#status').textContent(), `nothing at or after until (${until})`, 'the status says why');
   t.same(errors, [], 'no page errors');
 });
+
+t.test('limit: an invalid one is refused with a message, a valid one is what the rows and the status use', async (t) => {
+  const events = [1, 2, 3].map((i) => makeEvent({ namespace: 'limits', argv: ['n', String(i)] }));
+  for (const e of events) publish(e);
+  const { page, errors } = await open(t, '/?namespace=limits');
+  await page.waitForFunction(() => document.querySelectorAll('#events tbody tr').length === 3);
+  for (const bad of ['abc', '0', '50000', '1.5', '-2'] as const) {
+    await page.fill('input[name="limit"]', bad);
+    await page.press('input[name="limit"]', 'Enter');
+    await page.locator('#error').waitFor();
+    t.match(await page.locator('#error').textContent(), `limit must be a whole number from 1 to 10,000 (not "${bad}")`, `${bad}: refused, saying why`);
+    t.equal(await page.locator('#events tbody tr').count(), 3, `${bad}: the rows stay`);
+  }
+  await page.fill('input[name="limit"]', '2');
+  await page.press('input[name="limit"]', 'Enter');
+  await page.waitForFunction(() => document.querySelectorAll('#events tbody tr').length === 2);
+  t.ok(await page.locator('#error').isHidden(), 'a valid limit clears the message');
+  t.match(await page.locator('#status').textContent(), 'newest 2 (limit)', 'the status names the limit applied');
+  t.same(errors, [], 'no page errors');
+});

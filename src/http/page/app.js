@@ -21,8 +21,9 @@ import { showProcess } from './panel.js';
 import { CHUNK, row, TOGGLES, visibleOf } from './table.js';
 
 const FILTERS = ['node', 'namespace', 'pod', 'container', 'comm', 'filename', 'q', 'result', 'origin', 'sessionExecId', 'uid', 'since', 'until'];
-/** Rows the page asks for unless `limit` says otherwise. */
+/** Rows the page asks for unless `limit` says otherwise, and the most the API gives. */
 const DEFAULT_LIMIT = 1000;
+const MAX_LIMIT = 10000;
 
 const $ = (id) => document.getElementById(id);
 const form = $('filters');
@@ -96,11 +97,16 @@ function filterParams() {
   return params;
 }
 
-/** The view the form asks for, to be applied. */
+/**
+ * The view the form asks for, to be applied. Its `limit` is the one place the limit box is read:
+ * empty is the default, a whole number up to the API's most is itself, anything else is null
+ * (refused with a message, never quietly replaced).
+ */
 function formView() {
   const rawLimit = form.elements.limit.value.trim();
-  const value = Number(rawLimit);
-  return { params: filterParams(), rawLimit, limit: Number.isInteger(value) && value > 0 ? value : DEFAULT_LIMIT };
+  const value = rawLimit === '' ? DEFAULT_LIMIT : Number(rawLimit);
+  const limit = Number.isInteger(value) && value >= 1 && value <= MAX_LIMIT ? value : null;
+  return { params: filterParams(), rawLimit, limit };
 }
 
 const toggled = () => Object.fromEntries(Object.keys(TOGGLES).map((name) => [name, toggles.elements[name].checked]));
@@ -295,7 +301,7 @@ function render() {
 async function load(view) {
   const loadNo = ++state.loads;
   const params = new URLSearchParams(view.params);
-  params.set('limit', String(Math.min(10000, view.limit)));
+  params.set('limit', String(view.limit));
   // Gaps name no pod and throttles only theirs: asked for over the window alone.
   const window = new URLSearchParams({ kind: 'gap,throttle', limit: '10000' });
   for (const name of ['node', 'since', 'until']) if (params.has(name)) window.set(name, params.get(name));
@@ -507,6 +513,10 @@ async function applyAndOpen() {
 
 async function apply() {
   const view = formView();
+  if (view.limit === null) {
+    showError(`limit must be a whole number from 1 to ${MAX_LIMIT.toLocaleString('en')} (not "${view.rawLimit}"): the rows shown are still those of the last view applied`);
+    return false;
+  }
   // The URL says what was asked for at once; the rest of the page follows once it loaded.
   history.replaceState(null, '', viewUrl(state.open, view));
   stopLive();
@@ -665,5 +675,6 @@ if (fragment.has('token')) {
 }
 // The process to open is kept from the start, so that the URL keeps it while a token is asked for.
 state.open = fromUrl();
-state.applied = formView();
+// A link with a bad limit still keeps its filters until the first apply, which says what is wrong.
+state.applied = { ...formView(), limit: formView().limit ?? DEFAULT_LIMIT };
 void applyAndOpen();
