@@ -463,3 +463,20 @@ t.test('limit: an invalid one is refused with a message, a valid one is what the
   t.match(await page.locator('#status').textContent(), 'newest 2 (limit)', 'the status names the limit applied');
   t.same(errors, [], 'no page errors');
 });
+
+t.test('the banner counts a throttle episode from either phase at the window\'s edges', async (t) => {
+  // Begun before the window, ended in it.
+  publish(makeThrottle({ seq: 990_040, phase: 'start', suppressed: 0, pod: 'edge-a', since: '2026-11-26T09:59:00.000000000Z', time: '2026-11-26T09:59:00.000000000Z' }));
+  publish(makeThrottle({ seq: 990_041, phase: 'stop', suppressed: 75, pod: 'edge-a', since: '2026-11-26T09:59:00.000000000Z', time: '2026-11-26T10:01:00.000000000Z' }));
+  // Begun in the window, still running.
+  publish(makeThrottle({ seq: 990_042, phase: 'start', suppressed: 0, pod: 'edge-b', since: '2026-11-27T10:02:00.000000000Z', time: '2026-11-27T10:02:00.000000000Z' }));
+  const cases = [
+    ['2026-11-26', '75 execs throttled in 1 episode (shop/edge-a)'],
+    ['2026-11-27', '1 throttle episode ongoing (its execs are counted when it ends) (shop/edge-b)'],
+  ] as const;
+  for (const [day, want] of cases) {
+    const { page } = await open(t, `/?since=${day}T10:00:00Z&until=${day}T10:10:00Z`);
+    await page.locator('#banner').waitFor();
+    t.match(await page.locator('#banner').textContent(), want, `${day}: ${want}`);
+  }
+});

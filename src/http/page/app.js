@@ -45,6 +45,15 @@ const TOKEN_KEY = 'execwatch-token';
 /** Reconnect delay of the live stream, as the agent advertises with `retry:`. */
 const RETRY_MS = 3000;
 
+/**
+ * What the feed is missing, counted from gap and throttle events. A throttle episode is known by
+ * its node, cgroup and start (`since`, which its stop carries too), so that either phase counts
+ * it: a window can hold a stop whose start came before it, or a start still running.
+ */
+function noneMissing() {
+  return { lost: 0, gaps: 0, gapFrom: null, gapTo: null, throttled: 0, episodes: new Map(), throttledPods: new Set() };
+}
+
 /** Everything the page holds, owned here. */
 const state = {
   /** The events loaded and streamed since, newest first. */
@@ -73,7 +82,7 @@ const state = {
   /** The histogram's window: {from, to} in ms. */
   range: { from: 0, to: 1 },
   /** What the feed is missing in the window: from gap and throttle events. */
-  missing: { lost: 0, gaps: 0, gapFrom: null, gapTo: null, throttled: 0, episodes: 0, throttledPods: new Set() },
+  missing: noneMissing(),
   /** What the live stream went through: its drops and replays. */
   stream: { drops: 0, lastDrop: null, resumed: null },
 };
@@ -187,9 +196,14 @@ function showBanner() {
   if (missing.gaps > 0) {
     lines.push(`${missing.lost} events lost in ${missing.gaps} ${missing.gaps === 1 ? 'gap' : 'gaps'} (${missing.gapFrom} – ${missing.gapTo}): the kernel's ring buffer was full, so these execs and exits were never seen by the agent and are in no row, count or chart here (execwatch_events_lost_total{stage="ringbuf_full"}).`);
   }
-  if (missing.episodes > 0 || missing.throttled > 0) {
+  if (missing.episodes.size > 0) {
     const pods = [...missing.throttledPods].slice(0, 5).join(', ');
-    lines.push(`${missing.throttled} execs throttled in ${missing.episodes} ${missing.episodes === 1 ? 'episode' : 'episodes'}${pods ? ` (${pods})` : ''}: a cgroup went over --cgroup-rate, and its execs above the rate were counted but not delivered (execwatch_events_throttled_total).`);
+    const ongoing = [...missing.episodes.values()].filter((stopped) => !stopped).length;
+    const ended = missing.episodes.size - ongoing;
+    const parts = [];
+    if (ended > 0) parts.push(`${missing.throttled} execs throttled in ${ended} ${ended === 1 ? 'episode' : 'episodes'}`);
+    if (ongoing > 0) parts.push(`${ongoing} throttle ${ongoing === 1 ? 'episode' : 'episodes'} ongoing (its execs are counted when it ends)`);
+    lines.push(`${parts.join('; ')}${pods ? ` (${pods})` : ''}: a cgroup went over --cgroup-rate, and its execs above the rate were counted but not delivered (execwatch_events_throttled_total).`);
   }
   if (stream.drops > 0) {
     lines.push(`The live stream dropped ${stream.drops} ${stream.drops === 1 ? 'time' : 'times'} (last at ${stream.lastDrop})${stream.resumed ? `; it reconnected at ${stream.resumed} and replayed what the ring still held, so nothing the ring kept is missing` : '; reconnecting…'}.`);
@@ -207,7 +221,8 @@ function countMissing(event) {
     if (missing.gapFrom === null || event.from < missing.gapFrom) missing.gapFrom = event.from;
     if (missing.gapTo === null || event.to > missing.gapTo) missing.gapTo = event.to;
   } else if (event.kind === 'throttle') {
-    if (event.phase === 'start') missing.episodes++;
+    const episode = `${event.node}/${event.cgroupId}/${event.since}`;
+    missing.episodes.set(episode, missing.episodes.get(episode) === true || event.phase === 'stop');
     missing.throttled += event.suppressed;
     missing.throttledPods.add(event.pod === null ? `cgroup ${event.cgroupId}` : `${event.namespace}/${event.pod}`);
   }
@@ -319,7 +334,7 @@ async function load(view) {
   cursor = body.after;
   state.events = body.events;
   state.keys = new Set(body.events.map(keyOf));
-  state.missing = { lost: 0, gaps: 0, gapFrom: null, gapTo: null, throttled: 0, episodes: 0, throttledPods: new Set() };
+  state.missing = noneMissing();
   state.stream = { drops: 0, lastDrop: null, resumed: null };
   render();
   // What fell in the rows' window: [since, until), or from the oldest row loaded on when not given.
