@@ -480,3 +480,21 @@ t.test('the banner counts a throttle episode from either phase at the window\'s 
     t.match(await page.locator('#banner').textContent(), want, `${day}: ${want}`);
   }
 });
+
+t.test('a cancelled drag over the histogram zooms nowhere', async (t) => {
+  const { page, errors } = await open(t, '/?namespace=hist');
+  await page.waitForFunction(() => document.querySelectorAll('#histogram g.bin').length > 0);
+  const box = (await page.locator('#histogram').boundingBox()) as { x: number; y: number; width: number; height: number };
+  await page.mouse.move(box.x + box.width * 0.2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.4, box.y + box.height / 2, { steps: 4 });
+  // The browser takes the pointer over (a scroll, a gesture): pointercancel, not pointerup.
+  await page.locator('#histogram').dispatchEvent('pointercancel', { pointerId: 1, pointerType: 'mouse' });
+  t.equal(await page.locator('#histogram .selection').getAttribute('width'), '0', 'the selection goes away');
+  await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 4 });
+  t.equal(await page.locator('#histogram .selection').getAttribute('width'), '0', 'moving on draws none');
+  await page.mouse.up();
+  await page.waitForTimeout(200);
+  t.equal(new URL(page.url()).searchParams.get('until'), null, 'and nothing is zoomed into');
+  t.same(errors, [], 'no page errors');
+});

@@ -66,6 +66,8 @@ const state = {
   keys: new Set(),
   /** node/seq → its <tr>, for the rows built. */
   rows: new Map(),
+  /** execId → the successful exec of `events` it names (the newest), which an exit ends. */
+  execs: new Map(),
   /** Index in `visible` of the row `j`/`k` moved to, or -1. */
   selected: -1,
   /** The exec id of the process the panel shows, or null. */
@@ -85,14 +87,15 @@ const state = {
   missing: noneMissing(),
   /** What the live stream went through: its drops and replays. */
   stream: { drops: 0, lastDrop: null, resumed: null },
+  /** The AbortController of the live stream, or null when not following. */
+  live: null,
+  /** Where the merged view's streams start (its answer's `after`), or undefined. */
+  cursor: undefined,
+  /** Nodes that did not answer the last load, and what the streams said since: node → message. */
+  problems: new Map(),
+  /** Whether an overview redraw is already asked for the next frame. */
+  drawPending: false,
 };
-
-/** The AbortController of the live stream, or null when not following. */
-let live = null;
-/** Where the merged view's streams start (its answer's `after`), or undefined. */
-let cursor;
-/** Nodes that did not answer the last load, and what the streams said since: node → message. */
-const problems = new Map();
 
 const keyOf = (event) => `${event.node}/${event.seq}`;
 
@@ -159,7 +162,7 @@ function untilMs() {
 
 function updateStatus(extra) {
   const until = state.applied.params.get('until');
-  const following = live === null ? '' : until === null ? ' · live' : ` · live, nothing at or after until (${until})`;
+  const following = state.live === null ? '' : until === null ? ' · live' : ` · live, nothing at or after until (${until})`;
   const nodes = document.body.classList.contains('cluster') ? ` · ${nodeList.options.length} nodes` : '';
   const hidden = state.visible.length === state.events.length ? '' : ` of ${state.events.length} loaded`;
   const { limit } = state.applied;
@@ -169,10 +172,10 @@ function updateStatus(extra) {
 
 /** The nodes that did not answer, or whose stream has trouble, above the rows. */
 function showProblems() {
-  partial.hidden = problems.size === 0;
+  partial.hidden = state.problems.size === 0;
   partial.replaceChildren(
-    el('strong', '', `Partial results: ${problems.size} ${problems.size === 1 ? 'node' : 'nodes'} not answering`),
-    ...[...problems.values()].map((message) => el('div', '', message)),
+    el('strong', '', `Partial results: ${state.problems.size} ${state.problems.size === 1 ? 'node' : 'nodes'} not answering`),
+    ...[...state.problems.values()].map((message) => el('div', '', message)),
   );
 }
 
@@ -184,8 +187,8 @@ function showView(body) {
     option.value = node;
     return option;
   }));
-  problems.clear();
-  for (const f of body.failures) problems.set(f.node, `node ${f.node}${f.pod === null ? '' : ` (pod ${f.pod})`}: ${f.reason}`);
+  state.problems.clear();
+  for (const f of body.failures) state.problems.set(f.node, `node ${f.node}${f.pod === null ? '' : ` (pod ${f.pod})`}: ${f.reason}`);
   showProblems();
 }
 
@@ -331,14 +334,18 @@ async function load(view) {
   state.applied = view;
   const { body } = answer;
   if (body.nodes !== undefined) showView(body);
-  cursor = body.after;
+  state.cursor = body.after;
   state.events = body.events;
   state.keys = new Set(body.events.map(keyOf));
+  // Oldest first, so that the newest exec of an execId is the one kept.
+  state.execs = new Map();
+  for (let i = body.events.length - 1; i >= 0; i--) noteExec(body.events[i]);
   state.missing = noneMissing();
   state.stream = { drops: 0, lastDrop: null, resumed: null };
   render();
-  // What fell in the rows' window: [since, until), or from the oldest row loaded on when not given.
-  const from = params.has('since') ? state.range.from : Math.min(state.range.from, Date.now());
+  // What fell in the rows' window: [since, until), or from the oldest row loaded on when not given
+  // (the window's own from: windowOf takes since when given, else the oldest row, else a minute ago).
+  const { from } = state.range;
   const to = params.has('until') ? state.range.to : Infinity;
   // A gap spans from its `from` to when it was found (`time`).
   const within = (e) => msOf(e.time) >= from && msOf(e.kind === 'gap' ? e.from : e.time) < to;
@@ -348,17 +355,16 @@ async function load(view) {
 }
 
 function stopLive() {
-  if (live !== null) live.abort();
-  live = null;
+  if (state.live !== null) state.live.abort();
+  state.live = null;
 }
 
 /** Redraws the overview at most once a frame while events stream in. */
-let drawPending = false;
 function drawSoon() {
-  if (drawPending) return;
-  drawPending = true;
+  if (state.drawPending) return;
+  state.drawPending = true;
   requestAnimationFrame(() => {
-    drawPending = false;
+    state.drawPending = false;
     drawAll();
   });
 }
@@ -371,6 +377,7 @@ function showLive(event) {
   // Without toggles the table shows the events array itself.
   const same = state.visible === state.events;
   state.events.unshift(event);
+  noteExec(event);
   if (visibleOf([event], toggled()).length === 1) {
     if (!same) state.visible.unshift(event);
     const tr = row(event, link(event.execId ?? null));
@@ -383,6 +390,7 @@ function showLive(event) {
   while (state.events.length > state.applied.limit) {
     const gone = state.events.pop();
     state.keys.delete(keyOf(gone));
+    if (state.execs.get(gone.execId) === gone) state.execs.delete(gone.execId);
     if (!same && state.visible.at(-1) === gone) state.visible.pop();
     const tr = state.rows.get(keyOf(gone));
     if (tr !== undefined) {
@@ -395,9 +403,14 @@ function showLive(event) {
   updateStatus();
 }
 
+/** A successful exec loaded: the one an exit of its execId ends. */
+function noteExec(event) {
+  if (event.retval === 0 && event.execId) state.execs.set(event.execId, event);
+}
+
 /** An exit from the stream: the exec it ends shows how. */
 function showExit(exit) {
-  const event = state.events.find((e) => e.execId === exit.execId && e.retval === 0);
+  const event = state.execs.get(exit.execId);
   if (event === undefined) return;
   const { status: how, code, signal, coreDumped, duration, time } = exit;
   event.exit = { time, status: how, code, signal, coreDumped, duration };
@@ -507,16 +520,16 @@ async function follow(signal, after) {
 
 /** What a merged view's stream says about one node (it dropped, it is back), above the rows. */
 function showNotice({ node, message }) {
-  if (/stream resumed/.test(message)) problems.delete(node);
-  else problems.set(node, message);
+  if (/stream resumed/.test(message)) state.problems.delete(node);
+  else state.problems.set(node, message);
   showProblems();
 }
 
 /** Follows the stream from the newest row loaded (a merged view: from its cursor). */
 function startLive() {
   stopLive();
-  live = new AbortController();
-  void follow(live.signal, document.body.classList.contains('cluster') ? cursor : state.events[0]?.seq);
+  state.live = new AbortController();
+  void follow(state.live.signal, document.body.classList.contains('cluster') ? state.cursor : state.events[0]?.seq);
   updateStatus();
 }
 
