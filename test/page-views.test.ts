@@ -498,3 +498,18 @@ t.test('a cancelled drag over the histogram zooms nowhere', async (t) => {
   t.equal(new URL(page.url()).searchParams.get('until'), null, 'and nothing is zoomed into');
   t.same(errors, [], 'no page errors');
 });
+
+t.test('a click on the command folds or unfolds it and opens nothing', async (t) => {
+  const long = makeEvent({ namespace: 'fold', argv: ['echo', ...Array.from({ length: 200 }, (_, i) => `word${i}`)] });
+  publish(long);
+  const { page, errors } = await open(t, '/?namespace=fold');
+  const cell = page.locator(`tr[data-seq="${long.seq}"] td.argv`);
+  await cell.click();
+  t.equal(await cell.evaluate((td) => td.classList.contains('expanded')), true, 'the first click unfolds it');
+  await page.waitForTimeout(100);
+  t.ok(await page.locator('#panel').isHidden(), 'no panel opened');
+  t.equal(new URL(page.url()).searchParams.get('open'), null, 'nor in the URL');
+  await cell.click();
+  t.equal(await cell.evaluate((td) => td.classList.contains('expanded')), false, 'the second folds it again');
+  t.same(errors, [], 'no page errors');
+});
