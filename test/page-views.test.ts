@@ -206,6 +206,8 @@ t.test('the histogram counts what the API counts; a drag zooms the URL and the t
 
   await page.locator('#groups button.name', { hasText: 'web-1' }).click();
   await page.waitForFunction(() => new URL(location.href).searchParams.get('pod') === 'web-1');
+  // The URL changes when the filter is applied, the rows once its answer came.
+  await page.waitForFunction(() => Array.from(document.querySelectorAll('#events td.where')).every((td) => td.textContent === 'hist/web-1/app'));
   t.same([...new Set(await texts(page, '#events td.where'))], ['hist/web-1/app'], 'a click on a pod filters on it');
   t.same(errors, [], 'no page errors');
 });
