@@ -166,3 +166,19 @@ t.test('the live stream reconnects after the agent drops it, and misses nothing'
   t.equal(await streams.at(-1)?.headerValue('authorization'), `Bearer ${TOKEN}`, 'with the token');
   t.match(await page.locator('#status').textContent(), /live$/, 'live again');
 });
+
+t.test('a shared permalink to a process: the token is asked for first, then the rows and the panel load', async (t) => {
+  const event = makeEvent({ comm: 'shared-link', argv: ['shared-link', '--open'] });
+  publish(event);
+  const { page, errors } = await open(t, `/?comm=shared-link&open=${event.execId}`);
+  await page.locator('#login').waitFor({ state: 'visible' });
+  await page.waitForTimeout(200);
+  t.ok(await page.locator('#panel').isHidden(), 'no panel while the agent refuses');
+  t.equal(new URL(page.url()).searchParams.get('open'), event.execId, 'the URL keeps the process to open');
+  await signIn(page, TOKEN);
+  await page.locator(`tr[data-seq="${event.seq}"]`).waitFor();
+  await page.locator('#panel .facts').waitFor();
+  t.equal(await page.locator('#panel-title').textContent(), 'shared-link --open', 'the panel opens on the process once the token is in');
+  t.notMatch(await page.locator('#panel-body').textContent(), 'token', 'not on the refusal');
+  t.same(errors, [], 'no page errors');
+});

@@ -206,6 +206,8 @@ t.test('the histogram counts what the API counts; a drag zooms the URL and the t
 
   await page.locator('#groups button.name', { hasText: 'web-1' }).click();
   await page.waitForFunction(() => new URL(location.href).searchParams.get('pod') === 'web-1');
+  // The URL changes when the filter is applied, the rows once its answer came.
+  await page.waitForFunction(() => Array.from(document.querySelectorAll('#events td.where')).every((td) => td.textContent === 'hist/web-1/app'));
   t.same([...new Set(await texts(page, '#events td.where'))], ['hist/web-1/app'], 'a click on a pod filters on it');
   t.same(errors, [], 'no page errors');
 });
@@ -321,4 +323,195 @@ t.test('the completeness banner: lost and throttled execs in the window, with wh
   const { page: outside } = await open(t, '/?since=2026-11-24T16:33:00Z&until=2026-11-24T16:40:00Z');
   await outside.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('execs'));
   t.equal(await outside.locator('#banner').isVisible(), false, 'not for a window after them');
+});
+
+t.test('answers that come late are dropped: a process opened before the one now open, a load applied before the last', async (t) => {
+  const slow = proc('late', 400, ['slow-one'], null);
+  const fast = proc('late', 401, ['fast-one'], null);
+  for (const e of [slow, fast]) publish(e);
+  const { page, errors } = await open(t, '/?namespace=late');
+  await page.locator(`tr[data-seq="${fast.seq}"]`).waitFor();
+  let release = (): void => undefined;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  await page.route(`**/api/processes/${slow.execId}`, async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.locator(`tr[data-seq="${slow.seq}"] td.where`).click();
+  await page.locator(`tr[data-seq="${fast.seq}"] td.where`).click();
+  await page.locator('#panel .facts').waitFor();
+  const answered = page.waitForResponse((r) => r.url().includes(`/api/processes/${slow.execId}`));
+  release();
+  await answered;
+  await page.waitForTimeout(100);
+  t.equal(await page.locator('#panel-title').textContent(), 'fast-one', 'the panel still shows the process opened last');
+  t.match(await page.locator('#panel pre.json').textContent(), fast.execId, 'with its own event');
+
+  // Two filters applied in a row, the first answered last: the rows are the second's.
+  const other = proc('late2', 402, ['other'], null);
+  publish(other);
+  let releaseLoad = (): void => undefined;
+  const heldLoad = new Promise<void>((resolve) => (releaseLoad = resolve));
+  await page.route('**/api/events?*comm=slow-one*', async (route) => {
+    await heldLoad;
+    await route.continue();
+  });
+  await page.fill('input[name="comm"]', 'slow-one');
+  await page.press('input[name="comm"]', 'Enter');
+  await page.fill('input[name="comm"]', '');
+  await page.fill('input[name="namespace"]', 'late2');
+  await page.press('input[name="namespace"]', 'Enter');
+  await page.waitForFunction((seq) => document.querySelector(`tr[data-seq="${seq}"]`) !== null, other.seq);
+  const loaded = page.waitForResponse((r) => r.url().includes('comm=slow-one') && !r.url().includes('kind='));
+  releaseLoad();
+  await loaded;
+  await page.waitForTimeout(100);
+  t.same(await seqsShown(page), [other.seq], 'the rows of the filter applied last');
+  t.same(errors, [], 'no page errors');
+});
+
+t.test('a half-typed change in the form is not the view: live rows, permalinks, the URL and a reconnect keep the applied one', async (t) => {
+  const first = makeEvent({ namespace: 'applied', argv: ['first'] });
+  publish(first);
+  const { page, errors } = await open(t, '/?namespace=applied&live=1');
+  await page.locator(`tr[data-seq="${first.seq}"]`).waitFor();
+  await page.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('live'));
+  const streams: string[] = [];
+  page.on('request', (request) => {
+    if (new URL(request.url()).pathname === '/api/events/stream') streams.push(request.url());
+  });
+  // Typed, not applied.
+  await page.fill('input[name="namespace"]', 'half-typed');
+  await page.fill('input[name="limit"]', '1');
+  let second = makeEvent({ namespace: 'applied', argv: ['second'] });
+  for (let tries = 0; tries < 50; tries++) {
+    second = makeEvent({ namespace: 'applied', argv: ['second'] });
+    publish(second);
+    if (await page.locator(`tr[data-seq="${second.seq}"]`).waitFor({ timeout: 200 }).then(() => true, () => false)) break;
+  }
+  t.equal(await page.locator(`tr[data-seq="${first.seq}"]`).count(), 1, 'the older row stays: the limit typed is not applied');
+  const href = await page.locator(`tr[data-seq="${second.seq}"] td.time a`).getAttribute('href');
+  t.equal(new URLSearchParams(href?.slice(1)).get('namespace'), 'applied', 'a live row links to the applied view');
+  await page.check('input[name="failures"]');
+  t.equal(new URL(page.url()).searchParams.get('namespace'), 'applied', 'a toggle keeps the applied filter in the URL');
+  t.equal(new URL(page.url()).searchParams.get('limit'), null, 'and not the limit typed');
+  await page.uncheck('input[name="failures"]');
+  const again = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/events/stream');
+  hub.closeAll();
+  await again;
+  t.equal(new URL(streams.at(-1) ?? base).searchParams.get('namespace'), 'applied', 'the reconnect asks for the applied filter');
+  t.same(errors, [], 'no page errors');
+});
+
+t.test('live: an exit keeps its row selected and focused', async (t) => {
+  const { page, errors } = await open(t, '/?namespace=livesel&live=1');
+  await page.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('live'));
+  let event = makeEvent({ namespace: 'livesel', pid: 8900, execId: 'livesel.8900', argv: ['sleep', '2'] });
+  for (let tries = 0; tries < 50; tries++) {
+    event = makeEvent({ namespace: 'livesel', pid: 8900, execId: 'livesel.8900', argv: ['sleep', '2'] });
+    publish(event);
+    if (await page.locator(`tr[data-seq="${event.seq}"]`).waitFor({ timeout: 200 }).then(() => true, () => false)) break;
+  }
+  await page.locator('h1').click();
+  await page.keyboard.press('j');
+  t.equal(await page.locator('tr.selected').getAttribute('data-seq'), String(event.seq), 'j selects the row');
+  publish(makeExit({ seq: 990_030, pid: 8900, execId: 'livesel.8900', namespace: 'livesel', status: 'ok', code: 0, duration: 2 }));
+  await page.locator(`tr[data-seq="${event.seq}"] td.result .exit`).waitFor();
+  const selected = await page.evaluate(() => Array.from(document.querySelectorAll('tr.selected'), (tr) => [(tr as HTMLElement).dataset.seq, tr.getAttribute('aria-selected')]));
+  t.same(selected, [[String(event.seq), 'true']], 'still selected after its exit, and says so to a screen reader');
+  t.equal(await page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset.seq), String(event.seq), 'and still focused');
+  await page.keyboard.press('Enter');
+  await page.locator('#panel .facts').waitFor();
+  t.equal(await page.locator('#panel-title').textContent(), 'sleep 2', 'Enter still opens it');
+  t.same(errors, [], 'no page errors');
+});
+
+t.test('live with until applied: nothing at or after until is added, and the status says so', async (t) => {
+  const until = '2026-11-24T17:00:00.000Z';
+  const { page, errors } = await open(t, `/?namespace=liveuntil&live=1&until=${until}`);
+  await page.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('live'));
+  let inside = makeEvent({ namespace: 'liveuntil', argv: ['inside'] });
+  for (let tries = 0; tries < 50; tries++) {
+    inside = makeEvent({ namespace: 'liveuntil', argv: ['inside'] });
+    publish(inside);
+    if (await page.locator(`tr[data-seq="${inside.seq}"]`).waitFor({ timeout: 200 }).then(() => true, () => false)) break;
+  }
+  const at = makeEvent({ namespace: 'liveuntil', argv: ['at-until'], time: '2026-11-24T17:00:00.000000000Z' });
+  const after = makeEvent({ namespace: 'liveuntil', argv: ['after-until'], time: '2026-11-24T17:05:00.000000000Z' });
+  const marker = makeEvent({ namespace: 'liveuntil', argv: ['marker'] });
+  for (const e of [at, after, marker]) publish(e);
+  await page.locator(`tr[data-seq="${marker.seq}"]`).waitFor();
+  t.same(await seqsShown(page), [marker.seq, inside.seq], 'only the execs before until are added');
+  t.match(await page.locator('#status').textContent(), `nothing at or after until (${until})`, 'the status says why');
+  t.same(errors, [], 'no page errors');
+});
+
+t.test('limit: an invalid one is refused with a message, a valid one is what the rows and the status use', async (t) => {
+  const events = [1, 2, 3].map((i) => makeEvent({ namespace: 'limits', argv: ['n', String(i)] }));
+  for (const e of events) publish(e);
+  const { page, errors } = await open(t, '/?namespace=limits');
+  await page.waitForFunction(() => document.querySelectorAll('#events tbody tr').length === 3);
+  for (const bad of ['abc', '0', '50000', '1.5', '-2'] as const) {
+    await page.fill('input[name="limit"]', bad);
+    await page.press('input[name="limit"]', 'Enter');
+    await page.locator('#error').waitFor();
+    t.match(await page.locator('#error').textContent(), `limit must be a whole number from 1 to 10,000 (not "${bad}")`, `${bad}: refused, saying why`);
+    t.equal(await page.locator('#events tbody tr').count(), 3, `${bad}: the rows stay`);
+  }
+  await page.fill('input[name="limit"]', '2');
+  await page.press('input[name="limit"]', 'Enter');
+  await page.waitForFunction(() => document.querySelectorAll('#events tbody tr').length === 2);
+  t.ok(await page.locator('#error').isHidden(), 'a valid limit clears the message');
+  t.match(await page.locator('#status').textContent(), 'newest 2 (limit)', 'the status names the limit applied');
+  t.same(errors, [], 'no page errors');
+});
+
+t.test('the banner counts a throttle episode from either phase at the window\'s edges', async (t) => {
+  // Begun before the window, ended in it.
+  publish(makeThrottle({ seq: 990_040, phase: 'start', suppressed: 0, pod: 'edge-a', since: '2026-11-26T09:59:00.000000000Z', time: '2026-11-26T09:59:00.000000000Z' }));
+  publish(makeThrottle({ seq: 990_041, phase: 'stop', suppressed: 75, pod: 'edge-a', since: '2026-11-26T09:59:00.000000000Z', time: '2026-11-26T10:01:00.000000000Z' }));
+  // Begun in the window, still running.
+  publish(makeThrottle({ seq: 990_042, phase: 'start', suppressed: 0, pod: 'edge-b', since: '2026-11-27T10:02:00.000000000Z', time: '2026-11-27T10:02:00.000000000Z' }));
+  const cases = [
+    ['2026-11-26', '75 execs throttled in 1 episode (shop/edge-a)'],
+    ['2026-11-27', '1 throttle episode ongoing (its execs are counted when it ends) (shop/edge-b)'],
+  ] as const;
+  for (const [day, want] of cases) {
+    const { page } = await open(t, `/?since=${day}T10:00:00Z&until=${day}T10:10:00Z`);
+    await page.locator('#banner').waitFor();
+    t.match(await page.locator('#banner').textContent(), want, `${day}: ${want}`);
+  }
+});
+
+t.test('a cancelled drag over the histogram zooms nowhere', async (t) => {
+  const { page, errors } = await open(t, '/?namespace=hist');
+  await page.waitForFunction(() => document.querySelectorAll('#histogram g.bin').length > 0);
+  const box = (await page.locator('#histogram').boundingBox()) as { x: number; y: number; width: number; height: number };
+  await page.mouse.move(box.x + box.width * 0.2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.4, box.y + box.height / 2, { steps: 4 });
+  // The browser takes the pointer over (a scroll, a gesture): pointercancel, not pointerup.
+  await page.locator('#histogram').dispatchEvent('pointercancel', { pointerId: 1, pointerType: 'mouse' });
+  t.equal(await page.locator('#histogram .selection').getAttribute('width'), '0', 'the selection goes away');
+  await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 4 });
+  t.equal(await page.locator('#histogram .selection').getAttribute('width'), '0', 'moving on draws none');
+  await page.mouse.up();
+  await page.waitForTimeout(200);
+  t.equal(new URL(page.url()).searchParams.get('until'), null, 'and nothing is zoomed into');
+  t.same(errors, [], 'no page errors');
+});
+
+t.test('a click on the command folds or unfolds it and opens nothing', async (t) => {
+  const long = makeEvent({ namespace: 'fold', argv: ['echo', ...Array.from({ length: 200 }, (_, i) => `word${i}`)] });
+  publish(long);
+  const { page, errors } = await open(t, '/?namespace=fold');
+  const cell = page.locator(`tr[data-seq="${long.seq}"] td.argv`);
+  await cell.click();
+  t.equal(await cell.evaluate((td) => td.classList.contains('expanded')), true, 'the first click unfolds it');
+  await page.waitForTimeout(100);
+  t.ok(await page.locator('#panel').isHidden(), 'no panel opened');
+  t.equal(new URL(page.url()).searchParams.get('open'), null, 'nor in the URL');
+  await cell.click();
+  t.equal(await cell.evaluate((td) => td.classList.contains('expanded')), false, 'the second folds it again');
+  t.same(errors, [], 'no page errors');
 });

@@ -21,8 +21,9 @@ import { showProcess } from './panel.js';
 import { CHUNK, row, TOGGLES, visibleOf } from './table.js';
 
 const FILTERS = ['node', 'namespace', 'pod', 'container', 'comm', 'filename', 'q', 'result', 'origin', 'sessionExecId', 'uid', 'since', 'until'];
-/** Rows the page asks for unless `limit` says otherwise. */
+/** Rows the page asks for unless `limit` says otherwise, and the most the API gives. */
 const DEFAULT_LIMIT = 1000;
+const MAX_LIMIT = 10000;
 
 const $ = (id) => document.getElementById(id);
 const form = $('filters');
@@ -44,6 +45,15 @@ const TOKEN_KEY = 'execwatch-token';
 /** Reconnect delay of the live stream, as the agent advertises with `retry:`. */
 const RETRY_MS = 3000;
 
+/**
+ * What the feed is missing, counted from gap and throttle events. A throttle episode is known by
+ * its node, cgroup and start (`since`, which its stop carries too), so that either phase counts
+ * it: a window can hold a stop whose start came before it, or a start still running.
+ */
+function noneMissing() {
+  return { lost: 0, gaps: 0, gapFrom: null, gapTo: null, throttled: 0, episodes: new Map(), throttledPods: new Set() };
+}
+
 /** Everything the page holds, owned here. */
 const state = {
   /** The events loaded and streamed since, newest first. */
@@ -56,24 +66,36 @@ const state = {
   keys: new Set(),
   /** node/seq → its <tr>, for the rows built. */
   rows: new Map(),
+  /** execId → the successful exec of `events` it names (the newest), which an exit ends. */
+  execs: new Map(),
   /** Index in `visible` of the row `j`/`k` moved to, or -1. */
   selected: -1,
   /** The exec id of the process the panel shows, or null. */
   open: null,
+  /** Counts the panel's openings and the loads: an answer that is not for the newest is dropped. */
+  opened: 0,
+  loads: 0,
+  /**
+   * The view last applied: its filters (`params`), the limit box as typed (`rawLimit`, for the URL)
+   * and the rows it asks for (`limit`). Everything but the form reads these, never the form, which
+   * may hold a half-typed change not applied yet.
+   */
+  applied: { params: new URLSearchParams(), rawLimit: '', limit: DEFAULT_LIMIT },
   /** The histogram's window: {from, to} in ms. */
   range: { from: 0, to: 1 },
   /** What the feed is missing in the window: from gap and throttle events. */
-  missing: { lost: 0, gaps: 0, gapFrom: null, gapTo: null, throttled: 0, episodes: 0, throttledPods: new Set() },
+  missing: noneMissing(),
   /** What the live stream went through: its drops and replays. */
   stream: { drops: 0, lastDrop: null, resumed: null },
+  /** The AbortController of the live stream, or null when not following. */
+  live: null,
+  /** Where the merged view's streams start (its answer's `after`), or undefined. */
+  cursor: undefined,
+  /** Nodes that did not answer the last load, and what the streams said since: node → message. */
+  problems: new Map(),
+  /** Whether an overview redraw is already asked for the next frame. */
+  drawPending: false,
 };
-
-/** The AbortController of the live stream, or null when not following. */
-let live = null;
-/** Where the merged view's streams start (its answer's `after`), or undefined. */
-let cursor;
-/** Nodes that did not answer the last load, and what the streams said since: node → message. */
-const problems = new Map();
 
 const keyOf = (event) => `${event.node}/${event.seq}`;
 
@@ -87,18 +109,24 @@ function filterParams() {
   return params;
 }
 
-function limit() {
-  const value = Number(form.elements.limit.value.trim());
-  return Number.isInteger(value) && value > 0 ? value : DEFAULT_LIMIT;
+/**
+ * The view the form asks for, to be applied. Its `limit` is the one place the limit box is read:
+ * empty is the default, a whole number up to the API's most is itself, anything else is null
+ * (refused with a message, never quietly replaced).
+ */
+function formView() {
+  const rawLimit = form.elements.limit.value.trim();
+  const value = rawLimit === '' ? DEFAULT_LIMIT : Number(rawLimit);
+  const limit = Number.isInteger(value) && value >= 1 && value <= MAX_LIMIT ? value : null;
+  return { params: filterParams(), rawLimit, limit };
 }
 
 const toggled = () => Object.fromEntries(Object.keys(TOGGLES).map((name) => [name, toggles.elements[name].checked]));
 
-/** The URL of the current view, with `open` the process to open (null: none). */
-function viewUrl(open) {
-  const params = filterParams();
-  const rawLimit = form.elements.limit.value.trim();
-  if (rawLimit !== '') params.set('limit', rawLimit);
+/** The URL of the view applied, with `open` the process to open (null: none). */
+function viewUrl(open, view = state.applied) {
+  const params = new URLSearchParams(view.params);
+  if (view.rawLimit !== '') params.set('limit', view.rawLimit);
   if (form.elements.live.checked) params.set('live', '1');
   for (const [name, on] of Object.entries(toggled())) if (on) params.set(name, '1');
   if (stack.value !== 'result') params.set('stack', stack.value);
@@ -126,20 +154,28 @@ function showError(message) {
   errorBox.textContent = message ?? '';
 }
 
+/** The applied `until` in ms, or Infinity: live events at or after it are outside the window shown. */
+function untilMs() {
+  const until = state.applied.params.get('until');
+  return until === null ? Infinity : Date.parse(until);
+}
+
 function updateStatus(extra) {
-  const following = live === null ? '' : ' · live';
+  const until = state.applied.params.get('until');
+  const following = state.live === null ? '' : until === null ? ' · live' : ` · live, nothing at or after until (${until})`;
   const nodes = document.body.classList.contains('cluster') ? ` · ${nodeList.options.length} nodes` : '';
   const hidden = state.visible.length === state.events.length ? '' : ` of ${state.events.length} loaded`;
-  const full = state.events.length >= limit() ? ` · newest ${limit()} (limit)` : '';
+  const { limit } = state.applied;
+  const full = state.events.length >= limit ? ` · newest ${limit} (limit)` : '';
   status.textContent = `${state.visible.length} execs${hidden}${nodes}${full}${following}${extra ? ` · ${extra}` : ''}`;
 }
 
 /** The nodes that did not answer, or whose stream has trouble, above the rows. */
 function showProblems() {
-  partial.hidden = problems.size === 0;
+  partial.hidden = state.problems.size === 0;
   partial.replaceChildren(
-    el('strong', '', `Partial results: ${problems.size} ${problems.size === 1 ? 'node' : 'nodes'} not answering`),
-    ...[...problems.values()].map((message) => el('div', '', message)),
+    el('strong', '', `Partial results: ${state.problems.size} ${state.problems.size === 1 ? 'node' : 'nodes'} not answering`),
+    ...[...state.problems.values()].map((message) => el('div', '', message)),
   );
 }
 
@@ -151,8 +187,8 @@ function showView(body) {
     option.value = node;
     return option;
   }));
-  problems.clear();
-  for (const f of body.failures) problems.set(f.node, `node ${f.node}${f.pod === null ? '' : ` (pod ${f.pod})`}: ${f.reason}`);
+  state.problems.clear();
+  for (const f of body.failures) state.problems.set(f.node, `node ${f.node}${f.pod === null ? '' : ` (pod ${f.pod})`}: ${f.reason}`);
   showProblems();
 }
 
@@ -163,9 +199,14 @@ function showBanner() {
   if (missing.gaps > 0) {
     lines.push(`${missing.lost} events lost in ${missing.gaps} ${missing.gaps === 1 ? 'gap' : 'gaps'} (${missing.gapFrom} – ${missing.gapTo}): the kernel's ring buffer was full, so these execs and exits were never seen by the agent and are in no row, count or chart here (execwatch_events_lost_total{stage="ringbuf_full"}).`);
   }
-  if (missing.episodes > 0 || missing.throttled > 0) {
+  if (missing.episodes.size > 0) {
     const pods = [...missing.throttledPods].slice(0, 5).join(', ');
-    lines.push(`${missing.throttled} execs throttled in ${missing.episodes} ${missing.episodes === 1 ? 'episode' : 'episodes'}${pods ? ` (${pods})` : ''}: a cgroup went over --cgroup-rate, and its execs above the rate were counted but not delivered (execwatch_events_throttled_total).`);
+    const ongoing = [...missing.episodes.values()].filter((stopped) => !stopped).length;
+    const ended = missing.episodes.size - ongoing;
+    const parts = [];
+    if (ended > 0) parts.push(`${missing.throttled} execs throttled in ${ended} ${ended === 1 ? 'episode' : 'episodes'}`);
+    if (ongoing > 0) parts.push(`${ongoing} throttle ${ongoing === 1 ? 'episode' : 'episodes'} ongoing (its execs are counted when it ends)`);
+    lines.push(`${parts.join('; ')}${pods ? ` (${pods})` : ''}: a cgroup went over --cgroup-rate, and its execs above the rate were counted but not delivered (execwatch_events_throttled_total).`);
   }
   if (stream.drops > 0) {
     lines.push(`The live stream dropped ${stream.drops} ${stream.drops === 1 ? 'time' : 'times'} (last at ${stream.lastDrop})${stream.resumed ? `; it reconnected at ${stream.resumed} and replayed what the ring still held, so nothing the ring kept is missing` : '; reconnecting…'}.`);
@@ -183,7 +224,8 @@ function countMissing(event) {
     if (missing.gapFrom === null || event.from < missing.gapFrom) missing.gapFrom = event.from;
     if (missing.gapTo === null || event.to > missing.gapTo) missing.gapTo = event.to;
   } else if (event.kind === 'throttle') {
-    if (event.phase === 'start') missing.episodes++;
+    const episode = `${event.node}/${event.cgroupId}/${event.since}`;
+    missing.episodes.set(episode, missing.episodes.get(episode) === true || event.phase === 'stop');
     missing.throttled += event.suppressed;
     missing.throttledPods.add(event.pod === null ? `cgroup ${event.cgroupId}` : `${event.namespace}/${event.pod}`);
   }
@@ -255,11 +297,12 @@ function renderMore() {
 }
 
 function drawAll() {
-  const since = form.elements.since.value.trim();
-  const until = form.elements.until.value.trim();
+  const { params, limit } = state.applied;
+  const since = params.get('since') ?? '';
+  const until = params.get('until') ?? '';
   state.range = windowOf(state.visible, since, until);
   const shown = state.visible.length;
-  $('histogram-caption').textContent = `${shown} execs${state.events.length >= limit() ? ` (the newest ${limit()}: raise limit, or zoom, for older ones)` : ''}`;
+  $('histogram-caption').textContent = `${shown} execs${state.events.length >= limit ? ` (the newest ${limit}: raise limit, or zoom, for older ones)` : ''}`;
   $('zoom-out').hidden = since === '' && until === '';
   drawOverview(overview, state.visible, state.range, stack.value, filterOn);
 }
@@ -273,29 +316,36 @@ function render() {
 }
 
 /** Loads the rows and what the window is missing; true when they were shown. */
-async function load() {
-  const params = filterParams();
-  params.set('limit', String(Math.min(10000, limit())));
+async function load(view) {
+  const loadNo = ++state.loads;
+  const params = new URLSearchParams(view.params);
+  params.set('limit', String(view.limit));
   // Gaps name no pod and throttles only theirs: asked for over the window alone.
   const window = new URLSearchParams({ kind: 'gap,throttle', limit: '10000' });
   for (const name of ['node', 'since', 'until']) if (params.has(name)) window.set(name, params.get(name));
   const [answer, incomplete] = await Promise.all([api(`/api/events?${params}`), api(`/api/events?${window}`)]);
-  if (answer.status === 401) return false;
+  // Applied again while this one was on its way (a filter clicked twice): the newer load wins.
+  if (loadNo !== state.loads || answer.status === 401) return false;
   if (!answer.ok) {
     showError(answer.body.message);
     return false;
   }
   showError(null);
+  state.applied = view;
   const { body } = answer;
   if (body.nodes !== undefined) showView(body);
-  cursor = body.after;
+  state.cursor = body.after;
   state.events = body.events;
   state.keys = new Set(body.events.map(keyOf));
-  state.missing = { lost: 0, gaps: 0, gapFrom: null, gapTo: null, throttled: 0, episodes: 0, throttledPods: new Set() };
+  // Oldest first, so that the newest exec of an execId is the one kept.
+  state.execs = new Map();
+  for (let i = body.events.length - 1; i >= 0; i--) noteExec(body.events[i]);
+  state.missing = noneMissing();
   state.stream = { drops: 0, lastDrop: null, resumed: null };
   render();
-  // What fell in the rows' window: [since, until), or from the oldest row loaded on when not given.
-  const from = params.has('since') ? state.range.from : Math.min(state.range.from, Date.now());
+  // What fell in the rows' window: [since, until), or from the oldest row loaded on when not given
+  // (the window's own from: windowOf takes since when given, else the oldest row, else a minute ago).
+  const { from } = state.range;
   const to = params.has('until') ? state.range.to : Infinity;
   // A gap spans from its `from` to when it was found (`time`).
   const within = (e) => msOf(e.time) >= from && msOf(e.kind === 'gap' ? e.from : e.time) < to;
@@ -305,17 +355,16 @@ async function load() {
 }
 
 function stopLive() {
-  if (live !== null) live.abort();
-  live = null;
+  if (state.live !== null) state.live.abort();
+  state.live = null;
 }
 
 /** Redraws the overview at most once a frame while events stream in. */
-let drawPending = false;
 function drawSoon() {
-  if (drawPending) return;
-  drawPending = true;
+  if (state.drawPending) return;
+  state.drawPending = true;
   requestAnimationFrame(() => {
-    drawPending = false;
+    state.drawPending = false;
     drawAll();
   });
 }
@@ -328,6 +377,7 @@ function showLive(event) {
   // Without toggles the table shows the events array itself.
   const same = state.visible === state.events;
   state.events.unshift(event);
+  noteExec(event);
   if (visibleOf([event], toggled()).length === 1) {
     if (!same) state.visible.unshift(event);
     const tr = row(event, link(event.execId ?? null));
@@ -337,9 +387,10 @@ function showLive(event) {
     state.rendered++;
     if (state.selected >= 0) state.selected++;
   }
-  while (state.events.length > limit()) {
+  while (state.events.length > state.applied.limit) {
     const gone = state.events.pop();
     state.keys.delete(keyOf(gone));
+    if (state.execs.get(gone.execId) === gone) state.execs.delete(gone.execId);
     if (!same && state.visible.at(-1) === gone) state.visible.pop();
     const tr = state.rows.get(keyOf(gone));
     if (tr !== undefined) {
@@ -352,9 +403,14 @@ function showLive(event) {
   updateStatus();
 }
 
+/** A successful exec loaded: the one an exit of its execId ends. */
+function noteExec(event) {
+  if (event.retval === 0 && event.execId) state.execs.set(event.execId, event);
+}
+
 /** An exit from the stream: the exec it ends shows how. */
 function showExit(exit) {
-  const event = state.events.find((e) => e.execId === exit.execId && e.retval === 0);
+  const event = state.execs.get(exit.execId);
   if (event === undefined) return;
   const { status: how, code, signal, coreDumped, duration, time } = exit;
   event.exit = { time, status: how, code, signal, coreDumped, duration };
@@ -362,7 +418,12 @@ function showExit(exit) {
   if (tr !== undefined) {
     const fresh = row(event, link(event.execId));
     state.rows.set(keyOf(event), fresh);
+    // The new row takes the old one's place in every sense: selected, and focused if it was.
+    for (const name of ['selected', 'new']) if (tr.classList.contains(name)) fresh.classList.add(name);
+    if (tr.hasAttribute('aria-selected')) fresh.setAttribute('aria-selected', 'true');
+    const focused = tr.contains(document.activeElement);
     tr.replaceWith(fresh);
+    if (focused) fresh.focus();
   }
 }
 
@@ -406,8 +467,9 @@ async function follow(signal, after) {
   let last = after;
   let attempt = 0;
   while (!signal.aborted) {
-    const params = filterParams();
-    // A stream has no end: `until` would keep everything new out.
+    const params = new URLSearchParams(state.applied.params);
+    // The stream is asked from the newest row on, without `until`; the frames at or after it are
+    // dropped below, so that the rows stay in the window the histogram and the URL show.
     params.delete('until');
     if (last !== undefined) params.set('after', last);
     let retryMs = RETRY_MS;
@@ -428,6 +490,8 @@ async function follow(signal, after) {
           // A merged view's frames carry no id: a reconnect starts again from its cursor.
           if (id !== undefined) last = id;
           const event = JSON.parse(data);
+          // The window shown ends at `until`: what comes after it is not for this view.
+          if (kind !== 'exit' && kind !== 'notice' && msOf(event.time) >= untilMs()) return;
           if (kind === 'exec') showLive(event);
           else if (kind === 'exit') showExit(event);
           else if (kind === 'gap' || kind === 'throttle') {
@@ -456,34 +520,50 @@ async function follow(signal, after) {
 
 /** What a merged view's stream says about one node (it dropped, it is back), above the rows. */
 function showNotice({ node, message }) {
-  if (/stream resumed/.test(message)) problems.delete(node);
-  else problems.set(node, message);
+  if (/stream resumed/.test(message)) state.problems.delete(node);
+  else state.problems.set(node, message);
   showProblems();
 }
 
 /** Follows the stream from the newest row loaded (a merged view: from its cursor). */
 function startLive() {
   stopLive();
-  live = new AbortController();
-  void follow(live.signal, document.body.classList.contains('cluster') ? cursor : state.events[0]?.seq);
+  state.live = new AbortController();
+  void follow(state.live.signal, document.body.classList.contains('cluster') ? state.cursor : state.events[0]?.seq);
   updateStatus();
 }
 
+/** Loads the view, then opens the process the URL names: only once the rows loaded (a 401 asks first). */
+async function applyAndOpen() {
+  const loaded = await apply();
+  if (loaded && state.open !== null) openProcess(state.open, state.events.find((e) => e.execId === state.open && e.retval === 0));
+}
+
 async function apply() {
-  syncUrl();
+  const view = formView();
+  if (view.limit === null) {
+    showError(`limit must be a whole number from 1 to ${MAX_LIMIT.toLocaleString('en')} (not "${view.rawLimit}"): the rows shown are still those of the last view applied`);
+    return false;
+  }
+  // The URL says what was asked for at once; the rest of the page follows once it loaded.
+  history.replaceState(null, '', viewUrl(state.open, view));
   stopLive();
-  const loaded = await load();
+  const loaded = await load(view);
   if (form.elements.live.checked && loaded) startLive();
+  return loaded;
 }
 
 /** Opens the process panel on `execId` (`event`: the row opened, when there is one). */
 function openProcess(execId, event) {
   if (!execId) return;
   state.open = execId;
+  const openNo = ++state.opened;
   syncUrl();
   panel.hidden = false;
   document.body.classList.add('panel-open');
-  void showProcess($('panel-body'), $('panel-title'), execId, event, { api, open: (id) => openProcess(id), link });
+  // Another row opened before this one's answer came: that one's answer is not shown.
+  const current = () => openNo === state.opened && state.open === execId;
+  void showProcess($('panel-body'), $('panel-title'), execId, event, { api, open: (id) => openProcess(id), link, current });
   $('panel-close').focus();
 }
 
@@ -612,7 +692,7 @@ login.addEventListener('submit', (submitEvent) => {
   sessionStorage.setItem(TOKEN_KEY, token);
   login.elements.token.value = '';
   login.hidden = true;
-  void apply();
+  void applyAndOpen();
 });
 
 // `kubectl execwatch ui` prints its address with #token=…: kept for this tab, then out of the URL.
@@ -621,7 +701,8 @@ if (fragment.has('token')) {
   sessionStorage.setItem(TOKEN_KEY, fragment.get('token'));
   history.replaceState(null, '', location.pathname + location.search);
 }
-const opened = fromUrl();
-void apply().then(() => {
-  if (opened !== null) openProcess(opened, state.events.find((e) => e.execId === opened && e.retval === 0));
-});
+// The process to open is kept from the start, so that the URL keeps it while a token is asked for.
+state.open = fromUrl();
+// A link with a bad limit still keeps its filters until the first apply, which says what is wrong.
+state.applied = { ...formView(), limit: formView().limit ?? DEFAULT_LIMIT };
+void applyAndOpen();

@@ -2,7 +2,7 @@
 // markup and control characters): text only ever goes into the DOM through textContent or
 // createTextNode, never innerHTML.
 
-export const ERRNO = {
+const ERRNO = {
   1: 'EPERM', 2: 'ENOENT', 7: 'E2BIG', 8: 'ENOEXEC', 12: 'ENOMEM', 13: 'EACCES', 14: 'EFAULT',
   20: 'ENOTDIR', 21: 'EISDIR', 22: 'EINVAL', 24: 'EMFILE', 26: 'ETXTBSY', 36: 'ENAMETOOLONG',
   40: 'ELOOP',
@@ -40,7 +40,7 @@ function escapeByte(byte) {
 }
 
 /** An argument as a person would paste it: bare, in single quotes, or in $'…' when it holds control characters. */
-export function shellQuote(arg) {
+function shellQuote(arg) {
   if (SAFE.test(arg)) return arg;
   if (!CONTROL.test(arg)) return `'${arg.replace(/'/g, "'\\''")}'`;
   let out = '';
@@ -109,10 +109,16 @@ export function badgesOf(event) {
   return badges;
 }
 
-/** namespace/pod/container, or how the process is placed when no pod is named. */
-export function whereText(event) {
-  if (event.pod !== null && event.pod !== undefined) return `${event.namespace}/${event.pod}/${event.container ?? '?'}`;
-  if (event.attribution === 'conflict') return `container ${event.containerId.slice(0, 12)} (conflict)`;
-  if (event.containerId !== null && event.containerId !== undefined) return `container ${event.containerId.slice(0, 12)} (pod unknown)`;
-  return 'host';
+/**
+ * Where the process ran: {kind, text}, kind `pod` (text namespace/pod/container), `conflict` (a
+ * container named after one pod inside another's cgroup), `container` (no pod known) or `host`.
+ */
+export function whereOf(event) {
+  if (event.pod !== null && event.pod !== undefined) return { kind: 'pod', text: `${event.namespace}/${event.pod}/${event.container ?? '?'}` };
+  if (event.attribution === 'conflict') return { kind: 'conflict', text: `container ${event.containerId.slice(0, 12)} (conflict)` };
+  if (event.containerId !== null && event.containerId !== undefined) return { kind: 'container', text: `container ${event.containerId.slice(0, 12)} (pod unknown)` };
+  return { kind: 'host', text: 'host' };
 }
+
+/** namespace/pod/container, or how the process is placed when no pod is named. */
+export const whereText = (event) => whereOf(event).text;

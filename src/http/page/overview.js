@@ -3,7 +3,7 @@
 // workload → pod, each with a sparkline over the same bins, a click filtering on it.
 import { el, isoOf, msOf, svg } from './format.js';
 
-export const BINS = 60;
+const BINS = 60;
 const WIDTH = 600;
 const HEIGHT = 80;
 
@@ -31,7 +31,7 @@ export function windowOf(events, since, until) {
 }
 
 /** The bins' edges, whole milliseconds (BINS + 1 of them), so that each bin is exactly a since/until query. */
-export function edgesOf({ from, to }) {
+function edgesOf({ from, to }) {
   return Array.from({ length: BINS + 1 }, (_, i) => from + Math.floor((i * (to - from)) / BINS));
 }
 
@@ -45,7 +45,7 @@ function binOf(ms, edges) {
 }
 
 /** Counts per bin and stack key, and per namespace → workload → pod with bins of their own. */
-export function countsOf(events, range, stackBy) {
+function countsOf(events, range, stackBy) {
   const { keyOf } = STACKS[stackBy];
   const bins = Array.from({ length: BINS }, () => new Map());
   const groups = new Map();
@@ -154,11 +154,16 @@ export function dragToZoom(histogram, rangeOf, onZoom) {
     selection()?.setAttribute('x', String(Math.min(start, x) * WIDTH));
     selection()?.setAttribute('width', String(Math.abs(x - start) * WIDTH));
   });
+  // A cancelled drag (the browser took the pointer over, for a scroll or a gesture) zooms nowhere.
+  const end = () => {
+    start = null;
+    selection()?.setAttribute('width', '0');
+  };
+  histogram.addEventListener('pointercancel', end);
   histogram.addEventListener('pointerup', (pointer) => {
     if (start === null) return;
     const [a, b] = [start, xOf(pointer)].sort((p, q) => p - q);
-    start = null;
-    selection()?.setAttribute('width', '0');
+    end();
     if (b - a < 0.005) return;
     const { from, to } = rangeOf();
     onZoom(isoOf(Math.floor(from + a * (to - from))), isoOf(Math.ceil(from + b * (to - from))));

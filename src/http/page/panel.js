@@ -67,12 +67,14 @@ async function copy(text, button) {
 /**
  * Fills `body` with the process `execId`. `event` is the row that was opened, when there is one:
  * its JSON is shown (a failed exec's own event, not the process that tried it). `api(path)` answers
- * {ok, status, body}; `open(execId)` opens another process; `link(execId)` is its permalink.
+ * {ok, status, body}; `open(execId)` opens another process; `link(execId)` is its permalink;
+ * `current()` is false once another process was opened, and then the answer is dropped.
  */
-export async function showProcess(body, title, execId, event, { api, open, link }) {
+export async function showProcess(body, title, execId, event, { api, open, link, current }) {
   title.textContent = event ? commandLine(event) : `process ${execId}`;
   body.replaceChildren(el('p', 'muted', 'loading…'));
   const answer = await api(`/api/processes/${encodeURIComponent(execId)}`);
+  if (!current()) return;
   const proc = answer.ok ? answer.body : null;
   const shown = event ?? proc?.exec;
   body.replaceChildren();

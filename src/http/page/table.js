@@ -1,17 +1,17 @@
 // The rows: one <tr> per event, and the windowed rendering that keeps 10,000 loaded events cheap
 // (the first CHUNK rows are built, more as the reader scrolls to the end of them).
-import { badgesOf, commandWords, el, errnoName, exitText, shortTime, whereText } from './format.js';
+import { badgesOf, commandWords, el, errnoName, exitText, shortTime, whereOf } from './format.js';
 
 /** Rows built at a time: enough to fill a tall screen several times over. */
 export const CHUNK = 50;
 
 function whereCell(event) {
   const td = el('td', 'where');
-  const text = whereText(event);
-  if (event.pod !== null) {
+  const { kind, text } = whereOf(event);
+  if (kind === 'pod') {
     td.textContent = text;
     if (event.workload) td.title = `${event.workload.kind}/${event.workload.name}`;
-  } else if (event.attribution === 'conflict') {
+  } else if (kind === 'conflict') {
     // Named after one pod's container from inside another pod's cgroup: show both claims.
     td.append(el('span', 'conflict', text));
     td.title = `${event.cgroupParent}/${event.cgroup}`;
