@@ -204,6 +204,11 @@ t.test('the histogram counts what the API counts; a drag zooms the URL and the t
   t.ok(times.every((time) => time >= since.replace('Z', '') && time < until.replace('Z', '999999')), 'the table holds the window only');
   t.equal((await page.locator('#histogram g.bin').evaluateAll((gs) => gs.map((g) => Number(g.getAttribute('data-count'))))).reduce((a, b) => a + b, 0), want, 'the histogram spans the window');
 
+  await page.locator('#groups button.name', { hasText: 'Deployment/web' }).click();
+  await page.waitForFunction(() => new URL(location.href).searchParams.get('workload') === 'Deployment/web');
+  t.equal(await api(`namespace=hist&workload=Deployment/web&since=${since}&until=${until}`), want, 'the API: every exec of the window is of that workload');
+  await page.waitForFunction((n) => document.querySelectorAll('#events tbody tr').length === n, want);
+  t.pass('a click on a workload filters on it, the window kept');
   await page.locator('#groups button.name', { hasText: 'web-1' }).click();
   await page.waitForFunction(() => new URL(location.href).searchParams.get('pod') === 'web-1');
   // The URL changes when the filter is applied, the rows once its answer came.

@@ -20,7 +20,7 @@ import { dragToZoom, drawOverview, windowOf } from './overview.js';
 import { showProcess } from './panel.js';
 import { CHUNK, row, TOGGLES, visibleOf } from './table.js';
 
-const FILTERS = ['node', 'namespace', 'pod', 'container', 'comm', 'filename', 'q', 'result', 'origin', 'sessionExecId', 'uid', 'since', 'until'];
+const FILTERS = ['node', 'namespace', 'workload', 'pod', 'container', 'comm', 'filename', 'q', 'result', 'origin', 'sessionExecId', 'uid', 'since', 'until'];
 /** Rows the page asks for unless `limit` says otherwise, and the most the API gives. */
 const DEFAULT_LIMIT = 1000;
 const MAX_LIMIT = 10000;
@@ -577,9 +577,10 @@ function closeProcess() {
   if (tr !== undefined) tr.focus();
 }
 
-/** A click in the overview's counts: that namespace (and pod). */
+/** A click in the overview's counts: that namespace (and workload, or pod). */
 function filterOn(filter) {
   form.elements.namespace.value = filter.namespace ?? '';
+  form.elements.workload.value = filter.workload ?? '';
   form.elements.pod.value = filter.pod ?? '';
   void apply();
 }

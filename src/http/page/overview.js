@@ -66,7 +66,8 @@ function countsOf(events, range, stackBy) {
     const nsFilter = e.namespace === null ? null : { namespace: e.namespace };
     const workloads = bump(groups, ns, nsFilter, bin);
     const wl = e.workload ? `${e.workload.kind}/${e.workload.name}` : e.pod === null ? '(no pod)' : '(bare pod)';
-    const pods = bump(workloads, wl, nsFilter, bin);
+    // A workload is a filter of the API (KIND/NAME); no workload is none.
+    const pods = bump(workloads, wl, e.workload ? { namespace: e.namespace, workload: wl } : null, bin);
     if (e.pod !== null) bump(pods, e.pod, { namespace: e.namespace, pod: e.pod }, bin);
   }
   return { bins, groups };
@@ -118,7 +119,7 @@ export function drawOverview({ histogram, legend, groups, axisFrom, axisTo }, ev
     const items = [...map.values()].sort((a, b) => b.count - a.count || (a.name < b.name ? -1 : 1)).slice(0, depth === 0 ? 12 : 6);
     return items.map((g) => {
       const li = el('li', `group depth-${depth}`);
-      const name = g.filter === null || depth === 1 ? el('span', 'name', g.name) : el('button', 'name', g.name);
+      const name = g.filter === null ? el('span', 'name', g.name) : el('button', 'name', g.name);
       if (name.tagName === 'BUTTON') {
         name.type = 'button';
         name.title = `filter on ${Object.entries(g.filter).map(([k, v]) => `${k}=${v}`).join(' ')}`;
