@@ -6,40 +6,17 @@
 import { readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import t, { type Test } from 'tap';
-import { buildApiApp } from '../src/http/api-app.js';
-import { eventRecord } from '../src/events/record.js';
-import { EventStore } from '../src/events/store.js';
-import { EventHub } from '../src/events/stream.js';
-import type { AgentEvent, ExecEvent } from '../src/events/schema.js';
-import { launchChromium, watchedPage, type WatchedPage } from './helpers/chromium.js';
+import type { ExecEvent } from '../src/events/schema.js';
+import type { WatchedPage } from './helpers/chromium.js';
+import { startPageApi } from './helpers/page-api.js';
 import { makeEvent, makeExit, makeGap, makeThrottle } from './helpers/events.js';
 import { screenshot, VIEWPORTS } from './helpers/screenshots.js';
 
-const store = new EventStore({ maxEvents: 5000 });
-const hub = new EventHub({ maxQueue: 256, onOverflow: () => undefined });
-const app = buildApiApp({ store, hub, logLevel: 'fatal', heartbeatMs: 1000 });
-const base = await app.listen({ host: '127.0.0.1', port: 0 });
-const browser = await launchChromium();
-t.teardown(async () => {
-  await browser.close();
-  await app.close();
-});
-
-const publish = (event: AgentEvent) => {
-  const record = eventRecord(event);
-  store.push(record);
-  hub.publish(record);
-};
-
-/** A fresh tab (at `size`) that records dialogs and page errors. */
-async function open(t: Test, path: string, size: keyof typeof VIEWPORTS = 'desktop'): Promise<WatchedPage> {
-  const watched = await watchedPage(browser.context);
-  const { page } = watched;
-  t.teardown(() => page.close());
-  await page.setViewportSize(VIEWPORTS[size]);
-  await page.goto(`${base}${path}`);
-  return watched;
-}
+const pageApi = await startPageApi(5000);
+t.teardown(() => pageApi.close());
+const { hub, browser, base, publish } = pageApi;
+/** A fresh tab (at `size`, the desktop's by default) that records dialogs and page errors. */
+const open = (t: Test, path: string, size: keyof typeof VIEWPORTS = 'desktop'): Promise<WatchedPage> => pageApi.open(t, path, size);
 
 const seqsShown = (page: Page) =>
   page.locator('#events tbody tr').evaluateAll((rows) => rows.map((r) => Number((r as HTMLElement).dataset.seq)));

@@ -3,38 +3,15 @@
 // marked, and hostile argv shown as text that runs nothing.
 import type { Page } from 'playwright-core';
 import t, { type Test } from 'tap';
-import { buildApiApp } from '../src/http/api-app.js';
-import { eventRecord } from '../src/events/record.js';
-import { EventStore } from '../src/events/store.js';
-import { EventHub } from '../src/events/stream.js';
-import type { ExecEvent } from '../src/events/schema.js';
-import { launchChromium, watchedPage, type WatchedPage } from './helpers/chromium.js';
+import type { WatchedPage } from './helpers/chromium.js';
+import { startPageApi } from './helpers/page-api.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
 
-const store = new EventStore({ maxEvents: 1000 });
-const hub = new EventHub({ maxQueue: 256, onOverflow: () => undefined });
-const app = buildApiApp({ store, hub, logLevel: 'fatal', heartbeatMs: 1000 });
-const base = await app.listen({ host: '127.0.0.1', port: 0 });
-const browser = await launchChromium();
-t.teardown(async () => {
-  await browser.close();
-  await app.close();
-});
-
-const publish = (event: ExecEvent) => {
-  const record = eventRecord(event);
-  store.push(record);
-  hub.publish(record);
-};
-
+const pageApi = await startPageApi(1000);
+t.teardown(() => pageApi.close());
+const { publish } = pageApi;
 /** A fresh tab that records dialogs and page errors. */
-async function open(t: Test, path: string): Promise<WatchedPage> {
-  const watched = await watchedPage(browser.context);
-  const { page } = watched;
-  t.teardown(() => page.close());
-  await page.goto(`${base}${path}`);
-  return watched;
-}
+const open = (t: Test, path: string): Promise<WatchedPage> => pageApi.open(t, path);
 
 const rowsOf = (page: Page) => page.locator('#events tbody tr');
 const seqsShown = (page: Page) =>
