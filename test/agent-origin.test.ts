@@ -3,7 +3,7 @@
 // the API-server double with an exec liveness probe in its spec, and an ephemeral container of it),
 // entered from outside with nsenter as a runtime's exec enters it. Checked where a user looks:
 // /api/events, /api/processes and /metrics; and a second agent with --exclude-origin probe.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -13,7 +13,7 @@ import { loadNativeBinding } from '../src/capture/native.js';
 import type { ExecEvent } from '../src/events/schema.js';
 import { makePod } from './helpers/apiserver.js';
 import { startApiServer } from './helpers/apiserver.js';
-import { ensureTracefs, execHelper, kernelTest, makeCgroup, marker, namespaceInit } from './helpers/kernel.js';
+import { ensureTracefs, execHelper, finished, inCgroup, kernelTest, makeCgroup, marker, namespaceInit } from './helpers/kernel.js';
 import { cgroupArea, configOf, events, kubeconfigFor, NAMESPACE, podsGauge, ready, sampleValue, samples } from './helpers/kube.js';
 import { eventually } from './helpers/poll.js';
 
@@ -37,19 +37,6 @@ function startOf(args: string[]): Promise<Agent> {
   );
 }
 
-/** Runs `argv` inside `cgroup` (exec-helper joins it, then execs), resolving when it exits. */
-function inCgroup(cgroup: string, argv: string[]): ChildProcess {
-  return spawn(execHelper(), ['cgroup', cgroup, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
-function finished(child: ChildProcess): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let err = '';
-    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`exited ${code}: ${err}`))));
-  });
-}
 
 /** The exec events of `agent` whose argv holds marker `m`, oldest first. */
 async function execsOf(agent: Agent, m: string): Promise<ExecEvent[]> {

@@ -4,13 +4,13 @@
 // `kubectl exec` session, simulated as the origin tests do (a containerd-named cgroup, a pid
 // namespace whose pid 1 is the init, a shell entered from outside with nsenter), lists its
 // commands in order; and after a forced ring overflow the page says how many events were lost.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import t from 'tap';
 import type { ExecEvent, GapEvent } from '../src/events/schema.js';
 import { startApiServer } from './helpers/apiserver.js';
 import { launchChromium, watchedPage } from './helpers/chromium.js';
 import { commandLine, watchStartup } from './helpers/command.js';
-import { ensureTracefs, execHelper, kernelTest, marker, namespaceInit } from './helpers/kernel.js';
+import { ensureTracefs, execHelper, finished, inCgroup, kernelTest, marker, namespaceInit } from './helpers/kernel.js';
 import { cgroupArea, events, kubeconfigFor, podsGauge } from './helpers/kube.js';
 import { eventually } from './helpers/poll.js';
 import { screenshot } from './helpers/screenshots.js';
@@ -18,17 +18,6 @@ import { screenshot } from './helpers/screenshots.js';
 const NODE = 'page-node';
 const containerd = (uid: string, id: string) => ['kubepods.slice', 'kubepods-besteffort.slice', `kubepods-besteffort-pod${uid.replaceAll('-', '_')}.slice`, `cri-containerd-${id}.scope`];
 
-function finished(child: ChildProcess): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let err = '';
-    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`exited ${code}: ${err}`))));
-  });
-}
-
-/** Runs `argv` inside `cgroup` (exec-helper joins it, then execs). */
-const inCgroup = (cgroup: string, argv: string[]) => spawn(execHelper(), ['cgroup', cgroup, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
 
 t.test('the page over a real agent: a process chain, an exec session, a loss', kernelTest(), async (t) => {
   ensureTracefs();

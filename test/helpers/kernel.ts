@@ -2,7 +2,7 @@
  * Shared by the real-kernel tests: whether they may run, tracefs and cgroup v2 locations, the
  * compiled exec helper, and waiting for events.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -220,4 +220,19 @@ export function namespaceInit(cgroup: string): number | undefined {
     }
   }
   return undefined;
+}
+
+/** Runs `argv` inside `cgroup` (the exec helper joins it, then execs); its stderr is kept for finished(). */
+export function inCgroup(cgroup: string, argv: string[]): ChildProcess {
+  return spawn(execHelper(), ['cgroup', cgroup, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** Resolves when `child` exits 0; rejects with its exit code and stderr otherwise. */
+export function finished(child: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let err = '';
+    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`exited ${code}: ${err}`))));
+  });
 }
