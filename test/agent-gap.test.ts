@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import t from 'tap';
 import type { GapEvent } from '../src/events/schema.js';
 import { startApiServer } from './helpers/apiserver.js';
-import { commandLine, watchStartup } from './helpers/command.js';
+import { startSmallRingAgent } from './helpers/command.js';
 import { ensureTracefs, execHelper, kernelTest, marker } from './helpers/kernel.js';
 import { cgroupArea, events, kubeconfigFor, NAMESPACE, podsGauge, sampleValue } from './helpers/kube.js';
 import { eventually } from './helpers/poll.js';
@@ -45,21 +45,9 @@ t.test('a forced ring overflow: the lost events are counted by pod, and a gap ma
   api.addPod(busy.pod());
   api.addPod(calm.pod());
 
-  const [file, ...args] = commandLine([
-    '--kubeconfig', kubeconfigFor(t, api),
-    '--node-name', NODE,
-    // The smallest ring there is: about 110 records of a short exec.
-    '--ringbuf-bytes', '64Ki',
-    '--recent-events', '20000',
-    '--log-level', 'warn',
-  ]) as [string, ...string[]];
-  const agent = await watchStartup(spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] }), 60_000);
-  // Printed as the /metrics URL; the helpers add the path.
-  const metricsUrl = agent.metricsUrl.replace(/\/metrics$/, '');
-  t.teardown(() => {
-    agent.child.kill('SIGCONT');
-    agent.child.kill('SIGKILL');
-  });
+  // The smallest ring there is: about 110 records of a short exec.
+  const agent = await startSmallRingAgent(t, ['--kubeconfig', kubeconfigFor(t, api), '--node-name', NODE]);
+  const metricsUrl = agent.metricsBase;
   await eventually(async () => (await podsGauge(metricsUrl)) === 2, 'execwatch_pods to count the two pods', 30_000);
   const stream = await openSse(`${agent.apiUrl}/api/events/stream?kind=gap`);
   t.teardown(() => stream.close());

@@ -9,7 +9,7 @@ import t from 'tap';
 import type { ExecEvent, GapEvent } from '../src/events/schema.js';
 import { startApiServer } from './helpers/apiserver.js';
 import { launchChromium, watchedPage } from './helpers/chromium.js';
-import { commandLine, watchStartup } from './helpers/command.js';
+import { startSmallRingAgent } from './helpers/command.js';
 import { ensureTracefs, execHelper, finished, inCgroup, kernelTest, marker, namespaceInit } from './helpers/kernel.js';
 import { cgroupArea, events, kubeconfigFor, podsGauge } from './helpers/kube.js';
 import { eventually } from './helpers/poll.js';
@@ -27,21 +27,9 @@ t.test('the page over a real agent: a process chain, an exec session, a loss', k
   const area = cgroupArea(t, NODE);
   const c = area('page', containerd, 'containerd');
   api.addPod(c.pod());
-  const [file, ...args] = commandLine([
-    '--kubeconfig', kubeconfigFor(t, api),
-    '--node-name', NODE,
-    // Small enough that a held agent loses a few hundred execs' worth.
-    '--ringbuf-bytes', '64Ki',
-    '--recent-events', '20000',
-    '--enrich-wait', '5s',
-    '--log-level', 'warn',
-  ]) as [string, ...string[]];
-  const agent = await watchStartup(spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] }), 60_000);
-  const metricsUrl = agent.metricsUrl.replace(/\/metrics$/, '');
-  t.teardown(() => {
-    agent.child.kill('SIGCONT');
-    agent.child.kill('SIGKILL');
-  });
+  // Small enough that a held agent loses a few hundred execs' worth.
+  const agent = await startSmallRingAgent(t, ['--kubeconfig', kubeconfigFor(t, api), '--node-name', NODE, '--enrich-wait', '5s']);
+  const metricsUrl = agent.metricsBase;
   await eventually(async () => (await podsGauge(metricsUrl)) === 1, 'the agent to know the pod', 30_000);
   const browser = await launchChromium();
   t.teardown(() => browser.close());

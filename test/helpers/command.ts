@@ -3,6 +3,7 @@
  * outside: its threads in /proc, its --log-events lines, its exit after a signal.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Test } from 'tap';
 import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -86,6 +87,22 @@ export async function watchStartup(child: ChildProcessByStdio<null, Readable, Re
     apiUrl: (/events\s+(http:\/\/[^\s/]+)/.exec(err) as RegExpExecArray)[1] as string,
     exited,
   };
+}
+
+/**
+ * The command with the smallest ring buffer (64 KiB: about 110 records of a short exec) and room
+ * for 20,000 recent events, as a child a test can hold with SIGSTOP so that the kernel loses
+ * events; `args` after those. Killed (after a SIGCONT) when `t` ends. `metricsBase` is the
+ * metrics listener without its path.
+ */
+export async function startSmallRingAgent(t: Test, args: string[]): Promise<RunningAgent & { metricsBase: string }> {
+  const [file, ...rest] = commandLine(['--ringbuf-bytes', '64Ki', '--recent-events', '20000', '--log-level', 'warn', ...args]) as [string, ...string[]];
+  const agent = await watchStartup(spawn(file, rest, { stdio: ['ignore', 'pipe', 'pipe'] }), 60_000);
+  t.teardown(() => {
+    agent.child.kill('SIGCONT');
+    agent.child.kill('SIGKILL');
+  });
+  return { ...agent, metricsBase: agent.metricsUrl.replace(/\/metrics$/, '') };
 }
 
 /** The --log-events lines whose text contains `marker`, parsed. */
