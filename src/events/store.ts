@@ -19,6 +19,11 @@ export interface EventStoreOptions {
 /** Ring buffer of the most recent records, pushed in seq order, evicting the oldest. */
 export class EventStore {
   private readonly ring: (EventRecord | undefined)[];
+  /**
+   * The seq of each slot's record, beside the ring: the binary search of update() and replay()
+   * reads these numbers instead of a record object per step (update() runs for every exit).
+   */
+  readonly #seqs: Float64Array;
   private readonly maxBytes: number;
   /** Index of the oldest record. */
   private head = 0;
@@ -32,6 +37,7 @@ export class EventStore {
       throw new RangeError(`maxEvents must be a positive integer, got ${opts.maxEvents}`);
     }
     this.ring = new Array<EventRecord | undefined>(opts.maxEvents).fill(undefined);
+    this.#seqs = new Float64Array(opts.maxEvents);
     this.maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
   }
 
@@ -50,6 +56,7 @@ export class EventStore {
     if (this.length === capacity) this.evictOldest();
     const slot = (this.head + this.length) % capacity;
     this.ring[slot] = record;
+    this.#seqs[slot] = record.seq;
     this.length += 1;
     this.byteCount += record.bytes;
     while (this.byteCount > this.maxBytes && this.length > 1) this.evictOldest();
@@ -61,8 +68,8 @@ export class EventStore {
    */
   update(seq: number, make: (record: EventRecord) => EventRecord): boolean {
     const i = this.indexAfter(seq - 1);
-    if (i >= this.length || this.at(i).seq !== seq) return false;
     const slot = (this.head + i) % this.ring.length;
+    if (i >= this.length || this.#seqs[slot] !== seq) return false;
     const old = this.ring[slot] as EventRecord;
     const next = make(old);
     this.ring[slot] = next;
@@ -98,11 +105,12 @@ export class EventStore {
 
   /** @internal Replay: the index of the oldest held record with seq greater than `seq` (size if none). */
   indexAfter(seq: number): number {
+    const capacity = this.ring.length;
     let low = 0;
     let high = this.length;
     while (low < high) {
       const mid = (low + high) >>> 1;
-      if (this.at(mid).seq > seq) high = mid;
+      if ((this.#seqs[(this.head + mid) % capacity] as number) > seq) high = mid;
       else low = mid + 1;
     }
     return low;
