@@ -587,6 +587,7 @@ t.test('the dashboard ConfigMap holds the dashboard, querying only what the agen
     ['Execs per second by namespace', 'by (namespace)'], ['Execs per second by workload', 'workload'], ['Failed execs per second by workload', 'result="failure"'],
     ['Top pods by exec rate', 'topk'], ['Failing and signalled processes per second by workload', 'status!="ok"'],
     ['Exec sessions per pod', 'execwatch_sessions_total'], ['Drift and fileless execs per pod', 'execwatch_drift_execs_total'],
+    ['Throttled execs per pod', 'execwatch_events_throttled_total'],
     ['Events lost by stage', 'by (stage)'], ['Enrichment results', 'execwatch_enrichment_total'],
     ['Agent CPU', 'process_cpu_seconds_total'], ['Agent memory', 'process_resident_memory_bytes'],
   ] as const;

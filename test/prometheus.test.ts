@@ -3,7 +3,7 @@
 // data; and the dashboard is one Grafana imports as it is.
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync, rmdirSync } from 'node:fs';
+import { readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import t from 'tap';
@@ -174,11 +174,27 @@ t.test('a real Prometheus scraping the agent answers every dashboard query', ker
   const podCgroup = join(top, `kubepods-burstable-pod${podUid.replaceAll('-', '_')}.slice`);
   const leaf = join(podCgroup, `cri-containerd-${containerId}.scope`);
   makeCgroup(leaf);
-  // Registered before the exec loop's teardown, so it runs after it (teardowns run last-in first-out).
-  t.teardown(() => [leaf, podCgroup, top].forEach((d) => rmdirSync(d)));
+  // A second pod of the namespace whose container runs away in bursts, above --cgroup-rate's burst.
+  const noisyContainerId = randomBytes(32).toString('hex');
+  const noisyUid = randomUUID();
+  api.addPod(makePod({
+    name: 'worker-5c6d7-fghij', namespace: 'shop', uid: noisyUid, nodeName: node,
+    containers: [{ name: 'loop', id: noisyContainerId }],
+    owner: { kind: 'ReplicaSet', name: 'worker-5c6d7' }, labels: { 'pod-template-hash': '5c6d7' },
+  }));
+  const noisyPod = join(top, `kubepods-burstable-pod${noisyUid.replaceAll('-', '_')}.slice`);
+  const noisyLeaf = join(noisyPod, `cri-containerd-${noisyContainerId}.scope`);
+  makeCgroup(noisyLeaf);
+  // Registered before the exec loops' teardowns, so it runs after them (teardowns run last-in first-out).
+  t.teardown(() => [leaf, noisyLeaf, noisyPod, podCgroup, top].forEach((d) => rmdirSync(d)));
 
+  // The web pod's loop makes 5 execs every 250 ms (20/s, 10 at once when two ticks meet): under
+  // the rate and the burst. The noisy pod's 21 at once every second: over the burst, throttled.
   const parsed = parseConfig(
-    ['--node-name', node, '--kubeconfig', api.kubeconfigPath(t.testdir()), '--metrics-address', '127.0.0.1:0', '--api-address', '127.0.0.1:0'],
+    [
+      '--node-name', node, '--kubeconfig', api.kubeconfigPath(t.testdir()), '--metrics-address', '127.0.0.1:0', '--api-address', '127.0.0.1:0',
+      '--cgroup-rate', '25', '--cgroup-burst', '12',
+    ],
     {},
   );
   if (parsed.kind !== 'run') throw new Error(`parseConfig returned ${parsed.kind}`);
@@ -219,6 +235,15 @@ t.test('a real Prometheus scraping the agent answers every dashboard query', ker
     await waitFor(() => running === 0, 'the exec loop to end');
   });
 
+  // 20 execs of true at once, then sleep (an exec too) for a second: 21 a second, 12 let through
+  // at once; on average fewer delivered than the web pod's, which stays the top pod by exec rate.
+  const noisy = spawn(helper, ['cgroup', noisyLeaf, '/bin/sh', 'sh', '-c', `while :; do for i in $(seq 20); do /bin/true ${m}; done; sleep 1; done`], { stdio: 'ignore' });
+  t.teardown(async () => {
+    noisy.kill('SIGKILL');
+    writeFileSync(join(noisyLeaf, 'cgroup.kill'), '1');
+    await waitFor(() => readFileSync(join(noisyLeaf, 'cgroup.procs'), 'utf8') === '', 'the noisy container to end');
+  });
+
   const prom = await startPrometheus(t.testdir(), {
     job: 'execwatch',
     targets: [new URL(agent.metricsUrl).host],
@@ -244,6 +269,7 @@ t.test('a real Prometheus scraping the agent answers every dashboard query', ker
   await until('sum(rate(execwatch_execs_total{namespace="", result="success"}[4s]))', 'host execs', positive);
   // The helper that joins the pod's cgroup and fails to exec there ends in the pod with code 127.
   await until('sum(rate(execwatch_exits_total{namespace="shop", status="error"}[4s]))', 'failing processes in the pod', positive);
+  await until('sum(increase(execwatch_events_throttled_total{namespace="shop", pod="worker-5c6d7-fghij"}[4s]))', 'throttled execs in the noisy pod', positive);
 
   // The variables as Grafana fills them: from their own label_values() queries.
   const variables = dashboard.templating.list.filter((v) => v.type === 'query');
@@ -298,4 +324,9 @@ t.test('a real Prometheus scraping the agent answers every dashboard query', ker
   const failing = await prom.query(interpolate(ending, chosen));
   t.match(failing, [{ metric: { namespace: 'shop', workload: 'Deployment/web', status: 'error' } }], 'failing processes by workload name the Deployment, status error');
   t.ok(positive(failing), 'at a positive rate');
+  const throttledPanel = dashboard.panels.find((p) => p.title === 'Throttled execs per pod')?.targets?.[0]?.expr ?? 'missing';
+  const throttled = await prom.query(interpolate(throttledPanel, chosen));
+  t.equal(throttled.length, 1, 'one pod throttled: the web pod stays under the rate');
+  t.match(throttled, [{ metric: { namespace: 'shop', pod: 'worker-5c6d7-fghij' } }], 'throttled execs name the noisy pod');
+  t.ok(positive(throttled), 'with execs throttled');
 });
