@@ -231,6 +231,8 @@ t.test('the page and its assets are served with a strict CSP', async (t) => {
     { url: '/', type: 'text/html; charset=utf-8', contains: '<script type="module" src="app.js"></script>' },
     { url: '/app.js', type: 'text/javascript; charset=utf-8', contains: 'textContent' },
     { url: '/style.css', type: 'text/css; charset=utf-8', contains: 'tr.failed' },
+    // The worker's own CSP is its response's: it may fetch from the agent only.
+    { url: '/worker.js', type: 'text/javascript; charset=utf-8', contains: 'postMessage' },
   ] as const;
   for (const c of cases) {
     const res = await app.inject({ method: 'GET', url: c.url });
@@ -257,7 +259,7 @@ t.test('pageDirectory finds the page next to the module, else in the package src
 });
 
 t.test('buildApiApp accepts a page directory', async (t) => {
-  const dir = t.testdir({ 'index.html': 'HELLO', 'app.js': '', 'format.js': '', 'table.js': '', 'panel.js': '', 'overview.js': '', 'style.css': '' });
+  const dir = t.testdir({ 'index.html': 'HELLO', 'app.js': '', 'format.js': '', 'table.js': '', 'panel.js': '', 'overview.js': '', 'view.js': '', 'worker.js': '', 'style.css': '' });
   const store = new EventStore({ maxEvents: 1 });
   const hub = new EventHub({ maxQueue: 1, onOverflow: () => undefined });
   const app = buildApiApp({ store, hub, logLevel: 'fatal', page: { directory: `${dir}/` } });

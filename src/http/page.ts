@@ -1,5 +1,5 @@
 /**
- * GET / — the browse page: static HTML, JS (a few ES modules) and CSS served by the agent itself (no build step,
+ * GET / — the browse page: static HTML, JS (a few ES modules, one of them a worker's) and CSS served by the agent itself (no build step,
  * nothing from the internet). The files live in src/http/page and are read once at start,
  * found next to this module (a build that copies them) or in the package's src/http/page
  * (dist/http/page.js and src/http/page.ts both sit two levels below the package root).
@@ -20,6 +20,9 @@ const FILES = [
   { route: '/table.js', file: 'table.js', type: 'text/javascript; charset=utf-8' },
   { route: '/panel.js', file: 'panel.js', type: 'text/javascript; charset=utf-8' },
   { route: '/overview.js', file: 'overview.js', type: 'text/javascript; charset=utf-8' },
+  { route: '/view.js', file: 'view.js', type: 'text/javascript; charset=utf-8' },
+  // The module worker that holds the rows: `default-src 'self'` lets the page start it (worker-src).
+  { route: '/worker.js', file: 'worker.js', type: 'text/javascript; charset=utf-8' },
   { route: '/style.css', file: 'style.css', type: 'text/css; charset=utf-8' },
 ] as const;
 

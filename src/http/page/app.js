@@ -15,10 +15,16 @@
 //
 // Everything a view is made of is in the URL (filters, window, toggles, the open process), so a
 // view can be shared, reloaded and gone back to.
+//
+// The rows live in a worker (worker.js), which fetches, parses, filters and counts them: this
+// thread asks it for the rows it draws, a chunk at a time, and for the overview's counts, so that
+// 10,000 rows cost the page no more than a hundred. The process panel and the live stream are
+// fetched here: their answers are small.
 import { el, msOf } from './format.js';
-import { dragToZoom, drawOverview, windowOf } from './overview.js';
+import { dragToZoom, drawOverview } from './overview.js';
 import { showProcess } from './panel.js';
-import { CHUNK, row, TOGGLES, visibleOf } from './table.js';
+import { CHUNK, row } from './table.js';
+import { TOGGLES } from './view.js';
 
 const FILTERS = ['node', 'namespace', 'workload', 'pod', 'container', 'comm', 'filename', 'q', 'result', 'origin', 'sessionExecId', 'uid', 'since', 'until'];
 /** Rows the page asks for unless `limit` says otherwise, and the most the API gives. */
@@ -54,21 +60,21 @@ function noneMissing() {
   return { lost: 0, gaps: 0, gapFrom: null, gapTo: null, throttled: 0, episodes: new Map(), throttledPods: new Set() };
 }
 
-/** Everything the page holds, owned here. */
+/** Everything the page's main thread holds, owned here (the rows themselves are the worker's). */
 const state = {
-  /** The events loaded and streamed since, newest first. */
-  events: [],
-  /** Those the toggles let through: what the table, the overview and a download show. */
-  visible: [],
-  /** How many of `visible` have a row (the rest are built as the reader scrolls). */
-  rendered: 0,
-  /** node/seq of every event loaded, so that a stream replay never duplicates one. */
-  keys: new Set(),
+  /** How many events are loaded (and streamed since), and how many of them the toggles let through. */
+  counts: { events: 0, visible: 0 },
+  /** The events that have a row, in the order shown: the first of those the toggles let through. */
+  shown: [],
+  /** Counts the table's rebuilds: rows asked for before the last one are not for it. */
+  generation: 0,
+  /** The rows asked of the worker and not come yet, or null. */
+  building: null,
   /** node/seq → its <tr>, for the rows built. */
   rows: new Map(),
-  /** execId → the successful exec of `events` it names (the newest), which an exit ends. */
-  execs: new Map(),
-  /** Index in `visible` of the row `j`/`k` moved to, or -1. */
+  /** The seq of the newest event loaded or streamed, where a stream of one agent starts. */
+  newestSeq: undefined,
+  /** Index in `shown` of the row `j`/`k` moved to, or -1. */
   selected: -1,
   /** The exec id of the process the panel shows, or null. */
   open: null,
@@ -99,6 +105,25 @@ const state = {
 
 const keyOf = (event) => `${event.node}/${event.seq}`;
 
+const worker = new Worker(new URL('worker.js', import.meta.url), { type: 'module' });
+/** Answers awaited from the worker, by the id of the message. */
+const waiting = new Map();
+let asked = 0;
+worker.addEventListener('message', ({ data }) => {
+  const { resolve, reject } = waiting.get(data.id);
+  waiting.delete(data.id);
+  if (data.error === undefined) resolve(data);
+  else reject(new Error(`page worker: ${data.error}`));
+});
+worker.addEventListener('error', (error) => console.error(`page worker: ${error.message}`));
+
+/** Asks the worker (worker.js `handlers[type]`): its answer. */
+function ask(type, message = {}) {
+  const id = ++asked;
+  worker.postMessage({ id, type, ...message });
+  return new Promise((resolve, reject) => waiting.set(id, { resolve, reject }));
+}
+
 /** Filter parameters from the form, empty inputs left out. */
 function filterParams() {
   const params = new URLSearchParams();
@@ -122,6 +147,8 @@ function formView() {
 }
 
 const toggled = () => Object.fromEntries(Object.keys(TOGGLES).map((name) => [name, toggles.elements[name].checked]));
+/** How the worker is to pick and count the rows: the toggles on, and the stacking. */
+const look = () => ({ toggles: toggled(), stack: stack.value });
 
 /** The URL of the view applied, with `open` the process to open (null: none). */
 function viewUrl(open, view = state.applied) {
@@ -164,10 +191,11 @@ function updateStatus(extra) {
   const until = state.applied.params.get('until');
   const following = state.live === null ? '' : until === null ? ' · live' : ` · live, nothing at or after until (${until})`;
   const nodes = document.body.classList.contains('cluster') ? ` · ${nodeList.options.length} nodes` : '';
-  const hidden = state.visible.length === state.events.length ? '' : ` of ${state.events.length} loaded`;
+  const { counts } = state;
+  const hidden = counts.visible === counts.events ? '' : ` of ${counts.events} loaded`;
   const { limit } = state.applied;
-  const full = state.events.length >= limit ? ` · newest ${limit} (limit)` : '';
-  status.textContent = `${state.visible.length} execs${hidden}${nodes}${full}${following}${extra ? ` · ${extra}` : ''}`;
+  const full = counts.events >= limit ? ` · newest ${limit} (limit)` : '';
+  status.textContent = `${counts.visible} execs${hidden}${nodes}${full}${following}${extra ? ` · ${extra}` : ''}`;
 }
 
 /** The nodes that did not answer, or whose stream has trouble, above the rows. */
@@ -270,49 +298,70 @@ function linker() {
   return (execId) => (execId ? `${join}${encodeURIComponent(execId)}` : view);
 }
 
-/** The table's rows from `visible`: the first chunk now, the rest on demand. */
-function renderRows() {
+/** The table anew: `rows`, the first of those shown. */
+function renderRows(rows) {
+  state.generation++;
   state.rows.clear();
-  state.rendered = 0;
+  state.shown = [];
   state.selected = -1;
   tbody.replaceChildren();
-  renderMore();
+  appendRows(rows);
 }
 
-function renderMore() {
-  const end = Math.min(state.visible.length, state.rendered + CHUNK);
-  const rows = [];
+function appendRows(events) {
   const linkOf = linker();
-  for (let i = state.rendered; i < end; i++) {
-    const event = state.visible[i];
+  tbody.append(...events.map((event) => {
     const tr = row(event, linkOf(event.execId));
     state.rows.set(keyOf(event), tr);
-    rows.push(tr);
-  }
-  tbody.append(...rows);
-  state.rendered = end;
-  const left = state.visible.length - end;
-  more.hidden = left === 0;
+    return tr;
+  }));
+  state.shown.push(...events);
+  updateMore();
+}
+
+function updateMore() {
+  const left = state.counts.visible - state.shown.length;
+  more.hidden = left <= 0;
   more.textContent = `show ${Math.min(left, CHUNK)} more (${left} not drawn yet)`;
 }
 
-function drawAll() {
-  const { params, limit } = state.applied;
-  const since = params.get('since') ?? '';
-  const until = params.get('until') ?? '';
-  state.range = windowOf(state.visible, since, until);
-  const shown = state.visible.length;
-  $('histogram-caption').textContent = `${shown} execs${state.events.length >= limit ? ` (the newest ${limit}: raise limit, or zoom, for older ones)` : ''}`;
-  $('zoom-out').hidden = since === '' && until === '';
-  drawOverview(overview, state.visible, state.range, stack.value, filterOn);
+/** Builds the next chunk of rows, or up to `atLeast` rows (asked of the worker, one chunk at a time). */
+async function renderMore(atLeast = 0) {
+  while (state.building !== null) await state.building;
+  const start = state.shown.length;
+  const end = Math.min(state.counts.visible, Math.max(atLeast, start + CHUNK));
+  if (end <= start) return;
+  const { generation } = state;
+  state.building = ask('rows', { start, end });
+  const { rows } = await state.building;
+  state.building = null;
+  // The table was rebuilt meanwhile (a load, a toggle): these rows are of the one before.
+  if (generation === state.generation) appendRows(rows);
 }
 
-/** Toggles or new rows: the table and the overview again, from the events loaded. */
-function render() {
-  state.visible = visibleOf(state.events, toggled());
-  renderRows();
-  drawAll();
+/** The overview as the worker counted it. */
+function drawAll(counted) {
+  const { params, limit } = state.applied;
+  state.range = counted.range;
+  $('histogram-caption').textContent = `${state.counts.visible} execs${state.counts.events >= limit ? ` (the newest ${limit}: raise limit, or zoom, for older ones)` : ''}`;
+  $('zoom-out').hidden = !params.has('since') && !params.has('until');
+  drawOverview(overview, counted, filterOn);
+}
+
+/** What the worker answers once the rows shown changed: the table, the overview and the status anew. */
+function drawShown({ counts, rows, overview: counted }) {
+  state.counts = counts;
+  renderRows(rows);
+  drawAll(counted);
   updateStatus();
+}
+
+/** Toggles changed: the worker picks the rows anew. */
+async function render() {
+  const loads = state.loads;
+  const answer = await ask('look', { look: look(), rows: CHUNK });
+  // A load applied meanwhile drew its own rows, with the toggles as they are now.
+  if (loads === state.loads) drawShown(answer);
 }
 
 /** Loads the rows and what the window is missing; true when they were shown. */
@@ -323,33 +372,34 @@ async function load(view) {
   // Gaps name no pod and throttles only theirs: asked for over the window alone.
   const window = new URLSearchParams({ kind: 'gap,throttle', limit: '10000' });
   for (const name of ['node', 'since', 'until']) if (params.has(name)) window.set(name, params.get(name));
-  const [answer, incomplete] = await Promise.all([api(`/api/events?${params}`), api(`/api/events?${window}`)]);
+  const answer = await ask('load', {
+    loadNo,
+    query: params.toString(),
+    window: window.toString(),
+    headers: authHeaders(),
+    look: look(),
+    view: { limit: view.limit, since: params.get('since') ?? '', until: params.get('until') ?? '' },
+    rows: CHUNK,
+  });
   // Applied again while this one was on its way (a filter clicked twice): the newer load wins.
-  if (loadNo !== state.loads || answer.status === 401) return false;
+  if (answer.stale || loadNo !== state.loads) return false;
+  if (answer.status === 401) {
+    needToken(answer.body.message);
+    return false;
+  }
   if (!answer.ok) {
     showError(answer.body.message);
     return false;
   }
   showError(null);
   state.applied = view;
-  const { body } = answer;
-  if (body.nodes !== undefined) showView(body);
-  state.cursor = body.after;
-  state.events = body.events;
-  state.keys = new Set(body.events.map(keyOf));
-  // Oldest first, so that the newest exec of an execId is the one kept.
-  state.execs = new Map();
-  for (let i = body.events.length - 1; i >= 0; i--) noteExec(body.events[i]);
+  if (answer.meta.nodes !== undefined) showView(answer.meta);
+  state.cursor = answer.meta.after;
+  state.newestSeq = answer.newestSeq;
   state.missing = noneMissing();
   state.stream = { drops: 0, lastDrop: null, resumed: null };
-  render();
-  // What fell in the rows' window: [since, until), or from the oldest row loaded on when not given
-  // (the window's own from: windowOf takes since when given, else the oldest row, else a minute ago).
-  const { from } = state.range;
-  const to = params.has('until') ? state.range.to : Infinity;
-  // A gap spans from its `from` to when it was found (`time`).
-  const within = (e) => msOf(e.time) >= from && msOf(e.kind === 'gap' ? e.from : e.time) < to;
-  if (incomplete.ok) for (const event of incomplete.body.events) if (state.events.length === 0 || within(event)) countMissing(event);
+  drawShown(answer);
+  for (const event of answer.missing) countMissing(event);
   showBanner();
   return true;
 }
@@ -363,68 +413,56 @@ function stopLive() {
 function drawSoon() {
   if (state.drawPending) return;
   state.drawPending = true;
-  requestAnimationFrame(() => {
+  requestAnimationFrame(async () => {
     state.drawPending = false;
-    drawAll();
+    const loads = state.loads;
+    const answer = await ask('overview');
+    if (loads !== state.loads) return;
+    state.counts = answer.counts;
+    drawAll(answer.overview);
   });
 }
 
 /** A new event from the stream goes on top; the oldest drop off. */
-function showLive(event) {
-  const key = keyOf(event);
-  if (state.keys.has(key)) return;
-  state.keys.add(key);
-  // Without toggles the table shows the events array itself.
-  const same = state.visible === state.events;
-  state.events.unshift(event);
-  noteExec(event);
-  if (visibleOf([event], toggled()).length === 1) {
-    if (!same) state.visible.unshift(event);
+async function showLive(event) {
+  const answer = await ask('live', { event });
+  if (!answer.added) return;
+  state.newestSeq = event.seq;
+  state.counts = answer.counts;
+  if (answer.visible) {
     const tr = row(event, link(event.execId ?? null));
     tr.classList.add('new');
-    state.rows.set(key, tr);
+    state.rows.set(keyOf(event), tr);
     tbody.prepend(tr);
-    state.rendered++;
+    state.shown.unshift(event);
     if (state.selected >= 0) state.selected++;
   }
-  while (state.events.length > state.applied.limit) {
-    const gone = state.events.pop();
-    state.keys.delete(keyOf(gone));
-    if (state.execs.get(gone.execId) === gone) state.execs.delete(gone.execId);
-    if (!same && state.visible.at(-1) === gone) state.visible.pop();
-    const tr = state.rows.get(keyOf(gone));
-    if (tr !== undefined) {
-      tr.remove();
-      state.rows.delete(keyOf(gone));
-      state.rendered--;
-    }
+  for (const key of answer.dropped) {
+    const tr = state.rows.get(key);
+    if (tr === undefined) continue;
+    tr.remove();
+    state.rows.delete(key);
+    state.shown.splice(state.shown.findLastIndex((e) => keyOf(e) === key), 1);
   }
+  updateMore();
   drawSoon();
   updateStatus();
 }
 
-/** A successful exec loaded: the one an exit of its execId ends. */
-function noteExec(event) {
-  if (event.retval === 0 && event.execId) state.execs.set(event.execId, event);
-}
-
 /** An exit from the stream: the exec it ends shows how. */
-function showExit(exit) {
-  const event = state.execs.get(exit.execId);
-  if (event === undefined) return;
-  const { status: how, code, signal, coreDumped, duration, time } = exit;
-  event.exit = { time, status: how, code, signal, coreDumped, duration };
-  const tr = state.rows.get(keyOf(event));
-  if (tr !== undefined) {
-    const fresh = row(event, link(event.execId));
-    state.rows.set(keyOf(event), fresh);
-    // The new row takes the old one's place in every sense: selected, and focused if it was.
-    for (const name of ['selected', 'new']) if (tr.classList.contains(name)) fresh.classList.add(name);
-    if (tr.hasAttribute('aria-selected')) fresh.setAttribute('aria-selected', 'true');
-    const focused = tr.contains(document.activeElement);
-    tr.replaceWith(fresh);
-    if (focused) fresh.focus();
-  }
+async function showExit(exit) {
+  const { event } = await ask('exit', { exit });
+  const tr = event === null ? undefined : state.rows.get(keyOf(event));
+  if (tr === undefined) return;
+  state.shown[state.shown.findIndex((e) => keyOf(e) === keyOf(event))] = event;
+  const fresh = row(event, link(event.execId));
+  state.rows.set(keyOf(event), fresh);
+  // The new row takes the old one's place in every sense: selected, and focused if it was.
+  for (const name of ['selected', 'new']) if (tr.classList.contains(name)) fresh.classList.add(name);
+  if (tr.hasAttribute('aria-selected')) fresh.setAttribute('aria-selected', 'true');
+  const focused = tr.contains(document.activeElement);
+  tr.replaceWith(fresh);
+  if (focused) fresh.focus();
 }
 
 /** Calls onFrame(event, id, data) for each frame of a Server-Sent Events body, until it ends. */
@@ -492,8 +530,8 @@ async function follow(signal, after) {
           const event = JSON.parse(data);
           // The window shown ends at `until`: what comes after it is not for this view.
           if (kind !== 'exit' && kind !== 'notice' && msOf(event.time) >= untilMs()) return;
-          if (kind === 'exec') showLive(event);
-          else if (kind === 'exit') showExit(event);
+          if (kind === 'exec') void showLive(event);
+          else if (kind === 'exit') void showExit(event);
           else if (kind === 'gap' || kind === 'throttle') {
             countMissing(event);
             showBanner();
@@ -529,14 +567,17 @@ function showNotice({ node, message }) {
 function startLive() {
   stopLive();
   state.live = new AbortController();
-  void follow(state.live.signal, document.body.classList.contains('cluster') ? state.cursor : state.events[0]?.seq);
+  void follow(state.live.signal, document.body.classList.contains('cluster') ? state.cursor : state.newestSeq);
   updateStatus();
 }
 
 /** Loads the view, then opens the process the URL names: only once the rows loaded (a 401 asks first). */
 async function applyAndOpen() {
   const loaded = await apply();
-  if (loaded && state.open !== null) openProcess(state.open, state.events.find((e) => e.execId === state.open && e.retval === 0));
+  if (!loaded || state.open === null) return;
+  const { open } = state;
+  const { event } = await ask('find', { execId: open });
+  if (state.open === open) openProcess(open, event);
 }
 
 async function apply() {
@@ -586,10 +627,11 @@ function filterOn(filter) {
 }
 
 /** `j`/`k`: the selected row moves, its rows built as needed. */
-function select(index) {
-  if (state.visible.length === 0) return;
-  const next = Math.max(0, Math.min(state.visible.length - 1, index));
-  while (next >= state.rendered) renderMore();
+async function select(index) {
+  if (state.counts.visible === 0) return;
+  const next = Math.max(0, Math.min(state.counts.visible - 1, index));
+  if (next >= state.shown.length) await renderMore(next + 1);
+  if (next >= state.shown.length) return;
   tbody.rows[state.selected]?.classList.remove('selected');
   tbody.rows[state.selected]?.removeAttribute('aria-selected');
   state.selected = next;
@@ -614,11 +656,11 @@ document.addEventListener('keydown', (key) => {
     key.preventDefault();
     form.elements.q.focus();
     form.elements.q.select();
-  } else if (key.key === 'j') select(state.selected + 1);
-  else if (key.key === 'k') select(state.selected - 1);
+  } else if (key.key === 'j') void select(state.selected + 1);
+  else if (key.key === 'k') void select(state.selected - 1);
   else if (key.key === 'Enter' && key.target instanceof HTMLTableRowElement) {
     key.preventDefault();
-    const event = state.visible[state.selected];
+    const event = state.shown[state.selected];
     if (event !== undefined) openProcess(event.execId, event);
   }
 });
@@ -632,14 +674,14 @@ tbody.addEventListener('click', (click) => {
   tbody.rows[state.selected]?.classList.remove('selected');
   state.selected = index;
   tr.classList.add('selected');
-  const event = state.visible[index];
+  const event = state.shown[index];
   openProcess(event.execId, event);
 });
 
-more.addEventListener('click', () => renderMore());
+more.addEventListener('click', () => void renderMore());
 // Rows are built as the end of the built ones comes into view.
 new IntersectionObserver((entries) => {
-  if (entries.some((entry) => entry.isIntersecting) && !more.hidden) renderMore();
+  if (entries.some((entry) => entry.isIntersecting) && !more.hidden) void renderMore();
 }).observe(more);
 
 $('panel-close').addEventListener('click', () => closeProcess());
@@ -653,18 +695,21 @@ dragToZoom(overview.histogram, () => state.range, (since, until) => {
   form.elements.until.value = until;
   void apply();
 });
-stack.addEventListener('change', () => {
+stack.addEventListener('change', async () => {
   syncUrl();
-  drawAll();
+  const loads = state.loads;
+  // The rows stay as they are: only the overview is counted anew.
+  const answer = await ask('look', { look: look(), rows: 0 });
+  if (loads === state.loads) drawAll(answer.overview);
 });
 toggles.addEventListener('change', () => {
   syncUrl();
-  render();
+  void render();
 });
 
-$('download').addEventListener('click', () => {
-  const lines = state.visible.map((e) => `${JSON.stringify(e)}\n`);
-  const url = URL.createObjectURL(new Blob(lines, { type: 'application/x-ndjson' }));
+$('download').addEventListener('click', async () => {
+  const { blob } = await ask('download');
+  const url = URL.createObjectURL(blob);
   const a = el('a');
   a.href = url;
   a.download = `execwatch-${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl`;
@@ -705,5 +750,6 @@ if (fragment.has('token')) {
 // The process to open is kept from the start, so that the URL keeps it while a token is asked for.
 state.open = fromUrl();
 // A link with a bad limit still keeps its filters until the first apply, which says what is wrong.
-state.applied = { ...formView(), limit: formView().limit ?? DEFAULT_LIMIT };
+const first = formView();
+state.applied = { ...first, limit: first.limit ?? DEFAULT_LIMIT };
 void applyAndOpen();

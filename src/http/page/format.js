@@ -120,5 +120,8 @@ export function whereOf(event) {
   return { kind: 'host', text: 'host' };
 }
 
+/** A workload as the API's filter and the metrics' label write it: KIND/NAME; null for none. */
+export const workloadText = (workload) => (workload ? `${workload.kind}/${workload.name}` : null);
+
 /** namespace/pod/container, or how the process is placed when no pod is named. */
 export const whereText = (event) => whereOf(event).text;

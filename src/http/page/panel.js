@@ -1,7 +1,7 @@
 // The process panel: one process as GET /api/processes/:execId tells it (its exec, ancestors up to
 // the container's first process, children still in the ring, its exit, and the commands of the
 // exec session it opened), with the full event as copyable JSON.
-import { commandLine, el, errnoName, exitText, shortTime, whereText } from './format.js';
+import { commandLine, el, errnoName, exitText, shortTime, whereText, workloadText } from './format.js';
 
 /** A list item naming one process, which opens it when it has an exec id. */
 function processItem(entry, { open, link }, extra) {
@@ -45,7 +45,7 @@ function facts(event) {
   add('time', event.time);
   add('node', event.node);
   add('where', whereText(event));
-  if (event.workload) add('workload', `${event.workload.kind}/${event.workload.name}`);
+  if (event.workload) add('workload', workloadText(event.workload));
   add('pid / ppid', `${event.pid} / ${event.ppid} (${event.parentComm})`);
   add('user', event.euidDiffers ? `uid ${event.uid}, euid ${event.euid}` : `uid ${event.uid}`);
   add('origin', `${event.origin ?? ''}${event.drift ? ' · drift' : ''}${event.fileless ? ' · fileless' : ''}`);

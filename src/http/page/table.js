@@ -1,6 +1,6 @@
-// The rows: one <tr> per event, and the windowed rendering that keeps 10,000 loaded events cheap
-// (the first CHUNK rows are built, more as the reader scrolls to the end of them).
-import { badgesOf, commandWords, el, errnoName, exitText, shortTime, whereOf } from './format.js';
+// The rows: one <tr> per event. The page builds the first CHUNK rows of what is shown, and more as
+// the reader scrolls to the end of them, each chunk asked of the worker that holds the rest.
+import { badgesOf, commandWords, el, errnoName, exitText, shortTime, whereOf, workloadText } from './format.js';
 
 /** Rows built at a time: enough to fill a tall screen several times over. */
 export const CHUNK = 50;
@@ -10,7 +10,7 @@ function whereCell(event) {
   const { kind, text } = whereOf(event);
   if (kind === 'pod') {
     td.textContent = text;
-    if (event.workload) td.title = `${event.workload.kind}/${event.workload.name}`;
+    if (event.workload) td.title = workloadText(event.workload);
   } else if (kind === 'conflict') {
     // Named after one pod's container from inside another pod's cgroup: show both claims.
     td.append(el('span', 'conflict', text));
@@ -74,18 +74,4 @@ export function row(event, link) {
   if (event.exit) result.append(el('div', 'exit muted', exitText(event.exit)));
   tr.append(time, el('td', 'node', event.node), whereCell(event), pids, user, originCell(event), binary, argvCell(event), result);
   return tr;
-}
-
-/** The quick toggles: each keeps the loaded events a responder narrows to most. */
-export const TOGGLES = {
-  hideProbes: (e) => e.origin !== 'probe',
-  failures: (e) => e.retval !== 0,
-  sessions: (e) => e.sessionExecId !== null && e.sessionExecId !== undefined,
-  unusual: (e) => e.drift === true || e.fileless === true,
-};
-
-/** The events that pass the toggles that are on. */
-export function visibleOf(events, on) {
-  const checks = Object.entries(TOGGLES).filter(([name]) => on[name]).map(([, check]) => check);
-  return checks.length === 0 ? events : events.filter((e) => checks.every((check) => check(e)));
 }
