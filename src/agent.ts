@@ -173,6 +173,17 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
       maxStreams: config.maxStreams,
       apiToken,
       apiAllowedHosts: config.apiAllowedHosts,
+      // Read up to now before answering, as a scrape does: the timer's last reading may be a second old.
+      excluded: {
+        window(sinceMs, untilMs, nowMs) {
+          try {
+            readCgroups();
+          } catch {
+            // Unreadable: said by the timer already; what was read before stands.
+          }
+          return pipeline.excluded.window(sinceMs, untilMs, nowMs);
+        },
+      },
       liveness: () => watchdog.check(),
       readiness: () => {
         const reasons = notReadyReasons(tracer.attached, podCache);

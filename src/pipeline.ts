@@ -14,6 +14,7 @@ import { ProcessTable } from './events/processes.js';
 import { eventRecord, withExit } from './events/record.js';
 import type { CgroupGrowth } from './capture/cgroup-stats.js';
 import type { CgroupPod } from './enrich/cgroup-pods.js';
+import { ExcludedHistory, type KernelExcluded } from './events/excluded.js';
 import { Gaps } from './events/gaps.js';
 import { formatTime, type AgentEvent, type ExecEvent, type ExecExit, type ExitEvent } from './events/schema.js';
 import { Throttles } from './events/throttles.js';
@@ -34,6 +35,8 @@ export interface CgroupReading {
   growth: readonly CgroupGrowth[];
   /** The node's ringbuf_full count now. */
   ringbufFull: number;
+  /** The kernel's counts of execs dropped out of scope so far, by reason. */
+  excluded: KernelExcluded;
   /** Boot ns now. */
   nowNs: bigint;
   /** CLOCK_REALTIME − CLOCK_BOOTTIME in ns: boot ns + this = wall clock. */
@@ -61,6 +64,8 @@ export interface Pipeline {
   hub: EventHub;
   /** The live processes known: ancestors of new execs, the exec events that exits annotate. */
   processes: ProcessTable;
+  /** The events left out on purpose, by minute (GET /api/excluded). */
+  excluded: ExcludedHistory;
   /** Events delivered so far: the last seq given. */
   readonly delivered: number;
   /** Events waiting for their pod. */
@@ -116,12 +121,19 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
   const ancestors = config.ancestors ?? ANCESTORS_DEFAULT;
   const excludedOrigins = new Set(config.excludeOrigins ?? []);
   const throttles = new Throttles();
+  const excluded = new ExcludedHistory(Date.now());
   let gaps: Gaps | null = null;
   const podOf = deps.podOf ?? (() => NO_POD);
   let seq = 0;
   const deliver = (event: AgentEvent): void => {
     // Out of scope, and let through only because the kernel's table lagged: counted, not delivered.
-    if (event.kind === 'exec' && deps.scope && deps.scope.judge(event) !== null) return;
+    if (event.kind === 'exec' && deps.scope) {
+      const reason = deps.scope.judge(event);
+      if (reason !== null) {
+        excluded.add(reason, 1, Date.now());
+        return;
+      }
+    }
     let opensSession = false;
     if (event.kind === 'exec') {
       const self = processes.get(event.execId);
@@ -140,6 +152,7 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
       if (event.kind === 'exit') processes.exit(event.execId, event.orphans);
       else if (event.retval === 0) processes.exec(event);
       metrics.excluded('origin');
+      excluded.add('origin', 1, Date.now());
       return;
     }
     // Given here, after the event may have waited for its pod: seq order is delivery order, so
@@ -205,6 +218,7 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
     store,
     hub,
     processes,
+    excluded,
     get delivered() {
       return seq;
     },
@@ -215,6 +229,7 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
     cgroups(reading, final = false) {
       const timeOf = (ns: bigint) => formatTime(ns + reading.bootOffsetNs);
       const ctx = { nowNs: reading.nowNs, timeOf, podOf, node: config.nodeName ?? '' };
+      excluded.readKernel(reading.excluded, Number((reading.nowNs + reading.bootOffsetNs) / 1_000_000n));
       for (const g of reading.growth) {
         if (g.throttled === 0 && g.lost === 0) continue;
         const pod = g.cgroupId === '0' ? OVERFLOW_POD : podOf(g.cgroupId);

@@ -272,6 +272,7 @@ t.test('a failing read of the counts by cgroup is said once and stops nothing', 
   const said = stderr.text().split('\n').filter((l) => l.includes('counts by cgroup failed'));
   t.same(said, ['execwatch: reading the kernel\'s counts by cgroup failed (throttle stops, gaps and the by-pod counts wait for it): cgroupStats: Bad file descriptor'], 'said once, with the reason');
   t.equal((await fetch(`${agent.metricsUrl}/metrics`)).status, 200, 'scrapes go on');
+  t.equal((await fetch(`${agent.apiUrl}/api/excluded`)).status, 200, 'so do the counts of what was excluded, as last read');
 });
 
 t.test('the agent on the real kernel', kernelTest(), async (t) => {

@@ -130,6 +130,7 @@ t.test('an event the scope judges out of scope is not delivered and takes no seq
   pipeline.sink(captured({ pid: 3 }), 0);
   t.same(judged, [1, 2, 3], 'every event judged, after enrichment');
   t.same(pipeline.store.query(() => true, 10).map((r) => [eventOf(r).pid, eventOf(r).seq]), [[3, 2], [1, 1]], 'the out-of-scope one is not in the store, and seq goes on without it');
+  t.match(pipeline.excluded.window(0, Date.now() + 1, Date.now()).excluded, { host: 1, namespace: 0 }, 'and counted, by its reason, in the minutes the page reads');
 });
 
 t.test('an exit: on the stream and the log as its own event, on its exec in the ring, counted', async (t) => {
@@ -187,6 +188,7 @@ t.test('origin: classified at delivery; --exclude-origin probe drops a probe, wh
   t.same(held.map((e) => [e.pid, e.seq, e.origin, e.sessionExecId]), [[30, 1, 'exec', execIdFor(30)], [31, 2, 'exec', execIdFor(30)]], 'the session is delivered, the probe and its child are not and take no seq');
   t.match(frames[0], /"kind":"exit".*"origin":"exec","sessionExecId":"[^"]+"/, 'an exit carries its exec\'s origin and session');
   t.match(await metrics.registry.metrics(), /^execwatch_events_excluded_total\{reason="origin"\} 3$/m, 'the probe\'s exec, its child\'s and its exit are counted as excluded');
+  t.equal(pipeline.excluded.window(0, Date.now() + 1, Date.now()).excluded.origin, 3, 'in the minutes the page reads too');
   // The session's shell execs anew (`exec bash`): the same process, the same session, not a new one.
   pipeline.sink(captured({ ...inPod, pid: 30, execId: execIdFor(30), origin: 'exec', argv: ['bash'] }), 0);
   t.match(await metrics.registry.metrics(), /^execwatch_sessions_total\{namespace="shop",pod="web-1",origin="exec"\} 1$/m, 'execwatch_sessions_total counts the session once');
@@ -210,7 +212,7 @@ t.test('throttles and gaps: the kernel\'s start once, the stop and the gap from 
   };
   pipeline.sink({ ...start }, 0);
   pipeline.sink({ ...start }, 0);
-  const reading = (nowNs: bigint, ringbufFull: number, growth: { cgroupId: string; throttled: number; lost: number; lastNs: bigint }[]) => ({ growth, ringbufFull, nowNs, bootOffsetNs: 0n });
+  const reading = (nowNs: bigint, ringbufFull: number, growth: { cgroupId: string; throttled: number; lost: number; lastNs: bigint }[]) => ({ growth, ringbufFull, excluded: { host: 0, namespace: 0, pod: 0 }, nowNs, bootOffsetNs: 0n });
   pipeline.cgroups(reading(10n * S, 0, [{ cgroupId: '55', throttled: 20, lost: 2, lastNs: 10n * S }, { cgroupId: '0', throttled: 0, lost: 1, lastNs: 10n * S }, { cgroupId: '66', throttled: 0, lost: 0, lastNs: 0n }]));
   pipeline.cgroups(reading(12n * S, 3, []));
   const kinds = (kind: string) => pipeline.store.query((r) => r.kind === kind, 10).reverse().map(eventOf) as unknown[];
@@ -223,6 +225,11 @@ t.test('throttles and gaps: the kernel\'s start once, the stop and the gap from 
   t.match(text, /^execwatch_events_throttled_total\{namespace="shop",pod="web-1"\} 20$/m, 'throttled execs by pod');
   t.match(text, /^execwatch_events_lost_by_pod_total\{namespace="shop",pod="web-1"\} 2$/m, 'lost events by pod');
   t.match(text, /^execwatch_events_lost_by_pod_total\{namespace="_other",pod="_other"\} 1$/m, 'the kernel\'s overflow under _other');
+  // Readings at the wall clock's now (boot ns + offset), as the agent's are.
+  const nowOffset = BigInt(Date.now()) * 1_000_000n - 12n * S;
+  pipeline.cgroups({ ...reading(12n * S, 3, []), excluded: { host: 0, namespace: 4, pod: 1 }, bootOffsetNs: nowOffset });
+  pipeline.cgroups({ ...reading(12n * S, 3, []), excluded: { host: 2, namespace: 4, pod: 1 }, bootOffsetNs: nowOffset });
+  t.same(pipeline.excluded.window(0, Date.now() + 1, Date.now()).excluded, { host: 2, namespace: 4, pod: 1, origin: 0 }, 'the kernel\'s out-of-scope counts, counted once each, in the minute of the reading');
   pipeline.cgroups(reading(13n * S, 3, [{ cgroupId: '77', throttled: 4, lost: 0, lastNs: 13n * S }]), true);
   t.same((kinds('throttle') as ThrottleEvent[]).slice(2).map((e) => [e.phase, e.suppressed, e.pid]), [['start', 0, 0], ['stop', 4, 0]], 'at shutdown, counts with no start get a made-up one, and every episode ends');
   const quiet = setup();

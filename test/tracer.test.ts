@@ -291,8 +291,9 @@ t.test('readCgroups: what the counts by cgroup grew by, with ringbuf_full and th
   const native = made[0] as FakeNative & { cgroupTables: Buffer; counters: { ringbuf_full: number } };
   native.cgroupTables = encodeCgroupStats(1, [[0, 3, { cgroupId: 9n, throttled: 4n, lastNs: 7n }]]);
   native.counters.ringbuf_full = 2;
+  Object.assign(native.counters, { excluded_host: 1, excluded_namespace: 2, excluded_pod: 3 });
   const first = tracer.readCgroups();
-  t.same({ ...first, nowNs: undefined }, { growth: [{ cgroupId: '9', throttled: 4, lost: 0, lastNs: 7n }], ringbufFull: 2, bootOffsetNs: 5_000_000_000n, nowNs: undefined }, 'the growth, the node\'s count and the clock offset');
+  t.same({ ...first, nowNs: undefined }, { growth: [{ cgroupId: '9', throttled: 4, lost: 0, lastNs: 7n }], ringbufFull: 2, excluded: { host: 1, namespace: 2, pod: 3 }, bootOffsetNs: 5_000_000_000n, nowNs: undefined }, 'the growth, the node\'s counts (ring full, out of scope by reason) and the clock offset');
   const wallNs = BigInt(Date.now()) * 1_000_000n;
   t.ok((first?.nowNs ?? 0n) > wallNs - 5_000_000_000n - 1_000_000_000n && (first?.nowNs ?? 0n) < wallNs, 'boot ns now: the wall clock less the offset');
   t.same(tracer.readCgroups()?.growth, [], 'read again: nothing grew');

@@ -40,6 +40,8 @@ export interface CgroupsReading {
   growth: CgroupGrowth[];
   /** The node's ringbuf_full count now. */
   ringbufFull: number;
+  /** The node's counts of execs dropped out of scope now, by reason (excluded_host, …). */
+  excluded: { host: number; namespace: number; pod: number };
   /** Boot ns now. */
   nowNs: bigint;
   /** CLOCK_REALTIME − CLOCK_BOOTTIME in ns. */
@@ -152,10 +154,11 @@ export class Tracer {
     const native = this.#native;
     if (!native) return null;
     const growth = this.#cgroups.read(native.cgroupStats());
-    const ringbufFull = this.stats().counters.ringbuf_full;
+    const { counters } = this.stats();
+    const excluded = { host: counters.excluded_host, namespace: counters.excluded_namespace, pod: counters.excluded_pod };
     const bootOffsetNs = this.#binding.bootTimeOffsetNs();
     const nowNs = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)) - bootOffsetNs;
-    return { growth, ringbufFull, nowNs, bootOffsetNs };
+    return { growth, ringbufFull: counters.ringbuf_full, excluded, nowNs, bootOffsetNs };
   }
 
   /** The kernel's id of each attached program, by name; empty when not open. */

@@ -1,11 +1,12 @@
 /**
  * The events listener (--api-address, loopback by default because argv can hold secrets): the
- * JSON API (events, processes), the SSE stream and the browse page.
+ * JSON API (events, processes, the counts of excluded events), the SSE stream and the browse page.
  */
 import type { LogLevel } from '../config.js';
 import { requireToken, type ApiToken } from './auth.js';
 import { createApp, type App, type BaseOptions } from './base.js';
 import { eventsRoutes, type EventsRoutesOptions } from './events-routes.js';
+import { excludedRoutes, type ExcludedSource } from './excluded-routes.js';
 import { pageRoutes, type PageRoutesOptions } from './page.js';
 import { processRoutes } from './process-routes.js';
 import { sameOriginOnly } from './same-origin.js';
@@ -21,6 +22,8 @@ export interface ApiAppOptions extends EventsRoutesOptions {
   token?: ApiToken | null;
   /** Names besides IP addresses and localhost that requests may give as Host (--api-allowed-hosts). */
   allowedHosts?: readonly string[];
+  /** The events left out on purpose, by minute (GET /api/excluded); absent: no such route. */
+  excluded?: ExcludedSource;
 }
 
 /** The API app, not listening yet (tests use inject or listen on port 0). */
@@ -34,6 +37,7 @@ export function buildApiApp(opts: ApiAppOptions): App {
     if (token) scope.addHook('onRequest', requireToken(token));
     await scope.register(eventsRoutes, { store: opts.store, hub: opts.hub, heartbeatMs: opts.heartbeatMs, maxStreams: opts.maxStreams });
     await scope.register(processRoutes, { store: opts.store });
+    if (opts.excluded) await scope.register(excludedRoutes, { excluded: opts.excluded });
   });
   void app.register(pageRoutes, opts.page ?? {});
   return app;

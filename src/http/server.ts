@@ -10,6 +10,7 @@ import type { Metrics } from '../metrics/index.js';
 import { buildApiApp } from './api-app.js';
 import type { ApiToken } from './auth.js';
 import type { App } from './base.js';
+import type { ExcludedSource } from './excluded-routes.js';
 import { buildMetricsApp, type LivenessCheck, type Readiness } from './metrics-app.js';
 
 export interface ServersOptions {
@@ -30,6 +31,8 @@ export interface ServersOptions {
   apiToken?: ApiToken | null;
   /** Host names the events API answers to besides IP addresses and localhost (--api-allowed-hosts). */
   apiAllowedHosts?: readonly string[];
+  /** The events left out on purpose, by minute (GET /api/excluded). */
+  excluded?: ExcludedSource;
 }
 
 export interface Servers {
@@ -58,6 +61,7 @@ export async function startServers(opts: ServersOptions): Promise<Servers> {
     logLevel: opts.logLevel,
     token: opts.apiToken,
     allowedHosts: opts.apiAllowedHosts,
+    excluded: opts.excluded,
   });
   try {
     const metricsUrl = await listen(metricsApp, opts.metricsAddress);

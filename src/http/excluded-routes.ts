@@ -1,0 +1,48 @@
+/**
+ * GET /api/excluded: how many events were left out on purpose (out of scope, --exclude-origin)
+ * in a window, by reason, counted by whole minutes (src/events/excluded.ts). They are no events,
+ * so GET /api/events cannot show them; the browse page's completeness banner reads this.
+ */
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { EXCLUDED_MINUTES, type ExcludedWindow } from '../events/excluded.js';
+import { errorResponses } from './base.js';
+
+/** What answers for the counts: the history, read up to now first. */
+export interface ExcludedSource {
+  window(sinceMs: number, untilMs: number, nowMs: number): ExcludedWindow;
+}
+
+export interface ExcludedRoutesOptions {
+  excluded: ExcludedSource;
+}
+
+export const ExcludedQuery = Type.Object(
+  {
+    since: Type.Optional(Type.String({ format: 'date-time', description: 'Start of the window (inclusive); default: as far back as kept.' })),
+    until: Type.Optional(Type.String({ format: 'date-time', description: 'End of the window (exclusive); default: now.' })),
+  },
+  { additionalProperties: false },
+);
+
+const Count = Type.Integer({ minimum: 0 });
+export const ExcludedCountsSchema = Type.Object({ host: Count, namespace: Count, pod: Count, origin: Count });
+
+export const ExcludedBody = Type.Object({
+  from: Type.String({ description: 'Start of the first whole minute counted (never before the agent started, nor more than a day ago).' }),
+  to: Type.String({ description: 'End of the last minute counted, or now.' }),
+  excluded: ExcludedCountsSchema,
+});
+
+export const excludedRoutes: FastifyPluginAsyncTypebox<ExcludedRoutesOptions> = async (app, opts) => {
+  app.get('/api/excluded', { schema: { querystring: ExcludedQuery, response: { 200: ExcludedBody, ...errorResponses } } }, async (request, reply) => {
+    const now = Date.now();
+    const since = request.query.since === undefined ? now - EXCLUDED_MINUTES * 60_000 : Date.parse(request.query.since);
+    const until = request.query.until === undefined ? now : Date.parse(request.query.until);
+    for (const [name, ms] of [['since', since], ['until', until]] as const) {
+      if (Number.isNaN(ms)) return reply.code(400).send({ error: 'Bad Request', message: `querystring/${name} "${request.query[name]}" is not a representable time` });
+    }
+    const { fromMs, toMs, excluded } = opts.excluded.window(since, until, now);
+    return reply.header('cache-control', 'no-store').send({ from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), excluded });
+  });
+};
