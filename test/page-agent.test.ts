@@ -3,7 +3,8 @@
 // with SIGSTOP): a three-level process chain opens to the right ancestors and children; a
 // `kubectl exec` session, simulated as the origin tests do (a containerd-named cgroup, a pid
 // namespace whose pid 1 is the init, a shell entered from outside with nsenter), lists its
-// commands in order; and after a forced ring overflow the page says how many events were lost.
+// commands in order; after a forced ring overflow the page says how many events were lost; and
+// execs of a pod that --exclude-pods leaves out are counted in the banner, by the minute.
 import { spawn } from 'node:child_process';
 import t from 'tap';
 import type { ExecEvent, GapEvent } from '../src/events/schema.js';
@@ -11,7 +12,7 @@ import { startApiServer } from './helpers/apiserver.js';
 import { launchChromium, watchedPage } from './helpers/chromium.js';
 import { startSmallRingAgent } from './helpers/command.js';
 import { ensureTracefs, execHelper, finished, inCgroup, kernelTest, marker, namespaceInit } from './helpers/kernel.js';
-import { cgroupArea, events, kubeconfigFor, podsGauge } from './helpers/kube.js';
+import { cgroupArea, events, kubeconfigFor, podsGauge, sampleValue } from './helpers/kube.js';
 import { eventually } from './helpers/poll.js';
 import { screenshot } from './helpers/screenshots.js';
 
@@ -27,10 +28,13 @@ t.test('the page over a real agent: a process chain, an exec session, a loss', k
   const area = cgroupArea(t, NODE);
   const c = area('page', containerd, 'containerd');
   api.addPod(c.pod());
+  // A pod out of scope: its execs are dropped in the kernel, and only counted.
+  const out = area('excluded', containerd, 'containerd');
+  api.addPod(out.pod());
   // Small enough that a held agent loses a few hundred execs' worth.
-  const agent = await startSmallRingAgent(t, ['--kubeconfig', kubeconfigFor(t, api), '--node-name', NODE, '--enrich-wait', '5s']);
+  const agent = await startSmallRingAgent(t, ['--kubeconfig', kubeconfigFor(t, api), '--node-name', NODE, '--enrich-wait', '5s', '--exclude-pods', `app=${out.deployment}`]);
   const metricsUrl = agent.metricsBase;
-  await eventually(async () => (await podsGauge(metricsUrl)) === 1, 'the agent to know the pod', 30_000);
+  await eventually(async () => (await podsGauge(metricsUrl)) === 2, 'the agent to know both pods', 30_000);
   const browser = await launchChromium();
   t.teardown(() => browser.close());
   const m = marker('page');
@@ -118,6 +122,25 @@ t.test('the page over a real agent: a process chain, an exec session, a loss', k
     t.ok(shown <= (await lostSince()), 'no more than the API\'s gaps since then');
     t.match(text, 'ring buffer was full', 'and says what it means');
     await screenshot(page, 'agent-loss-desktop');
+    t.same(errors, [], 'no page errors');
+  });
+
+  t.test('execs a scope rule excludes are counted in the banner, by the minute', async (t) => {
+    const before = new Date().toISOString();
+    const excludedPod = () => sampleValue(metricsUrl, 'execwatch_events_excluded_total', { reason: 'pod' });
+    t.equal(await excludedPod(), 0, 'nothing of that pod excluded before (nothing else runs in its cgroup)');
+    const runs = 5;
+    for (let i = 0; i < runs; i++) await finished(inCgroup(out.cgroup, ['/bin/true', 'true', 'excluded', m]));
+    await eventually(async () => (await excludedPod()) === runs, 'execwatch_events_excluded_total{reason="pod"} to count them');
+    t.same(await execsOf({ q: m, pod: out.podName }), [], 'none of them is an event');
+    const { page, errors } = await watchedPage(browser.context);
+    t.teardown(() => page.close());
+    await page.goto(`${agent.apiUrl}/?since=${before}`);
+    await page.locator('#banner').waitFor();
+    const text = (await page.locator('#banner').textContent()) as string;
+    t.match(text, `${runs} execs excluded by scope rules (not recorded, by design): ${runs} by --exclude-pods`, 'the banner counts them, and says why they are missing');
+    t.match(text, /counted by whole minutes, \d{4}-\d\d-\d\d \d\d:\d\d – \d{4}-\d\d-\d\d \d\d:\d\d UTC/, 'and at what resolution');
+    await screenshot(page, 'agent-excluded-desktop');
     t.same(errors, [], 'no page errors');
   });
 });

@@ -63,9 +63,9 @@ t.test('the page over three nodes: node column, node filter, partial results, li
   await page.waitForFunction(() => document.querySelectorAll('#events tbody tr').length === 3);
   t.same(await page.locator('td.node').allTextContents(), ['node-b', 'node-b', 'node-b'], 'the node filter: that node\'s events only');
   t.equal(new URL(page.url()).searchParams.get('node'), 'node-b', 'kept in the URL');
-  // Twice: the rows, and the window's gaps and throttles for the completeness banner.
-  t.same(agents.map((a, i) => a.queries.length - (asked[i] as number)), [0, 2, 0], 'only that node\'s agent was asked');
-  t.same(agents[1]?.queries.slice(-2).map((q) => q.get('kind')).sort(), ['gap,throttle', null], 'for its execs and for what its feed is missing');
+  // Three times: the rows, and the window's gaps and throttles and its excluded counts for the completeness banner.
+  t.same(agents.map((a, i) => a.queries.length - (asked[i] as number)), [0, 3, 0], 'only that node\'s agent was asked');
+  t.same(agents[1]?.queries.slice(-3).map((q) => q.get('kind')).sort(), ['gap,throttle', null, null], 'for its execs and for what its feed is missing');
   t.equal(await page.locator('#partial').isVisible(), false, 'no partial results when the node asked answered');
 
   await page.check('input[name="live"]');
@@ -220,4 +220,50 @@ t.test('the process panel over the cluster: GET /api/processes asks the node the
   t.same(await page.locator('#panel .lineage li').allTextContents(), ['10 sh -c loop', '11 curl -s http://x'], 'the page\'s panel shows the process over the cluster view');
   t.same(await page.locator('#panel .children li a').allTextContents(), ['12 true child'], 'with its children');
   t.same(errors, [], 'no page errors');
+});
+
+t.test('what was excluded over the cluster: the nodes\' counts summed, each node\'s, the nodes that did not answer; the banner says so', async (t) => {
+  const api = await startApiServer();
+  t.teardown(() => api.close());
+  const from = '2026-12-06T12:00:00.000Z';
+  const to = '2026-12-06T12:05:00.000Z';
+  const a = await startFakeAgent([eventOf(0, 1)], { excluded: { from, to, excluded: { host: 0, namespace: 0, pod: 2, origin: 0 } } });
+  const b = await startFakeAgent([eventOf(1, 1)], { excluded: { from: '2026-12-06T12:01:00.000Z', to: '2026-12-06T12:06:00.000Z', excluded: { host: 1, namespace: 3, pod: 0, origin: 4 } } });
+  const failing = await startFakeAgent([]);
+  failing.failWith(500, 'boom');
+  t.teardown(() => Promise.all([a.close(), b.close(), failing.close()]));
+  addAgentPod(api, 'node-a', { localPort: a.port });
+  addAgentPod(api, 'node-b', { localPort: b.port });
+  addAgentPod(api, 'node-fail', { localPort: failing.port });
+  addAgentPod(api, 'node-down');
+  const ui = startPlugin(kubeconfigFor(t, api), ['ui', '--timeout', '5s']);
+  t.teardown(() => ui.stop());
+  await eventually(() => /#token=/.test(ui.stdout()), 'ui prints its address');
+  const url = (/(http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/.exec(ui.stdout()) as RegExpExecArray)[1] as string;
+  const base = url.slice(0, url.indexOf('/#'));
+  const auth = { authorization: `Bearer ${url.slice(url.indexOf('#token=') + '#token='.length)}` };
+
+  const all = (await (await fetch(`${base}/api/excluded?since=${from}`, { headers: auth })).json()) as { from: string; to: string; excluded: unknown; nodes: { node: string }[]; failures: { node: string; reason: string }[] };
+  t.same([all.from, all.to, all.excluded], [from, '2026-12-06T12:06:00.000Z', { host: 1, namespace: 3, pod: 2, origin: 4 }], 'summed, from the earliest minute counted to the latest');
+  t.same(all.nodes.map((n) => n.node), ['node-a', 'node-b'], 'each node\'s counts beside them');
+  t.same(all.failures.map((f) => f.node).sort(), ['node-down', 'node-fail'], 'the nodes that did not answer');
+  t.match(all.failures.find((f) => f.node === 'node-fail')?.reason, /the agent answered HTTP 500/, 'and why');
+  t.equal(a.queries.at(-1)?.get('since'), from, 'the window passed on');
+  const none = (await (await fetch(`${base}/api/excluded?node=node-down`, { headers: auth })).json()) as { from: string; to: string; excluded: unknown; nodes: unknown[] };
+  t.same([none.excluded, none.nodes, none.from === none.to], [{ host: 0, namespace: 0, pod: 0, origin: 0 }, [], true], 'no node answered: nothing counted, over no time');
+  const leap = await fetch(`${base}/api/excluded?since=2026-06-30T23:59:60Z`, { headers: auth });
+  t.match([leap.status, await leap.json()], [400, { message: /querystring\/since .*not a representable time/ }], 'a bad window: 400, naming it');
+  const browser = await launchChromium();
+  t.teardown(() => browser.close());
+  const { page, errors } = await watchedPage(browser.context);
+  await page.goto(url);
+  await page.locator('#banner').waitFor();
+  const text = (await page.locator('#banner').textContent()) as string;
+  t.match(text, 'Not every exec is recorded here, by design.', 'exclusions alone are by design, not an incomplete feed');
+  t.match(text, '6 execs excluded by scope rules (not recorded, by design): 3 by --include-namespaces / --exclude-namespaces, 2 by --exclude-pods, 1 by --exclude-host', 'the scope rules\' count, by rule');
+  t.match(text, 'summed over 2 nodes', 'over the nodes that answered');
+  t.match(text, '4 execs and exits excluded by --exclude-origin', 'and the origins left out');
+  t.same(errors, [], 'no page errors');
+  api.failNext(500, 2);
+  t.equal((await fetch(`${base}/api/excluded`, { headers: auth })).status, 502, 'the API server fails: 502');
 });

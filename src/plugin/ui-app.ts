@@ -7,7 +7,8 @@
  * between the load and the stream is missed). The page shows a node column and filter when it
  * sees `nodes`. GET /api/processes/:execId is asked of the one agent whose node the exec id names
  * (as `kubectl execwatch process`), and its answer passed on, so the page's process panel works
- * here too. Every /api/ request needs the token `ui` printed: the listener is on loopback,
+ * here too. GET /api/excluded sums the nodes' counts of the events left out on purpose (each
+ * node's beside them), for the page's completeness banner. Every /api/ request needs the token `ui` printed: the listener is on loopback,
  * but any local user could reach it, and argv can hold secrets.
  */
 import type { ServerResponse } from 'node:http';
@@ -18,12 +19,13 @@ import { parseExecId } from '../events/exec-id.js';
 import { ProcessBody } from '../events/schema.js';
 import { compileFilter, EventsQuery, ExecIdParam, FilterError, FilterQuery } from '../events/filter.js';
 import { requireToken } from '../http/auth.js';
+import { ExcludedBody, ExcludedQuery } from '../http/excluded-routes.js';
 import { createApp, ErrorBody, type App } from '../http/base.js';
 import { pageRoutes } from '../http/page.js';
 import { sameOriginOnly } from '../http/same-origin.js';
 import { ClusterError, discoverAgents, tokensFor, type Agent, type NodeFailure } from './cluster.js';
-import { collectEvents } from './collect.js';
-import { AgentClient, authHeaders, bodyText } from './forward.js';
+import { collectEvents, eachLimited } from './collect.js';
+import { AgentClient, authHeaders, bodyText, errorOf } from './forward.js';
 import { NodeStream } from './node-stream.js';
 import { failureLine } from './output.js';
 import type { ClusterOptions } from './options.js';
@@ -48,11 +50,20 @@ const UiStreamQuery = Type.Object(
   { additionalProperties: false },
 );
 
+const UiExcludedQuery = Type.Object({ ...ExcludedQuery.properties, node: Type.Optional(NodeName) }, { additionalProperties: false });
+const NodeFailureSchema = Type.Object({ node: Type.String(), pod: Type.Union([Type.String(), Type.Null()]), reason: Type.String() });
+/** The nodes' counts summed (from the earliest minute counted to the latest), each node's, and the nodes that did not answer. */
+const UiExcludedBody = Type.Object({
+  ...ExcludedBody.properties,
+  nodes: Type.Array(Type.Object({ node: Type.String(), ...ExcludedBody.properties })),
+  failures: Type.Array(NodeFailureSchema),
+});
+
 /** What GET /api/events answers: the agents' events (as they sent them) and the view's own fields. */
 const UiEventsBody = Type.Object({
   events: Type.Array(Type.Unknown()),
   nodes: Type.Array(Type.String()),
-  failures: Type.Array(Type.Object({ node: Type.String(), pod: Type.Union([Type.String(), Type.Null()]), reason: Type.String() })),
+  failures: Type.Array(NodeFailureSchema),
   after: Type.Optional(Type.String()),
 });
 
@@ -145,6 +156,34 @@ const uiRoutes: FastifyPluginAsyncTypebox<UiAppOptions & { streams: Set<ServerRe
     } catch (err) {
       return reply.code(502).send({ error: 'Bad Gateway', message: `node ${id.node} (pod ${agent.pod}): ${(err as Error).message}` });
     }
+  });
+
+  app.get('/api/excluded', { schema: { querystring: UiExcludedQuery, response: { 200: UiExcludedBody, 400: ErrorBody, 502: ErrorBody } } }, async (request, reply) => {
+    const problem = filterProblem(request.query);
+    if (problem !== null) return reply.code(400).send({ error: 'Bad Request', message: problem });
+    const reached = await reachOrWhy(request.query.node);
+    if (typeof reached === 'string') return reply.code(502).send({ error: 'Bad Gateway', message: reached });
+    const { agents, tokens } = reached;
+    const failures = [...reached.failures];
+    const nodes: Static<typeof UiExcludedBody>['nodes'] = [];
+    const query = new URLSearchParams(agentQuery(request.query));
+    await eachLimited(agents, cluster.maxParallel, async (agent) => {
+      try {
+        const res = await client.get(agent, `/api/excluded?${query}`, authHeaders(tokens.get(agent) ?? null), AbortSignal.timeout(cluster.timeoutMs));
+        if (res.statusCode !== 200) failures.push({ node: agent.node, pod: agent.pod, reason: `the agent answered ${await errorOf(res)}` });
+        else nodes.push({ node: agent.node, ...(JSON.parse(await bodyText(res)) as Static<typeof ExcludedBody>) });
+      } catch (err) {
+        failures.push({ node: agent.node, pod: agent.pod, reason: (err as Error).message });
+      }
+    });
+    nodes.sort((a, b) => a.node.localeCompare(b.node));
+    const excluded = { host: 0, namespace: 0, pod: 0, origin: 0 };
+    for (const n of nodes) for (const reason of Object.keys(excluded) as (keyof typeof excluded)[]) excluded[reason] += n.excluded[reason];
+    // ISO times of one form compare as text; with no node answering, the span is now.
+    const now = new Date().toISOString();
+    const from = nodes.map((n) => n.from).sort()[0] ?? now;
+    const to = nodes.map((n) => n.to).sort().at(-1) ?? now;
+    return reply.header('cache-control', 'no-store').send({ from, to, excluded, nodes, failures });
   });
 
   app.get('/api/events/stream', { schema: { querystring: UiStreamQuery, response: { 400: ErrorBody, 502: ErrorBody } } }, async (request, reply) => {

@@ -82,6 +82,8 @@ export interface FakeAgentOptions {
   token?: string;
   /** GET /api/processes/:execId answers: execId → the JSON text (others get 404, as the agent). */
   processes?: Record<string, string>;
+  /** What GET /api/excluded answers (default: nothing excluded, this minute). */
+  excluded?: { from: string; to: string; excluded: { host: number; namespace: number; pod: number; origin: number } };
 }
 
 /**
@@ -129,6 +131,12 @@ export async function startFakeAgent(events: readonly ExecEvent[] | readonly str
       const text = opts.processes?.[decodeURIComponent(url.pathname.slice('/api/processes/'.length))];
       res.writeHead(text === undefined ? 404 : 200, { 'content-type': 'application/json; charset=utf-8' });
       res.end(text ?? JSON.stringify({ error: 'Not Found', message: 'no exec of that process in the recent events' }));
+      return;
+    }
+    if (url.pathname === '/api/excluded') {
+      const now = new Date().toISOString();
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+      res.end(JSON.stringify(opts.excluded ?? { from: now, to: now, excluded: { host: 0, namespace: 0, pod: 0, origin: 0 } }));
       return;
     }
     if (url.pathname !== '/api/events') {

@@ -91,6 +91,8 @@ const state = {
   range: { from: 0, to: 1 },
   /** What the feed is missing in the window: from gap and throttle events. */
   missing: noneMissing(),
+  /** What was left out on purpose in the window (GET /api/excluded), or null when not known. */
+  excluded: null,
   /** What the live stream went through: its drops and replays. */
   stream: { drops: 0, lastDrop: null, resumed: null },
   /** The AbortController of the live stream, or null when not following. */
@@ -220,6 +222,26 @@ function showView(body) {
   showProblems();
 }
 
+/** Minutes of an ISO time, as the banner says them (UTC). */
+const minuteOf = (iso) => iso.slice(0, 16).replace('T', ' ');
+
+/** What was left out on purpose in the window (scope rules, --exclude-origin): lines of the banner. */
+function excludedLines(excluded) {
+  if (excluded === null) return [];
+  const { host, namespace, pod, origin } = excluded.excluded;
+  const span = `counted by whole minutes, ${minuteOf(excluded.from)} – ${minuteOf(excluded.to)} UTC${excluded.nodes === undefined ? '' : `, summed over ${excluded.nodes.length} ${excluded.nodes.length === 1 ? 'node' : 'nodes'}`}`;
+  const lines = [];
+  const scope = host + namespace + pod;
+  if (scope > 0) {
+    const why = [[namespace, '--include-namespaces / --exclude-namespaces'], [pod, '--exclude-pods'], [host, '--exclude-host']].filter(([n]) => n > 0).map(([n, flag]) => `${n} by ${flag}`).join(', ');
+    lines.push(`${scope} execs excluded by scope rules (not recorded, by design): ${why}; dropped in the kernel before their arguments were read, so they are in no row, count or chart here (${span}; execwatch_events_excluded_total).`);
+  }
+  if (origin > 0) {
+    lines.push(`${origin} execs and exits excluded by --exclude-origin (not recorded, by design): they are in no row, count or chart here (${span}; execwatch_events_excluded_total{reason="origin"}).`);
+  }
+  return lines;
+}
+
 /** Whether the feed shown is complete, and if not, by how much and why. */
 function showBanner() {
   const { missing, stream } = state;
@@ -239,8 +261,12 @@ function showBanner() {
   if (stream.drops > 0) {
     lines.push(`The live stream dropped ${stream.drops} ${stream.drops === 1 ? 'time' : 'times'} (last at ${stream.lastDrop})${stream.resumed ? `; it reconnected at ${stream.resumed} and replayed what the ring still held, so nothing the ring kept is missing` : '; reconnecting…'}.`);
   }
+  const excluded = excludedLines(state.excluded);
+  // Left out by design is not lost: said so when it is all there is.
+  const heading = lines.length > 0 ? 'This feed is incomplete.' : 'Not every exec is recorded here, by design.';
+  lines.push(...excluded);
   banner.hidden = lines.length === 0;
-  banner.replaceChildren(...(lines.length === 0 ? [] : [el('strong', '', 'This feed is incomplete.'), ...lines.map((line) => el('div', '', line))]));
+  banner.replaceChildren(...(lines.length === 0 ? [] : [el('strong', '', heading), ...lines.map((line) => el('div', '', line))]));
 }
 
 /** A gap or throttle event: what the banner counts. */
@@ -378,7 +404,7 @@ async function load(view) {
     window: window.toString(),
     headers: authHeaders(),
     look: look(),
-    view: { limit: view.limit, since: params.get('since') ?? '', until: params.get('until') ?? '' },
+    view: { limit: view.limit, node: params.get('node') ?? '', since: params.get('since') ?? '', until: params.get('until') ?? '' },
     rows: CHUNK,
   });
   // Applied again while this one was on its way (a filter clicked twice): the newer load wins.
@@ -397,6 +423,7 @@ async function load(view) {
   state.cursor = answer.meta.after;
   state.newestSeq = answer.newestSeq;
   state.missing = noneMissing();
+  state.excluded = answer.excluded;
   state.stream = { drops: 0, lastDrop: null, resumed: null };
   drawShown(answer);
   for (const event of answer.missing) countMissing(event);

@@ -6,7 +6,7 @@
 // Every message is {id, type, ...}; every answer {id, ...}, in the order asked, except a load's,
 // which comes once its fetches are done: until then the other answers are of the rows before it.
 // A load asked for after another makes the first stale: it then changes nothing.
-import { msOf } from './format.js';
+import { isoOf, msOf } from './format.js';
 import { overviewOf, visibleOf, windowOf } from './view.js';
 
 /** Everything the worker holds: the rows loaded and what the toggles let through. */
@@ -21,8 +21,8 @@ const state = {
   execs: new Map(),
   /** The toggles on and the stacking, as last told. */
   look: { toggles: {}, stack: 'result' },
-  /** The view the rows are of: the rows asked for, and the filter's since/until ('' when not given). */
-  view: { limit: 1000, since: '', until: '' },
+  /** The view the rows are of: the rows asked for, and the filter's node, since and until ('' when not given). */
+  view: { limit: 1000, node: '', since: '', until: '' },
   /** The histogram's window: {from, to} in ms. */
   range: { from: 0, to: 1 },
   /** The number of the newest load asked for. */
@@ -72,21 +72,43 @@ const handlers = {
     if (loadNo !== state.latest) return { stale: true };
     if (!answer.ok) return { ok: false, status: answer.status, body: answer.body };
     const { events, ...rest } = answer.body;
+    // The rows' window: [since, until), or from the oldest row loaded on when not given (else a
+    // minute ago), as the histogram spans it.
+    let visible = visibleOf(events, look.toggles);
+    let range = windowOf(visible, view.since, view.until);
+    const to = view.until === '' ? Infinity : range.to;
+    // A gap spans from its `from` to when it was found (`time`).
+    const within = (e) => msOf(e.time) >= range.from && msOf(e.kind === 'gap' ? e.from : e.time) < to;
+    const missing = incomplete.ok ? incomplete.body.events.filter((e) => events.length === 0 || within(e)) : [];
+    // What was left out on purpose in the same window: no events, only counts by the minute.
+    const asked = new URLSearchParams({ since: isoOf(range.from) });
+    if (view.until !== '') asked.set('until', view.until);
+    if (view.node !== '') asked.set('node', view.node);
+    const excluded = await get(`/api/excluded?${asked}`, headers);
+    if (loadNo !== state.latest) return { stale: true };
+    // Toggled while this load was on its way: the rows as the toggles are now.
+    if (state.look !== look) {
+      visible = visibleOf(events, state.look.toggles);
+      range = windowOf(visible, view.since, view.until);
+    }
     state.view = view;
     state.events = events;
+    state.visible = visible;
+    state.range = range;
     state.keys = new Set(events.map(keyOf));
     // Oldest first, so that the newest exec of an execId is the one kept.
     state.execs = new Map();
     for (let i = events.length - 1; i >= 0; i--) noteExec(events[i]);
-    const drawn = shown(rows);
-    // What fell in the rows' window: [since, until), or from the oldest row loaded on when not
-    // given (the window's own from: since when given, else the oldest row, else a minute ago).
-    const { from } = state.range;
-    const to = view.until === '' ? Infinity : state.range.to;
-    // A gap spans from its `from` to when it was found (`time`).
-    const within = (e) => msOf(e.time) >= from && msOf(e.kind === 'gap' ? e.from : e.time) < to;
-    const missing = incomplete.ok ? incomplete.body.events.filter((e) => events.length === 0 || within(e)) : [];
-    return { ok: true, meta: rest, newestSeq: events[0]?.seq, missing, ...drawn };
+    return {
+      ok: true,
+      meta: rest,
+      newestSeq: events[0]?.seq,
+      counts: counts(),
+      rows: visible.slice(0, rows),
+      overview: overviewOf(visible, range, state.look.stack),
+      missing,
+      excluded: excluded.ok ? excluded.body : null,
+    };
   },
   /** Toggles or stacking changed: the rows and the overview again, from the events loaded. */
   look({ look, rows }) {
