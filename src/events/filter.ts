@@ -5,7 +5,21 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { eventOf, type EventRecord } from './record.js';
-import { ATTRIBUTIONS, EVENT_KINDS, formatTime, ORIGINS, type Attribution, type Origin } from './schema.js';
+import { ATTRIBUTIONS, EVENT_KINDS, formatTime, ORIGINS, type Attribution, type Origin, type Workload } from './schema.js';
+
+/**
+ * A workload as text, KIND/NAME (Deployment/web): the metrics' workload label, the `workload`
+ * filter's form (read back by workloadOf) and how the plugin prints it. Null for none.
+ */
+export function workloadText(workload: Workload | null): string | null {
+  return workload === null ? null : `${workload.kind}/${workload.name}`;
+}
+
+/** The workload a KIND/NAME text names (the kind ends at the first slash: a name may hold more). */
+export function workloadOf(text: string): Workload {
+  const slash = text.indexOf('/');
+  return { kind: text.slice(0, slash), name: text.slice(slash + 1) };
+}
 
 /** Kubernetes object names are at most 253 characters; free-text filters get a generous cap. */
 const Name = Type.String({ minLength: 1, maxLength: 253 });
@@ -161,9 +175,7 @@ export function compileFilter(query: EventFilter): (record: EventRecord) => bool
   if (container !== undefined) checks.push((r) => r.container === container);
   if (image !== undefined) checks.push((r) => r.image !== null && (r.image === image || repositoryOf(r.image) === image));
   if (workload !== undefined) {
-    const slash = workload.indexOf('/');
-    const kind = workload.slice(0, slash);
-    const name = workload.slice(slash + 1);
+    const { kind, name } = workloadOf(workload);
     checks.push((r) => r.workload !== null && r.workload.kind === kind && r.workload.name === name);
   }
   if (comm !== undefined) checks.push((r) => r.comm === comm);

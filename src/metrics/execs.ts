@@ -8,6 +8,7 @@
 import { LRUCache } from 'lru-cache';
 import type { Counter } from 'prom-client';
 import type { MetricLabel } from '../config.js';
+import { workloadText } from '../events/filter.js';
 import type { Origin, Workload } from '../events/schema.js';
 import type { Tally } from './tally.js';
 
@@ -178,8 +179,7 @@ export class PodSeries<R extends string> {
     const labels: Labels = {};
     for (const name of this.labels) {
       if (name === 'workload') {
-        const workload = event.workload;
-        labels.workload = workload ? `${workload.kind}/${workload.name}` : '';
+        labels.workload = workloadText(event.workload) ?? '';
       } else {
         labels[name] = event[name] ?? '';
       }

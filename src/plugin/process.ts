@@ -5,6 +5,7 @@
  */
 import { constants } from 'node:os';
 import { parseExecId } from '../events/exec-id.js';
+import { workloadText } from '../events/filter.js';
 import type { ExecEvent, ExecExit, ProcessBody } from '../events/schema.js';
 import type { Static } from '@sinclair/typebox';
 import { discoverAgents, loadKubeConfig, tokensFor, type NodeFailure } from './cluster.js';
@@ -49,7 +50,7 @@ const line = (p: Pick<Ancestor, 'comm' | 'pid' | 'argv' | 'execId'>) => `${print
 
 /** Where a process ran: namespace/pod/container, its container, or the host. */
 function whereOf(e: ExecEvent): string {
-  if (e.pod !== null) return `${e.namespace}/${e.pod}/${e.container ?? '?'}${e.workload ? ` (${e.workload.kind}/${e.workload.name})` : ''}`;
+  if (e.pod !== null) return `${e.namespace}/${e.pod}/${e.container ?? '?'}${e.workload ? ` (${workloadText(e.workload)})` : ''}`;
   return e.containerId === null ? 'host' : `container ${e.containerId.slice(0, 12)} (pod unknown)`;
 }
 
