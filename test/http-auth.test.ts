@@ -5,6 +5,7 @@ import { mkdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync }
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { ConfigError } from '../src/config.js';
+import { ExcludedHistory } from '../src/events/excluded.js';
 import { buildApiApp } from '../src/http/api-app.js';
 import { bearerOf, openApiToken, sameToken, type ApiToken } from '../src/http/auth.js';
 import { eventRecord } from '../src/events/record.js';
@@ -28,7 +29,7 @@ function setup(t: Test, token: ApiToken | null) {
   const store = new EventStore({ maxEvents: 100 });
   const hub = new EventHub({ maxQueue: 64, onOverflow: () => undefined });
   const logs: string[] = [];
-  const app = buildApiApp({ store, hub, logLevel: 'trace', heartbeatMs: 60_000, token, logStream: { write: (line) => logs.push(line) } });
+  const app = buildApiApp({ store, hub, logLevel: 'trace', heartbeatMs: 60_000, token, logStream: { write: (line) => logs.push(line) }, excluded: new ExcludedHistory(Date.now()) });
   t.teardown(() => app.close());
   return { app, store, hub, logs };
 }
@@ -93,8 +94,11 @@ t.test('with a token: the API routes answer 401 without it, 200 with it; the pag
     { url: '/api/events?limit=nope', headers: bearer(TOKEN), status: 400 },
     { url: '/api/events/stream', headers: {}, status: 401, challenge: 'Bearer realm="execwatch"', message: /needs a token/ },
     { url: '/api/events/stream', headers: bearer('wrong'), status: 401, challenge: 'Bearer realm="execwatch", error="invalid_token"', message: /not the one/ },
+    { url: '/api/excluded', headers: {}, status: 401, challenge: 'Bearer realm="execwatch"', message: /needs a token/ },
+    { url: '/api/excluded', headers: bearer(TOKEN), status: 200 },
     { url: '/', headers: {}, status: 200 },
     { url: '/app.js', headers: {}, status: 200 },
+    { url: '/worker.js', headers: {}, status: 200 },
     { url: '/style.css', headers: {}, status: 200 },
     { url: '/api/nothing', headers: {}, status: 404 },
   ] as const;
