@@ -22,7 +22,7 @@ export function visibleOf(events, on) {
   return checks.length === 0 ? events : events.filter((e) => checks.every((check) => check(e)));
 }
 
-export const STACKS = {
+const STACKS = {
   result: { keyOf: (e) => (e.retval === 0 ? 'ok' : 'failed'), keys: ['ok', 'failed'] },
   origin: { keyOf: (e) => e.origin ?? 'host', keys: ['host', 'init', 'workload', 'exec', 'probe', 'debug'] },
 };
@@ -46,7 +46,7 @@ export function windowOf(events, since, until) {
 }
 
 /** The bins' edges, whole milliseconds (BINS + 1 of them), so that each bin is exactly a since/until query. */
-export function edgesOf({ from, to }) {
+function edgesOf({ from, to }) {
   return Array.from({ length: BINS + 1 }, (_, i) => from + Math.floor((i * (to - from)) / BINS));
 }
 
