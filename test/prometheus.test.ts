@@ -188,12 +188,13 @@ t.test('a real Prometheus scraping the agent answers every dashboard query', ker
   // Registered before the exec loops' teardowns, so it runs after them (teardowns run last-in first-out).
   t.teardown(() => [leaf, noisyLeaf, noisyPod, podCgroup, top].forEach((d) => rmdirSync(d)));
 
-  // The web pod's loop makes 5 execs every 250 ms (20/s, 10 at once when two ticks meet): under
-  // the rate and the burst. The noisy pod's 21 at once every second: over the burst, throttled.
+  // The web pod's loop makes 6 execs in its cgroup every 250 ms (24/s, 12 at once when two ticks
+  // meet; failed execs count too): under the rate and the burst. The noisy pod's 31 at once every
+  // second: over the burst, throttled.
   const parsed = parseConfig(
     [
       '--node-name', node, '--kubeconfig', api.kubeconfigPath(t.testdir()), '--metrics-address', '127.0.0.1:0', '--api-address', '127.0.0.1:0',
-      '--cgroup-rate', '25', '--cgroup-burst', '12',
+      '--cgroup-rate', '40', '--cgroup-burst', '16',
     ],
     {},
   );
@@ -235,9 +236,11 @@ t.test('a real Prometheus scraping the agent answers every dashboard query', ker
     await waitFor(() => running === 0, 'the exec loop to end');
   });
 
-  // 20 execs of true at once, then sleep (an exec too) for a second: 21 a second, 12 let through
-  // at once; on average fewer delivered than the web pod's, which stays the top pod by exec rate.
-  const noisy = spawn(helper, ['cgroup', noisyLeaf, '/bin/sh', 'sh', '-c', `while :; do for i in $(seq 20); do /bin/true ${m}; done; sleep 1; done`], { stdio: 'ignore' });
+  // 30 execs of true at once (the loop is the shell's own), then sleep (an exec too) for a second:
+  // 31 a second, about 16 let through; fewer delivered than the web pod's, which stays the top pod
+  // by exec rate.
+  const script = `while :; do i=0; while [ $i -lt 30 ]; do /bin/true ${m}; i=$((i + 1)); done; sleep 1; done`;
+  const noisy = spawn(helper, ['cgroup', noisyLeaf, '/bin/sh', 'sh', '-c', script], { stdio: 'ignore' });
   t.teardown(async () => {
     noisy.kill('SIGKILL');
     writeFileSync(join(noisyLeaf, 'cgroup.kill'), '1');
