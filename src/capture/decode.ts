@@ -193,9 +193,10 @@ function cgroupIdAt(buf: Buffer, at: number): string {
  * Every kind of record carries where its process ran (cgroup id, leaf and parent names, each at
  * its own offsets); the pod fields are the enricher's to fill, null until then. The decoders write
  * those fields out in their literals rather than spreading a shared object into them: a spread in
- * the middle of a literal copies property by property into a new object, and the agent's CPU per
- * exec, its exit included, was 0.70-0.84 of that with the literals written out (two agents side by
- * side through one 20,000-exec storm, 2026-12-06).
+ * the middle of a literal copies property by property into a new object (CopyDataProperties and
+ * CreateDataProperty in a perf profile of the agent under a storm). With the records written out
+ * too (src/events/record.ts) and the ring's seqs in a typed array, the agent's CPU through one
+ * 20,000-exec storm was 0.81-0.87 of before (README, Performance).
  */
 
 /**
