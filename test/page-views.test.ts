@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import t, { type Test } from 'tap';
 import type { ExecEvent } from '../src/events/schema.js';
-import type { WatchedPage } from './helpers/chromium.js';
+import { watchedPage, type WatchedPage } from './helpers/chromium.js';
 import { startPageApi } from './helpers/page-api.js';
 import { makeEvent, makeExit, makeGap, makeThrottle } from './helpers/events.js';
 import { screenshot, VIEWPORTS } from './helpers/screenshots.js';
@@ -479,7 +479,43 @@ t.test('live with until applied: nothing at or after until is added, and the sta
   await page.locator(`tr[data-seq="${marker.seq}"]`).waitFor();
   // A try of `inside` shown later than its wait (a loaded machine) is one more `inside` row: rows are told apart by their command.
   t.same([...new Set(await texts(page, '#events td.argv'))], ['marker', 'inside'], 'only the execs before until are added');
+  const seqs = await seqsShown(page);
+  t.equal(new Set(seqs).size, seqs.length, 'and each is drawn once');
   t.match(await page.locator('#status').textContent(), `nothing at or after until (${until})`, 'the status says why');
+  t.same(errors, [], 'no page errors');
+});
+
+t.test('live: rows asked for while a live event is on its way are each drawn once', async (t) => {
+  const loaded = Array.from({ length: 60 }, (_, i) => makeEvent({ namespace: 'anchor', argv: ['loaded', String(i)] }));
+  for (const e of loaded) publish(e);
+  const { page, errors } = await watchedPage(browser.context);
+  t.teardown(() => page.close());
+  // The interleaving a busy page meets by chance, made certain: the next chunk of rows is asked
+  // for (the "more" button) right after the first live event is handed to the worker, before its
+  // answer has put the event on top of the table.
+  await page.addInitScript(() => {
+    const post = Worker.prototype.postMessage;
+    let clicked = false;
+    Worker.prototype.postMessage = function (this: Worker, message: { type?: string }, ...rest: []) {
+      post.call(this, message, ...rest);
+      if (message.type !== 'live' || clicked) return;
+      clicked = true;
+      document.getElementById('more')?.click();
+    };
+  });
+  await page.goto(`${base}/?namespace=anchor&live=1`);
+  await page.locator('#events tbody tr').nth(49).waitFor();
+  let live = makeEvent({ namespace: 'anchor', argv: ['live'] });
+  for (let tries = 0; tries < 50; tries++) {
+    live = makeEvent({ namespace: 'anchor', argv: ['live'] });
+    publish(live);
+    if (await page.locator(`tr[data-seq="${live.seq}"]`).waitFor({ timeout: 200 }).then(() => true, () => false)) break;
+  }
+  await page.locator('#more').waitFor({ state: 'hidden' });
+  const seqs = await seqsShown(page);
+  t.equal(new Set(seqs).size, seqs.length, 'no row is drawn twice');
+  t.ok(loaded.every((e) => seqs.includes(e.seq)), 'every row loaded is drawn');
+  t.equal(seqs[0], live.seq, 'the live event on top');
   t.same(errors, [], 'no page errors');
 });
 

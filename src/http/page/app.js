@@ -358,7 +358,9 @@ async function renderMore(atLeast = 0) {
   const end = Math.min(state.counts.visible, Math.max(atLeast, start + CHUNK));
   if (end <= start) return;
   const { generation } = state;
-  state.building = ask('rows', { start, end });
+  // After the last row drawn: live events still on their way here are already on top there.
+  const last = state.shown.at(-1);
+  state.building = ask('rows', { after: last === undefined ? null : keyOf(last), count: end - start });
   const { rows } = await state.building;
   state.building = null;
   // The table was rebuilt meanwhile (a load, a toggle): these rows are of the one before.

@@ -117,8 +117,15 @@ const handlers = {
   },
   /** The overview again (rows came from the stream). */
   overview: () => ({ counts: counts(), overview: overview() }),
-  /** Visible rows [start, end). */
-  rows: ({ start, end }) => ({ rows: state.visible.slice(start, end) }),
+  /**
+   * `count` visible rows from just after the one keyed `after` (null: from the first). Asked by
+   * the last row drawn, not by position: live events the page has not drawn yet are already on
+   * top here, so a position would be off by them. None when that row has dropped off the end.
+   */
+  rows({ after, count }) {
+    const start = after === null ? 0 : state.visible.findIndex((e) => keyOf(e) === after) + 1;
+    return { rows: start === 0 && after !== null ? [] : state.visible.slice(start, start + count) };
+  },
   /**
    * A new event from the stream goes on top, the oldest drop off: whether it is new and visible,
    * and the keys of the events dropped.
