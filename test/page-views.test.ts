@@ -4,7 +4,7 @@
 // badges, toggles and keys, the histogram against the API's counts and its drag-to-zoom, the counts
 // by namespace → workload → pod, a download of what is shown, and hostile argv in each of them.
 import { readFileSync } from 'node:fs';
-import type { Page } from 'playwright-core';
+import type { Page, Route } from 'playwright-core';
 import t, { type Test } from 'tap';
 import type { ExecEvent } from '../src/events/schema.js';
 import { watchedPage, type WatchedPage } from './helpers/chromium.js';
@@ -554,6 +554,30 @@ t.test('the banner counts a throttle episode from either phase at the window\'s 
     await page.locator('#banner').waitFor();
     t.match(await page.locator('#banner').textContent(), want, `${day}: ${want}`);
   }
+});
+
+t.test('the rows never wait for the excluded counts; those of an older load are dropped', async (t) => {
+  for (const ns of ['slowexcl', 'slowexcl2']) publish(makeEvent({ namespace: ns, argv: [ns] }));
+  const { page, errors } = await open(t, '/?namespace=none-yet');
+  const held: Route[] = [];
+  await page.route('**/api/excluded?*', (route) => void held.push(route));
+  const counts = (pod: number) => ({ status: 200, contentType: 'application/json', body: JSON.stringify({ from: '2026-12-06T12:00:00.000Z', to: '2026-12-06T12:05:00.000Z', excluded: { host: 0, namespace: 0, pod, origin: 0 } }) });
+  for (const ns of ['slowexcl', 'slowexcl2']) {
+    await page.fill('input[name="namespace"]', ns);
+    await page.press('input[name="namespace"]', 'Enter');
+    await page.waitForFunction((argv) => document.querySelector('#events td.argv')?.textContent === argv, ns);
+    t.pass(`${ns}: the rows are drawn while the excluded counts are still on their way`);
+  }
+  await page.waitForFunction(() => document.querySelectorAll('#events tbody tr').length === 1);
+  t.equal(held.length >= 2, true, 'both loads asked for their excluded counts');
+  const [older, newer] = held.slice(-2) as [Route, Route];
+  await older.fulfill(counts(7));
+  await newer.fulfill(counts(3));
+  await page.locator('#banner').waitFor();
+  const text = await page.locator('#banner').textContent();
+  t.match(text, '3 execs excluded by scope rules', 'the newer load\'s counts in the banner once they come');
+  t.notMatch(text, '7 execs', 'the older load\'s never');
+  t.same(errors, [], 'no page errors');
 });
 
 t.test('a cancelled drag over the histogram zooms nowhere', async (t) => {

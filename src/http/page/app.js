@@ -425,12 +425,21 @@ async function load(view) {
   state.cursor = answer.meta.after;
   state.newestSeq = answer.newestSeq;
   state.missing = noneMissing();
-  state.excluded = answer.excluded;
+  state.excluded = null;
   state.stream = { drops: 0, lastDrop: null, resumed: null };
   drawShown(answer);
   for (const event of answer.missing) countMissing(event);
   showBanner();
+  void showExcluded(loadNo);
   return true;
+}
+
+/** The excluded counts of load `loadNo`'s window, in the banner once they come (unless another load came first). */
+async function showExcluded(loadNo) {
+  const answer = await ask('excluded', { loadNo, headers: authHeaders() });
+  if (answer.stale || loadNo !== state.loads) return;
+  state.excluded = answer.excluded;
+  showBanner();
 }
 
 function stopLive() {

@@ -3,9 +3,10 @@
 // aggregates, the counts for the status line. Parsing 10,000 events (~11 MB of JSON), filtering
 // them and counting them here keeps the page's main thread free to draw.
 //
-// Every message is {id, type, ...}; every answer {id, ...}, in the order asked, except a load's,
-// which comes once its fetches are done: until then the other answers are of the rows before it.
-// A load asked for after another makes the first stale: it then changes nothing.
+// Every message is {id, type, ...}; every answer {id, ...}, in the order asked, except a load's and
+// the excluded counts', which come once their fetches are done: until a load's comes the other
+// answers are of the rows before it. A load asked for after another makes the first stale, and
+// the excluded counts asked for with it: they then change nothing.
 import { isoOf, msOf } from './format.js';
 import { overviewOf, visibleOf, windowOf } from './view.js';
 
@@ -27,6 +28,8 @@ const state = {
   range: { from: 0, to: 1 },
   /** The number of the newest load asked for. */
   latest: 0,
+  /** The query of GET /api/excluded for the window the last load's rows span. */
+  excludedQuery: '',
 };
 
 const keyOf = (event) => `${event.node}/${event.seq}`;
@@ -63,7 +66,7 @@ const handlers = {
   /**
    * Loads the rows of `query` and the gaps and throttles of `window`: the first `rows` of them to
    * draw, and the gaps and throttles that fall in the rows' window. Stale when another load was
-   * asked for meanwhile: then nothing changes.
+   * asked for meanwhile: then nothing changes. The excluded counts of the window are asked apart.
    */
   async load({ loadNo, query, window, headers, look, view, rows }) {
     state.latest = loadNo;
@@ -80,18 +83,18 @@ const handlers = {
     // A gap spans from its `from` to when it was found (`time`).
     const within = (e) => msOf(e.time) >= range.from && msOf(e.kind === 'gap' ? e.from : e.time) < to;
     const missing = incomplete.ok ? incomplete.body.events.filter((e) => events.length === 0 || within(e)) : [];
-    // What was left out on purpose in the same window: no events, only counts by the minute.
+    // What was left out on purpose in the same window (no events, only counts by the minute):
+    // asked for once the rows are drawn (`excluded`).
     const asked = new URLSearchParams({ since: isoOf(range.from) });
     if (view.until !== '') asked.set('until', view.until);
     if (view.node !== '') asked.set('node', view.node);
-    const excluded = await get(`/api/excluded?${asked}`, headers);
-    if (loadNo !== state.latest) return { stale: true };
     // Toggled while this load was on its way: the rows as the toggles are now.
     if (state.look !== look) {
       visible = visibleOf(events, state.look.toggles);
       range = windowOf(visible, view.since, view.until);
     }
     state.view = view;
+    state.excludedQuery = asked.toString();
     state.events = events;
     state.visible = visible;
     state.range = range;
@@ -107,8 +110,18 @@ const handlers = {
       rows: visible.slice(0, rows),
       overview: overviewOf(visible, range, state.look.stack),
       missing,
-      excluded: excluded.ok ? excluded.body : null,
     };
+  },
+  /**
+   * What was left out on purpose in the window of load `loadNo`'s rows, or null when the agent did
+   * not say. Asked for apart from the load, so that the rows never wait for it (over a cluster it
+   * is another round to every node). Stale when another load was asked for meanwhile.
+   */
+  async excluded({ loadNo, headers }) {
+    if (loadNo !== state.latest) return { stale: true };
+    const answer = await get(`/api/excluded?${state.excludedQuery}`, headers);
+    if (loadNo !== state.latest) return { stale: true };
+    return { excluded: answer.ok ? answer.body : null };
   },
   /** Toggles or stacking changed: the rows and the overview again, from the events loaded. */
   look({ look, rows }) {
