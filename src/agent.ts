@@ -175,13 +175,14 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
       apiAllowedHosts: config.apiAllowedHosts,
       // Read up to now before answering, as a scrape does: the timer's last reading may be a second old.
       excluded: {
-        window(sinceMs, untilMs, nowMs) {
+        window(sinceMs, untilMs) {
           try {
             readCgroups();
           } catch {
             // Unreadable: said by the timer already; what was read before stands.
           }
-          return pipeline.excluded.window(sinceMs, untilMs, nowMs);
+          // Now is taken after the read, so that what it counted falls in a minute up to now.
+          return pipeline.excluded.window(sinceMs, untilMs, Date.now());
         },
       },
       liveness: () => watchdog.check(),

@@ -25,11 +25,14 @@ async function tokenFile(t: Test, content = `${TOKEN}\n`) {
   return { dir, path, token, warnings };
 }
 
+/** A history as the agent answers with it: as of now. */
+const historyNow = (history: ExcludedHistory) => ({ window: (since: number, until: number) => history.window(since, until, Date.now()) });
+
 function setup(t: Test, token: ApiToken | null) {
   const store = new EventStore({ maxEvents: 100 });
   const hub = new EventHub({ maxQueue: 64, onOverflow: () => undefined });
   const logs: string[] = [];
-  const app = buildApiApp({ store, hub, logLevel: 'trace', heartbeatMs: 60_000, token, logStream: { write: (line) => logs.push(line) }, excluded: new ExcludedHistory(Date.now()) });
+  const app = buildApiApp({ store, hub, logLevel: 'trace', heartbeatMs: 60_000, token, logStream: { write: (line) => logs.push(line) }, excluded: historyNow(new ExcludedHistory(Date.now())) });
   t.teardown(() => app.close());
   return { app, store, hub, logs };
 }

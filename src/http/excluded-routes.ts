@@ -5,12 +5,16 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { EXCLUDED_MINUTES, type ExcludedWindow } from '../events/excluded.js';
+import type { ExcludedWindow } from '../events/excluded.js';
 import { errorResponses } from './base.js';
 
 /** What answers for the counts: the history, read up to now first. */
 export interface ExcludedSource {
-  window(sinceMs: number, untilMs: number, nowMs: number): ExcludedWindow;
+  /**
+   * The counts of [sinceMs, untilMs) as of now, taken after the read: what the read counts lands
+   * in a minute up to it, even when the read crossed into a minute begun after the request came.
+   */
+  window(sinceMs: number, untilMs: number): ExcludedWindow;
 }
 
 export interface ExcludedRoutesOptions {
@@ -36,13 +40,13 @@ export const ExcludedBody = Type.Object({
 
 export const excludedRoutes: FastifyPluginAsyncTypebox<ExcludedRoutesOptions> = async (app, opts) => {
   app.get('/api/excluded', { schema: { querystring: ExcludedQuery, response: { 200: ExcludedBody, ...errorResponses } } }, async (request, reply) => {
-    const now = Date.now();
-    const since = request.query.since === undefined ? now - EXCLUDED_MINUTES * 60_000 : Date.parse(request.query.since);
-    const until = request.query.until === undefined ? now : Date.parse(request.query.until);
+    // Unbounded when not given: the source bounds them by the minutes kept and by its own now.
+    const since = request.query.since === undefined ? -Infinity : Date.parse(request.query.since);
+    const until = request.query.until === undefined ? Infinity : Date.parse(request.query.until);
     for (const [name, ms] of [['since', since], ['until', until]] as const) {
       if (Number.isNaN(ms)) return reply.code(400).send({ error: 'Bad Request', message: `querystring/${name} "${request.query[name]}" is not a representable time` });
     }
-    const { fromMs, toMs, excluded } = opts.excluded.window(since, until, now);
+    const { fromMs, toMs, excluded } = opts.excluded.window(since, until);
     return reply.header('cache-control', 'no-store').send({ from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), excluded });
   });
 };
