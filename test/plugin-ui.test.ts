@@ -63,9 +63,11 @@ t.test('the page over three nodes: node column, node filter, partial results, li
   await page.waitForFunction(() => document.querySelectorAll('#events tbody tr').length === 3);
   t.same(await page.locator('td.node').allTextContents(), ['node-b', 'node-b', 'node-b'], 'the node filter: that node\'s events only');
   t.equal(new URL(page.url()).searchParams.get('node'), 'node-b', 'kept in the URL');
-  // Three times: the rows, and the window's gaps and throttles and its excluded counts for the completeness banner.
+  // Three times: the rows, and the window's gaps and throttles and its excluded counts for the
+  // completeness banner (asked for once the rows are drawn).
+  await eventually(() => agents[1]?.queries.length === (asked[1] as number) + 3, 'node-b to be asked three times');
   t.same(agents.map((a, i) => a.queries.length - (asked[i] as number)), [0, 3, 0], 'only that node\'s agent was asked');
-  t.same(agents[1]?.queries.slice(-3).map((q) => q.get('kind')).sort(), ['gap,throttle', null, null], 'for its execs and for what its feed is missing');
+  t.same(agents[1]?.queries.slice(-3).map((q, i) => [agents[1]?.paths.at(i - 3), q.get('kind')]).sort(), [['/api/events', null], ['/api/events', 'gap,throttle'], ['/api/excluded', null]], 'for its execs, for what its feed is missing, and for what was excluded');
   t.equal(await page.locator('#partial').isVisible(), false, 'no partial results when the node asked answered');
 
   await page.check('input[name="live"]');
@@ -231,10 +233,13 @@ t.test('what was excluded over the cluster: the nodes\' counts summed, each node
   const b = await startFakeAgent([eventOf(1, 1)], { excluded: { from: '2026-12-06T12:01:00.000Z', to: '2026-12-06T12:06:00.000Z', excluded: { host: 1, namespace: 3, pod: 0, origin: 4 } } });
   const failing = await startFakeAgent([]);
   failing.failWith(500, 'boom');
-  t.teardown(() => Promise.all([a.close(), b.close(), failing.close()]));
+  // A 200 of another shape (another version of the agent, a proxy's answer).
+  const odd = await startFakeAgent([], { excluded: { from, to, excluded: { host: 'many' } } });
+  t.teardown(() => Promise.all([a.close(), b.close(), failing.close(), odd.close()]));
   addAgentPod(api, 'node-a', { localPort: a.port });
   addAgentPod(api, 'node-b', { localPort: b.port });
   addAgentPod(api, 'node-fail', { localPort: failing.port });
+  addAgentPod(api, 'node-odd', { localPort: odd.port });
   addAgentPod(api, 'node-down');
   const ui = startPlugin(kubeconfigFor(t, api), ['ui', '--timeout', '5s']);
   t.teardown(() => ui.stop());
@@ -246,8 +251,9 @@ t.test('what was excluded over the cluster: the nodes\' counts summed, each node
   const all = (await (await fetch(`${base}/api/excluded?since=${from}`, { headers: auth })).json()) as { from: string; to: string; excluded: unknown; nodes: { node: string }[]; failures: { node: string; reason: string }[] };
   t.same([all.from, all.to, all.excluded], [from, '2026-12-06T12:06:00.000Z', { host: 1, namespace: 3, pod: 2, origin: 4 }], 'summed, from the earliest minute counted to the latest');
   t.same(all.nodes.map((n) => n.node), ['node-a', 'node-b'], 'each node\'s counts beside them');
-  t.same(all.failures.map((f) => f.node).sort(), ['node-down', 'node-fail'], 'the nodes that did not answer');
+  t.same(all.failures.map((f) => f.node).sort(), ['node-down', 'node-fail', 'node-odd'], 'the nodes that did not answer, or not with counts');
   t.match(all.failures.find((f) => f.node === 'node-fail')?.reason, /the agent answered HTTP 500/, 'and why');
+  t.match(all.failures.find((f) => f.node === 'node-odd')?.reason, 'not the counts of GET /api/excluded', 'a body of another shape is no count');
   t.equal(a.queries.at(-1)?.get('since'), from, 'the window passed on');
   const none = (await (await fetch(`${base}/api/excluded?node=node-down`, { headers: auth })).json()) as { from: string; to: string; excluded: unknown; nodes: unknown[] };
   t.same([none.excluded, none.nodes, none.from === none.to], [{ host: 0, namespace: 0, pod: 0, origin: 0 }, [], true], 'no node answered: nothing counted, over no time');

@@ -13,6 +13,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { parseExecId } from '../events/exec-id.js';
@@ -170,8 +171,14 @@ const uiRoutes: FastifyPluginAsyncTypebox<UiAppOptions & { streams: Set<ServerRe
     await eachLimited(agents, cluster.maxParallel, async (agent) => {
       try {
         const res = await client.get(agent, `/api/excluded?${query}`, authHeaders(tokens.get(agent) ?? null), AbortSignal.timeout(cluster.timeoutMs));
-        if (res.statusCode !== 200) failures.push({ node: agent.node, pod: agent.pod, reason: `the agent answered ${await errorOf(res)}` });
-        else nodes.push({ node: agent.node, ...(JSON.parse(await bodyText(res)) as Static<typeof ExcludedBody>) });
+        if (res.statusCode !== 200) {
+          failures.push({ node: agent.node, pod: agent.pod, reason: `the agent answered ${await errorOf(res)}` });
+          return;
+        }
+        const body: unknown = JSON.parse(await bodyText(res));
+        // Another shape (another version, a proxy's page) would throw or sum NaN below: a node failure.
+        if (Value.Check(ExcludedBody, body)) nodes.push({ node: agent.node, ...body });
+        else failures.push({ node: agent.node, pod: agent.pod, reason: 'the agent answered 200 with a body that is not the counts of GET /api/excluded' });
       } catch (err) {
         failures.push({ node: agent.node, pod: agent.pod, reason: (err as Error).message });
       }

@@ -63,6 +63,8 @@ export interface FakeAgent {
   port: number;
   /** Every query received. */
   queries: URLSearchParams[];
+  /** The path of every request received, beside its query. */
+  paths: string[];
   /** Requests are left unanswered from now on (a wedged agent). */
   hang(): void;
   /** Requests get this status and plain-text body from now on. */
@@ -82,8 +84,8 @@ export interface FakeAgentOptions {
   token?: string;
   /** GET /api/processes/:execId answers: execId → the JSON text (others get 404, as the agent). */
   processes?: Record<string, string>;
-  /** What GET /api/excluded answers (default: nothing excluded, this minute). */
-  excluded?: { from: string; to: string; excluded: { host: number; namespace: number; pod: number; origin: number } };
+  /** What GET /api/excluded answers, as JSON (default: nothing excluded, this minute); any shape, as a broken agent might. */
+  excluded?: unknown;
 }
 
 /**
@@ -94,6 +96,7 @@ export async function startFakeAgent(events: readonly ExecEvent[] | readonly str
   const json = typeof events === 'function' ? null : events.map((e) => (typeof e === 'string' ? e : serializeEvent(e)));
   const newest = (limit: number) => (json === null ? (events as (limit: number) => readonly string[])(limit) : json.slice(0, limit));
   const queries: URLSearchParams[] = [];
+  const paths: string[] = [];
   let hanging = false;
   let failure: { status: number; text: string } | null = null;
   const streams = new Set<ServerResponse>();
@@ -101,6 +104,7 @@ export async function startFakeAgent(events: readonly ExecEvent[] | readonly str
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url as string, 'http://agent');
     queries.push(url.searchParams);
+    paths.push(url.pathname);
     if (hanging) return;
     if (failure) {
       res.writeHead(failure.status, { 'content-type': 'text/plain' }).end(failure.text);
@@ -154,6 +158,7 @@ export async function startFakeAgent(events: readonly ExecEvent[] | readonly str
   return {
     port: (server.address() as AddressInfo).port,
     queries,
+    paths,
     hang: () => (hanging = true),
     failWith: (status, text) => (failure = { status, text }),
     streamResumes,
