@@ -519,6 +519,41 @@ t.test('live: rows asked for while a live event is on its way are each drawn onc
   t.same(errors, [], 'no page errors');
 });
 
+t.test('the page\'s worker failing is said on the page, and one failed chunk of rows does not stop the next', async (t) => {
+  const { page } = await watchedPage(browser.context);
+  t.teardown(() => page.close());
+  await page.route((url) => url.pathname === '/worker.js', (route) => route.fulfill({ status: 404, body: '' }));
+  await page.goto(`${base}/?namespace=noworker`);
+  await page.locator('#error').waitFor();
+  t.match(await page.locator('#error').textContent(), 'page worker: it failed to load; reload the page', 'a worker that does not load');
+
+  for (const i of Array.from({ length: 60 }, (_, n) => n)) publish(makeEvent({ namespace: 'wedge', argv: ['wedge', String(i)] }));
+  const { page: again, errors } = await watchedPage(browser.context);
+  t.teardown(() => again.close());
+  // The worker as served, but its answer to the first rows asked for is an error.
+  const failFirstRows = `const rows = new Set();
+let failed = false;
+self.addEventListener('message', ({ data }) => { if (data.type === 'rows') rows.add(data.id); });
+const post = self.postMessage.bind(self);
+self.postMessage = (answer) => {
+  if (failed || !rows.has(answer.id)) return post(answer);
+  failed = true;
+  post({ id: answer.id, error: 'rows failed (test)' });
+};`;
+  await again.route((url) => url.pathname === '/fail-first-rows.js', (route) => route.fulfill({ contentType: 'text/javascript', body: failFirstRows }));
+  await again.route((url) => url.pathname === '/worker.js' && url.search === '', (route) => route.fulfill({ contentType: 'text/javascript', body: "import '/fail-first-rows.js';\nimport '/worker.js?as-served';\n" }));
+  await again.goto(`${base}/?namespace=wedge`);
+  await again.locator('#events tbody tr').nth(49).waitFor();
+  await again.locator('#more').click();
+  await again.locator('#error').waitFor();
+  t.match(await again.locator('#error').textContent(), 'page worker: rows failed (test)', 'the failed chunk is said');
+  // Asked again (the button may have been hidden meanwhile, had the end of the table come into view).
+  await again.evaluate(() => document.getElementById('more')?.click());
+  await again.waitForFunction(() => document.querySelectorAll('#events tbody tr').length === 60);
+  t.pass('the next chunk is drawn');
+  t.same(errors, [], 'no page errors');
+});
+
 t.test('limit: an invalid one is refused with a message, a valid one is what the rows and the status use', async (t) => {
   const events = [1, 2, 3].map((i) => makeEvent({ namespace: 'limits', argv: ['n', String(i)] }));
   for (const e of events) publish(e);

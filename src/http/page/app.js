@@ -117,7 +117,8 @@ worker.addEventListener('message', ({ data }) => {
   if (data.error === undefined) resolve(data);
   else reject(new Error(`page worker: ${data.error}`));
 });
-worker.addEventListener('error', (error) => console.error(`page worker: ${error.message}`));
+// The worker did not load (or threw outside a message): nothing would be drawn, so said on the page.
+worker.addEventListener('error', (error) => showError(`page worker: ${error.message || 'it failed to load'}; reload the page`));
 
 /** Asks the worker (worker.js `handlers[type]`): its answer. */
 function ask(type, message = {}) {
@@ -353,7 +354,8 @@ function updateMore() {
 
 /** Builds the next chunk of rows, or up to `atLeast` rows (asked of the worker, one chunk at a time). */
 async function renderMore(atLeast = 0) {
-  while (state.building !== null) await state.building;
+  // Another chunk on its way: this one starts after it (its failure is its own to say).
+  while (state.building !== null) await state.building.catch(() => undefined);
   const start = state.shown.length;
   const end = Math.min(state.counts.visible, Math.max(atLeast, start + CHUNK));
   if (end <= start) return;
@@ -361,10 +363,16 @@ async function renderMore(atLeast = 0) {
   // After the last row drawn: live events still on their way here are already on top there.
   const last = state.shown.at(-1);
   state.building = ask('rows', { after: last === undefined ? null : keyOf(last), count: end - start });
-  const { rows } = await state.building;
-  state.building = null;
-  // The table was rebuilt meanwhile (a load, a toggle): these rows are of the one before.
-  if (generation === state.generation) appendRows(rows);
+  try {
+    const { rows } = await state.building;
+    // The table was rebuilt meanwhile (a load, a toggle): these rows are of the one before.
+    if (generation === state.generation) appendRows(rows);
+  } catch (err) {
+    showError(err.message);
+  } finally {
+    // Also when the worker failed: the next chunk is asked anew, not of this failed answer.
+    state.building = null;
+  }
 }
 
 /** The overview as the worker counted it. */
