@@ -9,6 +9,7 @@ import t, { type Test } from 'tap';
 import type { ExecEvent } from '../src/events/schema.js';
 import { watchedPage, type WatchedPage } from './helpers/chromium.js';
 import { startPageApi } from './helpers/page-api.js';
+import { eventually } from './helpers/poll.js';
 import { makeEvent, makeExit, makeGap, makeThrottle } from './helpers/events.js';
 import { screenshot, VIEWPORTS } from './helpers/screenshots.js';
 
@@ -612,6 +613,24 @@ t.test('the rows never wait for the excluded counts; those of an older load are 
   const text = await page.locator('#banner').textContent();
   t.match(text, '3 execs excluded by scope rules', 'the newer load\'s counts in the banner once they come');
   t.notMatch(text, '7 execs', 'the older load\'s never');
+  t.same(errors, [], 'no page errors');
+});
+
+t.test('the excluded counts are asked for over every event loaded, whatever the toggles show', async (t) => {
+  const older = makeEvent({ namespace: 'exclspan', argv: ['older'], time: '2026-12-01T10:00:00.000000000Z' });
+  const failed = makeEvent({ namespace: 'exclspan', argv: ['failed'], retval: -2, time: '2026-12-01T10:07:00.000000000Z' });
+  for (const e of [older, failed]) publish(e);
+  const { page, errors } = await watchedPage(browser.context);
+  t.teardown(() => page.close());
+  const asked: URL[] = [];
+  await page.route('**/api/excluded?*', (route) => {
+    asked.push(new URL(route.request().url()));
+    return route.fulfill({ status: 404, contentType: 'application/json', body: '{"error":"Not Found","message":"none"}' });
+  });
+  await page.goto(`${base}/?namespace=exclspan&failures=1`);
+  await page.waitForFunction(() => document.querySelectorAll('#events tbody tr').length === 1);
+  await eventually(() => asked.length === 1, 'the excluded counts to be asked for');
+  t.equal(asked[0]?.searchParams.get('since'), '2026-12-01T10:00:00.000Z', 'since the oldest event loaded, not the oldest shown');
   t.same(errors, [], 'no page errors');
 });
 

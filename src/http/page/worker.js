@@ -83,9 +83,9 @@ const handlers = {
     // A gap spans from its `from` to when it was found (`time`).
     const within = (e) => msOf(e.time) >= range.from && msOf(e.kind === 'gap' ? e.from : e.time) < to;
     const missing = incomplete.ok ? incomplete.body.events.filter((e) => events.length === 0 || within(e)) : [];
-    // What was left out on purpose in the same window (no events, only counts by the minute):
-    // asked for once the rows are drawn (`excluded`).
-    const asked = new URLSearchParams({ since: isoOf(range.from) });
+    // What was left out on purpose in the window of every event loaded, whatever the toggles show
+    // (no events, only counts by the minute): asked for once the rows are drawn (`excluded`).
+    const asked = new URLSearchParams({ since: isoOf(windowOf(events, view.since, view.until).from) });
     if (view.until !== '') asked.set('until', view.until);
     if (view.node !== '') asked.set('node', view.node);
     // Toggled while this load was on its way: the rows as the toggles are now.
