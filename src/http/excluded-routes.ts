@@ -33,7 +33,7 @@ const Count = Type.Integer({ minimum: 0 });
 export const ExcludedCountsSchema = Type.Object({ host: Count, namespace: Count, pod: Count, origin: Count });
 
 export const ExcludedBody = Type.Object({
-  from: Type.String({ description: 'Start of the first whole minute counted (never before the agent started, nor more than a day ago).' }),
+  from: Type.String({ description: 'Start of the first whole minute counted: never before the start of the minute the agent started in, nor more than a day ago.' }),
   to: Type.String({ description: 'End of the last minute counted, or now.' }),
   excluded: ExcludedCountsSchema,
 });
