@@ -20,7 +20,7 @@
 // thread asks it for the rows it draws, a chunk at a time, and for the overview's counts, so that
 // 10,000 rows cost the page no more than a hundred. The process panel and the live stream are
 // fetched here: their answers are small.
-import { el, msOf } from './format.js';
+import { el, getJson, msOf } from './format.js';
 import { dragToZoom, drawOverview } from './overview.js';
 import { showProcess } from './panel.js';
 import { CHUNK, row } from './table.js';
@@ -303,16 +303,11 @@ function needToken(message) {
   updateStatus('token needed');
 }
 
-/** GET `path` from the agent: {ok, status, body}; status 0 when it cannot be reached. */
+/** GET `path` from the agent with this tab's token (getJson), asking for the token on a 401. */
 async function api(path) {
-  try {
-    const response = await fetch(path, { headers: authHeaders() });
-    const body = await response.json();
-    if (response.status === 401) needToken(body.message);
-    return { ok: response.ok, status: response.status, body };
-  } catch {
-    return { ok: false, status: 0, body: { message: 'cannot reach the agent' } };
-  }
+  const answer = await getJson(path, authHeaders());
+  if (answer.status === 401) needToken(answer.body.message);
+  return answer;
 }
 
 /** The permalink of the current view with process `execId` open. */

@@ -1,6 +1,6 @@
-// How the page writes an event's fields as text. Every event field is untrusted (argv can hold
-// markup and control characters): text only ever goes into the DOM through textContent or
-// createTextNode, never innerHTML.
+// How the page writes an event's fields as text (and reads the agent's answers, for the page and
+// its worker alike). Every event field is untrusted (argv can hold markup and control characters):
+// text only ever goes into the DOM through textContent or createTextNode, never innerHTML.
 
 const ERRNO = {
   1: 'EPERM', 2: 'ENOENT', 7: 'E2BIG', 8: 'ENOEXEC', 12: 'ENOMEM', 13: 'EACCES', 14: 'EFAULT',
@@ -125,3 +125,13 @@ export const workloadText = (workload) => (workload ? `${workload.kind}/${worklo
 
 /** namespace/pod/container, or how the process is placed when no pod is named. */
 export const whereText = (event) => whereOf(event).text;
+
+/** GET `path` from the agent with `headers`: {ok, status, body}; status 0 when it cannot be reached. */
+export async function getJson(path, headers) {
+  try {
+    const response = await fetch(path, { headers });
+    return { ok: response.ok, status: response.status, body: await response.json() };
+  } catch {
+    return { ok: false, status: 0, body: { message: 'cannot reach the agent' } };
+  }
+}

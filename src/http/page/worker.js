@@ -7,7 +7,7 @@
 // the excluded counts', which come once their fetches are done: until a load's comes the other
 // answers are of the rows before it. A load asked for after another makes the first stale, and
 // the excluded counts asked for with it: they then change nothing.
-import { isoOf, msOf } from './format.js';
+import { getJson, isoOf, msOf } from './format.js';
 import { overviewOf, visibleOf, windowOf } from './view.js';
 
 /** Everything the worker holds: the rows loaded and what the toggles let through. */
@@ -39,16 +39,6 @@ function noteExec(event) {
   if (event.retval === 0 && event.execId) state.execs.set(event.execId, event);
 }
 
-/** GET `path` with the tab's headers: {ok, status, body}; status 0 when the agent cannot be reached. */
-async function get(path, headers) {
-  try {
-    const response = await fetch(path, { headers });
-    return { ok: response.ok, status: response.status, body: await response.json() };
-  } catch {
-    return { ok: false, status: 0, body: { message: 'cannot reach the agent' } };
-  }
-}
-
 const counts = () => ({ events: state.events.length, visible: state.visible.length });
 
 /** What the main thread draws after the visible rows changed: their counts, the first `rows`, the overview. */
@@ -71,7 +61,7 @@ const handlers = {
   async load({ loadNo, query, window, headers, look, view, rows }) {
     state.latest = loadNo;
     state.look = look;
-    const [answer, incomplete] = await Promise.all([get(`/api/events?${query}`, headers), get(`/api/events?${window}`, headers)]);
+    const [answer, incomplete] = await Promise.all([getJson(`/api/events?${query}`, headers), getJson(`/api/events?${window}`, headers)]);
     if (loadNo !== state.latest) return { stale: true };
     if (!answer.ok) return { ok: false, status: answer.status, body: answer.body };
     const { events, ...rest } = answer.body;
@@ -119,7 +109,7 @@ const handlers = {
    */
   async excluded({ loadNo, headers }) {
     if (loadNo !== state.latest) return { stale: true };
-    const answer = await get(`/api/excluded?${state.excludedQuery}`, headers);
+    const answer = await getJson(`/api/excluded?${state.excludedQuery}`, headers);
     if (loadNo !== state.latest) return { stale: true };
     return { excluded: answer.ok ? answer.body : null };
   },
