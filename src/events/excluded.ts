@@ -19,6 +19,9 @@ const MINUTE_MS = 60_000;
 
 export type ExcludedCounts = Record<ExcludedReason, number>;
 
+/** A zero for every reason: where a sum of counts starts. */
+export const noneExcluded = (): ExcludedCounts => Object.fromEntries(EXCLUDED_REASONS.map((reason) => [reason, 0])) as ExcludedCounts;
+
 /** What the kernel counted out of scope so far, by reason (struct execwatch_counters). */
 export type KernelExcluded = Record<ScopeReason, number>;
 
@@ -71,7 +74,7 @@ export class ExcludedHistory {
     const first = Math.max(Math.floor(sinceMs / MINUTE_MS), this.#startMinute, now - EXCLUDED_MINUTES + 1);
     // untilMs is exclusive: a window ending on a minute's start does not reach into it.
     const last = Math.min(Math.ceil(untilMs / MINUTE_MS) - 1, now);
-    const excluded: ExcludedCounts = { host: 0, namespace: 0, pod: 0, origin: 0 };
+    const excluded = noneExcluded();
     for (let minute = first; minute <= last; minute++) {
       const slot = minute % EXCLUDED_MINUTES;
       if (this.#minute[slot] !== minute) continue;

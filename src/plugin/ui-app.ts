@@ -17,6 +17,7 @@ import { Value } from '@sinclair/typebox/value';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { parseExecId } from '../events/exec-id.js';
+import { EXCLUDED_REASONS, noneExcluded } from '../events/excluded.js';
 import { ProcessBody } from '../events/schema.js';
 import { compileFilter, EventsQuery, ExecIdParam, FilterError, FilterQuery } from '../events/filter.js';
 import { requireToken } from '../http/auth.js';
@@ -184,8 +185,8 @@ const uiRoutes: FastifyPluginAsyncTypebox<UiAppOptions & { streams: Set<ServerRe
       }
     });
     nodes.sort((a, b) => a.node.localeCompare(b.node));
-    const excluded = { host: 0, namespace: 0, pod: 0, origin: 0 };
-    for (const n of nodes) for (const reason of Object.keys(excluded) as (keyof typeof excluded)[]) excluded[reason] += n.excluded[reason];
+    const excluded = noneExcluded();
+    for (const n of nodes) for (const reason of EXCLUDED_REASONS) excluded[reason] += n.excluded[reason];
     // ISO times of one form compare as text; with no node answering, the span is now.
     const now = new Date().toISOString();
     const from = nodes.map((n) => n.from).sort()[0] ?? now;

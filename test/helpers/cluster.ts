@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { noneExcluded } from '../../src/events/excluded.js';
 import { serializeEvent, type ExecEvent } from '../../src/events/schema.js';
 import { runPlugin as runInProcess } from '../../src/plugin/main.js';
 import { makePod, type ApiServerDouble } from './apiserver.js';
@@ -140,7 +141,7 @@ export async function startFakeAgent(events: readonly ExecEvent[] | readonly str
     if (url.pathname === '/api/excluded') {
       const now = new Date().toISOString();
       res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
-      res.end(JSON.stringify(opts.excluded ?? { from: now, to: now, excluded: { host: 0, namespace: 0, pod: 0, origin: 0 } }));
+      res.end(JSON.stringify(opts.excluded ?? { from: now, to: now, excluded: noneExcluded() }));
       return;
     }
     if (url.pathname !== '/api/events') {
