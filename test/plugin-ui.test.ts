@@ -6,7 +6,7 @@
  * API needs the token of the printed address; a page that does not read its stream is cut off.
  */
 import { get } from 'node:http';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { startApiServer } from './helpers/apiserver.js';
 import { addAgentPod, runPlugin, startFakeAgent, startPlugin, type FakeAgent } from './helpers/cluster.js';
 import { launchChromium, watchedPage } from './helpers/chromium.js';
@@ -23,6 +23,16 @@ const at = (ms: number) => new Date(T0 + ms).toISOString().replace('Z', '000000Z
 /** Event `k` of node `i`: the nodes' events interleave, and every node has the same seqs. */
 const eventOf = (i: number, k: number) => makeEvent({ node: NODES[i], seq: k, time: at(k * 10 + i), comm: 'curl', argv: ['curl', `${NODES[i]}-${k}`] });
 
+/** `kubectl execwatch ui` started over the cluster of `kubeconfig`: its printed address, base URL and token. */
+async function startUi(t: Test, kubeconfig: string) {
+  const ui = startPlugin(kubeconfig, ['ui', '--timeout', '5s']);
+  t.teardown(() => ui.stop());
+  await eventually(() => /#token=/.test(ui.stdout()), 'ui prints its address');
+  const url = (/(http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/.exec(ui.stdout()) as RegExpExecArray)[1] as string;
+  const token = url.slice(url.indexOf('#token=') + '#token='.length);
+  return { ui, url, base: url.slice(0, url.indexOf('/#')), token, auth: { authorization: `Bearer ${token}` } };
+}
+
 t.test('the page over three nodes: node column, node filter, partial results, live', async (t) => {
   const api = await startApiServer();
   t.teardown(() => api.close());
@@ -35,13 +45,8 @@ t.test('the page over three nodes: node column, node filter, partial results, li
   }
   addAgentPod(api, 'node-down');
   const kubeconfig = kubeconfigFor(t, api);
-  const ui = startPlugin(kubeconfig, ['ui', '--timeout', '5s']);
-  t.teardown(() => ui.stop());
-  await eventually(() => /#token=/.test(ui.stdout()), 'ui prints its address');
-  const url = (/(http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/.exec(ui.stdout()) as RegExpExecArray)[1] as string;
+  const { ui, url, base, token } = await startUi(t, kubeconfig);
   t.match(ui.stdout(), /^execwatch ui over 4 nodes: http:\/\/127\.0\.0\.1:\d+\/#token=[\w-]{32}\n/, 'the address, on loopback, with a token');
-  const base = url.slice(0, url.indexOf('/#'));
-  const token = url.slice(url.indexOf('#token=') + '#token='.length);
 
   const browser = await launchChromium();
   t.teardown(() => browser.close());
@@ -194,12 +199,7 @@ t.test('the process panel over the cluster: GET /api/processes asks the node the
   addAgentPod(api, 'node-a', { localPort: a.port });
   addAgentPod(api, 'node-fail', { localPort: failing.port });
   addAgentPod(api, 'node-down');
-  const ui = startPlugin(kubeconfigFor(t, api), ['ui', '--timeout', '5s']);
-  t.teardown(() => ui.stop());
-  await eventually(() => /#token=/.test(ui.stdout()), 'ui prints its address');
-  const url = (/(http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/.exec(ui.stdout()) as RegExpExecArray)[1] as string;
-  const base = url.slice(0, url.indexOf('/#'));
-  const auth = { authorization: `Bearer ${url.slice(url.indexOf('#token=') + '#token='.length)}` };
+  const { url, base, auth } = await startUi(t, kubeconfigFor(t, api));
   const get = async (id: string) => {
     const res = await fetch(`${base}/api/processes/${id}`, { headers: auth });
     return [res.status, await res.json()] as const;
@@ -241,12 +241,7 @@ t.test('what was excluded over the cluster: the nodes\' counts summed, each node
   addAgentPod(api, 'node-fail', { localPort: failing.port });
   addAgentPod(api, 'node-odd', { localPort: odd.port });
   addAgentPod(api, 'node-down');
-  const ui = startPlugin(kubeconfigFor(t, api), ['ui', '--timeout', '5s']);
-  t.teardown(() => ui.stop());
-  await eventually(() => /#token=/.test(ui.stdout()), 'ui prints its address');
-  const url = (/(http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/.exec(ui.stdout()) as RegExpExecArray)[1] as string;
-  const base = url.slice(0, url.indexOf('/#'));
-  const auth = { authorization: `Bearer ${url.slice(url.indexOf('#token=') + '#token='.length)}` };
+  const { url, base, auth } = await startUi(t, kubeconfigFor(t, api));
 
   const all = (await (await fetch(`${base}/api/excluded?since=${from}`, { headers: auth })).json()) as { from: string; to: string; excluded: unknown; nodes: { node: string }[]; failures: { node: string; reason: string }[] };
   t.same([all.from, all.to, all.excluded], [from, '2026-12-06T12:06:00.000Z', { host: 1, namespace: 3, pod: 2, origin: 4 }], 'summed, from the earliest minute counted to the latest');
