@@ -65,42 +65,26 @@ const handlers = {
     if (loadNo !== state.latest) return { stale: true };
     if (!answer.ok) return { ok: false, status: answer.status, body: answer.body };
     const { events, ...rest } = answer.body;
-    // The rows' window: [since, until), or from the oldest row loaded on when not given (else a
-    // minute ago), as the histogram spans it.
-    let visible = visibleOf(events, look.toggles);
-    let range = windowOf(visible, view.since, view.until);
-    const to = view.until === '' ? Infinity : range.to;
+    state.view = view;
+    state.events = events;
+    state.keys = new Set(events.map(keyOf));
+    // Oldest first, so that the newest exec of an execId is the one kept.
+    state.execs = new Map();
+    for (let i = events.length - 1; i >= 0; i--) noteExec(events[i]);
+    // The rows as the toggles are now (they may have changed while this load was on its way), and
+    // the histogram's window: [since, until), or from the oldest row on when not given.
+    const first = shown(rows);
+    const to = view.until === '' ? Infinity : state.range.to;
     // A gap spans from its `from` to when it was found (`time`).
-    const within = (e) => msOf(e.time) >= range.from && msOf(e.kind === 'gap' ? e.from : e.time) < to;
+    const within = (e) => msOf(e.time) >= state.range.from && msOf(e.kind === 'gap' ? e.from : e.time) < to;
     const missing = incomplete.ok ? incomplete.body.events.filter((e) => events.length === 0 || within(e)) : [];
     // What was left out on purpose in the window of every event loaded, whatever the toggles show
     // (no events, only counts by the minute): asked for once the rows are drawn (`excluded`).
     const asked = new URLSearchParams({ since: isoOf(windowOf(events, view.since, view.until).from) });
     if (view.until !== '') asked.set('until', view.until);
     if (view.node !== '') asked.set('node', view.node);
-    // Toggled while this load was on its way: the rows as the toggles are now.
-    if (state.look !== look) {
-      visible = visibleOf(events, state.look.toggles);
-      range = windowOf(visible, view.since, view.until);
-    }
-    state.view = view;
     state.excludedQuery = asked.toString();
-    state.events = events;
-    state.visible = visible;
-    state.range = range;
-    state.keys = new Set(events.map(keyOf));
-    // Oldest first, so that the newest exec of an execId is the one kept.
-    state.execs = new Map();
-    for (let i = events.length - 1; i >= 0; i--) noteExec(events[i]);
-    return {
-      ok: true,
-      meta: rest,
-      newestSeq: events[0]?.seq,
-      counts: counts(),
-      rows: visible.slice(0, rows),
-      overview: overviewOf(visible, range, state.look.stack),
-      missing,
-    };
+    return { ok: true, meta: rest, newestSeq: events[0]?.seq, missing, ...first };
   },
   /**
    * What was left out on purpose in the window of load `loadNo`'s rows, or null when the agent did
