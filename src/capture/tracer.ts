@@ -3,6 +3,7 @@
  * batch into ExecEvents. Takes the binding as a parameter so unit tests run with a fake.
  */
 import { execIdPrefix, readBootId } from '../events/exec-id.js';
+import type { KernelExcluded } from '../events/excluded.js';
 import type { KernelEvent } from '../events/schema.js';
 import type { NativeBinding, NativeCounters, NativeTracer } from './binding.js';
 import { CgroupStatsReader, type CgroupGrowth } from './cgroup-stats.js';
@@ -41,7 +42,7 @@ export interface CgroupsReading {
   /** The node's ringbuf_full count now. */
   ringbufFull: number;
   /** The node's counts of execs dropped out of scope now, by reason (excluded_host, …). */
-  excluded: { host: number; namespace: number; pod: number };
+  excluded: KernelExcluded;
   /** Boot ns now. */
   nowNs: bigint;
   /** CLOCK_REALTIME − CLOCK_BOOTTIME in ns. */
