@@ -19,6 +19,7 @@ import {
   RECORD_OFFSETS,
   THROTTLE_OFFSETS,
   THROTTLE_SIZE,
+  EventClock,
   type DecodeContext,
 } from '../src/capture/decode.js';
 import { CGROUP_STAT_OFFSETS, CGROUP_STAT_SIZE, CGROUP_STATS_SIZE, CGROUP_STATS_SLOTS, THROTTLE_QUIET_NS } from '../src/capture/cgroup-stats.js';
@@ -35,8 +36,8 @@ const WALL_2026 = BigInt(Date.UTC(2026, 10, 24, 16, 2, 3)) * 1_000_000n;
 const OFFSET = WALL_2026 - 1000n * 1_000_000_000n;
 const BOOT_ID = '0123456789abcdef0123456789abcdef';
 
-function decodeAll(batch: Buffer, bootOffsetNs = OFFSET, node = 'node-1') {
-  const ctx: DecodeContext = { node, execIdPrefix: execIdPrefix({ node, bootId: BOOT_ID }), bootOffsetNs };
+function decodeAll(batch: Buffer, bootOffsetNs = OFFSET, node = 'node-1', clock = new EventClock()) {
+  const ctx: DecodeContext = { node, execIdPrefix: execIdPrefix({ node, bootId: BOOT_ID }), bootOffsetNs, clock };
   const events: { event: ExecEvent; bootNs: number }[] = [];
   const result = decodeBatch(batch, ctx, (event, bootNs) => events.push({ event: event as ExecEvent, bootNs }));
   return { ...result, events: events.map((e) => e.event), bootNs: events.map((e) => e.bootNs) };
@@ -103,7 +104,7 @@ t.test('the constants mirror bpf/execwatch.h', async (t) => {
 });
 
 t.test('a throttle record decodes into the start of an episode', async (t) => {
-  const ctx: DecodeContext = { node: 'node-1', execIdPrefix: execIdPrefix({ node: 'node-1', bootId: BOOT_ID }), bootOffsetNs: OFFSET };
+  const ctx: DecodeContext = { node: 'node-1', execIdPrefix: execIdPrefix({ node: 'node-1', bootId: BOOT_ID }), bootOffsetNs: OFFSET, clock: new EventClock() };
   const got: ThrottleEvent[] = [];
   const result = decodeBatch(
     Buffer.concat([encodeThrottle({ bootNs: 1000n * 1_000_000_000n + 5n, cgroupId: 77n, pid: 31, tid: 32, comm: 'loop', cgroup: 'cri-containerd-ab.scope', cgroupParent: 'kubepods-pod1.slice', flags: FLAGS.CGROUP_NAME_TRUNCATED }), encodeRecord({})]),
@@ -191,7 +192,7 @@ t.test('parentExecId names the parent at the fork; ppid and parentComm the paren
 });
 
 t.test('an exit record decodes into the ExitEvent contract', async (t) => {
-  const ctx: DecodeContext = { node: 'node-1', execIdPrefix: execIdPrefix({ node: 'node-1', bootId: BOOT_ID }), bootOffsetNs: OFFSET };
+  const ctx: DecodeContext = { node: 'node-1', execIdPrefix: execIdPrefix({ node: 'node-1', bootId: BOOT_ID }), bootOffsetNs: OFFSET, clock: new EventClock() };
   const got: AgentEvent[] = [];
   const result = decodeBatch(
     Buffer.concat([
@@ -367,6 +368,14 @@ t.test('time: boot ns + offset as RFC 3339 UTC with nanoseconds', async (t) => {
   const times = decodeAll(encodeBatch({ bootNs: 999_999_999n }, { bootNs: S }, { bootNs: S - 1n }, { bootNs: S + 5n }), epoch2017 - S)
     .events.map((e) => e.time);
   t.same(times, ['2016-12-31T23:59:59.999999999Z', '2017-01-01T00:00:00.000000000Z', '2016-12-31T23:59:59.999999999Z', '2017-01-01T00:00:00.000000005Z'], 'each time right in record order');
+
+  // One clock for every batch, as the tracer keeps it: three seconds in turn, and the wall clock
+  // stepped between two batches (NTP), never a second's text from before.
+  const clock = new EventClock();
+  const timeAt = (bootNs: bigint, offset: bigint) => decodeAll(encodeRecord({ bootNs }), offset, 'node-1', clock).events[0]?.time;
+  const seconds = [0n, 1n, 2n, 0n, 2n, 1n, 1n, 0n].map((second) => timeAt(second * S + 42n, epoch2017));
+  t.same(seconds, [0, 1, 2, 0, 2, 1, 1, 0].map((second) => `2017-01-01T00:00:0${second}.000000042Z`), 'the second of each record, whichever were seen before');
+  t.equal(timeAt(S + 42n, epoch2017 + 3600n * S), '2017-01-01T01:00:01.000000042Z', 'the same boot time after the wall clock moved an hour');
 });
 
 t.test('several records in one batch', async (t) => {
@@ -410,7 +419,7 @@ t.test('malformed records are counted, end the batch, and never throw', async (t
 });
 
 t.test('an exception from emit propagates (the tracer owns that policy)', async (t) => {
-  const ctx: DecodeContext = { node: 'n', execIdPrefix: execIdPrefix({ node: 'n', bootId: BOOT_ID }), bootOffsetNs: 0n };
+  const ctx: DecodeContext = { node: 'n', execIdPrefix: execIdPrefix({ node: 'n', bootId: BOOT_ID }), bootOffsetNs: 0n, clock: new EventClock() };
   t.throws(() => decodeBatch(encodeRecord(), ctx, () => {
     throw new Error('sink failed');
   }), /sink failed/, 'not swallowed');

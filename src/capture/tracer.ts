@@ -7,7 +7,7 @@ import type { KernelExcluded } from '../events/excluded.js';
 import type { KernelEvent } from '../events/schema.js';
 import type { NativeBinding, NativeCounters, NativeTracer } from './binding.js';
 import { CgroupStatsReader, type CgroupGrowth } from './cgroup-stats.js';
-import { decodeBatch, type DecodeContext } from './decode.js';
+import { decodeBatch, EventClock, type DecodeContext } from './decode.js';
 
 /** What the tracer needs to know at open time. */
 export interface TracerOptions {
@@ -72,6 +72,7 @@ export class Tracer {
   #pipelineErrors = 0;
   #batches = 0;
   readonly #cgroups = new CgroupStatsReader();
+  readonly #clock = new EventClock();
   /** Kernel counters as last read before close, so metrics never go backwards after close. */
   #lastCounters: NativeCounters = ZERO_COUNTERS;
 
@@ -112,7 +113,7 @@ export class Tracer {
     // Read the clock pair once per batch: cheap, and it follows NTP steps of the wall clock.
     const bootOffsetNs = this.#binding.bootTimeOffsetNs();
     const nowBootNs = Number(BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)) - bootOffsetNs);
-    const ctx: DecodeContext = { node: this.#options.node, execIdPrefix: this.#execIdPrefix, bootOffsetNs };
+    const ctx: DecodeContext = { node: this.#options.node, execIdPrefix: this.#execIdPrefix, bootOffsetNs, clock: this.#clock };
     // The native side must never see a throw, and one event the pipeline chokes on must cost
     // that event only: it is counted, reported, and the rest of the batch still flows.
     const { malformed } = decodeBatch(batch, ctx, (event, bootNs) => {
