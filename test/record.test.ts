@@ -1,6 +1,6 @@
 // What the ring and the stream keep of an event: its JSON once, and the exact-match filter fields.
 import t from 'tap';
-import { eventOf, eventRecord, RECORD_BYTES, textOf, withExit } from '../src/events/record.js';
+import { eventOf, eventRecord, EXIT_BYTES, RECORD_BYTES, textOf, withExit } from '../src/events/record.js';
 import { serializeEvent } from '../src/events/schema.js';
 import { makeEvent, makeExit, makeGap, makeHostEvent, makeThrottle } from './helpers/events.js';
 
@@ -26,9 +26,11 @@ t.test('an exec that ended: readers get its text with exit, as the serializer wr
     t.equal(textOf(ended), serializeEvent({ ...event, exit }), `${name}: after, the same text as the event with its exit`);
     t.same(eventOf(ended).exit, exit, `${name}: which parses to the exit`);
     t.equal(ended.json, record.json, `${name}: the delivered text is not copied`);
-    t.equal(ended.bytes, record.bytes + JSON.stringify(exit).length, `${name}: the exit's bytes are counted`);
+    t.equal(ended.bytes, record.bytes + EXIT_BYTES, `${name}: the exit's bytes are counted`);
     t.equal(ended.seq, event.seq, `${name}: the filter fields stay`);
   }
+  const longest = { time: exit.time, status: 'signal' as const, code: null, signal: 31, coreDumped: true, duration: 86_400_000.123456789 };
+  t.ok(JSON.stringify(longest).length <= EXIT_BYTES, `the bytes counted for an exit cover its longest text (${JSON.stringify(longest).length})`);
 });
 
 t.test('an exit\'s record: the filter fields, and its text as the serializer writes it', async (t) => {

@@ -19,10 +19,11 @@ export interface EventRecord {
   /** serializeEvent(event) at delivery. Readers take textOf(record), which adds `exit`. */
   readonly json: string;
   /**
-   * The JSON text of the exec's `exit` once its process has ended (withExit), else null: kept
-   * apart so that an exit adds a small string to the ring rather than a new copy of the exec's text.
+   * The exec's `exit` once its process has ended (withExit), else null: kept apart so that an exit
+   * adds a small object to the ring rather than a new copy of the exec's text, and written out only
+   * when a reader asks for the text (textOf).
    */
-  readonly exit: string | null;
+  readonly exit: ExecExit | null;
   readonly time: string;
   /** Empty for a gap. */
   readonly comm: string;
@@ -177,14 +178,18 @@ export function eventRecord(event: AgentEvent): EventRecord {
   };
 }
 
+/** What an exec's `exit` holds: the object, its six values and its time's 30 characters, rounded up. */
+export const EXIT_BYTES = 160;
+
 /**
  * The record of an exec once its process has ended: `exit` kept beside its text. Re-serializing
  * the event, or even writing its text again with `exit` in it, cost a copy of every exec's text
- * per exit (two agents side by side through one storm: 0.86 and 0.89 of the CPU without any update).
+ * per exit (two agents side by side through one storm: 0.86 and 0.89 of the CPU without any update);
+ * so did writing the exit's own text at once (a JSON.stringify per exit, 2% of the agent's CPU
+ * samples under a storm), which readers of the ring's few held records do instead.
  */
 export function withExit(record: EventRecord, exit: ExecExit): EventRecord {
-  const text = JSON.stringify(exit);
-  return { ...record, exit: text, bytes: record.bytes + textBytes(text) };
+  return { ...record, exit, bytes: record.bytes + EXIT_BYTES };
 }
 
 /**
@@ -193,7 +198,7 @@ export function withExit(record: EventRecord, exit: ExecExit): EventRecord {
  * would write it.
  */
 export function textOf(record: EventRecord): string {
-  return record.exit === null ? record.json : `${record.json.slice(0, -1)},"exit":${record.exit}}`;
+  return record.exit === null ? record.json : `${record.json.slice(0, -1)},"exit":${JSON.stringify(record.exit)}}`;
 }
 
 /** The exec event a record was written from (filters that search filename and argv read them here). */
