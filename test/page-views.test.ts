@@ -205,10 +205,16 @@ t.test('a full window: the histogram draws all 60 bars, each as the API counts i
   await page.locator(`tr[data-seq="${events[119]?.seq}"]`).waitFor();
   const bars = await page.locator('#histogram g.bin').evaluateAll((gs) => gs.map((g) => ({
     count: Number(g.getAttribute('data-count')),
+    start: Date.parse(g.getAttribute('data-start') ?? ''),
+    end: Date.parse(g.getAttribute('data-end') ?? ''),
     height: Array.from(g.querySelectorAll('rect'), (r) => Number(r.getAttribute('height'))).reduce((a, b) => a + b, 0),
   })));
   t.equal(bars.length, 60, '60 bars');
   t.ok(bars.every((b) => b.count > 0 && b.height > 0), 'every one drawn, the first and the last included');
+  // Each bar counts the execs of its own span [start, end), which the next one starts at.
+  const within = (b: { start: number; end: number }) => events.filter((e) => Date.parse(e.time) >= b.start && Date.parse(e.time) < b.end).length;
+  t.same(bars.map((b) => b.count), bars.map(within), 'each bar the execs of its span');
+  t.ok(bars.every((b, i) => i === 0 || b.start === bars[i - 1]?.end), 'the spans follow one another');
   t.equal(bars.reduce((n, b) => n + b.count, 0), 120, 'every exec in one of them');
   const box = (await page.locator('#histogram').boundingBox()) as { width: number };
   const widths = await page.locator('#histogram g.bin rect').evaluateAll((rs) => rs.map((r) => (r as SVGRectElement).getBoundingClientRect().width));
