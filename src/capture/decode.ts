@@ -164,9 +164,9 @@ const NS_PER_S = 1_000_000_000n;
 /**
  * Event times (RFC 3339 text, as formatTime writes them) of every batch a tracer decodes. Records
  * mostly share their second, and an exit's exec time its second or the one before: the text of
- * the last two seconds seen is kept, and the rest is the nanoseconds. Made anew for each batch it
- * had to format a second's text (a Date and its ISO string) about once per wake-up, and an exit
- * whose exec was in the second before twice more: 2% of the agent's CPU samples under a storm.
+ * the last two seconds seen is kept, and the rest is the nanoseconds. A clock made anew for each
+ * batch formatted a second's text (a Date and its ISO string) about once per wake-up, and twice
+ * more for an exit whose exec fell in the second before: 2% of the agent's CPU samples under a storm.
  */
 export class EventClock {
   #second = -1n;
