@@ -24,8 +24,8 @@ const at = (ms: number) => new Date(T0 + ms).toISOString().replace('Z', '000000Z
 const eventOf = (i: number, k: number) => makeEvent({ node: NODES[i], seq: k, time: at(k * 10 + i), comm: 'curl', argv: ['curl', `${NODES[i]}-${k}`] });
 
 /** `kubectl execwatch ui` started over the cluster of `kubeconfig`: its printed address, base URL and token. */
-async function startUi(t: Test, kubeconfig: string) {
-  const ui = startPlugin(kubeconfig, ['ui', '--timeout', '5s']);
+async function startUi(t: Test, kubeconfig: string, timeout = '5s') {
+  const ui = startPlugin(kubeconfig, ['ui', '--timeout', timeout]);
   t.teardown(() => ui.stop());
   await eventually(() => /#token=/.test(ui.stdout()), 'ui prints its address');
   const url = (/(http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/.exec(ui.stdout()) as RegExpExecArray)[1] as string;
@@ -235,19 +235,23 @@ t.test('what was excluded over the cluster: the nodes\' counts summed, each node
   failing.failWith(500, 'boom');
   // A 200 of another shape (another version of the agent, a proxy's answer).
   const odd = await startFakeAgent([], { excluded: { from, to, excluded: { host: 'many' } } });
-  t.teardown(() => Promise.all([a.close(), b.close(), failing.close(), odd.close()]));
+  const wedged = await startFakeAgent([]);
+  wedged.hang();
+  t.teardown(() => Promise.all([a.close(), b.close(), failing.close(), odd.close(), wedged.close()]));
   addAgentPod(api, 'node-a', { localPort: a.port });
   addAgentPod(api, 'node-b', { localPort: b.port });
   addAgentPod(api, 'node-fail', { localPort: failing.port });
   addAgentPod(api, 'node-odd', { localPort: odd.port });
+  addAgentPod(api, 'node-wedged', { localPort: wedged.port });
   addAgentPod(api, 'node-down');
-  const { url, base, auth } = await startUi(t, kubeconfigFor(t, api));
+  const { url, base, auth } = await startUi(t, kubeconfigFor(t, api), '2s');
 
   const all = (await (await fetch(`${base}/api/excluded?since=${from}`, { headers: auth })).json()) as { from: string; to: string; excluded: unknown; nodes: { node: string }[]; failures: { node: string; reason: string }[] };
   t.same([all.from, all.to, all.excluded], [from, '2026-12-06T12:06:00.000Z', { host: 1, namespace: 3, pod: 2, origin: 4 }], 'summed, from the earliest minute counted to the latest');
   t.same(all.nodes.map((n) => n.node), ['node-a', 'node-b'], 'each node\'s counts beside them');
-  t.same(all.failures.map((f) => f.node).sort(), ['node-down', 'node-fail', 'node-odd'], 'the nodes that did not answer, or not with counts');
+  t.same(all.failures.map((f) => f.node).sort(), ['node-down', 'node-fail', 'node-odd', 'node-wedged'], 'the nodes that did not answer, or not with counts');
   t.match(all.failures.find((f) => f.node === 'node-fail')?.reason, /the agent answered HTTP 500/, 'and why');
+  t.match(all.failures.find((f) => f.node === 'node-wedged')?.reason, /^no answer within 2s \(--timeout\)$/, 'a wedged agent: its timeout, as the other fan-outs say it');
   t.match(all.failures.find((f) => f.node === 'node-odd')?.reason, 'not the counts of GET /api/excluded', 'a body of another shape is no count');
   t.equal(a.queries.at(-1)?.get('since'), from, 'the window passed on');
   const none = (await (await fetch(`${base}/api/excluded?node=node-down`, { headers: auth })).json()) as { from: string; to: string; excluded: unknown; nodes: unknown[] };

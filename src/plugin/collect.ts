@@ -50,6 +50,11 @@ export function formatMs(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 
+/** Why a request to an agent failed: its --timeout when that is what ended it, else the error's message. */
+export function failureOf(err: unknown, timedOut: boolean, timeoutMs: number): string {
+  return timedOut ? `no answer within ${formatMs(timeoutMs)} (--timeout)` : (err as Error).message;
+}
+
 /** What one node's answer gave. */
 interface Answer {
   /** Events read (kept or not), until the answer ended or was cut. */
@@ -95,8 +100,7 @@ async function readAgent(
     }
     return answer;
   } catch (err) {
-    if (signal.aborted) return `no answer within ${formatMs(opts.timeoutMs)} (--timeout)`;
-    return (err as Error).message;
+    return failureOf(err, signal.aborted, opts.timeoutMs);
   }
 }
 

@@ -4,7 +4,7 @@
  * `follow` prints what its streams deliver; `ui` passes it on to its page.
  */
 import type { Agent } from './cluster.js';
-import { formatMs } from './collect.js';
+import { failureOf, formatMs } from './collect.js';
 import { authHeaders, errorOf, type AgentClient } from './forward.js';
 import { mergedOf, type MergedEvent } from './merge.js';
 import { SseParser } from './sse.js';
@@ -66,7 +66,7 @@ export class NodeStream {
           problem = 'the stream ended';
         }
       } catch (err) {
-        problem = connecting.aborted && !this.#stop.signal.aborted ? `no answer within ${formatMs(opts.timeoutMs)} (--timeout)` : (err as Error).message;
+        problem = failureOf(err, connecting.aborted && !this.#stop.signal.aborted, opts.timeoutMs);
       }
       if (this.#stop.signal.aborted) return;
       dropped = true;

@@ -9,7 +9,7 @@ import { workloadText } from '../events/filter.js';
 import type { ExecEvent, ExecExit, ProcessBody } from '../events/schema.js';
 import type { Static } from '@sinclair/typebox';
 import { discoverAgents, loadKubeConfig, tokensFor, type NodeFailure } from './cluster.js';
-import { formatMs } from './collect.js';
+import { failureOf } from './collect.js';
 import { CLUSTER_HELP } from './events.js';
 import { AgentClient, authHeaders, bodyText, errorOf } from './forward.js';
 import type { Command } from './main.js';
@@ -139,7 +139,7 @@ know the process (no longer in its recent events); 2 bad flags or a malformed EX
       }
       text = await bodyText(res);
     } catch (err) {
-      io.err(`node ${id.node} (pod ${agent.pod}): ${signal.aborted ? `no answer within ${formatMs(cluster.timeoutMs)} (--timeout)` : (err as Error).message}`);
+      io.err(`node ${id.node} (pod ${agent.pod}): ${failureOf(err, signal.aborted, cluster.timeoutMs)}`);
       return 1;
     }
     io.out(output === 'json' ? `${text.trimEnd()}\n` : processTree(JSON.parse(text) as Process));

@@ -26,7 +26,7 @@ import { createApp, ErrorBody, type App } from '../http/base.js';
 import { pageRoutes } from '../http/page.js';
 import { sameOriginOnly } from '../http/same-origin.js';
 import { ClusterError, discoverAgents, tokensFor, type Agent, type NodeFailure } from './cluster.js';
-import { collectEvents, eachLimited } from './collect.js';
+import { collectEvents, eachLimited, failureOf } from './collect.js';
 import { AgentClient, authHeaders, bodyText, errorOf } from './forward.js';
 import { NodeStream } from './node-stream.js';
 import { failureLine } from './output.js';
@@ -170,8 +170,9 @@ const uiRoutes: FastifyPluginAsyncTypebox<UiAppOptions & { streams: Set<ServerRe
     const nodes: Static<typeof UiExcludedBody>['nodes'] = [];
     const query = new URLSearchParams(agentQuery(request.query));
     await eachLimited(agents, cluster.maxParallel, async (agent) => {
+      const signal = AbortSignal.timeout(cluster.timeoutMs);
       try {
-        const res = await client.get(agent, `/api/excluded?${query}`, authHeaders(tokens.get(agent) ?? null), AbortSignal.timeout(cluster.timeoutMs));
+        const res = await client.get(agent, `/api/excluded?${query}`, authHeaders(tokens.get(agent) ?? null), signal);
         if (res.statusCode !== 200) {
           failures.push({ node: agent.node, pod: agent.pod, reason: `the agent answered ${await errorOf(res)}` });
           return;
@@ -181,7 +182,7 @@ const uiRoutes: FastifyPluginAsyncTypebox<UiAppOptions & { streams: Set<ServerRe
         if (Value.Check(ExcludedBody, body)) nodes.push({ node: agent.node, ...body });
         else failures.push({ node: agent.node, pod: agent.pod, reason: 'the agent answered 200 with a body that is not the counts of GET /api/excluded' });
       } catch (err) {
-        failures.push({ node: agent.node, pod: agent.pod, reason: (err as Error).message });
+        failures.push({ node: agent.node, pod: agent.pod, reason: failureOf(err, signal.aborted, cluster.timeoutMs) });
       }
     });
     nodes.sort((a, b) => a.node.localeCompare(b.node));
