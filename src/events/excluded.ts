@@ -6,7 +6,7 @@
  * events API cannot list them; the kernel's counts are totals, read every second with the counts
  * by cgroup, and what grew since the last reading is put in the minute of the reading.
  */
-import type { ScopeReason } from '../scope/table.js';
+import { SCOPE_REASONS, type ScopeReason } from '../scope/table.js';
 
 /** The reasons an event is excluded: the reason label of execwatch_events_excluded_total. */
 export const EXCLUDED_REASONS = ['host', 'namespace', 'pod', 'origin'] as const;
@@ -25,6 +25,9 @@ export const noneExcluded = (): ExcludedCounts => Object.fromEntries(EXCLUDED_RE
 /** What the kernel counted out of scope so far, by reason (struct execwatch_counters). */
 export type KernelExcluded = Record<ScopeReason, number>;
 
+/** The reasons the kernel counts: the scope table's. */
+const KERNEL_REASONS = Object.keys(SCOPE_REASONS) as ScopeReason[];
+
 /** The counts over the whole minutes a window overlaps, and which minutes those were. */
 export interface ExcludedWindow {
   /** Start of the first minute counted (ms); never before the first minute kept. */
@@ -40,7 +43,7 @@ export class ExcludedHistory {
   /** Per slot, one count per reason, in EXCLUDED_REASONS' order. */
   readonly #counts = new Float64Array(EXCLUDED_MINUTES * EXCLUDED_REASONS.length);
   /** The kernel's totals at the last reading. */
-  readonly #kernel: KernelExcluded = { host: 0, namespace: 0, pod: 0 };
+  readonly #kernel = Object.fromEntries(KERNEL_REASONS.map((reason) => [reason, 0])) as KernelExcluded;
   /** The first minute counted: the history says nothing of the time before it. */
   readonly #startMinute: number;
 
@@ -62,7 +65,7 @@ export class ExcludedHistory {
 
   /** The kernel's totals now (they only grow): what grew since the last reading is counted at `nowMs`. */
   readKernel(totals: KernelExcluded, nowMs: number): void {
-    for (const reason of ['host', 'namespace', 'pod'] as const) {
+    for (const reason of KERNEL_REASONS) {
       this.add(reason, totals[reason] - this.#kernel[reason], nowMs);
       this.#kernel[reason] = Math.max(this.#kernel[reason], totals[reason]);
     }

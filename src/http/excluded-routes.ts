@@ -5,7 +5,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { ExcludedWindow } from '../events/excluded.js';
+import { EXCLUDED_REASONS, type ExcludedReason, type ExcludedWindow } from '../events/excluded.js';
 import { errorResponses } from './base.js';
 
 /** What answers for the counts: the history, read up to now first. */
@@ -30,7 +30,8 @@ export const ExcludedQuery = Type.Object(
 );
 
 const Count = Type.Integer({ minimum: 0 });
-export const ExcludedCountsSchema = Type.Object({ host: Count, namespace: Count, pod: Count, origin: Count });
+/** One count per reason of EXCLUDED_REASONS. */
+export const ExcludedCountsSchema = Type.Object(Object.fromEntries(EXCLUDED_REASONS.map((reason) => [reason, Count])) as Record<ExcludedReason, typeof Count>);
 
 export const ExcludedBody = Type.Object({
   from: Type.String({ description: 'Start of the first whole minute counted: never before the start of the minute the agent started in, nor more than a day ago.' }),
