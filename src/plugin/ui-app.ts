@@ -8,8 +8,9 @@
  * sees `nodes`. GET /api/processes/:execId is asked of the one agent whose node the exec id names
  * (as `kubectl execwatch process`), and its answer passed on, so the page's process panel works
  * here too. GET /api/excluded sums the nodes' counts of the events left out on purpose (each
- * node's beside them), for the page's completeness banner. Every /api/ request needs the token `ui` printed: the listener is on loopback,
- * but any local user could reach it, and argv can hold secrets.
+ * node's beside them), for the page's completeness banner. Every /api/ request needs the token
+ * `ui` printed: the listener is on loopback, but any local user could reach it, and argv can hold
+ * secrets.
  */
 import type { ServerResponse } from 'node:http';
 import { Type, type Static } from '@sinclair/typebox';
