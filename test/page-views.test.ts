@@ -23,6 +23,19 @@ const seqsShown = (page: Page) =>
   page.locator('#events tbody tr').evaluateAll((rows) => rows.map((r) => Number((r as HTMLElement).dataset.seq)));
 const texts = (page: Page, selector: string) => page.locator(selector).allTextContents();
 
+/**
+ * Publishes events made by `make` until one shows as a row (the live stream may still be
+ * connecting, and an event published before it opened is not sent to it), at most 50: the last.
+ */
+async function publishUntilShown(page: Page, make: () => ExecEvent): Promise<ExecEvent> {
+  for (let tries = 1; ; tries++) {
+    const event = make();
+    publish(event);
+    const shown = await page.locator(`tr[data-seq="${event.seq}"]`).waitFor({ timeout: 200 }).then(() => true, () => false);
+    if (shown || tries === 50) return event;
+  }
+}
+
 /** A process of namespace `ns`: its execId, its parent's, and its ancestors as the agent lists them. */
 function proc(ns: string, pid: number, argv: string[], parent: ExecEvent | null, overrides: Partial<ExecEvent> = {}): ExecEvent {
   const execId = `${ns}.${pid}`;
@@ -226,12 +239,7 @@ t.test('live: a dropped stream shows in the banner, then its reconnect and repla
   const { page, errors } = await open(t, '/?namespace=redial&live=1');
   await page.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('live'));
   // The stream is open once an event published now shows.
-  let first = makeEvent({ namespace: 'redial', argv: ['first'] });
-  for (let tries = 0; tries < 50; tries++) {
-    first = makeEvent({ namespace: 'redial', argv: ['first'] });
-    publish(first);
-    if (await page.locator(`tr[data-seq="${first.seq}"]`).waitFor({ timeout: 200 }).then(() => true, () => false)) break;
-  }
+  const first = await publishUntilShown(page, () => makeEvent({ namespace: 'redial', argv: ['first'] }));
   t.ok(await page.locator('#banner').isHidden(), 'no banner while the stream flows');
   // The reconnect is held until the banner was read.
   let release = (): void => undefined;
@@ -306,12 +314,7 @@ t.test('live: an exit from the stream shows on its row', async (t) => {
   const { page, errors } = await open(t, '/?namespace=livex&live=1');
   await page.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('live'));
   // The stream may still be connecting: publish until a row shows, then end that one's process.
-  let event = makeEvent({ namespace: 'livex', pid: 8800, execId: 'livex.8800', argv: ['sleep', '1'] });
-  for (let tries = 0; tries < 50; tries++) {
-    event = makeEvent({ namespace: 'livex', pid: 8800, execId: 'livex.8800', argv: ['sleep', '1'] });
-    publish(event);
-    if (await page.locator(`tr[data-seq="${event.seq}"]`).waitFor({ timeout: 200 }).then(() => true, () => false)) break;
-  }
+  const event = await publishUntilShown(page, () => makeEvent({ namespace: 'livex', pid: 8800, execId: 'livex.8800', argv: ['sleep', '1'] }));
   publish(makeExit({ seq: 990_020, pid: 8800, execId: 'livex.8800', namespace: 'livex', status: 'error', code: 7, duration: 1.25 }));
   await page.locator(`tr[data-seq="${event.seq}"] td.result .exit`).waitFor();
   t.equal(await page.locator(`tr[data-seq="${event.seq}"] td.result`).textContent(), 'okexit 7 after 1.250 s', 'the exit on the row, without a reload');
@@ -426,12 +429,7 @@ t.test('a half-typed change in the form is not the view: live rows, permalinks, 
   // Typed, not applied.
   await page.fill('input[name="namespace"]', 'half-typed');
   await page.fill('input[name="limit"]', '1');
-  let second = makeEvent({ namespace: 'applied', argv: ['second'] });
-  for (let tries = 0; tries < 50; tries++) {
-    second = makeEvent({ namespace: 'applied', argv: ['second'] });
-    publish(second);
-    if (await page.locator(`tr[data-seq="${second.seq}"]`).waitFor({ timeout: 200 }).then(() => true, () => false)) break;
-  }
+  const second = await publishUntilShown(page, () => makeEvent({ namespace: 'applied', argv: ['second'] }));
   t.equal(await page.locator(`tr[data-seq="${first.seq}"]`).count(), 1, 'the older row stays: the limit typed is not applied');
   const href = await page.locator(`tr[data-seq="${second.seq}"] td.time a`).getAttribute('href');
   t.equal(new URLSearchParams(href?.slice(1)).get('namespace'), 'applied', 'a live row links to the applied view');
@@ -449,12 +447,7 @@ t.test('a half-typed change in the form is not the view: live rows, permalinks, 
 t.test('live: an exit keeps its row selected and focused', async (t) => {
   const { page, errors } = await open(t, '/?namespace=livesel&live=1');
   await page.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('live'));
-  let event = makeEvent({ namespace: 'livesel', pid: 8900, execId: 'livesel.8900', argv: ['sleep', '2'] });
-  for (let tries = 0; tries < 50; tries++) {
-    event = makeEvent({ namespace: 'livesel', pid: 8900, execId: 'livesel.8900', argv: ['sleep', '2'] });
-    publish(event);
-    if (await page.locator(`tr[data-seq="${event.seq}"]`).waitFor({ timeout: 200 }).then(() => true, () => false)) break;
-  }
+  const event = await publishUntilShown(page, () => makeEvent({ namespace: 'livesel', pid: 8900, execId: 'livesel.8900', argv: ['sleep', '2'] }));
   await page.locator('h1').click();
   await page.keyboard.press('j');
   t.equal(await page.locator('tr.selected').getAttribute('data-seq'), String(event.seq), 'j selects the row');
@@ -473,12 +466,7 @@ t.test('live with until applied: nothing at or after until is added, and the sta
   const until = '2026-11-24T17:00:00.000Z';
   const { page, errors } = await open(t, `/?namespace=liveuntil&live=1&until=${until}`);
   await page.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('live'));
-  let inside = makeEvent({ namespace: 'liveuntil', argv: ['inside'] });
-  for (let tries = 0; tries < 50; tries++) {
-    inside = makeEvent({ namespace: 'liveuntil', argv: ['inside'] });
-    publish(inside);
-    if (await page.locator(`tr[data-seq="${inside.seq}"]`).waitFor({ timeout: 200 }).then(() => true, () => false)) break;
-  }
+  const inside = await publishUntilShown(page, () => makeEvent({ namespace: 'liveuntil', argv: ['inside'] }));
   const at = makeEvent({ namespace: 'liveuntil', argv: ['at-until'], time: '2026-11-24T17:00:00.000000000Z' });
   const after = makeEvent({ namespace: 'liveuntil', argv: ['after-until'], time: '2026-11-24T17:05:00.000000000Z' });
   const marker = makeEvent({ namespace: 'liveuntil', argv: ['marker'] });
@@ -512,12 +500,7 @@ t.test('live: rows asked for while a live event is on its way are each drawn onc
   });
   await page.goto(`${base}/?namespace=anchor&live=1`);
   await page.locator('#events tbody tr').nth(49).waitFor();
-  let live = makeEvent({ namespace: 'anchor', argv: ['live'] });
-  for (let tries = 0; tries < 50; tries++) {
-    live = makeEvent({ namespace: 'anchor', argv: ['live'] });
-    publish(live);
-    if (await page.locator(`tr[data-seq="${live.seq}"]`).waitFor({ timeout: 200 }).then(() => true, () => false)) break;
-  }
+  const live = await publishUntilShown(page, () => makeEvent({ namespace: 'anchor', argv: ['live'] }));
   await page.locator('#more').waitFor({ state: 'hidden' });
   const seqs = await seqsShown(page);
   t.equal(new Set(seqs).size, seqs.length, 'no row is drawn twice');
