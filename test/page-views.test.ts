@@ -239,7 +239,7 @@ t.test('live: a dropped stream shows in the banner, then its reconnect and repla
   const { page, errors } = await open(t, '/?namespace=redial&live=1');
   await page.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('live'));
   // The stream is open once an event published now shows.
-  const first = await publishUntilShown(page, () => makeEvent({ namespace: 'redial', argv: ['first'] }));
+  await publishUntilShown(page, () => makeEvent({ namespace: 'redial', argv: ['first'] }));
   t.ok(await page.locator('#banner').isHidden(), 'no banner while the stream flows');
   // The reconnect is held until the banner was read.
   let release = (): void => undefined;
@@ -466,7 +466,7 @@ t.test('live with until applied: nothing at or after until is added, and the sta
   const until = '2026-11-24T17:00:00.000Z';
   const { page, errors } = await open(t, `/?namespace=liveuntil&live=1&until=${until}`);
   await page.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('live'));
-  const inside = await publishUntilShown(page, () => makeEvent({ namespace: 'liveuntil', argv: ['inside'] }));
+  await publishUntilShown(page, () => makeEvent({ namespace: 'liveuntil', argv: ['inside'] }));
   const at = makeEvent({ namespace: 'liveuntil', argv: ['at-until'], time: '2026-11-24T17:00:00.000000000Z' });
   const after = makeEvent({ namespace: 'liveuntil', argv: ['after-until'], time: '2026-11-24T17:05:00.000000000Z' });
   const marker = makeEvent({ namespace: 'liveuntil', argv: ['marker'] });
