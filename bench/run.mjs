@@ -4,7 +4,7 @@
  * npm run bench: what tracing every exec costs this machine, and whether anything is lost.
  * A script, not a test: it needs root, takes a few minutes and its figures depend on the host.
  *
- *   sudo npm run bench [-- --rounds=5 --execs=8000 --no-execsnoop --no-pipeline --no-export]
+ *   sudo npm run bench [-- --rounds=5 --execs=8000 --no-execsnoop --no-pipeline --no-export --baseline-tree=DIR]
  *   sudo npm run bench -- --export-only [--rounds=N --execs=N --agent-tree=DIR]
  *   sudo npm run bench -- --soak=600
  *   sudo npm run bench -- --scrapes [--agent-tree=DIR]
@@ -14,6 +14,8 @@
  * scenarios, each in its own file under scenarios/:
  *   throughput.mjs  the storm untraced, with the agent and with execsnoop: throughput ratio,
  *                   events delivered and lost, CPU per event, BPF kernel time per exec;
+ *                   --baseline-tree=DIR adds the agent of another built checkout to each round
+ *                   and a row of this agent's CPU per event against that one's;
  *   memory.mjs      peak RSS with a full 10,000-event ring of 2 KiB-argv execs;
  *   latency.mjs     exec to SSE subscriber at 200 execs/s, p50 and p99;
  *   pipeline.mjs    the user-space pipeline alone (bench/pipeline.mjs), one core;
@@ -53,13 +55,13 @@ import { findExecsnoop, throughput } from './scenarios/throughput.mjs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 
-const USAGE = 'sudo npm run bench [-- --rounds=N --execs=N --latency-execs=N --no-execsnoop --no-pipeline --no-export --no-page | --export-only [--agent-tree=DIR] | --soak=SECONDS | --scope | --scrapes [--agent-tree=DIR]]';
+const USAGE = 'sudo npm run bench [-- --rounds=N --execs=N --latency-execs=N --no-execsnoop --no-pipeline --no-export --no-page --baseline-tree=DIR | --export-only [--agent-tree=DIR] | --soak=SECONDS | --scope | --scrapes [--agent-tree=DIR]]';
 let args;
 try {
   ({ values: args } = parseArgs({
     strict: true,
     options: Object.fromEntries(
-      [['rounds', 'string'], ['execs', 'string'], ['latency-execs', 'string'], ['soak', 'string'], ['agent-tree', 'string'],
+      [['rounds', 'string'], ['execs', 'string'], ['latency-execs', 'string'], ['soak', 'string'], ['agent-tree', 'string'], ['baseline-tree', 'string'],
         ['no-execsnoop', 'boolean'], ['no-pipeline', 'boolean'], ['no-export', 'boolean'], ['no-page', 'boolean'], ['export-only', 'boolean'], ['scrapes', 'boolean'], ['scope', 'boolean'], ['help', 'boolean']]
         .map(([name, type]) => [name, { type }]),
     ),
@@ -101,7 +103,7 @@ function exportRow(exp) {
     '', TARGETS.export.text, TARGETS.export.ok(on.cpuUsPerEvent, off.cpuUsPerEvent) && on.exportLost === 0];
 }
 
-function table({ untracedRate, agent, snoop, memory: mem, latency: lat, pipeline: pipe, scrapes, redact, exp, page }) {
+function table({ untracedRate, agent, baseline, snoop, memory: mem, latency: lat, pipeline: pipe, scrapes, redact, exp, page }) {
   const fmt = (v, digits = 2) => (v === undefined || v === null || Number.isNaN(v) ? 'n/a' : v.toFixed(digits));
   const agentLost = agent.lostTotal + sum(Object.values(mem.lost)) + sum(Object.values(lat.lost));
   return [
@@ -114,6 +116,10 @@ function table({ untracedRate, agent, snoop, memory: mem, latency: lat, pipeline
       snoop ? lostText(snoop.lost) : 'n/a', TARGETS.lost.text, TARGETS.lost.ok(agentLost)],
     ['CPU s per 1,000 events', fmt(agent.cpuSecondsPer1000, 4), snoop ? fmt(snoop.cpuSecondsPer1000, 4) : 'n/a', '≤ 0.015', null],
     ['CPU per event (µs)', fmt(agent.cpuUsPerEvent, 1), snoop ? fmt(snoop.cpuUsPerEvent, 1) : 'n/a', TARGETS.cpu.text, TARGETS.cpu.ok(agent.cpuUsPerEvent)],
+    ...(baseline
+      ? [[`CPU per event ÷ baseline tree's (${fmt(baseline.cpuUsPerEvent, 1)} µs)`, `${fmt(agent.cpuUsPerEvent / baseline.cpuUsPerEvent, 2)}×`, '',
+          TARGETS.vsBaseline.text, TARGETS.vsBaseline.ok(agent.cpuUsPerEvent, baseline.cpuUsPerEvent)]]
+      : []),
     ['BPF kernel time per exec (µs)', fmt(agent.bpfUsPerExec, 2), snoop ? fmt(snoop.bpfUsPerExec, 2) : 'n/a', TARGETS.bpf.text, TARGETS.bpf.ok(agent.bpfUsPerExec)],
     ['  of which per syscall (ia32 raw-syscall fallback)', fmt(agent.bpfPerSyscallUsPerExec, 2), '', '', null],
     ['  exec path (exec and exit programs) ÷ execsnoop', fmt(agent.bpfUsPerExec - agent.bpfPerSyscallUsPerExec, 2) +
@@ -182,8 +188,10 @@ async function main() {
     return;
   }
   const execsnoop = args['no-execsnoop'] ? null : findExecsnoop();
-  log(`${cpus().length} CPUs, ${ROUNDS} rounds of ${EXECS} execs from ${WORKERS} workers${execsnoop ? `, execsnoop ${execsnoop}` : ''}`);
-  const storm = await throughput(tools, { rounds: ROUNDS, execs: EXECS, workers: WORKERS, warmupExecs: WARMUP_EXECS, execsnoop });
+  const baselineTree = args['baseline-tree'];
+  log(`${cpus().length} CPUs, ${ROUNDS} rounds of ${EXECS} execs from ${WORKERS} workers${execsnoop ? `, execsnoop ${execsnoop}` : ''}` +
+    `${baselineTree ? `, baseline agent of ${baselineTree}` : ''}`);
+  const storm = await throughput(tools, { rounds: ROUNDS, execs: EXECS, workers: WORKERS, warmupExecs: WARMUP_EXECS, execsnoop, baselineTree });
   log('memory: full 10,000-event ring of 2 KiB-argv execs, one SSE subscriber');
   const mem = await memory(tools, { ringEvents: RING_EVENTS, workers: WORKERS });
   log(`latency: ${LATENCY_EXECS} execs at ${LATENCY_RATE}/s, SSE subscriber`);
@@ -198,7 +206,7 @@ async function main() {
   cleanup();
 
   const untracedRate = median(storm.untraced);
-  const rows = table({ untracedRate, agent: storm.agent, snoop: storm.execsnoop, memory: mem, latency: lat, pipeline: pipe, scrapes, redact, exp, page });
+  const rows = table({ untracedRate, agent: storm.agent, baseline: storm.baseline, snoop: storm.execsnoop, memory: mem, latency: lat, pipeline: pipe, scrapes, redact, exp, page });
   printTable(rows);
   writeResult('latest.json', {
     date: new Date().toISOString(),
@@ -206,6 +214,7 @@ async function main() {
     config: { rounds: ROUNDS, execsPerRound: EXECS, workers: WORKERS, latencyRate: LATENCY_RATE, latencyExecs: LATENCY_EXECS },
     untraced: { rates: storm.untraced.map((r) => Math.round(r)), median: untracedRate },
     agent: storm.agent,
+    baseline: storm.baseline && { tree: baselineTree, ...storm.baseline },
     execsnoop: storm.execsnoop,
     memory: mem,
     latency: lat,

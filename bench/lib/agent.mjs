@@ -5,7 +5,7 @@
  * the events in its ring, and a live SSE subscription.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -60,6 +60,7 @@ export function httpGet(url, headers = {}) {
  */
 export async function startAgent({ args = [], tree = root } = {}) {
   const main = join(tree, 'dist', 'main.js');
+  if (!existsSync(main)) die(`${main} is missing: build that checkout first (npm run build there)`);
   const [metricsPort, apiPort] = await freePorts();
   const env = { ...process.env };
   // Standalone: no kubeconfig, not in a cluster.

@@ -11,6 +11,9 @@ export const TARGETS = {
   bpf: { text: '≤ 10 µs/exec', ok: (v) => v <= 10 },
   // Issues 17 and 18: the exec path (exec and exit programs) under half of execsnoop's, same run.
   bpfVsExecsnoop: { text: '< 0.5 × execsnoop', ok: (v, e) => v < 0.5 * e },
+  // Issue 17: the agent's CPU per exec (with its exit) against the event-model issue's tree
+  // (--baseline-tree), same run.
+  vsBaseline: { text: '≤ 1.5 × baseline', ok: (v, b) => v <= 1.5 * b },
   rss: { text: '≤ 150 MB', ok: (v) => v <= 150 },
   soak: { text: 'last third median ≤ first third median + 10%', ok: (first, last) => last <= first * (1 + SOAK_GROWTH) },
   latency: { text: 'p99 ≤ 200 ms', ok: (v) => v <= 200 },

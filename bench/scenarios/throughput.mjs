@@ -2,7 +2,8 @@
 /**
  * Throughput, CPU and BPF time: B A B E B A B E … where B is the storm alone, A the same storm
  * with a fresh agent running and E with libbpf-tools' execsnoop writing to a file (when
- * installed). Each traced run's ratio is taken against the mean of the two untraced runs around
+ * installed); with a baseline tree, B A B R B E …, where R is the agent of that other built
+ * checkout, run exactly as A (a before/after comparison in one run). Each traced run's ratio is taken against the mean of the two untraced runs around
  * it, so drift in the machine's speed cancels out.
  * Per traced run: events delivered (the agent's /api/events filtered on the storm's binary;
  * execsnoop's output lines), losses by stage (execwatch_events_lost_total), CPU seconds (utime +
@@ -21,8 +22,8 @@ import { runStorm, runStormAsync } from '../lib/storm.mjs';
 /** Where libbpf-tools' (or bcc's) execsnoop is installed, or null. */
 export const findExecsnoop = () => ['/usr/sbin/execsnoop', '/usr/bin/execsnoop', '/usr/sbin/execsnoop-bpfcc'].find((p) => existsSync(p)) ?? null;
 
-async function withAgent(tools, { execs, workers, warmupExecs }) {
-  const agent = await startAgent();
+async function withAgent(tools, { execs, workers, warmupExecs, tree }) {
+  const agent = await startAgent({ tree });
   // A long-running agent has its hot path compiled: warm it up (with a binary the counts below
   // do not match), and let start-up work settle, before measuring.
   await runStormAsync({ ...tools, noop: tools.warm }, 'burst', workers, warmupExecs);
@@ -109,24 +110,23 @@ function summarize(runs, ratios) {
 }
 
 /**
- * The rounds: { untraced: rates of every untraced run, agent, execsnoop (null without it) }, the
- * last two as summarize() gives them. Leaves kernel.bpf_stats_enabled set until cleanup.
+ * The rounds: { untraced: rates of every untraced run, agent, baseline (null without
+ * `baselineTree`), execsnoop (null without it) }, the last three as summarize() gives them.
+ * Leaves kernel.bpf_stats_enabled set until cleanup.
  */
-export async function throughput(tools, { rounds, execs, workers, warmupExecs, execsnoop }) {
+export async function throughput(tools, { rounds, execs, workers, warmupExecs, execsnoop, baselineTree }) {
   enableBpfStats();
   const storm = { execs, workers, warmupExecs };
   const base = [];
-  const agentRuns = [];
-  const snoopRuns = [];
-  const agentRatios = [];
-  const snoopRatios = [];
+  const tracers = [
+    { name: 'agent', run: () => withAgent(tools, storm) },
+    ...(baselineTree ? [{ name: 'baseline', run: () => withAgent(tools, { ...storm, tree: baselineTree }) }] : []),
+    ...(execsnoop ? [{ name: 'execsnoop', run: () => withExecsnoop(tools, execsnoop, storm) }] : []),
+  ].map((t) => ({ ...t, runs: [], ratios: [] }));
   let before = runStorm(tools, 'burst', workers, execs);
   base.push(before);
   for (let round = 1; round <= rounds; round++) {
-    for (const [name, run, runs, ratios] of [
-      ['agent', () => withAgent(tools, storm), agentRuns, agentRatios],
-      ...(execsnoop ? [['execsnoop', () => withExecsnoop(tools, execsnoop, storm), snoopRuns, snoopRatios]] : []),
-    ]) {
+    for (const { name, run, runs, ratios } of tracers) {
       const traced = await run();
       const after = runStorm(tools, 'burst', workers, execs);
       base.push(after);
@@ -141,9 +141,9 @@ export async function throughput(tools, { rounds, execs, workers, warmupExecs, e
       before = after;
     }
   }
-  return {
-    untraced: base.map((b) => b.rate),
-    agent: summarize(agentRuns, agentRatios),
-    execsnoop: execsnoop ? summarize(snoopRuns, snoopRatios) : null,
+  const summary = (name) => {
+    const t = tracers.find((x) => x.name === name);
+    return t ? summarize(t.runs, t.ratios) : null;
   };
+  return { untraced: base.map((b) => b.rate), agent: summary('agent'), baseline: summary('baseline'), execsnoop: summary('execsnoop') };
 }
