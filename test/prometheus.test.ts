@@ -237,8 +237,7 @@ t.test('a real Prometheus scraping the agent answers every dashboard query', ker
   });
 
   // 30 execs of true at once (the loop is the shell's own), then sleep (an exec too) for a second:
-  // 31 a second, about 16 let through; fewer delivered than the web pod's, which stays the top pod
-  // by exec rate.
+  // 31 a second, of which the burst of 16 and what the rate refills meanwhile are let through.
   const script = `while :; do i=0; while [ $i -lt 30 ]; do /bin/true ${m}; i=$((i + 1)); done; sleep 1; done`;
   const noisy = spawn(helper, ['cgroup', noisyLeaf, '/bin/sh', 'sh', '-c', script], { stdio: 'ignore' });
   t.teardown(async () => {
@@ -310,7 +309,10 @@ t.test('a real Prometheus scraping the agent answers every dashboard query', ker
 
   // The headline panels show the execs just made, not only zeros.
   const topPods = dashboard.panels.find((p) => p.title === 'Top pods by exec rate')?.targets?.[0]?.expr ?? 'missing';
-  t.match((await prom.query(interpolate(topPods, all)))[0]?.metric, { namespace: 'shop', pod: 'web-7d9f8-abcde' }, 'the top pod is the one that ran the execs');
+  // Which of the two is on top depends on this machine's exec speed: the slower the noisy pod's
+  // bursts, the more of each its rate limit lets through (2026-12-07, at 800 execs/s, the noisy one).
+  const topRows = (await prom.query(interpolate(topPods, all))).filter((s) => Number(s.value) > 0);
+  t.same(topRows.map((s) => `${s.metric.namespace}/${s.metric.pod}`).sort(), ['shop/web-7d9f8-abcde', 'shop/worker-5c6d7-fghij'], 'the top pods are the two that ran execs, each at a positive rate');
   const byWorkload = dashboard.panels.find((p) => p.title === 'Failed execs per second by workload')?.targets?.[0]?.expr ?? 'missing';
   const failed = await prom.query(interpolate(byWorkload, chosen));
   t.match(failed, [{ metric: { namespace: 'shop', workload: 'Deployment/web' } }], 'failed execs by workload name the Deployment');
