@@ -139,7 +139,7 @@ t.test('bad input → 400 naming the parameter', async (t) => {
   }
 });
 
-t.test('GET /api/processes/:execId: the exec with its exit, its ancestors, its children in the ring', async (t) => {
+t.test('GET /api/processes/:execId: the exec with its exit, its ancestors, its children in the ring, its failed attempts', async (t) => {
   const { app, store } = setup(t);
   const exit = { time: '2026-11-24T16:00:09.000000000Z', status: 'error', code: 3, signal: null, coreDumped: false, duration: 9 } as const;
   const ancestors = [{ execId: 'x0', pid: 1, comm: 'init', filename: '/sbin/init', argv: ['/sbin/init'] }];
@@ -154,8 +154,9 @@ t.test('GET /api/processes/:execId: the exec with its exit, its ancestors, its c
   t.equal(res.statusCode, 200, '200');
   t.match(res.headers['content-type'], /^application\/json/, 'JSON');
   t.equal(res.headers['cache-control'], 'no-store', 'not cached');
-  const body = res.json() as { exec: ExecEvent; ancestors: unknown[]; children: ExecEvent[]; session: ExecEvent[] };
+  const body = res.json() as { exec: ExecEvent; ancestors: unknown[]; children: ExecEvent[]; session: ExecEvent[]; failed: ExecEvent[] };
   t.same(body.exec, again, 'the latest successful exec of the process, with its exit');
+  t.same(body.failed, [failedSelf], 'its own failed exec attempt (not its child\'s)');
   t.same(body.ancestors, ancestors, 'its ancestors');
   t.same(body.children.map((c) => c.seq), [4, 3], 'its children\'s successful execs, newest first');
   t.same(body.session, [], 'no session: its origin is not exec or debug');

@@ -106,6 +106,20 @@ t.test('an exec session lists its commands in order', async (t) => {
   t.same(errors, [], 'no page errors');
 });
 
+t.test('a process lists the exec attempts of its own that failed, oldest first', async (t) => {
+  // A PATH search: two misses, then the binary it runs, all in one process (one execId).
+  const misses = ['/usr/local/sbin/tool', '/usr/local/bin/tool'].map((filename, i) =>
+    proc('tries', 300, ['tool', '--x'], null, { filename, retval: i === 0 ? -2 : -13 }));
+  const ran = proc('tries', 300, ['tool', '--x'], null);
+  for (const e of [...misses, ran]) publish(e);
+  const { page, errors } = await open(t, `/?namespace=tries&open=${ran.execId}`);
+  await page.locator('#panel .failed li:nth-child(2)').waitFor();
+  const tried = await texts(page, '#panel .failed li');
+  t.match(tried, [/ \/usr\/local\/sbin\/tool ✗ ENOENT$/, / \/usr\/local\/bin\/tool ✗ EACCES$/], 'each path it tried, why it failed, in the order tried');
+  t.equal(await page.locator('#panel-title').textContent(), 'tool --x', 'the panel is the process that ran');
+  t.same(errors, [], 'no page errors');
+});
+
 t.test('badges, quick toggles and keys', async (t) => {
   const probe = makeEvent({ namespace: 'keys', origin: 'probe', argv: ['cat', '/ready'] });
   const failed = makeEvent({ namespace: 'keys', retval: -2, argv: ['nope'] });

@@ -37,13 +37,16 @@ t.test('the tree of a process from the agent of its node, as text or JSON', asyn
     makeEvent({ node: 'node-b', pid: 304, execId: idOn('node-b', 304), parentExecId: self, comm: 'rt', argv: ['rt'], exit: { time: '2026-11-24T16:02:03.6Z', status: 'signal', code: null, signal: 40, coreDumped: false, duration: 0.5 } }),
     makeEvent({ node: 'node-b', pid: 305, execId: idOn('node-b', 305), parentExecId: self, comm: 'sleep', argv: ['sleep', '1d'] }),
   ];
-  const body = `{"exec":${serializeEvent(exec)},"ancestors":${JSON.stringify(exec.ancestors)},"children":[${children.map((c) => serializeEvent(c)).join(',')}]}`;
+  // What the shell tried before it found sudo (a PATH search), newest first as the agent lists them.
+  const failed = ['/usr/local/bin/sudo', '/usr/local/sbin/sudo'].map((filename, i) =>
+    makeEvent({ node: 'node-b', pid: 300, execId: self, parentExecId: shell.execId, time: `2026-11-24T16:01:51.00${2 - i}000000Z`, comm: 'sh', filename, argv: ['sudo', 'id', 'a b'], retval: -2 }));
+  const body = `{"exec":${serializeEvent(exec)},"ancestors":${JSON.stringify(exec.ancestors)},"children":[${children.map((c) => serializeEvent(c)).join(',')}],"session":[],"failed":[${failed.map((f) => serializeEvent(f)).join(',')}]}`;
   const lone = makeHostEvent({ node: 'node-b', pid: 400, execId: idOn('node-b', 400), comm: 'cron', argv: ['cron'], exit: { time: '2026-11-24T16:02:05Z', status: 'signal', code: null, signal: 11, coreDumped: true, duration: 1 } });
-  const loneBody = `{"exec":${serializeEvent(lone)},"ancestors":[],"children":[]}`;
+  const loneBody = `{"exec":${serializeEvent(lone)},"ancestors":[],"children":[],"session":[],"failed":[]}`;
   const unknownPod = makeEvent({ node: 'node-b', pid: 500, execId: idOn('node-b', 500), namespace: null, pod: null, podUid: null, container: null, workload: null, attribution: 'unresolved' });
   const barePod = makeEvent({ node: 'node-b', pid: 600, execId: idOn('node-b', 600), pod: 'bare', container: null, workload: null });
   const a = await startFakeAgent([]);
-  const b = await startFakeAgent([], { processes: { [self]: body, [lone.execId]: loneBody, [unknownPod.execId]: `{"exec":${serializeEvent(unknownPod)},"ancestors":[],"children":[]}`, [barePod.execId]: `{"exec":${serializeEvent(barePod)},"ancestors":[],"children":[]}` } });
+  const b = await startFakeAgent([], { processes: { [self]: body, [lone.execId]: loneBody, [unknownPod.execId]: `{"exec":${serializeEvent(unknownPod)},"ancestors":[],"children":[],"session":[],"failed":[]}`, [barePod.execId]: `{"exec":${serializeEvent(barePod)},"ancestors":[],"children":[],"session":[],"failed":[]}` } });
   t.teardown(() => Promise.all([a.close(), b.close()]));
   addAgentPod(api, 'node-a', { localPort: a.port });
   addAgentPod(api, 'node-b', { localPort: b.port });
@@ -58,6 +61,8 @@ t.test('the tree of a process from the agent of its node, as text or JSON', asyn
   t.match(tree.stdout, /\nas {7}uid 1000 gid 1000, euid 0 egid 1000\n/, 'who it ran as, the effective ids when they differ');
   t.match(tree.stdout, /\nin {7}shop\/web-1\/app \(Deployment\/web\)\n/, 'where it ran');
   t.match(tree.stdout, /\nended {4}SIGKILL after 13 s, at 2026-11-24T16:02:04\.000000000Z\n/, 'how it ended');
+  t.match(tree.stdout, /\ntried {4}2026-11-24T16:01:51\.001000000Z {2}\/usr\/local\/sbin\/sudo {2}\(exec failed ENOENT\)\ntried {4}2026-11-24T16:01:51\.002000000Z {2}\/usr\/local\/bin\/sudo {2}\(exec failed ENOENT\)\n\n/,
+    'its own failed attempts, oldest first, each with the path it named and why it failed');
   const treeLines = lines.slice(lines.indexOf('') + 1, -1);
   t.same(treeLines, [
     `systemd[1] /sbin/init  ${init.execId}`,
@@ -74,7 +79,7 @@ t.test('the tree of a process from the agent of its node, as text or JSON', asyn
   t.equal(json.stdout, `${body}\n`, '-o json: the agent\'s answer as it sent it');
 
   const alone = await runPlugin(kubeconfig, ['process', lone.execId]);
-  t.match(alone.stdout, /\nin {7}host\nended {4}SIGSEGV \(core dumped\) after 1\.000 s/, 'a host process killed with a core dump');
+  t.match(alone.stdout, /\nin {7}host\nended {4}SIGSEGV \(core dumped\) after 1\.000 s, at \S+\n\n/, 'a host process killed with a core dump, no failed attempt');
   t.match(alone.stdout, /\ncron\[400\] cron {2}\S+ {2}◀ SIGSEGV \(core dumped\) after 1\.000 s\n\(no children in the agent's recent events\)\n$/, 'no ancestors, no children: said');
   const unresolved = await runPlugin(kubeconfig, ['process', unknownPod.execId]);
   t.match(unresolved.stdout, /\nin {7}container 3f1c00000000 \(pod unknown\)\nended {4}still running, or its exit was not seen\n/, 'a container of an unknown pod, no exit yet');
@@ -146,7 +151,18 @@ t.test('process over three real agents: the node of the exec id answers with the
   const parent = shell.ancestors[0];
   if (parent !== undefined) t.match(run.stdout, new RegExp(`\\[${parent.pid}\\] .*  ${parent.execId}\n`), 'its parent above it');
 
-  const json = JSON.parse((await runPlugin(kubeconfig, ['process', shell.execId, '-o', 'json'])).stdout) as { exec: ExecEvent; children: ExecEvent[] };
+  const json = JSON.parse((await runPlugin(kubeconfig, ['process', shell.execId, '-o', 'json'])).stdout) as { exec: ExecEvent; children: ExecEvent[]; failed: ExecEvent[] };
   t.equal(json.exec.node, 'node-2', '-o json: node-2\'s own event');
   t.equal(json.children.length, 2, 'with its two children');
+  t.same(json.failed, [], 'and no failed attempt of its own');
+
+  // dash tries each PATH entry with an execve of its own: the first fails (ENOENT) in the process
+  // that then runs true, so that process lists it.
+  spawnSync('/bin/sh', ['-c', `PATH=/nonexistent-${m}:/usr/bin; exec true ${m}-exec`]);
+  const trueOf = async (agent: RunningAgent) => (await events(agent.apiUrl, { q: `${m}-exec` })).find((e) => e.filename === '/usr/bin/true' && e.retval === 0);
+  await eventually(async () => (await trueOf(agents[2] as RunningAgent))?.exit !== undefined, 'node-3 saw true and its exit');
+  const ran = (await trueOf(agents[2] as RunningAgent)) as ExecEvent;
+  const tried = await runPlugin(kubeconfig, ['process', ran.execId]);
+  t.equal(tried.code, 0, `node-3's agent knows it (${tried.stderr})`);
+  t.match(tried.stdout, new RegExp(`\ntried {4}\\S+ {2}/nonexistent-${m}/true {2}\\(exec failed ENOENT\\)\n\n`), 'the PATH entry it tried first, and why that failed');
 });

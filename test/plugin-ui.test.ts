@@ -189,7 +189,7 @@ t.test('the process panel over the cluster: GET /api/processes asks the node the
   const parent = { execId: idOn('node-a', 10), pid: 10, comm: 'sh', filename: '/bin/sh', argv: ['sh', '-c', 'loop'] };
   const exec = makeEvent({ node: 'node-a', pid: 11, execId: idOn('node-a', 11), parentExecId: parent.execId, comm: 'curl', argv: ['curl', '-s', 'http://x'], ancestors: [parent] });
   const child = makeEvent({ node: 'node-a', pid: 12, execId: idOn('node-a', 12), parentExecId: exec.execId, comm: 'true', argv: ['true', 'child'] });
-  const body = `{"exec":${serializeEvent(exec)},"ancestors":${JSON.stringify(exec.ancestors)},"children":[${serializeEvent(child)}],"session":[]}`;
+  const body = `{"exec":${serializeEvent(exec)},"ancestors":${JSON.stringify(exec.ancestors)},"children":[${serializeEvent(child)}],"session":[],"failed":[]}`;
   const api = await startApiServer();
   t.teardown(() => api.close());
   const a = await startFakeAgent([serializeEvent(exec)], { processes: { [exec.execId]: body } });

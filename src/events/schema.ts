@@ -332,4 +332,9 @@ export const ProcessBody = Type.Object({
   children: Type.Array(ExecEventSchema),
   /** The exec events of the session this process started (its own `exec` or `debug` one), newest first. */
   session: Type.Array(ExecEventSchema),
+  /**
+   * The process's own exec attempts that failed (same execId, retval not 0), newest first: what it
+   * tried before or besides the image it runs (a PATH search's misses, a denied binary).
+   */
+  failed: Type.Array(ExecEventSchema),
 });

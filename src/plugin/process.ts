@@ -36,6 +36,9 @@ function shellQuote(arg: string): string {
 
 const commandLine = (argv: readonly string[]) => printable(argv.map(shellQuote).join(' '));
 
+/** Why an exec failed, from its retval (-errno): `exec failed ENOENT`. */
+const failureText = (retval: number) => `exec failed ${ERRNO_NAMES.get(-retval) ?? `errno ${-retval}`}`;
+
 /** How a process ended: `exit 0 after 0.021 s`, `SIGKILL (core) after 5 s`. */
 export function exitText(exit: ExecExit): string {
   const how =
@@ -64,6 +67,8 @@ export function processTree(p: Process): string {
     `as       ${ids}`,
     `in       ${whereOf(e)}`,
     `ended    ${e.exit === undefined ? 'still running, or its exit was not seen' : `${exitText(e.exit)}, at ${e.exit.time}`}`,
+    // Its own attempts that failed, oldest first: a PATH search's misses, a binary it was denied.
+    ...[...p.failed].reverse().map((f) => `tried    ${f.time}  ${printable(f.filename)}  (${failureText(f.retval)})`),
     '',
   ];
   // Ancestors come nearest first: the tree starts at the farthest.
@@ -74,7 +79,7 @@ export function processTree(p: Process): string {
   out.push(`${self}  ◀ ${e.exit === undefined ? 'running' : exitText(e.exit)}`);
   p.children.forEach((c, i) => {
     const branch = i === p.children.length - 1 ? '└─ ' : '├─ ';
-    const how = c.retval !== 0 ? `exec failed ${ERRNO_NAMES.get(-c.retval) ?? `errno ${-c.retval}`}` : c.exit === undefined ? 'running' : exitText(c.exit);
+    const how = c.retval !== 0 ? failureText(c.retval) : c.exit === undefined ? 'running' : exitText(c.exit);
     out.push(`${'   '.repeat(depth)}${branch}${line(c)}  (${how})`);
   });
   if (p.children.length === 0) out.push(`${'   '.repeat(depth)}(no children in the agent's recent events)`);
@@ -93,12 +98,12 @@ export const processCommand: Command = {
   help: `Usage: kubectl execwatch process EXECID [flags]
 
 One process as the agent of the node that ran it knows it: its ancestors (nearest last), its
-exec (when, what, as whom, where), how it ended, and its children still in the agent's recent
-events. EXECID is an event's execId (or parentExecId, or an ancestor's): it names the node, so
-only that node's agent is asked.
+exec (when, what, as whom, where), how it ended, the exec attempts of its own that failed, and
+its children still in the agent's recent events. EXECID is an event's execId (or parentExecId,
+or an ancestor's): it names the node, so only that node's agent is asked.
 
   -o, --output FORMAT        tree (default) or json (the agent's answer as it sent it:
-                             {"exec", "ancestors", "children"})
+                             {"exec", "ancestors", "children", "session", "failed"})
 ${CLUSTER_HELP}
 Exit status: 0 the process was found; 1 its node has no agent that answers, or the agent does not
 know the process (no longer in its recent events); 2 bad flags or a malformed EXECID.

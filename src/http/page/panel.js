@@ -1,6 +1,7 @@
 // The process panel: one process as GET /api/processes/:execId tells it (its exec, ancestors up to
-// the container's first process, children still in the ring, its exit, and the commands of the
-// exec session it opened), with the full event as copyable JSON.
+// the container's first process, the exec attempts of its own that failed, children still in the
+// ring, its exit, and the commands of the exec session it opened), with the full event as copyable
+// JSON.
 import { commandLine, el, errnoName, exitText, shortTime, whereText, workloadText } from './format.js';
 
 /** A list item naming one process, which opens it when it has an exec id. */
@@ -97,6 +98,15 @@ export async function showProcess(body, title, execId, event, { api, open, link,
     lineage.append(list);
     if (proc.ancestors.length === 0) lineage.append(el('p', 'muted', 'none known (a container\'s first process, pid 1, or started before the agent)'));
     body.append(lineage);
+
+    if (proc.failed.length > 0) {
+      const tried = section('failed exec attempts', proc.failed.length);
+      const ol = el('ol', 'failed');
+      // Oldest first, as they were tried: the path each one named, and why it failed.
+      for (const f of [...proc.failed].reverse()) ol.append(el('li', 'attempt', `${shortTime(f.time)} ${f.filename} ✗ ${errnoName(f.retval)}`));
+      tried.append(ol);
+      body.append(tried);
+    }
 
     const groups = collapsed(proc.children);
     const kids = section('children in the ring', proc.children.length);
