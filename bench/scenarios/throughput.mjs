@@ -3,8 +3,9 @@
  * Throughput, CPU and BPF time: B A B E B A B E … where B is the storm alone, A the same storm
  * with a fresh agent running and E with libbpf-tools' execsnoop writing to a file (when
  * installed); with a baseline tree, B A B R B E …, where R is the agent of that other built
- * checkout, run exactly as A (a before/after comparison in one run). Each traced run's ratio is taken against the mean of the two untraced runs around
- * it, so drift in the machine's speed cancels out.
+ * checkout, run exactly as A (a before/after comparison in one run). Each traced run's ratio is
+ * taken against the mean of the two untraced runs around it, so drift in the machine's speed
+ * cancels out.
  * Per traced run: events delivered (the agent's /api/events filtered on the storm's binary;
  * execsnoop's output lines), losses by stage (execwatch_events_lost_total), CPU seconds (utime +
  * stime, from just before the storm to 250 ms after it, before any API request), peak RSS
