@@ -222,6 +222,9 @@ t.test('the process panel over the cluster: GET /api/processes asks the node the
   t.same(await page.locator('#panel .lineage li').allTextContents(), ['10 sh -c loop', '11 curl -s http://x'], 'the page\'s panel shows the process over the cluster view');
   t.same(await page.locator('#panel .children li a').allTextContents(), ['12 true child'], 'with its children');
   t.same(errors, [], 'no page errors');
+
+  a.hang();
+  t.match(await get(exec.execId), [502, { message: 'node node-a (pod execwatch-node-a): no answer within 5s (--timeout)' }], 'a wedged agent: 502 naming its timeout, as the other fan-outs do');
 });
 
 t.test('what was excluded over the cluster: the nodes\' counts summed, each node\'s, the nodes that did not answer; the banner says so', async (t) => {

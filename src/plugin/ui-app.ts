@@ -144,8 +144,9 @@ const uiRoutes: FastifyPluginAsyncTypebox<UiAppOptions & { streams: Set<ServerRe
     const [agent] = reached.agents;
     // discoverAgents names every node asked for that has no agent to ask.
     if (agent === undefined) return reply.code(502).send({ error: 'Bad Gateway', message: failureLine(reached.failures[0] as NodeFailure) });
+    const signal = AbortSignal.timeout(cluster.timeoutMs);
     try {
-      const res = await client.get(agent, `/api/processes/${encodeURIComponent(execId)}`, authHeaders(reached.tokens.get(agent) ?? null), AbortSignal.timeout(cluster.timeoutMs));
+      const res = await client.get(agent, `/api/processes/${encodeURIComponent(execId)}`, authHeaders(reached.tokens.get(agent) ?? null), signal);
       const text = await bodyText(res);
       if (res.statusCode !== 200 && res.statusCode !== 404) {
         return reply.code(502).send({ error: 'Bad Gateway', message: `node ${id.node} (pod ${agent.pod}): the agent answered HTTP ${res.statusCode}` });
@@ -157,7 +158,7 @@ const uiRoutes: FastifyPluginAsyncTypebox<UiAppOptions & { streams: Set<ServerRe
         .type('application/json; charset=utf-8')
         .send(text as unknown as Static<typeof ProcessBody>);
     } catch (err) {
-      return reply.code(502).send({ error: 'Bad Gateway', message: `node ${id.node} (pod ${agent.pod}): ${(err as Error).message}` });
+      return reply.code(502).send({ error: 'Bad Gateway', message: `node ${id.node} (pod ${agent.pod}): ${failureOf(err, signal.aborted, cluster.timeoutMs)}` });
     }
   });
 
