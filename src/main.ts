@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4 --fast-properties-soft-limit=64
+#!/usr/bin/env -S node --max-semi-space-size=4 --fast-properties-soft-limit=64 --heap-growing-percent=50
 /**
  * The execwatch command: parses the configuration, runs the agent (or --check), and shuts down
  * cleanly on SIGINT/SIGTERM. Everything else lives in agent.ts.
