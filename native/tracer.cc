@@ -6,7 +6,10 @@
 #include <bpf/libbpf.h>
 #include <linux/types.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <algorithm>
 #include <cerrno>
@@ -382,7 +385,8 @@ namespace
  * The ia32 exec programs (bpf/execwatch.bpf.c) come in two sets, of which one is loaded: fentry
  * on the compat entry points, which costs only when a 32-bit process execs, or the raw syscall
  * tracepoints, which run on every syscall of the node. Both exist only for kernels with ia32
- * emulation (x86-64, CONFIG_IA32_EMULATION); without it neither is loaded. The set not loaded is
+ * emulation (x86-64, CONFIG_IA32_EMULATION) that have not turned it off at run time; elsewhere
+ * neither is loaded. The set not loaded is
  * listed by stats() as unavailable, so /metrics (execwatch_bpf_attached) and --check say which
  * path is in use.
  */
@@ -420,6 +424,39 @@ bool TrampolineWorks(int btf_id)
 	return link >= 0;
 }
 
+/*
+ * Whether a kernel built with ia32 emulation has turned it off at run time (the ia32_emulation=0
+ * boot parameter since 6.7, or a hypervisor that runs no 32-bit code: Xen PV, PVM): it then has
+ * no int 0x80 gate and refuses 32-bit binaries, so no 32-bit exec can happen on the node. Its
+ * switch (__ia32_enabled) is in neither BTF nor kallsyms, so a child asks the kernel: one 32-bit
+ * getpid through int 0x80, which kills it with SIGSEGV only there. Any other answer (the call
+ * works, a seccomp filter's SIGSYS or errno, a failed fork) means "on": a wrong "off" would leave
+ * 32-bit execs unseen. The child runs before any program is attached, so no event shows it.
+ */
+bool Ia32TurnedOff()
+{
+#if defined(__x86_64__)
+	pid_t pid = fork();
+	if (pid == 0) {
+		// Only async-signal-safe calls here (the parent has threads). V8's SIGSEGV handler
+		// must not run in the child.
+		signal(SIGSEGV, SIG_DFL);
+		long nr = 20; /* __NR_getpid of i386 */
+		asm volatile("int $0x80" : "+a"(nr) : : "r8", "r9", "r10", "r11", "memory");
+		_exit(0);
+	}
+	if (pid < 0)
+		return false;
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return false;
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
+#else
+	return false;
+#endif
+}
+
 } // namespace
 
 void Tracer::ChooseCompatPrograms(Napi::Env env)
@@ -430,8 +467,9 @@ void Tracer::ChooseCompatPrograms(Napi::Env env)
 	int execve = btf__find_by_name_kind(vmlinux, "__ia32_compat_sys_execve", BTF_KIND_FUNC);
 	int execveat = btf__find_by_name_kind(vmlinux, "__ia32_compat_sys_execveat", BTF_KIND_FUNC);
 	btf__free(vmlinux);
-	bool fentry = execve > 0 && execveat > 0 && TrampolineWorks(execve);
-	bool raw = execve > 0 && !fentry;
+	bool ia32 = execve > 0 && !Ia32TurnedOff();
+	bool fentry = ia32 && execveat > 0 && TrampolineWorks(execve);
+	bool raw = ia32 && !fentry;
 	auto skip = [&](const char *name) {
 		bpf_program *prog = bpf_object__find_program_by_name(obj_, name);
 		// Not in this object (a test's): nothing to leave out.

@@ -45,7 +45,8 @@ export interface NativeStats {
   /**
    * Programs not loaded on this kernel; fixed at construction. The ia32 exec programs of the path
    * not chosen (fentry where the kernel gives BPF trampolines, the raw syscall tracepoints
-   * elsewhere), or all of them without ia32 emulation.
+   * elsewhere), or all of them where the kernel runs no 32-bit code (built without ia32 emulation,
+   * or with it turned off at run time).
    */
   unavailable: string[];
 }

@@ -2,7 +2,7 @@
  * Shared by the real-kernel tests: whether they may run, tracefs and cgroup v2 locations, the
  * compiled exec helper, and waiting for events.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -95,13 +95,27 @@ export function exec32Helper(): string {
   return out;
 }
 
+/**
+ * Why this kernel refuses 32-bit binaries, or null when it runs them. With ia32 emulation off at
+ * run time (the ia32_emulation=0 boot parameter, or a hypervisor such as PVM or Xen PV that runs no
+ * 32-bit code) execve fails with ENOEXEC, and spawn's execvp then hands the file to /bin/sh as a
+ * script: the shell's complaint is the signature required, so a helper that fails to run for
+ * another reason is not taken for a refusal.
+ */
+export function refuses32Bit(): string | null {
+  const usage = spawnSync(exec32Helper(), ['usage'], { encoding: 'utf8' });
+  const refused = !usage.stderr.startsWith('usage: exec32') && /Syntax error|Exec format error/.test(usage.stderr);
+  return refused ? `this kernel refuses 32-bit binaries (ENOEXEC; ${usage.stderr.trim()})` : null;
+}
+
 /** The programs every kernel attaches (bpf/execwatch.bpf.c). */
 export const CORE_PROGRAMS = ['handle_enter_execve', 'handle_enter_execveat', 'handle_exec', 'handle_exit_execve', 'handle_exit_execveat', 'handle_fork', 'handle_task_exit'] as const;
 
 /**
  * The programs that follow 32-bit execs: the addon attaches one of these sets, by what the kernel
  * allows (native/tracer.cc): fentry/fexit where BPF trampolines work, the raw syscall tracepoints
- * where they do not (this CI host), none without ia32 emulation.
+ * where they do not, none where the kernel runs no 32-bit code (without ia32 emulation, or with it
+ * turned off at run time: this CI host).
  */
 export const COMPAT_PATHS = {
   fentry: ['handle_enter_compat_execve', 'handle_enter_compat_execveat', 'handle_exit_compat_execve', 'handle_exit_compat_execveat'],

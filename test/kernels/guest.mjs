@@ -4,7 +4,7 @@
 // agent as the image runs it (dist/main.js with its shebang's Node flags, the addon, the BPF
 // object) and checks what the kernel side produces, one line per case on stdout:
 //
-//   KERNEL <uname -r>   LAYOUT <v2|v1|hybrid>   PROGRAMS <n> <names>   COMPAT <fentry|raw|none>
+//   KERNEL <uname -r>   LAYOUT <v2|v1|hybrid>   PROGRAMS <n> <names>   COMPAT <fentry|raw|none|partial>
 //   CASE <name> PASS|FAIL <detail>              DONE <passed> <failed>
 //
 // Plain ESM with Node built-ins only: the guest has no TypeScript loader and no test runner.
@@ -176,16 +176,27 @@ await check('check', async () => {
   return { detail: `${m[1]} programs` };
 });
 
+// A kernel may refuse 32-bit binaries at run time (ia32 emulation off: the ia32_emulation=0 boot
+// parameter, or a hypervisor such as PVM or Xen PV that runs no 32-bit code): its execve fails with
+// ENOEXEC, and spawn's execvp then hands the file to /bin/sh as a script. There is no 32-bit exec to
+// see; the guests run them. Any other answer (a helper that does not run for another reason) fails.
+const usage32 = spawnSync(exec32, ['usage'], { encoding: 'utf8' }).stderr;
+const runs32 = usage32.startsWith('usage: exec32') || !/Syntax error|Exec format error/.test(usage32);
+const REFUSED_32 = { detail: 'this kernel refuses 32-bit binaries (ENOEXEC): nothing to see' };
+
 // The ia32 exec path the agent chose (native/tracer.cc): fentry/fexit on the compat entry points
-// where the kernel gives BPF trampolines, else the raw syscall tracepoints.
+// where the kernel gives BPF trampolines, else the raw syscall tracepoints; neither where the
+// kernel runs no 32-bit code (they would run for nothing, the raw ones on every syscall).
 await check('compat-path', async () => {
   const r = await run(process.execPath, [...nodeFlags(), main, '--check']);
   const programs = /ok: \d+ programs attached and detached: (.*)/.exec(r.stdout)?.[1]?.split(', ') ?? [];
   const fentry = ['handle_enter_compat_execve', 'handle_enter_compat_execveat', 'handle_exit_compat_execve', 'handle_exit_compat_execveat'].filter((p) => programs.includes(p));
   const raw = ['handle_enter_compat', 'handle_exit_compat'].filter((p) => programs.includes(p));
-  const path = fentry.length === 4 && raw.length === 0 ? 'fentry' : raw.length === 2 && fentry.length === 0 ? 'raw' : null;
-  console.log(`COMPAT ${path ?? 'none'}`);
+  const path = fentry.length === 4 && raw.length === 0 ? 'fentry' : raw.length === 2 && fentry.length === 0 ? 'raw' : fentry.length + raw.length === 0 ? 'none' : null;
+  console.log(`COMPAT ${path ?? 'partial'}`);
   if (path === null) return `not one whole path: fentry ${fentry.join(',') || '-'}, raw ${raw.join(',') || '-'}`;
+  if (!runs32) return path === 'none' ? { detail: 'none: this kernel refuses 32-bit binaries' } : `${path} attached, yet this kernel refuses 32-bit binaries`;
+  if (path === 'none') return 'no 32-bit exec path attached, yet this kernel runs 32-bit binaries';
   if (opts.compat && path !== opts.compat) return `${path} in use, want ${opts.compat}`;
   return { detail: path };
 });
@@ -360,13 +371,6 @@ await check('orphan-lineage', async () => {
 
 // 32-bit (ia32) callers: the syscall tracepoints skip their execs; the compat path must see them.
 const notExec32Itself = (e) => e.argv[0] !== exec32;
-// A kernel may refuse 32-bit binaries at run time (ia32 emulation off: the ia32_emulation=0 boot
-// parameter, or a hypervisor such as PVM or Xen PV that runs no 32-bit code): its execve fails with
-// ENOEXEC, and spawn's execvp then hands the file to /bin/sh as a script. There is no 32-bit exec to
-// see; the guests run them. Any other answer (a helper that does not run for another reason) fails.
-const usage32 = spawnSync(exec32, ['usage'], { encoding: 'utf8' }).stderr;
-const runs32 = usage32.startsWith('usage: exec32') || !/Syntax error|Exec format error/.test(usage32);
-const REFUSED_32 = { detail: 'this kernel refuses 32-bit binaries (ENOEXEC): nothing to see' };
 
 await check('compat-failed-enoent', async () => {
   if (!runs32) return REFUSED_32;
