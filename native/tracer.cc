@@ -6,6 +6,7 @@
 #include <bpf/libbpf.h>
 #include <linux/types.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -424,23 +425,36 @@ bool TrampolineWorks(int btf_id)
 	return link >= 0;
 }
 
+/* How the probe's child ends when its 32-bit syscall faults: through its own SIGSEGV handler. */
+constexpr int kIa32Faulted = 86;
+
+void OnIa32Fault(int)
+{
+	_exit(kIa32Faulted);
+}
+
 /*
  * Whether a kernel built with ia32 emulation has turned it off at run time (the ia32_emulation=0
  * boot parameter since 6.7, or a hypervisor that runs no 32-bit code: Xen PV, PVM): it then has
  * no int 0x80 gate and refuses 32-bit binaries, so no 32-bit exec can happen on the node. Its
  * switch (__ia32_enabled) is in neither BTF nor kallsyms, so a child asks the kernel: one 32-bit
- * getpid through int 0x80, which kills it with SIGSEGV only there. Any other answer (the call
- * works, a seccomp filter's SIGSYS or errno, a failed fork) means "on": a wrong "off" would leave
- * 32-bit execs unseen. The child runs before any program is attached, so no event shows it.
+ * getpid through int 0x80, which faults (SIGSEGV) only there. Any other answer (the call works, a
+ * seccomp filter's SIGSYS or errno, a failed fork) means "on": a wrong "off" would leave 32-bit
+ * execs unseen. The child runs before any program is attached, so no event shows it; its fault
+ * is handled, so it leaves no core dump and no kernel log line.
  */
 bool Ia32TurnedOff()
 {
 #if defined(__x86_64__)
 	pid_t pid = fork();
 	if (pid == 0) {
-		// Only async-signal-safe calls here (the parent has threads). V8's SIGSEGV handler
-		// must not run in the child.
-		signal(SIGSEGV, SIG_DFL);
+		// Only async-signal-safe calls here (the parent has threads). The fault ends the
+		// child through its own handler, not V8's; should the kernel force the default
+		// action instead (the signal blocked), a child that is not dumpable leaves no core.
+		prctl(PR_SET_DUMPABLE, 0);
+		struct sigaction act = {};
+		act.sa_handler = OnIa32Fault;
+		sigaction(SIGSEGV, &act, nullptr);
 		long nr = 20; /* __NR_getpid of i386 */
 		asm volatile("int $0x80" : "+a"(nr) : : "r8", "r9", "r10", "r11", "memory");
 		_exit(0);
@@ -451,7 +465,8 @@ bool Ia32TurnedOff()
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return false;
-	return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
+	return (WIFEXITED(status) && WEXITSTATUS(status) == kIa32Faulted) ||
+	       (WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
 #else
 	return false;
 #endif
