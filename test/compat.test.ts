@@ -8,7 +8,7 @@ const CASES = [
     note: /^32-bit execs: fentry\/fexit .*only when a 32-bit process execs/,
   },
   { name: 'raw-syscall path', attached: ['handle_exec', 'handle_enter_compat', 'handle_exit_compat'], note: /^32-bit execs: raw syscall tracepoints, run for every syscall/ },
-  { name: 'no ia32 emulation', attached: ['handle_exec'], note: /^32-bit execs: not followed/ },
+  { name: 'no 32-bit code (no ia32 emulation, or turned off)', attached: ['handle_exec'], note: /^32-bit execs: not followed/ },
 ] as const;
 
 for (const c of CASES) {

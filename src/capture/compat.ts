@@ -12,5 +12,5 @@ export function compatNote(attached: readonly string[]): string {
   if (attached.includes('handle_enter_compat')) {
     return '32-bit execs: raw syscall tracepoints, run for every syscall (this kernel gives BPF no trampolines)';
   }
-  return '32-bit execs: not followed (this kernel runs no 32-bit code: built without ia32 emulation, or with it turned off at boot)';
+  return '32-bit execs: not followed (this kernel runs no 32-bit code: built without ia32 emulation, or with it turned off at run time)';
 }
