@@ -103,9 +103,9 @@ export function exec32Helper(): string {
  * another reason is not taken for a refusal.
  */
 export function refuses32Bit(): string | null {
-  const usage = spawnSync(exec32Helper(), ['usage'], { encoding: 'utf8' });
-  const refused = !usage.stderr.startsWith('usage: exec32') && /Syntax error|Exec format error/.test(usage.stderr);
-  return refused ? `this kernel refuses 32-bit binaries (ENOEXEC; ${usage.stderr.trim()})` : null;
+  const stderr = spawnSync(exec32Helper(), ['usage'], { encoding: 'utf8' }).stderr ?? '';
+  const refused = !stderr.startsWith('usage: exec32') && /Syntax error|Exec format error/.test(stderr);
+  return refused ? `this kernel refuses 32-bit binaries (ENOEXEC; ${stderr.trim()})` : null;
 }
 
 /** The programs every kernel attaches (bpf/execwatch.bpf.c). */

@@ -180,7 +180,7 @@ await check('check', async () => {
 // parameter, or a hypervisor such as PVM or Xen PV that runs no 32-bit code): its execve fails with
 // ENOEXEC, and spawn's execvp then hands the file to /bin/sh as a script. There is no 32-bit exec to
 // see; the guests run them. Any other answer (a helper that does not run for another reason) fails.
-const usage32 = spawnSync(exec32, ['usage'], { encoding: 'utf8' }).stderr;
+const usage32 = spawnSync(exec32, ['usage'], { encoding: 'utf8' }).stderr ?? '';
 const runs32 = usage32.startsWith('usage: exec32') || !/Syntax error|Exec format error/.test(usage32);
 const REFUSED_32 = { detail: 'this kernel refuses 32-bit binaries (ENOEXEC): nothing to see' };
 
