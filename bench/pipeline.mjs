@@ -103,8 +103,6 @@ function record(i) {
   const inContainer = random() < 0.5;
   const filename = Buffer.from(pick(BINARIES));
   const { bytes: argv, argc, flags } = argvOf(filename.toString());
-  const len = Math.ceil((HEADER + filename.length + argv.length) / 8) * 8;
-  const buf = Buffer.alloc(len);
   let cgroupId;
   let leaf;
   let parent;
@@ -121,6 +119,10 @@ function record(i) {
     leaf = s < 4 ? `session-${s}.scope` : `service-${s}.service`;
     parent = s < 4 ? 'user-1000.slice' : 'system.slice';
   }
+  // Every kind of record has the cgroup names after its fixed part.
+  const names = Buffer.from(leaf + parent, 'latin1');
+  const len = Math.ceil((HEADER + names.length + filename.length + argv.length) / 8) * 8;
+  const buf = Buffer.alloc(len);
   bootNs += 300_000n;
   buf.writeBigUInt64LE(bootNs, O.boot_ns);
   buf.writeBigUInt64LE(cgroupId, O.cgroup_id);
@@ -139,23 +141,25 @@ function record(i) {
   buf.writeUInt32LE(argv.length, O.argv_len);
   buf.write(filename.toString().slice(filename.lastIndexOf('/') + 1).slice(0, 15), O.comm, 'latin1');
   buf.write('containerd-shim', O.parent_comm, 'latin1');
-  buf.write(leaf, O.cgroup_leaf, 'latin1');
-  buf.write(parent, O.cgroup_parent, 'latin1');
-  filename.copy(buf, HEADER);
-  argv.copy(buf, HEADER + filename.length);
+  buf.writeUInt16LE(leaf.length, O.cgroup_leaf_len);
+  buf.writeUInt16LE(parent.length, O.cgroup_parent_len);
+  names.copy(buf, HEADER);
+  filename.copy(buf, HEADER + names.length);
+  argv.copy(buf, HEADER + names.length + filename.length);
   if (args['no-exits'] || buf.readInt32LE(O.retval) !== 0) return [buf];
   // Its exit, 2 ms later: the same process (pid, start time 0 as in the exec), the same cgroup.
-  const exit = Buffer.alloc(EXIT_SIZE);
+  const exit = Buffer.alloc(Math.ceil((EXIT_SIZE + names.length) / 8) * 8);
   exit.writeBigUInt64LE(bootNs + 2_000_000n, E.boot_ns);
   exit.writeBigUInt64LE(cgroupId, E.cgroup_id);
-  exit.writeUInt32LE(EXIT_SIZE, E.record_len);
+  exit.writeUInt32LE(exit.length, E.record_len);
   exit.writeUInt16LE(RECORD_KINDS.EXIT, E.kind);
   exit.writeUInt32LE(10_000 + i, E.pid);
   exit.writeUInt32LE(10_000 + i, E.tid);
   exit.writeBigUInt64LE(bootNs, E.exec_ns);
   buf.copy(exit, E.comm, O.comm, O.comm + 16);
-  exit.write(leaf, E.cgroup_leaf, 'latin1');
-  exit.write(parent, E.cgroup_parent, 'latin1');
+  exit.writeUInt16LE(leaf.length, E.cgroup_leaf_len);
+  exit.writeUInt16LE(parent.length, E.cgroup_parent_len);
+  names.copy(exit, EXIT_SIZE);
   return [buf, exit];
 }
 

@@ -44,12 +44,14 @@ struct exec_state {
 	bool suppressed;
 };
 
-/* The largest record: header, filename (+1 to tell a full PATH_MAX name from a cut one), argv. The
- * argv area is twice the ceiling so that a masked offset plus a bounded length always stays inside
- * it, which is what the verifier needs to see. */
+/* The largest record: header, cgroup names, filename (+1 to tell a full PATH_MAX name from a cut
+ * one), argv. The argv area is twice the ceiling so that a masked offset plus a bounded length
+ * always stays inside it, which is what the verifier needs to see. Exit and throttle records are
+ * built here too, then copied to the ring buffer at their length. */
 struct scratch {
 	struct execwatch_record rec;
-	char data[EXECWATCH_FILENAME_MAX + 8 + 2 * EXECWATCH_ARGV_MAX];
+	char data[EXECWATCH_CGROUP_LEAF_LEN + EXECWATCH_CGROUP_PARENT_LEN + EXECWATCH_FILENAME_MAX +
+		  8 + 2 * EXECWATCH_ARGV_MAX];
 };
 
 struct {
@@ -96,6 +98,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct scratch);
 } scratch SEC(".maps");
+
+/* This CPU's record area: the programs that use it do not nest. */
+static __always_inline struct scratch *scratch_get(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&scratch, &cpu);
+}
 
 static __always_inline void count(__u32 which)
 {
@@ -216,31 +226,38 @@ static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 	return BPF_CORE_READ(kn, parent);
 }
 
-static __always_inline void read_cgroup_name(char *dst, __u32 size, struct kernfs_node *kn,
-					     __u16 *flags)
+/* Copies the name of `kn` to `dst`, at most `size` - 1 bytes and without the NUL; returns its
+ * length (0 when unreadable). */
+static __always_inline __u32 read_cgroup_name(char *dst, __u32 size, struct kernfs_node *kn,
+					      __u16 *flags)
 {
 	const char *name = BPF_CORE_READ(kn, name);
 	long n;
 
 	if (!name)
-		return;
+		return 0;
 	n = bpf_probe_read_kernel_str(dst, size, name);
-	if (n == size)
+	if (n <= 0)
+		return 0;
+	if (n >= size) {
 		*flags |= EXECWATCH_F_CGROUP_NAME_TRUNCATED;
+		n = size;
+	}
+	return (__u32)(n - 1);
 }
 
 /* The cgroup leaf and parent names, from the cgroup v2 hierarchy; on a host where the task sits in
  * the v2 root (cgroup v1 only, or hybrid with v1 in use), from the memory controller's hierarchy,
- * then the pids controller's: the ones container runtimes always use. Into the exec record
- * (fill_cgroup()) and the exit record alike. */
-static __always_inline void fill_cgroup_names(__u64 *cgroup_id, __u16 *flags,
-					      char leaf[EXECWATCH_CGROUP_LEAF_LEN],
-					      char parent_name[EXECWATCH_CGROUP_PARENT_LEN],
-					      struct task_struct *task)
+ * then the pids controller's: the ones container runtimes always use. Written one after the other
+ * at `names`, where every kind of record has them after its fixed part; returns their length. */
+static __always_inline __u32 fill_cgroup_names(__u64 *cgroup_id, __u16 *flags, __u16 *leaf_len,
+					       __u16 *parent_len, char *names,
+					       struct task_struct *task)
 {
 	struct css_set *cs = BPF_CORE_READ(task, cgroups);
 	struct kernfs_node *kn = BPF_CORE_READ(cs, dfl_cgrp, kn);
 	struct kernfs_node *parent = kn ? kn_parent(kn) : NULL;
+	__u32 leaf = 0, up = 0;
 
 	/* The id of the same cgroup v2 the names come from (bpf_get_current_cgroup_id() would read
 	 * the task's cgroups again, and a task moved in between would pair one cgroup's id with
@@ -274,9 +291,12 @@ static __always_inline void fill_cgroup_names(__u64 *cgroup_id, __u16 *flags,
 		}
 	}
 	if (kn)
-		read_cgroup_name(leaf, EXECWATCH_CGROUP_LEAF_LEN, kn, flags);
+		leaf = read_cgroup_name(names, EXECWATCH_CGROUP_LEAF_LEN, kn, flags);
 	if (parent)
-		read_cgroup_name(parent_name, EXECWATCH_CGROUP_PARENT_LEN, parent, flags);
+		up = read_cgroup_name(names + leaf, EXECWATCH_CGROUP_PARENT_LEN, parent, flags);
+	*leaf_len = leaf;
+	*parent_len = up;
+	return leaf + up;
 }
 
 /*
@@ -376,21 +396,22 @@ static __always_inline void count_cgroup(__u64 id, enum cgroup_stat_kind kind)
 static __always_inline void report_throttle(__u64 boot_ns)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct execwatch_throttle_record *rec;
-	__u64 pidtgid = bpf_get_current_pid_tgid();
+	struct execwatch_throttle_record *rec = (void *)scratch_get();
+	__u64 pidtgid = bpf_get_current_pid_tgid(), len;
 
-	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
 	if (!rec)
 		return;
 	__builtin_memset(rec, 0, sizeof(*rec));
 	rec->boot_ns = boot_ns;
-	rec->record_len = sizeof(*rec);
 	rec->kind = EXECWATCH_RECORD_THROTTLE;
 	rec->pid = pidtgid >> 32;
 	rec->tid = (__u32)pidtgid;
 	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
-	fill_cgroup_names(&rec->cgroup_id, &rec->flags, rec->cgroup_leaf, rec->cgroup_parent, task);
-	bpf_ringbuf_submit(rec, wakeup_flags(sizeof(*rec)));
+	len = sizeof(*rec) + fill_cgroup_names(&rec->cgroup_id, &rec->flags, &rec->cgroup_leaf_len,
+					       &rec->cgroup_parent_len, (char *)(rec + 1), task);
+	len = (len + 7) & ~7ULL;
+	rec->record_len = len;
+	bpf_ringbuf_output(&events, rec, len, wakeup_flags(len));
 }
 
 /*
@@ -432,13 +453,6 @@ static __always_inline bool over_rate(bool *start)
 	return true;
 }
 /* ---- end of Fairness ---------------------------------------------------------------------- */
-
-static __always_inline struct scratch *scratch_get(void)
-{
-	__u32 cpu = bpf_get_smp_processor_id();
-
-	return bpf_map_lookup_elem(&scratch, &cpu);
-}
 
 static __always_inline __u64 task_key(void)
 {
@@ -489,11 +503,6 @@ int handle_enter_execveat(struct trace_event_raw_sys_enter *ctx)
 {
 	return enter((const char *)ctx->args[1], (const void *)ctx->args[2], EXECWATCH_F_EXECVEAT,
 		     false);
-}
-
-static __always_inline void fill_cgroup(struct execwatch_record *rec, struct task_struct *task)
-{
-	fill_cgroup_names(&rec->cgroup_id, &rec->flags, rec->cgroup_leaf, rec->cgroup_parent, task);
 }
 
 /*
@@ -632,8 +641,9 @@ static __always_inline void track_process(struct process *proc, struct execwatch
 
 /* ---- End of process identity (the exit program is below, report_exit()) ---- */
 
-/* The record's header, from the current task; `proc` gets its process's entry (or NULL). */
-static __always_inline struct scratch *begin_record(struct process **proc)
+/* The record's header and cgroup names, from the current task; `proc` gets its process's entry
+ * (or NULL), `names` the length of the names. */
+static __always_inline struct scratch *begin_record(struct process **proc, __u32 *names)
 {
 	struct scratch *s = scratch_get();
 	struct task_struct *task, *parent;
@@ -656,22 +666,26 @@ static __always_inline struct scratch *begin_record(struct process **proc)
 	rec->gid = ugid >> 32;
 	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
 	BPF_CORE_READ_STR_INTO(&rec->parent_comm, parent, comm);
-	fill_cgroup(rec, task);
+	*names = fill_cgroup_names(&rec->cgroup_id, &rec->flags, &rec->cgroup_leaf_len,
+				   &rec->cgroup_parent_len, s->data, task);
 	*proc = fill_identity(rec, task, parent);
 	return s;
 }
 
-/* Copies the filename (kernel or user string) to the start of the data area; returns its length. */
-static __always_inline __u32 put_filename(struct scratch *s, const char *filename, bool user)
+/* Copies the filename (kernel or user string) after the `names` bytes of cgroup names; returns its
+ * length. */
+static __always_inline __u32 put_filename(struct scratch *s, __u32 names, const char *filename,
+					  bool user)
 {
 	long n;
 
 	if (!filename)
 		return 0;
 	if (user)
-		n = bpf_probe_read_user_str(s->data, EXECWATCH_FILENAME_MAX + 1, filename);
+		n = bpf_probe_read_user_str(s->data + names, EXECWATCH_FILENAME_MAX + 1, filename);
 	else
-		n = bpf_probe_read_kernel_str(s->data, EXECWATCH_FILENAME_MAX + 1, filename);
+		n = bpf_probe_read_kernel_str(s->data + names, EXECWATCH_FILENAME_MAX + 1,
+					      filename);
 	if (n <= 0) {
 		s->rec.flags |= EXECWATCH_F_READ_ERROR;
 		count(EXECWATCH_CTR_ARGV_READ_ERROR);
@@ -685,9 +699,10 @@ static __always_inline __u32 put_filename(struct scratch *s, const char *filenam
 }
 
 /* Returns 0 once the record is in the ring buffer. */
-static __always_inline long submit(struct scratch *s, __u32 filename_len, __u32 argv_len)
+static __always_inline long submit(struct scratch *s, __u32 names, __u32 filename_len,
+				   __u32 argv_len)
 {
-	__u64 len = sizeof(s->rec) + filename_len + argv_len;
+	__u64 len = sizeof(s->rec) + names + filename_len + argv_len;
 	long err;
 
 	len = (len + 7) & ~7ULL;
@@ -760,7 +775,7 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
 	__u64 key = (__u64)p, len;
-	__u32 flen, alen = 0, flags = EXECWATCH_F_NO_ENTER_STATE;
+	__u32 names, flen, alen = 0, flags = EXECWATCH_F_NO_ENTER_STATE;
 	struct process *proc = NULL;
 	struct exec_state *st;
 	struct scratch *s;
@@ -780,7 +795,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		 * attached, when nothing counted it and nothing is emitted). */
 		return 0;
 	}
-	s = begin_record(&proc);
+	s = begin_record(&proc, &names);
 	if (!s)
 		return 0;
 	s->rec.flags |= flags;
@@ -796,7 +811,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	s->rec.pidns = pid_ns_of(p, &s->rec.ns_pid);
 	s->rec.parent_pidns = pid_ns_of(BPF_CORE_READ(p, real_parent), NULL);
 
-	flen = put_filename(s, BPF_CORE_READ(bprm, filename), false);
+	flen = put_filename(s, names, BPF_CORE_READ(bprm, filename), false);
 	if (flen > EXECWATCH_FILENAME_MAX)
 		return 0;
 
@@ -812,7 +827,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		s->rec.flags |= EXECWATCH_F_ARGV_TRUNCATED;
 	}
 	if (len > 0) {
-		if (bpf_probe_read_user(s->data + flen, len, (void *)start)) {
+		if (bpf_probe_read_user(s->data + names + flen, len, (void *)start)) {
 			s->rec.flags |= EXECWATCH_F_READ_ERROR;
 			count(EXECWATCH_CTR_ARGV_READ_ERROR);
 		} else {
@@ -820,14 +835,14 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		}
 	}
 	/* submit() stamps boot_ns: read after it. */
-	err = submit(s, flen, alen);
+	err = submit(s, names, flen, alen);
 	track_process(proc, &s->rec, err == 0);
 	return 0;
 }
 
 /* argv of a failed exec, pointer by pointer from the caller's memory. 64-bit arithmetic throughout:
  * clang compares 32-bit copies otherwise, and the verifier then loses the bounds it needs. */
-static __always_inline __u32 put_user_argv(struct scratch *s, __u32 flen, const void *argv,
+static __always_inline __u32 put_user_argv(struct scratch *s, __u32 at, const void *argv,
 					   bool compat)
 {
 	__u64 off = 0, budget = argv_max_bytes;
@@ -864,7 +879,7 @@ static __always_inline __u32 put_user_argv(struct scratch *s, __u32 flen, const 
 		if (room > EXECWATCH_ARGV_MAX)
 			room = EXECWATCH_ARGV_MAX;
 		asm volatile("" : "+r"(room));
-		n = bpf_probe_read_user_str(s->data + flen + off, room, arg);
+		n = bpf_probe_read_user_str(s->data + at + off, room, arg);
 		if (n < 0) {
 			s->rec.flags |= EXECWATCH_F_READ_ERROR;
 			count(EXECWATCH_CTR_ARGV_READ_ERROR);
@@ -888,7 +903,7 @@ static __always_inline int exit_exec(long ret)
 	struct exec_state *st, copy;
 	struct process *proc;
 	struct scratch *s;
-	__u32 flen, alen;
+	__u32 names, flen, alen;
 
 	/* No state: a success already reported by sched_process_exec, an exec begun before the
 	 * programs were attached, or one whose insert found the map full (counted then). */
@@ -905,16 +920,16 @@ static __always_inline int exit_exec(long ret)
 	 * the programs were attached. */
 	if (ret >= 0)
 		return 0;
-	s = begin_record(&proc);
+	s = begin_record(&proc, &names);
 	if (!s)
 		return 0;
 	s->rec.flags |= copy.flags;
 	s->rec.retval = ret;
-	flen = put_filename(s, copy.filename, true);
+	flen = put_filename(s, names, copy.filename, true);
 	if (flen > EXECWATCH_FILENAME_MAX)
 		flen = 0;
-	alen = put_user_argv(s, flen, copy.argv, copy.compat);
-	submit(s, flen, alen);
+	alen = put_user_argv(s, names + flen, copy.argv, copy.compat);
+	submit(s, names, flen, alen);
 	return 0;
 }
 
@@ -1029,6 +1044,7 @@ static __always_inline void report_exit(struct task_struct *p)
 	struct execwatch_exit_record *rec;
 	struct process *proc, copy;
 	__u32 tgid;
+	__u64 len;
 	int status;
 
 	/* do_exit() takes each thread out of signal->live before this tracepoint: a thread that
@@ -1064,17 +1080,11 @@ static __always_inline void report_exit(struct task_struct *p)
 	else
 		status = BPF_CORE_READ(p, group_leader, exit_code);
 
-	count(EXECWATCH_CTR_EVENTS);
-	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
-	if (!rec) {
-		count(EXECWATCH_CTR_RINGBUF_FULL);
-		/* sched_process_exit runs in the exiting task: its cgroup is the current one. */
-		count_cgroup(bpf_get_current_cgroup_id(), STAT_LOST);
+	rec = (void *)scratch_get();
+	if (!rec)
 		return;
-	}
-	/* Ring memory is not zeroed: every byte is written. */
+	/* The scratch area is reused: every byte of the fixed part is rewritten. */
 	__builtin_memset(rec, 0, sizeof(*rec));
-	rec->record_len = sizeof(*rec);
 	rec->kind = EXECWATCH_RECORD_EXIT;
 	rec->pid = tgid;
 	rec->tid = BPF_CORE_READ(p, pid);
@@ -1083,9 +1093,18 @@ static __always_inline void report_exit(struct task_struct *p)
 	rec->start_ns = copy.start_ns;
 	rec->exec_ns = copy.exec_ns;
 	BPF_CORE_READ_STR_INTO(&rec->comm, p, comm);
-	fill_cgroup_names(&rec->cgroup_id, &rec->flags, rec->cgroup_leaf, rec->cgroup_parent, p);
+	len = sizeof(*rec) + fill_cgroup_names(&rec->cgroup_id, &rec->flags, &rec->cgroup_leaf_len,
+					       &rec->cgroup_parent_len, (char *)(rec + 1), p);
+	len = (len + 7) & ~7ULL;
+	rec->record_len = len;
 	rec->boot_ns = bpf_ktime_get_boot_ns();
-	bpf_ringbuf_submit(rec, wakeup_flags(sizeof(*rec)));
+	/* Before the output, as in submit(). */
+	count(EXECWATCH_CTR_EVENTS);
+	if (bpf_ringbuf_output(&events, rec, len, wakeup_flags(len))) {
+		count(EXECWATCH_CTR_RINGBUF_FULL);
+		/* sched_process_exit runs in the exiting task: its cgroup is the current one. */
+		count_cgroup(bpf_get_current_cgroup_id(), STAT_LOST);
+	}
 }
 
 /*

@@ -4,9 +4,15 @@
  * src/capture/decode.ts, the consumer). Keep the three in step: the decoder's offsets are checked
  * against EXECWATCH_HEADER_SIZE in the tests.
  *
- * A record is little-endian and 8-byte aligned:
- *   struct execwatch_record | filename (filename_len bytes, no NUL) | argv (argv_len bytes, each
- *   argument NUL-terminated) | padding to record_len.
+ * A record is little-endian and 8-byte aligned. Every kind starts with its fixed struct, followed
+ * by the names of its cgroup and the cgroup's parent (cgroup_leaf_len and cgroup_parent_len
+ * bytes, no NULs), which are seldom longer than a few dozen bytes:
+ *   exec:     struct execwatch_record | cgroup names | filename (filename_len bytes, no NUL) |
+ *             argv (argv_len bytes, each argument NUL-terminated) | padding to record_len
+ *   exit:     struct execwatch_exit_record | cgroup names | padding to record_len
+ *   throttle: struct execwatch_throttle_record | cgroup names | padding to record_len
+ * Only what is used is written: each byte of a record costs the programs a write to memory that
+ * the consumer has read since (README, Performance).
  */
 #ifndef EXECWATCH_H
 #define EXECWATCH_H
@@ -14,7 +20,8 @@
 #define EXECWATCH_COMM_LEN 16
 /* A cgroup directory name is at most 255 bytes: the leaf (the container's cgroup, e.g.
  * "kubepods-burstable-pod<uid>.slice:cri-containerd:<64 hex>" of a driver mismatch, 145 bytes) is
- * kept whole; the parent (a pod slice or a runtime scope, under 80 bytes) gets half of that. */
+ * kept whole; the parent (a pod slice or a runtime scope, under 80 bytes) gets half of that. Each
+ * bound counts the NUL the kernel's read ends with, which the record leaves out. */
 #define EXECWATCH_CGROUP_LEAF_LEN 256
 #define EXECWATCH_CGROUP_PARENT_LEN 128
 /* PATH_MAX: bprm->filename is never longer. */
@@ -151,14 +158,13 @@ struct execwatch_record {
 	__u32 parent_pidns;
 	/* The process's pid in its own pid namespace (1: that namespace's init), 0 when unknown. */
 	__u32 ns_pid;
-	__u32 reserved1;
+	__u16 cgroup_leaf_len;	 /* bytes of the cgroup's name after the header */
+	__u16 cgroup_parent_len; /* bytes of its parent's name after that */
 	char comm[EXECWATCH_COMM_LEN];
 	char parent_comm[EXECWATCH_COMM_LEN];
-	char cgroup_leaf[EXECWATCH_CGROUP_LEAF_LEN];
-	char cgroup_parent[EXECWATCH_CGROUP_PARENT_LEN];
 };
 
-#define EXECWATCH_HEADER_SIZE 528
+#define EXECWATCH_HEADER_SIZE 144
 
 /* AUDIT_UID_UNSET / AUDIT_SID_UNSET: no login session, or a kernel without audit. */
 #define EXECWATCH_ID_UNSET 4294967295
@@ -167,7 +173,7 @@ struct execwatch_record {
 
 /*
  * The end of a process whose successful exec was reported: one per thread group, sent by the
- * last thread to leave. Fixed size.
+ * last thread to leave. The cgroup names follow.
  */
 struct execwatch_exit_record {
 	__u64 boot_ns;	  /* bpf_ktime_get_boot_ns() at the exit */
@@ -184,18 +190,19 @@ struct execwatch_exit_record {
 	__u64 start_ns; /* the group leader's start_boottime, as in the exec record */
 	__u64 exec_ns;	/* boot_ns of the exec record of the image that ends */
 	char comm[EXECWATCH_COMM_LEN];
-	char cgroup_leaf[EXECWATCH_CGROUP_LEAF_LEN];
-	char cgroup_parent[EXECWATCH_CGROUP_PARENT_LEN];
+	__u16 cgroup_leaf_len; /* as in struct execwatch_record */
+	__u16 cgroup_parent_len;
+	__u32 reserved;
 };
 
-#define EXECWATCH_EXIT_SIZE 456
+#define EXECWATCH_EXIT_SIZE 80
 
 /* ---- Throttles and losses by cgroup (issue 19) ---- */
 
 /*
  * The first throttled exec of a cgroup's episode: one whose cgroup had no exec throttled for
- * EXECWATCH_THROTTLE_QUIET_NS. Fixed size. The episode's end, and the number of execs it
- * suppressed, are found by the agent in the cgroup stats below.
+ * EXECWATCH_THROTTLE_QUIET_NS. The cgroup names follow. The episode's end, and the number of
+ * execs it suppressed, are found by the agent in the cgroup stats below.
  */
 struct execwatch_throttle_record {
 	__u64 boot_ns;	  /* bpf_ktime_get_boot_ns() of the throttled exec */
@@ -206,11 +213,12 @@ struct execwatch_throttle_record {
 	__u32 pid;	  /* the process whose exec was the first throttled */
 	__u32 tid;
 	char comm[EXECWATCH_COMM_LEN];
-	char cgroup_leaf[EXECWATCH_CGROUP_LEAF_LEN];
-	char cgroup_parent[EXECWATCH_CGROUP_PARENT_LEN];
+	__u16 cgroup_leaf_len; /* as in struct execwatch_record */
+	__u16 cgroup_parent_len;
+	__u32 reserved;
 };
 
-#define EXECWATCH_THROTTLE_SIZE 432
+#define EXECWATCH_THROTTLE_SIZE 56
 
 /* An episode ends once its cgroup has had no exec throttled for this long (1 s). */
 #define EXECWATCH_THROTTLE_QUIET_NS 1000000000ULL

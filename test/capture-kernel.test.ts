@@ -6,7 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import t from 'tap';
 import { defaultBpfObjectPath, loadNativeBinding } from '../src/capture/native.js';
 import { Tracer } from '../src/capture/tracer.js';
-import type { ExecEvent } from '../src/events/schema.js';
+import type { ExecEvent, ExitEvent } from '../src/events/schema.js';
 import { cgroup2Root, compatPathOf, ensureTracefs, execHelper, kernelTest, makeCgroup, marker, waitFor } from './helpers/kernel.js';
 
 const ARGV_BUDGET = 4096;
@@ -15,6 +15,7 @@ t.test('exec capture on the real kernel', kernelTest(), async (t) => {
   ensureTracefs();
   const helper = execHelper();
   const events: ExecEvent[] = [];
+  const exits: ExitEvent[] = [];
   /** Every event delivered, exits included (what the kernel's count is compared with). */
   let delivered = 0;
   const tracer = new Tracer(
@@ -23,6 +24,7 @@ t.test('exec capture on the real kernel', kernelTest(), async (t) => {
     (event) => {
       delivered += 1;
       if (event.kind === 'exec') events.push(event);
+      else if (event.kind === 'exit') exits.push(event);
     },
     (err) => t.fail(`the sink threw: ${String(err)}`),
   );
@@ -188,6 +190,28 @@ t.test('exec capture on the real kernel', kernelTest(), async (t) => {
     t.equal(e.cgroupId, String(ino), 'cgroup id is the directory inode');
     t.equal(e.cgroup, basename(leaf), 'leaf name');
     t.equal(e.cgroupParent, basename(dirname(leaf)), 'parent name');
+  });
+
+  t.test('the longest cgroup names: a 255-byte leaf whole, a parent cut to 127 bytes, and the exec after them intact', async (t) => {
+    const root = cgroup2Root();
+    const parent = join(root, `${marker('cgp')}-${'p'.repeat(180)}`);
+    const leaf = join(parent, 'l'.repeat(255));
+    const ino = makeCgroup(leaf);
+    t.teardown(() => {
+      rmdirSync(leaf);
+      rmdirSync(parent);
+    });
+    const m = marker('cglong');
+    const pid = await run(helper, ['cgroup', leaf, '/usr/bin/true', 'true', m, 'after']);
+    const e = await one(m, 'the exec inside the cgroup');
+    t.equal(e.cgroupId, String(ino), 'cgroup id');
+    t.equal(e.cgroup, basename(leaf), 'the leaf name, all 255 bytes');
+    t.equal(e.cgroupParent, basename(parent).slice(0, 127), 'the parent name, its first 127 bytes');
+    t.ok(e.cgroupTruncated, 'flagged as cut');
+    t.same([e.filename, e.argv], ['/usr/bin/true', ['true', m, 'after']], 'filename and argv follow the names unharmed');
+    await waitFor(() => exits.some((x) => x.execId === e.execId), 'its exit');
+    const x = exits.find((x) => x.execId === e.execId) as ExitEvent;
+    t.same([x.pid, x.cgroupId, x.cgroup, x.cgroupParent, x.cgroupTruncated, x.status], [pid, String(ino), e.cgroup, e.cgroupParent, true, 'ok'], 'the exit record carries the same names');
   });
 
   t.test('a burst of 2,000 execs is seen in full', async (t) => {

@@ -119,7 +119,8 @@ t.test('a throttle record decodes into the start of an episode', async (t) => {
     containerId: null, namespace: null, pod: null, podUid: null, container: null, image: null, imageId: null, workload: null, attribution: 'unresolved',
   }, 'the throttle event, its pod to be found by the enricher');
   t.equal(got[1]?.kind, 'exec', 'then the exec');
-  t.same(decodeBatch(Buffer.concat([encodeThrottle({ recordLen: 440 }), Buffer.alloc(8)]), ctx, () => {}), { decoded: 0, malformed: 1 }, 'a throttle record of another length is malformed');
+  t.same(decodeBatch(encodeThrottle({ recordLen: 48 }), ctx, () => {}), { decoded: 0, malformed: 1 }, 'a throttle record shorter than its fixed part is malformed');
+  t.same(decodeBatch(encodeThrottle({ recordLen: 56 }), ctx, () => {}), { decoded: 0, malformed: 1 }, 'and one whose cgroup names run past its record_len');
 });
 
 t.test('a record decodes into the ExecEvent contract', async (t) => {
@@ -216,7 +217,8 @@ t.test('an exit record decodes into the ExitEvent contract', async (t) => {
     origin: 'workload', sessionExecId: null,
   } satisfies ExitEvent, 'every field');
   const bad = [
-    ['record_len not 456', Buffer.concat([encodeExit({ recordLen: 464 }), Buffer.alloc(8)])],
+    ['record_len shorter than the fixed part', encodeExit({ recordLen: 72 })],
+    ['cgroup names past record_len', encodeExit({ recordLen: 80 })],
     ['an unknown kind', encodeExit({ kind: 2 })],
     ['shorter than the common bytes', encodeExit().subarray(0, 16)],
   ] as const;
@@ -293,7 +295,7 @@ t.test('argv', async (t) => {
     t.same(event.argv, want, name);
     t.equal(event.argvBase64, undefined, `${name}: valid UTF-8, no argvBase64`);
   }
-  const atBatchEnd = encodeRecord({ filename: '/x', argv: Buffer.from('ab\0cde') });
+  const atBatchEnd = encodeRecord({ cgroup: '', cgroupParent: '', filename: '/x', argv: Buffer.from('ab\0cde') });
   t.equal(atBatchEnd.length, HEADER_SIZE + 8, 'no padding: the last argument ends the batch');
   t.same(decodeAll(atBatchEnd).events[0]?.argv, ['ab', 'cde'], 'an unterminated argument at the very end of the batch');
   const truncated = decodeOne({ argv: Buffer.from('ls\0-l\0/v'), argc: 9, flags: FLAGS.ARGV_TRUNCATED });
@@ -317,12 +319,13 @@ t.test('bytes that are not UTF-8 show as U+FFFD and are kept exactly in base64',
   t.same([utf8.filename, utf8.argv, 'filenameBase64' in utf8, 'argvBase64' in utf8], ['/opt/café/bin', ['naïve'], false, false], 'valid non-ASCII UTF-8 needs no base64');
 });
 
-t.test('fixed-size names', async (t) => {
+t.test('names: comm in its fixed field, the cgroups\' by their lengths', async (t) => {
   const full = decodeOne({ comm: 'x'.repeat(16), parentComm: 'abc\0garbage', cgroup: 'c'.repeat(256), cgroupParent: 'p'.repeat(128) });
   t.equal(full.comm, 'x'.repeat(16), 'a comm filling its 16 bytes has no NUL and is read whole');
   t.equal(full.parentComm, 'abc', 'bytes after the NUL are ignored');
   t.equal(full.cgroup, 'c'.repeat(256), 'a 256-byte leaf name is read whole, not into the parent');
   t.equal(full.cgroupParent, 'p'.repeat(128), 'a 128-byte parent name is read whole, not into the filename');
+  t.equal(full.filename, '/usr/bin/true', 'and the filename starts after them');
   const mismatch = `kubepods-burstable-pod${'1'.repeat(8)}_${'2'.repeat(4)}_${'3'.repeat(4)}_${'4'.repeat(4)}_${'5'.repeat(12)}.slice:cri-containerd:${'a'.repeat(64)}`;
   t.equal(decodeOne({ cgroup: mismatch }).cgroup, mismatch, `a driver-mismatch leaf (${mismatch.length} bytes) keeps its container id`);
   t.equal(decodeOne({ cgroupParent: '' }).cgroupParent, '', 'an empty name');
@@ -402,7 +405,8 @@ t.test('malformed records are counted, end the batch, and never throw', async (t
     ['record_len 0', encodeRecord({ recordLen: 0 }), good],
     ['a kind this agent does not know', encodeRecord({ kind: 9 }), good],
     ['record_len not a multiple of 8', encodeRecord({ recordLen: 380 }), good],
-    ['record_len shorter than the header', encodeRecord({ recordLen: 344 }), good],
+    ['record_len shorter than the header', encodeRecord({ recordLen: 136 }), good],
+    ['cgroup names beyond the record', encodeRecord({ cgroupLeafLen: 300 }), good],
     ['filename_len beyond the record', encodeRecord({ filenameLen: 200 }), good],
     ['argv_len beyond the record', encodeRecord({ argvLen: 4096 }), good],
     ['record_len beyond the batch', encodeRecord({ recordLen: 2048 }).subarray(0, 600), good],

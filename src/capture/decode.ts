@@ -8,12 +8,12 @@ import { isUtf8 } from 'node:buffer';
 import { execIdWith, ticksOf } from '../events/exec-id.js';
 import { formatTime, type ExecEvent, type ExitEvent, type ExitStatus, type KernelEvent, type Origin, type ThrottleEvent } from '../events/schema.js';
 
-/** sizeof(struct execwatch_record): EXECWATCH_HEADER_SIZE. */
-export const HEADER_SIZE = 528;
+/** sizeof(struct execwatch_record): EXECWATCH_HEADER_SIZE. Each kind's cgroup names follow its struct. */
+export const HEADER_SIZE = 144;
 /** sizeof(struct execwatch_exit_record): EXECWATCH_EXIT_SIZE. */
-export const EXIT_SIZE = 456;
+export const EXIT_SIZE = 80;
 /** sizeof(struct execwatch_throttle_record): EXECWATCH_THROTTLE_SIZE. */
-export const THROTTLE_SIZE = 432;
+export const THROTTLE_SIZE = 56;
 /** EXECWATCH_ID_UNSET: an audit id the process has not got (or the kernel has no audit). */
 export const ID_UNSET = 4294967295;
 export const COMM_LEN = 16;
@@ -49,11 +49,10 @@ export const RECORD_OFFSETS = {
   pidns: 96,
   parent_pidns: 100,
   ns_pid: 104,
-  reserved1: 108,
+  cgroup_leaf_len: 108,
+  cgroup_parent_len: 110,
   comm: 112,
   parent_comm: 128,
-  cgroup_leaf: 144,
-  cgroup_parent: 400,
 } as const;
 
 /** Byte offsets of struct execwatch_exit_record's fields; the tests derive them from the C header. */
@@ -70,8 +69,9 @@ export const EXIT_OFFSETS = {
   start_ns: 40,
   exec_ns: 48,
   comm: 56,
-  cgroup_leaf: 72,
-  cgroup_parent: 328,
+  cgroup_leaf_len: 72,
+  cgroup_parent_len: 74,
+  reserved: 76,
 } as const;
 
 /** Byte offsets of struct execwatch_throttle_record's fields; the tests derive them from the C header. */
@@ -84,8 +84,9 @@ export const THROTTLE_OFFSETS = {
   pid: 24,
   tid: 28,
   comm: 32,
-  cgroup_leaf: 48,
-  cgroup_parent: 304,
+  cgroup_leaf_len: 48,
+  cgroup_parent_len: 50,
+  reserved: 52,
 } as const;
 
 /** enum execwatch_record_kind, without the EXECWATCH_RECORD_ prefix. */
@@ -140,6 +141,20 @@ const O = RECORD_OFFSETS;
 function fixedString(buf: Buffer, start: number, size: number): string {
   const nul = buf.indexOf(0, start);
   return buf.toString('utf8', start, nul < 0 || nul > start + size ? start + size : nul);
+}
+
+/**
+ * Where the parent cgroup's name starts in the record at `at`: every kind has the names right after
+ * its fixed part (`size` bytes), the leaf's cgroup_leaf_len bytes (at `lenAt`) first, then the
+ * parent's cgroup_parent_len (at `lenAt` + 2).
+ */
+function leafEnd(buf: Buffer, at: number, size: number, lenAt: number): number {
+  return at + size + buf.readUInt16LE(at + lenAt);
+}
+
+/** Where the record's cgroup names end (see leafEnd). */
+function namesEnd(buf: Buffer, at: number, size: number, lenAt: number): number {
+  return leafEnd(buf, at, size, lenAt) + buf.readUInt16LE(at + lenAt + 2);
 }
 
 /** The NUL-terminated arguments of `text`; the last may lack its NUL (truncated), empty ones are kept. */
@@ -231,7 +246,8 @@ function kernelOrigin(buf: Buffer, at: number): Origin {
 function decodeExec(buf: Buffer, at: number, ctx: DecodeContext, prefix: string, time: string, filenameLen: number, argvLen: number): ExecEvent {
   const { node } = ctx;
   const flags = buf.readUInt16LE(at + O.flags);
-  const filenameStart = at + HEADER_SIZE;
+  const parentStart = leafEnd(buf, at, HEADER_SIZE, O.cgroup_leaf_len);
+  const filenameStart = namesEnd(buf, at, HEADER_SIZE, O.cgroup_leaf_len);
   const filenameEnd = filenameStart + filenameLen;
   const argvEnd = filenameEnd + argvLen;
   const filename = buf.toString('utf8', filenameStart, filenameEnd);
@@ -273,8 +289,8 @@ function decodeExec(buf: Buffer, at: number, ctx: DecodeContext, prefix: string,
     execveat: (flags & FLAGS.EXECVEAT) !== 0,
     readError: (flags & FLAGS.READ_ERROR) !== 0,
     cgroupId: cgroupIdAt(buf, at + O.cgroup_id),
-    cgroup: fixedString(buf, at + O.cgroup_leaf, CGROUP_LEAF_LEN),
-    cgroupParent: fixedString(buf, at + O.cgroup_parent, CGROUP_PARENT_LEN),
+    cgroup: buf.toString('utf8', at + HEADER_SIZE, parentStart),
+    cgroupParent: buf.toString('utf8', parentStart, filenameStart),
     cgroupTruncated: (flags & FLAGS.CGROUP_NAME_TRUNCATED) !== 0,
     // The enricher decides; until then nothing is known of the pod.
     containerId: null,
@@ -311,6 +327,7 @@ export function exitOf(status: number): { status: ExitStatus; code: number | nul
 /** One exit record (its length checked by the caller). */
 function decodeExit(buf: Buffer, at: number, ctx: DecodeContext, prefix: string, time: string): ExitEvent {
   const flags = buf.readUInt16LE(at + E.flags);
+  const parentStart = leafEnd(buf, at, EXIT_SIZE, E.cgroup_leaf_len);
   const pid = buf.readUInt32LE(at + E.pid);
   const execNs = buf.readBigUInt64LE(at + E.exec_ns);
   const bootNs = buf.readBigUInt64LE(at + E.boot_ns);
@@ -332,8 +349,8 @@ function decodeExit(buf: Buffer, at: number, ctx: DecodeContext, prefix: string,
     execTime: ctx.clock.timeOf(execNs + ctx.bootOffsetNs),
     orphans: buf.readUInt32LE(at + E.orphans),
     cgroupId: cgroupIdAt(buf, at + E.cgroup_id),
-    cgroup: fixedString(buf, at + E.cgroup_leaf, CGROUP_LEAF_LEN),
-    cgroupParent: fixedString(buf, at + E.cgroup_parent, CGROUP_PARENT_LEN),
+    cgroup: buf.toString('utf8', at + EXIT_SIZE, parentStart),
+    cgroupParent: buf.toString('utf8', parentStart, namesEnd(buf, at, EXIT_SIZE, E.cgroup_leaf_len)),
     cgroupTruncated: (flags & FLAGS.CGROUP_NAME_TRUNCATED) !== 0,
     // The enricher decides; until then nothing is known of the pod.
     containerId: null,
@@ -356,6 +373,7 @@ const T = THROTTLE_OFFSETS;
 /** One throttle record (its length checked by the caller): an episode's start. */
 function decodeThrottle(buf: Buffer, at: number, ctx: DecodeContext, time: string): ThrottleEvent {
   const flags = buf.readUInt16LE(at + T.flags);
+  const parentStart = leafEnd(buf, at, THROTTLE_SIZE, T.cgroup_leaf_len);
   return {
     seq: 0,
     kind: 'throttle',
@@ -367,8 +385,8 @@ function decodeThrottle(buf: Buffer, at: number, ctx: DecodeContext, time: strin
     pid: buf.readUInt32LE(at + T.pid),
     comm: fixedString(buf, at + T.comm, COMM_LEN),
     cgroupId: cgroupIdAt(buf, at + T.cgroup_id),
-    cgroup: fixedString(buf, at + T.cgroup_leaf, CGROUP_LEAF_LEN),
-    cgroupParent: fixedString(buf, at + T.cgroup_parent, CGROUP_PARENT_LEN),
+    cgroup: buf.toString('utf8', at + THROTTLE_SIZE, parentStart),
+    cgroupParent: buf.toString('utf8', parentStart, namesEnd(buf, at, THROTTLE_SIZE, T.cgroup_leaf_len)),
     cgroupTruncated: (flags & FLAGS.CGROUP_NAME_TRUNCATED) !== 0,
     // The enricher decides; until then nothing is known of the pod.
     containerId: null,
@@ -409,13 +427,13 @@ export function decodeBatch(
       if (recordLen < HEADER_SIZE) return { decoded, malformed: 1 };
       const filenameLen = batch.readUInt16LE(at + O.filename_len);
       const argvLen = batch.readUInt32LE(at + O.argv_len);
-      if (HEADER_SIZE + filenameLen + argvLen > recordLen) return { decoded, malformed: 1 };
+      if (namesEnd(batch, at, HEADER_SIZE, O.cgroup_leaf_len) + filenameLen + argvLen > at + recordLen) return { decoded, malformed: 1 };
       emit(decodeExec(batch, at, ctx, prefix, timeOf(bootNs), filenameLen, argvLen), Number(bootNs));
     } else if (kind === RECORD_KINDS.EXIT) {
-      if (recordLen !== EXIT_SIZE) return { decoded, malformed: 1 };
+      if (recordLen < EXIT_SIZE || namesEnd(batch, at, EXIT_SIZE, E.cgroup_leaf_len) > at + recordLen) return { decoded, malformed: 1 };
       emit(decodeExit(batch, at, ctx, prefix, timeOf(bootNs)), Number(bootNs));
     } else if (kind === RECORD_KINDS.THROTTLE) {
-      if (recordLen !== THROTTLE_SIZE) return { decoded, malformed: 1 };
+      if (recordLen < THROTTLE_SIZE || namesEnd(batch, at, THROTTLE_SIZE, T.cgroup_leaf_len) > at + recordLen) return { decoded, malformed: 1 };
       emit(decodeThrottle(batch, at, ctx, timeOf(bootNs)), Number(bootNs));
     } else {
       return { decoded, malformed: 1 };

@@ -44,9 +44,10 @@ export interface RecordFields {
   kind: number;
   filenameLen: number;
   argvLen: number;
+  cgroupLeafLen: number;
 }
 
-const HEADER = 528;
+const HEADER = 144;
 
 const DEFAULTS = {
   bootNs: 1_000_000_000n,
@@ -81,6 +82,22 @@ function writeFixed(buf: Buffer, at: number, size: number, value: string | Buffe
   bytes.copy(buf, at, 0, Math.min(size, bytes.length));
 }
 
+/** A cgroup's and its parent's names as every kind of record carries them after its fixed part. */
+function namesOf(cgroup: string | Buffer, cgroupParent: string | Buffer): { leaf: Buffer; parent: Buffer; bytes: Buffer } {
+  const leaf = bytesOf(cgroup);
+  const parent = bytesOf(cgroupParent);
+  return { leaf, parent, bytes: Buffer.concat([leaf, parent]) };
+}
+
+/** A fixed part of `size` bytes, the names after it, padded to a multiple of 8; the name lengths at `lenAt`. */
+function withNames(size: number, lenAt: number, names: ReturnType<typeof namesOf>): Buffer {
+  const buf = Buffer.alloc(Math.ceil((size + names.bytes.length) / 8) * 8);
+  buf.writeUInt16LE(names.leaf.length, lenAt);
+  buf.writeUInt16LE(names.parent.length, lenAt + 2);
+  names.bytes.copy(buf, size);
+  return buf;
+}
+
 /**
  * The id of a cgroup the test names but gives no id: the same for the same names, different for
  * different ones, as on cgroup v2 (where an id is one cgroup's for the whole boot).
@@ -96,7 +113,8 @@ export function encodeRecord(fields: Partial<RecordFields> = {}): Buffer {
   const f = { ...DEFAULTS, ...fields };
   const filename = typeof f.filename === 'string' ? Buffer.from(f.filename) : f.filename;
   const argv = Buffer.isBuffer(f.argv) ? f.argv : Buffer.from(f.argv.map((a) => `${a}\0`).join(''));
-  const content = HEADER + filename.length + argv.length;
+  const names = namesOf(f.cgroup, f.cgroupParent);
+  const content = HEADER + names.bytes.length + filename.length + argv.length;
   const padded = Math.ceil(content / 8) * 8;
   const buf = Buffer.alloc(Math.max(padded, Math.ceil((f.recordLen ?? 0) / 8) * 8));
 
@@ -124,12 +142,13 @@ export function encodeRecord(fields: Partial<RecordFields> = {}): Buffer {
   buf.writeUInt32LE(f.pidns, 96);
   buf.writeUInt32LE(f.parentPidns, 100);
   buf.writeUInt32LE(f.nsPid, 104);
+  buf.writeUInt16LE(f.cgroupLeafLen ?? names.leaf.length, 108);
+  buf.writeUInt16LE(names.parent.length, 110);
   writeFixed(buf, 112, 16, f.comm);
   writeFixed(buf, 128, 16, f.parentComm);
-  writeFixed(buf, 144, 256, f.cgroup);
-  writeFixed(buf, 400, 128, f.cgroupParent);
-  filename.copy(buf, HEADER);
-  argv.copy(buf, HEADER + filename.length);
+  names.bytes.copy(buf, HEADER);
+  filename.copy(buf, HEADER + names.bytes.length);
+  argv.copy(buf, HEADER + names.bytes.length + filename.length);
   return buf;
 }
 
@@ -149,19 +168,19 @@ export interface ExitFields {
   comm: string;
   cgroup: string;
   cgroupParent: string;
-  /** enum execwatch_record_kind (1) unless given; record_len 456 unless given. */
+  /** enum execwatch_record_kind (1) unless given; record_len the bytes written unless given. */
   kind: number;
   recordLen: number;
 }
 
-/** One exit record, 456 bytes (EXECWATCH_EXIT_SIZE), offsets written out like encodeRecord's. */
+/** One exit record: 80 bytes (EXECWATCH_EXIT_SIZE) then the cgroup names, offsets written out like encodeRecord's. */
 export function encodeExit(fields: Partial<ExitFields> = {}): Buffer {
-  const buf = Buffer.alloc(456);
   const cgroup = fields.cgroup ?? DEFAULTS.cgroup;
   const cgroupParent = fields.cgroupParent ?? DEFAULTS.cgroupParent;
+  const buf = withNames(80, 72, namesOf(cgroup, cgroupParent));
   buf.writeBigUInt64LE(fields.bootNs ?? 6_500_000_000n, 0);
   buf.writeBigUInt64LE(fields.cgroupId ?? cgroupIdOf(bytesOf(cgroup), bytesOf(cgroupParent)), 8);
-  buf.writeUInt32LE(fields.recordLen ?? 456, 16);
+  buf.writeUInt32LE(fields.recordLen ?? buf.length, 16);
   buf.writeUInt16LE(fields.kind ?? 1, 20);
   buf.writeUInt16LE(fields.flags ?? 0, 22);
   buf.writeUInt32LE(fields.pid ?? DEFAULTS.pid, 24);
@@ -171,8 +190,6 @@ export function encodeExit(fields: Partial<ExitFields> = {}): Buffer {
   buf.writeBigUInt64LE(fields.startNs ?? DEFAULTS.startNs, 40);
   buf.writeBigUInt64LE(fields.execNs ?? 5_000_000_000n, 48);
   writeFixed(buf, 56, 16, fields.comm ?? DEFAULTS.comm);
-  writeFixed(buf, 72, 256, cgroup);
-  writeFixed(buf, 328, 128, cgroupParent);
   return buf;
 }
 
@@ -191,26 +208,24 @@ export interface ThrottleFields {
   comm: string;
   cgroup: string;
   cgroupParent: string;
-  /** enum execwatch_record_kind (2) unless given; record_len 432 unless given. */
+  /** enum execwatch_record_kind (2) unless given; record_len the bytes written unless given. */
   kind: number;
   recordLen: number;
 }
 
-/** One throttle record, 432 bytes (EXECWATCH_THROTTLE_SIZE), offsets written out like encodeRecord's. */
+/** One throttle record: 56 bytes (EXECWATCH_THROTTLE_SIZE) then the cgroup names, offsets written out like encodeRecord's. */
 export function encodeThrottle(fields: Partial<ThrottleFields> = {}): Buffer {
-  const buf = Buffer.alloc(432);
   const cgroup = fields.cgroup ?? DEFAULTS.cgroup;
   const cgroupParent = fields.cgroupParent ?? DEFAULTS.cgroupParent;
+  const buf = withNames(56, 48, namesOf(cgroup, cgroupParent));
   buf.writeBigUInt64LE(fields.bootNs ?? 6_500_000_000n, 0);
   buf.writeBigUInt64LE(fields.cgroupId ?? cgroupIdOf(bytesOf(cgroup), bytesOf(cgroupParent)), 8);
-  buf.writeUInt32LE(fields.recordLen ?? 432, 16);
+  buf.writeUInt32LE(fields.recordLen ?? buf.length, 16);
   buf.writeUInt16LE(fields.kind ?? 2, 20);
   buf.writeUInt16LE(fields.flags ?? 0, 22);
   buf.writeUInt32LE(fields.pid ?? DEFAULTS.pid, 24);
   buf.writeUInt32LE(fields.tid ?? fields.pid ?? DEFAULTS.pid, 28);
   writeFixed(buf, 32, 16, fields.comm ?? DEFAULTS.comm);
-  writeFixed(buf, 48, 256, cgroup);
-  writeFixed(buf, 304, 128, cgroupParent);
   return buf;
 }
 
