@@ -741,7 +741,7 @@ static __always_inline bool on_upper_layer(struct inode *inode)
 
 	if (!bpf_core_type_exists(struct ovl_inode))
 		return false;
-	if (BPF_CORE_READ(inode, i_sb, s_magic) != OVERLAYFS_SUPER_MAGIC)
+	if (inode->i_sb->s_magic != OVERLAYFS_SUPER_MAGIC)
 		return false;
 	oi = (void *)inode - bpf_core_field_offset(struct ovl_inode, vfs_inode);
 	return BPF_CORE_READ(oi, __upperdentry) != NULL;
@@ -760,10 +760,10 @@ static __always_inline __u32 pid_ns_of(struct task_struct *task, __u32 *nr)
 
 	if (!bpf_core_field_exists(task->thread_pid))
 		return 0;
-	pid = BPF_CORE_READ(task, thread_pid);
+	pid = task->thread_pid;
 	if (!pid)
 		return 0;
-	level = BPF_CORE_READ(pid, level);
+	level = pid->level;
 	if (bpf_core_read(&up, sizeof(up), &pid->numbers[level]))
 		return 0;
 	if (nr)
@@ -778,6 +778,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	__u32 names, flen, alen = 0, flags = EXECWATCH_F_NO_ENTER_STATE;
 	struct process *proc = NULL;
 	struct exec_state *st;
+	struct inode *inode;
 	struct scratch *s;
 	unsigned long start, end;
 	long err;
@@ -801,22 +802,23 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	s->rec.flags |= flags;
 	/* The thread that called exec; after exec it has taken the thread-group leader's id. */
 	s->rec.tid = old_pid;
-	s->rec.argc = BPF_CORE_READ(bprm, argc);
-	if (BPF_CORE_READ(bprm, file, f_inode, __i_nlink) == 0)
+	s->rec.argc = bprm->argc;
+	inode = bprm->file->f_inode;
+	if (inode->__i_nlink == 0)
 		s->rec.flags |= EXECWATCH_F_FILELESS;
-	if (on_upper_layer(BPF_CORE_READ(bprm, file, f_inode)))
+	if (on_upper_layer(inode))
 		s->rec.flags |= EXECWATCH_F_DRIFT;
 	/* Where the process came from: a parent in another pid namespace started it from outside,
 	 * and pid 1 of its namespace is that namespace's init. Once per successful exec. */
 	s->rec.pidns = pid_ns_of(p, &s->rec.ns_pid);
-	s->rec.parent_pidns = pid_ns_of(BPF_CORE_READ(p, real_parent), NULL);
+	s->rec.parent_pidns = pid_ns_of(p->real_parent, NULL);
 
-	flen = put_filename(s, names, BPF_CORE_READ(bprm, filename), false);
+	flen = put_filename(s, names, bprm->filename, false);
 	if (flen > EXECWATCH_FILENAME_MAX)
 		return 0;
 
-	start = BPF_CORE_READ(p, mm, arg_start);
-	end = BPF_CORE_READ(p, mm, arg_end);
+	start = p->mm->arg_start;
+	end = p->mm->arg_end;
 	len = end > start ? end - start : 0;
 	if (len > argv_max_bytes) {
 		len = argv_max_bytes;
@@ -1050,9 +1052,9 @@ static __always_inline void report_exit(struct task_struct *p)
 	/* do_exit() takes each thread out of signal->live before this tracepoint: a thread that
 	 * finds it 0 is the last (threads leaving together can all find 0: the delete below picks
 	 * one). */
-	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+	if (p->signal->live.counter != 0)
 		return;
-	tgid = BPF_CORE_READ(p, tgid);
+	tgid = p->tgid;
 	proc = bpf_map_lookup_elem(&processes, &tgid);
 	if (!proc)
 		return;
@@ -1060,7 +1062,7 @@ static __always_inline void report_exit(struct task_struct *p)
 	if (bpf_map_delete_elem(&processes, &tgid))
 		return;
 	/* An entry left by an earlier process of this pid (whose exit was missed) is dropped. */
-	if (copy.start_ns != BPF_CORE_READ(p, group_leader, start_boottime))
+	if (copy.start_ns != p->group_leader->start_boottime)
 		return;
 	if (copy.counted) {
 		struct process *pp = process_of(copy.parent_tgid, copy.parent_start_ns);
@@ -1075,10 +1077,10 @@ static __always_inline void report_exit(struct task_struct *p)
 	/* What wait(2) gives the parent (wait_task_zombie() in kernel/exit.c): the group's code
 	 * after exit_group(2), a fatal signal or a core dump (which adds 0x80), else the leader's
 	 * own. */
-	if (BPF_CORE_READ(p, signal, flags) & SIGNAL_GROUP_EXIT)
-		status = BPF_CORE_READ(p, signal, group_exit_code);
+	if (p->signal->flags & SIGNAL_GROUP_EXIT)
+		status = p->signal->group_exit_code;
 	else
-		status = BPF_CORE_READ(p, group_leader, exit_code);
+		status = p->group_leader->exit_code;
 
 	rec = (void *)scratch_get();
 	if (!rec)
@@ -1087,12 +1089,13 @@ static __always_inline void report_exit(struct task_struct *p)
 	__builtin_memset(rec, 0, sizeof(*rec));
 	rec->kind = EXECWATCH_RECORD_EXIT;
 	rec->pid = tgid;
-	rec->tid = BPF_CORE_READ(p, pid);
+	rec->tid = p->pid;
 	rec->status = status;
 	rec->orphans = copy.children;
 	rec->start_ns = copy.start_ns;
 	rec->exec_ns = copy.exec_ns;
-	BPF_CORE_READ_STR_INTO(&rec->comm, p, comm);
+	/* sched_process_exit runs in the exiting task. */
+	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
 	len = sizeof(*rec) + fill_cgroup_names(&rec->cgroup_id, &rec->flags, &rec->cgroup_leaf_len,
 					       &rec->cgroup_parent_len, (char *)(rec + 1), p);
 	len = (len + 7) & ~7ULL;
