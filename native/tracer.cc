@@ -387,9 +387,8 @@ namespace
  * on the compat entry points, which costs only when a 32-bit process execs, or the raw syscall
  * tracepoints, which run on every syscall of the node. Both exist only for kernels with ia32
  * emulation (x86-64, CONFIG_IA32_EMULATION) that have not turned it off at run time; elsewhere
- * neither is loaded. The set not loaded is
- * listed by stats() as unavailable, so /metrics (execwatch_bpf_attached) and --check say which
- * path is in use.
+ * neither is loaded. The set not loaded is listed by stats() as unavailable, so /metrics
+ * (execwatch_bpf_attached) and --check say which path is in use.
  */
 const char *const kCompatFentryPrograms[] = {
 	"handle_enter_compat_execve",
