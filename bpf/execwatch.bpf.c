@@ -46,8 +46,7 @@ struct exec_state {
 
 /* The largest record: header, cgroup names, filename (+1 to tell a full PATH_MAX name from a cut
  * one), argv. The argv area is twice the ceiling so that a masked offset plus a bounded length
- * always stays inside it, which is what the verifier needs to see. Exit and throttle records are
- * built here too, then copied to the ring buffer at their length. */
+ * always stays inside it, which is what the verifier needs to see. */
 struct scratch {
 	struct execwatch_record rec;
 	char data[EXECWATCH_CGROUP_LEAF_LEN + EXECWATCH_CGROUP_PARENT_LEN + EXECWATCH_FILENAME_MAX +
@@ -91,7 +90,9 @@ struct {
 } counters SEC(".maps");
 
 /* A plain array indexed by CPU (resized to the number of possible CPUs by the addon): a per-CPU
- * array value cannot exceed 32 KiB, and a record can. Tracepoint programs do not migrate. */
+ * array value cannot exceed 32 KiB, and a record can. Tracepoint programs do not migrate. The
+ * exec records are built here. (An fexit program on the ia32 entry points can be preempted on a
+ * preemptible kernel, and another task's exec record built in the area meanwhile.) */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -99,7 +100,22 @@ struct {
 	__type(value, struct scratch);
 } scratch SEC(".maps");
 
-/* This CPU's record area: the programs that use it do not nest. */
+/* The exit records' area, apart: the exit program runs in a tracepoint, which nothing on its CPU
+ * interrupts, and would otherwise write over an exec record that a preempted fexit program is
+ * building. */
+struct exit_scratch {
+	struct execwatch_exit_record rec;
+	char names[EXECWATCH_CGROUP_LEAF_LEN + EXECWATCH_CGROUP_PARENT_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct exit_scratch);
+} exit_scratch SEC(".maps");
+
+/* This CPU's exec record area. */
 static __always_inline struct scratch *scratch_get(void)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
@@ -226,8 +242,9 @@ static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 	return BPF_CORE_READ(kn, parent);
 }
 
-/* Copies the name of `kn` to `dst`, at most `size` - 1 bytes and without the NUL; returns its
- * length (0 when unreadable). */
+/* Copies the name of `kn` to `dst`, without the NUL: all of it up to `size` - 1 bytes, else that
+ * many and the flag. Reads one byte more than it keeps, so that a name of exactly `size` - 1 bytes
+ * is not taken for a cut one; `dst` has room for it. Returns the length kept (0: unreadable). */
 static __always_inline __u32 read_cgroup_name(char *dst, __u32 size, struct kernfs_node *kn,
 					      __u16 *flags)
 {
@@ -236,10 +253,10 @@ static __always_inline __u32 read_cgroup_name(char *dst, __u32 size, struct kern
 
 	if (!name)
 		return 0;
-	n = bpf_probe_read_kernel_str(dst, size, name);
+	n = bpf_probe_read_kernel_str(dst, size + 1, name);
 	if (n <= 0)
 		return 0;
-	if (n >= size) {
+	if (n > size) {
 		*flags |= EXECWATCH_F_CGROUP_NAME_TRUNCATED;
 		n = size;
 	}
@@ -393,25 +410,33 @@ static __always_inline void count_cgroup(__u64 id, enum cgroup_stat_kind kind)
 /* The first exec throttled in an episode: its cgroup and process, for the agent's start event. A
  * record the ring has no room for is not counted: the agent opens the episode from the cgroup
  * stats instead. */
+/* A throttle record with room for the longest names: reserved whole in the ring (throttle records
+ * are rare), so that it needs no scratch area. */
+struct throttle_slot {
+	struct execwatch_throttle_record rec;
+	char names[EXECWATCH_CGROUP_LEAF_LEN + EXECWATCH_CGROUP_PARENT_LEN];
+};
+
 static __always_inline void report_throttle(__u64 boot_ns)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct execwatch_throttle_record *rec = (void *)scratch_get();
-	__u64 pidtgid = bpf_get_current_pid_tgid(), len;
+	__u64 pidtgid = bpf_get_current_pid_tgid();
+	struct throttle_slot *slot;
 
-	if (!rec)
+	slot = bpf_ringbuf_reserve(&events, sizeof(*slot), 0);
+	if (!slot)
 		return;
-	__builtin_memset(rec, 0, sizeof(*rec));
-	rec->boot_ns = boot_ns;
-	rec->kind = EXECWATCH_RECORD_THROTTLE;
-	rec->pid = pidtgid >> 32;
-	rec->tid = (__u32)pidtgid;
-	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
-	len = sizeof(*rec) + fill_cgroup_names(&rec->cgroup_id, &rec->flags, &rec->cgroup_leaf_len,
-					       &rec->cgroup_parent_len, (char *)(rec + 1), task);
-	len = (len + 7) & ~7ULL;
-	rec->record_len = len;
-	bpf_ringbuf_output(&events, rec, len, wakeup_flags(len));
+	/* Ring memory is not zeroed: the fixed part is written whole, the names as far as used. */
+	__builtin_memset(&slot->rec, 0, sizeof(slot->rec));
+	slot->rec.boot_ns = boot_ns;
+	slot->rec.record_len = sizeof(*slot);
+	slot->rec.kind = EXECWATCH_RECORD_THROTTLE;
+	slot->rec.pid = pidtgid >> 32;
+	slot->rec.tid = (__u32)pidtgid;
+	bpf_get_current_comm(slot->rec.comm, sizeof(slot->rec.comm));
+	fill_cgroup_names(&slot->rec.cgroup_id, &slot->rec.flags, &slot->rec.cgroup_leaf_len,
+			  &slot->rec.cgroup_parent_len, slot->names, task);
+	bpf_ringbuf_submit(slot, wakeup_flags(sizeof(*slot)));
 }
 
 /*
@@ -698,12 +723,29 @@ static __always_inline __u32 put_filename(struct scratch *s, __u32 names, const 
 	return (__u32)(n - 1); /* without the NUL */
 }
 
+/*
+ * Copies a record of `len` bytes, built in a scratch area, to the ring buffer; 0 once it is there.
+ * Counted first, so that a reader who sees a record or a ringbuf_full count also sees this count:
+ * delivered + lost never exceeds it, and equals it once the ring is drained.
+ */
+static __always_inline long emit(void *rec, __u64 len, __u64 cgroup_id)
+{
+	long err;
+
+	count(EXECWATCH_CTR_EVENTS);
+	err = bpf_ringbuf_output(&events, rec, len, wakeup_flags(len));
+	if (err) {
+		count(EXECWATCH_CTR_RINGBUF_FULL);
+		count_cgroup(cgroup_id, STAT_LOST);
+	}
+	return err;
+}
+
 /* Returns 0 once the record is in the ring buffer. */
 static __always_inline long submit(struct scratch *s, __u32 names, __u32 filename_len,
 				   __u32 argv_len)
 {
 	__u64 len = sizeof(s->rec) + names + filename_len + argv_len;
-	long err;
 
 	len = (len + 7) & ~7ULL;
 	if (len > sizeof(*s))
@@ -713,15 +755,7 @@ static __always_inline long submit(struct scratch *s, __u32 names, __u32 filenam
 	s->rec.record_len = len;
 	s->rec.kind = EXECWATCH_RECORD_EXEC;
 	s->rec.boot_ns = bpf_ktime_get_boot_ns();
-	/* Before the output, so that a reader who sees a record or a ringbuf_full count also sees
-	 * this count: delivered + lost never exceeds it, and equals it once the ring is drained. */
-	count(EXECWATCH_CTR_EVENTS);
-	err = bpf_ringbuf_output(&events, s, len, wakeup_flags(len));
-	if (err) {
-		count(EXECWATCH_CTR_RINGBUF_FULL);
-		count_cgroup(s->rec.cgroup_id, STAT_LOST);
-	}
-	return err;
+	return emit(s, len, s->rec.cgroup_id);
 }
 
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630
@@ -1044,8 +1078,9 @@ int BPF_PROG(handle_exit_compat, struct pt_regs *regs, long ret)
 static __always_inline void report_exit(struct task_struct *p)
 {
 	struct execwatch_exit_record *rec;
+	struct exit_scratch *x;
 	struct process *proc, copy;
-	__u32 tgid;
+	__u32 tgid, zero = 0;
 	__u64 len;
 	int status;
 
@@ -1082,10 +1117,11 @@ static __always_inline void report_exit(struct task_struct *p)
 	else
 		status = p->group_leader->exit_code;
 
-	rec = (void *)scratch_get();
-	if (!rec)
+	x = bpf_map_lookup_elem(&exit_scratch, &zero);
+	if (!x)
 		return;
-	/* The scratch area is reused: every byte of the fixed part is rewritten. */
+	rec = &x->rec;
+	/* The area is reused: every byte of the fixed part is rewritten. */
 	__builtin_memset(rec, 0, sizeof(*rec));
 	rec->kind = EXECWATCH_RECORD_EXIT;
 	rec->pid = tgid;
@@ -1097,17 +1133,14 @@ static __always_inline void report_exit(struct task_struct *p)
 	/* sched_process_exit runs in the exiting task. */
 	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
 	len = sizeof(*rec) + fill_cgroup_names(&rec->cgroup_id, &rec->flags, &rec->cgroup_leaf_len,
-					       &rec->cgroup_parent_len, (char *)(rec + 1), p);
+					       &rec->cgroup_parent_len, x->names, p);
 	len = (len + 7) & ~7ULL;
+	/* Never true (the names take at most 382 bytes): a bound for the verifier. */
+	if (len > sizeof(*x))
+		return;
 	rec->record_len = len;
 	rec->boot_ns = bpf_ktime_get_boot_ns();
-	/* Before the output, as in submit(). */
-	count(EXECWATCH_CTR_EVENTS);
-	if (bpf_ringbuf_output(&events, rec, len, wakeup_flags(len))) {
-		count(EXECWATCH_CTR_RINGBUF_FULL);
-		/* sched_process_exit runs in the exiting task: its cgroup is the current one. */
-		count_cgroup(bpf_get_current_cgroup_id(), STAT_LOST);
-	}
+	emit(rec, len, rec->cgroup_id);
 }
 
 /*

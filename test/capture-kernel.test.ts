@@ -192,26 +192,33 @@ t.test('exec capture on the real kernel', kernelTest(), async (t) => {
     t.equal(e.cgroupParent, basename(dirname(leaf)), 'parent name');
   });
 
-  t.test('the longest cgroup names: a 255-byte leaf whole, a parent cut to 127 bytes, and the exec after them intact', async (t) => {
+  t.test('the longest cgroup names: kept whole up to 255 bytes (leaf) and 127 (parent), a longer parent cut and flagged, the exec after them intact', async (t) => {
     const root = cgroup2Root();
-    const parent = join(root, `${marker('cgp')}-${'p'.repeat(180)}`);
-    const leaf = join(parent, 'l'.repeat(255));
-    const ino = makeCgroup(leaf);
-    t.teardown(() => {
-      rmdirSync(leaf);
-      rmdirSync(parent);
-    });
-    const m = marker('cglong');
-    const pid = await run(helper, ['cgroup', leaf, '/usr/bin/true', 'true', m, 'after']);
-    const e = await one(m, 'the exec inside the cgroup');
-    t.equal(e.cgroupId, String(ino), 'cgroup id');
-    t.equal(e.cgroup, basename(leaf), 'the leaf name, all 255 bytes');
-    t.equal(e.cgroupParent, basename(parent).slice(0, 127), 'the parent name, its first 127 bytes');
-    t.ok(e.cgroupTruncated, 'flagged as cut');
-    t.same([e.filename, e.argv], ['/usr/bin/true', ['true', m, 'after']], 'filename and argv follow the names unharmed');
-    await waitFor(() => exits.some((x) => x.execId === e.execId), 'its exit');
-    const x = exits.find((x) => x.execId === e.execId) as ExitEvent;
-    t.same([x.pid, x.cgroupId, x.cgroup, x.cgroupParent, x.cgroupTruncated, x.status], [pid, String(ino), e.cgroup, e.cgroupParent, true, 'ok'], 'the exit record carries the same names');
+    /** Runs an exec in a cgroup `leaf` under `parent` (both names), and returns it and its exit. */
+    const execIn = async (parentName: string, leafName: string): Promise<[ExecEvent, ExitEvent, number]> => {
+      const parent = join(root, parentName);
+      const leaf = join(parent, leafName);
+      const ino = makeCgroup(leaf);
+      t.teardown(() => {
+        rmdirSync(leaf);
+        rmdirSync(parent);
+      });
+      const m = marker('cglong');
+      const pid = await run(helper, ['cgroup', leaf, '/usr/bin/true', 'true', m, 'after']);
+      const e = await one(m, 'the exec inside the cgroup');
+      t.equal(e.cgroupId, String(ino), 'cgroup id');
+      t.same([e.filename, e.argv], ['/usr/bin/true', ['true', m, 'after']], 'filename and argv follow the names unharmed');
+      await waitFor(() => exits.some((x) => x.execId === e.execId), 'its exit');
+      return [e, exits.find((x) => x.execId === e.execId) as ExitEvent, pid];
+    };
+    const whole = `${marker('cgp')}-`;
+    const [e, x, pid] = await execIn(whole.padEnd(127, 'p'), 'l'.repeat(255));
+    t.same([e.cgroup, e.cgroupParent, e.cgroupTruncated], ['l'.repeat(255), whole.padEnd(127, 'p'), false], 'a 255-byte leaf and a 127-byte parent: whole, not flagged');
+    t.same([x.pid, x.cgroupId, x.cgroup, x.cgroupParent, x.cgroupTruncated, x.status], [pid, e.cgroupId, e.cgroup, e.cgroupParent, false, 'ok'], 'the exit record carries the same names');
+    const long = `${marker('cgp')}-${'p'.repeat(180)}`;
+    const [cut, cutExit] = await execIn(long, 'l'.repeat(255));
+    t.same([cut.cgroup, cut.cgroupParent, cut.cgroupTruncated], ['l'.repeat(255), long.slice(0, 127), true], 'a longer parent: its first 127 bytes, flagged');
+    t.same([cutExit.cgroupParent, cutExit.cgroupTruncated], [long.slice(0, 127), true], 'in its exit too');
   });
 
   t.test('a burst of 2,000 execs is seen in full', async (t) => {
