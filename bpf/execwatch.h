@@ -178,7 +178,7 @@ struct execwatch_record {
 struct execwatch_exit_record {
 	__u64 boot_ns;	  /* bpf_ktime_get_boot_ns() at the exit */
 	__u64 cgroup_id;  /* as in struct execwatch_record, read at the exit */
-	__u32 record_len; /* EXECWATCH_EXIT_SIZE */
+	__u32 record_len; /* the fixed part and the names, rounded up to 8 */
 	__u16 kind;	  /* EXECWATCH_RECORD_EXIT */
 	__u16 flags;	  /* enum execwatch_flag: the cgroup ones only */
 	__u32 pid;	  /* tgid */
@@ -207,7 +207,7 @@ struct execwatch_exit_record {
 struct execwatch_throttle_record {
 	__u64 boot_ns;	  /* bpf_ktime_get_boot_ns() of the throttled exec */
 	__u64 cgroup_id;  /* as in struct execwatch_record */
-	__u32 record_len; /* EXECWATCH_THROTTLE_SIZE */
+	__u32 record_len; /* the slot reserved: the fixed part and room for the longest names */
 	__u16 kind;	  /* EXECWATCH_RECORD_THROTTLE */
 	__u16 flags;	  /* enum execwatch_flag: the cgroup ones only */
 	__u32 pid;	  /* the process whose exec was the first throttled */

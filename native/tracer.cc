@@ -34,9 +34,9 @@ constexpr double kRingbufMinBytes = 1 << 16;
 /*
  * Wake-up policy defaults. At the machine's maximum exec rate (a few thousand per second) a
  * wake-up per record costs user space far more than the records themselves: the kernel wakes us
- * once 32 KiB (about 80 small records) wait, and a timer collects whatever is below that every
- * 25 ms, which bounds the delay of a lone exec. A quarter of the ring at most, so a burst still
- * wakes us long before the ring is full.
+ * once 32 KiB (about 120 records of short execs and exits in pods) wait, and a timer collects
+ * whatever is below that every 25 ms, which bounds the delay of a lone exec. A quarter of the ring
+ * at most, so a burst still wakes us long before the ring is full.
  */
 constexpr double kWakeupBytesDefault = 32 * 1024;
 constexpr double kFlushIntervalMsDefault = 25;

@@ -86,13 +86,13 @@ t.test('the constants mirror bpf/execwatch.h', async (t) => {
   t.equal(exec.size, HEADER_SIZE, 'the fields end at EXECWATCH_HEADER_SIZE');
   const exit = layout('execwatch_exit_record');
   t.same(exit.offsets, EXIT_OFFSETS, 'EXIT_OFFSETS = the C layout');
-  t.equal(exit.size, EXIT_SIZE, 'the exit record is EXECWATCH_EXIT_SIZE bytes');
+  t.equal(exit.size, EXIT_SIZE, 'the exit record\'s fixed part is EXECWATCH_EXIT_SIZE bytes');
   t.equal(EXIT_SIZE, define('EXECWATCH_EXIT_SIZE'), 'EXIT_SIZE');
   t.same(Object.keys(exit.offsets).slice(0, 5), Object.keys(exec.offsets).slice(0, 5), 'both start with the common 24 bytes');
   t.equal(exit.offsets.pid, exec.offsets.pid, 'the common bytes end at the same place');
   const throttle = layout('execwatch_throttle_record');
   t.same(throttle.offsets, THROTTLE_OFFSETS, 'THROTTLE_OFFSETS = the C layout');
-  t.equal(throttle.size, THROTTLE_SIZE, 'the throttle record is EXECWATCH_THROTTLE_SIZE bytes');
+  t.equal(throttle.size, THROTTLE_SIZE, 'the throttle record\'s fixed part is EXECWATCH_THROTTLE_SIZE bytes');
   t.equal(THROTTLE_SIZE, define('EXECWATCH_THROTTLE_SIZE'), 'THROTTLE_SIZE');
   t.same(Object.keys(throttle.offsets).slice(0, 5), Object.keys(exec.offsets).slice(0, 5), 'it starts with the common 24 bytes too');
   const stat = layout('execwatch_cgroup_stat');
