@@ -6,13 +6,14 @@
  *
  * A record is little-endian and 8-byte aligned. Every kind starts with its fixed struct, followed
  * by the names of its cgroup and the cgroup's parent (cgroup_leaf_len and cgroup_parent_len
- * bytes, no NULs), which are seldom longer than a few dozen bytes:
+ * bytes, no NULs; about 140 bytes together for a container in a pod):
  *   exec:     struct execwatch_record | cgroup names | filename (filename_len bytes, no NUL) |
  *             argv (argv_len bytes, each argument NUL-terminated) | padding to record_len
  *   exit:     struct execwatch_exit_record | cgroup names | padding to record_len
  *   throttle: struct execwatch_throttle_record | cgroup names | padding to record_len
- * Only what is used is written: each byte of a record costs the programs a write to memory that
- * the consumer has read since (README, Performance).
+ * Exec and exit records take only the bytes they use: each byte costs the programs a write to
+ * memory that the consumer has read since (README, Performance). A throttle record, rare, is
+ * reserved with room for the longest names, the rest padding.
  */
 #ifndef EXECWATCH_H
 #define EXECWATCH_H
