@@ -242,12 +242,11 @@ function kernelOrigin(buf: Buffer, at: number): Origin {
   return buf.readUInt32LE(at + O.parent_pidns) !== pidns ? 'exec' : 'workload';
 }
 
-/** One framed exec record. */
-function decodeExec(buf: Buffer, at: number, ctx: DecodeContext, prefix: string, time: string, filenameLen: number, argvLen: number): ExecEvent {
+/** One framed exec record, its cgroup names ending (and its filename starting) at `filenameStart`. */
+function decodeExec(buf: Buffer, at: number, ctx: DecodeContext, prefix: string, time: string, filenameStart: number, filenameLen: number, argvLen: number): ExecEvent {
   const { node } = ctx;
   const flags = buf.readUInt16LE(at + O.flags);
   const parentStart = leafEnd(buf, at, HEADER_SIZE, O.cgroup_leaf_len);
-  const filenameStart = namesEnd(buf, at, HEADER_SIZE, O.cgroup_leaf_len);
   const filenameEnd = filenameStart + filenameLen;
   const argvEnd = filenameEnd + argvLen;
   const filename = buf.toString('utf8', filenameStart, filenameEnd);
@@ -324,8 +323,8 @@ export function exitOf(status: number): { status: ExitStatus; code: number | nul
   return { status: 'signal', code: null, signal, coreDumped: (status & 0x80) !== 0 };
 }
 
-/** One exit record (its length checked by the caller). */
-function decodeExit(buf: Buffer, at: number, ctx: DecodeContext, prefix: string, time: string): ExitEvent {
+/** One exit record (its length checked by the caller, who found its cgroup names ending at `end`). */
+function decodeExit(buf: Buffer, at: number, ctx: DecodeContext, prefix: string, time: string, end: number): ExitEvent {
   const flags = buf.readUInt16LE(at + E.flags);
   const parentStart = leafEnd(buf, at, EXIT_SIZE, E.cgroup_leaf_len);
   const pid = buf.readUInt32LE(at + E.pid);
@@ -350,7 +349,7 @@ function decodeExit(buf: Buffer, at: number, ctx: DecodeContext, prefix: string,
     orphans: buf.readUInt32LE(at + E.orphans),
     cgroupId: cgroupIdAt(buf, at + E.cgroup_id),
     cgroup: buf.toString('utf8', at + EXIT_SIZE, parentStart),
-    cgroupParent: buf.toString('utf8', parentStart, namesEnd(buf, at, EXIT_SIZE, E.cgroup_leaf_len)),
+    cgroupParent: buf.toString('utf8', parentStart, end),
     cgroupTruncated: (flags & FLAGS.CGROUP_NAME_TRUNCATED) !== 0,
     // The enricher decides; until then nothing is known of the pod.
     containerId: null,
@@ -370,8 +369,8 @@ function decodeExit(buf: Buffer, at: number, ctx: DecodeContext, prefix: string,
 
 const T = THROTTLE_OFFSETS;
 
-/** One throttle record (its length checked by the caller): an episode's start. */
-function decodeThrottle(buf: Buffer, at: number, ctx: DecodeContext, time: string): ThrottleEvent {
+/** One throttle record (checked like an exit's, its names ending at `end`): an episode's start. */
+function decodeThrottle(buf: Buffer, at: number, ctx: DecodeContext, time: string, end: number): ThrottleEvent {
   const flags = buf.readUInt16LE(at + T.flags);
   const parentStart = leafEnd(buf, at, THROTTLE_SIZE, T.cgroup_leaf_len);
   return {
@@ -386,7 +385,7 @@ function decodeThrottle(buf: Buffer, at: number, ctx: DecodeContext, time: strin
     comm: fixedString(buf, at + T.comm, COMM_LEN),
     cgroupId: cgroupIdAt(buf, at + T.cgroup_id),
     cgroup: buf.toString('utf8', at + THROTTLE_SIZE, parentStart),
-    cgroupParent: buf.toString('utf8', parentStart, namesEnd(buf, at, THROTTLE_SIZE, T.cgroup_leaf_len)),
+    cgroupParent: buf.toString('utf8', parentStart, end),
     cgroupTruncated: (flags & FLAGS.CGROUP_NAME_TRUNCATED) !== 0,
     // The enricher decides; until then nothing is known of the pod.
     containerId: null,
@@ -427,14 +426,19 @@ export function decodeBatch(
       if (recordLen < HEADER_SIZE) return { decoded, malformed: 1 };
       const filenameLen = batch.readUInt16LE(at + O.filename_len);
       const argvLen = batch.readUInt32LE(at + O.argv_len);
-      if (namesEnd(batch, at, HEADER_SIZE, O.cgroup_leaf_len) + filenameLen + argvLen > at + recordLen) return { decoded, malformed: 1 };
-      emit(decodeExec(batch, at, ctx, prefix, timeOf(bootNs), filenameLen, argvLen), Number(bootNs));
+      const names = namesEnd(batch, at, HEADER_SIZE, O.cgroup_leaf_len);
+      if (names + filenameLen + argvLen > at + recordLen) return { decoded, malformed: 1 };
+      emit(decodeExec(batch, at, ctx, prefix, timeOf(bootNs), names, filenameLen, argvLen), Number(bootNs));
     } else if (kind === RECORD_KINDS.EXIT) {
-      if (recordLen < EXIT_SIZE || namesEnd(batch, at, EXIT_SIZE, E.cgroup_leaf_len) > at + recordLen) return { decoded, malformed: 1 };
-      emit(decodeExit(batch, at, ctx, prefix, timeOf(bootNs)), Number(bootNs));
+      if (recordLen < EXIT_SIZE) return { decoded, malformed: 1 };
+      const names = namesEnd(batch, at, EXIT_SIZE, E.cgroup_leaf_len);
+      if (names > at + recordLen) return { decoded, malformed: 1 };
+      emit(decodeExit(batch, at, ctx, prefix, timeOf(bootNs), names), Number(bootNs));
     } else if (kind === RECORD_KINDS.THROTTLE) {
-      if (recordLen < THROTTLE_SIZE || namesEnd(batch, at, THROTTLE_SIZE, T.cgroup_leaf_len) > at + recordLen) return { decoded, malformed: 1 };
-      emit(decodeThrottle(batch, at, ctx, timeOf(bootNs)), Number(bootNs));
+      if (recordLen < THROTTLE_SIZE) return { decoded, malformed: 1 };
+      const names = namesEnd(batch, at, THROTTLE_SIZE, T.cgroup_leaf_len);
+      if (names > at + recordLen) return { decoded, malformed: 1 };
+      emit(decodeThrottle(batch, at, ctx, timeOf(bootNs), names), Number(bootNs));
     } else {
       return { decoded, malformed: 1 };
     }
