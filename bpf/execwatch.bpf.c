@@ -588,6 +588,11 @@ static __always_inline struct process *process_of(__u32 tgid, __u64 start_ns)
  * ppid would name it (the forking task's parent with CLONE_PARENT). The tracepoint fires before
  * the child first runs, so the entry is there before it can exec. Cost: one insert per fork (and
  * one add to the parent's entry); BTF pointers are read directly, without a helper call.
+ *
+ * A parent forked since attach that has not exec'd since (a subshell, a pre-fork server's worker)
+ * runs the image of the process its own entry names, and no exec event names it: user space knows
+ * only processes that exec'd or ran at start. While that process lives, the child names it
+ * instead and is one of its `children`, so that its lineage goes on through the fork.
  */
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(handle_fork, struct task_struct *forker, struct task_struct *child)
@@ -603,6 +608,19 @@ int BPF_PROG(handle_fork, struct task_struct *forker, struct task_struct *child)
 	proc.parent_tgid = parent->tgid;
 	proc.parent_start_ns = parent->group_leader->start_boottime;
 	pp = process_of(proc.parent_tgid, proc.parent_start_ns);
+	if (pp && parent->self_exec_id == parent->parent_exec_id) {
+		struct process *image = process_of(pp->parent_tgid, pp->parent_start_ns);
+		struct task_struct *up = parent->real_parent;
+
+		/* Only while that process lives: its entry, or (running since before attach) still
+		 * the parent's parent. One that has exited may have settled its orphans already. */
+		if (image || (up->tgid == pp->parent_tgid &&
+			      up->group_leader->start_boottime == pp->parent_start_ns)) {
+			proc.parent_tgid = pp->parent_tgid;
+			proc.parent_start_ns = pp->parent_start_ns;
+			pp = image;
+		}
+	}
 	proc.counted = pp != NULL;
 	/* Full: this process's lineage will name its real parent at the exec instead. */
 	if (bpf_map_update_elem(&processes, &tgid, &proc, BPF_ANY))

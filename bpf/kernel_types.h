@@ -130,6 +130,10 @@ struct task_struct {
 	unsigned int sessionid;
 	/* Since Linux 4.19 (pids[PIDTYPE_PID].pid before): read behind an existence check. */
 	struct pid *thread_pid;
+	/* 64 bits since Linux 5.7. self_exec_id is bumped by each exec; a fork gives the child
+	 * the parent's as parent_exec_id (and a copy as its own): equal while it has not exec'd. */
+	__u64 parent_exec_id;
+	__u64 self_exec_id;
 };
 
 struct super_block {

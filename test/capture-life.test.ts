@@ -131,14 +131,28 @@ t.test('the life of a process on the real kernel', kernelTest(), async (t) => {
 
   t.test('orphans: the processes it forked still running at its exit', async (t) => {
     const m = marker('orphans');
-    // Two subshells backgrounded and left running, one waited for: two orphans.
-    const { exec, mine } = await life(m, '/bin/sh', ['-c', `(sleep 0.3; exec /bin/true ${m}) & (sleep 0.3) & (exit 0); exit 0`, m]);
+    // Two subshells backgrounded and left running, one waited for: two orphans. Each execs at
+    // once, so that no fork of theirs is running yet when the shell ends.
+    const { exec, mine } = await life(m, '/bin/sh', ['-c', `(exec /bin/sh -c "sleep 0.3; exec /bin/true ${m}") & (exec sleep 0.3) & (exit 0); exit 0`, m]);
     t.same(mine.map((x) => x.orphans), [2], 'the shell left two');
     await waitFor(() => execs.some((e) => e.filename === '/bin/true' && e.argv.includes(m)), 'the orphan\'s exec');
     const orphan = execs.find((e) => e.filename === '/bin/true' && e.argv.includes(m)) as ExecEvent;
     t.equal(orphan.parentExecId, exec.execId, 'whose exec names it');
     await waitFor(() => exits.some((x) => x.execId === orphan.execId), 'the orphan\'s exit');
     t.equal(exits.find((x) => x.execId === orphan.execId)?.orphans, 0, 'and which left none');
+  });
+
+  t.test('orphans: a process forked by its subshell counts, and its exec names the shell', async (t) => {
+    const m = marker('forkorphan');
+    // The subshell never execs; the shell it forked from waits 0.2 s (its sleep has ended by its
+    // exit), then ends while the subshell and the shell the subshell started still run.
+    const { exec, mine } = await life(m, '/bin/sh', ['-c', `( /bin/sh -c "sleep 0.5" ${m}-inner; true ) & sleep 0.2; exit 0`, m]);
+    const innerOf = () => execs.find((e) => e.filename === '/bin/sh' && e.argv.includes(`${m}-inner`));
+    await waitFor(() => innerOf() !== undefined, 'the inner shell\'s exec');
+    const inner = innerOf() as ExecEvent;
+    t.not(inner.ppid, exec.pid, `its ppid is the subshell (${inner.ppid})`);
+    t.equal(inner.parentExecId, exec.execId, 'its exec names the shell, whose image the subshell runs');
+    t.same(mine.map((x) => x.orphans), [2], 'the shell left two: the subshell and the shell it started');
   });
 
   t.test('no exit for a process whose exec was never seen', async (t) => {
@@ -255,6 +269,24 @@ t.test('lineage on the real kernel, as the agent wires it: ancestors from exec e
     t.same(leaf.ancestors[0]?.argv, ['/bin/sh', '-c', `(sleep 0.3; exec /bin/true ${m}) & exit`, 'orphaner'], 'with its argv');
     await waitFor(() => leafOf()?.exit !== undefined, 'the exit of /bin/true');
     t.equal(pipeline.processes.get(outer.execId), undefined, 'the shell\'s entry left with its orphan\'s exit');
+  });
+
+  t.test('a child of a fork that never exec\'d (a subshell): its lineage names the shell whose image that fork runs', async (t) => {
+    const m = marker('subshell');
+    // The subshell forks for /bin/true (not its last command) and never execs itself; the nested
+    // one forks again, so two forks without an exec lie between the shell and /bin/true.
+    const shell = spawn('/bin/sh', ['-c', `( ( /bin/true ${m}; true ); true ); true`, 'forker'], { stdio: 'ignore' });
+    const leafOf = () => held().find((e) => e.filename === '/bin/true' && e.argv.includes(m));
+    await waitFor(() => leafOf() !== undefined, 'the exec of /bin/true');
+    const leaf = leafOf() as ExecEvent;
+    const outer = held().find((e) => e.pid === shell.pid && e.argv.includes('forker')) as ExecEvent;
+    t.ok(outer, 'the shell\'s exec event is in the ring');
+    t.not(leaf.ppid, outer.pid, `ppid is the nested subshell that forked it (${leaf.ppid})`);
+    t.equal(leaf.parentComm, 'sh', 'which runs the shell\'s image');
+    t.equal(leaf.parentExecId, outer.execId, 'parentExecId: the shell, whose image the subshells run');
+    t.same(leaf.ancestors.slice(0, 2).map((a) => [a.execId, a.pid]), [[outer.execId, outer.pid], [outer.parentExecId, process.pid]], 'ancestors: the shell, then this test');
+    await waitFor(() => leafOf()?.exit !== undefined && held().find((e) => e.execId === outer.execId)?.exit !== undefined, 'the exits of /bin/true and the shell');
+    t.equal(pipeline.processes.get(outer.execId), undefined, 'the shell\'s entry left with its exit');
   });
 
   t.test('after a burst, the table holds no entry of a process that has exited', async (t) => {

@@ -101,7 +101,7 @@ export const ExecEventSchema = Type.Object(
     }),
     parentExecId: Type.String({
       description:
-        'The `execId` of the process that forked this one, as its parent then: `ppid`\'s, unless that parent exited before this exec (the kernel then gave the process to pid 1 or a subreaper, which `ppid` names); `ancestors` follow it too. For a process forked before the agent started, `ppid`\'s at its first exec seen.',
+        'The `execId` of the process that forked this one, as its parent then: `ppid`\'s, unless that parent exited before this exec (the kernel then gave the process to pid 1 or a subreaper, which `ppid` names); `ancestors` follow it too. A parent that only forked and never exec\'d (a subshell, a pre-fork server\'s worker) runs its own parent\'s image: the process names that one instead, while it lives. For a process forked before the agent started, `ppid`\'s at its first exec seen.',
     }),
     uid: U32('Real user id.'),
     gid: U32('Real group id.'),
@@ -215,7 +215,7 @@ export const ExitEventSchema = Type.Object(
     ...exitFields,
     execTime: Type.String({ description: 'Wall-clock time of the exec, as its event\'s `time`.' }),
     orphans: U32(
-      'Processes it forked (since the agent started) still running when it ended: the kernel gave them to pid 1 or a subreaper, which their `ppid` names; their exec events still name this process in `parentExecId` and `ancestors`.',
+      'Processes it forked (since the agent started) still running when it ended, with those its forks that never exec\'d forked while it lived: the kernel gave them to pid 1 or a subreaper, which their `ppid` names; their exec events still name this process in `parentExecId` and `ancestors`.',
     ),
     ...whereFields('As in the exec event, at the exit.', 'Likewise.'),
     origin: Type.Unsafe<Origin>({ type: 'string', enum: ORIGINS, description: 'As its exec event\'s (`workload` for a process the agent did not see exec).' }),
