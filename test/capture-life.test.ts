@@ -144,9 +144,9 @@ t.test('the life of a process on the real kernel', kernelTest(), async (t) => {
 
   t.test('orphans: a process forked by its subshell counts, and its exec names the shell', async (t) => {
     const m = marker('forkorphan');
-    // The subshell never execs; the shell it forked from waits 0.2 s (its sleep has ended by its
+    // The subshell never execs; the shell it forked from waits 0.5 s (its sleep has ended by its
     // exit), then ends while the subshell and the shell the subshell started still run.
-    const { exec, mine } = await life(m, '/bin/sh', ['-c', `( /bin/sh -c "sleep 0.5" ${m}-inner; true ) & sleep 0.2; exit 0`, m]);
+    const { exec, mine } = await life(m, '/bin/sh', ['-c', `( /bin/sh -c "sleep 1" ${m}-inner; true ) & sleep 0.5; exit 0`, m]);
     const innerOf = () => execs.find((e) => e.filename === '/bin/sh' && e.argv.includes(`${m}-inner`));
     await waitFor(() => innerOf() !== undefined, 'the inner shell\'s exec');
     const inner = innerOf() as ExecEvent;
