@@ -30,6 +30,12 @@ const volatile __u32 argv_max_bytes = EXECWATCH_ARGV_DEFAULT;
  * for every record the consumer has caught up with). Below the threshold the consumer collects
  * records on its own timer, so an exec storm costs one wake-up per batch instead of per exec. */
 const volatile __u32 wakeup_bytes = 0;
+/* With a threshold: a record that follows this long a quiet spell wakes user space at once. The
+ * consumer's timer runs only while records come (it stops after a drain that finds none), so a
+ * lone exec arrives without waiting for it and an idle agent is not woken at all. Set by the
+ * addon to half its flush interval: a drain that found nothing came a whole interval after the
+ * one before it, so every record since is at least this far from the last one it drained. */
+const volatile __u32 quiet_us = 0;
 
 /* Failed execs read argv pointer by pointer: bound the walk for the verifier. */
 #define MAX_FAILED_ARGS 128
@@ -131,12 +137,25 @@ static __always_inline void count(__u32 which)
 		__sync_fetch_and_add(v, 1);
 }
 
-/* Forced past the threshold, not left to the kernel's default: earlier records were submitted
- * without a wake-up, so the consumer's position no longer tells the kernel that it is waiting. */
-static __always_inline __u64 wakeup_flags(__u64 len)
+/* The boot_ns of a recent record, to the millisecond: one word shared by every CPU, written at
+ * most once a millisecond so that its cache line is not passed between CPUs on every record. */
+__u64 last_record_ns = 0;
+
+/* Forced past the threshold or after a quiet spell, not left to the kernel's default: earlier
+ * records were submitted without a wake-up, so the consumer's position no longer tells the kernel
+ * that it is waiting. `now` is the record's boot_ns. */
+static __always_inline __u64 wakeup_flags(__u64 len, __u64 now)
 {
+	__u64 last;
+
 	if (!wakeup_bytes)
 		return 0;
+	last = last_record_ns;
+	if (now - last >= 1000000)
+		last_record_ns = now;
+	/* Cast: a CPU can read its clock before another CPU's later stamp lands here. */
+	if ((__s64)(now - last) > (__s64)quiet_us * 1000)
+		return BPF_RB_FORCE_WAKEUP;
 	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + len >= wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
@@ -436,7 +455,7 @@ static __always_inline void report_throttle(__u64 boot_ns)
 	bpf_get_current_comm(slot->rec.comm, sizeof(slot->rec.comm));
 	fill_cgroup_names(&slot->rec.cgroup_id, &slot->rec.flags, &slot->rec.cgroup_leaf_len,
 			  &slot->rec.cgroup_parent_len, slot->names, task);
-	bpf_ringbuf_submit(slot, wakeup_flags(sizeof(*slot)));
+	bpf_ringbuf_submit(slot, wakeup_flags(sizeof(*slot), boot_ns));
 }
 
 /*
@@ -742,16 +761,17 @@ static __always_inline __u32 put_filename(struct scratch *s, __u32 names, const 
 }
 
 /*
- * Copies a record of `len` bytes, built in a scratch area, to the ring buffer; 0 once it is there.
+ * Copies a record of `len` bytes stamped `boot_ns`, built in a scratch area, to the ring buffer; 0
+ * once it is there.
  * Counted first, so that a reader who sees a record or a ringbuf_full count also sees this count:
  * delivered + lost never exceeds it, and equals it once the ring is drained.
  */
-static __always_inline long emit(void *rec, __u64 len, __u64 cgroup_id)
+static __always_inline long emit(void *rec, __u64 len, __u64 boot_ns, __u64 cgroup_id)
 {
 	long err;
 
 	count(EXECWATCH_CTR_EVENTS);
-	err = bpf_ringbuf_output(&events, rec, len, wakeup_flags(len));
+	err = bpf_ringbuf_output(&events, rec, len, wakeup_flags(len, boot_ns));
 	if (err) {
 		count(EXECWATCH_CTR_RINGBUF_FULL);
 		count_cgroup(cgroup_id, STAT_LOST);
@@ -773,7 +793,7 @@ static __always_inline long submit(struct scratch *s, __u32 names, __u32 filenam
 	s->rec.record_len = len;
 	s->rec.kind = EXECWATCH_RECORD_EXEC;
 	s->rec.boot_ns = bpf_ktime_get_boot_ns();
-	return emit(s, len, s->rec.cgroup_id);
+	return emit(s, len, s->rec.boot_ns, s->rec.cgroup_id);
 }
 
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630
@@ -1158,7 +1178,7 @@ static __always_inline void report_exit(struct task_struct *p)
 		return;
 	rec->record_len = len;
 	rec->boot_ns = bpf_ktime_get_boot_ns();
-	emit(rec, len, rec->cgroup_id);
+	emit(rec, len, rec->boot_ns, rec->cgroup_id);
 }
 
 /*

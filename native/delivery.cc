@@ -5,8 +5,9 @@
  * batch's length: the Buffer is the same on every call (grown when a batch does not fit), so a
  * wake-up costs no allocation, no page faults of fresh memory and no GC work. With a wake-up
  * threshold (bpf/execwatch.bpf.c wakeup_bytes) the kernel stays quiet below it, and a uv_timer_t
- * drains the ring every flush interval instead: an exec storm then costs one call per batch, and
- * a lone exec still arrives within the interval.
+ * drains the ring every flush interval instead: an exec storm then costs one call per batch. The
+ * kernel wakes us for a record after a quiet spell (quiet_us), so a lone exec arrives at once and
+ * the timer can stop once a drain finds nothing: an idle agent is not woken every interval.
  */
 #include <bpf/libbpf.h>
 
@@ -22,6 +23,12 @@ namespace execwatch
 
 /* The delivery Buffer's first size: above the kernel's 32 KiB wake-up threshold. */
 constexpr size_t kDeliveryMinBytes = 64 * 1024;
+/*
+ * The flush timer's period once a drain found nothing. The kernel wakes us for the next record
+ * (bpf/execwatch.bpf.c quiet_us); this only bounds the delay of a record whose wake-up was
+ * missed (its program was preempted between its clock read and its write to the ring).
+ */
+constexpr uint64_t kIdleFlushMs = 1000;
 
 /* The closing handles outlive their Tracer (finalizers may run first at shutdown): own state. */
 struct Poll {
@@ -34,11 +41,29 @@ struct Poll {
 
 	static void OnReadable(uv_poll_t *handle, int status, int)
 	{
-		static_cast<Poll *>(handle->data)->owner->Deliver(status);
+		Poll *poll = static_cast<Poll *>(handle->data);
+		poll->owner->Deliver(status);
+		poll->Arm(true);
 	}
 	static void OnTimer(uv_timer_t *timer)
 	{
-		static_cast<Poll *>(timer->data)->owner->Deliver(0);
+		Poll *poll = static_cast<Poll *>(timer->data);
+		poll->Arm(poll->owner->Deliver(0) > 0);
+	}
+	/*
+	 * While records come (a wake-up, or a drain that found some), the next drain is a flush
+	 * interval after this one; after one that found none, kIdleFlushMs. From the loop's time
+	 * now, not from the start of this turn of the loop: the kernel's quiet spell counts on a
+	 * whole interval between the last drain that found records and one that finds none.
+	 */
+	void Arm(bool active)
+	{
+		// No timer (no wake-up threshold), or delivery stopped during the call.
+		if (open < 2 || !owner)
+			return;
+		uv_update_time(timer.loop);
+		uv_timer_start(&timer, OnTimer, active ? owner->flush_interval_ms_ : kIdleFlushMs,
+			       0);
 	}
 	static void OnClosed(uv_handle_t *handle)
 	{
@@ -104,8 +129,7 @@ Napi::Value Tracer::Start(const Napi::CallbackInfo &info)
 	async_context_ = std::make_unique<Napi::AsyncContext>(env, "execwatch:batch", Value());
 	err = uv_poll_start(&poll_->handle, UV_READABLE, Poll::OnReadable);
 	if (!err && flush_interval_ms_ > 0)
-		err = uv_timer_start(&poll_->timer, Poll::OnTimer, flush_interval_ms_,
-				     flush_interval_ms_);
+		err = uv_timer_start(&poll_->timer, Poll::OnTimer, flush_interval_ms_, 0);
 	if (err) {
 		StopDelivery(nullptr);
 		ReleaseCallback();
@@ -129,7 +153,7 @@ int Tracer::OnSample(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-void Tracer::Deliver(int status)
+int Tracer::Deliver(int status)
 {
 	Napi::Env env(env_);
 	Napi::HandleScope scope(env);
@@ -155,18 +179,20 @@ void Tracer::Deliver(int status)
 									: "consume ring buffer",
 							     consumed)
 							  .Value());
-			return;
+			return 0;
 		}
 		if (!overflow_.empty())
 			buffer = GrowDelivery(env, buffer);
 		if (out_length_ > 0)
 			CallOnBatch(env, buffer);
+		return consumed;
 	} catch (const Napi::Error &) {
 		/*
 		 * Only N-API itself fails here: the loop can still turn while the environment shuts
 		 * down and may no longer run JS. The batch has nowhere to go.
 		 */
 		overflow_.clear();
+		return 0;
 	}
 }
 

@@ -34,9 +34,10 @@ constexpr double kRingbufMinBytes = 1 << 16;
 /*
  * Wake-up policy defaults. At the machine's maximum exec rate (a few thousand per second) a
  * wake-up per record costs user space far more than the records themselves: the kernel wakes us
- * once 32 KiB (about 120 records of short execs and exits in pods) wait, and a timer collects
- * whatever is below that every 25 ms, which bounds the delay of a lone exec. A quarter of the ring
- * at most, so a burst still wakes us long before the ring is full.
+ * once 32 KiB (about 120 records of short execs and exits in pods) wait, and while records come a
+ * timer collects whatever is below that every 25 ms. A record after a quiet spell (half the
+ * interval) wakes us at once, and the timer stops once a drain finds nothing. A quarter of the
+ * ring at most, so a burst still wakes us long before the ring is full.
  */
 constexpr double kWakeupBytesDefault = 32 * 1024;
 constexpr double kFlushIntervalMsDefault = 25;
@@ -249,6 +250,10 @@ void Tracer::Open(Napi::Env env, const Options &options)
 	err = SetRodataU32(obj_, "wakeup_bytes", options.wakeup_bytes, &why);
 	if (err)
 		throw ErrnoError(env, "set wakeup_bytes in " + path, err, why);
+	// Half the flush interval: see quiet_us in bpf/execwatch.bpf.c.
+	err = SetRodataU32(obj_, "quiet_us", options.flush_interval_ms * 500, &why);
+	if (err)
+		throw ErrnoError(env, "set quiet_us in " + path, err, why);
 	err = SetRodataU32(obj_, "cgroup_rate", options.cgroup_rate, &why);
 	if (!err)
 		err = SetRodataU32(obj_, "cgroup_burst", options.cgroup_burst, &why);

@@ -70,7 +70,8 @@ class Tracer : public Napi::ObjectWrap<Tracer>
 	friend struct Poll;
 	static void OnEnvCleanup(napi_async_cleanup_hook_handle handle, void *arg);
 	static int OnSample(void *ctx, void *data, size_t size);
-	void Deliver(int status);
+	/* Drains the ring into one call of onBatch; returns how many records it took. */
+	int Deliver(int status);
 	Napi::Buffer<uint8_t> GrowDelivery(Napi::Env env, Napi::Buffer<uint8_t> buffer);
 	void CallOnBatch(Napi::Env env, Napi::Buffer<uint8_t> buffer);
 	/* attached_names_ as a JS array. */

@@ -414,6 +414,41 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
     t.ok(threshold.lone < 1000, `a lone exec below the threshold still arrives, by the flush timer (${threshold.lone} ms)`);
   });
 
+  t.test('wake-up policy: after a quiet spell, a lone exec wakes delivery at once, not at the next flush', async (t) => {
+    // A flush interval of a second: the kernel's quiet spell is half of it. Left to the timer,
+    // each exec below would arrive up to a second after its spawn, half a second on average.
+    const QUIET_NS = 500_000_000n;
+    const tracer = open({ wakeupBytes: 1 << 16, flushIntervalMs: 1000 });
+    t.teardown(() => tracer.close());
+    tracer.attach();
+    // Every record, of any kind, with its boot_ns (the first field of each), and when it arrived.
+    const records: { stamp: bigint; pid: number | null; at: number }[] = [];
+    tracer.start((batch, length) => {
+      const at = performance.now();
+      for (let off = 0; off + PID_OFFSET + 4 <= length; ) {
+        const len = batch.readUInt32LE(off + RECORD_LEN_OFFSET);
+        if (len < PID_OFFSET + 4) throw new Error(`record at ${off} claims length ${len}`);
+        records.push({ stamp: batch.readBigUInt64LE(off), pid: batch.readUInt16LE(off + KIND_OFFSET) === 0 ? batch.readUInt32LE(off + PID_OFFSET) : null, at });
+        off += len;
+      }
+    });
+    const delays: number[] = [];
+    // Other tests' execs land here too: an exec that followed one of theirs within the quiet
+    // spell is no sample (the kernel rightly left it to the timer), and is tried again.
+    for (let attempt = 0; attempt < 10 && delays.length < 3; attempt++) {
+      // Past the quiet spell; left to the timer, the exec would wait about 400 ms more.
+      await waitFor(() => performance.now() - (records.at(-1)?.at ?? 0) > 600, 'no record for 600 ms', 30_000);
+      const started = performance.now();
+      const lone = spawnSync('/bin/true');
+      await waitFor(() => records.some((r) => r.pid === lone.pid), `the record of pid ${lone.pid}`, 5_000);
+      const mine = records.find((r) => r.pid === lone.pid) as (typeof records)[number];
+      const before = records.reduce((latest, r) => (r.stamp < mine.stamp && r.stamp > latest ? r.stamp : latest), 0n);
+      if (mine.stamp - before > QUIET_NS) delays.push(mine.at - started);
+    }
+    t.equal(delays.length, 3, 'three execs came after a quiet spell');
+    t.ok(delays.every((ms) => ms < 200), `each arrived within 200 ms of its spawn, the flush interval being 1000 ms (${delays.map((ms) => ms.toFixed(0)).join(', ')} ms)`);
+  });
+
   t.test('argvMaxBytes reaches the kernel through .rodata', async (t) => {
     const ARGV_LEN_OFFSET = 56;
     const tracer = open({ argvMaxBytes: 16 });
