@@ -616,9 +616,10 @@ static __always_inline struct process *process_of(__u32 tgid, __u64 start_ns)
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(handle_fork, struct task_struct *forker, struct task_struct *child)
 {
-	struct task_struct *parent;
-	struct process proc = {}, *pp;
+	struct task_struct *parent, *image_task = NULL;
+	struct process proc = {}, *pp, *fork_pp;
 	__u32 tgid = child->tgid;
+	bool via_image = false;
 
 	if (child->pid != tgid || (child->flags & PF_KTHREAD))
 		return 0;
@@ -626,26 +627,48 @@ int BPF_PROG(handle_fork, struct task_struct *forker, struct task_struct *child)
 	proc.start_ns = child->start_boottime;
 	proc.parent_tgid = parent->tgid;
 	proc.parent_start_ns = parent->group_leader->start_boottime;
-	pp = process_of(proc.parent_tgid, proc.parent_start_ns);
+	pp = fork_pp = process_of(proc.parent_tgid, proc.parent_start_ns);
 	if (pp && parent->self_exec_id == parent->parent_exec_id) {
 		struct process *image = process_of(pp->parent_tgid, pp->parent_start_ns);
 		struct task_struct *up = parent->real_parent;
 
+		if (up->tgid == pp->parent_tgid &&
+		    up->group_leader->start_boottime == pp->parent_start_ns)
+			image_task = up;
 		/* Only while that process lives: its entry, or (running since before attach) still
-		 * the parent's parent. One that has exited may have settled its orphans already. */
-		if (image || (up->tgid == pp->parent_tgid &&
-			      up->group_leader->start_boottime == pp->parent_start_ns)) {
+		 * the parent's parent and in signal->live. One that has exited may have settled its
+		 * orphans already; one between its exit program and exit_notify() has no entry left
+		 * and is still the parent's parent. */
+		if (image || (image_task && image_task->signal->live.counter != 0)) {
 			proc.parent_tgid = pp->parent_tgid;
 			proc.parent_start_ns = pp->parent_start_ns;
 			pp = image;
+			via_image = true;
 		}
 	}
 	proc.counted = pp != NULL;
 	/* Full: this process's lineage will name its real parent at the exec instead. */
 	if (bpf_map_update_elem(&processes, &tgid, &proc, BPF_ANY))
 		return 0;
-	if (pp)
-		__sync_fetch_and_add(&pp->children, 1);
+	if (!pp)
+		return 0;
+	__sync_fetch_and_add(&pp->children, 1);
+	/*
+	 * That process may be leaving right now: its exit program reads `children` once its last
+	 * thread has left signal->live (do_exit()), and would miss this child, whose exit would
+	 * then settle one of its orphans in user space that it never had. The locked add above
+	 * orders (on x86) this read of live after it: above 0, that exit reads `children` later. At
+	 * 0, the child names its forking parent instead, as a child of an exited image does. Only
+	 * where that process is still the parent's parent: for a fork two forks down it is not
+	 * found from here, and the window (its exit between the lookup and the add) stays open.
+	 */
+	if (via_image && image_task && image_task->signal->live.counter == 0 && fork_pp) {
+		__sync_fetch_and_add(&pp->children, (__u32)-1);
+		proc.parent_tgid = parent->tgid;
+		proc.parent_start_ns = parent->group_leader->start_boottime;
+		if (!bpf_map_update_elem(&processes, &tgid, &proc, BPF_ANY))
+			__sync_fetch_and_add(&fork_pp->children, 1);
+	}
 	return 0;
 }
 
