@@ -31,10 +31,11 @@ const volatile __u32 argv_max_bytes = EXECWATCH_ARGV_DEFAULT;
  * records on its own timer, so an exec storm costs one wake-up per batch instead of per exec. */
 const volatile __u32 wakeup_bytes = 0;
 /* With a threshold: a record that follows this long a quiet spell wakes user space at once. The
- * consumer's timer runs only while records come (it stops after a drain that finds none), so a
- * lone exec arrives without waiting for it and an idle agent is not woken at all. Set by the
- * addon to half its flush interval: a drain that found nothing came a whole interval after the
- * one before it, so every record since is at least this far from the last one it drained. */
+ * consumer's flush timer runs only while records come (after a drain that finds none it waits a
+ * second), so a lone exec arrives without waiting for it and an idle agent is seldom woken. Set by
+ * the addon to half of its flush interval less 2 ms (libuv's rounding): drains come at least that
+ * far apart, so a record written after one that found nothing is further than twice this from the
+ * last record drained. */
 const volatile __u32 quiet_us = 0;
 
 /* Failed execs read argv pointer by pointer: bound the walk for the verifier. */
@@ -151,9 +152,9 @@ static __always_inline __u64 wakeup_flags(__u64 len, __u64 now)
 	if (!wakeup_bytes)
 		return 0;
 	last = last_record_ns;
-	if (now - last >= 1000000)
+	/* Signed: a CPU can read its clock before another CPU's later stamp lands here. */
+	if ((__s64)(now - last) >= 1000000)
 		last_record_ns = now;
-	/* Cast: a CPU can read its clock before another CPU's later stamp lands here. */
 	if ((__s64)(now - last) > (__s64)quiet_us * 1000)
 		return BPF_RB_FORCE_WAKEUP;
 	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + len >= wakeup_bytes)

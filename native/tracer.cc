@@ -250,8 +250,12 @@ void Tracer::Open(Napi::Env env, const Options &options)
 	err = SetRodataU32(obj_, "wakeup_bytes", options.wakeup_bytes, &why);
 	if (err)
 		throw ErrnoError(env, "set wakeup_bytes in " + path, err, why);
-	// Half the flush interval: see quiet_us in bpf/execwatch.bpf.c.
-	err = SetRodataU32(obj_, "quiet_us", options.flush_interval_ms * 500, &why);
+	// See quiet_us in bpf/execwatch.bpf.c: half of how far apart two drains are at least, the
+	// flush interval less 2 ms (libuv's clock counts whole milliseconds and may be the coarse
+	// clock, so its timer can fire up to 2 ms early). Intervals of 2 ms or less leave no quiet
+	// spell: every record wakes us.
+	uint32_t spaced_ms = options.flush_interval_ms > 2 ? options.flush_interval_ms - 2 : 0;
+	err = SetRodataU32(obj_, "quiet_us", spaced_ms * 500, &why);
 	if (err)
 		throw ErrnoError(env, "set quiet_us in " + path, err, why);
 	err = SetRodataU32(obj_, "cgroup_rate", options.cgroup_rate, &why);
