@@ -35,9 +35,9 @@ constexpr double kRingbufMinBytes = 1 << 16;
  * Wake-up policy defaults. At the machine's maximum exec rate (a few thousand per second) a
  * wake-up per record costs user space far more than the records themselves: the kernel wakes us
  * once 32 KiB (about 120 records of short execs and exits in pods) wait, and while records come a
- * timer collects whatever is below that every 25 ms. A record after a quiet spell (half the
- * interval) wakes us at once, and the timer stops once a drain finds nothing. A quarter of the
- * ring at most, so a burst still wakes us long before the ring is full.
+ * timer collects whatever is below that every 25 ms. A record after a quiet spell (11.5 ms: see
+ * Open()) wakes us at once, and the timer slows to once a second after a drain that finds
+ * nothing. A quarter of the ring at most, so a burst still wakes us long before the ring is full.
  */
 constexpr double kWakeupBytesDefault = 32 * 1024;
 constexpr double kFlushIntervalMsDefault = 25;
