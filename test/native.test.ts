@@ -449,7 +449,8 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
       if (mine.stamp - before > QUIET_NS) delays.push(mine.at - started);
     }
     if (delays.length === 0) {
-      t.skip('no exec of this test came after a quiet spell of the kernel\'s within 40 s (other execs on the machine)');
+      // Nothing to assert; said in the output rather than passed.
+      t.comment('skipped: no exec of this test came after a quiet spell of the kernel\'s within 40 s (other execs on the machine)');
       return;
     }
     t.ok(delays.every((ms) => ms < 200), `each arrived within 200 ms of its spawn, the flush interval being 1000 ms (${delays.map((ms) => ms.toFixed(0)).join(', ')} ms)`);
