@@ -17,17 +17,18 @@ const PID_OFFSET = 24;
 const PPID_OFFSET = 32;
 const OPTIONS = { argvMaxBytes: 4096, ringbufBytes: 1 << 20 } as const;
 
-/** Splits a batch into its records, following record_len, and returns the u32 at `field` of each exec record. */
-function fieldOf(batch: Buffer, field: number): number[] {
-  const values: number[] = [];
-  for (let off = 0; off + PPID_OFFSET + 4 <= batch.length; ) {
-    const len = batch.readUInt32LE(off + RECORD_LEN_OFFSET);
-    if (len < PPID_OFFSET + 4) throw new Error(`record at ${off} claims length ${len}`);
-    if (batch.readUInt16LE(off + KIND_OFFSET) === 0) values.push(batch.readUInt32LE(off + field));
-    off += len;
+/** The records of a batch, following record_len: each one's offset and kind. */
+function* recordsOf(batch: Buffer, length = batch.length): Generator<{ at: number; kind: number }> {
+  for (let at = 0; at + PPID_OFFSET + 4 <= length; ) {
+    const len = batch.readUInt32LE(at + RECORD_LEN_OFFSET);
+    if (len < PPID_OFFSET + 4) throw new Error(`record at ${at} claims length ${len}`);
+    yield { at, kind: batch.readUInt16LE(at + KIND_OFFSET) };
+    at += len;
   }
-  return values;
 }
+
+/** The u32 at `field` of each exec record of a batch. */
+const fieldOf = (batch: Buffer, field: number): number[] => [...recordsOf(batch)].filter((r) => r.kind === 0).map((r) => batch.readUInt32LE(r.at + field));
 const pidsOf = (batch: Buffer) => fieldOf(batch, PID_OFFSET);
 
 function thrown(fn: () => unknown): NativeError {
@@ -425,12 +426,7 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
     const records: { stamp: bigint; pid: number | null; at: number }[] = [];
     tracer.start((batch, length) => {
       const at = performance.now();
-      for (let off = 0; off + PID_OFFSET + 4 <= length; ) {
-        const len = batch.readUInt32LE(off + RECORD_LEN_OFFSET);
-        if (len < PID_OFFSET + 4) throw new Error(`record at ${off} claims length ${len}`);
-        records.push({ stamp: batch.readBigUInt64LE(off), pid: batch.readUInt16LE(off + KIND_OFFSET) === 0 ? batch.readUInt32LE(off + PID_OFFSET) : null, at });
-        off += len;
-      }
+      for (const r of recordsOf(batch, length)) records.push({ stamp: batch.readBigUInt64LE(r.at), pid: r.kind === 0 ? batch.readUInt32LE(r.at + PID_OFFSET) : null, at });
     });
     const delays: number[] = [];
     // Other tests' execs land here too: an exec that followed one of theirs within the quiet
