@@ -620,7 +620,6 @@ int BPF_PROG(handle_fork, struct task_struct *forker, struct task_struct *child)
 	struct task_struct *parent, *image_task = NULL;
 	struct process proc = {}, *pp, *fork_pp;
 	__u32 tgid = child->tgid;
-	bool via_image = false;
 
 	if (child->pid != tgid || (child->flags & PF_KTHREAD))
 		return 0;
@@ -632,19 +631,20 @@ int BPF_PROG(handle_fork, struct task_struct *forker, struct task_struct *child)
 	if (pp && parent->self_exec_id == parent->parent_exec_id) {
 		struct process *image = process_of(pp->parent_tgid, pp->parent_start_ns);
 		struct task_struct *up = parent->real_parent;
+		bool up_is_image = up->tgid == pp->parent_tgid &&
+				   up->group_leader->start_boottime == pp->parent_start_ns;
 
-		if (up->tgid == pp->parent_tgid &&
-		    up->group_leader->start_boottime == pp->parent_start_ns)
-			image_task = up;
 		/* Only while that process lives: its entry, or (running since before attach) still
 		 * the parent's parent and in signal->live. One that has exited may have settled its
 		 * orphans already; one between its exit program and exit_notify() has no entry left
 		 * and is still the parent's parent. */
-		if (image || (image_task && image_task->signal->live.counter != 0)) {
+		if (image || (up_is_image && up->signal->live.counter != 0)) {
 			proc.parent_tgid = pp->parent_tgid;
 			proc.parent_start_ns = pp->parent_start_ns;
 			pp = image;
-			via_image = true;
+			/* Named instead of the parent: its task, where found, is watched below. */
+			if (up_is_image)
+				image_task = up;
 		}
 	}
 	proc.counted = pp != NULL;
@@ -663,7 +663,7 @@ int BPF_PROG(handle_fork, struct task_struct *forker, struct task_struct *child)
 	 * where that process is still the parent's parent: for a fork two forks down it is not
 	 * found from here, and the window (its exit between the lookup and the add) stays open.
 	 */
-	if (via_image && image_task && image_task->signal->live.counter == 0 && fork_pp) {
+	if (image_task && image_task->signal->live.counter == 0 && fork_pp) {
 		__sync_fetch_and_add(&pp->children, (__u32)-1);
 		proc.parent_tgid = parent->tgid;
 		proc.parent_start_ns = parent->group_leader->start_boottime;
