@@ -38,6 +38,8 @@ struct Poll {
 	napi_async_cleanup_hook_handle finished = nullptr;
 	/* Handles initialised and not yet closed: the last close callback frees this. */
 	int open = 0;
+	/* The flush timer is initialised: there is a wake-up threshold (tracer.cc). */
+	bool timed = false;
 
 	static void OnReadable(uv_poll_t *handle, int status, int)
 	{
@@ -58,8 +60,8 @@ struct Poll {
 	 */
 	void Arm(bool active)
 	{
-		// No timer (no wake-up threshold), or delivery stopped during the call.
-		if (open < 2 || !owner)
+		// No timer, or delivery stopped during the call.
+		if (!timed || !owner)
 			return;
 		uv_update_time(timer.loop);
 		uv_timer_start(&timer, OnTimer, active ? owner->flush_interval_ms_ : kIdleFlushMs,
@@ -76,9 +78,8 @@ struct Poll {
 	}
 	void Close()
 	{
-		int handles = open;
 		uv_poll_stop(&handle);
-		if (handles > 1) {
+		if (timed) {
 			uv_timer_stop(&timer);
 			uv_close(reinterpret_cast<uv_handle_t *>(&timer), OnClosed);
 		}
@@ -123,6 +124,7 @@ Napi::Value Tracer::Start(const Napi::CallbackInfo &info)
 		uv_timer_init(loop, &poll_->timer);
 		poll_->timer.data = poll_;
 		poll_->open = 2;
+		poll_->timed = true;
 		uv_unref(reinterpret_cast<uv_handle_t *>(&poll_->timer));
 	}
 	on_batch_ = Napi::Persistent(info[0].As<Napi::Function>());
