@@ -85,14 +85,16 @@ t.test('origin and sessions of a simulated container\'s execs, on the real kerne
   await eventually(() => (initPid = namespaceInit(c.cgroup)) !== undefined, 'the init in the container\'s cgroup');
   // Entered from outside, as a runtime's exec enters: nsenter's child is in the namespace, nsenter not.
   const enter = (argv: string[]) => finished(inCgroup(c.cgroup, ['/usr/bin/nsenter', 'nsenter', '-t', String(initPid), '--pid', '--', ...argv]));
-  await enter(['/bin/sh', '-c', `/usr/bin/true typed ${m}; /usr/bin/true typed-again ${m}`, 'shell', m]);
+  // With a subshell in the middle (dash would run one that came last in the shell itself): the
+  // subshell forks and never execs, and what it forks is still typed in the session.
+  await enter(['/bin/sh', '-c', `/usr/bin/true typed ${m}; (/usr/bin/true in-subshell ${m}; /usr/bin/true subshell-last ${m}); /usr/bin/true typed-again ${m}`, 'shell', m]);
   await enter(probe);
   // kubectl debug: an ephemeral container with a pid namespace of its own.
   await finished(inCgroup(debugCgroup, ['/usr/bin/unshare', 'unshare', '--pid', '--fork', '/bin/sh', '-c', `/usr/bin/true debugged ${m}`, 'debug', m]));
   await finished(spawn('/usr/bin/true', ['host', m]));
 
   const byArg = (list: ExecEvent[], what: string) => list.find((e) => e.argv[1] === what || (e.argv[0] === '/bin/sh' && e.argv[3] === what));
-  const wanted = ['init', 'workload', 'shell', 'typed', 'typed-again', 'probe', 'debug', 'debugged', 'host'];
+  const wanted = ['init', 'workload', 'shell', 'typed', 'in-subshell', 'subshell-last', 'typed-again', 'probe', 'debug', 'debugged', 'host'];
   let seen: ExecEvent[] = [];
   await eventually(async () => {
     seen = await execsOf(agent, m);
@@ -105,6 +107,8 @@ t.test('origin and sessions of a simulated container\'s execs, on the real kerne
     ['workload', 'workload', 'a child of the init'],
     ['shell', 'exec', 'a shell entered from outside the namespace (nsenter, as kubectl exec)'],
     ['typed', 'exec', 'a command typed in that shell'],
+    ['in-subshell', 'exec', 'a command a subshell of that shell forked (the subshell never exec\'d)'],
+    ['subshell-last', 'exec', 'the subshell\'s last command, exec\'d in its place'],
     ['typed-again', 'exec', 'the next command typed in it'],
     ['probe', 'probe', 'the same entry with the liveness probe\'s exact argv'],
     ['debug', 'debug', 'the ephemeral container\'s first process'],
@@ -117,7 +121,8 @@ t.test('origin and sessions of a simulated container\'s execs, on the real kerne
 
   const session = of('shell').execId;
   t.equal(of('shell').sessionExecId, session, 'the shell opened a session: its own execId');
-  t.same([of('typed').sessionExecId, of('typed-again').sessionExecId], [session, session], 'what is typed in it shares the shell\'s sessionExecId');
+  t.same(['typed', 'in-subshell', 'subshell-last', 'typed-again'].map((w) => of(w).sessionExecId), [session, session, session, session], 'what is typed in it, its subshell\'s commands too, shares the shell\'s sessionExecId');
+  t.equal(of('in-subshell').parentExecId, session, 'the subshell\'s child names the shell, whose image the subshell runs');
   t.equal(of('debug').sessionExecId, of('debug').execId, 'the debug container\'s first process opens a session');
   t.equal(of('debugged').sessionExecId, of('debug').execId, 'and what it runs is in it');
   t.same(['init', 'workload', 'probe', 'host'].map((w) => of(w).sessionExecId), [null, null, null, null], 'no session for the other origins');
@@ -125,7 +130,7 @@ t.test('origin and sessions of a simulated container\'s execs, on the real kerne
   // The shell may exec its last command in place (dash does): that one has the shell's execId.
   t.same(
     (await events(agent.apiUrl, { sessionExecId: session })).map((e) => (e.argv[0] === '/bin/sh' ? 'shell' : e.argv[1])).sort(),
-    ['shell', 'typed', 'typed-again'],
+    ['in-subshell', 'shell', 'subshell-last', 'typed', 'typed-again'],
     '?sessionExecId= lists the shell and every command typed in it',
   );
   const probes = (await events(agent.apiUrl, { origin: 'probe', namespace: NAMESPACE, pod: c.podName })).map((e) => e.argv);
