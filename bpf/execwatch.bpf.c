@@ -662,6 +662,7 @@ int BPF_PROG(handle_fork, struct task_struct *forker, struct task_struct *child)
 	 * 0, the child names its forking parent instead, as a child of an exited image does. Only
 	 * where that process is still the parent's parent: for a fork two forks down it is not
 	 * found from here, and the window (its exit between the lookup and the add) stays open.
+	 * (fork_pp is never NULL with image_task set: a bound for the verifier.)
 	 */
 	if (image_task && image_task->signal->live.counter == 0 && fork_pp) {
 		__sync_fetch_and_add(&pp->children, (__u32)-1);
