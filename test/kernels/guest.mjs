@@ -83,6 +83,33 @@ function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/**
+ * Removes a case's cgroup directory and every one below it, deepest first, killing what the case
+ * left running in them. A cgroup its last process is still leaving refuses (EBUSY) for an instant:
+ * tried again for up to 5 s. On the host row these directories are the machine's own: left
+ * behind, every run would add to them.
+ */
+async function removeCgroups(dir) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) await removeCgroups(join(dir, entry.name));
+  }
+  for (const pid of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  for (const deadline = Date.now() + 5000; ; await sleep(50)) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch (error) {
+      if (error.code !== 'EBUSY' || Date.now() > deadline) throw error;
+    }
+  }
+}
+
 /** Runs a command to its end: { code, stdout, stderr }; a failed exec gives code null and error. */
 function run(file, args) {
   return new Promise((resolve) => {
@@ -279,13 +306,7 @@ await check('container-cgroup', async () => {
     if (layout !== 'v1') expected.cgroupId = String(statSync(dir).ino);
     return mismatch(event, expected);
   } finally {
-    for (let i = path.length; i >= 0; i -= 1) {
-      try {
-        rmdirSync(join(base, ...path.slice(0, i)));
-      } catch {
-        // Still populated for an instant after the helper's exit: left to the guest's end.
-      }
-    }
+    await removeCgroups(base);
   }
 });
 
@@ -317,7 +338,8 @@ await check('origin', async () => {
   const path = layout === 'v1'
     ? ['kubepods', 'besteffort', `pod${randomUUID()}`, id]
     : ['kubepods.slice', `kubepods-pod${randomUUID().replaceAll('-', '_')}.slice`, `cri-containerd-${id}.scope`];
-  const dir = join(root, `kt-${randomBytes(4).toString('hex')}`, ...path);
+  const base = join(root, `kt-${randomBytes(4).toString('hex')}`);
+  const dir = join(base, ...path);
   mkdirSync(dir, { recursive: true });
   // busybox installs unshare and nsenter in /usr/bin, as util-linux is on a merged-/usr host.
   const init = spawn(helper, ['cgroup', dir, '/usr/bin/unshare', 'unshare', '-p', '-f', '/bin/sh', '-c', `/bin/true workload ${m}; exec /bin/sleep 60`], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -354,6 +376,7 @@ await check('origin', async () => {
   } finally {
     if (initPid !== undefined) process.kill(initPid, 'SIGKILL');
     init.kill('SIGKILL');
+    await removeCgroups(base);
   }
 });
 
@@ -444,6 +467,7 @@ await check('scope-and-rate', async () => {
   } finally {
     scoped.child.kill('SIGTERM');
     await scoped.exited;
+    await removeCgroups(base);
   }
 });
 
