@@ -621,6 +621,34 @@ t.test('the rows never wait for the excluded counts; those of an older load are 
   t.same(errors, [], 'no page errors');
 });
 
+t.test('live: the excluded counts are asked for again while the view is followed, and no more after', async (t) => {
+  publish(makeEvent({ namespace: 'excllive', argv: ['excllive'] }));
+  const { page, errors } = await watchedPage(browser.context);
+  t.teardown(() => page.close());
+  let pod = 2;
+  let asked = 0;
+  await page.route('**/api/excluded?*', (route) => {
+    asked += 1;
+    return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ from: '2026-12-06T12:00:00.000Z', to: '2026-12-06T12:05:00.000Z', excluded: { host: 0, namespace: 0, pod, origin: 0 } }) });
+  });
+  // The page's timers on a clock the test moves (the rows and the stream go on in real time).
+  await page.clock.install();
+  await page.goto(`${base}/?namespace=excllive&live=1`);
+  await page.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('live'));
+  await page.locator('#banner', { hasText: '2 execs excluded by scope rules' }).waitFor();
+  pod = 5;
+  await page.clock.fastForward(30_000);
+  await page.locator('#banner', { hasText: '5 execs excluded by scope rules' }).waitFor();
+  t.pass('half a minute later, the banner has the counts of the grown window');
+  const whileLive = asked;
+  await page.uncheck('input[name="live"]');
+  await page.clock.fastForward(120_000);
+  // A request the page would make is routed at once; give it a moment to arrive.
+  await page.waitForTimeout(300);
+  t.equal(asked, whileLive, 'not followed any more: not asked again');
+  t.same(errors, [], 'no page errors');
+});
+
 t.test('the excluded counts are asked for over every event loaded, whatever the toggles show', async (t) => {
   const older = makeEvent({ namespace: 'exclspan', argv: ['older'], time: '2026-12-01T10:00:00.000000000Z' });
   const failed = makeEvent({ namespace: 'exclspan', argv: ['failed'], retval: -2, time: '2026-12-01T10:07:00.000000000Z' });

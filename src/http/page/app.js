@@ -50,6 +50,8 @@ const overview = { histogram: $('histogram'), legend: $('legend'), groups: $('gr
 const TOKEN_KEY = 'execwatch-token';
 /** Reconnect delay of the live stream, as the agent advertises with `retry:`. */
 const RETRY_MS = 3000;
+/** How often a followed view asks for its excluded counts again (they are counted by the minute). */
+const EXCLUDED_REFRESH_MS = 30_000;
 
 /**
  * What the feed is missing, counted from gap and throttle events. A throttle episode is known by
@@ -608,7 +610,11 @@ function showNotice({ node, message }) {
 function startLive() {
   stopLive();
   state.live = new AbortController();
-  void follow(state.live.signal, document.body.classList.contains('cluster') ? state.cursor : state.newestSeq);
+  const { signal } = state.live;
+  void follow(signal, document.body.classList.contains('cluster') ? state.cursor : state.newestSeq);
+  // The window grows while it is followed, and so may what was left out of it.
+  const refresh = setInterval(() => void showExcluded(state.loads), EXCLUDED_REFRESH_MS);
+  signal.addEventListener('abort', () => clearInterval(refresh));
   updateStatus();
 }
 
