@@ -41,6 +41,22 @@ function thrown(fn: () => unknown): NativeError {
   throw new Error('expected a throw');
 }
 
+/**
+ * Leaves only the top-level cgroups `dirs` in `tracer`'s scope: the cgroup v2 root out for itself,
+ * every other top-level cgroup out with its subtree (those there now; call again for later ones).
+ */
+function scopeOnly(tracer: NativeTracer, dirs: string[]): void {
+  const root = cgroup2Root();
+  const others = new Map<bigint, ScopeEntry>([[BigInt(statSync(root).ino), { reason: 'host', subtree: false }]]);
+  for (const entry of readdirSync(root, { withFileTypes: true })) {
+    const dir = join(root, entry.name);
+    if (entry.isDirectory() && !dirs.includes(dir)) others.set(BigInt(statSync(dir).ino), { reason: 'host', subtree: true });
+  }
+  const { slots, entries, dropped } = buildScopeSlots(others);
+  if (dropped > 0) throw new Error(`${dropped} cgroups found no slot in the scope table`);
+  tracer.writeScope(slots, entries);
+}
+
 t.test('package layout', async (t) => {
   t.equal(defaultBpfObjectPath(), join(packageRoot(), 'build', 'execwatch.bpf.o'), 'the BPF object is under build/');
   t.equal(defaultBpfObjectPath('/r'), '/r/build/execwatch.bpf.o', 'the BPF object path follows the given root');
@@ -426,20 +442,10 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
     // Only this test's execs make records, so that the kernel is quiet when the test is: they run
     // in a cgroup of their own, and every other cgroup is out of scope (the root for itself, the
     // cgroups under it with their subtrees, listed again before each exec for those made since).
-    const root = cgroup2Root();
-    const mine = join(root, `execwatch-quiet-${process.pid}`);
+    const mine = join(cgroup2Root(), `execwatch-quiet-${process.pid}`);
     makeCgroup(mine);
     t.teardown(() => rmdirSync(mine));
     execHelper(); // compiled now, not in the first exec's time
-    const scopeOutOthers = () => {
-      const others = new Map<bigint, ScopeEntry>([[BigInt(statSync(root).ino), { reason: 'host', subtree: false }]]);
-      for (const entry of readdirSync(root, { withFileTypes: true })) {
-        if (entry.isDirectory() && join(root, entry.name) !== mine) others.set(BigInt(statSync(join(root, entry.name)).ino), { reason: 'host', subtree: true });
-      }
-      const { slots, entries, dropped } = buildScopeSlots(others);
-      if (dropped > 0) throw new Error(`${dropped} cgroups found no slot in the scope table`);
-      tracer.writeScope(slots, entries);
-    };
     // Every record, of any kind, with its boot_ns (the first field of each), and when it arrived.
     const records: { stamp: bigint; pid: number | null; at: number }[] = [];
     tracer.start((batch, length) => {
@@ -448,11 +454,11 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
     });
     const delays: number[] = [];
     for (let attempt = 0; attempt < 10 && delays.length < 3; attempt++) {
-      scopeOutOthers();
+      scopeOnly(tracer, [mine]);
       // Past the quiet spell; left to the timer, the exec would wait about 400 ms more.
       await waitFor(() => performance.now() - (records.at(-1)?.at ?? 0) > 600, 'no record for 600 ms');
       const started = performance.now();
-      const lone = inCgroup(mine, ['/bin/true']);
+      const lone = inCgroup(mine, ['/bin/true', 'true']);
       await finished(lone);
       await waitFor(() => records.some((r) => r.pid === lone.pid), `the record of pid ${lone.pid}`, 5_000);
       const own = records.find((r) => r.pid === lone.pid) as (typeof records)[number];
