@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
 import t from 'tap';
 import type { NativeError, NativeTracer } from '../src/capture/binding.js';
 import { defaultBpfObjectPath, loadNativeBinding, nativeAddonPath } from '../src/capture/native.js';
-import { CGROUP_STATS_SIZE } from '../src/capture/cgroup-stats.js';
+import { CGROUP_STATS_SIZE, CgroupStatsReader } from '../src/capture/cgroup-stats.js';
 import { packageRoot } from '../src/package.js';
 import { buildScopeSlots, type ScopeEntry } from '../src/scope/table.js';
 import { bpfProgIds, cgroup2Root, compatPathOf, COMPAT_PATHS, CORE_PROGRAMS, execHelper, finished, inCgroup, kernelTest, makeCgroup, progLoaded, repoRoot, waitFor } from './helpers/kernel.js';
@@ -469,6 +469,38 @@ t.test('native addon on the real kernel', kernelTest(), async (t) => {
     }
     t.equal(delays.length, 3, 'three execs that followed a quiet spell of the kernel');
     t.ok(delays.every((ms) => ms < 200), `each arrived within 200 ms of its spawn, the flush interval being 1000 ms (${delays.map((ms) => ms.toFixed(0)).join(', ')} ms)`);
+  });
+
+  t.test('a full ring: an exit that finds no room is counted lost for the cgroup of its process', async (t) => {
+    // The smallest ring, never read (the tracer is not started), and only two cgroups in scope: a
+    // sleeper's exec finds room, then a filler's execs fill the ring, then the sleeper exits. The
+    // sleeper's cgroup name is long (200 bytes), so that its exit record (~290 bytes) is larger
+    // than the filler's short execs (~200), and cannot fit in what the last of them left.
+    const tracer = open({ ringbufBytes: 1 << 16 });
+    t.teardown(() => tracer.close());
+    tracer.attach();
+    const sleeper = join(cgroup2Root(), `execwatch-lost-sleeper-${process.pid}-`.padEnd(200, 'x'));
+    const filler = join(cgroup2Root(), `execwatch-lost-filler-${process.pid}`);
+    for (const dir of [sleeper, filler]) {
+      makeCgroup(dir);
+      t.teardown(() => rmdirSync(dir));
+    }
+    scopeOnly(tracer, [sleeper, filler]);
+    const helper = execHelper();
+    const sleeping = inCgroup(sleeper, ['/bin/sleep', 'sleep', '60']);
+    const ended = new Promise((resolve) => sleeping.on('close', resolve));
+    t.teardown(() => sleeping.kill('SIGKILL'));
+    await waitFor(() => tracer.ringbufWaitingBytes() > 0, "the sleeper's exec record in the ring");
+    await finished(inCgroup(filler, [helper, 'exec-helper', 'burst', '400', '1', '/bin/true', 'true']));
+    t.ok(tracer.stats().counters.ringbuf_full > 0, `the filler's execs overflowed the ring (${tracer.stats().counters.ringbuf_full} lost)`);
+    sleeping.kill('SIGKILL');
+    // The exit program ran before the sleeper's parent saw it end.
+    await ended;
+    const growth = new CgroupStatsReader().read(tracer.cgroupStats());
+    const lostOf = (dir: string) => growth.find((g) => g.cgroupId === String(statSync(dir).ino))?.lost ?? 0;
+    t.equal(lostOf(sleeper), 1, "the sleeper's cgroup: one lost, its exit (its exec had room)");
+    t.ok(lostOf(filler) > 0, `the filler's cgroup: its execs that found no room (${lostOf(filler)})`);
+    t.equal(lostOf(sleeper) + lostOf(filler), tracer.stats().counters.ringbuf_full, 'every loss charged to one of the two');
   });
 
   t.test('argvMaxBytes reaches the kernel through .rodata', async (t) => {
