@@ -196,6 +196,21 @@ function boot(vmlinuz, initramfs, layout) {
   });
 }
 
+/**
+ * Why a guest that did not finish failed for the emulator's sake, not ours, or undefined. Under
+ * emulation without KVM a CPU can stall long enough for the kernel's watchdog to report a soft
+ * lockup (seen once in about five runs, while the agent detached its fentry programs at SIGTERM),
+ * or the kernel can oops while it boots, before the test set has printed a line (seen once, with a
+ * host thread per CPU: an int3 trap in sched_clock_cpu, see boot()). Such a guest is booted once
+ * more; the first boot's last lines are printed, so that the failure is not hidden.
+ */
+function emulatorFailure(result) {
+  if (result.done) return undefined;
+  if (/soft lockup/.test(result.log)) return 'stalled (soft lockup)';
+  if (result.kernel === undefined) return 'failed in the kernel before the test set started';
+  return undefined;
+}
+
 /** The test set's lines, wherever they sit among the kernel's (serial lines end in \r\n). */
 function parse(out) {
   const lines = out.split(/\r?\n/);
@@ -239,13 +254,7 @@ if (wanted.length > 0) {
   for (const [i, m] of wanted.entries()) {
     say(`booting ${relative(cacheDir, dirname(images[i]))} with cgroup ${m.layout}`);
     let result = await boot(images[i], initramfs, m.layout);
-    // Under emulation without KVM a guest can fail for the emulator's sake, not ours: a CPU can
-    // stall long enough for the kernel's watchdog to report a soft lockup (seen once in about five
-    // runs, while the agent detached its fentry programs at SIGTERM), or the kernel can oops while
-    // it boots, before the test set has printed a line (seen once, with a host thread per CPU: an
-    // int3 trap in sched_clock_cpu, see boot()). Such a guest is booted once more; the first
-    // boot's last lines are printed, so that the failure is not hidden.
-    const why = result.done ? undefined : /soft lockup/.test(result.log) ? 'stalled (soft lockup)' : result.kernel === undefined ? 'failed in the kernel before the test set started' : undefined;
+    const why = emulatorFailure(result);
     if (why !== undefined) {
       say(`${m.series}/${m.layout}: the guest ${why} after ${result.seconds} s; its last lines:\n${result.log.split(/\r?\n/).filter((l) => l.trim() !== '').slice(-15).join('\n')}\nbooting it once more`);
       result = { ...(await boot(images[i], initramfs, m.layout)), firstBoot: `the first boot ${why} after ${result.seconds} s` };
