@@ -39,6 +39,7 @@
  * --export-only takes --agent-tree=DIR too.
  */
 import { cleanup, die, hostInfo, log, writeResult } from './lib/common.mjs';
+import { findExecsnoop } from './lib/execsnoop.mjs';
 import { lostText, median, sum } from './lib/stats.mjs';
 import { compileTools, ensureBuilt } from './lib/storm.mjs';
 import { TARGETS } from './lib/targets.mjs';
@@ -51,7 +52,7 @@ import { scrapeStorm } from './scenarios/scrapes.mjs';
 import { redaction } from './scenarios/redact.mjs';
 import { soak } from './scenarios/soak.mjs';
 import { scopeCost } from './scenarios/scope.mjs';
-import { findExecsnoop, throughput } from './scenarios/throughput.mjs';
+import { throughput } from './scenarios/throughput.mjs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 

@@ -8,11 +8,9 @@
  * time over the storm divided by the storm's execs; the programs count the host's other execs
  * meanwhile too.
  */
-import { spawn } from 'node:child_process';
-import { closeSync, openSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { startAgent } from '../lib/agent.mjs';
-import { die, sleep, track, untrack } from '../lib/common.mjs';
+import { sleep } from '../lib/common.mjs';
+import { startExecsnoop } from '../lib/execsnoop.mjs';
 import { bpfProgStats, enableBpfStats, progName } from '../lib/proc.mjs';
 import { runStormAsync } from '../lib/storm.mjs';
 
@@ -42,23 +40,9 @@ async function withAgent(tools, args, opts) {
 }
 
 async function withExecsnoop(tools, execsnoop, opts) {
-  const out = join(tools.work, 'execsnoop-scope.out');
-  const fd = openSync(out, 'w');
-  const child = spawn(execsnoop, [], { stdio: ['ignore', fd, 'ignore'] });
-  closeSync(fd);
-  track(child);
-  const exited = new Promise((resolve) => child.on('exit', resolve));
-  const deadline = Date.now() + 10_000;
-  while (bpfProgStats(child.pid).size < 2) {
-    if (child.exitCode !== null || Date.now() > deadline) die('execsnoop did not start');
-    await sleep(20);
-  }
-  await sleep(500);
-  const result = await measure(tools, child.pid, opts);
-  child.kill('SIGINT');
-  await exited;
-  untrack(child);
-  rmSync(out);
+  const snoop = await startExecsnoop(tools, execsnoop, 'execsnoop-scope.out');
+  const result = await measure(tools, snoop.pid, opts);
+  await snoop.stop();
   return result;
 }
 

@@ -11,17 +11,12 @@
  * stime, from just before the storm to 250 ms after it, before any API request), peak RSS
  * (VmHWM), and the kernel time of the tracer's BPF programs (run_time_ns of its program fds).
  */
-import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { countDelivered, scrape, startAgent } from '../lib/agent.mjs';
-import { die, log, sleep, track, untrack } from '../lib/common.mjs';
+import { log, sleep } from '../lib/common.mjs';
+import { startExecsnoop } from '../lib/execsnoop.mjs';
 import { bpfDelta, bpfProgStats, enableBpfStats, procCpuSeconds, procStatus } from '../lib/proc.mjs';
 import { median, sum } from '../lib/stats.mjs';
 import { runStorm, runStormAsync } from '../lib/storm.mjs';
-
-/** Where libbpf-tools' (or bcc's) execsnoop is installed, or null. */
-export const findExecsnoop = () => ['/usr/sbin/execsnoop', '/usr/bin/execsnoop', '/usr/sbin/execsnoop-bpfcc'].find((p) => existsSync(p)) ?? null;
 
 async function withAgent(tools, { execs, workers, warmupExecs, tree }) {
   const agent = await startAgent({ tree });
@@ -49,37 +44,19 @@ async function withAgent(tools, { execs, workers, warmupExecs, tree }) {
 }
 
 async function withExecsnoop(tools, execsnoop, { execs, workers }) {
-  const out = join(tools.work, 'execsnoop.out');
-  const fd = openSync(out, 'w');
-  const child = spawn(execsnoop, [], { stdio: ['ignore', fd, 'pipe'] });
-  closeSync(fd);
-  track(child);
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal)));
-  // Attached once its programs are loaded and it has settled into polling.
-  const deadline = Date.now() + 10_000;
-  while (bpfProgStats(child.pid).size < 2) {
-    if (child.exitCode !== null || Date.now() > deadline) die(`execsnoop did not start:\n${stderr}`);
-    await sleep(20);
-  }
-  await sleep(500);
-  const progs0 = bpfProgStats(child.pid);
-  const cpu0 = procCpuSeconds(child.pid);
+  const snoop = await startExecsnoop(tools, execsnoop, 'execsnoop.out');
+  const progs0 = bpfProgStats(snoop.pid);
+  const cpu0 = procCpuSeconds(snoop.pid);
   const storm = await runStormAsync(tools, 'burst', workers, execs);
   await sleep(250);
-  const cpu = procCpuSeconds(child.pid) - cpu0;
-  const bpf = bpfDelta(progs0, bpfProgStats(child.pid));
-  const rss = procStatus(child.pid, 'VmHWM');
-  child.kill('SIGINT');
-  await exited;
-  untrack(child);
-  const lines = readFileSync(out, 'utf8').split('\n');
+  const cpu = procCpuSeconds(snoop.pid) - cpu0;
+  const bpf = bpfDelta(progs0, bpfProgStats(snoop.pid));
+  const rss = procStatus(snoop.pid, 'VmHWM');
+  const { lines, stderr } = await snoop.stop();
   // PCOMM is the first column; the storm's own exec has the noop path among its arguments.
   const delivered = lines.filter((l) => l.startsWith('noop ') && l.includes(tools.noop)).length;
   // execsnoop reports perf-buffer losses on stderr ("lost N events on CPU #M").
   const lost = sum([...stderr.matchAll(/[Ll]ost (\d+) events/g)].map((m) => Number(m[1])));
-  rmSync(out);
   return { storm, cpu, bpf, delivered, seen: delivered, lost: { perf_buffer: lost }, rss };
 }
 
