@@ -16,6 +16,8 @@
  *                   events delivered and lost, CPU per event, BPF kernel time per exec;
  *                   --baseline-tree=DIR adds the agent of another built checkout to each round
  *                   and a row of this agent's CPU per event against that one's;
+ *   paired.mjs      the exec path's BPF time next to execsnoop's with both attached at once,
+ *                   the attach order alternating (with execsnoop only);
  *   memory.mjs      peak RSS with a full 10,000-event ring of 2 KiB-argv execs;
  *   latency.mjs     exec to SSE subscriber at 200 execs/s, p50 and p99;
  *   pipeline.mjs    the user-space pipeline alone (bench/pipeline.mjs), one core;
@@ -30,6 +32,8 @@
  *
  * --soak=SECONDS runs only the soak instead (scenarios/soak.mjs): RSS under a storm at the
  * machine's maximum rate, sampled every 10 s; writes bench/results/soak.json.
+ *
+ * --paired runs only the paired scenario and writes bench/results/paired.json.
  *
  * --scope runs only the scope scenario (scenarios/scope.mjs): BPF time per exec in scope, out of
  * scope and of execsnoop, by program; writes bench/results/scope.json.
@@ -47,6 +51,7 @@ import { exportCost } from './scenarios/export.mjs';
 import { latency } from './scenarios/latency.mjs';
 import { memory } from './scenarios/memory.mjs';
 import { pageCost } from './scenarios/page.mjs';
+import { pairedBpf } from './scenarios/paired.mjs';
 import { pipeline } from './scenarios/pipeline.mjs';
 import { scrapeStorm } from './scenarios/scrapes.mjs';
 import { redaction } from './scenarios/redact.mjs';
@@ -56,14 +61,14 @@ import { throughput } from './scenarios/throughput.mjs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 
-const USAGE = 'sudo npm run bench [-- --rounds=N --execs=N --latency-execs=N --no-execsnoop --no-pipeline --no-export --no-page --baseline-tree=DIR | --export-only [--agent-tree=DIR] | --soak=SECONDS | --scope | --scrapes [--agent-tree=DIR]]';
+const USAGE = 'sudo npm run bench [-- --rounds=N --execs=N --latency-execs=N --no-execsnoop --no-pipeline --no-export --no-page --baseline-tree=DIR | --export-only [--agent-tree=DIR] | --soak=SECONDS | --paired [--rounds=N --execs=N] | --scope | --scrapes [--agent-tree=DIR]]';
 let args;
 try {
   ({ values: args } = parseArgs({
     strict: true,
     options: Object.fromEntries(
       [['rounds', 'string'], ['execs', 'string'], ['latency-execs', 'string'], ['soak', 'string'], ['agent-tree', 'string'], ['baseline-tree', 'string'],
-        ['no-execsnoop', 'boolean'], ['no-pipeline', 'boolean'], ['no-export', 'boolean'], ['no-page', 'boolean'], ['export-only', 'boolean'], ['scrapes', 'boolean'], ['scope', 'boolean'], ['help', 'boolean']]
+        ['no-execsnoop', 'boolean'], ['no-pipeline', 'boolean'], ['no-export', 'boolean'], ['no-page', 'boolean'], ['export-only', 'boolean'], ['scrapes', 'boolean'], ['paired', 'boolean'], ['scope', 'boolean'], ['help', 'boolean']]
         .map(([name, type]) => [name, { type }]),
     ),
   }));
@@ -94,6 +99,15 @@ if (process.getuid?.() !== 0) {
 }
 
 /** The results table: [figure, execwatch, execsnoop, target, pass (null: not a target)] rows. */
+/** The paired row: the exec path's BPF time with execsnoop attached at the same time. */
+function pairedRow(paired) {
+  const label = '  exec path ÷ execsnoop, both attached at once (µs)';
+  if (!paired) return [label, 'n/a', 'n/a', TARGETS.bpfVsExecsnoop.text, null];
+  const rounds = paired.ratios.map((r) => r.toFixed(2));
+  return [label, `${paired.agentUsPerExec.toFixed(2)} (${paired.ratio.toFixed(2)}×; rounds ${rounds.join(', ')})`, paired.execsnoopUsPerExec.toFixed(2),
+    TARGETS.bpfVsExecsnoop.text, TARGETS.bpfVsExecsnoop.ok(paired.agentUsPerExec, paired.execsnoopUsPerExec)];
+}
+
 /** The export row: CPU per event with OTLP export on, next to off, against its target. */
 function exportRow(exp) {
   if (!exp) return ['CPU per event, OTLP export on / off (µs)', 'skipped', '', TARGETS.export.text, null];
@@ -104,7 +118,7 @@ function exportRow(exp) {
     '', TARGETS.export.text, TARGETS.export.ok(on.cpuUsPerEvent, off.cpuUsPerEvent) && on.exportLost === 0];
 }
 
-function table({ untracedRate, agent, baseline, snoop, memory: mem, latency: lat, pipeline: pipe, scrapes, redact, exp, page }) {
+function table({ untracedRate, agent, baseline, snoop, paired, memory: mem, latency: lat, pipeline: pipe, scrapes, redact, exp, page }) {
   const fmt = (v, digits = 2) => (v === undefined || v === null || Number.isNaN(v) ? 'n/a' : v.toFixed(digits));
   const agentLost = agent.lostTotal + sum(Object.values(mem.lost)) + sum(Object.values(lat.lost));
   return [
@@ -126,6 +140,7 @@ function table({ untracedRate, agent, baseline, snoop, memory: mem, latency: lat
     ['  exec path (exec and exit programs) ÷ execsnoop', fmt(agent.bpfUsPerExec - agent.bpfPerSyscallUsPerExec, 2) +
       (snoop ? ` (${fmt((agent.bpfUsPerExec - agent.bpfPerSyscallUsPerExec) / snoop.bpfUsPerExec, 2)}×)` : ''), snoop ? fmt(snoop.bpfUsPerExec, 2) : 'n/a',
       TARGETS.bpfVsExecsnoop.text, snoop ? TARGETS.bpfVsExecsnoop.ok(agent.bpfUsPerExec - agent.bpfPerSyscallUsPerExec, snoop.bpfUsPerExec) : null],
+    pairedRow(paired),
     ['peak RSS, storm rounds (MB)', fmt(agent.peakRssMB, 1), snoop ? fmt(snoop.peakRssMB, 1) : 'n/a', '', null],
     ['peak RSS, full ring, 2 KiB argv (MB)', `${fmt(mem.rss / 2 ** 20, 1)} (${mem.held} held, ${mem.streamed}/${mem.execs} streamed)`, '',
       TARGETS.rss.text, TARGETS.rss.ok(mem.rss / 2 ** 20) && mem.held === RING_EVENTS],
@@ -170,6 +185,18 @@ async function main() {
     writeResult('scope.json', { date: new Date().toISOString(), host: hostInfo(tools), execs: EXECS, argvBytes: 4000, ...result });
     return;
   }
+  if (args.paired) {
+    const execsnoop = findExecsnoop();
+    if (!execsnoop) die('--paired needs execsnoop (Debian: apt-get install libbpf-tools)');
+    log(`paired: ${ROUNDS} rounds of ${EXECS} execs, the agent and execsnoop attached at once`);
+    const paired = await pairedBpf(tools, { rounds: ROUNDS, execs: EXECS, workers: WORKERS, execsnoop });
+    cleanup();
+    const row = pairedRow(paired);
+    printTable([row]);
+    writeResult('paired.json', { date: new Date().toISOString(), host: hostInfo(tools), execs: EXECS, ...paired });
+    if (row[4] === false) process.exitCode = 1;
+    return;
+  }
   if (args.scrapes) {
     const tree = args['agent-tree'] ?? undefined;
     log(`scrape storm: ${SCRAPE_STORM.clients} scrapers, ${SCRAPE_STORM.execs}-exec burst, ${SCRAPE_STORM.ring} ring, agent of ${tree ?? 'this tree'}`);
@@ -193,6 +220,7 @@ async function main() {
   log(`${cpus().length} CPUs, ${ROUNDS} rounds of ${EXECS} execs from ${WORKERS} workers${execsnoop ? `, execsnoop ${execsnoop}` : ''}` +
     `${baselineTree ? `, baseline agent of ${baselineTree}` : ''}`);
   const storm = await throughput(tools, { rounds: ROUNDS, execs: EXECS, workers: WORKERS, warmupExecs: WARMUP_EXECS, execsnoop, baselineTree });
+  const paired = execsnoop ? (log('paired: the agent and execsnoop attached at once'), await pairedBpf(tools, { rounds: ROUNDS, execs: EXECS, workers: WORKERS, execsnoop })) : null;
   log('memory: full 10,000-event ring of 2 KiB-argv execs, one SSE subscriber');
   const mem = await memory(tools, { ringEvents: RING_EVENTS, workers: WORKERS });
   log(`latency: ${LATENCY_EXECS} execs at ${LATENCY_RATE}/s, SSE subscriber`);
@@ -207,7 +235,7 @@ async function main() {
   cleanup();
 
   const untracedRate = median(storm.untraced);
-  const rows = table({ untracedRate, agent: storm.agent, baseline: storm.baseline, snoop: storm.execsnoop, memory: mem, latency: lat, pipeline: pipe, scrapes, redact, exp, page });
+  const rows = table({ untracedRate, agent: storm.agent, baseline: storm.baseline, snoop: storm.execsnoop, paired, memory: mem, latency: lat, pipeline: pipe, scrapes, redact, exp, page });
   printTable(rows);
   writeResult('latest.json', {
     date: new Date().toISOString(),
@@ -217,6 +245,7 @@ async function main() {
     agent: storm.agent,
     baseline: storm.baseline && { tree: baselineTree, ...storm.baseline },
     execsnoop: storm.execsnoop,
+    paired,
     memory: mem,
     latency: lat,
     scrapes,
