@@ -4,7 +4,7 @@
  * retried, agent pods that come and go; the SSE parser. (Over real agents: plugin-kernel.test.ts.)
  */
 import t from 'tap';
-import { serializeEvent } from '../src/events/schema.js';
+import { serializeEvent, type ExecEvent } from '../src/events/schema.js';
 import { SseParser } from '../src/plugin/sse.js';
 import { startApiServer } from './helpers/apiserver.js';
 import { addAgentPod, AGENT_NAMESPACE, runPlugin, startFakeAgent, startPlugin } from './helpers/cluster.js';
@@ -96,6 +96,28 @@ t.test('follow without --token-file: a new agent whose Secret cannot be read is 
   t.match(extra.stderr, /unexpected argument "now"/, 'named');
   const quick = startPlugin(kubeconfig, ['follow', '--node', 'node-1']);
   t.equal((await quick.stop()).code, 0, 'Ctrl-C at once: exit 0');
+});
+
+t.test('follow: a stream cut in the middle of a frame loses nothing', async (t) => {
+  const api = await startApiServer();
+  t.teardown(() => api.close());
+  // What the agent's ring holds, newest first: it replays those after the Last-Event-ID it is given.
+  const ring = [4, 3, 2, 1].map((seq) => makeEvent({ node: 'node-c', seq, argv: ['ring', `event-${seq}`] }));
+  const agent = await startFakeAgent(ring);
+  t.teardown(() => agent.close());
+  addAgentPod(api, 'node-c', { localPort: agent.port });
+  const follow = startPlugin(kubeconfigFor(t, api), ['follow', '-o', 'json']);
+  await eventually(() => agent.streamResumes.length === 1, 'node-c streams');
+  agent.push(serializeEvent(ring[1] as ExecEvent), 3);
+  await eventually(() => follow.stdout().includes('event-3'), 'event 3 printed');
+  // The connection drops after the first half of event 4's frame.
+  const frame = `id: 4\nevent: exec\ndata: ${serializeEvent(ring[0] as ExecEvent)}\n\n`;
+  agent.cutStreams(frame.slice(0, frame.length / 2));
+  await eventually(() => follow.stdout().includes('event-4'), 'event 4 printed once the stream is resumed');
+  t.equal(agent.streamResumes[1], '3', 'resumed after event 3, the last one received whole');
+  t.notMatch(follow.stderr(), /JSON|Unexpected/, 'no half frame read as an event');
+  t.equal(follow.stdout().match(/event-4/g)?.length, 1, 'event 4 printed once');
+  t.equal((await follow.stop()).code, 0, 'exit 0');
 });
 
 t.test('the SSE parser', async (t) => {

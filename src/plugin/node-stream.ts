@@ -42,7 +42,7 @@ export class NodeStream {
 
   async #run(client: AgentClient, opts: StreamOptions): Promise<void> {
     const { agent } = this;
-    const parser = new SseParser();
+    let retryMs = RETRY_MS;
     const path = `/api/events/stream?${new URLSearchParams(opts.query)}`;
     let dropped = false;
     while (!this.#stop.signal.aborted) {
@@ -57,11 +57,18 @@ export class NodeStream {
         } else {
           if (dropped) opts.notice(`node ${agent.node}: stream resumed${this.#lastId === undefined ? '' : ` after event ${this.#lastId}`}`);
           res.setEncoding('utf8');
-          for await (const chunk of res) {
-            for (const frame of parser.push(chunk as string)) {
-              if (frame.id !== undefined) this.#lastId = frame.id;
-              opts.onEvent(mergedOf(frame.data, agent.node));
+          // One parser per connection: a frame cut off by a drop is not glued to the next
+          // connection's first bytes (its event is replayed, after the last id taken whole).
+          const parser = new SseParser();
+          try {
+            for await (const chunk of res) {
+              for (const frame of parser.push(chunk as string)) {
+                opts.onEvent(mergedOf(frame.data, agent.node));
+                if (frame.id !== undefined) this.#lastId = frame.id;
+              }
             }
+          } finally {
+            retryMs = parser.retryMs ?? retryMs;
           }
           problem = 'the stream ended';
         }
@@ -70,7 +77,6 @@ export class NodeStream {
       }
       if (this.#stop.signal.aborted) return;
       dropped = true;
-      const retryMs = parser.retryMs ?? RETRY_MS;
       opts.notice(`node ${agent.node} (pod ${agent.pod}): ${problem}; reconnecting in ${formatMs(retryMs)}`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, retryMs);

@@ -76,6 +76,8 @@ export interface FakeAgent {
   push(json: string, seq?: number): void;
   /** Ends every open stream from the agent's side, as an agent shutting down does. */
   endStreams(): void;
+  /** Writes `partial` (the start of a frame) to every open stream and drops its connection. */
+  cutStreams(partial: string): void;
   close(): Promise<void>;
 }
 
@@ -168,6 +170,9 @@ export async function startFakeAgent(events: readonly ExecEvent[] | readonly str
     },
     endStreams: () => {
       for (const res of streams) res.end();
+    },
+    cutStreams: (partial) => {
+      for (const res of streams) res.write(partial, () => res.destroy());
     },
     close: () =>
       new Promise<void>((resolve) => {
