@@ -3,6 +3,7 @@
  * drop with `Last-Event-ID` (the agent replays what its ring still holds after it) until stopped.
  * `follow` prints what its streams deliver; `ui` passes it on to its page.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Agent } from './cluster.js';
 import { failureOf, formatMs } from './collect.js';
 import { authHeaders, errorOf, type AgentClient } from './forward.js';
@@ -78,13 +79,8 @@ export class NodeStream {
       if (this.#stop.signal.aborted) return;
       dropped = true;
       opts.notice(`node ${agent.node} (pod ${agent.pod}): ${problem}; reconnecting in ${formatMs(retryMs)}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, retryMs);
-        this.#stop.signal.addEventListener('abort', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      // Ends early when stopped; leaves no listener on the stop signal behind.
+      await sleep(retryMs, undefined, { signal: this.#stop.signal }).catch(() => {});
     }
   }
 }
