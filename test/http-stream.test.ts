@@ -96,6 +96,8 @@ t.test('Last-Event-ID and ?after= replay what the ring still holds', async (t) =
     { name: 'the header wins over ?after= (EventSource reconnects)', url: `?after=${s1}`, headers: { 'last-event-id': String(s4) }, want: [s5] },
     { name: 'filtered replay', url: `?after=${s1}&pod=none`, headers: {}, want: [] },
     { name: 'a Last-Event-ID that is not ours is ignored', url: '', headers: { 'last-event-id': 'abc' }, want: [] },
+    // An agent that restarted counts from 1 again: its earlier run's ids are beyond what it has published.
+    { name: 'a Last-Event-ID from an earlier run of the agent replays the whole ring', url: '', headers: { 'last-event-id': '999999' }, want: [s1, s2, s3, s4, s5] },
   ] as const;
   for (const c of cases) {
     const client = await openSse(`${base}/api/events/stream${c.url}`, c.headers);

@@ -136,12 +136,18 @@ class Subscriber implements Subscription {
 /** Fan-out of published events to live subscribers. */
 export class EventHub {
   private readonly subscribers = new Set<Subscriber>();
+  #lastSeq = 0;
 
   constructor(private readonly opts: EventHubOptions) {}
 
   /** Live subscribers now. */
   get count(): number {
     return this.subscribers.size;
+  }
+
+  /** The seq of the last event published (0 before any). */
+  get lastSeq(): number {
+    return this.#lastSeq;
   }
 
   /**
@@ -159,6 +165,7 @@ export class EventHub {
 
   /** Offers the event to every matching subscriber; O(subscribers), never waits. */
   publish(record: EventRecord): void {
+    this.#lastSeq = record.seq;
     if (this.subscribers.size === 0) return;
     const item = new Outgoing(record);
     for (const subscriber of this.subscribers) {

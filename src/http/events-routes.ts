@@ -151,7 +151,10 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = asyn
           .header('retry-after', String(STREAMS_RETRY_AFTER_S))
           .send({ error: 'Too Many Requests', message: `${maxStreams} streams are open already (--max-streams): close one or retry later` });
       }
-      const from = lastEventId(request.headers['last-event-id']) ?? request.query.after;
+      const asked = lastEventId(request.headers['last-event-id']) ?? request.query.after;
+      // seq starts at 1 again when the agent restarts: a client of its earlier run resumes after
+      // a seq this run has not reached, and gets everything the ring holds rather than nothing.
+      const from = asked !== undefined && asked > hub.lastSeq ? 0 : asked;
       const replay = from === undefined ? undefined : store.replay(from, filter);
       reply.hijack();
       const res = reply.raw;
