@@ -114,6 +114,33 @@ t.test('Last-Event-ID and ?after= replay what the ring still holds', async (t) =
   }
 });
 
+t.test('a client gone while its token was checked holds no stream', async (t) => {
+  const store = new EventStore({ maxEvents: 100 });
+  const hub = new EventHub({ maxQueue: 64, onOverflow: () => {} });
+  let release: (token: string) => void = () => {};
+  const checked = new Promise<string>((resolve) => (release = resolve));
+  let asked = 0;
+  const token = {
+    current: () => {
+      asked += 1;
+      return checked;
+    },
+  };
+  const app = buildApiApp({ store, hub, logLevel: 'fatal', heartbeatMs: 60_000, token });
+  t.teardown(() => app.close());
+  const base = new URL(await app.listen({ host: '127.0.0.1', port: 0 }));
+  const socket = connect(Number(base.port), base.hostname);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write(`GET /api/events/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer right\r\n\r\n`);
+  await waitUntil(() => asked === 1);
+  socket.destroy();
+  // The server has seen the connection close before the token check ends.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  release('right');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.equal(hub.count, 0, 'no subscriber left behind');
+});
+
 t.test('heartbeat comments keep an idle stream alive', async (t) => {
   const { base } = await setup(t, { heartbeatMs: 30 });
   const client = await openSse(`${base}/api/events/stream`);

@@ -158,6 +158,9 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = asyn
       const replay = from === undefined ? undefined : store.replay(from, filter);
       reply.hijack();
       const res = reply.raw;
+      // Gone while the token was checked: its 'close' has passed, and nothing would ever let go of a
+      // subscription made now (it would hold a --max-streams place until the agent stops).
+      if (res.destroyed) return reply;
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-store',
