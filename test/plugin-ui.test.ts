@@ -6,6 +6,7 @@
  * API needs the token of the printed address; a page that does not read its stream is cut off.
  */
 import { get } from 'node:http';
+import { connect } from 'node:net';
 import t, { type Test } from 'tap';
 import { startApiServer } from './helpers/apiserver.js';
 import { addAgentPod, runPlugin, startFakeAgent, startPlugin, type FakeAgent } from './helpers/cluster.js';
@@ -174,6 +175,27 @@ t.test('ui: flags and a cluster without agents', async (t) => {
   t.equal(stoppedAlready.code, 0, 'stopped before it listened: it closes at once, exit 0');
   const help = await runPlugin(kubeconfig, ['ui', '--help']);
   t.match(help.stdout, /Usage: kubectl execwatch ui/, '--help');
+});
+
+t.test('ui: a page gone while its agents were looked up leaves no stream open', async (t) => {
+  const api = await startApiServer();
+  t.teardown(() => api.close());
+  const agent = await startFakeAgent([]);
+  t.teardown(() => agent.close());
+  addAgentPod(api, 'node-a', { localPort: agent.port });
+  const { base, token } = await startUi(t, kubeconfigFor(t, api));
+  const release = api.stall();
+  const seen = api.requests.length;
+  const { hostname, port } = new URL(base);
+  const socket = connect(Number(port), hostname);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write(`GET /api/events/stream HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+  await eventually(() => api.requests.length > seen, 'the agent pods asked for');
+  socket.destroy();
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  release();
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  t.equal(agent.streamResumes.length, 0, 'no stream opened to the agent');
 });
 
 t.test('the streams\' cursor is left out when it would make too long a URL', async (t) => {

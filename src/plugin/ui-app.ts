@@ -206,6 +206,10 @@ const uiRoutes: FastifyPluginAsyncTypebox<UiAppOptions & { streams: Set<ServerRe
     const after = new Map((request.query.after?.split(',') ?? []).map((entry) => entry.split(':') as [string, string]));
     reply.hijack();
     const res = reply.raw;
+    // The page went away while its agents were looked up (a reload, a filter changed): its 'close'
+    // has passed, and streams opened now would hold a port-forward and an agent's stream per node
+    // until ui stops.
+    if (res.destroyed) return reply;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
     const send = (event: string, data: string) => {
       res.write(`event: ${event}\ndata: ${data}\n\n`);
