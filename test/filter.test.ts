@@ -111,6 +111,8 @@ t.test('an exit matches the parameters of its own fields; those of exec fields m
     [{ uid: 1000 }, false],
     [{ euid: 1000 }, false],
     [{ parentExecId: 'x' }, false],
+    [{ drift: true }, false],
+    [{ drift: false }, false],
   ] as const;
   for (const [query, want] of cases) t.equal(compileFilter(query)(exit), want, `${JSON.stringify(query)} → ${want}`);
 });

@@ -184,7 +184,9 @@ export function compileFilter(query: EventFilter): (record: EventRecord) => bool
     checks.push((r) => r.kind === 'exec' && r.failed === failure);
   }
   if (attribution !== undefined) checks.push((r) => r.attribution === attribution);
-  if (drift !== undefined) checks.push((r) => r.drift === drift);
+  // Whether the executed file came from the image: a property of an exec (an exit, a throttle or
+  // a gap has no file, and none of them is the "others" that drift=false asks for).
+  if (drift !== undefined) checks.push((r) => r.kind === 'exec' && r.drift === drift);
   if (origin !== undefined) {
     const wanted = new Set<Origin>(origin);
     checks.push((r) => r.origin !== null && wanted.has(r.origin));
