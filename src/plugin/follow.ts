@@ -105,7 +105,8 @@ drops is resumed where it stopped (Last-Event-ID: what its agent's ring still ho
 the agents of nodes that join later are followed too. Problems go to stderr, one line each.
 
   -o, --output FORMAT        table (default), wide, json or jsonl (json: one event a line, as jsonl)
-${FILTER_HELP}${CLUSTER_HELP}--timeout bounds each connection attempt; a quiet stream is not a failure.
+${FILTER_HELP}${CLUSTER_HELP}--timeout bounds each connection attempt; a quiet stream is not a failure, one that brings not even
+the agent's heartbeat for 45s is resumed.
 `,
   async run(args, io) {
     const { values } = parseFlags(args, FLAGS);

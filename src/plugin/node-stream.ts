@@ -13,12 +13,21 @@ import { SseParser } from './sse.js';
 /** Reconnection delay until the agent says (its `retry:`). */
 export const RETRY_MS = 3000;
 
+/**
+ * The agent writes a heartbeat comment every 15 s (HEARTBEAT_MS): a connection that brings nothing
+ * for three of them is taken for dead (half-open: an API server or kubelet gone without closing
+ * it), dropped and resumed.
+ */
+export const IDLE_MS = 45_000;
+
 /** What a node's stream asks for and where it delivers. */
 export interface StreamOptions {
   /** The stream's query (filters, and `after` for where the first connection starts). */
   query: Record<string, string>;
   token: string | null;
   timeoutMs: number;
+  /** How long an open stream may bring nothing before it is dropped and resumed (default IDLE_MS). */
+  idleMs?: number;
   onEvent: (event: MergedEvent) => void;
   notice: (line: string) => void;
 }
@@ -44,11 +53,13 @@ export class NodeStream {
   async #run(client: AgentClient, opts: StreamOptions): Promise<void> {
     const { agent } = this;
     let retryMs = RETRY_MS;
+    const idleMs = opts.idleMs ?? IDLE_MS;
     const path = `/api/events/stream?${new URLSearchParams(opts.query)}`;
     let dropped = false;
     while (!this.#stop.signal.aborted) {
       const connecting = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(opts.timeoutMs)]);
       let problem: string;
+      let silent = false;
       try {
         const headers = { ...authHeaders(opts.token), accept: 'text/event-stream', ...(this.#lastId === undefined ? {} : { 'last-event-id': this.#lastId }) };
         // Only connecting is bounded by --timeout: a quiet stream is no failure.
@@ -61,20 +72,33 @@ export class NodeStream {
           // One parser per connection: a frame cut off by a drop is not glued to the next
           // connection's first bytes (its event is replayed, after the last id taken whole).
           const parser = new SseParser();
+          let timer: NodeJS.Timeout | undefined;
+          const expect = () => {
+            clearTimeout(timer);
+            timer = setTimeout(() => {
+              silent = true;
+              res.destroy();
+            }, idleMs);
+          };
+          expect();
           try {
             for await (const chunk of res) {
+              expect();
               for (const frame of parser.push(chunk as string)) {
                 opts.onEvent(mergedOf(frame.data, agent.node));
                 if (frame.id !== undefined) this.#lastId = frame.id;
               }
             }
           } finally {
+            clearTimeout(timer);
             retryMs = parser.retryMs ?? retryMs;
           }
           problem = 'the stream ended';
         }
       } catch (err) {
-        problem = failureOf(err, connecting.aborted && !this.#stop.signal.aborted, opts.timeoutMs);
+        problem = silent
+          ? `nothing, not even a heartbeat, for ${formatMs(idleMs)}`
+          : failureOf(err, connecting.aborted && !this.#stop.signal.aborted, opts.timeoutMs);
       }
       if (this.#stop.signal.aborted) return;
       dropped = true;

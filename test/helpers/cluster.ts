@@ -76,6 +76,8 @@ export interface FakeAgent {
   push(json: string, seq?: number): void;
   /** Ends every open stream from the agent's side, as an agent shutting down does. */
   endStreams(): void;
+  /** Writes a heartbeat comment to every open stream, as the agent does every 15 s. */
+  heartbeat(): void;
   /** Writes `partial` (the start of a frame) to every open stream and drops its connection. */
   cutStreams(partial: string): void;
   close(): Promise<void>;
@@ -170,6 +172,9 @@ export async function startFakeAgent(events: readonly ExecEvent[] | readonly str
     },
     endStreams: () => {
       for (const res of streams) res.end();
+    },
+    heartbeat: () => {
+      for (const res of streams) res.write(': heartbeat\n\n');
     },
     cutStreams: (partial) => {
       for (const res of streams) res.write(partial, () => res.destroy());
