@@ -53,6 +53,30 @@ t.test('events from three nodes, merged newest first, with their node', async (t
   t.same(jsonl.stdout.trimEnd().split('\n').map((l) => (JSON.parse(l) as { node: string }).node), ['node-b', 'node-b'], '--node asks that node only; jsonl is one event a line');
 });
 
+t.test('an event that waited for its pod does not hide newer ones its node delivered before it', async (t) => {
+  const api = await startApiServer();
+  t.teardown(() => api.close());
+  // node-a answers first (--max-parallel 1 asks in node order); node-b's answer is newest first by
+  // seq, as an agent's: its event at 7 s waited for its pod and was delivered after the one at 9.8 s.
+  const answers = {
+    'node-a': [makeEvent({ node: 'node-a', seq: 2, time: at(9900), argv: ['a', '9.9'] }), makeEvent({ node: 'node-a', seq: 1, time: at(9000), argv: ['a', '9.0'] })],
+    'node-b': [
+      makeEvent({ node: 'node-b', seq: 5, time: at(10_000), argv: ['b', '10.0'] }),
+      makeEvent({ node: 'node-b', seq: 4, time: at(7000), argv: ['b', '7.0'] }),
+      makeEvent({ node: 'node-b', seq: 3, time: at(9800), argv: ['b', '9.8'] }),
+    ],
+  };
+  for (const [node, events] of Object.entries(answers)) {
+    const agent = await startFakeAgent(events);
+    t.teardown(() => agent.close());
+    addAgentPod(api, node, { localPort: agent.port });
+  }
+  const run = await runPlugin(kubeconfigFor(t, api), ['events', '-o', 'json', '--limit', '3', '--max-parallel', '1']);
+  t.equal(run.code, 0, `exit 0 (${run.stderr})`);
+  const got = (JSON.parse(run.stdout) as { events: { argv: string[] }[] }).events.map((e) => e.argv.join(' '));
+  t.same(got, ['b 10.0', 'a 9.9', 'b 9.8'], 'the three newest of both nodes');
+});
+
 t.test('every filter of the events API has its flag, sent to every node as that parameter', async (t) => {
   const api = await startApiServer();
   t.teardown(() => api.close());

@@ -31,6 +31,18 @@ export interface Collected {
   newestSeqs: Map<string, number>;
 }
 
+/**
+ * How much older an event can be than one its agent delivered before it: an agent answers newest
+ * first by delivery (seq), and holds an event whose pod it does not know yet for at most
+ * --enrich-wait (60 s at most) before delivering it.
+ */
+const HOLD_MS = 60_000;
+
+/** Whether a newest-first answer that has reached `event` can give nothing newer than `oldest`. */
+function pastHolding(event: MergedEvent, oldest: MergedEvent | undefined): boolean {
+  return oldest !== undefined && Date.parse(event.time) + HOLD_MS < Date.parse(oldest.time);
+}
+
 /** Events per node of the first round: a fair share with room for uneven nodes. */
 export function firstShare(limit: number, nodes: number): number {
   return Math.min(limit, Math.max(10, Math.ceil((2 * limit) / Math.max(nodes, 1))));
@@ -90,8 +102,9 @@ async function readAgent(
         answer.last = event;
         answer.seqs.add(event.seq);
         if (skip.has(event.seq)) continue;
-        // Newest first: once one is too old to keep, so is the rest of this node's answer.
-        if (!newest.offer(event)) {
+        // One too old to keep may be followed by newer ones that waited less for their pod; past
+        // the longest wait, none can be.
+        if (!newest.offer(event) && pastHolding(event, newest.oldest())) {
           answer.cut = true;
           res.destroy();
           return answer;
