@@ -7,7 +7,7 @@ import t from 'tap';
 import { serializeEvent, type ExecEvent } from '../src/events/schema.js';
 import { SseParser } from '../src/plugin/sse.js';
 import { startApiServer } from './helpers/apiserver.js';
-import { addAgentPod, AGENT_NAMESPACE, runPlugin, startFakeAgent, startPlugin } from './helpers/cluster.js';
+import { addAgentPod, AGENT_NAMESPACE, runPlugin, startFakeAgent, startPlugin, type FakeAgent } from './helpers/cluster.js';
 import { makeEvent } from './helpers/events.js';
 import { kubeconfigFor } from './helpers/kube.js';
 import { eventually } from './helpers/poll.js';
@@ -96,6 +96,32 @@ t.test('follow without --token-file: a new agent whose Secret cannot be read is 
   t.match(extra.stderr, /unexpected argument "now"/, 'named');
   const quick = startPlugin(kubeconfig, ['follow', '--node', 'node-1']);
   t.equal((await quick.stop()).code, 0, 'Ctrl-C at once: exit 0');
+});
+
+t.test('follow --node-selector: the agents of nodes that join later with matching labels are followed too', async (t) => {
+  const api = await startApiServer();
+  t.teardown(() => api.close());
+  const agents: FakeAgent[] = [];
+  const agentOn = async (node: string, labels: Record<string, string>) => {
+    const agent = await startFakeAgent([]);
+    t.teardown(() => agent.close());
+    agents.push(agent);
+    addAgentPod(api, node, { localPort: agent.port });
+    api.addNode(node, labels);
+    return agent;
+  };
+  const web = await agentOn('node-web-1', { pool: 'web' });
+  const db = await agentOn('node-db-1', { pool: 'db' });
+  const follow = startPlugin(kubeconfigFor(t, api), ['follow', '--node-selector', 'pool=web']);
+  await eventually(() => web.streamResumes.length === 1, 'the web node is followed');
+  const joined = await agentOn('node-web-2', { pool: 'web' });
+  await eventually(() => joined.streamResumes.length === 1, 'the web node that joined is followed');
+  t.match(follow.stderr(), /node node-web-2: agent pod execwatch-node-web-2 joined/, 'and said');
+  const other = await agentOn('node-db-2', { pool: 'db' });
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  t.equal(other.streamResumes.length + db.streamResumes.length, 0, 'no node the selector leaves out');
+  t.notMatch(follow.stderr(), /node-db/, 'nor said');
+  t.equal((await follow.stop()).code, 0, 'exit 0');
 });
 
 t.test('follow: a stream cut in the middle of a frame loses nothing', async (t) => {

@@ -112,18 +112,34 @@ export function agentOf(pod: V1Pod, namespace: string): Agent | NodeFailure | nu
 /** Whether `found` is an agent to ask (not a failure). */
 export const isAgent = (found: Agent | NodeFailure): found is Agent => 'port' in found;
 
-/** The agent pods of `--agent-selector` in `-n`, and a test of the nodes `--node` and `--node-selector` ask for. */
-async function listAgentPods(kc: KubeConfig, opts: ClusterOptions): Promise<{ pods: V1Pod[]; wanted: (node: string) => boolean }> {
+/** Which nodes `--node` and `--node-selector` ask for. */
+export interface NodeTests {
+  /** Among the nodes there were at start. */
+  wanted: (node: string) => boolean;
+  /** Also for a node that joined the cluster since: its labels are read (a failure rejects). */
+  joins: (node: string) => Promise<boolean>;
+}
+
+/** The agent pods of `--agent-selector` in `-n`, and the tests of the nodes asked for. */
+async function listAgentPods(kc: KubeConfig, opts: ClusterOptions): Promise<{ pods: V1Pod[] } & NodeTests> {
   const core = kc.makeApiClient(CoreV1Api);
+  const { nodeSelector } = opts;
+  const listSelected = async (labelSelector: string) => new Set((await core.listNode({ labelSelector })).items.map((n) => n.metadata?.name as string));
   try {
     const pods = (await core.listNamespacedPod({ namespace: opts.namespace, labelSelector: opts.agentSelector })).items;
-    let selected: Set<string> | null = null;
-    if (opts.nodeSelector !== undefined) {
-      const nodes = await core.listNode({ labelSelector: opts.nodeSelector });
-      selected = new Set(nodes.items.map((n) => n.metadata?.name as string));
-    }
-    const wanted = (node: string) => (opts.nodes.length === 0 || opts.nodes.includes(node)) && (selected === null || selected.has(node));
-    return { pods, wanted };
+    let selected = nodeSelector === undefined ? null : await listSelected(nodeSelector);
+    // The nodes whose labels the selector has been tried on.
+    const tried = new Set(pods.map((p) => p.spec?.nodeName));
+    const named = (node: string) => opts.nodes.length === 0 || opts.nodes.includes(node);
+    const wanted = (node: string) => named(node) && (selected === null || selected.has(node));
+    const joins = async (node: string) => {
+      // No selector to try, or tried already (on every node with an agent at start): as at start.
+      if (!named(node) || nodeSelector === undefined || tried.has(node)) return wanted(node);
+      tried.add(node);
+      selected = await listSelected(nodeSelector);
+      return selected.has(node);
+    };
+    return { pods, wanted, joins };
   } catch (err) {
     throw new ClusterError(`cannot list the agents (pods ${opts.agentSelector} in namespace ${opts.namespace}): ${apiErrorText(err)}`);
   }
@@ -131,11 +147,11 @@ async function listAgentPods(kc: KubeConfig, opts: ClusterOptions): Promise<{ po
 
 /**
  * The agents to ask, one per node: the Running pods of `--agent-selector` in `-n`, on the nodes of
- * `--node` and `--node-selector` when given, and `wanted`, that test of a node, for agents that
+ * `--node` and `--node-selector` when given, and the tests of a node, for agents that
  * appear later. A named node without a running agent is a failure.
  */
-export async function discoverAgents(kc: KubeConfig, opts: ClusterOptions): Promise<Discovery & { wanted: (node: string) => boolean }> {
-  const { pods, wanted } = await listAgentPods(kc, opts);
+export async function discoverAgents(kc: KubeConfig, opts: ClusterOptions): Promise<Discovery & NodeTests> {
+  const { pods, wanted, joins } = await listAgentPods(kc, opts);
   const agents: Agent[] = [];
   const failures: NodeFailure[] = [];
   for (const pod of pods) {
@@ -156,7 +172,7 @@ export async function discoverAgents(kc: KubeConfig, opts: ClusterOptions): Prom
   if (agents.length === 0 && kept.length === 0) {
     throw new ClusterError(`no agent pods (${opts.agentSelector}) in namespace ${opts.namespace} on the nodes asked for: is the chart installed there? (-n, --agent-selector, --node, --node-selector)`);
   }
-  return { agents, failures: kept, wanted };
+  return { agents, failures: kept, wanted, joins };
 }
 
 /**

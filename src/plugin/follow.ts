@@ -44,7 +44,7 @@ async function follow(kc: KubeConfig, args: string[], io: CommandIo): Promise<nu
   const output = outputOf(values.output);
   const cluster = clusterOptions(values);
   const query = queryOf(values, 'stream');
-  const { agents, failures, wanted } = await discoverAgents(kc, cluster);
+  const { agents, failures, joins } = await discoverAgents(kc, cluster);
   const tokens = await tokensFor(kc, agents, cluster.tokenFile);
   for (const line of failureLines(failures)) io.err(line);
   const client = new AgentClient(kc);
@@ -61,8 +61,10 @@ async function follow(kc: KubeConfig, args: string[], io: CommandIo): Promise<nu
   const informer = makeInformer<V1Pod>(kc, `/api/v1/namespaces/${namespace}/pods`, () => core.listNamespacedPod({ namespace, labelSelector: agentSelector }), agentSelector);
   const seen = async (pod: V1Pod) => {
     const found = agentOf(pod, namespace);
-    if (found === null || !isAgent(found) || !wanted(found.node) || streams.has(found.pod) || io.signal.aborted) return;
+    if (found === null || !isAgent(found) || streams.has(found.pod) || io.signal.aborted) return;
     try {
+      // A node that joined the cluster since: --node-selector is tried on its labels.
+      if (!(await joins(found.node))) return;
       const token = (await tokensFor(kc, [found], cluster.tokenFile)).get(found) as string | null;
       io.err(`node ${found.node}: agent pod ${found.pod} joined`);
       start(found, token);
