@@ -124,6 +124,26 @@ t.test('follow --node-selector: the agents of nodes that join later with matchin
   t.equal((await follow.stop()).code, 0, 'exit 0');
 });
 
+t.test('follow: events of an agent pod that come while it is being joined start one stream', async (t) => {
+  const api = await startApiServer();
+  t.teardown(() => api.close());
+  const first = await startFakeAgent([]);
+  t.teardown(() => first.close());
+  addAgentPod(api, 'node-1', { localPort: first.port });
+  const late = await startFakeAgent([]);
+  t.teardown(() => late.close());
+  api.addSecret(AGENT_NAMESPACE, 'api-token', { token: 'secret' });
+  const follow = startPlugin(kubeconfigFor(t, api), ['follow']);
+  await eventually(() => first.streamResumes.length === 1, 'node-1 streams');
+  // Its token is read from the Secret: the second event comes while the first is being handled.
+  for (let i = 0; i < 2; i++) addAgentPod(api, 'node-2', { localPort: late.port, tokenSecret: { name: 'api-token', key: 'token' } });
+  await eventually(() => late.streamResumes.length >= 1, 'node-2 streams');
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  t.equal(late.streamResumes.length, 1, 'one stream');
+  t.equal(follow.stderr().match(/node-2: agent pod execwatch-node-2 joined/g)?.length, 1, 'joined once');
+  t.equal((await follow.stop()).code, 0, 'exit 0');
+});
+
 t.test('follow: a stream cut in the middle of a frame loses nothing', async (t) => {
   const api = await startApiServer();
   t.teardown(() => api.close());

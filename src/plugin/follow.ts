@@ -59,9 +59,13 @@ async function follow(kc: KubeConfig, args: string[], io: CommandIo): Promise<nu
   const core = kc.makeApiClient(CoreV1Api);
   const { namespace, agentSelector } = cluster;
   const informer = makeInformer<V1Pod>(kc, `/api/v1/namespaces/${namespace}/pods`, () => core.listNamespacedPod({ namespace, labelSelector: agentSelector }), agentSelector);
+  // Agent pods being joined (their node's labels or their token being read): the events of one pod
+  // that come meanwhile (it turning Running, then Ready) start no second stream.
+  const joining = new Set<string>();
   const seen = async (pod: V1Pod) => {
     const found = agentOf(pod, namespace);
-    if (found === null || !isAgent(found) || streams.has(found.pod) || io.signal.aborted) return;
+    if (found === null || !isAgent(found) || streams.has(found.pod) || joining.has(found.pod) || io.signal.aborted) return;
+    joining.add(found.pod);
     try {
       // A node that joined the cluster since: --node-selector is tried on its labels.
       if (!(await joins(found.node))) return;
@@ -70,6 +74,8 @@ async function follow(kc: KubeConfig, args: string[], io: CommandIo): Promise<nu
       start(found, token);
     } catch (err) {
       io.err(`node ${found.node}: agent pod ${found.pod} cannot be followed: ${(err as Error).message}`);
+    } finally {
+      joining.delete(found.pod);
     }
   };
   const gone = (pod: V1Pod) => {
