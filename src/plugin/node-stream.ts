@@ -91,7 +91,7 @@ export class NodeStream {
             }
           } finally {
             clearTimeout(timer);
-            retryMs = parser.retryMs ?? retryMs;
+            if (parser.retryMs !== undefined) retryMs = parser.retryMs;
           }
           problem = 'the stream ended';
         }
