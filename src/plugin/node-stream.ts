@@ -70,7 +70,7 @@ export class NodeStream {
           if (dropped) opts.notice(`node ${agent.node}: stream resumed${this.#lastId === undefined ? '' : ` after event ${this.#lastId}`}`);
           res.setEncoding('utf8');
           // One parser per connection: a frame cut off by a drop is not glued to the next
-          // connection's first bytes (its event is replayed, after the last id taken whole).
+          // connection's first bytes (its event is replayed, after the last id received whole).
           const parser = new SseParser();
           let timer: NodeJS.Timeout | undefined;
           const expect = () => {
@@ -85,8 +85,9 @@ export class NodeStream {
             for await (const chunk of res) {
               expect();
               for (const frame of parser.push(chunk as string)) {
-                opts.onEvent(mergedOf(frame.data, agent.node));
+                // Received whole: a frame that cannot be read would only be replayed again.
                 if (frame.id !== undefined) this.#lastId = frame.id;
+                opts.onEvent(mergedOf(frame.data, agent.node));
               }
             }
           } finally {
