@@ -32,7 +32,11 @@ export function untrack(child) {
   children.delete(child);
 }
 
-/** Undo steps, run once each by cleanup() in the order registered (after the children die). */
+/**
+ * Undo steps, run once each by cleanup() after the children die, the last registered first: a step
+ * registered later undoes what was done on top of an earlier one's (the throughput and paired
+ * scenarios both set kernel.bpf_stats_enabled, the second finding the first's 1).
+ */
 const undos = [];
 export function onCleanup(undo) {
   undos.push(undo);
@@ -40,7 +44,7 @@ export function onCleanup(undo) {
 
 export function cleanup() {
   for (const child of children) child.kill('SIGKILL');
-  for (const undo of undos.splice(0)) undo();
+  for (const undo of undos.splice(0).reverse()) undo();
 }
 // die() and every other exit come through here.
 process.on('exit', cleanup);
