@@ -9,6 +9,7 @@ import t from 'tap';
 import { startApiServer } from './helpers/apiserver.js';
 import { addAgentPod, AGENT_NAMESPACE, runPlugin, runPluginProcess, startFakeAgent, type FakeAgent } from './helpers/cluster.js';
 import { makeEvent, makeHostEvent } from './helpers/events.js';
+import { serializeEvent } from '../src/events/schema.js';
 import { kubeconfigFor } from './helpers/kube.js';
 
 const T0 = Date.UTC(2026, 11, 6, 12, 0, 0);
@@ -107,6 +108,27 @@ t.test('every filter of the events API has its flag, sent to every node as that 
   t.match(follow.stderr, /--until is for events already recorded \(kubectl execwatch events\); a live stream has no end/, 'saying why');
   const kinds = await runPlugin(kubeconfig, ['follow', '--kind', 'exec,fork']);
   t.match(kinds.stderr, /--kind "exec,fork" must match pattern/, 'follow checks them too');
+});
+
+t.test('a node that answered and then failed when asked again makes the results partial, not none', async (t) => {
+  const api = await startApiServer();
+  t.teardown(() => api.close());
+  // --limit 30 over three nodes: a first share of 20; node-b fills it with the newest events and is
+  // asked again, and fails then; the other two nodes are down.
+  let agent: FakeAgent | undefined;
+  agent = await startFakeAgent((limit) => {
+    agent?.failWith(503, 'gone');
+    return Array.from({ length: Math.min(limit, 40) }, (_, k) => serializeEvent(makeEvent({ node: 'node-b', seq: 40 - k, time: at(100_000 - k) })));
+  });
+  t.teardown(() => agent?.close());
+  addAgentPod(api, 'node-a');
+  addAgentPod(api, 'node-b', { localPort: agent.port });
+  addAgentPod(api, 'node-c');
+  const run = await runPlugin(kubeconfigFor(t, api), ['events', '-o', 'json', '--limit', '30']);
+  t.equal((JSON.parse(run.stdout) as { events: unknown[] }).events.length, 20, 'node-b\'s first answer printed');
+  t.match(run.stderr, /node node-b \(pod execwatch-node-b\): the agent answered HTTP 503/, 'its second failure named');
+  t.match(run.stderr, /partial results: 3 of 3 nodes did not answer/, 'each node counted once');
+  t.equal(run.code, 3, 'exit 3 (partial), not 1 (none could be asked)');
 });
 
 t.test('one node down: the others still print, it is named, the exit status says partial', async (t) => {

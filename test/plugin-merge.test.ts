@@ -145,5 +145,8 @@ t.test('the second round asks again only the nodes that may hold more', async (t
   const failing = memoryClient(nodes, (node, call) => node === 'node-00' && call === 2);
   const partial = await collectEvents(failing.client, all, { query: { limit: '20' }, tokens: new Map(), timeoutMs: 1000, maxParallel: 32 });
   t.same(partial.failures, [{ node: 'node-00', pod: 'execwatch-node-00', reason: 'connection reset' }], 'a node failing in the second round is named');
+  t.equal(partial.answered, 20, 'and still counts as one that answered (its first answer is in the merge)');
+  const down = await collectEvents(memoryClient(nodes, () => true).client, all.slice(0, 2), { query: { limit: '20' }, tokens: new Map(), timeoutMs: 1000, maxParallel: 32 });
+  t.equal(down.answered, 0, 'none answered');
   t.equal(firstShare(1000, 0), 1000, 'no nodes: the share is the limit');
 });

@@ -26,7 +26,10 @@ export interface CollectOptions {
 export interface Collected {
   /** The newest `limit` events of the nodes that answered, newest first. */
   events: MergedEvent[];
+  /** The nodes that could not be asked, or failed when asked again (those answered before). */
   failures: NodeFailure[];
+  /** Nodes that answered the first round. */
+  answered: number;
   /** Each answering node's newest matching seq (its first event read), for a stream to resume after. */
   newestSeqs: Map<string, number>;
 }
@@ -154,5 +157,5 @@ export async function collectEvents(client: AgentClient, agents: readonly Agent[
       if (typeof result === 'string') failures.push({ node: agent.node, pod: agent.pod, reason: result });
     });
   }
-  return { events: newest.sorted(), failures, newestSeqs };
+  return { events: newest.sorted(), failures, answered: first.size, newestSeqs };
 }

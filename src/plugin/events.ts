@@ -105,7 +105,8 @@ ${FILTER_HELP}${CLUSTER_HELP}${EXIT_HELP}`,
     io.out(formatEvents(collected.events, failures, output));
     for (const line of failureLines(failures)) io.err(line);
     if (failures.length === 0) return 0;
-    io.err(`partial results: ${failures.length} of ${agents.length + unreachable.length} nodes did not answer`);
-    return agents.length === collected.failures.length ? 1 : 3;
+    // A node that answered and then failed when asked again is named once per failure, counted once.
+    io.err(`partial results: ${new Set(failures.map((f) => f.node)).size} of ${agents.length + unreachable.length} nodes did not answer`);
+    return collected.answered === 0 ? 1 : 3;
   },
 };
