@@ -144,6 +144,31 @@ t.test('follow: events of an agent pod that come while it is being joined start 
   t.equal((await follow.stop()).code, 0, 'exit 0');
 });
 
+t.test('follow: an agent pod deleted while it is being joined is not followed', async (t) => {
+  const api = await startApiServer();
+  t.teardown(() => api.close());
+  const first = await startFakeAgent([]);
+  t.teardown(() => first.close());
+  addAgentPod(api, 'node-1', { localPort: first.port });
+  const late = await startFakeAgent([]);
+  t.teardown(() => late.close());
+  api.addSecret(AGENT_NAMESPACE, 'api-token', { token: 'secret' });
+  const follow = startPlugin(kubeconfigFor(t, api), ['follow']);
+  await eventually(() => first.streamResumes.length === 1, 'node-1 streams');
+  // Its token's Secret is read: the API server holds that answer until the pod is gone.
+  const release = api.stall();
+  const asked = api.requests.length;
+  const pod = addAgentPod(api, 'node-2', { localPort: late.port, tokenSecret: { name: 'api-token', key: 'token' } });
+  await eventually(() => api.requests.slice(asked).some((r) => r.path.endsWith('/secrets/api-token')), 'the Secret asked for');
+  api.deletePod(AGENT_NAMESPACE, pod);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  release();
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  t.equal(late.streamResumes.length, 0, 'no stream to the deleted pod\'s agent');
+  t.notMatch(follow.stderr(), /node-2/, 'not said to join');
+  t.equal((await follow.stop()).code, 0, 'exit 0');
+});
+
 t.test('follow: a stream cut in the middle of a frame loses nothing', async (t) => {
   const api = await startApiServer();
   t.teardown(() => api.close());

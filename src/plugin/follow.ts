@@ -70,6 +70,8 @@ async function follow(kc: KubeConfig, args: string[], io: CommandIo): Promise<nu
       // A node that joined the cluster since: --node-selector is tried on its labels.
       if (!(await joins(found.node))) return;
       const token = (await tokensFor(kc, [found], cluster.tokenFile)).get(found) as string | null;
+      // Deleted meanwhile: gone() has let go of it already.
+      if (!joining.has(found.pod)) return;
       io.err(`node ${found.node}: agent pod ${found.pod} joined`);
       start(found, token);
     } catch (err) {
@@ -80,6 +82,7 @@ async function follow(kc: KubeConfig, args: string[], io: CommandIo): Promise<nu
   };
   const gone = (pod: V1Pod) => {
     const name = pod.metadata?.name as string;
+    joining.delete(name);
     streams.get(name)?.stop();
     streams.delete(name);
   };
