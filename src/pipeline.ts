@@ -127,12 +127,9 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
   let seq = 0;
   const deliver = (event: AgentEvent): void => {
     // Out of scope, and let through only because the kernel's table lagged: counted, not delivered.
-    // Exits too: the kernel kept state for a process whose exec it let through, and reports its end.
-    if ((event.kind === 'exec' || event.kind === 'exit') && deps.scope) {
+    if (event.kind === 'exec' && deps.scope) {
       const reason = deps.scope.judge(event);
       if (reason !== null) {
-        // Its exec may have been delivered while its pod was unknown: it leaves the table all the same.
-        if (event.kind === 'exit') processes.exit(event.execId, event.orphans);
         excluded.add(reason, 1, Date.now());
         return;
       }

@@ -13,7 +13,7 @@
  * bound to the node, and reports its containers after creating them) and after a late exclusion;
  * changes coming together share one scan.
  */
-import type { ExecEvent, ExitEvent } from '../events/schema.js';
+import type { ExecEvent } from '../events/schema.js';
 import type { PodLookup } from '../kube/types.js';
 import { scanCgroupTree } from './cgroups.js';
 import { narrowsScope, outOfScope, type ScopeRules } from './rules.js';
@@ -21,7 +21,7 @@ import { buildScopeSlots, type ScopeEntry, type ScopeReason } from './table.js';
 
 /** The part of src/metrics scope counts into. */
 export interface ScopeMetrics {
-  /** Counts one event (an exec, or the exit of a process whose exec went through) dropped in user space as out of scope (the kernel's are read at scrape). */
+  /** Counts one exec dropped in user space as out of scope (the kernel's are read at scrape). */
   excludedLate(reason: ScopeReason): void;
 }
 
@@ -75,7 +75,7 @@ export class Scope {
    * Why an event that reached user space is out of scope, or null. An out-of-scope one is counted
    * here (the caller drops it) and makes the table be rescanned: its cgroup was not listed.
    */
-  judge(event: ExecEvent | ExitEvent): ScopeReason | null {
+  judge(event: ExecEvent): ScopeReason | null {
     if (!this.#narrows) return null;
     let reason: ScopeReason | null = null;
     if (event.attribution === 'host') reason = outOfScope(this.#opts.rules, null);
