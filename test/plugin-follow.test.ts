@@ -3,7 +3,7 @@
  * arrive, a stream resumed with Last-Event-ID, a node that answers late or refuses reported and
  * retried, agent pods that come and go; the SSE parser. (Over real agents: plugin-kernel.test.ts.)
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { serializeEvent, type ExecEvent } from '../src/events/schema.js';
 import { SseParser } from '../src/plugin/sse.js';
 import { startApiServer } from './helpers/apiserver.js';
@@ -124,7 +124,11 @@ t.test('follow --node-selector: the agents of nodes that join later with matchin
   t.equal((await follow.stop()).code, 0, 'exit 0');
 });
 
-t.test('follow: events of an agent pod that come while it is being joined start one stream', async (t) => {
+/**
+ * `follow` streaming from node-1's agent, and a second simulated agent for node-2 whose pod, once
+ * added, mounts a token Secret: joining it reads that Secret from the API server.
+ */
+async function followWithLateAgent(t: Test) {
   const api = await startApiServer();
   t.teardown(() => api.close());
   const first = await startFakeAgent([]);
@@ -135,6 +139,11 @@ t.test('follow: events of an agent pod that come while it is being joined start 
   api.addSecret(AGENT_NAMESPACE, 'api-token', { token: 'secret' });
   const follow = startPlugin(kubeconfigFor(t, api), ['follow']);
   await eventually(() => first.streamResumes.length === 1, 'node-1 streams');
+  return { api, late, follow };
+}
+
+t.test('follow: events of an agent pod that come while it is being joined start one stream', async (t) => {
+  const { api, late, follow } = await followWithLateAgent(t);
   // Its token is read from the Secret: the second event comes while the first is being handled.
   for (let i = 0; i < 2; i++) addAgentPod(api, 'node-2', { localPort: late.port, tokenSecret: { name: 'api-token', key: 'token' } });
   await eventually(() => late.streamResumes.length >= 1, 'node-2 streams');
@@ -145,16 +154,7 @@ t.test('follow: events of an agent pod that come while it is being joined start 
 });
 
 t.test('follow: an agent pod deleted while it is being joined is not followed', async (t) => {
-  const api = await startApiServer();
-  t.teardown(() => api.close());
-  const first = await startFakeAgent([]);
-  t.teardown(() => first.close());
-  addAgentPod(api, 'node-1', { localPort: first.port });
-  const late = await startFakeAgent([]);
-  t.teardown(() => late.close());
-  api.addSecret(AGENT_NAMESPACE, 'api-token', { token: 'secret' });
-  const follow = startPlugin(kubeconfigFor(t, api), ['follow']);
-  await eventually(() => first.streamResumes.length === 1, 'node-1 streams');
+  const { api, late, follow } = await followWithLateAgent(t);
   // Its token's Secret is read: the API server holds that answer until the pod is gone.
   const release = api.stall();
   const asked = api.requests.length;
