@@ -3,10 +3,10 @@
  * validation, 400 messages that name the bad parameter, and one error handler that never leaks
  * internals on 5xx. Every error body is {"error", "message"}.
  */
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifySchemaValidationError } from 'fastify';
+import Fastify, { type FastifyReply, type FastifySchemaValidationError } from 'fastify';
 import type { LogLevel } from '../config.js';
 
 /** The body of every 4xx/5xx answer. */
@@ -86,3 +86,24 @@ export function createApp(opts: BaseOptions) {
 
 /** A fastify instance typed for TypeBox schemas. */
 export type App = ReturnType<typeof createApp>;
+
+/**
+ * Takes a Server-Sent Events response over from fastify: its headers and the first frame (the
+ * client's retry delay and a comment saying the stream is open) are written. Null when the client
+ * left before (while a token was checked or agents looked up): its 'close' has passed, and nothing
+ * would ever release what a stream opened now holds.
+ */
+export function openEventStream(reply: FastifyReply): ServerResponse | null {
+  reply.hijack();
+  const res = reply.raw;
+  if (res.destroyed) return null;
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    // nginx and similar proxies buffer responses unless told not to.
+    'x-accel-buffering': 'no',
+  });
+  res.write('retry: 3000\n: connected\n\n');
+  return res;
+}

@@ -18,7 +18,7 @@ import type { EventStore } from '../events/store.js';
 import type { CloseReason, EventHub, Sink } from '../events/stream.js';
 import { textOf, type EventRecord } from '../events/record.js';
 import { EventsBody, ExecEventSchema, ExitEventSchema, GapEventSchema, ThrottleEventSchema } from '../events/schema.js';
-import { ErrorBody, errorResponses } from './base.js';
+import { ErrorBody, errorResponses, openEventStream } from './base.js';
 
 /** Default interval of SSE heartbeat comments: below common 30-60 s idle timeouts. */
 export const HEARTBEAT_MS = 15_000;
@@ -156,19 +156,10 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = asyn
       // a seq this run has not reached, and gets everything the ring holds rather than nothing.
       const from = asked !== undefined && asked > hub.lastSeq ? 0 : asked;
       const replay = from === undefined ? undefined : store.replay(from, filter);
-      reply.hijack();
-      const res = reply.raw;
-      // Gone while the token was checked: its 'close' has passed, and nothing would ever let go of a
-      // subscription made now (it would hold a --max-streams place until the agent stops).
-      if (res.destroyed) return reply;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-store',
-        'x-content-type-options': 'nosniff',
-        // nginx and similar proxies buffer responses unless told not to.
-        'x-accel-buffering': 'no',
-      });
-      res.write('retry: 3000\n: connected\n\n');
+      const res = openEventStream(reply);
+      // Gone while the token was checked: a subscription made now would hold a --max-streams
+      // place until the agent stops.
+      if (res === null) return reply;
       const subscription = hub.subscribe(filter, responseSink(res), replay);
       res.on('drain', () => subscription.drained());
       res.on('close', () => subscription.unsubscribe());

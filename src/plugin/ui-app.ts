@@ -23,7 +23,7 @@ import { ProcessBody } from '../events/schema.js';
 import { compileFilter, EventsQuery, ExecIdParam, FilterError, FilterQuery } from '../events/filter.js';
 import { requireToken } from '../http/auth.js';
 import { ExcludedBody, ExcludedQuery } from '../http/excluded-routes.js';
-import { createApp, ErrorBody, type App } from '../http/base.js';
+import { createApp, ErrorBody, openEventStream, type App } from '../http/base.js';
 import { pageRoutes } from '../http/page.js';
 import { sameOriginOnly } from '../http/same-origin.js';
 import { ClusterError, discoverAgents, tokensFor, type Agent, type NodeFailure } from './cluster.js';
@@ -204,19 +204,15 @@ const uiRoutes: FastifyPluginAsyncTypebox<UiAppOptions & { streams: Set<ServerRe
     if (typeof reached === 'string') return reply.code(502).send({ error: 'Bad Gateway', message: reached });
     const { agents, failures, tokens } = reached;
     const after = new Map((request.query.after?.split(',') ?? []).map((entry) => entry.split(':') as [string, string]));
-    reply.hijack();
-    const res = reply.raw;
-    // The page went away while its agents were looked up (a reload, a filter changed): its 'close'
-    // has passed, and streams opened now would hold a port-forward and an agent's stream per node
-    // until ui stops.
-    if (res.destroyed) return reply;
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+    const res = openEventStream(reply);
+    // The page went away while its agents were looked up (a reload, a filter changed): streams
+    // opened now would hold a port-forward and an agent's stream per node until ui stops.
+    if (res === null) return reply;
     const send = (event: string, data: string) => {
       res.write(`event: ${event}\ndata: ${data}\n\n`);
       if (res.writableLength > MAX_PENDING_BYTES) res.destroy();
     };
     const notice = (node: string, message: string) => send('notice', JSON.stringify({ node, message }));
-    res.write('retry: 3000\n: connected\n\n');
     for (const f of failures) notice(f.node, failureLine(f));
     const query = agentQuery(request.query);
     const nodeStreams = agents.map((agent) => {
