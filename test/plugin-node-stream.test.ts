@@ -52,3 +52,24 @@ t.test('heartbeats keep a quiet stream open', async (t) => {
   t.equal(agent.streamResumes.length, 1, 'still the first connection after four idle limits');
   t.same(notices, [], 'nothing to say');
 });
+
+t.test('a node dropping its stream again and again leaves no listener behind per wait', async (t) => {
+  // Abort listeners held now, by signal: a wait that added one and never removed it shows here.
+  const held = new Map<EventTarget, number>();
+  const { addEventListener, removeEventListener } = EventTarget.prototype;
+  const count = (target: EventTarget, type: string, by: number) => {
+    if (target instanceof AbortSignal && type === 'abort') held.set(target, (held.get(target) ?? 0) + by);
+  };
+  EventTarget.prototype.addEventListener = function (this: EventTarget, type: string, ...rest: [EventListenerOrEventListenerObject | null, AddEventListenerOptions?]) {
+    count(this, type, 1);
+    return addEventListener.call(this, type, ...rest);
+  };
+  EventTarget.prototype.removeEventListener = function (this: EventTarget, type: string, ...rest: [EventListenerOrEventListenerObject | null, EventListenerOptions?]) {
+    count(this, type, -1);
+    return removeEventListener.call(this, type, ...rest);
+  };
+  t.teardown(() => Object.assign(EventTarget.prototype, { addEventListener, removeEventListener }));
+  const { agent } = await setup(t);
+  await eventually(() => agent.streamResumes.length >= 12, 'twelve connections');
+  t.ok(Math.max(0, ...held.values()) <= 2, `at most two abort listeners on any signal after eleven waits (${[...held.values()].join(', ')})`);
+});
