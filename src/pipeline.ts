@@ -127,9 +127,14 @@ export function createPipeline(config: PipelineConfig, deps: PipelineDeps): Pipe
   let seq = 0;
   const deliver = (event: AgentEvent): void => {
     // Out of scope, and let through only because the kernel's table lagged: counted, not delivered.
-    if (event.kind === 'exec' && deps.scope) {
+    // Exits too: the kernel reports the end of every process whose exec it reported, also when the
+    // process has moved into an out-of-scope cgroup since (a container's first process: runc init
+    // is moved into the pod's cgroup, then execs the container's command, which the kernel drops).
+    if ((event.kind === 'exec' || event.kind === 'exit') && deps.scope) {
       const reason = deps.scope.judge(event);
       if (reason !== null) {
+        // Its exec may have been delivered while its pod was unknown: it leaves the table all the same.
+        if (event.kind === 'exit') processes.exit(event.execId, event.orphans);
         excluded.add(reason, 1, Date.now());
         return;
       }

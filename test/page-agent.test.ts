@@ -12,7 +12,7 @@ import { startApiServer } from './helpers/apiserver.js';
 import { launchChromium, watchedPage } from './helpers/chromium.js';
 import { startSmallRingAgent } from './helpers/command.js';
 import { ensureTracefs, execHelper, finished, inCgroup, kernelTest, marker, namespaceInit } from './helpers/kernel.js';
-import { cgroupArea, events, kubeconfigFor, podsGauge, sampleValue } from './helpers/kube.js';
+import { cgroupArea, events, kubeconfigFor, podsGauge, samples, sampleValue } from './helpers/kube.js';
 import { eventually } from './helpers/poll.js';
 import { screenshot } from './helpers/screenshots.js';
 
@@ -131,14 +131,20 @@ t.test('the page over a real agent: a process chain, an exec session, a loss', k
     t.equal(await excludedPod(), 0, 'nothing of that pod excluded before (nothing else runs in its cgroup)');
     const runs = 5;
     for (let i = 0; i < runs; i++) await finished(inCgroup(out.cgroup, ['/bin/true', 'true', 'excluded', m]));
-    await eventually(async () => (await excludedPod()) === runs, 'execwatch_events_excluded_total{reason="pod"} to count them');
+    // Each run: the exec of true, dropped in the kernel; and the exit of its process, which the
+    // kernel reports (its last exec seen, the helper's, was in scope) and the agent drops, as it
+    // ends in the pod's cgroup (as a container's first process does, moved there by runc).
+    await eventually(async () => (await excludedPod()) === 2 * runs, 'execwatch_events_excluded_total{reason="pod"} to count them');
+    const counted = 2 * runs;
     t.same(await execsOf({ q: m, pod: out.podName }), [], 'none of them is an event');
+    const exitsOf = (await samples(metricsUrl, 'execwatch_exits_total')).filter((s) => s.labels.pod === out.podName);
+    t.same(exitsOf, [], 'nor are their exits: execwatch_exits_total has no series for that pod');
     const { page, errors } = await watchedPage(browser.context);
     t.teardown(() => page.close());
     await page.goto(`${agent.apiUrl}/?since=${before}`);
     await page.locator('#banner').waitFor();
     const text = (await page.locator('#banner').textContent()) as string;
-    t.match(text, `${runs} execs excluded by scope rules (not recorded, by design): ${runs} by --exclude-pods`, 'the banner counts them, and says why they are missing');
+    t.match(text, `${counted} events excluded by scope rules (not recorded, by design): ${counted} by --exclude-pods`, 'the banner counts them, and says why they are missing');
     t.match(text, /counted by whole minutes, \d{4}-\d\d-\d\d \d\d:\d\d – \d{4}-\d\d-\d\d \d\d:\d\d UTC/, 'and at what resolution');
     await screenshot(page, 'agent-excluded-desktop');
     t.same(errors, [], 'no page errors');

@@ -616,7 +616,7 @@ t.test('the rows never wait for the excluded counts; those of an older load are 
   await newer.fulfill(counts(3));
   await page.locator('#banner').waitFor();
   const text = await page.locator('#banner').textContent();
-  t.match(text, '3 execs excluded by scope rules', 'the newer load\'s counts in the banner once they come');
+  t.match(text, '3 events excluded by scope rules', 'the newer load\'s counts in the banner once they come');
   t.notMatch(text, '7 execs', 'the older load\'s never');
   t.same(errors, [], 'no page errors');
 });
@@ -635,10 +635,10 @@ t.test('live: the excluded counts are asked for again while the view is followed
   await page.clock.install();
   await page.goto(`${base}/?namespace=excllive&live=1`);
   await page.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('live'));
-  await page.locator('#banner', { hasText: '2 execs excluded by scope rules' }).waitFor();
+  await page.locator('#banner', { hasText: '2 events excluded by scope rules' }).waitFor();
   pod = 5;
   await page.clock.fastForward(30_000);
-  await page.locator('#banner', { hasText: '5 execs excluded by scope rules' }).waitFor();
+  await page.locator('#banner', { hasText: '5 events excluded by scope rules' }).waitFor();
   t.pass('half a minute later, the banner has the counts of the grown window');
   const whileLive = asked;
   await page.uncheck('input[name="live"]');

@@ -133,6 +133,21 @@ t.test('an event the scope judges out of scope is not delivered and takes no seq
   t.match(pipeline.excluded.window(0, Date.now() + 1, Date.now()).excluded, { host: 1, namespace: 0 }, 'and counted, by its reason, in the minutes the page reads');
 });
 
+t.test('the exit of a process the scope judges out of scope is not delivered either', async (t) => {
+  // pid 2's exec went through while its pod was unknown; by its exit the pod is known and out of scope.
+  const { pipeline, captured, exited } = setup({}, { judge: (event) => (event.kind === 'exit' && event.pid === 2 ? 'namespace' : null) });
+  const frames: string[] = [];
+  pipeline.hub.subscribe(() => true, { write: (chunk) => frames.push(chunk) > 0, close: () => {} });
+  pipeline.sink(captured({ pid: 2, execId: execIdFor(2) }), 0);
+  pipeline.sink(exited({ pid: 2, execId: execIdFor(2) }), 0);
+  pipeline.sink(captured({ pid: 3, execId: execIdFor(3) }), 0);
+  pipeline.sink(exited({ pid: 3, execId: execIdFor(3) }), 0);
+  t.same(frames.map((f) => /^event: (\w+)$/m.exec(f)?.[1]), ['exec', 'exec', 'exit'], 'pid 2\'s exit is not streamed');
+  t.match(frames[2], /"pid":3/, 'pid 3\'s is');
+  t.match(pipeline.excluded.window(0, Date.now() + 1, Date.now()).excluded, { namespace: 1 }, 'counted by its reason');
+  t.equal(pipeline.processes.size, 0, 'both processes have left the process table');
+});
+
 t.test('an exit: on the stream and the log as its own event, on its exec in the ring, counted', async (t) => {
   const { pipeline, captured, exited, lines, metrics } = setup({ logEvents: true });
   const frames: string[] = [];

@@ -290,7 +290,7 @@ t.test('what was excluded over the cluster: the nodes\' counts summed, each node
   await page.locator('#banner').waitFor();
   const text = (await page.locator('#banner').textContent()) as string;
   t.match(text, 'Not every exec is recorded here, by design.', 'exclusions alone are by design, not an incomplete feed');
-  t.match(text, '6 execs excluded by scope rules (not recorded, by design): 3 by --include-namespaces / --exclude-namespaces, 2 by --exclude-pods, 1 by --exclude-host', 'the scope rules\' count, by rule');
+  t.match(text, '6 events excluded by scope rules (not recorded, by design): 3 by --include-namespaces / --exclude-namespaces, 2 by --exclude-pods, 1 by --exclude-host', 'the scope rules\' count, by rule');
   t.match(text, 'summed over 2 nodes', 'over the nodes that answered');
   t.match(text, '4 execs and exits excluded by --exclude-origin', 'and the origins left out');
   t.same(errors, [], 'no page errors');

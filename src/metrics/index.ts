@@ -88,7 +88,7 @@ export interface Metrics {
   exportBatch(records: number, ok: boolean): void;
   /** Drops a deleted pod's execs_total series (call after the grace period). */
   forgetPod(namespace: string, pod: string): void;
-  /** Counts one out-of-scope exec dropped in user space (the kernel's are read at scrape). */
+  /** Counts one out-of-scope event (an exec, or a process's exit) dropped in user space (the kernel's are read at scrape). */
   excludedLate(reason: ScopeReason): void;
   /** Counts one event dropped by the agent's own choice: --exclude-origin. */
   excluded(reason: 'origin'): void;
@@ -211,7 +211,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   excludedByOrigin.inc(0);
   const excludedLate = new Counter({
     name: 'execwatch_scope_late_total',
-    help: 'Out-of-scope execs the kernel let through because its scope table did not list their cgroup yet, dropped by the agent instead (also in execwatch_events_excluded_total).',
+    help: 'Out-of-scope events dropped by the agent rather than the kernel (also in execwatch_events_excluded_total): execs of cgroups the kernel\'s scope table did not list yet, and exits of processes that end out of scope (the kernel reports the end of every process whose exec it reported).',
     registers,
   });
   new Gauge({

@@ -13,7 +13,7 @@
  * bound to the node, and reports its containers after creating them) and after a late exclusion;
  * changes coming together share one scan.
  */
-import type { ExecEvent } from '../events/schema.js';
+import type { ExecEvent, ExitEvent } from '../events/schema.js';
 import type { PodLookup } from '../kube/types.js';
 import { scanCgroupTree } from './cgroups.js';
 import { narrowsScope, outOfScope, type ScopeRules } from './rules.js';
@@ -21,7 +21,7 @@ import { buildScopeSlots, type ScopeEntry, type ScopeReason } from './table.js';
 
 /** The part of src/metrics scope counts into. */
 export interface ScopeMetrics {
-  /** Counts one exec dropped in user space as out of scope (the kernel's are read at scrape). */
+  /** Counts one event (an exec, or a process's exit) dropped in user space as out of scope (the kernel's are read at scrape). */
   excludedLate(reason: ScopeReason): void;
 }
 
@@ -73,9 +73,11 @@ export class Scope {
 
   /**
    * Why an event that reached user space is out of scope, or null. An out-of-scope one is counted
-   * here (the caller drops it) and makes the table be rescanned: its cgroup was not listed.
+   * here (the caller drops it) and makes the table be rescanned: an exec's cgroup was not listed.
+   * (An exit's may have been, for a process that moved into it after its exec: that scan finds
+   * the table unchanged and writes nothing.)
    */
-  judge(event: ExecEvent): ScopeReason | null {
+  judge(event: ExecEvent | ExitEvent): ScopeReason | null {
     if (!this.#narrows) return null;
     let reason: ScopeReason | null = null;
     if (event.attribution === 'host') reason = outOfScope(this.#opts.rules, null);

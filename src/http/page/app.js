@@ -237,7 +237,7 @@ function excludedLines(excluded) {
   const scope = host + namespace + pod;
   if (scope > 0) {
     const why = [[namespace, '--include-namespaces / --exclude-namespaces'], [pod, '--exclude-pods'], [host, '--exclude-host']].filter(([n]) => n > 0).map(([n, flag]) => `${n} by ${flag}`).join(', ');
-    lines.push(`${scope} execs excluded by scope rules (not recorded, by design): ${why}; dropped in the kernel (or by the agent, when its scope table lagged), so they are in no row, count or chart here (${span}; execwatch_events_excluded_total).`);
+    lines.push(`${scope} events excluded by scope rules (not recorded, by design): ${why}; execs dropped in the kernel (or by the agent, when its scope table lagged) and exits of processes that ended out of scope, so they are in no row, count or chart here (${span}; execwatch_events_excluded_total).`);
   }
   if (origin > 0) {
     lines.push(`${origin} execs and exits excluded by --exclude-origin (not recorded, by design): they are in no row, count or chart here (${span}; execwatch_events_excluded_total{reason="origin"}).`);
