@@ -39,15 +39,25 @@ t.test('an episode: the kernel\'s start, then the agent\'s stop with the execs s
 t.test('a start lost to a full ring is made up from the counts; shutdown ends every episode', async (t) => {
   const th = new Throttles();
   t.same(th.read([grew('9', 5, 20n * S)], ctx(20n * S)), [], 'first reading: its start may still be on its way');
-  t.same(th.read([grew('9', 5, 21n * S)], ctx(21n * S)), [], 'second: still waiting');
-  const [made] = th.read([], ctx(21n * S + 2n));
-  t.match(made, { phase: 'start', pid: 0, comm: '', cgroupId: '9', cgroup: '', namespace: 'shop', pod: 'web-1', podUid: 'u1', workload: { kind: 'Deployment', name: 'web' }, attribution: 'pod', time: formatTime(21n * S) }, 'third: made up, its pod from the cgroup id');
+  const half = 21n * S + S / 2n;
+  t.same(th.read([grew('9', 5, half)], ctx(half)), [], 'a second and a half later: still waiting');
+  t.same(th.read([], ctx(22n * S)), [], 'two seconds later: still waiting');
+  const [made] = th.read([], ctx(22n * S + 1n));
+  t.match(made, { phase: 'start', pid: 0, comm: '', cgroupId: '9', cgroup: '', namespace: 'shop', pod: 'web-1', podUid: 'u1', workload: { kind: 'Deployment', name: 'web' }, attribution: 'pod', time: formatTime(half) }, 'past two seconds: made up, its pod from the cgroup id');
   t.notOk(th.started(start('9', 20n * S)), 'the record arriving after all is dropped');
-  const [stop] = th.read([grew('9', 1, 21n * S + 3n)], ctx(21n * S + 4n), true);
-  t.match(stop, { phase: 'stop', suppressed: 11, since: formatTime(21n * S) }, 'final: the open episode ends at once, with every count');
+  const [stop] = th.read([grew('9', 1, 22n * S + 3n)], ctx(22n * S + 4n), true);
+  t.match(stop, { phase: 'stop', suppressed: 11, since: formatTime(half) }, 'final: the open episode ends at once, with every count');
   t.same(new Throttles().read([grew('3', 2, 5n)], ctx(6n), true).map((e) => e.phase), ['start', 'stop'], 'final: counts still waiting get their made-up start and their stop');
   const long = new Throttles();
   long.read([grew('4', 1, S)], ctx(S), true);
   long.read([], ctx(100n * S));
   t.ok(long.started(start('4', S)), 'an ended episode is forgotten after a minute');
+});
+
+t.test('readings close together (scrapes) do not make up a start that is still on its way', async (t) => {
+  const th = new Throttles();
+  for (let i = 0n; i < 5n; i++) t.same(th.read([grew('6', 1, 30n * S)], ctx(30n * S + i * 1_000_000n)), [], `reading ${i + 1n} within 5 ms: waiting`);
+  t.ok(th.started(start('6', 30n * S)), 'the kernel\'s start, once decoded, opens the episode');
+  const [stop] = th.read([], ctx(32n * S));
+  t.match(stop, { phase: 'stop', pid: 42, suppressed: 5 }, 'and its stop is the real start\'s, with every count');
 });

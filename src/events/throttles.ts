@@ -8,15 +8,19 @@
  * cgroup, which it reads every second: an open episode whose last throttled exec is more than a
  * second old has ended, and the execs suppressed in it are what its cgroup's count grew by. A
  * start record lost to a full ring is made up from the counts (pid 0, the pod found from the
- * cgroup id) when none has come two readings after its cgroup's count grew.
+ * cgroup id) when none has come two seconds after a reading found its cgroup's count grown.
  */
 import type { CgroupGrowth } from '../capture/cgroup-stats.js';
 import { THROTTLE_QUIET_NS } from '../capture/cgroup-stats.js';
 import type { CgroupPod } from '../enrich/cgroup-pods.js';
 import type { ThrottleEvent } from './schema.js';
 
-/** Readings a throttled count may wait for its start record before one is made up. */
-const START_WAIT_READINGS = 2;
+/**
+ * How long a throttled count may wait for its start record before one is made up: two of the
+ * agent's one-second readings. A time, not a number of readings: scrapes read the counts too, and
+ * three scrapes in a row would otherwise make up the start of a record still being decoded.
+ */
+const START_WAIT_NS = 2_000_000_000n;
 /** How long an ended episode's last exec is remembered: a late start record of it is not a new one. */
 const ENDED_MEMORY_NS = 60_000_000_000n;
 
@@ -30,7 +34,8 @@ interface Episode {
 interface Unclaimed {
   suppressed: number;
   lastNs: bigint;
-  readings: number;
+  /** Boot ns of the reading that found it. */
+  foundNs: bigint;
 }
 
 /** What a reading needs besides the counts. */
@@ -89,14 +94,13 @@ export class Throttles {
         if (g.lastNs > episode.lastNs) episode.lastNs = g.lastNs;
         continue;
       }
-      const waiting = this.#unclaimed.get(g.cgroupId) ?? { suppressed: 0, lastNs: g.lastNs, readings: 0 };
+      const waiting = this.#unclaimed.get(g.cgroupId) ?? { suppressed: 0, lastNs: g.lastNs, foundNs: ctx.nowNs };
       waiting.suppressed += g.throttled;
       if (g.lastNs > waiting.lastNs) waiting.lastNs = g.lastNs;
       this.#unclaimed.set(g.cgroupId, waiting);
     }
     for (const [id, waiting] of this.#unclaimed) {
-      waiting.readings += 1;
-      if (waiting.readings <= START_WAIT_READINGS && !final) continue;
+      if (ctx.nowNs - waiting.foundNs <= START_WAIT_NS && !final) continue;
       this.#unclaimed.delete(id);
       const start = madeUpStart(id, waiting.lastNs, ctx);
       made.push(start);
