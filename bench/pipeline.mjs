@@ -24,7 +24,7 @@ if (!existsSync(join(root, 'dist', 'agent.js'))) {
   process.exit(1);
 }
 const { Tracer } = await import(join(root, 'dist/capture/tracer.js'));
-const { HEADER_SIZE: HEADER, RECORD_OFFSETS: O, EXIT_OFFSETS: E, EXIT_SIZE, RECORD_KINDS } = await import(join(root, 'dist/capture/decode.js'));
+const { HEADER_SIZE: HEADER, RECORD_OFFSETS: O, EXIT_OFFSETS: E, EXIT_SIZE, FLAGS, RECORD_KINDS } = await import(join(root, 'dist/capture/decode.js'));
 const { createPipeline } = await import(join(root, 'dist/pipeline.js'));
 const { createMetrics } = await import(join(root, 'dist/metrics/index.js'));
 const { PodIndex } = await import(join(root, 'dist/kube/podindex.js'));
@@ -147,19 +147,18 @@ function record(i) {
   filename.copy(buf, HEADER + names.length);
   argv.copy(buf, HEADER + names.length + filename.length);
   if (args['no-exits'] || buf.readInt32LE(O.retval) !== 0) return [buf];
-  // Its exit, 2 ms later: the same process (pid, start time 0 as in the exec), the same cgroup.
-  const exit = Buffer.alloc(Math.ceil((EXIT_SIZE + names.length) / 8) * 8);
+  // Its exit, 2 ms later: the same process (pid, start time 0 as in the exec), still in its exec's
+  // cgroup, so the kernel sends no names (the decoder takes the exec's).
+  const exit = Buffer.alloc(EXIT_SIZE);
   exit.writeBigUInt64LE(bootNs + 2_000_000n, E.boot_ns);
   exit.writeBigUInt64LE(cgroupId, E.cgroup_id);
   exit.writeUInt32LE(exit.length, E.record_len);
   exit.writeUInt16LE(RECORD_KINDS.EXIT, E.kind);
+  exit.writeUInt16LE(FLAGS.CGROUP_AS_EXEC, E.flags);
   exit.writeUInt32LE(10_000 + i, E.pid);
   exit.writeUInt32LE(10_000 + i, E.tid);
   exit.writeBigUInt64LE(bootNs, E.exec_ns);
   buf.copy(exit, E.comm, O.comm, O.comm + 16);
-  exit.writeUInt16LE(leaf.length, E.cgroup_leaf_len);
-  exit.writeUInt16LE(parent.length, E.cgroup_parent_len);
-  names.copy(exit, EXIT_SIZE);
   return [buf, exit];
 }
 

@@ -298,13 +298,13 @@ static __always_inline __u32 read_cgroup_name(char *dst, __u32 size, struct kern
 
 /* The cgroup leaf and parent names, from the cgroup v2 hierarchy; on a host where the task sits in
  * the v2 root (cgroup v1 only, or hybrid with v1 in use), from the memory controller's hierarchy,
- * then the pids controller's: the ones container runtimes always use. Written one after the other
- * at `names`, where every kind of record has them after its fixed part; returns their length. */
+ * then the pids controller's: the ones container runtimes always use. `cs` is the task's
+ * css_set (its cgroups in every hierarchy). Written one after the other at `names`, where every
+ * kind of record has them after its fixed part; returns their length. */
 static __always_inline __u32 fill_cgroup_names(__u64 *cgroup_id, __u16 *flags, __u16 *leaf_len,
-					       __u16 *parent_len, char *names,
-					       struct task_struct *task, bool btf)
+					       __u16 *parent_len, char *names, struct css_set *cs,
+					       bool btf)
 {
-	struct css_set *cs = KREAD(btf, task, cgroups);
 	struct kernfs_node *kn = KREAD2(btf, cs, dfl_cgrp, kn);
 	struct kernfs_node *parent = kn ? kn_parent(kn, btf) : NULL;
 	__u32 leaf = 0, up = 0;
@@ -468,7 +468,8 @@ static __always_inline void report_throttle(__u64 boot_ns)
 	slot->rec.tid = (__u32)pidtgid;
 	bpf_get_current_comm(slot->rec.comm, sizeof(slot->rec.comm));
 	fill_cgroup_names(&slot->rec.cgroup_id, &slot->rec.flags, &slot->rec.cgroup_leaf_len,
-			  &slot->rec.cgroup_parent_len, slot->names, task, false);
+			  &slot->rec.cgroup_parent_len, slot->names, BPF_CORE_READ(task, cgroups),
+			  false);
 	bpf_ringbuf_submit(slot, wakeup_flags(sizeof(*slot), boot_ns));
 }
 
@@ -590,6 +591,9 @@ struct process {
 	__u32 children;
 	/* This process is one of its parent's `children`: its exit takes it off. */
 	bool counted;
+	/* The task's css_set at the reported exec, whose record named its cgroups: an exit from the
+	 * same one names none (EXECWATCH_F_CGROUP_AS_EXEC; user space has the exec's names). */
+	__u64 css;
 };
 
 /*
@@ -722,21 +726,23 @@ static __always_inline struct process *fill_identity(struct execwatch_record *re
 }
 
 /* After a successful exec of the process whose entry is `proc` (NULL: none): `reported` says
- * whether its record reached the ring buffer. */
+ * whether its record reached the ring buffer; `css`, the css_set its cgroup names came from. */
 static __always_inline void track_process(struct process *proc, struct execwatch_record *rec,
-					  bool reported)
+					  bool reported, __u64 css)
 {
 	struct process fresh = {
 		.start_ns = rec->start_ns,
 		.exec_ns = rec->boot_ns,
 		.parent_start_ns = rec->fork_parent_start_ns,
 		.parent_tgid = rec->fork_ppid,
+		.css = css,
 	};
 	__u32 tgid = rec->pid;
 
 	/* A lost exec's exit would name an image nobody saw (an earlier image's included). */
 	if (proc) {
 		proc->exec_ns = reported ? rec->boot_ns : 0;
+		proc->css = css;
 		return;
 	}
 	/* Forked before attach (or the fork found the map full): its first exec seen adds it. */
@@ -747,10 +753,12 @@ static __always_inline void track_process(struct process *proc, struct execwatch
 /* ---- End of process identity (the exit program is below, report_exit()) ---- */
 
 /* The record's header and cgroup names, from the current task `task` (a BTF pointer when `btf`,
- * see KREAD); `proc` gets its process's entry (or NULL), `names` the length of the names. */
-static __always_inline struct scratch *begin_record(struct process **proc, __u32 *names,
+ * see KREAD); `proc` gets its process's entry (or NULL), `names` the length of the names, `css`
+ * the css_set they were read from. */
+static __always_inline struct scratch *begin_record(struct process **proc, __u32 *names, __u64 *css,
 						    struct task_struct *task, bool btf)
 {
+	struct css_set *cs;
 	struct scratch *s = scratch_get();
 	struct task_struct *parent;
 	struct execwatch_record *rec;
@@ -771,8 +779,10 @@ static __always_inline struct scratch *begin_record(struct process **proc, __u32
 	rec->gid = ugid >> 32;
 	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
 	BPF_CORE_READ_STR_INTO(&rec->parent_comm, parent, comm);
+	cs = KREAD(btf, task, cgroups);
+	*css = (__u64)cs;
 	*names = fill_cgroup_names(&rec->cgroup_id, &rec->flags, &rec->cgroup_leaf_len,
-				   &rec->cgroup_parent_len, s->data, task, btf);
+				   &rec->cgroup_parent_len, s->data, cs, btf);
 	*proc = fill_identity(rec, task, parent, btf);
 	return s;
 }
@@ -889,7 +899,7 @@ static __always_inline __u32 pid_ns_of(struct task_struct *task, __u32 *nr)
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	__u64 key = (__u64)p, len;
+	__u64 key = (__u64)p, len, css;
 	__u32 names, flen, alen = 0, flags = EXECWATCH_F_NO_ENTER_STATE;
 	struct process *proc = NULL;
 	struct exec_state *st;
@@ -911,7 +921,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		 * attached, when nothing counted it and nothing is emitted). */
 		return 0;
 	}
-	s = begin_record(&proc, &names, p, true);
+	s = begin_record(&proc, &names, &css, p, true);
 	if (!s)
 		return 0;
 	s->rec.flags |= flags;
@@ -953,7 +963,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	}
 	/* submit() stamps boot_ns: read after it. */
 	err = submit(s, names, flen, alen);
-	track_process(proc, &s->rec, err == 0);
+	track_process(proc, &s->rec, err == 0, css);
 	return 0;
 }
 
@@ -1021,6 +1031,7 @@ static __always_inline int exit_exec(long ret)
 	struct process *proc;
 	struct scratch *s;
 	__u32 names, flen, alen;
+	__u64 css;
 
 	/* No state: a success already reported by sched_process_exec, an exec begun before the
 	 * programs were attached, or one whose insert found the map full (counted then). */
@@ -1037,7 +1048,7 @@ static __always_inline int exit_exec(long ret)
 	 * the programs were attached. */
 	if (ret >= 0)
 		return 0;
-	s = begin_record(&proc, &names, (struct task_struct *)bpf_get_current_task(), false);
+	s = begin_record(&proc, &names, &css, (struct task_struct *)bpf_get_current_task(), false);
 	if (!s)
 		return 0;
 	s->rec.flags |= copy.flags;
@@ -1161,6 +1172,7 @@ static __always_inline void report_exit(struct task_struct *p)
 	struct execwatch_exit_record *rec;
 	struct exit_scratch *x;
 	struct process *proc, copy;
+	struct css_set *cs;
 	__u32 tgid, zero = 0;
 	__u64 len;
 	int status;
@@ -1213,8 +1225,19 @@ static __always_inline void report_exit(struct task_struct *p)
 	rec->exec_ns = copy.exec_ns;
 	/* sched_process_exit runs in the exiting task. */
 	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
-	len = sizeof(*rec) + fill_cgroup_names(&rec->cgroup_id, &rec->flags, &rec->cgroup_leaf_len,
-					       &rec->cgroup_parent_len, x->names, p, true);
+	len = sizeof(*rec);
+	cs = p->cgroups;
+	if (copy.css == (__u64)cs) {
+		/* In the cgroups its exec record named (a css_set is not freed while a task uses
+		 * it): user space takes those names. Only the v2 id, for the losses by cgroup. */
+		struct kernfs_node *kn = cs->dfl_cgrp->kn;
+
+		rec->flags |= EXECWATCH_F_CGROUP_AS_EXEC;
+		rec->cgroup_id = kn ? kn->id : bpf_get_current_cgroup_id();
+	} else {
+		len += fill_cgroup_names(&rec->cgroup_id, &rec->flags, &rec->cgroup_leaf_len,
+					 &rec->cgroup_parent_len, x->names, cs, true);
+	}
 	len = (len + 7) & ~7ULL;
 	/* Never true (the names take at most 382 bytes): a bound for the verifier. */
 	if (len > sizeof(*x))

@@ -9,7 +9,8 @@
  * bytes, no NULs; about 140 bytes together for a container in a pod):
  *   exec:     struct execwatch_record | cgroup names | filename (filename_len bytes, no NUL) |
  *             argv (argv_len bytes, each argument NUL-terminated) | padding to record_len
- *   exit:     struct execwatch_exit_record | cgroup names | padding to record_len
+ *   exit:     struct execwatch_exit_record | cgroup names (none with EXECWATCH_F_CGROUP_AS_EXEC) |
+ *             padding to record_len
  *   throttle: struct execwatch_throttle_record | cgroup names | padding to record_len
  * Exec and exit records take only the bytes they use: each byte costs the programs a write to
  * memory that the consumer has read since (README, Performance). A throttle record, rare, is
@@ -57,6 +58,9 @@ enum execwatch_flag {
 	EXECWATCH_F_CGROUP_NAME_TRUNCATED = 1 << 7,
 	/* The executed file is on an overlay's upper (writable) layer, not in the image. */
 	EXECWATCH_F_DRIFT = 1 << 8,
+	/* Of an exit record: the process ends in the cgroups its exec record named, and the record
+	 * carries no names (the exec's apply). */
+	EXECWATCH_F_CGROUP_AS_EXEC = 1 << 9,
 };
 
 /* Indexes of the counters array; the names are the metric's stage labels. */

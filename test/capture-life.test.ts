@@ -2,9 +2,9 @@
 // reported, sent by its last thread, with the wait status and the time since the exec), its ids,
 // and the effective ids of its image.
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import t from 'tap';
 import { defaultBpfObjectPath, loadNativeBinding } from '../src/capture/native.js';
 import { scanProcesses } from '../src/capture/proc-scan.js';
@@ -15,7 +15,7 @@ import { eventOf } from '../src/events/record.js';
 import { createPipeline } from '../src/pipeline.js';
 import { idleMetrics } from './helpers/metrics.js';
 import { PassThrough } from 'node:stream';
-import { ensureTracefs, execHelper, kernelTest, marker, waitFor } from './helpers/kernel.js';
+import { cgroup2Root, ensureTracefs, execHelper, finished, inCgroup, kernelTest, makeCgroup, marker, waitFor } from './helpers/kernel.js';
 import type { Test } from './helpers/poll.js';
 
 /** How far the kernel's duration may be from the one seen here (spawn to 'exit'). */
@@ -92,6 +92,29 @@ t.test('the life of a process on the real kernel', kernelTest(), async (t) => {
     const m = marker('exit0');
     const { mine } = await life(m, '/bin/sh', ['-c', 'exit 0', m]);
     t.same(mine.map((x) => [x.status, x.code]), [['ok', 0]], 'one exit, ok');
+  });
+
+  t.test('an exit names the cgroup its process ended in: its exec\'s, or the one it moved to', async (t) => {
+    const base = join(cgroup2Root(), marker('life'));
+    const [here, there] = [join(base, 'here'), join(base, 'there')];
+    makeCgroup(here);
+    makeCgroup(there);
+    t.teardown(() => {
+      for (const dir of [here, there, base]) rmdirSync(dir);
+    });
+    const endIn = async (m: string, script: string) => {
+      await finished(inCgroup(here, ['/bin/sh', 'sh', '-c', script, m]));
+      await waitFor(() => execs.some((e) => e.argv[0] === 'sh' && e.argv.includes(m)), 'its exec');
+      const exec = execs.find((e) => e.argv[0] === 'sh' && e.argv.includes(m)) as ExecEvent;
+      await waitFor(() => exits.some((x) => x.execId === exec.execId), 'its exit');
+      return { exec, exit: exits.find((x) => x.execId === exec.execId) as ExitEvent };
+    };
+    const stayed = await endIn(marker('stayed'), 'exit 0');
+    t.match(stayed.exec, { cgroup: 'here', cgroupParent: basename(base), cgroupId: String(statSync(here).ino) }, 'the exec names its cgroup');
+    t.match(stayed.exit, { cgroup: 'here', cgroupParent: basename(base), cgroupId: stayed.exec.cgroupId, cgroupTruncated: false }, 'an exit where its exec was: the same (the kernel sent none, the exec\'s apply)');
+    const moved = await endIn(marker('moved'), `echo $$ > ${there}/cgroup.procs; exit 0`);
+    t.match(moved.exec, { cgroup: 'here' }, 'a process that moves after its exec');
+    t.match(moved.exit, { cgroup: 'there', cgroupParent: basename(base), cgroupId: String(statSync(there).ino) }, 'ends where it moved to');
   });
 
   t.test('killed by SIGKILL: status signal, signal 9', async (t) => {

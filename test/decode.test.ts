@@ -20,6 +20,7 @@ import {
   THROTTLE_OFFSETS,
   THROTTLE_SIZE,
   EventClock,
+  ExecCgroups,
   type DecodeContext,
 } from '../src/capture/decode.js';
 import { CGROUP_STAT_OFFSETS, CGROUP_STAT_SIZE, CGROUP_STATS_SIZE, CGROUP_STATS_SLOTS, THROTTLE_QUIET_NS } from '../src/capture/cgroup-stats.js';
@@ -36,8 +37,8 @@ const WALL_2026 = BigInt(Date.UTC(2026, 10, 24, 16, 2, 3)) * 1_000_000n;
 const OFFSET = WALL_2026 - 1000n * 1_000_000_000n;
 const BOOT_ID = '0123456789abcdef0123456789abcdef';
 
-function decodeAll(batch: Buffer, bootOffsetNs = OFFSET, node = 'node-1', clock = new EventClock()) {
-  const ctx: DecodeContext = { node, execIdPrefix: execIdPrefix({ node, bootId: BOOT_ID }), bootOffsetNs, clock };
+function decodeAll(batch: Buffer, bootOffsetNs = OFFSET, node = 'node-1', clock = new EventClock(), cgroups = new ExecCgroups()) {
+  const ctx: DecodeContext = { node, execIdPrefix: execIdPrefix({ node, bootId: BOOT_ID }), bootOffsetNs, clock, cgroups };
   const events: { event: ExecEvent; bootNs: number }[] = [];
   const result = decodeBatch(batch, ctx, (event, bootNs) => events.push({ event: event as ExecEvent, bootNs }));
   return { ...result, events: events.map((e) => e.event), bootNs: events.map((e) => e.bootNs) };
@@ -104,7 +105,7 @@ t.test('the constants mirror bpf/execwatch.h', async (t) => {
 });
 
 t.test('a throttle record decodes into the start of an episode', async (t) => {
-  const ctx: DecodeContext = { node: 'node-1', execIdPrefix: execIdPrefix({ node: 'node-1', bootId: BOOT_ID }), bootOffsetNs: OFFSET, clock: new EventClock() };
+  const ctx: DecodeContext = { node: 'node-1', execIdPrefix: execIdPrefix({ node: 'node-1', bootId: BOOT_ID }), bootOffsetNs: OFFSET, clock: new EventClock(), cgroups: new ExecCgroups() };
   const got: ThrottleEvent[] = [];
   const result = decodeBatch(
     Buffer.concat([encodeThrottle({ bootNs: 1000n * 1_000_000_000n + 5n, cgroupId: 77n, pid: 31, tid: 32, comm: 'loop', cgroup: 'cri-containerd-ab.scope', cgroupParent: 'kubepods-pod1.slice', flags: FLAGS.CGROUP_NAME_TRUNCATED }), encodeRecord({})]),
@@ -193,7 +194,7 @@ t.test('parentExecId names the parent at the fork; ppid and parentComm the paren
 });
 
 t.test('an exit record decodes into the ExitEvent contract', async (t) => {
-  const ctx: DecodeContext = { node: 'node-1', execIdPrefix: execIdPrefix({ node: 'node-1', bootId: BOOT_ID }), bootOffsetNs: OFFSET, clock: new EventClock() };
+  const ctx: DecodeContext = { node: 'node-1', execIdPrefix: execIdPrefix({ node: 'node-1', bootId: BOOT_ID }), bootOffsetNs: OFFSET, clock: new EventClock(), cgroups: new ExecCgroups() };
   const got: AgentEvent[] = [];
   const result = decodeBatch(
     Buffer.concat([
@@ -225,6 +226,34 @@ t.test('an exit record decodes into the ExitEvent contract', async (t) => {
   for (const [name, bytes] of bad) {
     t.same(decodeBatch(bytes, ctx, () => t.fail('nothing decoded')), { decoded: 0, malformed: 1 }, `${name}: malformed`);
   }
+});
+
+t.test('an exit in its exec\'s cgroups carries no names: it takes its exec\'s', async (t) => {
+  const cgroups = new ExecCgroups();
+  const decode = (...records: Buffer[]) => decodeAll(Buffer.concat(records), OFFSET, 'node-1', new EventClock(), cgroups).events as unknown as AgentEvent[];
+  const asExec = { flags: FLAGS.CGROUP_AS_EXEC, cgroupId: 7n, cgroup: '', cgroupParent: '' };
+  const [exec] = decode(encodeRecord({ pid: 20, startNs: 9_000_000_000n, cgroupId: 31n, cgroup: 'cri-containerd-ab.scope', cgroupParent: 'kubepods-pod1.slice', flags: FLAGS.CGROUP_NAME_TRUNCATED }));
+  t.equal(cgroups.size, 1, 'a successful exec is remembered');
+  decode(encodeRecord({ pid: 20, startNs: 9_000_000_000n, retval: -2, cgroup: 'other.scope' }));
+  const [exit] = decode(encodeExit({ pid: 20, startNs: 9_000_000_000n, ...asExec }));
+  t.match(exit, { kind: 'exit', execId: (exec as ExecEvent).execId, cgroupId: '31', cgroup: 'cri-containerd-ab.scope', cgroupParent: 'kubepods-pod1.slice', cgroupTruncated: true }, 'in a later batch, the exec\'s cgroup (a failed exec in between changes nothing)');
+  t.equal(cgroups.size, 0, 'and the entry leaves with the exit');
+  decode(encodeRecord({ pid: 21, startNs: 9_000_000_000n, cgroup: 'a.scope' }));
+  const [moved] = decode(encodeExit({ pid: 21, startNs: 9_000_000_000n, cgroupId: 8n, cgroup: 'b.scope', cgroupParent: 'p.slice' }));
+  t.match(moved, { cgroupId: '8', cgroup: 'b.scope', cgroupParent: 'p.slice', cgroupTruncated: false }, 'a process that moved: the names its exit carries');
+  t.equal(cgroups.size, 0, 'its entry leaves too');
+  const [unknown] = decode(encodeExit({ pid: 22, ...asExec }));
+  t.match(unknown, { cgroupId: '7', cgroup: '', cgroupParent: '' }, 'an exit whose exec is not known: its cgroup by id alone');
+
+  const small = new ExecCgroups(2);
+  const where = { cgroupId: '1', cgroup: '', cgroupParent: '', cgroupTruncated: false };
+  small.remember('a', where);
+  small.remember('b', where);
+  small.remember('a', where);
+  small.remember('c', where);
+  t.equal(small.size, 2, 'bounded');
+  t.equal(small.take('b'), undefined, 'the oldest goes first (a new image of a counts as new)');
+  t.equal(small.take('a'), where, 'the others stay');
 });
 
 t.test('wait statuses', async (t) => {
@@ -423,7 +452,7 @@ t.test('malformed records are counted, end the batch, and never throw', async (t
 });
 
 t.test('an exception from emit propagates (the tracer owns that policy)', async (t) => {
-  const ctx: DecodeContext = { node: 'n', execIdPrefix: execIdPrefix({ node: 'n', bootId: BOOT_ID }), bootOffsetNs: 0n, clock: new EventClock() };
+  const ctx: DecodeContext = { node: 'n', execIdPrefix: execIdPrefix({ node: 'n', bootId: BOOT_ID }), bootOffsetNs: 0n, clock: new EventClock(), cgroups: new ExecCgroups() };
   t.throws(() => decodeBatch(encodeRecord(), ctx, () => {
     throw new Error('sink failed');
   }), /sink failed/, 'not swallowed');

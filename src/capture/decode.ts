@@ -107,6 +107,7 @@ export const FLAGS = {
   NO_ENTER_STATE: 1 << 6,
   CGROUP_NAME_TRUNCATED: 1 << 7,
   DRIFT: 1 << 8,
+  CGROUP_AS_EXEC: 1 << 9,
 } as const;
 
 /** enum execwatch_counter, without the EXECWATCH_CTR_ prefix: indexes of the counters map. */
@@ -133,6 +134,8 @@ export interface DecodeContext {
   bootOffsetNs: bigint;
   /** Writes the events' times: one per tracer, kept from batch to batch. */
   clock: EventClock;
+  /** Where each live process's exec ran, for its exit: one per tracer, kept from batch to batch. */
+  cgroups: ExecCgroups;
 }
 
 const O = RECORD_OFFSETS;
@@ -205,6 +208,53 @@ export class EventClock {
     this.#second = second;
     this.#prefix = formatTime(second).slice(0, 20);
     return this.#prefix;
+  }
+}
+
+/** Where a process ran, as its exec record named it. */
+interface ExecCgroup {
+  cgroupId: string;
+  cgroup: string;
+  cgroupParent: string;
+  cgroupTruncated: boolean;
+}
+
+/**
+ * Most processes whose exec's cgroup is kept: twice the kernel's table of processes on up to 32
+ * CPUs (every pid of a default pid space), so that entries left by exits the ring had no room for
+ * push out nothing live for long.
+ */
+export const EXEC_CGROUPS_MAX = 65_536;
+
+/**
+ * The cgroup of each live process's last successful exec, by execId, for one tracer. The kernel
+ * writes an exit's cgroup names only when the process ends in other cgroups than its exec record
+ * named (EXECWATCH_F_CGROUP_AS_EXEC otherwise, which took 23% off the exit program's time); the
+ * exit then takes its exec's from here. An entry leaves with its process's exit; one
+ * whose exit was lost stays until `max` newer ones push it out (a Map keeps insertion order).
+ */
+export class ExecCgroups {
+  readonly #byExec = new Map<string, ExecCgroup>();
+
+  constructor(private readonly max = EXEC_CGROUPS_MAX) {}
+
+  /** Entries held now. */
+  get size(): number {
+    return this.#byExec.size;
+  }
+
+  remember(execId: string, where: ExecCgroup): void {
+    // A new image of the process replaces its entry, at the newest end.
+    this.#byExec.delete(execId);
+    this.#byExec.set(execId, where);
+    if (this.#byExec.size > this.max) this.#byExec.delete(this.#byExec.keys().next().value as string);
+  }
+
+  /** The entry of `execId`, gone from here (its process has ended). */
+  take(execId: string): ExecCgroup | undefined {
+    const where = this.#byExec.get(execId);
+    if (where !== undefined) this.#byExec.delete(execId);
+    return where;
   }
 }
 
@@ -304,6 +354,11 @@ function decodeExec(buf: Buffer, at: number, ctx: DecodeContext, prefix: string,
     origin: kernelOrigin(buf, at),
     sessionExecId: null,
   };
+  // A failed exec leaves the process's image, and where its exec ran, as they were.
+  // Its own small object: the exec event itself would be kept alive, argv and all, until the exit.
+  if (event.retval === 0) {
+    ctx.cgroups.remember(event.execId, { cgroupId: event.cgroupId, cgroup: event.cgroup, cgroupParent: event.cgroupParent, cgroupTruncated: event.cgroupTruncated });
+  }
   const argvBase64 = exactBytes(buf, filenameEnd, argvEnd, argv);
   if (argvBase64 !== undefined) event.argvBase64 = argvBase64;
   const filenameBase64 = exactBytes(buf, filenameStart, filenameEnd, filename);
@@ -323,11 +378,29 @@ export function exitOf(status: number): { status: ExitStatus; code: number | nul
   return { status: 'signal', code: null, signal, coreDumped: (status & 0x80) !== 0 };
 }
 
+/**
+ * Where an exit record says its process ended: in its exec's cgroups (kept by `ctx.cgroups`) when
+ * the kernel found it still there, else the names the record carries. An exit whose exec's entry
+ * is gone (pushed out by exits the ring lost) names its cgroup by id alone.
+ */
+function exitCgroup(buf: Buffer, at: number, ctx: DecodeContext, execId: string, end: number): ExecCgroup {
+  const flags = buf.readUInt16LE(at + E.flags);
+  const exec = ctx.cgroups.take(execId);
+  if ((flags & FLAGS.CGROUP_AS_EXEC) !== 0) return exec ?? { cgroupId: cgroupIdAt(buf, at + E.cgroup_id), cgroup: '', cgroupParent: '', cgroupTruncated: false };
+  const parentStart = leafEnd(buf, at, EXIT_SIZE, E.cgroup_leaf_len);
+  return {
+    cgroupId: cgroupIdAt(buf, at + E.cgroup_id),
+    cgroup: buf.toString('utf8', at + EXIT_SIZE, parentStart),
+    cgroupParent: buf.toString('utf8', parentStart, end),
+    cgroupTruncated: (flags & FLAGS.CGROUP_NAME_TRUNCATED) !== 0,
+  };
+}
+
 /** One exit record (its length checked by the caller, who found its cgroup names ending at `end`). */
 function decodeExit(buf: Buffer, at: number, ctx: DecodeContext, prefix: string, time: string, end: number): ExitEvent {
-  const flags = buf.readUInt16LE(at + E.flags);
-  const parentStart = leafEnd(buf, at, EXIT_SIZE, E.cgroup_leaf_len);
   const pid = buf.readUInt32LE(at + E.pid);
+  const execId = execIdWith(prefix, ticksOf(buf.readBigUInt64LE(at + E.start_ns)), pid);
+  const where = exitCgroup(buf, at, ctx, execId, end);
   const execNs = buf.readBigUInt64LE(at + E.exec_ns);
   const bootNs = buf.readBigUInt64LE(at + E.boot_ns);
   const { status, code, signal, coreDumped } = exitOf(buf.readInt32LE(at + E.status));
@@ -336,7 +409,7 @@ function decodeExit(buf: Buffer, at: number, ctx: DecodeContext, prefix: string,
     kind: 'exit',
     time,
     node: ctx.node,
-    execId: execIdWith(prefix, ticksOf(buf.readBigUInt64LE(at + E.start_ns)), pid),
+    execId,
     pid,
     tid: buf.readUInt32LE(at + E.tid),
     comm: fixedString(buf, at + E.comm, COMM_LEN),
@@ -347,10 +420,10 @@ function decodeExit(buf: Buffer, at: number, ctx: DecodeContext, prefix: string,
     duration: Number(bootNs - execNs) / 1e9,
     execTime: ctx.clock.timeOf(execNs + ctx.bootOffsetNs),
     orphans: buf.readUInt32LE(at + E.orphans),
-    cgroupId: cgroupIdAt(buf, at + E.cgroup_id),
-    cgroup: buf.toString('utf8', at + EXIT_SIZE, parentStart),
-    cgroupParent: buf.toString('utf8', parentStart, end),
-    cgroupTruncated: (flags & FLAGS.CGROUP_NAME_TRUNCATED) !== 0,
+    cgroupId: where.cgroupId,
+    cgroup: where.cgroup,
+    cgroupParent: where.cgroupParent,
+    cgroupTruncated: where.cgroupTruncated,
     // The enricher decides; until then nothing is known of the pod.
     containerId: null,
     namespace: null,

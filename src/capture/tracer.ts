@@ -7,7 +7,7 @@ import type { KernelExcluded } from '../events/excluded.js';
 import type { KernelEvent } from '../events/schema.js';
 import type { NativeBinding, NativeCounters, NativeTracer } from './binding.js';
 import { CgroupStatsReader, type CgroupGrowth } from './cgroup-stats.js';
-import { decodeBatch, EventClock, type DecodeContext } from './decode.js';
+import { decodeBatch, EventClock, ExecCgroups, type DecodeContext } from './decode.js';
 
 /** What the tracer needs to know at open time. */
 export interface TracerOptions {
@@ -73,6 +73,8 @@ export class Tracer {
   #batches = 0;
   readonly #cgroups = new CgroupStatsReader();
   readonly #clock = new EventClock();
+  /** Where each live process's exec ran, for its exit (see ExecCgroups). */
+  readonly #execCgroups = new ExecCgroups();
   /**
    * performance.timeOrigin, fixed for the life of the process: its getter validates on every read
    * (0.6% of the agent's CPU samples under a storm).
@@ -118,7 +120,7 @@ export class Tracer {
     // Read the clock pair once per batch: cheap, and it follows NTP steps of the wall clock.
     const bootOffsetNs = this.#binding.bootTimeOffsetNs();
     const nowBootNs = Number(BigInt(Math.round((this.#timeOrigin + performance.now()) * 1e6)) - bootOffsetNs);
-    const ctx: DecodeContext = { node: this.#options.node, execIdPrefix: this.#execIdPrefix, bootOffsetNs, clock: this.#clock };
+    const ctx: DecodeContext = { node: this.#options.node, execIdPrefix: this.#execIdPrefix, bootOffsetNs, clock: this.#clock, cgroups: this.#execCgroups };
     // The native side must never see a throw, and one event the pipeline chokes on must cost
     // that event only: it is counted, reported, and the rest of the batch still flows.
     const { malformed } = decodeBatch(batch, ctx, (event, bootNs) => {
