@@ -591,9 +591,11 @@ struct process {
 	__u32 children;
 	/* This process is one of its parent's `children`: its exit takes it off. */
 	bool counted;
-	/* The task's css_set at the reported exec, whose record named its cgroups: an exit from the
-	 * same one names none (EXECWATCH_F_CGROUP_AS_EXEC; user space has the exec's names). */
+	/* The task's css_set at the reported exec, whose record named its cgroups, and that
+	 * record's cgroup v2 id: an exit from the same ones names none (EXECWATCH_F_CGROUP_AS_EXEC;
+	 * user space has the exec's names). */
 	__u64 css;
+	__u64 cgroup_id;
 };
 
 /*
@@ -736,6 +738,7 @@ static __always_inline void track_process(struct process *proc, struct execwatch
 		.parent_start_ns = rec->fork_parent_start_ns,
 		.parent_tgid = rec->fork_ppid,
 		.css = css,
+		.cgroup_id = rec->cgroup_id,
 	};
 	__u32 tgid = rec->pid;
 
@@ -743,6 +746,7 @@ static __always_inline void track_process(struct process *proc, struct execwatch
 	if (proc) {
 		proc->exec_ns = reported ? rec->boot_ns : 0;
 		proc->css = css;
+		proc->cgroup_id = rec->cgroup_id;
 		return;
 	}
 	/* Forked before attach (or the fork found the map full): its first exec seen adds it. */
@@ -1172,9 +1176,10 @@ static __always_inline void report_exit(struct task_struct *p)
 	struct execwatch_exit_record *rec;
 	struct exit_scratch *x;
 	struct process *proc, copy;
+	struct kernfs_node *kn;
 	struct css_set *cs;
 	__u32 tgid, zero = 0;
-	__u64 len;
+	__u64 len, id;
 	int status;
 
 	/* do_exit() takes each thread out of signal->live before this tracepoint: a thread that
@@ -1227,13 +1232,14 @@ static __always_inline void report_exit(struct task_struct *p)
 	bpf_get_current_comm(rec->comm, sizeof(rec->comm));
 	len = sizeof(*rec);
 	cs = p->cgroups;
-	if (copy.css == (__u64)cs) {
-		/* In the cgroups its exec record named (a css_set is not freed while a task uses
-		 * it): user space takes those names. Only the v2 id, for the losses by cgroup. */
-		struct kernfs_node *kn = cs->dfl_cgrp->kn;
-
+	kn = cs->dfl_cgrp->kn;
+	id = kn ? kn->id : bpf_get_current_cgroup_id();
+	/* In the cgroups its exec record named: user space takes those names. A css_set is not
+	 * freed while a task uses it, but one the process left may be, and a new one take its
+	 * address: the v2 id tells them apart wherever processes sit in v2 cgroups. */
+	if (copy.css == (__u64)cs && copy.cgroup_id == id) {
 		rec->flags |= EXECWATCH_F_CGROUP_AS_EXEC;
-		rec->cgroup_id = kn ? kn->id : bpf_get_current_cgroup_id();
+		rec->cgroup_id = id;
 	} else {
 		len += fill_cgroup_names(&rec->cgroup_id, &rec->flags, &rec->cgroup_leaf_len,
 					 &rec->cgroup_parent_len, x->names, cs, true);

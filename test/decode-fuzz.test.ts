@@ -8,7 +8,7 @@ import { serializeEvent, type ExecEvent } from '../src/events/schema.js';
 import { encodeBatch, encodeRecord } from './helpers/records.js';
 import { rng } from './helpers/rng.js';
 
-const ctx = (): DecodeContext => ({ node: 'fuzz', execIdPrefix: execIdPrefix({ node: 'fuzz', bootId: '0'.repeat(32) }), bootOffsetNs: 1_700_000_000_000_000_000n, clock: new EventClock(), cgroups: new ExecCgroups() });
+const ctx = (): DecodeContext => ({ node: 'fuzz', execIdPrefix: execIdPrefix({ node: 'fuzz', bootId: '0'.repeat(32) }), bootOffsetNs: 1_700_000_000_000_000_000n, clock: new EventClock(), cgroups: new ExecCgroups(8, () => true) });
 
 /** Decodes and checks every event is something the API, stream and page can take. */
 function decodeChecked(batch: Buffer): { events: ExecEvent[]; malformed: number; problem: string | null } {

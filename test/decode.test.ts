@@ -21,6 +21,7 @@ import {
   THROTTLE_SIZE,
   EventClock,
   ExecCgroups,
+  execCgroupsMax,
   type DecodeContext,
 } from '../src/capture/decode.js';
 import { CGROUP_STAT_OFFSETS, CGROUP_STAT_SIZE, CGROUP_STATS_SIZE, CGROUP_STATS_SLOTS, THROTTLE_QUIET_NS } from '../src/capture/cgroup-stats.js';
@@ -37,7 +38,7 @@ const WALL_2026 = BigInt(Date.UTC(2026, 10, 24, 16, 2, 3)) * 1_000_000n;
 const OFFSET = WALL_2026 - 1000n * 1_000_000_000n;
 const BOOT_ID = '0123456789abcdef0123456789abcdef';
 
-function decodeAll(batch: Buffer, bootOffsetNs = OFFSET, node = 'node-1', clock = new EventClock(), cgroups = new ExecCgroups()) {
+function decodeAll(batch: Buffer, bootOffsetNs = OFFSET, node = 'node-1', clock = new EventClock(), cgroups = new ExecCgroups(8, () => true)) {
   const ctx: DecodeContext = { node, execIdPrefix: execIdPrefix({ node, bootId: BOOT_ID }), bootOffsetNs, clock, cgroups };
   const events: { event: ExecEvent; bootNs: number }[] = [];
   const result = decodeBatch(batch, ctx, (event, bootNs) => events.push({ event: event as ExecEvent, bootNs }));
@@ -105,7 +106,7 @@ t.test('the constants mirror bpf/execwatch.h', async (t) => {
 });
 
 t.test('a throttle record decodes into the start of an episode', async (t) => {
-  const ctx: DecodeContext = { node: 'node-1', execIdPrefix: execIdPrefix({ node: 'node-1', bootId: BOOT_ID }), bootOffsetNs: OFFSET, clock: new EventClock(), cgroups: new ExecCgroups() };
+  const ctx: DecodeContext = { node: 'node-1', execIdPrefix: execIdPrefix({ node: 'node-1', bootId: BOOT_ID }), bootOffsetNs: OFFSET, clock: new EventClock(), cgroups: new ExecCgroups(8, () => true) };
   const got: ThrottleEvent[] = [];
   const result = decodeBatch(
     Buffer.concat([encodeThrottle({ bootNs: 1000n * 1_000_000_000n + 5n, cgroupId: 77n, pid: 31, tid: 32, comm: 'loop', cgroup: 'cri-containerd-ab.scope', cgroupParent: 'kubepods-pod1.slice', flags: FLAGS.CGROUP_NAME_TRUNCATED }), encodeRecord({})]),
@@ -194,7 +195,7 @@ t.test('parentExecId names the parent at the fork; ppid and parentComm the paren
 });
 
 t.test('an exit record decodes into the ExitEvent contract', async (t) => {
-  const ctx: DecodeContext = { node: 'node-1', execIdPrefix: execIdPrefix({ node: 'node-1', bootId: BOOT_ID }), bootOffsetNs: OFFSET, clock: new EventClock(), cgroups: new ExecCgroups() };
+  const ctx: DecodeContext = { node: 'node-1', execIdPrefix: execIdPrefix({ node: 'node-1', bootId: BOOT_ID }), bootOffsetNs: OFFSET, clock: new EventClock(), cgroups: new ExecCgroups(8, () => true) };
   const got: AgentEvent[] = [];
   const result = decodeBatch(
     Buffer.concat([
@@ -229,7 +230,7 @@ t.test('an exit record decodes into the ExitEvent contract', async (t) => {
 });
 
 t.test('an exit in its exec\'s cgroups carries no names: it takes its exec\'s', async (t) => {
-  const cgroups = new ExecCgroups();
+  const cgroups = new ExecCgroups(8, () => true);
   const decode = (...records: Buffer[]) => decodeAll(Buffer.concat(records), OFFSET, 'node-1', new EventClock(), cgroups).events as unknown as AgentEvent[];
   const asExec = { flags: FLAGS.CGROUP_AS_EXEC, cgroupId: 7n, cgroup: '', cgroupParent: '' };
   const [exec] = decode(encodeRecord({ pid: 20, startNs: 9_000_000_000n, cgroupId: 31n, cgroup: 'cri-containerd-ab.scope', cgroupParent: 'kubepods-pod1.slice', flags: FLAGS.CGROUP_NAME_TRUNCATED }));
@@ -245,15 +246,23 @@ t.test('an exit in its exec\'s cgroups carries no names: it takes its exec\'s', 
   const [unknown] = decode(encodeExit({ pid: 22, ...asExec }));
   t.match(unknown, { cgroupId: '7', cgroup: '', cgroupParent: '' }, 'an exit whose exec is not known: its cgroup by id alone');
 
-  const small = new ExecCgroups(2);
   const where = { cgroupId: '1', cgroup: '', cgroupParent: '', cgroupTruncated: false };
-  small.remember('a', where);
-  small.remember('b', where);
-  small.remember('a', where);
-  small.remember('c', where);
-  t.equal(small.size, 2, 'bounded');
-  t.equal(small.take('b'), undefined, 'the oldest goes first (a new image of a counts as new)');
-  t.equal(small.take('a'), where, 'the others stay');
+  const running = new Set(['a', 'c', 'd']);
+  const full = new ExecCgroups(3, (pid) => running.has(String.fromCharCode(pid)));
+  for (const id of ['a', 'b', 'c', 'd']) full.remember(id, id.charCodeAt(0), 0n, where);
+  t.equal(full.size, 3, 'past its bound, the entries of processes no longer running go (b\'s exit was lost)');
+  t.equal(full.take('b'), undefined, 'b is gone');
+  t.equal(full.take('a'), where, 'a, the oldest, still runs: kept');
+  const blind = new ExecCgroups(2, () => true);
+  blind.remember('a', 1, 0n, where);
+  blind.remember('b', 2, 0n, where);
+  blind.remember('a', 1, 0n, where);
+  blind.remember('c', 3, 0n, where);
+  t.equal(blind.size, 2, 'when every one seems to run, bounded all the same');
+  t.equal(blind.take('b'), undefined, 'the oldest goes first (a new image of a counts as new)');
+  t.equal(blind.take('a'), where, 'the others stay');
+  t.equal(execCgroupsMax(2), 65_536, 'twice the kernel\'s table of processes: 32,768 up to 32 CPUs');
+  t.equal(execCgroupsMax(64), 131_072, 'and 1,024 per CPU beyond');
 });
 
 t.test('wait statuses', async (t) => {
@@ -452,7 +461,7 @@ t.test('malformed records are counted, end the batch, and never throw', async (t
 });
 
 t.test('an exception from emit propagates (the tracer owns that policy)', async (t) => {
-  const ctx: DecodeContext = { node: 'n', execIdPrefix: execIdPrefix({ node: 'n', bootId: BOOT_ID }), bootOffsetNs: 0n, clock: new EventClock(), cgroups: new ExecCgroups() };
+  const ctx: DecodeContext = { node: 'n', execIdPrefix: execIdPrefix({ node: 'n', bootId: BOOT_ID }), bootOffsetNs: 0n, clock: new EventClock(), cgroups: new ExecCgroups(8, () => true) };
   t.throws(() => decodeBatch(encodeRecord(), ctx, () => {
     throw new Error('sink failed');
   }), /sink failed/, 'not swallowed');

@@ -2,7 +2,7 @@
 // machine's /proc for the ids.
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { containerOf, parseStat, scanProcesses } from '../src/capture/proc-scan.js';
+import { containerOf, parseStat, scanProcesses, stillRuns } from '../src/capture/proc-scan.js';
 import { execIdOfTicks } from '../src/events/exec-id.js';
 
 const scope = { node: 'n', bootId: '0'.repeat(32) };
@@ -65,4 +65,11 @@ t.test('this machine: this process, with its exe, under the id its stat gives', 
   const start = (parseStat(readFileSync('/proc/self/stat', 'utf8')) as { startTicks: string }).startTicks;
   t.equal(me?.execId, execIdOfTicks(scope, start, process.pid), 'the id from field 22');
   t.equal(me?.filename, process.execPath, 'the exe link');
+});
+
+t.test('stillRuns: a process runs while its pid has the same start time', async (t) => {
+  const ticks = BigInt(parseStat(readFileSync('/proc/self/stat', 'latin1'))?.startTicks as string);
+  t.ok(stillRuns(process.pid, ticks), 'this process');
+  t.notOk(stillRuns(process.pid, ticks + 1n), 'another process of its pid (a pid reused)');
+  t.notOk(stillRuns(4_194_305, 1n), 'a pid above any pid_max');
 });

@@ -220,41 +220,53 @@ interface ExecCgroup {
 }
 
 /**
- * Most processes whose exec's cgroup is kept: twice the kernel's table of processes on up to 32
- * CPUs (every pid of a default pid space), so that entries left by exits the ring had no room for
- * push out nothing live for long.
+ * Most processes whose exec's cgroup is kept, on a machine of `cpus` CPUs: twice the kernel's table
+ * of processes (max(32768, 1024 per CPU), native/tracer.cc), which bounds those that can send an
+ * exit. The other half is room for entries whose exit never came (below).
  */
-export const EXEC_CGROUPS_MAX = 65_536;
+export const execCgroupsMax = (cpus: number): number => 2 * Math.max(32_768, 1024 * cpus);
+
+/** Whether the process `pid` that started `ticks` clock ticks after boot still runs. */
+export type Alive = (pid: number, ticks: bigint) => boolean;
 
 /**
  * The cgroup of each live process's last successful exec, by execId, for one tracer. The kernel
  * writes an exit's cgroup names only when the process ends in other cgroups than its exec record
  * named (EXECWATCH_F_CGROUP_AS_EXEC otherwise, which took 23% off the exit program's time); the
- * exit then takes its exec's from here. An entry leaves with its process's exit; one
- * whose exit was lost stays until `max` newer ones push it out (a Map keeps insertion order).
+ * exit then takes its exec's from here, and the entry leaves. An exit the ring had no room for (or
+ * a later exec's record, after which the kernel sends no exit) leaves its entry behind: once
+ * `max` are held, the entries of processes that no longer run go, all in one pass (so the next
+ * pass is at least as many lost exits away), then, if that was not enough, the oldest.
  */
 export class ExecCgroups {
-  readonly #byExec = new Map<string, ExecCgroup>();
+  readonly #byExec = new Map<string, { where: ExecCgroup; pid: number; ticks: bigint }>();
 
-  constructor(private readonly max = EXEC_CGROUPS_MAX) {}
+  constructor(
+    private readonly max: number,
+    private readonly alive: Alive,
+  ) {}
 
   /** Entries held now. */
   get size(): number {
     return this.#byExec.size;
   }
 
-  remember(execId: string, where: ExecCgroup): void {
+  remember(execId: string, pid: number, ticks: bigint, where: ExecCgroup): void {
     // A new image of the process replaces its entry, at the newest end.
     this.#byExec.delete(execId);
-    this.#byExec.set(execId, where);
-    if (this.#byExec.size > this.max) this.#byExec.delete(this.#byExec.keys().next().value as string);
+    this.#byExec.set(execId, { where, pid, ticks });
+    if (this.#byExec.size <= this.max) return;
+    for (const [id, kept] of this.#byExec) if (!this.alive(kept.pid, kept.ticks)) this.#byExec.delete(id);
+    // Every one still running (processes this agent cannot see in /proc): the oldest go.
+    while (this.#byExec.size > this.max) this.#byExec.delete(this.#byExec.keys().next().value as string);
   }
 
   /** The entry of `execId`, gone from here (its process has ended). */
   take(execId: string): ExecCgroup | undefined {
-    const where = this.#byExec.get(execId);
-    if (where !== undefined) this.#byExec.delete(execId);
-    return where;
+    const kept = this.#byExec.get(execId);
+    if (kept === undefined) return undefined;
+    this.#byExec.delete(execId);
+    return kept.where;
   }
 }
 
@@ -302,6 +314,7 @@ function decodeExec(buf: Buffer, at: number, ctx: DecodeContext, prefix: string,
   const filename = buf.toString('utf8', filenameStart, filenameEnd);
   const argv = buf.toString('utf8', filenameEnd, argvEnd);
   const pid = buf.readUInt32LE(at + O.pid);
+  const startTicks = ticksOf(buf.readBigUInt64LE(at + O.start_ns));
   const ppid = buf.readUInt32LE(at + O.ppid);
   const uid = buf.readUInt32LE(at + O.uid);
   const euid = buf.readUInt32LE(at + O.euid);
@@ -313,7 +326,7 @@ function decodeExec(buf: Buffer, at: number, ctx: DecodeContext, prefix: string,
     pid,
     tid: buf.readUInt32LE(at + O.tid),
     ppid,
-    execId: execIdWith(prefix, ticksOf(buf.readBigUInt64LE(at + O.start_ns)), pid),
+    execId: execIdWith(prefix, startTicks, pid),
     // The parent at the fork, which the kernel's ppid no longer names once that parent has exited.
     parentExecId: execIdWith(prefix, ticksOf(buf.readBigUInt64LE(at + O.fork_parent_start_ns)), buf.readUInt32LE(at + O.fork_ppid)),
     uid,
@@ -357,7 +370,8 @@ function decodeExec(buf: Buffer, at: number, ctx: DecodeContext, prefix: string,
   // A failed exec leaves the process's image, and where its exec ran, as they were.
   // Its own small object: the exec event itself would be kept alive, argv and all, until the exit.
   if (event.retval === 0) {
-    ctx.cgroups.remember(event.execId, { cgroupId: event.cgroupId, cgroup: event.cgroup, cgroupParent: event.cgroupParent, cgroupTruncated: event.cgroupTruncated });
+    const where = { cgroupId: event.cgroupId, cgroup: event.cgroup, cgroupParent: event.cgroupParent, cgroupTruncated: event.cgroupTruncated };
+    ctx.cgroups.remember(event.execId, pid, startTicks, where);
   }
   const argvBase64 = exactBytes(buf, filenameEnd, argvEnd, argv);
   if (argvBase64 !== undefined) event.argvBase64 = argvBase64;

@@ -29,6 +29,15 @@ export function parseStat(text: string): Stat | null {
   return { comm: text.slice(open + 1, close), ppid, startTicks };
 }
 
+/** Whether the process `pid` that started `ticks` clock ticks after boot still runs (its stat says so). */
+export function stillRuns(pid: number, ticks: bigint, root = '/'): boolean {
+  try {
+    return parseStat(readFileSync(`${root}proc/${pid}/stat`, 'latin1'))?.startTicks === String(ticks);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The container of a /proc/PID/cgroup text: from the cgroup v2 line ("0::/…"), else from the
  * memory controller's line (cgroup v1), by the same patterns the events' cgroup names go through.

@@ -2,12 +2,14 @@
  * The one owner of the native tracer: opens, attaches and closes it, and turns each ring-buffer
  * batch into ExecEvents. Takes the binding as a parameter so unit tests run with a fake.
  */
+import { availableParallelism } from 'node:os';
 import { execIdPrefix, readBootId } from '../events/exec-id.js';
 import type { KernelExcluded } from '../events/excluded.js';
 import type { KernelEvent } from '../events/schema.js';
 import type { NativeBinding, NativeCounters, NativeTracer } from './binding.js';
 import { CgroupStatsReader, type CgroupGrowth } from './cgroup-stats.js';
-import { decodeBatch, EventClock, ExecCgroups, type DecodeContext } from './decode.js';
+import { decodeBatch, EventClock, ExecCgroups, execCgroupsMax, type DecodeContext } from './decode.js';
+import { stillRuns } from './proc-scan.js';
 
 /** What the tracer needs to know at open time. */
 export interface TracerOptions {
@@ -74,7 +76,7 @@ export class Tracer {
   readonly #cgroups = new CgroupStatsReader();
   readonly #clock = new EventClock();
   /** Where each live process's exec ran, for its exit (see ExecCgroups). */
-  readonly #execCgroups = new ExecCgroups();
+  readonly #execCgroups = new ExecCgroups(execCgroupsMax(availableParallelism()), (pid, ticks) => stillRuns(pid, ticks));
   /**
    * performance.timeOrigin, fixed for the life of the process: its getter validates on every read
    * (0.6% of the agent's CPU samples under a storm).
