@@ -76,7 +76,7 @@ export class Tracer {
   readonly #cgroups = new CgroupStatsReader();
   readonly #clock = new EventClock();
   /** Where each live process's exec ran, for its exit (see ExecCgroups). */
-  readonly #execCgroups = new ExecCgroups(execCgroupsMax(availableParallelism()), (pid, ticks) => stillRuns(pid, ticks));
+  readonly #execCgroups = new ExecCgroups(execCgroupsMax(availableParallelism()), stillRuns);
   /**
    * performance.timeOrigin, fixed for the life of the process: its getter validates on every read
    * (0.6% of the agent's CPU samples under a storm).
