@@ -212,12 +212,7 @@ export class EventClock {
 }
 
 /** Where a process ran, as its exec record named it. */
-interface ExecCgroup {
-  cgroupId: string;
-  cgroup: string;
-  cgroupParent: string;
-  cgroupTruncated: boolean;
-}
+type ExecCgroup = Pick<ExecEvent, 'cgroupId' | 'cgroup' | 'cgroupParent' | 'cgroupTruncated'>;
 
 /**
  * Most processes whose exec's cgroup is kept, on a machine of `cpus` CPUs: twice the kernel's table
@@ -395,7 +390,7 @@ export function exitOf(status: number): { status: ExitStatus; code: number | nul
 /**
  * Where an exit record says its process ended: in its exec's cgroups (kept by `ctx.cgroups`) when
  * the kernel found it still there, else the names the record carries. An exit whose exec's entry
- * is gone (pushed out by exits the ring lost) names its cgroup by id alone.
+ * is gone (pruned, see ExecCgroups, or its exec record lost) names its cgroup by id alone.
  */
 function exitCgroup(buf: Buffer, at: number, ctx: DecodeContext, execId: string, end: number): ExecCgroup {
   const flags = buf.readUInt16LE(at + E.flags);
