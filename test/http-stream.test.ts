@@ -8,7 +8,7 @@ import { eventRecord } from '../src/events/record.js';
 import { EventStore } from '../src/events/store.js';
 import { EventHub } from '../src/events/stream.js';
 import type { ExecEvent } from '../src/events/schema.js';
-import { makeEvent } from './helpers/events.js';
+import { makeEvent, makeExit } from './helpers/events.js';
 import { idleMetrics } from './helpers/metrics.js';
 import { eventually } from './helpers/poll.js';
 import { openSse, type SseFrame } from './helpers/sse.js';
@@ -112,6 +112,31 @@ t.test('Last-Event-ID and ?after= replay what the ring still holds', async (t) =
     t.same(got, c.want, c.name);
     client.close();
   }
+});
+
+t.test('GET /api/events says where the stream goes on (lastSeq), also when no event matches', async (t) => {
+  const { app, base, hub, publish } = await setup(t);
+  const asked = async (query: string) => (await app.inject({ method: 'GET', url: `/api/events${query}` })).json() as { events: ExecEvent[]; lastSeq: number };
+  t.same(await asked(''), { events: [], lastSeq: 0 }, 'nothing delivered yet: 0');
+  const sh = makeEvent({ comm: 'sh' });
+  publish(sh);
+  // An exit goes to the stream, not the ring: its seq counts all the same.
+  const exit = makeExit({ seq: sh.seq + 1 });
+  hub.publish(eventRecord(exit));
+  const none = await asked('?comm=curl');
+  t.same(none, { events: [], lastSeq: exit.seq }, 'no curl exec: no events, and the seq of the last event delivered');
+  t.equal((await asked('')).lastSeq, exit.seq, 'the same with matching events (the exit is newer than any in the ring)');
+  // What a page or `kubectl execwatch ui` does: the stream from lastSeq on misses nothing after
+  // the answer and replays nothing before it.
+  const curl = makeEvent({ comm: 'curl', seq: exit.seq + 1 });
+  publish(curl);
+  const client = await openSse(`${base}/api/events/stream?comm=curl&after=${none.lastSeq}`);
+  await client.waitFor(isExec);
+  const later = makeEvent({ comm: 'curl' });
+  publish(later);
+  await client.waitFor((f) => f.id === String(later.seq));
+  t.same(seqsOf(client.frames), [curl.seq, later.seq], 'the curl exec delivered between the answer and the stream, then the live one');
+  client.close();
 });
 
 t.test('a client gone while its token was checked holds no stream', async (t) => {

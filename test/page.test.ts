@@ -112,6 +112,19 @@ t.test('live mode shows a new event without a reload, filtered', async (t) => {
   t.equal(await page.locator(`tr[data-seq="${third.seq}"]`).count(), 0, 'not following once live is off');
 });
 
+t.test('live mode over a filter with no rows goes on from the load: nothing in between is missed', async (t) => {
+  const { page } = await open(t, '/?comm=resume-test');
+  await page.waitForFunction(() => document.querySelector('#status')?.textContent?.startsWith('0 execs'));
+  // Delivered after the rows were loaded and before the stream opens (the agent's lastSeq is
+  // where the stream starts; with no row there is no newest one to start after).
+  publish(makeEvent({ comm: 'other' }));
+  const between = makeEvent({ comm: 'resume-test' });
+  publish(between);
+  await page.check('input[name="live"]');
+  await page.locator(`tr[data-seq="${between.seq}"]`).waitFor();
+  t.same(await seqsShown(page), [between.seq], 'the matching exec delivered in between, once');
+});
+
 t.test('hostile argv is shown as text and runs nothing', async (t) => {
   const payload = '<img src=x onerror=alert(1)>';
   const event = makeEvent({

@@ -323,7 +323,14 @@ export function formatTime(ns: bigint): string {
 }
 
 /** The body of GET /api/events: exec events, and throttle and gap events when `kind` asks for them. */
-export const EventsBody = Type.Object({ events: Type.Array(Type.Union([ExecEventSchema, ThrottleEventSchema, GapEventSchema])) });
+export const EventsBody = Type.Object({
+  events: Type.Array(Type.Union([ExecEventSchema, ThrottleEventSchema, GapEventSchema])),
+  lastSeq: Type.Integer({
+    minimum: 0,
+    description:
+      'The `seq` of the last event delivered when this answer was made, of any kind and matching or not (0 before any): the stream asked with `after` it (or `Last-Event-ID`) goes on with exactly what came later, also when `events` is empty.',
+  }),
+});
 
 /** The body of GET /api/processes/:execId. */
 export const ProcessBody = Type.Object({

@@ -51,11 +51,12 @@ const StreamBody = {
 const CHUNK_CHARS = 64 * 1024;
 
 /**
- * `{"events":[…]}` (EventsBody) in chunks of about CHUNK_CHARS, written as the socket takes them:
- * a full ring is ~20 MB of JSON with 2 KiB argv, and as one string (plus its Buffer copy, plus
- * the garbage of building it) it more than doubled the agent's peak RSS.
+ * `{"events":[…],"lastSeq":N}` (EventsBody) in chunks of about CHUNK_CHARS, written as the socket
+ * takes them: a full ring is ~20 MB of JSON with 2 KiB argv, and as one string (plus its Buffer
+ * copy, plus the garbage of building it) it more than doubled the agent's peak RSS. `lastSeq` is
+ * the hub's when `records` were taken, not when the last chunk goes.
  */
-export function* eventsJsonChunks(records: readonly EventRecord[]): Generator<string> {
+export function* eventsJsonChunks(records: readonly EventRecord[], lastSeq: number): Generator<string> {
   let chunk = '{"events":[';
   for (let i = 0; i < records.length; i += 1) {
     const json = textOf(records[i] as EventRecord);
@@ -65,7 +66,7 @@ export function* eventsJsonChunks(records: readonly EventRecord[]): Generator<st
       chunk = '';
     }
   }
-  yield `${chunk}]}`;
+  yield `${chunk}],"lastSeq":${lastSeq}}`;
 }
 
 /** The filter, or a 400 message naming the parameter that cannot be used. */
@@ -128,11 +129,12 @@ export const eventsRoutes: FastifyPluginAsyncTypebox<EventsRoutesOptions> = asyn
         return reply.code(400).send({ error: 'Bad Request', message: filter });
       }
       const records = store.query(filter, request.query.limit);
+      const lastSeq = hub.lastSeq;
       return reply
         .header('cache-control', 'no-store')
         .type('application/json; charset=utf-8')
         // fastify pipes a stream as is (no response serializer): the chunks make an EventsBody.
-        .send(Readable.from(eventsJsonChunks(records)) as unknown as Static<typeof EventsBody>);
+        .send(Readable.from(eventsJsonChunks(records, lastSeq)) as unknown as Static<typeof EventsBody>);
     },
   );
 

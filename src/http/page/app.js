@@ -74,7 +74,7 @@ const state = {
   building: null,
   /** node/seq → its <tr>, for the rows built. */
   rows: new Map(),
-  /** The seq of the newest event loaded or streamed, where a stream of one agent starts. */
+  /** Where a stream of one agent starts: its last seq when the rows were loaded, then each streamed event's. */
   newestSeq: undefined,
   /** Index in `shown` of the row `j`/`k` moved to, or -1. */
   selected: -1,

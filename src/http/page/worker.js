@@ -84,7 +84,8 @@ const handlers = {
     if (view.until !== '') asked.set('until', view.until);
     if (view.node !== '') asked.set('node', view.node);
     state.excludedQuery = asked.toString();
-    return { ok: true, meta: rest, newestSeq: events[0]?.seq, missing, ...first };
+    // Where the agent's stream goes on from, rows or none (a merged view streams from `after`).
+    return { ok: true, meta: rest, newestSeq: rest.lastSeq, missing, ...first };
   },
   /**
    * What was left out on purpose in the window of load `loadNo`'s rows, or null when the agent did
