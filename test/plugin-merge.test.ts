@@ -33,6 +33,24 @@ t.test('the splitter gives each event\'s text, whatever the chunks cut', async (
   t.same(new EventArraySplitter().push('{"events":[]}'), [], 'an empty answer has none');
 });
 
+t.test('the splitter reads the answer\'s lastSeq after the events, whatever the chunks cut', async (t) => {
+  const body = `{"events":[${serializeEvent(makeEvent({ argv: ['echo', '"lastSeq":1'] }))}],"lastSeq":1234}`;
+  for (const size of [1, 5, body.length]) {
+    const splitter = new EventArraySplitter();
+    for (let i = 0; i < body.length; i += size) {
+      splitter.push(body.slice(i, i + size));
+      if (i + size < body.length) t.equal(splitter.lastSeq, undefined, `chunks of ${size}: not before the answer's end`);
+    }
+    t.equal(splitter.lastSeq, 1234, `chunks of ${size}: the answer's, not the one in an argument`);
+  }
+  const none = new EventArraySplitter();
+  none.push('{"events":[],"lastSeq":0}');
+  t.equal(none.lastSeq, 0, 'no events: still where the stream goes on');
+  const older = new EventArraySplitter();
+  older.push('{"events":[]}');
+  t.equal(older.lastSeq, undefined, 'an agent that does not send it: undefined');
+});
+
 t.test('NewestEvents keeps the newest N of any order of offers, and says when a source can stop', async (t) => {
   const random = rng(7);
   const all = Array.from({ length: 500 }, (_, i) =>
@@ -100,8 +118,11 @@ t.test('the agent\'s API port comes from its pod\'s arguments', async (t) => {
   t.equal(apiErrorText(new Error('connect ECONNREFUSED')), 'connect ECONNREFUSED', 'a connection error: its message');
 });
 
-/** A stand-in for AgentClient: each node's events (newest first) answered from memory, queries recorded. */
-function memoryClient(nodes: Record<string, readonly string[]>, fail: (node: string, call: number) => boolean = () => false) {
+/**
+ * A stand-in for AgentClient: each node's events (newest first) answered from memory, with the
+ * node's `lastSeqs` entry as its lastSeq (none: as an agent that does not send it); queries recorded.
+ */
+function memoryClient(nodes: Record<string, readonly string[]>, fail: (node: string, call: number) => boolean = () => false, lastSeqs: Record<string, number> = {}) {
   const asked: { node: string; query: URLSearchParams }[] = [];
   const client = {
     async get(agent: Agent, path: string) {
@@ -109,7 +130,8 @@ function memoryClient(nodes: Record<string, readonly string[]>, fail: (node: str
       asked.push({ node: agent.node, query });
       if (fail(agent.node, asked.filter((a) => a.node === agent.node).length)) throw new Error('connection reset');
       const events = (nodes[agent.node] ?? []).slice(0, Number(query.get('limit')));
-      return Object.assign(Readable.from([`{"events":[${events.join(',')}]}`]), { statusCode: 200 });
+      const last = lastSeqs[agent.node];
+      return Object.assign(Readable.from([`{"events":[${events.join(',')}]${last === undefined ? '' : `,"lastSeq":${last}`}}`]), { statusCode: 200 });
     },
   };
   return { client: client as unknown as AgentClient, asked };
@@ -149,4 +171,17 @@ t.test('the second round asks again only the nodes that may hold more', async (t
   const down = await collectEvents(memoryClient(nodes, () => true).client, all.slice(0, 2), { query: { limit: '20' }, tokens: new Map(), timeoutMs: 1000, maxParallel: 32 });
   t.equal(down.answered, 0, 'none answered');
   t.equal(firstShare(1000, 0), 1000, 'no nodes: the share is the limit');
+});
+
+t.test('each node\'s stream resumes after its agent\'s lastSeq, one with no matching events too', async (t) => {
+  const nodes = { 'node-a': eventsOf('node-a', 3, T_MS), 'node-b': [], 'node-c': eventsOf('node-c', 2, T_MS), 'node-d': [] };
+  // node-a delivered 9 events, 3 of them matching; node-b 4 and none matching; node-c's and
+  // node-d's agents are of a version that does not say.
+  const { client } = memoryClient(nodes, () => false, { 'node-a': 9, 'node-b': 4 });
+  const got = await collectEvents(client, Object.keys(nodes).map(agentOf), { query: { limit: '100' }, tokens: new Map(), timeoutMs: 1000, maxParallel: 4 });
+  t.same(
+    Object.fromEntries(got.resumeSeqs),
+    { 'node-a': 9, 'node-b': 4, 'node-c': 2 },
+    'the lastSeq each agent answered; without one, the newest seq read; a node with neither has no cursor (its stream is live from when it opens)',
+  );
 });

@@ -30,8 +30,11 @@ export interface Collected {
   failures: NodeFailure[];
   /** Nodes that answered the first round. */
   answered: number;
-  /** Each answering node's newest matching seq (its first event read), for a stream to resume after. */
-  newestSeqs: Map<string, number>;
+  /**
+   * Where each answering node's stream goes on: the `lastSeq` its agent answered, or, from an
+   * agent that does not send it or an answer cut short, its newest matching seq read.
+   */
+  resumeSeqs: Map<string, number>;
 }
 
 /**
@@ -80,6 +83,8 @@ interface Answer {
   last: MergedEvent | undefined;
   /** Seqs of the events read, so that a second round does not count one twice. */
   seqs: Set<number>;
+  /** The agent's `lastSeq`, when the whole answer was read and carried it. */
+  lastSeq: number | undefined;
 }
 
 /** Reads one agent's answer to `query` into `newest`; resolves to the answer or a failure reason. */
@@ -92,7 +97,7 @@ async function readAgent(
   skip: ReadonlySet<number>,
 ): Promise<Answer | string> {
   const signal = AbortSignal.timeout(opts.timeoutMs);
-  const answer: Answer = { read: 0, cut: false, last: undefined, seqs: new Set() };
+  const answer: Answer = { read: 0, cut: false, last: undefined, seqs: new Set(), lastSeq: undefined };
   try {
     const res = await client.get(agent, `/api/events?${new URLSearchParams(query)}`, authHeaders(opts.tokens.get(agent) ?? null), signal);
     if (res.statusCode !== 200) return `the agent answered ${await errorOf(res)}`;
@@ -114,6 +119,7 @@ async function readAgent(
         }
       }
     }
+    answer.lastSeq = splitter.lastSeq;
     return answer;
   } catch (err) {
     return failureOf(err, signal.aborted, opts.timeoutMs);
@@ -133,15 +139,17 @@ export async function collectEvents(client: AgentClient, agents: readonly Agent[
   const failures: NodeFailure[] = [];
   const share = firstShare(limit, agents.length);
   const first = new Map<Agent, Answer>();
-  const newestSeqs = new Map<string, number>();
+  const resumeSeqs = new Map<string, number>();
   const none = new Set<number>();
   await eachLimited(agents, opts.maxParallel, async (agent) => {
     const answer = await readAgent(client, agent, { ...opts.query, limit: String(share) }, opts, newest, none);
     if (typeof answer === 'string') failures.push({ node: agent.node, pod: agent.pod, reason: answer });
     else {
       first.set(agent, answer);
+      // The agent's last seq covers its events the filter left out, and a node with none that match.
+      if (answer.lastSeq !== undefined) resumeSeqs.set(agent.node, answer.lastSeq);
       // Answers come newest first: the largest seq read is the node's newest.
-      if (answer.seqs.size > 0) newestSeqs.set(agent.node, Math.max(...answer.seqs));
+      else if (answer.seqs.size > 0) resumeSeqs.set(agent.node, Math.max(...answer.seqs));
     }
   });
   if (share < limit) {
@@ -157,5 +165,5 @@ export async function collectEvents(client: AgentClient, agents: readonly Agent[
       if (typeof result === 'string') failures.push({ node: agent.node, pod: agent.pod, reason: result });
     });
   }
-  return { events: newest.sorted(), failures, answered: first.size, newestSeqs };
+  return { events: newest.sorted(), failures, answered: first.size, resumeSeqs };
 }

@@ -112,15 +112,23 @@ export class NewestEvents {
 }
 
 /**
- * Splits the text of `{"events":[{…},{…}]}` as it arrives into the JSON text of each event, without
- * holding more than one event's text: a scanner of strings and braces, for the one shape the
- * agent's GET /api/events writes.
+ * Splits the text of `{"events":[{…},{…}],"lastSeq":N}` as it arrives into the JSON text of each
+ * event, without holding more than one event's text: a scanner of strings and braces, for the one
+ * shape the agent's GET /api/events writes. What lies outside the events is kept (a few dozen
+ * characters), for `lastSeq`.
  */
 export class EventArraySplitter {
   #depth = 0;
   #inString = false;
   #escaped = false;
   #current = '';
+  #outside = '';
+
+  /** The answer's `lastSeq`, once read whole (undefined before, or from an agent that does not send it). */
+  get lastSeq(): number | undefined {
+    const m = /"lastSeq":(\d+)[,}]/.exec(this.#outside);
+    return m === null ? undefined : Number(m[1]);
+  }
 
   /** Feeds a chunk; returns the events completed in it. */
   push(chunk: string): string[] {
@@ -128,6 +136,7 @@ export class EventArraySplitter {
     let start = this.#depth >= 3 ? 0 : -1;
     for (let i = 0; i < chunk.length; i += 1) {
       const c = chunk.charCodeAt(i);
+      if (this.#depth <= 1) this.#outside += chunk[i];
       if (this.#inString) {
         if (this.#escaped) this.#escaped = false;
         else if (c === 0x5c) this.#escaped = true;

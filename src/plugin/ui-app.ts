@@ -35,7 +35,7 @@ import type { ClusterOptions } from './options.js';
 
 /** A node's name (a Kubernetes object name). */
 const NodeName = Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9.-]+$' });
-/** `node:seq,node:seq…`: the newest seq of each node that the page's rows were loaded after. */
+/** `node:seq,node:seq…`: where each node's stream goes on after the page's rows were loaded. */
 const CURSOR = /^[a-z0-9.-]+:\d{1,15}(,[a-z0-9.-]+:\d{1,15})*$/;
 /** Longer cursors are not offered: a URL must stay well under Node's 16 KiB header limit. */
 export const MAX_CURSOR_CHARS = 12_000;
@@ -96,7 +96,7 @@ function filterProblem(query: Record<string, unknown>): string | null {
   }
 }
 
-/** The cursor text of each node's newest seq, or undefined when there is none or it is too long. */
+/** The cursor text of each node's seq to resume after, or undefined when there is none or it is too long. */
 export function cursorOf(newest: ReadonlyMap<string, number>): string | undefined {
   const text = [...newest].map(([node, seq]) => `${node}:${seq}`).join(',');
   return text === '' || text.length > MAX_CURSOR_CHARS ? undefined : text;
@@ -127,7 +127,7 @@ const uiRoutes: FastifyPluginAsyncTypebox<UiAppOptions & { streams: Set<ServerRe
     const { agents, failures: unreachable, tokens } = reached;
     const collected = await collectEvents(client, agents, { query: agentQuery(request.query), tokens, timeoutMs: cluster.timeoutMs, maxParallel: cluster.maxParallel });
     const failures = [...unreachable, ...collected.failures];
-    const after = cursorOf(collected.newestSeqs);
+    const after = cursorOf(collected.resumeSeqs);
     const body =
       `{"events":[${collected.events.map((m) => m.json).join(',')}],"nodes":${JSON.stringify(nodesOf(agents, failures))},` +
       `"failures":${JSON.stringify(failures)}${after === undefined ? '' : `,"after":${JSON.stringify(after)}`}}`;
