@@ -699,3 +699,22 @@ t.test('a click on the command folds or unfolds it and opens nothing', async (t)
   t.equal(await cell.evaluate((td) => td.classList.contains('expanded')), false, 'the second folds it again');
   t.same(errors, [], 'no page errors');
 });
+
+t.test('live: a gap from the stream is counted once, also after live is turned off and on', async (t) => {
+  // A window of its own: a gap matches only since/until. Last in this file: a page that loads no
+  // rows counts every gap the ring holds.
+  const since = '2026-12-05T00:00:00Z';
+  const time = '2026-12-05T01:00:00.000000000Z';
+  const { page, errors } = await open(t, `/?since=${since}&live=1`);
+  await page.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('live'));
+  await publishUntilShown(page, () => makeEvent({ time, argv: ['gapcount'] }));
+  publish(makeGap({ seq: makeEvent().seq, time, from: time, to: time, lost: 7 }));
+  await page.locator('#banner').waitFor();
+  t.match(await page.locator('#banner').textContent(), '7 events lost in 1 gap', 'the gap, from the stream');
+  await page.uncheck('input[name="live"]');
+  await page.check('input[name="live"]');
+  // The stream is open again once an event published now shows.
+  await publishUntilShown(page, () => makeEvent({ time, argv: ['gapcount-again'] }));
+  t.match(await page.locator('#banner').textContent(), '7 events lost in 1 gap', 'still once: the stream went on after it');
+  t.same(errors, [], 'no page errors');
+});

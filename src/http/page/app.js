@@ -56,10 +56,11 @@ const EXCLUDED_REFRESH_MS = 30_000;
 /**
  * What the feed is missing, counted from gap and throttle events. A throttle episode is known by
  * its node, cgroup and start (`since`, which its stop carries too), so that either phase counts
- * it: a window can hold a stop whose start came before it, or a start still running.
+ * it: a window can hold a stop whose start came before it, or a start still running. `counted`
+ * holds the node/seq of each event counted, so that none counts twice.
  */
 function noneMissing() {
-  return { lost: 0, gaps: 0, gapFrom: null, gapTo: null, throttled: 0, episodes: new Map(), throttledPods: new Set() };
+  return { lost: 0, gaps: 0, gapFrom: null, gapTo: null, throttled: 0, episodes: new Map(), throttledPods: new Set(), counted: new Set() };
 }
 
 /** Everything the page's main thread holds, owned here (the rows themselves are the worker's). */
@@ -74,8 +75,8 @@ const state = {
   building: null,
   /** node/seq → its <tr>, for the rows built. */
   rows: new Map(),
-  /** Where a stream of one agent starts: its last seq when the rows were loaded, then each streamed event's. */
-  newestSeq: undefined,
+  /** Where a stream of one agent starts: its last seq when the rows were loaded, then each frame's id. */
+  resumeSeq: undefined,
   /** Index in `shown` of the row `j`/`k` moved to, or -1. */
   selected: -1,
   /** The exec id of the process the panel shows, or null. */
@@ -275,6 +276,10 @@ function showBanner() {
 /** A gap or throttle event: what the banner counts. */
 function countMissing(event) {
   const { missing } = state;
+  // A stream resumed from before the load's last answer sends some of them again.
+  const key = `${event.node}/${event.seq}`;
+  if (missing.counted.has(key)) return;
+  missing.counted.add(key);
   if (event.kind === 'gap') {
     missing.gaps++;
     missing.lost += event.lost;
@@ -428,7 +433,7 @@ async function load(view) {
   state.applied = view;
   if (answer.meta.nodes !== undefined) showView(answer.meta);
   state.cursor = answer.meta.after;
-  state.newestSeq = answer.newestSeq;
+  state.resumeSeq = answer.resumeSeq;
   state.missing = noneMissing();
   state.excluded = null;
   state.stream = { drops: 0, lastDrop: null, resumed: null };
@@ -470,7 +475,6 @@ function drawSoon() {
 async function showLive(event) {
   const answer = await ask('live', { event });
   if (!answer.added) return;
-  state.newestSeq = event.seq;
   state.counts = answer.counts;
   if (answer.visible) {
     const tr = row(event, link(event.execId ?? null));
@@ -549,8 +553,8 @@ async function follow(signal, after) {
   let attempt = 0;
   while (!signal.aborted) {
     const params = new URLSearchParams(state.applied.params);
-    // The stream is asked from the newest row on, without `until`; the frames at or after it are
-    // dropped below, so that the rows stay in the window the histogram and the URL show.
+    // The stream is asked from where the load left off, without `until`; the frames at or after
+    // it are dropped below, so that the rows stay in the window the histogram and the URL show.
     params.delete('until');
     if (last !== undefined) params.set('after', last);
     let retryMs = RETRY_MS;
@@ -568,8 +572,9 @@ async function follow(signal, after) {
         }
         updateStatus();
         await readFrames(response.body, (kind, id, data) => {
-          // A merged view's frames carry no id: a reconnect starts again from its cursor.
-          if (id !== undefined) last = id;
+          // A merged view's frames carry no id: a reconnect starts again from its cursor. One
+          // agent's: from the last frame, of any kind, also when live is turned off and on again.
+          if (id !== undefined) last = state.resumeSeq = id;
           const event = JSON.parse(data);
           // The window shown ends at `until`: what comes after it is not for this view.
           if (kind !== 'exit' && kind !== 'notice' && msOf(event.time) >= untilMs()) return;
@@ -606,12 +611,12 @@ function showNotice({ node, message }) {
   showProblems();
 }
 
-/** Follows the stream from the newest row loaded (a merged view: from its cursor). */
+/** Follows the stream from where the load left off: the agent's lastSeq (a merged view: its cursor). */
 function startLive() {
   stopLive();
   state.live = new AbortController();
   const { signal } = state.live;
-  void follow(signal, document.body.classList.contains('cluster') ? state.cursor : state.newestSeq);
+  void follow(signal, document.body.classList.contains('cluster') ? state.cursor : state.resumeSeq);
   // The window grows while it is followed, and so may what was left out of it.
   const refresh = setInterval(() => void showExcluded(state.loads), EXCLUDED_REFRESH_MS);
   signal.addEventListener('abort', () => clearInterval(refresh));

@@ -84,8 +84,11 @@ const handlers = {
     if (view.until !== '') asked.set('until', view.until);
     if (view.node !== '') asked.set('node', view.node);
     state.excludedQuery = asked.toString();
-    // Where the agent's stream goes on from, rows or none (a merged view streams from `after`).
-    return { ok: true, meta: rest, newestSeq: rest.lastSeq, missing, ...first };
+    // Where the agent's stream goes on from, rows or none (a merged view streams from `after`): the
+    // earlier of the two answers', so that a gap or throttle delivered between them comes again
+    // (counted once) rather than not at all.
+    const resumeSeq = incomplete.ok && rest.lastSeq !== undefined ? Math.min(rest.lastSeq, incomplete.body.lastSeq) : rest.lastSeq;
+    return { ok: true, meta: rest, resumeSeq, missing, ...first };
   },
   /**
    * What was left out on purpose in the window of load `loadNo`'s rows, or null when the agent did
