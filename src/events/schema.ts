@@ -328,7 +328,7 @@ export const EventsBody = Type.Object({
   lastSeq: Type.Integer({
     minimum: 0,
     description:
-      'The `seq` of the last event delivered when this answer was made, of any kind and matching or not (0 before any): the stream asked with `after` it (or `Last-Event-ID`) goes on with exactly what came later, also when `events` is empty.',
+      'The `seq` of the last event delivered when this answer was made, of any kind and matching or not (0 before any): the stream asked with `after` it (or `Last-Event-ID`) replays what was delivered since and the ring still holds, then goes on live, also when `events` is empty.',
   }),
 });
 
