@@ -111,11 +111,14 @@ export class NewestEvents {
   }
 }
 
+/** Characters kept of what lies outside the events: room for `,"lastSeq":` and any seq. */
+const OUTSIDE_CHARS = 48;
+
 /**
  * Splits the text of `{"events":[{…},{…}],"lastSeq":N}` as it arrives into the JSON text of each
  * event, without holding more than one event's text: a scanner of strings and braces, for the one
- * shape the agent's GET /api/events writes. What lies outside the events is kept (a few dozen
- * characters), for `lastSeq`.
+ * shape the agent's GET /api/events writes. The last characters outside the events are kept,
+ * for `lastSeq`.
  */
 export class EventArraySplitter {
   #depth = 0;
@@ -136,7 +139,8 @@ export class EventArraySplitter {
     let start = this.#depth >= 3 ? 0 : -1;
     for (let i = 0; i < chunk.length; i += 1) {
       const c = chunk.charCodeAt(i);
-      if (this.#depth <= 1) this.#outside += chunk[i];
+      // The last few dozen characters: another body (a proxy's page) is not kept whole.
+      if (this.#depth <= 1) this.#outside = (this.#outside + chunk[i]).slice(-OUTSIDE_CHARS);
       if (this.#inString) {
         if (this.#escaped) this.#escaped = false;
         else if (c === 0x5c) this.#escaped = true;

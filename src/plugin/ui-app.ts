@@ -97,8 +97,8 @@ function filterProblem(query: Record<string, unknown>): string | null {
 }
 
 /** The cursor text of each node's seq to resume after, or undefined when there is none or it is too long. */
-export function cursorOf(newest: ReadonlyMap<string, number>): string | undefined {
-  const text = [...newest].map(([node, seq]) => `${node}:${seq}`).join(',');
+export function cursorOf(resume: ReadonlyMap<string, number>): string | undefined {
+  const text = [...resume].map(([node, seq]) => `${node}:${seq}`).join(',');
   return text === '' || text.length > MAX_CURSOR_CHARS ? undefined : text;
 }
 

@@ -154,9 +154,10 @@ export async function startFakeAgent(events: readonly ExecEvent[] | readonly str
     }
     const limit = Number(url.searchParams.get('limit') ?? 100);
     res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+    const answer = newest(limit);
     // As an agent whose last delivered event is the newest it holds.
-    const lastSeq = (JSON.parse(newest(1)[0] ?? '{"seq":0}') as { seq: number }).seq;
-    const body = `{"events":[${newest(limit).join(',')}],"lastSeq":${lastSeq}}`;
+    const lastSeq = (JSON.parse(answer[0] ?? '{"seq":0}') as { seq: number }).seq;
+    const body = `{"events":[${answer.join(',')}],"lastSeq":${lastSeq}}`;
     // In pieces, as the agent writes it, so that readers meet events cut across chunks.
     for (let i = 0; i < body.length; i += 16_384) res.write(body.slice(i, i + 16_384));
     res.end();
