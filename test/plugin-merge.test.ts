@@ -42,7 +42,7 @@ t.test('the splitter reads the answer\'s lastSeq after the events, whatever the 
       splitter.push(body.slice(i, i + size));
       if (i + size < body.length) t.equal(splitter.lastSeq, undefined, `chunks of ${size}: not before the answer's end`);
     }
-    t.equal(splitter.lastSeq, 1234, `chunks of ${size}: the answer's, not the one in an argument`);
+    t.equal(splitter.lastSeq, 1234, `chunks of ${size}: the answer's, not the one inside an event`);
   }
   const none = new EventArraySplitter();
   none.push('{"events":[],"lastSeq":0}');
