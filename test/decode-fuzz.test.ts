@@ -2,13 +2,13 @@
 // batches either decode into well-formed events or are counted as malformed. Seeded, so a failure
 // names the case that reproduces it.
 import t from 'tap';
-import { execIdPrefix } from '../src/events/exec-id.js';
-import { decodeBatch, EventClock, ExecCgroups, type DecodeContext } from '../src/capture/decode.js';
+import { decodeBatch, type DecodeContext } from '../src/capture/decode.js';
 import { serializeEvent, type ExecEvent } from '../src/events/schema.js';
+import { decodeContext } from './helpers/decode-context.js';
 import { encodeBatch, encodeRecord } from './helpers/records.js';
 import { rng } from './helpers/rng.js';
 
-const ctx = (): DecodeContext => ({ node: 'fuzz', execIdPrefix: execIdPrefix({ node: 'fuzz', bootId: '0'.repeat(32) }), bootOffsetNs: 1_700_000_000_000_000_000n, clock: new EventClock(), cgroups: new ExecCgroups(8, () => true) });
+const ctx = (): DecodeContext => decodeContext('fuzz', 1_700_000_000_000_000_000n);
 
 /** Decodes and checks every event is something the API, stream and page can take. */
 function decodeChecked(batch: Buffer): { events: ExecEvent[]; malformed: number; problem: string | null } {

@@ -26,9 +26,10 @@ import {
 } from '../src/capture/decode.js';
 import { CGROUP_STAT_OFFSETS, CGROUP_STAT_SIZE, CGROUP_STATS_SIZE, CGROUP_STATS_SLOTS, THROTTLE_QUIET_NS } from '../src/capture/cgroup-stats.js';
 import { createRedactor } from '../src/events/redact.js';
-import { execIdOf, execIdOfTicks, execIdPrefix } from '../src/events/exec-id.js';
+import { execIdOf, execIdOfTicks } from '../src/events/exec-id.js';
 import { serializeEvent, type AgentEvent, type ExecEvent, type ExitEvent, type ThrottleEvent } from '../src/events/schema.js';
 import { repoRoot } from './helpers/kernel.js';
+import { decodeContext } from './helpers/decode-context.js';
 import { encodeBatch, encodeExit, encodeRecord, encodeThrottle, type RecordFields } from './helpers/records.js';
 
 const header = readFileSync(join(repoRoot, 'bpf', 'execwatch.h'), 'utf8');
@@ -39,7 +40,7 @@ const OFFSET = WALL_2026 - 1000n * 1_000_000_000n;
 const BOOT_ID = '0123456789abcdef0123456789abcdef';
 
 function decodeAll(batch: Buffer, bootOffsetNs = OFFSET, node = 'node-1', clock = new EventClock(), cgroups = new ExecCgroups(8, () => true)) {
-  const ctx: DecodeContext = { node, execIdPrefix: execIdPrefix({ node, bootId: BOOT_ID }), bootOffsetNs, clock, cgroups };
+  const ctx: DecodeContext = { ...decodeContext(node, bootOffsetNs, BOOT_ID), clock, cgroups };
   const events: { event: ExecEvent; bootNs: number }[] = [];
   const result = decodeBatch(batch, ctx, (event, bootNs) => events.push({ event: event as ExecEvent, bootNs }));
   return { ...result, events: events.map((e) => e.event), bootNs: events.map((e) => e.bootNs) };
@@ -106,7 +107,7 @@ t.test('the constants mirror bpf/execwatch.h', async (t) => {
 });
 
 t.test('a throttle record decodes into the start of an episode', async (t) => {
-  const ctx: DecodeContext = { node: 'node-1', execIdPrefix: execIdPrefix({ node: 'node-1', bootId: BOOT_ID }), bootOffsetNs: OFFSET, clock: new EventClock(), cgroups: new ExecCgroups(8, () => true) };
+  const ctx = decodeContext('node-1', OFFSET, BOOT_ID);
   const got: ThrottleEvent[] = [];
   const result = decodeBatch(
     Buffer.concat([encodeThrottle({ bootNs: 1000n * 1_000_000_000n + 5n, cgroupId: 77n, pid: 31, tid: 32, comm: 'loop', cgroup: 'cri-containerd-ab.scope', cgroupParent: 'kubepods-pod1.slice', flags: FLAGS.CGROUP_NAME_TRUNCATED }), encodeRecord({})]),
@@ -195,7 +196,7 @@ t.test('parentExecId names the parent at the fork; ppid and parentComm the paren
 });
 
 t.test('an exit record decodes into the ExitEvent contract', async (t) => {
-  const ctx: DecodeContext = { node: 'node-1', execIdPrefix: execIdPrefix({ node: 'node-1', bootId: BOOT_ID }), bootOffsetNs: OFFSET, clock: new EventClock(), cgroups: new ExecCgroups(8, () => true) };
+  const ctx = decodeContext('node-1', OFFSET, BOOT_ID);
   const got: AgentEvent[] = [];
   const result = decodeBatch(
     Buffer.concat([
@@ -461,7 +462,7 @@ t.test('malformed records are counted, end the batch, and never throw', async (t
 });
 
 t.test('an exception from emit propagates (the tracer owns that policy)', async (t) => {
-  const ctx: DecodeContext = { node: 'n', execIdPrefix: execIdPrefix({ node: 'n', bootId: BOOT_ID }), bootOffsetNs: 0n, clock: new EventClock(), cgroups: new ExecCgroups(8, () => true) };
+  const ctx = decodeContext('n', 0n, BOOT_ID);
   t.throws(() => decodeBatch(encodeRecord(), ctx, () => {
     throw new Error('sink failed');
   }), /sink failed/, 'not swallowed');

@@ -1,8 +1,8 @@
 // The event schema: decoded events in schema order (what the serializer writes), and the contract's field names.
 import t from 'tap';
-import { execIdPrefix } from '../src/events/exec-id.js';
-import { decodeBatch, EventClock, ExecCgroups } from '../src/capture/decode.js';
+import { decodeBatch } from '../src/capture/decode.js';
 import { ExecEventSchema, ExitEventSchema, formatTime, serializeEvent, type ExecEvent } from '../src/events/schema.js';
+import { decodeContext } from './helpers/decode-context.js';
 import { makeEvent, makeExit } from './helpers/events.js';
 import { encodeBatch } from './helpers/records.js';
 
@@ -29,7 +29,7 @@ t.test('decoded events have every schema key from the start, in schema order: JS
     { argv: ['ok'], filename: Buffer.from([0x2f, 0xfe]) },
   );
   const events: ExecEvent[] = [];
-  decodeBatch(batch, { node: 'n', execIdPrefix: execIdPrefix({ node: 'n', bootId: '0'.repeat(32) }), bootOffsetNs: 0n, clock: new EventClock(), cgroups: new ExecCgroups(8, () => true) }, (e) => events.push(e as ExecEvent));
+  decodeBatch(batch, decodeContext('n', 0n), (e) => events.push(e as ExecEvent));
   t.equal(events.length, 4, 'decoded');
   const [plain, both, argvOnly, filenameOnly] = events.map((e) => Object.keys(JSON.parse(serializeEvent(e)) as object));
   t.same(plain, fields.filter((f) => !optional.includes(f)), 'without the optional fields: the rest in schema order');
